@@ -1,0 +1,308 @@
+// Package admin is the reference server's HTTP JSON API for provisioning:
+// create rooms, set their members, managers and presenters, update their
+// settings, disable and enable them, invite users, and read counters.
+// There is no delete: rooms are disabled, never deleted, and keep their
+// history.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gcload/gcload/refserver/channel"
+	"github.com/gcload/gcload/refserver/store"
+)
+
+// MaxBody bounds a request body (a 16,000-member list is about 600 KB).
+const MaxBody = 8 << 20
+
+// Rooms is what the API manages; *channel.Hub implements it.
+type Rooms interface {
+	Rooms() []store.Room
+	Room(id string) (store.Room, error)
+	Online(id string) ([]string, error)
+	CreateRoom(ctx context.Context, r store.Room) (store.Room, error)
+	UpdateRoom(ctx context.Context, r store.Room) (store.Room, error)
+	SetRole(ctx context.Context, id string, role store.Role, users []string) error
+	SetDisabled(ctx context.Context, id string, disabled bool) error
+	Invite(ctx context.Context, id, user, by string) (store.Invitation, error)
+}
+
+// Handler serves the API. stats, when set, is served at GET /api/stats.
+func Handler(rooms Rooms, stats func() any) http.Handler {
+	a := &api{rooms: rooms, stats: stats}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
+	mux.HandleFunc("GET /api/stats", a.getStats)
+	mux.HandleFunc("GET /api/rooms", a.list)
+	mux.HandleFunc("POST /api/rooms", a.create)
+	mux.HandleFunc("GET /api/rooms/{id}", a.get)
+	mux.HandleFunc("PATCH /api/rooms/{id}", a.update)
+	mux.HandleFunc("DELETE /api/rooms/{id}", a.noDelete)
+	mux.HandleFunc("GET /api/rooms/{id}/online", a.online)
+	mux.HandleFunc("PUT /api/rooms/{id}/{role}", a.setRole)
+	mux.HandleFunc("POST /api/rooms/{id}/disable", a.disable(true))
+	mux.HandleFunc("POST /api/rooms/{id}/enable", a.disable(false))
+	mux.HandleFunc("POST /api/rooms/{id}/invitations", a.invite)
+	return mux
+}
+
+type api struct {
+	rooms Rooms
+	stats func() any
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	switch {
+	case errors.Is(err, channel.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, channel.ErrExists):
+		code = http.StatusConflict
+	case errors.Is(err, channel.ErrInvalid), errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	}
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+var errBadRequest = errors.New("bad request")
+
+// decode reads a JSON body strictly: unknown fields are errors that name
+// the field.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, MaxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %w", errBadRequest, err)
+	}
+	if dec.More() {
+		return fmt.Errorf("%w: body: more than one JSON value", errBadRequest)
+	}
+	return nil
+}
+
+func (a *api) getStats(w http.ResponseWriter, _ *http.Request) {
+	if a.stats == nil {
+		writeJSON(w, 200, map[string]any{})
+		return
+	}
+	writeJSON(w, 200, a.stats())
+}
+
+func (a *api) list(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, 200, a.rooms.Rooms())
+}
+
+func (a *api) get(w http.ResponseWriter, r *http.Request) {
+	room, err := a.rooms.Room(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, room)
+}
+
+// roomSpec is the body of POST /api/rooms and PATCH /api/rooms/{id}.
+type roomSpec struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description"`
+	Topic       string   `json:"topic"`
+	Category    string   `json:"category"`
+	Privacy     string   `json:"privacy"`
+	Type        string   `json:"type"`
+	Disabled    bool     `json:"disabled"`
+	Members     []string `json:"members"`
+	Managers    []string `json:"managers"`
+	Presenters  []string `json:"presenters"`
+}
+
+func (s roomSpec) room() store.Room {
+	return store.Room{
+		ID: s.ID, Name: s.Name, Description: s.Description, Topic: s.Topic, Category: s.Category,
+		Privacy: store.Privacy(s.Privacy), Type: store.RoomType(s.Type), Disabled: s.Disabled,
+		Members: s.Members, Managers: s.Managers, Presenters: s.Presenters,
+	}
+}
+
+func (a *api) create(w http.ResponseWriter, r *http.Request) {
+	var spec roomSpec
+	if err := decode(r, &spec); err != nil {
+		writeErr(w, err)
+		return
+	}
+	rm := spec.room()
+	if rm.Members == nil {
+		rm.Members = []string{}
+	}
+	room, err := a.rooms.CreateRoom(r.Context(), rm)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if spec.Disabled {
+		if err := a.rooms.SetDisabled(r.Context(), room.ID, true); err != nil {
+			writeErr(w, err)
+			return
+		}
+		room.Disabled = true
+	}
+	w.Header().Set("Location", "/api/rooms/"+room.ID)
+	writeJSON(w, http.StatusCreated, room)
+}
+
+// update changes the fields present in the body; roles are replaced only
+// when listed.
+func (a *api) update(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	cur, err := a.rooms.Room(id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := decode(r, &patch); err != nil {
+		writeErr(w, err)
+		return
+	}
+	spec := roomSpec{
+		ID: cur.ID, Name: cur.Name, Description: cur.Description, Topic: cur.Topic, Category: cur.Category,
+		Privacy: string(cur.Privacy), Type: string(cur.Type),
+	}
+	fields := map[string]any{
+		"name": &spec.Name, "description": &spec.Description, "topic": &spec.Topic, "category": &spec.Category,
+		"privacy": &spec.Privacy, "type": &spec.Type, "members": &spec.Members, "managers": &spec.Managers, "presenters": &spec.Presenters,
+	}
+	for k, raw := range patch {
+		dst, ok := fields[k]
+		if !ok {
+			writeErr(w, fmt.Errorf("%w: field %q cannot be changed here (known: name, description, topic, category, privacy, type, members, managers, presenters; use /disable and /enable)", errBadRequest, k))
+			return
+		}
+		if err := json.Unmarshal(raw, dst); err != nil {
+			writeErr(w, fmt.Errorf("%w: field %q: %w", errBadRequest, k, err))
+			return
+		}
+	}
+	room, err := a.rooms.UpdateRoom(r.Context(), spec.room())
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, room)
+}
+
+func (a *api) noDelete(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET, PATCH")
+	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "rooms are never deleted: disable the room with POST /api/rooms/{id}/disable; it keeps its history"})
+}
+
+func (a *api) online(w http.ResponseWriter, r *http.Request) {
+	users, err := a.rooms.Online(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, map[string]any{"users": users})
+}
+
+// setRole replaces the members, managers or presenters of a room. The body
+// is {"users": [...]} or a bare JSON array.
+func (a *api) setRole(w http.ResponseWriter, r *http.Request) {
+	var role store.Role
+	switch r.PathValue("role") {
+	case "members":
+		role = store.Member
+	case "managers":
+		role = store.Manager
+	case "presenters":
+		role = store.Presenter
+	default:
+		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such list " + r.PathValue("role") + ": use members, managers or presenters"})
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody))
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: body: %w", errBadRequest, err))
+		return
+	}
+	var users []string
+	if trimmed := strings.TrimSpace(string(body)); strings.HasPrefix(trimmed, "[") {
+		err = json.Unmarshal(body, &users)
+	} else {
+		var wrapped struct {
+			Users []string `json:"users"`
+		}
+		dec := json.NewDecoder(strings.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&wrapped)
+		users = wrapped.Users
+	}
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: body: %w", errBadRequest, err))
+		return
+	}
+	if users == nil {
+		users = []string{}
+	}
+	if err := a.rooms.SetRole(r.Context(), r.PathValue("id"), role, users); err != nil {
+		writeErr(w, err)
+		return
+	}
+	room, err := a.rooms.Room(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, 200, room)
+}
+
+func (a *api) disable(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if err := a.rooms.SetDisabled(r.Context(), id, disabled); err != nil {
+			writeErr(w, err)
+			return
+		}
+		room, err := a.rooms.Room(id)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, room)
+	}
+}
+
+func (a *api) invite(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		User string `json:"user"`
+		By   string `json:"by"`
+	}
+	if err := decode(r, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	inv, err := a.rooms.Invite(r.Context(), r.PathValue("id"), body.User, body.By)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, inv)
+}

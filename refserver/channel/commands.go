@@ -1,0 +1,401 @@
+package channel
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// XCCOS reply codes the server uses (docs/protocol.md).
+const (
+	CodeOK         = 200
+	CodeBadRequest = 400
+	CodeForbidden  = 403
+	CodeNotFound   = 404
+	CodeDisabled   = 409
+	CodeTooLong    = 413
+	CodeServer     = 500
+)
+
+// info handles an INFO in a session: an XCCOS envelope holding commands or
+// one post.
+func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
+	m := tx.Msg
+	if mt, _, err := mime.ParseMediaType(m.ContentType); err != nil || mt != "text/plain" {
+		_ = tx.Respond(415, "Unsupported Media Type", sipnet.Header{Name: "Accept", Value: "text/plain"})
+		return
+	}
+	env, err := xccos.Parse(m.Body)
+	if err != nil {
+		_ = tx.Respond(200, "OK")
+		name, envid := "error", uint64(0)
+		if env != nil {
+			envid = env.EnvID
+			if len(env.Items) > 0 && env.Items[0].Name != "" {
+				name = env.Items[0].Name
+			}
+		}
+		s.reply(name, envid, CodeBadRequest, "malformed XCCOS: "+err.Error(), nil)
+		return
+	}
+	if len(env.Items) == 1 && env.Items[0].Kind == xccos.KindChat {
+		h.post(s, tx, env.EnvID, env.Items[0].Chat)
+		return
+	}
+	_ = tx.Respond(200, "OK")
+	for i := range env.Items {
+		it := &env.Items[i]
+		switch it.Kind {
+		case xccos.KindCommand:
+			h.command(s, env.EnvID, it)
+		case xccos.KindChat:
+			s.reply("grpchat", env.EnvID, CodeBadRequest, "a grpchat must be the only element of its envelope", nil)
+		default:
+			s.reply(it.Name, env.EnvID, CodeBadRequest, fmt.Sprintf("a client sends commands and posts, not %s:%s", it.Kind, it.Name), nil)
+		}
+	}
+}
+
+func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
+	d := it.Data
+	if d == nil {
+		d = &xccos.Data{}
+	}
+	switch it.Name {
+	case "getserverinfo", "getservinfo":
+		h.serverInfo(s, envid, it.Name, d)
+	case "chansrch":
+		h.search(s, envid, d)
+	case "join", "bjoin":
+		h.join(s, envid, it.Name, d)
+	case "part":
+		h.part(s, envid, d)
+	case "bccontext":
+		h.history(s, envid, d)
+	case "getinv":
+		h.invitations(s, envid)
+	case "msgsrch":
+		h.messageSearch(s, envid, d)
+	default:
+		s.reply(it.Name, envid, CodeBadRequest, "unknown command cmd:"+it.Name, nil)
+	}
+}
+
+func (h *Hub) serverInfo(s *session, envid uint64, name string, d *xccos.Data) {
+	sib := &xccos.SIB{
+		ServerTime:       xccos.FormatTime(h.cfg.Now()),
+		SearchLimit:      strconv.Itoa(DefaultSearchLimit),
+		MessageSizeLimit: strconv.Itoa(xccos.MessageSizeLimit),
+		StorySizeLimit:   strconv.Itoa(xccos.StorySizeLimit),
+		RootURI:          h.root,
+		DBVersion:        h.dbVer,
+	}
+	if d.Server != nil {
+		sib.InfoType = d.Server.InfoType
+	}
+	s.reply(name, envid, CodeOK, "", &xccos.Data{Server: sib})
+}
+
+// search lists the rooms the user may find whose name, description or
+// topic contains the criteria (all of them for empty criteria).
+func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
+	crit := ""
+	if d.Query != nil {
+		crit = strings.ToLower(d.Query.Criteria)
+	}
+	h.mu.RLock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.RUnlock()
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.id, b.id) })
+	out := &xccos.Data{Channels: []xccos.ChanIB{}}
+	for _, r := range rooms {
+		r.mu.Lock()
+		ok := r.canFind(s.user) && (crit == "" || strings.Contains(strings.ToLower(r.info.Name+"\n"+r.info.Description+"\n"+r.info.Topic), crit))
+		if ok {
+			vis := "private"
+			if r.info.Privacy == store.Open {
+				vis = "public"
+			}
+			out.Channels = append(out.Channels, xccos.ChanIB{
+				URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic,
+				Info:  []xccos.KV{{ID: xccos.InfoUserCount, Value: strconv.Itoa(len(r.online))}, {ID: xccos.InfoVisibility, Value: vis}},
+				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: "false"}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
+			})
+		}
+		r.mu.Unlock()
+		if len(out.Channels) >= DefaultSearchLimit {
+			break
+		}
+	}
+	s.reply("chansrch", envid, CodeOK, "", out)
+}
+
+// join handles cmd:join and cmd:bjoin. The reply lists, at data level, the
+// joiner and the others online (up to RosterLimit), and one chanib per room
+// joined. With several rooms, those that fail are left out; if all fail the
+// reply carries the first failure. The reply is sent before the session
+// enters the rooms, so no post reaches the client before the reply that
+// names its room.
+func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
+	if len(d.ChanIDs) == 0 {
+		s.reply(name, envid, CodeBadRequest, "no chanid to join", nil)
+		return
+	}
+	out := &xccos.Data{}
+	ids := map[string]string{} // user -> uib id, across the rooms of the reply
+	addUser := func(u string) string {
+		if id, ok := ids[u]; ok {
+			return id
+		}
+		id := strconv.Itoa(len(ids))
+		ids[u] = id
+		out.Users = append(out.Users, xccos.UIB{ID: id, URI: u})
+		return id
+	}
+	firstCode, firstText := 0, ""
+	var joined []*room
+	for _, c := range d.ChanIDs {
+		r := h.room(c.Value)
+		if r == nil || (c.Domain != "" && !strings.EqualFold(c.Domain, h.cfg.Domain)) {
+			if firstCode == 0 {
+				firstCode, firstText = CodeNotFound, fmt.Sprintf("no room %s on this server", xccos.ChanURI(c.Domain, c.Value))
+			}
+			continue
+		}
+		r.mu.Lock()
+		code, text := 0, ""
+		switch {
+		case r.info.Disabled:
+			code, text = CodeDisabled, fmt.Sprintf("room %q is disabled", r.info.Name)
+		case !r.canRead(s.user):
+			code, text = CodeForbidden, fmt.Sprintf("%s is not a member of room %q", s.user, r.info.Name)
+		}
+		if code != 0 {
+			r.mu.Unlock()
+			if firstCode == 0 {
+				firstCode, firstText = code, text
+			}
+			continue
+		}
+		roomIDs := map[string]string{s.user: addUser(s.user)}
+		for _, o := range r.online {
+			if len(roomIDs) >= h.cfg.RosterLimit {
+				break
+			}
+			roomIDs[o.user] = addUser(o.user)
+		}
+		out.Channels = append(out.Channels, r.chanib(roomIDs))
+		r.mu.Unlock()
+		joined = append(joined, r)
+	}
+	if len(joined) == 0 {
+		s.reply(name, envid, firstCode, firstText, nil)
+		return
+	}
+	s.reply(name, envid, CodeOK, "", out)
+	for _, r := range joined {
+		r.mu.Lock()
+		s.mu.Lock()
+		closed := s.closed
+		if !closed {
+			s.rooms[r] = struct{}{}
+		}
+		s.mu.Unlock()
+		if !closed && !r.info.Disabled && r.canRead(s.user) && !r.isOnline(s) {
+			r.online = append(r.online, s)
+			h.notifyJoinLocked(r, s)
+		}
+		r.mu.Unlock()
+	}
+	h.forgetInvitations(s.user, joined)
+}
+
+func (h *Hub) forgetInvitations(user string, rooms []*room) {
+	h.goWork(func() {
+		for _, r := range rooms {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			if err := h.st.DeleteInvitations(ctx, user, r.id); err != nil {
+				h.log.Warn("channel: forget invitations", "user", user, "room", r.id, "err", err)
+			}
+			cancel()
+		}
+	})
+}
+
+func (h *Hub) part(s *session, envid uint64, d *xccos.Data) {
+	if len(d.Channels) == 0 {
+		s.reply("part", envid, CodeBadRequest, "no chanib to leave", nil)
+		return
+	}
+	uri := d.Channels[0].URI
+	r := h.roomByURI(uri)
+	if r == nil {
+		s.reply("part", envid, CodeNotFound, "no room "+uri+" on this server", nil)
+		return
+	}
+	r.mu.Lock()
+	removed := r.removeOnline(s)
+	r.mu.Unlock()
+	s.mu.Lock()
+	delete(s.rooms, r)
+	s.mu.Unlock()
+	s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
+	if removed {
+		h.notifyPart(r, s)
+	}
+}
+
+// history answers bccontext with the last N stored messages of a room the
+// user may read, oldest first.
+func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
+	if len(d.Channels) == 0 {
+		s.reply("bccontext", envid, CodeBadRequest, "no chanib to read", nil)
+		return
+	}
+	uri := d.Channels[0].URI
+	r := h.roomByURI(uri)
+	if r == nil {
+		s.reply("bccontext", envid, CodeNotFound, "no room "+uri+" on this server", nil)
+		return
+	}
+	r.mu.Lock()
+	ok, disabled := r.canRead(s.user), r.info.Disabled
+	r.mu.Unlock()
+	switch {
+	case disabled:
+		s.reply("bccontext", envid, CodeDisabled, "room "+uri+" is disabled", nil)
+		return
+	case !ok:
+		s.reply("bccontext", envid, CodeForbidden, s.user+" may not read "+uri, nil)
+		return
+	}
+	n := 25
+	if d.History != nil && d.History.Last > 0 {
+		n = min(d.History.Last, DefaultHistoryMax)
+	}
+	h.goWork(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msgs, err := h.st.History(ctx, r.id, n)
+		if err != nil {
+			s.reply("bccontext", envid, CodeServer, "history unavailable: "+err.Error(), nil)
+			return
+		}
+		c := xccos.ChanIB{URI: r.uri, Messages: make([]xccos.Chat, 0, len(msgs))}
+		for _, m := range msgs {
+			c.Messages = append(c.Messages, chatOf(r.uri, m))
+		}
+		s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
+	})
+}
+
+func chatOf(uri string, m store.Message) xccos.Chat {
+	return xccos.Chat{ChanURI: uri, Author: m.Author, TS: m.TS, Text: m.Text, Story: m.Story}
+}
+
+func (h *Hub) invitations(s *session, envid uint64) {
+	h.goWork(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		list, err := h.st.Invitations(ctx, s.user)
+		if err != nil {
+			s.reply("getinv", envid, CodeServer, "invitations unavailable: "+err.Error(), nil)
+			return
+		}
+		d := &xccos.Data{}
+		for _, inv := range list {
+			d.Invites = append(d.Invites, xccos.Inv{InviteID: strconv.FormatInt(inv.ID, 10), Domain: h.cfg.Domain, ChanURI: xccos.ChanURI(h.cfg.Domain, inv.RoomID), Author: inv.By})
+		}
+		s.reply("getinv", envid, CodeOK, "", d)
+	})
+}
+
+// messageSearch is the msgsrch extension: stored posts of the rooms the
+// user may read, by room, author, keyword and time range; newest first,
+// grouped in one chanib per room.
+func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
+	q := d.Search
+	if q == nil {
+		s.reply("msgsrch", envid, CodeBadRequest, "no msq query", nil)
+		return
+	}
+	var query store.Query
+	query.Author, query.Keyword = q.Author, q.Keyword
+	query.Limit = q.Limit
+	if query.Limit <= 0 || query.Limit > DefaultSearchLimit {
+		query.Limit = DefaultSearchLimit
+	}
+	for _, f := range []struct {
+		raw  string
+		dst  *time.Time
+		name string
+	}{{q.From, &query.From, "from"}, {q.To, &query.To, "to"}} {
+		if f.raw == "" {
+			continue
+		}
+		t, err := xccos.ParseTime(f.raw)
+		if err != nil {
+			s.reply("msgsrch", envid, CodeBadRequest, "msq "+f.name+": "+err.Error(), nil)
+			return
+		}
+		*f.dst = t
+	}
+	if q.ChanURI != "" {
+		r := h.roomByURI(q.ChanURI)
+		if r == nil {
+			s.reply("msgsrch", envid, CodeNotFound, "no room "+q.ChanURI+" on this server", nil)
+			return
+		}
+		r.mu.Lock()
+		ok := r.canRead(s.user)
+		r.mu.Unlock()
+		if !ok {
+			s.reply("msgsrch", envid, CodeForbidden, s.user+" may not read "+q.ChanURI, nil)
+			return
+		}
+		query.RoomIDs = []string{r.id}
+	} else {
+		h.mu.RLock()
+		for _, r := range h.rooms {
+			r.mu.Lock()
+			if r.canRead(s.user) && !r.info.Disabled {
+				query.RoomIDs = append(query.RoomIDs, r.id)
+			}
+			r.mu.Unlock()
+		}
+		h.mu.RUnlock()
+	}
+	h.goWork(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		msgs, err := h.st.Search(ctx, query)
+		if err != nil {
+			s.reply("msgsrch", envid, CodeServer, "search unavailable: "+err.Error(), nil)
+			return
+		}
+		out := &xccos.Data{Channels: []xccos.ChanIB{}}
+		idx := map[string]int{}
+		for _, m := range msgs {
+			uri := xccos.ChanURI(h.cfg.Domain, m.RoomID)
+			i, ok := idx[uri]
+			if !ok {
+				i = len(out.Channels)
+				idx[uri] = i
+				out.Channels = append(out.Channels, xccos.ChanIB{URI: uri})
+			}
+			out.Channels[i].Messages = append(out.Channels[i].Messages, chatOf(uri, m))
+		}
+		s.reply("msgsrch", envid, CodeOK, "", out)
+	})
+}

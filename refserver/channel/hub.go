@@ -1,0 +1,381 @@
+// Package channel is the reference server's channel services: the rooms of
+// the pool, the sessions of the clients connected to each channel service,
+// the XCCOS commands, and the fan-out of every post to every member online
+// in its room, the author included, in posting order.
+//
+// One Hub holds the pool-wide state (rooms, sessions, the store); each
+// channel service is a URI (sip:gcsN@domain) that clients INVITE. A post is
+// acknowledged (its INFO answered 200) only once the store made it durable,
+// then delivered; the delivery body is rendered once per post.
+package channel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/refserver/internal/ua"
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// Defaults of Config.
+const (
+	DefaultNoticeLimit = 250
+	DefaultRosterLimit = 100
+	DefaultHistoryMax  = 500
+	DefaultSearchLimit = 999
+	DefaultWorkers     = 8
+)
+
+// Errors of the admin operations, for errors.Is.
+var (
+	ErrNotFound = errors.New("channel: no such room")
+	ErrExists   = errors.New("channel: room exists")
+	ErrInvalid  = errors.New("channel: invalid room")
+)
+
+// Config configures a Hub.
+type Config struct {
+	Domain      string
+	ServiceURIs []string // sip:gcs1@domain, ...
+	Store       store.Store
+	Endpoint    *sipnet.Endpoint
+	// NoticeLimit: rooms with more members online than this send no
+	// ntc:join / ntc:part (0 = no limit).
+	NoticeLimit int
+	// RosterLimit bounds the uib entries of a join reply.
+	RosterLimit    int
+	SessionExpires int
+	// Workers bounds concurrent storage queries (history, search, invitations).
+	Workers int
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+// Hub is the state shared by the channel services of one pool.
+type Hub struct {
+	cfg    Config
+	ep     *sipnet.Endpoint
+	st     store.Store
+	log    *slog.Logger
+	envids *ua.EnvIDs
+	root   string // ma-cat://domain/GUID
+	dbVer  string
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu    sync.RWMutex
+	rooms map[string]*room
+
+	sessMu   sync.Mutex
+	sessions map[string]*session
+	byConn   map[*sipnet.Conn][]*session
+
+	stats counters
+}
+
+type counters struct {
+	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
+}
+
+// Stats are counters of the channel services.
+type Stats struct {
+	Sessions       int    `json:"sessions"`        // open channel sessions
+	Posts          uint64 `json:"posts"`           // posts stored and fanned out
+	Rejected       uint64 `json:"rejected"`        // posts refused with an error reply
+	Deliveries     uint64 `json:"deliveries"`      // grpchat INFOs sent
+	DeliveryErrors uint64 `json:"delivery_errors"` // deliveries answered with an error or timed out
+	Notices        uint64 `json:"notices"`         // ntc INFOs sent
+	Commands       uint64 `json:"commands"`        // commands answered
+	SessionsOpened uint64 `json:"sessions_opened"`
+}
+
+// New loads the rooms from the store and returns a hub.
+func New(ctx context.Context, cfg Config) (*Hub, error) {
+	if cfg.Store == nil || cfg.Endpoint == nil || cfg.Domain == "" || len(cfg.ServiceURIs) == 0 {
+		return nil, errors.New("channel: config needs Store, Endpoint, Domain and ServiceURIs")
+	}
+	if cfg.NoticeLimit < 0 {
+		cfg.NoticeLimit = 0
+	}
+	if cfg.RosterLimit <= 0 {
+		cfg.RosterLimit = DefaultRosterLimit
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = DefaultWorkers
+	}
+	if cfg.SessionExpires == 0 {
+		cfg.SessionExpires = ua.DefaultSessionExpires
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	h := &Hub{
+		cfg: cfg, ep: cfg.Endpoint, st: cfg.Store, log: cfg.Logger, envids: ua.NewEnvIDs(),
+		root:  "ma-cat://" + cfg.Domain + "/" + uuidFrom(cfg.Domain, "root"),
+		dbVer: uuidFrom(cfg.Domain, "db"),
+		sem:   make(chan struct{}, cfg.Workers),
+		rooms: map[string]*room{}, sessions: map[string]*session{}, byConn: map[*sipnet.Conn][]*session{},
+	}
+	rooms, err := cfg.Store.Rooms(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("channel: load rooms: %w", err)
+	}
+	for _, r := range rooms {
+		h.rooms[r.ID] = newRoom(cfg.Domain, r)
+	}
+	return h, nil
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	h.sessMu.Lock()
+	n := len(h.sessions)
+	h.sessMu.Unlock()
+	return Stats{
+		Sessions: n, Posts: h.stats.posts.Load(), Rejected: h.stats.rejected.Load(),
+		Deliveries: h.stats.deliveries.Load(), DeliveryErrors: h.stats.deliveryErrs.Load(),
+		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
+	}
+}
+
+// Close waits for queries in flight and drops every session.
+func (h *Hub) Close() {
+	h.wg.Wait()
+	h.sessMu.Lock()
+	all := make([]*session, 0, len(h.sessions))
+	for _, s := range h.sessions {
+		all = append(all, s)
+	}
+	h.sessMu.Unlock()
+	for _, s := range all {
+		h.endSession(s, false)
+	}
+}
+
+// IsService reports whether aor names one of the channel services.
+func (h *Hub) IsService(aor string) bool {
+	return slices.Contains(h.cfg.ServiceURIs, aor)
+}
+
+// go runs f on a worker slot (storage queries), tracked for Close.
+func (h *Hub) goWork(f func()) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		h.sem <- struct{}{}
+		defer func() { <-h.sem }()
+		f()
+	}()
+}
+
+// room returns a room by id.
+func (h *Hub) room(id string) *room {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.rooms[id]
+}
+
+// roomByURI resolves ma-chan://domain/id.
+func (h *Hub) roomByURI(uri string) *room {
+	dom, id, ok := xccos.SplitChanURI(uri)
+	if !ok || !strings.EqualFold(dom, h.cfg.Domain) {
+		return nil
+	}
+	return h.room(id)
+}
+
+// Rooms returns every room, sorted by id.
+func (h *Hub) Rooms() []store.Room {
+	h.mu.RLock()
+	rs := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rs = append(rs, r)
+	}
+	h.mu.RUnlock()
+	out := make([]store.Room, 0, len(rs))
+	for _, r := range rs {
+		out = append(out, r.snapshot())
+	}
+	slices.SortFunc(out, func(a, b store.Room) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Room returns one room.
+func (h *Hub) Room(id string) (store.Room, error) {
+	r := h.room(id)
+	if r == nil {
+		return store.Room{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	return r.snapshot(), nil
+}
+
+// Online returns the users online in a room, in join order.
+func (h *Hub) Online(id string) ([]string, error) {
+	r := h.room(id)
+	if r == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.online))
+	for _, s := range r.online {
+		out = append(out, s.user)
+	}
+	return out, nil
+}
+
+// CreateRoom stores a new room.
+func (h *Hub) CreateRoom(ctx context.Context, spec store.Room) (store.Room, error) {
+	spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		return store.Room{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	spec.LastSeq = 0
+	spec.Created = h.cfg.Now().UTC()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.rooms[spec.ID]; ok {
+		return store.Room{}, fmt.Errorf("%w: %q", ErrExists, spec.ID)
+	}
+	if err := h.st.PutRoom(ctx, spec); err != nil {
+		return store.Room{}, err
+	}
+	r := newRoom(h.cfg.Domain, spec)
+	h.rooms[spec.ID] = r
+	return r.snapshot(), nil
+}
+
+// UpdateRoom changes a room's name, description, topic, category, privacy,
+// type and, when the spec lists them, roles; the disabled flag and history
+// stay. Users who can no longer read the room leave it.
+func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, error) {
+	spec.Defaults()
+	if err := spec.Validate(); err != nil {
+		return store.Room{}, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	r := h.room(spec.ID)
+	if r == nil {
+		return store.Room{}, fmt.Errorf("%w: %q", ErrNotFound, spec.ID)
+	}
+	r.mu.Lock()
+	cur := r.info
+	cur.Name, cur.Description, cur.Topic, cur.Category, cur.Privacy, cur.Type = spec.Name, spec.Description, spec.Topic, spec.Category, spec.Privacy, spec.Type
+	cur.Members, cur.Managers, cur.Presenters = r.roleList(store.Member), r.roleList(store.Manager), r.roleList(store.Presenter)
+	if spec.Members != nil {
+		cur.Members = spec.Members
+	}
+	if spec.Managers != nil {
+		cur.Managers = spec.Managers
+	}
+	if spec.Presenters != nil {
+		cur.Presenters = spec.Presenters
+	}
+	if err := h.st.PutRoom(ctx, cur); err != nil {
+		r.mu.Unlock()
+		return store.Room{}, err
+	}
+	r.setInfo(cur)
+	evicted := r.evictUnreadable()
+	r.mu.Unlock()
+	h.evicted(r, evicted)
+	return r.snapshot(), nil
+}
+
+// SetRole replaces the holders of a role. Users who can no longer read the
+// room leave it.
+func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []string) error {
+	r := h.room(id)
+	if r == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	for _, u := range users {
+		if !store.ValidUser(u) {
+			return fmt.Errorf("%w: user %q: want sip:user@domain", ErrInvalid, u)
+		}
+	}
+	r.mu.Lock()
+	if err := h.st.SetRole(ctx, id, role, users); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.setRole(role, users)
+	evicted := r.evictUnreadable()
+	r.mu.Unlock()
+	h.evicted(r, evicted)
+	return nil
+}
+
+// SetDisabled disables a room (everyone online in it leaves; it is hidden
+// from search and refuses joins with 409; its history is kept) or enables
+// it again.
+func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
+	r := h.room(id)
+	if r == nil {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	r.mu.Lock()
+	if err := h.st.SetDisabled(ctx, id, disabled); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	r.info.Disabled = disabled
+	var evicted []*session
+	if disabled {
+		evicted = r.online
+		r.online = nil
+	}
+	r.mu.Unlock()
+	h.evicted(r, evicted)
+	return nil
+}
+
+// Invite records an invitation for user to room; it is listed by getinv
+// until the user joins the room.
+func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation, error) {
+	if h.room(id) == nil {
+		return store.Invitation{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	if !store.ValidUser(user) {
+		return store.Invitation{}, fmt.Errorf("%w: user %q: want sip:user@domain", ErrInvalid, user)
+	}
+	return h.st.AddInvitation(ctx, store.Invitation{RoomID: id, User: user, By: by, Created: h.cfg.Now().UTC()})
+}
+
+// evicted tells sessions removed from a room that they left it, and the
+// members still online that they are gone.
+func (h *Hub) evicted(r *room, gone []*session) {
+	for _, s := range gone {
+		s.mu.Lock()
+		delete(s.rooms, r)
+		s.mu.Unlock()
+		h.sendPart(s, r, s)
+		h.notifyPart(r, s)
+	}
+}
+
+// uuidFrom makes a stable GUID-shaped string from a seed, so that rootUri
+// and dbVersion stay the same across restarts of one domain.
+func uuidFrom(parts ...string) string {
+	var x uint64 = 1469598103934665603
+	var y uint64 = 1099511628211
+	for _, p := range parts {
+		for i := 0; i < len(p); i++ {
+			x = (x ^ uint64(p[i])) * 1099511628211
+			y = (y ^ uint64(p[i])) * 14695981039346656037
+		}
+		x ^= 0xff
+	}
+	return fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", uint32(x>>32), uint16(x>>16), uint16(x), uint16(y>>48), y&0xffffffffffff)
+}

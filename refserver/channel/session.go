@@ -1,0 +1,222 @@
+package channel
+
+import (
+	"strconv"
+
+	"github.com/gcload/gcload/refserver/internal/ua"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// session is one client's dialog with a channel service.
+type session struct {
+	hub     *Hub
+	key     string
+	user    string // address of record
+	service string
+	dlg     *sipnet.Dialog
+
+	mu     mutex
+	rooms  map[*room]struct{}
+	closed bool
+
+	onResult func(*sipnet.Message, error)
+}
+
+// HandleInvite answers an INVITE to a channel service and opens a session
+// for user (whose identity the caller checked).
+func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
+	d, err := ua.Answer(tx, serviceURI, h.cfg.SessionExpires)
+	if err != nil {
+		_ = tx.Respond(400, "Bad Request", sipnet.Header{Name: "Warning", Value: `399 gcload "` + err.Error() + `"`})
+		return
+	}
+	s := &session{hub: h, key: d.Key, user: user, service: serviceURI, dlg: d, rooms: map[*room]struct{}{}}
+	s.onResult = s.deliveryResult
+	h.sessMu.Lock()
+	h.sessions[s.key] = s
+	h.byConn[d.Conn] = append(h.byConn[d.Conn], s)
+	h.sessMu.Unlock()
+	h.stats.sessions.Add(1)
+}
+
+// HandleInDialog handles a request inside a channel session; it reports
+// false when the dialog is not one of the hub's.
+func (h *Hub) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
+	key := sipnet.DialogKeyOf(tx.Msg)
+	h.sessMu.Lock()
+	s := h.sessions[key]
+	h.sessMu.Unlock()
+	if s == nil {
+		return false
+	}
+	if user != s.user {
+		if tx.Msg.Method != "ACK" {
+			_ = tx.Respond(403, "Forbidden", warning("the dialog belongs to "+s.user))
+		}
+		return true
+	}
+	switch tx.Msg.Method {
+	case "ACK":
+	case "INFO":
+		h.info(s, tx)
+	case "BYE":
+		_ = tx.Respond(200, "OK")
+		h.endSession(s, true)
+	case "UPDATE":
+		_ = tx.Respond(200, "OK", sipnet.Header{Name: "Session-Expires", Value: strconv.Itoa(h.cfg.SessionExpires) + ";refresher=uac"})
+	case "INVITE": // a re-INVITE refreshes the session
+		_ = tx.Reply(sipnet.Reply{Code: 200, Reason: "OK", Headers: []sipnet.Header{{Name: "Contact", Value: "<" + s.service + ">"}}, ContentType: "application/sdp", Body: ua.SDP(tx.Conn)})
+	default:
+		_ = tx.Respond(405, "Method Not Allowed", sipnet.Header{Name: "Allow", Value: "INVITE, ACK, BYE, INFO, UPDATE"})
+	}
+	return true
+}
+
+// ConnClosed ends the sessions carried by a closed connection.
+func (h *Hub) ConnClosed(c *sipnet.Conn) {
+	h.sessMu.Lock()
+	list := h.byConn[c]
+	delete(h.byConn, c)
+	h.sessMu.Unlock()
+	for _, s := range list {
+		h.endSession(s, true)
+	}
+}
+
+// endSession removes a session from its rooms (telling the others) and
+// forgets it.
+func (h *Hub) endSession(s *session, notify bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	rooms := make([]*room, 0, len(s.rooms))
+	for r := range s.rooms {
+		rooms = append(rooms, r)
+	}
+	s.rooms = nil
+	s.mu.Unlock()
+	for _, r := range rooms {
+		r.mu.Lock()
+		removed := r.removeOnline(s)
+		r.mu.Unlock()
+		if removed && notify {
+			h.notifyPart(r, s)
+		}
+	}
+	h.sessMu.Lock()
+	if h.sessions[s.key] == s {
+		delete(h.sessions, s.key)
+	}
+	if list := h.byConn[s.dlg.Conn]; list != nil {
+		for i, x := range list {
+			if x == s {
+				list[i] = list[len(list)-1]
+				list[len(list)-1] = nil
+				list = list[:len(list)-1]
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(h.byConn, s.dlg.Conn)
+		} else {
+			h.byConn[s.dlg.Conn] = list
+		}
+	}
+	h.sessMu.Unlock()
+}
+
+// deliveryResult handles the client's answer to an INFO the hub sent: an
+// error answer (481, 487, 408) or a timeout means the client no longer
+// has this dialog, so the session ends.
+func (s *session) deliveryResult(m *sipnet.Message, err error) {
+	if err == nil && m.StatusCode < 300 {
+		return
+	}
+	s.hub.stats.deliveryErrs.Add(1)
+	s.hub.endSession(s, true)
+}
+
+// send sends an envelope to the session.
+func (s *session) send(env *xccos.Envelope) {
+	_ = ua.Send(s.hub.ep, s.dlg, env, s.onResult)
+}
+
+// sendBody sends a rendered envelope to the session.
+func (s *session) sendBody(body []byte) {
+	_ = s.dlg.Send(s.hub.ep, "INFO", ua.ContentType, body, s.onResult)
+}
+
+// reply sends the reply to a command.
+func (s *session) reply(name string, cmdEnvID uint64, code int, text string, data *xccos.Data) {
+	s.hub.stats.commands.Add(1)
+	s.send(xccos.NewReply(s.hub.envids.Next(), name, cmdEnvID, code, text, data))
+}
+
+// notifyJoinLocked tells the others online in r that s joined; r.mu is held.
+func (h *Hub) notifyJoinLocked(r *room, s *session) {
+	if h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit {
+		return
+	}
+	var body []byte
+	for _, o := range r.online {
+		if o == s {
+			continue
+		}
+		if body == nil {
+			body = xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{Users: []xccos.UIB{{
+				ID: "0", URI: s.user, Affiliations: []xccos.AIB{{Key: r.affKey(s.user), Domain: h.cfg.Domain, Value: r.id}},
+			}}}).Marshal()
+		}
+		h.stats.notices.Add(1)
+		o.sendBody(body)
+	}
+}
+
+// notifyPart tells the others online in r that s left (SIPE's shape:
+// data/chanib/uib).
+func (h *Hub) notifyPart(r *room, s *session) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit {
+		return
+	}
+	var body []byte
+	for _, o := range r.online {
+		if o == s {
+			continue
+		}
+		if body == nil {
+			body = partNotice(h, r, s.user)
+		}
+		h.stats.notices.Add(1)
+		o.sendBody(body)
+	}
+}
+
+// sendPart tells to, whose session was removed from r by the server (room
+// disabled, access revoked), that user left.
+func (h *Hub) sendPart(to *session, r *room, who *session) {
+	h.stats.notices.Add(1)
+	to.sendBody(partNotice(h, r, who.user))
+}
+
+func partNotice(h *Hub, r *room, user string) []byte {
+	return xccos.NewNotice(h.envids.Next(), "part", &xccos.Data{Channels: []xccos.ChanIB{{
+		URI: r.uri, Users: []xccos.UIB{{URI: user}},
+	}}}).Marshal()
+}
+
+func (r *room) affKey(user string) string {
+	if r.roles[user]&roleManager != 0 {
+		return xccos.AffManager
+	}
+	return xccos.AffMember
+}
+
+func warning(text string) sipnet.Header {
+	return sipnet.Header{Name: "Warning", Value: `399 gcload "` + text + `"`}
+}

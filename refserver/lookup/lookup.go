@@ -1,0 +1,234 @@
+// Package lookup is the reference server's lookup service, the shared URI
+// (sip:ocschat@domain) that hands each client the URI of a channel service,
+// round-robin over the pool. It answers both flows of the protocol:
+//
+//   - the real-client flow (SIPE, Lync): INVITE with SDP, 200, ACK, INFO
+//     cmd:requri, 200, INFO rpl:requri from the service, then the client's
+//     BYE;
+//   - the console flow: INVITE whose text/plain body is a cmd:requri
+//     envelope, answered at once by 183 Session Progress carrying the
+//     rpl:requri envelope; the client CANCELs (200 to the CANCEL, 487 to
+//     the INVITE). Without a CANCEL the INVITE is answered 408 after
+//     CancelWait.
+package lookup
+
+import (
+	"log/slog"
+	"mime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/refserver/internal/ua"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// Defaults of Config.
+const (
+	DefaultCancelWait = 32 * time.Second
+	DefaultDialogLife = 15 * time.Minute
+)
+
+// Config configures the service.
+type Config struct {
+	URI            string   // sip:ocschat@domain
+	Channels       []string // channel service URIs, handed out in turn
+	Endpoint       *sipnet.Endpoint
+	CancelWait     time.Duration
+	SessionExpires int
+	// DialogLife bounds a lookup dialog the client never ends with BYE.
+	DialogLife time.Duration
+	Logger     *slog.Logger
+}
+
+// Service is the lookup service.
+type Service struct {
+	cfg    Config
+	envids *ua.EnvIDs
+	next   atomic.Uint64
+
+	mu      sync.Mutex
+	dialogs map[string]*dialog
+	stop    chan struct{}
+	done    chan struct{}
+
+	lookups, cancels atomic.Uint64
+}
+
+type dialog struct {
+	d       *sipnet.Dialog
+	user    string
+	created time.Time
+}
+
+// Stats counts the service's work.
+type Stats struct {
+	Lookups uint64 `json:"lookups"` // channel URIs handed out
+	Cancels uint64 `json:"cancels"` // console-flow INVITEs cancelled
+	Dialogs int    `json:"dialogs"` // lookup dialogs open
+}
+
+// New starts the service (and its sweeper of abandoned dialogs).
+func New(cfg Config) *Service {
+	if cfg.CancelWait == 0 {
+		cfg.CancelWait = DefaultCancelWait
+	}
+	if cfg.SessionExpires == 0 {
+		cfg.SessionExpires = ua.DefaultSessionExpires
+	}
+	if cfg.DialogLife == 0 {
+		cfg.DialogLife = DefaultDialogLife
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg, envids: ua.NewEnvIDs(), dialogs: map[string]*dialog{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.sweep()
+	return s
+}
+
+// Stats returns counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.dialogs)
+	s.mu.Unlock()
+	return Stats{Lookups: s.lookups.Load(), Cancels: s.cancels.Load(), Dialogs: n}
+}
+
+// Close stops the sweeper.
+func (s *Service) Close() {
+	close(s.stop)
+	<-s.done
+}
+
+// pick returns the next channel service URI, round-robin.
+func (s *Service) pick() string {
+	s.lookups.Add(1)
+	n := s.next.Add(1) - 1
+	return s.cfg.Channels[n%uint64(len(s.cfg.Channels))]
+}
+
+func (s *Service) requriReply(cmdEnvID uint64) *xccos.Envelope {
+	return xccos.NewReply(s.envids.Next(), "requri", cmdEnvID, 200, "", &xccos.Data{Users: []xccos.UIB{{URI: s.pick()}}})
+}
+
+// HandleInvite answers an INVITE to the lookup URI from user.
+func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
+	m := tx.Msg
+	if mt, _, _ := mime.ParseMediaType(m.ContentType); mt == "text/plain" && len(m.Body) > 0 {
+		s.consoleFlow(tx)
+		return
+	}
+	d, err := ua.Answer(tx, s.cfg.URI, s.cfg.SessionExpires)
+	if err != nil {
+		_ = tx.Respond(400, "Bad Request")
+		return
+	}
+	s.mu.Lock()
+	s.dialogs[d.Key] = &dialog{d: d, user: user, created: time.Now()}
+	s.mu.Unlock()
+}
+
+// consoleFlow: 183 with the channel URI, then wait for the CANCEL.
+func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
+	env, err := xccos.Parse(tx.Msg.Body)
+	if err != nil || len(env.Items) != 1 || env.Items[0].Kind != xccos.KindCommand || env.Items[0].Name != "requri" {
+		_ = tx.Respond(400, "Bad Request", sipnet.Header{Name: "Warning", Value: `399 gcload "the INVITE body must be one cmd:requri envelope"`})
+		return
+	}
+	body := s.requriReply(env.EnvID).Marshal()
+	tx.OnCancel(func(cancel *sipnet.ServerTx) {
+		s.cancels.Add(1)
+		_ = cancel.Respond(200, "OK")
+		_ = tx.Respond(487, "Request Terminated")
+	})
+	_ = tx.Reply(sipnet.Reply{Code: 183, Reason: "Session Progress", ContentType: ua.ContentType, Body: body})
+	time.AfterFunc(s.cfg.CancelWait, func() {
+		if tx.Final() == 0 {
+			_ = tx.Respond(408, "Request Timeout", sipnet.Header{Name: "Warning", Value: `399 gcload "no CANCEL came after the 183"`})
+		}
+	})
+}
+
+// HandleInDialog handles requests inside a lookup dialog; false when the
+// dialog is not the service's.
+func (s *Service) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
+	key := sipnet.DialogKeyOf(tx.Msg)
+	s.mu.Lock()
+	dl := s.dialogs[key]
+	s.mu.Unlock()
+	if dl == nil {
+		return false
+	}
+	m := tx.Msg
+	if user != dl.user {
+		if m.Method != "ACK" {
+			_ = tx.Respond(403, "Forbidden")
+		}
+		return true
+	}
+	switch m.Method {
+	case "ACK":
+	case "INFO":
+		_ = tx.Respond(200, "OK")
+		env, err := xccos.Parse(m.Body)
+		switch {
+		case err != nil:
+			var envid uint64
+			if env != nil {
+				envid = env.EnvID
+			}
+			_ = ua.Send(s.cfg.Endpoint, dl.d, xccos.NewReply(s.envids.Next(), "requri", envid, 400, "malformed XCCOS: "+err.Error(), nil), nil)
+		case len(env.Items) == 1 && env.Items[0].Kind == xccos.KindCommand && env.Items[0].Name == "requri":
+			_ = ua.Send(s.cfg.Endpoint, dl.d, s.requriReply(env.EnvID), nil)
+		default:
+			name := "error"
+			if len(env.Items) > 0 {
+				name = env.Items[0].Name
+			}
+			_ = ua.Send(s.cfg.Endpoint, dl.d, xccos.NewReply(s.envids.Next(), name, env.EnvID, 400, "the lookup service only answers cmd:requri", nil), nil)
+		}
+	case "BYE":
+		_ = tx.Respond(200, "OK")
+		s.mu.Lock()
+		delete(s.dialogs, key)
+		s.mu.Unlock()
+	case "UPDATE":
+		_ = tx.Respond(200, "OK")
+	default:
+		_ = tx.Respond(405, "Method Not Allowed", sipnet.Header{Name: "Allow", Value: "INVITE, ACK, BYE, INFO, UPDATE, CANCEL"})
+	}
+	return true
+}
+
+// ConnClosed forgets the dialogs of a closed connection.
+func (s *Service) ConnClosed(c *sipnet.Conn) {
+	s.mu.Lock()
+	for k, dl := range s.dialogs {
+		if dl.d.Conn == c {
+			delete(s.dialogs, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *Service) sweep() {
+	defer close(s.done)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-t.C:
+			s.mu.Lock()
+			for k, dl := range s.dialogs {
+				if now.Sub(dl.created) > s.cfg.DialogLife {
+					delete(s.dialogs, k)
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}

@@ -1,0 +1,170 @@
+package refserver
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/gcload/gcload/sipnet"
+)
+
+// registrar binds users to the connection they registered on: later
+// requests on that connection must come From one of its users. One
+// connection may carry many users (a front-end pool's connection does).
+type registrar struct {
+	expires int
+	mu      sync.Mutex
+	n       int
+}
+
+type binding struct {
+	mu    sync.Mutex
+	users map[string]struct{}
+}
+
+func (r *registrar) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n
+}
+
+func (r *registrar) bindingOf(c *sipnet.Conn, create bool) *binding {
+	var b *binding
+	c.UpdateValue(func(old any) any {
+		if old != nil {
+			b = old.(*binding)
+			return old
+		}
+		if !create {
+			return nil
+		}
+		b = &binding{users: map[string]struct{}{}}
+		return b
+	})
+	return b
+}
+
+func (r *registrar) bound(c *sipnet.Conn, user string) bool {
+	b := r.bindingOf(c, false)
+	if b == nil {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	_, ok := b.users[user]
+	return ok
+}
+
+func (r *registrar) connClosed(c *sipnet.Conn) {
+	b := r.bindingOf(c, false)
+	if b == nil {
+		return
+	}
+	b.mu.Lock()
+	n := len(b.users)
+	b.users = map[string]struct{}{}
+	b.mu.Unlock()
+	r.mu.Lock()
+	r.n -= n
+	r.mu.Unlock()
+}
+
+// register answers REGISTER as section 2 of the protocol says SIPE needs:
+// 200 with Expires, Supported: msrtc-event-categories on its own line,
+// Allow-Events: vnd-microsoft-provisioning-v2, Server: RTC/3.5 and
+// ms-keep-alive. No challenge. Expires: 0 removes the binding.
+func (r *registrar) register(tx *sipnet.ServerTx) {
+	m := tx.Msg
+	to, err := sipnet.AOR(m.To)
+	if err != nil {
+		_ = tx.Respond(400, "Bad Request", warning("To: "+err.Error()))
+		return
+	}
+	from, err := sipnet.AOR(m.From)
+	if err != nil {
+		_ = tx.Respond(400, "Bad Request", warning("From: "+err.Error()))
+		return
+	}
+	if from != to {
+		_ = tx.Respond(403, "Forbidden", warning("third-party registration of "+to+" by "+from+" is not allowed"))
+		return
+	}
+	expires := r.expires
+	contact, hasContact := m.Header("Contact")
+	if v, ok := m.Header("Expires"); ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n >= 0 {
+			expires = min(n, r.expires)
+		}
+	}
+	if i := strings.LastIndex(contact, ";expires="); i >= 0 && hasContact {
+		if n, err := strconv.Atoi(strings.TrimSpace(contact[i+len(";expires="):])); err == nil && n >= 0 {
+			expires = min(n, r.expires)
+		}
+	}
+	b := r.bindingOf(tx.Conn, true)
+	b.mu.Lock()
+	_, had := b.users[to]
+	if expires == 0 {
+		delete(b.users, to)
+	} else {
+		b.users[to] = struct{}{}
+	}
+	b.mu.Unlock()
+	r.mu.Lock()
+	switch {
+	case expires == 0 && had:
+		r.n--
+	case expires > 0 && !had:
+		r.n++
+	}
+	r.mu.Unlock()
+	hdrs := []sipnet.Header{{Name: "Expires", Value: strconv.Itoa(expires)}}
+	if hasContact && contact != "*" {
+		hdrs = append(hdrs, sipnet.Header{Name: "Contact", Value: stripExpires(contact) + ";expires=" + strconv.Itoa(expires)})
+	}
+	hdrs = append(hdrs,
+		sipnet.Header{Name: "Supported", Value: "msrtc-event-categories"},
+		sipnet.Header{Name: "Supported", Value: "adhoclist"},
+		sipnet.Header{Name: "Allow-Events", Value: "vnd-microsoft-provisioning-v2"},
+		sipnet.Header{Name: "Server", Value: "RTC/3.5"},
+		sipnet.Header{Name: "ms-keep-alive", Value: "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"},
+	)
+	_ = tx.Respond(200, "OK", hdrs...)
+}
+
+func stripExpires(contact string) string {
+	if i := strings.LastIndex(contact, ";expires="); i >= 0 {
+		end := strings.IndexByte(contact[i+1:], ';')
+		if end < 0 {
+			return contact[:i]
+		}
+		return contact[:i] + contact[i+1+end:]
+	}
+	return contact
+}
+
+// provisioning answers the vnd-microsoft-provisioning-v2 SUBSCRIBE: the
+// persistentChatConfiguration group names the lookup URI.
+func (s *Server) subscribe(tx *sipnet.ServerTx) {
+	ev, _ := tx.Msg.Header("Event")
+	if !strings.EqualFold(strings.TrimSpace(ev), "vnd-microsoft-provisioning-v2") {
+		_ = tx.Respond(489, "Bad Event", sipnet.Header{Name: "Allow-Events", Value: "vnd-microsoft-provisioning-v2"})
+		return
+	}
+	body := `<provisionGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisiongrouplist">` +
+		`<provisionGroup name="ServerConfiguration"><propertyEntryList/></provisionGroup>` +
+		`<provisionGroup name="persistentChatConfiguration"><propertyEntryList>` +
+		`<property name="EnablePersistentChat">true</property>` +
+		`<property name="DefaultPersistentChatPoolUri">` + s.lookupURI + `</property>` +
+		`</propertyEntryList></provisionGroup></provisionGroupList>`
+	_ = tx.Reply(sipnet.Reply{
+		Code: 200, Reason: "OK",
+		Headers: []sipnet.Header{
+			{Name: "Event", Value: "vnd-microsoft-provisioning-v2"},
+			{Name: "Expires", Value: "0"},
+			{Name: "ms-piggyback-cseq", Value: "1"},
+		},
+		ContentType: "application/vnd-microsoft-roaming-provisioning-v2+xml",
+		Body:        []byte(body),
+	})
+}

@@ -1,0 +1,296 @@
+package refserver_test
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/internal/sipelog"
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// rawPeer is a hand-driven TCP peer: it sends bytes as given and reads
+// every message the server sends, answering the server's INFOs 200 the way
+// SIPE does.
+type rawPeer struct {
+	t     *testing.T
+	nc    net.Conn
+	rd    *bufio.Reader
+	resps []*sipnet.Message // responses to our requests, in arrival order
+	infos []*sipnet.Message // INFOs the server sent us
+}
+
+func newRawPeer(t *testing.T, addr string) *rawPeer {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	return &rawPeer{t: t, nc: nc, rd: bufio.NewReader(nc)}
+}
+
+func (p *rawPeer) send(b []byte) {
+	p.t.Helper()
+	if _, err := p.nc.Write(b); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// readOne reads one message (skipping keep-alive CRLFs), answering server
+// INFOs with 200 as SIPE does.
+func (p *rawPeer) readOne(deadline time.Time) (*sipnet.Message, error) {
+	_ = p.nc.SetReadDeadline(deadline)
+	var head bytes.Buffer
+	for {
+		line, err := p.rd.ReadBytes('\n')
+		if err != nil {
+			return nil, err
+		}
+		if head.Len() == 0 && (string(line) == "\r\n" || string(line) == "\n") {
+			continue
+		}
+		head.Write(line)
+		if string(line) == "\r\n" {
+			break
+		}
+	}
+	n := 0
+	for _, l := range strings.Split(head.String(), "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(strings.TrimSpace(k), "Content-Length") {
+			n, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(p.rd, body); err != nil {
+		return nil, err
+	}
+	m, err := sipnet.Scan(append(head.Bytes(), body...))
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "INFO" {
+		p.infos = append(p.infos, m)
+		p.answer(m)
+	} else if !m.IsRequest() {
+		p.resps = append(p.resps, m)
+	}
+	return m, nil
+}
+
+// answer sends SIPE's 200 to a server INFO: Via, From, To, Call-ID, CSeq
+// copied.
+func (p *rawPeer) answer(m *sipnet.Message) {
+	var b strings.Builder
+	b.WriteString("SIP/2.0 200 OK\r\n")
+	for _, v := range m.Headers("Via") {
+		b.WriteString("Via: " + v + "\r\n")
+	}
+	b.WriteString("From: " + m.From + "\r\nTo: " + m.To + "\r\nCall-ID: " + m.CallID + "\r\n")
+	b.WriteString("CSeq: " + strconv.FormatUint(uint64(m.CSeq), 10) + " INFO\r\nContent-Length: 0\r\n\r\n")
+	p.send([]byte(b.String()))
+}
+
+// waitResponse reads until a final response to (callID, cseq, method).
+func (p *rawPeer) waitResponse(callID string, cseq uint32, method string) *sipnet.Message {
+	p.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for i, r := range p.resps {
+			if r.CallID == callID && r.CSeq == cseq && r.CSeqMethod == method && r.StatusCode >= 200 {
+				p.resps = append(p.resps[:i], p.resps[i+1:]...)
+				return r
+			}
+		}
+		if _, err := p.readOne(deadline); err != nil {
+			p.t.Fatalf("waiting for the answer to %s %d %s: %v", callID, cseq, method, err)
+		}
+	}
+}
+
+// waitInfo reads until the server sent an INFO whose envelope satisfies f.
+func (p *rawPeer) waitInfo(what string, f func(callID string, e *xccos.Envelope) bool) *xccos.Envelope {
+	p.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	seen := 0
+	for {
+		for ; seen < len(p.infos); seen++ {
+			m := p.infos[seen]
+			e, err := xccos.Parse(m.Body)
+			if err != nil {
+				p.t.Fatalf("server INFO with a bad envelope: %v\n%s", err, m.Raw)
+			}
+			if f(m.CallID, e) {
+				p.infos = append(p.infos[:seen], p.infos[seen+1:]...)
+				return e
+			}
+		}
+		if _, err := p.readOne(deadline); err != nil {
+			p.t.Fatalf("waiting for %s: %v", what, err)
+		}
+	}
+}
+
+// TestReplaySIPESession replays every request of the real SIPE client's
+// session, in order, over one TCP connection, and checks each is answered
+// so that the client would go on. The log's server tags (from the mock
+// server) are replaced by the tags this server hands out.
+func TestReplaySIPESession(t *testing.T) {
+	srv := refservertest.Start(t, refserver.WithRooms(store.Room{
+		ID: "room1", Name: "Room One", Topic: "test topic",
+		Members: []string{"sip:alice@example.com", "sip:bob@example.com"},
+	}))
+	p := newRawPeer(t, srv.TCPAddr())
+	tags := map[string]string{} // mock server tag -> ours
+	var logBlocks = sipelog.Blocks()
+	// the mock server's To tags, by Call-ID, from its answers
+	mockTag := map[string]string{}
+	for _, b := range logBlocks {
+		if b.Dir == sipelog.ServerToClient {
+			m, err := sipnet.Scan(b.Msg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.IsRequest() && m.ToTag != "" && m.CSeqMethod == "INVITE" {
+				mockTag[m.CallID] = m.ToTag
+			}
+		}
+	}
+	for _, b := range sipelog.Client() {
+		m, err := sipnet.Scan(b.Msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.IsRequest() {
+			continue // SIPE's answers to the mock's INFOs: rawPeer answers ours
+		}
+		raw := b.Msg
+		for mock, ours := range tags {
+			raw = bytes.ReplaceAll(raw, []byte("tag="+mock), []byte("tag="+ours))
+		}
+		step := fmt.Sprintf("line %d: %s", b.Line, m.Method)
+		p.send(raw)
+		switch m.Method {
+		case "ACK":
+			continue
+		case "REGISTER":
+			r := p.waitResponse(m.CallID, m.CSeq, m.Method)
+			if r.StatusCode != 200 {
+				t.Fatalf("%s: %d %s", step, r.StatusCode, r.Reason)
+			}
+			if v, _ := r.Header("Expires"); v == "" || v == "0" {
+				t.Fatalf("%s: Expires %q", step, v)
+			}
+			supported := r.Headers("Supported")
+			if !contains(supported, "msrtc-event-categories") {
+				t.Fatalf("%s: Supported headers %q lack a line msrtc-event-categories", step, supported)
+			}
+			if v, _ := r.Header("Allow-Events"); v != "vnd-microsoft-provisioning-v2" {
+				t.Fatalf("%s: Allow-Events %q", step, v)
+			}
+			if v, _ := r.Header("Server"); v != "RTC/3.5" {
+				t.Fatalf("%s: Server %q", step, v)
+			}
+		case "SUBSCRIBE":
+			r := p.waitResponse(m.CallID, m.CSeq, m.Method)
+			if r.StatusCode != 200 || !bytes.Contains(r.Body, []byte("<provisionGroupList")) || !bytes.Contains(r.Body, []byte("sip:ocschat@example.com")) {
+				t.Fatalf("%s: %d with body %q", step, r.StatusCode, r.Body)
+			}
+			if v, _ := r.Header("ms-piggyback-cseq"); v != "1" {
+				t.Fatalf("%s: ms-piggyback-cseq %q", step, v)
+			}
+		case "INVITE":
+			r := p.waitResponse(m.CallID, m.CSeq, m.Method)
+			if r.StatusCode != 200 || r.ToTag == "" {
+				t.Fatalf("%s: %d to-tag %q", step, r.StatusCode, r.ToTag)
+			}
+			tags[mockTag[m.CallID]] = r.ToTag
+		case "BYE":
+			if r := p.waitResponse(m.CallID, m.CSeq, m.Method); r.StatusCode != 200 {
+				t.Fatalf("%s: %d", step, r.StatusCode)
+			}
+		case "INFO":
+			r := p.waitResponse(m.CallID, m.CSeq, m.Method)
+			if r.StatusCode != 200 || len(r.Body) != 0 {
+				t.Fatalf("%s: %d with a %d-byte body", step, r.StatusCode, len(r.Body))
+			}
+			env, err := xccos.Parse(m.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			it := env.Items[0]
+			if it.Kind == xccos.KindChat {
+				// the post reaches its author (echo) and bob, in their channel dialogs
+				for _, who := range []string{"the author (echo)", "bob"} {
+					p.waitInfo("delivery to "+who, func(_ string, e *xccos.Envelope) bool {
+						c := e.Items[0].Chat
+						return e.Items[0].Kind == xccos.KindChat && c.Text == it.Chat.Text && c.Author == "sip:alice@example.com" && c.ChanURI == "ma-chan://example.com/room1"
+					})
+				}
+				continue
+			}
+			rpl := p.waitInfo("rpl:"+it.Name, func(callID string, e *xccos.Envelope) bool {
+				return callID == m.CallID && e.Items[0].Kind == xccos.KindReply && e.Items[0].Reply.CommandEnvID == env.EnvID
+			}).Items[0]
+			if rpl.Name != it.Name || rpl.Reply.Code != 200 || rpl.Reply.Text != "SUCCESS_OK" {
+				t.Fatalf("%s cmd:%s: reply rpl:%s %d %s", step, it.Name, rpl.Name, rpl.Reply.Code, rpl.Reply.Text)
+			}
+			switch it.Name {
+			case "requri":
+				if rpl.Data == nil || len(rpl.Data.Users) != 1 || rpl.Data.Users[0].URI != "sip:gcs1@example.com" {
+					t.Fatalf("%s: rpl:requri data %+v", step, rpl.Data)
+				}
+			case "bjoin":
+				if rpl.Data == nil || len(rpl.Data.Channels) != 1 || rpl.Data.Channels[0].URI != "ma-chan://example.com/room1" || rpl.Data.Channels[0].Name != "Room One" {
+					t.Fatalf("%s: rpl:bjoin data %+v", step, rpl.Data)
+				}
+				me := strings.TrimSuffix(strings.TrimPrefix(m.From, "<"), ">")
+				me = me[:strings.IndexByte(me, '>')]
+				found := false
+				for _, u := range rpl.Data.Users {
+					found = found || u.URI == me
+				}
+				if !found {
+					t.Fatalf("%s: rpl:bjoin does not list the joiner %s: %+v", step, me, rpl.Data.Users)
+				}
+				if strings.Contains(me, "bob") {
+					p.waitInfo("ntc:join of bob to alice", func(_ string, e *xccos.Envelope) bool {
+						n := e.Items[0]
+						return n.Kind == xccos.KindNotice && n.Name == "join" && n.Data != nil && len(n.Data.Users) == 1 && n.Data.Users[0].URI == "sip:bob@example.com"
+					})
+				}
+			case "getinv":
+				if rpl.Data == nil {
+					t.Fatalf("%s: rpl:getinv without data", step)
+				}
+			case "bccontext":
+				if rpl.Data == nil || len(rpl.Data.Channels) != 1 || rpl.Data.Channels[0].URI != "ma-chan://example.com/room1" {
+					t.Fatalf("%s: rpl:bccontext data %+v", step, rpl.Data)
+				}
+			}
+		default:
+			t.Fatalf("%s: unexpected method in the log", step)
+		}
+	}
+	if st := srv.Stats(); st.Channel.Posts != 1 || st.Channel.Deliveries != 2 || st.Registered != 2 {
+		t.Fatalf("server stats after the replay: %+v", st)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

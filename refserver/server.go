@@ -1,0 +1,409 @@
+// Package refserver is the reference group chat server: a registrar and
+// provisioning service enough for real clients (SIPE signs in to it), the
+// lookup service (sip:ocschat@domain), one or more channel services
+// (sip:gcs1@domain ...) sharing the pool's rooms, durable storage (embedded
+// SQLite by default) and an HTTP JSON admin API.
+//
+// It is the composition root: SIP requests arrive on a sipnet.Endpoint and
+// are routed here by method, dialog and Request-URI to the registrar,
+// lookup.Service or channel.Hub. It never imports the load harness.
+package refserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/refserver/admin"
+	"github.com/gcload/gcload/refserver/channel"
+	"github.com/gcload/gcload/refserver/lookup"
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/store/sqlite"
+	"github.com/gcload/gcload/sipnet"
+)
+
+// Defaults of the options.
+const (
+	DefaultDomain          = "example.com"
+	DefaultChannels        = 1
+	DefaultRegisterExpires = 900
+	MaxChannels            = 16
+)
+
+type options struct {
+	domain          string
+	tcp, udp        string
+	dbPath          string
+	st              store.Store
+	roomsFile       string
+	rooms           []store.Room
+	channels        int
+	adminAddr       string
+	logger          *slog.Logger
+	cancelWait      time.Duration
+	noticeLimit     int
+	registerExpires int
+	trace           func(sipnet.Direction, *sipnet.Conn, []byte)
+	timeout         time.Duration
+}
+
+// Option configures a Server.
+type Option func(*options) error
+
+// WithDomain sets the SIP domain (default example.com).
+func WithDomain(d string) Option {
+	return func(o *options) error {
+		if d == "" {
+			return errors.New("refserver: empty domain")
+		}
+		o.domain = d
+		return nil
+	}
+}
+
+// WithTCP listens for SIP over TCP on addr ("127.0.0.1:0" picks a port).
+func WithTCP(addr string) Option { return func(o *options) error { o.tcp = addr; return nil } }
+
+// WithUDP listens for SIP over UDP on addr.
+func WithUDP(addr string) Option { return func(o *options) error { o.udp = addr; return nil } }
+
+// WithDB stores in an SQLite database at path (created if missing).
+func WithDB(path string) Option { return func(o *options) error { o.dbPath = path; return nil } }
+
+// WithStore uses an open store; the server closes it.
+func WithStore(s store.Store) Option { return func(o *options) error { o.st = s; return nil } }
+
+// WithRoomsFile provisions the rooms of a rooms file at start.
+func WithRoomsFile(path string) Option {
+	return func(o *options) error { o.roomsFile = path; return nil }
+}
+
+// WithRooms provisions rooms at start, as a rooms file would.
+func WithRooms(rs ...store.Room) Option {
+	return func(o *options) error { o.rooms = append(o.rooms, rs...); return nil }
+}
+
+// WithChannels sets the number of channel services (1 to MaxChannels).
+func WithChannels(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > MaxChannels {
+			return fmt.Errorf("refserver: channels %d: want 1 to %d", n, MaxChannels)
+		}
+		o.channels = n
+		return nil
+	}
+}
+
+// WithAdmin serves the admin API on addr.
+func WithAdmin(addr string) Option { return func(o *options) error { o.adminAddr = addr; return nil } }
+
+// WithLogger logs through l.
+func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
+
+// WithCancelWait bounds how long a console-flow lookup waits for CANCEL.
+func WithCancelWait(d time.Duration) Option {
+	return func(o *options) error { o.cancelWait = d; return nil }
+}
+
+// WithNoticeLimit: rooms with more members online send no join/part
+// notices (0: always send).
+func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLimit = n; return nil } }
+
+// WithTrace shows every SIP message in and out to f (debugging).
+func WithTrace(f func(sipnet.Direction, *sipnet.Conn, []byte)) Option {
+	return func(o *options) error { o.trace = f; return nil }
+}
+
+// WithTransactionTimeout sets how long the server waits for a client's
+// answer to its INFOs before it drops the session (default 32 s).
+func WithTransactionTimeout(d time.Duration) Option {
+	return func(o *options) error { o.timeout = d; return nil }
+}
+
+// Server is a running reference server.
+type Server struct {
+	o         options
+	log       *slog.Logger
+	ep        *sipnet.Endpoint
+	st        store.Store
+	hub       *channel.Hub
+	lookup    *lookup.Service
+	lookupURI string
+	chanURIs  []string
+	tcpAddr   net.Addr
+	udpAddr   net.Addr
+	admin     *http.Server
+	adminAddr net.Addr
+	reg       registrar
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New starts a server: it opens the store, provisions rooms, and listens.
+func New(ctx context.Context, opts ...Option) (*Server, error) {
+	o := options{domain: DefaultDomain, channels: DefaultChannels, noticeLimit: channel.DefaultNoticeLimit, registerExpires: DefaultRegisterExpires}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.tcp == "" && o.udp == "" {
+		return nil, errors.New("refserver: no listen address (WithTCP or WithUDP)")
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain}
+	s.reg.expires = o.registerExpires
+	for i := 1; i <= o.channels; i++ {
+		s.chanURIs = append(s.chanURIs, "sip:gcs"+strconv.Itoa(i)+"@"+o.domain)
+	}
+	var err error
+	s.st = o.st
+	if s.st == nil {
+		if o.dbPath == "" {
+			return nil, errors.New("refserver: no storage (WithDB or WithStore)")
+		}
+		if dir := filepath.Dir(o.dbPath); dir != "" {
+			if _, err := os.Stat(dir); err != nil {
+				return nil, fmt.Errorf("refserver: database directory: %w", err)
+			}
+		}
+		if s.st, err = sqlite.Open(o.dbPath); err != nil {
+			return nil, err
+		}
+	}
+	fail := func(err error) (*Server, error) {
+		s.Close()
+		return nil, err
+	}
+	s.ep = sipnet.NewEndpoint(sipnet.Options{
+		Handler: s.route, OnConnClose: s.connClosed, Logger: o.logger, Trace: o.trace, Timeout: o.timeout,
+	})
+	s.hub, err = channel.New(ctx, channel.Config{
+		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
+		NoticeLimit: o.noticeLimit, Logger: o.logger,
+	})
+	if err != nil {
+		return fail(err)
+	}
+	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger})
+	rooms := o.rooms
+	if o.roomsFile != "" {
+		rf, err := LoadRoomsFile(o.roomsFile)
+		if err != nil {
+			return fail(err)
+		}
+		rooms = append(rooms, rf...)
+	}
+	if err := s.provision(ctx, rooms); err != nil {
+		return fail(err)
+	}
+	if o.tcp != "" {
+		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
+			return fail(err)
+		}
+	}
+	if o.udp != "" {
+		if s.udpAddr, err = s.ep.ListenUDP(o.udp); err != nil {
+			return fail(err)
+		}
+	}
+	if o.adminAddr != "" {
+		ln, err := net.Listen("tcp", o.adminAddr)
+		if err != nil {
+			return fail(fmt.Errorf("refserver: admin listen %s: %w", o.adminAddr, err))
+		}
+		s.adminAddr = ln.Addr()
+		s.admin = &http.Server{Handler: admin.Handler(s.hub, func() any { return s.Stats() }), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = s.admin.Serve(ln) }()
+	}
+	return s, nil
+}
+
+// provision creates the rooms given at start, or updates them if they exist
+// (a disabled flag is applied only when the spec disables the room).
+func (s *Server) provision(ctx context.Context, rooms []store.Room) error {
+	for _, r := range rooms {
+		if _, err := s.hub.Room(r.ID); err == nil {
+			if _, err := s.hub.UpdateRoom(ctx, r); err != nil {
+				return fmt.Errorf("refserver: provision room %q: %w", r.ID, err)
+			}
+			if r.Disabled {
+				if err := s.hub.SetDisabled(ctx, r.ID, true); err != nil {
+					return fmt.Errorf("refserver: provision room %q: %w", r.ID, err)
+				}
+			}
+			continue
+		}
+		disabled := r.Disabled
+		if _, err := s.hub.CreateRoom(ctx, r); err != nil {
+			return fmt.Errorf("refserver: provision room %q: %w", r.ID, err)
+		}
+		if disabled {
+			if err := s.hub.SetDisabled(ctx, r.ID, true); err != nil {
+				return fmt.Errorf("refserver: provision room %q: %w", r.ID, err)
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops listening, ends sessions and closes the store (which first
+// commits what was queued). It is safe to call more than once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *Server) close() error {
+	if s.admin != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.admin.Shutdown(ctx)
+		cancel()
+	}
+	if s.ep != nil {
+		s.ep.Close()
+	}
+	if s.hub != nil {
+		s.hub.Close()
+	}
+	if s.lookup != nil {
+		s.lookup.Close()
+	}
+	if s.st != nil {
+		return s.st.Close()
+	}
+	return nil
+}
+
+// Domain returns the SIP domain.
+func (s *Server) Domain() string { return s.o.domain }
+
+// LookupURI returns the lookup service URI, sip:ocschat@domain.
+func (s *Server) LookupURI() string { return s.lookupURI }
+
+// ChannelURIs returns the channel service URIs.
+func (s *Server) ChannelURIs() []string { return append([]string(nil), s.chanURIs...) }
+
+// TCPAddr returns the TCP listen address ("" when not listening).
+func (s *Server) TCPAddr() string {
+	if s.tcpAddr == nil {
+		return ""
+	}
+	return s.tcpAddr.String()
+}
+
+// UDPAddr returns the UDP listen address ("" when not listening).
+func (s *Server) UDPAddr() string {
+	if s.udpAddr == nil {
+		return ""
+	}
+	return s.udpAddr.String()
+}
+
+// AdminURL returns the admin API's base URL ("" when not serving).
+func (s *Server) AdminURL() string {
+	if s.adminAddr == nil {
+		return ""
+	}
+	return "http://" + s.adminAddr.String()
+}
+
+// Hub returns the channel services' shared state (rooms and sessions).
+func (s *Server) Hub() *channel.Hub { return s.hub }
+
+// Stats are the server's counters.
+type Stats struct {
+	Registered int           `json:"registered"`
+	Channel    channel.Stats `json:"channel"`
+	Lookup     lookup.Stats  `json:"lookup"`
+	Store      store.Stats   `json:"store"`
+	SIP        sipnet.Stats  `json:"sip"`
+	Conns      int           `json:"connections"`
+}
+
+// Stats returns counters.
+func (s *Server) Stats() Stats {
+	return Stats{
+		Registered: s.reg.count(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
+		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(),
+	}
+}
+
+func (s *Server) connClosed(c *sipnet.Conn) {
+	s.reg.connClosed(c)
+	s.hub.ConnClosed(c)
+	s.lookup.ConnClosed(c)
+}
+
+// route dispatches a request to the registrar, the lookup service or the
+// channel services.
+func (s *Server) route(tx *sipnet.ServerTx) {
+	m := tx.Msg
+	switch m.Method {
+	case "REGISTER":
+		s.reg.register(tx)
+		return
+	case "OPTIONS":
+		_ = tx.Respond(200, "OK", sipnet.Header{Name: "Allow", Value: allow})
+		return
+	}
+	from, err := sipnet.AOR(m.From)
+	if err != nil {
+		if m.Method != "ACK" {
+			_ = tx.Respond(400, "Bad Request", warning("From: "+err.Error()))
+		}
+		return
+	}
+	if !s.reg.bound(tx.Conn, from) {
+		if m.Method != "ACK" {
+			_ = tx.Respond(403, "Forbidden", warning(from+" is not registered on this connection"))
+		}
+		return
+	}
+	if m.ToTag != "" {
+		if s.lookup.HandleInDialog(tx, from) || s.hub.HandleInDialog(tx, from) {
+			return
+		}
+		if m.Method != "ACK" {
+			_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+		}
+		return
+	}
+	switch m.Method {
+	case "SUBSCRIBE":
+		s.subscribe(tx)
+	case "INVITE":
+		target, err := sipnet.AOR(m.RequestURI)
+		switch {
+		case err != nil:
+			_ = tx.Respond(400, "Bad Request", warning("Request-URI: "+err.Error()))
+		case target == s.lookupURI:
+			s.lookup.HandleInvite(tx, from)
+		case s.hub.IsService(target):
+			s.hub.HandleInvite(tx, from, target)
+		default:
+			_ = tx.Respond(404, "Not Found", warning("no service "+target+" here"))
+		}
+	case "ACK":
+	case "BYE", "INFO", "UPDATE", "NOTIFY", "PRACK":
+		_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+	default:
+		_ = tx.Respond(405, "Method Not Allowed", sipnet.Header{Name: "Allow", Value: allow})
+	}
+}
+
+const allow = "REGISTER, SUBSCRIBE, INVITE, ACK, CANCEL, BYE, INFO, UPDATE, OPTIONS"
+
+func warning(text string) sipnet.Header {
+	return sipnet.Header{Name: "Warning", Value: `399 gcload "` + text + `"`}
+}

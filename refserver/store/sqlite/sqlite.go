@@ -1,0 +1,460 @@
+// Package sqlite is the reference server's embedded store: SQLite in WAL
+// mode with synchronous=FULL, so a committed transaction survives a crash
+// or a power cut, and group commit, so that every post queued while one
+// transaction commits shares the next transaction and its single flush.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/refserver/store"
+	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
+)
+
+// DefaultMaxBatch bounds the posts committed in one transaction.
+const DefaultMaxBatch = 512
+
+const schema = `
+CREATE TABLE IF NOT EXISTS rooms (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	description TEXT NOT NULL DEFAULT '',
+	topic TEXT NOT NULL DEFAULT '',
+	category TEXT NOT NULL DEFAULT '',
+	privacy TEXT NOT NULL,
+	type TEXT NOT NULL,
+	disabled INTEGER NOT NULL DEFAULT 0,
+	created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS room_roles (
+	room_id TEXT NOT NULL REFERENCES rooms(id),
+	user TEXT NOT NULL,
+	role TEXT NOT NULL,
+	PRIMARY KEY (room_id, role, user)
+);
+CREATE TABLE IF NOT EXISTS messages (
+	room_id TEXT NOT NULL,
+	seq INTEGER NOT NULL,
+	author TEXT NOT NULL,
+	ts INTEGER NOT NULL,
+	text TEXT NOT NULL,
+	story INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (room_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS messages_author ON messages(author, ts);
+CREATE TABLE IF NOT EXISTS invitations (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	room_id TEXT NOT NULL,
+	user TEXT NOT NULL,
+	by_user TEXT NOT NULL DEFAULT '',
+	created INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invitations_user ON invitations(user);
+`
+
+// Store is the SQLite store.
+type Store struct {
+	db       *sql.DB
+	queue    chan pending
+	maxBatch int
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
+
+	appended, commits, failed atomic.Uint64
+}
+
+type pending struct {
+	m    store.Message
+	done func(error)
+}
+
+// Open opens (creating if needed) the database at path.
+func Open(path string) (*Store, error) {
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var mode string
+	if err := db.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: journal mode is %q, want wal", path, mode)
+	}
+	if _, err := db.ExecContext(ctx, schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	s := &Store{db: db, queue: make(chan pending, 4096), maxBatch: DefaultMaxBatch, done: make(chan struct{})}
+	go s.writer()
+	return s, nil
+}
+
+// Rooms implements store.Store.
+func (s *Store) Rooms(ctx context.Context) ([]store.Room, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT r.id, r.name, r.description, r.topic, r.category, r.privacy, r.type, r.disabled, r.created,
+		COALESCE((SELECT MAX(seq) FROM messages m WHERE m.room_id = r.id), 0) FROM rooms r ORDER BY r.id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: rooms: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Room
+	idx := map[string]int{}
+	for rows.Next() {
+		var r store.Room
+		var created int64
+		var disabled int
+		if err := rows.Scan(&r.ID, &r.Name, &r.Description, &r.Topic, &r.Category, &r.Privacy, &r.Type, &disabled, &created, &r.LastSeq); err != nil {
+			return nil, fmt.Errorf("sqlite: rooms: %w", err)
+		}
+		r.Disabled = disabled != 0
+		r.Created = time.Unix(0, created).UTC()
+		r.Members, r.Managers, r.Presenters = []string{}, []string{}, []string{}
+		idx[r.ID] = len(out)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: rooms: %w", err)
+	}
+	roles, err := s.db.QueryContext(ctx, `SELECT room_id, user, role FROM room_roles ORDER BY room_id, role, user`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: roles: %w", err)
+	}
+	defer roles.Close()
+	for roles.Next() {
+		var id, user, role string
+		if err := roles.Scan(&id, &user, &role); err != nil {
+			return nil, fmt.Errorf("sqlite: roles: %w", err)
+		}
+		i, ok := idx[id]
+		if !ok {
+			continue
+		}
+		r := &out[i]
+		switch store.Role(role) {
+		case store.Member:
+			r.Members = append(r.Members, user)
+		case store.Manager:
+			r.Managers = append(r.Managers, user)
+		case store.Presenter:
+			r.Presenters = append(r.Presenters, user)
+		}
+	}
+	return out, roles.Err()
+}
+
+// PutRoom implements store.Store.
+func (s *Store) PutRoom(ctx context.Context, r store.Room) error {
+	r.Defaults()
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("sqlite: room %q: %w", r.ID, err)
+	}
+	if r.Created.IsZero() {
+		r.Created = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: put room %q: %w", r.ID, err)
+	}
+	defer tx.Rollback()
+	_, err = tx.ExecContext(ctx, `INSERT INTO rooms (id, name, description, topic, category, privacy, type, disabled, created)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET name=excluded.name, description=excluded.description, topic=excluded.topic,
+		category=excluded.category, privacy=excluded.privacy, type=excluded.type`,
+		r.ID, r.Name, r.Description, r.Topic, r.Category, string(r.Privacy), string(r.Type), boolInt(r.Disabled), r.Created.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sqlite: put room %q: %w", r.ID, err)
+	}
+	for role, users := range map[store.Role][]string{store.Member: r.Members, store.Manager: r.Managers, store.Presenter: r.Presenters} {
+		if err := setRole(ctx, tx, r.ID, role, users); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: put room %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+func setRole(ctx context.Context, tx *sql.Tx, roomID string, role store.Role, users []string) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM room_roles WHERE room_id = ? AND role = ?`, roomID, string(role)); err != nil {
+		return fmt.Errorf("sqlite: set %s of %q: %w", role, roomID, err)
+	}
+	stmt, err := tx.PrepareContext(ctx, `INSERT OR IGNORE INTO room_roles (room_id, user, role) VALUES (?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: set %s of %q: %w", role, roomID, err)
+	}
+	defer stmt.Close()
+	for _, u := range users {
+		if _, err := stmt.ExecContext(ctx, roomID, u, string(role)); err != nil {
+			return fmt.Errorf("sqlite: set %s of %q: %w", role, roomID, err)
+		}
+	}
+	return nil
+}
+
+// SetRole implements store.Store.
+func (s *Store) SetRole(ctx context.Context, roomID string, role store.Role, users []string) error {
+	for _, u := range users {
+		if !store.ValidUser(u) {
+			return fmt.Errorf("sqlite: set %s of %q: user %q: want sip:user@domain", role, roomID, u)
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: set %s of %q: %w", role, roomID, err)
+	}
+	defer tx.Rollback()
+	var one int
+	if err := tx.QueryRowContext(ctx, `SELECT 1 FROM rooms WHERE id = ?`, roomID).Scan(&one); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: room %q: %w", roomID, store.ErrNotFound)
+		}
+		return fmt.Errorf("sqlite: set %s of %q: %w", role, roomID, err)
+	}
+	if err := setRole(ctx, tx, roomID, role, users); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SetDisabled implements store.Store.
+func (s *Store) SetDisabled(ctx context.Context, roomID string, disabled bool) error {
+	res, err := s.db.ExecContext(ctx, `UPDATE rooms SET disabled = ? WHERE id = ?`, boolInt(disabled), roomID)
+	if err != nil {
+		return fmt.Errorf("sqlite: disable %q: %w", roomID, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("sqlite: room %q: %w", roomID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Append implements store.Store.
+func (s *Store) Append(m store.Message, done func(error)) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		done(store.ErrClosed)
+		return
+	}
+	s.queue <- pending{m, done}
+	s.closeMu.RUnlock()
+}
+
+// writer is the group-commit loop: it takes every queued message (up to
+// maxBatch), commits them in one transaction, then acknowledges them in
+// order.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]pending, 0, s.maxBatch)
+	for {
+		p, ok := <-s.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case p, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		err := s.commit(batch)
+		if err != nil {
+			s.failed.Add(uint64(len(batch)))
+		} else {
+			s.appended.Add(uint64(len(batch)))
+			s.commits.Add(1)
+		}
+		for i := range batch {
+			batch[i].done(err)
+			batch[i] = pending{}
+		}
+	}
+}
+
+func (s *Store) commit(batch []pending) error {
+	ctx := context.Background()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	defer tx.Rollback()
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (room_id, seq, author, ts, text, story) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	defer stmt.Close()
+	for _, p := range batch {
+		m := p.m
+		if _, err := stmt.ExecContext(ctx, m.RoomID, int64(m.Seq), m.Author, m.TS.UnixNano(), m.Text, boolInt(m.Story)); err != nil {
+			return fmt.Errorf("sqlite: append to %q seq %d: %w", m.RoomID, m.Seq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	return nil
+}
+
+// History implements store.Store.
+func (s *Store) History(ctx context.Context, roomID string, last int) ([]store.Message, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT ?`, roomID, last)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: history of %q: %w", roomID, err)
+	}
+	out, err := scanMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: history of %q: %w", roomID, err)
+	}
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
+}
+
+// Search implements store.Store.
+func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Message, error) {
+	if len(q.RoomIDs) == 0 {
+		return nil, nil
+	}
+	var where []string
+	var args []any
+	ph := strings.Repeat("?,", len(q.RoomIDs))
+	where = append(where, "room_id IN ("+ph[:len(ph)-1]+")")
+	for _, id := range q.RoomIDs {
+		args = append(args, id)
+	}
+	if q.Author != "" {
+		where = append(where, "author = ?")
+		args = append(args, q.Author)
+	}
+	if q.Keyword != "" {
+		where = append(where, "instr(lower(text), lower(?)) > 0")
+		args = append(args, q.Keyword)
+	}
+	if !q.From.IsZero() {
+		where = append(where, "ts >= ?")
+		args = append(args, q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		where = append(where, "ts <= ?")
+		args = append(args, q.To.UnixNano())
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story FROM messages WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	return scanMessages(rows)
+}
+
+func scanMessages(rows *sql.Rows) ([]store.Message, error) {
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var seq, ts int64
+		var story int
+		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &story); err != nil {
+			return nil, err
+		}
+		m.Seq, m.TS, m.Story = uint64(seq), time.Unix(0, ts).UTC(), story != 0
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// AddInvitation implements store.Store.
+func (s *Store) AddInvitation(ctx context.Context, inv store.Invitation) (store.Invitation, error) {
+	if inv.Created.IsZero() {
+		inv.Created = time.Now().UTC()
+	}
+	res, err := s.db.ExecContext(ctx, `INSERT INTO invitations (room_id, user, by_user, created) VALUES (?, ?, ?, ?)`, inv.RoomID, inv.User, inv.By, inv.Created.UnixNano())
+	if err != nil {
+		return inv, fmt.Errorf("sqlite: invite %s to %q: %w", inv.User, inv.RoomID, err)
+	}
+	inv.ID, _ = res.LastInsertId()
+	return inv, nil
+}
+
+// Invitations implements store.Store.
+func (s *Store) Invitations(ctx context.Context, user string) ([]store.Invitation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, room_id, user, by_user, created FROM invitations WHERE user = ? ORDER BY id`, user)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: invitations of %s: %w", user, err)
+	}
+	defer rows.Close()
+	var out []store.Invitation
+	for rows.Next() {
+		var inv store.Invitation
+		var created int64
+		if err := rows.Scan(&inv.ID, &inv.RoomID, &inv.User, &inv.By, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: invitations of %s: %w", user, err)
+		}
+		inv.Created = time.Unix(0, created).UTC()
+		out = append(out, inv)
+	}
+	return out, rows.Err()
+}
+
+// DeleteInvitations implements store.Store.
+func (s *Store) DeleteInvitations(ctx context.Context, user, roomID string) error {
+	if _, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE user = ? AND room_id = ?`, user, roomID); err != nil {
+		return fmt.Errorf("sqlite: delete invitations of %s to %q: %w", user, roomID, err)
+	}
+	return nil
+}
+
+// Stats implements store.Store.
+func (s *Store) Stats() store.Stats {
+	return store.Stats{Appended: s.appended.Load(), Commits: s.commits.Load(), Failed: s.failed.Load()}
+}
+
+// Close implements store.Store: queued appends are committed first.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.closeMu.Unlock()
+	<-s.done
+	return s.db.Close()
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var _ store.Store = (*Store)(nil)

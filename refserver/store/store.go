@@ -1,0 +1,209 @@
+// Package store defines the reference server's durable storage: rooms and
+// their roles, the posted messages of every room in posting order, and
+// invitations. Implementations acknowledge an appended message only once it
+// is durable, and batch appends so durability does not cost a disk flush
+// per post (group commit). The embedded default is store/sqlite.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrClosed   = errors.New("store: closed")
+)
+
+// Privacy of a room (OCS R2): who can find it and who can read it.
+type Privacy string
+
+// Privacy values.
+const (
+	Open   Privacy = "open"   // anyone finds and reads
+	Closed Privacy = "closed" // anyone finds, only members read (the default)
+	Secret Privacy = "secret" // only members find and read
+)
+
+// Valid reports whether p is a known privacy.
+func (p Privacy) Valid() bool { return p == Open || p == Closed || p == Secret }
+
+// RoomType is normal or auditorium (only presenters and managers post).
+type RoomType string
+
+// Room types.
+const (
+	Normal     RoomType = "normal"
+	Auditorium RoomType = "auditorium"
+)
+
+// Valid reports whether t is a known type.
+func (t RoomType) Valid() bool { return t == Normal || t == Auditorium }
+
+// Role of a user in a room.
+type Role string
+
+// Roles.
+const (
+	Member    Role = "member"
+	Manager   Role = "manager"
+	Presenter Role = "presenter"
+)
+
+// Room is a chat room (a channel). Rooms are never deleted: they are
+// disabled, and keep their history.
+type Room struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Topic       string   `json:"topic,omitempty"`
+	Category    string   `json:"category,omitempty"`
+	Privacy     Privacy  `json:"privacy"`
+	Type        RoomType `json:"type"`
+	Disabled    bool     `json:"disabled"`
+	Members     []string `json:"members"`
+	Managers    []string `json:"managers"`
+	Presenters  []string `json:"presenters"`
+	// LastSeq is the sequence number of the room's newest stored message.
+	LastSeq uint64    `json:"last_seq"`
+	Created time.Time `json:"created"`
+}
+
+// Validate checks a room's fields.
+func (r *Room) Validate() error {
+	var errs []error
+	if !ValidID(r.ID) {
+		errs = append(errs, fmt.Errorf("id %q: use 1-128 letters, digits, '-', '_' or '.'", r.ID))
+	}
+	if r.Name == "" {
+		errs = append(errs, errors.New("name is empty"))
+	}
+	if r.Privacy != "" && !r.Privacy.Valid() {
+		errs = append(errs, fmt.Errorf("privacy %q: want open, closed or secret", r.Privacy))
+	}
+	if r.Type != "" && !r.Type.Valid() {
+		errs = append(errs, fmt.Errorf("type %q: want normal or auditorium", r.Type))
+	}
+	for _, list := range [][]string{r.Members, r.Managers, r.Presenters} {
+		for _, u := range list {
+			if !ValidUser(u) {
+				errs = append(errs, fmt.Errorf("user %q: want sip:user@domain", u))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Defaults fills empty privacy and type.
+func (r *Room) Defaults() {
+	if r.Privacy == "" {
+		r.Privacy = Closed
+	}
+	if r.Type == "" {
+		r.Type = Normal
+	}
+}
+
+// ValidID reports whether s can be a room id (the id part of ma-chan://).
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidUser reports whether s is a sip:user@domain address of record.
+func ValidUser(s string) bool {
+	if len(s) < 7 || s[:4] != "sip:" {
+		return false
+	}
+	at := -1
+	for i := 4; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '@':
+			if at >= 0 {
+				return false
+			}
+			at = i
+		case c <= ' ' || c == '<' || c == '>' || c == ';' || c == '"' || c == 0x7f:
+			return false
+		}
+	}
+	return at > 4 && at < len(s)-1
+}
+
+// Message is one stored post.
+type Message struct {
+	RoomID string
+	Seq    uint64 // per room, from 1, in posting order
+	Author string
+	TS     time.Time // server time of the post
+	Text   string
+	Story  bool
+}
+
+// Query selects stored messages (the message-search extension).
+type Query struct {
+	RoomIDs  []string // rooms to search (the caller restricts to readable rooms)
+	Author   string
+	Keyword  string // case-insensitive substring of the text
+	From, To time.Time
+	Limit    int
+}
+
+// Invitation asks a user to join a room.
+type Invitation struct {
+	ID      int64     `json:"id"`
+	RoomID  string    `json:"room"`
+	User    string    `json:"user"`
+	By      string    `json:"by,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+// Stats are counters of the storage engine.
+type Stats struct {
+	Appended uint64 // messages made durable
+	Commits  uint64 // transactions committed (each one disk flush)
+	Failed   uint64 // appends that failed
+}
+
+// Store is the reference server's durable storage.
+type Store interface {
+	// Rooms returns every room with its roles and last sequence number.
+	Rooms(ctx context.Context) ([]Room, error)
+	// PutRoom creates a room, or updates an existing room's name,
+	// description, topic, category, privacy, type and roles. A new room
+	// takes r.Disabled; an existing room keeps its disabled flag (see
+	// SetDisabled) and its history.
+	PutRoom(ctx context.Context, r Room) error
+	// SetRole replaces the users holding role in a room.
+	SetRole(ctx context.Context, roomID string, role Role, users []string) error
+	// SetDisabled disables or enables a room.
+	SetDisabled(ctx context.Context, roomID string, disabled bool) error
+	// Append queues m; done is called, on a store goroutine, once m is
+	// durable (err nil) or failed. Messages are made durable in the order
+	// they are appended.
+	Append(m Message, done func(err error))
+	// History returns up to last messages of a room, oldest first.
+	History(ctx context.Context, roomID string, last int) ([]Message, error)
+	// Search finds messages, newest first.
+	Search(ctx context.Context, q Query) ([]Message, error)
+	// AddInvitation stores an invitation and returns it with its id.
+	AddInvitation(ctx context.Context, inv Invitation) (Invitation, error)
+	// Invitations lists a user's outstanding invitations.
+	Invitations(ctx context.Context, user string) ([]Invitation, error)
+	// DeleteInvitations removes a user's invitations to a room.
+	DeleteInvitations(ctx context.Context, user, roomID string) error
+	// Stats returns counters.
+	Stats() Stats
+	// Close waits for queued appends and closes the store.
+	Close() error
+}

@@ -1,0 +1,118 @@
+package sipclient
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/gcload/gcload/xccos"
+)
+
+// JoinResult is a join reply: the rooms joined and the users it lists.
+type JoinResult struct {
+	Rooms []xccos.ChanIB
+	Users []xccos.UIB
+}
+
+// Join joins rooms (ma-chan:// URIs): one room sends cmd:join, several
+// cmd:bjoin, as SIPE does.
+func (c *Client) Join(ctx context.Context, rooms ...string) (*JoinResult, error) {
+	if len(rooms) == 0 {
+		return nil, fmt.Errorf("sipclient: join: no room")
+	}
+	d := &xccos.Data{}
+	for i, r := range rooms {
+		dom, id, ok := xccos.SplitChanURI(r)
+		if !ok {
+			return nil, fmt.Errorf("sipclient: join: %q is not a ma-chan:// room URI", r)
+		}
+		d.ChanIDs = append(d.ChanIDs, xccos.ChanID{Key: strconv.Itoa(i), Domain: dom, Value: id})
+	}
+	name := "join"
+	if len(rooms) > 1 {
+		name = "bjoin"
+	}
+	rpl, err := c.Command(ctx, name, d)
+	if err != nil {
+		return nil, err
+	}
+	res := &JoinResult{}
+	if rpl.Data != nil {
+		res.Rooms, res.Users = rpl.Data.Channels, rpl.Data.Users
+	}
+	return res, nil
+}
+
+// Part leaves a room.
+func (c *Client) Part(ctx context.Context, room string) error {
+	_, err := c.Command(ctx, "part", &xccos.Data{Channels: []xccos.ChanIB{{URI: room}}})
+	return err
+}
+
+// History returns the last n stored messages of a room, oldest first.
+func (c *Client) History(ctx context.Context, room string, n int) ([]xccos.Chat, error) {
+	rpl, err := c.Command(ctx, "bccontext", &xccos.Data{Channels: []xccos.ChanIB{{URI: room}}, History: &xccos.BCQ{Last: n}})
+	if err != nil {
+		return nil, err
+	}
+	var out []xccos.Chat
+	if rpl.Data != nil {
+		for _, ch := range rpl.Data.Channels {
+			out = append(out, ch.Messages...)
+		}
+	}
+	return out, nil
+}
+
+// SearchRooms lists the rooms the user may find whose name, description or
+// topic contains criteria ("" lists them all).
+func (c *Client) SearchRooms(ctx context.Context, criteria string) ([]xccos.ChanIB, error) {
+	rpl, err := c.Command(ctx, "chansrch", &xccos.Data{Query: &xccos.QIB{QType: "BYNAME", Criteria: criteria, Extended: "false"}})
+	if err != nil {
+		return nil, err
+	}
+	if rpl.Data == nil {
+		return nil, nil
+	}
+	return rpl.Data.Channels, nil
+}
+
+// SearchMessages searches stored posts (the msgsrch extension), newest first.
+func (c *Client) SearchMessages(ctx context.Context, q xccos.MsgQuery) ([]xccos.Chat, error) {
+	rpl, err := c.Command(ctx, "msgsrch", &xccos.Data{Search: &q})
+	if err != nil {
+		return nil, err
+	}
+	var out []xccos.Chat
+	if rpl.Data != nil {
+		for _, ch := range rpl.Data.Channels {
+			out = append(out, ch.Messages...)
+		}
+	}
+	return out, nil
+}
+
+// ServerInfo asks for the server's limits and time.
+func (c *Client) ServerInfo(ctx context.Context) (*xccos.SIB, error) {
+	rpl, err := c.Command(ctx, "getserverinfo", &xccos.Data{Server: &xccos.SIB{Domain: c.domain, InfoType: "123"}})
+	if err != nil {
+		return nil, err
+	}
+	if rpl.Data == nil || rpl.Data.Server == nil {
+		return nil, fmt.Errorf("%w: rpl:getserverinfo without sib", ErrUnexpected)
+	}
+	return rpl.Data.Server, nil
+}
+
+// Invitations lists the user's outstanding invitations (cmd:getinv, as
+// SIPE sends it after joining).
+func (c *Client) Invitations(ctx context.Context) ([]xccos.Inv, error) {
+	rpl, err := c.Command(ctx, "getinv", &xccos.Data{Invites: []xccos.Inv{{InviteID: "1", Domain: c.domain}}})
+	if err != nil {
+		return nil, err
+	}
+	if rpl.Data == nil {
+		return nil, nil
+	}
+	return rpl.Data.Invites, nil
+}

@@ -1,0 +1,759 @@
+package sipclient
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// Flow is how a client asks the lookup service for a channel service.
+type Flow int
+
+// Lookup flows (protocol section 3).
+const (
+	// FlowClient is the real clients' flow: INVITE with SDP, 200, ACK, INFO
+	// cmd:requri, INFO rpl:requri, BYE.
+	FlowClient Flow = iota
+	// FlowCancel is the console flow: INVITE whose body is cmd:requri, 183
+	// carrying rpl:requri, CANCEL, 487.
+	FlowCancel
+)
+
+func (f Flow) String() string {
+	if f == FlowCancel {
+		return "cancel"
+	}
+	return "client"
+}
+
+// DefaultEventBuffer is the size of the Events channel.
+const DefaultEventBuffer = 1024
+
+// UserAgent is sent in User-Agent headers.
+const UserAgent = "gcload/0.1 (sipclient)"
+
+// Config configures a client.
+type Config struct {
+	// User is the address of record, sip:alice@example.com.
+	User string
+	// Server is host:port of the server (a client's server setting).
+	Server string
+	// Transport is "TCP" (default) or "UDP".
+	Transport string
+	// Lookup is the lookup URI; default sip:ocschat@ the user's domain.
+	Lookup string
+	// Flow is the lookup flow of Connect.
+	Flow Flow
+	// Router and Conn share an endpoint and a connection among clients;
+	// when Conn is nil the client dials its own on SignIn.
+	Router *Router
+	Conn   *sipnet.Conn
+	// OnEvent, when set, receives events on endpoint goroutines (it must
+	// not block) instead of the Events channel.
+	OnEvent func(Event)
+	// EventBuffer is the size of the Events channel (DefaultEventBuffer).
+	EventBuffer int
+	// Now is the clock (time.Now).
+	Now func() time.Time
+}
+
+// Client is one simulated user.
+type Client struct {
+	cfg       Config
+	router    *Router
+	ownRouter bool
+	ep        *sipnet.Endpoint
+	conn      *sipnet.Conn
+	ownConn   bool
+	aor       string
+	domain    string
+	lookupURI string
+	epid      string
+	envid     atomic.Uint64
+	events    chan Event
+
+	mu         sync.Mutex
+	registered bool
+	regCallID  string
+	regCSeq    uint32
+	regTag     string
+	chanDlg    *sipnet.Dialog
+	chanURI    string
+	lookupDlg  *sipnet.Dialog
+	lookupRpl  chan *xccos.Item
+	pending    map[uint64]chan *xccos.Item
+	answered   map[uint64]struct{}
+	answeredQ  []uint64
+	violations []*Violation
+	nviol      int
+	closed     bool
+	lost       bool
+}
+
+// New makes a client; nothing is sent until SignIn.
+func New(cfg Config) (*Client, error) {
+	aor, err := sipnet.AOR(cfg.User)
+	if err != nil || !strings.Contains(aor, "@") {
+		return nil, fmt.Errorf("sipclient: user %q: want sip:user@domain", cfg.User)
+	}
+	if cfg.Server == "" && cfg.Conn == nil {
+		return nil, errors.New("sipclient: no server address")
+	}
+	switch strings.ToUpper(cfg.Transport) {
+	case "", "TCP":
+		cfg.Transport = sipnet.TCP
+	case "UDP":
+		cfg.Transport = sipnet.UDP
+	default:
+		return nil, fmt.Errorf("sipclient: transport %q: want TCP or UDP", cfg.Transport)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.EventBuffer <= 0 {
+		cfg.EventBuffer = DefaultEventBuffer
+	}
+	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}}
+	_, c.domain, _ = strings.Cut(aor, "@")
+	c.lookupURI = cfg.Lookup
+	if c.lookupURI == "" {
+		c.lookupURI = "sip:ocschat@" + c.domain
+	}
+	c.router = cfg.Router
+	if c.router == nil {
+		c.router = NewRouter(RouterOptions{})
+		c.ownRouter = true
+	}
+	c.ep = c.router.ep
+	c.conn = cfg.Conn
+	if cfg.OnEvent == nil {
+		c.events = make(chan Event, cfg.EventBuffer)
+	}
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	c.epid = hex.EncodeToString(b[:6])
+	c.envid.Store(uint64(binary.LittleEndian.Uint32(b[6:10])))
+	return c, nil
+}
+
+// User returns the client's address of record.
+func (c *Client) User() string { return c.aor }
+
+// Conn returns the connection the client uses (nil before SignIn).
+func (c *Client) Conn() *sipnet.Conn { return c.conn }
+
+// ChannelURI returns the channel service the session is open with.
+func (c *Client) ChannelURI() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.chanURI
+}
+
+// Events yields deliveries, notices, rejections and violations (nil when
+// Config.OnEvent is set).
+func (c *Client) Events() <-chan Event { return c.events }
+
+// Violations returns the violations seen so far.
+func (c *Client) Violations() []*Violation {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]*Violation(nil), c.violations...)
+}
+
+func (c *Client) emit(e Event) {
+	if c.cfg.OnEvent != nil {
+		c.cfg.OnEvent(e)
+		return
+	}
+	select {
+	case c.events <- e:
+	default: // the reader is behind: drop rather than block the endpoint
+	}
+}
+
+func (c *Client) violate(rule, detail string, msg []byte) *Violation {
+	v := &Violation{Rule: rule, Detail: detail, Msg: msg}
+	c.mu.Lock()
+	c.nviol++
+	if len(c.violations) < 1000 {
+		c.violations = append(c.violations, v)
+	}
+	c.mu.Unlock()
+	c.emit(Event{Kind: Breach, At: c.cfg.Now(), Violation: v})
+	return v
+}
+
+func (c *Client) nextEnvID() uint64 { return c.envid.Add(1) }
+
+// Connect signs in, looks up a channel service with the configured flow
+// and opens the channel session.
+func (c *Client) Connect(ctx context.Context) error {
+	if err := c.SignIn(ctx); err != nil {
+		return err
+	}
+	uri, err := c.Lookup(ctx, c.cfg.Flow)
+	if err != nil {
+		return err
+	}
+	return c.OpenChannel(ctx, uri)
+}
+
+func (c *Client) dial(ctx context.Context) error {
+	if c.conn != nil {
+		return nil
+	}
+	var err error
+	if c.cfg.Transport == sipnet.UDP {
+		c.conn, err = c.ep.DialUDP(ctx, c.cfg.Server)
+	} else {
+		c.conn, err = c.ep.DialTCP(ctx, c.cfg.Server)
+	}
+	if err != nil {
+		return err
+	}
+	c.ownConn = true
+	return nil
+}
+
+func (c *Client) contactURI() string {
+	return "sip:" + sipnet.UserOf(c.aor) + "@" + c.conn.LocalAddr().String() + ";transport=" + strings.ToLower(c.conn.Transport())
+}
+
+func uri(s string) sip.Uri {
+	var u sip.Uri
+	_ = sip.ParseUri(s, &u)
+	return u
+}
+
+// newRequest builds an out-of-dialog request from this user.
+func (c *Client) newRequest(method sip.RequestMethod, ruri, to, callID, fromTag string, cseq uint32) *sip.Request {
+	r := sip.NewRequest(method, uri(ruri))
+	from := &sip.FromHeader{Address: uri(c.aor), Params: sip.NewParams()}
+	from.Params.Add("tag", fromTag)
+	from.Params.Add("epid", c.epid)
+	r.AppendHeader(from)
+	r.AppendHeader(&sip.ToHeader{Address: uri(to), Params: sip.NewParams()})
+	cid := sip.CallIDHeader(callID)
+	r.AppendHeader(&cid)
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
+	r.AppendHeader(sip.NewHeader("User-Agent", UserAgent))
+	return r
+}
+
+// SignIn dials (unless given a connection), registers and fetches the
+// provisioning document, as SIPE does before group chat.
+func (c *Client) SignIn(ctx context.Context) error {
+	if err := c.dial(ctx); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	if c.regCallID == "" {
+		c.regCallID, c.regTag = newCallID(), sipnet.NewTag()
+	}
+	c.regCSeq++
+	callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
+	c.mu.Unlock()
+	req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
+	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`))
+	req.AppendHeader(sip.NewHeader("Supported", "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"))
+	req.AppendHeader(sip.NewHeader("Event", "registration"))
+	req.AppendHeader(sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes"))
+	res, err := c.ep.Do(ctx, c.conn, req)
+	if err != nil {
+		return fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
+	}
+	if res.StatusCode != 200 {
+		return &StatusError{Method: "REGISTER", Code: res.StatusCode, Reason: res.Reason}
+	}
+	c.checkRegister(res)
+	// provisioning
+	sub := c.newRequest(sip.SUBSCRIBE, c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
+	sub.AppendHeader(sip.NewHeader("Event", "vnd-microsoft-provisioning-v2"))
+	sub.AppendHeader(sip.NewHeader("Accept", "application/vnd-microsoft-roaming-provisioning-v2+xml"))
+	sub.AppendHeader(sip.NewHeader("Supported", "com.microsoft.autoextend"))
+	sub.AppendHeader(sip.NewHeader("Supported", "ms-benotify"))
+	sub.AppendHeader(sip.NewHeader("Proxy-Require", "ms-benotify"))
+	sub.AppendHeader(sip.NewHeader("Supported", "ms-piggyback-first-notify"))
+	sub.AppendHeader(sip.NewHeader("Expires", "0"))
+	sub.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">;proxy=replace"))
+	sub.AppendHeader(sip.NewHeader("Content-Type", "application/vnd-microsoft-roaming-provisioning-v2+xml"))
+	sub.SetBody([]byte(`<provisioningGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist"> <provisioningGroup name="ServerConfiguration"/> <provisioningGroup name="meetingPolicy"/> <provisioningGroup name="persistentChatConfiguration"/> <provisioningGroup name="ucPolicy"/></provisioningGroupList>`))
+	res, err = c.ep.Do(ctx, c.conn, sub)
+	if err != nil {
+		return fmt.Errorf("sipclient: provisioning SUBSCRIBE: %w", err)
+	}
+	if res.StatusCode != 200 {
+		return &StatusError{Method: "SUBSCRIBE", Code: res.StatusCode, Reason: res.Reason}
+	}
+	c.checkProvisioning(res)
+	c.mu.Lock()
+	c.registered = true
+	c.mu.Unlock()
+	return nil
+}
+
+// checkRegister holds the REGISTER 200 to what SIPE needs (section 2).
+func (c *Client) checkRegister(res *sipnet.Message) {
+	var probs []string
+	if v, ok := res.Header("Expires"); !ok || strings.TrimSpace(v) == "0" || strings.TrimSpace(v) == "" {
+		probs = append(probs, "no positive Expires")
+	}
+	hasEC := false
+	for _, v := range res.Headers("Supported") {
+		if strings.TrimSpace(v) == "msrtc-event-categories" {
+			hasEC = true
+		}
+	}
+	if !hasEC {
+		probs = append(probs, "no Supported header whose whole value is msrtc-event-categories")
+	}
+	ok := false
+	for _, v := range res.Headers("Allow-Events") {
+		for _, e := range strings.Split(v, ",") {
+			if e == "vnd-microsoft-provisioning-v2" {
+				ok = true
+			}
+		}
+	}
+	if !ok {
+		probs = append(probs, "no Allow-Events vnd-microsoft-provisioning-v2 (without spaces after commas)")
+	}
+	if len(probs) > 0 {
+		c.violate(RuleRegister, strings.Join(probs, "; "), res.Raw)
+	}
+}
+
+func (c *Client) checkProvisioning(res *sipnet.Message) {
+	if !strings.Contains(string(res.Body), "provisionGroupList") {
+		c.violate(RuleProvisioning, "provisioning 200 has no provisionGroupList body", res.Raw)
+	}
+}
+
+func newCallID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func sdpOffer(conn *sipnet.Conn) []byte {
+	ip := conn.LocalAddr().Addr().String()
+	return []byte("v=0\r\no=- 0 0 IN IP4 " + ip + "\r\ns=session\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\nm=message 5061 sip null\r\na=accept-types:text/plain\r\n")
+}
+
+// invite sends a dialog-creating INVITE.
+func (c *Client) invite(target string, body []byte, ctype string) (*sipnet.ClientTx, error) {
+	callID, tag := newCallID(), sipnet.NewTag()
+	req := c.newRequest(sip.INVITE, target, target, callID, tag, 1)
+	req.AppendHeader(sip.NewHeader("Supported", "ms-sender"))
+	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">;proxy=replace"))
+	req.AppendHeader(sip.NewHeader("Content-Type", ctype))
+	req.SetBody(body)
+	return c.ep.Begin(c.conn, req)
+}
+
+// establish waits for an INVITE's final answer and confirms the dialog.
+func (c *Client) establish(ctx context.Context, tx *sipnet.ClientTx, target string) (*sipnet.Dialog, error) {
+	res, err := tx.Wait(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("sipclient: INVITE %s: %w", target, err)
+	}
+	if res.StatusCode != 200 {
+		return nil, &StatusError{Method: "INVITE", Code: res.StatusCode, Reason: res.Reason}
+	}
+	remote := target
+	if ct, ok := res.Header("Contact"); ok {
+		if u, err := sipnet.URIOf(ct); err == nil {
+			remote = u
+		}
+	}
+	d := sipnet.NewDialog(c.conn, res.CallID, "<"+c.aor+">", res.FromTag, "<"+target+">", res.ToTag, remote, res.CSeq)
+	c.router.add(d.Key, c)
+	if err := d.Ack(c.ep, res.CSeq, res.Branch); err != nil {
+		c.router.remove(d.Key)
+		return nil, err
+	}
+	return d, nil
+}
+
+// Lookup asks the lookup service for a channel service URI.
+func (c *Client) Lookup(ctx context.Context, flow Flow) (string, error) {
+	c.mu.Lock()
+	reg := c.registered
+	c.mu.Unlock()
+	if !reg {
+		return "", ErrNotSignedIn
+	}
+	if flow == FlowCancel {
+		return c.lookupCancel(ctx)
+	}
+	tx, err := c.invite(c.lookupURI, sdpOffer(c.conn), "application/sdp")
+	if err != nil {
+		return "", err
+	}
+	d, err := c.establish(ctx, tx, c.lookupURI)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		c.router.remove(d.Key)
+		c.mu.Lock()
+		c.lookupDlg, c.lookupRpl = nil, nil
+		c.mu.Unlock()
+	}()
+	wait := make(chan *xccos.Item, 1)
+	c.mu.Lock()
+	c.lookupDlg, c.lookupRpl = d, wait
+	c.mu.Unlock()
+	envid := c.nextEnvID()
+	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", xccos.NewCommand(envid, "requri", &xccos.Data{}).Marshal())
+	if err != nil {
+		return "", fmt.Errorf("sipclient: INFO cmd:requri: %w", err)
+	}
+	c.checkInfoAnswer(res)
+	if res.StatusCode != 200 {
+		return "", &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
+	}
+	var rpl *xccos.Item
+	select {
+	case rpl = <-wait:
+	case <-ctx.Done():
+		return "", fmt.Errorf("sipclient: waiting for rpl:requri: %w", ctx.Err())
+	}
+	if rpl.Reply.CommandEnvID != envid {
+		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), nil)
+	}
+	if bye, err := d.Do(ctx, c.ep, "BYE", "", nil); err != nil {
+		return "", fmt.Errorf("sipclient: BYE to the lookup service: %w", err)
+	} else if bye.StatusCode != 200 {
+		return "", &StatusError{Method: "BYE", Code: bye.StatusCode, Reason: bye.Reason}
+	}
+	return c.requriResult(rpl, nil)
+}
+
+func (c *Client) requriResult(rpl *xccos.Item, raw []byte) (string, error) {
+	if rpl.Reply.Code != 200 {
+		return "", &ReplyError{Command: "requri", Code: rpl.Reply.Code, Text: rpl.Reply.Text}
+	}
+	if rpl.Data == nil || len(rpl.Data.Users) == 0 || rpl.Data.Users[0].URI == "" {
+		c.violate(RuleLookupURI, "rpl:requri has no data/uib@uri", raw)
+		return "", fmt.Errorf("%w: rpl:requri without a channel URI", ErrUnexpected)
+	}
+	u := rpl.Data.Users[0].URI
+	if a, err := sipnet.AOR(u); err != nil || !strings.HasPrefix(strings.ToLower(u), "sip:") || !strings.Contains(a, "@") {
+		c.violate(RuleLookupURI, fmt.Sprintf("rpl:requri names %q, not a sip: URI of a channel service", u), raw)
+		return "", fmt.Errorf("%w: channel URI %q", ErrUnexpected, u)
+	}
+	return u, nil
+}
+
+// lookupCancel is the console flow: the 183 carries rpl:requri; CANCEL;
+// the INVITE ends 487.
+func (c *Client) lookupCancel(ctx context.Context) (string, error) {
+	envid := c.nextEnvID()
+	tx, err := c.invite(c.lookupURI, xccos.NewCommand(envid, "requri", &xccos.Data{}).Marshal(), "text/plain")
+	if err != nil {
+		return "", err
+	}
+	var early *sipnet.Message
+	for early == nil {
+		select {
+		case m, ok := <-tx.Responses():
+			if !ok {
+				fin, err := tx.Result()
+				if err != nil {
+					return "", fmt.Errorf("sipclient: lookup INVITE: %w", err)
+				}
+				return "", fmt.Errorf("%w: lookup INVITE answered %d %s before any 183 (console flow)", ErrUnexpected, fin.StatusCode, fin.Reason)
+			}
+			if m.StatusCode == 183 && len(m.Body) > 0 {
+				early = m
+			} else if m.StatusCode >= 200 {
+				if m.StatusCode == 200 {
+					// The service answered as in the client flow: end that dialog.
+					d := sipnet.NewDialog(c.conn, m.CallID, "<"+c.aor+">", m.FromTag, "<"+c.lookupURI+">", m.ToTag, c.lookupURI, m.CSeq)
+					_ = d.Ack(c.ep, m.CSeq, m.Branch)
+					_, _ = d.Do(ctx, c.ep, "BYE", "", nil)
+				}
+				return "", fmt.Errorf("%w: lookup INVITE answered %d %s, want 183 then 487 (console flow)", ErrUnexpected, m.StatusCode, m.Reason)
+			}
+		case <-ctx.Done():
+			return "", fmt.Errorf("sipclient: waiting for the lookup 183: %w", ctx.Err())
+		}
+	}
+	env, err := xccos.Parse(early.Body)
+	var rpl *xccos.Item
+	if err == nil {
+		for i := range env.Items {
+			if env.Items[i].Kind == xccos.KindReply && env.Items[i].Name == "requri" {
+				rpl = &env.Items[i]
+			}
+		}
+	}
+	ctx2, err2 := tx.Cancel()
+	if err2 != nil {
+		return "", err2
+	}
+	cres, err := ctx2.Wait(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sipclient: CANCEL of the lookup INVITE: %w", err)
+	}
+	if cres.StatusCode != 200 {
+		return "", &StatusError{Method: "CANCEL", Code: cres.StatusCode, Reason: cres.Reason}
+	}
+	fin, err := tx.Wait(ctx)
+	if err != nil {
+		return "", fmt.Errorf("sipclient: lookup INVITE after CANCEL: %w", err)
+	}
+	if fin.StatusCode != 487 {
+		return "", fmt.Errorf("%w: cancelled lookup INVITE answered %d %s, want 487", ErrUnexpected, fin.StatusCode, fin.Reason)
+	}
+	if rpl == nil {
+		c.violate(RuleLookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
+		return "", fmt.Errorf("%w: 183 without rpl:requri", ErrUnexpected)
+	}
+	if rpl.Reply.CommandEnvID != envid {
+		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
+	}
+	return c.requriResult(rpl, early.Raw)
+}
+
+// OpenChannel INVITEs the channel service and confirms the session.
+func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
+	c.mu.Lock()
+	reg := c.registered
+	c.mu.Unlock()
+	if !reg {
+		return ErrNotSignedIn
+	}
+	tx, err := c.invite(channelURI, sdpOffer(c.conn), "application/sdp")
+	if err != nil {
+		return err
+	}
+	d, err := c.establish(ctx, tx, channelURI)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	old := c.chanDlg
+	c.chanDlg, c.chanURI, c.lost = d, channelURI, false
+	c.mu.Unlock()
+	if old != nil {
+		c.router.remove(old.Key)
+	}
+	return nil
+}
+
+func (c *Client) channel() (*sipnet.Dialog, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, ErrClosed
+	}
+	if c.lost {
+		return nil, ErrSessionEnded
+	}
+	if c.chanDlg == nil {
+		return nil, ErrNoChannel
+	}
+	return c.chanDlg, nil
+}
+
+// checkInfoAnswer: every XCCOS INFO is answered 200 with no body.
+func (c *Client) checkInfoAnswer(res *sipnet.Message) {
+	if res.StatusCode == 200 && len(res.Body) > 0 {
+		c.violate(RuleInfo200Empty, fmt.Sprintf("the 200 to an XCCOS INFO has a %d-byte body", len(res.Body)), res.Raw)
+	}
+}
+
+// Command sends cmd:name with data and waits for its reply; a reply with a
+// code other than 200 is a *ReplyError.
+func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*xccos.Item, error) {
+	d, err := c.channel()
+	if err != nil {
+		return nil, err
+	}
+	envid := c.nextEnvID()
+	wait := make(chan *xccos.Item, 1)
+	c.mu.Lock()
+	c.pending[envid] = wait
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, envid)
+		c.mu.Unlock()
+	}()
+	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", xccos.NewCommand(envid, name, data).Marshal())
+	if err != nil {
+		return nil, fmt.Errorf("sipclient: INFO cmd:%s: %w", name, err)
+	}
+	c.checkInfoAnswer(res)
+	if res.StatusCode != 200 {
+		if res.StatusCode == 481 {
+			c.markLost()
+		}
+		return nil, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
+	}
+	select {
+	case rpl := <-wait:
+		if rpl.Reply.Code != 200 {
+			return rpl, &ReplyError{Command: name, Code: rpl.Reply.Code, Text: rpl.Reply.Text}
+		}
+		return rpl, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("sipclient: waiting for rpl:%s: %w", name, ctx.Err())
+	}
+}
+
+// Post sends a grpchat to room and returns once the server answered its
+// INFO 200 (the reference server does so only once the post is durable).
+// A post the server refuses is answered by an rpl:grpchat error that
+// arrives as a Rejected event naming the returned envid.
+func (c *Client) Post(ctx context.Context, room, text string) (uint64, error) {
+	return c.post(ctx, xccos.Chat{ChanURI: room, Author: c.aor, TS: c.cfg.Now(), Text: text})
+}
+
+// PostStory posts a story (a long post, up to the story size limit).
+func (c *Client) PostStory(ctx context.Context, room, text string) (uint64, error) {
+	return c.post(ctx, xccos.Chat{ChanURI: room, Author: c.aor, TS: c.cfg.Now(), Text: text, Story: true})
+}
+
+// PostChat sends a grpchat exactly as given (tests use it to send what a
+// well-behaved client would not: a spoofed author, no timestamp).
+func (c *Client) PostChat(ctx context.Context, ch xccos.Chat) (uint64, error) {
+	return c.post(ctx, ch)
+}
+
+func (c *Client) post(ctx context.Context, ch xccos.Chat) (uint64, error) {
+	d, err := c.channel()
+	if err != nil {
+		return 0, err
+	}
+	if !ch.TS.IsZero() && ch.TSRaw == "" {
+		ch.TSRaw = ch.TS.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	envid := c.nextEnvID()
+	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", xccos.NewChat(envid, ch).Marshal())
+	if err != nil {
+		return envid, fmt.Errorf("sipclient: INFO grpchat: %w", err)
+	}
+	c.checkInfoAnswer(res)
+	if res.StatusCode != 200 {
+		if res.StatusCode == 481 {
+			c.markLost()
+		}
+		return envid, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
+	}
+	return envid, nil
+}
+
+// SendRaw sends an arbitrary INFO body in the channel session and returns
+// the SIP answer (tests of malformed input).
+func (c *Client) SendRaw(ctx context.Context, contentType string, body []byte) (*sipnet.Message, error) {
+	d, err := c.channel()
+	if err != nil {
+		return nil, err
+	}
+	return d.Do(ctx, c.ep, "INFO", contentType, body)
+}
+
+func (c *Client) markLost() {
+	c.mu.Lock()
+	c.lost = true
+	c.mu.Unlock()
+}
+
+// Close ends the channel session (BYE), unregisters, and closes the
+// connection and endpoint the client owns.
+func (c *Client) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	d, lost, reg := c.chanDlg, c.lost, c.registered
+	c.mu.Unlock()
+	var errs []error
+	if d != nil && !lost {
+		if res, err := d.Do(ctx, c.ep, "BYE", "", nil); err != nil {
+			errs = append(errs, fmt.Errorf("sipclient: BYE: %w", err))
+		} else if res.StatusCode != 200 {
+			errs = append(errs, &StatusError{Method: "BYE", Code: res.StatusCode, Reason: res.Reason})
+		}
+		c.router.remove(d.Key)
+	}
+	if reg && c.conn != nil {
+		c.mu.Lock()
+		c.regCSeq++
+		callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
+		c.mu.Unlock()
+		req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
+		req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">"))
+		req.AppendHeader(sip.NewHeader("Expires", "0"))
+		if _, err := c.ep.Do(ctx, c.conn, req); err != nil && !errors.Is(err, sipnet.ErrClosed) {
+			errs = append(errs, fmt.Errorf("sipclient: unREGISTER: %w", err))
+		}
+	}
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	if c.ownConn && c.conn != nil {
+		c.conn.Close()
+	}
+	if c.ownRouter {
+		c.router.Close()
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Client) connLost() {
+	c.mu.Lock()
+	had := c.chanDlg != nil && !c.lost && !c.closed
+	c.lost = true
+	c.mu.Unlock()
+	if had {
+		c.emit(Event{Kind: Ended, At: c.cfg.Now(), Text: "connection closed"})
+	}
+}
+
+// RawCommand sends body, an envelope the caller wrote (possibly malformed),
+// as an INFO in the channel session, and waits for the reply that names
+// envid. It returns the SIP answer and the reply.
+func (c *Client) RawCommand(ctx context.Context, envid uint64, body []byte) (*sipnet.Message, *xccos.Item, error) {
+	d, err := c.channel()
+	if err != nil {
+		return nil, nil, err
+	}
+	wait := make(chan *xccos.Item, 1)
+	c.mu.Lock()
+	c.pending[envid] = wait
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, envid)
+		c.mu.Unlock()
+	}()
+	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", body)
+	if err != nil {
+		return nil, nil, err
+	}
+	if res.StatusCode != 200 {
+		return res, nil, nil
+	}
+	select {
+	case rpl := <-wait:
+		return res, rpl, nil
+	case <-ctx.Done():
+		return res, nil, fmt.Errorf("sipclient: waiting for the reply to envid %d: %w", envid, ctx.Err())
+	}
+}

@@ -1,0 +1,72 @@
+package sipclient
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel errors.
+var (
+	ErrNotSignedIn   = errors.New("sipclient: not signed in")
+	ErrNoChannel     = errors.New("sipclient: no channel session")
+	ErrClosed        = errors.New("sipclient: client closed")
+	ErrSessionEnded  = errors.New("sipclient: the server ended the session")
+	ErrUnexpected    = errors.New("sipclient: unexpected answer")
+	ErrRejectedByAPI = errors.New("sipclient: refused")
+)
+
+// StatusError is a SIP request answered with a failure status.
+type StatusError struct {
+	Method string
+	Code   int
+	Reason string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("sipclient: %s answered %d %s", e.Method, e.Code, e.Reason)
+}
+
+// ReplyError is an XCCOS reply whose resp code is not 200.
+type ReplyError struct {
+	Command string // "join" for cmd:join
+	Code    int
+	Text    string
+}
+
+func (e *ReplyError) Error() string {
+	return fmt.Sprintf("sipclient: cmd:%s refused with %d %s", e.Command, e.Code, e.Text)
+}
+
+// Violation is a server message that breaks a protocol rule.
+type Violation struct {
+	// Rule is the stable ID of the rule (see docs/conformance.md).
+	Rule string
+	// Detail says what was wrong.
+	Detail string
+	// Msg is the offending message as received (may be empty).
+	Msg []byte
+}
+
+func (v *Violation) Error() string {
+	if len(v.Msg) == 0 {
+		return fmt.Sprintf("violation of %s: %s", v.Rule, v.Detail)
+	}
+	return fmt.Sprintf("violation of %s: %s\n--- offending message ---\n%s", v.Rule, v.Detail, v.Msg)
+}
+
+// Rule IDs the client checks on every message (see docs/conformance.md).
+const (
+	RuleRegister          = "register/sipe-headers"
+	RuleProvisioning      = "register/provisioning"
+	RuleInfo200Empty      = "info/200-empty"
+	RuleInfoContentType   = "info/content-type"
+	RuleInfoInDialog      = "info/in-dialog"
+	RuleEnvelopeParse     = "envelope/well-formed"
+	RuleEnvelopeNamespace = "envelope/namespace"
+	RuleEnvelopeVersion   = "envelope/version"
+	RuleReplyCommandID    = "reply/commandid-envid"
+	RuleReplyOnce         = "reply/exactly-once"
+	RuleLookupURI         = "lookup/requri-uri"
+	RuleChatFields        = "fanout/chat-fields"
+	RuleServerCommand     = "envelope/no-server-commands"
+)

@@ -1,0 +1,96 @@
+package sipclient
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/sipnet"
+)
+
+// Router owns a SIP endpoint and hands each request the server sends to
+// the client whose dialog it belongs to. Many clients share one Router in
+// a swarm; a client made without one gets its own.
+type Router struct {
+	ep *sipnet.Endpoint
+	mu sync.RWMutex
+	// dialogs by sipnet.DialogKey from the client's side
+	dialogs map[string]*Client
+	stray   func(tx *sipnet.ServerTx)
+}
+
+// RouterOptions configure a Router's endpoint.
+type RouterOptions struct {
+	// Timeout is the SIP transaction timeout (default 32 s).
+	Timeout time.Duration
+	// T1 is RFC 3261's T1 (default 500 ms), for UDP retransmissions.
+	T1     time.Duration
+	Logger *slog.Logger
+	// Trace sees every message in and out (debugging).
+	Trace func(sipnet.Direction, *sipnet.Conn, []byte)
+	// Stray gets requests that belong to no client's dialog, after the
+	// router answered them 481 (a checker records these).
+	Stray func(tx *sipnet.ServerTx)
+}
+
+// NewRouter starts an endpoint for clients.
+func NewRouter(o RouterOptions) *Router {
+	r := &Router{dialogs: map[string]*Client{}, stray: o.Stray}
+	r.ep = sipnet.NewEndpoint(sipnet.Options{
+		Handler: r.handle, Timeout: o.Timeout, T1: o.T1, Logger: o.Logger, Trace: o.Trace,
+		OnConnClose: r.connClosed,
+	})
+	return r
+}
+
+// Endpoint returns the router's SIP endpoint.
+func (r *Router) Endpoint() *sipnet.Endpoint { return r.ep }
+
+// Close closes the endpoint and its connections.
+func (r *Router) Close() error { return r.ep.Close() }
+
+func (r *Router) add(key string, c *Client) {
+	r.mu.Lock()
+	r.dialogs[key] = c
+	r.mu.Unlock()
+}
+
+func (r *Router) remove(key string) {
+	r.mu.Lock()
+	delete(r.dialogs, key)
+	r.mu.Unlock()
+}
+
+func (r *Router) handle(tx *sipnet.ServerTx) {
+	m := tx.Msg
+	r.mu.RLock()
+	c := r.dialogs[sipnet.DialogKeyOf(m)]
+	r.mu.RUnlock()
+	if c == nil {
+		if m.Method != "ACK" {
+			// SIPE answers 487 to an INFO on a stale dialog; RFC 3261 says 481.
+			_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+		}
+		if r.stray != nil {
+			r.stray(tx)
+		}
+		return
+	}
+	c.handle(tx)
+}
+
+func (r *Router) connClosed(conn *sipnet.Conn) {
+	r.mu.RLock()
+	var hit []*Client
+	seen := map[*Client]bool{}
+	for _, c := range r.dialogs {
+		if c.conn == conn && !seen[c] {
+			seen[c] = true
+			hit = append(hit, c)
+		}
+	}
+	r.mu.RUnlock()
+	for _, c := range hit {
+		c.connLost()
+	}
+}

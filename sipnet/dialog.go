@@ -1,0 +1,127 @@
+package sipnet
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+)
+
+// DialogKey identifies a dialog by Call-ID and both tags (RFC 3261 12):
+// clients started in the same second may share Call-ID and From tag.
+func DialogKey(callID, localTag, remoteTag string) string {
+	return callID + "\x00" + localTag + "\x00" + remoteTag
+}
+
+// DialogKeyOf returns the key of the dialog an incoming in-dialog request
+// belongs to, from the receiver's point of view (local tag = To tag).
+func DialogKeyOf(m *Message) string {
+	return DialogKey(m.CallID, m.ToTag, m.FromTag)
+}
+
+// Dialog is one side of an established dialog: what it needs to send
+// in-dialog requests. The constant headers are rendered once.
+type Dialog struct {
+	Key       string
+	CallID    string
+	LocalTag  string
+	RemoteTag string
+	LocalURI  string // name-addr of this side without tag, "<sip:gcs1@example.com>"
+	RemoteURI string // name-addr of the peer without tag
+	Target    string // Request-URI of requests to the peer (its Contact)
+	Conn      *Conn
+
+	cseq atomic.Uint32
+	line []byte // " TARGET SIP/2.0\r\n"
+	head []byte // Max-Forwards, From, To, Call-ID lines
+}
+
+// NewDialog builds a dialog. localCSeq is the last CSeq this side used.
+func NewDialog(c *Conn, callID, localURI, localTag, remoteURI, remoteTag, target string, localCSeq uint32) *Dialog {
+	d := &Dialog{
+		Key: DialogKey(callID, localTag, remoteTag), CallID: callID,
+		LocalTag: localTag, RemoteTag: remoteTag, LocalURI: localURI, RemoteURI: remoteURI,
+		Target: target, Conn: c,
+	}
+	d.cseq.Store(localCSeq)
+	d.line = append(append(append(d.line, ' '), target...), " SIP/2.0\r\n"...)
+	h := d.head
+	h = append(h, "Max-Forwards: 70\r\nFrom: "...)
+	h = append(h, localURI...)
+	h = append(h, ";tag="...)
+	h = append(h, localTag...)
+	h = append(h, "\r\nTo: "...)
+	h = append(h, remoteURI...)
+	if remoteTag != "" {
+		h = append(h, ";tag="...)
+		h = append(h, remoteTag...)
+	}
+	h = append(h, "\r\nCall-ID: "...)
+	h = append(h, callID...)
+	h = append(h, "\r\n"...)
+	d.head = h
+	return d
+}
+
+// NextCSeq allocates the next local CSeq number.
+func (d *Dialog) NextCSeq() uint32 { return d.cseq.Add(1) }
+
+// AppendRequest renders an in-dialog request.
+func (d *Dialog) AppendRequest(dst []byte, method string, br Branch, cseq uint32, ctype string, body []byte, extra ...Header) []byte {
+	dst = append(dst, method...)
+	dst = append(dst, d.line...)
+	dst = appendVia(dst, d.Conn, br)
+	dst = append(dst, d.head...)
+	dst = append(dst, "CSeq: "...)
+	dst = strconv.AppendUint(dst, uint64(cseq), 10)
+	dst = append(dst, ' ')
+	dst = append(dst, method...)
+	dst = append(dst, "\r\n"...)
+	for _, h := range extra {
+		dst = appendHeader(dst, h.Name, h.Value)
+	}
+	if ctype != "" {
+		dst = appendHeader(dst, "Content-Type", ctype)
+	}
+	dst = append(dst, "Content-Length: "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n\r\n"...)
+	return append(dst, body...)
+}
+
+// Send sends an in-dialog request on the hot path; cb gets the final
+// response or an error on an endpoint goroutine.
+func (d *Dialog) Send(ep *Endpoint, method, ctype string, body []byte, cb func(*Message, error)) error {
+	cseq := d.NextCSeq()
+	return ep.Send(d.Conn, method, func(dst []byte, br Branch) []byte {
+		return d.AppendRequest(dst, method, br, cseq, ctype, body)
+	}, cb)
+}
+
+// Begin starts an in-dialog request and returns its transaction.
+func (d *Dialog) Begin(ep *Endpoint, method, ctype string, body []byte, extra ...Header) (*ClientTx, error) {
+	cseq := d.NextCSeq()
+	return ep.BeginRender(d.Conn, method, func(dst []byte, br Branch) []byte {
+		return d.AppendRequest(dst, method, br, cseq, ctype, body, extra...)
+	})
+}
+
+// Do sends an in-dialog request and waits for its final response.
+func (d *Dialog) Do(ctx context.Context, ep *Endpoint, method, ctype string, body []byte, extra ...Header) (*Message, error) {
+	tx, err := d.Begin(ep, method, ctype, body, extra...)
+	if err != nil {
+		return nil, err
+	}
+	return tx.Wait(ctx)
+}
+
+// Ack acknowledges a 2xx answer to the INVITE with CSeq number cseq that
+// went out with inviteBranch. The ACK is its own transaction-less request;
+// over UDP it is re-sent if the 2xx is retransmitted.
+func (d *Dialog) Ack(ep *Endpoint, cseq uint32, inviteBranch string) error {
+	raw := d.AppendRequest(nil, "ACK", ep.NewBranch(), cseq, "", nil)
+	if ep.opts.Trace != nil {
+		ep.opts.Trace(Out, d.Conn, raw)
+	}
+	ep.rememberAck(d.Conn, inviteBranch, raw)
+	return d.Conn.Write(raw)
+}

@@ -1,0 +1,444 @@
+package sipnet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultT1             = 500 * time.Millisecond
+	DefaultT2             = 4 * time.Second
+	DefaultMaxMessageSize = 65535
+	DefaultMaxQueued      = 32 << 20
+	DefaultInviteTimeout  = 3 * time.Minute
+)
+
+// Direction of a traced message.
+type Direction int
+
+// Directions of a traced message.
+const (
+	In Direction = iota + 1
+	Out
+)
+
+// Options configure an Endpoint.
+type Options struct {
+	// Handler receives every new request (not retransmissions, not CANCELs
+	// of known INVITEs, not ACKs of non-2xx answers). It runs on the
+	// connection's reader goroutine and must not block; it may answer later
+	// from any goroutine.
+	Handler func(tx *ServerTx)
+	// OnConnClose is called once for every connection that closes.
+	OnConnClose func(c *Conn)
+	// OnMalformed is told of every message that could not be scanned.
+	OnMalformed func(c *Conn, head []byte, err error)
+	// Trace, when set, sees every message in and out (costly: for debugging
+	// and conformance capture, not load).
+	Trace func(dir Direction, c *Conn, raw []byte)
+	// T1 and T2 are RFC 3261's timers; Timeout is a transaction's lifetime
+	// without a final answer (64*T1 by default); InviteTimeout bounds an
+	// INVITE after a provisional answer.
+	T1, T2, Timeout, InviteTimeout time.Duration
+	// MaxMessageSize bounds one received message.
+	MaxMessageSize int
+	// MaxQueued bounds the bytes queued on one TCP connection; a connection
+	// whose peer does not read that fast is closed.
+	MaxQueued int
+	// Logger gets transport errors; nil discards them.
+	Logger *slog.Logger
+}
+
+// Endpoint owns listeners, connections and transactions.
+type Endpoint struct {
+	opts   Options
+	log    *slog.Logger
+	wheel  *wheel
+	prefix string // branch prefix: magic cookie + random
+	nextID atomic.Uint64
+	shards [32]txShard
+
+	stxMu    sync.Mutex
+	serverTx map[string]*ServerTx // INVITE txs, and non-INVITE txs over UDP
+	ackIdx   map[string]*ServerTx // INVITE txs by Call-ID/From-tag/CSeq, for 2xx ACKs
+	ackCache map[string]*ackEntry // ACKs sent for 2xx over UDP, by INVITE branch
+
+	connMu    sync.Mutex
+	conns     map[*Conn]struct{}
+	udpConns  map[udpKey]*Conn
+	listeners []io.Closer
+	closed    bool
+
+	wg    sync.WaitGroup
+	stats counters
+}
+
+type udpKey struct {
+	sock *net.UDPConn
+	peer netip.AddrPort
+}
+
+type counters struct {
+	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
+}
+
+// Stats are cumulative counters of an endpoint.
+type Stats struct {
+	Malformed          uint64 // messages that could not be scanned or framed
+	KeepAlives         uint64 // CRLF keep-alives received
+	Retransmissions    uint64 // requests and responses re-sent over UDP
+	StrayResponses     uint64 // responses matching no transaction
+	Timeouts           uint64 // client transactions that timed out
+	AbsorbedRetransmit uint64 // retransmitted requests answered from the transaction
+}
+
+// NewEndpoint starts an endpoint's timer goroutine.
+func NewEndpoint(o Options) *Endpoint {
+	if o.T1 == 0 {
+		o.T1 = DefaultT1
+	}
+	if o.T2 == 0 {
+		o.T2 = DefaultT2
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 64 * o.T1
+	}
+	if o.InviteTimeout == 0 {
+		o.InviteTimeout = DefaultInviteTimeout
+	}
+	if o.MaxMessageSize == 0 {
+		o.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if o.MaxQueued == 0 {
+		o.MaxQueued = DefaultMaxQueued
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	ep := &Endpoint{
+		opts:     o,
+		log:      log,
+		wheel:    newWheel(20*time.Millisecond, 1024),
+		prefix:   "z9hG4bK" + hex.EncodeToString(rnd[:]) + "-",
+		serverTx: map[string]*ServerTx{},
+		ackIdx:   map[string]*ServerTx{},
+		ackCache: map[string]*ackEntry{},
+		conns:    map[*Conn]struct{}{},
+		udpConns: map[udpKey]*Conn{},
+	}
+	for i := range ep.shards {
+		ep.shards[i].m = map[uint64]*ClientTx{}
+	}
+	return ep
+}
+
+// Stats returns the endpoint's counters.
+func (ep *Endpoint) Stats() Stats {
+	return Stats{
+		Malformed:          ep.stats.malformed.Load(),
+		KeepAlives:         ep.stats.keepalives.Load(),
+		Retransmissions:    ep.stats.retransmits.Load(),
+		StrayResponses:     ep.stats.strays.Load(),
+		Timeouts:           ep.stats.timeouts.Load(),
+		AbsorbedRetransmit: ep.stats.absorbed.Load(),
+	}
+}
+
+// ListenTCP serves SIP over TCP on addr ("127.0.0.1:0" for a random port).
+func (ep *Endpoint) ListenTCP(addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: listen tcp %s: %w", addr, err)
+	}
+	if err := ep.addListener(ln); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	ep.wg.Add(1)
+	go func() {
+		defer ep.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				ep.log.Warn("sipnet: accept", "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if _, err := ep.startTCP(nc); err != nil {
+				nc.Close()
+			}
+		}
+	}()
+	return ln.Addr(), nil
+}
+
+// ListenUDP serves SIP over UDP on addr.
+func (ep *Endpoint) ListenUDP(addr string) (net.Addr, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: listen udp %s: %w", addr, err)
+	}
+	sock, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: listen udp %s: %w", addr, err)
+	}
+	_ = sock.SetReadBuffer(4 << 20)
+	_ = sock.SetWriteBuffer(4 << 20)
+	if err := ep.addListener(sock); err != nil {
+		sock.Close()
+		return nil, err
+	}
+	local := sock.LocalAddr().(*net.UDPAddr).AddrPort()
+	ep.wg.Add(1)
+	go func() {
+		defer ep.wg.Done()
+		buf := make([]byte, 65536)
+		for {
+			n, peer, err := sock.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				ep.log.Warn("sipnet: udp read", "err", err)
+				continue
+			}
+			c := ep.udpConn(sock, local, peer)
+			if c != nil {
+				ep.datagram(c, buf[:n])
+			}
+		}
+	}()
+	return sock.LocalAddr(), nil
+}
+
+func (ep *Endpoint) addListener(l io.Closer) error {
+	ep.connMu.Lock()
+	defer ep.connMu.Unlock()
+	if ep.closed {
+		return ErrClosed
+	}
+	ep.listeners = append(ep.listeners, l)
+	return nil
+}
+
+func (ep *Endpoint) udpConn(sock *net.UDPConn, local, peer netip.AddrPort) *Conn {
+	k := udpKey{sock, peer}
+	ep.connMu.Lock()
+	defer ep.connMu.Unlock()
+	if c := ep.udpConns[k]; c != nil {
+		return c
+	}
+	if ep.closed {
+		return nil
+	}
+	c := ep.newConn(UDP)
+	c.pc, c.raddr = sock, net.UDPAddrFromAddrPort(peer)
+	c.local, c.remote = local, peer
+	ep.udpConns[k] = c
+	ep.conns[c] = struct{}{}
+	return c
+}
+
+func (ep *Endpoint) newConn(transport string) *Conn {
+	return &Conn{ep: ep, transport: transport, wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+func (ep *Endpoint) startTCP(nc net.Conn) (*Conn, error) {
+	c := ep.newConn(TCP)
+	c.nc = nc
+	c.local = addrPort(nc.LocalAddr())
+	c.remote = addrPort(nc.RemoteAddr())
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	ep.connMu.Lock()
+	if ep.closed {
+		ep.connMu.Unlock()
+		return nil, ErrClosed
+	}
+	ep.conns[c] = struct{}{}
+	ep.wg.Add(2)
+	ep.connMu.Unlock()
+	go c.readLoopTCP()
+	go c.writeLoop()
+	return c, nil
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort()
+	case *net.UDPAddr:
+		return a.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// DialTCP opens a TCP connection to addr.
+func (ep *Endpoint) DialTCP(ctx context.Context, addr string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: dial tcp %s: %w", addr, err)
+	}
+	c, err := ep.startTCP(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// DialUDP opens a UDP socket connected to addr.
+func (ep *Endpoint) DialUDP(ctx context.Context, addr string) (*Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: dial udp %s: %w", addr, err)
+	}
+	c := ep.newConn(UDP)
+	c.nc = nc
+	c.local, c.remote = addrPort(nc.LocalAddr()), addrPort(nc.RemoteAddr())
+	ep.connMu.Lock()
+	if ep.closed {
+		ep.connMu.Unlock()
+		nc.Close()
+		return nil, ErrClosed
+	}
+	ep.conns[c] = struct{}{}
+	ep.wg.Add(1)
+	ep.connMu.Unlock()
+	go c.readLoopUDPConn()
+	return c, nil
+}
+
+// Conns returns the number of open connections.
+func (ep *Endpoint) Conns() int {
+	ep.connMu.Lock()
+	defer ep.connMu.Unlock()
+	return len(ep.conns)
+}
+
+// Close closes listeners and connections, fails pending transactions and
+// waits for the endpoint's goroutines.
+func (ep *Endpoint) Close() error {
+	ep.connMu.Lock()
+	if ep.closed {
+		ep.connMu.Unlock()
+		return nil
+	}
+	ep.closed = true
+	ls := ep.listeners
+	conns := make([]*Conn, 0, len(ep.conns))
+	for c := range ep.conns {
+		conns = append(conns, c)
+	}
+	ep.connMu.Unlock()
+	for _, l := range ls {
+		l.Close()
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+	ep.wg.Wait()
+	ep.wheel.close()
+	return nil
+}
+
+func (ep *Endpoint) connClosed(c *Conn) {
+	ep.connMu.Lock()
+	delete(ep.conns, c)
+	if c.pc != nil {
+		delete(ep.udpConns, udpKey{c.pc.(*net.UDPConn), c.remote})
+	}
+	ep.connMu.Unlock()
+	ep.failConnTxs(c)
+	if ep.opts.OnConnClose != nil {
+		ep.opts.OnConnClose(c)
+	}
+}
+
+func (ep *Endpoint) malformed(c *Conn, head []byte, err error) {
+	ep.stats.malformed.Add(1)
+	ep.log.Debug("sipnet: malformed message", "conn", c.String(), "err", err)
+	if ep.opts.OnMalformed != nil {
+		ep.opts.OnMalformed(c, head, err)
+	}
+}
+
+// datagram handles one UDP datagram: a keep-alive or one message.
+func (ep *Endpoint) datagram(c *Conn, b []byte) {
+	c.msgsIn.Add(1)
+	i := 0
+	for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	if i == len(b) {
+		ep.stats.keepalives.Add(1)
+		return
+	}
+	raw := make([]byte, len(b)-i)
+	copy(raw, b[i:])
+	ep.receive(c, raw)
+}
+
+// receive dispatches one framed message.
+func (ep *Endpoint) receive(c *Conn, raw []byte) {
+	if ep.opts.Trace != nil {
+		ep.opts.Trace(In, c, raw)
+	}
+	m, err := Scan(raw)
+	if err != nil {
+		ep.malformed(c, raw[:min(len(raw), 512)], err)
+		if m != nil && m.IsRequest() && m.Method != "ACK" && len(m.vias) > 0 {
+			_ = c.Render(func(dst []byte) []byte {
+				return appendResponse(dst, m, 400, "Bad Request", "", []Header{{"Warning", `399 gcload "` + sanitize(err.Error()) + `"`}}, "", nil)
+			})
+		}
+		return
+	}
+	if m.IsRequest() {
+		ep.handleRequest(c, m)
+		return
+	}
+	ep.handleResponse(c, m)
+}
+
+// rejectOversize answers 513 to a request too large to accept.
+func (ep *Endpoint) rejectOversize(c *Conn, raw []byte) {
+	m, err := Scan(raw)
+	if err != nil || !m.IsRequest() || m.Method == "ACK" {
+		return
+	}
+	_ = c.Render(func(dst []byte) []byte {
+		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil)
+	})
+}
+
+func sanitize(s string) string {
+	b := []byte(s)
+	for i, ch := range b {
+		if ch == '"' || ch == '\\' || ch < 0x20 || ch == 0x7f {
+			b[i] = '\''
+		}
+	}
+	return string(b)
+}

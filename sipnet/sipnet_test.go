@@ -1,0 +1,320 @@
+package sipnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/gcload/gcload/internal/sipelog"
+)
+
+func TestScanLogMessages(t *testing.T) {
+	for _, b := range sipelog.Blocks() {
+		m, err := Scan(b.Msg)
+		if err != nil {
+			t.Fatalf("line %d: %v", b.Line, err)
+		}
+		p, err := m.Parse()
+		if err != nil {
+			t.Fatalf("line %d: sipgo: %v", b.Line, err)
+		}
+		if m.CallID != p.CallID().Value() {
+			t.Errorf("line %d: Call-ID %q, sipgo %q", b.Line, m.CallID, p.CallID().Value())
+		}
+		from, _ := p.From().Params.Get("tag")
+		if m.FromTag != from {
+			t.Errorf("line %d: From tag %q, sipgo %q", b.Line, m.FromTag, from)
+		}
+		to, _ := p.To().Params.Get("tag")
+		if m.ToTag != to {
+			t.Errorf("line %d: To tag %q, sipgo %q", b.Line, m.ToTag, to)
+		}
+		br, _ := p.Via().Params.Get("branch")
+		if m.Branch != br {
+			t.Errorf("line %d: branch %q, sipgo %q", b.Line, m.Branch, br)
+		}
+		if m.CSeq != p.CSeq().SeqNo || m.CSeqMethod != string(p.CSeq().MethodName) {
+			t.Errorf("line %d: CSeq %d %s", b.Line, m.CSeq, m.CSeqMethod)
+		}
+		if string(m.Body) != string(p.Body()) {
+			t.Errorf("line %d: body differs", b.Line)
+		}
+	}
+}
+
+func TestScanErrors(t *testing.T) {
+	base := "INFO sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 1.2.3.4\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 2 INFO\r\nContent-Length: 0\r\n\r\n"
+	cases := map[string]string{
+		"bad request line": strings.Replace(base, "INFO sip:a@b SIP/2.0", "INFO sip:a@b", 1),
+		"lowercase method": strings.Replace(base, "INFO sip", "info sip", 1),
+		"no via":           strings.Replace(base, "Via: SIP/2.0/TCP 1.2.3.4\r\n", "", 1),
+		"no call-id":       strings.Replace(base, "Call-ID: c\r\n", "", 1),
+		"bad cseq":         strings.Replace(base, "CSeq: 2 INFO", "CSeq: two INFO", 1),
+		"cseq method":      strings.Replace(base, "CSeq: 2 INFO", "CSeq: 2 BYE", 1),
+		"short body":       strings.Replace(base, "Content-Length: 0", "Content-Length: 9", 1),
+		"bad status":       "SIP/2.0 99 Odd\r\n" + base[strings.Index(base, "Via"):],
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Scan([]byte(in)); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("got %v, want ErrMalformed", err)
+			}
+		})
+	}
+	m, err := Scan([]byte(strings.Replace(base, "Call-ID: c", "i: compact\r\nl: 0", 1)))
+	if err != nil || m.CallID != "compact" {
+		t.Fatalf("compact form: %v %q", err, m.CallID)
+	}
+}
+
+func TestFrame(t *testing.T) {
+	msg := "INFO a SIP/2.0\r\nContent-Length: 3\r\n\r\nabc"
+	cases := []struct {
+		in      string
+		skip, n int
+		wantErr bool
+	}{
+		{"\r\n\r\n", 4, 0, false},
+		{"\r\n\r\n" + msg + "INFO", 4, len(msg), false},
+		{msg[:20], 0, 0, false},
+		{"INFO a SIP/2.0\r\nl: 2\r\n\r\nxy", 0, len("INFO a SIP/2.0\r\nl: 2\r\n\r\nxy"), false},
+		{"INFO a SIP/2.0\nX: 1\n\n", 0, len("INFO a SIP/2.0\nX: 1\n\n"), false},
+		{strings.Repeat("x", 200), 0, 0, true},
+	}
+	for _, c := range cases {
+		skip, n, err := frame([]byte(c.in), 100)
+		if skip != c.skip || n != c.n || (err != nil) != c.wantErr {
+			t.Errorf("frame(%q) = %d, %d, %v; want %d, %d, err %v", c.in, skip, n, err, c.skip, c.n, c.wantErr)
+		}
+	}
+}
+
+// pair starts a server endpoint with handler h and a client endpoint.
+func pair(t *testing.T, transport string, h func(*ServerTx), o Options) (srv, cli *Endpoint, conn *Conn) {
+	t.Helper()
+	o.Handler = h
+	srv = NewEndpoint(o)
+	t.Cleanup(func() { srv.Close() })
+	cli = NewEndpoint(Options{T1: o.T1, Timeout: o.Timeout})
+	t.Cleanup(func() { cli.Close() })
+	ctx := context.Background()
+	var err error
+	if transport == TCP {
+		a, lerr := srv.ListenTCP("127.0.0.1:0")
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		conn, err = cli.DialTCP(ctx, a.String())
+	} else {
+		a, lerr := srv.ListenUDP("127.0.0.1:0")
+		if lerr != nil {
+			t.Fatal(lerr)
+		}
+		conn, err = cli.DialUDP(ctx, a.String())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, cli, conn
+}
+
+func newReq(method sip.RequestMethod, callID string) *sip.Request {
+	var u sip.Uri
+	_ = sip.ParseUri("sip:svc@example.com", &u)
+	r := sip.NewRequest(method, u)
+	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: "alice", Host: "example.com"}, Params: sip.NewParams()}
+	from.Params.Add("tag", "ftag")
+	r.AppendHeader(from)
+	r.AppendHeader(&sip.ToHeader{Address: u, Params: sip.NewParams()})
+	cid := sip.CallIDHeader(callID)
+	r.AppendHeader(&cid)
+	r.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: method})
+	return r
+}
+
+func TestRequestResponse(t *testing.T) {
+	for _, tr := range []string{TCP, UDP} {
+		t.Run(tr, func(t *testing.T) {
+			_, cli, c := pair(t, tr, func(tx *ServerTx) {
+				_ = tx.Reply(Reply{Code: 200, Reason: "OK", ContentType: "text/plain", Body: []byte("hello " + tx.Msg.Method)})
+			}, Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			res, err := cli.Do(ctx, c, newReq(sip.OPTIONS, "c1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != 200 || string(res.Body) != "hello OPTIONS" || res.ToTag == "" {
+				t.Fatalf("got %d %q to-tag %q", res.StatusCode, res.Body, res.ToTag)
+			}
+		})
+	}
+}
+
+func TestUDPRetransmissionAbsorbed(t *testing.T) {
+	var calls atomic.Int32
+	// The server answers only after the client retransmitted twice.
+	srv, cli, c := pair(t, UDP, func(tx *ServerTx) {
+		calls.Add(1)
+		go func() {
+			time.Sleep(150 * time.Millisecond)
+			_ = tx.Respond(200, "OK")
+		}()
+	}, Options{T1: 40 * time.Millisecond, Timeout: 2 * time.Second})
+	_ = srv
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := cli.Do(ctx, c, newReq(sip.INFO, "c2"))
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v %v", res, err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("handler saw %d requests, want 1 (retransmissions absorbed)", calls.Load())
+	}
+	if cli.Stats().Retransmissions == 0 || srv.Stats().AbsorbedRetransmit == 0 {
+		t.Fatalf("client retransmitted %d, server absorbed %d", cli.Stats().Retransmissions, srv.Stats().AbsorbedRetransmit)
+	}
+}
+
+func TestTimeout(t *testing.T) {
+	_, cli, c := pair(t, TCP, func(tx *ServerTx) {}, Options{})
+	cli.opts.Timeout = 100 * time.Millisecond
+	_, err := cli.Do(context.Background(), c, newReq(sip.INFO, "c3"))
+	if !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+}
+
+func TestCancelInvite(t *testing.T) {
+	for _, tr := range []string{TCP, UDP} {
+		t.Run(tr, func(t *testing.T) {
+			_, cli, c := pair(t, tr, func(tx *ServerTx) {
+				if tx.Msg.Method == "INVITE" {
+					_ = tx.Reply(Reply{Code: 183, Reason: "Session Progress", ContentType: "text/plain", Body: []byte("early")})
+				}
+			}, Options{T1: 50 * time.Millisecond})
+			tx, err := cli.Begin(c, newReq(sip.INVITE, "c4"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := <-tx.Responses()
+			if p.StatusCode != 183 || string(p.Body) != "early" {
+				t.Fatalf("provisional %d %q", p.StatusCode, p.Body)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			ctx2, err := tx.Cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cr, err := ctx2.Wait(ctx)
+			if err != nil || cr.StatusCode != 200 {
+				t.Fatalf("CANCEL answered %v %v", cr, err)
+			}
+			fin, err := tx.Wait(ctx)
+			if err != nil || fin.StatusCode != 487 || fin.ToTag != p.ToTag {
+				t.Fatalf("INVITE final %v %v (to tag must match the 183)", fin, err)
+			}
+		})
+	}
+}
+
+func TestCancelUnknown(t *testing.T) {
+	_, cli, c := pair(t, TCP, func(tx *ServerTx) {}, Options{})
+	res, err := cli.Do(context.Background(), c, newReq(sip.CANCEL, "c5"))
+	if err != nil || res.StatusCode != 481 {
+		t.Fatalf("got %v %v, want 481", res, err)
+	}
+}
+
+// TestRawPeer talks to a server endpoint with hand-written bytes: keep-alive
+// CRLFs, a request without a Via branch, and a malformed request that must
+// get a 400 while the connection stays up.
+func TestRawPeer(t *testing.T) {
+	srv := NewEndpoint(Options{Handler: func(tx *ServerTx) { _ = tx.Respond(200, "OK") }})
+	defer srv.Close()
+	a, err := srv.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := net.Dial("tcp", a.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	rd := bufio.NewReader(nc)
+	status := func() string {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			l, err := rd.ReadString('\n')
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l == "\r\n" {
+				break
+			}
+		}
+		return strings.TrimSpace(line)
+	}
+	noBranch := "INFO sip:gcs1@example.com SIP/2.0\r\nVia: SIP/2.0/tcp 127.0.0.1:5\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:gcs1@example.com>;tag=2\r\nCall-ID: x\r\nCSeq: 2 INFO\r\nContent-Length: 0\r\n\r\n"
+	bad := "INFO sip:gcs1@example.com SIP/2.0\r\nVia: SIP/2.0/tcp 127.0.0.1:5\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:g@e>\r\nCall-ID: y\r\nCSeq: nope INFO\r\nContent-Length: 0\r\n\r\n"
+	_, _ = nc.Write([]byte("\r\n\r\n" + noBranch + "\r\n\r\n"))
+	if s := status(); s != "SIP/2.0 200 OK" {
+		t.Fatalf("no-branch request: %q", s)
+	}
+	_, _ = nc.Write([]byte(bad))
+	if s := status(); !strings.HasPrefix(s, "SIP/2.0 400") {
+		t.Fatalf("malformed request: %q", s)
+	}
+	_, _ = nc.Write([]byte(noBranch))
+	if s := status(); s != "SIP/2.0 200 OK" {
+		t.Fatalf("after malformed: %q", s)
+	}
+	if st := srv.Stats(); st.KeepAlives < 2 || st.Malformed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestDialogSendAsync(t *testing.T) {
+	got := make(chan string, 100)
+	_, cli, c := pair(t, TCP, func(tx *ServerTx) {
+		got <- string(tx.Msg.Body)
+		_ = tx.Respond(200, "OK")
+	}, Options{})
+	d := NewDialog(c, "call-1", "<sip:alice@example.com>", "lt", "<sip:gcs1@example.com>", "rt", "sip:gcs1@example.com", 1)
+	done := make(chan int, 100)
+	for i := 0; i < 50; i++ {
+		if err := d.Send(cli, "INFO", "text/plain", []byte("m"), func(m *Message, err error) {
+			if err != nil {
+				done <- 0
+				return
+			}
+			done <- m.StatusCode
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 50; i++ {
+		select {
+		case code := <-done:
+			if code != 200 {
+				t.Fatalf("got %d", code)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("timeout")
+		}
+	}
+	if len(got) != 50 {
+		t.Fatalf("server saw %d", len(got))
+	}
+}
