@@ -24,6 +24,7 @@ import (
 
 	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/channel"
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/sqlite"
@@ -53,6 +54,7 @@ type options struct {
 	registerExpires int
 	trace           func(sipnet.Direction, *sipnet.Conn, []byte)
 	timeout         time.Duration
+	faults          fault.Set
 }
 
 // Option configures a Server.
@@ -116,6 +118,25 @@ func WithCancelWait(d time.Duration) Option {
 // WithNoticeLimit: rooms with more members online send no join/part
 // notices (0: always send).
 func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLimit = n; return nil } }
+
+// WithFaults switches deliberate misbehaviours on (see package fault).
+func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
+
+// WithMisbehave switches misbehaviours on by name ("drop-deliveries,...").
+func WithMisbehave(list string) Option {
+	return func(o *options) error {
+		f, err := fault.Parse(list)
+		if err != nil {
+			return err
+		}
+		for _, x := range fault.All() {
+			if f.Has(x.Name) {
+				o.faults = o.faults.With(x.Name)
+			}
+		}
+		return nil
+	}
+}
 
 // WithTrace shows every SIP message in and out to f (debugging).
 func WithTrace(f func(sipnet.Direction, *sipnet.Conn, []byte)) Option {
@@ -190,7 +211,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	})
 	s.hub, err = channel.New(ctx, channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
-		NoticeLimit: o.noticeLimit, Logger: o.logger,
+		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults,
 	})
 	if err != nil {
 		return fail(err)
@@ -282,6 +303,20 @@ func (s *Server) close() error {
 	if s.st != nil {
 		return s.st.Close()
 	}
+	return nil
+}
+
+// ListenUDP adds a UDP listener after start (gcload serve binds UDP on the
+// port TCP picked).
+func (s *Server) ListenUDP(addr string) error {
+	if s.udpAddr != nil {
+		return fmt.Errorf("refserver: already listening on UDP %s", s.udpAddr)
+	}
+	a, err := s.ep.ListenUDP(addr)
+	if err != nil {
+		return err
+	}
+	s.udpAddr = a
 	return nil
 }
 

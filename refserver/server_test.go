@@ -445,4 +445,3 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("rejected %d posts, want 3", st.Channel.Rejected)
 	}
 }
-

@@ -257,6 +257,9 @@ func (tx *ClientTx) onTimer() {
 }
 
 func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
+	if m.StatusCode < len(ep.stats.byStatus) {
+		ep.stats.byStatus[m.StatusCode].Add(1)
+	}
 	id, ok := ep.parseBranch(m.Branch)
 	if !ok {
 		ep.stray(c, m)

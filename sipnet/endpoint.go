@@ -91,6 +91,7 @@ type udpKey struct {
 
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
+	byStatus                                                       [700]atomic.Uint64
 }
 
 // Stats are cumulative counters of an endpoint.
@@ -101,6 +102,8 @@ type Stats struct {
 	StrayResponses     uint64 // responses matching no transaction
 	Timeouts           uint64 // client transactions that timed out
 	AbsorbedRetransmit uint64 // retransmitted requests answered from the transaction
+	// Responses counts the responses received, by status code.
+	Responses map[int]uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -148,14 +151,21 @@ func NewEndpoint(o Options) *Endpoint {
 
 // Stats returns the endpoint's counters.
 func (ep *Endpoint) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Malformed:          ep.stats.malformed.Load(),
 		KeepAlives:         ep.stats.keepalives.Load(),
 		Retransmissions:    ep.stats.retransmits.Load(),
 		StrayResponses:     ep.stats.strays.Load(),
 		Timeouts:           ep.stats.timeouts.Load(),
 		AbsorbedRetransmit: ep.stats.absorbed.Load(),
+		Responses:          map[int]uint64{},
 	}
+	for code := range ep.stats.byStatus {
+		if n := ep.stats.byStatus[code].Load(); n > 0 {
+			st.Responses[code] = n
+		}
+	}
+	return st
 }
 
 // ListenTCP serves SIP over TCP on addr ("127.0.0.1:0" for a random port).

@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
@@ -58,6 +59,8 @@ type Config struct {
 	Workers int
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Faults are deliberate misbehaviours (tests of the checks).
+	Faults fault.Set
 }
 
 // Hub is the state shared by the channel services of one pool.
@@ -84,6 +87,8 @@ type Hub struct {
 
 type counters struct {
 	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
+	// faults: deliveries dropped or duplicated on purpose
+	faultSeq, dropped, duplicated atomic.Uint64
 }
 
 // Stats are counters of the channel services.
@@ -96,6 +101,10 @@ type Stats struct {
 	Notices        uint64 `json:"notices"`         // ntc INFOs sent
 	Commands       uint64 `json:"commands"`        // commands answered
 	SessionsOpened uint64 `json:"sessions_opened"`
+	// FaultDropped and FaultDuplicated count deliveries a fault dropped or
+	// sent twice.
+	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
+	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
 }
 
 // New loads the rooms from the store and returns a hub.
@@ -147,6 +156,7 @@ func (h *Hub) Stats() Stats {
 		Sessions: n, Posts: h.stats.posts.Load(), Rejected: h.stats.rejected.Load(),
 		Deliveries: h.stats.deliveries.Load(), DeliveryErrors: h.stats.deliveryErrs.Load(),
 		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
+		FaultDropped: h.stats.dropped.Load(), FaultDuplicated: h.stats.duplicated.Load(),
 	}
 }
 

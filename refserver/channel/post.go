@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -95,10 +96,16 @@ func (p *pending) durable(err error) {
 	})
 	r := p.room
 	r.mu.Lock()
-	for _, s := range r.online {
-		s.sendBody(body)
+	if h.cfg.Faults.Empty() {
+		for _, s := range r.online {
+			s.sendBody(body)
+		}
+		h.stats.deliveries.Add(uint64(len(r.online)))
+	} else {
+		for _, s := range r.online {
+			h.deliverFaulty(s, body)
+		}
 	}
-	h.stats.deliveries.Add(uint64(len(r.online)))
 	r.mu.Unlock()
 }
 
@@ -106,4 +113,21 @@ func (p *pending) durable(err error) {
 func sameUser(author, user string) bool {
 	a, err := sipnet.AOR(author)
 	return err == nil && a == user
+}
+
+// deliverFaulty delivers with the fan-out faults switched on: every 100th
+// delivery is dropped or duplicated.
+func (h *Hub) deliverFaulty(s *session, body []byte) {
+	hit := h.stats.faultSeq.Add(1)%100 == 0
+	switch {
+	case hit && h.cfg.Faults.Has(fault.DropDeliveries):
+		h.stats.dropped.Add(1)
+		return
+	case hit && h.cfg.Faults.Has(fault.DuplicateDeliveries):
+		h.stats.duplicated.Add(1)
+		s.sendBody(body)
+		h.stats.deliveries.Add(1)
+	}
+	s.sendBody(body)
+	h.stats.deliveries.Add(1)
 }

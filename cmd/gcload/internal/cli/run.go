@@ -1,0 +1,303 @@
+package cli
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/spf13/cobra"
+)
+
+// RunOptions are the flags of gcload run.
+type RunOptions struct {
+	Scenario string
+	Target   string
+	Server   string
+	Admin    string
+	Set      []string
+	Out      string
+	Shard    string
+	StartAt  string
+	Progress string
+	Tick     time.Duration
+	LogLevel string
+}
+
+// NewCmdRun builds `gcload run`.
+func NewCmdRun(env *Env, runF func(*RunOptions) error) *cobra.Command {
+	o := &RunOptions{}
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO.yaml",
+		Short: "Run a load scenario against a server (or the embedded reference server)",
+		Long: `Run a load scenario: simulated users sign in through the lookup service,
+open channel sessions, join rooms and post at the scenario's rates, in an open
+model (latency from the intended time; operations that cannot start on time
+are dropped and counted). Every delivery is accounted for and every protocol
+rule checked. Results go to --out (default results/SCENARIO-TIME/); the exit
+code says whether the run passed its thresholds.
+
+With no --target the reference server runs in-process on loopback with a
+temporary database. A shipped scenario can be named without a path
+("gcload run smoke"); see "gcload scenario list".
+
+Ctrl-C stops the load, drains deliveries and still writes the results; a
+second Ctrl-C abandons the drain.`,
+		Example: `  gcload run scenarios/smoke.yaml
+  gcload run peak --set phases.steady.duration=60s
+  gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
+  gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.Scenario = args[0]
+			if runF != nil {
+				return runF(o)
+			}
+			return runRun(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Target, "target", "", "lookup URI of the server under test (sip:ocschat@DOMAIN); empty runs the embedded reference server")
+	f.StringVar(&o.Server, "server", "", "HOST:PORT to connect to, as a client's server setting (required with --target)")
+	f.StringVar(&o.Admin, "admin", "", "admin API URL of a reference server, to provision the scenario's rooms")
+	f.StringArrayVar(&o.Set, "set", nil, "override a scenario field: KEY=VALUE (repeatable), e.g. users.count=100 or phases.steady.duration=60s")
+	f.StringVar(&o.Out, "out", "", "results folder (default results/SCENARIO-TIME)")
+	f.StringVar(&o.Shard, "shard", "1/1", "run shard i of N of the scenario (i/N); merge shard results with gcload merge")
+	f.StringVar(&o.StartAt, "start-at", "", "start time (RFC 3339) shared by the shards of a run")
+	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, tty, plain or none")
+	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
+	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	return cmd
+}
+
+// loadSpec loads a scenario with --set overrides and checks its
+// thresholds' metric names.
+func loadSpec(path string, set []string) (*scenarios.Spec, error) {
+	spec, _, err := scenarios.Load(path, set)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	var errs []error
+	for i, t := range spec.Thresholds {
+		th, err := reports.ParseThreshold(t)
+		if err == nil {
+			err = reports.CheckMetric(th.Name())
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: thresholds[%d]: %w", path, i, err))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, badInput(errors.Join(errs...))
+	}
+	return spec, nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+func runRun(ctx context.Context, env *Env, o *RunOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	level, err := parseLevel(o.LogLevel)
+	if err != nil {
+		return badInput(err)
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	set := append([]string(nil), o.Set...)
+	if o.Target != "" {
+		set = append(set, "target.lookup="+o.Target)
+	}
+	if o.Server != "" {
+		set = append(set, "target.server="+o.Server)
+	}
+	if o.Admin != "" {
+		set = append(set, "target.admin="+o.Admin)
+	}
+	spec, err := loadSpec(o.Scenario, set)
+	if err != nil {
+		return err
+	}
+	shard, err := swarm.ParseShard(o.Shard)
+	if err != nil {
+		return badInput(err)
+	}
+	var start time.Time
+	if o.StartAt != "" {
+		if start, err = time.Parse(time.RFC3339, o.StartAt); err != nil {
+			return badInput(fmt.Errorf("--start-at %q: want RFC 3339, e.g. 2026-11-21T10:00:00Z", o.StartAt))
+		}
+	}
+	embedded := spec.Target.Lookup == ""
+	if embedded && shard.Of > 1 {
+		return badInput(errors.New("--shard needs a shared server (--target and --server): each embedded server would be its own pool"))
+	}
+	progress := o.Progress
+	switch progress {
+	case "auto":
+		progress = "plain"
+		if env.IsTerminal {
+			progress = "tty"
+		}
+	case "tty", "plain", "none":
+	default:
+		return badInput(fmt.Errorf("--progress %q: want auto, tty, plain or none", o.Progress))
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		return badInput(err)
+	}
+	out := o.Out
+	if out == "" {
+		out = filepath.Join("results", unsafeName.ReplaceAllString(spec.Name, "_")+"-"+env.Now().Format("20060102-150405"))
+		if shard.Of > 1 {
+			out += "-shard" + fmt.Sprint(shard.Index)
+		}
+	}
+	server, lookup := spec.Target.Server, spec.Target.Lookup
+	target := lookup + " at " + server
+	if embedded {
+		dir, err := os.MkdirTemp("", "gcload-embedded-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		opts := []refserver.Option{
+			refserver.WithDB(filepath.Join(dir, "gc.db")), refserver.WithDomain(spec.Target.Domain),
+			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(plan.StoreRooms(spec.Rooms.Privacy)...),
+			refserver.WithLogger(log),
+		}
+		if spec.Target.Embedded.NoticeLimit != nil {
+			opts = append(opts, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
+		}
+		if spec.Transport == "udp" {
+			opts = append(opts, refserver.WithUDP("127.0.0.1:0"))
+		} else {
+			opts = append(opts, refserver.WithTCP("127.0.0.1:0"))
+		}
+		srv, err := refserver.New(ctx, opts...)
+		if err != nil {
+			return fmt.Errorf("embedded server: %w", err)
+		}
+		defer srv.Close()
+		server, lookup = srv.TCPAddr(), srv.LookupURI()
+		if spec.Transport == "udp" {
+			server = srv.UDPAddr()
+		}
+		target = "embedded reference server " + lookup + " at " + server
+	} else if spec.Target.Admin != "" {
+		if err := swarm.Provision(ctx, spec.Target.Admin, plan, spec.Rooms.Privacy); err != nil {
+			return err
+		}
+	}
+	rec := reports.NewRecorder(env.Now(), o.Tick)
+	var prog *reports.Progress
+	if progress != "none" {
+		prog = reports.NewProgress(env.Stderr, progress == "tty", plan.Duration)
+	}
+	fmt.Fprintf(env.Stderr, "gcload run: %s (%d users, %d rooms, %s of phases, shard %s) against %s\n", spec.Name, spec.Users.Count, len(plan.Rooms), plan.Duration, shard, target)
+	sw, err := swarm.New(plan, swarm.Options{
+		Server: server, Lookup: lookup, Shard: shard, Recorder: rec, Start: start, Tick: o.Tick, Logger: log,
+		OnTick: func(s reports.Snapshot) {
+			if prog != nil {
+				prog.Update(s)
+			}
+		},
+	})
+	if err != nil {
+		return badInput(err)
+	}
+	loadCtx, drainCtx, stop := interrupts(ctx, env, env.Stderr)
+	defer stop()
+	outcome, err := sw.Run(loadCtx, drainCtx)
+	if prog != nil {
+		prog.Done()
+	}
+	if err != nil {
+		return err
+	}
+	res, err := buildResult(spec, plan, shard, target, rec.Hists(), rec.Counters(), rec.Intervals(), outcome.Accounted, outcome)
+	if err != nil {
+		return err
+	}
+	if err := reports.WriteResults(out, res); err != nil {
+		return fmt.Errorf("writing results: %w", err)
+	}
+	reports.WriteText(env.Stdout, &res.Summary)
+	fmt.Fprintf(env.Stdout, "results: %s\n", out)
+	_, code, _ := reports.Decide(&res.Summary)
+	if code != reports.ExitPass {
+		return errSilent{code}
+	}
+	return nil
+}
+
+// buildResult assembles the results of a run (or of merged shards).
+func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, target string, hists map[reports.Op]*hdrhistogram.Histogram, counters map[string]int64, intervals []reports.Interval, acc swarm.Accounted, oc *swarm.Outcome) (*reports.Result, error) {
+	hists[reports.OpPostToLastDelivery] = acc.LastDelivery
+	secs := oc.End.Sub(oc.Start).Seconds()
+	s := reports.Summary{
+		Scenario: spec.Name, Shard: shard.String(), Target: target, Start: oc.Start, End: oc.End, Seconds: secs,
+		Users: oc.Users, Counters: counters, Delivery: acc.Delivery, Rooms: acc.Rooms, Generator: oc.Generator,
+		Aborted: oc.Aborted,
+	}
+	s.Counters["lost"] = acc.Delivery.Lost
+	s.Counters["incomplete_fanouts"] = acc.Incomplete
+	s.Counters["deliveries_wrong_room"] = acc.WrongRoom
+	s.Counters["deliveries_foreign"] = acc.Foreign
+	s.RecomputeOps(hists)
+	for _, t := range spec.Thresholds {
+		th, err := reports.ParseThreshold(t)
+		if err != nil {
+			return nil, badInput(err)
+		}
+		s.Thresholds = append(s.Thresholds, th.Eval(&s, hists))
+	}
+	s.Verdict, _, s.Reasons = reports.Decide(&s)
+	yml, err := spec.YAML()
+	if err != nil {
+		return nil, err
+	}
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	if err := gob.NewEncoder(zw).Encode(oc.Data); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return &reports.Result{
+		Summary: s, Hists: hists, Intervals: intervals, ScenarioYAML: yml,
+		Extra: map[string][]byte{"accounting.gob.gz": gz.Bytes()},
+	}, nil
+}
+
+// readAccounting decodes a results folder's accounting.gob.gz.
+func readAccounting(res *reports.Result, dir string) (*swarm.Data, error) {
+	b, ok := res.Extra["accounting.gob.gz"]
+	if !ok {
+		return nil, fmt.Errorf("%s: no accounting.gob.gz (not a gcload run's results?)", dir)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: accounting.gob.gz: %w", dir, err)
+	}
+	var d swarm.Data
+	if err := gob.NewDecoder(io.LimitReader(zr, 1<<30)).Decode(&d); err != nil {
+		return nil, fmt.Errorf("%s: accounting.gob.gz: %w", dir, err)
+	}
+	return &d, nil
+}

@@ -1,0 +1,77 @@
+package reports
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the testdata/*.golden files")
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from %s (run go test -update to accept):\n%s", name, path, got)
+	}
+}
+
+func textSummary() *Summary {
+	s, hists := evalSummary()
+	s.Scenario, s.Shard, s.Target = "peak", "1/1", "embedded"
+	s.Start, s.End = t0, sec(10)
+	s.Users = Users{Planned: 60000, SignedIn: 59990, Failed: 10, PeakOnline: 59990}
+	s.Delivery = Delivery{Posts: 400, Expected: 400000, Received: 399990, Lost: 10, Duplicated: 1, OutOfOrder: 2, Spoofed: 0, Extra: 5}
+	s.Counters[CounterDropped] = 4
+	s.Counters[CounterRejectedPosts] = 1
+	s.Generator = Generator{CPUSeconds: 12.3, CPUUtilization: 0.615, SchedLagP99: 120, GoSchedP99: 45, GCPauseTotal: 0.12,
+		GCPauseMax: 0.0031, HeapPeakBytes: 512 << 20, Valid: true, EmbeddedServer: true, GOMAXPROCS: 2}
+	for _, expr := range []string{"post_ack.p99 < 500ms", "lost == 0", "lost_ratio < 0.1%"} {
+		th, err := ParseThreshold(expr)
+		if err != nil {
+			panic(err)
+		}
+		s.Thresholds = append(s.Thresholds, th.Eval(s, hists))
+	}
+	return s
+}
+
+func TestWriteText(t *testing.T) {
+	tests := []struct {
+		name   string
+		adjust func(*Summary)
+	}{
+		{"text_fail", func(*Summary) {}},
+		{"text_invalid", func(s *Summary) {
+			s.Generator.Valid = false
+			s.Generator.InvalidReasons = []string{"generator CPU 97% of 2 cores"}
+			s.Counters[CounterViolations] = 3
+			s.Counters["violations.info/200-empty"] = 2
+			s.Counters["violations.reply/commandid-envid"] = 1
+		}},
+		{"text_empty", func(s *Summary) { *s = Summary{} }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := textSummary()
+			tc.adjust(s)
+			var b bytes.Buffer
+			if err := WriteText(&b, s); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, tc.name, b.Bytes())
+		})
+	}
+}

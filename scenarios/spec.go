@@ -1,0 +1,214 @@
+// Package scenarios is the scenario language of gcload: the Spec a YAML
+// scenario file decodes into, its validation (every problem at once, with
+// file, line and field), --set overrides, and the scenarios shipped with
+// gcload (embedded, so `gcload run scenarios/smoke.yaml` works from any
+// directory). The language is documented in docs/scenarios.md and described
+// for editors by scenario.schema.json.
+package scenarios
+
+import "time"
+
+// Spec is a scenario.
+type Spec struct {
+	// Name names the scenario in reports and results folders.
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Seed makes the plan (users, rooms, memberships, the schedule of every
+	// operation) deterministic.
+	Seed        int64       `yaml:"seed" json:"seed"`
+	Target      Target      `yaml:"target" json:"target"`
+	Transport   string      `yaml:"transport" json:"transport"` // tcp (default) | udp
+	Connections Connections `yaml:"connections" json:"connections"`
+	Lookup      Lookup      `yaml:"lookup" json:"lookup"`
+	Users       Users       `yaml:"users" json:"users"`
+	Rooms       Rooms       `yaml:"rooms" json:"rooms"`
+	Phases      []Phase     `yaml:"phases" json:"phases"`
+	// Drain is how long the run waits after the last phase for deliveries
+	// still in flight before it accounts them (default 5s).
+	Drain  Duration `yaml:"drain" json:"drain"`
+	Limits Limits   `yaml:"limits" json:"limits"`
+	// Thresholds are pass/fail rules on the results, such as
+	// "post_to_last_delivery.p99 < 500ms" or "lost == 0".
+	Thresholds []string `yaml:"thresholds" json:"thresholds"`
+}
+
+// Target is the server under load.
+type Target struct {
+	// Lookup is the lookup URI (sip:ocschat@domain); empty runs the
+	// embedded reference server in-process.
+	Lookup string `yaml:"lookup" json:"lookup,omitempty"`
+	// Server is host:port to connect to, as a client's server setting.
+	Server string `yaml:"server" json:"server,omitempty"`
+	// Domain of the simulated users (default example.com; the lookup
+	// URI's domain when a lookup URI is given).
+	Domain string `yaml:"domain" json:"domain,omitempty"`
+	// Admin is the admin API base URL of a reference server, used to
+	// provision the scenario's rooms; empty means the rooms already exist
+	// on the target (rooms named as the plan names them).
+	Admin string `yaml:"admin" json:"admin,omitempty"`
+	// Embedded configures the embedded reference server.
+	Embedded Embedded `yaml:"embedded" json:"embedded"`
+}
+
+// Embedded configures the in-process reference server.
+type Embedded struct {
+	Channels int `yaml:"channels" json:"channels"` // channel services (default 1)
+	// NoticeLimit: rooms with more members online send no join/part
+	// notices (default 250; 0 = always send).
+	NoticeLimit *int `yaml:"notice_limit" json:"notice_limit,omitempty"`
+}
+
+// Connection models.
+const (
+	PerUser = "per-user" // one connection per simulated user, as real clients
+	Shared  = "shared"   // N connections carrying many users' dialogs, as a front end pool
+)
+
+// Connections is the connection model.
+type Connections struct {
+	Model  string `yaml:"model" json:"model"`   // per-user (default) | shared
+	Shared int    `yaml:"shared" json:"shared"` // connections in the shared model (default 16)
+}
+
+// Lookup flows.
+const (
+	FlowClient = "client" // INVITE, INFO cmd:requri, BYE (SIPE, Lync)
+	FlowCancel = "cancel" // INVITE carrying cmd:requri, 183, CANCEL, 487 (the console)
+	FlowMixed  = "mixed"  // users alternate between the two
+)
+
+// Lookup is how users find their channel service.
+type Lookup struct {
+	Flow string `yaml:"flow" json:"flow"` // client (default) | cancel | mixed
+}
+
+// Users are the simulated users sip:PREFIX0@domain ... sip:PREFIX(N-1)@domain.
+type Users struct {
+	Count  int    `yaml:"count" json:"count"`
+	Prefix string `yaml:"prefix" json:"prefix"` // default "user"
+}
+
+// Spreads: how users are spread over rooms.
+const (
+	SpreadSequential = "sequential" // rooms take users in order, wrapping around
+	SpreadShuffled   = "shuffled"   // the same over a seeded permutation of the users
+)
+
+// Rooms are the rooms, as size classes with counts.
+type Rooms struct {
+	Classes []RoomClass `yaml:"classes" json:"classes"`
+	Spread  string      `yaml:"spread" json:"spread"`   // sequential (default) | shuffled
+	Privacy string      `yaml:"privacy" json:"privacy"` // closed (default) | open
+}
+
+// RoomClass is Count rooms of Size members.
+type RoomClass struct {
+	// Name prefixes the room ids (NAME-0, NAME-1...); default "rSIZE".
+	Name  string `yaml:"name" json:"name,omitempty"`
+	Size  int    `yaml:"size" json:"size"`
+	Count int    `yaml:"count" json:"count"`
+	// PostShare is this class's share of post traffic (default: shares in
+	// proportion to the number of rooms; given shares must sum to 1).
+	PostShare *float64 `yaml:"post_share" json:"post_share,omitempty"`
+}
+
+// Arrival processes.
+const (
+	Poisson  = "poisson"
+	Constant = "constant"
+)
+
+// Phase is a stretch of the run with its own rates. A phase with signin
+// brings users online at that arrival rate; one with posts, history,
+// search or churn runs those operations against the users online.
+type Phase struct {
+	Name string `yaml:"name" json:"name"`
+	// Duration of the phase; a sign-in phase may omit it and lasts until
+	// every remaining user signed in (remaining / rate).
+	Duration Duration `yaml:"duration" json:"duration"`
+	SignIn   *Arrival `yaml:"signin" json:"signin,omitempty"`
+	Posts    *Posts   `yaml:"posts" json:"posts,omitempty"`
+	History  *History `yaml:"history" json:"history,omitempty"`
+	Search   *Search  `yaml:"search" json:"search,omitempty"`
+	Churn    *Churn   `yaml:"churn" json:"churn,omitempty"`
+}
+
+// Arrival is an arrival process: a rate and its kind.
+type Arrival struct {
+	Rate    Rate   `yaml:"rate" json:"rate"`
+	Process string `yaml:"arrival" json:"arrival"` // poisson (default) | constant
+}
+
+// Posts are posts at an arrival rate.
+type Posts struct {
+	Arrival `yaml:",inline"`
+	// Size of a message's text, in characters.
+	Size Size `yaml:"size" json:"size"`
+	// Stories is the fraction of posts that are stories; StorySize their size.
+	Stories   float64 `yaml:"stories" json:"stories"`
+	StorySize Size    `yaml:"story_size" json:"story_size"`
+}
+
+// History is history fetches (bccontext) at an arrival rate.
+type History struct {
+	Arrival `yaml:",inline"`
+	Last    int `yaml:"last" json:"last"` // messages per fetch (default 25)
+}
+
+// Search is room searches (chansrch) at an arrival rate.
+type Search struct {
+	Arrival  `yaml:",inline"`
+	Criteria string `yaml:"criteria" json:"criteria"` // "" lists every room
+}
+
+// Churn is users leaving a room and joining it again after Away.
+type Churn struct {
+	Arrival `yaml:",inline"`
+	Away    Duration `yaml:"away" json:"away"` // default 2s
+}
+
+// Size distributions.
+const (
+	SizeFixed     = "fixed"
+	SizeUniform   = "uniform"
+	SizeNormal    = "normal"
+	SizeLognormal = "lognormal"
+)
+
+// Size is a distribution of text sizes in characters.
+type Size struct {
+	Dist   string  `yaml:"dist" json:"dist"` // fixed (default) | uniform | normal | lognormal
+	Value  int     `yaml:"value" json:"value,omitempty"`
+	Min    int     `yaml:"min" json:"min,omitempty"`
+	Max    int     `yaml:"max" json:"max,omitempty"`
+	Mean   float64 `yaml:"mean" json:"mean,omitempty"`
+	StdDev float64 `yaml:"stddev" json:"stddev,omitempty"`
+}
+
+// Limits bound the generator.
+type Limits struct {
+	// MaxLag: an operation that cannot start within MaxLag of its intended
+	// time is dropped and counted (default 1s).
+	MaxLag Duration `yaml:"max_lag" json:"max_lag"`
+	// Concurrency bounds operations in flight (default 4096).
+	Concurrency int `yaml:"concurrency" json:"concurrency"`
+	// Timeout bounds one operation (default 30s).
+	Timeout Duration `yaml:"timeout" json:"timeout"`
+	// PartGrace: a member counts as an expected recipient of a post only if
+	// it stayed online until PartGrace after the post was acknowledged
+	// (default 2s).
+	PartGrace Duration `yaml:"part_grace" json:"part_grace"`
+}
+
+// Duration is a time.Duration written as "30s", "10m", "500ms".
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// Rate is a number of events per second written "40/s", "2400/m", "1/h"
+// or a bare number (per second).
+type Rate float64
+
+// PerSecond returns the rate as events per second.
+func (r Rate) PerSecond() float64 { return float64(r) }

@@ -1,0 +1,466 @@
+// Package swarm is gcload's load engine: it turns a scenario into a
+// deterministic Plan (users, rooms, memberships, and the schedule of every
+// operation, from the scenario's seed), then runs it in an open model
+// against a server: operations are due at their intended times, latency
+// is measured from the intended time, and operations that cannot start on
+// time are dropped and counted. Every post carries a marker so that each
+// delivery is accounted for (expected, received, lost, duplicated, out of
+// order, spoofed). The plan splits deterministically into shards so that
+// several machines can share one scenario; shard results merge exactly.
+package swarm
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/xccos"
+)
+
+// MaxOps bounds a plan's size (about 32 bytes an operation).
+const MaxOps = 50_000_000
+
+// SignInSettle is how long after its planned sign-in a user is taken to be
+// online when the plan picks the actor of an operation (at run time an
+// operation whose user is not online yet is skipped and counted).
+const SignInSettle = time.Second
+
+// Kind is the kind of a planned operation.
+type Kind uint8
+
+// Kinds of operation.
+const (
+	KindSignIn Kind = iota + 1
+	KindPost
+	KindHistory
+	KindSearch
+	KindPart
+	KindRejoin
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindSignIn:
+		return "signin"
+	case KindPost:
+		return "post"
+	case KindHistory:
+		return "history"
+	case KindSearch:
+		return "search"
+	case KindPart:
+		return "part"
+	case KindRejoin:
+		return "rejoin"
+	}
+	return "unknown"
+}
+
+// Op is one planned operation.
+type Op struct {
+	At    time.Duration // intended time, from the start of the run
+	Kind  Kind
+	Story bool
+	Phase uint8
+	User  int32 // the acting user
+	Room  int32 // post, history, part, rejoin: the room
+	Index int32 // post: index of the post in its room, from 0
+	Size  int32 // post: text size in characters
+}
+
+// Room is a planned room.
+type Room struct {
+	ID      string
+	URI     string
+	Class   int
+	Members []int32 // user indices
+	Posts   int32   // posts planned in the room
+}
+
+// Phase is a planned phase.
+type Phase struct {
+	Name       string
+	Start, End time.Duration
+}
+
+// Plan is everything a run will do, derived from the scenario and its seed.
+type Plan struct {
+	Spec     *scenarios.Spec
+	Domain   string
+	Users    []string // addresses of record
+	Rooms    []Room
+	UserRoom [][]int32       // rooms of each user
+	SignInAt []time.Duration // planned sign-in of each user; -1: never
+	Ops      []Op            // sorted by At
+	Phases   []Phase
+	Duration time.Duration // end of the last phase
+	// RunTag marks this scenario's posts: recipients ignore posts of
+	// other scenarios.
+	RunTag string
+	// PostOp indexes Ops by room and post index.
+	PostOp [][]int32
+	// Skipped counts operations the plan could not place (no user online).
+	Skipped int
+	roomIdx map[string]int32
+}
+
+// NewPlan builds the plan of a validated, defaulted scenario.
+func NewPlan(s *scenarios.Spec) (*Plan, error) {
+	p := &Plan{Spec: s, Domain: s.Target.Domain, roomIdx: map[string]int32{}}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d", s.Name, s.Seed)
+	p.RunTag = strconv.FormatUint(h.Sum64()&0xffffffff, 36)
+	n := s.Users.Count
+	p.Users = make([]string, n)
+	for i := range p.Users {
+		p.Users[i] = "sip:" + s.Users.Prefix + strconv.Itoa(i) + "@" + p.Domain
+	}
+	if err := p.planRooms(); err != nil {
+		return nil, err
+	}
+	if err := p.planOps(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func rngFor(seed int64, stream string) *rand.Rand {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%s", seed, stream)
+	v := h.Sum64()
+	return rand.New(rand.NewPCG(v, v^0x9e3779b97f4a7c15))
+}
+
+// planRooms creates the rooms of every class and spreads the users over
+// them: each room takes the next Size users of a cycle over the users
+// (in order, or over a seeded permutation), so users get rooms evenly.
+func (p *Plan) planRooms() error {
+	s := p.Spec
+	n := len(p.Users)
+	order := make([]int32, n)
+	for i := range order {
+		order[i] = int32(i)
+	}
+	if s.Rooms.Spread == scenarios.SpreadShuffled {
+		r := rngFor(s.Seed, "spread")
+		r.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	}
+	p.UserRoom = make([][]int32, n)
+	cursor := 0
+	for ci, c := range s.Rooms.Classes {
+		if c.Size > n {
+			return fmt.Errorf("swarm: room class %s: %d members but %d users", c.Name, c.Size, n)
+		}
+		for j := 0; j < c.Count; j++ {
+			id := c.Name + "-" + strconv.Itoa(j)
+			ri := int32(len(p.Rooms))
+			r := Room{ID: id, URI: xccos.ChanURI(p.Domain, id), Class: ci, Members: make([]int32, c.Size)}
+			for k := range r.Members {
+				u := order[cursor]
+				cursor = (cursor + 1) % n
+				r.Members[k] = u
+				p.UserRoom[u] = append(p.UserRoom[u], ri)
+			}
+			p.roomIdx[r.URI] = ri
+			p.Rooms = append(p.Rooms, r)
+		}
+	}
+	return nil
+}
+
+// RoomIndex returns the index of a room URI, or -1.
+func (p *Plan) RoomIndex(uri string) int32 {
+	if i, ok := p.roomIdx[uri]; ok {
+		return i
+	}
+	return -1
+}
+
+// arrivals returns the arrival times of a process from from: those before
+// to, at most limit of them (limit < 0: no limit). A constant process
+// arrives at from, from+1/rate, ...; a Poisson one after exponential gaps.
+func arrivals(r *rand.Rand, a scenarios.Arrival, from, to time.Duration, limit int) []time.Duration {
+	rate := a.Rate.PerSecond()
+	if rate <= 0 || to <= from || limit == 0 {
+		return nil
+	}
+	var out []time.Duration
+	gap := float64(time.Second) / rate
+	t := float64(from)
+	for k := 0; ; k++ {
+		if a.Process == scenarios.Poisson {
+			t += r.ExpFloat64() * gap
+		} else {
+			t = float64(from) + float64(k)*gap
+		}
+		if t >= float64(to) {
+			return out
+		}
+		out = append(out, time.Duration(t))
+		if len(out) == limit || len(out) > MaxOps {
+			return out
+		}
+	}
+}
+
+func sizeOf(r *rand.Rand, s scenarios.Size) int32 {
+	var v float64
+	switch s.Dist {
+	case scenarios.SizeUniform:
+		v = float64(s.Min) + r.Float64()*float64(s.Max-s.Min+1)
+	case scenarios.SizeNormal:
+		v = r.NormFloat64()*s.StdDev + s.Mean
+	case scenarios.SizeLognormal:
+		// mean and stddev of the size itself
+		m, sd := s.Mean, s.StdDev
+		sigma2 := math.Log(1 + sd*sd/(m*m))
+		mu := math.Log(m) - sigma2/2
+		v = math.Exp(mu + math.Sqrt(sigma2)*r.NormFloat64())
+	default:
+		v = float64(s.Value)
+	}
+	lo, hi := 1.0, float64(xccos.StorySizeLimit)
+	if s.Min > 0 {
+		lo = float64(s.Min)
+	}
+	if s.Max > 0 {
+		hi = float64(s.Max)
+	}
+	return int32(math.Round(math.Max(lo, math.Min(hi, v))))
+}
+
+type awayKey struct{ user, room int32 }
+
+// planOps schedules every operation of every phase.
+func (p *Plan) planOps() error {
+	s := p.Spec
+	n := len(p.Users)
+	p.SignInAt = make([]time.Duration, n)
+	for i := range p.SignInAt {
+		p.SignInAt[i] = -1
+	}
+	durs := s.PhaseDurations()
+	var t time.Duration
+	next := 0 // next user to sign in
+	type cand struct {
+		at   time.Duration
+		kind Kind
+	}
+	shares := p.classShares()
+	byClass := make([][]int32, len(s.Rooms.Classes))
+	for i, r := range p.Rooms {
+		byClass[r.Class] = append(byClass[r.Class], int32(i))
+	}
+	rPick := rngFor(s.Seed, "pick")
+	rSize := rngFor(s.Seed, "size")
+	away := map[awayKey]time.Duration{}
+	signedBy := func(at time.Duration) int { // users whose settle time passed
+		lo, hi := 0, next
+		for lo < hi {
+			m := (lo + hi) / 2
+			if p.SignInAt[m]+SignInSettle <= at {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		return lo
+	}
+	for pi, ph := range s.Phases {
+		start, end := t, t+durs[pi]
+		if ph.SignIn != nil {
+			to := end
+			if ph.Duration == 0 {
+				// bounded by the users: every remaining user signs in,
+				// and the phase lasts until the last one did
+				to = math.MaxInt64
+			}
+			for _, at := range arrivals(rngFor(s.Seed, "signin/"+ph.Name), *ph.SignIn, start, to, n-next) {
+				p.SignInAt[next] = at
+				p.Ops = append(p.Ops, Op{At: at, Kind: KindSignIn, User: int32(next), Phase: uint8(pi)})
+				next++
+				end = max(end, at+time.Millisecond)
+			}
+		}
+		p.Phases = append(p.Phases, Phase{Name: ph.Name, Start: start, End: end})
+		var cands []cand
+		add := func(a *scenarios.Arrival, kind Kind) {
+			if a == nil {
+				return
+			}
+			for _, at := range arrivals(rngFor(s.Seed, kind.String()+"/"+ph.Name), *a, start, end, -1) {
+				cands = append(cands, cand{at, kind})
+			}
+		}
+		if ph.Posts != nil {
+			add(&ph.Posts.Arrival, KindPost)
+		}
+		if ph.History != nil {
+			add(&ph.History.Arrival, KindHistory)
+		}
+		if ph.Search != nil {
+			add(&ph.Search.Arrival, KindSearch)
+		}
+		if ph.Churn != nil {
+			add(&ph.Churn.Arrival, KindPart)
+		}
+		slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.at, b.at) })
+		if len(p.Ops)+len(cands) > MaxOps {
+			return fmt.Errorf("swarm: the plan has over %d operations; shorten the phases or lower the rates", MaxOps)
+		}
+		for _, c := range cands {
+			online := signedBy(c.at)
+			if online == 0 {
+				p.Skipped++
+				continue
+			}
+			isAway := func(u, room int32) bool { return away[awayKey{u, room}] > c.at }
+			switch c.kind {
+			case KindPost:
+				room, user, ok := p.pickPoster(rPick, shares, byClass, online, isAway)
+				if !ok {
+					p.Skipped++
+					continue
+				}
+				story := ph.Posts.Stories > 0 && rSize.Float64() < ph.Posts.Stories
+				size := ph.Posts.Size
+				if story {
+					size = ph.Posts.StorySize
+				}
+				idx := p.Rooms[room].Posts
+				p.Rooms[room].Posts++
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(rSize, size), Story: story, Phase: uint8(pi)})
+			case KindHistory, KindPart:
+				u := int32(rPick.IntN(online))
+				rooms := p.UserRoom[u]
+				if len(rooms) == 0 {
+					p.Skipped++
+					continue
+				}
+				room := rooms[rPick.IntN(len(rooms))]
+				if isAway(u, room) {
+					p.Skipped++
+					continue
+				}
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: c.kind, User: u, Room: room, Phase: uint8(pi)})
+				if c.kind == KindPart {
+					back := c.at + ph.Churn.Away.D()
+					away[awayKey{u, room}] = back + SignInSettle
+					p.Ops = append(p.Ops, Op{At: back, Kind: KindRejoin, User: u, Room: room, Phase: uint8(pi)})
+				}
+			case KindSearch:
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindSearch, User: int32(rPick.IntN(online)), Room: -1, Phase: uint8(pi)})
+			}
+		}
+		t = end
+	}
+	p.Duration = t
+	slices.SortStableFunc(p.Ops, func(a, b Op) int { return cmp.Compare(a.At, b.At) })
+	p.PostOp = make([][]int32, len(p.Rooms))
+	for i, r := range p.Rooms {
+		p.PostOp[i] = make([]int32, r.Posts)
+	}
+	for i, op := range p.Ops {
+		if op.Kind == KindPost {
+			p.PostOp[op.Room][op.Index] = int32(i)
+		}
+	}
+	return nil
+}
+
+// classShares returns each class's share of post traffic.
+func (p *Plan) classShares() []float64 {
+	cs := p.Spec.Rooms.Classes
+	out := make([]float64, len(cs))
+	given := true
+	for _, c := range cs {
+		given = given && c.PostShare != nil
+	}
+	total := 0
+	for _, c := range cs {
+		total += c.Count
+	}
+	for i, c := range cs {
+		if given {
+			out[i] = *c.PostShare
+		} else {
+			out[i] = float64(c.Count) / float64(total)
+		}
+	}
+	return out
+}
+
+// pickPoster picks a room by class share, then a member of it who is
+// online (signed in and settled, not away).
+func (p *Plan) pickPoster(r *rand.Rand, shares []float64, byClass [][]int32, online int, away func(u, room int32) bool) (room, user int32, ok bool) {
+	for try := 0; try < 16; try++ {
+		x, ci := r.Float64(), 0
+		for ci < len(shares)-1 && x >= shares[ci] {
+			x -= shares[ci]
+			ci++
+		}
+		if len(byClass[ci]) == 0 {
+			continue
+		}
+		room = byClass[ci][r.IntN(len(byClass[ci]))]
+		ms := p.Rooms[room].Members
+		for k := 0; k < 8; k++ {
+			u := ms[r.IntN(len(ms))]
+			if p.SignInAt[u] >= 0 && int(u) < online && !away(u, room) {
+				return room, u, true
+			}
+		}
+	}
+	return 0, 0, false
+}
+
+// Shard is a part of a plan: the users i where i % N == Index-1.
+type Shard struct {
+	Index, Of int // 1-based: shard 2 of 3
+}
+
+// ParseShard parses "i/N".
+func ParseShard(s string) (Shard, error) {
+	var sh Shard
+	if _, err := fmt.Sscanf(s, "%d/%d", &sh.Index, &sh.Of); err != nil || sh.Of < 1 || sh.Index < 1 || sh.Index > sh.Of {
+		return Shard{}, fmt.Errorf("swarm: shard %q: want i/N with 1 <= i <= N", s)
+	}
+	return sh, nil
+}
+
+func (s Shard) String() string {
+	if s.Of == 0 {
+		return "1/1"
+	}
+	return strconv.Itoa(s.Index) + "/" + strconv.Itoa(s.Of)
+}
+
+// Owns reports whether the shard runs user u.
+func (s Shard) Owns(u int32) bool {
+	if s.Of <= 1 {
+		return true
+	}
+	return int(u)%s.Of == s.Index-1
+}
+
+// ErrEmptyShard is returned when a shard has no users.
+var ErrEmptyShard = errors.New("swarm: the shard has no users")
+
+// Counts returns the number of planned operations of each kind that a
+// shard performs.
+func (p *Plan) Counts(sh Shard) map[Kind]int {
+	m := map[Kind]int{}
+	for _, op := range p.Ops {
+		if sh.Owns(op.User) {
+			m[op.Kind]++
+		}
+	}
+	return m
+}

@@ -1,0 +1,613 @@
+package swarm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipnet"
+)
+
+// Options configure a run.
+type Options struct {
+	// Server is host:port of the server under load; Lookup its lookup URI.
+	Server, Lookup string
+	Shard          Shard
+	Recorder       *reports.Recorder
+	// Start is the run's time zero (shards of one scenario share it);
+	// zero means shortly after Run is called.
+	Start time.Time
+	// Tick is how often the run closes an interval and reports progress
+	// (default 1s); OnTick receives a progress snapshot each time.
+	Tick   time.Duration
+	OnTick func(reports.Snapshot)
+	Logger *slog.Logger
+}
+
+// Outcome is what a run measured, besides the recorder's histograms.
+type Outcome struct {
+	Data      *Data
+	Accounted Accounted
+	Users     reports.Users
+	Generator reports.Generator
+	Start     time.Time
+	End       time.Time
+	Aborted   bool
+	SIP       sipnet.Stats
+}
+
+// User states.
+const (
+	stOffline int32 = iota
+	stSigning
+	stOnline
+	stFailed
+	stLost
+)
+
+type vuser struct {
+	s      *Swarm
+	idx    int32
+	client *sipclient.Client
+	state  atomic.Int32
+
+	mu       sync.Mutex
+	joined   map[int32]bool
+	rejected map[uint64]bool // envids of posts the server refused
+	posts    map[uint64]int32
+}
+
+// Swarm runs one shard of a plan.
+type Swarm struct {
+	plan   *Plan
+	o      Options
+	spec   *scenarios.Spec
+	rec    *reports.Recorder
+	acct   *accounting
+	router *sipclient.Router
+	conns  []*sipnet.Conn
+	users  map[int32]*vuser
+	t0     time.Time
+	log    *slog.Logger
+
+	online, peak atomic.Int64
+	signedIn     atomic.Int64
+	failed       atomic.Int64
+	ops          sync.WaitGroup
+}
+
+// New prepares a run of one shard of p.
+func New(p *Plan, o Options) (*Swarm, error) {
+	if o.Recorder == nil {
+		return nil, errors.New("swarm: no recorder")
+	}
+	if o.Server == "" {
+		return nil, errors.New("swarm: no server address")
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Shard.Of == 0 {
+		o.Shard = Shard{Index: 1, Of: 1}
+	}
+	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}}
+	for u := range p.Users {
+		if o.Shard.Owns(int32(u)) {
+			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+		}
+	}
+	if len(s.users) == 0 {
+		return nil, ErrEmptyShard
+	}
+	s.acct = newAccounting(p, o.Shard)
+	return s, nil
+}
+
+func (s *Swarm) flow(u int32) sipclient.Flow {
+	switch s.spec.Lookup.Flow {
+	case scenarios.FlowCancel:
+		return sipclient.FlowCancel
+	case scenarios.FlowMixed:
+		if u%2 == 1 {
+			return sipclient.FlowCancel
+		}
+	}
+	return sipclient.FlowClient
+}
+
+// Run runs the shard. Cancelling ctx stops the load: no new operation
+// starts, operations in flight finish, deliveries drain, and the results
+// are still computed (Outcome.Aborted). Cancelling drain as well abandons
+// the wait for deliveries.
+func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
+	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: s.spec.Limits.Timeout.D(), Logger: s.log})
+	defer s.router.Close()
+	ep := s.router.Endpoint()
+	if s.spec.Connections.Model == scenarios.Shared {
+		for i := 0; i < s.spec.Connections.Shared; i++ {
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			var c *sipnet.Conn
+			var err error
+			if s.spec.Transport == "udp" {
+				c, err = ep.DialUDP(dctx, s.o.Server)
+			} else {
+				c, err = ep.DialTCP(dctx, s.o.Server)
+			}
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("swarm: shared connection %d: %w", i, err)
+			}
+			s.conns = append(s.conns, c)
+		}
+	}
+	for _, u := range s.users {
+		cfg := sipclient.Config{
+			User: s.plan.Users[u.idx], Server: s.o.Server, Transport: s.spec.Transport, Lookup: s.o.Lookup,
+			Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event,
+		}
+		if len(s.conns) > 0 {
+			cfg.Conn = s.conns[int(u.idx)%len(s.conns)]
+		}
+		c, err := sipclient.New(cfg)
+		if err != nil {
+			return nil, err
+		}
+		u.client = c
+	}
+	s.t0 = s.o.Start
+	if s.t0.IsZero() {
+		s.t0 = time.Now().Add(100 * time.Millisecond)
+	}
+	for r, ops := range s.plan.PostOp {
+		for idx, oi := range ops {
+			s.acct.post(int32(r), int32(idx)).intended = s.t0.Add(s.plan.Ops[oi].At).UnixNano()
+		}
+	}
+	mon := newSelfMonitor(time.Now())
+	tickDone := make(chan struct{})
+	stopTick := make(chan struct{})
+	go s.ticker(stopTick, tickDone, mon)
+
+	aborted := s.dispatch(ctx)
+	s.ops.Wait()
+	// drain: let deliveries in flight arrive
+	if d := s.spec.Drain.D(); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-drain.Done():
+		}
+		t.Stop()
+	}
+	end := time.Now()
+	// members still online keep open intervals: they were there for
+	// every post's whole grace period
+	data := s.acct.data()
+	close(stopTick)
+	<-tickDone
+	s.rec.Tick(end)
+	g := mon.finish(end)
+	out := &Outcome{
+		Data: data, Aborted: aborted, Start: s.t0, End: end,
+		Users: reports.Users{Planned: len(s.users), SignedIn: int(s.signedIn.Load()), Failed: int(s.failed.Load()), PeakOnline: int(s.peak.Load())},
+	}
+	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
+	out.Generator = s.judge(g)
+	out.SIP = ep.Stats()
+	for code, n := range out.SIP.Responses {
+		s.rec.Add("sip."+strconv.Itoa(code), int64(n))
+	}
+	s.rec.Add(reports.CounterTimeouts, int64(out.SIP.Timeouts))
+	s.rec.Add(reports.CounterRetransmits, int64(out.SIP.Retransmissions))
+	if drain.Err() == nil {
+		s.signOut(drain)
+	}
+	return out, nil
+}
+
+// judge decides whether the generator, not the server, was the bottleneck.
+func (s *Swarm) judge(g generatorStats) reports.Generator {
+	lag := s.rec.Histogram(reports.OpSchedLag)
+	out := reports.Generator{
+		CPUSeconds: g.cpuSeconds, CPUUtilization: g.utilization, GoSchedP99: g.goSchedP99.Microseconds(),
+		GCPauseTotal: g.gcPauseTotal, GCPauseMax: g.gcPauseMax, HeapPeakBytes: g.heapPeak,
+		EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: g.procs, Valid: true,
+	}
+	if lag != nil && lag.TotalCount() > 0 {
+		out.SchedLagP99 = lag.ValueAtQuantile(99)
+	}
+	var reasons []string
+	if out.SchedLagP99 > (100 * time.Millisecond).Microseconds() {
+		reasons = append(reasons, fmt.Sprintf("the generator started operations late: scheduling lag p99 %s (limit 100ms)", time.Duration(out.SchedLagP99)*time.Microsecond))
+	}
+	if g.goSchedP99 > 50*time.Millisecond {
+		who := "the generator's process"
+		if out.EmbeddedServer {
+			who = "the machine (the embedded server and the generator share it)"
+		}
+		reasons = append(reasons, fmt.Sprintf("%s was CPU-saturated: Go run-queue latency p99 %s (limit 50ms)", who, g.goSchedP99.Round(time.Millisecond)))
+	}
+	if !out.EmbeddedServer && g.utilization > 0.9 {
+		reasons = append(reasons, fmt.Sprintf("generator CPU at %.0f%% of %d cores (limit 90%%)", 100*g.utilization, g.procs))
+	}
+	wall := s.plan.Duration.Seconds()
+	if wall > 0 && g.gcPauseTotal/wall > 0.05 {
+		reasons = append(reasons, fmt.Sprintf("GC pauses took %.1f%% of the run (limit 5%%)", 100*g.gcPauseTotal/wall))
+	}
+	if len(reasons) > 0 {
+		out.Valid, out.InvalidReasons = false, reasons
+	}
+	return out
+}
+
+// ticker closes intervals and reports progress.
+func (s *Swarm) ticker(stop, done chan struct{}, mon *selfMonitor) {
+	defer close(done)
+	t := time.NewTicker(s.o.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-t.C:
+			mon.sample()
+			s.rec.Gauge("users_online", float64(s.online.Load()))
+			s.rec.Tick(now)
+			if s.o.OnTick != nil {
+				snap := s.rec.Snapshot(now)
+				snap.Elapsed = now.Sub(s.t0)
+				snap.UsersOnline = int(s.online.Load())
+				snap.UsersPlanned = len(s.users)
+				snap.Phase = s.phaseAt(now.Sub(s.t0))
+				s.o.OnTick(snap)
+			}
+		}
+	}
+}
+
+func (s *Swarm) phaseAt(d time.Duration) string {
+	for _, ph := range s.plan.Phases {
+		if d >= ph.Start && d < ph.End {
+			return ph.Name
+		}
+	}
+	if d >= s.plan.Duration {
+		return "drain"
+	}
+	return "start"
+}
+
+// dispatch starts every operation of the shard at its intended time; it
+// reports whether ctx stopped it early.
+func (s *Swarm) dispatch(ctx context.Context) bool {
+	sem := make(chan struct{}, s.spec.Limits.Concurrency)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := range s.plan.Ops {
+		op := &s.plan.Ops[i]
+		if !s.o.Shard.Owns(op.User) {
+			continue
+		}
+		due := s.t0.Add(op.At)
+		if wait := time.Until(due); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return true
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return true
+		}
+		s.ops.Add(1)
+		go func() {
+			defer func() { <-sem; s.ops.Done() }()
+			s.run(op, due)
+		}()
+	}
+	// wait for the end of the last phase
+	if wait := time.Until(s.t0.Add(s.plan.Duration)); wait > 0 {
+		timer.Reset(wait)
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return true
+		}
+	}
+	return ctx.Err() != nil
+}
+
+// run performs one operation.
+func (s *Swarm) run(op *Op, due time.Time) {
+	start := time.Now()
+	lag := start.Sub(due)
+	s.rec.Record(reports.OpSchedLag, max(lag, 0))
+	u := s.users[op.User]
+	if lag > s.spec.Limits.MaxLag.D() {
+		s.rec.Add(reports.CounterDropped, 1)
+		s.rec.Add("dropped."+op.Kind.String(), 1)
+		if op.Kind == KindPost {
+			s.acct.post(op.Room, op.Index).status.Store(postDropped)
+		}
+		if op.Kind == KindSignIn {
+			u.state.Store(stFailed)
+			s.failed.Add(1)
+		}
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.spec.Limits.Timeout.D())
+	defer cancel()
+	switch op.Kind {
+	case KindSignIn:
+		s.signIn(ctx, u, due)
+	case KindPost:
+		s.post(ctx, u, op, due)
+	case KindHistory:
+		if !s.ready(u, op.Room) {
+			return
+		}
+		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
+		s.done(reports.OpHistory, due, err)
+	case KindSearch:
+		if u.state.Load() != stOnline {
+			s.rec.Add(reports.CounterSkipped, 1)
+			return
+		}
+		_, err := u.client.SearchRooms(ctx, s.phaseSpec(op).Search.Criteria)
+		s.done(reports.OpSearch, due, err)
+	case KindPart:
+		if !s.ready(u, op.Room) {
+			return
+		}
+		s.acct.left(u.idx, op.Room, time.Now())
+		u.mu.Lock()
+		delete(u.joined, op.Room)
+		u.mu.Unlock()
+		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
+		s.done(reports.OpPart, due, err)
+	case KindRejoin:
+		if u.state.Load() != stOnline {
+			s.rec.Add(reports.CounterSkipped, 1)
+			return
+		}
+		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
+		s.done(reports.OpJoin, due, err)
+		if err == nil {
+			s.markJoined(u, res, time.Now())
+		}
+	}
+}
+
+func (s *Swarm) phaseSpec(op *Op) *scenarios.Phase { return &s.spec.Phases[op.Phase] }
+
+// ready reports whether u is online in room; otherwise the operation is
+// counted as skipped.
+func (s *Swarm) ready(u *vuser, room int32) bool {
+	if u.state.Load() == stOnline {
+		u.mu.Lock()
+		ok := u.joined[room]
+		u.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	s.rec.Add(reports.CounterSkipped, 1)
+	return false
+}
+
+// done records an operation's latency from its intended time, or its error.
+func (s *Swarm) done(op reports.Op, due time.Time, err error) {
+	if err != nil {
+		s.fail(string(op), err)
+		return
+	}
+	s.rec.Record(op, time.Since(due))
+}
+
+func (s *Swarm) fail(what string, err error) {
+	s.rec.Add(reports.CounterErrors, 1)
+	s.rec.Add("errors."+what, 1)
+	var se *sipclient.StatusError
+	var re *sipclient.ReplyError
+	switch {
+	case errors.As(err, &se):
+		s.rec.Add("errors."+what+".sip_"+strconv.Itoa(se.Code), 1)
+	case errors.As(err, &re):
+		s.rec.Add("errors."+what+".xccos_"+strconv.Itoa(re.Code), 1)
+	case errors.Is(err, sipnet.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		s.rec.Add("errors."+what+".timeout", 1)
+	}
+	s.log.Debug("swarm: operation failed", "op", what, "err", err)
+}
+
+// signIn signs a user in (REGISTER, provisioning), looks up a channel
+// service, opens the channel session and joins the user's rooms.
+func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
+	u.state.Store(stSigning)
+	c := u.client
+	fail := func(what string, err error) {
+		u.state.Store(stFailed)
+		s.failed.Add(1)
+		s.rec.Add(reports.CounterSignInFailed, 1)
+		s.fail(what, err)
+	}
+	t := time.Now()
+	if err := c.SignIn(ctx); err != nil {
+		fail("register", err)
+		return
+	}
+	s.rec.Record(reports.OpRegister, time.Since(t))
+	t = time.Now()
+	uri, err := c.Lookup(ctx, s.flow(u.idx))
+	if err != nil {
+		fail("lookup", err)
+		return
+	}
+	s.rec.Record(reports.OpLookup, time.Since(t))
+	t = time.Now()
+	if err := c.OpenChannel(ctx, uri); err != nil {
+		fail("channel_invite", err)
+		return
+	}
+	s.rec.Record(reports.OpChannelInvite, time.Since(t))
+	s.rec.Record(reports.OpSignIn, time.Since(due))
+	u.state.Store(stOnline)
+	s.signedIn.Add(1)
+	if n := s.online.Add(1); n > s.peak.Load() {
+		s.peak.Store(n)
+	}
+	rooms := s.plan.UserRoom[u.idx]
+	if len(rooms) == 0 {
+		return
+	}
+	uris := make([]string, len(rooms))
+	for i, r := range rooms {
+		uris[i] = s.plan.Rooms[r].URI
+	}
+	t = time.Now()
+	res, err := c.Join(ctx, uris...)
+	if err != nil {
+		s.fail("join", err)
+		return
+	}
+	s.rec.Record(reports.OpJoin, time.Since(t))
+	s.markJoined(u, res, time.Now())
+	if len(res.Rooms) < len(rooms) {
+		s.rec.Add(reports.CounterErrors, 1)
+		s.rec.Add("errors.join.partial", 1)
+	}
+}
+
+func (s *Swarm) markJoined(u *vuser, res *sipclient.JoinResult, at time.Time) {
+	for _, ch := range res.Rooms {
+		r := s.plan.RoomIndex(ch.URI)
+		if r < 0 {
+			continue
+		}
+		u.mu.Lock()
+		u.joined[r] = true
+		u.mu.Unlock()
+		s.acct.joined(u.idx, r, at)
+	}
+}
+
+// post sends one planned post.
+func (s *Swarm) post(ctx context.Context, u *vuser, op *Op, due time.Time) {
+	ps := s.acct.post(op.Room, op.Index)
+	if !s.ready(u, op.Room) {
+		ps.status.Store(postSkipped)
+		return
+	}
+	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: due.UnixMicro()}
+	text := string(appendPostText(make([]byte, 0, op.Size+64), s.plan.RunTag, m, int(op.Size)))
+	uri := s.plan.Rooms[op.Room].URI
+	ps.sent.Store(time.Now().UnixNano())
+	var envid uint64
+	var err error
+	if op.Story {
+		envid, err = u.client.PostStory(ctx, uri, text)
+	} else {
+		envid, err = u.client.Post(ctx, uri, text)
+	}
+	if err != nil {
+		ps.status.Store(postFailed)
+		s.fail("post", err)
+		return
+	}
+	now := time.Now()
+	ps.acked.Store(now.UnixNano())
+	u.mu.Lock()
+	if u.rejected[envid] {
+		delete(u.rejected, envid)
+		u.mu.Unlock()
+		ps.status.Store(postRejected)
+		return
+	}
+	u.posts[envid] = s.acct.base[op.Room] + op.Index
+	u.mu.Unlock()
+	ps.status.Store(postAcked)
+	s.rec.Record(reports.OpPostAck, now.Sub(due))
+	s.rec.Add(reports.CounterPosts, 1)
+}
+
+// event handles what the server sends a user: deliveries are accounted on
+// the connection's reader goroutine, without allocating a goroutine or a
+// timer.
+func (u *vuser) event(e sipclient.Event) {
+	s := u.s
+	switch e.Kind {
+	case sipclient.Delivery:
+		s.rec.Add(reports.CounterDeliveries, 1)
+		if intended, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, e.At); ok {
+			s.rec.Record(reports.OpPostToDelivery, e.At.Sub(time.UnixMicro(intended)))
+		}
+	case sipclient.Joined, sipclient.Parted:
+		s.rec.Add(reports.CounterNotices, 1)
+	case sipclient.Rejected:
+		s.rec.Add(reports.CounterRejectedPosts, 1)
+		u.mu.Lock()
+		slot, ok := u.posts[e.EnvID]
+		if ok {
+			delete(u.posts, e.EnvID)
+		} else {
+			u.rejected[e.EnvID] = true
+		}
+		u.mu.Unlock()
+		if ok {
+			s.acct.posts[slot].status.Store(postRejected)
+		}
+	case sipclient.Breach:
+		s.rec.Add(reports.CounterViolations, 1)
+		s.rec.Add("violations."+e.Violation.Rule, 1)
+	case sipclient.Ended:
+		if u.state.CompareAndSwap(stOnline, stLost) {
+			s.online.Add(-1)
+			s.rec.Add("sessions_lost", 1)
+			u.mu.Lock()
+			for r := range u.joined {
+				s.acct.left(u.idx, r, e.At)
+			}
+			clear(u.joined)
+			u.mu.Unlock()
+		}
+	}
+}
+
+// signOut ends every session (BYE, unREGISTER), a bounded number at once.
+func (s *Swarm) signOut(ctx context.Context) {
+	sem := make(chan struct{}, 256)
+	var wg sync.WaitGroup
+	for _, u := range s.users {
+		if u.state.Load() != stOnline {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = u.client.Close(cctx)
+			s.online.Add(-1)
+		}()
+	}
+	wg.Wait()
+}

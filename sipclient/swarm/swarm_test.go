@@ -1,0 +1,205 @@
+package swarm_test
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
+)
+
+// known is a scenario with a schedule known in advance: constant arrivals
+// only, so the plan's counts are exact.
+const known = `
+name: known
+seed: 7
+users: {count: 20}
+rooms:
+  classes: [{name: k, size: 10, count: 2}]
+phases:
+  - name: signin
+    signin: {rate: 100/s, arrival: constant}
+  - name: settle
+    duration: 1s
+  - name: steady
+    duration: 1500ms
+    posts: {rate: 20/s, arrival: constant}
+drain: 500ms
+`
+
+func loadSpec(t *testing.T, src string, set ...string) *scenarios.Spec {
+	t.Helper()
+	spec, _, err := scenarios.Parse("test.yaml", []byte(src), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec
+}
+
+// run runs the plan's shards against srv, concurrently, sharing a start.
+func run(t *testing.T, plan *swarm.Plan, srv *refserver.Server, shards int) ([]*swarm.Outcome, []*reports.Recorder) {
+	t.Helper()
+	start := time.Now().Add(200 * time.Millisecond)
+	outs := make([]*swarm.Outcome, shards)
+	recs := make([]*reports.Recorder, shards)
+	var wg sync.WaitGroup
+	for i := 0; i < shards; i++ {
+		recs[i] = reports.NewRecorder(start, time.Second)
+		sw, err := swarm.New(plan, swarm.Options{
+			Server: srv.TCPAddr(), Lookup: srv.LookupURI(), Shard: swarm.Shard{Index: i + 1, Of: shards},
+			Recorder: recs[i], Start: start,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out, err := sw.Run(context.Background(), context.Background())
+			if err != nil {
+				t.Error(err)
+			}
+			outs[i] = out
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return outs, recs
+}
+
+func server(t *testing.T, plan *swarm.Plan, opts ...refserver.Option) *refserver.Server {
+	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...)}, opts...)...)
+}
+
+func TestPlanDeterministic(t *testing.T) {
+	spec := loadSpec(t, known)
+	a, err := swarm.NewPlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := swarm.NewPlan(spec)
+	if !slices.Equal(a.Ops, b.Ops) || a.RunTag != b.RunTag {
+		t.Fatal("two plans of one scenario differ")
+	}
+	c := a.Counts(swarm.Shard{Index: 1, Of: 1})
+	if c[swarm.KindSignIn] != 20 || c[swarm.KindPost] != 30 {
+		t.Fatalf("planned %v, want 20 sign-ins and 30 posts", c)
+	}
+	other, _ := swarm.NewPlan(loadSpec(t, known, "seed=8"))
+	if slices.Equal(a.Ops, other.Ops) {
+		t.Fatal("another seed gives the same plan")
+	}
+	// shards partition the operations
+	total := 0
+	for i := 1; i <= 3; i++ {
+		for _, n := range a.Counts(swarm.Shard{Index: i, Of: 3}) {
+			total += n
+		}
+	}
+	if total != len(a.Ops) {
+		t.Fatalf("3 shards hold %d operations, the plan %d", total, len(a.Ops))
+	}
+}
+
+// TestKnownSchedule: exactly the planned posts and deliveries, none lost,
+// and latency histograms with the right counts.
+func TestKnownSchedule(t *testing.T) {
+	plan, err := swarm.NewPlan(loadSpec(t, known))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server(t, plan)
+	outs, recs := run(t, plan, srv, 1)
+	o, rec := outs[0], recs[0]
+	d := o.Accounted.Delivery
+	if d.Posts != 30 || d.Expected != 300 || d.Received != 300 || d.Lost != 0 || d.Duplicated != 0 || d.OutOfOrder != 0 || d.Spoofed != 0 || d.Extra != 0 {
+		t.Fatalf("delivery %+v, want 30 posts, 300 expected and received", d)
+	}
+	if o.Users.SignedIn != 20 {
+		t.Fatalf("%d users signed in", o.Users.SignedIn)
+	}
+	for op, want := range map[reports.Op]int64{reports.OpPostAck: 30, reports.OpPostToDelivery: 300, reports.OpSignIn: 20, reports.OpJoin: 20} {
+		if got := rec.Histogram(op).TotalCount(); got != want {
+			t.Errorf("%s histogram has %d values, want %d", op, got, want)
+		}
+	}
+	if got := o.Accounted.LastDelivery.TotalCount(); got != 30 {
+		t.Errorf("post_to_last_delivery has %d values, want 30", got)
+	}
+	if c := rec.Counters(); c[reports.CounterDropped] != 0 || c[reports.CounterErrors] != 0 || c[reports.CounterViolations] != 0 {
+		t.Errorf("counters %v", c)
+	}
+	if st := srv.Stats(); st.Channel.Posts != 30 || st.Channel.Deliveries != 300 {
+		t.Fatalf("the server stored %d posts and sent %d deliveries", st.Channel.Posts, st.Channel.Deliveries)
+	}
+}
+
+// TestFaultsCaught: a server that drops 1 delivery in 100, and one that
+// duplicates 1 in 100, are caught with the right counts.
+func TestFaultsCaught(t *testing.T) {
+	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries} {
+		t.Run(string(f), func(t *testing.T) {
+			t.Parallel()
+			plan, err := swarm.NewPlan(loadSpec(t, known))
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv := server(t, plan, refserver.WithFaults(fault.Set{}.With(f)))
+			outs, _ := run(t, plan, srv, 1)
+			d := outs[0].Accounted.Delivery
+			st := srv.Stats().Channel
+			switch f {
+			case fault.DropDeliveries:
+				if st.FaultDropped != 3 || d.Lost != 3 || d.Received != 297 || d.Duplicated != 0 {
+					t.Fatalf("server dropped %d; accounted %+v", st.FaultDropped, d)
+				}
+				if outs[0].Accounted.Incomplete != 3 || outs[0].Accounted.LastDelivery.TotalCount() != 27 {
+					t.Fatalf("incomplete fan-outs %d", outs[0].Accounted.Incomplete)
+				}
+			case fault.DuplicateDeliveries:
+				if st.FaultDuplicated != 3 || d.Duplicated != 3 || d.Lost != 0 || d.Received != 300 {
+					t.Fatalf("server duplicated %d; accounted %+v", st.FaultDuplicated, d)
+				}
+			}
+		})
+	}
+}
+
+// TestShardsMerge: the shards of a scenario split 3 ways, merged, give the
+// counts of the unsplit run.
+func TestShardsMerge(t *testing.T) {
+	plan, err := swarm.NewPlan(loadSpec(t, known))
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, _ := run(t, plan, server(t, plan), 1)
+	parts, recs := run(t, plan, server(t, plan), 3)
+	var datas []*swarm.Data
+	var posts int64
+	for i, p := range parts {
+		datas = append(datas, p.Data)
+		posts += recs[i].Counters()[reports.CounterPosts]
+	}
+	merged := swarm.Account(plan, 2*time.Second, datas...)
+	if merged.Delivery != whole[0].Accounted.Delivery {
+		t.Fatalf("merged %+v\nunsplit %+v", merged.Delivery, whole[0].Accounted.Delivery)
+	}
+	if posts != 30 || merged.LastDelivery.TotalCount() != whole[0].Accounted.LastDelivery.TotalCount() {
+		t.Fatalf("posts %d, fan-outs %d vs %d", posts, merged.LastDelivery.TotalCount(), whole[0].Accounted.LastDelivery.TotalCount())
+	}
+	// each shard alone sees only its own members' deliveries
+	for i, p := range parts {
+		if p.Accounted.Delivery.Received >= merged.Delivery.Received {
+			t.Fatalf("shard %d accounts %d of %d deliveries", i+1, p.Accounted.Delivery.Received, merged.Delivery.Received)
+		}
+	}
+}
