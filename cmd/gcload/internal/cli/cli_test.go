@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/reports"
+)
+
+type result struct {
+	code   int
+	stdout string
+	stderr string
+}
+
+func gcload(t *testing.T, sig chan os.Signal, args ...string) result {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Signals: sig, Now: time.Now, Args: args}
+	code := Main(env)
+	return result{code, out.String(), errb.String()}
+}
+
+// quick shortens the smoke scenario for tests.
+var quick = []string{
+	"--set", "users.count=12", "--set", "rooms.classes[0].size=6", "--set", "rooms.classes[0].count=2",
+	"--set", "phases.signin.signin.rate=50/s", "--set", "phases.steady.duration=2s", "--set", "drain=500ms",
+	"--progress", "none",
+}
+
+func readSummary(t *testing.T, dir string) reports.Summary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s reports.Summary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestRunEmbedded(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, append([]string{"run", "../../../../scenarios/smoke.yaml", "--out", out}, quick...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "verdict: PASS") || !strings.Contains(r.stdout, "lost 0") {
+		t.Fatalf("summary:\n%s", r.stdout)
+	}
+	s := readSummary(t, out)
+	if s.Delivery.Lost != 0 || s.Delivery.Expected == 0 || s.Delivery.Received != s.Delivery.Expected || s.Users.SignedIn != 12 {
+		t.Fatalf("summary %+v", s.Delivery)
+	}
+	for _, f := range []string{"scenario.yaml", "verdict.txt", "run.hlog", "post_ack.hgrm", "histograms.json", "accounting.gob.gz"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("results lack %s", f)
+		}
+	}
+}
+
+// TestRunShippedByName: a shipped scenario runs by name from any directory.
+func TestRunShippedByName(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, append([]string{"run", "smoke", "--out", out}, quick...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// TestThresholdFails: a threshold tighter than the measured value fails the
+// run with exit code 3.
+func TestThresholdFails(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	args := append([]string{"run", "smoke", "--out", out, "--set", `thresholds=["post_ack.p50 < 1us", "lost == 0"]`}, quick...)
+	r := gcload(t, nil, args...)
+	if r.code != reports.ExitThresholds {
+		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitThresholds, r.stdout)
+	}
+	if !strings.Contains(r.stdout, "FAIL  post_ack.p50 < 1us") {
+		t.Fatalf("summary does not name the failed threshold:\n%s", r.stdout)
+	}
+	if s := readSummary(t, out); s.Verdict != reports.VerdictFail {
+		t.Fatalf("verdict %q", s.Verdict)
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: bad\nusers: {count: 0}\nphases: []\nthresholds: [\"lost <> 0\", \"nosuch.p99 < 1ms\"]\n"), 0o644)
+	for name, args := range map[string][]string{
+		"invalid file":      {"run", bad},
+		"validate":          {"scenario", "validate", bad},
+		"unknown metric":    {"run", "smoke", "--set", `thresholds=["nosuchmetric > 1"]`},
+		"bad override":      {"run", "smoke", "--set", "users.count=many"},
+		"unknown flag":      {"run", "smoke", "--nosuchflag"},
+		"missing file":      {"run", filepath.Join(dir, "nope.yaml")},
+		"bad shard":         {"run", "smoke", "--shard", "4/3"},
+		"shard embedded":    {"run", "smoke", "--shard", "1/3"},
+		"bad progress":      {"run", "smoke", "--progress", "sometimes"},
+		"serve bad listen":  {"serve", "--listen", "nocolon"},
+		"serve bad channel": {"serve", "--listen", "127.0.0.1:0", "--channels", "0", "--db", filepath.Join(dir, "x.db")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := gcload(t, nil, args...)
+			if r.code != reports.ExitBadInput {
+				t.Fatalf("exit %d, want 2\n%s%s", r.code, r.stdout, r.stderr)
+			}
+		})
+	}
+	r := gcload(t, nil, "scenario", "validate", bad)
+	for _, want := range []string{"bad.yaml:2: users.count", "bad.yaml:3: phases", `"lost <> 0"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("validate output lacks %q:\n%s", want, r.stderr)
+		}
+	}
+}
+
+func TestScenarioCommands(t *testing.T) {
+	r := gcload(t, nil, "scenario", "list")
+	for _, name := range []string{"smoke", "peak", "logon-storm", "large-room", "lync2013-mix", "soak", "history-heavy"} {
+		if !strings.Contains(r.stdout, name) {
+			t.Errorf("list lacks %s", name)
+		}
+	}
+	r = gcload(t, nil, "scenario", "validate", "../../../../scenarios/peak.yaml", "smoke")
+	if r.code != 0 || !strings.Contains(r.stdout, "60000 users") {
+		t.Fatalf("validate: %d %s %s", r.code, r.stdout, r.stderr)
+	}
+	r = gcload(t, nil, "scenario", "show", "smoke")
+	if !strings.Contains(r.stdout, "name: smoke") {
+		t.Fatalf("show: %s", r.stdout)
+	}
+}
+
+// TestInterrupt: Ctrl-C stops the load, drains, and still writes results.
+func TestInterrupt(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	sig := make(chan os.Signal, 2)
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		sig <- os.Interrupt
+	}()
+	args := append([]string{"run", "smoke", "--out", out}, quick...)
+	args = append(args, "--set", "phases.steady.duration=30s")
+	start := time.Now()
+	r := gcload(t, sig, args...)
+	if r.code != reports.ExitAborted {
+		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, reports.ExitAborted, r.stdout, r.stderr)
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatalf("the interrupt did not stop the run (%s)", time.Since(start))
+	}
+	s := readSummary(t, out)
+	if !s.Aborted || s.Verdict != reports.VerdictAborted || s.Users.SignedIn != 12 {
+		t.Fatalf("summary: aborted %v verdict %s", s.Aborted, s.Verdict)
+	}
+}
+
+// TestShardsAndMerge runs a scenario in 3 shards against one server and
+// merges them: the merged counts equal those of an unsplit run.
+func TestShardsAndMerge(t *testing.T) {
+	srv := refservertest.Start(t)
+	dir := t.TempDir()
+	start := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	common := append([]string{"smoke", "--target", srv.LookupURI(), "--server", srv.TCPAddr(), "--admin", srv.AdminURL()}, quick...)
+	done := make(chan result, 3)
+	for i := 1; i <= 3; i++ {
+		go func() {
+			done <- gcload(t, nil, append([]string{"run", "--shard", itoa(i) + "/3", "--start-at", start, "--out", filepath.Join(dir, "s"+itoa(i))}, common...)...)
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		if r := <-done; r.code != 0 {
+			t.Fatalf("shard exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	r := gcload(t, nil, "merge", filepath.Join(dir, "s1"), filepath.Join(dir, "s2"), filepath.Join(dir, "s3"), "--out", filepath.Join(dir, "merged"))
+	if r.code != 0 {
+		t.Fatalf("merge exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	m := readSummary(t, filepath.Join(dir, "merged"))
+	whole := filepath.Join(dir, "whole")
+	r = gcload(t, nil, append([]string{"run", "--out", whole}, common...)...)
+	if r.code != 0 {
+		t.Fatalf("unsplit exit %d\n%s", r.code, r.stderr)
+	}
+	w := readSummary(t, whole)
+	if m.Delivery != w.Delivery || m.Users.SignedIn != w.Users.SignedIn || m.Ops[reports.OpPostAck].Count != w.Ops[reports.OpPostAck].Count || m.Ops[reports.OpPostToDelivery].Count != w.Ops[reports.OpPostToDelivery].Count {
+		t.Fatalf("merged %+v %+v\nunsplit %+v %+v", m.Delivery, m.Users, w.Delivery, w.Users)
+	}
+	if m.Shard != "merged(3)" {
+		t.Fatalf("shard %q", m.Shard)
+	}
+	if r := gcload(t, nil, "merge", filepath.Join(dir, "s1"), filepath.Join(dir, "s1")); r.code != reports.ExitBadInput {
+		t.Fatalf("merging one shard twice: exit %d", r.code)
+	}
+}
+
+func itoa(i int) string { return string(rune('0' + i)) }

@@ -1,0 +1,121 @@
+package refserver_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/sipclient"
+)
+
+func TestRoomsFileErrors(t *testing.T) {
+	src := `rooms:
+  - id: room1
+    name: Room One
+    privacy: public
+    members: [sip:alice@example.com, alice]
+  - id: room1
+    name: Again
+  - name: no id
+    colour: blue
+other: 1
+`
+	_, err := refserver.ParseRooms("rooms.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`rooms.yaml:4: rooms[0].privacy: "public": want open, closed or secret`,
+		`rooms.yaml:5: rooms[0].members[1]: "alice": want sip:user@domain`,
+		`rooms.yaml:6: rooms[1].id: "room1" is also the id of rooms[0]`,
+		`rooms.yaml:8: rooms[2].id: missing`,
+		`rooms.yaml:9: rooms[2].colour: unknown field`,
+		`rooms.yaml:10: other: unknown field`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+// TestRoomsFile: a server started with a rooms file has its rooms; a
+// restart with a changed file updates them and keeps their history.
+func TestRoomsFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "rooms.yaml")
+	db := filepath.Join(dir, "gc.db")
+	os.WriteFile(file, []byte(`rooms:
+  - id: room1
+    name: Room One
+    topic: first
+    members: [sip:alice@example.com]
+  - id: lobby
+    name: Lobby
+    privacy: open
+`), 0o644)
+	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRoomsFile(file))
+	ctx := ctxT(t)
+	a := refservertest.Connect(t, srv, "sip:alice@example.com", sipclient.FlowClient)
+	res, err := a.Join(ctx, room1, "ma-chan://example.com/lobby")
+	if err != nil || len(res.Rooms) != 2 || res.Rooms[0].Topic != "first" {
+		t.Fatalf("join: %+v %v", res, err)
+	}
+	if _, err := a.Post(ctx, room1, "kept across the change"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close(context.Background())
+	srv.Close()
+	os.WriteFile(file, []byte(`rooms:
+  - id: room1
+    name: Room One
+    topic: second
+    members: [sip:alice@example.com, sip:bob@example.com]
+`), 0o644)
+	srv2 := refservertest.Start(t, refserver.WithDB(db), refserver.WithRoomsFile(file))
+	b := refservertest.Connect(t, srv2, "sip:bob@example.com", sipclient.FlowClient)
+	res, err = b.Join(ctx, room1)
+	if err != nil || res.Rooms[0].Topic != "second" {
+		t.Fatalf("after the change: %+v %v", res, err)
+	}
+	h, err := b.History(ctx, room1, 10)
+	if err != nil || len(h) != 1 {
+		t.Fatalf("history: %v %v", h, err)
+	}
+	if _, err := srv2.Hub().Room("lobby"); err != nil {
+		t.Fatalf("a room left out of the file is still there: %v", err)
+	}
+}
+
+// TestUDP: the whole flow over UDP.
+func TestUDP(t *testing.T) {
+	users := []string{"sip:alice@example.com", "sip:bob@example.com"}
+	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", users...)))
+	ctx := ctxT(t)
+	var cs []*sipclient.Client
+	for i, u := range users {
+		c, err := sipclient.New(sipclient.Config{User: u, Server: srv.UDPAddr(), Transport: "udp", Flow: sipclient.Flow(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.Connect(ctx); err != nil {
+			t.Fatalf("%s over UDP: %v", u, err)
+		}
+		if _, err := c.Join(ctx, room1); err != nil {
+			t.Fatal(err)
+		}
+		cs = append(cs, c)
+	}
+	if _, err := cs[0].Post(ctx, room1, "over udp"); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cs {
+		if e := waitEvent(t, c, sipclient.Delivery); e.Chat.Text != "over udp" {
+			t.Fatalf("%s got %q", c.User(), e.Chat.Text)
+		}
+	}
+}
