@@ -294,3 +294,42 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// TestMalformedSIP: garbage and malformed requests get 400 (when they can
+// be answered at all); the connection and the server stay up.
+func TestMalformedSIP(t *testing.T) {
+	srv := refservertest.Start(t)
+	p := newRawPeer(t, srv.TCPAddr())
+	reg := func(cseq int) string {
+		return "REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKm" + strconv.Itoa(cseq) +
+			"\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:alice@example.com>\r\nCall-ID: mal\r\nCSeq: " + strconv.Itoa(cseq) +
+			" REGISTER\r\nContact: <sip:alice@127.0.0.1:1>\r\nContent-Length: 0\r\n\r\n"
+	}
+	p.send([]byte("this is not SIP\r\n\r\n"))
+	p.send([]byte("INFO sip:gcs1@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKbad\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:gcs1@example.com>\r\nCall-ID: bad\r\nCSeq: x INFO\r\nContent-Length: 0\r\n\r\n"))
+	_ = p.nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, err := p.rd.ReadString('\n')
+	if err != nil || !strings.HasPrefix(status, "SIP/2.0 400 ") {
+		t.Fatalf("malformed CSeq: %q %v", status, err)
+	}
+	for { // the rest of the 400, which repeats the bad CSeq as received
+		l, err := p.rd.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\r\n" {
+			break
+		}
+	}
+	p.send([]byte("INVITE sip:ocschat@example.com SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bKnoreg\r\nFrom: <sip:alice@example.com>;tag=2\r\nTo: <sip:ocschat@example.com>\r\nCall-ID: noreg\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n"))
+	if r := p.waitResponse("noreg", 1, "INVITE"); r.StatusCode != 403 {
+		t.Fatalf("INVITE before REGISTER: %d", r.StatusCode)
+	}
+	p.send([]byte(reg(1)))
+	if r := p.waitResponse("mal", 1, "REGISTER"); r.StatusCode != 200 {
+		t.Fatalf("REGISTER after garbage: %d", r.StatusCode)
+	}
+	if st := srv.Stats(); st.SIP.Malformed != 2 || st.Registered != 1 {
+		t.Fatalf("stats %+v", st.SIP)
+	}
+}

@@ -243,6 +243,7 @@ func Scan(raw []byte) (*Message, error) {
 			m.To, haveTo, m.toLine = string(val), true, ln
 			m.ToTag = tagParam(val)
 		case "cseq":
+			m.cseqLn = ln // copied into a 400 even when it does not parse
 			num, meth, ok := bytes.Cut(bytes.TrimSpace(val), []byte(" "))
 			n, err := strconv.ParseUint(string(bytes.TrimSpace(num)), 10, 32)
 			if !ok || err != nil || n > 2147483647 {

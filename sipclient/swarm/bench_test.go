@@ -1,0 +1,218 @@
+package swarm_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
+)
+
+// The benchmarks run the reference server in a child process (this test
+// binary, re-executed) so that the swarm's CPU and memory are measured
+// apart from the server's.
+const childEnv = "GCLOAD_BENCH_SERVER_SCENARIO"
+
+func TestMain(m *testing.M) {
+	if src := os.Getenv(childEnv); src != "" {
+		benchServer(src)
+		return
+	}
+	os.Exit(m.Run())
+}
+
+func benchServer(src string) {
+	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	dir, _ := os.MkdirTemp("", "gcload-bench-*")
+	defer os.RemoveAll(dir)
+	srv, err := refserver.New(context.Background(), refserver.WithDB(dir+"/gc.db"), refserver.WithTCP("127.0.0.1:0"),
+		refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1))
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
+	}
+	fmt.Println(srv.TCPAddr())
+	// exit when the parent closes stdin
+	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
+	srv.Close()
+}
+
+// child is a server process.
+type child struct {
+	cmd  *exec.Cmd
+	addr string
+	in   interface{ Close() error }
+}
+
+func startChild(b *testing.B, scenario string) *child {
+	b.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+scenario)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || strings.HasPrefix(line, "error") {
+		cmd.Process.Kill()
+		b.Fatalf("server process: %q %v", line, err)
+	}
+	c := &child{cmd: cmd, addr: strings.TrimSpace(line), in: in}
+	b.Cleanup(func() { c.in.Close(); c.cmd.Wait() })
+	return c
+}
+
+// cpu returns the child's user+system CPU time from /proc.
+func (c *child) cpu() time.Duration {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
+}
+
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSwarmDelivery measures the CPU the swarm spends per delivery
+// received and answered (SIP scan, 200 OK, XCCOS parse, accounting,
+// latency recording), and the server process's CPU per delivery sent: one
+// room of 100 members, posts at a constant rate, over 4 shared connections.
+// One op is one delivery.
+func BenchmarkSwarmDelivery(b *testing.B) {
+	const members, rate = 100, 200.0 // posts/s: 20,000 deliveries/s
+	posts := max(b.N/members, 20)
+	steady := time.Duration(float64(posts) / rate * float64(time.Second))
+	src := fmt.Sprintf(`name: bench-delivery
+seed: 1
+users: {count: %d}
+connections: {model: shared, shared: 4}
+rooms: {classes: [{name: b, size: %d, count: 1}]}
+phases:
+  - {name: signin, signin: {rate: 1000/s, arrival: constant}}
+  - {name: settle, duration: 1100ms}
+  - {name: steady, duration: %dms, posts: {rate: %g/s, arrival: constant, size: {value: 120}}}
+drain: 300ms
+limits: {max_lag: 5s}
+`, members, members, steady.Milliseconds(), rate)
+	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := startChild(b, src)
+	rec := reports.NewRecorder(time.Now(), time.Second)
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	c0, s0 := selfCPU(), srv.cpu()
+	out, err := sw.Run(context.Background(), context.Background())
+	c1, s1 := selfCPU(), srv.cpu()
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := out.Accounted.Delivery
+	if d.Lost != 0 || d.Received == 0 {
+		b.Fatalf("delivery %+v", d)
+	}
+	n := float64(d.Received)
+	b.ReportMetric(float64(c1-c0)/n, "swarm-cpu-ns/delivery")
+	b.ReportMetric(float64(s1-s0)/n, "server-cpu-ns/delivery")
+	b.ReportMetric(n, "deliveries")
+}
+
+// BenchmarkIdleUserMemory measures the swarm's heap per signed-in,
+// joined, idle simulated user (shared connections; the server runs in
+// another process). One op is one user.
+func BenchmarkIdleUserMemory(b *testing.B) {
+	users := max(b.N, 1000)
+	src := fmt.Sprintf(`name: bench-idle
+seed: 1
+users: {count: %d}
+connections: {model: shared, shared: 16}
+rooms: {classes: [{name: i, size: 1000, count: %d}]}
+phases:
+  - {name: signin, signin: {rate: 2000/s, arrival: constant}}
+  - {name: idle, duration: 1500ms}
+drain: 1ms
+limits: {max_lag: 30s}
+`, users, max(users/1000, 1))
+	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := startChild(b, src)
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	rec := reports.NewRecorder(time.Now(), time.Second)
+	var heap uint64
+	var online int
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+		OnTick: func(s reports.Snapshot) {
+			if s.Phase == "idle" && s.UsersOnline == users && heap == 0 {
+				var m runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&m)
+				heap, online = m.HeapInuse+m.StackInuse, s.UsersOnline
+			}
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	if _, err := sw.Run(context.Background(), context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if heap == 0 {
+		b.Fatalf("the users never were all online")
+	}
+	b.ReportMetric(float64(heap-before.HeapInuse-before.StackInuse)/float64(online), "bytes/user")
+	b.ReportMetric(float64(online), "users")
+}
