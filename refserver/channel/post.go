@@ -89,18 +89,18 @@ func (p *pending) durable(err error) {
 		_ = p.tx.Respond(500, "Server Internal Error", warning("the post could not be stored"))
 		return
 	}
-	_ = p.tx.Respond(200, "OK")
 	h.stats.posts.Add(1)
+	_ = p.tx.Respond(200, "OK")
 	body := xccos.AppendChat(make([]byte, 0, 256+len(p.msg.Text)), p.envid, &xccos.Chat{
 		ChanURI: p.room.uri, Author: p.msg.Author, TS: p.msg.TS, Text: p.msg.Text, Story: p.msg.Story,
 	})
 	r := p.room
 	r.mu.Lock()
 	if h.cfg.Faults.Empty() {
+		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
 		for _, s := range r.online {
 			s.sendBody(body)
 		}
-		h.stats.deliveries.Add(uint64(len(r.online)))
 	} else {
 		for _, s := range r.online {
 			h.deliverFaulty(s, body)
@@ -125,9 +125,9 @@ func (h *Hub) deliverFaulty(s *session, body []byte) {
 		return
 	case hit && h.cfg.Faults.Has(fault.DuplicateDeliveries):
 		h.stats.duplicated.Add(1)
-		s.sendBody(body)
 		h.stats.deliveries.Add(1)
+		s.sendBody(body)
 	}
-	s.sendBody(body)
 	h.stats.deliveries.Add(1)
+	s.sendBody(body)
 }
