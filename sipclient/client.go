@@ -378,9 +378,9 @@ func (c *Client) establish(ctx context.Context, tx *sipnet.ClientTx, target stri
 		}
 	}
 	d := sipnet.NewDialog(c.conn, res.CallID, "<"+c.aor+">", res.FromTag, "<"+target+">", res.ToTag, remote, res.CSeq)
-	c.router.add(d.Key, c)
+	c.router.add(d.ID(), c)
 	if err := d.Ack(c.ep, res.CSeq, res.Branch); err != nil {
-		c.router.remove(d.Key)
+		c.router.remove(d.ID())
 		return nil, err
 	}
 	return d, nil
@@ -406,7 +406,7 @@ func (c *Client) Lookup(ctx context.Context, flow Flow) (string, error) {
 		return "", err
 	}
 	defer func() {
-		c.router.remove(d.Key)
+		c.router.remove(d.ID())
 		c.mu.Lock()
 		c.lookupDlg, c.lookupRpl = nil, nil
 		c.mu.Unlock()
@@ -549,7 +549,7 @@ func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 	c.chanDlg, c.chanURI, c.lost = d, channelURI, false
 	c.mu.Unlock()
 	if old != nil {
-		c.router.remove(old.Key)
+		c.router.remove(old.ID())
 	}
 	return nil
 }
@@ -690,7 +690,7 @@ func (c *Client) Close(ctx context.Context) error {
 		} else if res.StatusCode != 200 {
 			errs = append(errs, &StatusError{Method: "BYE", Code: res.StatusCode, Reason: res.Reason})
 		}
-		c.router.remove(d.Key)
+		c.router.remove(d.ID())
 	}
 	if reg && c.conn != nil {
 		c.mu.Lock()

@@ -2,7 +2,6 @@ package sipclient
 
 import (
 	"fmt"
-	"mime"
 	"time"
 
 	"github.com/gcload/gcload/sipnet"
@@ -20,10 +19,10 @@ func (c *Client) handle(tx *sipnet.ServerTx) {
 		c.info(m)
 	case "BYE":
 		_ = tx.Respond(200, "OK")
-		key := sipnet.DialogKeyOf(m)
+		key := sipnet.DialogIDOf(m)
 		c.router.remove(key)
 		c.mu.Lock()
-		ended := c.chanDlg != nil && c.chanDlg.Key == key
+		ended := c.chanDlg != nil && c.chanDlg.ID() == key
 		if ended {
 			c.lost = true
 		}
@@ -42,8 +41,13 @@ func (c *Client) handle(tx *sipnet.ServerTx) {
 // deliveries, each checked against the protocol.
 func (c *Client) info(m *sipnet.Message) {
 	at := c.cfg.Now()
-	if mt, _, err := mime.ParseMediaType(m.ContentType); err != nil || mt != "text/plain" {
+	if !sipnet.IsTextPlain(m.ContentType) {
 		c.violate(RuleInfoContentType, fmt.Sprintf("XCCOS INFO with Content-Type %q, want text/plain", m.ContentType), m.Raw)
+	}
+	if envid, ch, ok := xccos.ParseChatString(m.BodyString()); ok {
+		// the canonical delivery: nothing for the checks below to find
+		c.emit(Event{Kind: Delivery, At: at, Chat: &ch, EnvID: envid})
+		return
 	}
 	env, err := xccos.Parse(m.Body)
 	if err != nil {
@@ -78,7 +82,7 @@ func (c *Client) info(m *sipnet.Message) {
 func (c *Client) reply(it *xccos.Item, m *sipnet.Message) {
 	id := it.Reply.CommandEnvID
 	c.mu.Lock()
-	if it.Name == "requri" && c.lookupRpl != nil && sipnet.DialogKeyOf(m) == c.lookupDlg.Key {
+	if it.Name == "requri" && c.lookupRpl != nil && sipnet.DialogIDOf(m) == c.lookupDlg.ID() {
 		ch := c.lookupRpl
 		c.lookupRpl = nil
 		c.mu.Unlock()

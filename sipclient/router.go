@@ -14,8 +14,8 @@ import (
 type Router struct {
 	ep *sipnet.Endpoint
 	mu sync.RWMutex
-	// dialogs by sipnet.DialogKey from the client's side
-	dialogs map[string]*Client
+	// dialogs from the client's side
+	dialogs map[sipnet.DialogID]*Client
 	stray   func(tx *sipnet.ServerTx)
 }
 
@@ -35,7 +35,7 @@ type RouterOptions struct {
 
 // NewRouter starts an endpoint for clients.
 func NewRouter(o RouterOptions) *Router {
-	r := &Router{dialogs: map[string]*Client{}, stray: o.Stray}
+	r := &Router{dialogs: map[sipnet.DialogID]*Client{}, stray: o.Stray}
 	r.ep = sipnet.NewEndpoint(sipnet.Options{
 		Handler: r.handle, Timeout: o.Timeout, T1: o.T1, Logger: o.Logger, Trace: o.Trace,
 		OnConnClose: r.connClosed,
@@ -49,13 +49,13 @@ func (r *Router) Endpoint() *sipnet.Endpoint { return r.ep }
 // Close closes the endpoint and its connections.
 func (r *Router) Close() error { return r.ep.Close() }
 
-func (r *Router) add(key string, c *Client) {
+func (r *Router) add(key sipnet.DialogID, c *Client) {
 	r.mu.Lock()
 	r.dialogs[key] = c
 	r.mu.Unlock()
 }
 
-func (r *Router) remove(key string) {
+func (r *Router) remove(key sipnet.DialogID) {
 	r.mu.Lock()
 	delete(r.dialogs, key)
 	r.mu.Unlock()
@@ -64,7 +64,7 @@ func (r *Router) remove(key string) {
 func (r *Router) handle(tx *sipnet.ServerTx) {
 	m := tx.Msg
 	r.mu.RLock()
-	c := r.dialogs[sipnet.DialogKeyOf(m)]
+	c := r.dialogs[sipnet.DialogIDOf(m)]
 	r.mu.RUnlock()
 	if c == nil {
 		if m.Method != "ACK" {

@@ -23,3 +23,14 @@ func TestAOR(t *testing.T) {
 		}
 	}
 }
+
+func TestIsTextPlain(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"text/plain": true, "Text/Plain": true, "text/plain; charset=utf-8": true, "text/plain ;x=1": true,
+		"text/plainx": false, "text/html": false, "": false, "application/sdp": false, "text/plai": false,
+	} {
+		if IsTextPlain(ct) != want {
+			t.Errorf("IsTextPlain(%q) = %v", ct, !want)
+		}
+	}
+}

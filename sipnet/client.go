@@ -36,6 +36,8 @@ type ClientTx struct {
 	finished bool
 	resp     chan *Message
 	cb       func(*Message, error)
+	status   StatusFunc // the hot path's callback
+	pooled   bool       // an async transaction on a reliable transport: no timer, recycled
 	done     chan struct{}
 	final    *Message
 	err      error
@@ -115,34 +117,27 @@ func (ep *Endpoint) Do(ctx context.Context, c *Conn, req *sip.Request) (*Message
 // No goroutine, channel or timer is created.
 func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Branch) []byte, cb func(*Message, error)) error {
 	br := ep.NewBranch()
-	tx := ep.newClientTx(c, br, method, false)
-	tx.cb = cb
 	if !c.Reliable() {
+		tx := ep.newClientTx(c, br, method, false)
+		tx.cb = cb
 		raw := render(nil, br)
 		tx.raw = raw
 		ep.track(tx)
-		if ep.opts.Trace != nil {
-			ep.opts.Trace(Out, c, raw)
-		}
 		if err := c.Write(raw); err != nil {
 			ep.untrack(tx)
 			return err
 		}
 		return nil
 	}
-	ep.track(tx)
-	err := c.Render(func(dst []byte) []byte {
-		out := render(dst, br)
-		if ep.opts.Trace != nil {
-			ep.opts.Trace(Out, c, out[len(dst):])
-		}
-		return out
-	})
+	tx := ep.asyncTx(c, br, method, nil)
+	tx.cb = cb
+	dst, err := c.begin()
 	if err != nil {
-		ep.untrack(tx)
+		ep.dropAsync(tx)
 		return err
 	}
-	return nil
+	before := len(dst)
+	return ep.endAsync(tx, c.end(render(dst, br), before))
 }
 
 // untrack forgets a transaction whose request could not be sent, without
@@ -187,9 +182,6 @@ func (ep *Endpoint) start(tx *ClientTx, raw []byte) error {
 		tx.raw = raw
 	}
 	ep.track(tx)
-	if ep.opts.Trace != nil {
-		ep.opts.Trace(Out, tx.conn, raw)
-	}
 	if err := tx.conn.Write(raw); err != nil {
 		ep.abort(tx, err)
 		return err
@@ -284,7 +276,9 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 		tx.provisional(m)
 		return
 	}
-	ep.wheel.cancel(&tx.timer)
+	if !tx.pooled {
+		ep.wheel.cancel(&tx.timer)
+	}
 	if tx.inv != nil && m.StatusCode >= 300 {
 		tx.ackNon2xx(m)
 	}
@@ -339,13 +333,23 @@ func (tx *ClientTx) complete(m *Message, err error) {
 		}
 		close(tx.resp)
 	}
-	cb := tx.cb
+	cb, status, pooled := tx.cb, tx.status, tx.pooled
 	tx.mu.Unlock()
 	if tx.done != nil {
 		close(tx.done)
 	}
 	if cb != nil {
 		cb(m, err)
+	}
+	if status != nil {
+		code := 0
+		if m != nil {
+			code = m.StatusCode
+		}
+		status(code, err)
+	}
+	if pooled {
+		releaseTx(tx)
 	}
 }
 
@@ -420,9 +424,6 @@ func (tx *ClientTx) ackNon2xx(m *Message) {
 		b = appendHeader(b, "Route", r)
 	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
-	if tx.ep.opts.Trace != nil {
-		tx.ep.opts.Trace(Out, tx.conn, b)
-	}
 	_ = tx.conn.Write(b)
 }
 

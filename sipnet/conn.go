@@ -40,6 +40,11 @@ type Conn struct {
 	done    chan struct{}
 	err     error
 
+	cork atomic.Int32 // > 0: writes queue without waking the writer
+
+	pendMu sync.Mutex
+	pend   []pendEntry // asynchronous transactions sent, oldest first
+
 	valMu sync.Mutex
 	val   any
 
@@ -97,30 +102,58 @@ func (c *Conn) String() string {
 
 // Write queues b for sending.
 func (c *Conn) Write(b []byte) error {
-	return c.Render(func(dst []byte) []byte { return append(dst, b...) })
+	dst, err := c.begin()
+	if err != nil {
+		return err
+	}
+	return c.end(append(dst, b...), len(dst))
 }
 
 // Render appends one message to the connection by calling f with the output
-// buffer; f returns the extended buffer. Render never calls back into the
-// application, so it may be called with application locks held. On TCP the bytes are written by the
+// buffer; f returns the extended buffer. On TCP the bytes are written by the
 // writer goroutine together with whatever else is queued; on UDP f's output
-// is sent at once as one datagram.
+// is sent at once as one datagram. Render never calls back into the
+// application, so it may be called with application locks held.
 func (c *Conn) Render(f func(dst []byte) []byte) error {
+	dst, err := c.begin()
+	if err != nil {
+		return err
+	}
+	before := len(dst)
+	return c.end(f(dst), before)
+}
+
+// begin locks the output buffer and returns it for appending one message;
+// end must follow. (A pair instead of a callback: no closure to allocate
+// on the hot path.)
+func (c *Conn) begin() ([]byte, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	if c.transport == UDP {
-		c.scratch = f(c.scratch[:0])
+		return c.scratch[:0], nil
+	}
+	return c.out, nil
+}
+
+// end stores the extended buffer b (its first before bytes were there
+// already), unlocks, and wakes the writer unless the connection is corked.
+func (c *Conn) end(b []byte, before int) error {
+	n := len(b) - before
+	if c.ep.opts.Trace != nil {
+		c.ep.opts.Trace(Out, c, b[before:])
+	}
+	if c.transport == UDP {
 		var err error
 		if c.pc != nil {
-			_, err = c.pc.WriteTo(c.scratch, c.raddr)
+			_, err = c.pc.WriteTo(b, c.raddr)
 		} else {
-			_, err = c.nc.Write(c.scratch)
+			_, err = c.nc.Write(b)
 		}
-		n := len(c.scratch)
-		if cap(c.scratch) > 64<<10 {
+		c.scratch = b
+		if cap(b) > 64<<10 {
 			c.scratch = nil
 		}
 		c.mu.Unlock()
@@ -131,25 +164,75 @@ func (c *Conn) Render(f func(dst []byte) []byte) error {
 		c.bytesOut.Add(uint64(n))
 		return nil
 	}
-	before := len(c.out)
-	c.out = f(c.out)
-	n := len(c.out) - before
-	if len(c.out) > c.ep.opts.MaxQueued {
-		c.out = c.out[:before]
+	if len(b) > c.ep.opts.MaxQueued {
+		c.out = b[:before]
 		c.mu.Unlock()
 		// Close on another goroutine: the caller may hold locks that the
 		// close callbacks take.
 		go c.closeWith(fmt.Errorf("%w: %d bytes queued to %s", ErrOverflow, before, c.remote))
 		return ErrOverflow
 	}
+	c.out = b
 	c.mu.Unlock()
 	c.msgsOut.Add(1)
+	c.ep.stats.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(n))
+	if c.cork.Load() == 0 {
+		c.wakeWriter()
+	}
+	return nil
+}
+
+func (c *Conn) wakeWriter() {
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
-	return nil
+}
+
+// corkInc holds the writer back: writes queue up until uncork, so that
+// many messages produced together go out in one write.
+func (c *Conn) corkInc() { c.cork.Add(1) }
+
+// uncork lets the writer go and wakes it if anything is queued.
+func (c *Conn) uncork() {
+	if c.cork.Add(-1) > 0 {
+		return
+	}
+	c.mu.Lock()
+	pending := len(c.out) > 0
+	c.mu.Unlock()
+	if pending {
+		c.wakeWriter()
+	}
+}
+
+// Batch groups writes to several connections (a post's fan-out) so that
+// each connection's share goes out in one write: writes through the batch
+// are queued without waking the writers, and Flush wakes them all.
+type Batch struct {
+	conns []*Conn
+}
+
+// hold corks c for the batch (once).
+func (b *Batch) hold(c *Conn) {
+	for _, x := range b.conns {
+		if x == c {
+			return
+		}
+	}
+	c.corkInc()
+	b.conns = append(b.conns, c)
+}
+
+// Flush releases every connection of the batch; the batch is then empty
+// and may be reused.
+func (b *Batch) Flush() {
+	for i, c := range b.conns {
+		c.uncork()
+		b.conns[i] = nil
+	}
+	b.conns = b.conns[:0]
 }
 
 // Close flushes what is queued and closes the connection.
@@ -212,6 +295,7 @@ func (c *Conn) writeLoop() {
 			continue
 		}
 		_, err := c.nc.Write(buf)
+		c.ep.stats.writes.Add(1)
 		c.writing.Unlock()
 		if err != nil {
 			c.closeWith(fmt.Errorf("sipnet: write to %s: %w", c.remote, err))
@@ -244,7 +328,11 @@ func (c *Conn) readLoopTCP() {
 			}
 		}
 		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		c.ep.stats.reads.Add(1)
 		buf = buf[:len(buf)+n]
+		// what the handlers answer to this read's messages goes out in
+		// one write
+		c.corkInc()
 		for {
 			skip, total, ferr := frame(buf[start:], max)
 			if skip > 0 {
@@ -252,6 +340,7 @@ func (c *Conn) readLoopTCP() {
 				start += skip
 			}
 			if ferr != nil {
+				c.uncork()
 				c.ep.malformed(c, buf[start:min(len(buf), start+256)], ferr)
 				c.closeWith(ferr)
 				return
@@ -259,10 +348,15 @@ func (c *Conn) readLoopTCP() {
 			if total == 0 {
 				break
 			}
+			c.msgsIn.Add(1)
+			c.ep.stats.msgsIn.Add(1)
+			if c.ep.opts.Trace == nil && c.ep.fastResponse(buf[start:start+total]) {
+				start += total
+				continue
+			}
 			raw := make([]byte, total)
 			copy(raw, buf[start:start+total])
 			start += total
-			c.msgsIn.Add(1)
 			if total > max {
 				c.ep.malformed(c, raw[:256], fmt.Errorf("%w: message of %d bytes over the %d-byte limit", ErrMalformed, total, max))
 				c.ep.rejectOversize(c, raw)
@@ -270,6 +364,7 @@ func (c *Conn) readLoopTCP() {
 			}
 			c.ep.receive(c, raw)
 		}
+		c.uncork()
 		if start == len(buf) {
 			buf, start = buf[:0], 0
 			if cap(buf) > 64<<10 {

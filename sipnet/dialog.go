@@ -18,6 +18,49 @@ func DialogKeyOf(m *Message) string {
 	return DialogKey(m.CallID, m.ToTag, m.FromTag)
 }
 
+// DialogID identifies a dialog as a comparable value, for map keys that
+// need no allocation per lookup.
+type DialogID struct {
+	CallID, LocalTag, RemoteTag string
+}
+
+// ID returns the dialog's DialogID.
+func (d *Dialog) ID() DialogID { return DialogID{d.CallID, d.LocalTag, d.RemoteTag} }
+
+// DialogIDOf returns the DialogID of the dialog an incoming in-dialog
+// request belongs to (local tag = To tag); it allocates nothing.
+func DialogIDOf(m *Message) DialogID { return DialogID{m.CallID, m.ToTag, m.FromTag} }
+
+// IsTextPlain reports whether a Content-Type value is text/plain (any
+// case, parameters allowed), without allocating.
+func IsTextPlain(ct string) bool {
+	const want = "text/plain"
+	if len(ct) < len(want) {
+		return false
+	}
+	for i := 0; i < len(want); i++ {
+		c := ct[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != want[i] {
+			return false
+		}
+	}
+	rest := ct[len(want):]
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case ' ', '\t':
+			continue
+		case ';':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // Dialog is one side of an established dialog: what it needs to send
 // in-dialog requests. The constant headers are rendered once.
 type Dialog struct {
@@ -88,13 +131,54 @@ func (d *Dialog) AppendRequest(dst []byte, method string, br Branch, cseq uint32
 	return append(dst, body...)
 }
 
-// Send sends an in-dialog request on the hot path; cb gets the final
-// response or an error on an endpoint goroutine.
-func (d *Dialog) Send(ep *Endpoint, method, ctype string, body []byte, cb func(*Message, error)) error {
+// StatusFunc gets the final status of a request sent on the hot path, or
+// the error that ended its transaction (then status is 0). It runs on an
+// endpoint goroutine and must not block.
+type StatusFunc func(status int, err error)
+
+func (f StatusFunc) message() func(*Message, error) {
+	if f == nil {
+		return nil
+	}
+	return func(m *Message, err error) {
+		if err != nil {
+			f(0, err)
+			return
+		}
+		f(m.StatusCode, nil)
+	}
+}
+
+// Send sends an in-dialog request on the hot path; cb (may be nil) gets
+// the final status later, on an endpoint goroutine (not when Send returns
+// an error). On TCP nothing is allocated per request (the transaction is
+// recycled) and the answer is matched without building a Message.
+func (d *Dialog) Send(ep *Endpoint, method, ctype string, body []byte, cb StatusFunc) error {
+	return d.SendBatch(ep, nil, method, ctype, body, cb)
+}
+
+// SendBatch is Send as part of a Batch (a post's fan-out): the request is
+// queued on its connection, which is written when the batch is flushed.
+func (d *Dialog) SendBatch(ep *Endpoint, b *Batch, method, ctype string, body []byte, cb StatusFunc) error {
 	cseq := d.NextCSeq()
-	return ep.Send(d.Conn, method, func(dst []byte, br Branch) []byte {
-		return d.AppendRequest(dst, method, br, cseq, ctype, body)
-	}, cb)
+	c := d.Conn
+	if !c.Reliable() {
+		return ep.Send(c, method, func(dst []byte, br Branch) []byte {
+			return d.AppendRequest(dst, method, br, cseq, ctype, body)
+		}, cb.message())
+	}
+	br := ep.NewBranch()
+	tx := ep.asyncTx(c, br, method, cb)
+	if b != nil {
+		b.hold(c)
+	}
+	dst, err := c.begin()
+	if err != nil {
+		ep.dropAsync(tx)
+		return err
+	}
+	before := len(dst)
+	return ep.endAsync(tx, c.end(d.AppendRequest(dst, method, br, cseq, ctype, body), before))
 }
 
 // Begin starts an in-dialog request and returns its transaction.
@@ -119,9 +203,6 @@ func (d *Dialog) Do(ctx context.Context, ep *Endpoint, method, ctype string, bod
 // over UDP it is re-sent if the 2xx is retransmitted.
 func (d *Dialog) Ack(ep *Endpoint, cseq uint32, inviteBranch string) error {
 	raw := d.AppendRequest(nil, "ACK", ep.NewBranch(), cseq, "", nil)
-	if ep.opts.Trace != nil {
-		ep.opts.Trace(Out, d.Conn, raw)
-	}
 	ep.rememberAck(d.Conn, inviteBranch, raw)
 	return d.Conn.Write(raw)
 }

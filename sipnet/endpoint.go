@@ -82,6 +82,11 @@ type Endpoint struct {
 
 	wg    sync.WaitGroup
 	stats counters
+
+	pendMu     sync.Mutex
+	pendConns  map[*Conn]struct{} // connections with asynchronous transactions pending
+	sweepTimer timerEntry
+	sweepFn    func()
 }
 
 type udpKey struct {
@@ -91,6 +96,7 @@ type udpKey struct {
 
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
+	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
 }
 
@@ -104,6 +110,10 @@ type Stats struct {
 	AbsorbedRetransmit uint64 // retransmitted requests answered from the transaction
 	// Responses counts the responses received, by status code.
 	Responses map[int]uint64
+	// Reads and Writes count socket system calls; MessagesIn and
+	// MessagesOut the messages they carried (batching shows as more
+	// messages than calls).
+	Reads, Writes, MessagesIn, MessagesOut uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -146,6 +156,9 @@ func NewEndpoint(o Options) *Endpoint {
 	for i := range ep.shards {
 		ep.shards[i].m = map[uint64]*ClientTx{}
 	}
+	ep.pendConns = map[*Conn]struct{}{}
+	ep.sweepFn = ep.sweep
+	ep.wheel.schedule(&ep.sweepTimer, sweepEvery, ep.sweepFn)
 	return ep
 }
 
@@ -159,6 +172,10 @@ func (ep *Endpoint) Stats() Stats {
 		Timeouts:           ep.stats.timeouts.Load(),
 		AbsorbedRetransmit: ep.stats.absorbed.Load(),
 		Responses:          map[int]uint64{},
+		Reads:              ep.stats.reads.Load(),
+		Writes:             ep.stats.writes.Load(),
+		MessagesIn:         ep.stats.msgsIn.Load(),
+		MessagesOut:        ep.stats.msgsOut.Load(),
 	}
 	for code := range ep.stats.byStatus {
 		if n := ep.stats.byStatus[code].Load(); n > 0 {
@@ -380,6 +397,9 @@ func (ep *Endpoint) connClosed(c *Conn) {
 		delete(ep.udpConns, udpKey{c.pc.(*net.UDPConn), c.remote})
 	}
 	ep.connMu.Unlock()
+	ep.pendMu.Lock()
+	delete(ep.pendConns, c)
+	ep.pendMu.Unlock()
 	ep.failConnTxs(c)
 	if ep.opts.OnConnClose != nil {
 		ep.opts.OnConnClose(c)

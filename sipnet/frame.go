@@ -3,7 +3,6 @@ package sipnet
 import (
 	"bytes"
 	"fmt"
-	"strconv"
 )
 
 // frame finds the first SIP message in a stream buffer. skip is the number
@@ -14,7 +13,8 @@ import (
 //
 // A message without Content-Length is taken to have an empty body, and bare
 // LF line ends are accepted, so that a malformed message still frames and
-// can be answered 400 instead of wedging the stream.
+// can be answered 400 instead of wedging the stream. One pass over the
+// header lines finds both the blank line and Content-Length.
 func frame(buf []byte, max int) (skip, n int, err error) {
 	for skip < len(buf) && (buf[skip] == '\r' || buf[skip] == '\n') {
 		skip++
@@ -23,27 +23,39 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 	if len(b) == 0 {
 		return skip, 0, nil
 	}
-	hdrEnd := -1
-	if i := bytes.Index(b, []byte("\r\n\r\n")); i >= 0 {
-		hdrEnd = i + 4
-	}
-	if i := bytes.Index(b, []byte("\n\n")); i >= 0 && (hdrEnd < 0 || i+2 < hdrEnd) {
-		hdrEnd = i + 2
-	}
-	if hdrEnd < 0 {
-		if len(b) > max {
+	clen, pos, hdrEnd := 0, 0, -1
+	for {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			if len(b) > max {
+				return skip, 0, fmt.Errorf("%w: no end of headers within %d bytes", ErrMalformed, max)
+			}
+			return skip, 0, nil
+		}
+		line := b[pos : pos+i]
+		next := pos + i + 1
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			hdrEnd = next
+			break
+		}
+		if pos > 0 {
+			if c := line[0] | 0x20; c == 'c' || c == 'l' {
+				if v, ok := contentLengthLine(line); ok {
+					clen = v
+				}
+			}
+		}
+		pos = next
+		if pos > max {
 			return skip, 0, fmt.Errorf("%w: no end of headers within %d bytes", ErrMalformed, max)
 		}
-		return skip, 0, nil
 	}
-	clen := contentLength(b[:hdrEnd])
 	total := hdrEnd + clen
-	if total > max {
-		// The body cannot be accepted, but the boundary is known: the
-		// caller reads past it once it has arrived.
-		if clen > 16*max {
-			return skip, 0, fmt.Errorf("%w: Content-Length %d over the limit", ErrMalformed, clen)
-		}
+	if total > max && clen > 16*max {
+		return skip, 0, fmt.Errorf("%w: Content-Length %d over the limit", ErrMalformed, clen)
 	}
 	if len(b) < total {
 		return skip, 0, nil
@@ -51,29 +63,25 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 	return skip, total, nil
 }
 
-// contentLength finds the Content-Length (or compact "l") header in a header
-// block; 0 when absent or unreadable.
-func contentLength(h []byte) int {
-	for len(h) > 0 {
-		nl := bytes.IndexByte(h, '\n')
-		line := h
-		if nl >= 0 {
-			line, h = h[:nl], h[nl+1:]
-		} else {
-			h = nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 {
-			continue
-		}
-		name := bytes.TrimSpace(line[:colon])
-		if bytes.EqualFold(name, []byte("content-length")) || bytes.EqualFold(name, []byte("l")) {
-			v, err := strconv.Atoi(string(bytes.TrimSpace(line[colon+1:])))
-			if err != nil || v < 0 {
-				return 0
-			}
-			return v
-		}
+// contentLengthLine reads a "Content-Length: N" (or "l: N") line.
+func contentLengthLine(line []byte) (int, bool) {
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 {
+		return 0, false
 	}
-	return 0
+	if headerKind(bytes.TrimSpace(line[:colon])) != hContentLength {
+		return 0, false
+	}
+	digits := bytes.TrimSpace(line[colon+1:])
+	if len(digits) == 0 || len(digits) > 9 {
+		return 0, false
+	}
+	v := 0
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int(c-'0')
+	}
+	return v, true
 }

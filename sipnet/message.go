@@ -1,12 +1,12 @@
 package sipnet
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -50,14 +50,26 @@ type Message struct {
 
 	// line spans of headers a response copies, in order of appearance
 	vias                               []span
+	viaBuf                             [2]span
 	fromLine, toLine, callLine, cseqLn span
 
 	parseOnce sync.Once
 	parsed    sip.Message
 	parseErr  error
+
+	stx ServerTx // the transaction of a received request
 }
 
 type span struct{ start, end int } // [start,end) of a full header line without CRLF
+
+// BodyString returns the body as a string that shares the message's
+// memory (the message is never modified, so the view stays valid).
+func (m *Message) BodyString() string {
+	if len(m.Body) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(m.Body), len(m.Body))
+}
 
 // IsRequest reports whether the message is a request.
 func (m *Message) IsRequest() bool { return m.Method != "" }
@@ -99,12 +111,10 @@ func (m *Message) Response() (*sip.Response, error) {
 // Header returns the value of the first header with that name (case
 // insensitive, compact forms understood), and whether it was present.
 func (m *Message) Header(name string) (string, bool) {
-	want := canonicalName(name)
-	found := ""
-	ok := false
-	eachHeader(m.Raw, func(n, v []byte, _ span) bool {
-		if canonicalName(string(n)) == want {
-			found, ok = string(v), true
+	found, ok := "", false
+	m.eachHeader(func(n, v string) bool {
+		if sameHeader(n, name) {
+			found, ok = v, true
 			return false
 		}
 		return true
@@ -114,11 +124,10 @@ func (m *Message) Header(name string) (string, bool) {
 
 // Headers returns every value of the named header, in order.
 func (m *Message) Headers(name string) []string {
-	want := canonicalName(name)
 	var out []string
-	eachHeader(m.Raw, func(n, v []byte, _ span) bool {
-		if canonicalName(string(n)) == want {
-			out = append(out, string(v))
+	m.eachHeader(func(n, v string) bool {
+		if sameHeader(n, name) {
+			out = append(out, v)
 		}
 		return true
 	})
@@ -133,136 +142,261 @@ func (m *Message) Short() string {
 	return fmt.Sprintf("%d %s (Call-ID %s, CSeq %d %s)", m.StatusCode, m.Reason, m.CallID, m.CSeq, m.CSeqMethod)
 }
 
+// header kinds the scanner routes on
+const (
+	hOther = iota
+	hVia
+	hCallID
+	hFrom
+	hTo
+	hCSeq
+	hContentLength
+	hContentType
+	hContact
+)
+
+// eqFold compares a header name with a lower-case ASCII name.
+func eqFold[T string | []byte](b T, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// headerKind classifies a header name without allocating; compact forms
+// (RFC 3261 7.3.3) count as their long names.
+func headerKind[T string | []byte](n T) int {
+	switch len(n) {
+	case 1:
+		switch n[0] | 0x20 {
+		case 'v':
+			return hVia
+		case 'i':
+			return hCallID
+		case 'f':
+			return hFrom
+		case 't':
+			return hTo
+		case 'l':
+			return hContentLength
+		case 'c':
+			return hContentType
+		case 'm':
+			return hContact
+		}
+	case 2:
+		if eqFold(n, "to") {
+			return hTo
+		}
+	case 3:
+		if eqFold(n, "via") {
+			return hVia
+		}
+	case 4:
+		if eqFold(n, "from") {
+			return hFrom
+		}
+		if eqFold(n, "cseq") {
+			return hCSeq
+		}
+	case 7:
+		if eqFold(n, "call-id") {
+			return hCallID
+		}
+		if eqFold(n, "contact") {
+			return hContact
+		}
+	case 12:
+		if eqFold(n, "content-type") {
+			return hContentType
+		}
+	case 14:
+		if eqFold(n, "content-length") {
+			return hContentLength
+		}
+	}
+	return hOther
+}
+
 var compact = map[string]string{
 	"i": "call-id", "f": "from", "t": "to", "v": "via", "l": "content-length",
 	"c": "content-type", "m": "contact", "k": "supported", "s": "subject", "e": "content-encoding",
 	"o": "event", "u": "allow-events",
 }
 
-func canonicalName(n string) string {
-	n = strings.ToLower(strings.TrimSpace(n))
-	if c, ok := compact[n]; ok {
-		return c
+// sameHeader reports whether header name n (as received) is want.
+func sameHeader(n, want string) bool {
+	if strings.EqualFold(n, want) {
+		return true
 	}
-	return n
+	if len(n) == 1 {
+		return strings.EqualFold(compact[strings.ToLower(n)], want)
+	}
+	if len(want) == 1 {
+		return strings.EqualFold(compact[strings.ToLower(want)], n)
+	}
+	return false
 }
 
-// eachHeader calls f for each header line (after the start line) with its
-// name and trimmed value; folded continuation lines are joined. It stops
-// when f returns false or at the blank line.
-func eachHeader(raw []byte, f func(name, value []byte, line span) bool) {
-	pos := bytes.IndexByte(raw, '\n')
-	if pos < 0 {
+// eachHeader calls f with each header's name and value (folded lines
+// joined), until f returns false.
+func (m *Message) eachHeader(f func(name, value string) bool) {
+	str := m.str()
+	nl := strings.IndexByte(str, '\n')
+	if nl < 0 {
 		return
 	}
-	pos++
-	for pos < len(raw) {
-		end := lineEnd(raw, pos)
-		line := trimCR(raw[pos:end])
-		if len(line) == 0 {
+	for pos := nl + 1; pos < len(str); {
+		name, val, _, next, ok := nextHeader(str, pos)
+		if !ok {
 			return
 		}
-		next := end + 1
-		// join folded lines
-		for next < len(raw) && (raw[next] == ' ' || raw[next] == '\t') {
-			e := lineEnd(raw, next)
-			next = e + 1
-		}
-		full := raw[pos:min(next, len(raw))]
-		full = bytes.TrimRight(full, "\r\n")
-		colon := bytes.IndexByte(full, ':')
-		if colon > 0 {
-			name := bytes.TrimSpace(full[:colon])
-			val := full[colon+1:]
-			if bytes.ContainsAny(val, "\r\n") {
-				val = unfold(val)
-			}
-			if !f(name, bytes.TrimSpace(val), span{pos, pos + len(full)}) {
-				return
-			}
+		if name != "" && !f(name, val) {
+			return
 		}
 		pos = next
 	}
 }
 
-func unfold(v []byte) []byte {
-	out := make([]byte, 0, len(v))
-	for _, c := range v {
-		if c == '\r' || c == '\n' {
-			continue
+// str views the message's bytes as a string: Raw is never modified, so
+// fields can be substrings of it without copies.
+func (m *Message) str() string {
+	if len(m.Raw) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(m.Raw), len(m.Raw))
+}
+
+// nextHeader reads the header line at pos: its name and trimmed value, the
+// span of the whole line (folded continuations included, CR LF excluded)
+// and where the next line starts. ok is false at the blank line or the
+// end. A line without a colon has an empty name.
+func nextHeader(s string, pos int) (name, val string, ln span, next int, ok bool) {
+	end := strings.IndexByte(s[pos:], '\n')
+	if end < 0 {
+		end = len(s)
+	} else {
+		end += pos
+	}
+	lineEnd := end
+	if lineEnd > pos && s[lineEnd-1] == '\r' {
+		lineEnd--
+	}
+	if lineEnd == pos {
+		return "", "", span{}, end + 1, false
+	}
+	next = end + 1
+	folded := false
+	for next < len(s) && (s[next] == ' ' || s[next] == '\t') { // folded continuation
+		e := strings.IndexByte(s[next:], '\n')
+		if e < 0 {
+			e = len(s)
+		} else {
+			e += next
 		}
-		out = append(out, c)
+		lineEnd = e
+		if lineEnd > next && s[lineEnd-1] == '\r' {
+			lineEnd--
+		}
+		next = e + 1
+		folded = true
 	}
-	return out
+	line := s[pos:lineEnd]
+	ln = span{pos, lineEnd}
+	colon := strings.IndexByte(line, ':')
+	if colon <= 0 {
+		return "", "", ln, next, true
+	}
+	name = strings.TrimSpace(line[:colon])
+	val = strings.TrimSpace(line[colon+1:])
+	if folded {
+		val = unfold(val)
+	}
+	return name, val, ln, next, true
 }
 
-func lineEnd(b []byte, from int) int {
-	i := bytes.IndexByte(b[from:], '\n')
-	if i < 0 {
-		return len(b)
+func unfold(v string) string {
+	var b strings.Builder
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\r' && v[i] != '\n' {
+			b.WriteByte(v[i])
+		}
 	}
-	return from + i
+	return b.String()
 }
 
-func trimCR(b []byte) []byte {
-	if len(b) > 0 && b[len(b)-1] == '\r' {
-		return b[:len(b)-1]
-	}
-	return b
-}
-
-// Scan scans one complete, framed SIP message. raw is retained.
+// Scan scans one complete, framed SIP message. raw is retained and must
+// not be modified afterwards: the message's fields are views of it.
 func Scan(raw []byte) (*Message, error) {
 	m := &Message{Raw: raw}
-	nl := bytes.IndexByte(raw, '\n')
+	m.vias = m.viaBuf[:0]
+	str := m.str()
+	nl := strings.IndexByte(str, '\n')
 	if nl < 0 {
 		return nil, fmt.Errorf("%w: no line end after the start line", ErrMalformed)
 	}
-	start := string(trimCR(raw[:nl]))
+	start := str[:nl]
+	if strings.HasSuffix(start, "\r") {
+		start = start[:len(start)-1]
+	}
 	if err := m.scanStart(start); err != nil {
 		return nil, err
 	}
-	var clen = -1
+	clen := -1
 	var haveCSeq, haveCallID, haveFrom, haveTo bool
 	var bad error
-	headerEnd := -1
-	eachHeader(raw, func(name, val []byte, ln span) bool {
-		headerEnd = ln.end
-		switch canonicalName(string(name)) {
-		case "via":
+	pos := nl + 1
+	bodyStart := len(str)
+	for pos < len(str) {
+		name, val, ln, next, ok := nextHeader(str, pos)
+		if !ok {
+			bodyStart = min(next, len(str))
+			break
+		}
+		pos = next
+		switch headerKind(name) {
+		case hVia:
 			m.vias = append(m.vias, ln)
 			if len(m.vias) == 1 {
 				m.SentBy, m.Branch = viaSentByBranch(val)
 			}
-		case "call-id":
-			m.CallID, haveCallID, m.callLine = string(val), true, ln
-		case "from":
-			m.From, haveFrom, m.fromLine = string(val), true, ln
+		case hCallID:
+			m.CallID, haveCallID, m.callLine = val, true, ln
+		case hFrom:
+			m.From, haveFrom, m.fromLine = val, true, ln
 			m.FromTag = tagParam(val)
-		case "to":
-			m.To, haveTo, m.toLine = string(val), true, ln
+		case hTo:
+			m.To, haveTo, m.toLine = val, true, ln
 			m.ToTag = tagParam(val)
-		case "cseq":
+		case hCSeq:
 			m.cseqLn = ln // copied into a 400 even when it does not parse
-			num, meth, ok := bytes.Cut(bytes.TrimSpace(val), []byte(" "))
-			n, err := strconv.ParseUint(string(bytes.TrimSpace(num)), 10, 32)
+			num, meth, ok := strings.Cut(val, " ")
+			n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 32)
 			if !ok || err != nil || n > 2147483647 {
-				bad = fmt.Errorf("%w: bad CSeq %q", ErrMalformed, val)
-				return false
+				if bad == nil {
+					bad = fmt.Errorf("%w: bad CSeq %q", ErrMalformed, val)
+				}
+				continue
 			}
-			m.CSeq, m.CSeqMethod, haveCSeq, m.cseqLn = uint32(n), string(bytes.TrimSpace(meth)), true, ln
-		case "content-length":
-			n, err := strconv.Atoi(string(val))
+			m.CSeq, m.CSeqMethod, haveCSeq = uint32(n), strings.TrimSpace(meth), true
+		case hContentLength:
+			n, err := strconv.Atoi(val)
 			if err != nil || n < 0 {
-				bad = fmt.Errorf("%w: bad Content-Length %q", ErrMalformed, val)
-				return false
+				if bad == nil {
+					bad = fmt.Errorf("%w: bad Content-Length %q", ErrMalformed, val)
+				}
+				continue
 			}
 			clen = n
-		case "content-type":
-			m.ContentType = string(val)
+		case hContentType:
+			m.ContentType = val
 		}
-		return true
-	})
+	}
 	if bad != nil {
 		return m, bad
 	}
@@ -281,23 +415,7 @@ func Scan(raw []byte) (*Message, error) {
 	if m.IsRequest() && m.CSeqMethod != m.Method {
 		return m, fmt.Errorf("%w: CSeq method %q does not match %s", ErrMalformed, m.CSeqMethod, m.Method)
 	}
-	// body: after the blank line
-	bodyStart := -1
-	if headerEnd >= 0 {
-		if i := bytes.Index(raw[headerEnd:], []byte("\n\n")); i >= 0 && i <= 2 {
-			bodyStart = headerEnd + i + 2
-		} else if i := bytes.Index(raw[headerEnd:], []byte("\r\n\r\n")); i >= 0 && i <= 1 {
-			bodyStart = headerEnd + i + 4
-		}
-	}
-	if bodyStart < 0 {
-		if i := bytes.Index(raw, []byte("\r\n\r\n")); i >= 0 {
-			bodyStart = i + 4
-		} else {
-			bodyStart = len(raw)
-		}
-	}
-	body := raw[min(bodyStart, len(raw)):]
+	body := raw[bodyStart:]
 	if clen >= 0 {
 		if clen > len(body) {
 			return m, fmt.Errorf("%w: Content-Length %d but %d body bytes", ErrMalformed, clen, len(body))
@@ -324,44 +442,47 @@ func (m *Message) scanStart(line string) error {
 		m.StatusCode, m.Reason = n, reason
 		return nil
 	}
-	parts := strings.Split(line, " ")
-	if len(parts) != 3 || parts[2] != "SIP/2.0" || parts[0] == "" || parts[1] == "" {
+	method, rest, ok1 := strings.Cut(line, " ")
+	ruri, ver, ok2 := strings.Cut(rest, " ")
+	if !ok1 || !ok2 || ver != "SIP/2.0" || method == "" || ruri == "" {
 		return fmt.Errorf("%w: bad request line %q", ErrMalformed, line)
 	}
-	for _, c := range parts[0] {
-		if c < 'A' || c > 'Z' {
+	for i := 0; i < len(method); i++ {
+		if c := method[i]; c < 'A' || c > 'Z' {
 			return fmt.Errorf("%w: bad method in request line %q", ErrMalformed, line)
 		}
 	}
-	m.Method, m.RequestURI = parts[0], parts[1]
+	m.Method, m.RequestURI = method, ruri
 	return nil
 }
 
 // viaSentByBranch returns the sent-by and branch of the first value of a
 // Via header: "SIP/2.0/TCP host:port;branch=z9hG4bK...".
-func viaSentByBranch(v []byte) (sentBy, branch string) {
-	if i := bytes.IndexByte(v, ','); i >= 0 {
+func viaSentByBranch(v string) (sentBy, branch string) {
+	if i := strings.IndexByte(v, ','); i >= 0 {
 		v = v[:i]
 	}
-	sp := bytes.IndexAny(v, " \t")
+	sp := strings.IndexByte(v, ' ')
+	if tab := strings.IndexByte(v, '\t'); tab >= 0 && (sp < 0 || tab < sp) {
+		sp = tab
+	}
 	if sp < 0 {
 		return "", ""
 	}
-	rest := bytes.TrimSpace(v[sp:])
-	hostEnd := bytes.IndexByte(rest, ';')
+	rest := strings.TrimSpace(v[sp:])
+	hostEnd := strings.IndexByte(rest, ';')
 	if hostEnd < 0 {
-		return string(rest), ""
+		return rest, ""
 	}
-	sentBy = string(bytes.TrimSpace(rest[:hostEnd]))
-	return sentBy, param(rest[hostEnd:], "branch")
+	return strings.TrimSpace(rest[:hostEnd]), param(rest[hostEnd:], "branch")
 }
 
 // tagParam returns the tag parameter of a From/To value, looking only after
 // the closing '>' of a name-addr.
-func tagParam(v []byte) string {
-	if i := bytes.LastIndexByte(v, '>'); i >= 0 {
+func tagParam(v string) string {
+	if i := strings.LastIndexByte(v, '>'); i >= 0 {
 		v = v[i+1:]
-	} else if i := bytes.IndexByte(v, ';'); i >= 0 {
+	} else if i := strings.IndexByte(v, ';'); i >= 0 {
 		v = v[i:]
 	} else {
 		return ""
@@ -370,21 +491,20 @@ func tagParam(v []byte) string {
 }
 
 // param finds ;name=value in a parameter list.
-func param(v []byte, name string) string {
+func param(v, name string) string {
 	for len(v) > 0 {
-		i := bytes.IndexByte(v, ';')
+		i := strings.IndexByte(v, ';')
 		if i < 0 {
 			return ""
 		}
 		v = v[i+1:]
-		end := bytes.IndexByte(v, ';')
 		p := v
-		if end >= 0 {
+		if end := strings.IndexByte(v, ';'); end >= 0 {
 			p = v[:end]
 		}
-		k, val, _ := bytes.Cut(p, []byte("="))
-		if strings.EqualFold(string(bytes.TrimSpace(k)), name) {
-			return string(bytes.Trim(bytes.TrimSpace(val), `"`))
+		k, val, _ := strings.Cut(p, "=")
+		if strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.Trim(strings.TrimSpace(val), `"`)
 		}
 	}
 	return ""

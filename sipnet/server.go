@@ -125,15 +125,11 @@ func (tx *ServerTx) Reply(r Reply) error {
 	if registered {
 		err = tx.Conn.Write(out)
 	} else {
-		err = tx.Conn.Render(func(dst []byte) []byte {
-			return appendResponse(dst, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body)
-		})
-	}
-	if tx.ep.opts.Trace != nil {
-		if out == nil {
-			out = appendResponse(nil, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body)
+		var dst []byte
+		if dst, err = tx.Conn.begin(); err == nil {
+			before := len(dst)
+			err = tx.Conn.end(appendResponse(dst, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body), before)
 		}
-		tx.ep.opts.Trace(Out, tx.Conn, out)
 	}
 	if registered && r.Code >= 200 {
 		tx.afterFinal()
@@ -288,7 +284,8 @@ func (ep *Endpoint) handleRequest(c *Conn, m *Message) {
 		}
 		return
 	}
-	tx := &ServerTx{Msg: m, Conn: c, ep: ep}
+	tx := &m.stx // one allocation for the message and its transaction
+	tx.Msg, tx.Conn, tx.ep = m, c, ep
 	if m.Method == "INVITE" || (!c.Reliable() && m.Method != "ACK") {
 		key := ep.serverKey(m, m.Method, c)
 		if old := ep.findServerTx(key); old != nil {

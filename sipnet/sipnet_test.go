@@ -294,12 +294,12 @@ func TestDialogSendAsync(t *testing.T) {
 	d := NewDialog(c, "call-1", "<sip:alice@example.com>", "lt", "<sip:gcs1@example.com>", "rt", "sip:gcs1@example.com", 1)
 	done := make(chan int, 100)
 	for i := 0; i < 50; i++ {
-		if err := d.Send(cli, "INFO", "text/plain", []byte("m"), func(m *Message, err error) {
+		if err := d.Send(cli, "INFO", "text/plain", []byte("m"), func(status int, err error) {
 			if err != nil {
 				done <- 0
 				return
 			}
-			done <- m.StatusCode
+			done <- status
 		}); err != nil {
 			t.Fatal(err)
 		}
@@ -316,5 +316,87 @@ func TestDialogSendAsync(t *testing.T) {
 	}
 	if len(got) != 50 {
 		t.Fatalf("server saw %d", len(got))
+	}
+}
+
+func BenchmarkScanInfo(b *testing.B) {
+	raw := []byte("INFO sip:alice@example.com:5060;transport=tcp SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:5061;branch=z9hG4bKabcdef01-1f\r\nMax-Forwards: 70\r\nFrom: <sip:gcs1@example.com>;tag=04a6bc86\r\nTo: <sip:alice@example.com>;tag=4789962377\r\nCall-ID: 9CC6g0DEBa9C41iE549m4046t2ED0bEB5Ex83D2x\r\nCSeq: 109 INFO\r\nContent-Type: text/plain\r\nContent-Length: 240\r\n\r\n" +
+		`<xccos ver="1" envid="1009" xmlns="urn:parlano:xml:ns:xccos"><grpchat id="grpchat" seqid="1" chanUri="ma-chan://example.com/room1" author="sip:alice@example.com" ts="2026-11-21T21:42:34Z"><chat>hi bob (no echo test)</chat></grpchat></xccos>`)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := frame(raw, 65535); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := Scan(raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestAsyncOutcomes: the hot path reports error answers and timeouts, over
+// TCP (recycled transactions, fast answer matching) and UDP.
+func TestAsyncOutcomes(t *testing.T) {
+	for _, tr := range []string{TCP, UDP} {
+		t.Run(tr, func(t *testing.T) {
+			_, cli, c := pair(t, tr, func(tx *ServerTx) {
+				switch string(tx.Msg.Body) {
+				case "ok":
+					_ = tx.Respond(200, "OK")
+				case "gone":
+					_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+				} // "silent": no answer
+			}, Options{T1: 50 * time.Millisecond, Timeout: 400 * time.Millisecond})
+			d := NewDialog(c, "call-2", "<sip:a@b>", "lt", "<sip:c@d>", "rt", "sip:c@d", 1)
+			type outcome struct {
+				status int
+				err    error
+			}
+			for _, body := range []string{"ok", "gone", "silent"} {
+				res := make(chan outcome, 1)
+				start := time.Now()
+				if err := d.Send(cli, "INFO", "text/plain", []byte(body), func(status int, err error) { res <- outcome{status, err} }); err != nil {
+					t.Fatal(err)
+				}
+				var o outcome
+				select {
+				case o = <-res:
+				case <-time.After(5 * time.Second):
+					t.Fatalf("%s: no outcome", body)
+				}
+				switch body {
+				case "ok":
+					if o.status != 200 || o.err != nil {
+						t.Fatalf("ok: %+v", o)
+					}
+				case "gone":
+					if o.status != 481 || o.err != nil {
+						t.Fatalf("gone: %+v", o)
+					}
+				case "silent":
+					if !errors.Is(o.err, ErrTimeout) || time.Since(start) < 400*time.Millisecond {
+						t.Fatalf("silent: %+v after %s", o, time.Since(start))
+					}
+				}
+			}
+			if st := cli.Stats(); st.Timeouts != 1 || st.Responses[200] != 1 || st.Responses[481] != 1 {
+				t.Fatalf("stats %+v", st)
+			}
+		})
+	}
+}
+
+func BenchmarkFastResponse(b *testing.B) {
+	ep := NewEndpoint(Options{})
+	defer ep.Close()
+	c := &Conn{ep: ep, transport: TCP}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		br := ep.NewBranch()
+		tx := ep.asyncTx(c, br, "INFO", func(int, error) {})
+		resp := []byte("SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5061;branch=" + br.String() + "\r\nFrom: <sip:gcs1@example.com>;tag=04a6bc86\r\nTo: <sip:alice@example.com>;tag=4789962377\r\nCall-ID: 9CC6g0DEBa9C41iE549m4046t2ED0bEB5Ex83D2x\r\nCSeq: 109 INFO\r\nContent-Length: 0\r\n\r\n")
+		_ = tx
+		if !ep.fastResponse(resp) {
+			b.Fatal("not handled")
+		}
 	}
 }

@@ -3,7 +3,6 @@ package channel
 import (
 	"context"
 	"fmt"
-	"mime"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,7 +28,7 @@ const (
 // one post.
 func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 	m := tx.Msg
-	if mt, _, err := mime.ParseMediaType(m.ContentType); err != nil || mt != "text/plain" {
+	if !sipnet.IsTextPlain(m.ContentType) {
 		_ = tx.Respond(415, "Unsupported Media Type", sipnet.Header{Name: "Accept", Value: "text/plain"})
 		return
 	}

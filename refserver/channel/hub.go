@@ -79,10 +79,14 @@ type Hub struct {
 	rooms map[string]*room
 
 	sessMu   sync.Mutex
-	sessions map[string]*session
+	sessions map[sipnet.DialogID]*session
 	byConn   map[*sipnet.Conn][]*session
 
 	stats counters
+
+	// fanout batches the deliveries of a post; only the store's goroutine
+	// (which runs pending.durable) uses it.
+	fanout sipnet.Batch
 }
 
 type counters struct {
@@ -135,7 +139,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		root:  "ma-cat://" + cfg.Domain + "/" + uuidFrom(cfg.Domain, "root"),
 		dbVer: uuidFrom(cfg.Domain, "db"),
 		sem:   make(chan struct{}, cfg.Workers),
-		rooms: map[string]*room{}, sessions: map[string]*session{}, byConn: map[*sipnet.Conn][]*session{},
+		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn][]*session{},
 	}
 	rooms, err := cfg.Store.Rooms(ctx)
 	if err != nil {

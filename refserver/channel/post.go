@@ -96,17 +96,19 @@ func (p *pending) durable(err error) {
 	})
 	r := p.room
 	r.mu.Lock()
+	b := &h.fanout
 	if h.cfg.Faults.Empty() {
 		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
 		for _, s := range r.online {
-			s.sendBody(body)
+			s.sendBodyIn(b, body)
 		}
 	} else {
 		for _, s := range r.online {
-			h.deliverFaulty(s, body)
+			h.deliverFaulty(b, s, body)
 		}
 	}
 	r.mu.Unlock()
+	b.Flush()
 }
 
 // sameUser compares an author attribute with a session's address of record.
@@ -117,7 +119,7 @@ func sameUser(author, user string) bool {
 
 // deliverFaulty delivers with the fan-out faults switched on: every 100th
 // delivery is dropped or duplicated.
-func (h *Hub) deliverFaulty(s *session, body []byte) {
+func (h *Hub) deliverFaulty(b *sipnet.Batch, s *session, body []byte) {
 	hit := h.stats.faultSeq.Add(1)%100 == 0
 	switch {
 	case hit && h.cfg.Faults.Has(fault.DropDeliveries):
@@ -126,8 +128,8 @@ func (h *Hub) deliverFaulty(s *session, body []byte) {
 	case hit && h.cfg.Faults.Has(fault.DuplicateDeliveries):
 		h.stats.duplicated.Add(1)
 		h.stats.deliveries.Add(1)
-		s.sendBody(body)
+		s.sendBodyIn(b, body)
 	}
 	h.stats.deliveries.Add(1)
-	s.sendBody(body)
+	s.sendBodyIn(b, body)
 }

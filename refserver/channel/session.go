@@ -11,7 +11,7 @@ import (
 // session is one client's dialog with a channel service.
 type session struct {
 	hub     *Hub
-	key     string
+	key     sipnet.DialogID
 	user    string // address of record
 	service string
 	dlg     *sipnet.Dialog
@@ -20,7 +20,7 @@ type session struct {
 	rooms  map[*room]struct{}
 	closed bool
 
-	onResult func(*sipnet.Message, error)
+	onResult sipnet.StatusFunc
 }
 
 // HandleInvite answers an INVITE to a channel service and opens a session
@@ -31,7 +31,7 @@ func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
 		_ = tx.Respond(400, "Bad Request", sipnet.Header{Name: "Warning", Value: `399 gcload "` + err.Error() + `"`})
 		return
 	}
-	s := &session{hub: h, key: d.Key, user: user, service: serviceURI, dlg: d, rooms: map[*room]struct{}{}}
+	s := &session{hub: h, key: d.ID(), user: user, service: serviceURI, dlg: d, rooms: map[*room]struct{}{}}
 	s.onResult = s.deliveryResult
 	h.sessMu.Lock()
 	h.sessions[s.key] = s
@@ -43,7 +43,7 @@ func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
 // HandleInDialog handles a request inside a channel session; it reports
 // false when the dialog is not one of the hub's.
 func (h *Hub) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
-	key := sipnet.DialogKeyOf(tx.Msg)
+	key := sipnet.DialogIDOf(tx.Msg)
 	h.sessMu.Lock()
 	s := h.sessions[key]
 	h.sessMu.Unlock()
@@ -132,8 +132,8 @@ func (h *Hub) endSession(s *session, notify bool) {
 // deliveryResult handles the client's answer to an INFO the hub sent: an
 // error answer (481, 487, 408) or a timeout means the client no longer
 // has this dialog, so the session ends.
-func (s *session) deliveryResult(m *sipnet.Message, err error) {
-	if err == nil && m.StatusCode < 300 {
+func (s *session) deliveryResult(status int, err error) {
+	if err == nil && status < 300 {
 		return
 	}
 	s.hub.stats.deliveryErrs.Add(1)
@@ -148,6 +148,11 @@ func (s *session) send(env *xccos.Envelope) {
 // sendBody sends a rendered envelope to the session.
 func (s *session) sendBody(body []byte) {
 	_ = s.dlg.Send(s.hub.ep, "INFO", ua.ContentType, body, s.onResult)
+}
+
+// sendBodyIn sends a rendered envelope to the session as part of a batch.
+func (s *session) sendBodyIn(b *sipnet.Batch, body []byte) {
+	_ = s.dlg.SendBatch(s.hub.ep, b, "INFO", ua.ContentType, body, s.onResult)
 }
 
 // reply sends the reply to a command.

@@ -14,7 +14,6 @@ package lookup
 
 import (
 	"log/slog"
-	"mime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,7 +48,7 @@ type Service struct {
 	next   atomic.Uint64
 
 	mu      sync.Mutex
-	dialogs map[string]*dialog
+	dialogs map[sipnet.DialogID]*dialog
 	stop    chan struct{}
 	done    chan struct{}
 
@@ -83,7 +82,7 @@ func New(cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, envids: ua.NewEnvIDs(), dialogs: map[string]*dialog{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Service{cfg: cfg, envids: ua.NewEnvIDs(), dialogs: map[sipnet.DialogID]*dialog{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.sweep()
 	return s
 }
@@ -116,7 +115,7 @@ func (s *Service) requriReply(cmdEnvID uint64) *xccos.Envelope {
 // HandleInvite answers an INVITE to the lookup URI from user.
 func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
 	m := tx.Msg
-	if mt, _, _ := mime.ParseMediaType(m.ContentType); mt == "text/plain" && len(m.Body) > 0 {
+	if sipnet.IsTextPlain(m.ContentType) && len(m.Body) > 0 {
 		s.consoleFlow(tx)
 		return
 	}
@@ -126,7 +125,7 @@ func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
 		return
 	}
 	s.mu.Lock()
-	s.dialogs[d.Key] = &dialog{d: d, user: user, created: time.Now()}
+	s.dialogs[d.ID()] = &dialog{d: d, user: user, created: time.Now()}
 	s.mu.Unlock()
 }
 
@@ -154,7 +153,7 @@ func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
 // HandleInDialog handles requests inside a lookup dialog; false when the
 // dialog is not the service's.
 func (s *Service) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
-	key := sipnet.DialogKeyOf(tx.Msg)
+	key := sipnet.DialogIDOf(tx.Msg)
 	s.mu.Lock()
 	dl := s.dialogs[key]
 	s.mu.Unlock()

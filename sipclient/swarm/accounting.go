@@ -1,7 +1,6 @@
 package swarm
 
 import (
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,19 +21,19 @@ const (
 
 // accounting is a shard's delivery accounting while a run goes on.
 type accounting struct {
-	plan   *Plan
-	shard  Shard
-	posts  []postStat // by post slot (roomBase[room] + index)
-	base   []int32    // first post slot of each room
-	member map[memberKey]*memberStat
+	plan  *Plan
+	shard Shard
+	posts []postStat // by post slot (roomBase[room] + index)
+	base  []int32    // first post slot of each room
+	// member[u][i] is user u's membership of room plan.UserRoom[u][i]
+	// (nil rows for other shards' users)
+	member [][]memberStat
 	rooms  []roomSend // sender side: per room, for this shard's posts
 	// deliveries of posts of rooms the recipient does not belong to
 	wrongRoom atomic.Int64
 	// deliveries with no marker of this run
 	foreign atomic.Int64
 }
-
-type memberKey struct{ user, room int32 }
 
 type postStat struct {
 	intended int64 // unix ns
@@ -65,7 +64,7 @@ type roomSend struct {
 }
 
 func newAccounting(p *Plan, sh Shard) *accounting {
-	a := &accounting{plan: p, shard: sh, base: make([]int32, len(p.Rooms)), member: map[memberKey]*memberStat{}, rooms: make([]roomSend, len(p.Rooms))}
+	a := &accounting{plan: p, shard: sh, base: make([]int32, len(p.Rooms)), member: make([][]memberStat, len(p.Users)), rooms: make([]roomSend, len(p.Rooms))}
 	total := int32(0)
 	for i, r := range p.Rooms {
 		a.base[i] = total
@@ -77,15 +76,29 @@ func newAccounting(p *Plan, sh Shard) *accounting {
 		if !sh.Owns(int32(u)) {
 			continue
 		}
-		for _, r := range rooms {
+		a.member[u] = make([]memberStat, len(rooms))
+		for i := range rooms {
 			mf := make([]int32, shards)
-			for i := range mf {
-				mf[i] = -1
+			for k := range mf {
+				mf[k] = -1
 			}
-			a.member[memberKey{int32(u), r}] = &memberStat{maxFloor: mf}
+			a.member[u][i].maxFloor = mf
 		}
 	}
 	return a
+}
+
+// memberOf returns user's membership of room, nil if it has none here.
+func (a *accounting) memberOf(user, room int32) *memberStat {
+	for i, r := range a.plan.UserRoom[user] {
+		if r == room {
+			if row := a.member[user]; row != nil {
+				return &row[i]
+			}
+			return nil
+		}
+	}
+	return nil
 }
 
 func (a *accounting) post(room, index int32) *postStat {
@@ -114,7 +127,7 @@ func (a *accounting) floor(room int32) int32 {
 
 // joined opens a membership Interval.
 func (a *accounting) joined(user, room int32, at time.Time) {
-	m := a.member[memberKey{user, room}]
+	m := a.memberOf(user, room)
 	if m == nil {
 		return
 	}
@@ -127,7 +140,7 @@ func (a *accounting) joined(user, room int32, at time.Time) {
 
 // left closes a membership Interval.
 func (a *accounting) left(user, room int32, at time.Time) {
-	m := a.member[memberKey{user, room}]
+	m := a.memberOf(user, room)
 	if m == nil {
 		return
 	}
@@ -147,7 +160,7 @@ func (a *accounting) delivery(user int32, author, text string, at time.Time) (in
 		return 0, false
 	}
 	ps := a.post(mk.room, mk.index)
-	m := a.member[memberKey{user, mk.room}]
+	m := a.memberOf(user, mk.room)
 	if m == nil {
 		a.wrongRoom.Add(1)
 		return mk.intended, true
@@ -236,21 +249,13 @@ func (a *accounting) data() *Data {
 			First: p.first.Load(), Last: p.last.Load(),
 		}
 	}
-	keys := make([]memberKey, 0, len(a.member))
-	for k := range a.member {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i].room != keys[j].room {
-			return keys[i].room < keys[j].room
+	for u, row := range a.member {
+		for i := range row {
+			m := &row[i]
+			m.mu.Lock()
+			d.Members = append(d.Members, MemberRecord{User: int32(u), Room: a.plan.UserRoom[u][i], Intervals: append([]Interval(nil), m.intervals...), Recv: append([]uint64(nil), m.recv...)})
+			m.mu.Unlock()
 		}
-		return keys[i].user < keys[j].user
-	})
-	for _, k := range keys {
-		m := a.member[k]
-		m.mu.Lock()
-		d.Members = append(d.Members, MemberRecord{User: k.user, Room: k.room, Intervals: append([]Interval(nil), m.intervals...), Recv: append([]uint64(nil), m.recv...)})
-		m.mu.Unlock()
 	}
 	return d
 }

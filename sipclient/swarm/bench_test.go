@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -50,6 +51,13 @@ func benchServer(src string) {
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
+	}
+	if prof := os.Getenv("GCLOAD_BENCH_SERVER_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
 	}
 	fmt.Println(srv.TCPAddr())
 	// exit when the parent closes stdin
@@ -104,24 +112,36 @@ func (c *child) cpu() time.Duration {
 }
 
 func selfCPU() time.Duration {
+	u, s := selfUserSys()
+	return u + s
+}
+
+func selfUserSys() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // BenchmarkSwarmDelivery measures the CPU the swarm spends per delivery
 // received and answered (SIP scan, 200 OK, XCCOS parse, accounting,
-// latency recording), and the server process's CPU per delivery sent: one
-// room of 100 members, posts at a constant rate, over 4 shared connections.
-// One op is one delivery.
+// latency recording), and the server process's CPU per delivery sent (its
+// whole process: fan-out, the store, the answers it reads): one room of 100
+// or 1,000 members, posts at a constant rate making 20,000 deliveries a
+// second, over shared connections. One op is one delivery.
 func BenchmarkSwarmDelivery(b *testing.B) {
-	const members, rate = 100, 200.0 // posts/s: 20,000 deliveries/s
+	for _, members := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("room=%d", members), func(b *testing.B) { benchDelivery(b, members) })
+	}
+}
+
+func benchDelivery(b *testing.B, members int) {
+	rate := 20000.0 / float64(members) // posts/s
 	posts := max(b.N/members, 20)
 	steady := time.Duration(float64(posts) / rate * float64(time.Second))
 	src := fmt.Sprintf(`name: bench-delivery
 seed: 1
 users: {count: %d}
-connections: {model: shared, shared: 4}
+connections: {model: shared, shared: 8}
 rooms: {classes: [{name: b, size: %d, count: 1}]}
 phases:
   - {name: signin, signin: {rate: 1000/s, arrival: constant}}
@@ -145,9 +165,12 @@ limits: {max_lag: 5s}
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	c0, s0 := selfCPU(), srv.cpu()
+	u0, k0 := selfUserSys()
+	s0 := srv.cpu()
 	out, err := sw.Run(context.Background(), context.Background())
-	c1, s1 := selfCPU(), srv.cpu()
+	u1, k1 := selfUserSys()
+	s1 := srv.cpu()
+	c0, c1 := u0+k0, u1+k1
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -158,8 +181,12 @@ limits: {max_lag: 5s}
 	}
 	n := float64(d.Received)
 	b.ReportMetric(float64(c1-c0)/n, "swarm-cpu-ns/delivery")
+	b.ReportMetric(float64(k1-k0)/n, "swarm-sys-ns/delivery")
 	b.ReportMetric(float64(s1-s0)/n, "server-cpu-ns/delivery")
 	b.ReportMetric(n, "deliveries")
+	st := out.SIP
+	b.ReportMetric(float64(st.MessagesIn)/float64(max(st.Reads, 1)), "msgs/read")
+	b.ReportMetric(float64(st.MessagesOut)/float64(max(st.Writes, 1)), "msgs/write")
 }
 
 // BenchmarkIdleUserMemory measures the swarm's heap per signed-in,

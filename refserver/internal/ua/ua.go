@@ -80,16 +80,11 @@ func Answer(tx *sipnet.ServerTx, serviceURI string, sessionExpires int) (*sipnet
 
 // Send sends an envelope in a dialog as an INFO; cb (may be nil) gets the
 // client's answer.
-func Send(ep *sipnet.Endpoint, d *sipnet.Dialog, env *xccos.Envelope, cb func(*sipnet.Message, error)) error {
-	if cb == nil {
-		cb = ignore
-	}
+func Send(ep *sipnet.Endpoint, d *sipnet.Dialog, env *xccos.Envelope, cb sipnet.StatusFunc) error {
 	return d.Send(ep, "INFO", ContentType, env.Marshal(), cb)
 }
 
-func ignore(*sipnet.Message, error) {}
-
 // Reply sends the one reply to a command.
-func Reply(ep *sipnet.Endpoint, d *sipnet.Dialog, ids *EnvIDs, name string, cmdEnvID uint64, code int, text string, data *xccos.Data, cb func(*sipnet.Message, error)) error {
+func Reply(ep *sipnet.Endpoint, d *sipnet.Dialog, ids *EnvIDs, name string, cmdEnvID uint64, code int, text string, data *xccos.Data, cb sipnet.StatusFunc) error {
 	return Send(ep, d, xccos.NewReply(ids.Next(), name, cmdEnvID, code, text, data), cb)
 }
