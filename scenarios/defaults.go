@@ -80,6 +80,9 @@ func (s *Spec) Defaults() {
 			s.Target.Domain = d
 		}
 	}
+	if s.Lookup.Flow == FlowDirect {
+		setString(&s.Lookup.Channel, "sip:gcs1@"+s.Target.Domain)
+	}
 	if s.Target.Embedded.Channels == 0 {
 		s.Target.Embedded.Channels = DefaultChannels
 	}

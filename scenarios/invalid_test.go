@@ -84,7 +84,7 @@ func TestInvalid(t *testing.T) {
 		{"more connections than users", func(t *testing.T) string { return base + "connections: {model: shared, shared: 11}\n" },
 			"t.yaml:7: connections.shared:", "11 connections for 10 users"},
 		{"lookup flow", func(t *testing.T) string { return base + "lookup: {flow: register}\n" },
-			"t.yaml:7: lookup.flow:", `unknown lookup flow "register" (want client, cancel or mixed)`},
+			"t.yaml:7: lookup.flow:", `unknown lookup flow "register" (want client, cancel, mixed or direct)`},
 		{"lookup not sip", func(t *testing.T) string { return base + "target: {lookup: 'http://x', server: 'a:5061'}\n" },
 			"t.yaml:7: target.lookup:", `"http://x" is not a sip: URI`},
 		{"lookup without server", func(t *testing.T) string { return base + "target:\n  lookup: sip:chat@contoso.com\n" },

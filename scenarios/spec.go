@@ -75,11 +75,15 @@ const (
 	FlowClient = "client" // INVITE, INFO cmd:requri, BYE (SIPE, Lync)
 	FlowCancel = "cancel" // INVITE carrying cmd:requri, 183, CANCEL, 487 (the console)
 	FlowMixed  = "mixed"  // users alternate between the two
+	FlowDirect = "direct" // no lookup: users INVITE Channel directly
 )
 
 // Lookup is how users find their channel service.
 type Lookup struct {
-	Flow string `yaml:"flow" json:"flow"` // client (default) | cancel | mixed
+	Flow string `yaml:"flow" json:"flow"` // client (default) | cancel | mixed | direct
+	// Channel is the channel service URI of the direct flow (default
+	// sip:gcs1@DOMAIN).
+	Channel string `yaml:"channel" json:"channel,omitempty"`
 }
 
 // Users are the simulated users sip:PREFIX0@domain ... sip:PREFIX(N-1)@domain.

@@ -39,8 +39,15 @@ func (s *Spec) Validate(pos *yamlx.Positions) []error {
 	}
 	switch s.Lookup.Flow {
 	case FlowClient, FlowCancel, FlowMixed:
+		if s.Lookup.Channel != "" {
+			c.add("lookup.channel", "only the direct flow takes a channel URI (flow is %s)", s.Lookup.Flow)
+		}
+	case FlowDirect:
+		if s.Lookup.Channel != "" && !strings.HasPrefix(s.Lookup.Channel, "sip:") {
+			c.add("lookup.channel", "%q is not a sip: URI", s.Lookup.Channel)
+		}
 	default:
-		c.add("lookup.flow", "unknown lookup flow %q (want client, cancel or mixed)", s.Lookup.Flow)
+		c.add("lookup.flow", "unknown lookup flow %q (want client, cancel, mixed or direct)", s.Lookup.Flow)
 	}
 	c.rooms(s)
 	c.phases(s)

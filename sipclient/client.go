@@ -757,3 +757,35 @@ func (c *Client) RawCommand(ctx context.Context, envid uint64, body []byte) (*si
 		return res, nil, fmt.Errorf("sipclient: waiting for the reply to envid %d: %w", envid, ctx.Err())
 	}
 }
+
+// NextEnvID allocates the envid of an envelope the caller is about to send
+// with SendChat.
+func (c *Client) NextEnvID() uint64 { return c.nextEnvID() }
+
+// SendChat posts without waiting: the envelope of envid (from NextEnvID)
+// holding ch is sent in the channel session, and cb gets the SIP answer's
+// status later, on the connection's reader goroutine. It is the load
+// engine's post: no goroutine waits on it.
+func (c *Client) SendChat(envid uint64, ch xccos.Chat, cb sipnet.StatusFunc) error {
+	return c.SendChatBatch(nil, envid, ch, cb)
+}
+
+// SendChatBatch is SendChat as part of a batch of writes (b may be nil):
+// the post goes out when the batch is flushed.
+func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb sipnet.StatusFunc) error {
+	d, err := c.channel()
+	if err != nil {
+		return err
+	}
+	if !ch.TS.IsZero() && ch.TSRaw == "" {
+		ch.TSRaw = ch.TS.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return d.SendBatch(c.ep, b, "INFO", "text/plain", xccos.AppendChat(make([]byte, 0, 256+len(ch.Text)), envid, &ch), func(status int, err error) {
+		if status == 481 {
+			c.markLost()
+		}
+		if cb != nil {
+			cb(status, err)
+		}
+	})
+}

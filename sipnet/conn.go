@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // Transport names as they appear in Via headers.
@@ -31,8 +33,9 @@ type Conn struct {
 	remote    netip.AddrPort
 
 	mu      sync.Mutex
-	writing sync.Mutex // held by the writer while it writes a batch
-	out     []byte     // queued, not yet written (TCP)
+	writing sync.Mutex      // held by whoever writes a batch: the writer goroutine or a direct writer
+	rc      syscall.RawConn // for non-blocking direct writes (TCP)
+	out     []byte          // queued, not yet written (TCP)
 	spare   []byte
 	scratch []byte // UDP render buffer
 	closed  bool
@@ -173,14 +176,134 @@ func (c *Conn) end(b []byte, before int) error {
 		return ErrOverflow
 	}
 	c.out = b
-	c.mu.Unlock()
 	c.msgsOut.Add(1)
 	c.ep.stats.msgsOut.Add(1)
 	c.bytesOut.Add(uint64(n))
-	if c.cork.Load() == 0 {
+	if c.cork.Load() != 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.writeNow() // unlocks c.mu
+	return nil
+}
+
+// writeNow writes what is queued, called with c.mu held (it unlocks it).
+// When nobody is writing, the caller writes the batch itself with one
+// non-blocking system call, saving the writer goroutine's wake-up (a
+// goroutine switch each way); what the socket does not take at once, and
+// any batch while another write is in flight, is left to the writer
+// goroutine.
+func (c *Conn) writeNow() {
+	if len(c.out) == 0 || c.rc == nil || !c.writing.TryLock() {
+		pending := len(c.out) > 0
+		c.mu.Unlock()
+		if pending {
+			c.wakeWriter()
+		}
+		return
+	}
+	buf := c.out
+	c.out = c.spare[:0]
+	c.spare = nil
+	c.mu.Unlock()
+	n, err := c.tryWrite(buf)
+	c.ep.stats.writes.Add(1)
+	c.mu.Lock()
+	if n < len(buf) {
+		// the rest goes first, before whatever was queued meanwhile
+		rest := append(make([]byte, 0, len(buf)-n+len(c.out)), buf[n:]...)
+		c.out = append(rest, c.out...)
+	} else if c.spare == nil && cap(buf) <= 256<<10 {
+		c.spare = buf[:0]
+	}
+	more := len(c.out) > 0
+	c.mu.Unlock()
+	c.writing.Unlock()
+	if err != nil {
+		go c.closeWith(fmt.Errorf("sipnet: write to %s: %w", c.remote, err))
+		return
+	}
+	if more {
 		c.wakeWriter()
 	}
-	return nil
+}
+
+// tryWrite writes b without blocking: it returns how much the socket took.
+func (c *Conn) tryWrite(b []byte) (int, error) {
+	n := 0
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		n, werr = rawWrite(fd, b)
+		return true // one attempt: never wait for the socket
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
+
+// writeAll writes b, waiting for the socket as needed (the writer
+// goroutine's write).
+func (c *Conn) writeAll(b []byte) error {
+	var werr error
+	err := c.rc.Write(func(fd uintptr) bool {
+		var n int
+		n, werr = rawWrite(fd, b)
+		b = b[n:]
+		return werr != nil || len(b) == 0 // false: wait until writable
+	})
+	if err != nil {
+		return err
+	}
+	return werr
+}
+
+// read reads into b, waiting (parked in the netpoller) until data comes.
+func (c *Conn) read(b []byte) (int, error) {
+	var n int
+	var rerr error
+	err := c.rc.Read(func(fd uintptr) bool {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		switch {
+		case e == syscall.EAGAIN:
+			return false // park until readable
+		case e == syscall.EINTR:
+			return false
+		case e != 0:
+			rerr = e
+		case r == 0:
+			rerr = io.EOF
+		default:
+			n = int(r)
+		}
+		return true
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, rerr
+}
+
+// rawWrite writes what the socket takes now. The socket is non-blocking
+// and the call short, so it is made as a raw system call: the runtime does
+// not hand the processor to another thread meanwhile, which on loopback
+// (where a write runs the receiver's TCP processing) would otherwise happen
+// on most writes and cost more than the write itself.
+func rawWrite(fd uintptr, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		switch e {
+		case 0:
+			n += int(r)
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return n, nil
+		default:
+			return n, e
+		}
+	}
+	return n, nil
 }
 
 func (c *Conn) wakeWriter() {
@@ -190,21 +313,22 @@ func (c *Conn) wakeWriter() {
 	}
 }
 
-// corkInc holds the writer back: writes queue up until uncork, so that
-// many messages produced together go out in one write.
+// corkInc holds writes back: they queue up until uncorkWrite, so that
+// many messages produced together (the answers to one read, a post's
+// fan-out) go out in one write.
 func (c *Conn) corkInc() { c.cork.Add(1) }
 
-// uncork lets the writer go and wakes it if anything is queued.
-func (c *Conn) uncork() {
+// uncorkWrite releases the connection and writes what is queued now.
+func (c *Conn) uncorkWrite() {
 	if c.cork.Add(-1) > 0 {
 		return
 	}
 	c.mu.Lock()
-	pending := len(c.out) > 0
-	c.mu.Unlock()
-	if pending {
-		c.wakeWriter()
+	if c.closed || c.transport == UDP {
+		c.mu.Unlock()
+		return
 	}
+	c.writeNow()
 }
 
 // Batch groups writes to several connections (a post's fan-out) so that
@@ -225,11 +349,11 @@ func (b *Batch) hold(c *Conn) {
 	b.conns = append(b.conns, c)
 }
 
-// Flush releases every connection of the batch; the batch is then empty
-// and may be reused.
+// Flush releases every connection of the batch, writing each one's share
+// now; the batch is then empty and may be reused.
 func (b *Batch) Flush() {
 	for i, c := range b.conns {
-		c.uncork()
+		c.uncorkWrite()
 		b.conns[i] = nil
 	}
 	b.conns = b.conns[:0]
@@ -294,7 +418,7 @@ func (c *Conn) writeLoop() {
 			c.writing.Unlock()
 			continue
 		}
-		_, err := c.nc.Write(buf)
+		err := c.writeAll(buf)
 		c.ep.stats.writes.Add(1)
 		c.writing.Unlock()
 		if err != nil {
@@ -327,7 +451,7 @@ func (c *Conn) readLoopTCP() {
 				buf = nb
 			}
 		}
-		n, err := c.nc.Read(buf[len(buf):cap(buf)])
+		n, err := c.read(buf[len(buf):cap(buf)])
 		c.ep.stats.reads.Add(1)
 		buf = buf[:len(buf)+n]
 		// what the handlers answer to this read's messages goes out in
@@ -340,7 +464,7 @@ func (c *Conn) readLoopTCP() {
 				start += skip
 			}
 			if ferr != nil {
-				c.uncork()
+				c.uncorkWrite()
 				c.ep.malformed(c, buf[start:min(len(buf), start+256)], ferr)
 				c.closeWith(ferr)
 				return
@@ -364,7 +488,7 @@ func (c *Conn) readLoopTCP() {
 			}
 			c.ep.receive(c, raw)
 		}
-		c.uncork()
+		c.uncorkWrite()
 		if start == len(buf) {
 			buf, start = buf[:0], 0
 			if cap(buf) > 64<<10 {

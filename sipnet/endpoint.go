@@ -294,6 +294,7 @@ func (ep *Endpoint) startTCP(nc net.Conn) (*Conn, error) {
 	c.remote = addrPort(nc.RemoteAddr())
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
+		c.rc, _ = tc.SyscallConn()
 	}
 	ep.connMu.Lock()
 	if ep.closed {

@@ -14,7 +14,12 @@ import (
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
 )
+
+// dispatchTick is the dispatcher's resolution: operations due within one
+// tick of its last wake-up start together.
+const dispatchTick = time.Millisecond
 
 // Options configure a run.
 type Options struct {
@@ -79,6 +84,7 @@ type Swarm struct {
 	log    *slog.Logger
 
 	online, peak atomic.Int64
+	inflight     atomic.Int64 // posts sent, not answered yet
 	signedIn     atomic.Int64
 	failed       atomic.Int64
 	ops          sync.WaitGroup
@@ -181,6 +187,10 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 
 	aborted := s.dispatch(ctx)
 	s.ops.Wait()
+	// posts still waiting for their answer (bounded by the SIP timeout)
+	for deadline := time.Now().Add(s.spec.Limits.Timeout.D() + time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	// drain: let deliveries in flight arrive
 	if d := s.spec.Drain.D(); d > 0 {
 		t := time.NewTimer(d)
@@ -294,6 +304,12 @@ func (s *Swarm) dispatch(ctx context.Context) bool {
 	sem := make(chan struct{}, s.spec.Limits.Concurrency)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	// Posts due together go out together: the dispatcher wakes at most
+	// once per tick and sends every post then due in one write per
+	// connection (their latency counts the wait, from the intended time).
+	var batch sipnet.Batch
+	defer batch.Flush()
+	var lastWake time.Time
 	for i := range s.plan.Ops {
 		op := &s.plan.Ops[i]
 		if !s.o.Shard.Owns(op.User) {
@@ -301,13 +317,25 @@ func (s *Swarm) dispatch(ctx context.Context) bool {
 		}
 		due := s.t0.Add(op.At)
 		if wait := time.Until(due); wait > 0 {
+			batch.Flush()
+			if next := lastWake.Add(dispatchTick); due.Before(next) {
+				wait = time.Until(next)
+			}
 			timer.Reset(wait)
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
 				return true
 			}
+			lastWake = time.Now()
 		}
+		if op.Kind == KindPost {
+			// a post does not wait for its answer: the dispatcher sends it
+			// and the connection's reader accounts for the answer
+			s.postNow(op, due, &batch)
+			continue
+		}
+		batch.Flush()
 		select {
 		case sem <- struct{}{}:
 		case <-ctx.Done():
@@ -320,6 +348,7 @@ func (s *Swarm) dispatch(ctx context.Context) bool {
 		}()
 	}
 	// wait for the end of the last phase
+	batch.Flush()
 	if wait := time.Until(s.t0.Add(s.plan.Duration)); wait > 0 {
 		timer.Reset(wait)
 		select {
@@ -354,8 +383,6 @@ func (s *Swarm) run(op *Op, due time.Time) {
 	switch op.Kind {
 	case KindSignIn:
 		s.signIn(ctx, u, due)
-	case KindPost:
-		s.post(ctx, u, op, due)
 	case KindHistory:
 		if !s.ready(u, op.Room) {
 			return
@@ -451,13 +478,16 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
 		return
 	}
 	s.rec.Record(reports.OpRegister, time.Since(t))
-	t = time.Now()
-	uri, err := c.Lookup(ctx, s.flow(u.idx))
-	if err != nil {
-		fail("lookup", err)
-		return
+	uri := s.spec.Lookup.Channel
+	if s.spec.Lookup.Flow != scenarios.FlowDirect {
+		t = time.Now()
+		var err error
+		if uri, err = c.Lookup(ctx, s.flow(u.idx)); err != nil {
+			fail("lookup", err)
+			return
+		}
+		s.rec.Record(reports.OpLookup, time.Since(t))
 	}
-	s.rec.Record(reports.OpLookup, time.Since(t))
 	t = time.Now()
 	if err := c.OpenChannel(ctx, uri); err != nil {
 		fail("channel_invite", err)
@@ -505,41 +535,67 @@ func (s *Swarm) markJoined(u *vuser, res *sipclient.JoinResult, at time.Time) {
 	}
 }
 
-// post sends one planned post.
-func (s *Swarm) post(ctx context.Context, u *vuser, op *Op, due time.Time) {
+// postNow sends one planned post, unless it is too late to: the answer is
+// accounted for on the connection's reader goroutine.
+func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
+	now := time.Now()
+	lag := now.Sub(due)
+	s.rec.Record(reports.OpSchedLag, max(lag, 0))
 	ps := s.acct.post(op.Room, op.Index)
+	if lag > s.spec.Limits.MaxLag.D() {
+		s.rec.Add(reports.CounterDropped, 1)
+		s.rec.Add("dropped.post", 1)
+		ps.status.Store(postDropped)
+		return
+	}
+	u := s.users[op.User]
 	if !s.ready(u, op.Room) {
 		ps.status.Store(postSkipped)
 		return
 	}
 	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: due.UnixMicro()}
 	text := string(appendPostText(make([]byte, 0, op.Size+64), s.plan.RunTag, m, int(op.Size)))
-	uri := s.plan.Rooms[op.Room].URI
-	ps.sent.Store(time.Now().UnixNano())
-	var envid uint64
-	var err error
-	if op.Story {
-		envid, err = u.client.PostStory(ctx, uri, text)
-	} else {
-		envid, err = u.client.Post(ctx, uri, text)
+	envid := u.client.NextEnvID()
+	slot := s.acct.base[op.Room] + op.Index
+	u.mu.Lock()
+	u.posts[envid] = slot // before sending: the refusal may come at once
+	u.mu.Unlock()
+	s.inflight.Add(1)
+	ps.sent.Store(now.UnixNano())
+	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
+		func(status int, err error) { s.posted(u, ps, envid, due, status, err) })
+	if err != nil {
+		s.posted(u, ps, envid, due, 0, err)
+	}
+}
+
+// posted accounts for a post's answer.
+func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, due time.Time, status int, err error) {
+	defer s.inflight.Add(-1)
+	if err == nil && status != 200 {
+		err = &sipclient.StatusError{Method: "INFO", Code: status, Reason: "answer to a post"}
 	}
 	if err != nil {
 		ps.status.Store(postFailed)
+		u.mu.Lock()
+		delete(u.posts, envid)
+		u.mu.Unlock()
 		s.fail("post", err)
 		return
 	}
 	now := time.Now()
 	ps.acked.Store(now.UnixNano())
 	u.mu.Lock()
-	if u.rejected[envid] {
-		delete(u.rejected, envid)
-		u.mu.Unlock()
+	rejected := u.rejected[envid]
+	delete(u.rejected, envid)
+	u.mu.Unlock()
+	if rejected {
 		ps.status.Store(postRejected)
 		return
 	}
-	u.posts[envid] = s.acct.base[op.Room] + op.Index
-	u.mu.Unlock()
-	ps.status.Store(postAcked)
+	// a refusal arriving after this (rpl:grpchat follows the 200) flips
+	// the status through u.posts
+	ps.status.CompareAndSwap(postPending, postAcked)
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
 	s.rec.Add(reports.CounterPosts, 1)
 }
@@ -561,10 +617,9 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add(reports.CounterRejectedPosts, 1)
 		u.mu.Lock()
 		slot, ok := u.posts[e.EnvID]
-		if ok {
-			delete(u.posts, e.EnvID)
-		} else {
-			u.rejected[e.EnvID] = true
+		delete(u.posts, e.EnvID)
+		if !ok || s.acct.posts[slot].acked.Load() == 0 {
+			u.rejected[e.EnvID] = true // posted, when the 200 comes, sees it
 		}
 		u.mu.Unlock()
 		if ok {

@@ -31,6 +31,8 @@ phases:
   - name: steady
     duration: 1500ms
     posts: {rate: 20/s, arrival: constant}
+  - name: quiet
+    duration: 1s
 drain: 500ms
 `
 
@@ -134,6 +136,13 @@ func TestKnownSchedule(t *testing.T) {
 	}
 	if got := o.Accounted.LastDelivery.TotalCount(); got != 30 {
 		t.Errorf("post_to_last_delivery has %d values, want 30", got)
+	}
+	// posts go out when due, not when the dispatcher next sleeps (the
+	// quiet phase after the posts would hold a forgotten one for 1 s)
+	for i, p := range o.Data.Posts {
+		if late := time.Duration(p.Acked - p.Intended); late > 500*time.Millisecond {
+			t.Errorf("post %d answered %s after its intended time", i, late)
+		}
 	}
 	if c := rec.Counters(); c[reports.CounterDropped] != 0 || c[reports.CounterErrors] != 0 || c[reports.CounterViolations] != 0 {
 		t.Errorf("counters %v", c)

@@ -107,6 +107,20 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		SilenceErrors: true,
 		Version:       Version,
 	}
+	var cpuProfile, memProfile string
+	var stopProfile func()
+	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the command to this file")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write a heap profile (pprof) at the end of the command to this file")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		stop, err := startProfiles(cpuProfile, memProfile)
+		stopProfile = stop
+		return err
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) {
+		if stopProfile != nil {
+			stopProfile()
+		}
+	}
 	root.AddCommand(
 		NewCmdServe(env, nil),
 		NewCmdRun(env, nil),

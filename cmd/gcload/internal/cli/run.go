@@ -272,7 +272,7 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 		return nil, err
 	}
 	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
 	if err := gob.NewEncoder(zw).Encode(oc.Data); err != nil {
 		return nil, err
 	}
