@@ -221,8 +221,23 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 }
 
 func (h *Hub) forgetInvitations(user string, rooms []*room) {
+	var ended []*room
+	h.invMu.Lock()
+	for _, r := range rooms {
+		if h.invited[user][r.id] {
+			delete(h.invited[user], r.id)
+			ended = append(ended, r)
+		}
+	}
+	if len(h.invited[user]) == 0 {
+		delete(h.invited, user)
+	}
+	h.invMu.Unlock()
+	if len(ended) == 0 {
+		return
+	}
 	h.goWork(func() {
-		for _, r := range rooms {
+		for _, r := range ended {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if err := h.st.DeleteInvitations(ctx, user, r.id); err != nil {
 				h.log.Warn("channel: forget invitations", "user", user, "room", r.id, "err", err)

@@ -78,6 +78,11 @@ type Hub struct {
 	mu    sync.RWMutex
 	rooms map[string]*room
 
+	// invited[user][roomID]: outstanding invitations, so that a join
+	// touches the store only when it ends one
+	invMu   sync.Mutex
+	invited map[string]map[string]bool
+
 	sessMu   sync.Mutex
 	sessions map[sipnet.DialogID]*session
 	byConn   map[*sipnet.Conn][]*session
@@ -148,7 +153,24 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	for _, r := range rooms {
 		h.rooms[r.ID] = newRoom(cfg.Domain, r)
 	}
+	invs, err := cfg.Store.Invitations(ctx, "")
+	if err != nil {
+		return nil, fmt.Errorf("channel: load invitations: %w", err)
+	}
+	h.invited = map[string]map[string]bool{}
+	for _, inv := range invs {
+		h.noteInvitation(inv.User, inv.RoomID)
+	}
 	return h, nil
+}
+
+func (h *Hub) noteInvitation(user, room string) {
+	h.invMu.Lock()
+	defer h.invMu.Unlock()
+	if h.invited[user] == nil {
+		h.invited[user] = map[string]bool{}
+	}
+	h.invited[user][room] = true
 }
 
 // Stats returns the hub's counters.
@@ -364,7 +386,11 @@ func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation
 	if !store.ValidUser(user) {
 		return store.Invitation{}, fmt.Errorf("%w: user %q: want sip:user@domain", ErrInvalid, user)
 	}
-	return h.st.AddInvitation(ctx, store.Invitation{RoomID: id, User: user, By: by, Created: h.cfg.Now().UTC()})
+	inv, err := h.st.AddInvitation(ctx, store.Invitation{RoomID: id, User: user, By: by, Created: h.cfg.Now().UTC()})
+	if err == nil {
+		h.noteInvitation(user, id)
+	}
+	return inv, err
 }
 
 // evicted tells sessions removed from a room that they left it, and the

@@ -198,7 +198,8 @@ type Store interface {
 	Search(ctx context.Context, q Query) ([]Message, error)
 	// AddInvitation stores an invitation and returns it with its id.
 	AddInvitation(ctx context.Context, inv Invitation) (Invitation, error)
-	// Invitations lists a user's outstanding invitations.
+	// Invitations lists a user's outstanding invitations ("" lists every
+	// user's).
 	Invitations(ctx context.Context, user string) ([]Invitation, error)
 	// DeleteInvitations removes a user's invitations to a room.
 	DeleteInvitations(ctx context.Context, user, roomID string) error

@@ -243,3 +243,56 @@ limits: {max_lag: 30s}
 	b.ReportMetric(float64(heap-before.HeapInuse-before.StackInuse)/float64(online), "bytes/user")
 	b.ReportMetric(float64(online), "users")
 }
+
+// BenchmarkSignIn measures the reference server's sign-in capacity: users
+// sign in at 2,500/s (open model) through the whole flow a real client
+// makes (REGISTER, provisioning SUBSCRIBE, lookup INVITE/INFO/BYE, channel
+// INVITE, bjoin) over 16 shared connections, against a server process. It
+// reports the server's CPU per sign-in (so the sign-ins a second one core
+// sustains), the rate achieved and the p99 sign-in time. One op is one user.
+func BenchmarkSignIn(b *testing.B) {
+	users := max(b.N, 5000)
+	const rate = 2500
+	src := fmt.Sprintf(`name: bench-signin
+seed: 1
+users: {count: %d}
+connections: {model: shared, shared: 16}
+rooms: {classes: [{name: s, size: 100, count: %d}]}
+phases:
+  - {name: signin, signin: {rate: %d/s, arrival: constant}}
+drain: 1ms
+limits: {max_lag: 30s}
+`, users, max(users/100, 1), rate)
+	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := startChild(b, src)
+	rec := reports.NewRecorder(time.Now(), time.Second)
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	s0 := srv.cpu()
+	start := time.Now()
+	out, err := sw.Run(context.Background(), context.Background())
+	wall := time.Since(start)
+	s1 := srv.cpu()
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if out.Users.SignedIn != users {
+		b.Fatalf("%d of %d users signed in", out.Users.SignedIn, users)
+	}
+	h := rec.Histogram(reports.OpSignIn)
+	b.ReportMetric(float64(s1-s0)/float64(users)/1e3, "server-cpu-µs/signin")
+	b.ReportMetric(1e9*float64(users)/float64(s1-s0), "signins/server-cpu-s")
+	b.ReportMetric(float64(users)/(wall.Seconds()-0.1), "signins/s")
+	b.ReportMetric(float64(h.ValueAtQuantile(99))/1e3, "p99-ms")
+}

@@ -405,7 +405,11 @@ func (s *Store) AddInvitation(ctx context.Context, inv store.Invitation) (store.
 
 // Invitations implements store.Store.
 func (s *Store) Invitations(ctx context.Context, user string) ([]store.Invitation, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, room_id, user, by_user, created FROM invitations WHERE user = ? ORDER BY id`, user)
+	q, args := `SELECT id, room_id, user, by_user, created FROM invitations WHERE user = ? ORDER BY id`, []any{user}
+	if user == "" {
+		q, args = `SELECT id, room_id, user, by_user, created FROM invitations ORDER BY id`, nil
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: invitations of %s: %w", user, err)
 	}

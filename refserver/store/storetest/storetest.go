@@ -200,6 +200,14 @@ func testInvitations(t *testing.T, s store.Store) {
 	if len(list) != 1 || list[0].By != "sip:m@d" {
 		t.Fatalf("invitations %+v", list)
 	}
+	if _, err := s.AddInvitation(ctx, store.Invitation{RoomID: "r", User: "sip:v@d"}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := s.Invitations(ctx, "")
+	must(t, err)
+	if len(all) != 2 {
+		t.Fatalf("every invitation: %+v", all)
+	}
 	must(t, s.DeleteInvitations(ctx, "sip:u@d", "r"))
 	list, err = s.Invitations(ctx, "sip:u@d")
 	must(t, err)
