@@ -15,8 +15,24 @@ test:
 race:
 	$(GO) test -race $(PKGS)
 
+# Micro-benchmarks: XCCOS encode/decode, SIP scanning, the recorder, then
+# CPU per delivery on both sides (fan-out: the server process; the swarm:
+# received and answered) and memory per idle signed-in user. The swarm
+# benchmarks run the reference server in a child process; one op is one
+# delivery or one user. See docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) $(PKGS)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./xccos/ ./sipnet/ ./reports/
+	$(GO) test -run '^$$' -bench 'SwarmDelivery' -benchtime 200000x ./sipclient/swarm/
+	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 20000x ./sipclient/swarm/
+
+# End-to-end runs (about 20 minutes): sign-in capacity, memory of 60,000
+# idle users, the SIPp comparison (needs sipp: apt-get install sip-tester)
+# and the full peak scenario against the embedded server.
+bench-e2e: build
+	$(GO) test -run '^$$' -bench 'SignIn' -benchtime 20000x ./sipclient/swarm/
+	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 60000x ./sipclient/swarm/
+	bash bench/compare.sh
+	./bin/gcload run scenarios/peak.yaml --progress plain
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
@@ -26,8 +42,9 @@ run: build
 	./bin/gcload run scenarios/smoke.yaml
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./xccos/
-	$(GO) test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./sipnet/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./xccos/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChat$$' -fuzztime 30s ./xccos/
+	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 30s ./sipnet/
 
 clean:
 	rm -rf bin results

@@ -7,12 +7,15 @@
 # transactions) against one reference server, one after the other, at the
 # same rate (N users signing in over 10 s, N x 1000/INTERVAL posts a
 # second), both over one TCP connection (SIPp -t t1; gcload's shared
-# connection model). Each generator's CPU seconds (user + system, from
-# /usr/bin/time) are reported per 1,000 transactions.
+# connection model). The server's rooms file holds both generators' rooms
+# and members, so neither provisions anything. Each generator's CPU
+# seconds (user + system of its whole process, from /usr/bin/time) are
+# reported per 1,000 transactions.
 #
 # Needs sipp (Debian package sip-tester). Loopback only.
 # Parameters (environment): N users (1000), POSTS per user (50),
-# INTERVAL ms between a user's posts (200).
+# INTERVAL ms between a user's posts (200); GCLOAD_ARGS extra flags for
+# gcload run (e.g. --cpuprofile /tmp/gcload.prof).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000}
@@ -28,9 +31,11 @@ trap 'kill $srv 2>/dev/null || true; rm -rf "$tmp"' EXIT
 {
   echo "rooms:"
   for i in $(seq 1 "$N"); do echo "  - {id: sipp-$i, name: sipp $i, members: [sip:sipp$i@example.com]}"; done
+  # gcload's users and rooms (bench/sipp/gcload.yaml: user gclK alone in room gcl-K)
+  for i in $(seq 0 $(( N - 1 ))); do echo "  - {id: gcl-$i, name: gcl $i, members: [sip:gcl$i@example.com]}"; done
 } > "$tmp/rooms.yaml"
-port=$(( 20000 + RANDOM % 20000 )); aport=$(( port + 1 ))
-bin/gcload serve --listen 127.0.0.1:$port --udp=false --db "$tmp/gc.db" --rooms "$tmp/rooms.yaml" --admin 127.0.0.1:$aport > "$tmp/serve.log" 2>&1 &
+port=$(( 20000 + RANDOM % 20000 ))
+bin/gcload serve --listen 127.0.0.1:$port --udp=false --db "$tmp/gc.db" --rooms "$tmp/rooms.yaml" > "$tmp/serve.log" 2>&1 &
 srv=$!
 for _ in $(seq 100); do grep -q "SIP on" "$tmp/serve.log" && break; sleep 0.1; done
 
@@ -45,10 +50,10 @@ echo "SIPp: $ok calls succeeded, $failed failed"
 
 echo "== gcload: the same"
 /usr/bin/time -f "%U %S" -o "$tmp/gcload.time" bin/gcload run bench/sipp/gcload.yaml --progress none \
-  --target sip:ocschat@example.com --server 127.0.0.1:$port --admin http://127.0.0.1:$aport --out "$tmp/gcload-results" \
+  --target sip:ocschat@example.com --server 127.0.0.1:$port --out "$tmp/gcload-results" \
   --set users.count=$N --set rooms.classes[0].count=$N --set phases.signin.signin.rate=$RATE/s \
   --set phases.posts.duration=${STEADY_MS}ms --set phases.posts.posts.rate=$PPS/s \
-  > "$tmp/gcload.out" 2>&1 || { cat "$tmp/gcload.out"; exit 1; }
+  ${GCLOAD_ARGS:-} > "$tmp/gcload.out" 2>&1 || { cat "$tmp/gcload.out"; exit 1; }
 grep -E "^(verdict|users|posts|deliveries)" "$tmp/gcload.out"
 
 tx=$(( N * (7 + 2 * POSTS) ))

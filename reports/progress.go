@@ -16,6 +16,7 @@ type Snapshot struct {
 	UsersPlanned      int
 	PostsPerSec       float64
 	DeliveriesPerSec  float64
+	Deliveries        int64 // received since the start
 	P99PostToDelivery time.Duration
 	Errors            int64
 	Dropped           int64

@@ -382,6 +382,7 @@ func (r *Recorder) Snapshot(now time.Time) Snapshot {
 	s.Errors = total(CounterErrors)
 	s.Dropped = total(CounterDropped)
 	s.Violations = total(CounterViolations)
+	s.Deliveries = total(CounterDeliveries)
 
 	r.tickMu.Lock()
 	defer r.tickMu.Unlock()

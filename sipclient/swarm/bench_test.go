@@ -135,8 +135,8 @@ func BenchmarkSwarmDelivery(b *testing.B) {
 }
 
 func benchDelivery(b *testing.B, members int) {
-	rate := 20000.0 / float64(members) // posts/s
-	posts := max(b.N/members, 20)
+	rate := 20000.0 / float64(members)   // posts/s
+	posts := max(b.N/members, int(rate)) // at least one second: the window needs ticks
 	steady := time.Duration(float64(posts) / rate * float64(time.Second))
 	src := fmt.Sprintf(`name: bench-delivery
 seed: 1
@@ -159,18 +159,36 @@ limits: {max_lag: 5s}
 		b.Fatal(err)
 	}
 	srv := startChild(b, src)
-	rec := reports.NewRecorder(time.Now(), time.Second)
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
+	// CPU is read at ticks of the steady phase: the first one starts the
+	// window, each later one ends it, so the figures exclude sign-in,
+	// settling and sign-out.
+	var win struct {
+		started    bool
+		u0, k0, s0 time.Duration
+		u1, k1, s1 time.Duration
+		n0, n1     int64
+	}
+	rec := reports.NewRecorder(time.Now(), 100*time.Millisecond)
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+		Tick: 100 * time.Millisecond,
+		OnTick: func(snap reports.Snapshot) {
+			if snap.Phase != "steady" {
+				return
+			}
+			u, k := selfUserSys()
+			sc := srv.cpu()
+			if !win.started {
+				win.started = true
+				win.u0, win.k0, win.s0, win.n0 = u, k, sc, snap.Deliveries
+				return
+			}
+			win.u1, win.k1, win.s1, win.n1 = u, k, sc, snap.Deliveries
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	u0, k0 := selfUserSys()
-	s0 := srv.cpu()
 	out, err := sw.Run(context.Background(), context.Background())
-	u1, k1 := selfUserSys()
-	s1 := srv.cpu()
-	c0, c1 := u0+k0, u1+k1
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -179,11 +197,14 @@ limits: {max_lag: 5s}
 	if d.Lost != 0 || d.Received == 0 {
 		b.Fatalf("delivery %+v", d)
 	}
-	n := float64(d.Received)
-	b.ReportMetric(float64(c1-c0)/n, "swarm-cpu-ns/delivery")
-	b.ReportMetric(float64(k1-k0)/n, "swarm-sys-ns/delivery")
-	b.ReportMetric(float64(s1-s0)/n, "server-cpu-ns/delivery")
-	b.ReportMetric(n, "deliveries")
+	n := float64(win.n1 - win.n0)
+	if n <= 0 {
+		b.Fatalf("no deliveries measured in the steady phase (window %+v)", win)
+	}
+	b.ReportMetric(float64(win.u1+win.k1-win.u0-win.k0)/n, "swarm-cpu-ns/delivery")
+	b.ReportMetric(float64(win.k1-win.k0)/n, "swarm-sys-ns/delivery")
+	b.ReportMetric(float64(win.s1-win.s0)/n, "server-cpu-ns/delivery")
+	b.ReportMetric(float64(d.Received), "deliveries")
 	st := out.SIP
 	b.ReportMetric(float64(st.MessagesIn)/float64(max(st.Reads, 1)), "msgs/read")
 	b.ReportMetric(float64(st.MessagesOut)/float64(max(st.Writes, 1)), "msgs/write")

@@ -92,7 +92,7 @@ func runMerge(env *Env, o *MergeOptions) error {
 		Generator: merged.Summary.Generator, Aborted: merged.Summary.Aborted,
 		Data: swarm.MergeData(datas...),
 	}
-	res, err := buildResult(spec, plan, swarm.Shard{Index: 1, Of: 1}, merged.Summary.Target, merged.Hists, merged.Summary.Counters, merged.Intervals, acc, oc)
+	res, err := buildResult(spec, plan, swarm.Shard{Index: 1, Of: 1}, merged.Summary.Target, merged.Hists, merged.Summary.Counters, merged.Intervals, merged.IntervalLength, acc, oc)
 	if err != nil {
 		return err
 	}

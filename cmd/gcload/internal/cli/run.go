@@ -229,7 +229,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	res, err := buildResult(spec, plan, shard, target, rec.Hists(), rec.Counters(), rec.Intervals(), outcome.Accounted, outcome)
+	res, err := buildResult(spec, plan, shard, target, rec.Hists(), rec.Counters(), rec.Intervals(), rec.IntervalLength(), outcome.Accounted, outcome)
 	if err != nil {
 		return err
 	}
@@ -246,7 +246,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 }
 
 // buildResult assembles the results of a run (or of merged shards).
-func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, target string, hists map[reports.Op]*hdrhistogram.Histogram, counters map[string]int64, intervals []reports.Interval, acc swarm.Accounted, oc *swarm.Outcome) (*reports.Result, error) {
+func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, target string, hists map[reports.Op]*hdrhistogram.Histogram, counters map[string]int64, intervals []reports.Interval, interval time.Duration, acc swarm.Accounted, oc *swarm.Outcome) (*reports.Result, error) {
 	hists[reports.OpPostToLastDelivery] = acc.LastDelivery
 	secs := oc.End.Sub(oc.Start).Seconds()
 	s := reports.Summary{
@@ -280,7 +280,7 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 		return nil, err
 	}
 	return &reports.Result{
-		Summary: s, Hists: hists, Intervals: intervals, ScenarioYAML: yml,
+		Summary: s, Hists: hists, Intervals: intervals, IntervalLength: interval, ScenarioYAML: yml,
 		Extra: map[string][]byte{"accounting.gob.gz": gz.Bytes()},
 	}, nil
 }
