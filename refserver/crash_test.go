@@ -1,15 +1,11 @@
 package refserver_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -22,23 +18,15 @@ import (
 const crashEnv = "GCLOAD_CRASH_CHILD_DB"
 
 func TestMain(m *testing.M) {
-	if db := os.Getenv(crashEnv); db != "" {
-		crashChild(db)
+	// the server process the crash test kills: its database is the value
+	// of crashEnv
+	if refservertest.ChildMain(crashEnv, func(db string) ([]refserver.Option, error) {
+		return []refserver.Option{refserver.WithDB(db),
+			refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com"))}, nil
+	}) {
 		return
 	}
 	os.Exit(m.Run())
-}
-
-// crashChild is the server process the crash test kills.
-func crashChild(db string) {
-	srv, err := refserver.New(context.Background(), refserver.WithDB(db), refserver.WithTCP("127.0.0.1:0"),
-		refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com")))
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	fmt.Println(srv.TCPAddr())
-	select {}
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts
@@ -48,21 +36,8 @@ func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
 		t.Skip("spawns a server process")
 	}
 	db := filepath.Join(t.TempDir(), "crash.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), crashEnv+"="+db)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil || strings.HasPrefix(line, "error") {
-		t.Fatalf("child: %q %v", line, err)
-	}
-	addr := strings.TrimSpace(line)
+	child := refservertest.StartChild(t, crashEnv, db)
+	addr := child.Addr
 	ctx := ctxT(t)
 	var mu sync.Mutex
 	acked := map[string]bool{}
@@ -102,10 +77,9 @@ func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
 		}()
 	}
 	time.Sleep(400 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := child.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	_ = cmd.Wait()
 	close(stop)
 	wg.Wait()
 	mu.Lock()

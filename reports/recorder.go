@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"maps"
 	"math"
 	"runtime"
 	"slices"
@@ -178,20 +179,25 @@ func (o *opRec) lock() *shard {
 }
 
 func (r *Recorder) addOp(op Op) *opRec {
-	r.regMu.Lock()
-	defer r.regMu.Unlock()
-	old := *r.ops.Load()
-	if o, ok := old[op]; ok {
-		return o
+	return register(&r.regMu, &r.ops, op, func() *opRec { return &opRec{shards: make([]shard, r.nshards)} })
+}
+
+// register returns the value of k in the copy-on-write map p, adding mk()
+// under mu when k is new: readers load the map without locking, and a
+// writer replaces it with a copy holding one more entry.
+func register[K comparable, V any](mu *sync.Mutex, p *atomic.Pointer[map[K]*V], k K, mk func() *V) *V {
+	mu.Lock()
+	defer mu.Unlock()
+	old := *p.Load()
+	if v, ok := old[k]; ok {
+		return v
 	}
-	m := make(map[Op]*opRec, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	o := &opRec{shards: make([]shard, r.nshards)}
-	m[op] = o
-	r.ops.Store(&m)
-	return o
+	m := make(map[K]*V, len(old)+1)
+	maps.Copy(m, old)
+	v := mk()
+	m[k] = v
+	p.Store(&m)
+	return v
 }
 
 // Add adds n to the named counter (created at 0 on first use) and to its
@@ -205,20 +211,7 @@ func (r *Recorder) Add(name string, n int64) {
 }
 
 func (r *Recorder) counter(name string) *counter {
-	r.regMu.Lock()
-	defer r.regMu.Unlock()
-	old := *r.counters.Load()
-	if c, ok := old[name]; ok {
-		return c
-	}
-	m := make(map[string]*counter, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	c := &counter{}
-	m[name] = c
-	r.counters.Store(&m)
-	return c
+	return register(&r.regMu, &r.counters, name, func() *counter { return &counter{} })
 }
 
 // Gauge sets a sampled gauge (users_online, ...); each interval keeps the
@@ -236,20 +229,7 @@ func (r *Recorder) Gauge(name string, v float64) {
 }
 
 func (r *Recorder) gauge(name string) *gauge {
-	r.regMu.Lock()
-	defer r.regMu.Unlock()
-	old := *r.gauges.Load()
-	if g, ok := old[name]; ok {
-		return g
-	}
-	m := make(map[string]*gauge, len(old)+1)
-	for k, v := range old {
-		m[k] = v
-	}
-	g := &gauge{}
-	m[name] = g
-	r.gauges.Store(&m)
-	return g
+	return register(&r.regMu, &r.gauges, name, func() *gauge { return &gauge{} })
 }
 
 // Tick closes the current interval at now and starts the next one. Call it

@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gcload/gcload/internal/yamlx"
 )
 
 // UnmarshalYAML reads a duration such as "30s", "10m", "1h30m" or "500ms".
 // A bare number is an error: a duration needs a unit.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a duration such as 30s, got %s", nodeKind(n))
+		return fmt.Errorf("want a duration such as 30s, got %s", yamlx.Describe(n))
 	}
 	switch n.ShortTag() {
 	case "!!int", "!!float":
@@ -80,7 +82,7 @@ func ParseRate(s string) (Rate, error) {
 // number (per second).
 func (r *Rate) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return fmt.Errorf("want a rate such as 40/s, got %s", nodeKind(n))
+		return fmt.Errorf("want a rate such as 40/s, got %s", yamlx.Describe(n))
 	}
 	x, err := ParseRate(n.Value)
 	if err != nil {
@@ -114,14 +116,4 @@ func (r Rate) String() string {
 		}
 	}
 	return strconv.FormatFloat(float64(r), 'g', -1, 64) + "/s"
-}
-
-func nodeKind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	}
-	return fmt.Sprintf("%q", n.Value)
 }

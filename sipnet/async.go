@@ -55,14 +55,7 @@ func (ep *Endpoint) asyncTx(c *Conn, br Branch, method string, cb StatusFunc) *C
 
 // dropAsync forgets an asynchronous transaction whose request was not sent.
 func (ep *Endpoint) dropAsync(tx *ClientTx) {
-	sh := ep.shard(tx.key)
-	sh.mu.Lock()
-	mine := sh.m[tx.key] == tx
-	if mine {
-		delete(sh.m, tx.key)
-	}
-	sh.mu.Unlock()
-	if mine {
+	if ep.forget(tx) {
 		releaseTx(tx) // its queue entry finds no transaction and is dropped
 	}
 }

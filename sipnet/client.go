@@ -143,12 +143,7 @@ func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Bran
 // untrack forgets a transaction whose request could not be sent, without
 // calling its callback (Send reports the error to its caller instead).
 func (ep *Endpoint) untrack(tx *ClientTx) {
-	sh := ep.shard(tx.key)
-	sh.mu.Lock()
-	if sh.m[tx.key] == tx {
-		delete(sh.m, tx.key)
-	}
-	sh.mu.Unlock()
+	ep.forget(tx)
 	ep.wheel.cancel(&tx.timer)
 }
 
@@ -191,17 +186,23 @@ func (ep *Endpoint) start(tx *ClientTx, raw []byte) error {
 
 // abort completes tx with err if it is still pending.
 func (ep *Endpoint) abort(tx *ClientTx, err error) {
-	sh := ep.shard(tx.key)
-	sh.mu.Lock()
-	mine := sh.m[tx.key] == tx
-	if mine {
-		delete(sh.m, tx.key)
-	}
-	sh.mu.Unlock()
-	if mine {
+	if ep.forget(tx) {
 		ep.wheel.cancel(&tx.timer)
 		tx.complete(nil, err)
 	}
+}
+
+// forget removes tx from its shard; false when it was no longer there (a
+// response or a timeout took it first).
+func (ep *Endpoint) forget(tx *ClientTx) bool {
+	sh := ep.shard(tx.key)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if sh.m[tx.key] != tx {
+		return false
+	}
+	delete(sh.m, tx.key)
+	return true
 }
 
 func (tx *ClientTx) onTimer() {
@@ -214,14 +215,7 @@ func (tx *ClientTx) onTimer() {
 	elapsed := time.Since(tx.start)
 	if elapsed >= limit {
 		tx.mu.Unlock()
-		sh := ep.shard(tx.key)
-		sh.mu.Lock()
-		mine := sh.m[tx.key] == tx
-		if mine {
-			delete(sh.m, tx.key)
-		}
-		sh.mu.Unlock()
-		if mine {
+		if ep.forget(tx) {
 			ep.stats.timeouts.Add(1)
 			tx.complete(nil, fmt.Errorf("%w: %s after %s", ErrTimeout, tx.Method, limit))
 		}

@@ -256,7 +256,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		if pt.Implements(textUnmarshalerType) {
 			if n.Kind != yaml.ScalarNode {
-				d.errorf(n, path, "want a %s, got %s", kindName(v.Type()), describe(n))
+				d.errorf(n, path, "want a %s, got %s", kindName(v.Type()), Describe(n))
 				return
 			}
 			if err := v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(n.Value)); err != nil {
@@ -285,7 +285,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		if xv := reflect.ValueOf(x); xv.Type().AssignableTo(v.Type()) {
 			v.Set(xv)
 		} else {
-			d.errorf(n, path, "want a %s, got %s", v.Type(), describe(n))
+			d.errorf(n, path, "want a %s, got %s", v.Type(), Describe(n))
 		}
 	default:
 		d.decodeScalar(n, v, path)
@@ -310,7 +310,7 @@ func (d *decoder) unmarshalError(n *yaml.Node, path string, err error) {
 func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 	t := v.Type()
 	if n.Kind != yaml.ScalarNode {
-		d.errorf(n, path, "want %s, got %s", article(kindName(t)), describe(n))
+		d.errorf(n, path, "want %s, got %s", article(kindName(t)), Describe(n))
 		return
 	}
 	tag := n.ShortTag()
@@ -376,7 +376,7 @@ func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.SequenceNode {
-		d.errorf(n, path, "want a list, got %s", describe(n))
+		d.errorf(n, path, "want a list, got %s", Describe(n))
 		return
 	}
 	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
@@ -395,7 +395,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "want a mapping, got %s", describe(n))
+		d.errorf(n, path, "want a mapping, got %s", Describe(n))
 		return
 	}
 	if v.IsNil() {
@@ -417,7 +417,7 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {
-		d.errorf(n, path, "want a mapping, got %s", describe(n))
+		d.errorf(n, path, "want a mapping, got %s", Describe(n))
 		return
 	}
 	info := d.structInfo(v.Type())
@@ -476,7 +476,7 @@ func (d *decoder) key(kv pair, seen map[string]*yaml.Node, path string) (string,
 		return "", false
 	}
 	if k.Kind != yaml.ScalarNode {
-		d.errorf(kv.k, path, "want a string key, got %s", describe(k))
+		d.errorf(kv.k, path, "want a string key, got %s", Describe(k))
 		return "", false
 	}
 	key := k.Value
@@ -536,11 +536,11 @@ func (d *decoder) merge(v *yaml.Node, path string) []pair {
 			if m := d.resolve(e, path); m != nil && m.Kind == yaml.MappingNode {
 				out = append(out, d.merge(e, path)...)
 			} else if m != nil {
-				d.errorf(e, path, "a merge (<<) takes mappings, got %s", describe(m))
+				d.errorf(e, path, "a merge (<<) takes mappings, got %s", Describe(m))
 			}
 		}
 	default:
-		d.errorf(v, path, "a merge (<<) takes a mapping or a list of mappings, got %s", describe(src))
+		d.errorf(v, path, "a merge (<<) takes a mapping or a list of mappings, got %s", Describe(src))
 	}
 	return out
 }
@@ -618,8 +618,9 @@ func Fields(t reflect.Type) []Field {
 	return out
 }
 
-// describe names what a node holds, for "want X, got Y" messages.
-func describe(n *yaml.Node) string {
+// Describe names what a node holds, for "want X, got Y" messages: "a
+// mapping", "a list", "null", a quoted scalar (shortened past 40 bytes).
+func Describe(n *yaml.Node) string {
 	switch n.Kind {
 	case yaml.MappingNode:
 		return "a mapping"

@@ -146,7 +146,7 @@ func (d *decoder) override(root *yaml.Node, kv string) *yaml.Node {
 			slot = &cur.Content[j]
 		case s.index >= 0:
 			if cur.Kind != yaml.SequenceNode {
-				return fail(path, "not a list (it is %s), cannot take [%d]", describe(cur), s.index)
+				return fail(path, "not a list (it is %s), cannot take [%d]", Describe(cur), s.index)
 			}
 			path = Index(path, s.index)
 			switch {
@@ -175,7 +175,7 @@ func (d *decoder) override(root *yaml.Node, kv string) *yaml.Node {
 				*slot = container(i)
 			}
 		default:
-			return fail(path, "not a mapping (it is %s), cannot set %s", describe(cur), quote(s.name))
+			return fail(path, "not a mapping (it is %s), cannot set %s", Describe(cur), quote(s.name))
 		}
 		if last {
 			*slot = val

@@ -1,20 +1,16 @@
 package swarm_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"runtime"
-	"runtime/pprof"
-	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
@@ -22,93 +18,39 @@ import (
 
 // The benchmarks run the reference server in a child process (this test
 // binary, re-executed) so that the swarm's CPU and memory are measured
-// apart from the server's.
+// apart from the server's. The child's environment holds the scenario, whose
+// rooms it serves.
 const childEnv = "GCLOAD_BENCH_SERVER_SCENARIO"
 
 func TestMain(m *testing.M) {
-	if src := os.Getenv(childEnv); src != "" {
-		benchServer(src)
+	if refservertest.ChildMain(childEnv, func(src string) ([]refserver.Option, error) {
+		plan, err := parsePlan(src)
+		if err != nil {
+			return nil, err
+		}
+		return []refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1)}, nil
+	}) {
 		return
 	}
 	os.Exit(m.Run())
 }
 
-func benchServer(src string) {
+func parsePlan(src string) (*swarm.Plan, error) {
 	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
 	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
+		return nil, err
 	}
-	plan, err := swarm.NewPlan(spec)
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	dir, _ := os.MkdirTemp("", "gcload-bench-*")
-	defer os.RemoveAll(dir)
-	srv, err := refserver.New(context.Background(), refserver.WithDB(dir+"/gc.db"), refserver.WithTCP("127.0.0.1:0"),
-		refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1))
-	if err != nil {
-		fmt.Println("error", err)
-		os.Exit(1)
-	}
-	if prof := os.Getenv("GCLOAD_BENCH_SERVER_CPUPROFILE"); prof != "" {
-		f, err := os.Create(prof)
-		if err == nil {
-			_ = pprof.StartCPUProfile(f)
-			defer func() { pprof.StopCPUProfile(); f.Close() }()
-		}
-	}
-	fmt.Println(srv.TCPAddr())
-	// exit when the parent closes stdin
-	_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
-	srv.Close()
+	return swarm.NewPlan(spec)
 }
 
-// child is a server process.
-type child struct {
-	cmd  *exec.Cmd
-	addr string
-	in   interface{ Close() error }
-}
-
-func startChild(b *testing.B, scenario string) *child {
+// benchSetup plans the scenario src and starts its server process.
+func benchSetup(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
 	b.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+scenario)
-	out, err := cmd.StdoutPipe()
+	plan, err := parsePlan(src)
 	if err != nil {
 		b.Fatal(err)
 	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil || strings.HasPrefix(line, "error") {
-		cmd.Process.Kill()
-		b.Fatalf("server process: %q %v", line, err)
-	}
-	c := &child{cmd: cmd, addr: strings.TrimSpace(line), in: in}
-	b.Cleanup(func() { c.in.Close(); c.cmd.Wait() })
-	return c
-}
-
-// cpu returns the child's user+system CPU time from /proc.
-func (c *child) cpu() time.Duration {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * (time.Second / 100) // USER_HZ
+	return plan, refservertest.StartChild(b, childEnv, src)
 }
 
 func selfCPU() time.Duration {
@@ -150,15 +92,7 @@ phases:
 drain: 300ms
 limits: {max_lag: 5s}
 `, members, members, steady.Milliseconds(), rate)
-	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan, err := swarm.NewPlan(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := startChild(b, src)
+	plan, srv := benchSetup(b, src)
 	// CPU is read at ticks of the steady phase: the first one starts the
 	// window, each later one ends it, so the figures exclude sign-in,
 	// settling and sign-out.
@@ -169,14 +103,14 @@ limits: {max_lag: 5s}
 		n0, n1     int64
 	}
 	rec := reports.NewRecorder(time.Now(), 100*time.Millisecond)
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
 		Tick: 100 * time.Millisecond,
 		OnTick: func(snap reports.Snapshot) {
 			if snap.Phase != "steady" {
 				return
 			}
 			u, k := selfUserSys()
-			sc := srv.cpu()
+			sc := srv.CPU()
 			if !win.started {
 				win.started = true
 				win.u0, win.k0, win.s0, win.n0 = u, k, sc, snap.Deliveries
@@ -226,22 +160,14 @@ phases:
 drain: 1ms
 limits: {max_lag: 30s}
 `, users, max(users/1000, 1))
-	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan, err := swarm.NewPlan(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := startChild(b, src)
+	plan, srv := benchSetup(b, src)
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	rec := reports.NewRecorder(time.Now(), time.Second)
 	var heap uint64
 	var online int
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
 		OnTick: func(s reports.Snapshot) {
 			if s.Phase == "idle" && s.UsersOnline == users && heap == 0 {
 				var m runtime.MemStats
@@ -284,26 +210,18 @@ phases:
 drain: 1ms
 limits: {max_lag: 30s}
 `, users, max(users/100, 1), rate)
-	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	plan, err := swarm.NewPlan(spec)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := startChild(b, src)
+	plan, srv := benchSetup(b, src)
 	rec := reports.NewRecorder(time.Now(), time.Second)
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
+	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	s0 := srv.cpu()
+	s0 := srv.CPU()
 	start := time.Now()
 	out, err := sw.Run(context.Background(), context.Background())
 	wall := time.Since(start)
-	s1 := srv.cpu()
+	s1 := srv.CPU()
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
