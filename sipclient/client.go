@@ -634,16 +634,22 @@ func (c *Client) PostChat(ctx context.Context, ch xccos.Chat) (uint64, error) {
 	return c.post(ctx, ch)
 }
 
+// chatBody renders the envelope of a post; a chat with a time and no
+// timestamp text gets the time at second precision, as SIPE sends it.
+func chatBody(envid uint64, ch *xccos.Chat) []byte {
+	if !ch.TS.IsZero() && ch.TSRaw == "" {
+		ch.TSRaw = ch.TS.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	return xccos.AppendChat(make([]byte, 0, 256+len(ch.Text)), envid, ch)
+}
+
 func (c *Client) post(ctx context.Context, ch xccos.Chat) (uint64, error) {
 	d, err := c.channel()
 	if err != nil {
 		return 0, err
 	}
-	if !ch.TS.IsZero() && ch.TSRaw == "" {
-		ch.TSRaw = ch.TS.UTC().Format("2006-01-02T15:04:05Z")
-	}
 	envid := c.nextEnvID()
-	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", xccos.NewChat(envid, ch).Marshal())
+	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", chatBody(envid, &ch))
 	if err != nil {
 		return envid, fmt.Errorf("sipclient: INFO grpchat: %w", err)
 	}
@@ -764,8 +770,10 @@ func (c *Client) NextEnvID() uint64 { return c.nextEnvID() }
 
 // SendChat posts without waiting: the envelope of envid (from NextEnvID)
 // holding ch is sent in the channel session, and cb gets the SIP answer's
-// status later, on the connection's reader goroutine. It is the load
-// engine's post: no goroutine waits on it.
+// status later, or the error that ended the transaction (a timeout, the
+// connection closing), on an endpoint goroutine; when SendChat returns an
+// error, cb is not called. It is the load engine's post: no goroutine
+// waits on it.
 func (c *Client) SendChat(envid uint64, ch xccos.Chat, cb sipnet.StatusFunc) error {
 	return c.SendChatBatch(nil, envid, ch, cb)
 }
@@ -777,10 +785,7 @@ func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb 
 	if err != nil {
 		return err
 	}
-	if !ch.TS.IsZero() && ch.TSRaw == "" {
-		ch.TSRaw = ch.TS.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	return d.SendBatch(c.ep, b, "INFO", "text/plain", xccos.AppendChat(make([]byte, 0, 256+len(ch.Text)), envid, &ch), func(status int, err error) {
+	return d.SendBatch(c.ep, b, "INFO", "text/plain", chatBody(envid, &ch), func(status int, err error) {
 		if status == 481 {
 			c.markLost()
 		}

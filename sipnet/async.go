@@ -1,10 +1,11 @@
 package sipnet
 
 import (
-	"bytes"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unsafe"
 )
 
 // Asynchronous client transactions on reliable transports (the fan-out's
@@ -53,19 +54,24 @@ func (ep *Endpoint) asyncTx(c *Conn, br Branch, method string, cb StatusFunc) *C
 	return tx
 }
 
-// dropAsync forgets an asynchronous transaction whose request was not sent.
-func (ep *Endpoint) dropAsync(tx *ClientTx) {
-	if ep.forget(tx) {
+// dropAsync forgets an asynchronous transaction, registered under key,
+// whose request was not sent, and recycles it. It reports false when the
+// transaction was no longer registered: whoever took it (a closing
+// connection failing its transactions) completes it, and may already have
+// recycled it, so tx must not be read then; key is the registration's own
+// (branch IDs are never reused), so it cannot match another sender's.
+func (ep *Endpoint) dropAsync(tx *ClientTx, key uint64) bool {
+	sh := ep.shard(key)
+	sh.mu.Lock()
+	mine := sh.m[key] == tx
+	if mine {
+		delete(sh.m, key)
+	}
+	sh.mu.Unlock()
+	if mine {
 		releaseTx(tx) // its queue entry finds no transaction and is dropped
 	}
-}
-
-// endAsync finishes sending: on error the transaction is dropped.
-func (ep *Endpoint) endAsync(tx *ClientTx, err error) error {
-	if err != nil {
-		ep.dropAsync(tx)
-	}
-	return err
+	return mine
 }
 
 // sweep times out the asynchronous transactions no answer came for.
@@ -141,28 +147,17 @@ func (ep *Endpoint) fastResponse(b []byte) bool {
 	if code < 200 || code >= len(ep.stats.byStatus) {
 		return false
 	}
-	br := topBranch(b)
-	if len(br) <= len(ep.prefix) || string(br[:len(ep.prefix)]) != ep.prefix {
+	id, ok := ep.parseBranch(topBranch(b))
+	if !ok {
 		return false
-	}
-	var id uint64
-	for _, c := range br[len(ep.prefix):] {
-		switch {
-		case '0' <= c && c <= '9':
-			id = id<<4 | uint64(c-'0')
-		case 'a' <= c && c <= 'f':
-			id = id<<4 | uint64(c-'a'+10)
-		default:
-			return false
-		}
 	}
 	key := id << 1
 	sh := ep.shard(key)
 	sh.mu.Lock()
 	tx := sh.m[key]
-	if tx == nil || !tx.pooled || tx.cb != nil {
+	if tx == nil || !tx.pooled {
 		sh.mu.Unlock()
-		return false // not ours, or its callback wants the whole answer
+		return false // not ours
 	}
 	delete(sh.m, key)
 	sh.mu.Unlock()
@@ -171,40 +166,25 @@ func (ep *Endpoint) fastResponse(b []byte) bool {
 	return true
 }
 
-// topBranch returns the branch parameter of the first Via header line.
-func topBranch(b []byte) []byte {
-	for pos := 0; pos < len(b); {
-		nl := bytes.IndexByte(b[pos:], '\n')
-		if nl < 0 {
-			return nil
-		}
-		line := b[pos : pos+nl]
-		pos += nl + 1
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
-		}
-		if len(line) == 0 {
-			return nil
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || headerKind(bytes.TrimSpace(line[:colon])) != hVia {
-			continue
-		}
-		v := line[colon+1:]
-		if comma := bytes.IndexByte(v, ','); comma >= 0 {
-			v = v[:comma]
-		}
-		i := bytes.Index(v, []byte(";branch="))
-		if i < 0 {
-			return nil
-		}
-		v = v[i+len(";branch="):]
-		if end := bytes.IndexAny(v, "; \t"); end >= 0 {
-			v = v[:end]
-		}
-		return v
+// topBranch returns the branch parameter of the first Via header of a
+// message (the string views b, which must not change while it is used).
+func topBranch(b []byte) string {
+	s := unsafe.String(unsafe.SliceData(b), len(b))
+	nl := strings.IndexByte(s, '\n')
+	if nl < 0 {
+		return ""
 	}
-	return nil
+	for pos := nl + 1; ; {
+		name, val, _, next, ok := nextHeader(s, pos)
+		if !ok {
+			return ""
+		}
+		if headerKind(name) == hVia {
+			_, br := viaSentByBranch(val)
+			return br
+		}
+		pos = next
+	}
 }
 
 // completeStatus ends an asynchronous transaction answered on the fast

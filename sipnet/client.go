@@ -35,7 +35,6 @@ type ClientTx struct {
 	provis   bool
 	finished bool
 	resp     chan *Message
-	cb       func(*Message, error)
 	status   StatusFunc // the hot path's callback
 	pooled   bool       // an async transaction on a reliable transport: no timer, recycled
 	done     chan struct{}
@@ -112,14 +111,20 @@ func (ep *Endpoint) Do(ctx context.Context, c *Conn, req *sip.Request) (*Message
 
 // Send is the hot path: render writes the whole request (with the given
 // branch in its topmost Via) into the connection's output buffer, and cb
-// gets the final response or an error, later, on an endpoint goroutine
-// (never from within Send: when Send returns an error, cb is not called).
-// No goroutine, channel or timer is created.
-func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Branch) []byte, cb func(*Message, error)) error {
+// (may be nil) gets the final status or an error, later, on an endpoint
+// goroutine. Exactly one of the two reports a failure: when Send returns
+// an error, cb is not called. On TCP no goroutine, channel or timer is
+// created, and the transaction is recycled.
+func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
+	return ep.sendIn(c, nil, method, render, cb)
+}
+
+// sendIn is Send as part of a batch (b may be nil).
+func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
 	br := ep.NewBranch()
 	if !c.Reliable() {
 		tx := ep.newClientTx(c, br, method, false)
-		tx.cb = cb
+		tx.status = cb
 		raw := render(nil, br)
 		tx.raw = raw
 		ep.track(tx)
@@ -129,15 +134,19 @@ func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Bran
 		}
 		return nil
 	}
-	tx := ep.asyncTx(c, br, method, nil)
-	tx.cb = cb
-	dst, err := c.begin()
-	if err != nil {
-		ep.dropAsync(tx)
-		return err
+	tx := ep.asyncTx(c, br, method, cb)
+	if b != nil {
+		b.hold(c)
 	}
-	before := len(dst)
-	return ep.endAsync(tx, c.end(render(dst, br), before))
+	dst, err := c.begin()
+	if err == nil {
+		before := len(dst)
+		err = c.end(render(dst, br), before)
+	}
+	if err != nil && !ep.dropAsync(tx, br.id<<1) {
+		return nil // a closing connection took the transaction first: cb reports the error
+	}
+	return err
 }
 
 // untrack forgets a transaction whose request could not be sent, without
@@ -258,8 +267,15 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 	sh := ep.shard(key)
 	sh.mu.Lock()
 	tx := sh.m[key]
-	if tx != nil && m.StatusCode >= 200 {
+	switch {
+	case tx != nil && m.StatusCode >= 200:
 		delete(sh.m, key)
+	case tx != nil && tx.pooled:
+		// a provisional answer to a recycled transaction: nothing to do
+		// (its timeout is the sweeper's), and once the lock is released
+		// the transaction is not ours to touch
+		sh.mu.Unlock()
+		return
 	}
 	sh.mu.Unlock()
 	if tx == nil {
@@ -327,13 +343,10 @@ func (tx *ClientTx) complete(m *Message, err error) {
 		}
 		close(tx.resp)
 	}
-	cb, status, pooled := tx.cb, tx.status, tx.pooled
+	status, pooled := tx.status, tx.pooled
 	tx.mu.Unlock()
 	if tx.done != nil {
 		close(tx.done)
-	}
-	if cb != nil {
-		cb(m, err)
 	}
 	if status != nil {
 		code := 0

@@ -164,6 +164,8 @@ func (c *Conn) end(b []byte, before int) error {
 			return fmt.Errorf("sipnet: udp send to %s: %w", c.remote, err)
 		}
 		c.msgsOut.Add(1)
+		c.ep.stats.msgsOut.Add(1)
+		c.ep.stats.writes.Add(1)
 		c.bytesOut.Add(uint64(n))
 		return nil
 	}
@@ -194,7 +196,7 @@ func (c *Conn) end(b []byte, before int) error {
 // any batch while another write is in flight, is left to the writer
 // goroutine.
 func (c *Conn) writeNow() {
-	if len(c.out) == 0 || c.rc == nil || !c.writing.TryLock() {
+	if len(c.out) == 0 || !c.writing.TryLock() {
 		pending := len(c.out) > 0
 		c.mu.Unlock()
 		if pending {
@@ -264,11 +266,12 @@ func (c *Conn) read(b []byte) (int, error) {
 	var rerr error
 	err := c.rc.Read(func(fd uintptr) bool {
 		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		for e == syscall.EINTR {
+			r, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)))
+		}
 		switch {
 		case e == syscall.EAGAIN:
 			return false // park until readable
-		case e == syscall.EINTR:
-			return false
 		case e != 0:
 			rerr = e
 		case r == 0:
@@ -333,18 +336,14 @@ func (c *Conn) uncorkWrite() {
 
 // Batch groups writes to several connections (a post's fan-out) so that
 // each connection's share goes out in one write: writes through the batch
-// are queued without waking the writers, and Flush wakes them all.
+// are queued without waking the writers, and Flush writes them all.
 type Batch struct {
-	conns []*Conn
+	conns []*Conn // one entry per write held: cork is a counter
 }
 
-// hold corks c for the batch (once).
+// hold corks c for one write of the batch (O(1): a connection carrying
+// many members appears once per member, and only its last uncork writes).
 func (b *Batch) hold(c *Conn) {
-	for _, x := range b.conns {
-		if x == c {
-			return
-		}
-	}
 	c.corkInc()
 	b.conns = append(b.conns, c)
 }

@@ -6,18 +6,6 @@ import (
 	"sync/atomic"
 )
 
-// DialogKey identifies a dialog by Call-ID and both tags (RFC 3261 12):
-// clients started in the same second may share Call-ID and From tag.
-func DialogKey(callID, localTag, remoteTag string) string {
-	return callID + "\x00" + localTag + "\x00" + remoteTag
-}
-
-// DialogKeyOf returns the key of the dialog an incoming in-dialog request
-// belongs to, from the receiver's point of view (local tag = To tag).
-func DialogKeyOf(m *Message) string {
-	return DialogKey(m.CallID, m.ToTag, m.FromTag)
-}
-
 // DialogID identifies a dialog as a comparable value, for map keys that
 // need no allocation per lookup.
 type DialogID struct {
@@ -31,40 +19,9 @@ func (d *Dialog) ID() DialogID { return DialogID{d.CallID, d.LocalTag, d.RemoteT
 // request belongs to (local tag = To tag); it allocates nothing.
 func DialogIDOf(m *Message) DialogID { return DialogID{m.CallID, m.ToTag, m.FromTag} }
 
-// IsTextPlain reports whether a Content-Type value is text/plain (any
-// case, parameters allowed), without allocating.
-func IsTextPlain(ct string) bool {
-	const want = "text/plain"
-	if len(ct) < len(want) {
-		return false
-	}
-	for i := 0; i < len(want); i++ {
-		c := ct[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != want[i] {
-			return false
-		}
-	}
-	rest := ct[len(want):]
-	for i := 0; i < len(rest); i++ {
-		switch rest[i] {
-		case ' ', '\t':
-			continue
-		case ';':
-			return true
-		default:
-			return false
-		}
-	}
-	return true
-}
-
 // Dialog is one side of an established dialog: what it needs to send
 // in-dialog requests. The constant headers are rendered once.
 type Dialog struct {
-	Key       string
 	CallID    string
 	LocalTag  string
 	RemoteTag string
@@ -81,7 +38,7 @@ type Dialog struct {
 // NewDialog builds a dialog. localCSeq is the last CSeq this side used.
 func NewDialog(c *Conn, callID, localURI, localTag, remoteURI, remoteTag, target string, localCSeq uint32) *Dialog {
 	d := &Dialog{
-		Key: DialogKey(callID, localTag, remoteTag), CallID: callID,
+		CallID:   callID,
 		LocalTag: localTag, RemoteTag: remoteTag, LocalURI: localURI, RemoteURI: remoteURI,
 		Target: target, Conn: c,
 	}
@@ -136,19 +93,6 @@ func (d *Dialog) AppendRequest(dst []byte, method string, br Branch, cseq uint32
 // endpoint goroutine and must not block.
 type StatusFunc func(status int, err error)
 
-func (f StatusFunc) message() func(*Message, error) {
-	if f == nil {
-		return nil
-	}
-	return func(m *Message, err error) {
-		if err != nil {
-			f(0, err)
-			return
-		}
-		f(m.StatusCode, nil)
-	}
-}
-
 // Send sends an in-dialog request on the hot path; cb (may be nil) gets
 // the final status later, on an endpoint goroutine (not when Send returns
 // an error). On TCP nothing is allocated per request (the transaction is
@@ -161,24 +105,9 @@ func (d *Dialog) Send(ep *Endpoint, method, ctype string, body []byte, cb Status
 // queued on its connection, which is written when the batch is flushed.
 func (d *Dialog) SendBatch(ep *Endpoint, b *Batch, method, ctype string, body []byte, cb StatusFunc) error {
 	cseq := d.NextCSeq()
-	c := d.Conn
-	if !c.Reliable() {
-		return ep.Send(c, method, func(dst []byte, br Branch) []byte {
-			return d.AppendRequest(dst, method, br, cseq, ctype, body)
-		}, cb.message())
-	}
-	br := ep.NewBranch()
-	tx := ep.asyncTx(c, br, method, cb)
-	if b != nil {
-		b.hold(c)
-	}
-	dst, err := c.begin()
-	if err != nil {
-		ep.dropAsync(tx)
-		return err
-	}
-	before := len(dst)
-	return ep.endAsync(tx, c.end(d.AppendRequest(dst, method, br, cseq, ctype, body), before))
+	return ep.sendIn(d.Conn, b, method, func(dst []byte, br Branch) []byte {
+		return d.AppendRequest(dst, method, br, cseq, ctype, body)
+	}, cb)
 }
 
 // Begin starts an in-dialog request and returns its transaction.

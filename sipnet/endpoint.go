@@ -45,7 +45,9 @@ type Options struct {
 	// OnMalformed is told of every message that could not be scanned.
 	OnMalformed func(c *Conn, head []byte, err error)
 	// Trace, when set, sees every message in and out (costly: for debugging
-	// and conformance capture, not load).
+	// and conformance capture, not load). raw is valid only during the call
+	// (copy what you keep), and Trace must not call the Conn's methods:
+	// outgoing messages are traced with the connection locked.
 	Trace func(dir Direction, c *Conn, raw []byte)
 	// T1 and T2 are RFC 3261's timers; Timeout is a transaction's lifetime
 	// without a final answer (64*T1 by default); InviteTimeout bounds an
@@ -292,10 +294,16 @@ func (ep *Endpoint) startTCP(nc net.Conn) (*Conn, error) {
 	c.nc = nc
 	c.local = addrPort(nc.LocalAddr())
 	c.remote = addrPort(nc.RemoteAddr())
-	if tc, ok := nc.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-		c.rc, _ = tc.SyscallConn()
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return nil, fmt.Errorf("sipnet: %T is not a TCP connection", nc)
 	}
+	_ = tc.SetNoDelay(true)
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("sipnet: %s: %w", c.remote, err)
+	}
+	c.rc = rc
 	ep.connMu.Lock()
 	if ep.closed {
 		ep.connMu.Unlock()
@@ -417,6 +425,7 @@ func (ep *Endpoint) malformed(c *Conn, head []byte, err error) {
 
 // datagram handles one UDP datagram: a keep-alive or one message.
 func (ep *Endpoint) datagram(c *Conn, b []byte) {
+	ep.stats.reads.Add(1)
 	c.msgsIn.Add(1)
 	i := 0
 	for i < len(b) && (b[i] == '\r' || b[i] == '\n') {
@@ -426,6 +435,7 @@ func (ep *Endpoint) datagram(c *Conn, b []byte) {
 		ep.stats.keepalives.Add(1)
 		return
 	}
+	ep.stats.msgsIn.Add(1)
 	raw := make([]byte, len(b)-i)
 	copy(raw, b[i:])
 	ep.receive(c, raw)

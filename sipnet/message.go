@@ -161,7 +161,11 @@ func eqFold[T string | []byte](b T, lower string) bool {
 		return false
 	}
 	for i := 0; i < len(b); i++ {
-		if b[i]|0x20 != lower[i] {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
 			return false
 		}
 	}
@@ -508,4 +512,25 @@ func param(v, name string) string {
 		}
 	}
 	return ""
+}
+
+// IsTextPlain reports whether a Content-Type value is text/plain (any
+// case, parameters allowed), without allocating.
+func IsTextPlain(ct string) bool {
+	const want = "text/plain"
+	if len(ct) < len(want) || !eqFold(ct[:len(want)], want) {
+		return false
+	}
+	rest := ct[len(want):]
+	for i := 0; i < len(rest); i++ {
+		switch rest[i] {
+		case ' ', '\t':
+			continue
+		case ';':
+			return true
+		default:
+			return false
+		}
+	}
+	return true
 }
