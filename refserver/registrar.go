@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/sipnet"
 )
 
@@ -77,16 +78,16 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 	m := tx.Msg
 	to, err := sipnet.AOR(m.To)
 	if err != nil {
-		_ = tx.Respond(400, "Bad Request", warning("To: "+err.Error()))
+		_ = tx.Respond(400, "Bad Request", ua.Warning("To: "+err.Error()))
 		return
 	}
 	from, err := sipnet.AOR(m.From)
 	if err != nil {
-		_ = tx.Respond(400, "Bad Request", warning("From: "+err.Error()))
+		_ = tx.Respond(400, "Bad Request", ua.Warning("From: "+err.Error()))
 		return
 	}
 	if from != to {
-		_ = tx.Respond(403, "Forbidden", warning("third-party registration of "+to+" by "+from+" is not allowed"))
+		_ = tx.Respond(403, "Forbidden", ua.Warning("third-party registration of "+to+" by "+from+" is not allowed"))
 		return
 	}
 	expires := r.expires

@@ -25,6 +25,7 @@ import (
 	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/channel"
 	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/sqlite"
@@ -395,13 +396,13 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 	from, err := sipnet.AOR(m.From)
 	if err != nil {
 		if m.Method != "ACK" {
-			_ = tx.Respond(400, "Bad Request", warning("From: "+err.Error()))
+			_ = tx.Respond(400, "Bad Request", ua.Warning("From: "+err.Error()))
 		}
 		return
 	}
 	if !s.reg.bound(tx.Conn, from) {
 		if m.Method != "ACK" {
-			_ = tx.Respond(403, "Forbidden", warning(from+" is not registered on this connection"))
+			_ = tx.Respond(403, "Forbidden", ua.Warning(from+" is not registered on this connection"))
 		}
 		return
 	}
@@ -421,13 +422,13 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 		target, err := sipnet.AOR(m.RequestURI)
 		switch {
 		case err != nil:
-			_ = tx.Respond(400, "Bad Request", warning("Request-URI: "+err.Error()))
+			_ = tx.Respond(400, "Bad Request", ua.Warning("Request-URI: "+err.Error()))
 		case target == s.lookupURI:
 			s.lookup.HandleInvite(tx, from)
 		case s.hub.IsService(target):
 			s.hub.HandleInvite(tx, from, target)
 		default:
-			_ = tx.Respond(404, "Not Found", warning("no service "+target+" here"))
+			_ = tx.Respond(404, "Not Found", ua.Warning("no service "+target+" here"))
 		}
 	case "ACK":
 	case "BYE", "INFO", "UPDATE", "NOTIFY", "PRACK":
@@ -438,7 +439,3 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 }
 
 const allow = "REGISTER, SUBSCRIBE, INVITE, ACK, CANCEL, BYE, INFO, UPDATE, OPTIONS"
-
-func warning(text string) sipnet.Header {
-	return sipnet.Header{Name: "Warning", Value: `399 gcload "` + text + `"`}
-}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -443,5 +444,69 @@ func TestBadInput(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Channel.Rejected != 3 {
 		t.Fatalf("rejected %d posts, want 3", st.Channel.Rejected)
+	}
+}
+
+// TestInvitations: an admin invitation is listed by getinv until the user
+// joins the room, across restarts (the server reloads the outstanding ones
+// from its store).
+func TestInvitations(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "inv.db")
+	users := []string{"sip:alice@example.com", "sip:bob@example.com"}
+	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRooms(refservertest.Room("room1", users...), refservertest.Room("room2", users...)))
+	ctx := ctxT(t)
+	invite := func(srv *refserver.Server, room, user string) {
+		t.Helper()
+		if code := httpDo(t, "POST", srv.AdminURL()+"/api/rooms/"+room+"/invitations", `{"user": "`+user+`", "by": "sip:admin@example.com"}`); code != http.StatusCreated {
+			t.Fatalf("invite %s to %s: %d", user, room, code)
+		}
+	}
+	rooms := func(c *sipclient.Client) []string {
+		t.Helper()
+		invs, err := c.Invitations(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, inv := range invs {
+			if inv.Author != "sip:admin@example.com" || inv.InviteID == "" {
+				t.Fatalf("invitation %+v", inv)
+			}
+			out = append(out, inv.ChanURI)
+		}
+		return out
+	}
+	room2 := "ma-chan://example.com/room2"
+	invite(srv, "room1", users[0])
+	invite(srv, "room2", users[0])
+	a := refservertest.Connect(t, srv, users[0], sipclient.FlowClient)
+	b := refservertest.Connect(t, srv, users[1], sipclient.FlowClient)
+	if got := rooms(a); !slices.Equal(got, []string{room1, room2}) {
+		t.Fatalf("alice's invitations %v", got)
+	}
+	if got := rooms(b); len(got) != 0 {
+		t.Fatalf("bob's invitations %v", got)
+	}
+	if _, err := a.Join(ctx, room1); err != nil {
+		t.Fatal(err)
+	}
+	if got := rooms(a); !slices.Equal(got, []string{room2}) {
+		t.Fatalf("after joining room1, alice's invitations %v", got)
+	}
+	a.Close(ctx)
+	b.Close(ctx)
+	srv.Close()
+
+	// restarted: room2's invitation is still out, room1's is not
+	srv2 := refservertest.Start(t, refserver.WithDB(db))
+	a2 := refservertest.Connect(t, srv2, users[0], sipclient.FlowClient)
+	if got := rooms(a2); !slices.Equal(got, []string{room2}) {
+		t.Fatalf("after a restart, alice's invitations %v", got)
+	}
+	if _, err := a2.Join(ctx, room2); err != nil {
+		t.Fatal(err)
+	}
+	if got := rooms(a2); len(got) != 0 {
+		t.Fatalf("after joining room2, alice's invitations %v", got)
 	}
 }

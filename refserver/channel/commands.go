@@ -220,30 +220,48 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 	h.forgetInvitations(s.user, joined)
 }
 
+// forgetInvitations ends the user's invitations to rooms just joined: in
+// memory at once, in the store on a worker; an invitation the store failed
+// to delete is kept, so that the next join tries again.
 func (h *Hub) forgetInvitations(user string, rooms []*room) {
-	var ended []*room
 	h.invMu.Lock()
-	for _, r := range rooms {
-		if h.invited[user][r.id] {
-			delete(h.invited[user], r.id)
-			ended = append(ended, r)
+	var ended []store.Invitation
+	kept := h.invited[user][:0]
+	for _, inv := range h.invited[user] {
+		if slices.ContainsFunc(rooms, func(r *room) bool { return r.id == inv.RoomID }) {
+			ended = append(ended, inv)
+		} else {
+			kept = append(kept, inv)
 		}
 	}
-	if len(h.invited[user]) == 0 {
+	if len(kept) == 0 {
 		delete(h.invited, user)
+	} else {
+		h.invited[user] = kept
 	}
 	h.invMu.Unlock()
 	if len(ended) == 0 {
 		return
 	}
 	h.goWork(func() {
-		for _, r := range ended {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := h.st.DeleteInvitations(ctx, user, r.id); err != nil {
-				h.log.Warn("channel: forget invitations", "user", user, "room", r.id, "err", err)
+		done := map[string]error{} // by room: one delete ends all of a room's
+		var failed []store.Invitation
+		for _, inv := range ended {
+			err, tried := done[inv.RoomID]
+			if !tried {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				err = h.st.DeleteInvitations(ctx, user, inv.RoomID)
+				cancel()
+				done[inv.RoomID] = err
+				if err != nil {
+					h.log.Warn("channel: forget invitations", "user", user, "room", inv.RoomID, "err", err)
+				}
 			}
-			cancel()
+			if err != nil {
+				failed = append(failed, inv)
+			}
 		}
+		h.noteInvitations(failed)
 	})
 }
 
@@ -319,20 +337,13 @@ func chatOf(uri string, m store.Message) xccos.Chat {
 }
 
 func (h *Hub) invitations(s *session, envid uint64) {
-	h.goWork(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		list, err := h.st.Invitations(ctx, s.user)
-		if err != nil {
-			s.reply("getinv", envid, CodeServer, "invitations unavailable: "+err.Error(), nil)
-			return
-		}
-		d := &xccos.Data{}
-		for _, inv := range list {
-			d.Invites = append(d.Invites, xccos.Inv{InviteID: strconv.FormatInt(inv.ID, 10), Domain: h.cfg.Domain, ChanURI: xccos.ChanURI(h.cfg.Domain, inv.RoomID), Author: inv.By})
-		}
-		s.reply("getinv", envid, CodeOK, "", d)
-	})
+	d := &xccos.Data{}
+	h.invMu.Lock()
+	for _, inv := range h.invited[s.user] {
+		d.Invites = append(d.Invites, xccos.Inv{InviteID: strconv.FormatInt(inv.ID, 10), Domain: h.cfg.Domain, ChanURI: xccos.ChanURI(h.cfg.Domain, inv.RoomID), Author: inv.By})
+	}
+	h.invMu.Unlock()
+	s.reply("getinv", envid, CodeOK, "", d)
 }
 
 // messageSearch is the msgsrch extension: stored posts of the rooms the

@@ -10,6 +10,7 @@
 package channel
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,10 +79,11 @@ type Hub struct {
 	mu    sync.RWMutex
 	rooms map[string]*room
 
-	// invited[user][roomID]: outstanding invitations, so that a join
-	// touches the store only when it ends one
+	// invited[user]: the user's outstanding invitations, oldest first,
+	// loaded at start and kept with the store: getinv reads them here, and
+	// a join touches the store only when it ends one
 	invMu   sync.Mutex
-	invited map[string]map[string]bool
+	invited map[string][]store.Invitation
 
 	sessMu   sync.Mutex
 	sessions map[sipnet.DialogID]*session
@@ -153,24 +155,25 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	for _, r := range rooms {
 		h.rooms[r.ID] = newRoom(cfg.Domain, r)
 	}
-	invs, err := cfg.Store.Invitations(ctx, "")
+	invs, err := cfg.Store.Invitations(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("channel: load invitations: %w", err)
 	}
-	h.invited = map[string]map[string]bool{}
-	for _, inv := range invs {
-		h.noteInvitation(inv.User, inv.RoomID)
-	}
+	h.invited = map[string][]store.Invitation{}
+	h.noteInvitations(invs)
 	return h, nil
 }
 
-func (h *Hub) noteInvitation(user, room string) {
+// noteInvitations adds outstanding invitations, keeping each user's in
+// order of ID.
+func (h *Hub) noteInvitations(invs []store.Invitation) {
 	h.invMu.Lock()
 	defer h.invMu.Unlock()
-	if h.invited[user] == nil {
-		h.invited[user] = map[string]bool{}
+	for _, inv := range invs {
+		list := append(h.invited[inv.User], inv)
+		slices.SortFunc(list, func(a, b store.Invitation) int { return cmp.Compare(a.ID, b.ID) })
+		h.invited[inv.User] = list
 	}
-	h.invited[user][room] = true
 }
 
 // Stats returns the hub's counters.
@@ -388,7 +391,7 @@ func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation
 	}
 	inv, err := h.st.AddInvitation(ctx, store.Invitation{RoomID: id, User: user, By: by, Created: h.cfg.Now().UTC()})
 	if err == nil {
-		h.noteInvitation(user, id)
+		h.noteInvitations([]store.Invitation{inv})
 	}
 	return inv, err
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -86,7 +87,7 @@ func (p *pending) durable(err error) {
 	h := p.hub
 	if err != nil {
 		h.log.Error("channel: store post", "room", p.room.id, "seq", p.msg.Seq, "err", err)
-		_ = p.tx.Respond(500, "Server Internal Error", warning("the post could not be stored"))
+		_ = p.tx.Respond(500, "Server Internal Error", ua.Warning("the post could not be stored"))
 		return
 	}
 	h.stats.posts.Add(1)
@@ -117,18 +118,22 @@ func sameUser(author, user string) bool {
 	return err == nil && a == user
 }
 
-// deliverFaulty delivers with the fan-out faults switched on: every 100th
-// delivery is dropped or duplicated.
+// deliverFaulty delivers with the fan-out faults switched on: of every
+// 100 deliveries, the 100th is dropped (drop-deliveries) and the 50th sent
+// twice (duplicate-deliveries), so both faults can be on together.
 func (h *Hub) deliverFaulty(b *sipnet.Batch, s *session, body []byte) {
-	hit := h.stats.faultSeq.Add(1)%100 == 0
-	switch {
-	case hit && h.cfg.Faults.Has(fault.DropDeliveries):
-		h.stats.dropped.Add(1)
-		return
-	case hit && h.cfg.Faults.Has(fault.DuplicateDeliveries):
-		h.stats.duplicated.Add(1)
-		h.stats.deliveries.Add(1)
-		s.sendBodyIn(b, body)
+	switch h.stats.faultSeq.Add(1) % 100 {
+	case 0:
+		if h.cfg.Faults.Has(fault.DropDeliveries) {
+			h.stats.dropped.Add(1)
+			return
+		}
+	case 50:
+		if h.cfg.Faults.Has(fault.DuplicateDeliveries) {
+			h.stats.duplicated.Add(1)
+			h.stats.deliveries.Add(1)
+			s.sendBodyIn(b, body)
+		}
 	}
 	h.stats.deliveries.Add(1)
 	s.sendBodyIn(b, body)

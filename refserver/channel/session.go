@@ -28,7 +28,7 @@ type session struct {
 func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
 	d, err := ua.Answer(tx, serviceURI, h.cfg.SessionExpires)
 	if err != nil {
-		_ = tx.Respond(400, "Bad Request", sipnet.Header{Name: "Warning", Value: `399 gcload "` + err.Error() + `"`})
+		_ = tx.Respond(400, "Bad Request", ua.Warning(err.Error()))
 		return
 	}
 	s := &session{hub: h, key: d.ID(), user: user, service: serviceURI, dlg: d, rooms: map[*room]struct{}{}}
@@ -52,7 +52,7 @@ func (h *Hub) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
 	}
 	if user != s.user {
 		if tx.Msg.Method != "ACK" {
-			_ = tx.Respond(403, "Forbidden", warning("the dialog belongs to "+s.user))
+			_ = tx.Respond(403, "Forbidden", ua.Warning("the dialog belongs to "+s.user))
 		}
 		return true
 	}
@@ -146,9 +146,7 @@ func (s *session) send(env *xccos.Envelope) {
 }
 
 // sendBody sends a rendered envelope to the session.
-func (s *session) sendBody(body []byte) {
-	_ = s.dlg.Send(s.hub.ep, "INFO", ua.ContentType, body, s.onResult)
-}
+func (s *session) sendBody(body []byte) { s.sendBodyIn(nil, body) }
 
 // sendBodyIn sends a rendered envelope to the session as part of a batch.
 func (s *session) sendBodyIn(b *sipnet.Batch, body []byte) {
@@ -220,8 +218,4 @@ func (r *room) affKey(user string) string {
 		return xccos.AffManager
 	}
 	return xccos.AffMember
-}
-
-func warning(text string) sipnet.Header {
-	return sipnet.Header{Name: "Warning", Value: `399 gcload "` + text + `"`}
 }

@@ -24,15 +24,17 @@ type Fault struct {
 
 // Faults of the fan-out.
 const (
-	// DropDeliveries: every 100th delivery is not sent.
+	// DropDeliveries: one delivery in 100 (the 100th, 200th, ... the server
+	// sends) is not sent.
 	DropDeliveries Name = "drop-deliveries"
-	// DuplicateDeliveries: every 100th delivery is sent twice.
+	// DuplicateDeliveries: one delivery in 100 (the 50th, 150th, ...) is sent
+	// twice.
 	DuplicateDeliveries Name = "duplicate-deliveries"
 )
 
 var catalog = []Fault{
-	{DropDeliveries, []string{"fanout/exactly-once"}, "every 100th delivery of a post is not sent"},
-	{DuplicateDeliveries, []string{"fanout/exactly-once"}, "every 100th delivery of a post is sent twice"},
+	{DropDeliveries, []string{"fanout/exactly-once"}, "one delivery in 100 (the 100th, 200th, ...) is not sent"},
+	{DuplicateDeliveries, []string{"fanout/exactly-once"}, "one delivery in 100 (the 50th, 150th, ...) is sent twice"},
 }
 
 // All lists every fault, sorted by name.

@@ -133,7 +133,7 @@ func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
 func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
 	env, err := xccos.Parse(tx.Msg.Body)
 	if err != nil || len(env.Items) != 1 || env.Items[0].Kind != xccos.KindCommand || env.Items[0].Name != "requri" {
-		_ = tx.Respond(400, "Bad Request", sipnet.Header{Name: "Warning", Value: `399 gcload "the INVITE body must be one cmd:requri envelope"`})
+		_ = tx.Respond(400, "Bad Request", ua.Warning("the INVITE body must be one cmd:requri envelope"))
 		return
 	}
 	body := s.requriReply(env.EnvID).Marshal()
@@ -145,7 +145,7 @@ func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
 	_ = tx.Reply(sipnet.Reply{Code: 183, Reason: "Session Progress", ContentType: ua.ContentType, Body: body})
 	time.AfterFunc(s.cfg.CancelWait, func() {
 		if tx.Final() == 0 {
-			_ = tx.Respond(408, "Request Timeout", sipnet.Header{Name: "Warning", Value: `399 gcload "no CANCEL came after the 183"`})
+			_ = tx.Respond(408, "Request Timeout", ua.Warning("no CANCEL came after the 183"))
 		}
 	})
 }

@@ -188,9 +188,10 @@ type Store interface {
 	SetRole(ctx context.Context, roomID string, role Role, users []string) error
 	// SetDisabled disables or enables a room.
 	SetDisabled(ctx context.Context, roomID string, disabled bool) error
-	// Append queues m; done is called, on a store goroutine, once m is
-	// durable (err nil) or failed. Messages are made durable in the order
-	// they are appended.
+	// Append queues m; done is called once m is durable (err nil) or
+	// failed. Messages are made durable in the order they are appended, and
+	// every done is called on one goroutine, in that order (the channel
+	// hub's fan-out relies on it: it shares one write batch among them).
 	Append(m Message, done func(err error))
 	// History returns up to last messages of a room, oldest first.
 	History(ctx context.Context, roomID string, last int) ([]Message, error)
@@ -198,9 +199,8 @@ type Store interface {
 	Search(ctx context.Context, q Query) ([]Message, error)
 	// AddInvitation stores an invitation and returns it with its id.
 	AddInvitation(ctx context.Context, inv Invitation) (Invitation, error)
-	// Invitations lists a user's outstanding invitations ("" lists every
-	// user's).
-	Invitations(ctx context.Context, user string) ([]Invitation, error)
+	// Invitations lists every outstanding invitation, in order of ID.
+	Invitations(ctx context.Context) ([]Invitation, error)
 	// DeleteInvitations removes a user's invitations to a room.
 	DeleteInvitations(ctx context.Context, user, roomID string) error
 	// Stats returns counters.

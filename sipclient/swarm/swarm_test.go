@@ -152,17 +152,22 @@ func TestKnownSchedule(t *testing.T) {
 	}
 }
 
-// TestFaultsCaught: a server that drops 1 delivery in 100, and one that
-// duplicates 1 in 100, are caught with the right counts.
+// TestFaultsCaught: a server that drops 1 delivery in 100, one that
+// duplicates 1 in 100, and one that does both, are caught with the right
+// counts.
 func TestFaultsCaught(t *testing.T) {
-	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries} {
+	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries, "both"} {
 		t.Run(string(f), func(t *testing.T) {
 			t.Parallel()
 			plan, err := swarm.NewPlan(loadSpec(t, known))
 			if err != nil {
 				t.Fatal(err)
 			}
-			srv := server(t, plan, refserver.WithFaults(fault.Set{}.With(f)))
+			faults := fault.Set{}.With(f)
+			if f == "both" {
+				faults = fault.Set{}.With(fault.DropDeliveries).With(fault.DuplicateDeliveries)
+			}
+			srv := server(t, plan, refserver.WithFaults(faults))
 			outs, _ := run(t, plan, srv, 1)
 			d := outs[0].Accounted.Delivery
 			st := srv.Stats().Channel
@@ -177,6 +182,10 @@ func TestFaultsCaught(t *testing.T) {
 			case fault.DuplicateDeliveries:
 				if st.FaultDuplicated != 3 || d.Duplicated != 3 || d.Lost != 0 || d.Received != 300 {
 					t.Fatalf("server duplicated %d; accounted %+v", st.FaultDuplicated, d)
+				}
+			default:
+				if st.FaultDropped != 3 || st.FaultDuplicated != 3 || d.Lost != 3 || d.Duplicated != 3 || d.Received != 297 {
+					t.Fatalf("server dropped %d, duplicated %d; accounted %+v", st.FaultDropped, st.FaultDuplicated, d)
 				}
 			}
 		})

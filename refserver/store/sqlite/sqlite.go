@@ -404,14 +404,10 @@ func (s *Store) AddInvitation(ctx context.Context, inv store.Invitation) (store.
 }
 
 // Invitations implements store.Store.
-func (s *Store) Invitations(ctx context.Context, user string) ([]store.Invitation, error) {
-	q, args := `SELECT id, room_id, user, by_user, created FROM invitations WHERE user = ? ORDER BY id`, []any{user}
-	if user == "" {
-		q, args = `SELECT id, room_id, user, by_user, created FROM invitations ORDER BY id`, nil
-	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+func (s *Store) Invitations(ctx context.Context) ([]store.Invitation, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, room_id, user, by_user, created FROM invitations ORDER BY id`)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: invitations of %s: %w", user, err)
+		return nil, fmt.Errorf("sqlite: invitations: %w", err)
 	}
 	defer rows.Close()
 	var out []store.Invitation
@@ -419,7 +415,7 @@ func (s *Store) Invitations(ctx context.Context, user string) ([]store.Invitatio
 		var inv store.Invitation
 		var created int64
 		if err := rows.Scan(&inv.ID, &inv.RoomID, &inv.User, &inv.By, &created); err != nil {
-			return nil, fmt.Errorf("sqlite: invitations of %s: %w", user, err)
+			return nil, fmt.Errorf("sqlite: invitations: %w", err)
 		}
 		inv.Created = time.Unix(0, created).UTC()
 		out = append(out, inv)

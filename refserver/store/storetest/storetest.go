@@ -195,23 +195,22 @@ func testInvitations(t *testing.T, s store.Store) {
 	if inv.ID == 0 {
 		t.Fatal("no id")
 	}
-	list, err := s.Invitations(ctx, "sip:u@d")
+	list, err := s.Invitations(ctx)
 	must(t, err)
-	if len(list) != 1 || list[0].By != "sip:m@d" {
+	if len(list) != 1 || list[0].By != "sip:m@d" || list[0].User != "sip:u@d" || list[0].RoomID != "r" || list[0].ID != inv.ID {
 		t.Fatalf("invitations %+v", list)
 	}
-	if _, err := s.AddInvitation(ctx, store.Invitation{RoomID: "r", User: "sip:v@d"}); err != nil {
-		t.Fatal(err)
-	}
-	all, err := s.Invitations(ctx, "")
+	second, err := s.AddInvitation(ctx, store.Invitation{RoomID: "r", User: "sip:v@d"})
 	must(t, err)
-	if len(all) != 2 {
-		t.Fatalf("every invitation: %+v", all)
+	all, err := s.Invitations(ctx)
+	must(t, err)
+	if len(all) != 2 || all[0].ID != inv.ID || all[1].ID != second.ID {
+		t.Fatalf("every invitation, in order of ID: %+v", all)
 	}
 	must(t, s.DeleteInvitations(ctx, "sip:u@d", "r"))
-	list, err = s.Invitations(ctx, "sip:u@d")
+	list, err = s.Invitations(ctx)
 	must(t, err)
-	if len(list) != 0 {
-		t.Fatalf("not deleted: %+v", list)
+	if len(list) != 1 || list[0].User != "sip:v@d" {
+		t.Fatalf("after deleting u's: %+v", list)
 	}
 }
