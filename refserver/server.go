@@ -123,22 +123,6 @@ func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLim
 // WithFaults switches deliberate misbehaviours on (see package fault).
 func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
 
-// WithMisbehave switches misbehaviours on by name ("drop-deliveries,...").
-func WithMisbehave(list string) Option {
-	return func(o *options) error {
-		f, err := fault.Parse(list)
-		if err != nil {
-			return err
-		}
-		for _, x := range fault.All() {
-			if f.Has(x.Name) {
-				o.faults = o.faults.With(x.Name)
-			}
-		}
-		return nil
-	}
-}
-
 // WithTrace shows every SIP message in and out to f (debugging).
 func WithTrace(f func(sipnet.Direction, *sipnet.Conn, []byte)) Option {
 	return func(o *options) error { o.trace = f; return nil }

@@ -16,10 +16,10 @@ type Name string
 // Fault describes one misbehaviour.
 type Fault struct {
 	Name Name
-	// Rules are the conformance rules the fault breaks (none for faults
-	// that only the swarm's accounting sees).
-	Rules []string
-	What  string
+	// CaughtBy names the result figures (threshold metrics, see
+	// docs/results.md) that show the fault.
+	CaughtBy []string
+	What     string
 }
 
 // Faults of the fan-out.
@@ -33,8 +33,8 @@ const (
 )
 
 var catalog = []Fault{
-	{DropDeliveries, []string{"fanout/exactly-once"}, "one delivery in 100 (the 100th, 200th, ...) is not sent"},
-	{DuplicateDeliveries, []string{"fanout/exactly-once"}, "one delivery in 100 (the 50th, 150th, ...) is sent twice"},
+	{DropDeliveries, []string{"lost"}, "one delivery in 100 (the 100th, 200th, ...) is not sent"},
+	{DuplicateDeliveries, []string{"duplicated"}, "one delivery in 100 (the 50th, 150th, ...) is sent twice"},
 }
 
 // All lists every fault, sorted by name.

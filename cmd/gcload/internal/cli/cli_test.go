@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -253,5 +256,47 @@ func TestBuildResultKeepsNominalInterval(t *testing.T) {
 	}
 	if back.IntervalLength != time.Second {
 		t.Fatalf("interval length read back %v, want 1s", back.IntervalLength)
+	}
+}
+
+// TestServeMisbehave: `gcload serve --misbehave drop-deliveries` is a
+// server that drops deliveries, and `gcload run` against it fails on its
+// lost threshold with the loss counted; `--misbehave list` lists the faults.
+func TestServeMisbehave(t *testing.T) {
+	r := gcload(t, nil, "serve", "--misbehave", "list")
+	if r.code != 0 || !strings.Contains(r.stdout, "drop-deliveries") || !strings.Contains(r.stdout, "duplicate-deliveries") {
+		t.Fatalf("--misbehave list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	pr, pw := io.Pipe()
+	sig := make(chan os.Signal, 1)
+	served := make(chan int, 1)
+	go func() {
+		env := &Env{Stdout: pw, Stderr: io.Discard, Signals: sig, Now: time.Now,
+			Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "gc.db"), "--misbehave", "drop-deliveries"}}
+		served <- Main(env)
+		pw.Close()
+	}()
+	line, err := bufio.NewReader(pr).ReadString('\n')
+	if err != nil {
+		t.Fatalf("serve printed %q: %v (exit %d)", line, err, <-served)
+	}
+	go io.Copy(io.Discard, pr)
+	m := regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API (\S+), .*MISBEHAVING: drop-deliveries`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve's first line: %q", line)
+	}
+	out := filepath.Join(t.TempDir(), "res")
+	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--out", out}, quick...)
+	run := gcload(t, nil, append(args, "--set", "phases.steady.posts.rate=30/s")...)
+	sig <- os.Interrupt
+	if code := <-served; code != 0 {
+		t.Errorf("serve exit %d", code)
+	}
+	if run.code != reports.ExitThresholds {
+		t.Fatalf("run against a dropping server: exit %d, want %d\n%s", run.code, reports.ExitThresholds, run.stdout)
+	}
+	s := readSummary(t, out)
+	if s.Delivery.Lost == 0 || s.Delivery.Lost != s.Delivery.Expected-s.Delivery.Received || s.Delivery.Lost > s.Delivery.Expected/50 {
+		t.Fatalf("delivery accounting against a server dropping 1 in 100: %+v", s.Delivery)
 	}
 }

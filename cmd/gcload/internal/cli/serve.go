@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/spf13/cobra"
 )
 
@@ -23,6 +25,7 @@ type ServeOptions struct {
 	NoticeLimit int
 	CancelWait  time.Duration
 	LogLevel    string
+	Misbehave   string
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -36,9 +39,14 @@ clients such as SIPE sign in to it), the lookup service sip:ocschat@DOMAIN,
 channel services sip:gcs1@DOMAIN ... sip:gcsN@DOMAIN, durable storage
 (SQLite in WAL mode) and, with --admin, the HTTP JSON admin API.
 
-It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.`,
+It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.
+
+--misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
+gcload catching them; "--misbehave list" lists them.`,
 		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --rooms rooms.yaml --admin 127.0.0.1:8080
-  gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db`,
+  gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
+  gcload serve --misbehave list
+  gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -58,6 +66,7 @@ It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.`,
 	f.IntVar(&o.NoticeLimit, "notice-limit", 250, "rooms with more members online send no join/part notices (0: always send)")
 	f.DurationVar(&o.CancelWait, "cancel-wait", 32*time.Second, "how long a console-flow lookup waits for CANCEL before 408")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
 
@@ -70,6 +79,16 @@ func parseLevel(s string) (slog.Level, error) {
 }
 
 func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
+	if o.Misbehave == "list" {
+		for _, f := range fault.All() {
+			fmt.Fprintf(env.Stdout, "%-22s %s (caught by: %s)\n", f.Name, f.What, strings.Join(f.CaughtBy, ", "))
+		}
+		return nil
+	}
+	faults, err := fault.Parse(o.Misbehave)
+	if err != nil {
+		return badInput(fmt.Errorf("--misbehave: %w", err))
+	}
 	level, err := parseLevel(o.LogLevel)
 	if err != nil {
 		return badInput(err)
@@ -82,7 +101,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	opts := []refserver.Option{
 		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), refserver.WithDB(o.DB),
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
-		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log),
+		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults),
 	}
 	if o.Rooms != "" {
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))
@@ -120,7 +139,11 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if u := srv.AdminURL(); u != "" {
 		fmt.Fprintf(env.Stdout, ", admin API %s", u)
 	}
-	fmt.Fprintf(env.Stdout, ", database %s\n", o.DB)
+	fmt.Fprintf(env.Stdout, ", database %s", o.DB)
+	if !faults.Empty() {
+		fmt.Fprintf(env.Stdout, ", MISBEHAVING: %s", faults)
+	}
+	fmt.Fprintln(env.Stdout)
 	<-env.Signals
 	fmt.Fprintln(env.Stdout, "gcload serve: stopping")
 	st := srv.Stats()
