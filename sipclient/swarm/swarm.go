@@ -84,6 +84,7 @@ type Swarm struct {
 	log    *slog.Logger
 
 	online, peak atomic.Int64
+	lastSIP      sipnet.Stats // what addSIPCounters last saw (ticker goroutine)
 	inflight     atomic.Int64 // posts sent, not answered yet
 	signedIn     atomic.Int64
 	failed       atomic.Int64
@@ -206,7 +207,6 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	data := s.acct.data()
 	close(stopTick)
 	<-tickDone
-	s.rec.Tick(end)
 	g := mon.finish(end)
 	out := &Outcome{
 		Data: data, Aborted: aborted, Start: s.t0, End: end,
@@ -214,15 +214,14 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
 	out.Generator = s.judge(g)
-	out.SIP = ep.Stats()
-	for code, n := range out.SIP.Responses {
-		s.rec.Add("sip."+strconv.Itoa(code), int64(n))
-	}
-	s.rec.Add(reports.CounterTimeouts, int64(out.SIP.Timeouts))
-	s.rec.Add(reports.CounterRetransmits, int64(out.SIP.Retransmissions))
 	if drain.Err() == nil {
 		s.signOut(drain)
 	}
+	// the last interval holds the sign-out too: every count recorded is in
+	// an interval
+	out.SIP = ep.Stats()
+	s.addSIPCounters(out.SIP)
+	s.rec.Tick(time.Now())
 	return out, nil
 }
 
@@ -272,6 +271,7 @@ func (s *Swarm) ticker(stop, done chan struct{}, mon *selfMonitor) {
 			return
 		case now := <-t.C:
 			mon.sample()
+			s.addSIPCounters(s.router.Endpoint().Stats())
 			s.rec.Gauge("users_online", float64(s.online.Load()))
 			s.rec.Tick(now)
 			if s.o.OnTick != nil {
@@ -284,6 +284,21 @@ func (s *Swarm) ticker(stop, done chan struct{}, mon *selfMonitor) {
 			}
 		}
 	}
+}
+
+// addSIPCounters adds to the recorder what the endpoint counted since the
+// last call (answers by status code, timeouts, retransmissions), so that
+// the intervals show when they happened. Called by the ticker, then once
+// after it stopped.
+func (s *Swarm) addSIPCounters(st sipnet.Stats) {
+	for code, n := range st.Responses {
+		if d := int64(n - s.lastSIP.Responses[code]); d > 0 {
+			s.rec.Add("sip."+strconv.Itoa(code), d)
+		}
+	}
+	s.rec.Add(reports.CounterTimeouts, int64(st.Timeouts-s.lastSIP.Timeouts))
+	s.rec.Add(reports.CounterRetransmits, int64(st.Retransmissions-s.lastSIP.Retransmissions))
+	s.lastSIP = st
 }
 
 func (s *Swarm) phaseAt(d time.Duration) string {
@@ -497,8 +512,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
 	s.rec.Record(reports.OpSignIn, time.Since(due))
 	u.state.Store(stOnline)
 	s.signedIn.Add(1)
-	if n := s.online.Add(1); n > s.peak.Load() {
-		s.peak.Store(n)
+	for n, p := s.online.Add(1), s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
 	}
 	rooms := s.plan.UserRoom[u.idx]
 	if len(rooms) == 0 {

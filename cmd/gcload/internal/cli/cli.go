@@ -74,6 +74,15 @@ func Main(env *Env) int {
 	root.SetArgs(env.Args)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
+	// started is set once cobra has parsed the flags and checked the
+	// arguments: an error before it is a usage error (unknown command or
+	// flag, wrong arguments), one after it without a code is gcload's own
+	started := false
+	pre := root.PersistentPreRunE
+	root.PersistentPreRunE = func(cmd *cobra.Command, args []string) error {
+		started = true
+		return pre(cmd, args)
+	}
 	err := root.Execute()
 	if err == nil {
 		return reports.ExitPass
@@ -84,11 +93,13 @@ func Main(env *Env) int {
 	}
 	fmt.Fprintln(env.Stderr, "gcload:", err)
 	var e *exitError
-	if errors.As(err, &e) {
+	switch {
+	case errors.As(err, &e):
 		return e.code
+	case !started:
+		return reports.ExitBadInput
 	}
-	// cobra's own errors are usage errors: unknown flags, wrong arguments
-	return reports.ExitBadInput
+	return reports.ExitInternal
 }
 
 // NewRootCmd builds the command tree.
@@ -114,7 +125,7 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		stop, err := startProfiles(cpuProfile, memProfile)
 		stopProfile = stop
-		return err
+		return badInput(err)
 	}
 	root.PersistentPostRun = func(*cobra.Command, []string) {
 		if stopProfile != nil {

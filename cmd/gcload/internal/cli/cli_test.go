@@ -300,3 +300,16 @@ func TestServeMisbehave(t *testing.T) {
 		t.Fatalf("delivery accounting against a server dropping 1 in 100: %+v", s.Delivery)
 	}
 }
+
+// TestInternalError: a failure of gcload's own (here: the results cannot be
+// written) exits 1, not 2 as a usage error would.
+func TestInternalError(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := gcload(t, nil, append([]string{"run", "smoke", "--out", filepath.Join(file, "res")}, quick...)...)
+	if r.code != reports.ExitInternal || !strings.Contains(r.stderr, "writing results") {
+		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitInternal, r.stderr)
+	}
+}
