@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/sipnet"
 )
@@ -14,6 +15,7 @@ import (
 // connection may carry many users (a front-end pool's connection does).
 type registrar struct {
 	expires int
+	faults  fault.Set
 	mu      sync.Mutex
 	n       int
 }
@@ -123,9 +125,14 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 	if hasContact && contact != "*" {
 		hdrs = append(hdrs, sipnet.Header{Name: "Contact", Value: stripExpires(contact) + ";expires=" + strconv.Itoa(expires)})
 	}
+	if r.faults.Has(fault.RegisterHeaders) {
+		hdrs = append(hdrs, sipnet.Header{Name: "Supported", Value: "msrtc-event-categories, adhoclist"})
+	} else {
+		hdrs = append(hdrs,
+			sipnet.Header{Name: "Supported", Value: "msrtc-event-categories"},
+			sipnet.Header{Name: "Supported", Value: "adhoclist"})
+	}
 	hdrs = append(hdrs,
-		sipnet.Header{Name: "Supported", Value: "msrtc-event-categories"},
-		sipnet.Header{Name: "Supported", Value: "adhoclist"},
 		sipnet.Header{Name: "Allow-Events", Value: "vnd-microsoft-provisioning-v2"},
 		sipnet.Header{Name: "Server", Value: "RTC/3.5"},
 		sipnet.Header{Name: "ms-keep-alive", Value: "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"},
@@ -158,6 +165,9 @@ func (s *Server) subscribe(tx *sipnet.ServerTx) {
 		`<property name="EnablePersistentChat">true</property>` +
 		`<property name="DefaultPersistentChatPoolUri">` + s.lookupURI + `</property>` +
 		`</propertyEntryList></provisionGroup></provisionGroupList>`
+	if s.o.faults.Has(fault.NoProvisioning) {
+		body = ""
+	}
 	_ = tx.Reply(sipnet.Reply{
 		Code: 200, Reason: "OK",
 		Headers: []sipnet.Header{

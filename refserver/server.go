@@ -191,8 +191,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		s.Close()
 		return nil, err
 	}
+	s.reg.faults = o.faults
+	var onKeepAlive func(*sipnet.Conn)
+	if o.faults.Has(fault.KeepAliveClose) {
+		onKeepAlive = func(c *sipnet.Conn) { go c.Close() }
+	}
 	s.ep = sipnet.NewEndpoint(sipnet.Options{
 		Handler: s.route, OnConnClose: s.connClosed, Logger: o.logger, Trace: o.trace, Timeout: o.timeout,
+		OnKeepAlive: onKeepAlive,
 	})
 	s.hub, err = channel.New(ctx, channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
@@ -201,7 +207,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger})
+	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults})
 	rooms := o.rooms
 	if o.roomsFile != "" {
 		rf, err := LoadRoomsFile(o.roomsFile)
@@ -369,11 +375,19 @@ func (s *Server) connClosed(c *sipnet.Conn) {
 // channel services.
 func (s *Server) route(tx *sipnet.ServerTx) {
 	m := tx.Msg
+	if m.Branch == "" && m.Method != "ACK" && s.o.faults.Has(fault.RequireBranch) {
+		_ = tx.Respond(400, "Bad Request", ua.Warning("no Via branch"))
+		return
+	}
 	switch m.Method {
 	case "REGISTER":
 		s.reg.register(tx)
 		return
 	case "OPTIONS":
+		if s.o.faults.Has(fault.MismatchedResponse) {
+			_ = tx.Conn.Write(optionsWrongCSeq(m))
+			return
+		}
 		_ = tx.Respond(200, "OK", sipnet.Header{Name: "Allow", Value: allow})
 		return
 	}
@@ -395,7 +409,7 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 			return
 		}
 		if m.Method != "ACK" {
-			_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+			s.noDialog(tx)
 		}
 		return
 	}
@@ -416,7 +430,7 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 		}
 	case "ACK":
 	case "BYE", "INFO", "UPDATE", "NOTIFY", "PRACK":
-		_ = tx.Respond(481, "Call/Transaction Does Not Exist")
+		s.noDialog(tx)
 	default:
 		_ = tx.Respond(405, "Method Not Allowed", sipnet.Header{Name: "Allow", Value: allow})
 	}

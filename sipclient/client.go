@@ -500,32 +500,41 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 			}
 		}
 	}
-	ctx2, err2 := tx.Cancel()
-	if err2 != nil {
-		return "", err2
+	// the 183's answer is checked first, the CANCEL then
+	var uri string
+	var uerr error
+	if rpl == nil {
+		c.violate(RuleLookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
+		uerr = fmt.Errorf("%w: 183 without rpl:requri", ErrUnexpected)
+	} else {
+		if rpl.Reply.CommandEnvID != envid {
+			c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
+		}
+		uri, uerr = c.requriResult(rpl, early.Raw)
+	}
+	ctx2, err := tx.Cancel()
+	if err != nil {
+		return "", err
 	}
 	cres, err := ctx2.Wait(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
+		c.violate(RuleCancel487, "the CANCEL of the pending lookup INVITE got no answer: "+err.Error(), nil)
 		return "", fmt.Errorf("sipclient: CANCEL of the lookup INVITE: %w", err)
-	}
-	if cres.StatusCode != 200 {
+	case cres.StatusCode != 200:
+		c.violate(RuleCancel487, fmt.Sprintf("the CANCEL of the pending lookup INVITE was answered %d %s, want 200", cres.StatusCode, cres.Reason), cres.Raw)
 		return "", &StatusError{Method: "CANCEL", Code: cres.StatusCode, Reason: cres.Reason}
 	}
 	fin, err := tx.Wait(ctx)
-	if err != nil {
+	switch {
+	case err != nil:
+		c.violate(RuleCancel487, "the cancelled lookup INVITE got no final answer (want 487): "+err.Error(), nil)
 		return "", fmt.Errorf("sipclient: lookup INVITE after CANCEL: %w", err)
-	}
-	if fin.StatusCode != 487 {
+	case fin.StatusCode != 487:
+		c.violate(RuleCancel487, fmt.Sprintf("the cancelled lookup INVITE was answered %d %s, want 487", fin.StatusCode, fin.Reason), fin.Raw)
 		return "", fmt.Errorf("%w: cancelled lookup INVITE answered %d %s, want 487", ErrUnexpected, fin.StatusCode, fin.Reason)
 	}
-	if rpl == nil {
-		c.violate(RuleLookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
-		return "", fmt.Errorf("%w: 183 without rpl:requri", ErrUnexpected)
-	}
-	if rpl.Reply.CommandEnvID != envid {
-		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
-	}
-	return c.requriResult(rpl, early.Raw)
+	return uri, uerr
 }
 
 // OpenChannel INVITEs the channel service and confirms the session.

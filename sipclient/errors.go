@@ -67,6 +67,8 @@ const (
 	RuleReplyCommandID    = "reply/commandid-envid"
 	RuleReplyOnce         = "reply/exactly-once"
 	RuleLookupURI         = "lookup/requri-uri"
+	RuleCancel487         = "flow/cancel-487"
+	RuleInDialog          = "info/in-dialog"
 	RuleChatFields        = "fanout/chat-fields"
 	RuleServerCommand     = "envelope/no-server-commands"
 )

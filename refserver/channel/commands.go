@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -34,7 +35,7 @@ func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 	}
 	env, err := xccos.Parse(m.Body)
 	if err != nil {
-		_ = tx.Respond(200, "OK")
+		h.ok(tx)
 		name, envid := "error", uint64(0)
 		if env != nil {
 			envid = env.EnvID
@@ -49,7 +50,7 @@ func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 		h.post(s, tx, env.EnvID, env.Items[0].Chat)
 		return
 	}
-	_ = tx.Respond(200, "OK")
+	h.ok(tx)
 	for i := range env.Items {
 		it := &env.Items[i]
 		switch it.Kind {
@@ -175,7 +176,7 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 		r.mu.Lock()
 		code, text := 0, ""
 		switch {
-		case r.info.Disabled:
+		case r.info.Disabled && !h.cfg.Faults.Has(fault.DisabledRoomOpen):
 			code, text = CodeDisabled, fmt.Sprintf("room %q is disabled", r.info.Name)
 		case !r.canRead(s.user):
 			code, text = CodeForbidden, fmt.Sprintf("%s is not a member of room %q", s.user, r.info.Name)
@@ -327,6 +328,9 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		c := xccos.ChanIB{URI: r.uri, Messages: make([]xccos.Chat, 0, len(msgs))}
 		for _, m := range msgs {
 			c.Messages = append(c.Messages, chatOf(r.uri, m))
+		}
+		if h.cfg.Faults.Has(fault.HistoryReversed) {
+			slices.Reverse(c.Messages)
 		}
 		s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
 	})

@@ -71,6 +71,7 @@ type Hub struct {
 	st     store.Store
 	log    *slog.Logger
 	envids *ua.EnvIDs
+	ctype  string // Content-Type of the INFOs sent (text/plain; another under a fault)
 	root   string // ma-cat://domain/GUID
 	dbVer  string
 	sem    chan struct{}
@@ -143,10 +144,14 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	h := &Hub{
 		cfg: cfg, ep: cfg.Endpoint, st: cfg.Store, log: cfg.Logger, envids: ua.NewEnvIDs(),
+		ctype: ua.ContentType,
 		root:  "ma-cat://" + cfg.Domain + "/" + uuidFrom(cfg.Domain, "root"),
 		dbVer: uuidFrom(cfg.Domain, "db"),
 		sem:   make(chan struct{}, cfg.Workers),
 		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn][]*session{},
+	}
+	if cfg.Faults.Has(fault.InfoContentType) {
+		h.ctype = "text/xml"
 	}
 	rooms, err := cfg.Store.Rooms(ctx)
 	if err != nil {
@@ -154,6 +159,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	for _, r := range rooms {
 		h.rooms[r.ID] = newRoom(cfg.Domain, r)
+		h.rooms[r.ID].letAll = cfg.Faults.Has(fault.LetNonMembersIn)
 	}
 	invs, err := cfg.Store.Invitations(ctx)
 	if err != nil {
@@ -292,6 +298,7 @@ func (h *Hub) CreateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 		return store.Room{}, err
 	}
 	r := newRoom(h.cfg.Domain, spec)
+	r.letAll = h.cfg.Faults.Has(fault.LetNonMembersIn)
 	h.rooms[spec.ID] = r
 	return r.snapshot(), nil
 }

@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"bytes"
 	"strconv"
 	"strings"
 
@@ -19,7 +20,7 @@ import (
 // is delivered to every session online in the room, the author's included.
 func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat) {
 	reject := func(code int, text string) {
-		_ = tx.Respond(200, "OK")
+		h.ok(tx)
 		h.stats.rejected.Add(1)
 		s.reply("grpchat", envid, code, text, nil)
 	}
@@ -34,11 +35,14 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 	case c.TSRaw == "":
 		reject(CodeBadRequest, "grpchat without ts")
 		return
-	case c.Author != "" && !sameUser(c.Author, s.user):
+	case c.Author != "" && !sameUser(c.Author, s.user) && !h.cfg.Faults.Has(fault.AcceptSpoofedAuthor):
 		reject(CodeForbidden, "author "+c.Author+" is not the poster "+s.user)
 		return
 	}
 	n := xccos.TextLen(c.Text)
+	if h.cfg.Faults.Has(fault.NoSizeLimit) {
+		n = 0
+	}
 	switch {
 	case c.Story && n > xccos.StorySizeLimit:
 		reject(CodeTooLong, "story of "+strconv.Itoa(n)+" characters is over the limit of "+strconv.Itoa(xccos.StorySizeLimit))
@@ -69,6 +73,11 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 	}
 	r.nextSeq++
 	m := store.Message{RoomID: r.id, Seq: r.nextSeq, Author: s.user, TS: h.cfg.Now().UTC(), Text: c.Text, Story: c.Story}
+	if c.Author != "" && h.cfg.Faults.Has(fault.AcceptSpoofedAuthor) {
+		if a, err := sipnet.AOR(c.Author); err == nil {
+			m.Author = a
+		}
+	}
 	p := &pending{hub: h, room: r, tx: tx, msg: m, envid: h.envids.Next()}
 	h.st.Append(m, p.durable)
 	r.mu.Unlock()
@@ -91,7 +100,7 @@ func (p *pending) durable(err error) {
 		return
 	}
 	h.stats.posts.Add(1)
-	_ = p.tx.Respond(200, "OK")
+	h.ok(p.tx)
 	body := xccos.AppendChat(make([]byte, 0, 256+len(p.msg.Text)), p.envid, &xccos.Chat{
 		ChanURI: p.room.uri, Author: p.msg.Author, TS: p.msg.TS, Text: p.msg.Text, Story: p.msg.Story,
 	})
@@ -104,8 +113,9 @@ func (p *pending) durable(err error) {
 			s.sendBodyIn(b, body)
 		}
 	} else {
+		body = h.faultyBody(body)
 		for _, s := range r.online {
-			h.deliverFaulty(b, s, body)
+			h.deliverFaulty(b, s, p.msg.Author, body)
 		}
 	}
 	r.mu.Unlock()
@@ -118,11 +128,48 @@ func sameUser(author, user string) bool {
 	return err == nil && a == user
 }
 
-// deliverFaulty delivers with the fan-out faults switched on: of every
-// 100 deliveries, the 100th is dropped (drop-deliveries) and the 50th sent
-// twice (duplicate-deliveries), so both faults can be on together.
-func (h *Hub) deliverFaulty(b *sipnet.Batch, s *session, body []byte) {
-	switch h.stats.faultSeq.Add(1) % 100 {
+// faultyBody applies the faults that change what every delivery of a post
+// says.
+func (h *Hub) faultyBody(body []byte) []byte {
+	if h.cfg.Faults.Has(fault.ChatNoTS) {
+		body = dropAttr(body, "ts")
+	}
+	return body
+}
+
+// dropAttr removes the first attribute name="..." from an element.
+func dropAttr(body []byte, name string) []byte {
+	key := []byte(" " + name + `="`)
+	i := bytes.Index(body, key)
+	if i < 0 {
+		return body
+	}
+	j := bytes.IndexByte(body[i+len(key):], '"')
+	if j < 0 {
+		return body
+	}
+	out := append([]byte(nil), body[:i]...)
+	return append(out, body[i+len(key)+j+1:]...)
+}
+
+// deliverFaulty delivers one post to one session with the fan-out faults
+// switched on. The author's own copy is left alone by all but no-echo;
+// of the other deliveries, counted server-wide, the 100th of every 100 is
+// dropped (drop-deliveries), the 50th sent twice (duplicate-deliveries)
+// and the 5th of every 10 held back until that session's next delivery
+// (reorder-deliveries), so that these faults can be on together.
+func (h *Hub) deliverFaulty(b *sipnet.Batch, s *session, author string, body []byte) {
+	if s.user == author {
+		if h.cfg.Faults.Has(fault.NoEcho) {
+			h.stats.dropped.Add(1)
+			return
+		}
+		h.stats.deliveries.Add(1)
+		s.sendBodyIn(b, body)
+		return
+	}
+	seq := h.stats.faultSeq.Add(1)
+	switch seq % 100 {
 	case 0:
 		if h.cfg.Faults.Has(fault.DropDeliveries) {
 			h.stats.dropped.Add(1)
@@ -136,5 +183,9 @@ func (h *Hub) deliverFaulty(b *sipnet.Batch, s *session, body []byte) {
 		}
 	}
 	h.stats.deliveries.Add(1)
+	if h.cfg.Faults.Has(fault.ReorderDeliveries) {
+		s.reorder(b, body, seq%10 == 5)
+		return
+	}
 	s.sendBodyIn(b, body)
 }

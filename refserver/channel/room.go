@@ -37,6 +37,8 @@ type room struct {
 	roles   map[string]roleSet
 	online  []*session
 	nextSeq uint64 // last sequence number handed out
+	// letAll: the let-non-members-in fault is on
+	letAll bool
 }
 
 func newRoom(domain string, r store.Room) *room {
@@ -115,7 +117,7 @@ func (r *room) canFind(user string) bool {
 // canRead: open rooms are read by anyone; closed and secret ones by those
 // who hold a role.
 func (r *room) canRead(user string) bool {
-	return r.info.Privacy == store.Open || r.roles[user] != 0
+	return r.info.Privacy == store.Open || r.roles[user] != 0 || r.letAll
 }
 
 // canPost: in an auditorium only presenters and managers post.

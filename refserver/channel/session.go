@@ -2,7 +2,9 @@ package channel
 
 import (
 	"strconv"
+	"time"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -21,6 +23,10 @@ type session struct {
 	closed bool
 
 	onResult sipnet.StatusFunc
+
+	// held is a delivery the reorder-deliveries fault holds back
+	held      []byte
+	heldTimer *time.Timer
 }
 
 // HandleInvite answers an INVITE to a channel service and opens a session
@@ -142,7 +148,11 @@ func (s *session) deliveryResult(status int, err error) {
 
 // send sends an envelope to the session.
 func (s *session) send(env *xccos.Envelope) {
-	_ = ua.Send(s.hub.ep, s.dlg, env, s.onResult)
+	if s.hub.cfg.Faults.Empty() {
+		_ = ua.Send(s.hub.ep, s.dlg, env, s.onResult)
+		return
+	}
+	s.sendFaulty(env)
 }
 
 // sendBody sends a rendered envelope to the session.
@@ -150,18 +160,22 @@ func (s *session) sendBody(body []byte) { s.sendBodyIn(nil, body) }
 
 // sendBodyIn sends a rendered envelope to the session as part of a batch.
 func (s *session) sendBodyIn(b *sipnet.Batch, body []byte) {
-	_ = s.dlg.SendBatch(s.hub.ep, b, "INFO", ua.ContentType, body, s.onResult)
+	_ = s.dlg.SendBatch(s.hub.ep, b, "INFO", s.hub.ctype, body, s.onResult)
 }
 
 // reply sends the reply to a command.
 func (s *session) reply(name string, cmdEnvID uint64, code int, text string, data *xccos.Data) {
 	s.hub.stats.commands.Add(1)
+	if !s.hub.cfg.Faults.Empty() {
+		s.replyFaulty(name, cmdEnvID, code, text, data)
+		return
+	}
 	s.send(xccos.NewReply(s.hub.envids.Next(), name, cmdEnvID, code, text, data))
 }
 
 // notifyJoinLocked tells the others online in r that s joined; r.mu is held.
 func (h *Hub) notifyJoinLocked(r *room, s *session) {
-	if h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit {
+	if (h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit) || h.cfg.Faults.Has(fault.NoJoinNotice) {
 		return
 	}
 	var body []byte
@@ -184,7 +198,7 @@ func (h *Hub) notifyJoinLocked(r *room, s *session) {
 func (h *Hub) notifyPart(r *room, s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit {
+	if (h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit) || h.cfg.Faults.Has(fault.NoPartNotice) {
 		return
 	}
 	var body []byte

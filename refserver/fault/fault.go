@@ -1,7 +1,9 @@
 // Package fault is the reference server's set of deliberate misbehaviours:
 // `gcload serve --misbehave NAME[,NAME]` switches on faults so that tests
-// can show each conformance check and each accounting figure catching the
-// fault it is about.
+// can show each conformance rule (docs/conformance.md) and each accounting
+// figure catching the fault it is about. Each fault is narrow: it breaks one
+// rule and leaves everything else working, so that a conformance run with
+// one fault on fails exactly the rules the fault names.
 package fault
 
 import (
@@ -16,25 +18,80 @@ type Name string
 // Fault describes one misbehaviour.
 type Fault struct {
 	Name Name
-	// CaughtBy names the result figures (threshold metrics, see
-	// docs/results.md) that show the fault.
-	CaughtBy []string
-	What     string
+	// Rules are the conformance rules (IDs of sipclient/check) that the
+	// fault breaks: `gcload conform` fails exactly these.
+	Rules []string
+	// Figures are the result figures of `gcload run` (threshold metrics,
+	// docs/results.md) that show the fault in a load run, if any.
+	Figures []string
+	What    string
 }
 
-// Faults of the fan-out.
+// The faults, one or more per rule.
 const (
-	// DropDeliveries: one delivery in 100 (the 100th, 200th, ... the server
-	// sends) is not sent.
-	DropDeliveries Name = "drop-deliveries"
-	// DuplicateDeliveries: one delivery in 100 (the 50th, 150th, ...) is sent
-	// twice.
+	RegisterHeaders     Name = "register-headers"
+	NoProvisioning      Name = "no-provisioning"
+	KeepAliveClose      Name = "keepalive-close"
+	NonSIPChannelURI    Name = "non-sip-channel-uri"
+	NoRoundRobin        Name = "no-round-robin"
+	IgnoreCancel        Name = "ignore-cancel"
+	Info200Body         Name = "info-200-body"
+	InfoContentType     Name = "info-content-type"
+	ReplyOutsideDialog  Name = "reply-outside-dialog"
+	MalformedEnvelope   Name = "malformed-envelope"
+	WrongNamespace      Name = "wrong-namespace"
+	WrongVersion        Name = "wrong-version"
+	ServerCommand       Name = "server-command"
+	WrongCommandID      Name = "wrong-commandid"
+	DuplicateReply      Name = "duplicate-reply"
+	ChatNoTS            Name = "chat-no-ts"
+	DropDeliveries      Name = "drop-deliveries"
 	DuplicateDeliveries Name = "duplicate-deliveries"
+	NoEcho              Name = "no-echo"
+	ReorderDeliveries   Name = "reorder-deliveries"
+	AcceptSpoofedAuthor Name = "accept-spoofed-author"
+	NoJoinNotice        Name = "no-ntc-join"
+	NoPartNotice        Name = "no-ntc-part"
+	HistoryReversed     Name = "history-reversed"
+	LetNonMembersIn     Name = "let-non-members-in"
+	DisabledRoomOpen    Name = "disabled-room-open"
+	AcceptUnknownDialog Name = "accept-unknown-dialog"
+	NoSizeLimit         Name = "no-size-limit"
+	MismatchedResponse  Name = "mismatched-response"
+	RequireBranch       Name = "require-branch"
 )
 
 var catalog = []Fault{
-	{DropDeliveries, []string{"lost"}, "one delivery in 100 (the 100th, 200th, ...) is not sent"},
-	{DuplicateDeliveries, []string{"duplicated"}, "one delivery in 100 (the 50th, 150th, ...) is sent twice"},
+	{RegisterHeaders, []string{"register/sipe-headers"}, nil, "the REGISTER 200 lists Supported values on one line (msrtc-event-categories, adhoclist)"},
+	{NoProvisioning, []string{"register/provisioning"}, nil, "the provisioning SUBSCRIBE is answered 200 with no body"},
+	{KeepAliveClose, []string{"sip/keepalive-crlf"}, nil, "a CRLF keep-alive closes the connection"},
+	{NonSIPChannelURI, []string{"lookup/requri-uri"}, nil, "the console flow's 183 names a ma-chan: URI instead of a sip: channel service"},
+	{NoRoundRobin, []string{"lookup/round-robin"}, nil, "the lookup service always hands out the first channel service"},
+	{IgnoreCancel, []string{"flow/cancel-487"}, nil, "a CANCEL of a pending lookup INVITE is answered 200 but the INVITE is not ended with 487"},
+	{Info200Body, []string{"info/200-empty"}, nil, "the 200 to every client INFO carries a body"},
+	{InfoContentType, []string{"info/content-type"}, nil, "the channel service's INFOs carry Content-Type text/xml"},
+	{ReplyOutsideDialog, []string{"info/in-dialog"}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
+	{MalformedEnvelope, []string{"envelope/well-formed"}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
+	{WrongNamespace, []string{"envelope/namespace"}, nil, "replies carry xmlns=\"urn:example:wrong\""},
+	{WrongVersion, []string{"envelope/version"}, nil, "replies carry ver=\"2\""},
+	{ServerCommand, []string{"envelope/no-server-commands"}, nil, "every join reply is followed by a cmd:getinv from the server"},
+	{WrongCommandID, []string{"reply/commandid-envid"}, nil, "rpl:msgsrch names the command's envid plus one"},
+	{DuplicateReply, []string{"reply/exactly-once"}, nil, "rpl:chansrch is sent twice"},
+	{ChatNoTS, []string{"fanout/chat-fields"}, nil, "deliveries carry no ts attribute"},
+	{DropDeliveries, []string{"fanout/exactly-once"}, []string{"lost"}, "one delivery in 100 to a member other than the author (the 100th, 200th, ...) is not sent"},
+	{DuplicateDeliveries, []string{"fanout/exactly-once"}, []string{"duplicated"}, "one delivery in 100 to a member other than the author (the 50th, 150th, ...) is sent twice"},
+	{NoEcho, []string{"fanout/author-echo"}, []string{"lost"}, "the author does not get its own post back"},
+	{ReorderDeliveries, []string{"fanout/order"}, []string{"out_of_order"}, "one delivery in 10 to a member other than the author is held back and sent after that member's next delivery"},
+	{AcceptSpoofedAuthor, []string{"post/no-spoofing"}, []string{"spoofed"}, "a post whose author attribute names another user is delivered under that name"},
+	{NoJoinNotice, []string{"join/ntc-join"}, nil, "members online are not sent ntc:join when someone joins"},
+	{NoPartNotice, []string{"part/ntc-part"}, nil, "members online are not sent ntc:part when someone leaves"},
+	{HistoryReversed, []string{"history/persisted-order"}, nil, "cmd:bccontext returns the messages newest first"},
+	{LetNonMembersIn, []string{"access/closed-room-403"}, nil, "users who are not members may join, read and post in closed rooms"},
+	{DisabledRoomOpen, []string{"room/disabled-409"}, nil, "disabled rooms can be joined"},
+	{AcceptUnknownDialog, []string{"dialog/481-unknown"}, nil, "in-dialog requests for unknown dialogs are answered 200"},
+	{NoSizeLimit, []string{"limits/message-size"}, nil, "messages and stories over the advertised limits are accepted"},
+	{MismatchedResponse, []string{"sip/transaction-match"}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
+	{RequireBranch, []string{"sip/no-branch"}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
 }
 
 // All lists every fault, sorted by name.
@@ -42,6 +99,16 @@ func All() []Fault {
 	out := append([]Fault(nil), catalog...)
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
+}
+
+// Lookup returns the fault named n.
+func Lookup(n Name) (Fault, bool) {
+	for _, c := range catalog {
+		if c.Name == n {
+			return c, true
+		}
+	}
+	return Fault{}, false
 }
 
 // Set is a set of faults switched on; the zero Set has none.
@@ -55,7 +122,7 @@ func Parse(list string) (Set, error) {
 		if f == "" {
 			continue
 		}
-		if !known(Name(f)) {
+		if _, ok := Lookup(Name(f)); !ok {
 			names := make([]string, 0, len(catalog))
 			for _, c := range All() {
 				names = append(names, string(c.Name))
@@ -65,15 +132,6 @@ func Parse(list string) (Set, error) {
 		s = s.With(Name(f))
 	}
 	return s, nil
-}
-
-func known(n Name) bool {
-	for _, c := range catalog {
-		if c.Name == n {
-			return true
-		}
-	}
-	return false
 }
 
 // With returns the set with n switched on as well.

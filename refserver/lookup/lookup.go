@@ -14,10 +14,12 @@ package lookup
 
 import (
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -39,6 +41,8 @@ type Config struct {
 	// DialogLife bounds a lookup dialog the client never ends with BYE.
 	DialogLife time.Duration
 	Logger     *slog.Logger
+	// Faults are deliberate misbehaviours (tests of the checks).
+	Faults fault.Set
 }
 
 // Service is the lookup service.
@@ -104,6 +108,9 @@ func (s *Service) Close() {
 // pick returns the next channel service URI, round-robin.
 func (s *Service) pick() string {
 	s.lookups.Add(1)
+	if s.cfg.Faults.Has(fault.NoRoundRobin) {
+		return s.cfg.Channels[0]
+	}
 	n := s.next.Add(1) - 1
 	return s.cfg.Channels[n%uint64(len(s.cfg.Channels))]
 }
@@ -136,11 +143,18 @@ func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
 		_ = tx.Respond(400, "Bad Request", ua.Warning("the INVITE body must be one cmd:requri envelope"))
 		return
 	}
-	body := s.requriReply(env.EnvID).Marshal()
+	rpl := s.requriReply(env.EnvID)
+	if s.cfg.Faults.Has(fault.NonSIPChannelURI) {
+		u := rpl.Items[0].Data.Users[0].URI
+		rpl.Items[0].Data.Users[0].URI = "ma-chan://" + strings.TrimPrefix(u, "sip:")
+	}
+	body := rpl.Marshal()
 	tx.OnCancel(func(cancel *sipnet.ServerTx) {
 		s.cancels.Add(1)
 		_ = cancel.Respond(200, "OK")
-		_ = tx.Respond(487, "Request Terminated")
+		if !s.cfg.Faults.Has(fault.IgnoreCancel) {
+			_ = tx.Respond(487, "Request Terminated")
+		}
 	})
 	_ = tx.Reply(sipnet.Reply{Code: 183, Reason: "Session Progress", ContentType: ua.ContentType, Body: body})
 	time.AfterFunc(s.cfg.CancelWait, func() {

@@ -81,7 +81,11 @@ func parseLevel(s string) (slog.Level, error) {
 func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if o.Misbehave == "list" {
 		for _, f := range fault.All() {
-			fmt.Fprintf(env.Stdout, "%-22s %s (caught by: %s)\n", f.Name, f.What, strings.Join(f.CaughtBy, ", "))
+			caught := strings.Join(f.Rules, ", ")
+			if len(f.Figures) > 0 {
+				caught += "; in gcload run: " + strings.Join(f.Figures, ", ")
+			}
+			fmt.Fprintf(env.Stdout, "%-22s %s (caught by: %s)\n", f.Name, f.What, caught)
 		}
 		return nil
 	}

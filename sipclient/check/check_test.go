@@ -1,0 +1,217 @@
+package check_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/sipclient/check"
+)
+
+const domain = "conform.test"
+
+// target starts a reference server with faults and returns the suite's
+// target for it (two channel services, rooms made through the admin API).
+func target(t *testing.T, faults fault.Set) check.Target {
+	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults))
+	return check.Target{
+		Server: srv.TCPAddr(), Domain: domain, Admin: srv.AdminURL(), ChannelServices: 2,
+		Users: refservertest.Users(domain, 4),
+	}
+}
+
+func run(t *testing.T, tg check.Target, o check.Options) *check.Report {
+	t.Helper()
+	if o.Timeout == 0 {
+		o.Timeout = time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := check.Run(ctx, tg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func describe(rep *check.Report) string {
+	var b strings.Builder
+	for _, r := range rep.Results {
+		if r.Status == check.Pass {
+			continue
+		}
+		b.WriteString("\n  " + string(r.Status) + " " + r.ID + " " + r.Skipped)
+		for _, f := range r.Failures {
+			b.WriteString("\n    " + f.Detail)
+		}
+	}
+	return b.String()
+}
+
+func TestCleanServerPassesEveryRule(t *testing.T) {
+	rep := run(t, target(t, fault.Set{}), check.Options{})
+	if len(rep.Results) != len(check.Rules) {
+		t.Fatalf("%d results for %d rules", len(rep.Results), len(check.Rules))
+	}
+	for _, r := range rep.Results {
+		if r.Status != check.Pass {
+			t.Errorf("%s: %s%s", r.ID, r.Status, describe(rep))
+			break
+		}
+		if r.Checks == 0 {
+			t.Errorf("%s passed without a single check", r.ID)
+		}
+	}
+}
+
+// TestEveryMisbehaviourFailsExactlyItsRules is the matrix: each fault of
+// the reference server, alone, fails exactly the rules it names.
+func TestEveryMisbehaviourFailsExactlyItsRules(t *testing.T) {
+	faults := fault.All()
+	if testing.Short() {
+		t.Skip("the matrix starts a server per fault; run without -short")
+	}
+	for _, f := range faults {
+		t.Run(string(f.Name), func(t *testing.T) {
+			t.Parallel()
+			rep := run(t, target(t, fault.Set{}.With(f.Name)), check.Options{})
+			got := rep.FailedRules()
+			want := slices.Clone(f.Rules)
+			sort.Strings(got)
+			sort.Strings(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("failed rules %v, want exactly %v%s", got, want, describe(rep))
+			}
+		})
+	}
+}
+
+// TestEveryRuleHasAMisbehaviour: no rule without a fault that trips it.
+func TestEveryRuleHasAMisbehaviour(t *testing.T) {
+	tripped := map[string]bool{}
+	for _, f := range fault.All() {
+		for _, r := range f.Rules {
+			if _, ok := check.RuleByID(r); !ok {
+				t.Errorf("fault %s names rule %q, which the suite does not have", f.Name, r)
+			}
+			tripped[r] = true
+		}
+	}
+	for _, r := range check.Rules {
+		if !tripped[r.ID] {
+			t.Errorf("rule %s has no misbehaviour that trips it", r.ID)
+		}
+	}
+}
+
+// TestBothLookupFlows: the suite runs the client flow (INVITE, INFO
+// cmd:requri, BYE) and the console flow (183, CANCEL, 487), and the server
+// saw both.
+func TestBothLookupFlows(t *testing.T) {
+	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(3))
+	tg := check.Target{Server: srv.TCPAddr(), Domain: domain, Admin: srv.AdminURL(), ChannelServices: 3, Users: refservertest.Users(domain, 4)}
+	sel, err := check.SelectRules([]string{"lookup/", "flow/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, tg, check.Options{Rules: sel})
+	if rep.Failed() || rep.Counts[check.Pass] != 3 {
+		t.Fatalf("counts %v%s", rep.Counts, describe(rep))
+	}
+	st := srv.Stats().Lookup
+	if st.Cancels != 1 || st.Lookups != 7 { // 6 client-flow lookups (two turns of 3) + 1 console
+		t.Fatalf("the lookup service saw %d lookups and %d cancels, want 7 and 1", st.Lookups, st.Cancels)
+	}
+}
+
+func TestSelectRules(t *testing.T) {
+	sel, err := check.SelectRules([]string{"fanout/", "dialog/481-unknown"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for id := range sel {
+		got = append(got, id)
+	}
+	sort.Strings(got)
+	want := []string{"dialog/481-unknown", "fanout/author-echo", "fanout/chat-fields", "fanout/exactly-once", "fanout/order"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if _, err := check.SelectRules([]string{"fanout/nope"}); err == nil || !strings.Contains(err.Error(), `unknown rule "fanout/nope"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestJUnit: the JUnit file has the usual shape (testsuites, testsuite,
+// one testcase per rule named by its ID, failure or skipped inside) and
+// its counts agree with its test cases.
+func TestJUnit(t *testing.T) {
+	sel, _ := check.SelectRules([]string{"fanout/", "access/", "room/"})
+	users := refservertest.Users(domain, 4)
+	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithFaults(fault.Set{}.With(fault.NoEcho)),
+		refserver.WithRooms(refservertest.Room("chat", users[:3]...)))
+	// no admin API, no closed or disabled room: those rules skip
+	tg := check.Target{Server: srv.TCPAddr(), Domain: domain, Users: users, Rooms: check.Rooms{Chat: "chat"}}
+	rep := run(t, tg, check.Options{Rules: sel})
+	var buf bytes.Buffer
+	if err := rep.WriteJUnit(&buf); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		XMLName xml.Name `xml:"testsuites"`
+		Suites  []struct {
+			Name     string `xml:"name,attr"`
+			Tests    int    `xml:"tests,attr"`
+			Failures int    `xml:"failures,attr"`
+			Skipped  int    `xml:"skipped,attr"`
+			Cases    []struct {
+				Name      string `xml:"name,attr"`
+				Classname string `xml:"classname,attr"`
+				Failure   *struct {
+					Message string `xml:"message,attr"`
+					Text    string `xml:",chardata"`
+				} `xml:"failure"`
+				Skipped *struct {
+					Message string `xml:"message,attr"`
+				} `xml:"skipped"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatalf("JUnit does not parse: %v\n%s", err, buf.String())
+	}
+	if len(doc.Suites) != 1 {
+		t.Fatalf("%d testsuites", len(doc.Suites))
+	}
+	s := doc.Suites[0]
+	failures, skipped := map[string]bool{}, map[string]bool{}
+	for _, c := range s.Cases {
+		if _, ok := check.RuleByID(c.Name); !ok || !strings.HasPrefix(c.Classname, "gcload.conform.") {
+			t.Errorf("test case %q (class %q) names no rule", c.Name, c.Classname)
+		}
+		if c.Failure != nil {
+			failures[c.Name] = true
+			if c.Failure.Message == "" || !strings.Contains(c.Failure.Text, "back 0 times") {
+				t.Errorf("failure of %s says %q / %q", c.Name, c.Failure.Message, c.Failure.Text)
+			}
+		}
+		if c.Skipped != nil {
+			skipped[c.Name] = true
+		}
+	}
+	if s.Tests != len(s.Cases) || s.Tests != len(sel) || s.Failures != len(failures) || s.Skipped != len(skipped) {
+		t.Fatalf("tests=%d failures=%d skipped=%d for %d cases, %d failed, %d skipped", s.Tests, s.Failures, s.Skipped, len(s.Cases), len(failures), len(skipped))
+	}
+	if !failures["fanout/author-echo"] || len(failures) != 1 || !skipped["access/closed-room-403"] || !skipped["room/disabled-409"] {
+		t.Fatalf("failures %v, skipped %v", failures, skipped)
+	}
+}

@@ -1,0 +1,617 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+)
+
+// The probes, in the order they run. Each names the rules it exercises;
+// the per-message rules (envelope, info, reply, register) are exercised by
+// every probe whose clients talk XCCOS, and charged to the first.
+var probes = []probe{
+	{"wire", []string{RuleTxMatch, RuleUnknownDialog, RuleNoBranch, RuleKeepAlive}, probeWire},
+	{"lookup", []string{RuleRegister, RuleProvisioning, RuleLookupURI, RuleRoundRobin}, probeLookup},
+	{"console-flow", []string{RuleLookupURI, RuleCancel487}, probeConsole},
+	{"commands", []string{RuleInfo200Empty, RuleInfoType, RuleInDialog, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands, RuleCommandID, RuleReplyOnce}, probeCommands},
+	{"fanout", []string{RuleJoinNotice, RuleExactlyOnce, RuleAuthorEcho, RuleOrder, RuleNoSpoofing, RuleChatFields, RulePartNotice, RuleHistoryOrder}, probeFanout},
+	{"limits", []string{RuleMessageSize}, probeLimits},
+	{"access", []string{RuleClosedRoom, RuleDisabledRoom}, probeAccess},
+}
+
+// inbox keeps a client's events.
+type inbox struct {
+	mu     sync.Mutex
+	events []sipclient.Event
+}
+
+func (b *inbox) add(e sipclient.Event) {
+	b.mu.Lock()
+	b.events = append(b.events, e)
+	b.mu.Unlock()
+}
+
+// snapshot returns the events so far.
+func (b *inbox) snapshot() []sipclient.Event {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.events)
+}
+
+// waitFor polls until done holds over the events or the timeout passes.
+func (b *inbox) waitFor(ctx context.Context, timeout time.Duration, done func([]sipclient.Event) bool) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if done(b.snapshot()) {
+			return true
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// member is a client with its inbox.
+type member struct {
+	*sipclient.Client
+	in  *inbox
+	aor string
+}
+
+// newClient makes a client of user; the probe closes it.
+func (s *suite) newClient(pr *probeRun, user string, flow sipclient.Flow) (*member, error) {
+	in := &inbox{}
+	c, err := sipclient.New(sipclient.Config{User: user, Server: s.t.Server, Lookup: s.t.Lookup, Flow: flow, Router: s.router, OnEvent: in.add})
+	if err != nil {
+		return nil, err
+	}
+	pr.clients = append(pr.clients, c)
+	aor, _ := sipnet.AOR(user)
+	return &member{Client: c, in: in, aor: aor}, nil
+}
+
+// connect makes a client and opens its channel session (client flow).
+func (s *suite) connect(ctx context.Context, pr *probeRun, user string) (*member, error) {
+	m, err := s.newClient(pr, user, sipclient.FlowClient)
+	if err != nil {
+		return nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, 4*s.o.Timeout)
+	defer cancel()
+	if err := m.Connect(cctx); err != nil {
+		return nil, fmt.Errorf("sign-in of %s: %w", user, err)
+	}
+	return m, nil
+}
+
+// within runs f with a context bounded by the suite's timeout.
+func (s *suite) within(ctx context.Context, f func(ctx context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	return f(cctx)
+}
+
+func (s *suite) room(id string) string { return xccos.ChanURI(s.t.Domain, id) }
+
+// probeLookup: sign-in, then several client-flow lookups; every channel
+// service must come up in turn.
+func probeLookup(ctx context.Context, s *suite, pr *probeRun) error {
+	m, err := s.newClient(pr, s.t.Users[1], sipclient.FlowClient)
+	if err != nil {
+		return err
+	}
+	if err := s.within(ctx, m.SignIn); err != nil {
+		return err
+	}
+	s.ok(RuleRegister)
+	s.ok(RuleProvisioning)
+	n := 2 * max(s.t.ChannelServices, 3)
+	seen := map[string]int{}
+	var order []string
+	for range n {
+		var uri string
+		err := s.within(ctx, func(ctx context.Context) (err error) {
+			uri, err = m.Lookup(ctx, sipclient.FlowClient)
+			return err
+		})
+		if err != nil {
+			if len(m.Violations()) > 0 {
+				return nil // charged to the rule the client saw broken
+			}
+			return err
+		}
+		s.ok(RuleLookupURI)
+		seen[uri]++
+		order = append(order, uri)
+	}
+	want := s.t.ChannelServices
+	switch {
+	case want > 1 && len(seen) < want:
+		s.fail(RuleRoundRobin, fmt.Sprintf("%d lookups handed out %d of the %d channel services: %s", n, len(seen), want, strings.Join(order, ", ")), nil)
+	case want > 1:
+		for i := want; i < len(order); i++ {
+			if order[i] != order[i-want] {
+				s.fail(RuleRoundRobin, fmt.Sprintf("lookup %d named %s, lookup %d (one turn earlier) %s: not round-robin (%s)", i+1, order[i], i+1-want, order[i-want], strings.Join(order, ", ")), nil)
+				return nil
+			}
+		}
+		s.ok(RuleRoundRobin)
+	case len(seen) > 1:
+		s.ok(RuleRoundRobin)
+	default:
+		s.skip(RuleRoundRobin, fmt.Sprintf("%d lookups all named %s; give the number of channel services (--channel-services) to judge round-robin", n, order[0]))
+	}
+	return nil
+}
+
+// probeConsole: the console flow (183 with rpl:requri, CANCEL, 487), then
+// the channel INVITE and a command in the channel it named.
+func probeConsole(ctx context.Context, s *suite, pr *probeRun) error {
+	m, err := s.newClient(pr, s.t.Users[2], sipclient.FlowCancel)
+	if err != nil {
+		return err
+	}
+	if err := s.within(ctx, m.SignIn); err != nil {
+		return err
+	}
+	var uri string
+	err = s.within(ctx, func(ctx context.Context) (err error) {
+		uri, err = m.Lookup(ctx, sipclient.FlowCancel)
+		return err
+	})
+	if err != nil {
+		if len(m.Violations()) > 0 {
+			return nil
+		}
+		return err
+	}
+	s.ok(RuleCancel487)
+	s.ok(RuleLookupURI)
+	if err := s.within(ctx, func(ctx context.Context) error { return m.OpenChannel(ctx, uri) }); err != nil {
+		s.fail(RuleLookupURI, fmt.Sprintf("the channel service %s named by the console flow refused the INVITE: %v", uri, err), nil)
+		return nil
+	}
+	if err := s.within(ctx, func(ctx context.Context) error { _, err := m.ServerInfo(ctx); return err }); err != nil {
+		s.fail(RuleLookupURI, fmt.Sprintf("cmd:getserverinfo in the channel %s named by the console flow failed: %v", uri, err), nil)
+	}
+	return nil
+}
+
+// probeCommands: commands whose replies the per-message rules check, each
+// of them waited for.
+func probeCommands(ctx context.Context, s *suite, pr *probeRun) error {
+	m, err := s.connect(ctx, pr, s.t.Users[0])
+	if err != nil {
+		return err
+	}
+	if err := s.within(ctx, func(ctx context.Context) error { _, err := m.Join(ctx, s.room(s.t.Rooms.Chat)); return err }); err != nil {
+		return fmt.Errorf("join %s: %w", s.room(s.t.Rooms.Chat), err)
+	}
+	if _, err := m.ServerInfo(ctx); err != nil {
+		return fmt.Errorf("cmd:getserverinfo: %w", err)
+	}
+	for _, r := range []string{RuleInfo200Empty, RuleInfoType, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands} {
+		s.ok(r)
+	}
+	// msgsrch: the reply must name the command
+	err = s.within(ctx, func(ctx context.Context) error {
+		_, err := m.SearchMessages(ctx, xccos.MsgQuery{ChanURI: s.room(s.t.Rooms.Chat), Keyword: "gcload-conform", Limit: 5})
+		return err
+	})
+	if err != nil {
+		s.fail(RuleCommandID, "cmd:msgsrch got no reply naming its envid: "+err.Error(), nil)
+	} else {
+		s.ok(RuleCommandID)
+	}
+	// chansrch, then a later command: a duplicate reply would come between
+	err = s.within(ctx, func(ctx context.Context) error { _, err := m.SearchRooms(ctx, ""); return err })
+	if err != nil {
+		s.fail(RuleReplyOnce, "cmd:chansrch got no reply: "+err.Error(), nil)
+	}
+	if _, err := m.ServerInfo(ctx); err != nil {
+		return fmt.Errorf("cmd:getserverinfo: %w", err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	s.ok(RuleReplyOnce)
+	// getinv: the reply must come inside the dialog
+	err = s.within(ctx, func(ctx context.Context) error { _, err := m.Invitations(ctx); return err })
+	if err != nil {
+		s.fail(RuleInDialog, "cmd:getinv got no reply in the channel dialog: "+err.Error(), nil)
+	} else {
+		s.ok(RuleInDialog)
+	}
+	return nil
+}
+
+// fanout probe: three members join, each posts in turn; every member must
+// get every post once, in order, with the real author; notices on join
+// and part; history in order.
+func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
+	room := s.room(s.t.Rooms.Chat)
+	ms := make([]*member, 3)
+	for i := range ms {
+		m, err := s.connect(ctx, pr, s.t.Users[i])
+		if err != nil {
+			return err
+		}
+		ms[i] = m
+	}
+	// joins: the reply lists the joiner; those online get ntc:join
+	for i, m := range ms {
+		var res *sipclient.JoinResult
+		err := s.within(ctx, func(ctx context.Context) (err error) { res, err = m.Join(ctx, room); return err })
+		if err != nil {
+			return fmt.Errorf("%s joins %s: %w", m.aor, room, err)
+		}
+		if !slices.ContainsFunc(res.Users, func(u xccos.UIB) bool { return sameAOR(u.URI, m.aor) }) {
+			s.fail(RuleJoinNotice, fmt.Sprintf("the join reply to %s does not list the joiner among its uib entries", m.aor), nil)
+		} else {
+			s.ok(RuleJoinNotice)
+		}
+		for _, o := range ms[:i] {
+			if !o.in.waitFor(ctx, s.o.Timeout, hasNotice(sipclient.Joined, m.aor, room)) {
+				s.fail(RuleJoinNotice, fmt.Sprintf("%s, online in %s, got no ntc:join naming %s within %v", o.aor, room, m.aor, s.o.Timeout), nil)
+			} else {
+				s.ok(RuleJoinNotice)
+			}
+		}
+	}
+	// posts, one author after the other, each acknowledged before the next
+	tag := "gcload-conform " + s.runID + " "
+	var sent []string // in posting order
+	author := map[string]string{}
+	for _, m := range ms {
+		for i := range s.o.Posts {
+			text := tag + sipnet.UserOf(m.aor) + " " + strconv.Itoa(i)
+			if err := s.within(ctx, func(ctx context.Context) error { _, err := m.Post(ctx, room, text); return err }); err != nil {
+				return fmt.Errorf("%s posts: %w", m.aor, err)
+			}
+			sent = append(sent, text)
+			author[text] = m.aor
+		}
+	}
+	// a post claiming another author
+	spoof := tag + "spoofed"
+	spoofEnv, err := func() (uint64, error) {
+		cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+		defer cancel()
+		return ms[0].PostChat(cctx, xccos.Chat{ChanURI: room, Author: ms[1].aor, TS: time.Now(), Text: spoof})
+	}()
+	if err != nil {
+		var se *sipclient.StatusError
+		if !errors.As(err, &se) {
+			return fmt.Errorf("post with a spoofed author: %w", err)
+		}
+		s.ok(RuleNoSpoofing) // refused at the SIP level
+	}
+	// wait for every expected delivery (or the timeout)
+	for _, m := range ms {
+		m.in.waitFor(ctx, s.o.Timeout, func(evs []sipclient.Event) bool {
+			got := map[string]bool{}
+			settled := false
+			for _, e := range evs {
+				switch {
+				case e.Kind == sipclient.Delivery && e.Chat != nil:
+					got[e.Chat.Text] = true
+				case e.Kind == sipclient.Rejected && e.EnvID == spoofEnv:
+					settled = true
+				}
+			}
+			for _, t := range sent {
+				if !got[t] {
+					return false
+				}
+			}
+			return settled || got[spoof]
+		})
+	}
+	for _, m := range ms {
+		s.judgeDeliveries(m, sent, author, spoof, spoofEnv)
+	}
+	// part: the others get ntc:part
+	leaver := ms[2]
+	if err := s.within(ctx, func(ctx context.Context) error { return leaver.Part(ctx, room) }); err != nil {
+		return fmt.Errorf("%s parts %s: %w", leaver.aor, room, err)
+	}
+	for _, o := range ms[:2] {
+		if !o.in.waitFor(ctx, s.o.Timeout, hasNotice(sipclient.Parted, leaver.aor, room)) {
+			s.fail(RulePartNotice, fmt.Sprintf("%s, online in %s, got no ntc:part naming %s within %v", o.aor, room, leaver.aor, s.o.Timeout), nil)
+		} else {
+			s.ok(RulePartNotice)
+		}
+	}
+	// history: the posts, oldest first
+	var hist []xccos.Chat
+	err = s.within(ctx, func(ctx context.Context) (err error) { hist, err = ms[0].History(ctx, room, len(sent)+10); return err })
+	if err != nil {
+		s.fail(RuleHistoryOrder, "cmd:bccontext failed: "+err.Error(), nil)
+		return nil
+	}
+	var got []string
+	for _, h := range hist {
+		if author[h.Text] != "" {
+			got = append(got, h.Text)
+		}
+	}
+	if len(got) < len(sent) {
+		s.fail(RuleHistoryOrder, fmt.Sprintf("the history of %s holds %d of the %d posts just made", room, len(got), len(sent)), nil)
+		return nil
+	}
+	got = got[len(got)-len(sent):]
+	for i := range sent {
+		if got[i] != sent[i] {
+			s.fail(RuleHistoryOrder, fmt.Sprintf("history entry %d of the probe's posts is %q, posted as %q: not in posting order", i, got[i], sent[i]), nil)
+			return nil
+		}
+	}
+	s.ok(RuleHistoryOrder)
+	return nil
+}
+
+// judgeDeliveries checks what one member received of the probe's posts.
+func (s *suite) judgeDeliveries(m *member, sent []string, author map[string]string, spoof string, spoofEnv uint64) {
+	count := map[string]int{}
+	lastIdx := map[string]int{} // per author: index of the last post received
+	orderBroken := false
+	for _, e := range m.in.snapshot() {
+		if e.Kind == sipclient.Rejected && e.EnvID == spoofEnv && m.aor == author[sent[0]] {
+			s.ok(RuleNoSpoofing) // the server refused the spoofed post
+		}
+		if e.Kind != sipclient.Delivery || e.Chat == nil {
+			continue
+		}
+		ch := e.Chat
+		s.ok(RuleChatFields) // sipclient checks the fields of every delivery
+		switch {
+		case ch.Text == spoof:
+			if poster := author[sent[0]]; !sameAOR(ch.Author, poster) {
+				s.fail(RuleNoSpoofing, fmt.Sprintf("%s got the post that %s sent claiming to be %s delivered with author=%q", m.aor, poster, ch.Author, ch.Author), nil)
+			} else {
+				s.ok(RuleNoSpoofing)
+			}
+			continue
+		case author[ch.Text] == "":
+			continue
+		}
+		a := author[ch.Text]
+		if !sameAOR(ch.Author, a) {
+			s.fail(RuleNoSpoofing, fmt.Sprintf("%s got post %q by %s with author=%q", m.aor, ch.Text, a, ch.Author), nil)
+		} else {
+			s.ok(RuleNoSpoofing)
+		}
+		count[ch.Text]++
+		if count[ch.Text] > 1 {
+			continue
+		}
+		idx := postIndex(ch.Text)
+		if last, ok := lastIdx[a]; ok && idx < last && !orderBroken {
+			orderBroken = true
+			s.fail(RuleOrder, fmt.Sprintf("%s got post %d of %s after post %d of the same author (each was acknowledged before the next was sent)", m.aor, idx, a, last), nil)
+		}
+		lastIdx[a] = max(lastIdx[a], idx)
+	}
+	if !orderBroken {
+		s.ok(RuleOrder)
+	}
+	for _, t := range sent {
+		a := author[t]
+		n := count[t]
+		rule := RuleExactlyOnce
+		if a == m.aor {
+			rule = RuleAuthorEcho
+		}
+		switch {
+		case n == 1:
+			s.ok(rule)
+		case a == m.aor:
+			s.fail(rule, fmt.Sprintf("%s got its own post %q back %d times, want once", m.aor, t, n), nil)
+		default:
+			s.fail(rule, fmt.Sprintf("%s got the post %q of %s %d times, want once", m.aor, t, a, n), nil)
+		}
+	}
+}
+
+// postIndex returns the index at the end of a probe post's text.
+func postIndex(text string) int {
+	i := strings.LastIndexByte(text, ' ')
+	n, _ := strconv.Atoi(text[i+1:])
+	return n
+}
+
+func hasNotice(kind sipclient.EventKind, user, room string) func([]sipclient.Event) bool {
+	return func(evs []sipclient.Event) bool {
+		for _, e := range evs {
+			if e.Kind == kind && sameAOR(e.User, user) && e.Room == room {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func sameAOR(a, b string) bool {
+	x, err1 := sipnet.AOR(a)
+	y, err2 := sipnet.AOR(b)
+	return err1 == nil && err2 == nil && strings.EqualFold(x, y)
+}
+
+// probeLimits: a post at the advertised limit is accepted, one over it
+// refused; likewise a story.
+func probeLimits(ctx context.Context, s *suite, pr *probeRun) error {
+	room := s.room(s.t.Rooms.Chat)
+	m, err := s.connect(ctx, pr, s.t.Users[0])
+	if err != nil {
+		return err
+	}
+	var sib *xccos.SIB
+	if err := s.within(ctx, func(ctx context.Context) (err error) { sib, err = m.ServerInfo(ctx); return err }); err != nil {
+		return fmt.Errorf("cmd:getserverinfo: %w", err)
+	}
+	msgLimit, err1 := strconv.Atoi(sib.MessageSizeLimit)
+	storyLimit, err2 := strconv.Atoi(sib.StorySizeLimit)
+	if err1 != nil || err2 != nil || msgLimit < 40 || storyLimit < msgLimit {
+		s.fail(RuleMessageSize, fmt.Sprintf("the sib advertises messageSizeLimit=%q storySizeLimit=%q; want numbers (at least 40)", sib.MessageSizeLimit, sib.StorySizeLimit), nil)
+		return nil
+	}
+	// an observer sees what was accepted even if the author's copy is lost
+	obs, err := s.connect(ctx, pr, s.t.Users[1])
+	if err != nil {
+		return err
+	}
+	for _, c := range []*member{m, obs} {
+		if err := s.within(ctx, func(ctx context.Context) error { _, err := c.Join(ctx, room); return err }); err != nil {
+			return fmt.Errorf("join %s: %w", room, err)
+		}
+	}
+	cases := []struct {
+		story  bool
+		n      int
+		accept bool
+	}{{false, msgLimit, true}, {false, msgLimit + 1, false}, {true, storyLimit, true}, {true, storyLimit + 1, false}}
+	for i, c := range cases {
+		head := fmt.Sprintf("gcload-conform %s limit %d ", s.runID, i)
+		text := head + strings.Repeat("x", c.n-len(head))
+		var envid uint64
+		err := s.within(ctx, func(ctx context.Context) (err error) {
+			ch := xccos.Chat{ChanURI: room, Author: m.aor, TS: time.Now(), Text: text, Story: c.story}
+			envid, err = m.PostChat(ctx, ch)
+			return err
+		})
+		kind := "message"
+		if c.story {
+			kind = "story"
+		}
+		var se *sipclient.StatusError
+		if err != nil && !errors.As(err, &se) {
+			return fmt.Errorf("post a %s of %d characters: %w", kind, c.n, err)
+		}
+		refused, delivered := se != nil, false
+		if se == nil {
+			m.in.waitFor(ctx, s.o.Timeout, func(evs []sipclient.Event) bool {
+				for _, e := range evs {
+					if e.Kind == sipclient.Rejected && e.EnvID == envid {
+						refused = true
+					}
+				}
+				delivered = delivered || hasDelivery(evs, text) || hasDelivery(obs.in.snapshot(), text)
+				return refused || delivered
+			})
+		}
+		switch {
+		case c.accept && !delivered:
+			s.fail(RuleMessageSize, fmt.Sprintf("a %s of %d characters (the advertised limit) was not delivered", kind, c.n), nil)
+		case !c.accept && !refused:
+			s.fail(RuleMessageSize, fmt.Sprintf("a %s of %d characters (limit %d) was not refused", kind, c.n, c.n-1), nil)
+		default:
+			s.ok(RuleMessageSize)
+		}
+	}
+	return nil
+}
+
+// probeAccess: a non-member is refused by a closed room (join, history,
+// post); a disabled room refuses joins.
+func probeAccess(ctx context.Context, s *suite, pr *probeRun) error {
+	if s.wants(RuleClosedRoom) {
+		if s.t.Rooms.Closed == "" {
+			s.skip(RuleClosedRoom, "no closed room given (rooms.closed, or --admin to create one)")
+		} else if err := s.closedRoom(ctx, pr); err != nil {
+			return err
+		}
+	}
+	if s.wants(RuleDisabledRoom) {
+		if s.t.Rooms.Disabled == "" {
+			s.skip(RuleDisabledRoom, "no disabled room given (rooms.disabled, or --admin to create one)")
+			return nil
+		}
+		room := s.room(s.t.Rooms.Disabled)
+		m, err := s.connect(ctx, pr, s.t.Users[0])
+		if err != nil {
+			return err
+		}
+		err = s.within(ctx, func(ctx context.Context) error { _, err := m.Join(ctx, room); return err })
+		var re *sipclient.ReplyError
+		switch {
+		case err == nil:
+			s.fail(RuleDisabledRoom, fmt.Sprintf("%s joined the disabled room %s", m.aor, room), nil)
+		case errors.As(err, &re) && re.Code == 409:
+			s.ok(RuleDisabledRoom)
+		case errors.As(err, &re):
+			s.fail(RuleDisabledRoom, fmt.Sprintf("joining the disabled room %s was refused with %d %s, want 409", room, re.Code, re.Text), nil)
+		default:
+			return fmt.Errorf("join %s: %w", room, err)
+		}
+	}
+	return nil
+}
+
+func (s *suite) closedRoom(ctx context.Context, pr *probeRun) error {
+	room := s.room(s.t.Rooms.Closed)
+	m, err := s.connect(ctx, pr, s.t.Users[3])
+	if err != nil {
+		return err
+	}
+	want403 := func(what string, err error) error {
+		var re *sipclient.ReplyError
+		switch {
+		case err == nil:
+			s.fail(RuleClosedRoom, fmt.Sprintf("%s, not a member, could %s the closed room %s", m.aor, what, room), nil)
+		case errors.As(err, &re) && re.Code == 403:
+			s.ok(RuleClosedRoom)
+		case errors.As(err, &re):
+			s.fail(RuleClosedRoom, fmt.Sprintf("%s of the closed room %s by a non-member was refused with %d %s, want 403", what, room, re.Code, re.Text), nil)
+		default:
+			return fmt.Errorf("%s %s: %w", what, room, err)
+		}
+		return nil
+	}
+	if err := want403("join", s.within(ctx, func(ctx context.Context) error { _, err := m.Join(ctx, room); return err })); err != nil {
+		return err
+	}
+	if err := want403("read the history of", s.within(ctx, func(ctx context.Context) error { _, err := m.History(ctx, room, 5); return err })); err != nil {
+		return err
+	}
+	text := "gcload-conform " + s.runID + " intruder"
+	var envid uint64
+	if err := s.within(ctx, func(ctx context.Context) (err error) { envid, err = m.Post(ctx, room, text); return err }); err != nil {
+		return fmt.Errorf("post to %s: %w", room, err)
+	}
+	var code int
+	m.in.waitFor(ctx, s.o.Timeout, func(evs []sipclient.Event) bool {
+		for _, e := range evs {
+			if e.Kind == sipclient.Rejected && e.EnvID == envid {
+				code = e.Code
+				return true
+			}
+		}
+		return false
+	})
+	switch code {
+	case 403:
+		s.ok(RuleClosedRoom)
+	case 0:
+		s.fail(RuleClosedRoom, fmt.Sprintf("%s, not a member, posted to the closed room %s without an error reply", m.aor, room), nil)
+	default:
+		s.fail(RuleClosedRoom, fmt.Sprintf("a post to the closed room %s by a non-member was refused with %d, want 403", room, code), nil)
+	}
+	return nil
+}
+
+func hasDelivery(evs []sipclient.Event, text string) bool {
+	for _, e := range evs {
+		if e.Kind == sipclient.Delivery && e.Chat != nil && e.Chat.Text == text {
+			return true
+		}
+	}
+	return false
+}

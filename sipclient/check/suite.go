@@ -1,0 +1,312 @@
+package check
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipnet"
+)
+
+// Target is the server under test and what the suite may use on it.
+type Target struct {
+	// Server is the SIP address (host:port, TCP) clients connect to.
+	Server string `yaml:"server" json:"server"`
+	// Domain is the SIP domain of the users and rooms.
+	Domain string `yaml:"domain" json:"domain"`
+	// Lookup is the lookup service URI (default sip:ocschat@Domain).
+	Lookup string `yaml:"lookup" json:"lookup"`
+	// Users are at least 4 users (sip:user@domain) that may sign in:
+	// the first three are members of Rooms.Chat, the fourth is not a
+	// member of Rooms.Closed.
+	Users []string `yaml:"users" json:"users"`
+	// Rooms are room IDs (the id of ma-chan://domain/id).
+	Rooms Rooms `yaml:"rooms" json:"rooms"`
+	// ChannelServices is how many channel services the lookup service
+	// hands out (0: unknown; round-robin is then judged only if the
+	// lookups show more than one).
+	ChannelServices int `yaml:"channel_services" json:"channel_services"`
+	// Admin is the base URL of a reference server's admin API: the suite
+	// then creates its own rooms (Rooms may be empty).
+	Admin string `yaml:"admin" json:"admin,omitempty"`
+}
+
+// Rooms names the rooms the suite uses.
+type Rooms struct {
+	// Chat: the first three users may join, post and read it; the suite
+	// posts into it.
+	Chat string `yaml:"chat" json:"chat"`
+	// Closed: a closed room the fourth user is not a member of (optional).
+	Closed string `yaml:"closed" json:"closed,omitempty"`
+	// Disabled: a disabled room the first user is a member of (optional).
+	Disabled string `yaml:"disabled" json:"disabled,omitempty"`
+}
+
+// Options tune a run.
+type Options struct {
+	// Rules selects rules by ID (see SelectRules); nil runs them all.
+	Rules map[string]bool
+	// Timeout bounds each wait for an answer the server owes (default 3 s).
+	Timeout time.Duration
+	// Posts is how many posts each of the three members makes in the
+	// fan-out probe (default 40: 240 deliveries to other members).
+	Posts int
+	// Progress, when set, is told of each probe as it starts.
+	Progress func(probe string)
+}
+
+// Status of a rule after a run.
+type Status string
+
+// Statuses.
+const (
+	Pass Status = "pass"
+	Fail Status = "fail"
+	Skip Status = "skip"
+)
+
+// Failure is one way the server broke a rule.
+type Failure struct {
+	Detail string `json:"detail"`
+	// Message is the offending message as received, when there is one.
+	Message string `json:"message,omitempty"`
+}
+
+// Result is one rule's outcome.
+type Result struct {
+	Rule
+	Status   Status    `json:"status"`
+	Checks   int       `json:"checks"` // observations that held or failed
+	Failures []Failure `json:"failures,omitempty"`
+	// Skipped says why a rule was not checked.
+	Skipped string `json:"skipped,omitempty"`
+	// Probe names the probe that exercised the rule.
+	Probe string `json:"probe"`
+}
+
+// Report is a run's outcome.
+type Report struct {
+	Target  Target        `json:"target"`
+	Start   time.Time     `json:"start"`
+	Seconds float64       `json:"seconds"`
+	Results []Result      `json:"results"`
+	Counts  map[Status]int `json:"counts"`
+}
+
+// Failed reports whether any rule failed.
+func (r *Report) Failed() bool { return r.Counts[Fail] > 0 }
+
+// FailedRules lists the IDs of the failed rules.
+func (r *Report) FailedRules() []string {
+	var out []string
+	for _, x := range r.Results {
+		if x.Status == Fail {
+			out = append(out, x.ID)
+		}
+	}
+	return out
+}
+
+// maxFailures bounds the failures kept per rule.
+const maxFailures = 20
+
+// suite is one run's state.
+type suite struct {
+	t      Target
+	o      Options
+	runID  string
+	router *sipclient.Router
+
+	mu      sync.Mutex
+	res     map[string]*Result
+	clients []*sipclient.Client
+}
+
+// Validate checks a target; it returns every problem.
+func (t *Target) Validate() error {
+	var probs []string
+	if t.Server == "" {
+		probs = append(probs, "server: the SIP address host:port is required")
+	}
+	if t.Domain == "" {
+		probs = append(probs, "domain: required")
+	}
+	if len(t.Users) < 4 {
+		probs = append(probs, fmt.Sprintf("users: %d given, the suite needs 4", len(t.Users)))
+	}
+	for i, u := range t.Users {
+		if a, err := sipnet.AOR(u); err != nil || !strings.HasSuffix(a, "@"+t.Domain) {
+			probs = append(probs, fmt.Sprintf("users[%d]: %q is not sip:user@%s", i, u, t.Domain))
+		}
+	}
+	if t.Admin == "" && t.Rooms.Chat == "" {
+		probs = append(probs, "rooms.chat: required without an admin API (the room the first three users post into)")
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("conformance target: %s", strings.Join(probs, "; "))
+	}
+	return nil
+}
+
+// Run runs the suite against t.
+func Run(ctx context.Context, t Target, o Options) (*Report, error) {
+	if t.Lookup == "" && t.Domain != "" {
+		t.Lookup = "sip:ocschat@" + t.Domain
+	}
+	if err := t.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 3 * time.Second
+	}
+	if o.Posts <= 0 {
+		o.Posts = 40
+	}
+	if o.Rules == nil {
+		o.Rules, _ = SelectRules(nil)
+	}
+	s := &suite{t: t, o: o, runID: sipnet.NewTag()[:8], res: map[string]*Result{}}
+	for _, r := range Rules {
+		if o.Rules[r.ID] {
+			s.res[r.ID] = &Result{Rule: r}
+		}
+	}
+	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: o.Timeout, Stray: s.stray})
+	defer s.router.Close()
+	start := time.Now()
+	if t.Admin != "" {
+		if err := s.provision(ctx); err != nil {
+			return nil, err
+		}
+	}
+	for _, p := range probes {
+		if !s.wants(p.rules...) {
+			continue
+		}
+		if o.Progress != nil {
+			o.Progress(p.name)
+		}
+		s.runProbe(ctx, p)
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	rep := &Report{Target: s.t, Start: start, Seconds: time.Since(start).Seconds(), Counts: map[Status]int{}}
+	for _, r := range Rules {
+		x, ok := s.res[r.ID]
+		if !ok {
+			continue
+		}
+		switch {
+		case len(x.Failures) > 0:
+			x.Status = Fail
+		case x.Skipped != "":
+			x.Status = Skip
+		case x.Checks == 0:
+			x.Status, x.Skipped = Skip, "not exercised"
+		default:
+			x.Status = Pass
+		}
+		rep.Counts[x.Status]++
+		rep.Results = append(rep.Results, *x)
+	}
+	return rep, nil
+}
+
+// probe is one flow that exercises some rules.
+type probe struct {
+	name  string
+	rules []string
+	run   func(ctx context.Context, s *suite, p *probeRun) error
+}
+
+// probeRun is one probe's state: the clients it made.
+type probeRun struct {
+	name    string
+	clients []*sipclient.Client
+}
+
+func (s *suite) wants(rules ...string) bool {
+	for _, r := range rules {
+		if s.o.Rules[r] {
+			return true
+		}
+	}
+	return false
+}
+
+// runProbe runs a probe, then charges the violations its clients saw to
+// their rules; an error the probe could not attribute fails all its rules.
+func (s *suite) runProbe(ctx context.Context, p probe) {
+	pr := &probeRun{name: p.name}
+	for _, id := range p.rules {
+		if x := s.res[id]; x != nil && x.Probe == "" {
+			x.Probe = p.name
+		}
+	}
+	err := p.run(ctx, s, pr)
+	for _, c := range pr.clients {
+		for _, v := range c.Violations() {
+			s.fail(v.Rule, v.Detail, v.Msg)
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), s.o.Timeout)
+		_ = c.Close(cctx)
+		cancel()
+	}
+	if err != nil {
+		for _, id := range p.rules {
+			if x := s.res[id]; x != nil && len(x.Failures) == 0 && x.Skipped == "" {
+				s.fail(id, "the "+p.name+" probe could not run: "+err.Error(), nil)
+			}
+		}
+	}
+}
+
+func (s *suite) result(rule string) *Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.res[rule]
+}
+
+// ok records an observation of rule that held.
+func (s *suite) ok(rule string) {
+	s.mu.Lock()
+	if x := s.res[rule]; x != nil {
+		x.Checks++
+	}
+	s.mu.Unlock()
+}
+
+// fail records a failure of rule.
+func (s *suite) fail(rule, detail string, msg []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	x := s.res[rule]
+	if x == nil {
+		return
+	}
+	x.Checks++
+	if len(x.Failures) < maxFailures {
+		x.Failures = append(x.Failures, Failure{Detail: detail, Message: string(msg)})
+	}
+}
+
+// skip records why rule was not checked.
+func (s *suite) skip(rule, why string) {
+	s.mu.Lock()
+	if x := s.res[rule]; x != nil && x.Skipped == "" {
+		x.Skipped = why
+	}
+	s.mu.Unlock()
+}
+
+// stray gets requests the server sent outside any client's dialog.
+func (s *suite) stray(tx *sipnet.ServerTx) {
+	m := tx.Msg
+	if m.Method == "INFO" {
+		s.fail(RuleInDialog, fmt.Sprintf("an INFO arrived outside every dialog the client has (Call-ID %s)", m.CallID), m.Raw)
+	}
+}
