@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -213,5 +214,23 @@ func TestJUnit(t *testing.T) {
 	}
 	if !failures["fanout/author-echo"] || len(failures) != 1 || !skipped["access/closed-room-403"] || !skipped["room/disabled-409"] {
 		t.Fatalf("failures %v, skipped %v", failures, skipped)
+	}
+}
+
+// TestDocsListEveryRuleAndFault keeps docs/conformance.md true to the code.
+func TestDocsListEveryRuleAndFault(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/conformance.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range check.Rules {
+		if !strings.Contains(string(doc), "| `"+r.ID+"` |") {
+			t.Errorf("docs/conformance.md has no row for rule %s", r.ID)
+		}
+	}
+	for _, f := range fault.All() {
+		if !strings.Contains(string(doc), "`"+string(f.Name)+"`") {
+			t.Errorf("docs/conformance.md does not name misbehaviour %s", f.Name)
+		}
 	}
 }

@@ -17,11 +17,11 @@ func (r *Report) WriteText(w io.Writer) error {
 		note := ""
 		switch x.Status {
 		case Fail:
-			note = fmt.Sprintf("%d failure(s)", len(x.Failures))
+			note = plural(len(x.Failures), "failure")
 		case Skip:
 			note = x.Skipped
 		default:
-			note = fmt.Sprintf("%d checks", x.Checks)
+			note = plural(x.Checks, "check")
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", strings.ToUpper(string(x.Status)), x.ID, x.Ref, note)
 	}
@@ -134,4 +134,11 @@ func (r *Report) WriteJUnit(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, "\n")
 	return err
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

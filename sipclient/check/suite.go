@@ -89,10 +89,10 @@ type Result struct {
 
 // Report is a run's outcome.
 type Report struct {
-	Target  Target        `json:"target"`
-	Start   time.Time     `json:"start"`
-	Seconds float64       `json:"seconds"`
-	Results []Result      `json:"results"`
+	Target  Target         `json:"target"`
+	Start   time.Time      `json:"start"`
+	Seconds float64        `json:"seconds"`
+	Results []Result       `json:"results"`
 	Counts  map[Status]int `json:"counts"`
 }
 

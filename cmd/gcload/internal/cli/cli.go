@@ -137,6 +137,7 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),
+		NewCmdConform(env, nil),
 	)
 	return root
 }

@@ -267,12 +267,26 @@ func TestServeMisbehave(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "drop-deliveries") || !strings.Contains(r.stdout, "duplicate-deliveries") {
 		t.Fatalf("--misbehave list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	run, out := runAgainstMisbehaving(t, "drop-deliveries", "--set", "phases.steady.posts.rate=30/s")
+	if run.code != reports.ExitThresholds {
+		t.Fatalf("run against a dropping server: exit %d, want %d\n%s", run.code, reports.ExitThresholds, run.stdout)
+	}
+	s := readSummary(t, out)
+	if s.Delivery.Lost == 0 || s.Delivery.Lost != s.Delivery.Expected-s.Delivery.Received || s.Delivery.Lost > s.Delivery.Expected/50 {
+		t.Fatalf("delivery accounting against a server dropping 1 in 100: %+v", s.Delivery)
+	}
+}
+
+// runAgainstMisbehaving runs the smoke scenario against `gcload serve
+// --misbehave faults` and returns the run and its results folder.
+func runAgainstMisbehaving(t *testing.T, faults string, extra ...string) (result, string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	sig := make(chan os.Signal, 1)
 	served := make(chan int, 1)
 	go func() {
 		env := &Env{Stdout: pw, Stderr: io.Discard, Signals: sig, Now: time.Now,
-			Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "gc.db"), "--misbehave", "drop-deliveries"}}
+			Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "gc.db"), "--misbehave", faults}}
 		served <- Main(env)
 		pw.Close()
 	}()
@@ -281,23 +295,44 @@ func TestServeMisbehave(t *testing.T) {
 		t.Fatalf("serve printed %q: %v (exit %d)", line, err, <-served)
 	}
 	go io.Copy(io.Discard, pr)
-	m := regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API (\S+), .*MISBEHAVING: drop-deliveries`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API (\S+), .*MISBEHAVING: ` + regexp.QuoteMeta(faults)).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("serve's first line: %q", line)
 	}
 	out := filepath.Join(t.TempDir(), "res")
 	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--out", out}, quick...)
-	run := gcload(t, nil, append(args, "--set", "phases.steady.posts.rate=30/s")...)
+	run := gcload(t, nil, append(args, extra...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {
 		t.Errorf("serve exit %d", code)
 	}
-	if run.code != reports.ExitThresholds {
-		t.Fatalf("run against a dropping server: exit %d, want %d\n%s", run.code, reports.ExitThresholds, run.stdout)
+	return run, out
+}
+
+// TestRunCountsViolationsByRule: gcload run checks the conformance rules
+// as it goes: against a server that gets the envelope namespace wrong and
+// reorders deliveries, the summary counts both by rule, the verdict is
+// nonconformant (exit 4), and a threshold on a rule's count fails.
+func TestRunCountsViolationsByRule(t *testing.T) {
+	run, out := runAgainstMisbehaving(t, "reorder-deliveries,wrong-namespace", "--set", "phases.steady.posts.rate=30/s")
+	if run.code != reports.ExitConformance {
+		t.Fatalf("exit %d, want %d\n%s", run.code, reports.ExitConformance, run.stdout)
 	}
 	s := readSummary(t, out)
-	if s.Delivery.Lost == 0 || s.Delivery.Lost != s.Delivery.Expected-s.Delivery.Received || s.Delivery.Lost > s.Delivery.Expected/50 {
-		t.Fatalf("delivery accounting against a server dropping 1 in 100: %+v", s.Delivery)
+	for _, rule := range []string{"envelope/namespace", "fanout/order"} {
+		if s.Counters["violations."+rule] == 0 || !strings.Contains(run.stdout, rule) {
+			t.Errorf("violations.%s = %d; stdout:\n%s", rule, s.Counters["violations."+rule], run.stdout)
+		}
+	}
+	if s.Counters["violations.fanout/order"] != s.Delivery.OutOfOrder {
+		t.Errorf("violations.fanout/order %d, out of order %d", s.Counters["violations.fanout/order"], s.Delivery.OutOfOrder)
+	}
+	th, err := reports.ParseThreshold("violations.envelope/namespace == 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := th.Eval(&s, nil); r.Pass {
+		t.Fatalf("threshold on violations.envelope/namespace passed: %+v", r)
 	}
 }
 
@@ -311,5 +346,41 @@ func TestInternalError(t *testing.T) {
 	r := gcload(t, nil, append([]string{"run", "smoke", "--out", filepath.Join(file, "res")}, quick...)...)
 	if r.code != reports.ExitInternal || !strings.Contains(r.stderr, "writing results") {
 		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitInternal, r.stderr)
+	}
+}
+
+// TestConform: gcload conform against the embedded reference server passes
+// and writes JUnit; with a misbehaviour it exits 4 and its JSON names the
+// failed rule; bad flags exit 2.
+func TestConform(t *testing.T) {
+	dir := t.TempDir()
+	junit := filepath.Join(dir, "conformance.xml")
+	r := gcload(t, nil, "conform", "--junit", junit, "--timeout", "1s", "--posts", "10")
+	if r.code != 0 || !strings.Contains(r.stdout, "29 rules: 29 passed, 0 failed") {
+		t.Fatalf("clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	x, err := os.ReadFile(junit)
+	if err != nil || !strings.Contains(string(x), `<testcase name="fanout/exactly-once"`) {
+		t.Fatalf("junit: %v\n%s", err, x)
+	}
+	r = gcload(t, nil, "conform", "--misbehave", "history-reversed", "--rules", "history/,fanout/", "--json", "-", "--timeout", "1s", "--posts", "10")
+	var rep struct {
+		Results []struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != reports.ExitConformance {
+		t.Fatalf("misbehaving: exit %d, %v\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	for _, x := range rep.Results {
+		if (x.Status == "fail") != (x.ID == "history/persisted-order") {
+			t.Errorf("%s: %s", x.ID, x.Status)
+		}
+	}
+	for _, bad := range [][]string{{"conform", "--rules", "nope"}, {"conform", "--server", "127.0.0.1:1"}, {"conform", "--misbehave", "nope"}} {
+		if r := gcload(t, nil, bad...); r.code != reports.ExitBadInput {
+			t.Errorf("%v: exit %d, want 2\n%s", bad, r.code, r.stderr)
+		}
 	}
 }

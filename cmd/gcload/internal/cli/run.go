@@ -18,6 +18,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/check"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/spf13/cobra"
 )
@@ -258,6 +259,19 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	s.Counters["incomplete_fanouts"] = acc.Incomplete
 	s.Counters["deliveries_wrong_room"] = acc.WrongRoom
 	s.Counters["deliveries_foreign"] = acc.Foreign
+	// what the accounting found that breaks a conformance rule (lost
+	// deliveries stay a figure of their own: under overload they are a
+	// capacity result, gated by a "lost" threshold)
+	setRule := func(rule string, n int64) {
+		if n > 0 {
+			s.Counters["violations."+rule] = n
+		} else {
+			delete(s.Counters, "violations."+rule)
+		}
+	}
+	setRule(check.RuleExactlyOnce, acc.Delivery.Duplicated)
+	setRule(check.RuleOrder, acc.Delivery.OutOfOrder)
+	setRule(check.RuleNoSpoofing, acc.Delivery.Spoofed)
 	s.RecomputeOps(hists)
 	for _, t := range spec.Thresholds {
 		th, err := reports.ParseThreshold(t)

@@ -1,0 +1,259 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/gcload/gcload/internal/yamlx"
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipclient/check"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/spf13/cobra"
+)
+
+// ConformOptions are the flags of gcload conform.
+type ConformOptions struct {
+	Target          string // sip:ocschat@DOMAIN
+	Server          string
+	Admin           string
+	Config          string
+	Users           []string
+	ChatRoom        string
+	ClosedRoom      string
+	DisabledRoom    string
+	ChannelServices int
+	Rules           []string
+	JUnit           string
+	JSON            string
+	Timeout         time.Duration
+	Posts           int
+	Misbehave       string
+	ListRules       bool
+}
+
+// NewCmdConform builds `gcload conform`. runF replaces the action in tests.
+func NewCmdConform(env *Env, runF func(*ConformOptions) error) *cobra.Command {
+	o := &ConformOptions{}
+	cmd := &cobra.Command{
+		Use:   "conform",
+		Short: "Run the conformance suite against a server (or the embedded reference server)",
+		Long: `Run gcload's conformance suite: every protocol rule (docs/conformance.md) is
+exercised and judged; each failure names the rule, the protocol section and
+the offending message. The exit code is 4 when any rule fails.
+
+With no --server, the suite runs against an embedded reference server (two
+channel services, rooms created through its admin API); --misbehave then
+switches that server's deliberate faults on ("gcload serve --misbehave list").
+
+Against another server, give its SIP address, the lookup URI and the users
+and rooms the suite may use, with flags or a YAML file (--config):
+
+  server: 10.0.0.5:5061
+  domain: contoso.com            # default: the domain of --target
+  lookup: sip:ocschat@contoso.com
+  users: [sip:gc1@contoso.com, sip:gc2@contoso.com, sip:gc3@contoso.com, sip:gc4@contoso.com]
+  rooms:
+    chat: conformance        # the first three users may join and post
+    closed: finance          # closed, the fourth user is not a member (optional)
+    disabled: old-project    # disabled, the first user is a member (optional)
+  channel_services: 2        # to judge round-robin (optional)
+  admin: http://10.0.0.5:8080  # a reference server's admin API: rooms are then created
+
+Rules that need what was not given are skipped and say why.`,
+		Example: `  gcload conform
+  gcload conform --misbehave no-echo
+  gcload conform --junit conformance.xml --json conformance.json
+  gcload conform --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
+  gcload conform --config target.yaml --rules fanout/,history/persisted-order
+  gcload conform --list-rules`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(o)
+			}
+			return runConform(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Target, "target", "", "lookup service URI sip:ocschat@DOMAIN of the server under test")
+	f.StringVar(&o.Server, "server", "", "SIP address HOST:PORT (TCP) of the server under test (none: the embedded reference server)")
+	f.StringVar(&o.Admin, "admin", "", "admin API base URL of a reference server (the suite creates its rooms there)")
+	f.StringVar(&o.Config, "config", "", "YAML file describing the target (server, domain, lookup, users, rooms, channel_services, admin)")
+	f.StringSliceVar(&o.Users, "users", nil, "four users sip:user@DOMAIN the suite may sign in as")
+	f.StringVar(&o.ChatRoom, "room", "", "room ID the first three users may join and post to")
+	f.StringVar(&o.ClosedRoom, "closed-room", "", "closed room ID the fourth user is not a member of")
+	f.StringVar(&o.DisabledRoom, "disabled-room", "", "disabled room ID the first user is a member of")
+	f.IntVar(&o.ChannelServices, "channel-services", 0, "how many channel services the lookup service hands out (to judge round-robin)")
+	f.StringSliceVar(&o.Rules, "rules", nil, `rules to run: IDs, or prefixes ending in "/" (default: all)`)
+	f.StringVar(&o.JUnit, "junit", "", "write JUnit XML (one test case per rule) to FILE")
+	f.StringVar(&o.JSON, "json", "", `write the result as JSON to FILE ("-": standard output, instead of the text report)`)
+	f.DurationVar(&o.Timeout, "timeout", 3*time.Second, "how long to wait for each answer the server owes")
+	f.IntVar(&o.Posts, "posts", 40, "posts per member in the fan-out probe")
+	f.StringVar(&o.Misbehave, "misbehave", "", "faults NAME[,NAME] of the embedded reference server")
+	f.BoolVar(&o.ListRules, "list-rules", false, "list the rules and exit")
+	return cmd
+}
+
+func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if o.ListRules {
+		for _, r := range check.Rules {
+			fmt.Fprintf(env.Stdout, "%-28s %s (%s)\n", r.ID, r.Title, r.Ref)
+		}
+		return nil
+	}
+	sel, err := check.SelectRules(o.Rules)
+	if err != nil {
+		return badInput(fmt.Errorf("--rules: %w", err))
+	}
+	tg, err := conformTarget(o)
+	if err != nil {
+		return badInput(err)
+	}
+	if tg.Server == "" {
+		faults, err := fault.Parse(o.Misbehave)
+		if err != nil {
+			return badInput(fmt.Errorf("--misbehave: %w", err))
+		}
+		dir, err := os.MkdirTemp("", "gcload-conform-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		if tg.Domain == "" {
+			tg.Domain = refserver.DefaultDomain
+		}
+		srv, err := refserver.New(ctx, refserver.WithTCP("127.0.0.1:0"), refserver.WithAdmin("127.0.0.1:0"),
+			refserver.WithDomain(tg.Domain), refserver.WithChannels(2), refserver.WithDB(filepath.Join(dir, "gc.db")), refserver.WithFaults(faults))
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+		tg.Server, tg.Admin, tg.ChannelServices, tg.Lookup = srv.TCPAddr(), srv.AdminURL(), 2, srv.LookupURI()
+		if len(tg.Users) == 0 {
+			for i := 1; i <= 4; i++ {
+				tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, tg.Domain))
+			}
+		}
+		fmt.Fprintf(env.Stderr, "gcload conform: embedded reference server on %s", tg.Server)
+		if !faults.Empty() {
+			fmt.Fprintf(env.Stderr, " misbehaving: %s", faults)
+		}
+		fmt.Fprintln(env.Stderr)
+	} else if o.Misbehave != "" {
+		return badInput(errors.New("--misbehave applies to the embedded reference server; start another one with gcload serve --misbehave"))
+	}
+	rep, err := check.Run(ctx, tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
+		Progress: func(p string) { fmt.Fprintf(env.Stderr, "gcload conform: probe %s\n", p) }})
+	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(reports.ExitAborted, err)
+		}
+		if strings.HasPrefix(err.Error(), "conformance target:") {
+			return badInput(err)
+		}
+		return err
+	}
+	if o.JUnit != "" {
+		if err := writeFileWith(o.JUnit, rep.WriteJUnit); err != nil {
+			return err
+		}
+	}
+	switch o.JSON {
+	case "-":
+		if err := rep.WriteJSON(env.Stdout); err != nil {
+			return err
+		}
+	case "":
+		if err := rep.WriteText(env.Stdout); err != nil {
+			return err
+		}
+	default:
+		if err := writeFileWith(o.JSON, rep.WriteJSON); err != nil {
+			return err
+		}
+		if err := rep.WriteText(env.Stdout); err != nil {
+			return err
+		}
+	}
+	if rep.Failed() {
+		return withCode(reports.ExitConformance, errSilent{code: reports.ExitConformance})
+	}
+	return nil
+}
+
+// conformTarget builds the target from --config and the flags (flags win).
+func conformTarget(o *ConformOptions) (check.Target, error) {
+	var tg check.Target
+	if o.Config != "" {
+		data, err := os.ReadFile(o.Config)
+		if err != nil {
+			return tg, fmt.Errorf("--config: %w", err)
+		}
+		if _, errs := yamlx.Decode(o.Config, data, &tg, nil); len(errs) > 0 {
+			return tg, errors.Join(errs...)
+		}
+	}
+	if o.Target != "" {
+		aor, err := sipnet.AOR(o.Target)
+		_, dom, ok := strings.Cut(aor, "@")
+		if err != nil || !ok || !strings.HasPrefix(strings.ToLower(o.Target), "sip:") {
+			return tg, fmt.Errorf("--target %q: want the lookup URI sip:ocschat@DOMAIN", o.Target)
+		}
+		tg.Lookup = aor
+		if tg.Domain == "" {
+			tg.Domain = dom
+		}
+	}
+	set := func(dst *string, v string) {
+		if v != "" {
+			*dst = v
+		}
+	}
+	set(&tg.Server, o.Server)
+	set(&tg.Admin, o.Admin)
+	set(&tg.Rooms.Chat, o.ChatRoom)
+	set(&tg.Rooms.Closed, o.ClosedRoom)
+	set(&tg.Rooms.Disabled, o.DisabledRoom)
+	if len(o.Users) > 0 {
+		tg.Users = o.Users
+	}
+	if o.ChannelServices > 0 {
+		tg.ChannelServices = o.ChannelServices
+	}
+	if tg.Server != "" && tg.Domain == "" {
+		return tg, errors.New("--target sip:ocschat@DOMAIN (or domain in --config) is required with --server")
+	}
+	if tg.Server == "" && tg.Admin != "" {
+		return tg, errors.New("--admin needs --server: without it the suite runs against its own embedded server")
+	}
+	return tg, nil
+}
+
+// writeFileWith writes a file through a temporary file and a rename, so a
+// failed write leaves no half file.
+func writeFileWith(path string, write func(w io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.Rename(tmp.Name(), path)
+}
