@@ -461,6 +461,9 @@ func (c *Conn) readLoopTCP() {
 			if skip > 0 {
 				c.ep.stats.keepalives.Add(1)
 				start += skip
+				if c.ep.opts.OnKeepAlive != nil {
+					c.ep.opts.OnKeepAlive(c)
+				}
 			}
 			if ferr != nil {
 				c.uncorkWrite()

@@ -42,6 +42,9 @@ type Options struct {
 	Handler func(tx *ServerTx)
 	// OnConnClose is called once for every connection that closes.
 	OnConnClose func(c *Conn)
+	// OnKeepAlive, when set, is told of every CRLF keep-alive received on
+	// a TCP connection (after it was accepted).
+	OnKeepAlive func(c *Conn)
 	// OnMalformed is told of every message that could not be scanned.
 	OnMalformed func(c *Conn, head []byte, err error)
 	// Trace, when set, sees every message in and out (costly: for debugging
