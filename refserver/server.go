@@ -56,6 +56,7 @@ type options struct {
 	trace           func(sipnet.Direction, *sipnet.Conn, []byte)
 	timeout         time.Duration
 	faults          fault.Set
+	postDelay       time.Duration
 }
 
 // Option configures a Server.
@@ -119,6 +120,10 @@ func WithCancelWait(d time.Duration) Option {
 // WithNoticeLimit: rooms with more members online send no join/part
 // notices (0: always send).
 func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLimit = n; return nil } }
+
+// WithPostDelay makes the server slower on purpose: every post waits d
+// before it is handled (acknowledged, stored, delivered).
+func WithPostDelay(d time.Duration) Option { return func(o *options) error { o.postDelay = d; return nil } }
 
 // WithFaults switches deliberate misbehaviours on (see package fault).
 func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
@@ -202,7 +207,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	})
 	s.hub, err = channel.New(ctx, channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
-		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults,
+		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay,
 	})
 	if err != nil {
 		return fail(err)

@@ -47,6 +47,10 @@ func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 		return
 	}
 	if len(env.Items) == 1 && env.Items[0].Kind == xccos.KindChat {
+		if d := h.cfg.PostDelay; d > 0 {
+			time.AfterFunc(d, func() { h.post(s, tx, env.EnvID, env.Items[0].Chat) })
+			return
+		}
 		h.post(s, tx, env.EnvID, env.Items[0].Chat)
 		return
 	}

@@ -62,6 +62,9 @@ type Config struct {
 	Now     func() time.Time
 	// Faults are deliberate misbehaviours (tests of the checks).
 	Faults fault.Set
+	// PostDelay holds every post this long before handling it: a slower
+	// server on purpose (gcload compare's tests).
+	PostDelay time.Duration
 }
 
 // Hub is the state shared by the channel services of one pool.

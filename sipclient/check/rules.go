@@ -148,3 +148,12 @@ type UnknownRuleError struct {
 func (e *UnknownRuleError) Error() string {
 	return "unknown rule " + `"` + e.Rule + `"` + " (known: " + strings.Join(e.Known, ", ") + ")"
 }
+
+// RunRules are the rules every `gcload run` checks as it goes: the
+// per-message rules sipclient enforces and those the delivery accounting
+// judges (docs/conformance.md). The others need a probe of their own.
+var RunRules = []string{
+	RuleRegister, RuleProvisioning, RuleLookupURI, RuleCancel487,
+	RuleInfo200Empty, RuleInfoType, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands,
+	RuleCommandID, RuleReplyOnce, RuleChatFields, RuleExactlyOnce, RuleOrder, RuleNoSpoofing,
+}

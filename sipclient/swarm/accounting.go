@@ -267,10 +267,19 @@ type Accounted struct {
 	// LastDelivery is the fan-out completion time of every post all of
 	// whose expected recipients got it: last delivery - intended time, µs.
 	LastDelivery *hdrhistogram.Histogram
+	// Completions are the same times one by one, with the post's
+	// intended time (Unix ns), so that results can place them in intervals.
+	Completions []Completion
 	// Incomplete counts posts some expected recipient never got.
 	Incomplete int64
 	WrongRoom  int64
 	Foreign    int64
+}
+
+// Completion is one post's fan-out completion time.
+type Completion struct {
+	Intended int64 // the post's intended time, Unix ns
+	Micros   int64 // last delivery - intended time, µs
 }
 
 // Account combines the accounting data of one or more shards of a plan:
@@ -330,8 +339,9 @@ func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 			rd.Lost += expected - received
 			rd.Extra += uniq - received
 			if expected > 0 && received == expected && ps.Last != 0 {
-				us := (ps.Last - ps.Intended) / 1000
-				_ = out.LastDelivery.RecordValue(max(us, 1))
+				us := max((ps.Last-ps.Intended)/1000, 1)
+				_ = out.LastDelivery.RecordValue(us)
+				out.Completions = append(out.Completions, Completion{Intended: ps.Intended, Micros: us})
 			} else if received < expected {
 				out.Incomplete++
 			}

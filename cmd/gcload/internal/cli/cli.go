@@ -138,6 +138,8 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),
 		NewCmdConform(env, nil),
+		NewCmdReport(env),
+		NewCmdCompare(env),
 	)
 	return root
 }

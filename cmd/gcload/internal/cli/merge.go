@@ -97,7 +97,12 @@ func runMerge(env *Env, o *MergeOptions) error {
 		return err
 	}
 	res.Summary.Shard = fmt.Sprintf("merged(%d)", len(results))
+	renv, envJSON := runEnv(res.Summary.Target)
+	res.Extra[fileEnv] = envJSON
 	if err := reports.WriteResults(o.Out, res); err != nil {
+		return err
+	}
+	if err := writeReport(o.Out, res, renv); err != nil {
 		return err
 	}
 	reports.WriteText(env.Stdout, &res.Summary)

@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -34,6 +37,7 @@ type RunOptions struct {
 	Shard    string
 	StartAt  string
 	Progress string
+	Metrics  string
 	Tick     time.Duration
 	LogLevel string
 }
@@ -79,6 +83,7 @@ second Ctrl-C abandons the drain.`,
 	f.StringVar(&o.Shard, "shard", "1/1", "run shard i of N of the scenario (i/N); merge shard results with gcload merge")
 	f.StringVar(&o.StartAt, "start-at", "", "start time (RFC 3339) shared by the shards of a run")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, tty, plain or none")
+	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	return cmd
@@ -205,6 +210,14 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		}
 	}
 	rec := reports.NewRecorder(env.Now(), o.Tick)
+	var online atomic.Int64
+	if o.Metrics != "" {
+		stopMetrics, err := serveMetrics(env, o.Metrics, rec, &online, len(plan.Rooms))
+		if err != nil {
+			return badInput(err)
+		}
+		defer stopMetrics()
+	}
 	var prog *reports.Progress
 	if progress != "none" {
 		prog = reports.NewProgress(env.Stderr, progress == "tty", plan.Duration)
@@ -213,6 +226,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	sw, err := swarm.New(plan, swarm.Options{
 		Server: server, Lookup: lookup, Shard: shard, Recorder: rec, Start: start, Tick: o.Tick, Logger: log,
 		OnTick: func(s reports.Snapshot) {
+			online.Store(int64(s.UsersOnline))
 			if prog != nil {
 				prog.Update(s)
 			}
@@ -234,8 +248,13 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
+	renv, envJSON := runEnv(target)
+	res.Extra[fileEnv] = envJSON
 	if err := reports.WriteResults(out, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
+	}
+	if err := writeReport(out, res, renv); err != nil {
+		return err
 	}
 	reports.WriteText(env.Stdout, &res.Summary)
 	fmt.Fprintf(env.Stdout, "results: %s\n", out)
@@ -249,6 +268,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 // buildResult assembles the results of a run (or of merged shards).
 func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, target string, hists map[reports.Op]*hdrhistogram.Histogram, counters map[string]int64, intervals []reports.Interval, interval time.Duration, acc swarm.Accounted, oc *swarm.Outcome) (*reports.Result, error) {
 	hists[reports.OpPostToLastDelivery] = acc.LastDelivery
+	intervals = completionIntervals(intervals, acc.Completions)
 	secs := oc.End.Sub(oc.Start).Seconds()
 	s := reports.Summary{
 		Scenario: spec.Name, Shard: shard.String(), Target: target, Start: oc.Start, End: oc.End, Seconds: secs,
@@ -314,4 +334,42 @@ func readAccounting(res *reports.Result, dir string) (*swarm.Data, error) {
 		return nil, fmt.Errorf("%s: accounting.gob.gz: %w", dir, err)
 	}
 	return &d, nil
+}
+
+// completionIntervals returns the intervals with each post's fan-out
+// completion time in the interval of its intended time (known only once
+// the accounting is done; a merge recomputes them, so any already there
+// are replaced). The intervals a Recorder returned are shared: each is
+// copied before it changes.
+func completionIntervals(in []reports.Interval, cs []swarm.Completion) []reports.Interval {
+	out := make([]reports.Interval, len(in))
+	copy(out, in)
+	for i := range out {
+		if _, ok := out[i].Hists[reports.OpPostToLastDelivery]; ok {
+			out[i].Hists = maps.Clone(out[i].Hists)
+			delete(out[i].Hists, reports.OpPostToLastDelivery)
+		}
+	}
+	cloned := make([]bool, len(out))
+	for _, c := range cs {
+		t := time.Unix(0, c.Intended)
+		i := sort.Search(len(out), func(i int) bool { return out[i].End.After(t) })
+		if i == len(out) || t.Before(out[i].Start) && i > 0 {
+			continue
+		}
+		if !cloned[i] {
+			out[i].Hists = maps.Clone(out[i].Hists)
+			if out[i].Hists == nil {
+				out[i].Hists = map[reports.Op]*hdrhistogram.PackedHistogram{}
+			}
+			cloned[i] = true
+		}
+		h := out[i].Hists[reports.OpPostToLastDelivery]
+		if h == nil {
+			h = reports.NewPackedHistogram()
+			out[i].Hists[reports.OpPostToLastDelivery] = h
+		}
+		_ = h.RecordValue(c.Micros)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ type ServeOptions struct {
 	CancelWait  time.Duration
 	LogLevel    string
 	Misbehave   string
+	PostDelay   time.Duration
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -66,6 +67,7 @@ gcload catching them; "--misbehave list" lists them.`,
 	f.IntVar(&o.NoticeLimit, "notice-limit", 250, "rooms with more members online send no join/part notices (0: always send)")
 	f.DurationVar(&o.CancelWait, "cancel-wait", 32*time.Second, "how long a console-flow lookup waits for CANCEL before 408")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.DurationVar(&o.PostDelay, "post-delay", 0, "hold every post this long before handling it (a slower server on purpose, to test gcload compare)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
@@ -105,7 +107,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	opts := []refserver.Option{
 		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), refserver.WithDB(o.DB),
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
-		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults),
+		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 	}
 	if o.Rooms != "" {
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))

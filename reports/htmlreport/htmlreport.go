@@ -1,0 +1,632 @@
+// Package htmlreport renders the report of a run for people: one
+// self-contained HTML file, report.html, in the results folder. Everything
+// is inline (CSS, SVG charts); the file fetches nothing and holds no URL,
+// so it opens the same offline, attached to a ticket or years later.
+//
+// The sections, in order: the verdict and its reasons (with the
+// invalid-run warnings first when the generator was the bottleneck), the
+// scenario, the latency summary per operation, delivery accounting (totals
+// and the worst rooms), counters, conformance results by rule, thresholds,
+// the environment and generator health, the charts (see package charts),
+// then any Env.Extra sections.
+//
+// The markup is also well-formed XML (XHTML syntax in an HTML5 document),
+// which the tests check with encoding/xml; Env.Extra sections must keep it
+// so.
+package htmlreport
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/reports/charts"
+)
+
+// FileName is the name of the report in a results folder.
+const FileName = "report.html"
+
+// MaxRooms is the number of rooms the delivery table lists at most; the
+// others are summarized.
+const MaxRooms = 50
+
+// RuleResult is one conformance rule's result. Ref (an RFC section, a
+// document name) is shown as text, never as a link.
+type RuleResult struct {
+	ID         string
+	Title      string
+	Ref        string
+	Violations int64
+}
+
+// Section is an extra section appended to the report (capacity, ...).
+// HTML is inserted as is: it must be self-contained (no URLs) and
+// well-formed XML.
+type Section struct {
+	Title string
+	HTML  template.HTML
+}
+
+// Env describes where the report comes from: the machine, the software,
+// the target, and the optional conformance rules and extra sections.
+type Env struct {
+	Hostname   string
+	OS         string
+	Arch       string
+	CPUModel   string
+	CPUs       int
+	GoVersion  string
+	Version    string // gcload version
+	Target     string // shown instead of Summary.Target when set
+	GOMAXPROCS int
+
+	// Rules lists the conformance rules checked, passed ones included;
+	// when empty the report lists the rules with violations (from the
+	// "violations.<rule>" counters) or says there were none. A rule's
+	// count is its counter's when the counter exists, Violations
+	// otherwise.
+	Rules []RuleResult
+	// Extra sections come after the charts.
+	Extra []Section
+}
+
+// CurrentEnv returns the Env of the running process: host name, OS and
+// architecture, CPU model (from /proc/cpuinfo where there is one) and
+// count, Go version and GOMAXPROCS, with the given gcload version and
+// target. Note that when a saved run is re-rendered this describes the
+// machine rendering it; the run's own GOMAXPROCS and CPU use are in its
+// summary's generator section, which the report shows too.
+func CurrentEnv(version, target string) Env {
+	e := Env{
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+		CPUs:       runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+		Version:    version,
+		Target:     target,
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+	}
+	e.Hostname, _ = os.Hostname()
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		e.CPUModel = cpuModel(f)
+		f.Close()
+	}
+	return e
+}
+
+// cpuModel returns the CPU model named in /proc/cpuinfo content: "model
+// name" (x86, recent arm64), "Hardware" or "Processor" (older arm),
+// "cpu model" (mips) or "cpu" (powerpc).
+func cpuModel(r io.Reader) string {
+	found := map[string]string{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if _, seen := found[k]; !seen && v != "" {
+			found[k] = v
+		}
+	}
+	for _, k := range []string{"model name", "Hardware", "Processor", "cpu model", "cpu"} {
+		if v := found[k]; v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// Write renders the report of r into dir/report.html (creating dir if
+// needed), replacing any previous report atomically.
+func Write(dir string, r *reports.Result, env Env) error {
+	var b bytes.Buffer
+	if err := Render(&b, r, env); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("htmlreport: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".report-*.html")
+	if err != nil {
+		return fmt.Errorf("htmlreport: %w", err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(b.Bytes())
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, filepath.Join(dir, FileName))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("htmlreport: write %s: %w", FileName, err)
+	}
+	return nil
+}
+
+// Render writes the report of r to w.
+func Render(w io.Writer, r *reports.Result, env Env) error {
+	v := build(r, env)
+	var b bytes.Buffer
+	if err := page.Execute(&b, v); err != nil {
+		return fmt.Errorf("htmlreport: %w", err)
+	}
+	if _, err := w.Write(b.Bytes()); err != nil {
+		return fmt.Errorf("htmlreport: %w", err)
+	}
+	return nil
+}
+
+//go:embed report.html.tmpl
+var pageText string
+
+var page = template.Must(template.New("report").Parse(pageText))
+
+// kv is one row of a two-column table.
+type kv struct {
+	Key, Value string
+	Class      string // "bad", "good", "warn" or ""
+}
+
+type opRow struct {
+	Op                                    string
+	Count, Rate, P50, P90, P99, P999, Max string
+}
+
+type roomRow struct {
+	Room, Members, Posts, Expected, Received, Lost, Completion, Duplicated, OutOfOrder, Spoofed, Extra string
+	Bad                                                                                                bool
+}
+
+type ruleRow struct {
+	ID, Title, Ref, Violations string
+	Bad                        bool
+}
+
+type thresholdRow struct {
+	Expr, Detail string
+	Pass         bool
+}
+
+type chartView struct {
+	ID, Title, Note string
+	SVG             template.HTML
+}
+
+type view struct {
+	Title          string
+	Verdict        string
+	VerdictClass   string
+	ExitCode       int
+	Reasons        []string
+	Invalid        bool
+	InvalidReasons []string
+	Aborted        bool
+
+	Scenario     []kv
+	ScenarioYAML string
+
+	Ops []opRow
+
+	Delivery  []kv
+	Rooms     []roomRow
+	RoomsNote string
+
+	Counters []kv
+
+	Rules           []ruleRow
+	RulesListed     bool // Env.Rules given
+	ViolationsTotal string
+	ViolationsNote  string
+
+	Thresholds []thresholdRow
+
+	Env       []kv
+	Generator []kv
+
+	Charts      []chartView
+	ChartErrors []string
+
+	Extra []Section
+}
+
+func build(r *reports.Result, env Env) *view {
+	s := r.Summary
+	v := &view{Verdict: s.Verdict, Reasons: s.Reasons}
+	if v.Verdict == "" {
+		v.Verdict, _, v.Reasons = reports.Decide(&s)
+	}
+	v.ExitCode = reports.ExitCode(v.Verdict)
+	v.VerdictClass = "v-" + v.Verdict
+	v.Invalid = !s.Generator.Valid || len(s.Generator.InvalidReasons) > 0
+	v.InvalidReasons = s.Generator.InvalidReasons
+	v.Aborted = s.Aborted
+	name := s.Scenario
+	if name == "" {
+		name = "run"
+	}
+	v.Title = "gcload report: " + name
+
+	target := cmp.Or(env.Target, s.Target)
+	v.Scenario = []kv{
+		{Key: "scenario", Value: orDash(s.Scenario)},
+		{Key: "shard", Value: orDash(s.Shard)},
+		{Key: "target", Value: orDash(target)},
+		{Key: "start", Value: formatTime(s.Start)},
+		{Key: "end", Value: formatTime(s.End)},
+		{Key: "duration", Value: formatSeconds(s.Seconds)},
+		{Key: "users", Value: fmt.Sprintf("%s planned, %s signed in, %s failed, peak online %s",
+			count(int64(s.Users.Planned)), count(int64(s.Users.SignedIn)), count(int64(s.Users.Failed)), count(int64(s.Users.PeakOnline)))},
+	}
+	if s.Users.Failed > 0 {
+		v.Scenario[len(v.Scenario)-1].Class = "bad"
+	}
+	v.ScenarioYAML = string(r.ScenarioYAML)
+
+	for _, op := range sortedOps(s.Ops) {
+		o := s.Ops[op]
+		v.Ops = append(v.Ops, opRow{
+			Op: string(op), Count: count(o.Count), Rate: rate(o.Rate),
+			P50: ms(o.P50), P90: ms(o.P90), P99: ms(o.P99), P999: ms(o.P999), Max: ms(o.Max),
+		})
+	}
+
+	d := s.Delivery
+	bad := func(n int64) string {
+		if n != 0 {
+			return "bad"
+		}
+		return ""
+	}
+	lost := count(d.Lost)
+	if d.Expected > 0 {
+		lost += " (" + percent(float64(d.Lost)/float64(d.Expected)) + ")"
+	}
+	received := count(d.Received)
+	if d.Expected > 0 {
+		received += " (" + percent(float64(d.Received)/float64(d.Expected)) + ")"
+	}
+	v.Delivery = []kv{
+		{Key: "posts acknowledged", Value: count(d.Posts)},
+		{Key: "posts rejected", Value: count(s.Counters[reports.CounterRejectedPosts]), Class: bad(s.Counters[reports.CounterRejectedPosts])},
+		{Key: "deliveries expected", Value: count(d.Expected)},
+		{Key: "received", Value: received},
+		{Key: "lost", Value: lost, Class: bad(d.Lost)},
+		{Key: "duplicated", Value: count(d.Duplicated), Class: bad(d.Duplicated)},
+		{Key: "out of order", Value: count(d.OutOfOrder), Class: bad(d.OutOfOrder)},
+		{Key: "spoofed", Value: count(d.Spoofed), Class: bad(d.Spoofed)},
+		{Key: "extra (members joining or leaving)", Value: count(d.Extra)},
+	}
+	v.Rooms, v.RoomsNote = rooms(s.Rooms)
+
+	for _, k := range sortedKeys(s.Counters) {
+		c := ""
+		if s.Counters[k] != 0 && isProblemCounter(k) {
+			c = "bad"
+		}
+		v.Counters = append(v.Counters, kv{Key: k, Value: count(s.Counters[k]), Class: c})
+	}
+
+	v.Rules, v.ViolationsTotal, v.ViolationsNote = rules(s.Counters, env.Rules)
+	v.RulesListed = len(env.Rules) > 0
+
+	for _, t := range s.Thresholds {
+		v.Thresholds = append(v.Thresholds, thresholdRow{Expr: t.Expr, Detail: t.Detail, Pass: t.Pass})
+	}
+
+	v.Env = []kv{
+		{Key: "host", Value: orDash(env.Hostname)},
+		{Key: "OS/arch", Value: orDash(strings.Trim(env.OS+"/"+env.Arch, "/"))},
+		{Key: "CPU", Value: orDash(env.CPUModel)},
+		{Key: "CPUs", Value: intOrDash(env.CPUs)},
+		{Key: "GOMAXPROCS", Value: intOrDash(env.GOMAXPROCS)},
+		{Key: "Go", Value: orDash(env.GoVersion)},
+		{Key: "gcload", Value: orDash(env.Version)},
+		{Key: "target", Value: orDash(target)},
+	}
+	g := s.Generator
+	valid := kv{Key: "valid", Value: "yes", Class: "good"}
+	if !g.Valid {
+		valid = kv{Key: "valid", Value: "no: the generator, not the server, was the bottleneck", Class: "bad"}
+	}
+	server := "external"
+	if g.EmbeddedServer {
+		server = "embedded (its CPU is included above)"
+	}
+	v.Generator = []kv{
+		valid,
+		{Key: "CPU", Value: fmt.Sprintf("%s s, %s of GOMAXPROCS", num(g.CPUSeconds), percent(g.CPUUtilization))},
+		{Key: "GOMAXPROCS", Value: intOrDash(g.GOMAXPROCS)},
+		{Key: "scheduling lag p99", Value: msUnit(g.SchedLagP99)},
+		{Key: "Go run-queue latency p99", Value: msUnit(g.GoSchedP99)},
+		{Key: "GC pauses", Value: fmt.Sprintf("%s total, %s max", msUnit(int64(math.Round(g.GCPauseTotal*1e6))), msUnit(int64(math.Round(g.GCPauseMax*1e6))))},
+		{Key: "heap peak", Value: bytesSize(g.HeapPeakBytes)},
+		{Key: "server", Value: server},
+	}
+
+	for _, c := range charts.Build(r, charts.Options{}) {
+		svg, err := c.InlineSVG()
+		if err != nil {
+			v.ChartErrors = append(v.ChartErrors, fmt.Sprintf("%s: %v", c.Title, err))
+			continue
+		}
+		v.Charts = append(v.Charts, chartView{ID: c.ID, Title: c.Title, Note: c.Note, SVG: template.HTML(svg)})
+	}
+	v.Extra = env.Extra
+	return v
+}
+
+// isProblemCounter reports whether a non-zero counter is bad news.
+func isProblemCounter(name string) bool {
+	switch name {
+	case reports.CounterDropped, reports.CounterTimeouts, reports.CounterErrors, reports.CounterViolations,
+		reports.CounterSignInFailed, reports.CounterRejectedPosts, reports.CounterClamped:
+		return true
+	}
+	return strings.HasPrefix(name, "violations.")
+}
+
+// rooms returns the rooms table: every room when there are at most
+// MaxRooms, otherwise the worst MaxRooms of those with a problem (lost,
+// duplicated, out-of-order or spoofed deliveries), worst first (most
+// lost, then most of the other problems), and a sentence on the others.
+func rooms(rs []reports.RoomDelivery) (rows []roomRow, note string) {
+	if len(rs) == 0 {
+		return nil, "No per-room accounting in this run."
+	}
+	problems := func(r *reports.RoomDelivery) int64 { return r.Duplicated + r.OutOfOrder + r.Spoofed }
+	sorted := slices.Clone(rs)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		a, b := &sorted[i], &sorted[j]
+		if a.Lost != b.Lost {
+			return a.Lost > b.Lost
+		}
+		if pa, pb := problems(a), problems(b); pa != pb {
+			return pa > pb
+		}
+		return a.Room < b.Room
+	})
+	isBad := func(r *reports.RoomDelivery) bool { return r.Lost+problems(r) > 0 }
+	nbad := 0
+	for i := range sorted {
+		if isBad(&sorted[i]) {
+			nbad++
+		}
+	}
+	shown := sorted
+	if len(sorted) > MaxRooms {
+		shown = sorted[:min(nbad, MaxRooms)]
+	}
+	for i := range shown {
+		r := &shown[i]
+		completion := "–"
+		if r.Expected > 0 {
+			completion = percent(float64(r.Received) / float64(r.Expected))
+		}
+		rows = append(rows, roomRow{
+			Room: r.Room, Members: count(int64(r.Members)), Posts: count(r.Posts), Expected: count(r.Expected),
+			Received: count(r.Received), Lost: count(r.Lost), Completion: completion, Duplicated: count(r.Duplicated),
+			OutOfOrder: count(r.OutOfOrder), Spoofed: count(r.Spoofed), Extra: count(r.Extra), Bad: isBad(r),
+		})
+	}
+	rest := sorted[len(shown):]
+	switch {
+	case nbad == 0:
+		note = fmt.Sprintf("All %s rooms are clean: no lost, duplicated, out-of-order or spoofed deliveries.", count(int64(len(sorted))))
+	case len(rest) == 0:
+		note = fmt.Sprintf("%s of %s rooms had lost, duplicated, out-of-order or spoofed deliveries.", count(int64(nbad)), count(int64(len(sorted))))
+	default:
+		var agg reports.Delivery
+		restBad := 0
+		for i := range rest {
+			agg.Posts += rest[i].Posts
+			agg.Expected += rest[i].Expected
+			agg.Received += rest[i].Received
+			agg.Lost += rest[i].Lost
+			if isBad(&rest[i]) {
+				restBad++
+			}
+		}
+		note = fmt.Sprintf("%s rooms in all, %s with lost, duplicated, out-of-order or spoofed deliveries", count(int64(len(sorted))), count(int64(nbad)))
+		if len(shown) > 0 {
+			note += fmt.Sprintf(" (the worst %s listed)", count(int64(len(shown))))
+		}
+		note += fmt.Sprintf(". The %s rooms not listed", count(int64(len(rest))))
+		if restBad == 0 {
+			note += " are all clean"
+		} else {
+			note += fmt.Sprintf(" include %s with problems", count(int64(restBad)))
+		}
+		note += fmt.Sprintf(": %s posts, %s deliveries expected, %s received, %s lost.", count(agg.Posts), count(agg.Expected), count(agg.Received), count(agg.Lost))
+	}
+	return rows, note
+}
+
+// rules returns the conformance rows: env's rules in order, then any other
+// rule with a violations.<rule> counter, by count then ID; without env
+// rules only the violated ones.
+func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, note string) {
+	byRule := map[string]int64{}
+	var sum int64
+	for k, n := range counters {
+		if id, ok := strings.CutPrefix(k, "violations."); ok {
+			byRule[id] = n
+			sum += n
+		}
+	}
+	listed := map[string]bool{}
+	var envOnly int64 // violations known from env alone
+	for _, r := range env {
+		n := r.Violations
+		if c, ok := byRule[r.ID]; ok {
+			n = c
+		} else {
+			envOnly += n
+		}
+		listed[r.ID] = true
+		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: count(n), Bad: n > 0})
+	}
+	t, ok := counters[reports.CounterViolations]
+	if !ok {
+		t = sum + envOnly
+	}
+	total = count(t)
+	var others []string
+	for id, n := range byRule {
+		if !listed[id] && n != 0 {
+			others = append(others, id)
+		}
+	}
+	sort.Slice(others, func(i, j int) bool {
+		if byRule[others[i]] != byRule[others[j]] {
+			return byRule[others[i]] > byRule[others[j]]
+		}
+		return others[i] < others[j]
+	})
+	for _, id := range others {
+		rows = append(rows, ruleRow{ID: id, Violations: count(byRule[id]), Bad: true})
+	}
+	switch {
+	case t == 0 && len(others) == 0:
+		note = "No protocol violations."
+	case t > 0 && sum == 0 && envOnly == 0:
+		note = fmt.Sprintf("%s protocol violations, not broken down by rule.", total)
+	}
+	return rows, total, note
+}
+
+// sortedOps returns the keys of m: the known operations in report order,
+// then others by name.
+func sortedOps[V any](m map[reports.Op]V) []reports.Op {
+	var out, extra []reports.Op
+	for _, op := range reports.Ops {
+		if _, ok := m[op]; ok {
+			out = append(out, op)
+		}
+	}
+	for op := range m {
+		if !slices.Contains(reports.Ops, op) {
+			extra = append(extra, op)
+		}
+	}
+	slices.Sort(extra)
+	return append(out, extra...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "–"
+	}
+	return s
+}
+
+func intOrDash(n int) string {
+	if n == 0 {
+		return "–"
+	}
+	return count(int64(n))
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "–"
+	}
+	return t.UTC().Format("2006-01-02 15:04:05.000 UTC")
+}
+
+func formatSeconds(s float64) string {
+	d := time.Duration(s * float64(time.Second)).Round(time.Millisecond)
+	if d >= time.Minute {
+		return fmt.Sprintf("%s s (%s)", num(s), d)
+	}
+	return num(s) + " s"
+}
+
+// count renders an integer with thousands separators.
+func count(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+// num renders v with up to 4 significant digits (integers in full).
+func num(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return count(int64(v))
+	}
+	if math.Abs(v) >= 1000 {
+		return count(int64(math.Round(v)))
+	}
+	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
+	return strconv.FormatFloat(r, 'f', -1, 64)
+}
+
+func rate(v float64) string { return num(v) + "/s" }
+
+// ms renders microseconds as milliseconds with 3 decimals.
+func ms(us int64) string { return strconv.FormatFloat(float64(us)/1e3, 'f', 3, 64) }
+
+func msUnit(us int64) string { return reports.FormatMicros(float64(us)) }
+
+func percent(f float64) string {
+	if f != 0 && math.Abs(f) < 0.0001 {
+		return strconv.FormatFloat(100*f, 'g', 2, 64) + "%"
+	}
+	p := 100 * f
+	if p != 100 && p > 99.99 {
+		p = 99.99 // do not round a shortfall up to 100%
+	}
+	return strconv.FormatFloat(p, 'f', 2, 64) + "%"
+}
+
+func bytesSize(n uint64) string {
+	switch {
+	case n == 0:
+		return "–"
+	case n < 1<<20:
+		return num(float64(n)/(1<<10)) + " KiB"
+	case n < 1<<30:
+		return num(float64(n)/(1<<20)) + " MiB"
+	}
+	return num(float64(n)/(1<<30)) + " GiB"
+}

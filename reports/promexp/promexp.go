@@ -1,0 +1,500 @@
+// Package promexp serves the live measurements of a run as Prometheus
+// metrics, in the text exposition format 0.0.4, for --metrics-addr.
+//
+// It reads a *reports.Recorder through the methods that are safe during a
+// run (Hists, Counters and Snapshot: they copy or load atomically and
+// never modify the Recorder) and a caller's callback for a few gauges. The
+// metrics are:
+//
+//	gcload_operations_total{op}                 samples recorded per operation
+//	gcload_operation_latency_seconds{op}        latency histogram (_bucket{le}, _sum, _count)
+//	gcload_<counter>_total                      each known counter (dropped_sends, errors, posts, ...)
+//	gcload_violations_total{rule}               "violations.<rule>" counters
+//	gcload_sip_responses_total{code}            "sip.<code>" counters
+//	gcload_users_online, gcload_rooms,
+//	gcload_generator_cpu_utilization            the callback's gauges
+//	gcload_elapsed_seconds,
+//	gcload_interval_posts_per_second,
+//	gcload_interval_deliveries_per_second,
+//	gcload_interval_post_to_delivery_p99_seconds the last closed interval
+//
+// Cardinality is bounded: the only labels are op, rule, code (and le), no
+// user or room ever labels a series, and each of op, rule and code takes
+// at most Options.MaxLabelValues values. The first values seen keep their
+// series for the whole run; later ones are added into the value "_other",
+// so every series stays monotone.
+//
+// The latency buckets have fixed bounds (DefaultBuckets, 0.5 ms to 60 s).
+// A bucket counts the HdrHistogram buckets whose lowest equivalent value
+// is at most its bound, so it is exact to the histogram's resolution (3
+// significant digits: a value up to 0.1% above a bound may count under
+// it). _sum adds each HdrHistogram bucket's count times its median
+// equivalent value, as HdrHistogram's Mean does.
+package promexp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"math/bits"
+	"net"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/reports"
+)
+
+// ContentType is the media type of the text exposition format.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// DefaultBuckets are the latency histogram's bucket bounds, in seconds.
+var DefaultBuckets = []float64{
+	0.0005, 0.001, 0.0025, 0.005, 0.0075,
+	0.01, 0.025, 0.05, 0.075,
+	0.1, 0.25, 0.5, 0.75,
+	1, 2.5, 5, 7.5,
+	10, 30, 60,
+}
+
+// DefaultMaxLabelValues bounds each of the op, rule and code label sets.
+const DefaultMaxLabelValues = 200
+
+// OtherLabel is the label value that collects the counts of the values
+// beyond Options.MaxLabelValues.
+const OtherLabel = "_other"
+
+// Gauges are the live figures the run supplies at each scrape.
+type Gauges struct {
+	UsersOnline int // users signed in now
+	Rooms       int // rooms in the scenario (or active)
+	// CPUUtilization is the generator process's CPU time over wall time
+	// times GOMAXPROCS, 0 to 1.
+	CPUUtilization float64
+}
+
+// Options tunes a Handler.
+type Options struct {
+	// Buckets are the latency bucket bounds in seconds, ascending
+	// (default DefaultBuckets).
+	Buckets []float64
+	// Gauges, if set, is called at each scrape for the live gauges; it
+	// must be safe to call from the HTTP server's goroutines.
+	Gauges func() Gauges
+	// MaxLabelValues bounds each label set (default 200).
+	MaxLabelValues int
+	// Now is the clock for the elapsed time (default time.Now).
+	Now func() time.Time
+}
+
+// Handler serves a Recorder's metrics. It is safe for concurrent use.
+type Handler struct {
+	rec     *reports.Recorder
+	buckets []float64 // seconds
+	bounds  []int64   // µs
+	gauges  func() Gauges
+	now     func() time.Time
+	max     int
+
+	mu     sync.Mutex // the label sets
+	ops    *labelSet
+	rules  *labelSet
+	codes  *labelSet
+	extras *labelSet // counters beyond the known ones, by name
+}
+
+// NewHandler returns a Handler serving rec's metrics. It panics if
+// opts.Buckets is not strictly ascending and positive.
+func NewHandler(rec *reports.Recorder, opts Options) *Handler {
+	b := opts.Buckets
+	if b == nil {
+		b = DefaultBuckets
+	}
+	for i, v := range b {
+		if !(v > 0) || math.IsInf(v, 0) || i > 0 && v <= b[i-1] {
+			panic(fmt.Sprintf("promexp: buckets must be ascending, positive and finite: %v", b))
+		}
+	}
+	h := &Handler{rec: rec, buckets: slices.Clone(b), gauges: opts.Gauges, now: opts.Now, max: opts.MaxLabelValues}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.max <= 0 {
+		h.max = DefaultMaxLabelValues
+	}
+	for _, s := range h.buckets {
+		h.bounds = append(h.bounds, int64(math.Round(s*1e6)))
+	}
+	h.ops, h.rules, h.codes, h.extras = newLabelSet(h.max), newLabelSet(h.max), newLabelSet(h.max), newLabelSet(h.max)
+	return h
+}
+
+// ServeHTTP serves the metrics to GET and HEAD requests.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	var b bytes.Buffer
+	h.mu.Lock()
+	h.render(&b)
+	h.mu.Unlock()
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
+	if r.Method == http.MethodHead {
+		return
+	}
+	_, _ = w.Write(b.Bytes())
+}
+
+// WriteTo writes the metrics in the text exposition format to w.
+func (h *Handler) WriteTo(w io.Writer) (int64, error) {
+	var b bytes.Buffer
+	h.mu.Lock()
+	h.render(&b)
+	h.mu.Unlock()
+	return b.WriteTo(w)
+}
+
+// labelSet is a sticky, bounded set of label values: the first max values
+// admitted keep their own series, the rest go to OtherLabel.
+type labelSet struct {
+	max  int
+	keep map[string]bool
+}
+
+func newLabelSet(max int) *labelSet { return &labelSet{max: max, keep: map[string]bool{}} }
+
+// admit admits the new values among names, in order, while there is room.
+func (s *labelSet) admit(names []string) {
+	for _, n := range names {
+		if len(s.keep) >= s.max {
+			return
+		}
+		s.keep[n] = true
+	}
+}
+
+// label returns name's label value: itself or OtherLabel.
+func (s *labelSet) label(name string) string {
+	if s.keep[name] {
+		return name
+	}
+	return OtherLabel
+}
+
+// counterHelp describes the known counters.
+var counterHelp = map[string]string{
+	reports.CounterDropped:       "Operations that could not start on time.",
+	reports.CounterTimeouts:      "SIP transactions that timed out.",
+	reports.CounterRetransmits:   "Requests re-sent over UDP.",
+	reports.CounterErrors:        "Operations that failed, for any reason.",
+	reports.CounterViolations:    "Protocol violations, all rules.",
+	reports.CounterSkipped:       "Operations whose user was not online.",
+	reports.CounterPosts:         "Posts acknowledged.",
+	reports.CounterDeliveries:    "Group chat deliveries received.",
+	reports.CounterNotices:       "Notices received.",
+	reports.CounterSignInFailed:  "Sign-ins that failed.",
+	reports.CounterRejectedPosts: "Posts the server refused with an error reply.",
+	reports.CounterClamped:       "Latencies outside the histogram range, recorded at the nearest bound.",
+}
+
+const (
+	prefixViolations = "violations."
+	prefixSIP        = "sip."
+)
+
+// reserved are metric names the exporter makes itself, which an extra
+// counter must not take.
+var reserved = []string{
+	"gcload_operations_total", "gcload_violations_total", "gcload_sip_responses_total",
+	"gcload_operation_latency_seconds",
+}
+
+func validMetricPart(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c >= 'a' && c <= 'z', c == '_':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// geometry is the bucket layout of an HdrHistogram, to know the width of
+// the bucket a value starts: HdrHistogram does not export it.
+type geometry struct {
+	unitMagnitude      uint
+	subBucketMagnitude uint // log2 of the sub-bucket count
+}
+
+// newGeometry follows hdrhistogram.New: values below 2×10^digits (in
+// units of the lowest discernible value) have a bucket of their own, and
+// each power of two above doubles the bucket width.
+func newGeometry(lowest int64, digits int) geometry {
+	largestSingle := 2 * math.Pow10(digits)
+	return geometry{
+		unitMagnitude:      uint(max(0, bits.Len64(uint64(max(lowest, 1)))-1)),
+		subBucketMagnitude: uint(math.Ceil(math.Log2(largestSingle))),
+	}
+}
+
+// width returns the width of the bucket starting at v.
+func (g geometry) width(v int64) int64 {
+	mask := uint64(1)<<(g.subBucketMagnitude+g.unitMagnitude) - 1
+	bucket := bits.Len64(uint64(v)|mask) - int(g.subBucketMagnitude+g.unitMagnitude)
+	return int64(1) << (uint(bucket) + g.unitMagnitude)
+}
+
+// render writes the exposition to w.
+func (h *Handler) render(w *bytes.Buffer) {
+	// Latencies: the known operations always, others once they have data.
+	hists := h.rec.Hists()
+	var extra []string
+	for op := range hists {
+		if !slices.Contains(reports.Ops, op) {
+			extra = append(extra, string(op))
+		}
+	}
+	sort.Strings(extra)
+	names := make([]string, 0, len(reports.Ops)+len(extra))
+	for _, op := range reports.Ops {
+		names = append(names, string(op))
+	}
+	names = append(names, extra...)
+	h.ops.admit(names)
+
+	type opStats struct {
+		buckets []uint64 // non-cumulative, len(bounds)+1 (the last is above every bound)
+		count   uint64
+		sumUS   float64
+	}
+	stats := map[string]*opStats{}
+	var labels []string
+	for _, name := range names {
+		l := h.ops.label(name)
+		st := stats[l]
+		if st == nil {
+			st = &opStats{buckets: make([]uint64, len(h.bounds)+1)}
+			stats[l] = st
+			labels = append(labels, l)
+		}
+		hist := hists[reports.Op(name)]
+		if hist == nil || hist.TotalCount() == 0 {
+			continue
+		}
+		// Walk the populated buckets only: a sparse copy costs what it
+		// holds, where Distribution would list every bucket up to the max.
+		packed := reports.NewPackedHistogram()
+		packed.MergeFrom(hist)
+		geom := newGeometry(hist.LowestTrackableValue(), int(hist.SignificantFigures()))
+		j := 0
+		for from, count := range packed.ForEachBucket {
+			if count <= 0 {
+				continue
+			}
+			for j < len(h.bounds) && h.bounds[j] < from {
+				j++
+			}
+			st.buckets[j] += uint64(count)
+			st.count += uint64(count)
+			st.sumUS += float64(count) * float64(from+geom.width(from)/2)
+		}
+	}
+	if i := slices.Index(labels, OtherLabel); i >= 0 { // _other last
+		labels = append(append(labels[:i:i], labels[i+1:]...), OtherLabel)
+	}
+
+	family(w, "gcload_operations_total", "counter", "Latency samples recorded, per operation.")
+	for _, l := range labels {
+		sample(w, "gcload_operations_total", "op", l, "", float64(stats[l].count))
+	}
+	family(w, "gcload_operation_latency_seconds", "histogram", "Operation latency from the intended time, in seconds (HdrHistogram totals in fixed buckets).")
+	for _, l := range labels {
+		st := stats[l]
+		var cum uint64
+		for j, bound := range h.buckets {
+			cum += st.buckets[j]
+			sampleLE(w, l, formatFloat(bound), cum)
+		}
+		sampleLE(w, l, "+Inf", st.count)
+		sample(w, "gcload_operation_latency_seconds_sum", "op", l, "", st.sumUS/1e6)
+		sample(w, "gcload_operation_latency_seconds_count", "op", l, "", float64(st.count))
+	}
+
+	// Counters.
+	counters := h.rec.Counters()
+	var extraCounters, rules, codes []string
+	for name := range counters {
+		switch {
+		case strings.HasPrefix(name, prefixViolations) && len(name) > len(prefixViolations):
+			rules = append(rules, name[len(prefixViolations):])
+		case strings.HasPrefix(name, prefixSIP) && len(name) > len(prefixSIP):
+			codes = append(codes, name[len(prefixSIP):])
+		case !slices.Contains(reports.CounterMetrics, name) && validMetricPart(name) && !slices.Contains(reserved, "gcload_"+name+"_total"):
+			extraCounters = append(extraCounters, name)
+		}
+	}
+	known := make([]string, 0, len(reports.CounterMetrics))
+	for _, name := range reports.CounterMetrics {
+		if validMetricPart(name) {
+			known = append(known, name)
+		}
+	}
+	for _, name := range known {
+		metric := "gcload_" + name + "_total"
+		help := counterHelp[name]
+		if help == "" {
+			help = "Counter " + name + "."
+		}
+		family(w, metric, "counter", help)
+		sample(w, metric, "", "", "", float64(counters[name]))
+	}
+	sort.Strings(extraCounters)
+	h.extras.admit(extraCounters)
+	for _, name := range extraCounters {
+		if h.extras.label(name) == OtherLabel {
+			continue // an unbounded set of names must not make unbounded metrics
+		}
+		metric := "gcload_" + name + "_total"
+		family(w, metric, "counter", "Counter "+name+".")
+		sample(w, metric, "", "", "", float64(counters[name]))
+	}
+	labelled(w, "gcload_violations_total", "Protocol violations, per rule.", "rule", prefixViolations, rules, h.rules, counters)
+	labelled(w, "gcload_sip_responses_total", "SIP responses received, per status code.", "code", prefixSIP, codes, h.codes, counters)
+
+	// Gauges.
+	if h.gauges != nil {
+		g := h.gauges()
+		family(w, "gcload_users_online", "gauge", "Simulated users signed in now.")
+		sample(w, "gcload_users_online", "", "", "", float64(g.UsersOnline))
+		family(w, "gcload_rooms", "gauge", "Rooms of the run.")
+		sample(w, "gcload_rooms", "", "", "", float64(g.Rooms))
+		family(w, "gcload_generator_cpu_utilization", "gauge", "Generator CPU time over wall time times GOMAXPROCS (0 to 1).")
+		sample(w, "gcload_generator_cpu_utilization", "", "", "", g.CPUUtilization)
+	}
+	snap := h.rec.Snapshot(h.now())
+	family(w, "gcload_elapsed_seconds", "gauge", "Time since the start of the run.")
+	sample(w, "gcload_elapsed_seconds", "", "", "", snap.Elapsed.Seconds())
+	family(w, "gcload_interval_posts_per_second", "gauge", "Posts per second in the last closed interval.")
+	sample(w, "gcload_interval_posts_per_second", "", "", "", snap.PostsPerSec)
+	family(w, "gcload_interval_deliveries_per_second", "gauge", "Deliveries per second in the last closed interval.")
+	sample(w, "gcload_interval_deliveries_per_second", "", "", "", snap.DeliveriesPerSec)
+	family(w, "gcload_interval_post_to_delivery_p99_seconds", "gauge", "99th percentile of post_to_delivery in the last closed interval.")
+	sample(w, "gcload_interval_post_to_delivery_p99_seconds", "", "", "", snap.P99PostToDelivery.Seconds())
+}
+
+// labelled writes a counter family with one label from a counter family
+// ("violations.<rule>", "sip.<code>"), its values bounded by set.
+func labelled(w *bytes.Buffer, metric, help, label, prefix string, values []string, set *labelSet, counters map[string]int64) {
+	sort.Strings(values)
+	set.admit(values)
+	sums := map[string]int64{}
+	var order []string
+	for _, v := range values {
+		l := set.label(v)
+		if _, ok := sums[l]; !ok && l != OtherLabel {
+			order = append(order, l)
+		}
+		sums[l] += counters[prefix+v]
+	}
+	// Keep every admitted value's series, and _other once it exists.
+	for v := range set.keep {
+		if _, ok := sums[v]; !ok {
+			sums[v] = counters[prefix+v]
+			order = append(order, v)
+		}
+	}
+	sort.Strings(order)
+	if _, ok := sums[OtherLabel]; ok {
+		order = append(order, OtherLabel)
+	}
+	family(w, metric, "counter", help)
+	for _, l := range order {
+		sample(w, metric, label, l, "", float64(sums[l]))
+	}
+}
+
+// family writes the HELP and TYPE lines of a metric family.
+func family(w *bytes.Buffer, name, typ, help string) {
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
+}
+
+// sample writes one sample line, with an optional label (and le).
+func sample(w *bytes.Buffer, name, label, value, le string, v float64) {
+	w.WriteString(name)
+	if label != "" {
+		w.WriteString("{" + label + `="` + escapeLabel(value) + `"`)
+		if le != "" {
+			w.WriteString(`,le="` + le + `"`)
+		}
+		w.WriteString("}")
+	}
+	w.WriteString(" " + formatFloat(v) + "\n")
+}
+
+func sampleLE(w *bytes.Buffer, op, le string, cum uint64) {
+	sample(w, "gcload_operation_latency_seconds_bucket", "op", op, le, float64(cum))
+}
+
+// formatFloat renders a sample value or bound as the format wants.
+func formatFloat(v float64) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "+Inf"
+	case math.IsInf(v, -1):
+		return "-Inf"
+	case math.IsNaN(v):
+		return "NaN"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+var (
+	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
+)
+
+func escapeLabel(s string) string { return labelEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD")) }
+func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+
+// Serve listens on addr (host:port; ":0" picks a free port) and serves h
+// at /metrics, with a pointer to it at /, in a new goroutine. It returns
+// the server, to Shutdown or Close when the run ends, and the address it
+// listens on.
+func Serve(addr string, h http.Handler) (*http.Server, net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("promexp: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", h)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = io.WriteString(w, "gcload: Prometheus metrics at /metrics\n")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Printf("promexp: serving %s: %v", ln.Addr(), err)
+		}
+	}()
+	return srv, ln.Addr(), nil
+}
