@@ -123,7 +123,9 @@ func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLim
 
 // WithPostDelay makes the server slower on purpose: every post waits d
 // before it is handled (acknowledged, stored, delivered).
-func WithPostDelay(d time.Duration) Option { return func(o *options) error { o.postDelay = d; return nil } }
+func WithPostDelay(d time.Duration) Option {
+	return func(o *options) error { o.postDelay = d; return nil }
+}
 
 // WithFaults switches deliberate misbehaviours on (see package fault).
 func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
