@@ -166,6 +166,7 @@ func (c *Conn) end(b []byte, before int) error {
 		c.msgsOut.Add(1)
 		c.ep.stats.msgsOut.Add(1)
 		c.ep.stats.writes.Add(1)
+		c.ep.stats.bytesOut.Add(uint64(n))
 		c.bytesOut.Add(uint64(n))
 		return nil
 	}
@@ -210,6 +211,7 @@ func (c *Conn) writeNow() {
 	c.mu.Unlock()
 	n, err := c.tryWrite(buf)
 	c.ep.stats.writes.Add(1)
+	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
 	c.mu.Lock()
 	if n < len(buf) {
 		// the rest goes first, before whatever was queued meanwhile
@@ -419,6 +421,9 @@ func (c *Conn) writeLoop() {
 		}
 		err := c.writeAll(buf)
 		c.ep.stats.writes.Add(1)
+		if err == nil {
+			c.ep.stats.bytesOut.Add(uint64(len(buf)))
+		}
 		c.writing.Unlock()
 		if err != nil {
 			c.closeWith(fmt.Errorf("sipnet: write to %s: %w", c.remote, err))
@@ -452,6 +457,9 @@ func (c *Conn) readLoopTCP() {
 		}
 		n, err := c.read(buf[len(buf):cap(buf)])
 		c.ep.stats.reads.Add(1)
+		if n > 0 {
+			c.ep.stats.bytesIn.Add(uint64(n))
+		}
 		buf = buf[:len(buf)+n]
 		// what the handlers answer to this read's messages goes out in
 		// one write

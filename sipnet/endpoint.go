@@ -102,6 +102,7 @@ type udpKey struct {
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
 	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
+	bytesIn, bytesOut                                              atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
 }
 
@@ -119,6 +120,9 @@ type Stats struct {
 	// MessagesOut the messages they carried (batching shows as more
 	// messages than calls).
 	Reads, Writes, MessagesIn, MessagesOut uint64
+	// BytesIn and BytesOut count the bytes received and sent (TCP
+	// written with or after the write call that queued them).
+	BytesIn, BytesOut uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -179,6 +183,8 @@ func (ep *Endpoint) Stats() Stats {
 		Responses:          map[int]uint64{},
 		Reads:              ep.stats.reads.Load(),
 		Writes:             ep.stats.writes.Load(),
+		BytesIn:            ep.stats.bytesIn.Load(),
+		BytesOut:           ep.stats.bytesOut.Load(),
 		MessagesIn:         ep.stats.msgsIn.Load(),
 		MessagesOut:        ep.stats.msgsOut.Load(),
 	}
@@ -429,6 +435,7 @@ func (ep *Endpoint) malformed(c *Conn, head []byte, err error) {
 // datagram handles one UDP datagram: a keep-alive or one message.
 func (ep *Endpoint) datagram(c *Conn, b []byte) {
 	ep.stats.reads.Add(1)
+	ep.stats.bytesIn.Add(uint64(len(b)))
 	c.msgsIn.Add(1)
 	i := 0
 	for i < len(b) && (b[i] == '\r' || b[i] == '\n') {

@@ -680,3 +680,13 @@ func (s *Swarm) signOut(ctx context.Context) {
 	}
 	wg.Wait()
 }
+
+// SIPStats returns the swarm's SIP endpoint counters so far (bytes and
+// messages on the wire, responses by status): zero before Run, and
+// callable from OnTick.
+func (s *Swarm) SIPStats() sipnet.Stats {
+	if s.router == nil {
+		return sipnet.Stats{}
+	}
+	return s.router.Endpoint().Stats()
+}

@@ -140,6 +140,8 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		NewCmdConform(env, nil),
 		NewCmdReport(env),
 		NewCmdCompare(env),
+		NewCmdCalibrate(env),
+		NewCmdCapacity(env),
 	)
 	return root
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
+	"github.com/gcload/gcload/capacity"
 	"io"
 	"net"
 	"net/http"
@@ -538,5 +539,62 @@ func TestMetrics(t *testing.T) {
 		if _, err := strconv.ParseFloat(value, 64); !ok || err != nil || !(typed[name] || typed[base]) {
 			t.Fatalf("exposition line %q does not parse (or has no TYPE)", line)
 		}
+	}
+}
+
+// TestCalibrateAndCapacity: a short real sweep (gcload calibrate --quick:
+// the server as a child process, 7 points, the two micro-calibrations),
+// then gcload capacity on it: the server's CPU is measured apart from the
+// generator's, the hold-out error is computed and printed, and the
+// prediction is written as JSON and as a self-contained HTML page.
+func TestCalibrateAndCapacity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a one-minute sweep; run without -short")
+	}
+	dir := filepath.Join(t.TempDir(), "cal")
+	r := gcload(t, nil, "calibrate", "--quick", "--out", dir)
+	if r.code != 0 {
+		t.Fatalf("calibrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("calibrate:\n%s", r.stdout)
+	cal, err := capacity.LoadCalibration(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cal.Measurements) != 7 || cal.Micro.HotPathDeliveryUs <= 0 || cal.Micro.FsyncMeanUs <= 0 {
+		t.Fatalf("calibration: %d measurements, micro %+v", len(cal.Measurements), cal.Micro)
+	}
+	sizes := map[int]bool{}
+	for _, m := range cal.Measurements {
+		sizes[m.RoomSize] = true
+		if m.ServerCPUSeconds <= 0 || m.GeneratorCPUSeconds <= 0 || m.WallSeconds <= 0 || m.Fsyncs <= 0 || m.WireBytesPerDelivery <= 0 || m.AchievedPostsPerSec <= 0 {
+			t.Errorf("measurement %s: %+v", m.Name, m)
+		}
+	}
+	if len(sizes) < 4 {
+		t.Errorf("room sizes %v, want at least 4", sizes)
+	}
+	v := capacity.Validate(cal)
+	if !v.Done || len(v.HeldOut) == 0 {
+		t.Fatalf("no hold-out: %s", v.Sentence)
+	}
+	t.Logf("hold-out error %.1f%% (leave-one-out mean %.1f%%, worst %.1f%%), R² %.3f", 100*v.Error, 100*v.LeaveOneOutMean, 100*v.LeaveOneOutMax, v.R2)
+	c := gcload(t, nil, "capacity", dir, "--profile", "ocs-r2-reference-10k")
+	if c.code != 0 || !strings.Contains(c.stdout, "max posts/s") || !strings.Contains(c.stdout, "40 messages/s") || !strings.Contains(c.stdout, "error") {
+		t.Fatalf("capacity: exit %d\n%s%s", c.code, c.stdout, c.stderr)
+	}
+	if v.Poor != strings.Contains(c.stdout, "POOR") {
+		t.Errorf("validation poor=%v, but the report says otherwise:\n%s", v.Poor, c.stdout)
+	}
+	var pred map[string]any
+	if b, err := os.ReadFile(filepath.Join(dir, "capacity.json")); err != nil || json.Unmarshal(b, &pred) != nil || pred["validation"] == nil {
+		t.Fatalf("capacity.json: %v", err)
+	}
+	h, err := os.ReadFile(filepath.Join(dir, "capacity.html"))
+	if err != nil || strings.Contains(string(h), "http://") || strings.Count(string(h), "<svg") < 4 {
+		t.Fatalf("capacity.html: %v, %d charts", err, strings.Count(string(h), "<svg"))
+	}
+	if r := gcload(t, nil, "capacity", dir, "--profile", "no-such-profile"); r.code != reports.ExitBadInput {
+		t.Errorf("unknown profile: exit %d", r.code)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/gob"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,10 @@ type RunOptions struct {
 	Metrics  string
 	Tick     time.Duration
 	LogLevel string
+	// ServerPID and ServerCores, when ServerPID > 0, name the process of
+	// a local server under test and its GOMAXPROCS (gcload calibrate runs
+	// the server as a child), to measure its CPU, memory and disk.
+	ServerPID, ServerCores int
 }
 
 // NewCmdRun builds `gcload run`.
@@ -175,6 +181,13 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	}
 	server, lookup := spec.Target.Server, spec.Target.Lookup
 	target := lookup + " at " + server
+	meas := &measurer{pid: -1, cores: runtime.GOMAXPROCS(0)}
+	if o.ServerPID > 0 {
+		meas.pid, meas.cores = o.ServerPID, max(o.ServerCores, 1)
+	}
+	if spec.Target.Admin != "" {
+		meas.commits = adminCommits(spec.Target.Admin)
+	}
 	if embedded {
 		dir, err := os.MkdirTemp("", "gcload-embedded-*")
 		if err != nil {
@@ -199,6 +212,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 			return fmt.Errorf("embedded server: %w", err)
 		}
 		defer srv.Close()
+		meas.pid, meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
 		server, lookup = srv.TCPAddr(), srv.LookupURI()
 		if spec.Transport == "udp" {
 			server = srv.UDPAddr()
@@ -226,6 +240,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	sw, err := swarm.New(plan, swarm.Options{
 		Server: server, Lookup: lookup, Shard: shard, Recorder: rec, Start: start, Tick: o.Tick, Logger: log,
 		OnTick: func(s reports.Snapshot) {
+			meas.tick()
 			online.Store(int64(s.UsersOnline))
 			if prog != nil {
 				prog.Update(s)
@@ -235,6 +250,8 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
+	meas.sw, meas.rec = sw, rec
+	meas.start()
 	loadCtx, drainCtx, stop := interrupts(ctx, env, env.Stderr)
 	defer stop()
 	outcome, err := sw.Run(loadCtx, drainCtx)
@@ -250,6 +267,9 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	}
 	renv, envJSON := runEnv(target)
 	res.Extra[fileEnv] = envJSON
+	if mj, err := json.MarshalIndent(meas.measurement(plan, outcome, &res.Summary), "", "  "); err == nil {
+		res.Extra[fileMeasurement] = mj
+	}
 	if err := reports.WriteResults(out, res); err != nil {
 		return fmt.Errorf("writing results: %w", err)
 	}

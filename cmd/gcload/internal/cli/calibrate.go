@@ -1,0 +1,360 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/reports/htmlreport"
+	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/xccos"
+	"github.com/spf13/cobra"
+)
+
+// CalibrateOptions are the flags of gcload calibrate.
+type CalibrateOptions struct {
+	Out       string
+	Sizes     []int
+	Loads     []int // posts/s
+	Procs     []int // the server's GOMAXPROCS
+	Steady    time.Duration
+	Quick     bool
+	MicroOnly bool
+	MicroDir  string
+}
+
+// childEnv makes a gcload test binary run Main when calibrate starts it
+// as the server (TestMain checks it); the real binary ignores it.
+const childEnv = "GCLOAD_EXEC_MAIN"
+
+// NewCmdCalibrate builds `gcload calibrate`.
+func NewCmdCalibrate(env *Env) *cobra.Command {
+	o := &CalibrateOptions{}
+	cmd := &cobra.Command{
+		Use:   "calibrate",
+		Short: "Measure this machine for the capacity model: a bounded sweep and two micro-calibrations",
+		Long: `Run a bounded sweep against the reference server, run as a child process so that
+its CPU, memory and disk are measured apart from the load generator's: every room
+size (--sizes) at every load level (--loads, in posts per second, up to
+saturation: rooms of 1,000 at 80 posts/s are 80,000 deliveries/s), with the
+server on 2 cores, plus the middle room size at every load with the server on 1
+core (--procs). The same post rates at every room size keep the server's group
+commit alike across sizes, so that CPU per post = a + b·room size holds. Then two micro-calibrations on this
+machine: the server's hot path (render one delivery INFO and scan it, CPU per
+delivery) and a synchronous-write loop (fsync latency, mean and p99).
+
+Each load level is a short gcload run (results in OUT/point-NN/, with
+measurement.json); the sweep is saved as OUT/calibration.json for gcload
+capacity, which also prints the model's hold-out validation. --quick runs a
+sweep of about a minute (4 room sizes at 20 posts/s, 10 and 40 posts/s at
+rooms of 150, and one point with the server on 1 core).`,
+		Example: `  gcload calibrate
+  gcload calibrate --quick --out results/calibrate-ci
+  gcload calibrate --sizes 10,30,150,1000 --loads 10,20,40,80 --procs 2,1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCalibrate(cmd.Context(), env, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Out, "out", "", "results folder (default results/calibrate-TIME)")
+	f.IntSliceVar(&o.Sizes, "sizes", []int{10, 30, 150, 1000}, "room sizes")
+	f.IntSliceVar(&o.Loads, "loads", []int{10, 20, 40, 80}, "load levels in posts per second")
+	f.IntSliceVar(&o.Procs, "procs", []int{2, 1}, "the server's GOMAXPROCS values (the first for every point, the others at the middle room size)")
+	f.DurationVar(&o.Steady, "steady", 8*time.Second, "steady posting time of each point")
+	f.BoolVar(&o.Quick, "quick", false, "a sweep of about a minute (for CI)")
+	f.BoolVar(&o.MicroOnly, "micro-only", false, "only the micro-calibrations (to write a profile of this hardware)")
+	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
+	return cmd
+}
+
+// point is one run of the sweep.
+type point struct {
+	size, load, procs int
+}
+
+func (o *CalibrateOptions) points() ([]point, error) {
+	if o.Quick {
+		o.Steady = 5 * time.Second
+		return []point{
+			{10, 20, 2}, {30, 20, 2}, {150, 10, 2}, {150, 20, 2}, {150, 40, 2}, {1000, 20, 2}, {150, 20, 1},
+		}, nil
+	}
+	if len(o.Sizes) < 2 || len(o.Loads) < 1 || len(o.Procs) < 1 {
+		return nil, errors.New("calibrate: give at least 2 --sizes, 1 --loads and 1 --procs")
+	}
+	var ps []point
+	for _, k := range o.Sizes {
+		for _, l := range o.Loads {
+			ps = append(ps, point{k, l, o.Procs[0]})
+		}
+	}
+	mid := o.Sizes[len(o.Sizes)/2]
+	for _, p := range o.Procs[1:] {
+		for _, l := range o.Loads {
+			ps = append(ps, point{mid, l, p})
+		}
+	}
+	for _, p := range ps {
+		if p.size < 2 || p.load < 1 || p.procs < 1 {
+			return nil, fmt.Errorf("calibrate: room size %d, load %d/s, %d procs: want size ≥ 2, load ≥ 1, procs ≥ 1", p.size, p.load, p.procs)
+		}
+	}
+	return ps, nil
+}
+
+// scenarioFor writes the scenario of one point: two rooms of the size
+// (one when the size is 1,000 or more), every member online, posts at the
+// point's rate.
+func scenarioFor(p point, steady time.Duration) []byte {
+	rooms := 2
+	if p.size >= 1000 {
+		rooms = 1
+	}
+	rate := float64(p.load)
+	users := p.size * rooms
+	signin := min(max(users/2, 50), 1000)
+	return fmt.Appendf(nil, `name: calibrate-k%d-l%d-p%d
+description: gcload calibrate point, rooms of %d at %d posts/s, server on %d cores
+seed: 1
+transport: tcp
+connections: {model: shared, shared: 4}
+lookup: {flow: client}
+users: {count: %d}
+rooms:
+  classes:
+    - {name: r%d, size: %d, count: %d}
+phases:
+  - name: signin
+    signin: {rate: %d/s, arrival: constant}
+  - name: steady
+    duration: %s
+    posts: {rate: %s/s}
+drain: 1s
+`, p.size, p.load, p.procs, p.size, p.load, p.procs, users, p.size, p.size, rooms, signin, steady, strconv.FormatFloat(rate, 'f', 3, 64))
+}
+
+// childServer is a reference server in a child process.
+type childServer struct {
+	cmd                 *exec.Cmd
+	addr, lookup, admin string
+}
+
+var serveLine = regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+)`)
+
+func startChildServer(ctx context.Context, dir string, procs int) (*childServer, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0",
+		"--db", filepath.Join(dir, "gc.db"), "--log-level", "error")
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), childEnv+"=1")
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	m := serveLine.FindStringSubmatch(line)
+	if err != nil || m == nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		return nil, fmt.Errorf("calibrate: the server child said %q (%v)", line, err)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return &childServer{cmd: cmd, addr: m[1], lookup: m[2], admin: m[3]}, nil
+}
+
+func (c *childServer) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	points, err := o.points()
+	if err != nil {
+		return badInput(err)
+	}
+	if o.MicroOnly {
+		points = nil
+	}
+	out := o.Out
+	if out == "" {
+		out = filepath.Join("results", "calibrate-"+env.Now().Format("20060102-150405"))
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	cal := capacity.Calibration{Version: capacity.CalibrationVersion}
+	e := htmlreport.CurrentEnv(Version, "")
+	cal.Machine = capacity.Machine{Host: e.Hostname, CPUModel: e.CPUModel, LogicalCPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Time: env.Now().UTC()}
+	fmt.Fprintf(env.Stdout, "gcload calibrate: %d points into %s\n", len(points), out)
+	if len(points) > 0 {
+		fmt.Fprintf(env.Stdout, "%-5s %6s %5s %9s %9s %9s %10s %9s %7s\n", "point", "room", "cores", "posts/s", "achieved", "deliv/s", "srv CPU %", "p99 ms", "valid")
+	}
+	for i, p := range points {
+		m, err := calibratePoint(ctx, env, out, i, p, o.Steady)
+		if err != nil {
+			return fmt.Errorf("calibrate: point %d (rooms of %d, %d posts/s, %d cores): %w", i, p.size, p.load, p.procs, err)
+		}
+		cal.Measurements = append(cal.Measurements, m)
+		util := 0.0
+		if m.WallSeconds > 0 {
+			util = 100 * m.ServerCPUSeconds / m.WallSeconds / float64(m.Cores)
+		}
+		fmt.Fprintf(env.Stdout, "%-5d %6d %5d %9.1f %9.1f %9.0f %10.1f %9.2f %7v\n", i, m.RoomSize, m.Cores, m.OfferedPostsPerSec, m.AchievedPostsPerSec, m.DeliveriesPerSec, util, m.Latency.PostLastDeliveryP99/1000, m.GeneratorValid)
+		if ctx.Err() != nil {
+			return withCode(6, ctx.Err())
+		}
+	}
+	fsDir := o.MicroDir
+	if fsDir == "" {
+		fsDir = out
+	}
+	if cal.Micro.HotPathDeliveryUs, err = hotPathMicro(ctx, 200000); err != nil {
+		return fmt.Errorf("calibrate: hot-path micro-calibration: %w", err)
+	}
+	mean, p99, err := fsyncMicro(fsDir, 200)
+	if err != nil {
+		return fmt.Errorf("calibrate: synchronous-write loop: %w", err)
+	}
+	cal.Micro.FsyncMeanUs, cal.Micro.FsyncP99Us = mean, p99
+	fmt.Fprintf(env.Stdout, "hot path: %.2f µs of CPU per delivery (render + scan); fsync: mean %.0f µs, p99 %.0f µs (%s)\n", cal.Micro.HotPathDeliveryUs, mean, p99, fsDir)
+	if err := capacity.SaveCalibration(out, cal); err != nil {
+		return err
+	}
+	if len(points) > 0 {
+		fmt.Fprintf(env.Stdout, "%s\n", capacity.Validate(cal).Sentence)
+	}
+	fmt.Fprintf(env.Stdout, "calibration: %s (next: gcload capacity %s)\n", filepath.Join(out, capacity.CalibrationFile), out)
+	return nil
+}
+
+// calibratePoint runs one point against a fresh child server.
+func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, steady time.Duration) (capacity.Measurement, error) {
+	dir := filepath.Join(out, fmt.Sprintf("point-%02d", i))
+	tmp, err := os.MkdirTemp("", "gcload-calibrate-*")
+	if err != nil {
+		return capacity.Measurement{}, err
+	}
+	defer os.RemoveAll(tmp)
+	srv, err := startChildServer(ctx, tmp, p.procs)
+	if err != nil {
+		return capacity.Measurement{}, err
+	}
+	defer srv.stop()
+	file := filepath.Join(tmp, "scenario.yaml")
+	if err := os.WriteFile(file, scenarioFor(p, steady), 0o644); err != nil {
+		return capacity.Measurement{}, err
+	}
+	quiet := &Env{Stdout: io.Discard, Stderr: io.Discard, Signals: env.Signals, Now: env.Now}
+	err = runRun(ctx, quiet, &RunOptions{
+		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, Out: dir,
+		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",
+		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs,
+	})
+	var silent errSilent
+	if err != nil && !errors.As(err, &silent) {
+		return capacity.Measurement{}, err
+	}
+	b, err := os.ReadFile(filepath.Join(dir, fileMeasurement))
+	if err != nil {
+		return capacity.Measurement{}, err
+	}
+	var rm runMeasurement
+	if err := json.Unmarshal(b, &rm); err != nil {
+		return capacity.Measurement{}, err
+	}
+	return rm.Measurement, nil
+}
+
+// hotPathMicro measures the CPU of the server's hot path on this machine:
+// render one delivery (the grpchat envelope and the in-dialog INFO around
+// it) and scan it as the receiving side does; µs of CPU per delivery.
+func hotPathMicro(ctx context.Context, n int) (float64, error) {
+	ep := sipnet.NewEndpoint(sipnet.Options{Handler: func(*sipnet.ServerTx) {}})
+	defer ep.Close()
+	a, err := ep.ListenTCP("127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	conn, err := ep.DialTCP(ctx, a.String()) // only for the Via line: nothing is sent
+	if err != nil {
+		return 0, err
+	}
+	d := sipnet.NewDialog(conn, "a84b4c76e66710@gcs1.example.com", "<sip:gcs1@example.com>", "1928301774", "<sip:user1@example.com>", "a73kszlfl", "sip:user1@127.0.0.1:5060;transport=tcp", 100)
+	ch := xccos.Chat{ChanURI: "ma-chan://example.com/room-1", Author: "sip:user2@example.com", TS: time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC), Text: strings.Repeat("hello world ", 8)}
+	body, out := make([]byte, 0, 512), make([]byte, 0, 1024)
+	br := ep.NewBranch()
+	run := func(n int) {
+		for i := range n {
+			body = xccos.AppendChat(body[:0], uint64(i), &ch)
+			out = d.AppendRequest(out[:0], "INFO", br, uint32(i), "text/plain", body)
+			if _, err := sipnet.Scan(out); err != nil {
+				panic(err)
+			}
+		}
+	}
+	run(n / 10) // warm up
+	c0 := processCPU()
+	run(n)
+	return (processCPU() - c0) * 1e6 / float64(n), nil
+}
+
+// fsyncMicro times n synchronous 4 KiB appends (write + fdatasync) to a
+// file in dir: the mean and p99 latency, µs.
+func fsyncMicro(dir string, n int) (mean, p99 float64, err error) {
+	f, err := os.CreateTemp(dir, ".fsync-*")
+	if err != nil {
+		return 0, 0, err
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+	buf := make([]byte, 4096)
+	lat := make([]float64, 0, n)
+	for i := range n {
+		buf[0] = byte(i)
+		t := time.Now()
+		if _, err := f.Write(buf); err != nil {
+			return 0, 0, err
+		}
+		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
+			return 0, 0, err
+		}
+		lat = append(lat, float64(time.Since(t).Microseconds()))
+	}
+	slices.Sort(lat)
+	var sum float64
+	for _, l := range lat {
+		sum += l
+	}
+	return sum / float64(n), lat[min(n-1, n*99/100)], nil
+}

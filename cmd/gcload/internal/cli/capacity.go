@@ -1,0 +1,208 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"html/template"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/spf13/cobra"
+)
+
+// CapacityOptions are the flags of gcload capacity.
+type CapacityOptions struct {
+	Profile     string
+	Calibration string
+	Mix         string
+	Objective   time.Duration
+	At          float64
+	Loads       []float64
+}
+
+// Files gcload capacity writes.
+const (
+	fileCapacityJSON = "capacity.json"
+	fileCapacityHTML = "capacity.html"
+)
+
+// NewCmdCapacity builds `gcload capacity`.
+func NewCmdCapacity(env *Env) *cobra.Command {
+	o := &CapacityOptions{}
+	cmd := &cobra.Command{
+		Use:   "capacity RESULTS_DIR",
+		Short: "Predict what a hardware profile sustains, from a calibration sweep",
+		Long: `Map measured runs onto a hardware profile (docs/capacity.md): fit CPU per post
+= a + b·room size and bytes likewise, the Universal Scalability Law over core
+counts, service demands per resource, latency from queueing approximations; then
+predict, as low/mid/high bands, the max posts/s for the room-size mix and per
+room size, max deliveries/s, max concurrent users and the binding constraint,
+max users per room at the latency objective, p50/p99 at chosen loads, and
+headroom against 40 msg/s, 1,000 per room, 20,000 per server, 60,000 per pool.
+
+RESULTS_DIR holds calibration.json (gcload calibrate), or give --calibration.
+The mix is --mix (peak, lync2013, a room size, or a scenario file), else the
+scenario of RESULTS_DIR when it is a run's folder, else peak. Before mapping
+anything, the model predicts held-out runs of the sweep on this machine: the
+error is printed, and the prediction says plainly when it is above 15% or the
+fit is poor. Writes capacity.json and capacity.html (with charts) into
+RESULTS_DIR.`,
+		Example: `  gcload capacity results/calibrate-20261122-010000
+  gcload capacity results/calibrate-20261122-010000 --profile ocs-r2-reference-10k --mix lync2013
+  gcload capacity results/calibrate-20261122-010000 --profile my-hardware.yaml --objective 300ms`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runCapacity(cmd.Context(), env, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Profile, "profile", capacity.DefaultProfile, "hardware profile: a built-in name (ocs-r2-reference, ocs-r2-reference-10k) or a YAML file")
+	f.StringVar(&o.Calibration, "calibration", "", "calibration.json (default: RESULTS_DIR/calibration.json)")
+	f.StringVar(&o.Mix, "mix", "", "room-size mix: peak, lync2013, a room size, or a scenario YAML file")
+	f.DurationVar(&o.Objective, "objective", 500*time.Millisecond, "latency objective for p99 post → last delivery")
+	f.Float64Var(&o.At, "at", capacity.TargetPostsPerSec, "posts/s at which users per room are judged")
+	f.Float64SliceVar(&o.Loads, "loads", nil, "posts/s to predict latency and utilisation at (default: --at and 25, 50, 80, 95% of the maximum)")
+	return cmd
+}
+
+func runCapacity(_ context.Context, env *Env, o *CapacityOptions, dir string) error {
+	calPath := o.Calibration
+	if calPath == "" {
+		calPath = filepath.Join(dir, capacity.CalibrationFile)
+	}
+	cal, err := capacity.LoadCalibration(calPath)
+	if err != nil {
+		return badInput(fmt.Errorf("calibration: %w (run gcload calibrate first)", err))
+	}
+	prof, err := capacity.LoadProfile(o.Profile)
+	if err != nil {
+		return badInput(err)
+	}
+	mix, err := capacityMix(o.Mix, dir)
+	if err != nil {
+		return badInput(err)
+	}
+	obj := capacity.DefaultObjective()
+	obj.PostToLastDeliveryUs = float64(o.Objective.Microseconds())
+	obj.AtPostsPerSec, obj.Loads = o.At, o.Loads
+	pred, err := capacity.Predict(cal, prof, mix, obj)
+	if err != nil {
+		return badInput(err)
+	}
+	if err := pred.WriteText(env.Stdout); err != nil {
+		return err
+	}
+	js, err := pred.JSON()
+	if err != nil {
+		return err
+	}
+	if err := writeFileWith(filepath.Join(dir, fileCapacityJSON), func(w io.Writer) error { _, err := w.Write(js); return err }); err != nil {
+		return err
+	}
+	if err := writeFileWith(filepath.Join(dir, fileCapacityHTML), func(w io.Writer) error { return capacityHTML(w, cal, pred) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\ncapacity: %s, %s\n", filepath.Join(dir, fileCapacityJSON), filepath.Join(dir, fileCapacityHTML))
+	return nil
+}
+
+// capacityMix resolves --mix, or the scenario of dir, or the peak mix.
+func capacityMix(s, dir string) (capacity.RoomMix, error) {
+	switch strings.ToLower(s) {
+	case "peak":
+		return capacity.PeakMix(), nil
+	case "lync2013", "lync2013-mix":
+		return capacity.Lync2013Mix(), nil
+	case "":
+		if _, err := os.Stat(filepath.Join(dir, reports.FileScenario)); err == nil {
+			return scenarioMix(filepath.Join(dir, reports.FileScenario))
+		}
+		return capacity.PeakMix(), nil
+	}
+	if k, err := strconv.Atoi(s); err == nil {
+		if k < 2 {
+			return capacity.RoomMix{}, fmt.Errorf("--mix %d: a room size is at least 2", k)
+		}
+		return capacity.SingleSize(k), nil
+	}
+	if _, err := os.Stat(s); err != nil {
+		return capacity.RoomMix{}, fmt.Errorf("--mix %q: want peak, lync2013, a room size or a scenario file", s)
+	}
+	return scenarioMix(s)
+}
+
+// scenarioMix is a scenario's room classes weighted by their post shares.
+func scenarioMix(file string) (capacity.RoomMix, error) {
+	spec, _, err := scenarios.Load(file, nil)
+	if err != nil {
+		return capacity.RoomMix{}, err
+	}
+	mix := capacity.RoomMix{Name: "scenario " + spec.Name, RoomsPerUser: 1}
+	total := 0
+	for _, c := range spec.Rooms.Classes {
+		total += c.Count
+	}
+	for _, c := range spec.Rooms.Classes {
+		w := float64(c.Count) / float64(max(total, 1))
+		if c.PostShare != nil {
+			w = *c.PostShare
+		}
+		mix.Rooms = append(mix.Rooms, capacity.RoomShare{Size: c.Size, Weight: w})
+	}
+	return mix, mix.Validate()
+}
+
+var capacityPage = template.Must(template.New("capacity").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"/><title>gcload capacity</title>
+<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
+.poor{border:2px solid #b00020;background:#fff3f3;padding:.6em 1em}.ok{border:2px solid #1b7f2a;background:#f0fbf2;padding:.6em 1em}figure{margin:1em 0}</style>
+</head><body>
+<h1>Capacity on {{.Profile}}</h1>
+<p class="{{if .Poor}}poor{{else}}ok{{end}}">{{.Sentence}}</p>
+<h2>Prediction</h2>
+<pre>{{.Text}}</pre>
+<h2>Charts</h2>
+{{range .Charts}}<figure><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
+{{end}}
+</body></html>
+`))
+
+// capacityHTML writes the capacity section as one self-contained page.
+func capacityHTML(w io.Writer, cal capacity.Calibration, pred capacity.Prediction) error {
+	type fig struct {
+		Title string
+		SVG   template.HTML
+	}
+	var figs []fig
+	for _, c := range capacity.Charts(cal, pred) {
+		svg, err := c.SVG()
+		if err != nil {
+			return err
+		}
+		figs = append(figs, fig{c.Title, template.HTML(inlineSVG(svg))})
+	}
+	return capacityPage.Execute(w, map[string]any{
+		"Profile": pred.Profile.Name, "Poor": pred.Validation.Poor, "Sentence": pred.Validation.Sentence,
+		"Text": pred.Text(), "Charts": figs,
+	})
+}
+
+// inlineSVG drops the XML prolog and the namespace declarations (with
+// their URLs) of a standalone SVG, for inline use in HTML.
+func inlineSVG(svg []byte) string {
+	s := string(svg)
+	if i := strings.Index(s, "<svg"); i >= 0 {
+		s = s[i:]
+	}
+	return xmlnsAttr.ReplaceAllString(s, "")
+}
+
+var xmlnsAttr = regexp.MustCompile(`\s+xmlns(:[A-Za-z]+)?="[^"]*"`)

@@ -1,0 +1,278 @@
+package cli
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipclient/swarm"
+)
+
+// fileMeasurement is the run's resource measurement in its results folder.
+const fileMeasurement = "measurement.json"
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times on Linux.
+const clockTicks = 100
+
+// procStat is what /proc says of a process.
+type procStat struct {
+	CPU        float64 // user + system seconds
+	RSS        int64   // resident bytes
+	WriteBytes int64   // bytes it caused to be written to storage
+}
+
+// readProc reads /proc/PID/stat, status and io.
+func readProc(pid int) (procStat, error) {
+	var p procStat
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return p, err
+	}
+	// the command name may hold spaces: fields start after its ')'
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return p, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	p.CPU = (ut + st) / clockTicks
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				p.RSS = kb << 10
+			}
+		}
+	}
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid)); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "write_bytes:"); ok {
+				p.WriteBytes, _ = strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			}
+		}
+	}
+	return p, nil
+}
+
+// sample is one look at the resources during a run.
+type sample struct {
+	At        time.Time `json:"at"`
+	ServerCPU float64   `json:"server_cpu_s"`
+	GenCPU    float64   `json:"generator_cpu_s"`
+	ServerRSS int64     `json:"server_rss_bytes"`
+	DiskWrite int64     `json:"server_disk_write_bytes"`
+	Commits   uint64    `json:"store_commits"`
+	BytesIn   uint64    `json:"generator_bytes_in"`
+	BytesOut  uint64    `json:"generator_bytes_out"`
+}
+
+// measurer samples the server and the generator each tick. The server is
+// a process of its own (pid > 0: a child or a local server), the
+// generator's process itself (pid 0: the embedded server shares the
+// generator's process, so its CPU is the generator's), or unknown (pid <
+// 0: a remote server).
+type measurer struct {
+	pid      int
+	cores    int // the server's GOMAXPROCS
+	commits  func() uint64
+	sw       *swarm.Swarm
+	rec      *reports.Recorder
+	mu       sync.Mutex
+	samples  []sample
+	baseline sample
+}
+
+func (m *measurer) take(now time.Time) sample {
+	s := sample{At: now}
+	if self, err := readProc(os.Getpid()); err == nil {
+		s.GenCPU = self.CPU
+		if m.pid == 0 {
+			s.ServerCPU, s.ServerRSS, s.DiskWrite = self.CPU, self.RSS, self.WriteBytes
+		}
+	}
+	if m.pid > 0 {
+		if p, err := readProc(m.pid); err == nil {
+			s.ServerCPU, s.ServerRSS, s.DiskWrite = p.CPU, p.RSS, p.WriteBytes
+		}
+	}
+	if m.commits != nil {
+		s.Commits = m.commits()
+	}
+	if m.sw != nil {
+		st := m.sw.SIPStats()
+		s.BytesIn, s.BytesOut = st.BytesIn, st.BytesOut
+	}
+	return s
+}
+
+// start takes the baseline (before anyone signs in).
+func (m *measurer) start() {
+	m.baseline = m.take(time.Now())
+	m.samples = append(m.samples, m.baseline)
+}
+
+// tick samples and sets the utilisation gauges of the interval.
+func (m *measurer) tick() {
+	s := m.take(time.Now())
+	m.mu.Lock()
+	prev := m.samples[len(m.samples)-1]
+	m.samples = append(m.samples, s)
+	m.mu.Unlock()
+	dt := s.At.Sub(prev.At).Seconds()
+	if dt <= 0 {
+		return
+	}
+	if m.pid >= 0 {
+		m.rec.Gauge("server_cpu_utilization", (s.ServerCPU-prev.ServerCPU)/dt/float64(m.cores))
+		m.rec.Gauge("server_rss_bytes", float64(s.ServerRSS))
+		m.rec.Gauge("server_disk_write_bytes_per_s", float64(s.DiskWrite-prev.DiskWrite)/dt)
+	}
+	if m.pid != 0 {
+		m.rec.Gauge("generator_cpu_utilization", (s.GenCPU-prev.GenCPU)/dt/float64(runtime.GOMAXPROCS(0)))
+	}
+}
+
+// runMeasurement is measurement.json: the capacity model's view of the
+// run, how it was measured, and the samples.
+type runMeasurement struct {
+	capacity.Measurement
+	// Server says how the server's CPU, memory and disk were measured:
+	// "process" (its own process), "shared" (the embedded server shares
+	// the generator's process: server_cpu_seconds includes the
+	// generator's), or "none" (a remote server).
+	Server  string   `json:"server"`
+	Notes   []string `json:"notes,omitempty"`
+	Samples []sample `json:"samples"`
+}
+
+// measurement computes the run's measurement over its posting window: from
+// the last sample before the first post's intended time to the first
+// sample after the last post's, so that sign-in is left out and every
+// delivery is in.
+func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.Summary) runMeasurement {
+	m.mu.Lock()
+	samples := append([]sample(nil), m.samples...)
+	m.mu.Unlock()
+	out := runMeasurement{Server: "process", Samples: samples}
+	switch {
+	case m.pid == 0:
+		out.Server = "shared"
+		out.Notes = append(out.Notes, "the embedded server ran in the generator's process: server CPU includes the generator's (gcload calibrate runs the server as a child process)")
+	case m.pid < 0:
+		out.Server = "none"
+		out.Notes = append(out.Notes, "a remote server: only the generator was measured")
+	}
+	me := &out.Measurement
+	me.Name, me.Cores = plan.Spec.Name, m.cores
+	sizes := map[int]float64{}
+	for _, r := range plan.Rooms {
+		sizes[len(r.Members)] += float64(r.Posts)
+	}
+	if len(sizes) == 1 {
+		for k := range sizes {
+			me.RoomSize = k
+		}
+	} else {
+		for k, w := range sizes {
+			me.RoomMix = append(me.RoomMix, capacity.RoomShare{Size: k, Weight: w})
+		}
+	}
+	first, last, planned := time.Duration(-1), time.Duration(0), 0
+	for _, op := range plan.Ops {
+		if op.Kind != swarm.KindPost {
+			continue
+		}
+		planned++
+		if first < 0 {
+			first = op.At
+		}
+		last = op.At
+	}
+	if planned == 0 || len(samples) < 2 {
+		out.Notes = append(out.Notes, "no posts, or no samples: no rates")
+		return out
+	}
+	from, to := oc.Start.Add(first), oc.Start.Add(last)
+	a, b := samples[0], samples[len(samples)-1]
+	for _, x := range samples {
+		if !x.At.After(from) {
+			a = x
+		}
+	}
+	for i := len(samples) - 1; i >= 0; i-- {
+		if !samples[i].At.Before(to) {
+			b = samples[i]
+		}
+	}
+	wall := b.At.Sub(a.At).Seconds()
+	if wall <= 0 {
+		return out
+	}
+	me.WallSeconds = wall
+	me.OfferedPostsPerSec = float64(planned) / wall
+	me.AchievedPostsPerSec = float64(s.Delivery.Posts) / wall
+	me.DeliveriesPerSec = float64(s.Delivery.Received) / wall
+	me.UsersOnline = s.Users.PeakOnline
+	me.GeneratorCPUSeconds = b.GenCPU - a.GenCPU
+	if m.pid >= 0 {
+		me.ServerCPUSeconds = b.ServerCPU - a.ServerCPU
+		me.DiskWriteBytes = b.DiskWrite - a.DiskWrite
+		if users := s.Users.PeakOnline; users > 0 {
+			me.MemBytesPerUser = float64(b.ServerRSS-m.baseline.ServerRSS) / float64(users)
+			out.Notes = append(out.Notes, "memory per user is the server's resident growth from before sign-in to the end of posting, over the users online; each user joins one room here, so it includes one membership and memory per joined room is not separated")
+		}
+	}
+	if m.commits != nil {
+		me.Fsyncs = int64(b.Commits - a.Commits)
+	}
+	if s.Delivery.Posts > 0 {
+		me.WireBytesPerPost = float64(b.BytesOut-a.BytesOut) / float64(s.Delivery.Posts)
+	}
+	if s.Delivery.Received > 0 {
+		me.WireBytesPerDelivery = float64(b.BytesIn-a.BytesIn) / float64(s.Delivery.Received)
+	}
+	op := func(o reports.Op) reports.OpSummary { return s.Ops[o] }
+	me.Latency = capacity.Latency{
+		PostAckP50: float64(op(reports.OpPostAck).P50), PostAckP99: float64(op(reports.OpPostAck).P99),
+		PostLastDeliveryP50: float64(op(reports.OpPostToLastDelivery).P50), PostLastDeliveryP99: float64(op(reports.OpPostToLastDelivery).P99),
+	}
+	me.GeneratorValid, me.InvalidReasons = s.Generator.Valid, s.Generator.InvalidReasons
+	return out
+}
+
+// adminCommits returns a function reading the store's commits from a
+// reference server's admin API.
+func adminCommits(admin string) func() uint64 {
+	client := &http.Client{Timeout: 2 * time.Second}
+	return func() uint64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/api/stats", nil)
+		if err != nil {
+			return 0
+		}
+		res, err := client.Do(req)
+		if err != nil {
+			return 0
+		}
+		defer res.Body.Close()
+		var st struct {
+			Store struct{ Commits uint64 } `json:"store"`
+		}
+		_ = json.NewDecoder(res.Body).Decode(&st)
+		return st.Store.Commits
+	}
+}
