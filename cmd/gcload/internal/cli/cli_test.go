@@ -248,19 +248,25 @@ func TestShardsAndMerge(t *testing.T) {
 			done <- gcload(t, nil, append([]string{"run", "--shard", itoa(i) + "/3", "--start-at", start, "--out", filepath.Join(dir, "s"+itoa(i))}, common...)...)
 		}()
 	}
+	// on a busy machine a run may miss its latency threshold (3) or judge
+	// its own generator too slow (5): the accounting compared here is exact
+	// either way
+	ok := func(code int) bool {
+		return code == 0 || code == reports.ExitThresholds || code == reports.ExitInvalidRun
+	}
 	for i := 0; i < 3; i++ {
-		if r := <-done; r.code != 0 {
+		if r := <-done; !ok(r.code) {
 			t.Fatalf("shard exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	}
 	r := gcload(t, nil, "merge", filepath.Join(dir, "s1"), filepath.Join(dir, "s2"), filepath.Join(dir, "s3"), "--out", filepath.Join(dir, "merged"))
-	if r.code != 0 {
+	if !ok(r.code) {
 		t.Fatalf("merge exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	m := readSummary(t, filepath.Join(dir, "merged"))
 	whole := filepath.Join(dir, "whole")
 	r = gcload(t, nil, append([]string{"run", "--out", whole}, common...)...)
-	if r.code != 0 {
+	if !ok(r.code) {
 		t.Fatalf("unsplit exit %d\n%s", r.code, r.stderr)
 	}
 	w := readSummary(t, whole)
