@@ -37,7 +37,7 @@ func NewEnv() *Env {
 	sig := make(chan os.Signal, 2)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	return &Env{
-		Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: term.IsTerminal(int(os.Stdout.Fd())),
+		Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: term.IsTerminal(int(os.Stderr.Fd())), // progress goes to standard error
 		Signals: sig, Now: time.Now, Args: os.Args[1:],
 	}
 }
