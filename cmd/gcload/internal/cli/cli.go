@@ -24,7 +24,8 @@ var Version = "0.1.0-dev"
 // Env is what commands may touch of the process.
 type Env struct {
 	Stdout, Stderr io.Writer
-	// IsTerminal reports whether Stdout is a terminal (live progress).
+	// IsTerminal reports whether Stderr, where live progress goes, is a
+	// terminal.
 	IsTerminal bool
 	// Signals delivers interrupts (Ctrl-C); nil means none.
 	Signals <-chan os.Signal
