@@ -188,8 +188,9 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 
 	aborted := s.dispatch(ctx)
 	s.ops.Wait()
-	// posts still waiting for their answer (bounded by the SIP timeout)
-	for deadline := time.Now().Add(s.spec.Limits.Timeout.D() + time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline); {
+	// posts still waiting for their answer (bounded by the SIP timeout,
+	// and abandoned with the drain)
+	for deadline := time.Now().Add(s.spec.Limits.Timeout.D() + time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline) && drain.Err() == nil; {
 		time.Sleep(10 * time.Millisecond)
 	}
 	// drain: let deliveries in flight arrive
