@@ -36,8 +36,8 @@ func formatMs(us float64) string {
 	return strconv.FormatFloat(us/1e3, 'f', 3, 64)
 }
 
-// formatCount renders an integer with thousands separators: 1,234,567.
-func formatCount(n int64) string {
+// FormatCount renders an integer with thousands separators: 24,332,000.
+func FormatCount(n int64) string {
 	s := strconv.FormatInt(n, 10)
 	neg := strings.HasPrefix(s, "-")
 	if neg {

@@ -72,10 +72,10 @@ func (p *Progress) format(s Snapshot) string {
 	if s.Phase != "" {
 		b.WriteString(" " + s.Phase)
 	}
-	fmt.Fprintf(&b, "  users %s/%s", formatCount(int64(s.UsersOnline)), formatCount(int64(s.UsersPlanned)))
-	fmt.Fprintf(&b, "  posts %.1f/s  deliveries %s/s", s.PostsPerSec, formatCount(int64(s.DeliveriesPerSec+0.5)))
+	fmt.Fprintf(&b, "  users %s/%s", FormatCount(int64(s.UsersOnline)), FormatCount(int64(s.UsersPlanned)))
+	fmt.Fprintf(&b, "  posts %.1f/s  deliveries %s/s", s.PostsPerSec, FormatCount(int64(s.DeliveriesPerSec+0.5)))
 	fmt.Fprintf(&b, "  p99 delivery %s", FormatMicros(float64(s.P99PostToDelivery.Microseconds())))
-	fmt.Fprintf(&b, "  errors %s  dropped %s  violations %s", formatCount(s.Errors), formatCount(s.Dropped), formatCount(s.Violations))
+	fmt.Fprintf(&b, "  errors %s  dropped %s  violations %s", FormatCount(s.Errors), FormatCount(s.Dropped), FormatCount(s.Violations))
 	return b.String()
 }
 

@@ -426,9 +426,9 @@ func (s *Summary) RecomputeOps(hists map[Op]*hdrhistogram.Histogram) {
 	}
 }
 
-// sortedOps returns the keys of m: the known operations in report order,
+// SortedOps returns the keys of m: the known operations in report order,
 // then any others by name.
-func sortedOps[V any](m map[Op]V) []Op {
+func SortedOps[V any](m map[Op]V) []Op {
 	out := make([]Op, 0, len(m))
 	for _, op := range Ops {
 		if _, ok := m[op]; ok {

@@ -170,7 +170,7 @@ func WriteResults(dir string, r *Result) error {
 	}
 
 	encoded := map[Op]string{}
-	for _, op := range sortedOps(r.Hists) {
+	for _, op := range SortedOps(r.Hists) {
 		h := r.Hists[op]
 		if h == nil || h.TotalCount() == 0 {
 			continue
@@ -248,7 +248,7 @@ func writeHlog(w io.Writer, r *Result) (*countersFile, error) {
 		ci := countersIntervalJ{Start: iv.Start, End: iv.End, Counters: iv.Counters, Gauges: iv.Gauges}
 		startMs := iv.Start.UnixMilli()
 		lenMs := max(iv.End.UnixMilli()-startMs, 0)
-		for _, op := range sortedOps(iv.Hists) {
+		for _, op := range SortedOps(iv.Hists) {
 			h := iv.Hists[op]
 			if h == nil || h.TotalCount() == 0 {
 				continue

@@ -185,7 +185,7 @@ func TestHlogStandardReader(t *testing.T) {
 	}
 	var want []line
 	for _, iv := range res.Intervals {
-		for _, op := range sortedOps(iv.Hists) {
+		for _, op := range SortedOps(iv.Hists) {
 			h := iv.Hists[op]
 			want = append(want, line{string(op), iv.Start.UnixMilli(), h.TotalCount(), h.Max()})
 		}

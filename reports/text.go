@@ -43,15 +43,15 @@ func WriteText(w io.Writer, s *Summary) error {
 	}
 	u := s.Users
 	fmt.Fprintf(tw, "users\t%s of %s signed in, %s failed, peak online %s\n",
-		formatCount(int64(u.SignedIn)), formatCount(int64(u.Planned)), formatCount(int64(u.Failed)), formatCount(int64(u.PeakOnline)))
+		FormatCount(int64(u.SignedIn)), FormatCount(int64(u.Planned)), FormatCount(int64(u.Failed)), FormatCount(int64(u.PeakOnline)))
 	d := s.Delivery
-	fmt.Fprintf(tw, "posts\t%s acknowledged, %s rejected\n", formatCount(d.Posts), formatCount(s.Counters[CounterRejectedPosts]))
-	lost := formatCount(d.Lost)
+	fmt.Fprintf(tw, "posts\t%s acknowledged, %s rejected\n", FormatCount(d.Posts), FormatCount(s.Counters[CounterRejectedPosts]))
+	lost := FormatCount(d.Lost)
 	if d.Expected > 0 {
 		lost += " (" + formatFloat(100*float64(d.Lost)/float64(d.Expected)) + "%)"
 	}
-	fmt.Fprintf(tw, "deliveries\texpected %s, received %s, lost %s\n", formatCount(d.Expected), formatCount(d.Received), lost)
-	fmt.Fprintf(tw, "\tduplicated %s, out of order %s, spoofed %s, extra %s\n", formatCount(d.Duplicated), formatCount(d.OutOfOrder), formatCount(d.Spoofed), formatCount(d.Extra))
+	fmt.Fprintf(tw, "deliveries\texpected %s, received %s, lost %s\n", FormatCount(d.Expected), FormatCount(d.Received), lost)
+	fmt.Fprintf(tw, "\tduplicated %s, out of order %s, spoofed %s, extra %s\n", FormatCount(d.Duplicated), FormatCount(d.OutOfOrder), FormatCount(d.Spoofed), FormatCount(d.Extra))
 	tw.Flush()
 	fmt.Fprintln(ew)
 
@@ -63,12 +63,12 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintln(ew, "counters")
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, name := range textCounters {
-		fmt.Fprintf(tw, "  %s\t%s\n", name, formatCount(s.Counters[name]))
+		fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
 	}
 	for _, prefix := range CounterPrefixes {
 		for _, name := range sortedKeys(s.Counters) {
 			if strings.HasPrefix(name, prefix) {
-				fmt.Fprintf(tw, "  %s\t%s\n", name, formatCount(s.Counters[name]))
+				fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
 			}
 		}
 	}
@@ -135,9 +135,9 @@ func writeOpsTable(w io.Writer, ops map[Op]OpSummary) {
 	header := []string{"operation", "count", "rate/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms"}
 	rows := [][]string{header}
 	ms := func(us int64) string { return strconv.FormatFloat(float64(us)/1e3, 'f', 2, 64) }
-	for _, op := range sortedOps(ops) {
+	for _, op := range SortedOps(ops) {
 		o := ops[op]
-		rows = append(rows, []string{string(op), formatCount(o.Count), strconv.FormatFloat(o.Rate, 'f', 1, 64),
+		rows = append(rows, []string{string(op), FormatCount(o.Count), strconv.FormatFloat(o.Rate, 'f', 1, 64),
 			ms(o.P50), ms(o.P90), ms(o.P99), ms(o.P999), ms(o.Max)})
 	}
 	width := make([]int, len(header))

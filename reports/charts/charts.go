@@ -44,7 +44,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"slices"
 	"sort"
 	"time"
 
@@ -243,23 +242,6 @@ func seriesColor(name string) string {
 	return OpColor(reports.Op(name))
 }
 
-// opsOf returns the operations of m in report order, then others by name.
-func opsOf[V any](m map[reports.Op]V) []reports.Op {
-	var out, extra []reports.Op
-	for _, op := range reports.Ops {
-		if _, ok := m[op]; ok {
-			out = append(out, op)
-		}
-	}
-	for op := range m {
-		if !slices.Contains(reports.Ops, op) {
-			extra = append(extra, op)
-		}
-	}
-	sort.Slice(extra, func(i, j int) bool { return extra[i] < extra[j] })
-	return append(out, extra...)
-}
-
 // spectrumTicks is the number of percentile ticks per half distance, as in
 // the .hgrm files.
 const spectrumTicks = 5
@@ -277,7 +259,7 @@ func Spectrum(r *reports.Result, maxPoints int) (c Chart, ok bool) {
 		X:     Axis{Label: "percentile", Scale: ScalePercentile},
 	}
 	p := Panel{Y: Axis{Label: "latency", Unit: "ms", Scale: ScaleLinear}}
-	for _, op := range opsOf(r.Hists) {
+	for _, op := range reports.SortedOps(r.Hists) {
 		h := r.Hists[op]
 		if h == nil || h.TotalCount() == 0 {
 			continue

@@ -22,6 +22,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/gcload/gcload/reports"
 )
 
 // Chart geometry: every chart is WidthInches wide and HeightInches high,
@@ -388,29 +390,12 @@ func (countTicks) Ticks(lo, hi float64) []plot.Tick {
 			continue
 		}
 		if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-			ts[i].Label = thousands(int64(v))
+			ts[i].Label = reports.FormatCount(int64(v))
 		} else {
 			ts[i].Label = strconv.FormatFloat(v, 'f', -1, 64)
 		}
 	}
 	return ts
-}
-
-func thousands(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, r := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }
 
 func (c *Chart) hasPoints() bool {

@@ -276,17 +276,17 @@ func build(r *reports.Result, env Env) *view {
 		{Key: "end", Value: formatTime(s.End)},
 		{Key: "duration", Value: formatSeconds(s.Seconds)},
 		{Key: "users", Value: fmt.Sprintf("%s planned, %s signed in, %s failed, peak online %s",
-			count(int64(s.Users.Planned)), count(int64(s.Users.SignedIn)), count(int64(s.Users.Failed)), count(int64(s.Users.PeakOnline)))},
+			reports.FormatCount(int64(s.Users.Planned)), reports.FormatCount(int64(s.Users.SignedIn)), reports.FormatCount(int64(s.Users.Failed)), reports.FormatCount(int64(s.Users.PeakOnline)))},
 	}
 	if s.Users.Failed > 0 {
 		v.Scenario[len(v.Scenario)-1].Class = "bad"
 	}
 	v.ScenarioYAML = string(r.ScenarioYAML)
 
-	for _, op := range sortedOps(s.Ops) {
+	for _, op := range reports.SortedOps(s.Ops) {
 		o := s.Ops[op]
 		v.Ops = append(v.Ops, opRow{
-			Op: string(op), Count: count(o.Count), Rate: rate(o.Rate),
+			Op: string(op), Count: reports.FormatCount(o.Count), Rate: rate(o.Rate),
 			P50: ms(o.P50), P90: ms(o.P90), P99: ms(o.P99), P999: ms(o.P999), Max: ms(o.Max),
 		})
 	}
@@ -298,24 +298,24 @@ func build(r *reports.Result, env Env) *view {
 		}
 		return ""
 	}
-	lost := count(d.Lost)
+	lost := reports.FormatCount(d.Lost)
 	if d.Expected > 0 {
 		lost += " (" + percent(float64(d.Lost)/float64(d.Expected)) + ")"
 	}
-	received := count(d.Received)
+	received := reports.FormatCount(d.Received)
 	if d.Expected > 0 {
 		received += " (" + percent(float64(d.Received)/float64(d.Expected)) + ")"
 	}
 	v.Delivery = []kv{
-		{Key: "posts acknowledged", Value: count(d.Posts)},
-		{Key: "posts rejected", Value: count(s.Counters[reports.CounterRejectedPosts]), Class: bad(s.Counters[reports.CounterRejectedPosts])},
-		{Key: "deliveries expected", Value: count(d.Expected)},
+		{Key: "posts acknowledged", Value: reports.FormatCount(d.Posts)},
+		{Key: "posts rejected", Value: reports.FormatCount(s.Counters[reports.CounterRejectedPosts]), Class: bad(s.Counters[reports.CounterRejectedPosts])},
+		{Key: "deliveries expected", Value: reports.FormatCount(d.Expected)},
 		{Key: "received", Value: received},
 		{Key: "lost", Value: lost, Class: bad(d.Lost)},
-		{Key: "duplicated", Value: count(d.Duplicated), Class: bad(d.Duplicated)},
-		{Key: "out of order", Value: count(d.OutOfOrder), Class: bad(d.OutOfOrder)},
-		{Key: "spoofed", Value: count(d.Spoofed), Class: bad(d.Spoofed)},
-		{Key: "extra (members joining or leaving)", Value: count(d.Extra)},
+		{Key: "duplicated", Value: reports.FormatCount(d.Duplicated), Class: bad(d.Duplicated)},
+		{Key: "out of order", Value: reports.FormatCount(d.OutOfOrder), Class: bad(d.OutOfOrder)},
+		{Key: "spoofed", Value: reports.FormatCount(d.Spoofed), Class: bad(d.Spoofed)},
+		{Key: "extra (members joining or leaving)", Value: reports.FormatCount(d.Extra)},
 	}
 	v.Rooms, v.RoomsNote = rooms(s.Rooms)
 
@@ -324,7 +324,7 @@ func build(r *reports.Result, env Env) *view {
 		if s.Counters[k] != 0 && isProblemCounter(k) {
 			c = "bad"
 		}
-		v.Counters = append(v.Counters, kv{Key: k, Value: count(s.Counters[k]), Class: c})
+		v.Counters = append(v.Counters, kv{Key: k, Value: reports.FormatCount(s.Counters[k]), Class: c})
 	}
 
 	v.Rules, v.ViolationsTotal, v.ViolationsNote = rules(s.Counters, env.Rules)
@@ -424,17 +424,17 @@ func rooms(rs []reports.RoomDelivery) (rows []roomRow, note string) {
 			completion = percent(float64(r.Received) / float64(r.Expected))
 		}
 		rows = append(rows, roomRow{
-			Room: r.Room, Members: count(int64(r.Members)), Posts: count(r.Posts), Expected: count(r.Expected),
-			Received: count(r.Received), Lost: count(r.Lost), Completion: completion, Duplicated: count(r.Duplicated),
-			OutOfOrder: count(r.OutOfOrder), Spoofed: count(r.Spoofed), Extra: count(r.Extra), Bad: isBad(r),
+			Room: r.Room, Members: reports.FormatCount(int64(r.Members)), Posts: reports.FormatCount(r.Posts), Expected: reports.FormatCount(r.Expected),
+			Received: reports.FormatCount(r.Received), Lost: reports.FormatCount(r.Lost), Completion: completion, Duplicated: reports.FormatCount(r.Duplicated),
+			OutOfOrder: reports.FormatCount(r.OutOfOrder), Spoofed: reports.FormatCount(r.Spoofed), Extra: reports.FormatCount(r.Extra), Bad: isBad(r),
 		})
 	}
 	rest := sorted[len(shown):]
 	switch {
 	case nbad == 0:
-		note = fmt.Sprintf("All %s rooms are clean: no lost, duplicated, out-of-order or spoofed deliveries.", count(int64(len(sorted))))
+		note = fmt.Sprintf("All %s rooms are clean: no lost, duplicated, out-of-order or spoofed deliveries.", reports.FormatCount(int64(len(sorted))))
 	case len(rest) == 0:
-		note = fmt.Sprintf("%s of %s rooms had lost, duplicated, out-of-order or spoofed deliveries.", count(int64(nbad)), count(int64(len(sorted))))
+		note = fmt.Sprintf("%s of %s rooms had lost, duplicated, out-of-order or spoofed deliveries.", reports.FormatCount(int64(nbad)), reports.FormatCount(int64(len(sorted))))
 	default:
 		var agg reports.Delivery
 		restBad := 0
@@ -447,17 +447,17 @@ func rooms(rs []reports.RoomDelivery) (rows []roomRow, note string) {
 				restBad++
 			}
 		}
-		note = fmt.Sprintf("%s rooms in all, %s with lost, duplicated, out-of-order or spoofed deliveries", count(int64(len(sorted))), count(int64(nbad)))
+		note = fmt.Sprintf("%s rooms in all, %s with lost, duplicated, out-of-order or spoofed deliveries", reports.FormatCount(int64(len(sorted))), reports.FormatCount(int64(nbad)))
 		if len(shown) > 0 {
-			note += fmt.Sprintf(" (the worst %s listed)", count(int64(len(shown))))
+			note += fmt.Sprintf(" (the worst %s listed)", reports.FormatCount(int64(len(shown))))
 		}
-		note += fmt.Sprintf(". The %s rooms not listed", count(int64(len(rest))))
+		note += fmt.Sprintf(". The %s rooms not listed", reports.FormatCount(int64(len(rest))))
 		if restBad == 0 {
 			note += " are all clean"
 		} else {
-			note += fmt.Sprintf(" include %s with problems", count(int64(restBad)))
+			note += fmt.Sprintf(" include %s with problems", reports.FormatCount(int64(restBad)))
 		}
-		note += fmt.Sprintf(": %s posts, %s deliveries expected, %s received, %s lost.", count(agg.Posts), count(agg.Expected), count(agg.Received), count(agg.Lost))
+		note += fmt.Sprintf(": %s posts, %s deliveries expected, %s received, %s lost.", reports.FormatCount(agg.Posts), reports.FormatCount(agg.Expected), reports.FormatCount(agg.Received), reports.FormatCount(agg.Lost))
 	}
 	return rows, note
 }
@@ -484,13 +484,13 @@ func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, 
 			envOnly += n
 		}
 		listed[r.ID] = true
-		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: count(n), Bad: n > 0})
+		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: reports.FormatCount(n), Bad: n > 0})
 	}
 	t, ok := counters[reports.CounterViolations]
 	if !ok {
 		t = sum + envOnly
 	}
-	total = count(t)
+	total = reports.FormatCount(t)
 	var others []string
 	for id, n := range byRule {
 		if !listed[id] && n != 0 {
@@ -504,7 +504,7 @@ func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, 
 		return others[i] < others[j]
 	})
 	for _, id := range others {
-		rows = append(rows, ruleRow{ID: id, Violations: count(byRule[id]), Bad: true})
+		rows = append(rows, ruleRow{ID: id, Violations: reports.FormatCount(byRule[id]), Bad: true})
 	}
 	switch {
 	case t == 0 && len(others) == 0:
@@ -513,24 +513,6 @@ func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, 
 		note = fmt.Sprintf("%s protocol violations, not broken down by rule.", total)
 	}
 	return rows, total, note
-}
-
-// sortedOps returns the keys of m: the known operations in report order,
-// then others by name.
-func sortedOps[V any](m map[reports.Op]V) []reports.Op {
-	var out, extra []reports.Op
-	for _, op := range reports.Ops {
-		if _, ok := m[op]; ok {
-			out = append(out, op)
-		}
-	}
-	for op := range m {
-		if !slices.Contains(reports.Ops, op) {
-			extra = append(extra, op)
-		}
-	}
-	slices.Sort(extra)
-	return append(out, extra...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
@@ -553,7 +535,7 @@ func intOrDash(n int) string {
 	if n == 0 {
 		return "–"
 	}
-	return count(int64(n))
+	return reports.FormatCount(int64(n))
 }
 
 func formatTime(t time.Time) string {
@@ -571,31 +553,13 @@ func formatSeconds(s float64) string {
 	return num(s) + " s"
 }
 
-// count renders an integer with thousands separators.
-func count(n int64) string {
-	s := strconv.FormatInt(n, 10)
-	neg := strings.HasPrefix(s, "-")
-	s = strings.TrimPrefix(s, "-")
-	var b strings.Builder
-	if neg {
-		b.WriteByte('-')
-	}
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
-}
-
 // num renders v with up to 4 significant digits (integers in full).
 func num(v float64) string {
 	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
-		return count(int64(v))
+		return reports.FormatCount(int64(v))
 	}
 	if math.Abs(v) >= 1000 {
-		return count(int64(math.Round(v)))
+		return reports.FormatCount(int64(math.Round(v)))
 	}
 	r, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 4, 64), 64)
 	return strconv.FormatFloat(r, 'f', -1, 64)
