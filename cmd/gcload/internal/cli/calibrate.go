@@ -271,6 +271,10 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 		return capacity.Measurement{}, err
 	}
 	defer srv.stop()
+	idle, err := idleCPU(ctx, srv, 2*time.Second)
+	if err != nil {
+		return capacity.Measurement{}, err
+	}
 	file := filepath.Join(tmp, "scenario.yaml")
 	if err := os.WriteFile(file, scenarioFor(p, steady), 0o644); err != nil {
 		return capacity.Measurement{}, err
@@ -279,7 +283,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 	err = runRun(ctx, quiet, &RunOptions{
 		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, Out: dir,
 		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",
-		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs,
+		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle,
 	})
 	var silent errSilent
 	if err != nil && !errors.As(err, &silent) {
@@ -357,4 +361,25 @@ func fsyncMicro(dir string, n int) (mean, p99 float64, err error) {
 		sum += l
 	}
 	return sum / float64(n), lat[min(n-1, n*99/100)], nil
+}
+
+// idleCPU measures the server's CPU use (CPU seconds per second) while it
+// has no clients, with its admin API polled as during a run.
+func idleCPU(ctx context.Context, srv *childServer, d time.Duration) (float64, error) {
+	pid := srv.cmd.Process.Pid
+	commits := adminCommits(srv.admin)
+	a, err := readProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for time.Since(t0) < d && ctx.Err() == nil {
+		commits()
+		time.Sleep(250 * time.Millisecond)
+	}
+	b, err := readProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	return (b.CPU - a.CPU) / time.Since(t0).Seconds(), nil
 }

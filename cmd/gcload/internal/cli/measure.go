@@ -86,7 +86,8 @@ type sample struct {
 // 0: a remote server).
 type measurer struct {
 	pid      int
-	cores    int // the server's GOMAXPROCS
+	cores    int     // the server's GOMAXPROCS
+	idleCPU  float64 // the server's CPU s/s when idle, subtracted
 	commits  func() uint64
 	sw       *swarm.Swarm
 	rec      *reports.Recorder
@@ -229,6 +230,10 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 	me.GeneratorCPUSeconds = b.GenCPU - a.GenCPU
 	if m.pid >= 0 {
 		me.ServerCPUSeconds = b.ServerCPU - a.ServerCPU
+		if m.idleCPU > 0 {
+			me.ServerCPUSeconds = max(me.ServerCPUSeconds-m.idleCPU*wall, 0)
+			out.Notes = append(out.Notes, fmt.Sprintf("the server's idle CPU (%.4f CPU-s/s, measured before the run) is subtracted from server_cpu_seconds", m.idleCPU))
+		}
 		me.DiskWriteBytes = b.DiskWrite - a.DiskWrite
 		if users := s.Users.PeakOnline; users > 0 {
 			me.MemBytesPerUser = float64(b.ServerRSS-m.baseline.ServerRSS) / float64(users)

@@ -46,6 +46,10 @@ type RunOptions struct {
 	// a local server under test and its GOMAXPROCS (gcload calibrate runs
 	// the server as a child), to measure its CPU, memory and disk.
 	ServerPID, ServerCores int
+	// ServerIdleCPU is the server's CPU use when idle (CPU seconds per
+	// second), subtracted from its measured CPU so that what remains is
+	// the work the load caused.
+	ServerIdleCPU float64
 }
 
 // NewCmdRun builds `gcload run`.
@@ -183,7 +187,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	target := lookup + " at " + server
 	meas := &measurer{pid: -1, cores: runtime.GOMAXPROCS(0)}
 	if o.ServerPID > 0 {
-		meas.pid, meas.cores = o.ServerPID, max(o.ServerCores, 1)
+		meas.pid, meas.cores, meas.idleCPU = o.ServerPID, max(o.ServerCores, 1), o.ServerIdleCPU
 	}
 	if spec.Target.Admin != "" {
 		meas.commits = adminCommits(spec.Target.Admin)
