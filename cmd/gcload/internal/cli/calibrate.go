@@ -118,8 +118,9 @@ func (o *CalibrateOptions) points() ([]point, error) {
 }
 
 // scenarioFor writes the scenario of one point: two rooms of the size
-// (one when the size is 1,000 or more), every member online, posts at the
-// point's rate.
+// (one when the size is 1,000 or more), every member online, 2 s to settle
+// (the sign-in burst's garbage collected outside the window), then posts
+// at the point's rate.
 func scenarioFor(p point, steady time.Duration) []byte {
 	rooms := 2
 	if p.size >= 1000 {
@@ -141,6 +142,8 @@ rooms:
 phases:
   - name: signin
     signin: {rate: %d/s, arrival: constant}
+  - name: settle
+    duration: 2s
   - name: steady
     duration: %s
     posts: {rate: %s/s}
