@@ -177,9 +177,11 @@ func TestInvalid(t *testing.T) {
 		{"timeout", func(t *testing.T) string { return base + "limits:\n  timeout: -5s\n" },
 			"t.yaml:8: limits.timeout:", "must be more than 0, got -5s"},
 		{"threshold operator", func(t *testing.T) string { return base + "thresholds:\n  - lost == 0\n  - lost = 0\n" },
-			"t.yaml:9: thresholds[1]:", `"lost = 0": unknown operator "=" (want <, <=, >, >=, == or !=)`},
+			"t.yaml:9: thresholds[1]:", `bad threshold "lost = 0": want an operator (<, <=, >, >=, ==, !=) after lost`},
 		{"threshold statistic", func(t *testing.T) string { return base + "thresholds: [post_ack.p95 < 1s]\n" },
-			"t.yaml:7: thresholds[0]:", `unknown statistic "p95" of post_ack`},
+			"t.yaml:7: thresholds[0]:", `"post_ack.p95 < 1s": unknown statistic "p95"`},
+		{"threshold metric", func(t *testing.T) string { return base + "thresholds: [nonsense_metric == 0]\n" },
+			"t.yaml:7: thresholds[0]:", `unknown metric "nonsense_metric"`},
 		{"threshold unit", func(t *testing.T) string { return base + "thresholds: [post_ack.p99 < 1sec]\n" },
 			"t.yaml:7: thresholds[0]:", `unknown unit "sec"`},
 	}
@@ -236,7 +238,7 @@ thresholds: ["lost = 0"]
 		`t.yaml:9: phases[0].duration: 30 is not a duration: a duration needs a unit`,
 		`t.yaml:10: phases[0].posts.rate: "fast" is not a rate`,
 		`t.yaml:11: limits.concurrency: "many" is not an integer`,
-		`t.yaml:12: thresholds[0]: "lost = 0": unknown operator "="`,
+		`t.yaml:12: thresholds[0]: reports: bad threshold "lost = 0": want an operator`,
 	}
 	_, _, err := scenarios.Parse("t.yaml", []byte(doc), nil)
 	if err == nil {

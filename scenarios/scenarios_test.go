@@ -338,51 +338,6 @@ func TestRate(t *testing.T) {
 	}
 }
 
-func TestParseThreshold(t *testing.T) {
-	for _, tt := range []struct {
-		in   string
-		want scenarios.Threshold
-		err  string
-	}{
-		{in: "lost == 0", want: scenarios.Threshold{Metric: "lost", Op: "==", Value: 0}},
-		{in: "post_to_last_delivery.p99 < 500ms", want: scenarios.Threshold{Metric: "post_to_last_delivery", Stat: "p99", Op: "<", Value: 500e3}},
-		{in: "signin.p99.9<=2s", want: scenarios.Threshold{Metric: "signin", Stat: "p99.9", Op: "<=", Value: 2e6}},
-		{in: "join.p99.99 < 1m", want: scenarios.Threshold{Metric: "join", Stat: "p99.99", Op: "<", Value: 60e6}},
-		{in: "post_ack.mean < 250us", want: scenarios.Threshold{Metric: "post_ack", Stat: "mean", Op: "<", Value: 250}},
-		{in: "post_ack.max < 90µs", want: scenarios.Threshold{Metric: "post_ack", Stat: "max", Op: "<", Value: 90}},
-		{in: "errors.rate <= 0.5%", want: scenarios.Threshold{Metric: "errors", Stat: "rate", Op: "<=", Value: 0.005}},
-		{in: "posts.count >= 1e3", want: scenarios.Threshold{Metric: "posts", Stat: "count", Op: ">=", Value: 1000}},
-		{in: "violations.xccos-4.2 == 0", want: scenarios.Threshold{Metric: "violations.xccos-4.2", Op: "==", Value: 0}},
-		{in: "violations.sip:bye.count != 1", want: scenarios.Threshold{Metric: "violations.sip:bye", Stat: "count", Op: "!=", Value: 1}},
-		{in: "skipped > -1", want: scenarios.Threshold{Metric: "skipped", Op: ">", Value: -1}},
-		{in: "lost = 0", err: `"lost = 0": unknown operator "=" (want <, <=, >, >=, == or !=)`},
-		{in: "lost => 0", err: `unknown operator "=>"`},
-		{in: "lost 0", err: "missing operator"},
-		{in: "== 0", err: "missing metric"},
-		{in: "lost ==", err: "missing value"},
-		{in: "lost == none", err: `"none" is not a number`},
-		{in: "signin.p95 < 1s", err: `unknown statistic "p95" of signin`},
-		{in: "Lost == 0", err: `"Lost" is not a metric name`},
-		{in: "signin.p99 < 1 sec", err: `unknown unit "sec"`},
-		{in: "violations. == 0", err: `"violations." is not a metric name`},
-		{in: "sip.503 == 0", want: scenarios.Threshold{Metric: "sip.503", Op: "==", Value: 0}},
-		{in: "violations.info/200-empty == 0", want: scenarios.Threshold{Metric: "violations.info/200-empty", Op: "==", Value: 0}},
-		{in: " lost_ratio < 0.1% ", want: scenarios.Threshold{Metric: "lost_ratio", Op: "<", Value: 0.001}},
-	} {
-		got, err := scenarios.ParseThreshold(tt.in)
-		if tt.err != "" {
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("%q: error %v, want %q", tt.in, err, tt.err)
-			}
-			continue
-		}
-		tt.want.Raw = strings.TrimSpace(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("%q = %+v, %v; want %+v", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 func TestDefaults(t *testing.T) {
 	s := scenarios.Spec{
 		Users:       scenarios.Users{Count: 10},

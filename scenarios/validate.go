@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"github.com/gcload/gcload/reports"
 	"math"
 	"net"
 	"net/url"
@@ -56,7 +57,11 @@ func (s *Spec) Validate(pos *yamlx.Positions) []error {
 	}
 	c.limits(&s.Limits)
 	for i, t := range s.Thresholds {
-		if _, err := ParseThreshold(t); err != nil {
+		th, err := reports.ParseThreshold(t)
+		if err == nil {
+			err = reports.CheckMetric(th.Name())
+		}
+		if err != nil {
 			c.add(yamlx.Index("thresholds", i), "%v", err)
 		}
 	}

@@ -106,19 +106,6 @@ func loadSpec(path string, set []string) (*scenarios.Spec, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	var errs []error
-	for i, t := range spec.Thresholds {
-		th, err := reports.ParseThreshold(t)
-		if err == nil {
-			err = reports.CheckMetric(th.Name())
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: thresholds[%d]: %w", path, i, err))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, badInput(errors.Join(errs...))
-	}
 	return spec, nil
 }
 
