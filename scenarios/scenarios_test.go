@@ -34,7 +34,7 @@ func TestShipped(t *testing.T) {
 			if s.Name != name {
 				t.Errorf("name = %q, want %q", s.Name, name)
 			}
-			if pos.At("users.count") == "" {
+			if !pos.Has("users.count") {
 				t.Error("no position for users.count")
 			}
 			data, err := scenarios.ShippedFile(name)

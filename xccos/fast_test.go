@@ -64,12 +64,28 @@ func FuzzParseChat(f *testing.F) {
 	})
 }
 
+// BenchmarkParseChatFast measures ParseChatString, what the client calls
+// on each delivery (Message.BodyString is a view: no copy); ParseChat of
+// a []byte adds the string conversion's copy.
 func BenchmarkParseChatFast(b *testing.B) {
-	in := AppendChat(nil, 1<<50, &Chat{ChanURI: "ma-chan://example.com/b-0", Author: "sip:user12@example.com", TS: time.Now(), Text: strings.Repeat("the quick brown fox ", 6)})
+	in := string(AppendChat(nil, 1<<50, &Chat{ChanURI: "ma-chan://example.com/b-0", Author: "sip:user12@example.com", TS: time.Now(), Text: strings.Repeat("the quick brown fox ", 6)}))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, _, ok := ParseChat(in); !ok {
+		if _, _, ok := ParseChatString(in); !ok {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// TestParseChatStringAllocs: the delivery fast path allocates nothing for
+// a text without entities (its strings are views of the input).
+func TestParseChatStringAllocs(t *testing.T) {
+	in := string(AppendChat(nil, 1<<50, &Chat{ChanURI: "ma-chan://example.com/b-0", Author: "sip:user12@example.com", TS: time.Now(), Text: strings.Repeat("the quick brown fox ", 6)}))
+	if n := testing.AllocsPerRun(100, func() {
+		if _, _, ok := ParseChatString(in); !ok {
+			t.Fatal("refused")
+		}
+	}); n != 0 {
+		t.Fatalf("ParseChatString allocates %v times per call, want 0", n)
 	}
 }
