@@ -93,6 +93,8 @@ second Ctrl-C abandons the drain.`,
 	f.StringVar(&o.Shard, "shard", "1/1", "run shard i of N of the scenario (i/N); merge shard results with gcload merge")
 	f.StringVar(&o.StartAt, "start-at", "", "start time (RFC 3339) shared by the shards of a run")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, tty, plain or none")
+	f.IntVar(&o.ServerPID, "server-pid", 0, "process ID of a server on this machine, to measure its CPU, memory and disk apart from gcload's (measurement.json)")
+	f.IntVar(&o.ServerCores, "server-cores", 0, "the server's cores (GOMAXPROCS), for its utilisation (default: this machine's CPUs)")
 	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
@@ -174,7 +176,14 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	target := lookup + " at " + server
 	meas := &measurer{pid: -1, cores: runtime.GOMAXPROCS(0)}
 	if o.ServerPID > 0 {
-		meas.pid, meas.cores, meas.idleCPU = o.ServerPID, max(o.ServerCores, 1), o.ServerIdleCPU
+		if _, err := readProc(o.ServerPID); err != nil {
+			return badInput(fmt.Errorf("--server-pid %d: %w", o.ServerPID, err))
+		}
+		cores := o.ServerCores
+		if cores <= 0 {
+			cores = runtime.NumCPU()
+		}
+		meas.pid, meas.cores, meas.idleCPU = o.ServerPID, cores, o.ServerIdleCPU
 	}
 	if spec.Target.Admin != "" {
 		meas.commits = adminCommits(spec.Target.Admin)
