@@ -604,3 +604,36 @@ func TestCalibrateAndCapacity(t *testing.T) {
 		t.Errorf("unknown profile: exit %d", r.code)
 	}
 }
+
+// TestMeasurement: every run writes measurement.json; with --server-pid
+// the server is measured as its own process (here the test's, where the
+// served server runs), and a pid that does not exist is bad input.
+func TestMeasurement(t *testing.T) {
+	r, out := runAgainstServe(t, nil, "--server-pid", strconv.Itoa(os.Getpid()), "--server-cores", "2", "--interval", "250ms")
+	if r.code != 0 && r.code != reports.ExitThresholds {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "measurement.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Server   string  `json:"server"`
+		CPU      float64 `json:"server_cpu_seconds"`
+		Wall     float64 `json:"wall_seconds"`
+		Fsyncs   int64   `json:"fsyncs"`
+		Posts    float64 `json:"achieved_posts_per_s"`
+		Delivery float64 `json:"wire_bytes_per_delivery"`
+		Cores    int     `json:"cores"`
+		Samples  []any   `json:"samples"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Server != "process" || m.CPU <= 0 || m.Wall <= 0 || m.Fsyncs <= 0 || m.Posts <= 0 || m.Delivery <= 0 || m.Cores != 2 || len(m.Samples) < 4 {
+		t.Fatalf("measurement.json: %s", b[:min(len(b), 600)])
+	}
+	if r := gcload(t, nil, append([]string{"run", "smoke", "--server-pid", "999999999"}, quick...)...); r.code != reports.ExitBadInput {
+		t.Fatalf("a pid that does not exist: exit %d", r.code)
+	}
+}
