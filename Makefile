@@ -4,7 +4,7 @@ PKGS    ?= ./...
 BENCH   ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test race bench bench-e2e lint run fuzz clean
+.PHONY: build test race bench bench-e2e calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
@@ -33,6 +33,18 @@ bench-e2e: build
 	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 60000x ./sipclient/swarm/
 	bash bench/compare.sh
 	./bin/gcload run scenarios/peak.yaml --progress plain
+
+# The capacity model on this machine: the full calibration sweep (about 8
+# minutes, the server as a child process), then the prediction for the OCS
+# R2 reference hardware (docs/capacity.md).
+calibrate: build
+	./bin/gcload calibrate --out results/calibrate
+	./bin/gcload capacity results/calibrate
+
+# The conformance suite against the embedded reference server, with JUnit.
+conform: build
+	mkdir -p results
+	./bin/gcload conform --junit results/conformance.xml
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
