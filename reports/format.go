@@ -31,11 +31,6 @@ func formatFloat(v float64) string {
 	return strconv.FormatFloat(r, 'f', -1, 64)
 }
 
-// formatMs renders microseconds as milliseconds with 3 decimals.
-func formatMs(us float64) string {
-	return strconv.FormatFloat(us/1e3, 'f', 3, 64)
-}
-
 // FormatCount renders an integer with thousands separators: 24,332,000.
 func FormatCount(n int64) string {
 	s := strconv.FormatInt(n, 10)

@@ -288,7 +288,7 @@ type Completion struct {
 // acknowledged; any of them that did not receive it lost it.
 func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 	var out Accounted
-	out.LastDelivery = hdrhistogram.New(1, int64(time.Hour/time.Microsecond), 3)
+	out.LastDelivery = reports.NewHistogram()
 	d := MergeData(ds...)
 	if d == nil {
 		return out

@@ -335,13 +335,17 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	}
 	return &reports.Result{
 		Summary: s, Hists: hists, Intervals: intervals, IntervalLength: interval, ScenarioYAML: yml,
-		Extra: map[string][]byte{"accounting.gob.gz": gz.Bytes()},
+		Extra: map[string][]byte{fileAccounting: gz.Bytes()},
 	}, nil
 }
 
+// fileAccounting keeps a run's delivery accounting data, so that merge can
+// recompute the accounting over every shard.
+const fileAccounting = "accounting.gob.gz"
+
 // readAccounting decodes a results folder's accounting.gob.gz.
 func readAccounting(res *reports.Result, dir string) (*swarm.Data, error) {
-	b, ok := res.Extra["accounting.gob.gz"]
+	b, ok := res.Extra[fileAccounting]
 	if !ok {
 		return nil, fmt.Errorf("%s: no accounting.gob.gz (not a gcload run's results?)", dir)
 	}
