@@ -212,7 +212,7 @@ func WriteResults(dir string, r *Result) error {
 		return err
 	}
 
-	for _, name := range sortedKeys(r.Extra) {
+	for _, name := range SortedKeys(r.Extra) {
 		if err := write(name, r.Extra[name]); err != nil {
 			return err
 		}

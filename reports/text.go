@@ -23,7 +23,7 @@ var textCounters = []string{
 // the generator's health. When s.Verdict is empty the verdict shown is
 // Decide's.
 func WriteText(w io.Writer, s *Summary) error {
-	ew := &errWriter{w: w}
+	ew := &ErrWriter{W: w}
 	verdict, reasons := s.Verdict, s.Reasons
 	if verdict == "" {
 		verdict, _, reasons = Decide(s)
@@ -66,7 +66,7 @@ func WriteText(w io.Writer, s *Summary) error {
 		fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
 	}
 	for _, prefix := range CounterPrefixes {
-		for _, name := range sortedKeys(s.Counters) {
+		for _, name := range SortedKeys(s.Counters) {
 			if strings.HasPrefix(name, prefix) {
 				fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
 			}
@@ -105,7 +105,7 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintf(ew, "  CPU %s s, %s%% of %d procs%s\n", formatFloat(g.CPUSeconds), formatFloat(100*g.CPUUtilization), g.GOMAXPROCS, server)
 	fmt.Fprintf(ew, "  scheduler lag p99 %s, Go run queue p99 %s\n", FormatMicros(float64(g.SchedLagP99)), FormatMicros(float64(g.GoSchedP99)))
 	fmt.Fprintf(ew, "  GC pauses %s total, %s max; heap peak %s MiB\n", FormatMicros(g.GCPauseTotal*1e6), FormatMicros(g.GCPauseMax*1e6), formatFloat(float64(g.HeapPeakBytes)/(1<<20)))
-	return ew.err
+	return ew.Err
 }
 
 func orDash(s string) string {
@@ -115,17 +115,19 @@ func orDash(s string) string {
 	return s
 }
 
-// errWriter remembers the first write error and drops later writes.
-type errWriter struct {
-	w   io.Writer
-	err error
+// ErrWriter remembers the first write error and drops later writes, so
+// that a report is written with plain Fprintf calls and the error checked
+// once: Err.
+type ErrWriter struct {
+	W   io.Writer
+	Err error
 }
 
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
+func (e *ErrWriter) Write(p []byte) (int, error) {
+	if e.Err != nil {
 		return len(p), nil
 	}
-	_, e.err = e.w.Write(p)
+	_, e.Err = e.W.Write(p)
 	return len(p), nil
 }
 

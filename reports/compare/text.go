@@ -7,25 +7,13 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gcload/gcload/reports"
 )
 
 // textStats are the statistics of an operation the text and HTML tables
 // show; JSON has them all.
 var textStats = []string{StatCount, StatP50, StatP90, StatP99, StatP999, StatMax}
-
-// errWriter remembers the first write error and drops later writes.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return len(p), nil
-	}
-	_, e.err = e.w.Write(p)
-	return len(p), nil
-}
 
 // describeRun renders "smoke, 2026-11-22 00:52:28 UTC, 37s, 37 intervals".
 func describeRun(ri RunInfo) string {
@@ -79,7 +67,7 @@ func statCells(sc *StatComparison) (base, new, change string) {
 // the noise test of p50, p90 and p99), the delivery figures and counters,
 // the rules, and the verdict line last.
 func (r *Report) WriteText(w io.Writer) error {
-	ew := &errWriter{w: w}
+	ew := &reports.ErrWriter{W: w}
 	fmt.Fprintf(ew, "base: %s (%s)\n", r.Base.Name, describeRun(r.Base))
 	fmt.Fprintf(ew, "new:  %s (%s)\n", r.New.Name, describeRun(r.New))
 	fmt.Fprintln(ew, settingsLine(r.Settings))
@@ -155,7 +143,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	} else {
 		fmt.Fprintf(ew, "verdict: %s\n", r.Verdict)
 	}
-	return ew.err
+	return ew.Err
 }
 
 func ruleMark(status string) string {

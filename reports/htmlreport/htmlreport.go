@@ -319,7 +319,7 @@ func build(r *reports.Result, env Env) *view {
 	}
 	v.Rooms, v.RoomsNote = rooms(s.Rooms)
 
-	for _, k := range sortedKeys(s.Counters) {
+	for _, k := range reports.SortedKeys(s.Counters) {
 		c := ""
 		if s.Counters[k] != 0 && isProblemCounter(k) {
 			c = "bad"
@@ -513,15 +513,6 @@ func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, 
 		note = fmt.Sprintf("%s protocol violations, not broken down by rule.", total)
 	}
 	return rows, total, note
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func orDash(s string) string {

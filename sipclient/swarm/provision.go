@@ -5,10 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/store"
 )
 
@@ -32,10 +31,9 @@ func (p *Plan) StoreRooms(privacy string) []store.Room {
 // Provision creates the plan's rooms on a reference server through its
 // admin API, or updates their members when they exist.
 func Provision(ctx context.Context, adminURL string, p *Plan, privacy string) error {
-	base := strings.TrimRight(adminURL, "/")
 	for _, r := range p.StoreRooms(privacy) {
 		body, _ := json.Marshal(map[string]any{"id": r.ID, "name": r.Name, "topic": r.Topic, "privacy": string(r.Privacy), "members": r.Members})
-		code, msg, err := do(ctx, http.MethodPost, base+"/api/rooms", body)
+		code, msg, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/rooms", body)
 		if err != nil {
 			return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
 		}
@@ -44,34 +42,19 @@ func Provision(ctx context.Context, adminURL string, p *Plan, privacy string) er
 			continue
 		case http.StatusConflict:
 			body, _ := json.Marshal(map[string]any{"users": r.Members})
-			code, msg, err = do(ctx, http.MethodPut, base+"/api/rooms/"+r.ID+"/members", body)
+			code, msg, err = adminclient.Call(ctx, http.MethodPut, adminURL, "/api/rooms/"+r.ID+"/members", body)
 			if err != nil {
 				return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
 			}
 			if code != http.StatusOK {
-				return fmt.Errorf("swarm: provision room %s: set members answered %d: %s", r.ID, code, msg)
+				return fmt.Errorf("swarm: provision room %s: set members answered %d: %s", r.ID, code, bytes.TrimSpace(msg))
 			}
-			if _, _, err := do(ctx, http.MethodPost, base+"/api/rooms/"+r.ID+"/enable", nil); err != nil {
+			if _, _, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/rooms/"+r.ID+"/enable", nil); err != nil {
 				return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
 			}
 		default:
-			return fmt.Errorf("swarm: provision room %s: create answered %d: %s", r.ID, code, msg)
+			return fmt.Errorf("swarm: provision room %s: create answered %d: %s", r.ID, code, bytes.TrimSpace(msg))
 		}
 	}
 	return nil
-}
-
-func do(ctx context.Context, method, url string, body []byte) (int, string, error) {
-	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(body))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
-	return res.StatusCode, strings.TrimSpace(string(b)), nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipclient/swarm"
 )
@@ -290,25 +291,20 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 }
 
 // adminCommits returns a function reading the store's commits from a
-// reference server's admin API.
+// reference server's admin API; a read that fails gives the last value
+// read, so that the count never goes back.
 func adminCommits(admin string) func() uint64 {
-	client := &http.Client{Timeout: 2 * time.Second}
+	var last uint64
 	return func() uint64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(admin, "/")+"/api/stats", nil)
-		if err != nil {
-			return 0
-		}
-		res, err := client.Do(req)
-		if err != nil {
-			return 0
-		}
-		defer res.Body.Close()
+		b, err := adminclient.Do(ctx, http.MethodGet, admin, "/api/stats", nil)
 		var st struct {
 			Store struct{ Commits uint64 } `json:"store"`
 		}
-		_ = json.NewDecoder(res.Body).Decode(&st)
-		return st.Store.Commits
+		if err == nil && json.Unmarshal(b, &st) == nil {
+			last = max(last, st.Store.Commits)
+		}
+		return last
 	}
 }
