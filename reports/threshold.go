@@ -346,15 +346,6 @@ func (t Threshold) Eval(s *Summary, hists map[Op]*hdrhistogram.Histogram) Thresh
 	return res
 }
 
-// EvalAll evaluates every threshold.
-func EvalAll(ts []Threshold, s *Summary, hists map[Op]*hdrhistogram.Histogram) []ThresholdResult {
-	out := make([]ThresholdResult, len(ts))
-	for i, t := range ts {
-		out[i] = t.Eval(s, hists)
-	}
-	return out
-}
-
 func compare(a float64, op string, b float64) bool {
 	switch op {
 	case "<":

@@ -774,21 +774,16 @@ func (c *Client) RawCommand(ctx context.Context, envid uint64, body []byte) (*si
 }
 
 // NextEnvID allocates the envid of an envelope the caller is about to send
-// with SendChat.
+// with SendChatBatch.
 func (c *Client) NextEnvID() uint64 { return c.nextEnvID() }
 
-// SendChat posts without waiting: the envelope of envid (from NextEnvID)
-// holding ch is sent in the channel session, and cb gets the SIP answer's
-// status later, or the error that ended the transaction (a timeout, the
-// connection closing), on an endpoint goroutine; when SendChat returns an
-// error, cb is not called. It is the load engine's post: no goroutine
-// waits on it.
-func (c *Client) SendChat(envid uint64, ch xccos.Chat, cb sipnet.StatusFunc) error {
-	return c.SendChatBatch(nil, envid, ch, cb)
-}
-
-// SendChatBatch is SendChat as part of a batch of writes (b may be nil):
-// the post goes out when the batch is flushed.
+// SendChatBatch posts without waiting: the envelope of envid (from
+// NextEnvID) holding ch is sent in the channel session as part of a batch
+// of writes (b may be nil: at once; else when the batch is flushed), and cb
+// gets the SIP answer's status later, or the error that ended the
+// transaction (a timeout, the connection closing), on an endpoint
+// goroutine; when SendChatBatch returns an error, cb is not called. It is
+// the load engine's post: no goroutine waits on it.
 func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb sipnet.StatusFunc) error {
 	d, err := c.channel()
 	if err != nil {

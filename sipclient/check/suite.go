@@ -265,12 +265,6 @@ func (s *suite) runProbe(ctx context.Context, p probe) {
 	}
 }
 
-func (s *suite) result(rule string) *Result {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.res[rule]
-}
-
 // ok records an observation of rule that held.
 func (s *suite) ok(rule string) {
 	s.mu.Lock()

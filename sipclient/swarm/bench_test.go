@@ -53,11 +53,6 @@ func benchSetup(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
 	return plan, refservertest.StartChild(b, childEnv, src)
 }
 
-func selfCPU() time.Duration {
-	u, s := selfUserSys()
-	return u + s
-}
-
 func selfUserSys() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)

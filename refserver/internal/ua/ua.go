@@ -84,11 +84,6 @@ func Send(ep *sipnet.Endpoint, d *sipnet.Dialog, env *xccos.Envelope, cb sipnet.
 	return d.Send(ep, "INFO", ContentType, env.Marshal(), cb)
 }
 
-// Reply sends the one reply to a command.
-func Reply(ep *sipnet.Endpoint, d *sipnet.Dialog, ids *EnvIDs, name string, cmdEnvID uint64, code int, text string, data *xccos.Data, cb sipnet.StatusFunc) error {
-	return Send(ep, d, xccos.NewReply(ids.Next(), name, cmdEnvID, code, text, data), cb)
-}
-
 // Warning is the Warning header (RFC 3261 20.43, code 399) that says in
 // words why the server refused a request.
 func Warning(text string) sipnet.Header {
