@@ -153,14 +153,14 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	} else if o.Misbehave != "" {
 		return badInput(errors.New("--misbehave applies to the embedded reference server; start another one with gcload serve --misbehave"))
 	}
+	if err := tg.Validate(); err != nil {
+		return badInput(err)
+	}
 	rep, err := check.Run(ctx, tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
 		Progress: func(p string) { fmt.Fprintf(env.Stderr, "gcload conform: probe %s\n", p) }})
 	if err != nil {
 		if ctx.Err() != nil {
 			return withCode(reports.ExitAborted, err)
-		}
-		if strings.HasPrefix(err.Error(), "conformance target:") {
-			return badInput(err)
 		}
 		return err
 	}
