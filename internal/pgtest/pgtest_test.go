@@ -1,0 +1,145 @@
+package pgtest
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+func TestMain(m *testing.M) { os.Exit(Main(m)) }
+
+func TestShared(t *testing.T) {
+	c := Shared(t)
+	if Shared(t) != c {
+		t.Fatal("a second cluster for the same test binary")
+	}
+	ctx := context.Background()
+	a, b := c.NewDatabase(t), c.NewDatabase(t)
+	if a == b {
+		t.Fatalf("two tests share database %s", a)
+	}
+	conn, err := pgx.Connect(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var fsync, listen string
+	var pid int
+	if err := conn.QueryRow(ctx, "SELECT current_setting('fsync'), current_setting('listen_addresses'), pg_backend_pid()").Scan(&fsync, &listen, &pid); err != nil {
+		t.Fatal(err)
+	}
+	if fsync != "on" || listen != "127.0.0.1" {
+		t.Errorf("fsync %s, listen_addresses %s: want on, 127.0.0.1", fsync, listen)
+	}
+	// the server runs as an unprivileged user (PostgreSQL refuses root)
+	uid := processUID(t, pid)
+	if uid == 0 {
+		t.Errorf("backend %d runs as root", pid)
+	}
+	if os.Geteuid() != 0 && uid != os.Geteuid() {
+		t.Errorf("backend runs as %d, want the test's user %d", uid, os.Geteuid())
+	}
+	sock, err := pgx.Connect(ctx, c.SocketURL("postgres"))
+	if err != nil {
+		t.Fatalf("unix socket: %v", err)
+	}
+	sock.Close(ctx)
+}
+
+func processUID(t *testing.T, pid int) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		t.Skip("no /proc:", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && f[0] == "Uid:" {
+			uid, _ := strconv.Atoi(f[1])
+			return uid
+		}
+	}
+	t.Fatal("no Uid in /proc status")
+	return -1
+}
+
+// TestKillRestart crashes a cluster of its own (SIGKILL to every process)
+// and restarts it: a committed row survives, the folder is removed at Stop.
+func TestKillRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb of a second cluster")
+	}
+	if _, err := FindBin(); err != nil {
+		t.Skip(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := Start(ctx, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			c.Stop()
+		}
+	}()
+	url := c.URL("postgres")
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, "CREATE TABLE k (v int); INSERT INTO k VALUES (42)"); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	pgid := c.cmd.Process.Pid
+	c.mu.Unlock()
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if syscall.Kill(-pgid, 0) == nil {
+		t.Fatal("a server process survived Kill")
+	}
+	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("the connection outlived the killed server")
+	}
+	if err := c.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn2, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v int
+	if err := conn2.QueryRow(ctx, "SELECT v FROM k").Scan(&v); err != nil || v != 42 {
+		t.Fatalf("after the crash: %d, %v", v, err)
+	}
+	conn2.Close(ctx)
+	dir := c.dir
+	stopped = true
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("folder %s left after Stop: %v", dir, err)
+	}
+}
+
+func TestFindBinNamesMissing(t *testing.T) {
+	t.Setenv(BinEnv, t.TempDir())
+	t.Setenv("PATH", t.TempDir())
+	// Debian's folders still count; only when they are absent too does
+	// FindBin fail, naming initdb
+	if _, err := FindBin(); err != nil && !strings.Contains(err.Error(), "initdb") {
+		t.Fatalf("error does not name the missing binary: %v", err)
+	}
+	if d, err := FindBin(); err == nil && strings.HasPrefix(d, os.Getenv(BinEnv)) {
+		t.Fatalf("an empty %s folder was taken: %s", BinEnv, d)
+	}
+}
