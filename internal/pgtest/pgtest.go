@@ -211,7 +211,7 @@ func (c *Cluster) start(ctx context.Context) error {
 		"-p", strconv.Itoa(c.port), "-k", c.dir, "-c", "listen_addresses=127.0.0.1",
 		"-c", "fsync="+fsync, "-c", "synchronous_commit=on", "-c", "max_connections="+strconv.Itoa(c.opts.MaxConnections),
 		"-c", "shared_buffers=32MB", "-c", "log_min_messages=warning", "-c", "log_min_error_statement=panic")
-	cmd.SysProcAttr.Setpgid = true          // Kill takes the backends too
+	cmd.SysProcAttr.Setpgid = true              // Kill takes the backends too
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL // no server outlives a killed test binary
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
