@@ -25,6 +25,11 @@ func Run(t *testing.T, open Opener, reopen Opener) {
 	t.Run("AppendHistoryOrder", func(t *testing.T) { testAppend(t, open(t)) })
 	t.Run("Search", func(t *testing.T) { testSearch(t, open(t)) })
 	t.Run("Invitations", func(t *testing.T) { testInvitations(t, open(t)) })
+	t.Run("RoomsUpdate", func(t *testing.T) { testRoomsUpdate(t, open(t)) })
+	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
+	t.Run("SearchLiteralAndLimits", func(t *testing.T) { testSearchLimits(t, open(t)) })
+	t.Run("GroupCommitConcurrent", func(t *testing.T) { testGroupCommit(t, open(t)) })
+	t.Run("CloseCommitsQueued", func(t *testing.T) { testCloseCommitsQueued(t, open, reopen) })
 	t.Run("DurableAcrossClose", func(t *testing.T) {
 		s := open(t)
 		ctx := context.Background()
@@ -212,5 +217,232 @@ func testInvitations(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(list) != 1 || list[0].User != "sip:v@d" {
 		t.Fatalf("after deleting u's: %+v", list)
+	}
+}
+
+// testRoomsUpdate: an update replaces the roles (duplicates ignored) and
+// keeps the creation time and the history; rooms come in byte order of ID.
+func testRoomsUpdate(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	created := time.Date(2025, 3, 4, 5, 6, 7, 890123456, time.UTC)
+	must(t, s.PutRoom(ctx, store.Room{ID: "a", Name: "A", Created: created,
+		Members: []string{"sip:x@d", "sip:y@d", "sip:x@d"}, Managers: []string{"sip:m@d"}}))
+	must(t, s.PutRoom(ctx, store.Room{ID: "B", Name: "Bee"}))
+	must(t, s.PutRoom(ctx, store.Room{ID: "a.b", Name: "AB", Type: store.Auditorium, Privacy: store.Secret}))
+	appendN(t, s, "a", 1, 7)
+	must(t, s.PutRoom(ctx, store.Room{ID: "a", Name: "A2", Description: "d", Category: "c", Created: created.Add(time.Hour),
+		Members: []string{"sip:z@d"}}))
+	must(t, s.SetRole(ctx, "a", store.Presenter, []string{"sip:p@d", "sip:p@d", "sip:o@d"}))
+	rooms, err := s.Rooms(ctx)
+	must(t, err)
+	var ids []string
+	for _, r := range rooms {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != "[B a a.b]" {
+		t.Fatalf("rooms in order %v, want [B a a.b] (bytes)", ids)
+	}
+	a := rooms[1]
+	if a.Name != "A2" || a.Description != "d" || a.Category != "c" || !a.Created.Equal(created) || a.LastSeq != 7 {
+		t.Errorf("updated room: %+v (created %v, want %v kept)", a, a.Created, created)
+	}
+	if fmt.Sprint(a.Members, a.Managers, a.Presenters) != "[sip:z@d] [] [sip:o@d sip:p@d]" {
+		t.Errorf("roles after update: members %v managers %v presenters %v", a.Members, a.Managers, a.Presenters)
+	}
+	if r := rooms[2]; r.Type != store.Auditorium || r.Privacy != store.Secret || r.LastSeq != 0 || r.Members == nil {
+		t.Errorf("room a.b: %+v", r)
+	}
+	h, err := s.History(ctx, "a", 100)
+	must(t, err)
+	if len(h) != 7 {
+		t.Errorf("an update lost history: %d messages", len(h))
+	}
+}
+
+// testRoundTrip: a stored post reads back exactly (time to the
+// nanosecond, story flag, any text).
+func testRoundTrip(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}))
+	want := []store.Message{
+		{RoomID: "r", Seq: 1, Author: "sip:a@d", TS: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Text: "déjà vu ✓ <b>&amp;</b>\nsecond line\ttab", Story: true},
+		{RoomID: "r", Seq: 2, Author: "sip:b@d", TS: time.Date(2026, 1, 2, 3, 4, 5, 123456790, time.UTC), Text: "'quoted' \"double\" \\ back"},
+	}
+	var wg sync.WaitGroup
+	for _, m := range want {
+		wg.Add(1)
+		s.Append(m, func(err error) { must(t, err); wg.Done() })
+	}
+	wg.Wait()
+	got, err := s.History(ctx, "r", 10)
+	must(t, err)
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages", len(got))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.RoomID != w.RoomID || g.Seq != w.Seq || g.Author != w.Author || !g.TS.Equal(w.TS) || g.Text != w.Text || g.Story != w.Story {
+			t.Errorf("message %d:\n got %+v\nwant %+v", i, g, w)
+		}
+	}
+}
+
+// testSearchLimits: the keyword is a literal (no pattern characters), the
+// default limit is 100, History's limit is exact.
+func testSearchLimits(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}))
+	appendN(t, s, "r", 1, 150) // "message 1" ... "message 150"
+	texts := map[uint64]string{151: "50% done", 152: "a_b", 153: "axb"}
+	var wg sync.WaitGroup
+	for seq := uint64(151); seq <= 153; seq++ {
+		wg.Add(1)
+		s.Append(store.Message{RoomID: "r", Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: texts[seq]}, func(err error) { must(t, err); wg.Done() })
+	}
+	wg.Wait()
+	for _, c := range []struct {
+		kw   string
+		want int
+	}{{"50%", 1}, {"a_b", 1}, {"%", 1}, {"_", 1}, {"MESSAGE 15", 2}} {
+		got, err := s.Search(ctx, store.Query{RoomIDs: []string{"r"}, Keyword: c.kw})
+		must(t, err)
+		if len(got) != c.want {
+			t.Errorf("keyword %q: %d results, want %d (a literal substring)", c.kw, len(got), c.want)
+		}
+	}
+	all, err := s.Search(ctx, store.Query{RoomIDs: []string{"r"}})
+	must(t, err)
+	if len(all) != 100 {
+		t.Errorf("search without a limit: %d results, want the default 100", len(all))
+	}
+	if h, err := s.History(ctx, "r", 0); err != nil || len(h) != 0 {
+		t.Errorf("history of the last 0: %d messages, %v", len(h), err)
+	}
+	if h, err := s.History(ctx, "nope", 10); err != nil || len(h) != 0 {
+		t.Errorf("history of a missing room: %d messages, %v", len(h), err)
+	}
+	if h, err := s.History(ctx, "r", 1000); err != nil || len(h) != 153 || h[0].Seq != 1 {
+		t.Errorf("history beyond the room's size: %d messages, %v", len(h), err)
+	}
+}
+
+// testGroupCommit: posts appended concurrently to several rooms (one
+// goroutine per room, as the hub appends under each room's lock) are
+// acknowledged in each room's order, stored in that order, and share
+// commits (posts per commit well above 1).
+func testGroupCommit(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	const rooms, per = 4, 500
+	for r := 0; r < rooms; r++ {
+		must(t, s.PutRoom(ctx, store.Room{ID: fmt.Sprintf("g%d", r), Name: "G"}))
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acks := make([][]uint64, rooms)
+	var errs []error
+	wg.Add(rooms * per)
+	for r := 0; r < rooms; r++ {
+		go func() {
+			for i := 1; i <= per; i++ {
+				seq := uint64(i)
+				s.Append(store.Message{RoomID: fmt.Sprintf("g%d", r), Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("g%d %d", r, i)}, func(err error) {
+					mu.Lock()
+					if err != nil {
+						errs = append(errs, err)
+					}
+					acks[r] = append(acks[r], seq)
+					mu.Unlock()
+					wg.Done()
+				})
+			}
+		}()
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		mu.Lock()
+		n := 0
+		for _, a := range acks {
+			n += len(a)
+		}
+		mu.Unlock()
+		if n == rooms*per {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d posts acknowledged in a minute", n, rooms*per)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	wg.Wait()
+	must(t, errors.Join(errs...))
+	for r, a := range acks {
+		for i, seq := range a {
+			if seq != uint64(i+1) {
+				t.Fatalf("room g%d: acknowledgement %d is seq %d (out of order)", r, i, seq)
+			}
+		}
+		h, err := s.History(ctx, fmt.Sprintf("g%d", r), per+1)
+		must(t, err)
+		if len(h) != per {
+			t.Fatalf("room g%d: %d stored", r, len(h))
+		}
+		for i, m := range h {
+			if m.Seq != uint64(i+1) || m.Text != fmt.Sprintf("g%d %d", r, i+1) {
+				t.Fatalf("room g%d: stored %d is %d %q", r, i, m.Seq, m.Text)
+			}
+		}
+	}
+	st := s.Stats()
+	if st.Appended != rooms*per || st.Failed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if st.Commits == 0 || st.Commits*2 > st.Appended {
+		t.Fatalf("%d posts in %d commits: group commit should put several posts in a commit", st.Appended, st.Commits)
+	}
+	t.Logf("%d posts in %d commits (%.1f per commit)", st.Appended, st.Commits, float64(st.Appended)/float64(st.Commits))
+}
+
+// testCloseCommitsQueued: Close commits what is queued and acknowledges
+// it; the posts are there after a reopen; an append after Close fails with
+// store.ErrClosed.
+func testCloseCommitsQueued(t *testing.T, open, reopen Opener) {
+	s := open(t)
+	ctx := context.Background()
+	must(t, s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}))
+	const n = 500
+	var mu sync.Mutex
+	acked, failed := 0, 0
+	for i := 1; i <= n; i++ {
+		s.Append(store.Message{RoomID: "r", Seq: uint64(i), Author: "sip:a@d", TS: time.Now(), Text: "queued"}, func(err error) {
+			mu.Lock()
+			if err != nil {
+				failed++
+			} else {
+				acked++
+			}
+			mu.Unlock()
+		})
+	}
+	must(t, s.Close())
+	mu.Lock()
+	if acked != n || failed != 0 {
+		t.Fatalf("after Close: %d acknowledged, %d failed of %d queued", acked, failed, n)
+	}
+	mu.Unlock()
+	errc := make(chan error, 1)
+	s.Append(store.Message{RoomID: "r", Seq: n + 1, Author: "sip:a@d", TS: time.Now(), Text: "late"}, func(err error) { errc <- err })
+	if err := <-errc; !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("append after Close: %v, want store.ErrClosed", err)
+	}
+	s2 := reopen(t)
+	defer s2.Close()
+	h, err := s2.History(ctx, "r", 2*n)
+	must(t, err)
+	if len(h) != n || h[n-1].Seq != n {
+		t.Fatalf("after reopen: %d messages", len(h))
 	}
 }

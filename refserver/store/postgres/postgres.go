@@ -1,0 +1,649 @@
+// Package postgres is the reference server's store on PostgreSQL, for
+// several servers sharing one database (a pool) or a database the operator
+// already runs. It keeps the promise of store/sqlite: a post is
+// acknowledged only after the transaction that holds it committed
+// (synchronous_commit as the server is configured: on by default, which
+// waits for the WAL flush), and posts queued while one transaction commits
+// share the next one (group commit: one writer goroutine, one transaction
+// and one flush per batch).
+//
+// Each room's sequence numbers are assigned at commit, under a lock of the
+// room's row taken in room order (so two servers' batches never deadlock),
+// either checked (Append: the caller's number must be above the room's
+// last) or given by the store (AppendSeq with Seq 0). A room's posts
+// therefore become visible in sequence order, with no gap a reader could
+// skip: what a reader sees of a room is always a prefix of its history.
+// Every commit notifies (NOTIFY) each of its rooms with the room's new last
+// sequence number; Subscribe and ReadSince let other servers of a pool
+// catch up from the table (see pool.go).
+//
+// The schema is versioned: Open applies the migrations the database lacks,
+// each in its own transaction, recorded in schema_migrations, and refuses a
+// database whose schema is newer than the code.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Defaults.
+const (
+	// DefaultMaxBatch bounds the posts committed in one transaction.
+	DefaultMaxBatch = 512
+	// DefaultCommitTimeout bounds one batch's transaction; its posts fail
+	// (and are not acknowledged) when the database does not answer in time.
+	DefaultCommitTimeout = 30 * time.Second
+	// MinConns is the least number of connections of the store's pool
+	// (the writer holds one while it commits; readers share the rest).
+	MinConns = 8
+)
+
+// NotifyChannel is the channel every commit of posts notifies, with the
+// payload "ROOM SEQ" (the room's new last sequence number) per room.
+const NotifyChannel = "gcload_posts"
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithMaxBatch bounds the posts committed in one transaction.
+func WithMaxBatch(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.maxBatch = n
+		}
+	}
+}
+
+// WithCommitTimeout bounds one batch's transaction.
+func WithCommitTimeout(d time.Duration) Option {
+	return func(s *Store) {
+		if d > 0 {
+			s.commitTimeout = d
+		}
+	}
+}
+
+// WithOnCommit calls fn after each committed batch with its number of posts
+// and the time from the transaction's start to its commit. fn runs on the
+// writer goroutine and must be quick.
+func WithOnCommit(fn func(posts int, took time.Duration)) Option {
+	return func(s *Store) { s.onCommit = fn }
+}
+
+// WithLogger logs what the store does in the background (reconnections of
+// Subscribe, failed heartbeats of RunMembership).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// Store is the PostgreSQL store.
+type Store struct {
+	pool          *pgxpool.Pool
+	name          string // the database URL without its password, for errors
+	queue         chan pending
+	maxBatch      int
+	commitTimeout time.Duration
+	onCommit      func(int, time.Duration)
+	log           *slog.Logger
+	done          chan struct{}
+	closeMu       sync.RWMutex
+	closed        bool
+	stopped       context.Context // canceled by Close: ends Subscribe and RunMembership
+	stop          context.CancelFunc
+	active        sync.WaitGroup // Subscribe and RunMembership calls
+
+	appended, commits, failed atomic.Uint64
+}
+
+type pending struct {
+	m    store.Message
+	done func(error)         // Append's
+	seq  func(uint64, error) // AppendSeq's
+}
+
+// IsURL reports whether s is a PostgreSQL connection URL (postgres:// or
+// postgresql://); anything else given to --db is an SQLite file.
+func IsURL(s string) bool {
+	return strings.HasPrefix(s, "postgres://") || strings.HasPrefix(s, "postgresql://")
+}
+
+// Redact returns a connection URL without its password (in the user info
+// or the query), to print or log.
+func Redact(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Open connects to the database at url (a postgres:// URL or a key=value
+// connection string; pgx's pool_max_conns and PostgreSQL's search_path are
+// honoured, with at least MinConns connections), applies the schema's
+// missing migrations and starts the writer.
+func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
+	name := dsn
+	if IsURL(dsn) {
+		name = Redact(dsn)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", name, err)
+	}
+	cfg.MaxConns = max(cfg.MaxConns, MinConns)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %s: %w", name, err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: connect to %s: %w", name, err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %s: %w", name, err)
+	}
+	s := &Store{pool: pool, name: name, maxBatch: DefaultMaxBatch, commitTimeout: DefaultCommitTimeout,
+		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	s.queue = make(chan pending, 4096)
+	s.stopped, s.stop = context.WithCancel(context.Background())
+	go s.writer()
+	return s, nil
+}
+
+// Rooms implements store.Store.
+func (s *Store) Rooms(ctx context.Context) ([]store.Room, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, description, topic, category, privacy, type, disabled, created_ns, last_seq
+		FROM rooms ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: rooms: %w", err)
+	}
+	var out []store.Room
+	idx := map[string]int{}
+	for rows.Next() {
+		var r store.Room
+		var created, last int64
+		var privacy, typ string
+		if err := rows.Scan(&r.ID, &r.Name, &r.Description, &r.Topic, &r.Category, &privacy, &typ, &r.Disabled, &created, &last); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: rooms: %w", err)
+		}
+		r.Privacy, r.Type = store.Privacy(privacy), store.RoomType(typ)
+		r.Created, r.LastSeq = time.Unix(0, created).UTC(), uint64(last)
+		r.Members, r.Managers, r.Presenters = []string{}, []string{}, []string{}
+		idx[r.ID] = len(out)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: rooms: %w", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT room_id, user_uri, role FROM room_roles ORDER BY room_id COLLATE "C", role COLLATE "C", user_uri COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: roles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, user, role string
+		if err := rows.Scan(&id, &user, &role); err != nil {
+			return nil, fmt.Errorf("postgres: roles: %w", err)
+		}
+		i, ok := idx[id]
+		if !ok {
+			continue // a room created since the first query
+		}
+		r := &out[i]
+		switch store.Role(role) {
+		case store.Member:
+			r.Members = append(r.Members, user)
+		case store.Manager:
+			r.Managers = append(r.Managers, user)
+		case store.Presenter:
+			r.Presenters = append(r.Presenters, user)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: roles: %w", err)
+	}
+	return out, nil
+}
+
+// PutRoom implements store.Store.
+func (s *Store) PutRoom(ctx context.Context, r store.Room) error {
+	r.Defaults()
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("postgres: room %q: %w", r.ID, err)
+	}
+	if r.Created.IsZero() {
+		r.Created = time.Now()
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO rooms (id, name, description, topic, category, privacy, type, disabled, created_ns)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, description = excluded.description, topic = excluded.topic,
+			category = excluded.category, privacy = excluded.privacy, type = excluded.type`,
+			r.ID, r.Name, r.Description, r.Topic, r.Category, string(r.Privacy), string(r.Type), r.Disabled, r.Created.UnixNano())
+		if err != nil {
+			return err
+		}
+		for _, role := range []store.Role{store.Member, store.Manager, store.Presenter} {
+			users := r.Members
+			switch role {
+			case store.Manager:
+				users = r.Managers
+			case store.Presenter:
+				users = r.Presenters
+			}
+			if err := setRole(ctx, tx, r.ID, role, users); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: put room %q: %w", r.ID, err)
+	}
+	return nil
+}
+
+func setRole(ctx context.Context, tx pgx.Tx, roomID string, role store.Role, users []string) error {
+	if _, err := tx.Exec(ctx, `DELETE FROM room_roles WHERE room_id = $1 AND role = $2`, roomID, string(role)); err != nil {
+		return err
+	}
+	if len(users) == 0 {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO room_roles (room_id, user_uri, role) SELECT $1, u, $2 FROM unnest($3::text[]) AS u
+		ON CONFLICT DO NOTHING`, roomID, string(role), users)
+	return err
+}
+
+// SetRole implements store.Store.
+func (s *Store) SetRole(ctx context.Context, roomID string, role store.Role, users []string) error {
+	for _, u := range users {
+		if !store.ValidUser(u) {
+			return fmt.Errorf("postgres: set %s of %q: user %q: want sip:user@domain", role, roomID, u)
+		}
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM rooms WHERE id = $1 FOR UPDATE`, roomID).Scan(&one); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("room %q: %w", roomID, store.ErrNotFound)
+			}
+			return err
+		}
+		return setRole(ctx, tx, roomID, role, users)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: set %s of %q: %w", role, roomID, err)
+	}
+	return nil
+}
+
+// SetDisabled implements store.Store.
+func (s *Store) SetDisabled(ctx context.Context, roomID string, disabled bool) error {
+	tag, err := s.pool.Exec(ctx, `UPDATE rooms SET disabled = $1 WHERE id = $2`, disabled, roomID)
+	if err != nil {
+		return fmt.Errorf("postgres: disable %q: %w", roomID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: room %q: %w", roomID, store.ErrNotFound)
+	}
+	return nil
+}
+
+// Append implements store.Store: m.Seq must be above the room's last
+// sequence number when the batch commits (gaps are allowed, as after a
+// failed post), or the post fails alone; a post to a missing room fails
+// with store.ErrNotFound. The other posts of the batch are not affected.
+func (s *Store) Append(m store.Message, done func(err error)) {
+	s.enqueue(pending{m: m, done: done})
+}
+
+// AppendSeq is Append for a pool of servers posting to the same rooms: with
+// m.Seq 0 the store assigns the room's next sequence number at commit (the
+// rooms' rows are locked, so every server's posts to a room are numbered in
+// one order, without gaps); done receives the number. A non-zero m.Seq is
+// checked as Append does.
+func (s *Store) AppendSeq(m store.Message, done func(seq uint64, err error)) {
+	s.enqueue(pending{m: m, seq: done})
+}
+
+func (p *pending) finish(seq uint64, err error) {
+	if p.seq != nil {
+		p.seq(seq, err)
+	} else {
+		p.done(err)
+	}
+}
+
+func (s *Store) enqueue(p pending) {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		p.finish(0, store.ErrClosed)
+		return
+	}
+	s.queue <- p
+	s.closeMu.RUnlock()
+}
+
+// writer is the group-commit loop: it takes every queued post (up to
+// maxBatch), commits them in one transaction, then acknowledges them in
+// order.
+func (s *Store) writer() {
+	defer close(s.done)
+	batch := make([]pending, 0, s.maxBatch)
+	res := make([]result, 0, s.maxBatch)
+	for {
+		p, ok := <-s.queue
+		if !ok {
+			return
+		}
+		batch = append(batch[:0], p)
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case p, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		res = s.commit(batch, res[:0])
+		for i := range batch {
+			batch[i].finish(res[i].seq, res[i].err)
+			batch[i] = pending{}
+		}
+	}
+}
+
+type result struct {
+	seq uint64
+	err error
+}
+
+// commit stores a batch in one transaction and returns each post's
+// sequence number or error, in batch order.
+func (s *Store) commit(batch []pending, res []result) []result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), s.commitTimeout)
+	defer cancel()
+	res = res[:len(batch)]
+	fail := func(err error) []result {
+		for i := range res {
+			if res[i].err == nil {
+				res[i] = result{err: err}
+			}
+		}
+		s.failed.Add(uint64(len(res)))
+		return res
+	}
+	for i := range res {
+		res[i] = result{}
+	}
+	rooms := make([]string, 0, 8)
+	for _, p := range batch {
+		rooms = append(rooms, p.m.RoomID)
+	}
+	slices.Sort(rooms)
+	rooms = slices.Compact(rooms)
+
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("postgres: append: %w", err))
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	// lock the rooms' rows in one order (no deadlock between servers)
+	rows, err := tx.Query(ctx, `SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`, rooms)
+	if err != nil {
+		return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
+	}
+	last := make(map[string]uint64, len(rooms))
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			rows.Close()
+			return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
+		}
+		last[id] = uint64(seq)
+	}
+	if err := rows.Err(); err != nil {
+		return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
+	}
+	n := 0
+	var (
+		roomIDs, authors, texts []string
+		seqs, tss               []int64
+		stories                 []bool
+	)
+	bad := 0
+	for i, p := range batch {
+		m := p.m
+		prev, ok := last[m.RoomID]
+		switch {
+		case !ok:
+			res[i].err = fmt.Errorf("postgres: append to %q: room %w", m.RoomID, store.ErrNotFound)
+		case m.Seq != 0 && m.Seq <= prev:
+			res[i].err = fmt.Errorf("postgres: append to %q seq %d: the room's last is %d (duplicate or out of order)", m.RoomID, m.Seq, prev)
+		default:
+			seq := prev + 1
+			if m.Seq != 0 {
+				seq = m.Seq
+			}
+			last[m.RoomID] = seq
+			res[i].seq = seq
+			roomIDs, seqs, authors = append(roomIDs, m.RoomID), append(seqs, int64(seq)), append(authors, m.Author)
+			tss, texts, stories = append(tss, m.TS.UnixNano()), append(texts, m.Text), append(stories, m.Story)
+			n++
+			continue
+		}
+		bad++
+	}
+	s.failed.Add(uint64(bad))
+	if n == 0 {
+		return res
+	}
+	touched, tops := make([]string, 0, len(last)), make([]int64, 0, len(last))
+	for _, id := range rooms {
+		if seq, ok := last[id]; ok {
+			touched, tops = append(touched, id), append(tops, int64(seq))
+		}
+	}
+	b := &pgx.Batch{}
+	b.Queue(`INSERT INTO messages (room_id, seq, author, ts_ns, text, story)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[])`,
+		roomIDs, seqs, authors, tss, texts, stories)
+	b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
+	b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		s.failed.Add(uint64(n))
+		return failOK(res, fmt.Errorf("postgres: append: %w", err))
+	}
+	if err := tx.Commit(ctx); err != nil {
+		s.failed.Add(uint64(n))
+		return failOK(res, fmt.Errorf("postgres: commit: %w", err))
+	}
+	s.appended.Add(uint64(n))
+	s.commits.Add(1)
+	if s.onCommit != nil {
+		s.onCommit(n, time.Since(start))
+	}
+	return res
+}
+
+// failOK fails the posts of a batch that had not failed already.
+func failOK(res []result, err error) []result {
+	for i := range res {
+		if res[i].err == nil {
+			res[i] = result{err: err}
+		}
+	}
+	return res
+}
+
+// History implements store.Store.
+func (s *Store) History(ctx context.Context, roomID string, last int) ([]store.Message, error) {
+	var limit any = last
+	if last < 0 {
+		limit = nil // no limit, as SQLite's LIMIT -1
+	}
+	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story FROM messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2`, roomID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: history of %q: %w", roomID, err)
+	}
+	out, err := scanMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: history of %q: %w", roomID, err)
+	}
+	slices.Reverse(out)
+	return out, nil
+}
+
+// Search implements store.Store. The keyword is a literal substring (no
+// pattern characters), compared after lower().
+func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Message, error) {
+	if len(q.RoomIDs) == 0 {
+		return nil, nil
+	}
+	where := []string{"room_id = ANY($1)"}
+	args := []any{q.RoomIDs}
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.Author != "" {
+		add("author = ?", q.Author)
+	}
+	if q.Keyword != "" {
+		add("strpos(lower(text), lower(?)) > 0", q.Keyword)
+	}
+	if !q.From.IsZero() {
+		add("ts_ns >= ?", q.From.UnixNano())
+	}
+	if !q.To.IsZero() {
+		add("ts_ns <= ?", q.To.UnixNano())
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story FROM messages WHERE `+strings.Join(where, " AND ")+
+		fmt.Sprintf(` ORDER BY ts_ns DESC, seq DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search: %w", err)
+	}
+	out, err := scanMessages(rows)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: search: %w", err)
+	}
+	return out, nil
+}
+
+func scanMessages(rows pgx.Rows) ([]store.Message, error) {
+	defer rows.Close()
+	var out []store.Message
+	for rows.Next() {
+		var m store.Message
+		var seq, ts int64
+		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &m.Story); err != nil {
+			return nil, err
+		}
+		m.Seq, m.TS = uint64(seq), time.Unix(0, ts).UTC()
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// AddInvitation implements store.Store.
+func (s *Store) AddInvitation(ctx context.Context, inv store.Invitation) (store.Invitation, error) {
+	if inv.Created.IsZero() {
+		inv.Created = time.Now().UTC()
+	}
+	err := s.pool.QueryRow(ctx, `INSERT INTO invitations (room_id, user_uri, by_user, created_ns) VALUES ($1, $2, $3, $4) RETURNING id`,
+		inv.RoomID, inv.User, inv.By, inv.Created.UnixNano()).Scan(&inv.ID)
+	if err != nil {
+		return inv, fmt.Errorf("postgres: invite %s to %q: %w", inv.User, inv.RoomID, err)
+	}
+	return inv, nil
+}
+
+// Invitations implements store.Store.
+func (s *Store) Invitations(ctx context.Context) ([]store.Invitation, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, room_id, user_uri, by_user, created_ns FROM invitations ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: invitations: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Invitation
+	for rows.Next() {
+		var inv store.Invitation
+		var created int64
+		if err := rows.Scan(&inv.ID, &inv.RoomID, &inv.User, &inv.By, &created); err != nil {
+			return nil, fmt.Errorf("postgres: invitations: %w", err)
+		}
+		inv.Created = time.Unix(0, created).UTC()
+		out = append(out, inv)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: invitations: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteInvitations implements store.Store.
+func (s *Store) DeleteInvitations(ctx context.Context, user, roomID string) error {
+	if _, err := s.pool.Exec(ctx, `DELETE FROM invitations WHERE user_uri = $1 AND room_id = $2`, user, roomID); err != nil {
+		return fmt.Errorf("postgres: delete invitations of %s to %q: %w", user, roomID, err)
+	}
+	return nil
+}
+
+// Stats implements store.Store.
+func (s *Store) Stats() store.Stats {
+	return store.Stats{Appended: s.appended.Load(), Commits: s.commits.Load(), Failed: s.failed.Load()}
+}
+
+// Close implements store.Store: queued appends are committed first; then
+// Subscribe and RunMembership calls end (RunMembership deregisters) and
+// Close waits for them before it closes the connections.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.queue)
+	s.closeMu.Unlock()
+	<-s.done
+	s.stop()
+	s.active.Wait()
+	s.pool.Close()
+	return nil
+}
+
+var _ store.Store = (*Store)(nil)
