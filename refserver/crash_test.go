@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/sipclient"
 )
@@ -19,26 +22,43 @@ const crashEnv = "GCLOAD_CRASH_CHILD_DB"
 
 func TestMain(m *testing.M) {
 	// the server process the crash test kills: its database is the value
-	// of crashEnv
+	// of crashEnv (an SQLite file or a postgres:// URL)
 	if refservertest.ChildMain(crashEnv, func(db string) ([]refserver.Option, error) {
-		return []refserver.Option{refserver.WithDB(db),
+		dbOpt := refserver.WithDB(db)
+		if postgres.IsURL(db) {
+			dbOpt = refserver.WithPostgres(db)
+		}
+		return []refserver.Option{dbOpt,
 			refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com"))}, nil
 	}) {
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts
-// are in flight; every post it acknowledged is in the database after. It
-// catches a post acknowledged before its commit; a process crash keeps the
-// kernel's page cache, so it cannot tell a missing fsync (a power cut) from
-// a done one: synchronous=FULL in the store is what covers that.
+// are in flight; every post it acknowledged is in the database after, on
+// SQLite and on PostgreSQL. It catches a post acknowledged before its
+// commit; a process crash keeps the kernel's page cache, so it cannot tell
+// a missing fsync (a power cut) from a done one: synchronous=FULL in the
+// SQLite store, and synchronous_commit=on with fsync on in PostgreSQL, are
+// what cover that (for PostgreSQL, store/postgres's TestPostgresCrash kills
+// the database server itself).
 func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a server process")
 	}
-	db := filepath.Join(t.TempDir(), "crash.db")
+	t.Run("sqlite", func(t *testing.T) {
+		db := filepath.Join(t.TempDir(), "crash.db")
+		crash(t, db, func() (store.Store, error) { return sqlite.Open(db) })
+	})
+	t.Run("postgres", func(t *testing.T) {
+		url := pgtest.Shared(t).NewDatabase(t)
+		crash(t, url, func() (store.Store, error) { return postgres.Open(ctxT(t), url) })
+	})
+}
+
+func crash(t *testing.T, db string, open func() (store.Store, error)) {
 	child := refservertest.StartChild(t, crashEnv, db)
 	addr := child.Addr
 	ctx := ctxT(t)
@@ -92,7 +112,7 @@ func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
 	if n < 10 {
 		t.Fatalf("only %d posts acknowledged before the crash", n)
 	}
-	st, err := sqlite.Open(db)
+	st, err := open()
 	if err != nil {
 		t.Fatal(err)
 	}

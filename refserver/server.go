@@ -2,7 +2,7 @@
 // provisioning service enough for real clients (SIPE signs in to it), the
 // lookup service (sip:ocschat@domain), one or more channel services
 // (sip:gcs1@domain ...) sharing the pool's rooms, durable storage (embedded
-// SQLite by default) and an HTTP JSON admin API.
+// SQLite by default, or PostgreSQL) and an HTTP JSON admin API.
 //
 // It is the composition root: SIP requests arrive on a sipnet.Endpoint and
 // are routed here by method, dialog and Request-URI to the registrar,
@@ -28,6 +28,7 @@ import (
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/sipnet"
 )
@@ -44,6 +45,7 @@ type options struct {
 	domain          string
 	tcp, udp        string
 	dbPath          string
+	pgURL           string
 	st              store.Store
 	roomsFile       string
 	rooms           []store.Room
@@ -80,7 +82,17 @@ func WithTCP(addr string) Option { return func(o *options) error { o.tcp = addr;
 func WithUDP(addr string) Option { return func(o *options) error { o.udp = addr; return nil } }
 
 // WithDB stores in an SQLite database at path (created if missing).
-func WithDB(path string) Option { return func(o *options) error { o.dbPath = path; return nil } }
+// WithDB and WithPostgres replace each other: the last one given counts.
+func WithDB(path string) Option {
+	return func(o *options) error { o.dbPath, o.pgURL = path, ""; return nil }
+}
+
+// WithPostgres stores in the PostgreSQL database at url
+// (postgres://user:password@host:port/db), creating or migrating its
+// schema at start.
+func WithPostgres(url string) Option {
+	return func(o *options) error { o.pgURL, o.dbPath = url, ""; return nil }
+}
 
 // WithStore uses an open store; the server closes it.
 func WithStore(s store.Store) Option { return func(o *options) error { o.st = s; return nil } }
@@ -181,9 +193,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	}
 	var err error
 	s.st = o.st
+	if s.st == nil && o.pgURL != "" {
+		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger)); err != nil {
+			return nil, err
+		}
+	}
 	if s.st == nil {
 		if o.dbPath == "" {
-			return nil, errors.New("refserver: no storage (WithDB or WithStore)")
+			return nil, errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)")
 		}
 		if dir := filepath.Dir(o.dbPath); dir != "" {
 			if _, err := os.Stat(dir); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/storetest"
@@ -582,5 +583,149 @@ func TestRunMembership(t *testing.T) {
 	}
 	if live, _ := s.Servers(ctx, time.Hour); len(live) != 0 {
 		t.Fatalf("still registered after stopping: %+v", live)
+	}
+}
+
+// TestPostgresCrash kills the PostgreSQL server itself (SIGKILL to every
+// process of its own cluster) while posts are being appended, then
+// restarts it: every post the store acknowledged is in the database after
+// recovery; the posts in flight failed (reported to their callers, never
+// acknowledged), and the store works again once the server is back.
+func TestPostgresCrash(t *testing.T) {
+	if testing.Short() {
+		t.Skip("initdb of a cluster of its own")
+	}
+	if _, err := pgtest.FindBin(); err != nil {
+		t.Skip(err)
+	}
+	ctx := ctxT(t)
+	c, err := pgtest.Start(ctx, pgtest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Stop()
+	if err := c.CreateDatabase(ctx, "crash"); err != nil {
+		t.Fatal(err)
+	}
+	url := c.URL("crash") + "&connect_timeout=2"
+	s, err := Open(ctx, url, WithCommitTimeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	failed := 0
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() { // one poster per goroutine, waiting for each answer
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				text := fmt.Sprintf("w%d %d", w, i)
+				_, err := appendWait(s, store.Message{RoomID: "r", Author: "sip:a@d", TS: time.Now(), Text: text})
+				mu.Lock()
+				if err == nil {
+					acked[text] = true
+				} else {
+					failed++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d posts acknowledged in 20 s", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// posting goes on against the dead server for a moment: all fail
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		f := failed
+		mu.Unlock()
+		if f >= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no post failed while PostgreSQL was down")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	before := len(acked)
+	mu.Unlock()
+	if err := c.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// the store reconnects by itself: posting succeeds again
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n > before+10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("posting did not recover after PostgreSQL restarted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	h, err := s.History(ctx, "r", -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := map[string]bool{}
+	for i, m := range h {
+		stored[m.Text] = true
+		if i > 0 && m.Seq <= h[i-1].Seq {
+			t.Fatalf("sequence numbers out of order after recovery: %d after %d", m.Seq, h[i-1].Seq)
+		}
+	}
+	for text := range acked {
+		if !stored[text] {
+			t.Errorf("acknowledged post %q lost in the crash of PostgreSQL", text)
+		}
+	}
+	t.Logf("%d acknowledged (%d before the crash), %d failed, %d stored", len(acked), before, failed, len(h))
+}
+
+// BenchmarkAppend: group commit with 1 to 256 posters waiting for their
+// acknowledgements, on the shared throw-away cluster (fsync on); besides
+// storetest.BenchAppend's figures, the commit latency (the transaction from
+// BEGIN to COMMIT) p50 and p99 (docs/performance.md).
+func BenchmarkAppend(b *testing.B) {
+	for _, inflight := range []int{1, 16, 64, 256} {
+		b.Run(fmt.Sprintf("inflight=%d", inflight), func(b *testing.B) {
+			commit := hdrhistogram.New(1, 60_000_000, 3)
+			s, _ := openDB(b, WithOnCommit(func(_ int, took time.Duration) { _ = commit.RecordValue(took.Microseconds()) }))
+			storetest.BenchAppend(b, s, inflight)
+			b.ReportMetric(float64(commit.ValueAtQuantile(50)), "commit-p50-µs")
+			b.ReportMetric(float64(commit.ValueAtQuantile(99)), "commit-p99-µs")
+		})
 	}
 }

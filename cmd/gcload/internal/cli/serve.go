@@ -10,6 +10,7 @@ import (
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/spf13/cobra"
 )
 
@@ -38,7 +39,8 @@ func NewCmdServe(env *Env, runF func(*ServeOptions) error) *cobra.Command {
 		Long: `Run the reference group chat server: registrar and provisioning (real
 clients such as SIPE sign in to it), the lookup service sip:ocschat@DOMAIN,
 channel services sip:gcs1@DOMAIN ... sip:gcsN@DOMAIN, durable storage
-(SQLite in WAL mode) and, with --admin, the HTTP JSON admin API.
+(an SQLite file in WAL mode, or PostgreSQL when --db is a postgres:// URL) and,
+with --admin, the HTTP JSON admin API.
 
 It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.
 
@@ -46,6 +48,7 @@ It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.
 gcload catching them; "--misbehave list" lists them.`,
 		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --rooms rooms.yaml --admin 127.0.0.1:8080
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
+  gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
   gcload serve --misbehave list
   gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries`,
 		Args: cobra.NoArgs,
@@ -60,7 +63,7 @@ gcload catching them; "--misbehave list" lists them.`,
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:5061", "SIP listen address HOST:PORT (TCP and UDP)")
 	f.BoolVar(&o.UDP, "udp", true, "also listen on UDP")
 	f.StringVar(&o.Domain, "domain", refserver.DefaultDomain, "SIP domain of users, rooms and services")
-	f.StringVar(&o.DB, "db", "gcload.db", "SQLite database file (created if missing)")
+	f.StringVar(&o.DB, "db", "gcload.db", "SQLite database file (created if missing), or a postgres:// URL of a PostgreSQL database (schema created or migrated at start)")
 	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML) to provision at start")
 	f.IntVar(&o.Channels, "channels", 1, "number of channel services")
 	f.StringVar(&o.Admin, "admin", "", "admin API listen address HOST:PORT (none if empty)")
@@ -70,6 +73,23 @@ gcload catching them; "--misbehave list" lists them.`,
 	f.DurationVar(&o.PostDelay, "post-delay", 0, "hold every post this long before handling it (a slower server on purpose, to test gcload compare)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
+}
+
+// dbOption: a postgres:// or postgresql:// URL is a PostgreSQL database,
+// anything else an SQLite file.
+func dbOption(db string) refserver.Option {
+	if postgres.IsURL(db) {
+		return refserver.WithPostgres(db)
+	}
+	return refserver.WithDB(db)
+}
+
+// dbName is --db as it may be printed (no password).
+func dbName(db string) string {
+	if postgres.IsURL(db) {
+		return postgres.Redact(db)
+	}
+	return db
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -105,7 +125,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	}
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	opts := []refserver.Option{
-		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), refserver.WithDB(o.DB),
+		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), dbOption(o.DB),
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 	}
@@ -145,7 +165,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if u := srv.AdminURL(); u != "" {
 		fmt.Fprintf(env.Stdout, ", admin API %s", u)
 	}
-	fmt.Fprintf(env.Stdout, ", database %s", o.DB)
+	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
 	if !faults.Empty() {
 		fmt.Fprintf(env.Stdout, ", MISBEHAVING: %s", faults)
 	}
