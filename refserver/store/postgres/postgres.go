@@ -410,27 +410,26 @@ func (s *Store) commit(batch []pending, res []result) []result {
 	slices.Sort(rooms)
 	rooms = slices.Compact(rooms)
 
-	tx, err := s.pool.Begin(ctx)
+	// two round trips: BEGIN and the lock of the rooms' rows, then the
+	// rows, the rooms' last numbers, the notifications and COMMIT
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("postgres: append: %w", err))
 	}
-	defer func() { _ = tx.Rollback(context.Background()) }()
-	// lock the rooms' rows in one order (no deadlock between servers)
-	rows, err := tx.Query(ctx, `SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`, rooms)
-	if err != nil {
-		return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
-	}
-	last := make(map[string]uint64, len(rooms))
-	for rows.Next() {
-		var id string
-		var seq int64
-		if err := rows.Scan(&id, &seq); err != nil {
-			rows.Close()
-			return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
+	defer conn.Release() // the pool drops a connection left in a transaction
+	defer func() {
+		if conn.Conn().PgConn().TxStatus() != 'I' {
+			rctx, rcancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer rcancel()
+			_, _ = conn.Exec(rctx, "ROLLBACK")
 		}
-		last[id] = uint64(seq)
-	}
-	if err := rows.Err(); err != nil {
+	}()
+	// lock the rooms' rows in one order (no deadlock between servers)
+	lock := &pgx.Batch{}
+	lock.Queue("BEGIN")
+	lock.Queue(`SELECT id, last_seq FROM rooms WHERE id = ANY($1) ORDER BY id COLLATE "C" FOR UPDATE`, rooms)
+	last := make(map[string]uint64, len(rooms))
+	if err := lockRooms(conn.SendBatch(ctx, lock), last); err != nil {
 		return fail(fmt.Errorf("postgres: append: lock rooms: %w", err))
 	}
 	n := 0
@@ -478,13 +477,10 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		roomIDs, seqs, authors, tss, texts, stories)
 	b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
 	b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	b.Queue("COMMIT")
+	if err := execAll(conn.SendBatch(ctx, b), b.Len()); err != nil {
 		s.failed.Add(uint64(n))
 		return failOK(res, fmt.Errorf("postgres: append: %w", err))
-	}
-	if err := tx.Commit(ctx); err != nil {
-		s.failed.Add(uint64(n))
-		return failOK(res, fmt.Errorf("postgres: commit: %w", err))
 	}
 	s.appended.Add(uint64(n))
 	s.commits.Add(1)
@@ -492,6 +488,43 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		s.onCommit(n, time.Since(start))
 	}
 	return res
+}
+
+// lockRooms reads the results of BEGIN and of the rooms' lock.
+func lockRooms(br pgx.BatchResults, last map[string]uint64) error {
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return err
+	}
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			rows.Close()
+			return err
+		}
+		last[id] = uint64(seq)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return br.Close()
+}
+
+// execAll reads the results of a batch's n statements; the first error
+// ends it (PostgreSQL skips the rest of the pipeline: no COMMIT).
+func execAll(br pgx.BatchResults, n int) error {
+	defer br.Close()
+	for range n {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	return br.Close()
 }
 
 // failOK fails the posts of a batch that had not failed already.
