@@ -163,6 +163,13 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	// the durability promise rests on the server's settings: say so when
+	// it cannot hold
+	var syncCommit, fsync string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_commit'), current_setting('fsync')`).Scan(&syncCommit, &fsync); err == nil &&
+		(syncCommit == "off" || fsync == "off") {
+		s.log.Warn("postgres: a crash of the database server may lose acknowledged posts", "db", name, "synchronous_commit", syncCommit, "fsync", fsync)
+	}
 	s.queue = make(chan pending, 4096)
 	s.stopped, s.stop = context.WithCancel(context.Background())
 	go s.writer()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -727,5 +728,55 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(commit.ValueAtQuantile(50)), "commit-p50-µs")
 			b.ReportMetric(float64(commit.ValueAtQuantile(99)), "commit-p99-µs")
 		})
+	}
+}
+
+// TestWarnsWithoutDurability: a database whose commits do not wait for the
+// disk (here synchronous_commit=off for the store's sessions) is used, with
+// a warning that a crash may lose acknowledged posts.
+func TestWarnsWithoutDurability(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	for _, c := range []struct {
+		url  string
+		warn bool
+	}{{url, false}, {url + "&synchronous_commit=off", true}} {
+		var log strings.Builder
+		s, err := Open(ctxT(t), c.url, WithLogger(slog.New(slog.NewTextHandler(&log, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if got := strings.Contains(log.String(), "may lose acknowledged posts"); got != c.warn {
+			t.Errorf("%s: warned %v, want %v: %q", c.url, got, c.warn, log.String())
+		}
+	}
+}
+
+// TestSearchPath: search_path in the URL keeps the tables in that schema
+// (README: a schema other than public).
+func TestSearchPath(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	exec(t, url, `CREATE SCHEMA gc`)
+	s, err := Open(ctxT(t), url+"&search_path=gc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutRoom(ctxT(t), store.Room{ID: "r", Name: "R"}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	conn, err := pgx.Connect(ctxT(t), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var inGC, inPublic int
+	if err := conn.QueryRow(ctxT(t), `SELECT count(*) FILTER (WHERE table_schema = 'gc'), count(*) FILTER (WHERE table_schema = 'public')
+		FROM information_schema.tables WHERE table_name IN ('rooms', 'messages', 'schema_migrations')`).Scan(&inGC, &inPublic); err != nil {
+		t.Fatal(err)
+	}
+	var rooms int
+	if err := conn.QueryRow(ctxT(t), `SELECT count(*) FROM gc.rooms`).Scan(&rooms); err != nil || inGC != 3 || inPublic != 0 || rooms != 1 {
+		t.Fatalf("tables in gc %d, in public %d, rooms in gc %d (%v)", inGC, inPublic, rooms, err)
 	}
 }
