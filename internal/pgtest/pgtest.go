@@ -316,11 +316,39 @@ func (c *Cluster) Kill() error {
 	// the process group is empty, so a restart finds no old backend
 	// holding shared memory
 	deadline := time.Now().Add(10 * time.Second)
-	for syscall.Kill(-cmd.Process.Pid, 0) == nil && time.Now().Before(deadline) {
+	for groupAlive(cmd.Process.Pid) && time.Now().Before(deadline) {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		time.Sleep(10 * time.Millisecond)
 	}
 	return err
+}
+
+// groupAlive reports whether a process of group pgid still runs (zombies,
+// waiting for init to reap them, do not count).
+func groupAlive(pgid int) bool {
+	if syscall.Kill(-pgid, 0) != nil {
+		return false
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return true // no /proc: trust kill(0)
+	}
+	for _, e := range ents {
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Cluster) kill() { _ = c.Kill() }
