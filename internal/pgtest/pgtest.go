@@ -300,8 +300,8 @@ func (c *Cluster) NewDatabase(t testing.TB) string {
 }
 
 // Kill kills the server and its backends with SIGKILL, as a crash would,
-// and waits until the postmaster is gone. The data folder stays: Restart
-// starts the server again, which then recovers from its WAL.
+// and waits until they are gone. The data folder stays: Restart starts the
+// server again, which then recovers from its WAL.
 func (c *Cluster) Kill() error {
 	c.mu.Lock()
 	cmd, exited := c.cmd, c.exited
@@ -310,45 +310,66 @@ func (c *Cluster) Kill() error {
 	if cmd == nil {
 		return errors.New("pgtest: not running")
 	}
-	err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	pid := cmd.Process.Pid
+	// every backend is a child of the postmaster in a session of its own
+	// (PostgreSQL calls setsid): stop the postmaster so it forks no more,
+	// then kill it and its children
+	_ = syscall.Kill(pid, syscall.SIGSTOP)
+	procs := append(children(pid), pid)
+	var err error
+	for _, p := range procs {
+		if e := syscall.Kill(p, syscall.SIGKILL); e != nil && p == pid {
+			err = fmt.Errorf("pgtest: kill: %w", e)
+		}
+	}
 	<-exited
-	// backends notice the postmaster's death by themselves; wait until
-	// the process group is empty, so a restart finds no old backend
-	// holding shared memory
+	// a restart must find no old backend attached to the shared memory
 	deadline := time.Now().Add(10 * time.Second)
-	for groupAlive(cmd.Process.Pid) && time.Now().Before(deadline) {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		time.Sleep(10 * time.Millisecond)
+	for running(procs) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	return err
 }
 
-// groupAlive reports whether a process of group pgid still runs (zombies,
-// waiting for init to reap them, do not count).
-func groupAlive(pgid int) bool {
-	if syscall.Kill(-pgid, 0) != nil {
-		return false
-	}
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return true // no /proc: trust kill(0)
-	}
+// children lists the processes whose parent is pid (from /proc).
+func children(pid int) []int {
+	var out []int
+	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		p, err := strconv.Atoi(e.Name())
 		if err != nil {
 			continue
 		}
-		// pid (comm) state ppid pgrp ...
-		i := bytes.LastIndexByte(b, ')')
-		if i < 0 {
-			continue
+		if f := procStat(p); len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, p)
 		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) > 2 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+	}
+	return out
+}
+
+// running reports whether any of pids still runs (a zombie, waiting to be
+// reaped, has released its memory and does not count).
+func running(pids []int) bool {
+	for _, p := range pids {
+		if f := procStat(p); len(f) > 0 && f[0] != "Z" && f[0] != "X" {
 			return true
 		}
 	}
 	return false
+}
+
+// procStat returns the fields of /proc/PID/stat after the command name:
+// state, ppid, pgrp, ...; nil when the process is gone.
+func procStat(pid int) []string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(b[i+1:]))
 }
 
 func (c *Cluster) kill() { _ = c.Kill() }

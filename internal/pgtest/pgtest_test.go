@@ -97,12 +97,16 @@ func TestKillRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mu.Lock()
-	pgid := c.cmd.Process.Pid
+	pid := c.cmd.Process.Pid
 	c.mu.Unlock()
+	procs := append(children(pid), pid)
+	if len(procs) < 3 {
+		t.Fatalf("postmaster %d has children %v: want its backends and helpers", pid, procs)
+	}
 	if err := c.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	if groupAlive(pgid) {
+	if running(procs) {
 		t.Fatal("a server process survived Kill")
 	}
 	if _, err := conn.Exec(ctx, "SELECT 1"); err == nil {
