@@ -1,9 +1,14 @@
 // Package promexp serves the live measurements of a run as Prometheus
-// metrics, in the text exposition format 0.0.4, for --metrics-addr.
+// metrics for --metrics-addr, with the official Go client
+// (github.com/prometheus/client_golang): a Handler is a
+// prometheus.Collector that reads a *reports.Recorder at scrape time, so
+// recording a sample costs what the Recorder costs and nothing more, and
+// promhttp serves the exposition in whichever format the scraper asks for
+// (the text format 0.0.4 by default, OpenMetrics or protobuf when asked).
 //
-// It reads a *reports.Recorder through the methods that are safe during a
-// run (Hists, Counters and Snapshot: they copy or load atomically and
-// never modify the Recorder) and a caller's callback for a few gauges. The
+// It reads the Recorder through the methods that are safe during a run
+// (Hists, Counters and Snapshot: they copy or load atomically and never
+// modify the Recorder) and a caller's callback for a few gauges. The
 // metrics are:
 //
 //	gcload_operations_total{op}                 samples recorded per operation
@@ -17,6 +22,14 @@
 //	gcload_interval_posts_per_second,
 //	gcload_interval_deliveries_per_second,
 //	gcload_interval_post_to_delivery_p99_seconds the last closed interval
+//
+// and, with Options.ProcessMetrics, the client's standard go_* and
+// process_* metrics of the generator process (heap, GC, goroutines, CPU,
+// open files).
+//
+// The fan-out completion time (op="post_to_last_delivery") counts each
+// post when its fan-out completes during the run (see sipclient/swarm);
+// the run's summary recomputes it exactly once the accounting is done.
 //
 // Cardinality is bounded: the only labels are op, rule, code (and le), no
 // user or room ever labels a series, and each of op, rule and code takes
@@ -33,7 +46,6 @@
 package promexp
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -44,15 +56,20 @@ import (
 	"net/http"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
+
 	"github.com/gcload/gcload/reports"
 )
 
-// ContentType is the media type of the text exposition format.
+// ContentType is the media type of the text exposition format, which a
+// scrape without an Accept header gets.
 const ContentType = "text/plain; version=0.0.4; charset=utf-8"
 
 // DefaultBuckets are the latency histogram's bucket bounds, in seconds.
@@ -92,6 +109,9 @@ type Options struct {
 	MaxLabelValues int
 	// Now is the clock for the elapsed time (default time.Now).
 	Now func() time.Time
+	// ProcessMetrics adds the Go client's go_* and process_* metrics of
+	// the running process.
+	ProcessMetrics bool
 }
 
 // Handler serves a Recorder's metrics. It is safe for concurrent use.
@@ -102,12 +122,15 @@ type Handler struct {
 	gauges  func() Gauges
 	now     func() time.Time
 	max     int
+	reg     *prometheus.Registry
+	http    http.Handler
 
-	mu     sync.Mutex // the label sets
+	mu     sync.Mutex // the label sets and descs
 	ops    *labelSet
 	rules  *labelSet
 	codes  *labelSet
 	extras *labelSet // counters beyond the known ones, by name
+	descs  map[string]*prometheus.Desc
 }
 
 // NewHandler returns a Handler serving rec's metrics. It panics if
@@ -122,7 +145,7 @@ func NewHandler(rec *reports.Recorder, opts Options) *Handler {
 			panic(fmt.Sprintf("promexp: buckets must be ascending, positive and finite: %v", b))
 		}
 	}
-	h := &Handler{rec: rec, buckets: slices.Clone(b), gauges: opts.Gauges, now: opts.Now, max: opts.MaxLabelValues}
+	h := &Handler{rec: rec, buckets: slices.Clone(b), gauges: opts.Gauges, now: opts.Now, max: opts.MaxLabelValues, descs: map[string]*prometheus.Desc{}}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -133,35 +156,51 @@ func NewHandler(rec *reports.Recorder, opts Options) *Handler {
 		h.bounds = append(h.bounds, int64(math.Round(s*1e6)))
 	}
 	h.ops, h.rules, h.codes, h.extras = newLabelSet(h.max), newLabelSet(h.max), newLabelSet(h.max), newLabelSet(h.max)
+	h.reg = prometheus.NewRegistry()
+	h.reg.MustRegister(h)
+	if opts.ProcessMetrics {
+		h.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	h.http = promhttp.HandlerFor(h.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return h
 }
 
-// ServeHTTP serves the metrics to GET and HEAD requests.
+// ServeHTTP serves the metrics to GET and HEAD requests, in the format the
+// request's Accept header asks for.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	var b bytes.Buffer
-	h.mu.Lock()
-	h.render(&b)
-	h.mu.Unlock()
-	w.Header().Set("Content-Type", ContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(b.Len()))
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(b.Bytes())
+	h.http.ServeHTTP(w, r)
 }
 
 // WriteTo writes the metrics in the text exposition format to w.
 func (h *Handler) WriteTo(w io.Writer) (int64, error) {
-	var b bytes.Buffer
-	h.mu.Lock()
-	h.render(&b)
-	h.mu.Unlock()
-	return b.WriteTo(w)
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		return 0, fmt.Errorf("promexp: %w", err)
+	}
+	cw := &countingWriter{w: w}
+	enc := expfmt.NewEncoder(cw, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			return cw.n, fmt.Errorf("promexp: %w", err)
+		}
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // labelSet is a sticky, bounded set of label values: the first max values
@@ -259,9 +298,64 @@ func (g geometry) width(v int64) int64 {
 	return int64(1) << (uint(bucket) + g.unitMagnitude)
 }
 
-// render writes the exposition to w.
-func (h *Handler) render(w *bytes.Buffer) {
-	// Latencies: the known operations always, others once they have data.
+// Collect implements prometheus.Collector: it reads the Recorder (and
+// the Gauges callback) and sends every metric as a constant metric, so
+// that recording costs nothing more than the Recorder itself.
+func (h *Handler) Collect(ch chan<- prometheus.Metric) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.collectLatency(ch)
+	h.collectCounters(ch)
+	if h.gauges != nil {
+		g := h.gauges()
+		ch <- prometheus.MustNewConstMetric(descUsersOnline, prometheus.GaugeValue, float64(g.UsersOnline))
+		ch <- prometheus.MustNewConstMetric(descRooms, prometheus.GaugeValue, float64(g.Rooms))
+		ch <- prometheus.MustNewConstMetric(descCPU, prometheus.GaugeValue, g.CPUUtilization)
+	}
+	snap := h.rec.Snapshot(h.now())
+	ch <- prometheus.MustNewConstMetric(descElapsed, prometheus.GaugeValue, snap.Elapsed.Seconds())
+	ch <- prometheus.MustNewConstMetric(descPostsRate, prometheus.GaugeValue, snap.PostsPerSec)
+	ch <- prometheus.MustNewConstMetric(descDeliveriesRate, prometheus.GaugeValue, snap.DeliveriesPerSec)
+	ch <- prometheus.MustNewConstMetric(descP99, prometheus.GaugeValue, snap.P99PostToDelivery.Seconds())
+}
+
+// Describe implements prometheus.Collector. It sends nothing: the
+// Handler is an unchecked collector, because the counters beyond the
+// known ones appear during the run.
+func (h *Handler) Describe(chan<- *prometheus.Desc) {}
+
+// Fixed metric descriptions.
+var (
+	descOperations     = prometheus.NewDesc("gcload_operations_total", "Latency samples recorded, per operation.", []string{"op"}, nil)
+	descLatency        = prometheus.NewDesc("gcload_operation_latency_seconds", "Operation latency from the intended time, in seconds (HdrHistogram totals in fixed buckets).", []string{"op"}, nil)
+	descViolations     = prometheus.NewDesc("gcload_violations_total", "Protocol violations, per rule.", []string{"rule"}, nil)
+	descSIP            = prometheus.NewDesc("gcload_sip_responses_total", "SIP responses received, per status code.", []string{"code"}, nil)
+	descUsersOnline    = prometheus.NewDesc("gcload_users_online", "Simulated users signed in now.", nil, nil)
+	descRooms          = prometheus.NewDesc("gcload_rooms", "Rooms of the run.", nil, nil)
+	descCPU            = prometheus.NewDesc("gcload_generator_cpu_utilization", "Generator CPU time over wall time times GOMAXPROCS (0 to 1).", nil, nil)
+	descElapsed        = prometheus.NewDesc("gcload_elapsed_seconds", "Time since the start of the run.", nil, nil)
+	descPostsRate      = prometheus.NewDesc("gcload_interval_posts_per_second", "Posts per second in the last closed interval.", nil, nil)
+	descDeliveriesRate = prometheus.NewDesc("gcload_interval_deliveries_per_second", "Deliveries per second in the last closed interval.", nil, nil)
+	descP99            = prometheus.NewDesc("gcload_interval_post_to_delivery_p99_seconds", "99th percentile of post_to_delivery in the last closed interval.", nil, nil)
+)
+
+// counterDesc returns the description of gcload_<name>_total.
+func (h *Handler) counterDesc(name string) *prometheus.Desc {
+	if d, ok := h.descs[name]; ok {
+		return d
+	}
+	help := counterHelp[name]
+	if help == "" {
+		help = "Counter " + name + "."
+	}
+	d := prometheus.NewDesc("gcload_"+name+"_total", help, nil, nil)
+	h.descs[name] = d
+	return d
+}
+
+// collectLatency sends the operation counts and latency histograms: the
+// known operations always, others once they have data.
+func (h *Handler) collectLatency(ch chan<- prometheus.Metric) {
 	hists := h.rec.Hists()
 	var extra []string
 	for op := range hists {
@@ -314,28 +408,23 @@ func (h *Handler) render(w *bytes.Buffer) {
 			st.sumUS += float64(count) * float64(from+geom.width(from)/2)
 		}
 	}
-	if i := slices.Index(labels, OtherLabel); i >= 0 { // _other last
-		labels = append(append(labels[:i:i], labels[i+1:]...), OtherLabel)
-	}
-
-	family(w, "gcload_operations_total", "counter", "Latency samples recorded, per operation.")
-	for _, l := range labels {
-		sample(w, "gcload_operations_total", "op", l, "", float64(stats[l].count))
-	}
-	family(w, "gcload_operation_latency_seconds", "histogram", "Operation latency from the intended time, in seconds (HdrHistogram totals in fixed buckets).")
 	for _, l := range labels {
 		st := stats[l]
-		var cum uint64
+		cum := make(map[float64]uint64, len(h.buckets))
+		var c uint64
 		for j, bound := range h.buckets {
-			cum += st.buckets[j]
-			sampleLE(w, l, formatFloat(bound), cum)
+			c += st.buckets[j]
+			cum[bound] = c
 		}
-		sampleLE(w, l, "+Inf", st.count)
-		sample(w, "gcload_operation_latency_seconds_sum", "op", l, "", st.sumUS/1e6)
-		sample(w, "gcload_operation_latency_seconds_count", "op", l, "", float64(st.count))
+		ch <- prometheus.MustNewConstMetric(descOperations, prometheus.CounterValue, float64(st.count), validUTF8(l))
+		ch <- prometheus.MustNewConstHistogram(descLatency, st.count, st.sumUS/1e6, cum, validUTF8(l))
 	}
+}
 
-	// Counters.
+// collectCounters sends the known counters (always), the other counters
+// with valid names (bounded), and the violations and SIP response
+// families.
+func (h *Handler) collectCounters(ch chan<- prometheus.Metric) {
 	counters := h.rec.Counters()
 	var extraCounters, rules, codes []string
 	for name := range counters {
@@ -348,20 +437,10 @@ func (h *Handler) render(w *bytes.Buffer) {
 			extraCounters = append(extraCounters, name)
 		}
 	}
-	known := make([]string, 0, len(reports.CounterMetrics))
 	for _, name := range reports.CounterMetrics {
 		if validMetricPart(name) {
-			known = append(known, name)
+			ch <- prometheus.MustNewConstMetric(h.counterDesc(name), prometheus.CounterValue, float64(counters[name]))
 		}
-	}
-	for _, name := range known {
-		metric := "gcload_" + name + "_total"
-		help := counterHelp[name]
-		if help == "" {
-			help = "Counter " + name + "."
-		}
-		family(w, metric, "counter", help)
-		sample(w, metric, "", "", "", float64(counters[name]))
 	}
 	sort.Strings(extraCounters)
 	h.extras.admit(extraCounters)
@@ -369,107 +448,35 @@ func (h *Handler) render(w *bytes.Buffer) {
 		if h.extras.label(name) == OtherLabel {
 			continue // an unbounded set of names must not make unbounded metrics
 		}
-		metric := "gcload_" + name + "_total"
-		family(w, metric, "counter", "Counter "+name+".")
-		sample(w, metric, "", "", "", float64(counters[name]))
+		ch <- prometheus.MustNewConstMetric(h.counterDesc(name), prometheus.CounterValue, float64(counters[name]))
 	}
-	labelled(w, "gcload_violations_total", "Protocol violations, per rule.", "rule", prefixViolations, rules, h.rules, counters)
-	labelled(w, "gcload_sip_responses_total", "SIP responses received, per status code.", "code", prefixSIP, codes, h.codes, counters)
-
-	// Gauges.
-	if h.gauges != nil {
-		g := h.gauges()
-		family(w, "gcload_users_online", "gauge", "Simulated users signed in now.")
-		sample(w, "gcload_users_online", "", "", "", float64(g.UsersOnline))
-		family(w, "gcload_rooms", "gauge", "Rooms of the run.")
-		sample(w, "gcload_rooms", "", "", "", float64(g.Rooms))
-		family(w, "gcload_generator_cpu_utilization", "gauge", "Generator CPU time over wall time times GOMAXPROCS (0 to 1).")
-		sample(w, "gcload_generator_cpu_utilization", "", "", "", g.CPUUtilization)
-	}
-	snap := h.rec.Snapshot(h.now())
-	family(w, "gcload_elapsed_seconds", "gauge", "Time since the start of the run.")
-	sample(w, "gcload_elapsed_seconds", "", "", "", snap.Elapsed.Seconds())
-	family(w, "gcload_interval_posts_per_second", "gauge", "Posts per second in the last closed interval.")
-	sample(w, "gcload_interval_posts_per_second", "", "", "", snap.PostsPerSec)
-	family(w, "gcload_interval_deliveries_per_second", "gauge", "Deliveries per second in the last closed interval.")
-	sample(w, "gcload_interval_deliveries_per_second", "", "", "", snap.DeliveriesPerSec)
-	family(w, "gcload_interval_post_to_delivery_p99_seconds", "gauge", "99th percentile of post_to_delivery in the last closed interval.")
-	sample(w, "gcload_interval_post_to_delivery_p99_seconds", "", "", "", snap.P99PostToDelivery.Seconds())
+	labelled(ch, descViolations, prefixViolations, rules, h.rules, counters)
+	labelled(ch, descSIP, prefixSIP, codes, h.codes, counters)
 }
 
-// labelled writes a counter family with one label from a counter family
-// ("violations.<rule>", "sip.<code>"), its values bounded by set.
-func labelled(w *bytes.Buffer, metric, help, label, prefix string, values []string, set *labelSet, counters map[string]int64) {
+// labelled sends a counter family with one label from a counter family
+// ("violations.<rule>", "sip.<code>"), its values bounded by set: every
+// admitted value keeps its series, and the others add into _other.
+func labelled(ch chan<- prometheus.Metric, desc *prometheus.Desc, prefix string, values []string, set *labelSet, counters map[string]int64) {
 	sort.Strings(values)
 	set.admit(values)
 	sums := map[string]int64{}
-	var order []string
-	for _, v := range values {
-		l := set.label(v)
-		if _, ok := sums[l]; !ok && l != OtherLabel {
-			order = append(order, l)
-		}
-		sums[l] += counters[prefix+v]
-	}
-	// Keep every admitted value's series, and _other once it exists.
 	for v := range set.keep {
-		if _, ok := sums[v]; !ok {
-			sums[v] = counters[prefix+v]
-			order = append(order, v)
+		sums[v] = counters[prefix+v]
+	}
+	for _, v := range values {
+		if l := set.label(v); l == OtherLabel {
+			sums[l] += counters[prefix+v]
 		}
 	}
-	sort.Strings(order)
-	if _, ok := sums[OtherLabel]; ok {
-		order = append(order, OtherLabel)
-	}
-	family(w, metric, "counter", help)
-	for _, l := range order {
-		sample(w, metric, label, l, "", float64(sums[l]))
+	for l, n := range sums {
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(n), validUTF8(l))
 	}
 }
 
-// family writes the HELP and TYPE lines of a metric family.
-func family(w *bytes.Buffer, name, typ, help string) {
-	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(help), name, typ)
-}
-
-// sample writes one sample line, with an optional label (and le).
-func sample(w *bytes.Buffer, name, label, value, le string, v float64) {
-	w.WriteString(name)
-	if label != "" {
-		w.WriteString("{" + label + `="` + escapeLabel(value) + `"`)
-		if le != "" {
-			w.WriteString(`,le="` + le + `"`)
-		}
-		w.WriteString("}")
-	}
-	w.WriteString(" " + formatFloat(v) + "\n")
-}
-
-func sampleLE(w *bytes.Buffer, op, le string, cum uint64) {
-	sample(w, "gcload_operation_latency_seconds_bucket", "op", op, le, float64(cum))
-}
-
-// formatFloat renders a sample value or bound as the format wants.
-func formatFloat(v float64) string {
-	switch {
-	case math.IsInf(v, 1):
-		return "+Inf"
-	case math.IsInf(v, -1):
-		return "-Inf"
-	case math.IsNaN(v):
-		return "NaN"
-	}
-	return strconv.FormatFloat(v, 'g', -1, 64)
-}
-
-var (
-	labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
-	helpEscaper  = strings.NewReplacer(`\`, `\\`, "\n", `\n`)
-)
-
-func escapeLabel(s string) string { return labelEscaper.Replace(strings.ToValidUTF8(s, "\uFFFD")) }
-func escapeHelp(s string) string  { return helpEscaper.Replace(s) }
+// validUTF8 replaces the invalid bytes of a label value, which the
+// exposition cannot carry.
+func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
 
 // Serve listens on addr (host:port; ":0" picks a free port) and serves h
 // at /metrics, with a pointer to it at /, in a new goroutine. It returns

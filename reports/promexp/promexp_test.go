@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,6 +14,10 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/gcload/gcload/reports"
 )
@@ -72,157 +76,67 @@ func (e *exposition) has(name string, kv ...string) bool {
 	return ok
 }
 
-var (
-	sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$`)
-	labelRE  = regexp.MustCompile(`^([a-zA-Z_][a-zA-Z0-9_]*)="`)
-	nameRE   = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
-)
-
-// parseLabels parses {a="x",b="y\"z"}, unescaping \\, \" and \n.
-func parseLabels(s string) (map[string]string, error) {
-	out := map[string]string{}
-	s = strings.TrimSuffix(strings.TrimPrefix(s, "{"), "}")
-	for s != "" {
-		m := labelRE.FindStringSubmatch(s)
-		if m == nil {
-			return nil, fmt.Errorf("bad label at %q", s)
-		}
-		s = s[len(m[0]):]
-		var v strings.Builder
-		closed := false
-		for i := 0; i < len(s); i++ {
-			c := s[i]
-			if c == '\\' {
-				if i+1 >= len(s) {
-					return nil, fmt.Errorf("dangling escape")
-				}
-				i++
-				switch s[i] {
-				case '\\':
-					v.WriteByte('\\')
-				case '"':
-					v.WriteByte('"')
-				case 'n':
-					v.WriteByte('\n')
-				default:
-					return nil, fmt.Errorf("bad escape \\%c", s[i])
-				}
-				continue
-			}
-			if c == '"' {
-				s = s[i+1:]
-				closed = true
-				break
-			}
-			if c == '\n' {
-				return nil, fmt.Errorf("raw newline in label value")
-			}
-			v.WriteByte(c)
-		}
-		if !closed {
-			return nil, fmt.Errorf("unterminated label value")
-		}
-		if _, dup := out[m[1]]; dup {
-			return nil, fmt.Errorf("label %s twice", m[1])
-		}
-		out[m[1]] = v.String()
-		if strings.HasPrefix(s, ",") {
-			s = s[1:]
-		} else if s != "" {
-			return nil, fmt.Errorf("want , between labels at %q", s)
-		}
-	}
-	return out, nil
-}
-
-// parse checks the text exposition format 0.0.4 as the exporter uses
-// it: comments are HELP or TYPE lines, a family's TYPE precedes its
-// samples, a family's samples are contiguous, every other line is
-// `name{labels} value`, no series repeats, and histograms have
+// parse parses a scrape with the Prometheus project's own text-format
+// parser (expfmt), then checks what the format leaves to the exporter:
+// every family has HELP, counters are not negative, and histograms have
 // cumulative, monotone buckets ending with +Inf equal to _count.
 func parse(t *testing.T, text string) *exposition {
 	t.Helper()
-	e := &exposition{types: map[string]string{}, helps: map[string]string{}, byKey: map[string]float64{}}
-	if !strings.HasSuffix(text, "\n") {
-		t.Fatalf("exposition does not end with a newline")
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("the exposition does not parse: %v\n%s", err, text)
 	}
-	current := ""
-	done := map[string]bool{}
-	for n, line := range strings.Split(strings.TrimSuffix(text, "\n"), "\n") {
-		fail := func(format string, a ...any) {
-			t.Helper()
-			t.Fatalf("line %d %q: %s", n+1, line, fmt.Sprintf(format, a...))
-		}
-		if strings.HasPrefix(line, "#") {
-			f := strings.SplitN(line, " ", 4)
-			if len(f) < 4 || (f[1] != "HELP" && f[1] != "TYPE") || !nameRE.MatchString(f[2]) {
-				fail("bad comment")
-			}
-			switch f[1] {
-			case "HELP":
-				if _, dup := e.helps[f[2]]; dup {
-					fail("second HELP")
-				}
-				e.helps[f[2]] = f[3]
-			case "TYPE":
-				if _, dup := e.types[f[2]]; dup {
-					fail("second TYPE")
-				}
-				switch f[3] {
-				case "counter", "gauge", "histogram", "summary", "untyped":
-				default:
-					fail("bad type")
-				}
-				e.types[f[2]] = f[3]
-				if current != "" {
-					done[current] = true
-				}
-				current = f[2]
-			}
-			continue
-		}
-		m := sampleRE.FindStringSubmatch(line)
-		if m == nil {
-			fail("not name{labels} value")
-		}
-		labels, err := parseLabels(m[2])
-		if err != nil {
-			fail("%v", err)
-		}
-		var v float64
-		switch m[3] {
-		case "+Inf":
-			v = math.Inf(1)
-		case "-Inf":
-			v = math.Inf(-1)
-		default:
-			if v, err = strconv.ParseFloat(m[3], 64); err != nil {
-				fail("bad value")
-			}
-		}
-		fam := m[1]
-		if _, ok := e.types[fam]; !ok {
-			for _, suf := range []string{"_bucket", "_sum", "_count"} {
-				if base, ok := strings.CutSuffix(fam, suf); ok && e.types[base] == "histogram" {
-					fam = base
-				}
-			}
-		}
-		if _, ok := e.types[fam]; !ok {
-			fail("sample before its TYPE")
-		}
-		if fam != current || done[fam] {
-			fail("sample of %s outside its family's block", fam)
-		}
-		if e.types[fam] == "counter" && (v < 0 || math.IsNaN(v)) {
-			fail("negative counter")
-		}
-		s := series{name: m[1], labels: labels, value: v}
+	e := &exposition{types: map[string]string{}, helps: map[string]string{}, byKey: map[string]float64{}}
+	add := func(name string, labels map[string]string, v float64) {
+		s := series{name: name, labels: labels, value: v}
 		if _, dup := e.byKey[s.key()]; dup {
-			fail("series repeated")
+			t.Fatalf("series %s repeated", s.key())
 		}
 		e.byKey[s.key()] = v
 		e.samples = append(e.samples, s)
+	}
+	names := make([]string, 0, len(fams))
+	for name := range fams {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		mf := fams[name]
+		typ := strings.ToLower(mf.GetType().String())
+		e.types[name], e.helps[name] = typ, mf.GetHelp()
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				v := m.GetCounter().GetValue()
+				if v < 0 || math.IsNaN(v) {
+					t.Fatalf("%s: negative counter %v", name, v)
+				}
+				add(name, labels, v)
+			case dto.MetricType_GAUGE:
+				add(name, labels, m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				add(name, labels, m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				for _, b := range h.GetBucket() {
+					bl := maps.Clone(labels)
+					bl["le"] = strconv.FormatFloat(b.GetUpperBound(), 'g', -1, 64)
+					if math.IsInf(b.GetUpperBound(), 1) {
+						bl["le"] = "+Inf"
+					}
+					add(name+"_bucket", bl, float64(b.GetCumulativeCount()))
+				}
+				add(name+"_sum", labels, h.GetSampleSum())
+				add(name+"_count", labels, float64(h.GetSampleCount()))
+			default:
+				t.Fatalf("%s: unexpected type %s", name, typ)
+			}
+		}
 	}
 	for fam, typ := range e.types {
 		if e.helps[fam] == "" {
@@ -330,7 +244,7 @@ func scrape(t testing.TB, url string) string {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != ContentType {
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, ContentType) {
 		t.Fatalf("Content-Type %q", ct)
 	}
 	return string(body)
@@ -461,8 +375,8 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != 200 || resp.ContentLength <= 0 {
-		t.Errorf("HEAD: %s, length %d", resp.Status, resp.ContentLength)
+	if resp.StatusCode != 200 {
+		t.Errorf("HEAD: %s", resp.Status)
 	}
 	resp, err = http.Post(base+"/metrics", "text/plain", nil)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 // returned function stops serving.
 func serveMetrics(env *Env, addr string, rec *reports.Recorder, online *atomic.Int64, rooms int) (func(), error) {
 	start, cpu0 := time.Now(), processCPU()
-	h := promexp.NewHandler(rec, promexp.Options{Gauges: func() promexp.Gauges {
+	h := promexp.NewHandler(rec, promexp.Options{ProcessMetrics: true, Gauges: func() promexp.Gauges {
 		util := 0.0
 		if wall := time.Since(start).Seconds(); wall > 0 {
 			util = (processCPU() - cpu0) / (wall * float64(runtime.GOMAXPROCS(0)))
