@@ -33,6 +33,10 @@ type accounting struct {
 	wrongRoom atomic.Int64
 	// deliveries with no marker of this run
 	foreign atomic.Int64
+	// completed, if set, is told each of this shard's posts whose fan-out
+	// completed during the run (last delivery - intended time, µs): see
+	// ackedLive.
+	completed func(micros int64)
 }
 
 type postStat struct {
@@ -46,6 +50,10 @@ type postStat struct {
 	spoof    atomic.Int32
 	first    atomic.Int64
 	last     atomic.Int64
+	// expect is 1 + the recipients the live fan-out completion waits for
+	// (0 until the post is acknowledged); live is set once it completed.
+	expect atomic.Int32
+	live   atomic.Bool
 }
 
 // Interval is a membership interval in Unix nanoseconds; To 0: still online.
@@ -151,6 +159,51 @@ func (a *accounting) left(user, room int32, at time.Time) {
 	m.mu.Unlock()
 }
 
+// ackedLive starts the live fan-out completion of a post this shard sent
+// and the server acknowledged: it waits for this shard's members of the
+// room online since before the post was sent (those the final accounting
+// expects, as far as it can be known at the acknowledgement) and tells
+// a.completed when as many distinct members received it. The final
+// accounting (Account) recomputes completion exactly, with the members
+// of every shard and the grace period; the live figure exists so that
+// post_to_last_delivery is true while the run goes on. It costs one pass
+// over the room's members per acknowledged post.
+func (a *accounting) ackedLive(room int32, ps *postStat) {
+	if a.completed == nil {
+		return
+	}
+	sent := ps.sent.Load()
+	var n int32
+	for _, u := range a.plan.Rooms[room].Members {
+		m := a.memberOf(u, room)
+		if m == nil {
+			continue
+		}
+		m.mu.Lock()
+		if k := len(m.intervals); k > 0 && m.intervals[k-1].To == 0 && m.intervals[k-1].From <= sent {
+			n++
+		}
+		m.mu.Unlock()
+	}
+	if n == 0 {
+		return
+	}
+	ps.expect.Store(n + 1)
+	a.completeLive(ps)
+}
+
+// completeLive tells a.completed once when a post's live fan-out is
+// complete: acknowledged, and received by as many distinct members as it
+// waits for (deliveries may come before or after the acknowledgement; both
+// paths call this, and the flag makes it once).
+func (a *accounting) completeLive(ps *postStat) {
+	e := ps.expect.Load()
+	if e == 0 || ps.recv.Load() < e-1 || !ps.live.CompareAndSwap(false, true) {
+		return
+	}
+	a.completed(max((ps.last.Load()-ps.intended)/1000, 1))
+}
+
 // delivery accounts for one delivery to user; it returns the marker's
 // intended time for latency, ok false when the post is not this run's.
 func (a *accounting) delivery(user int32, author, text string, at time.Time) (intended int64, ok bool) {
@@ -208,6 +261,9 @@ func (a *accounting) delivery(user int32, author, text string, at time.Time) (in
 		if l >= t || ps.last.CompareAndSwap(l, t) {
 			break
 		}
+	}
+	if a.completed != nil {
+		a.completeLive(ps)
 	}
 	return mk.intended, true
 }

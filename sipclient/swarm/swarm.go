@@ -118,6 +118,7 @@ func New(p *Plan, o Options) (*Swarm, error) {
 		return nil, ErrEmptyShard
 	}
 	s.acct = newAccounting(p, o.Shard)
+	s.acct.completed = func(us int64) { s.rec.Record(reports.OpPostToLastDelivery, time.Duration(us)*time.Microsecond) }
 	return s, nil
 }
 
@@ -578,14 +579,14 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	s.inflight.Add(1)
 	ps.sent.Store(now.UnixNano())
 	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
-		func(status int, err error) { s.posted(u, ps, envid, due, status, err) })
+		func(status int, err error) { s.posted(u, ps, op.Room, envid, due, status, err) })
 	if err != nil {
-		s.posted(u, ps, envid, due, 0, err)
+		s.posted(u, ps, op.Room, envid, due, 0, err)
 	}
 }
 
 // posted accounts for a post's answer.
-func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, due time.Time, status int, err error) {
+func (s *Swarm) posted(u *vuser, ps *postStat, room int32, envid uint64, due time.Time, status int, err error) {
 	defer s.inflight.Add(-1)
 	if err == nil && status != 200 {
 		err = &sipclient.StatusError{Method: "INFO", Code: status, Reason: "answer to a post"}
@@ -613,6 +614,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, due time.Time, stat
 	ps.status.CompareAndSwap(postPending, postAcked)
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
 	s.rec.Add(reports.CounterPosts, 1)
+	s.acct.ackedLive(room, ps)
 }
 
 // event handles what the server sends a user: deliveries are accounted on

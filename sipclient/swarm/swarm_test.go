@@ -137,6 +137,24 @@ func TestKnownSchedule(t *testing.T) {
 	if got := o.Accounted.LastDelivery.TotalCount(); got != 30 {
 		t.Errorf("post_to_last_delivery has %d values, want 30", got)
 	}
+	// The fan-out completions reached the Recorder as they completed,
+	// during the run (the live metrics read it), with the values the final
+	// accounting finds: every member was online from the start, so the
+	// live and final figures agree exactly.
+	live, final := rec.Histogram(reports.OpPostToLastDelivery), o.Accounted.LastDelivery
+	if live.TotalCount() != 30 || live.Max() != final.Max() || live.ValueAtQuantile(50) != final.ValueAtQuantile(50) || live.Min() != final.Min() {
+		t.Errorf("live post_to_last_delivery: %d values, min %d, p50 %d, max %d µs; final: %d, %d, %d, %d",
+			live.TotalCount(), live.Min(), live.ValueAtQuantile(50), live.Max(), final.TotalCount(), final.Min(), final.ValueAtQuantile(50), final.Max())
+	}
+	early := int64(0) // completions in intervals closed 1 s before the end (the quiet phase and the drain)
+	for _, iv := range rec.Intervals() {
+		if h := iv.Hists[reports.OpPostToLastDelivery]; h != nil && !iv.End.After(o.End.Add(-time.Second)) {
+			early += h.TotalCount()
+		}
+	}
+	if early < 20 {
+		t.Errorf("only %d fan-out completions recorded before the quiet phase; they must be recorded as they complete", early)
+	}
 	// posts go out when due, not when the dispatcher next sleeps (the
 	// quiet phase after the posts would hold a forgotten one for 1 s)
 	for i, p := range o.Data.Posts {
@@ -170,7 +188,7 @@ func TestFaultsCaught(t *testing.T) {
 				faults = fault.Set{}.With(fault.DropDeliveries).With(fault.DuplicateDeliveries)
 			}
 			srv := server(t, plan, refserver.WithFaults(faults))
-			outs, _ := run(t, plan, srv, 1)
+			outs, recs := run(t, plan, srv, 1)
 			d := outs[0].Accounted.Delivery
 			st := srv.Stats().Channel
 			switch f {
@@ -180,6 +198,9 @@ func TestFaultsCaught(t *testing.T) {
 				}
 				if outs[0].Accounted.Incomplete != 2 || outs[0].Accounted.LastDelivery.TotalCount() != 28 {
 					t.Fatalf("incomplete fan-outs %d", outs[0].Accounted.Incomplete)
+				}
+				if n := recs[0].Histogram(reports.OpPostToLastDelivery).TotalCount(); n != 28 {
+					t.Fatalf("%d fan-outs completed live, want 28 (the 2 with a dropped delivery never complete)", n)
 				}
 			case fault.DuplicateDeliveries:
 				if st.FaultDuplicated != 3 || d.Duplicated != 3 || d.Lost != 0 || d.Received != 300 {
