@@ -12,11 +12,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"gonum.org/v1/plot/plotter"
 
 	"github.com/gcload/gcload/reports"
 )
@@ -49,6 +52,9 @@ func packed(vals map[int64]int64) *hdrhistogram.PackedHistogram {
 //   - the last interval lasts 0.5 s, the others 1 s.
 //   - rooms: two of 10 members (100/100 and 90/100 received), one of 50
 //     members (500/500), one of 5 that expected nothing.
+//   - thresholds: post_ack.p99 < 100ms (passes), post_ack.p50 < 2ms
+//     (fails), lost == 0 (fails), signin.p99 < 1s (passes).
+//   - the scenario of syntheticScenario.
 func synthetic() *reports.Result {
 	r := &reports.Result{
 		Hists:          map[reports.Op]*hdrhistogram.Histogram{},
@@ -94,9 +100,32 @@ func synthetic() *reports.Result {
 			{Room: "d", Members: 5},
 		},
 	}
+	r.Summary.Delivery = reports.Delivery{Posts: 30, Expected: 700, Received: 690, Lost: 10}
 	r.Summary.RecomputeOps(r.Hists)
+	for _, th := range []string{"post_ack.p99 < 100ms", "post_ack.p50 < 2ms", "lost == 0", "signin.p99 < 1s"} {
+		parsed, err := reports.ParseThreshold(th)
+		if err != nil {
+			panic(err)
+		}
+		r.Summary.Thresholds = append(r.Summary.Thresholds, parsed.Eval(&r.Summary, r.Hists))
+	}
+	r.ScenarioYAML = []byte(syntheticScenario)
 	return r
 }
+
+// syntheticScenario has a 1 s sign-in phase (10 users at 10/s) and a 2 s
+// steady phase, so phases start at 0 and 1 s and the drain at 3 s.
+const syntheticScenario = `name: synthetic
+users: {count: 10}
+rooms:
+  classes: [{name: r, size: 5, count: 2}]
+phases:
+  - name: signin
+    signin: {rate: 10/s, arrival: constant}
+  - name: steady
+    duration: 2s
+    posts: {rate: 1/s}
+`
 
 func find(t *testing.T, cs []Chart, id string) *Chart {
 	t.Helper()
@@ -141,12 +170,26 @@ func TestBuildCharts(t *testing.T) {
 	}
 
 	// Spectrum: signin's 1..1000 ms; x = 1/(1-p).
+	// Small multiples: one panel per operation, in report order, each
+	// titled with it.
 	sp := find(t, cs, "latency_spectrum")
-	if sp.X.Scale != ScalePercentile || sp.Panels[0].Y.Unit != "ms" {
-		t.Errorf("spectrum axes %+v %+v", sp.X, sp.Panels[0].Y)
+	if sp.X.Scale != ScalePercentile || sp.Panels[0].Y.Unit != "ms" || sp.Columns != SpectrumColumns {
+		t.Errorf("spectrum axes %+v %+v, %d columns", sp.X, sp.Panels[0].Y, sp.Columns)
 	}
-	if n := len(sp.Panels[0].Series); n != 2 || sp.Panels[0].Series[0].Name != "signin" || sp.Panels[0].Series[1].Name != "post_ack" {
-		t.Fatalf("spectrum series in report order: %+v", sp.Panels[0].Series)
+	if len(sp.Panels) != 2 || sp.Panels[0].Series[0].Name != "signin" || sp.Panels[1].Series[0].Name != "post_ack" ||
+		sp.Panels[0].Title != "signin (1,000 samples)" || sp.Panels[1].Title != "post_ack (500 samples)" {
+		t.Fatalf("spectrum panels in report order: %+v", sp.Panels)
+	}
+	// signin's 1 to 1,000 ms span more than style.LogRatio: a log axis;
+	// post_ack's 1 to 60 ms too; thresholds on post_ack are drawn on its
+	// panel, in their pass/fail colour.
+	if sp.Panels[0].Y.Scale != ScaleLog || sp.Panels[1].Y.Scale != ScaleLog {
+		t.Errorf("spectrum y scales %s %s, want log", sp.Panels[0].Y.Scale, sp.Panels[1].Y.Scale)
+	}
+	wantLines := []RefLine{{Label: "threshold post_ack.p99 < 100ms: pass", Y: 100, Color: "#1b7f2a"}, {Label: "threshold post_ack.p50 < 2ms: FAIL", Y: 2, Color: "#b00020"}}
+	signinLine := RefLine{Label: "threshold signin.p99 < 1s: pass", Y: 1000, Color: "#1b7f2a"}
+	if got := sp.Panels[1].Lines; fmt.Sprint(got) != fmt.Sprint(wantLines) || fmt.Sprint(sp.Panels[0].Lines) != fmt.Sprint([]RefLine{signinLine}) {
+		t.Errorf("spectrum threshold lines %v and %v, want %v and %v", sp.Panels[0].Lines, got, signinLine, wantLines)
 	}
 	si := series(t, sp, "signin").Points
 	if si[0].X != 1 || !near(si[0].Y, 1, 1e-9) {
@@ -180,9 +223,20 @@ func TestBuildCharts(t *testing.T) {
 		}
 	}
 
-	// Latency over time: p50 (i+1) ms, p99 10(i+1) ms, max 50 ms at the
-	// interval ends (1, 2, 3, 4, 4.5 s).
+	// Latency over time: p50 (i+1) ms, p99 10(i+1) ms, max 60 ms at the
+	// interval ends (1, 2, 3, 4, 4.5 s); max first (drawn under the
+	// lines), as points; the thresholds; the phases.
 	lt := find(t, cs, "latency_post_ack")
+	if ss := lt.Panels[0].Series; len(ss) != 3 || ss[0].Name != "max" || ss[0].Style != StylePoints || ss[1].Name != "p50" || ss[2].Name != "p99" || ss[1].MaxGap != 1.5 {
+		t.Errorf("latency series %+v", ss)
+	}
+	if fmt.Sprint(lt.Panels[0].Lines) != fmt.Sprint(wantLines) {
+		t.Errorf("latency threshold lines %v, want %v", lt.Panels[0].Lines, wantLines)
+	}
+	wantMarkers := []Marker{{X: 0, Label: "signin"}, {X: 1, Label: "steady"}, {X: 3, Label: "drain"}}
+	if fmt.Sprint(lt.Markers) != fmt.Sprint(wantMarkers) || fmt.Sprint(lt.Extent) != "[0 4.5]" {
+		t.Errorf("phase markers %v, extent %v; want %v, [0 4.5]", lt.Markers, lt.Extent, wantMarkers)
+	}
 	ends := []float64{1, 2, 3, 4, 4.5}
 	for name, f := range map[string]func(i int) float64{
 		"p50": func(i int) float64 { return float64(i + 1) },
@@ -216,6 +270,10 @@ func TestBuildCharts(t *testing.T) {
 		t.Errorf("users online %v (interval 3 unset: no point)", u)
 	}
 
+	if th := find(t, cs, "throughput"); fmt.Sprint(th.Markers) != fmt.Sprint(wantMarkers) {
+		t.Errorf("throughput markers %v", th.Markers)
+	}
+
 	// Problems: errors only, 3 in interval 2.
 	pr := find(t, cs, "problems")
 	if pr.SeriesCount() != 1 {
@@ -231,6 +289,10 @@ func TestBuildCharts(t *testing.T) {
 	worst := series(t, fo, "worst room of that size").Points
 	if len(all) != 2 || all[0] != (Point{10, 95}) || all[1] != (Point{50, 100}) || worst[0] != (Point{10, 90}) {
 		t.Errorf("fanout all %v worst %v", all, worst)
+	}
+	// lost == 0 failed (room b lost 10): a red line at 100%.
+	if l := fo.Panels[0].Lines; len(l) != 1 || l[0] != (RefLine{Label: "threshold lost == 0: FAIL", Y: 100, Color: "#b00020"}) {
+		t.Errorf("fanout lines %v", l)
 	}
 
 	// Every series has its fixed colour.
@@ -266,29 +328,36 @@ func TestBuildGolden(t *testing.T) {
 	}
 }
 
-// diffCharts compares chart data, points within a relative 1e-9.
+// diffCharts compares chart data: everything but the points exactly,
+// the points within a relative 1e-9.
 func diffCharts(got, want []Chart) string {
 	var b strings.Builder
 	if len(got) != len(want) {
 		fmt.Fprintf(&b, "%d charts, want %d\n", len(got), len(want))
 		return b.String()
 	}
+	shape := func(c Chart) string {
+		c.Panels = slices.Clone(c.Panels)
+		for i := range c.Panels {
+			c.Panels[i].Series = slices.Clone(c.Panels[i].Series)
+			for j := range c.Panels[i].Series {
+				c.Panels[i].Series[j].Points = c.Panels[i].Series[j].Points[:0:0]
+			}
+		}
+		j, _ := json.Marshal(c)
+		return string(j)
+	}
 	for i := range got {
 		g, w := got[i], want[i]
-		if g.ID != w.ID || g.Title != w.Title || g.Note != w.Note || g.X != w.X || len(g.Panels) != len(w.Panels) {
-			fmt.Fprintf(&b, "chart %d: %s %q %q %+v %d panels, want %s %q %q %+v %d panels\n", i, g.ID, g.Title, g.Note, g.X, len(g.Panels), w.ID, w.Title, w.Note, w.X, len(w.Panels))
+		if sg, sw := shape(g), shape(w); sg != sw {
+			fmt.Fprintf(&b, "chart %d:\n got %s\nwant %s\n", i, sg, sw)
 			continue
 		}
 		for j := range g.Panels {
-			gp, wp := g.Panels[j], w.Panels[j]
-			if gp.Y != wp.Y || len(gp.Series) != len(wp.Series) {
-				fmt.Fprintf(&b, "%s panel %d: %+v %d series, want %+v %d\n", g.ID, j, gp.Y, len(gp.Series), wp.Y, len(wp.Series))
-				continue
-			}
-			for k := range gp.Series {
-				gs, ws := gp.Series[k], wp.Series[k]
-				if gs.Name != ws.Name || gs.Color != ws.Color || gs.Style != ws.Style || gs.Dashed != ws.Dashed || len(gs.Points) != len(ws.Points) {
-					fmt.Fprintf(&b, "%s %s: %s %s %v %d points, want %s %s %s %v %d\n", g.ID, gs.Name, gs.Color, gs.Style, gs.Dashed, len(gs.Points), ws.Name, ws.Color, ws.Style, ws.Dashed, len(ws.Points))
+			for k := range g.Panels[j].Series {
+				gs, ws := g.Panels[j].Series[k], w.Panels[j].Series[k]
+				if len(gs.Points) != len(ws.Points) {
+					fmt.Fprintf(&b, "%s %s: %d points, want %d\n", g.ID, gs.Name, len(gs.Points), len(ws.Points))
 					continue
 				}
 				for n := range gs.Points {
@@ -343,7 +412,7 @@ func TestAggregation(t *testing.T) {
 	r := long(2500)
 	cs := Build(r, Options{})
 	lt := find(t, cs, "latency_post_ack")
-	if lt.Note != "each point aggregates 3 intervals (3s)" {
+	if lt.Note != "each point aggregates 3 intervals (3s); no interval has 100 samples, so p99 is not drawn (it would be the max)" {
 		t.Errorf("note %q", lt.Note)
 	}
 	pmax := series(t, lt, "max").Points
@@ -436,6 +505,75 @@ func parseSVG(t *testing.T, b []byte) svgDoc {
 	return doc
 }
 
+// svgText is a text element of an SVG: its position, laid-out width and
+// whether it is rotated (inside a rotate transform).
+type svgText struct {
+	x, y, width float64
+	rotated     bool
+	text        string
+}
+
+// svgTexts returns the text elements of an SVG drawn by WriteSVG.
+func svgTexts(t *testing.T, b []byte) []svgText {
+	t.Helper()
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var out []svgText
+	var rot []bool // per open element: a rotate transform
+	rotated := func() bool { return slices.Contains(rot, true) }
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			attr := map[string]string{}
+			for _, a := range e.Attr {
+				attr[a.Name.Local] = a.Value
+			}
+			if e.Name.Local == "text" {
+				var s string
+				if err := d.DecodeElement(&s, &e); err != nil {
+					t.Fatal(err)
+				}
+				x, _ := strconv.ParseFloat(attr["x"], 64)
+				y, _ := strconv.ParseFloat(attr["y"], 64)
+				w, err := strconv.ParseFloat(attr["textLength"], 64)
+				if err != nil {
+					t.Errorf("text %q has no textLength (style.FixSVG)", s)
+				}
+				out = append(out, svgText{x: x, y: y, width: w, rotated: rotated(), text: s})
+				continue
+			}
+			rot = append(rot, strings.Contains(attr["transform"], "rotate"))
+		case xml.EndElement:
+			rot = rot[:len(rot)-1]
+		}
+	}
+	return out
+}
+
+// overlaps returns the pairs of unrotated texts on the same baseline
+// whose boxes overlap horizontally (tick labels run together).
+func overlaps(ts []svgText) []string {
+	var out []string
+	for i := range ts {
+		for j := i + 1; j < len(ts); j++ {
+			a, b := ts[i], ts[j]
+			if a.rotated || b.rotated || math.Abs(a.y-b.y) > 1 {
+				continue
+			}
+			if a.x < b.x+b.width && b.x < a.x+a.width {
+				out = append(out, fmt.Sprintf("%q at %.1f+%.1f and %q at %.1f+%.1f", a.text, a.x, a.width, b.text, b.x, b.width))
+			}
+		}
+	}
+	return out
+}
+
 func TestSVGStructure(t *testing.T) {
 	for _, c := range Build(synthetic(), Options{}) {
 		t.Run(c.ID, func(t *testing.T) {
@@ -448,38 +586,69 @@ func TestSVGStructure(t *testing.T) {
 				t.Fatalf("root element %v", doc.XMLName)
 			}
 			w, h := c.Size()
-			if doc.Width != fmt.Sprintf("%gpt", w*72) || doc.Height != fmt.Sprintf("%gpt", h*72) {
+			dw, _ := strconv.ParseFloat(strings.TrimSuffix(doc.Width, "pt"), 64)
+			dh, _ := strconv.ParseFloat(strings.TrimSuffix(doc.Height, "pt"), 64)
+			if math.Abs(dw-w*72) > 0.01 || math.Abs(dh-h*72) > 0.01 {
 				t.Errorf("size %s x %s, want %gin x %gin", doc.Width, doc.Height, w, h)
 			}
 			texts := strings.Join(doc.Texts, "\n")
-			wantTexts := []string{c.Title, c.X.Text()}
+			count := func(s string) int {
+				n := 0
+				for _, x := range doc.Texts {
+					if x == s {
+						n++
+					}
+				}
+				return n
+			}
+			// One title, one x axis label; the y label once for small
+			// multiples, per panel when stacked; panel titles; the legend
+			// with the thresholds; the phase names.
+			if n := count(c.Title); n != 1 {
+				t.Errorf("title %q %d times", c.Title, n)
+			}
+			if n := count(c.X.Text()); n != 1 {
+				t.Errorf("x label %q %d times", c.X.Text(), n)
+			}
+			var want []string
 			for _, p := range c.Panels {
-				wantTexts = append(wantTexts, p.Y.Text())
-				for _, s := range p.Series {
-					if c.SeriesCount() > 1 {
-						wantTexts = append(wantTexts, s.Name) // legend
+				want = append(want, p.Y.Text())
+				if p.Title != "" {
+					want = append(want, p.Title)
+				}
+				for _, l := range p.Lines {
+					want = append(want, l.Label)
+				}
+				if len(p.Series) > 1 {
+					for _, s := range p.Series {
+						want = append(want, s.Name)
 					}
 				}
 			}
-			for _, s := range wantTexts {
+			for _, m := range c.Markers {
+				want = append(want, m.Label)
+			}
+			for _, s := range want {
 				if !strings.Contains(texts, s) {
 					t.Errorf("no text %q in %q", s, doc.Texts)
 				}
 			}
-			if len(doc.Paths) < c.SeriesCount() {
-				t.Errorf("%d paths for %d series", len(doc.Paths), c.SeriesCount())
-			}
 			for _, p := range c.Panels {
 				for _, s := range p.Series {
-					stroke := "stroke:" + strings.ToUpper(s.Color)
+					col := strings.ToUpper(s.Color)
 					n := 0
 					for _, st := range doc.Paths {
-						if strings.Contains(st, stroke) {
+						if strings.Contains(st, "stroke:"+col) || strings.Contains(st, "fill:"+col) {
 							n++
 						}
 					}
 					if n == 0 {
-						t.Errorf("series %s: no path stroked %s", s.Name, s.Color)
+						t.Errorf("series %s: no path in %s", s.Name, s.Color)
+					}
+				}
+				for _, l := range p.Lines {
+					if !slices.ContainsFunc(doc.Paths, func(st string) bool { return strings.Contains(st, "stroke:"+strings.ToUpper(l.Color)) }) {
+						t.Errorf("line %s: no path stroked %s", l.Label, l.Color)
 					}
 				}
 			}
@@ -489,6 +658,9 @@ func TestSVGStructure(t *testing.T) {
 						t.Errorf("percentile axis has no %q tick label", l)
 					}
 				}
+			}
+			if ov := overlaps(svgTexts(t, b.Bytes())); len(ov) > 0 {
+				t.Errorf("texts run into each other: %s", strings.Join(ov, "; "))
 			}
 
 			in, err := c.InlineSVG()
@@ -505,6 +677,67 @@ func TestSVGStructure(t *testing.T) {
 	}
 }
 
+// deep returns a Result of four operations with two million samples each,
+// from 0.1 ms to 10 s: a percentile axis of seven decades.
+func deep() *reports.Result {
+	r := &reports.Result{Hists: map[reports.Op]*hdrhistogram.Histogram{}}
+	for _, op := range []reports.Op{reports.OpSignIn, reports.OpPostAck, reports.OpPostToDelivery, reports.OpHistory} {
+		h := reports.NewHistogram()
+		for v, n := int64(100), int64(1_000_000); v <= 10_000_000; v, n = v*10, n/10 {
+			_ = h.RecordValues(v, n+1)
+		}
+		_ = h.RecordValues(500, 900_000)
+		r.Hists[op] = h
+	}
+	return r
+}
+
+// TestTickLabels: every axis of every chart of a short and a long run has
+// at least three labelled ticks, and no two labels run into each other.
+func TestTickLabels(t *testing.T) {
+	for _, r := range []*reports.Result{synthetic(), long(2500), long(40), deep()} {
+		for _, c := range Build(r, Options{}) {
+			if len(c.Panels) == 0 {
+				continue
+			}
+			var b bytes.Buffer
+			if err := c.WriteSVG(&b); err != nil {
+				t.Fatal(err)
+			}
+			ts := svgTexts(t, b.Bytes())
+			if ov := overlaps(ts); len(ov) > 0 {
+				t.Errorf("%s: texts run into each other: %s", c.ID, strings.Join(ov, "; "))
+			}
+			// numeric labels: unrotated texts that parse as numbers or
+			// percentiles, grouped by baseline (x axes) or right edge (y
+			// axes)
+			rows, cols := map[int]int{}, map[int]int{}
+			for _, tx := range ts {
+				v := strings.TrimSuffix(strings.ReplaceAll(tx.text, ",", ""), "%")
+				if _, err := strconv.ParseFloat(v, 64); err != nil || tx.rotated {
+					continue
+				}
+				rows[int(math.Round(tx.y))]++
+				cols[int(math.Round(tx.x+tx.width))]++
+			}
+			xAxes, yAxes := 0, 0
+			for _, n := range rows {
+				if n >= 3 {
+					xAxes++
+				}
+			}
+			for _, n := range cols {
+				if n >= 3 {
+					yAxes++
+				}
+			}
+			if xAxes == 0 || yAxes < 1 {
+				t.Errorf("%s: %d x axes and %d y axes with at least 3 labels (%v %v)", c.ID, xAxes, yAxes, rows, cols)
+			}
+		}
+	}
+}
+
 func TestPNG(t *testing.T) {
 	c := find(t, Build(synthetic(), Options{}), "throughput")
 	var b bytes.Buffer
@@ -516,7 +749,7 @@ func TestPNG(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, h := c.Size()
-	if sz := img.Bounds().Size(); sz.X != int(w*PNGDPI) || sz.Y != int(h*PNGDPI) {
+	if sz := img.Bounds().Size(); math.Abs(float64(sz.X)-w*PNGDPI) > 1 || math.Abs(float64(sz.Y)-h*PNGDPI) > 1 {
 		t.Errorf("PNG %v, want %gx%g in at %d dpi", sz, w, h, PNGDPI)
 	}
 	colours := map[uint32]bool{}
@@ -542,14 +775,6 @@ func TestWriteFiles(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(dir, c.ID+ext)); err != nil || fi.Size() == 0 {
 				t.Errorf("%s%s: %v", c.ID, ext, err)
 			}
-		}
-	}
-}
-
-func TestPercentileLabel(t *testing.T) {
-	for k, want := range []string{"0%", "90%", "99%", "99.9%", "99.99%", "99.999%"} {
-		if got := PercentileLabel(k); got != want {
-			t.Errorf("PercentileLabel(%d) = %q, want %q", k, got, want)
 		}
 	}
 }
@@ -617,8 +842,67 @@ func TestDegenerate(t *testing.T) {
 			t.Errorf("%s: %v", c.ID, err)
 		}
 	}
-	sp := find(t, cs, "latency_spectrum").Panels[0].Series[0].Points
-	if sp[len(sp)-1].X < 1 || sp[0].Y != 0 {
-		t.Errorf("one-sample spectrum %v", sp)
+	// With one sample, one interval and one room size there is nothing
+	// to draw a line through: every chart says what it would show in
+	// words instead of drawing a dot.
+	for id, want := range map[string]string{
+		"latency_spectrum": "Every operation has a single sample: post_ack (one sample, 0µs)",
+		"latency_post_ack": "All 1 samples of post_ack fell in one interval (0–1 s): p50 0µs, p99 0µs, max 0µs.",
+		"throughput":       "The run has a single interval (0–1 s): posts/s 1, users online 0.",
+		"problems":         "The run has a single interval (0–1 s): errors 1.",
+		"fanout":           "The one room that expected deliveries has 1 members: 0 of 1 expected deliveries received (0%), the worst room 0%.",
+	} {
+		c := find(t, cs, id)
+		if len(c.Panels) != 0 || !strings.HasPrefix(c.Message, want) {
+			t.Errorf("%s: %d panels, message %q; want none and %q", id, len(c.Panels), c.Message, want)
+		}
+		var b bytes.Buffer
+		if err := c.WriteSVG(&b); err != nil {
+			t.Fatal(err)
+		}
+		if texts := strings.Join(parseSVG(t, b.Bytes()).Texts, " "); !strings.Contains(texts, "needs") || !strings.Contains(texts, c.Title) {
+			t.Errorf("%s: the SVG does not say why it has no chart: %q", id, texts)
+		}
 	}
+}
+
+// TestLowRates: at a few samples per interval the p99 is the max, so the
+// latency chart draws p50 and max and says so; intervals without samples
+// break the line.
+func TestLowRates(t *testing.T) {
+	r := long(10)
+	// no samples in intervals 4 and 5
+	for _, i := range []int{4, 5} {
+		r.Intervals[i].Hists = nil
+	}
+	c, ok := LatencyOverTime(r, reports.OpPostAck, DefaultMaxPoints)
+	if !ok || len(c.Panels) != 1 {
+		t.Fatalf("chart %+v", c)
+	}
+	var names []string
+	for _, s := range c.Panels[0].Series {
+		names = append(names, s.Name)
+	}
+	if fmt.Sprint(names) != "[max p50]" || !strings.Contains(c.Note, "p99 is not drawn") {
+		t.Errorf("series %v, note %q: want max and p50, and a note on p99", names, c.Note)
+	}
+	p50 := c.Panels[0].Series[1]
+	if p50.MaxGap != 1.5 || len(p50.Points) != 8 {
+		t.Errorf("p50 %+v", p50)
+	}
+	if segs := segments(toXYs(p50.Points), p50.MaxGap); len(segs) != 2 || len(segs[0]) != 4 || len(segs[1]) != 4 {
+		t.Errorf("p50 segments %v, want the 4 points before the gap and the 4 after", segs)
+	}
+	// A linear axis for values within style.LogRatio of each other.
+	if c.Panels[0].Y.Scale != ScaleLinear {
+		t.Errorf("1 to 10 ms on a %s axis", c.Panels[0].Y.Scale)
+	}
+}
+
+func toXYs(pts []Point) plotter.XYs {
+	out := make(plotter.XYs, len(pts))
+	for i, p := range pts {
+		out[i] = plotter.XY{X: p.X, Y: p.Y}
+	}
+	return out
 }

@@ -33,7 +33,9 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/reports/charts"
 )
 
 // Defaults of Options.
@@ -256,6 +258,9 @@ type Report struct {
 	// Verdict is the verdict line: "no regression beyond noise", or
 	// "regression: " and the regressions.
 	Verdict string `json:"verdict"`
+
+	// charts are the comparison's charts, for WriteHTML (not in JSON).
+	charts []charts.Chart
 }
 
 // FailedRules returns the rules that failed.
@@ -467,6 +472,7 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 	}
 
 	rep.Warnings = append(runWarnings(rep, base, new), rep.Warnings...)
+	rep.charts = buildCharts(rep, base, new, bd, nd)
 	rep.Regressed = len(rep.Regressions) > 0
 	if rep.Regressed {
 		rep.Verdict = "regression: " + strings.Join(rep.Regressions, "; ")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/reports/charts"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
@@ -355,9 +356,28 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("HTML refers to something outside: %q", m)
 	}
 	checkTagsBalanced(t, h)
-	for _, s := range []string{"slower, beyond noise", "post_to_last_delivery.p99 &gt; &#43;10%", `class="verdict bad"`} {
+	for _, s := range []string{"slower, beyond noise", "post_to_last_delivery.p99 &gt; &#43;10%", `class="verdict bad"`,
+		`<figure id="chart-compare_spectrum"`, `<figure id="chart-compare_p99_intervals"`, "<svg ", ">post_to_last_delivery: p99 +"} {
 		if !strings.Contains(h, s) {
 			t.Errorf("HTML lacks %q", s)
+		}
+	}
+	// The charts: per operation in both runs, the two spectra and the
+	// per-interval p99 values the noise test compared.
+	byID := map[string]charts.Chart{}
+	for _, c := range rep.Charts() {
+		byID[c.ID] = c
+	}
+	sp, iv := byID["compare_spectrum"], byID["compare_p99_intervals"]
+	if len(sp.Panels) != len(rep.Ops) || len(iv.Panels) == 0 {
+		t.Fatalf("%d spectrum panels for %d operations, %d interval panels", len(sp.Panels), len(rep.Ops), len(iv.Panels))
+	}
+	for _, p := range iv.Panels {
+		op, _, _ := strings.Cut(p.Title, ":")
+		oc := rep.Op(reports.Op(op))
+		if oc == nil || len(p.Series) != 2 || p.Series[0].Name != "base" || p.Series[1].Name != "new" ||
+			len(p.Series[0].Points) != oc.BaseIntervals || len(p.Series[1].Points) != oc.NewIntervals {
+			t.Errorf("interval panel %q: %d and %d points, want %d and %d", p.Title, len(p.Series[0].Points), len(p.Series[1].Points), oc.BaseIntervals, oc.NewIntervals)
 		}
 	}
 	var frag bytes.Buffer
@@ -388,13 +408,13 @@ func TestEndToEnd(t *testing.T) {
 // order (void elements aside).
 func checkTagsBalanced(t *testing.T, h string) {
 	t.Helper()
-	tag := regexp.MustCompile(`<(/?)([a-zA-Z0-9]+)[^>]*>`)
+	tag := regexp.MustCompile(`<(/?)([a-zA-Z0-9]+)[^>]*?(/?)>`)
 	void := map[string]bool{"meta": true, "br": true}
 	var stack []string
 	for _, m := range tag.FindAllStringSubmatch(h, -1) {
 		name := strings.ToLower(m[2])
 		switch {
-		case void[name]:
+		case void[name] || m[3] == "/":
 		case m[1] == "":
 			stack = append(stack, name)
 		case len(stack) == 0 || stack[len(stack)-1] != name:

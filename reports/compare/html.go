@@ -33,6 +33,7 @@ type htmlData struct {
 	OnlyBase, OnlyNew string
 	Counters          []htmlCounter
 	Rules             []htmlRule
+	Charts            []htmlChart
 }
 
 func (r *Report) htmlData() htmlData {
@@ -69,6 +70,7 @@ func (r *Report) htmlData() htmlData {
 	for _, rr := range r.Rules {
 		d.Rules = append(d.Rules, htmlRule{Mark: ruleMark(rr.Status), Class: rr.Status, Rule: rr.Rule.Raw, Detail: rr.Detail})
 	}
+	d.Charts = renderCharts(r.charts)
 	return d
 }
 
@@ -77,7 +79,9 @@ func (r *Report) htmlData() htmlData {
 // resource: no external URL, script, font or image.
 var htmlTemplate = template.Must(template.New("compare").Parse(`{{define "fragment"}}<section class="gcload-compare">
 <style>
-.gcload-compare{font-family:system-ui,sans-serif;font-size:14px;color:#222}
+.gcload-compare{font-family:"Liberation Sans",Arial,Helvetica,sans-serif;font-size:14px;line-height:1.4;color:#222}
+.gcload-compare figure{margin:1.2em 0}
+.gcload-compare figure svg{width:100%;height:auto;display:block}
 .gcload-compare table{border-collapse:collapse;margin:0.5em 0 1.5em}
 .gcload-compare th,.gcload-compare td{padding:2px 10px;border-bottom:1px solid #ddd;text-align:right;white-space:nowrap}
 .gcload-compare th{background:#f3f3f3}
@@ -125,12 +129,19 @@ var htmlTemplate = template.Must(template.New("compare").Parse(`{{define "fragme
 {{range .Rules}}<tr><td class="name {{.Class}}">{{.Mark}}</td><td class="name">{{.Rule}}</td><td class="text">{{.Detail}}</td></tr>
 {{end}}</tbody>
 </table>{{end}}
-</section>
+{{if .Charts}}<h3>Charts</h3>
+{{range .Charts}}{{if .Err}}<p class="fail">Chart not drawn: {{.Title}}: {{.Err}}</p>
+{{else}}<figure id="chart-{{.ID}}" role="img" aria-label="{{.Title}}">
+{{.SVG}}
+</figure>
+{{end}}{{end}}{{end}}</section>
 {{end}}{{define "page"}}<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>gcload compare: {{.R.Base.Name}} → {{.R.New.Name}}</title>
+<style>body{margin:0 auto;padding:0 1.5em 3em;max-width:1180px;font-family:"Liberation Sans",Arial,Helvetica,sans-serif}</style>
 </head>
 <body>
 <h2>gcload compare: {{.R.Base.Name}} → {{.R.New.Name}}</h2>

@@ -209,8 +209,8 @@ type thresholdRow struct {
 }
 
 type chartView struct {
-	ID, Title, Note string
-	SVG             template.HTML
+	ID, Title, Note, Message string
+	SVG                      template.HTML
 }
 
 type view struct {
@@ -365,6 +365,10 @@ func build(r *reports.Result, env Env) *view {
 	}
 
 	for _, c := range charts.Build(r, charts.Options{}) {
+		if c.Message != "" {
+			v.Charts = append(v.Charts, chartView{ID: c.ID, Title: c.Title, Message: c.Message})
+			continue
+		}
 		svg, err := c.InlineSVG()
 		if err != nil {
 			v.ChartErrors = append(v.ChartErrors, fmt.Sprintf("%s: %v", c.Title, err))

@@ -16,6 +16,7 @@ import (
 	"github.com/HdrHistogram/hdrhistogram-go"
 
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/reports/charts"
 )
 
 var t0 = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
@@ -342,6 +343,37 @@ func TestReport(t *testing.T) {
 	}
 	if strings.Contains(html, "<script>") {
 		t.Error("scenario YAML not escaped")
+	}
+	// Each chart's title once (inside its picture; no caption repeats
+	// it), full-width charts.
+	for _, c := range charts.Build(r, charts.Options{}) {
+		if n := strings.Count(html, ">"+template.HTMLEscapeString(c.Title)+"<"); n != 1 {
+			t.Errorf("chart title %q %d times", c.Title, n)
+		}
+	}
+	if !strings.Contains(html, "figure svg{width:100%;") || strings.Contains(html, "<figcaption") {
+		t.Errorf("charts are not full width, or have captions")
+	}
+}
+
+// TestChartMessages: a chart with too little data is a sentence in the
+// report, not a picture of a dot.
+func TestChartMessages(t *testing.T) {
+	r := synthetic(50, 1, 3) // one interval, rooms of 10 and 15 members
+	b := render(t, r, testEnv())
+	checkSelfContained(t, b, parseXHTML(t, b))
+	html := string(b)
+	for _, c := range charts.Build(r, charts.Options{}) {
+		if c.Message == "" {
+			continue
+		}
+		want := `<figure id="chart-` + c.ID + `" class="message">` + "\n<p><strong>" + template.HTMLEscapeString(c.Title) + "</strong>: not drawn.</p>\n<p>" + template.HTMLEscapeString(c.Message) + "</p>"
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if !strings.Contains(html, "A chart over time needs samples in at least two intervals.") {
+		t.Errorf("no message for the one-interval latency charts")
 	}
 }
 

@@ -1,24 +1,29 @@
 package htmlreport
 
 import (
+	"bytes"
 	"context"
+	"image"
 	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gcload/gcload/reports/compare"
 )
 
-// TestScreenshot renders a report, has a headless Chromium (Debian's
-// chromium, which .ci/run installs) take a screenshot of it with the
-// network off, and checks that the picture is not blank: a page that does
-// not render (broken markup, styles that hide everything) fails here even
-// when it is well formed. Without a Chromium on the PATH the test skips.
-func TestScreenshot(t *testing.T) {
+// screenshot has a headless Chromium (Debian's chromium, which .ci/run
+// installs) take a screenshot of the page file, width 1280 px, with the
+// network off and a fresh profile; it skips the test without a Chromium
+// on the PATH. With GCLOAD_SCREENSHOTS set to a folder, the picture is
+// also saved there as name.png, for a person to look at.
+func screenshot(t *testing.T, file, name string, height int) image.Image {
+	t.Helper()
 	var browser string
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
+	for _, n := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(n); err == nil {
 			browser = p
 			break
 		}
@@ -27,43 +32,140 @@ func TestScreenshot(t *testing.T) {
 		t.Skip("no chromium on the PATH (.ci/run installs Debian's)")
 	}
 	dir := t.TempDir()
-	if err := Write(dir, synthetic(500, 60, 20), testEnv()); err != nil {
-		t.Fatal(err)
-	}
-	shot := filepath.Join(dir, "shot.png")
+	shot := filepath.Join(dir, name+".png")
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	cmd := exec.CommandContext(ctx, browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+filepath.Join(dir, "profile"), "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
-		"--hide-scrollbars", "--window-size=1280,2400", "--screenshot="+shot, "file://"+filepath.Join(dir, FileName))
+		"--hide-scrollbars", "--window-size=1280,"+itoa(height), "--screenshot="+shot, "file://"+file)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s: %v\n%s", browser, err, out)
 	}
-	f, err := os.Open(shot)
+	b, err := os.ReadFile(shot)
 	if err != nil {
 		t.Fatalf("no screenshot: %v\n%s", err, out)
 	}
-	defer f.Close()
-	img, err := png.Decode(f)
+	if keep := os.Getenv("GCLOAD_SCREENSHOTS"); keep != "" {
+		if err := os.WriteFile(filepath.Join(keep, name+".png"), b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	img, err := png.Decode(bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := img.Bounds()
+	return img
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for ; n > 0 || len(b) == 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
+
+// inked reports whether a pixel is not (nearly) white.
+func inked(img image.Image, x, y int) bool {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return r < 0xe000 || g < 0xe000 || b < 0xe000
+}
+
+// checkPicture fails the test when the screenshot is blank, and returns
+// the rightmost inked column of the lowest quarter of the page's content
+// (where the charts are).
+func checkPicture(t *testing.T, img image.Image) (contentBottom, chartsRight int) {
+	t.Helper()
+	bo := img.Bounds()
 	colours := map[uint32]bool{}
-	var inked, total int
-	for y := b.Min.Y; y < b.Max.Y; y += 2 {
-		for x := b.Min.X; x < b.Max.X; x += 2 {
-			r, g, bl, _ := img.At(x, y).RGBA()
-			colours[(r>>8)<<16|(g>>8)<<8|bl>>8] = true
-			if r < 0xe000 || g < 0xe000 || bl < 0xe000 {
-				inked++
+	var ink, total int
+	last := 0
+	for y := bo.Min.Y; y < bo.Max.Y; y += 2 {
+		for x := bo.Min.X; x < bo.Max.X; x += 2 {
+			r, g, b, _ := img.At(x, y).RGBA()
+			colours[(r>>8)<<16|(g>>8)<<8|b>>8] = true
+			if inked(img, x, y) {
+				ink++
+				last = y
 			}
 			total++
 		}
 	}
-	t.Logf("screenshot %dx%d: %d colours, %.1f%% of pixels inked", b.Dx(), b.Dy(), len(colours), 100*float64(inked)/float64(total))
-	if len(colours) < 16 || inked*100 < total {
-		t.Fatalf("the screenshot is blank: %d colours, %d of %d pixels inked", len(colours), inked, total)
+	t.Logf("screenshot %dx%d: %d colours, %.1f%% of pixels inked, content down to %d px", bo.Dx(), bo.Dy(), len(colours), 100*float64(ink)/float64(total), last)
+	if len(colours) < 16 || ink*100 < total {
+		t.Fatalf("the screenshot is blank: %d colours, %d of %d pixels inked", len(colours), ink, total)
+	}
+	for y := last - last/4; y <= last; y++ {
+		for x := bo.Max.X - 1; x > chartsRight; x-- {
+			if inked(img, x, y) {
+				chartsRight = x
+				break
+			}
+		}
+	}
+	return last, chartsRight
+}
+
+// TestScreenshot renders a report and has Chromium take a picture of it:
+// the page is not blank (broken markup or styles that hide everything
+// fail here even when the document is well formed), its bottom (the
+// charts) is not cut off by the window, and the charts span the page
+// width (1280 px window, page at most 1180 px wide with 1.5em padding):
+// they reach past 1,160 px (the content ends at 1,209).
+func TestScreenshot(t *testing.T) {
+	dir := t.TempDir()
+	if err := Write(dir, synthetic(500, 60, 20), testEnv()); err != nil {
+		t.Fatal(err)
+	}
+	img := screenshot(t, filepath.Join(dir, FileName), "report", 16000)
+	bottom, right := checkPicture(t, img)
+	if bottom >= img.Bounds().Dy()-10 {
+		t.Fatalf("the page is longer than the %d px window", img.Bounds().Dy())
+	}
+	if right < 1160 {
+		t.Errorf("the charts reach %d px of 1280: not full width", right)
+	}
+}
+
+// TestCompareScreenshot does the same for the page of gcload compare.
+func TestCompareScreenshot(t *testing.T) {
+	base, slow := synthetic(500, 60, 20), synthetic(500, 60, 20)
+	for _, iv := range slow.Intervals {
+		for _, h := range iv.Hists {
+			_ = h.RecordValues(5000, 200)
+		}
+	}
+	for op, h := range slow.Hists {
+		_ = h.RecordValues(5000, 200*int64(len(slow.Intervals)))
+		slow.Hists[op] = h
+	}
+	slow.Summary.RecomputeOps(slow.Hists)
+	opts := compare.DefaultOptions()
+	opts.BaseName, opts.NewName = "results/base", "results/slow"
+	rep, err := compare.Compare(base, slow, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Regressed || len(rep.Charts()) != 2 {
+		t.Fatalf("comparison: regressed %v, %d charts", rep.Regressed, len(rep.Charts()))
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "compare.html")
+	var b bytes.Buffer
+	if err := rep.WriteHTML(&b); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := screenshot(t, file, "compare", 9000)
+	bottom, right := checkPicture(t, img)
+	if bottom >= img.Bounds().Dy()-10 {
+		t.Fatalf("the page is longer than the %d px window", img.Bounds().Dy())
+	}
+	if right < 1160 {
+		t.Errorf("the charts reach %d px of 1280: not full width", right)
 	}
 }
