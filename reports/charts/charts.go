@@ -566,9 +566,9 @@ func PhaseMarkers(r *reports.Result, base time.Time) []Marker {
 }
 
 // LatencyOverTime returns the chart of op's latency per interval, from
-// the intervals' histograms: max as points, p50 as a line, p99 as a line
-// through the intervals with at least MinP99Samples samples (left out,
-// and the note says so, when none has), and op's latency thresholds;
+// the intervals' histograms: p50 as a line, p99 as a line through the
+// intervals with at least MinP99Samples samples (left out, and the note
+// says so, when none has), max as markers, and op's latency thresholds;
 // intervals without samples of op have no point and break the lines. With
 // samples in a single interval the chart has a Message instead. ok is
 // false when no interval has samples of op.
@@ -619,11 +619,11 @@ func LatencyOverTime(r *reports.Result, op reports.Op, maxPoints int) (c Chart, 
 		p99Note = fmt.Sprintf("p99 drawn for intervals of at least %d samples", MinP99Samples)
 	}
 	c.Note = joinNotes(aggregateNote(k, r), p99Note)
-	// max first, so that the p50 and p99 lines are drawn over its markers
-	series := []Series{pmax, p50}
+	series := []Series{p50}
 	if len(p99.Points) > 0 {
 		series = append(series, p99)
 	}
+	series = append(series, pmax)
 	lines := latencyThresholds(r, op)
 	lo, hi := PositiveRange(series, lines)
 	c.Panels = []Panel{{Y: LatencyAxis(lo, hi), Series: series, Lines: lines}}

@@ -224,10 +224,10 @@ func TestBuildCharts(t *testing.T) {
 	}
 
 	// Latency over time: p50 (i+1) ms, p99 10(i+1) ms, max 60 ms at the
-	// interval ends (1, 2, 3, 4, 4.5 s); max first (drawn under the
-	// lines), as points; the thresholds; the phases.
+	// interval ends (1, 2, 3, 4, 4.5 s); max as markers; the thresholds;
+	// the phases.
 	lt := find(t, cs, "latency_post_ack")
-	if ss := lt.Panels[0].Series; len(ss) != 3 || ss[0].Name != "max" || ss[0].Style != StylePoints || ss[1].Name != "p50" || ss[2].Name != "p99" || ss[1].MaxGap != 1.5 {
+	if ss := lt.Panels[0].Series; len(ss) != 3 || ss[2].Name != "max" || ss[2].Style != StylePoints || ss[0].Name != "p50" || ss[1].Name != "p99" || ss[0].MaxGap != 1.5 {
 		t.Errorf("latency series %+v", ss)
 	}
 	if fmt.Sprint(lt.Panels[0].Lines) != fmt.Sprint(wantLines) {
@@ -883,10 +883,10 @@ func TestLowRates(t *testing.T) {
 	for _, s := range c.Panels[0].Series {
 		names = append(names, s.Name)
 	}
-	if fmt.Sprint(names) != "[max p50]" || !strings.Contains(c.Note, "p99 is not drawn") {
-		t.Errorf("series %v, note %q: want max and p50, and a note on p99", names, c.Note)
+	if fmt.Sprint(names) != "[p50 max]" || !strings.Contains(c.Note, "p99 is not drawn") {
+		t.Errorf("series %v, note %q: want p50 and max, and a note on p99", names, c.Note)
 	}
-	p50 := c.Panels[0].Series[1]
+	p50 := c.Panels[0].Series[0]
 	if p50.MaxGap != 1.5 || len(p50.Points) != 8 {
 		t.Errorf("p50 %+v", p50)
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -520,9 +521,20 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 	}
 
 	logY := panel.Y.Scale == ScaleLog
-	var entries []legendEntry
+	// Series of markers only are drawn first, under the lines (the max
+	// under p50 and p99); the legend keeps the series' order.
+	order := make([]int, 0, len(panel.Series))
+	for pass := 0; pass < 2; pass++ {
+		for i, s := range panel.Series {
+			if (s.Style == StylePoints) == (pass == 0) {
+				order = append(order, i)
+			}
+		}
+	}
+	entries := make([]legendEntry, len(panel.Series))
 	ymin, ymax := math.Inf(1), math.Inf(-1)
-	for si, s := range panel.Series {
+	for _, si := range order {
+		s := panel.Series[si]
 		xys := make(plotter.XYs, 0, len(s.Points))
 		for _, pt := range s.Points {
 			if math.IsNaN(pt.X) || math.IsNaN(pt.Y) || math.IsInf(pt.X, 0) || math.IsInf(pt.Y, 0) {
@@ -573,7 +585,7 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 			// the series drawn first gets the larger circles, so that equal
 			// values of two series show both
 			radius := style.GlyphRadius
-			if si == 0 && len(panel.Series) > 1 {
+			if si == order[0] && len(panel.Series) > 1 {
 				radius *= 1.5
 			}
 			sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: radius, Shape: draw.CircleGlyph{}}
@@ -591,10 +603,9 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 			l := &plotter.Line{LineStyle: draw.LineStyle{Color: col, Width: style.LineWidth}}
 			thumbs = append(thumbs, l)
 		}
-		if len(thumbs) > 0 {
-			entries = append(entries, legendEntry{label: s.Name, thumbs: thumbs})
-		}
+		entries[si] = legendEntry{label: s.Name, thumbs: thumbs}
 	}
+	entries = slices.DeleteFunc(entries, func(e legendEntry) bool { return len(e.thumbs) == 0 })
 	if math.IsInf(ymin, 0) {
 		ymin, ymax = 0, 1
 	}

@@ -8,9 +8,9 @@ import (
 	"github.com/gcload/gcload/reports/charts"
 )
 
-// Colours of the two runs: the base run in grey, the new one in the
-// operation's own colour.
-const baseColor = "#7f7f7f"
+// Colours of the two runs: the base run dashed in light grey, the new one
+// in the operation's own colour.
+const baseColor = "#a8a8a8"
 
 // chartColumns is the number of panels per row of the comparison charts.
 const chartColumns = 3
@@ -22,7 +22,7 @@ const chartColumns = 3
 // operation to show is left out.
 func buildCharts(rep *Report, base, new *reports.Result, bd, nd map[reports.Op]*opData) []charts.Chart {
 	var out []charts.Chart
-	names := fmt.Sprintf("base: %s (grey), new: %s", rep.Base.Name, rep.New.Name)
+	names := fmt.Sprintf("base: %s (grey, dashed), new: %s (the operation's colour)", rep.Base.Name, rep.New.Name)
 
 	spectrum := charts.Chart{
 		ID: "compare_spectrum", Title: "Latency by percentile, base and new",
@@ -33,14 +33,23 @@ func buildCharts(rep *Report, base, new *reports.Result, bd, nd map[reports.Op]*
 		Note: names, Columns: chartColumns,
 		X: charts.Axis{Label: fmt.Sprintf("interval (those of at least %d samples, in order)", rep.Settings.MinIntervalSamples), Scale: charts.ScaleLinear},
 	}
+	if rep.Settings.PoolIntervals {
+		intervals.X.Label = fmt.Sprintf("interval, or pool of consecutive intervals (of at least %d samples, in order)", rep.Settings.MinIntervalSamples)
+	}
 	for i := range rep.Ops {
 		oc := &rep.Ops[i]
 		op := oc.Op
 		title := string(op)
 		if sc := oc.Stat(StatP99); sc != nil {
 			title = fmt.Sprintf("%s: p99 %s", op, formatChange(sc.Delta, sc.Rel, true))
-			if sc.Noise != nil && sc.Noise.Beyond {
+			switch n := sc.Noise; {
+			case n == nil:
+			case n.Beyond:
 				title += ", beyond noise"
+			case !n.Judged:
+				title += ", too few intervals to judge"
+			default:
+				title += ", within noise"
 			}
 		}
 		bh, nh := base.Hists[op], new.Hists[op]
