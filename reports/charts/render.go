@@ -436,6 +436,67 @@ func (c *Chart) drawMarkers(plots [][]*plot.Plot, canvases [][]draw.Canvas, st t
 	}
 }
 
+// markers is a series of markers drawn as one filled path (a scatter
+// plot draws each glyph as an element of its own, which for a few
+// thousand points makes SVGs ten times larger): circles, or triangles
+// pointing up.
+type markers struct {
+	xys      plotter.XYs
+	color    color.Color
+	radius   vg.Length
+	triangle bool
+}
+
+func (m *markers) glyph(path *vg.Path, pt vg.Point) {
+	r := m.radius
+	if m.triangle {
+		h := r * 0.866
+		path.Move(vg.Point{X: pt.X, Y: pt.Y + r})
+		path.Line(vg.Point{X: pt.X - h, Y: pt.Y - r/2})
+		path.Line(vg.Point{X: pt.X + h, Y: pt.Y - r/2})
+		path.Close()
+		return
+	}
+	path.Move(vg.Point{X: pt.X + r, Y: pt.Y})
+	path.Arc(pt, r, 0, 2*math.Pi)
+	path.Close()
+}
+
+// Plot implements plot.Plotter.
+func (m *markers) Plot(c draw.Canvas, p *plot.Plot) {
+	trX, trY := p.Transforms(&c)
+	var path vg.Path
+	for _, xy := range m.xys {
+		pt := vg.Point{X: trX(xy.X), Y: trY(xy.Y)}
+		if c.Contains(pt) {
+			m.glyph(&path, pt)
+		}
+	}
+	if len(path) == 0 {
+		return
+	}
+	c.SetColor(m.color)
+	c.Fill(path)
+}
+
+// GlyphBoxes implements plot.GlyphBoxer, so that markers at the edges are
+// not clipped.
+func (m *markers) GlyphBoxes(p *plot.Plot) []plot.GlyphBox {
+	bs := make([]plot.GlyphBox, len(m.xys))
+	for i, xy := range m.xys {
+		bs[i] = plot.GlyphBox{X: p.X.Norm(xy.X), Y: p.Y.Norm(xy.Y), Rectangle: vg.Rectangle{Min: vg.Point{X: -m.radius, Y: -m.radius}, Max: vg.Point{X: m.radius, Y: m.radius}}}
+	}
+	return bs
+}
+
+// Thumbnail implements plot.Thumbnailer: one marker in the middle.
+func (m *markers) Thumbnail(c *draw.Canvas) {
+	var path vg.Path
+	m.glyph(&path, c.Center())
+	c.SetColor(m.color)
+	c.Fill(path)
+}
+
 // gridLines draws the grid at the labelled ticks of both axes.
 type gridLines struct{}
 
@@ -555,12 +616,7 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 				}
 				if len(seg) == 1 && s.Style == StyleLine {
 					// a point between gaps: a dot, or it would not show
-					dot, err := plotter.NewScatter(seg)
-					if err != nil {
-						return nil, nil, fmt.Errorf("charts: %s: %s: %w", c.ID, s.Name, err)
-					}
-					dot.GlyphStyle = draw.GlyphStyle{Color: col, Radius: style.LineWidth * 1.2, Shape: draw.CircleGlyph{}}
-					p.Add(dot)
+					p.Add(&markers{xys: seg, color: col, radius: style.LineWidth * 1.2})
 					continue
 				}
 				l, err := plotter.NewLine(seg)
@@ -578,20 +634,14 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 			}
 		}
 		if s.Style == StylePoints || s.Style == StyleLinePoints {
-			sc, err := plotter.NewScatter(xys)
-			if err != nil {
-				return nil, nil, fmt.Errorf("charts: %s: %s: %w", c.ID, s.Name, err)
-			}
 			// the series drawn first gets the larger circles, so that equal
 			// values of two series show both
-			radius := style.GlyphRadius
+			sc := &markers{xys: xys, color: col, radius: style.GlyphRadius}
 			if si == order[0] && len(panel.Series) > 1 {
-				radius *= 1.5
+				sc.radius *= 1.5
 			}
-			sc.GlyphStyle = draw.GlyphStyle{Color: col, Radius: radius, Shape: draw.CircleGlyph{}}
 			if s.Glyph == GlyphTriangle {
-				sc.GlyphStyle.Shape = draw.PyramidGlyph{}
-				sc.GlyphStyle.Radius = style.GlyphRadius * 1.3
+				sc.triangle, sc.radius = true, style.GlyphRadius*1.3
 			}
 			if len(xys) > 0 {
 				p.Add(sc)
