@@ -641,7 +641,7 @@ func (c *Chart) panelPlot(panel Panel, bottom bool, xmin, xmax float64) (*plot.P
 				sc.radius *= 1.5
 			}
 			if s.Glyph == GlyphTriangle {
-				sc.triangle, sc.radius = true, style.GlyphRadius*1.3
+				sc.triangle, sc.radius = true, style.GlyphRadius*1.6
 			}
 			if len(xys) > 0 {
 				p.Add(sc)
