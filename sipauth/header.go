@@ -3,6 +3,7 @@ package sipauth
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -194,20 +195,14 @@ type Scanner struct {
 	err     error
 }
 
-// Reset starts scanning v. It refuses, before reading anything, a value
-// longer than MaxLen or one with control characters (a header value is a
-// single line: folding is undone by the SIP parser).
+// Reset starts scanning v. A value longer than MaxLen is refused before
+// anything is read; a control character (a header value is a single line:
+// folding is undone by the SIP parser) is refused where it is met.
 func (s *Scanner) Reset(v string) error {
 	*s = Scanner{v: v}
 	if len(v) > MaxLen {
 		s.err = syntaxErr(MaxLen, "value is %d bytes, more than the %d allowed", len(v), MaxLen)
 		return s.err
-	}
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			s.err = syntaxErr(i, "control character 0x%02x", c)
-			return s.err
-		}
 	}
 	i := skipWS(v, 0)
 	tok, j := token(v, i)
@@ -215,7 +210,7 @@ func (s *Scanner) Reset(v string) error {
 		if i == len(v) {
 			s.err = syntaxErr(i, "empty value")
 		} else {
-			s.err = syntaxErr(i, "expected a scheme, found %q", v[i])
+			s.err = unexpected(i, v[i], "a scheme")
 		}
 		return s.err
 	}
@@ -224,11 +219,20 @@ func (s *Scanner) Reset(v string) error {
 		return nil
 	}
 	if j < len(v) && v[j] != ' ' && v[j] != '\t' && v[j] != ',' {
-		s.err = syntaxErr(j, "expected a space after the scheme %q, found %q", tok, v[j])
+		s.err = unexpected(j, v[j], "a space after the scheme "+strconv.Quote(tok))
 		return s.err
 	}
 	s.scheme, s.pos = tok, j
 	return nil
+}
+
+// unexpected reports byte c at pos where want was expected, naming a
+// control character as such.
+func unexpected(pos int, c byte, want string) error {
+	if ctype[c]&cCtl != 0 {
+		return syntaxErr(pos, "control character 0x%02x", c)
+	}
+	return syntaxErr(pos, "expected %s, found %q", want, c)
 }
 
 // Scheme returns the scheme of the current challenge ("" when the value
@@ -268,7 +272,8 @@ func (s *Scanner) Next() bool {
 	}
 	name, j := token(v, i)
 	if name == "" {
-		return s.fail(i, "expected a parameter name, found %q", v[i])
+		s.err = unexpected(i, v[i], "a parameter name")
+		return false
 	}
 	k := skipWS(v, j)
 	if k == len(v) || v[k] != '=' {
@@ -296,7 +301,7 @@ func (s *Scanner) Next() bool {
 		quoted, k = true, end
 	} else {
 		start := k
-		for k < len(v) && v[k] != ',' && v[k] != ' ' && v[k] != '\t' && v[k] != '"' {
+		for k < len(v) && ctype[v[k]]&cValueStop == 0 {
 			k++
 		}
 		val = v[start:k]
@@ -306,7 +311,8 @@ func (s *Scanner) Next() bool {
 	}
 	k = skipWS(v, k)
 	if k < len(v) && v[k] != ',' {
-		return s.fail(k, "expected ',' after the value of %s, found %q", name, v[k])
+		s.err = unexpected(k, v[k], "',' after the value of "+name)
+		return false
 	}
 	s.Name, s.Value, s.Quoted, s.pos = name, val, quoted, k
 	return true
@@ -327,53 +333,116 @@ func skipWS(v string, i int) int {
 // token reads an RFC 3261 token at i.
 func token(v string, i int) (string, int) {
 	j := i
-	for j < len(v) && isTokenChar(v[j]) {
+	for j < len(v) && ctype[v[j]]&cToken != 0 {
 		j++
 	}
 	return v[i:j], j
 }
 
-func isTokenChar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+// Byte classes.
+const (
+	cToken     = 1 << iota // RFC 3261 token character
+	cCtl                   // control character other than HTAB
+	cQuoteStop             // ends a run of plain quoted-string bytes: '"', '\\' or a control
+	cValueStop             // ends an unquoted value: ',', SP, HTAB, '"' or a control
+)
+
+var ctype = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+			t[c] |= cToken
+		case c < 0x20 && c != '\t', c == 0x7f:
+			t[c] |= cCtl | cQuoteStop | cValueStop
+		}
+		switch c {
+		case '-', '.', '!', '%', '*', '_', '+', '`', '\'', '~':
+			t[c] |= cToken
+		case '"':
+			t[c] |= cQuoteStop | cValueStop
+		case '\\':
+			t[c] |= cQuoteStop
+		case ',', ' ', '\t':
+			t[c] |= cValueStop
+		}
 	}
-	switch c {
-	case '-', '.', '!', '%', '*', '_', '+', '`', '\'', '~':
-		return true
-	}
-	return false
-}
+	return t
+}()
 
 // quotedString reads the quoted string starting at v[i] == '"', returning
 // its unescaped contents and the index after the closing quote.
 func quotedString(v string, i int) (string, int, error) {
+	// Fast path: no escapes, no control characters.
+	if q := strings.IndexByte(v[i+1:], '"'); q >= 0 {
+		seg := v[i+1 : i+1+q]
+		if strings.IndexByte(seg, '\\') < 0 && !hasCtl(seg) {
+			return seg, i + 2 + q, nil
+		}
+	}
 	j := i + 1
 	escaped := false
-	for j < len(v) {
-		switch v[j] {
+	for {
+		for j < len(v) && ctype[v[j]]&cQuoteStop == 0 {
+			j++
+		}
+		if j == len(v) {
+			return "", 0, syntaxErr(i, "unterminated quoted string")
+		}
+		switch c := v[j]; c {
 		case '\\':
 			if j+1 == len(v) {
 				return "", 0, syntaxErr(j, "a backslash ends the value")
+			}
+			if ctype[v[j+1]]&cCtl != 0 {
+				return "", 0, unexpected(j+1, v[j+1], "")
 			}
 			escaped = true
 			j += 2
 			continue
 		case '"':
-			if !escaped {
-				return v[i+1 : j], j + 1, nil
-			}
-			var b strings.Builder
-			b.Grow(j - i)
-			for k := i + 1; k < j; k++ {
-				if v[k] == '\\' {
-					k++
-				}
-				b.WriteByte(v[k])
-			}
-			return b.String(), j + 1, nil
+		default:
+			return "", 0, unexpected(j, c, "")
 		}
-		j++
+		break
 	}
-	return "", 0, syntaxErr(i, "unterminated quoted string")
+	if !escaped {
+		return v[i+1 : j], j + 1, nil
+	}
+	var b strings.Builder
+	b.Grow(j - i)
+	for k := i + 1; k < j; k++ {
+		if v[k] == '\\' {
+			k++
+		}
+		b.WriteByte(v[k])
+	}
+	return b.String(), j + 1, nil
+}
+
+// hasCtl reports whether s holds a control character other than HTAB,
+// eight bytes at a time: a word with no byte below 0x20 and none equal to
+// 0x7f is clean (the "hasless" and "haszero" bit tricks); a word that
+// might not be is checked byte by byte.
+func hasCtl(s string) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		del := x ^ (0x7f * ones)
+		if (x-0x20*ones)&^x&highs == 0 && (del-ones)&^del&highs == 0 {
+			continue
+		}
+		for _, c := range []byte(s[i : i+8]) {
+			if ctype[c]&cCtl != 0 {
+				return true
+			}
+		}
+	}
+	for ; i < len(s); i++ {
+		if ctype[s[i]]&cCtl != 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -235,3 +235,32 @@ func normal(f Field) Field {
 	}
 	return out
 }
+
+func BenchmarkScanner(b *testing.B) {
+	v := `NTLM qop="auth", opaque="2BDBAC9D", realm="SIP Communications Service", targetname="gc.example.com", crand="13317733", cnum="1", response="0100000029618e9651b65a7764000000"`
+	var s Scanner
+	b.SetBytes(int64(len(v)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.Reset(v); err != nil {
+			b.Fatal(err)
+		}
+		for s.Next() {
+		}
+	}
+}
+
+func TestHasCtl(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		want := (c < 0x20 && c != '\t') || c == 0x7f
+		for _, n := range []int{0, 3, 8, 13, 20} {
+			for pos := 0; pos <= n; pos++ {
+				b := []byte(strings.Repeat("a\t\x80\xff ~", 4)[:n])
+				b = append(b[:pos], append([]byte{byte(c)}, b[pos:]...)...)
+				if got := hasCtl(string(b)); got != want {
+					t.Fatalf("hasCtl(%q) = %v", b, got)
+				}
+			}
+		}
+	}
+}

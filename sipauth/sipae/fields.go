@@ -1,0 +1,170 @@
+package sipae
+
+import (
+	"strconv"
+	"strings"
+)
+
+// Fields are the parts of a SIP message a signature covers (MS-SIP
+// 3.1.4.2, MS-SIPAE 3.2.5.2), each as it appears in the message, byte for
+// byte: the signature is over the text, not its meaning.
+type Fields struct {
+	// From the Authorization / Authentication-Info header (the signer's
+	// security association fills them when signing).
+	Protocol   string // "NTLM"
+	Rand       string // crand or srand
+	Num        string // cnum or snum
+	Realm      string
+	TargetName string
+
+	CallID     string
+	CSeqNum    string // the number of the CSeq header, as written
+	CSeqMethod string
+	FromURI    string // the URI of From: inside <...>, or up to the first ';'
+	FromTag    string
+	ToURI      string
+	ToTag      string
+	PAISIP     string // the sip: URI of P-Asserted-Identity (or P-Preferred-Identity)
+	PAITel     string // its tel: URI
+	Expires    string // the Expires header ("" when absent)
+	// Status is the status code of a response; 0 for a request.
+	Status int
+}
+
+// AppendSigned appends the string a signature covers (MS-SIP 3.1.4.2):
+// each field in angle brackets, in the order
+//
+//	<protocol><rand><num><realm><targetname><Call-ID><CSeq number><CSeq method>
+//	<From URI><From tag><To URI><To tag><PAI sip URI><PAI tel URI><Expires>
+//
+// then <status code> for a response. Versions before 3 leave out the To
+// URI and both P-Asserted-Identity URIs.
+func AppendSigned(dst []byte, version int, f *Fields) []byte {
+	return appendSigned(dst, version, f, f.Rand, f.Num)
+}
+
+func appendSigned[T string | []byte](dst []byte, version int, f *Fields, rand, num T) []byte {
+	dst = field(dst, f.Protocol)
+	dst = field(dst, rand)
+	dst = field(dst, num)
+	dst = field(dst, f.Realm)
+	dst = field(dst, f.TargetName)
+	dst = field(dst, f.CallID)
+	dst = field(dst, f.CSeqNum)
+	dst = field(dst, f.CSeqMethod)
+	dst = field(dst, f.FromURI)
+	dst = field(dst, f.FromTag)
+	if version >= 3 {
+		dst = field(dst, f.ToURI)
+	}
+	dst = field(dst, f.ToTag)
+	if version >= 3 {
+		dst = field(dst, f.PAISIP)
+		dst = field(dst, f.PAITel)
+	}
+	dst = field(dst, f.Expires)
+	if f.Status != 0 {
+		dst = append(dst, '<')
+		dst = strconv.AppendInt(dst, int64(f.Status), 10)
+		dst = append(dst, '>')
+	}
+	return dst
+}
+
+func field[T string | []byte](dst []byte, v T) []byte {
+	dst = append(dst, '<')
+	dst = append(dst, v...)
+	return append(dst, '>')
+}
+
+// Headers gives the value of the first header of a name (compact forms
+// understood), as received. sipnet.Message satisfies it.
+type Headers interface {
+	Header(name string) (string, bool)
+}
+
+// SetMessage fills the message fields (Call-ID to Expires) from its
+// headers, as the SIPE client reads them, without allocating; status is
+// the status code of a response, 0 for a request. The header fields
+// (Protocol to TargetName) are left as they are.
+func (f *Fields) SetMessage(h Headers, status int) {
+	f.Status = status
+	f.CallID, _ = h.Header("Call-ID")
+	cseq, _ := h.Header("CSeq")
+	cseq = strings.TrimSpace(cseq)
+	f.CSeqNum, f.CSeqMethod = cseq, ""
+	if i := strings.IndexAny(cseq, " \t"); i >= 0 {
+		f.CSeqNum, f.CSeqMethod = cseq[:i], strings.TrimSpace(cseq[i+1:])
+	}
+	from, _ := h.Header("From")
+	f.FromURI, f.FromTag = addrAndTag(from)
+	to, _ := h.Header("To")
+	f.ToURI, f.ToTag = addrAndTag(to)
+	pai, ok := h.Header("P-Asserted-Identity")
+	if !ok {
+		pai, _ = h.Header("P-Preferred-Identity")
+	}
+	f.PAISIP, f.PAITel = assertedIdentity(pai)
+	f.Expires, _ = h.Header("Expires")
+	f.Expires = strings.TrimSpace(f.Expires)
+}
+
+// addrAndTag splits a From or To value into its URI (inside <...>, or an
+// addr-spec up to ';') and its tag parameter.
+func addrAndTag(v string) (uri, tag string) {
+	v = strings.TrimSpace(v)
+	params := ""
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			return "", ""
+		}
+		uri, params = v[i+1:i+j], v[i+j+1:]
+	} else if i := strings.IndexByte(v, ';'); i >= 0 {
+		uri, params = strings.TrimSpace(v[:i]), v[i:]
+	} else {
+		uri = v
+	}
+	for params != "" {
+		var p string
+		p, params, _ = strings.Cut(params, ";")
+		p = strings.TrimSpace(p)
+		if len(p) > 4 && strings.EqualFold(p[:4], "tag=") {
+			return uri, strings.TrimSpace(p[4:])
+		}
+	}
+	return uri, ""
+}
+
+// assertedIdentity finds the sip: and tel: URIs of a P-Asserted-Identity
+// value: a bare tel: URI, or name-addrs separated by commas.
+func assertedIdentity(v string) (sipURI, telURI string) {
+	v = strings.TrimSpace(v)
+	if hasPrefixFold(v, "tel:") {
+		return "", v
+	}
+	for v != "" {
+		var part string
+		part, v, _ = strings.Cut(v, ",")
+		i := strings.IndexByte(part, '<')
+		if i < 0 {
+			continue
+		}
+		j := strings.IndexByte(part[i:], '>')
+		if j < 0 {
+			continue
+		}
+		u := part[i+1 : i+j]
+		switch {
+		case hasPrefixFold(u, "sip:") && sipURI == "":
+			sipURI = u
+		case hasPrefixFold(u, "tel:") && telURI == "":
+			telURI = u
+		}
+	}
+	return sipURI, telURI
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}

@@ -1,0 +1,256 @@
+package sipae
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/sipauth"
+	"github.com/gcload/gcload/sipauth/ntlm"
+)
+
+// Defaults.
+const (
+	// DefaultRealm is the realm every OCS/Lync server uses.
+	DefaultRealm = "SIP Communications Service"
+	// DefaultVersion is the protocol version a Server offers: 3, the
+	// version the SIPE client was observed to sign with.
+	DefaultVersion = 3
+	// DefaultLifetime is how long a security association lasts when
+	// nothing else says: the SIPE client's cap when the mechanism gives no
+	// lifetime (NTLM gives none), and this package's server default.
+	DefaultLifetime = 8 * time.Hour
+	// RenewBefore is how long before its expiry a client renews an SA
+	// (MS-SIPAE 3.2.2: "SHOULD be five (5) minutes or longer").
+	RenewBefore = 5 * time.Minute
+	// SeqNum is the NTLM sequence number of every MS-SIPAE signature: a
+	// constant, the salt and counter are in the signed string instead.
+	SeqNum = 100
+	// ReplayWindow is how far behind the highest cnum (or snum) received a
+	// number may be and still be accepted once; older or repeated numbers
+	// are replays. The window is this project's choice (MS-SIPAE numbers
+	// every message; it does not say how far a receiver tolerates
+	// reordering).
+	ReplayWindow = 64
+)
+
+const protocolNTLM = "NTLM"
+
+// Sentinel errors. Each refusal wraps one of them (or an ntlm error) so
+// that callers choose the SIP answer with errors.Is.
+var (
+	// ErrNoCredentials: the header is absent or carries another scheme.
+	ErrNoCredentials = errors.New("sipae: no NTLM credentials")
+	// ErrWrongTarget: realm or targetname are not this server's (or, on
+	// the client, not those of the security association).
+	ErrWrongTarget = errors.New("sipae: realm or targetname do not match")
+	// ErrNoSA: the opaque names no security association or pending
+	// challenge (never issued, expired or dropped).
+	ErrNoSA = errors.New("sipae: no such security association")
+	// ErrExpired: the security association has expired.
+	ErrExpired = errors.New("sipae: security association expired")
+	// ErrUnsigned: an established association's message carries no
+	// signature.
+	ErrUnsigned = errors.New("sipae: message not signed")
+	// ErrReplay: the cnum (snum) was already received or is outside the
+	// replay window.
+	ErrReplay = errors.New("sipae: replayed or out-of-window sequence number")
+	// ErrBusy: too many challenges are outstanding.
+	ErrBusy = errors.New("sipae: too many pending challenges")
+	// ErrBadCredentials: the header is malformed.
+	ErrBadCredentials = errors.New("sipae: malformed credentials")
+)
+
+// window remembers which sequence numbers were received, the way IPsec
+// does: the highest, and a bitmap of the ReplayWindow numbers below it.
+type window struct {
+	top  uint32
+	bits uint64 // bit i: top-i received
+	any  bool
+}
+
+// accept marks n received, refusing a number seen before or too old.
+func (w *window) accept(n uint32) error {
+	switch {
+	case !w.any || n > w.top:
+		shift := n - w.top
+		if !w.any || shift >= ReplayWindow {
+			w.bits = 0
+		} else {
+			w.bits <<= shift
+		}
+		w.top, w.bits, w.any = n, w.bits|1, true
+		return nil
+	case w.top-n >= ReplayWindow:
+		return fmt.Errorf("%w: %d is more than %d behind %d", ErrReplay, n, ReplayWindow, w.top)
+	case w.bits&(1<<(w.top-n)) != 0:
+		return fmt.Errorf("%w: %d was already received", ErrReplay, n)
+	}
+	w.bits |= 1 << (w.top - n)
+	return nil
+}
+
+// sa is what both sides' security associations share: the NTLM session,
+// the names the signed strings carry, and the signing state.
+type sa struct {
+	realm, target, opaque string
+	version               int
+	session               *ntlm.Session
+	established, expires  time.Time
+
+	mu   sync.Mutex
+	num  uint32       // the last cnum/snum sent
+	rng  rand.ChaCha8 // the per-message rand salt
+	seen window       // the peer's numbers
+	buf  []byte       // the signed string
+	salt [8]byte
+	numb [10]byte
+}
+
+func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version int, now time.Time, lifetime time.Duration, seed io.Reader) error {
+	var s [32]byte
+	if _, err := io.ReadFull(seed, s[:]); err != nil {
+		return fmt.Errorf("sipae: seeding the salt generator: %w", err)
+	}
+	a.realm, a.target, a.opaque, a.version, a.session = realm, target, opaque, version, session
+	a.established, a.expires = now, now.Add(lifetime)
+	a.rng = *rand.NewChaCha8(s)
+	a.buf = make([]byte, 0, 512)
+	return nil
+}
+
+// appendAuth signs f as the next message and appends the header value:
+// names[0] and names[1] are the rand and num parameter names ("crand",
+// "cnum" or "srand", "snum"), sigName the signature's ("response",
+// "rspauth"). head writes what comes before the signature parameters.
+// randOverride, when not nil, replaces the generated salt (tests).
+func (a *sa) appendAuth(dst []byte, f *Fields, head func(dst []byte) []byte, randName, numName, sigName string, randOverride []byte) []byte {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.num++
+	salt := a.salt[:]
+	if randOverride != nil {
+		salt = randOverride
+	} else {
+		const digits = "0123456789abcdef"
+		v := a.rng.Uint64()
+		for i := range salt {
+			salt[i] = digits[v&15]
+			v >>= 4
+		}
+	}
+	num := strconv.AppendUint(a.numb[:0], uint64(a.num), 10)
+	f.Protocol, f.Realm, f.TargetName = protocolNTLM, a.realm, a.target
+	a.buf = appendSigned(a.buf[:0], a.version, f, salt, num)
+	sig := a.session.Sign(a.buf, SeqNum)
+
+	dst = head(dst)
+	dst = append(dst, ", "...)
+	dst = appendQuoted(dst, randName, salt)
+	dst = append(dst, ", "...)
+	dst = appendQuoted(dst, numName, num)
+	dst = append(dst, ", "...)
+	dst = append(dst, sigName...)
+	dst = append(dst, `="`...)
+	dst = sig.AppendHex(dst)
+	return append(dst, '"')
+}
+
+func appendQuoted[T string | []byte](dst []byte, name string, v T) []byte {
+	dst = append(dst, name...)
+	dst = append(dst, `="`...)
+	dst = append(dst, v...)
+	return append(dst, '"')
+}
+
+// verify checks a signature the peer made over f (whose header fields come
+// from the peer's header) and records its number.
+func (a *sa) verify(f *Fields, sigHex string) error {
+	sig, err := ntlm.ParseSignature(sigHex)
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseUint(f.Num, 10, 32)
+	if err != nil {
+		return fmt.Errorf("%w: sequence number %q", ErrBadCredentials, f.Num)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.buf = AppendSigned(a.buf[:0], a.version, f)
+	if err := a.session.Verify(a.buf, sig); err != nil {
+		return err
+	}
+	return a.seen.accept(uint32(n))
+}
+
+// authParams are the parameters of an Authorization or
+// Authentication-Info value that MS-SIPAE uses.
+type authParams struct {
+	scheme                      string
+	realm, target, opaque       string
+	gssapi                      string
+	hasGSSAPI                   bool
+	version                     int
+	rand, num, sig              string
+	hasVersion, hasRand, hasNum bool
+}
+
+// scanAuth reads the parameters of a value without allocating. randName,
+// numName and sigName are "crand", "cnum", "response" for credentials and
+// "srand", "snum", "rspauth" for authentication-info.
+func scanAuth(v, randName, numName, sigName string) (authParams, error) {
+	var p authParams
+	var s sipauth.Scanner
+	if err := s.Reset(v); err != nil {
+		return p, fmt.Errorf("%w: %w", ErrBadCredentials, err)
+	}
+	p.scheme = s.Scheme()
+	for s.Next() {
+		switch n := s.Name; {
+		case eq(n, "realm"):
+			p.realm = s.Value
+		case eq(n, "targetname"):
+			p.target = s.Value
+		case eq(n, "opaque"):
+			p.opaque = s.Value
+		case eq(n, "gssapi-data"):
+			p.gssapi, p.hasGSSAPI = s.Value, true
+		case eq(n, "version"):
+			ver, err := strconv.Atoi(s.Value)
+			if err != nil || ver < 0 || ver > 1000 {
+				return p, fmt.Errorf("%w: version %q", ErrBadCredentials, s.Value)
+			}
+			p.version, p.hasVersion = ver, true
+		case eq(n, randName):
+			p.rand, p.hasRand = s.Value, true
+		case eq(n, numName):
+			p.num, p.hasNum = s.Value, true
+		case eq(n, sigName):
+			p.sig = s.Value
+		}
+	}
+	if err := s.Err(); err != nil {
+		return p, fmt.Errorf("%w: %w", ErrBadCredentials, err)
+	}
+	return p, nil
+}
+
+func eq(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		c := a[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != b[i] {
+			return false
+		}
+	}
+	return true
+}
