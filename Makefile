@@ -15,13 +15,14 @@ test:
 race:
 	$(GO) test -race $(PKGS)
 
-# Micro-benchmarks: XCCOS encode/decode, SIP scanning, the recorder, then
+# Micro-benchmarks: XCCOS encode/decode, SIP scanning, the recorder, the
+# authentication header scanner, NTLM and MS-SIPAE signing (docs/auth.md), then
 # CPU per delivery on both sides (fan-out: the server process; the swarm:
 # received and answered) and memory per idle signed-in user. The swarm
 # benchmarks run the reference server in a child process; one op is one
 # delivery or one user. See docs/performance.md.
 bench:
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./xccos/ ./sipnet/ ./reports/
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./xccos/ ./sipnet/ ./reports/ ./sipauth/ ./sipauth/ntlm/ ./sipauth/sipae/
 	$(GO) test -run '^$$' -bench 'SwarmDelivery' -benchtime 200000x ./sipclient/swarm/
 	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 20000x ./sipclient/swarm/
 
@@ -57,6 +58,12 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./xccos/
 	$(GO) test -run '^$$' -fuzz '^FuzzParseChat$$' -fuzztime 30s ./xccos/
 	$(GO) test -run '^$$' -fuzz '^FuzzScan$$' -fuzztime 30s ./sipnet/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s ./sipauth/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseChallenge$$' -fuzztime 30s ./sipauth/ntlm/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAuthenticate$$' -fuzztime 30s ./sipauth/ntlm/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetInfo$$' -fuzztime 30s ./sipauth/ntlm/
+	$(GO) test -run '^$$' -fuzz '^FuzzAuthorize$$' -fuzztime 30s ./sipauth/sipae/
+	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 30s ./sipauth/digest/
 
 clean:
 	rm -rf bin results
