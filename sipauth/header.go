@@ -373,13 +373,13 @@ var ctype = func() (t [256]uint8) {
 // its unescaped contents and the index after the closing quote.
 func quotedString(v string, i int) (string, int, error) {
 	// Fast path: no escapes, no control characters.
-	if q := strings.IndexByte(v[i+1:], '"'); q >= 0 {
-		seg := v[i+1 : i+1+q]
-		if strings.IndexByte(seg, '\\') < 0 && !hasCtl(seg) {
-			return seg, i + 2 + q, nil
-		}
-	}
 	j := i + 1
+	for j < len(v) && ctype[v[j]]&cQuoteStop == 0 {
+		j++
+	}
+	if j < len(v) && v[j] == '"' {
+		return v[i+1 : j], j + 1, nil
+	}
 	escaped := false
 	for {
 		for j < len(v) && ctype[v[j]]&cQuoteStop == 0 {
@@ -417,32 +417,4 @@ func quotedString(v string, i int) (string, int, error) {
 		b.WriteByte(v[k])
 	}
 	return b.String(), j + 1, nil
-}
-
-// hasCtl reports whether s holds a control character other than HTAB,
-// eight bytes at a time: a word with no byte below 0x20 and none equal to
-// 0x7f is clean (the "hasless" and "haszero" bit tricks); a word that
-// might not be is checked byte by byte.
-func hasCtl(s string) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		del := x ^ (0x7f * ones)
-		if (x-0x20*ones)&^x&highs == 0 && (del-ones)&^del&highs == 0 {
-			continue
-		}
-		for _, c := range []byte(s[i : i+8]) {
-			if ctype[c]&cCtl != 0 {
-				return true
-			}
-		}
-	}
-	for ; i < len(s); i++ {
-		if ctype[s[i]]&cCtl != 0 {
-			return true
-		}
-	}
-	return false
 }

@@ -249,18 +249,3 @@ func BenchmarkScanner(b *testing.B) {
 		}
 	}
 }
-
-func TestHasCtl(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		want := (c < 0x20 && c != '\t') || c == 0x7f
-		for _, n := range []int{0, 3, 8, 13, 20} {
-			for pos := 0; pos <= n; pos++ {
-				b := []byte(strings.Repeat("a\t\x80\xff ~", 4)[:n])
-				b = append(b[:pos], append([]byte{byte(c)}, b[pos:]...)...)
-				if got := hasCtl(string(b)); got != want {
-					t.Fatalf("hasCtl(%q) = %v", b, got)
-				}
-			}
-		}
-	}
-}

@@ -1,6 +1,7 @@
 package sipae
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -44,6 +45,12 @@ func AppendSigned(dst []byte, version int, f *Fields) []byte {
 }
 
 func appendSigned[T string | []byte](dst []byte, version int, f *Fields, rand, num T) []byte {
+	n := len(f.Protocol) + len(rand) + len(num) + len(f.Realm) + len(f.TargetName) + len(f.CallID) +
+		len(f.CSeqNum) + len(f.CSeqMethod) + len(f.FromURI) + len(f.FromTag) + len(f.ToTag) + len(f.Expires) + 2*12 + 8
+	if version >= 3 {
+		n += len(f.ToURI) + len(f.PAISIP) + len(f.PAITel) + 2*3
+	}
+	dst = slices.Grow(dst, n)
 	dst = field(dst, f.Protocol)
 	dst = field(dst, rand)
 	dst = field(dst, num)
@@ -71,10 +78,14 @@ func appendSigned[T string | []byte](dst []byte, version int, f *Fields, rand, n
 	return dst
 }
 
+// field appends <v>; the caller has grown dst to fit.
 func field[T string | []byte](dst []byte, v T) []byte {
-	dst = append(dst, '<')
-	dst = append(dst, v...)
-	return append(dst, '>')
+	n := len(dst)
+	dst = dst[:n+len(v)+2]
+	dst[n] = '<'
+	copy(dst[n+1:], v)
+	dst[n+1+len(v)] = '>'
+	return dst
 }
 
 // Headers gives the value of the first header of a name (compact forms

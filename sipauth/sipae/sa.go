@@ -239,16 +239,15 @@ func scanAuth(v, randName, numName, sigName string) (authParams, error) {
 	return p, nil
 }
 
+// eq compares a parameter name (an RFC 3261 token: no control
+// characters, which |0x20 could turn into punctuation) with a lower-case
+// name, without regard to case.
 func eq(a, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for i := 0; i < len(a); i++ {
-		c := a[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if c != b[i] {
+		if a[i]|0x20 != b[i] && a[i] != b[i] {
 			return false
 		}
 	}
