@@ -7,7 +7,8 @@
 // The wire format is described in docs/protocol.md. The parser is lenient
 // where real peers differ (sibling replies, 7-digit fraction timestamps,
 // extra namespace declarations, unknown elements) and strict where a
-// mistake would be ambiguous (malformed XML, a root that is not xccos, an
+// mistake would be ambiguous (malformed XML, bytes that are not UTF-8 XML
+// characters, a root that is not xccos, an
 // envid that is not an unsigned 64-bit integer). Facts a conformance checker
 // needs but the parser tolerates, such as the namespace and the version, are
 // kept on the Envelope so the checker can judge them.

@@ -47,6 +47,11 @@ func ParseChatString(s string) (envid uint64, c Chat, ok bool) {
 		return 0, c, false
 	}
 	s = s[len(mid):]
+	// what follows the literal head is checked in one pass: bytes that are
+	// not UTF-8 XML characters are Parse's to report
+	if bad, _ := InvalidChar(s); bad >= 0 {
+		return 0, c, false
+	}
 	seq, s, ok := fastAttrValue(s)
 	if !ok || seq == "" {
 		return 0, c, false

@@ -62,6 +62,8 @@ func fuzzSeeds() map[string][]byte {
 		"bad-bcq":       envelope(`<cmd id="cmd:bccontext"><data><bcq><last cnt="x"/></bcq></data></cmd>`),
 		"mismatched":    envelope(`<cmd id="cmd:x" seqid="1"></rpl>`),
 		"garbage-after": envelope(`<cmd id="cmd:x"/>`) + `<x/>`,
+		"not-utf8":      envelope(chat + "<chat>ok \xff\xfe\xc0\xaf</chat></grpchat>"),
+		"control-char":  envelope(chat + "<chat>bell \x07</chat></grpchat>"),
 	}
 	for name, s := range tricky {
 		seeds[name] = []byte(s)
@@ -148,6 +150,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(env.Items) == 0 {
 			t.Fatalf("Parse succeeded with no items")
+		}
+		if at, r := InvalidChar(string(b)); at >= 0 {
+			t.Fatalf("Parse accepted %U at offset %d", r, at)
 		}
 		out := env.Marshal()
 		// Escaping can make the canonical form longer than the input, so

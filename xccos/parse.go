@@ -41,12 +41,15 @@ const rootWindow = 4096
 // received, extra namespace declarations, sibling rpl/ntc elements,
 // unknown attributes and unknown elements inside <data> are accepted
 // (the latter are listed in Data.Unknown). It is strict about
-// well-formedness, the root element, envids, ids, replies and timestamps.
+// well-formedness (bytes that are not UTF-8 encoded XML 1.0 characters,
+// such as \xff or \x01, included: see InvalidChar), the root element,
+// envids, ids, replies and timestamps.
 //
 // Every error is an *Error wrapping one of the sentinel errors. When the
 // root start tag carried a valid envid, the error comes with a non-nil
 // *Envelope holding EnvID, Ver, NS and the items parsed before the
-// failure, so a server can address an error reply.
+// failure (for a syntax error: the kind and name of the first element,
+// when its start tag was read), so a server can address an error reply.
 //
 // The strings of the result share one copy of b; Parse does not retain b.
 func Parse(b []byte) (*Envelope, error) {
@@ -76,7 +79,49 @@ func salvage(d *xmlDoc) *Envelope {
 	if err != nil {
 		return nil
 	}
-	return &Envelope{EnvID: id, Ver: d.attrValue(0, "ver"), NS: d.namespace(0)}
+	env := &Envelope{EnvID: id, Ver: d.attrValue(0, "ver"), NS: d.namespace(0)}
+	// the first top-level element, when its start tag was read: a server
+	// names it in its error reply (rpl:grpchat for a broken post)
+	if first := d.nodes[0].first; first != none {
+		if it, ok := itemHead(d, first); ok {
+			env.Items = []Item{it}
+		}
+	}
+	return env
+}
+
+// itemHead reads the kind, name and seqid of the top-level element c; ok
+// is false when its element or id is not one Parse accepts.
+func itemHead(d *xmlDoc, c int32) (Item, bool) {
+	var it Item
+	var prefix string
+	switch d.nodes[c].local() {
+	case "cmd":
+		it.Kind, prefix = KindCommand, "cmd:"
+	case "rpl":
+		it.Kind, prefix = KindReply, "rpl:"
+	case "ntc":
+		it.Kind, prefix = KindNotice, "ntc:"
+	case "grpchat":
+		it.Kind = KindChat
+	default:
+		return it, false
+	}
+	id := d.attrValue(c, "id")
+	if it.Kind == KindChat {
+		if id != "grpchat" {
+			return it, false
+		}
+		it.Name = id
+	} else {
+		name, ok := strings.CutPrefix(id, prefix)
+		if !ok || name == "" {
+			return it, false
+		}
+		it.Name = name
+	}
+	it.SeqID = d.attrValue(c, "seqid")
+	return it, true
 }
 
 // walker turns a parsed document into an Envelope.

@@ -108,9 +108,16 @@ type xmlParser struct {
 	seen     map[string]struct{} // duplicate check for elements with many attributes
 }
 
-// parse tokenizes b into d. On error d holds what was read so far.
+// parse tokenizes b into d. On error d holds what was read so far. Bytes
+// that are not UTF-8 encoded XML characters are refused (one pass over b
+// before tokenizing); what comes before the first of them is still read,
+// so that the envelope's header can be salvaged.
 func (d *xmlDoc) parse(b []byte) error {
 	src := string(b)
+	bad, r := InvalidChar(src)
+	if bad >= 0 {
+		src = src[:bad]
+	}
 	d.src = src
 	// Size the node and attribute lists from cheap upper bounds so a
 	// typical envelope costs one allocation each: every element starts
@@ -121,7 +128,15 @@ func (d *xmlDoc) parse(b []byte) error {
 		d.attrs = make([]xmlAttr, 0, a)
 	}
 	p := xmlParser{d: d, src: src}
-	return p.run()
+	err := p.run()
+	if bad >= 0 {
+		what := describeChar(string(b[bad:min(len(b), bad+utf8.UTFMax)]), 0, r)
+		if p.depth > 0 {
+			return p.errf(bad, p.openLocal(), "%s in <%s>", what, p.openName())
+		}
+		return p.errf(bad, "", "%s", what)
+	}
+	return err
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
