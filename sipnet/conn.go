@@ -51,6 +51,14 @@ type Conn struct {
 	valMu sync.Mutex
 	val   any
 
+	// limits of accepted connections (limits.go)
+	inbound                   bool // accepted on a listener: counted against the caps
+	signedIn                  atomic.Bool
+	signInTimer, messageTimer timerEntry
+	signInFn, messageFn       func()
+	partialSince              atomic.Int64 // wheel clock when the incomplete message began, 0: none
+	messageArmed              atomic.Bool
+
 	// counters
 	msgsIn, msgsOut, bytesOut atomic.Uint64
 }
@@ -366,7 +374,13 @@ func (c *Conn) Close() error {
 	return nil
 }
 
-func (c *Conn) closeWith(err error) {
+// closeWith closes the connection, flushing what is queued when err is
+// nil (a close the application asked for).
+func (c *Conn) closeWith(err error) { c.shut(err, err == nil) }
+
+// shut closes the connection for err; flush says to write what is queued
+// first (bounded: a peer that does not read cannot hold it).
+func (c *Conn) shut(err error, flush bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -376,8 +390,9 @@ func (c *Conn) closeWith(err error) {
 	c.err = err
 	c.mu.Unlock()
 	close(c.done)
+	c.stopLimits()
 	if c.nc != nil {
-		if err == nil && c.transport == TCP {
+		if flush && c.transport == TCP {
 			// Graceful: let a batch in flight finish, then flush the rest,
 			// bounded so a peer that stopped reading cannot hold us.
 			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -464,6 +479,7 @@ func (c *Conn) readLoopTCP() {
 		// what the handlers answer to this read's messages goes out in
 		// one write
 		c.corkInc()
+		completed := false
 		for {
 			skip, total, ferr := frame(buf[start:], max)
 			if skip > 0 {
@@ -474,14 +490,16 @@ func (c *Conn) readLoopTCP() {
 				}
 			}
 			if ferr != nil {
-				c.uncorkWrite()
 				c.ep.malformed(c, buf[start:min(len(buf), start+256)], ferr)
-				c.closeWith(ferr)
+				c.ep.refuseFraming(c, buf[start:], ferr)
+				c.uncorkWrite()
+				c.shut(ferr, true) // the refusal goes out first
 				return
 			}
 			if total == 0 {
 				break
 			}
+			completed = true
 			c.msgsIn.Add(1)
 			c.ep.stats.msgsIn.Add(1)
 			if c.ep.opts.Trace == nil && c.ep.fastResponse(buf[start:start+total]) {
@@ -491,14 +509,12 @@ func (c *Conn) readLoopTCP() {
 			raw := make([]byte, total)
 			copy(raw, buf[start:start+total])
 			start += total
-			if total > max {
-				c.ep.malformed(c, raw[:256], fmt.Errorf("%w: message of %d bytes over the %d-byte limit", ErrMalformed, total, max))
-				c.ep.rejectOversize(c, raw)
-				continue
-			}
 			c.ep.receive(c, raw)
 		}
 		c.uncorkWrite()
+		if c.messageFn != nil {
+			c.partial(start < len(buf), completed)
+		}
 		if start == len(buf) {
 			buf, start = buf[:0], 0
 			if cap(buf) > 64<<10 {

@@ -17,4 +17,11 @@
 // chat clients need: requests without a Via branch (as SIPE sends them
 // in-dialog) are matched by Call-ID, From tag, CSeq and method, and dialogs
 // are told apart by Call-ID and both tags.
+//
+// Connections accepted on listeners can be limited against hostile peers
+// (Options.MaxConns, MaxConnsPerAddr, SignInTimeout, MessageTimeout and
+// MaxMessageSize): over a cap a connection is reset at once, one that never
+// signs in or leaves a message half-sent is closed, a message announcing a
+// body over the limit is answered 413 before its body is read. Those log
+// lines are rate-limited.
 package sipnet

@@ -1,6 +1,7 @@
 package sipnet
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -56,8 +57,23 @@ type Options struct {
 	// without a final answer (64*T1 by default); InviteTimeout bounds an
 	// INVITE after a provisional answer.
 	T1, T2, Timeout, InviteTimeout time.Duration
-	// MaxMessageSize bounds one received message.
+	// MaxMessageSize bounds one received message. Over TCP a message whose
+	// Content-Length makes it larger is answered 413 (a request) and its
+	// connection closed, before its body is read: the memory a connection
+	// holds for the message it reads is bounded by this.
 	MaxMessageSize int
+	// The limits of the connections accepted on listeners (TCP) and of
+	// the peers of UDP listeners; 0 means none. See limits.go.
+	//
+	// MaxConns bounds them all, MaxConnsPerAddr those from one IP address:
+	// a connection over a cap is closed at once (reset), a datagram from a
+	// new peer over a cap dropped. SignInTimeout closes one on which
+	// Conn.SignIn was not called within that time of its start.
+	// MessageTimeout closes a TCP connection on which the first bytes of a
+	// message came longer ago than that and the message is still not
+	// complete (a half-sent message).
+	MaxConns, MaxConnsPerAddr     int
+	SignInTimeout, MessageTimeout time.Duration
 	// MaxQueued bounds the bytes queued on one TCP connection; a connection
 	// whose peer does not read that fast is closed.
 	MaxQueued int
@@ -84,6 +100,10 @@ type Endpoint struct {
 	udpConns  map[udpKey]*Conn
 	listeners []io.Closer
 	closed    bool
+	inbound   int                // accepted connections and UDP peers open
+	perAddr   map[netip.Addr]int // the same, by remote address
+
+	refuseLog, timeoutLog, acceptLog rateLog
 
 	wg    sync.WaitGroup
 	stats counters
@@ -101,6 +121,7 @@ type udpKey struct {
 
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
+	refused, signInTimeouts, messageTimeouts, tooLarge             atomic.Uint64
 	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
 	bytesIn, bytesOut                                              atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
@@ -123,6 +144,10 @@ type Stats struct {
 	// BytesIn and BytesOut count the bytes received and sent (TCP
 	// written with or after the write call that queued them).
 	BytesIn, BytesOut uint64
+	// Limits (Options): connections refused over MaxConns or
+	// MaxConnsPerAddr, closed without a sign-in in time, closed with a
+	// message half-sent, and messages refused as too large.
+	Refused, SignInTimeouts, MessageTimeouts, TooLarge uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -161,6 +186,7 @@ func NewEndpoint(o Options) *Endpoint {
 		ackCache: map[string]*ackEntry{},
 		conns:    map[*Conn]struct{}{},
 		udpConns: map[udpKey]*Conn{},
+		perAddr:  map[netip.Addr]int{},
 	}
 	for i := range ep.shards {
 		ep.shards[i].m = map[uint64]*ClientTx{}
@@ -187,6 +213,10 @@ func (ep *Endpoint) Stats() Stats {
 		BytesOut:           ep.stats.bytesOut.Load(),
 		MessagesIn:         ep.stats.msgsIn.Load(),
 		MessagesOut:        ep.stats.msgsOut.Load(),
+		Refused:            ep.stats.refused.Load(),
+		SignInTimeouts:     ep.stats.signInTimeouts.Load(),
+		MessageTimeouts:    ep.stats.messageTimeouts.Load(),
+		TooLarge:           ep.stats.tooLarge.Load(),
 	}
 	for code := range ep.stats.byStatus {
 		if n := ep.stats.byStatus[code].Load(); n > 0 {
@@ -209,22 +239,52 @@ func (ep *Endpoint) ListenTCP(addr string) (net.Addr, error) {
 	ep.wg.Add(1)
 	go func() {
 		defer ep.wg.Done()
+		var backoff time.Duration
 		for {
 			nc, err := ln.Accept()
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) {
 					return
 				}
-				ep.log.Warn("sipnet: accept", "err", err)
-				time.Sleep(10 * time.Millisecond)
+				// out of file descriptors, or another passing failure:
+				// wait, longer each time (up to 1 s), and say so once
+				// in a while, not once per attempt
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				ep.acceptLog.log(ep.log, slog.LevelError, "sipnet: accept failed", "listener", ln.Addr().String(), "err", err, "retry_in", backoff.String())
+				time.Sleep(backoff)
 				continue
 			}
-			if _, err := ep.startTCP(nc); err != nil {
-				nc.Close()
-			}
+			backoff = 0
+			ep.accept(nc)
 		}
 	}()
 	return ln.Addr(), nil
+}
+
+// accept starts serving a connection accepted on a listener, or refuses it
+// at once (reset) when it is over a cap.
+func (ep *Endpoint) accept(nc net.Conn) {
+	from := addrPort(nc.RemoteAddr()).Addr().Unmap()
+	ep.connMu.Lock()
+	err := ep.admitLocked(from)
+	ep.connMu.Unlock()
+	if err != nil {
+		if tc, ok := nc.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // reset: nothing kept for a refused peer
+		}
+		nc.Close()
+		ep.refused(from, TCP, err)
+		return
+	}
+	if _, err := ep.startTCP(nc, true); err != nil {
+		nc.Close()
+		ep.connMu.Lock()
+		ep.inbound--
+		if ep.perAddr[from]--; ep.perAddr[from] <= 0 {
+			delete(ep.perAddr, from)
+		}
+		ep.connMu.Unlock()
+	}
 }
 
 // ListenUDP serves SIP over UDP on addr.
@@ -279,11 +339,17 @@ func (ep *Endpoint) addListener(l io.Closer) error {
 func (ep *Endpoint) udpConn(sock *net.UDPConn, local, peer netip.AddrPort) *Conn {
 	k := udpKey{sock, peer}
 	ep.connMu.Lock()
-	defer ep.connMu.Unlock()
 	if c := ep.udpConns[k]; c != nil {
+		ep.connMu.Unlock()
 		return c
 	}
 	if ep.closed {
+		ep.connMu.Unlock()
+		return nil
+	}
+	if err := ep.admitLocked(peer.Addr().Unmap()); err != nil {
+		ep.connMu.Unlock()
+		ep.refused(peer.Addr().Unmap(), UDP, err)
 		return nil
 	}
 	c := ep.newConn(UDP)
@@ -291,6 +357,8 @@ func (ep *Endpoint) udpConn(sock *net.UDPConn, local, peer netip.AddrPort) *Conn
 	c.local, c.remote = local, peer
 	ep.udpConns[k] = c
 	ep.conns[c] = struct{}{}
+	c.startLimits()
+	ep.connMu.Unlock()
 	return c
 }
 
@@ -298,7 +366,9 @@ func (ep *Endpoint) newConn(transport string) *Conn {
 	return &Conn{ep: ep, transport: transport, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-func (ep *Endpoint) startTCP(nc net.Conn) (*Conn, error) {
+// startTCP serves a TCP connection; inbound: it was accepted on a listener
+// (and counted against the caps), so the limits apply to it.
+func (ep *Endpoint) startTCP(nc net.Conn, inbound bool) (*Conn, error) {
 	c := ep.newConn(TCP)
 	c.nc = nc
 	c.local = addrPort(nc.LocalAddr())
@@ -319,6 +389,9 @@ func (ep *Endpoint) startTCP(nc net.Conn) (*Conn, error) {
 		return nil, ErrClosed
 	}
 	ep.conns[c] = struct{}{}
+	if inbound {
+		c.startLimits()
+	}
 	ep.wg.Add(2)
 	ep.connMu.Unlock()
 	go c.readLoopTCP()
@@ -344,7 +417,7 @@ func (ep *Endpoint) DialTCP(ctx context.Context, addr string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sipnet: dial tcp %s: %w", addr, err)
 	}
-	c, err := ep.startTCP(nc)
+	c, err := ep.startTCP(nc, false)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -373,6 +446,14 @@ func (ep *Endpoint) DialUDP(ctx context.Context, addr string) (*Conn, error) {
 	ep.connMu.Unlock()
 	go c.readLoopUDPConn()
 	return c, nil
+}
+
+// After calls f once d has passed, on the endpoint's timer goroutine
+// (with its 20 ms resolution): f must be quick and must not block. It costs
+// no goroutine and no runtime timer (the reference server delays replies
+// with it).
+func (ep *Endpoint) After(d time.Duration, f func()) {
+	ep.wheel.schedule(new(timerEntry), d, f)
 }
 
 // Conns returns the number of open connections.
@@ -411,6 +492,7 @@ func (ep *Endpoint) Close() error {
 func (ep *Endpoint) connClosed(c *Conn) {
 	ep.connMu.Lock()
 	delete(ep.conns, c)
+	ep.releaseLocked(c)
 	if c.pc != nil {
 		delete(ep.udpConns, udpKey{c.pc.(*net.UDPConn), c.remote})
 	}
@@ -459,11 +541,10 @@ func (ep *Endpoint) receive(c *Conn, raw []byte) {
 	m, err := Scan(raw)
 	if err != nil {
 		ep.malformed(c, raw[:min(len(raw), 512)], err)
-		if m != nil && m.IsRequest() && m.Method != "ACK" && len(m.vias) > 0 {
-			_ = c.Render(func(dst []byte) []byte {
-				return appendResponse(dst, m, 400, "Bad Request", "", []Header{{"Warning", `399 gcload "` + sanitize(err.Error()) + `"`}}, "", nil)
-			})
-		}
+		// answered even without Via, Call-ID, From or CSeq: the answer
+		// goes back on the connection (or to the datagram's source) and
+		// copies what the request had
+		ep.refuse(c, m, 400, "Bad Request", err)
 		return
 	}
 	if m.IsRequest() {
@@ -473,15 +554,38 @@ func (ep *Endpoint) receive(c *Conn, raw []byte) {
 	ep.handleResponse(c, m)
 }
 
-// rejectOversize answers 513 to a request too large to accept.
-func (ep *Endpoint) rejectOversize(c *Conn, raw []byte) {
-	m, err := Scan(raw)
-	if err != nil || !m.IsRequest() || m.Method == "ACK" {
+// refuse answers a request that cannot be handled with code, a Warning
+// saying why; it answers nothing to a response, an ACK, or what has no
+// request line.
+func (ep *Endpoint) refuse(c *Conn, m *Message, code int, reason string, why error) {
+	if m == nil || !m.IsRequest() || m.Method == "ACK" {
 		return
 	}
 	_ = c.Render(func(dst []byte) []byte {
-		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil)
+		return appendResponse(dst, m, code, reason, "", []Header{{"Warning", `399 gcload "` + sanitize(why.Error()) + `"`}}, "", nil)
 	})
+}
+
+// refuseFraming answers the message at the start of b that could not be
+// framed (too large: 413; conflicting Content-Length: 400), from its
+// header block; nothing when the header block did not end.
+func (ep *Endpoint) refuseFraming(c *Conn, b []byte, err error) {
+	end := bytes.Index(b[:min(len(b), ep.opts.MaxMessageSize)], []byte("\n\r\n"))
+	if end < 0 {
+		if end = bytes.Index(b[:min(len(b), ep.opts.MaxMessageSize)], []byte("\n\n")); end < 0 {
+			return
+		}
+		end += 2
+	} else {
+		end += 3
+	}
+	m, _ := Scan(append([]byte(nil), b[:end]...))
+	code, reason := 400, "Bad Request"
+	if errors.Is(err, ErrTooLarge) {
+		code, reason = 413, "Request Entity Too Large"
+		ep.stats.tooLarge.Add(1)
+	}
+	ep.refuse(c, m, code, reason, err)
 }
 
 func sanitize(s string) string {

@@ -8,8 +8,10 @@ import (
 // frame finds the first SIP message in a stream buffer. skip is the number
 // of leading CR/LF bytes (keep-alives) to discard before the message; n is
 // the length of the message after them, 0 when more bytes are needed. err is
-// set when the stream cannot be framed any more (no header end within max
-// bytes): the connection must then be closed.
+// set when the stream cannot be framed any more: no header end within max
+// bytes, two Content-Length headers that differ (ErrMalformed), or a
+// Content-Length that makes the message larger than max (ErrTooLarge). The
+// connection must then be closed (after an answer, see refuseFraming).
 //
 // A message without Content-Length is taken to have an empty body, and bare
 // LF line ends are accepted, so that a malformed message still frames and
@@ -23,7 +25,7 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 	if len(b) == 0 {
 		return skip, 0, nil
 	}
-	clen, pos, hdrEnd := 0, 0, -1
+	clen, pos, hdrEnd, seen := 0, 0, -1, false
 	for {
 		i := bytes.IndexByte(b[pos:], '\n')
 		if i < 0 {
@@ -44,7 +46,10 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 		if pos > 0 {
 			if c := line[0] | 0x20; c == 'c' || c == 'l' {
 				if v, ok := contentLengthLine(line); ok {
-					clen = v
+					if seen && v != clen {
+						return skip, 0, fmt.Errorf("%w: conflicting Content-Length headers (%d and %d)", ErrMalformed, clen, v)
+					}
+					clen, seen = v, true
 				}
 			}
 		}
@@ -54,8 +59,10 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 		}
 	}
 	total := hdrEnd + clen
-	if total > max && clen > 16*max {
-		return skip, 0, fmt.Errorf("%w: Content-Length %d over the limit", ErrMalformed, clen)
+	if total > max {
+		// refused before its body is buffered: a peer announcing a large
+		// body holds no more memory than the limit
+		return skip, 0, fmt.Errorf("%w: Content-Length %d makes a message of %d bytes, over the limit of %d", ErrTooLarge, clen, total, max)
 	}
 	if len(b) < total {
 		return skip, 0, nil

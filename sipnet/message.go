@@ -396,6 +396,9 @@ func Scan(raw []byte) (*Message, error) {
 				}
 				continue
 			}
+			if clen >= 0 && n != clen && bad == nil {
+				bad = fmt.Errorf("%w: conflicting Content-Length headers (%d and %d)", ErrMalformed, clen, n)
+			}
 			clen = n
 		case hContentType:
 			m.ContentType = val

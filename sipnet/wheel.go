@@ -2,6 +2,7 @@ package sipnet
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -16,6 +17,9 @@ type wheel struct {
 	now   time.Time    // start of the span of the slot that fires next
 	stop  chan struct{}
 	done  chan struct{}
+	// coarse is the time of the last tick (unix ns), read without a lock
+	// where a tick's precision is enough
+	coarse atomic.Int64
 }
 
 type timerEntry struct {
@@ -31,6 +35,7 @@ func newWheel(tick time.Duration, nslots int) *wheel {
 		h := &w.slots[i]
 		h.prev, h.next = h, h
 	}
+	w.coarse.Store(w.now.UnixNano())
 	go w.run()
 	return w
 }
@@ -83,6 +88,7 @@ func (w *wheel) run() {
 		case <-w.stop:
 			return
 		case now := <-t.C:
+			w.coarse.Store(now.UnixNano())
 			w.mu.Lock()
 			// A slot is due once its whole span has passed, so every
 			// entry in it is due (entries a revolution ahead stay).
@@ -113,3 +119,7 @@ func (w *wheel) close() {
 	close(w.stop)
 	<-w.done
 }
+
+// clock returns the time of the wheel's last tick in unix nanoseconds: the
+// current time within one tick, for one atomic load.
+func (w *wheel) clock() int64 { return w.coarse.Load() }
