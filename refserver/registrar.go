@@ -1,23 +1,41 @@
 package refserver
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
+	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
 )
+
+// sanitizeWarning keeps what a client sent printable ASCII for a Warning
+// header's quoted text.
+func sanitizeWarning(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b[i] = '?'
+		}
+	}
+	return string(b)
+}
 
 // registrar binds users to the connection they registered on: later
 // requests on that connection must come From one of its users. One
 // connection may carry many users (a front-end pool's connection does).
 type registrar struct {
 	expires int
-	faults  fault.Set
-	mu      sync.Mutex
-	n       int
+	// maxUsers bounds the users registered on one connection
+	maxUsers int
+	faults   fault.Set
+	mu       sync.Mutex
+	n        int
+	limited  atomic.Uint64 // registrations refused over maxUsers
 }
 
 type binding struct {
@@ -92,6 +110,12 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 		_ = tx.Respond(403, "Forbidden", ua.Warning("third-party registration of "+to+" by "+from+" is not allowed"))
 		return
 	}
+	if !store.ValidUser(to) {
+		// the address goes into XCCOS bodies (authors, rosters): it must
+		// be sip:user@domain in characters XML allows
+		_ = tx.Respond(400, "Bad Request", ua.Warning("To: "+sanitizeWarning(to)+" is not an address of the form sip:user@domain"))
+		return
+	}
 	expires := r.expires
 	contact, hasContact := m.Header("Contact")
 	if v, ok := m.Header("Expires"); ok {
@@ -107,12 +131,22 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 	b := r.bindingOf(tx.Conn, true)
 	b.mu.Lock()
 	_, had := b.users[to]
+	if !had && expires > 0 && len(b.users) >= r.maxUsers {
+		n := len(b.users)
+		b.mu.Unlock()
+		r.limited.Add(1)
+		_ = tx.Respond(403, "Forbidden", ua.Warning(fmt.Sprintf("%d users are registered on this connection, the most allowed (--max-users-per-conn); open another connection", n)))
+		return
+	}
 	if expires == 0 {
 		delete(b.users, to)
 	} else {
 		b.users[to] = struct{}{}
 	}
 	b.mu.Unlock()
+	if expires > 0 {
+		tx.Conn.SignIn() // no longer closed for want of a sign-in
+	}
 	r.mu.Lock()
 	switch {
 	case expires == 0 && had:

@@ -59,6 +59,10 @@ type options struct {
 	timeout         time.Duration
 	faults          fault.Set
 	postDelay       time.Duration
+	replyDelay      time.Duration
+	limits          Limits
+	adminToken      string
+	adminTokenFile  string
 }
 
 // Option configures a Server.
@@ -139,6 +143,33 @@ func WithPostDelay(d time.Duration) Option {
 	return func(o *options) error { o.postDelay = d; return nil }
 }
 
+// WithReplyDelay makes the server answer late on purpose: every XCCOS
+// reply of the channel services to a command (rpl:...) is sent d after it
+// is ready, without holding up the connection's other messages or other
+// sessions (the lookup service's rpl:requri is not delayed, so users still
+// sign in). Tests of late replies use it.
+func WithReplyDelay(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("refserver: reply delay %s is negative", d)
+		}
+		o.replyDelay = d
+		return nil
+	}
+}
+
+// WithLimits sets the limits against hostile clients (see Limits); zero
+// fields keep their defaults.
+func WithLimits(l Limits) Option {
+	return func(o *options) error {
+		if l.StoreQueue < 0 {
+			return fmt.Errorf("refserver: store queue %d: the queue cannot be switched off, give a size", l.StoreQueue)
+		}
+		o.limits = l
+		return nil
+	}
+}
+
 // WithFaults switches deliberate misbehaviours on (see package fault).
 func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
 
@@ -168,6 +199,7 @@ type Server struct {
 	admin     *http.Server
 	adminAddr net.Addr
 	reg       registrar
+	limits    Limits // resolved
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -186,15 +218,17 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain}
+	lim := o.limits.resolved()
+	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain, limits: lim}
 	s.reg.expires = o.registerExpires
+	s.reg.maxUsers = lim.MaxUsersPerConn
 	for i := 1; i <= o.channels; i++ {
 		s.chanURIs = append(s.chanURIs, "sip:gcs"+strconv.Itoa(i)+"@"+o.domain)
 	}
 	var err error
 	s.st = o.st
 	if s.st == nil && o.pgURL != "" {
-		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger)); err != nil {
+		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue)); err != nil {
 			return nil, err
 		}
 	}
@@ -207,7 +241,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 				return nil, fmt.Errorf("refserver: database directory: %w", err)
 			}
 		}
-		if s.st, err = sqlite.Open(o.dbPath); err != nil {
+		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
 			return nil, err
 		}
 	}
@@ -223,10 +257,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	s.ep = sipnet.NewEndpoint(sipnet.Options{
 		Handler: s.route, OnConnClose: s.connClosed, Logger: o.logger, Trace: o.trace, Timeout: o.timeout,
 		OnKeepAlive: onKeepAlive,
+		MaxConns:    off(lim.MaxConns), MaxConnsPerAddr: off(lim.MaxConnsPerAddr),
+		SignInTimeout: offD(lim.SignInTimeout), MessageTimeout: offD(lim.MessageTimeout),
 	})
 	s.hub, err = channel.New(ctx, channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
-		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay,
+		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
+		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
+		MaxQueries: unlimited(lim.MaxQueries), MaxSessionsPerUser: unlimited(lim.MaxSessionsPerUser),
 	})
 	if err != nil {
 		return fail(err)
@@ -371,20 +409,25 @@ func (s *Server) AdminURL() string {
 // Hub returns the channel services' shared state (rooms and sessions).
 func (s *Server) Hub() *channel.Hub { return s.hub }
 
+// Limits returns the limits in force (defaults resolved; -1: off).
+func (s *Server) Limits() Limits { return s.limits }
+
 // Stats are the server's counters.
 type Stats struct {
-	Registered int           `json:"registered"`
-	Channel    channel.Stats `json:"channel"`
-	Lookup     lookup.Stats  `json:"lookup"`
-	Store      store.Stats   `json:"store"`
-	SIP        sipnet.Stats  `json:"sip"`
-	Conns      int           `json:"connections"`
+	Registered int `json:"registered"`
+	// RegisterLimited counts REGISTERs refused over MaxUsersPerConn.
+	RegisterLimited uint64        `json:"register_limited"`
+	Channel         channel.Stats `json:"channel"`
+	Lookup          lookup.Stats  `json:"lookup"`
+	Store           store.Stats   `json:"store"`
+	SIP             sipnet.Stats  `json:"sip"`
+	Conns           int           `json:"connections"`
 }
 
 // Stats returns counters.
 func (s *Server) Stats() Stats {
 	return Stats{
-		Registered: s.reg.count(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
+		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
 		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(),
 	}
 }

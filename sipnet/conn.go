@@ -376,11 +376,21 @@ func (c *Conn) Close() error {
 
 // closeWith closes the connection, flushing what is queued when err is
 // nil (a close the application asked for).
-func (c *Conn) closeWith(err error) { c.shut(err, err == nil) }
+func (c *Conn) closeWith(err error) { c.shut(err, err == nil, false) }
+
+// Lingering close of a refused connection (see shut).
+const (
+	lingerTime = time.Second
+	lingerMax  = 1 << 20
+)
 
 // shut closes the connection for err; flush says to write what is queued
-// first (bounded: a peer that does not read cannot hold it).
-func (c *Conn) shut(err error, flush bool) {
+// first (bounded: a peer that does not read cannot hold it). linger (only
+// on the reader goroutine, after a refusal) half-closes and discards what
+// the peer still sends for a while before closing: closing with unread
+// input resets the connection, and a reset can destroy the refusal in the
+// peer's buffers before the peer reads it.
+func (c *Conn) shut(err error, flush, linger bool) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -405,6 +415,11 @@ func (c *Conn) shut(err error, flush bool) {
 				_, _ = c.nc.Write(pending)
 			}
 			c.writing.Unlock()
+			if tc, ok := c.nc.(*net.TCPConn); ok && linger {
+				_ = tc.CloseWrite()
+				_ = tc.SetReadDeadline(time.Now().Add(lingerTime))
+				_, _ = io.CopyN(io.Discard, tc, lingerMax)
+			}
 		}
 		_ = c.nc.Close()
 	}
@@ -493,7 +508,7 @@ func (c *Conn) readLoopTCP() {
 				c.ep.malformed(c, buf[start:min(len(buf), start+256)], ferr)
 				c.ep.refuseFraming(c, buf[start:], ferr)
 				c.uncorkWrite()
-				c.shut(ferr, true) // the refusal goes out first
+				c.shut(ferr, true, true) // the refusal goes out first
 				return
 			}
 			if total == 0 {

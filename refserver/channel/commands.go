@@ -23,6 +23,10 @@ const (
 	CodeDisabled   = 409
 	CodeTooLong    = 413
 	CodeServer     = 500
+	// CodeBusy [extension]: the server is behind (its store, or its
+	// query workers) and refused the post or command without doing it;
+	// the client may send it again later.
+	CodeBusy = 503
 )
 
 // info handles an INFO in a session: an XCCOS envelope holding commands or
@@ -44,6 +48,12 @@ func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 			}
 		}
 		s.reply(name, envid, CodeBadRequest, "malformed XCCOS: "+err.Error(), nil)
+		return
+	}
+	if n := len(env.Items); n > h.cfg.MaxCommands {
+		h.ok(tx)
+		h.stats.limited.Add(1)
+		s.reply(env.Items[0].Name, env.EnvID, CodeBadRequest, fmt.Sprintf("an envelope of %d elements: at most %d; none was done", n, h.cfg.MaxCommands), nil)
 		return
 	}
 	if len(env.Items) == 1 && env.Items[0].Kind == xccos.KindChat {
@@ -170,16 +180,19 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 	firstCode, firstText := 0, ""
 	var joined []*room
 	for _, c := range d.ChanIDs {
+		noRoom := fmt.Sprintf("no room %s on this server", xccos.ChanURI(c.Domain, c.Value))
 		r := h.room(c.Value)
 		if r == nil || (c.Domain != "" && !strings.EqualFold(c.Domain, h.cfg.Domain)) {
 			if firstCode == 0 {
-				firstCode, firstText = CodeNotFound, fmt.Sprintf("no room %s on this server", xccos.ChanURI(c.Domain, c.Value))
+				firstCode, firstText = CodeNotFound, noRoom
 			}
 			continue
 		}
 		r.mu.Lock()
 		code, text := 0, ""
 		switch {
+		case r.hiddenFrom(s.user):
+			code, text = CodeNotFound, noRoom
 		case r.info.Disabled && !h.cfg.Faults.Has(fault.DisabledRoomOpen):
 			code, text = CodeDisabled, fmt.Sprintf("room %q is disabled", r.info.Name)
 		case !r.canRead(s.user):
@@ -207,22 +220,23 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 		s.reply(name, envid, firstCode, firstText, nil)
 		return
 	}
-	s.reply(name, envid, CodeOK, "", out)
-	for _, r := range joined {
-		r.mu.Lock()
-		s.mu.Lock()
-		closed := s.closed
-		if !closed {
-			s.rooms[r] = struct{}{}
+	s.replyThen(name, envid, CodeOK, "", out, func() {
+		for _, r := range joined {
+			r.mu.Lock()
+			s.mu.Lock()
+			closed := s.closed
+			if !closed {
+				s.rooms[r] = struct{}{}
+			}
+			s.mu.Unlock()
+			if !closed && !r.info.Disabled && r.canRead(s.user) && !r.isOnline(s) {
+				r.online = append(r.online, s)
+				h.notifyJoinLocked(r, s)
+			}
+			r.mu.Unlock()
 		}
-		s.mu.Unlock()
-		if !closed && !r.info.Disabled && r.canRead(s.user) && !r.isOnline(s) {
-			r.online = append(r.online, s)
-			h.notifyJoinLocked(r, s)
-		}
-		r.mu.Unlock()
-	}
-	h.forgetInvitations(s.user, joined)
+		h.forgetInvitations(s.user, joined)
+	})
 }
 
 // forgetInvitations ends the user's invitations to rooms just joined: in
@@ -282,6 +296,11 @@ func (h *Hub) part(s *session, envid uint64, d *xccos.Data) {
 		return
 	}
 	r.mu.Lock()
+	if r.hiddenFrom(s.user) {
+		r.mu.Unlock()
+		s.reply("part", envid, CodeNotFound, "no room "+uri+" on this server", nil)
+		return
+	}
 	removed := r.removeOnline(s)
 	r.mu.Unlock()
 	s.mu.Lock()
@@ -307,9 +326,12 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		return
 	}
 	r.mu.Lock()
-	ok, disabled := r.canRead(s.user), r.info.Disabled
+	ok, disabled, hidden := r.canRead(s.user), r.info.Disabled, r.hiddenFrom(s.user)
 	r.mu.Unlock()
 	switch {
+	case hidden:
+		s.reply("bccontext", envid, CodeNotFound, "no room "+uri+" on this server", nil)
+		return
 	case disabled:
 		s.reply("bccontext", envid, CodeDisabled, "room "+uri+" is disabled", nil)
 		return
@@ -321,7 +343,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 	if d.History != nil && d.History.Last > 0 {
 		n = min(d.History.Last, DefaultHistoryMax)
 	}
-	h.goWork(func() {
+	h.query(s, "bccontext", envid, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		msgs, err := h.st.History(ctx, r.id, n)
@@ -329,10 +351,15 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 			s.reply("bccontext", envid, CodeServer, "history unavailable: "+err.Error(), nil)
 			return
 		}
-		c := xccos.ChanIB{URI: r.uri, Messages: make([]xccos.Chat, 0, len(msgs))}
+		all := make([]xccos.Chat, 0, len(msgs))
 		for _, m := range msgs {
-			c.Messages = append(c.Messages, chatOf(r.uri, m))
+			all = append(all, chatOf(r.uri, m))
 		}
+		// the newest that fit in one envelope
+		k := fitting(len(all), func(k int) *xccos.Data {
+			return &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri, Messages: all[len(all)-k:]}}}
+		})
+		c := xccos.ChanIB{URI: r.uri, Messages: all[len(all)-k:]}
 		if h.cfg.Faults.Has(fault.HistoryReversed) {
 			slices.Reverse(c.Messages)
 		}
@@ -340,8 +367,31 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 	})
 }
 
+// fitting returns the largest k <= n for which the reply carrying data(k)
+// fits in one envelope (xccos.MaxSize, which clients refuse beyond).
+func fitting(n int, data func(k int) *xccos.Data) int {
+	size := func(k int) int {
+		return len(xccos.NewReply(1<<64-1, "bccontext", 1<<64-1, CodeOK, "", data(k)).Marshal())
+	}
+	if size(n) <= xccos.MaxSize {
+		return n
+	}
+	lo, hi := 0, n // size(lo) fits, size(hi) does not
+	for hi-lo > 1 {
+		mid := (lo + hi) / 2
+		if size(mid) <= xccos.MaxSize {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// chatOf renders a stored message; text stored before the server refused
+// bytes that are not XML characters is repaired, so that it can be sent.
 func chatOf(uri string, m store.Message) xccos.Chat {
-	return xccos.Chat{ChanURI: uri, Author: m.Author, TS: m.TS, Text: m.Text, Story: m.Story}
+	return xccos.Chat{ChanURI: uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story}
 }
 
 func (h *Hub) invitations(s *session, envid uint64) {
@@ -386,14 +436,22 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 	}
 	if q.ChanURI != "" {
 		r := h.roomByURI(q.ChanURI)
+		noRoom := "no room " + q.ChanURI + " on this server"
 		if r == nil {
-			s.reply("msgsrch", envid, CodeNotFound, "no room "+q.ChanURI+" on this server", nil)
+			s.reply("msgsrch", envid, CodeNotFound, noRoom, nil)
 			return
 		}
 		r.mu.Lock()
-		ok := r.canRead(s.user)
+		ok, disabled, hidden := r.canRead(s.user), r.info.Disabled, r.hiddenFrom(s.user)
 		r.mu.Unlock()
-		if !ok {
+		switch {
+		case hidden:
+			s.reply("msgsrch", envid, CodeNotFound, noRoom, nil)
+			return
+		case disabled:
+			s.reply("msgsrch", envid, CodeDisabled, "room "+q.ChanURI+" is disabled", nil)
+			return
+		case !ok:
 			s.reply("msgsrch", envid, CodeForbidden, s.user+" may not read "+q.ChanURI, nil)
 			return
 		}
@@ -409,7 +467,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		}
 		h.mu.RUnlock()
 	}
-	h.goWork(func() {
+	h.query(s, "msgsrch", envid, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		msgs, err := h.st.Search(ctx, query)
@@ -417,18 +475,25 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 			s.reply("msgsrch", envid, CodeServer, "search unavailable: "+err.Error(), nil)
 			return
 		}
-		out := &xccos.Data{Channels: []xccos.ChanIB{}}
-		idx := map[string]int{}
-		for _, m := range msgs {
-			uri := xccos.ChanURI(h.cfg.Domain, m.RoomID)
-			i, ok := idx[uri]
-			if !ok {
-				i = len(out.Channels)
-				idx[uri] = i
-				out.Channels = append(out.Channels, xccos.ChanIB{URI: uri})
-			}
-			out.Channels[i].Messages = append(out.Channels[i].Messages, chatOf(uri, m))
-		}
-		s.reply("msgsrch", envid, CodeOK, "", out)
+		// the newest that fit in one envelope
+		k := fitting(len(msgs), func(k int) *xccos.Data { return h.searchData(msgs[:k]) })
+		s.reply("msgsrch", envid, CodeOK, "", h.searchData(msgs[:k]))
 	})
+}
+
+// searchData groups found messages (newest first) in one chanib per room.
+func (h *Hub) searchData(msgs []store.Message) *xccos.Data {
+	out := &xccos.Data{Channels: []xccos.ChanIB{}}
+	idx := map[string]int{}
+	for _, m := range msgs {
+		uri := xccos.ChanURI(h.cfg.Domain, m.RoomID)
+		i, ok := idx[uri]
+		if !ok {
+			i = len(out.Channels)
+			idx[uri] = i
+			out.Channels = append(out.Channels, xccos.ChanIB{URI: uri})
+		}
+		out.Channels[i].Messages = append(out.Channels[i].Messages, chatOf(uri, m))
+	}
+	return out
 }

@@ -35,6 +35,17 @@ const (
 	DefaultHistoryMax  = 500
 	DefaultSearchLimit = 999
 	DefaultWorkers     = 8
+	// DefaultMaxCommands bounds the commands of one envelope.
+	DefaultMaxCommands = 16
+	// DefaultMaxConnQueries bounds the storage queries (history, message
+	// search) in progress for the clients of one connection.
+	DefaultMaxConnQueries = 16
+	// DefaultMaxQueries bounds the storage queries in progress (waiting
+	// for a worker or running) in the whole server.
+	DefaultMaxQueries = 1024
+	// DefaultMaxSessionsPerUser bounds the channel sessions one user
+	// holds on one connection.
+	DefaultMaxSessionsPerUser = 16
 )
 
 // Errors of the admin operations, for errors.Is.
@@ -65,6 +76,14 @@ type Config struct {
 	// PostDelay holds every post this long before handling it: a slower
 	// server on purpose (gcload compare's tests).
 	PostDelay time.Duration
+	// ReplyDelay holds every XCCOS reply to a command this long (on the
+	// endpoint's timing wheel): a server that answers late on purpose
+	// (tests of late replies).
+	ReplyDelay time.Duration
+	// Limits against hostile clients (0 takes the default): commands per
+	// envelope, storage queries in progress per connection and in all,
+	// channel sessions per user and connection.
+	MaxCommands, MaxConnQueries, MaxQueries, MaxSessionsPerUser int
 }
 
 // Hub is the state shared by the channel services of one pool.
@@ -91,7 +110,9 @@ type Hub struct {
 
 	sessMu   sync.Mutex
 	sessions map[sipnet.DialogID]*session
-	byConn   map[*sipnet.Conn][]*session
+	byConn   map[*sipnet.Conn]*connState
+
+	queries atomic.Int64 // storage queries in progress (waiting or running)
 
 	stats counters
 
@@ -100,8 +121,16 @@ type Hub struct {
 	fanout sipnet.Batch
 }
 
+// connState is what the hub keeps of one connection: its channel
+// sessions and the storage queries of their clients in progress.
+type connState struct {
+	sessions []*session
+	queries  atomic.Int32
+}
+
 type counters struct {
 	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
+	busy, limited                                                          atomic.Uint64
 	// faults: deliveries dropped or duplicated on purpose
 	faultSeq, dropped, duplicated atomic.Uint64
 }
@@ -116,6 +145,11 @@ type Stats struct {
 	Notices        uint64 `json:"notices"`         // ntc INFOs sent
 	Commands       uint64 `json:"commands"`        // commands answered
 	SessionsOpened uint64 `json:"sessions_opened"`
+	// Busy counts posts and queries refused with 503 because the store or
+	// the query workers were behind; Limited the requests refused by a
+	// limit on one client (commands per envelope, sessions per user).
+	Busy    uint64 `json:"busy"`
+	Limited uint64 `json:"limited"`
 	// FaultDropped and FaultDuplicated count deliveries a fault dropped or
 	// sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
@@ -139,6 +173,18 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.SessionExpires == 0 {
 		cfg.SessionExpires = ua.DefaultSessionExpires
 	}
+	if cfg.MaxCommands <= 0 {
+		cfg.MaxCommands = DefaultMaxCommands
+	}
+	if cfg.MaxConnQueries <= 0 {
+		cfg.MaxConnQueries = DefaultMaxConnQueries
+	}
+	if cfg.MaxQueries <= 0 {
+		cfg.MaxQueries = DefaultMaxQueries
+	}
+	if cfg.MaxSessionsPerUser <= 0 {
+		cfg.MaxSessionsPerUser = DefaultMaxSessionsPerUser
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -151,7 +197,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		root:  "ma-cat://" + cfg.Domain + "/" + uuidFrom(cfg.Domain, "root"),
 		dbVer: uuidFrom(cfg.Domain, "db"),
 		sem:   make(chan struct{}, cfg.Workers),
-		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn][]*session{},
+		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn]*connState{},
 	}
 	if cfg.Faults.Has(fault.InfoContentType) {
 		h.ctype = "text/xml"
@@ -194,6 +240,7 @@ func (h *Hub) Stats() Stats {
 		Sessions: n, Posts: h.stats.posts.Load(), Rejected: h.stats.rejected.Load(),
 		Deliveries: h.stats.deliveries.Load(), DeliveryErrors: h.stats.deliveryErrs.Load(),
 		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
+		Busy: h.stats.busy.Load(), Limited: h.stats.limited.Load(),
 		FaultDropped: h.stats.dropped.Load(), FaultDuplicated: h.stats.duplicated.Load(),
 	}
 }
@@ -215,6 +262,35 @@ func (h *Hub) Close() {
 // IsService reports whether aor names one of the channel services.
 func (h *Hub) IsService(aor string) bool {
 	return slices.Contains(h.cfg.ServiceURIs, aor)
+}
+
+// query runs a storage query for a client of session s on a worker, or
+// answers the command name (of envelope envid) 503 at once when the
+// client's connection has MaxConnQueries queries in progress or the server
+// MaxQueries: a client cannot queue unbounded work (goroutines, replies
+// being rendered) with commands that are cheap to send.
+func (h *Hub) query(s *session, name string, envid uint64, f func()) {
+	cs := s.conn
+	if n := cs.queries.Add(1); n > int32(h.cfg.MaxConnQueries) {
+		cs.queries.Add(-1)
+		h.stats.busy.Add(1)
+		s.reply(name, envid, CodeBusy, fmt.Sprintf("busy: %d queries of this connection are in progress (at most %d); send it again once one is answered", n-1, h.cfg.MaxConnQueries), nil)
+		return
+	}
+	if n := h.queries.Add(1); n > int64(h.cfg.MaxQueries) {
+		h.queries.Add(-1)
+		cs.queries.Add(-1)
+		h.stats.busy.Add(1)
+		s.reply(name, envid, CodeBusy, fmt.Sprintf("busy: the server has %d queries in progress (at most %d); send it again later", n-1, h.cfg.MaxQueries), nil)
+		return
+	}
+	h.goWork(func() {
+		defer func() {
+			h.queries.Add(-1)
+			cs.queries.Add(-1)
+		}()
+		f()
+	})
 }
 
 // go runs f on a worker slot (storage queries), tracked for Close.

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"bytes"
+	"errors"
 	"strconv"
 	"strings"
 
@@ -13,8 +14,8 @@ import (
 )
 
 // post handles a grpchat from a client. A refused post gets its INFO
-// answered 200 and an rpl:grpchat error reply (code 400, 403, 404, 409 or
-// 413) that names the post's envid. An accepted post is queued to the
+// answered 200 and an rpl:grpchat error reply (code 400, 403, 404, 409,
+// 413, or 503 when the store is behind) that names the post's envid. An accepted post is queued to the
 // store under the room's lock, so the store makes posts durable in room
 // order; its INFO is answered 200 only once it is durable, then the post
 // is delivered to every session online in the room, the author's included.
@@ -57,6 +58,8 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 	r.mu.Lock()
 	code, text := 0, ""
 	switch {
+	case r.hiddenFrom(s.user):
+		code, text = CodeNotFound, "no room "+c.ChanURI+" on this server"
 	case r.info.Disabled:
 		code, text = CodeDisabled, "room "+c.ChanURI+" is disabled"
 	case !r.canRead(s.user):
@@ -71,15 +74,27 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 		reject(code, text)
 		return
 	}
-	r.nextSeq++
-	m := store.Message{RoomID: r.id, Seq: r.nextSeq, Author: s.user, TS: h.cfg.Now().UTC(), Text: c.Text, Story: c.Story}
+	m := store.Message{RoomID: r.id, Seq: r.nextSeq + 1, Author: s.user, TS: h.cfg.Now().UTC(), Text: c.Text, Story: c.Story}
 	if c.Author != "" && h.cfg.Faults.Has(fault.AcceptSpoofedAuthor) {
 		if a, err := sipnet.AOR(c.Author); err == nil {
 			m.Author = a
 		}
 	}
 	p := &pending{hub: h, room: r, tx: tx, msg: m, envid: h.envids.Next()}
-	h.st.Append(m, p.durable)
+	// Append never blocks: the store's writer needs this room's lock to
+	// deliver what it committed
+	if err := h.st.Append(m, p.durable); err != nil {
+		r.mu.Unlock()
+		h.ok(tx)
+		h.stats.busy.Add(1)
+		text := "busy: the store is behind (" + err.Error() + "); post again later"
+		if errors.Is(err, store.ErrClosed) {
+			text = "busy: the server is shutting down"
+		}
+		s.reply("grpchat", envid, CodeBusy, text, nil)
+		return
+	}
+	r.nextSeq++
 	r.mu.Unlock()
 }
 

@@ -114,6 +114,13 @@ func (r *room) canFind(user string) bool {
 	return r.info.Privacy != store.Secret || r.roles[user] != 0
 }
 
+// hiddenFrom reports whether r must look to user like a room that does not
+// exist (404, the same words): a secret room in which user holds no role.
+// No reply may tell such a user that the room exists.
+func (r *room) hiddenFrom(user string) bool {
+	return r.info.Privacy == store.Secret && r.roles[user] == 0 && !r.letAll
+}
+
 // canRead: open rooms are read by anyone; closed and secret ones by those
 // who hold a role.
 func (r *room) canRead(user string) bool {

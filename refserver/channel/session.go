@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"fmt"
 	"strconv"
 	"time"
 
@@ -17,6 +18,7 @@ type session struct {
 	user    string // address of record
 	service string
 	dlg     *sipnet.Dialog
+	conn    *connState // of dlg.Conn
 
 	mu     mutex
 	rooms  map[*room]struct{}
@@ -32,6 +34,23 @@ type session struct {
 // HandleInvite answers an INVITE to a channel service and opens a session
 // for user (whose identity the caller checked).
 func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
+	// one connection's requests are handled in turn, so the count cannot
+	// change before the session is added
+	h.sessMu.Lock()
+	n := 0
+	if cs := h.byConn[tx.Conn]; cs != nil {
+		for _, o := range cs.sessions {
+			if o.user == user {
+				n++
+			}
+		}
+	}
+	h.sessMu.Unlock()
+	if n >= h.cfg.MaxSessionsPerUser {
+		h.stats.limited.Add(1)
+		_ = tx.Respond(403, "Forbidden", ua.Warning(fmt.Sprintf("%s has %d channel sessions on this connection, the most allowed: end one with BYE first", user, n)))
+		return
+	}
 	d, err := ua.Answer(tx, serviceURI, h.cfg.SessionExpires)
 	if err != nil {
 		_ = tx.Respond(400, "Bad Request", ua.Warning(err.Error()))
@@ -41,7 +60,13 @@ func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
 	s.onResult = s.deliveryResult
 	h.sessMu.Lock()
 	h.sessions[s.key] = s
-	h.byConn[d.Conn] = append(h.byConn[d.Conn], s)
+	cs := h.byConn[d.Conn]
+	if cs == nil {
+		cs = &connState{}
+		h.byConn[d.Conn] = cs
+	}
+	cs.sessions = append(cs.sessions, s)
+	s.conn = cs
 	h.sessMu.Unlock()
 	h.stats.sessions.Add(1)
 }
@@ -82,7 +107,10 @@ func (h *Hub) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
 // ConnClosed ends the sessions carried by a closed connection.
 func (h *Hub) ConnClosed(c *sipnet.Conn) {
 	h.sessMu.Lock()
-	list := h.byConn[c]
+	var list []*session
+	if cs := h.byConn[c]; cs != nil {
+		list = cs.sessions
+	}
 	delete(h.byConn, c)
 	h.sessMu.Unlock()
 	for _, s := range list {
@@ -117,7 +145,8 @@ func (h *Hub) endSession(s *session, notify bool) {
 	if h.sessions[s.key] == s {
 		delete(h.sessions, s.key)
 	}
-	if list := h.byConn[s.dlg.Conn]; list != nil {
+	if cs := h.byConn[s.dlg.Conn]; cs != nil {
+		list := cs.sessions
 		for i, x := range list {
 			if x == s {
 				list[i] = list[len(list)-1]
@@ -126,11 +155,7 @@ func (h *Hub) endSession(s *session, notify bool) {
 				break
 			}
 		}
-		if len(list) == 0 {
-			delete(h.byConn, s.dlg.Conn)
-		} else {
-			h.byConn[s.dlg.Conn] = list
-		}
+		cs.sessions = list // the state stays until the connection closes
 	}
 	h.sessMu.Unlock()
 }
@@ -165,12 +190,32 @@ func (s *session) sendBodyIn(b *sipnet.Batch, body []byte) {
 
 // reply sends the reply to a command.
 func (s *session) reply(name string, cmdEnvID uint64, code int, text string, data *xccos.Data) {
-	s.hub.stats.commands.Add(1)
-	if !s.hub.cfg.Faults.Empty() {
-		s.replyFaulty(name, cmdEnvID, code, text, data)
+	s.replyThen(name, cmdEnvID, code, text, data, nil)
+}
+
+// replyThen sends the reply to a command, then calls then (when not nil):
+// both after Config.ReplyDelay, on the endpoint's timing wheel, when a
+// delay is set. data must not change afterwards.
+func (s *session) replyThen(name string, cmdEnvID uint64, code int, text string, data *xccos.Data, then func()) {
+	h := s.hub
+	h.stats.commands.Add(1)
+	if d := h.cfg.ReplyDelay; d > 0 {
+		h.ep.After(d, func() { s.sendReply(name, cmdEnvID, code, text, data, then) })
 		return
 	}
-	s.send(xccos.NewReply(s.hub.envids.Next(), name, cmdEnvID, code, text, data))
+	s.sendReply(name, cmdEnvID, code, text, data, then)
+}
+
+func (s *session) sendReply(name string, cmdEnvID uint64, code int, text string, data *xccos.Data, then func()) {
+	h := s.hub
+	if !h.cfg.Faults.Empty() {
+		s.replyFaulty(name, cmdEnvID, code, text, data)
+	} else {
+		s.send(xccos.NewReply(h.envids.Next(), name, cmdEnvID, code, text, data))
+	}
+	if then != nil {
+		then()
+	}
 }
 
 // notifyJoinLocked tells the others online in r that s joined; r.mu is held.

@@ -10,12 +10,17 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gcload/gcload/xccos"
 )
 
 // Sentinel errors.
 var (
 	ErrNotFound = errors.New("store: not found")
 	ErrClosed   = errors.New("store: closed")
+	// ErrBusy: Append could not queue a message now, because the store
+	// is behind (its queue of messages waiting for a commit is full).
+	ErrBusy = errors.New("store: busy")
 )
 
 // Privacy of a room (OCS R2): who can find it and who can read it.
@@ -81,6 +86,11 @@ func (r *Room) Validate() error {
 	if r.Name == "" {
 		errs = append(errs, errors.New("name is empty"))
 	}
+	for _, f := range []struct{ name, value string }{{"name", r.Name}, {"description", r.Description}, {"topic", r.Topic}, {"category", r.Category}} {
+		if at, c := xccos.InvalidChar(f.value); at >= 0 {
+			errs = append(errs, fmt.Errorf("%s: %U at byte %d is not a character XCCOS can carry", f.name, c, at))
+		}
+	}
 	if r.Privacy != "" && !r.Privacy.Valid() {
 		errs = append(errs, fmt.Errorf("privacy %q: want open, closed or secret", r.Privacy))
 	}
@@ -120,9 +130,10 @@ func ValidID(s string) bool {
 	return true
 }
 
-// ValidUser reports whether s is a sip:user@domain address of record.
+// ValidUser reports whether s is a sip:user@domain address of record, in
+// characters XCCOS can carry.
 func ValidUser(s string) bool {
-	if len(s) < 7 || s[:4] != "sip:" {
+	if len(s) < 7 || s[:4] != "sip:" || !xccos.ValidText(s) {
 		return false
 	}
 	at := -1
@@ -188,11 +199,14 @@ type Store interface {
 	SetRole(ctx context.Context, roomID string, role Role, users []string) error
 	// SetDisabled disables or enables a room.
 	SetDisabled(ctx context.Context, roomID string, disabled bool) error
-	// Append queues m; done is called once m is durable (err nil) or
-	// failed. Messages are made durable in the order they are appended, and
-	// every done is called on one goroutine, in that order (the channel
-	// hub's fan-out relies on it: it shares one write batch among them).
-	Append(m Message, done func(err error))
+	// Append queues m and returns; done is called once m is durable (err
+	// nil) or failed. Messages are made durable in the order they are
+	// appended, and every done is called on one goroutine, in that order
+	// (the channel hub's fan-out relies on it: it shares one write batch
+	// among them). Append never blocks, as its caller holds the lock of
+	// the room that done takes: when the store cannot queue m now it
+	// returns ErrBusy (behind) or ErrClosed, and done is not called.
+	Append(m Message, done func(err error)) error
 	// History returns up to last messages of a room, oldest first.
 	History(ctx context.Context, roomID string, last int) ([]Message, error)
 	// Search finds messages, newest first.

@@ -83,6 +83,24 @@ func WithOnCommit(fn func(posts int, took time.Duration)) Option {
 	return func(s *Store) { s.onCommit = fn }
 }
 
+// DefaultQueueLen bounds the posts waiting for a commit; Append refuses
+// more with store.ErrBusy.
+const DefaultQueueLen = 4096
+
+// WithQueueLen bounds the posts waiting for a commit (default
+// DefaultQueueLen).
+func WithQueueLen(n int) Option {
+	return func(s *Store) {
+		if n > 0 {
+			s.queueLen = n
+		}
+	}
+}
+
+// WithBeforeCommit calls fn on the writer before every commit of appended
+// posts (tests stall it to play a slow database).
+func WithBeforeCommit(fn func()) Option { return func(s *Store) { s.before = fn } }
+
 // WithLogger logs what the store does in the background (reconnections of
 // Subscribe, failed heartbeats of RunMembership).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
@@ -92,6 +110,8 @@ type Store struct {
 	pool          *pgxpool.Pool
 	name          string // the database URL without its password, for errors
 	queue         chan pending
+	queueLen      int
+	before        func()
 	maxBatch      int
 	commitTimeout time.Duration
 	onCommit      func(int, time.Duration)
@@ -158,7 +178,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", name, err)
 	}
-	s := &Store{pool: pool, name: name, maxBatch: DefaultMaxBatch, commitTimeout: DefaultCommitTimeout,
+	s := &Store{pool: pool, name: name, maxBatch: DefaultMaxBatch, queueLen: DefaultQueueLen, commitTimeout: DefaultCommitTimeout,
 		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
@@ -170,7 +190,7 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		(syncCommit == "off" || fsync == "off") {
 		s.log.Warn("postgres: a crash of the database server may lose acknowledged posts", "db", name, "synchronous_commit", syncCommit, "fsync", fsync)
 	}
-	s.queue = make(chan pending, 4096)
+	s.queue = make(chan pending, s.queueLen)
 	s.stopped, s.stop = context.WithCancel(context.Background())
 	go s.writer()
 	return s, nil
@@ -321,17 +341,19 @@ func (s *Store) SetDisabled(ctx context.Context, roomID string, disabled bool) e
 // sequence number when the batch commits (gaps are allowed, as after a
 // failed post), or the post fails alone; a post to a missing room fails
 // with store.ErrNotFound. The other posts of the batch are not affected.
-func (s *Store) Append(m store.Message, done func(err error)) {
-	s.enqueue(pending{m: m, done: done})
+func (s *Store) Append(m store.Message, done func(err error)) error {
+	return s.enqueue(pending{m: m, done: done})
 }
 
 // AppendSeq is Append for a pool of servers posting to the same rooms: with
 // m.Seq 0 the store assigns the room's next sequence number at commit (the
 // rooms' rows are locked, so every server's posts to a room are numbered in
 // one order, without gaps); done receives the number. A non-zero m.Seq is
-// checked as Append does.
-func (s *Store) AppendSeq(m store.Message, done func(seq uint64, err error)) {
-	s.enqueue(pending{m: m, seq: done})
+// checked as Append does. Like Append it never blocks: it returns
+// store.ErrBusy or store.ErrClosed, without calling done, when the post
+// cannot be queued now.
+func (s *Store) AppendSeq(m store.Message, done func(seq uint64, err error)) error {
+	return s.enqueue(pending{m: m, seq: done})
 }
 
 func (p *pending) finish(seq uint64, err error) {
@@ -342,15 +364,18 @@ func (p *pending) finish(seq uint64, err error) {
 	}
 }
 
-func (s *Store) enqueue(p pending) {
+func (s *Store) enqueue(p pending) error {
 	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
 	if s.closed {
-		s.closeMu.RUnlock()
-		p.finish(0, store.ErrClosed)
-		return
+		return store.ErrClosed
 	}
-	s.queue <- p
-	s.closeMu.RUnlock()
+	select {
+	case s.queue <- p:
+		return nil
+	default:
+		return fmt.Errorf("%w: %d posts wait for a commit", store.ErrBusy, cap(s.queue))
+	}
 }
 
 // writer is the group-commit loop: it takes every queued post (up to
@@ -377,6 +402,9 @@ func (s *Store) writer() {
 			default:
 				break fill
 			}
+		}
+		if s.before != nil {
+			s.before()
 		}
 		res = s.commit(batch, res[:0])
 		for i := range batch {

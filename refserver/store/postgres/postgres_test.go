@@ -59,6 +59,20 @@ func TestStore(t *testing.T) {
 	storetest.Run(t, open, reopen)
 }
 
+// TestAppendNeverBlocks: with commits stalled, Append refuses with
+// store.ErrBusy once its queue is full instead of waiting (its caller holds
+// a room's lock that the acknowledgements need).
+func TestAppendNeverBlocks(t *testing.T) {
+	storetest.RunBusy(t, func(t *testing.T, queue int) (store.Store, func()) {
+		gate := make(chan struct{})
+		var once sync.Once
+		release := func() { once.Do(func() { close(gate) }) }
+		s, _ := openDB(t, WithQueueLen(queue), WithBeforeCommit(func() { <-gate }))
+		t.Cleanup(release) // runs before openDB's Close
+		return s, release
+	})
+}
+
 func TestOpenErrors(t *testing.T) {
 	c := pgtest.Shared(t)
 	ctx := ctxT(t)
@@ -205,7 +219,9 @@ func appendWait(s *Store, m store.Message) (uint64, error) {
 		err error
 	}
 	c := make(chan r, 1)
-	s.AppendSeq(m, func(seq uint64, err error) { c <- r{seq, err} })
+	if err := s.AppendSeq(m, func(seq uint64, err error) { c <- r{seq, err} }); err != nil {
+		return 0, err
+	}
 	res := <-c
 	return res.seq, res.err
 }
@@ -238,13 +254,15 @@ func TestBadPostFailsAlone(t *testing.T) {
 	for i, m := range msgs {
 		m.Author, m.TS = "sip:a@d", time.Now()
 		wg.Add(1)
-		s.AppendSeq(m, func(seq uint64, err error) {
+		if err := s.AppendSeq(m, func(seq uint64, err error) {
 			mu.Lock()
 			seqs[i], errs[i] = seq, err
 			order = append(order, i)
 			mu.Unlock()
 			wg.Done()
-		})
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	wg.Wait()
 	if fmt.Sprint(order) != "[0 1 2 3 4 5]" {
@@ -315,7 +333,7 @@ func TestSequenceAcrossServers(t *testing.T) {
 						room = rooms[len(rooms)-1-k]
 					}
 					text := fmt.Sprintf("s%d %s %d", si, room, i)
-					s.AppendSeq(store.Message{RoomID: room, Author: "sip:a@d", TS: time.Now(), Text: text}, func(seq uint64, err error) {
+					qerr := s.AppendSeq(store.Message{RoomID: room, Author: "sip:a@d", TS: time.Now(), Text: text}, func(seq uint64, err error) {
 						mu.Lock()
 						defer mu.Unlock()
 						defer wg.Done()
@@ -331,6 +349,12 @@ func TestSequenceAcrossServers(t *testing.T) {
 						}
 						got[room][seq] = text
 					})
+					if qerr != nil {
+						mu.Lock()
+						errs = append(errs, qerr)
+						mu.Unlock()
+						wg.Done()
+					}
 				}
 			}
 		}()

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,22 @@ import (
 	_ "modernc.org/sqlite" // the database/sql driver "sqlite"
 )
 
-// DefaultMaxBatch bounds the posts committed in one transaction.
-const DefaultMaxBatch = 512
+// Defaults of Options.
+const (
+	// DefaultMaxBatch bounds the posts committed in one transaction.
+	DefaultMaxBatch = 512
+	// DefaultQueueLen bounds the posts waiting for a commit; Append
+	// refuses more with store.ErrBusy.
+	DefaultQueueLen = 4096
+)
+
+// Options of a Store; zero values take the defaults.
+type Options struct {
+	MaxBatch, QueueLen int
+	// BeforeCommit, when set, is called by the writer before every
+	// commit of appended messages (tests stall it to play a slow disk).
+	BeforeCommit func()
+}
 
 const schema = `
 CREATE TABLE IF NOT EXISTS rooms (
@@ -64,6 +79,7 @@ type Store struct {
 	db       *sql.DB
 	queue    chan pending
 	maxBatch int
+	before   func()
 	done     chan struct{}
 	closeMu  sync.RWMutex
 	closed   bool
@@ -76,9 +92,24 @@ type pending struct {
 	done func(error)
 }
 
-// Open opens (creating if needed) the database at path.
-func Open(path string) (*Store, error) {
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
+// Open opens (creating if needed) the database at path, with the default
+// options.
+func Open(path string) (*Store, error) { return OpenWith(path, Options{}) }
+
+// OpenWith opens (creating if needed) the database at path. path is a file
+// name, never a URI or its query: "x?_pragma=synchronous(OFF)" names a
+// file of that name and changes no setting.
+func OpenWith(path string, o Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: empty database path")
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.QueueLen <= 0 {
+		o.QueueLen = DefaultQueueLen
+	}
+	dsn := fileURI(path) + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(ON)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -99,9 +130,32 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
 	}
-	s := &Store{db: db, queue: make(chan pending, 4096), maxBatch: DefaultMaxBatch, done: make(chan struct{})}
+	var syncMode int
+	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil || syncMode != 2 {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: %s: synchronous is %d (%v), want 2 (FULL)", path, syncMode, err)
+	}
+	s := &Store{db: db, queue: make(chan pending, o.QueueLen), maxBatch: o.MaxBatch, before: o.BeforeCommit, done: make(chan struct{})}
 	go s.writer()
 	return s, nil
+}
+
+// fileURI makes an SQLite URI of a file name: the characters a URI gives
+// a meaning to ('?' starts the query, '#' the fragment, '%' an escape) are
+// escaped, so that no part of the name is read as settings.
+func fileURI(path string) string {
+	p := filepath.Clean(path) // also "//x" (an authority in a URI) to "/x"
+	var b strings.Builder
+	b.WriteString("file:")
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; c {
+		case '?', '#', '%':
+			fmt.Fprintf(&b, "%%%02X", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // Rooms implements store.Store.
@@ -244,16 +298,19 @@ func (s *Store) SetDisabled(ctx context.Context, roomID string, disabled bool) e
 	return nil
 }
 
-// Append implements store.Store.
-func (s *Store) Append(m store.Message, done func(error)) {
+// Append implements store.Store: it never waits for room in the queue.
+func (s *Store) Append(m store.Message, done func(error)) error {
 	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
 	if s.closed {
-		s.closeMu.RUnlock()
-		done(store.ErrClosed)
-		return
+		return store.ErrClosed
 	}
-	s.queue <- pending{m, done}
-	s.closeMu.RUnlock()
+	select {
+	case s.queue <- pending{m, done}:
+		return nil
+	default:
+		return fmt.Errorf("%w: %d posts wait for a commit", store.ErrBusy, cap(s.queue))
+	}
 }
 
 // writer is the group-commit loop: it takes every queued message (up to
@@ -279,6 +336,9 @@ func (s *Store) writer() {
 			default:
 				break fill
 			}
+		}
+		if s.before != nil {
+			s.before()
 		}
 		err := s.commit(batch)
 		if err != nil {

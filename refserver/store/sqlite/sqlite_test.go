@@ -2,7 +2,9 @@ package sqlite
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/gcload/gcload/refserver/store"
@@ -47,5 +49,56 @@ func BenchmarkAppend(b *testing.B) {
 			defer s.Close()
 			storetest.BenchAppend(b, s, inflight)
 		})
+	}
+}
+
+// TestAppendNeverBlocks: with commits stalled, Append refuses with
+// store.ErrBusy once its queue is full instead of waiting (its caller holds
+// a room's lock that the acknowledgements need).
+func TestAppendNeverBlocks(t *testing.T) {
+	storetest.RunBusy(t, func(t *testing.T, queue int) (store.Store, func()) {
+		gate := make(chan struct{})
+		s, err := OpenWith(filepath.Join(t.TempDir(), "gc.db"), Options{QueueLen: queue, BeforeCommit: func() { <-gate }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		release := func() { once.Do(func() { close(gate) }) }
+		t.Cleanup(func() { release(); s.Close() })
+		return s, release
+	})
+}
+
+// TestPathIsAFileName: the database path is a file name, never a URI
+// query: "x?_pragma=synchronous(OFF)" creates a file of that name and the
+// database still commits with synchronous=FULL.
+func TestPathIsAFileName(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"x?_pragma=synchronous(OFF)", "y#frag", "z%3F_pragma=synchronous(OFF)"} {
+		path := filepath.Join(dir, name)
+		s, err := Open(path)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var mode int
+		if err := s.db.QueryRow("PRAGMA synchronous").Scan(&mode); err != nil || mode != 2 {
+			t.Fatalf("%s: synchronous %d %v, want 2 (FULL)", name, mode, err)
+		}
+		s.Close()
+		if _, err := os.Stat(path); err != nil {
+			t.Fatalf("%s: no file of that name: %v", name, err)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() == "x" || e.Name() == "y" || e.Name() == "z" {
+			t.Fatalf("a file %q was created: the name was cut at its query", e.Name())
+		}
+	}
+	// "//" at the start would be a URI authority
+	if s, err := Open("/" + filepath.Join(dir, "slashes.db")); err != nil {
+		t.Fatalf("path starting with //: %v", err)
+	} else {
+		s.Close()
 	}
 }

@@ -51,10 +51,126 @@ func Run(t *testing.T, open Opener, reopen Opener) {
 	})
 }
 
+// Stalled opens a store, under test, whose commits of appended messages
+// wait until release is called, and which queues at most queue messages
+// meanwhile.
+type Stalled func(t *testing.T, queue int) (s store.Store, release func())
+
+// RunBusy checks that Append never blocks: with commits stalled it refuses
+// what its queue cannot hold with store.ErrBusy, at once and without
+// calling done; once commits go on, every message it took is made durable,
+// in order, and none it refused is stored. After Close it refuses with
+// store.ErrClosed.
+func RunBusy(t *testing.T, open Stalled) {
+	const queue = 8
+	s, release := open(t, queue)
+	ctx := context.Background()
+	must(t, s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}))
+	var mu sync.Mutex
+	var acked []uint64
+	doneCalls := map[uint64]int{}
+	var took []uint64
+	busy := 0
+	// the writer may hold some appends out of the queue, in the batch it
+	// stalls on: a store that never refuses fails within 100 queues
+	for seq := uint64(1); seq <= 100*queue; seq++ {
+		m := store.Message{RoomID: "r", Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("message %d", seq)}
+		ret := make(chan error, 1)
+		go func() {
+			ret <- s.Append(m, func(err error) {
+				mu.Lock()
+				doneCalls[m.Seq]++
+				if err == nil {
+					acked = append(acked, m.Seq)
+				}
+				mu.Unlock()
+			})
+		}()
+		select {
+		case err := <-ret:
+			switch {
+			case err == nil:
+				took = append(took, seq)
+			case errors.Is(err, store.ErrBusy):
+				busy++
+			default:
+				t.Fatalf("append #%d: %v", seq, err)
+			}
+		case <-time.After(10 * time.Second):
+			release()
+			t.Fatalf("append #%d blocked with commits stalled (it must return ErrBusy)", seq)
+		}
+		if busy > 0 {
+			break
+		}
+	}
+	if busy == 0 || len(took) < queue {
+		release()
+		t.Fatalf("took %d appends with commits stalled, refused %d; want about the queue of %d, then ErrBusy", len(took), busy, queue)
+	}
+	mu.Lock()
+	early := len(doneCalls)
+	mu.Unlock()
+	if early != 0 {
+		release()
+		t.Fatalf("%d appends acknowledged while commits were stalled", early)
+	}
+	release()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n == len(took) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d taken appends acknowledged after the stall ended", n, len(took))
+		}
+	}
+	mu.Lock()
+	for i, seq := range acked {
+		if seq != took[i] || doneCalls[seq] != 1 {
+			t.Fatalf("acknowledgements %v (done calls %v), want %v once each", acked, doneCalls, took)
+		}
+	}
+	mu.Unlock()
+	h, err := s.History(ctx, "r", 100)
+	must(t, err)
+	if len(h) != len(took) || h[len(h)-1].Seq != took[len(took)-1] {
+		t.Fatalf("history holds %d messages, want the %d taken", len(h), len(took))
+	}
+	must(t, s.Close())
+	if err := s.Append(store.Message{RoomID: "r", Seq: 999, Author: "sip:a@d", TS: time.Now(), Text: "late"}, func(error) { t.Error("done called for a refused append") }); !errors.Is(err, store.ErrClosed) {
+		t.Fatalf("append after Close: %v, want ErrClosed", err)
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// mustAppend appends m, waiting (up to 30 s) while the store is busy.
+func mustAppend(t *testing.T, s store.Store, m store.Message, done func(error)) {
+	t.Helper()
+	if err := appendRetry(s, m, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// appendRetry appends m, trying again (for up to 30 s) while the store is
+// busy; done is called only when it returns nil.
+func appendRetry(s store.Store, m store.Message, done func(error)) error {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		err := s.Append(m, done)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrBusy) || time.Now().After(deadline) {
+			return fmt.Errorf("append %s #%d: %w", m.RoomID, m.Seq, err)
+		}
 	}
 }
 
@@ -68,7 +184,7 @@ func appendN(t *testing.T, s store.Store, room string, from, to int) {
 	for i := from; i <= to; i++ {
 		wg.Add(1)
 		seq := uint64(i)
-		s.Append(store.Message{RoomID: room, Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("message %d", i)}, func(err error) {
+		mustAppend(t, s, store.Message{RoomID: room, Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("message %d", i)}, func(err error) {
 			mu.Lock()
 			if err != nil {
 				errs = append(errs, err)
@@ -139,7 +255,7 @@ func testAppend(t *testing.T, s store.Store) {
 	}
 	// a duplicate sequence number fails, and is reported to its caller
 	errc := make(chan error, 1)
-	s.Append(store.Message{RoomID: "r2", Seq: 3, Author: "sip:a@d", TS: time.Now(), Text: "dup"}, func(err error) { errc <- err })
+	mustAppend(t, s, store.Message{RoomID: "r2", Seq: 3, Author: "sip:a@d", TS: time.Now(), Text: "dup"}, func(err error) { errc <- err })
 	if err := <-errc; err == nil {
 		t.Fatal("duplicate seq accepted")
 	}
@@ -162,7 +278,7 @@ func testSearch(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	for _, m := range msgs {
 		wg.Add(1)
-		s.Append(m, func(err error) { must(t, err); wg.Done() })
+		mustAppend(t, s, m, func(err error) { must(t, err); wg.Done() })
 	}
 	wg.Wait()
 	cases := []struct {
@@ -273,7 +389,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	for _, m := range want {
 		wg.Add(1)
-		s.Append(m, func(err error) { must(t, err); wg.Done() })
+		mustAppend(t, s, m, func(err error) { must(t, err); wg.Done() })
 	}
 	wg.Wait()
 	got, err := s.History(ctx, "r", 10)
@@ -300,7 +416,7 @@ func testSearchLimits(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	for seq := uint64(151); seq <= 153; seq++ {
 		wg.Add(1)
-		s.Append(store.Message{RoomID: "r", Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: texts[seq]}, func(err error) { must(t, err); wg.Done() })
+		mustAppend(t, s, store.Message{RoomID: "r", Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: texts[seq]}, func(err error) { must(t, err); wg.Done() })
 	}
 	wg.Wait()
 	for _, c := range []struct {
@@ -349,7 +465,7 @@ func testGroupCommit(t *testing.T, s store.Store) {
 		go func() {
 			for i := 1; i <= per; i++ {
 				seq := uint64(i)
-				s.Append(store.Message{RoomID: fmt.Sprintf("g%d", r), Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("g%d %d", r, i)}, func(err error) {
+				err := appendRetry(s, store.Message{RoomID: fmt.Sprintf("g%d", r), Seq: seq, Author: "sip:a@d", TS: time.Now(), Text: fmt.Sprintf("g%d %d", r, i)}, func(err error) {
 					mu.Lock()
 					if err != nil {
 						errs = append(errs, err)
@@ -358,6 +474,13 @@ func testGroupCommit(t *testing.T, s store.Store) {
 					mu.Unlock()
 					wg.Done()
 				})
+				if err != nil {
+					mu.Lock()
+					errs = append(errs, err)
+					acks[r] = append(acks[r], seq)
+					mu.Unlock()
+					wg.Done()
+				}
 			}
 		}()
 	}
@@ -417,7 +540,7 @@ func testCloseCommitsQueued(t *testing.T, open, reopen Opener) {
 	var mu sync.Mutex
 	acked, failed := 0, 0
 	for i := 1; i <= n; i++ {
-		s.Append(store.Message{RoomID: "r", Seq: uint64(i), Author: "sip:a@d", TS: time.Now(), Text: "queued"}, func(err error) {
+		mustAppend(t, s, store.Message{RoomID: "r", Seq: uint64(i), Author: "sip:a@d", TS: time.Now(), Text: "queued"}, func(err error) {
 			mu.Lock()
 			if err != nil {
 				failed++
@@ -433,9 +556,9 @@ func testCloseCommitsQueued(t *testing.T, open, reopen Opener) {
 		t.Fatalf("after Close: %d acknowledged, %d failed of %d queued", acked, failed, n)
 	}
 	mu.Unlock()
-	errc := make(chan error, 1)
-	s.Append(store.Message{RoomID: "r", Seq: n + 1, Author: "sip:a@d", TS: time.Now(), Text: "late"}, func(err error) { errc <- err })
-	if err := <-errc; !errors.Is(err, store.ErrClosed) {
+	if err := s.Append(store.Message{RoomID: "r", Seq: n + 1, Author: "sip:a@d", TS: time.Now(), Text: "late"}, func(error) {
+		t.Error("done called for an append refused after Close")
+	}); !errors.Is(err, store.ErrClosed) {
 		t.Fatalf("append after Close: %v, want store.ErrClosed", err)
 	}
 	s2 := reopen(t)
