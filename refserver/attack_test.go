@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -640,5 +642,97 @@ func registerReq(user, callID string, cseq int) string {
 // adminGet GETs path on the server's admin API and returns the status.
 func adminGet(t *testing.T, srv *refserver.Server, path string) int {
 	t.Helper()
-	return httpDo(t, "GET", srv.AdminURL()+path, "")
+	return httpDo(t, srv, "GET", path, "")
+}
+
+// TestAttackAdminAPI: the admin API refuses requests without its token
+// (401), bodies that are not JSON (415: a browser form can post text/plain
+// cross-site) and requests from a foreign Origin (403: cross-site pages,
+// DNS rebinding); it listens on loopback unless told otherwise, and the
+// token it makes is written to a file only its owner can read.
+func TestAttackAdminAPI(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "admin-token")
+	logs := &syncBuffer{}
+	srv, err := refserver.New(context.Background(), refserver.WithTCP("127.0.0.1:0"), refserver.WithDB(filepath.Join(dir, "gc.db")),
+		refserver.WithAdmin(":0"), refserver.WithAdminTokenFile(tokenFile), refserver.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if !strings.HasPrefix(srv.AdminURL(), "http://127.0.0.1:") || srv.AdminExposed() {
+		t.Fatalf("--admin :PORT listens on %s (exposed %v), want loopback", srv.AdminURL(), srv.AdminExposed())
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(b))
+	if st, _ := os.Stat(tokenFile); token != srv.AdminToken() || len(token) < 32 || st.Mode().Perm() != 0o600 {
+		t.Fatalf("token file %q mode %v, server token %q", token, st.Mode().Perm(), srv.AdminToken())
+	}
+	do := func(method, path, auth, ctype, origin, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, srv.AdminURL()+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range map[string]string{"Authorization": auth, "Content-Type": ctype, "Origin": origin} {
+			if v != "" {
+				req.Header.Set(k, v)
+			}
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var out bytes.Buffer
+		_, _ = out.ReadFrom(res.Body)
+		return res.StatusCode, out.String()
+	}
+	bearer := "Bearer " + token
+	room := `{"id":"eng","name":"Engineering"}`
+	self := strings.Replace(srv.AdminURL(), "127.0.0.1", "localhost", 1)
+	for _, c := range []struct {
+		what                                  string
+		method, path, auth, ctype, origin, in string
+		want                                  int
+	}{
+		{"health without a token", "GET", "/healthz", "", "", "", "", 200},
+		{"stats without a token", "GET", "/api/stats", "", "", "", "", 401},
+		{"create without a token", "POST", "/api/rooms", "", "application/json", "", room, 401},
+		{"a wrong token", "GET", "/api/rooms", "Bearer " + strings.Repeat("x", len(token)), "", "", "", 401},
+		{"the token without Bearer", "GET", "/api/rooms", token, "", "", "", 401},
+		{"a text/plain body (a cross-site form)", "POST", "/api/rooms", bearer, "text/plain", "", room, 415},
+		{"a form body", "POST", "/api/rooms", bearer, "application/x-www-form-urlencoded", "", "id=eng&name=x", 415},
+		{"a body without Content-Type", "POST", "/api/rooms", bearer, "", "", room, 415},
+		{"a foreign Origin", "POST", "/api/rooms", bearer, "application/json", "http://evil.example", room, 403},
+		{"DNS rebinding (Origin of another name)", "GET", "/api/stats", bearer, "", "http://rebind.evil.example:" + strings.Split(srv.AdminURL(), ":")[2], "", 403},
+		{"a foreign Origin on health", "GET", "/healthz", "", "", "http://evil.example", "", 403},
+		{"the API's own origin", "GET", "/api/rooms", bearer, "", self, "", 200},
+		{"create as gcload does", "POST", "/api/rooms", bearer, "application/json; charset=utf-8", "", room, 201},
+		{"disable without a body", "POST", "/api/rooms/eng/disable", bearer, "", "", "", 200},
+	} {
+		if code, body := do(c.method, c.path, c.auth, c.ctype, c.origin, c.in); code != c.want {
+			t.Errorf("%s: %d %s, want %d", c.what, code, body, c.want)
+		}
+	}
+	if rooms := srv.Hub().Rooms(); len(rooms) != 1 {
+		t.Fatalf("%d rooms, want only the one created with the token", len(rooms))
+	}
+	// told to listen beyond loopback, it does, and warns
+	exposed, err := refserver.New(context.Background(), refserver.WithTCP("127.0.0.1:0"), refserver.WithDB(filepath.Join(dir, "gc2.db")),
+		refserver.WithAdmin("0.0.0.0:0"), refserver.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer exposed.Close()
+	if !exposed.AdminExposed() || !strings.Contains(logs.String(), "beyond loopback") {
+		t.Fatalf("admin on 0.0.0.0: exposed %v, log %q", exposed.AdminExposed(), logs)
+	}
+	if _, err := refserver.New(context.Background(), refserver.WithTCP("127.0.0.1:0"), refserver.WithDB(filepath.Join(dir, "gc3.db")),
+		refserver.WithAdmin(":0"), refserver.WithAdminToken("short")); err == nil {
+		t.Fatal("a 5-character admin token was accepted")
+	}
 }

@@ -11,14 +11,18 @@ package refserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,8 +126,45 @@ func WithChannels(n int) Option {
 	}
 }
 
-// WithAdmin serves the admin API on addr.
-func WithAdmin(addr string) Option { return func(o *options) error { o.adminAddr = addr; return nil } }
+// WithAdmin serves the admin API on addr. An address without a host
+// (":8080") listens on loopback (127.0.0.1); another host must be named
+// ("0.0.0.0:8080"), and then AdminExposed reports it so the caller can warn.
+func WithAdmin(addr string) Option {
+	return func(o *options) error {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("refserver: admin address %q: want HOST:PORT or :PORT", addr)
+		}
+		if host == "" {
+			addr = net.JoinHostPort("127.0.0.1", port)
+		}
+		o.adminAddr = addr
+		return nil
+	}
+}
+
+// MinAdminToken is the shortest admin token accepted.
+const MinAdminToken = 16
+
+// WithAdminToken sets the admin API's bearer token (at least MinAdminToken
+// characters). Without it the server makes a random one at start: see
+// WithAdminTokenFile and AdminToken.
+func WithAdminToken(token string) Option {
+	return func(o *options) error {
+		if len(token) < MinAdminToken || strings.ContainsAny(token, " \t\r\n") {
+			return fmt.Errorf("refserver: the admin token must be at least %d characters, without spaces", MinAdminToken)
+		}
+		o.adminToken = token
+		return nil
+	}
+}
+
+// WithAdminTokenFile writes the token the server makes at start (when no
+// WithAdminToken is given) to path, readable only by its owner (mode 0600),
+// replacing the file.
+func WithAdminTokenFile(path string) Option {
+	return func(o *options) error { o.adminTokenFile = path; return nil }
+}
 
 // WithLogger logs through l.
 func WithLogger(l *slog.Logger) Option { return func(o *options) error { o.logger = l; return nil } }
@@ -186,22 +227,23 @@ func WithTransactionTimeout(d time.Duration) Option {
 
 // Server is a running reference server.
 type Server struct {
-	o         options
-	log       *slog.Logger
-	ep        *sipnet.Endpoint
-	st        store.Store
-	hub       *channel.Hub
-	lookup    *lookup.Service
-	lookupURI string
-	chanURIs  []string
-	tcpAddr   net.Addr
-	udpAddr   net.Addr
-	admin     *http.Server
-	adminAddr net.Addr
-	reg       registrar
-	limits    Limits // resolved
-	closeOnce sync.Once
-	closeErr  error
+	o          options
+	log        *slog.Logger
+	ep         *sipnet.Endpoint
+	st         store.Store
+	hub        *channel.Hub
+	lookup     *lookup.Service
+	lookupURI  string
+	chanURIs   []string
+	tcpAddr    net.Addr
+	udpAddr    net.Addr
+	admin      *http.Server
+	adminAddr  net.Addr
+	adminToken string
+	reg        registrar
+	limits     Limits // resolved
+	closeOnce  sync.Once
+	closeErr   error
 }
 
 // New starts a server: it opens the store, provisions rooms, and listens.
@@ -292,15 +334,67 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		}
 	}
 	if o.adminAddr != "" {
-		ln, err := net.Listen("tcp", o.adminAddr)
-		if err != nil {
-			return fail(fmt.Errorf("refserver: admin listen %s: %w", o.adminAddr, err))
+		if err := s.startAdmin(); err != nil {
+			return fail(err)
 		}
-		s.adminAddr = ln.Addr()
-		s.admin = &http.Server{Handler: admin.Handler(s.hub, func() any { return s.Stats() }), ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = s.admin.Serve(ln) }()
 	}
 	return s, nil
+}
+
+// startAdmin makes or writes the admin token and serves the admin API.
+func (s *Server) startAdmin() error {
+	o := &s.o
+	s.adminToken = o.adminToken
+	hint := ""
+	if s.adminToken == "" {
+		var b [32]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return fmt.Errorf("refserver: admin token: %w", err)
+		}
+		s.adminToken = base64.RawURLEncoding.EncodeToString(b[:])
+		if o.adminTokenFile != "" {
+			if err := writePrivate(o.adminTokenFile, []byte(s.adminToken+"\n")); err != nil {
+				return fmt.Errorf("refserver: admin token file: %w", err)
+			}
+			hint = "the server wrote it to " + o.adminTokenFile
+		}
+	}
+	ln, err := net.Listen("tcp", o.adminAddr)
+	if err != nil {
+		return fmt.Errorf("refserver: admin listen %s: %w", o.adminAddr, err)
+	}
+	s.adminAddr = ln.Addr()
+	if s.AdminExposed() {
+		s.log.Warn("refserver: the admin API listens beyond loopback: anyone who can reach it and has the token can change rooms", "addr", s.adminAddr.String())
+	}
+	h := admin.Handler(s.hub, func() any { return s.Stats() }, admin.Options{Token: s.adminToken, Addr: s.adminAddr.String(), TokenHint: hint})
+	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	go func() { _ = s.admin.Serve(ln) }()
+	return nil
+}
+
+// writePrivate writes b to path readable and writable by its owner only:
+// through a new file in the same folder, renamed over path, so no reader
+// ever sees it with other permissions or half-written.
+func writePrivate(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".admin-token-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // provision creates the rooms given at start, or updates them if they exist
@@ -404,6 +498,19 @@ func (s *Server) AdminURL() string {
 		return ""
 	}
 	return "http://" + s.adminAddr.String()
+}
+
+// AdminToken returns the admin API's bearer token ("" when not serving).
+func (s *Server) AdminToken() string { return s.adminToken }
+
+// AdminExposed reports whether the admin API listens on an address other
+// than loopback (other machines may reach it).
+func (s *Server) AdminExposed() bool {
+	if s.adminAddr == nil {
+		return false
+	}
+	ap, err := netip.ParseAddrPort(s.adminAddr.String())
+	return err != nil || !ap.Addr().IsLoopback()
 }
 
 // Hub returns the channel services' shared state (rooms and sessions).

@@ -323,8 +323,7 @@ func TestAccess(t *testing.T) {
 		t.Fatalf("search: %v %v", rooms, err)
 	}
 	// disable: alice is taken out of the room, joins get 409, history stays
-	adminURL := srv.AdminURL()
-	if code := httpDo(t, "POST", adminURL+"/api/rooms/room1/disable", ""); code != 200 {
+	if code := httpDo(t, srv, "POST", "/api/rooms/room1/disable", ""); code != 200 {
 		t.Fatalf("disable: %d", code)
 	}
 	waitEvent(t, a, sipclient.Parted)
@@ -334,10 +333,10 @@ func TestAccess(t *testing.T) {
 	if rooms, _ := a.SearchRooms(ctx, ""); len(rooms) != 0 {
 		t.Fatalf("a disabled room is found: %v", rooms)
 	}
-	if code := httpDo(t, "DELETE", adminURL+"/api/rooms/room1", ""); code != http.StatusMethodNotAllowed {
+	if code := httpDo(t, srv, "DELETE", "/api/rooms/room1", ""); code != http.StatusMethodNotAllowed {
 		t.Fatalf("DELETE answered %d, want 405", code)
 	}
-	if code := httpDo(t, "POST", adminURL+"/api/rooms/room1/enable", ""); code != 200 {
+	if code := httpDo(t, srv, "POST", "/api/rooms/room1/enable", ""); code != 200 {
 		t.Fatalf("enable: %d", code)
 	}
 	h, err := a.History(ctx, room1, 10)
@@ -348,7 +347,7 @@ func TestAccess(t *testing.T) {
 		t.Fatalf("join after enable: %v", err)
 	}
 	// membership via the admin API lets mallory in
-	if code := httpDo(t, "PUT", adminURL+"/api/rooms/room1/members", `{"users": ["sip:alice@example.com", "sip:mallory@example.com"]}`); code != 200 {
+	if code := httpDo(t, srv, "PUT", "/api/rooms/room1/members", `{"users": ["sip:alice@example.com", "sip:mallory@example.com"]}`); code != 200 {
 		t.Fatalf("set members: %d", code)
 	}
 	if _, err := m.Join(ctx, room1); err != nil {
@@ -356,11 +355,17 @@ func TestAccess(t *testing.T) {
 	}
 }
 
-func httpDo(t *testing.T, method, url, body string) int {
+// httpDo calls the admin API of srv as gcload's own client does: with its
+// token, and a JSON body when there is one.
+func httpDo(t *testing.T, srv *refserver.Server, method, path, body string) int {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	req, err := http.NewRequest(method, srv.AdminURL()+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+srv.AdminToken())
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -457,7 +462,7 @@ func TestInvitations(t *testing.T) {
 	ctx := ctxT(t)
 	invite := func(srv *refserver.Server, room, user string) {
 		t.Helper()
-		if code := httpDo(t, "POST", srv.AdminURL()+"/api/rooms/"+room+"/invitations", `{"user": "`+user+`", "by": "sip:admin@example.com"}`); code != http.StatusCreated {
+		if code := httpDo(t, srv, "POST", "/api/rooms/"+room+"/invitations", `{"user": "`+user+`", "by": "sip:admin@example.com"}`); code != http.StatusCreated {
 			t.Fatalf("invite %s to %s: %d", user, room, code)
 		}
 	}

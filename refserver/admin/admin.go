@@ -3,15 +3,26 @@
 // settings, disable and enable them, invite users, and read counters.
 // There is no delete: rooms are disabled, never deleted, and keep their
 // history.
+//
+// Every request but GET /healthz must carry the server's token
+// (Authorization: Bearer TOKEN); a body must be application/json; a
+// request from a browser page of another origin (its Origin header names
+// another host) is refused. So a web page cannot drive the API, neither
+// cross-site nor through DNS rebinding, and neither can another user of
+// the machine who cannot read the token.
 package admin
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/gcload/gcload/refserver/channel"
@@ -33,8 +44,69 @@ type Rooms interface {
 	Invite(ctx context.Context, id, user, by string) (store.Invitation, error)
 }
 
-// Handler serves the API. stats, when set, is served at GET /api/stats.
-func Handler(rooms Rooms, stats func() any) http.Handler {
+// Options of the API's guard.
+type Options struct {
+	// Token is the bearer token every request but GET /healthz must
+	// carry; it must not be empty.
+	Token string
+	// Addr is the address the API listens on (host:port): requests whose
+	// Origin is that address, or localhost, 127.0.0.1 or [::1] with its
+	// port, are same-origin; any other Origin is refused.
+	Addr string
+	// TokenHint ends the message of a 401: where the token is to be found.
+	TokenHint string
+}
+
+// Handler serves the API behind its guard (see the package comment).
+// stats, when set, is served at GET /api/stats.
+func Handler(rooms Rooms, stats func() any, o Options) http.Handler {
+	return guard(o, routes(rooms, stats))
+}
+
+// guard checks, in order, the Origin (403), the token (401) and the type
+// of a body (415) before h sees a request.
+func guard(o Options, h http.Handler) http.Handler {
+	_, port, _ := net.SplitHostPort(o.Addr)
+	same := map[string]bool{}
+	for _, host := range []string{"localhost", "127.0.0.1", "[::1]"} {
+		same[host+":"+port] = true
+	}
+	if host, _, err := net.SplitHostPort(o.Addr); err == nil && host != "" {
+		same[net.JoinHostPort(host, port)] = true
+	}
+	want := []byte("Bearer " + o.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if origin := r.Header.Get("Origin"); origin != "" {
+			u, err := url.Parse(origin)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !same[u.Host] {
+				writeJSON(w, http.StatusForbidden, errorBody{Error: fmt.Sprintf("requests from origin %q are refused: the admin API serves no web pages", origin)})
+				return
+			}
+		}
+		if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		if got := []byte(r.Header.Get("Authorization")); o.Token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="gcload admin"`)
+			msg := "this admin API needs its token: send Authorization: Bearer TOKEN"
+			if o.TokenHint != "" {
+				msg += " (" + o.TokenHint + ")"
+			}
+			writeJSON(w, http.StatusUnauthorized, errorBody{Error: msg})
+			return
+		}
+		if ct := r.Header.Get("Content-Type"); ct != "" || r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
+			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+				writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: fmt.Sprintf("a body must be Content-Type: application/json, not %q", ct)})
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func routes(rooms Rooms, stats func() any) http.Handler {
 	a := &api{rooms: rooms, stats: stats}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })

@@ -15,14 +15,19 @@ import (
 	"github.com/gcload/gcload/sipclient"
 )
 
+// AdminToken is the admin API token of the servers Start starts (a test's
+// client puts it in its context with adminclient.WithToken).
+const AdminToken = "refservertest-admin-token"
+
 // Start runs a server listening on TCP and UDP on 127.0.0.1 (random ports)
-// with an admin API, storing in t.TempDir(); opts come after the defaults,
-// so they may override them (WithDB to reuse a database across restarts).
+// with an admin API (token AdminToken), storing in t.TempDir(); opts come
+// after the defaults, so they may override them (WithDB to reuse a
+// database across restarts).
 func Start(t testing.TB, opts ...refserver.Option) *refserver.Server {
 	t.Helper()
 	base := []refserver.Option{
 		refserver.WithTCP("127.0.0.1:0"), refserver.WithUDP("127.0.0.1:0"), refserver.WithAdmin("127.0.0.1:0"),
-		refserver.WithDB(filepath.Join(t.TempDir(), "gc.db")),
+		refserver.WithAdminToken(AdminToken), refserver.WithDB(filepath.Join(t.TempDir(), "gc.db")),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/sipclient/check"
@@ -34,7 +35,7 @@ func run(t *testing.T, tg check.Target, o check.Options) *check.Report {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), refservertest.AdminToken), 2*time.Minute)
 	defer cancel()
 	rep, err := check.Run(ctx, tg, o)
 	if err != nil {

@@ -3,6 +3,8 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports/htmlreport"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -153,8 +156,8 @@ drain: 1s
 
 // childServer is a reference server in a child process.
 type childServer struct {
-	cmd                 *exec.Cmd
-	addr, lookup, admin string
+	cmd                        *exec.Cmd
+	addr, lookup, admin, token string
 }
 
 var serveLine = regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+)`)
@@ -166,7 +169,14 @@ func startChildServer(ctx context.Context, dir string, procs int) (*childServer,
 	}
 	cmd := exec.CommandContext(ctx, exe, "serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0",
 		"--db", filepath.Join(dir, "gc.db"), "--log-level", "error")
-	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), childEnv+"=1")
+	// the admin token goes to the child in its environment (not on its
+	// command line, which other users of the machine can read)
+	var tok [24]byte
+	if _, err := rand.Read(tok[:]); err != nil {
+		return nil, err
+	}
+	token := hex.EncodeToString(tok[:])
+	cmd.Env = append(os.Environ(), "GOMAXPROCS="+strconv.Itoa(procs), childEnv+"=1", adminclient.TokenEnv+"="+token)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -183,7 +193,7 @@ func startChildServer(ctx context.Context, dir string, procs int) (*childServer,
 		return nil, fmt.Errorf("calibrate: the server child said %q (%v)", line, err)
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return &childServer{cmd: cmd, addr: m[1], lookup: m[2], admin: m[3]}, nil
+	return &childServer{cmd: cmd, addr: m[1], lookup: m[2], admin: m[3], token: token}, nil
 }
 
 func (c *childServer) stop() {
@@ -284,7 +294,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 	}
 	quiet := &Env{Stdout: io.Discard, Stderr: io.Discard, Signals: env.Signals, Now: env.Now}
 	err = runRun(ctx, quiet, &RunOptions{
-		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, Out: dir,
+		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, AdminToken: srv.token, Out: dir,
 		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",
 		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle,
 	})
@@ -370,7 +380,7 @@ func fsyncMicro(dir string, n int) (mean, p99 float64, err error) {
 // has no clients, with its admin API polled as during a run.
 func idleCPU(ctx context.Context, srv *childServer, d time.Duration) (float64, error) {
 	pid := srv.cmd.Process.Pid
-	commits := adminCommits(srv.admin)
+	commits := adminCommits(srv.admin, srv.token)
 	a, err := readProc(pid)
 	if err != nil {
 		return 0, err

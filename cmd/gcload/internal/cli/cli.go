@@ -31,6 +31,16 @@ type Env struct {
 	Signals <-chan os.Signal
 	Now     func() time.Time
 	Args    []string
+	// Getenv reads the environment (the admin token); nil reads nothing.
+	Getenv func(string) string
+}
+
+// getenv reads an environment variable through Getenv ("" without it).
+func (e *Env) getenv(name string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(name)
 }
 
 // NewEnv returns the real process environment.
@@ -39,7 +49,7 @@ func NewEnv() *Env {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	return &Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: term.IsTerminal(int(os.Stderr.Fd())), // progress goes to standard error
-		Signals: sig, Now: time.Now, Args: os.Args[1:],
+		Signals: sig, Now: time.Now, Args: os.Args[1:], Getenv: os.Getenv,
 	}
 }
 

@@ -241,7 +241,7 @@ func TestShardsAndMerge(t *testing.T) {
 	srv := refservertest.Start(t)
 	dir := t.TempDir()
 	start := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
-	common := append([]string{"smoke", "--target", srv.LookupURI(), "--server", srv.TCPAddr(), "--admin", srv.AdminURL()}, quick...)
+	common := append([]string{"smoke", "--target", srv.LookupURI(), "--server", srv.TCPAddr(), "--admin", srv.AdminURL(), "--admin-token", srv.AdminToken()}, quick...)
 	done := make(chan result, 3)
 	for i := 1; i <= 3; i++ {
 		go func() {
@@ -358,12 +358,19 @@ func runAgainstServe(t *testing.T, serveArgs []string, extra ...string) (result,
 		t.Fatalf("serve printed %q: %v (exit %d)", line, err, <-served)
 	}
 	go io.Copy(io.Discard, pr)
-	m := regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+) \(token in ([^)]+)\)`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("serve's first line: %q", line)
 	}
+	token, err := os.ReadFile(m[4])
+	if err != nil {
+		t.Fatalf("the admin token file serve named: %v", err)
+	}
+	if st, err := os.Stat(m[4]); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin token file mode %v (%v), want 0600", st.Mode(), err)
+	}
 	out := filepath.Join(t.TempDir(), "res")
-	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--out", out}, quick...)
+	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", strings.TrimSpace(string(token)), "--out", out}, quick...)
 	run := gcload(t, nil, append(args, extra...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gcload/gcload/internal/yamlx"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipclient/check"
@@ -24,6 +25,7 @@ type ConformOptions struct {
 	Target          string // sip:ocschat@DOMAIN
 	Server          string
 	Admin           string
+	AdminToken      string
 	Config          string
 	Users           []string
 	ChatRoom        string
@@ -86,6 +88,7 @@ Rules that need what was not given are skipped and say why.`,
 	f.StringVar(&o.Target, "target", "", "lookup service URI sip:ocschat@DOMAIN of the server under test")
 	f.StringVar(&o.Server, "server", "", "SIP address HOST:PORT (TCP) of the server under test (none: the embedded reference server)")
 	f.StringVar(&o.Admin, "admin", "", "admin API base URL of a reference server (the suite creates its rooms there)")
+	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token (default: $"+adminclient.TokenEnv+")")
 	f.StringVar(&o.Config, "config", "", "YAML file describing the target (server, domain, lookup, users, rooms, channel_services, admin)")
 	f.StringSliceVar(&o.Users, "users", nil, "four users sip:user@DOMAIN the suite may sign in as")
 	f.StringVar(&o.ChatRoom, "room", "", "room ID the first three users may join and post to")
@@ -120,6 +123,10 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
+	adminToken := o.AdminToken
+	if adminToken == "" {
+		adminToken = env.getenv(adminclient.TokenEnv)
+	}
 	if tg.Server == "" {
 		faults, err := fault.Parse(o.Misbehave)
 		if err != nil {
@@ -140,6 +147,7 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 		}
 		defer srv.Close()
 		tg.Server, tg.Admin, tg.ChannelServices, tg.Lookup = srv.TCPAddr(), srv.AdminURL(), 2, srv.LookupURI()
+		adminToken = srv.AdminToken()
 		if len(tg.Users) == 0 {
 			for i := 1; i <= 4; i++ {
 				tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, tg.Domain))
@@ -156,7 +164,7 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	if err := tg.Validate(); err != nil {
 		return badInput(err)
 	}
-	rep, err := check.Run(ctx, tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
+	rep, err := check.Run(adminclient.WithToken(ctx, adminToken), tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
 		Progress: func(p string) { fmt.Fprintf(env.Stderr, "gcload conform: probe %s\n", p) }})
 	if err != nil {
 		if ctx.Err() != nil {

@@ -291,12 +291,12 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 }
 
 // adminCommits returns a function reading the store's commits from a
-// reference server's admin API; a read that fails gives the last value
-// read, so that the count never goes back.
-func adminCommits(admin string) func() uint64 {
+// reference server's admin API (with its token); a read that fails gives
+// the last value read, so that the count never goes back.
+func adminCommits(admin, token string) func() uint64 {
 	var last uint64
 	return func() uint64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), token), 2*time.Second)
 		defer cancel()
 		b, err := adminclient.Do(ctx, http.MethodGet, admin, "/api/stats", nil)
 		var st struct {

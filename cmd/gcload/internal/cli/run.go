@@ -21,6 +21,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/check"
@@ -34,7 +35,9 @@ type RunOptions struct {
 	Target   string
 	Server   string
 	Admin    string
-	Set      []string
+	// AdminToken is the admin API's token ("": $GCLOAD_ADMIN_TOKEN).
+	AdminToken string
+	Set        []string
 	Out      string
 	Shard    string
 	StartAt  string
@@ -88,6 +91,7 @@ second Ctrl-C abandons the drain.`,
 	f.StringVar(&o.Target, "target", "", "lookup URI of the server under test (sip:ocschat@DOMAIN); empty runs the embedded reference server")
 	f.StringVar(&o.Server, "server", "", "HOST:PORT to connect to, as a client's server setting (required with --target)")
 	f.StringVar(&o.Admin, "admin", "", "admin API URL of a reference server, to provision the scenario's rooms")
+	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token (default: $"+adminclient.TokenEnv+"; gcload serve writes it to a file it names at start)")
 	f.StringArrayVar(&o.Set, "set", nil, "override a scenario field: KEY=VALUE (repeatable), e.g. users.count=100 or phases.steady.duration=60s")
 	f.StringVar(&o.Out, "out", "", "results folder (default results/SCENARIO-TIME)")
 	f.StringVar(&o.Shard, "shard", "1/1", "run shard i of N of the scenario (i/N); merge shard results with gcload merge")
@@ -185,8 +189,13 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		}
 		meas.pid, meas.cores, meas.idleCPU = o.ServerPID, cores, o.ServerIdleCPU
 	}
+	adminToken := o.AdminToken
+	if adminToken == "" {
+		adminToken = env.getenv(adminclient.TokenEnv)
+	}
+	ctx = adminclient.WithToken(ctx, adminToken)
 	if spec.Target.Admin != "" {
-		meas.commits = adminCommits(spec.Target.Admin)
+		meas.commits = adminCommits(spec.Target.Admin, adminToken)
 	}
 	if embedded {
 		dir, err := os.MkdirTemp("", "gcload-embedded-*")
@@ -198,6 +207,9 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 			refserver.WithDB(filepath.Join(dir, "gc.db")), refserver.WithDomain(spec.Target.Domain),
 			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(plan.StoreRooms(spec.Rooms.Privacy)...),
 			refserver.WithLogger(log),
+			// its only client is this process, from one address, with as
+			// many users per connection as the scenario puts there
+			refserver.WithLimits(refserver.Limits{MaxConnsPerAddr: -1, MaxUsersPerConn: -1}),
 		}
 		if spec.Target.Embedded.NoticeLimit != nil {
 			opts = append(opts, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/spf13/cobra"
@@ -28,6 +29,11 @@ type ServeOptions struct {
 	LogLevel    string
 	Misbehave   string
 	PostDelay   time.Duration
+	ReplyDelay  time.Duration
+	// AdminToken ("": $GCLOAD_ADMIN_TOKEN, else made at start and
+	// written to AdminTokenFile, by default next to the database).
+	AdminToken, AdminTokenFile string
+	Limits                     refserver.Limits
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -44,13 +50,40 @@ with --admin, the HTTP JSON admin API.
 
 It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.
 
+The admin API (--admin) listens on loopback unless another host is named
+(":8080" is 127.0.0.1:8080; "0.0.0.0:8080" every interface, with a warning).
+Every request needs its token (Authorization: Bearer TOKEN): --admin-token,
+else $GCLOAD_ADMIN_TOKEN, else a random one written at start to
+--admin-token-file (default: the database path + ".admin-token", or
+gcload.admin-token with PostgreSQL; readable only by its owner). gcload run and conform take it with --admin-token or
+$GCLOAD_ADMIN_TOKEN.
+
+Limits against hostile clients (0 keeps the default, -1 switches a limit
+off; docs/protocol.md, "Limits"):
+  --max-conns             connections in all (default: the open-file limit
+                          less a reserve, so sign-in and the admin API still work)
+  --max-conns-per-addr    connections from one IP address (4096)
+  --signin-timeout        a connection without a REGISTER is closed (30s)
+  --message-timeout       a message partly sent is completed within (20s)
+  --max-users-per-conn    users registered on one connection (10000)
+  --max-sessions-per-user channel sessions of one user on one connection (16)
+  --max-commands          elements in one XCCOS envelope (16)
+  --max-conn-queries      history and search queries in progress per connection (16)
+  --max-queries           ... in the whole server (1024)
+  --store-queue           posts waiting for a commit; beyond, posts get 503 (4096)
+A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
+and the connection closed.
+
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
-gcload catching them; "--misbehave list" lists them.`,
+gcload catching them; "--misbehave list" lists them. --post-delay and
+--reply-delay make a slower server on purpose.`,
 		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --rooms rooms.yaml --admin 127.0.0.1:8080
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
+  GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
   gcload serve --misbehave list
-  gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries`,
+  gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries
+  gcload serve --reply-delay 5s`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -66,11 +99,25 @@ gcload catching them; "--misbehave list" lists them.`,
 	f.StringVar(&o.DB, "db", "gcload.db", "SQLite database file (created if missing), or a postgres:// URL of a PostgreSQL database (schema created or migrated at start)")
 	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML) to provision at start")
 	f.IntVar(&o.Channels, "channels", 1, "number of channel services")
-	f.StringVar(&o.Admin, "admin", "", "admin API listen address HOST:PORT (none if empty)")
+	f.StringVar(&o.Admin, "admin", "", "admin API listen address HOST:PORT, or :PORT on loopback (none if empty)")
+	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token, at least 16 characters (default: $"+adminclient.TokenEnv+", else a random one)")
+	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", `where to write the random admin token (default: the --db path + ".admin-token"; gcload.admin-token with PostgreSQL)`)
 	f.IntVar(&o.NoticeLimit, "notice-limit", 250, "rooms with more members online send no join/part notices (0: always send)")
 	f.DurationVar(&o.CancelWait, "cancel-wait", 32*time.Second, "how long a console-flow lookup waits for CANCEL before 408")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.PostDelay, "post-delay", 0, "hold every post this long before handling it (a slower server on purpose, to test gcload compare)")
+	f.DurationVar(&o.ReplyDelay, "reply-delay", 0, "send every channel command's XCCOS reply this much later (a server answering late on purpose); posts, deliveries and sign-in are not delayed")
+	l := &o.Limits
+	f.IntVar(&l.MaxConns, "max-conns", 0, "connections accepted in all (0: the open-file limit less a reserve; -1: none)")
+	f.IntVar(&l.MaxConnsPerAddr, "max-conns-per-addr", 0, "connections from one IP address (0: 4096; -1: none)")
+	f.DurationVar(&l.SignInTimeout, "signin-timeout", 0, "close a connection on which no user registered within this (0: 30s; -1ns: never)")
+	f.DurationVar(&l.MessageTimeout, "message-timeout", 0, "close a connection with a message partly received for this long (0: 20s; -1ns: never)")
+	f.IntVar(&l.MaxUsersPerConn, "max-users-per-conn", 0, "users registered on one connection (0: 10000; -1: none)")
+	f.IntVar(&l.MaxSessionsPerUser, "max-sessions-per-user", 0, "channel sessions of one user on one connection (0: 16; -1: none)")
+	f.IntVar(&l.MaxCommands, "max-commands", 0, "elements of one XCCOS envelope (0: 16; -1: none)")
+	f.IntVar(&l.MaxConnQueries, "max-conn-queries", 0, "history and search queries in progress per connection (0: 16; -1: none)")
+	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
+	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
@@ -128,12 +175,30 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), dbOption(o.DB),
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
+		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits),
 	}
 	if o.Rooms != "" {
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))
 	}
+	tokenFile := ""
 	if o.Admin != "" {
 		opts = append(opts, refserver.WithAdmin(o.Admin))
+		token := o.AdminToken
+		if token == "" {
+			token = env.getenv(adminclient.TokenEnv)
+		}
+		if token != "" {
+			opts = append(opts, refserver.WithAdminToken(token))
+		} else {
+			tokenFile = o.AdminTokenFile
+			if tokenFile == "" {
+				tokenFile = o.DB + ".admin-token"
+				if postgres.IsURL(o.DB) {
+					tokenFile = "gcload.admin-token" // no file to put it next to
+				}
+			}
+			opts = append(opts, refserver.WithAdminTokenFile(tokenFile))
+		}
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -164,12 +229,20 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	}
 	if u := srv.AdminURL(); u != "" {
 		fmt.Fprintf(env.Stdout, ", admin API %s", u)
+		if tokenFile != "" {
+			fmt.Fprintf(env.Stdout, " (token in %s)", tokenFile)
+		}
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
 	if !faults.Empty() {
 		fmt.Fprintf(env.Stdout, ", MISBEHAVING: %s", faults)
 	}
 	fmt.Fprintln(env.Stdout)
+	if srv.AdminExposed() {
+		fmt.Fprintf(env.Stderr, "gcload serve: WARNING: the admin API listens on %s, beyond this machine's loopback:\n"+
+			"gcload serve: anyone who can reach it and holds its token can create, change and disable rooms.\n"+
+			"gcload serve: give --admin 127.0.0.1:PORT unless other machines must provision.\n", strings.TrimPrefix(srv.AdminURL(), "http://"))
+	}
 	<-env.Signals
 	fmt.Fprintln(env.Stdout, "gcload serve: stopping")
 	st := srv.Stats()
