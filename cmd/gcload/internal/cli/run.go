@@ -38,13 +38,13 @@ type RunOptions struct {
 	// AdminToken is the admin API's token ("": $GCLOAD_ADMIN_TOKEN).
 	AdminToken string
 	Set        []string
-	Out      string
-	Shard    string
-	StartAt  string
-	Progress string
-	Metrics  string
-	Tick     time.Duration
-	LogLevel string
+	Out        string
+	Shard      string
+	StartAt    string
+	Progress   string
+	Metrics    string
+	Tick       time.Duration
+	LogLevel   string
 	// ServerPID and ServerCores, when ServerPID > 0, name the process of
 	// a local server under test and its GOMAXPROCS (gcload calibrate runs
 	// the server as a child), to measure its CPU, memory and disk.
