@@ -35,16 +35,14 @@ type RunOptions struct {
 	Target   string
 	Server   string
 	Admin    string
-	// AdminToken is the admin API's token ("": $GCLOAD_ADMIN_TOKEN).
-	AdminToken string
-	Set        []string
-	Out        string
-	Shard      string
-	StartAt    string
-	Progress   string
-	Metrics    string
-	Tick       time.Duration
-	LogLevel   string
+	Set      []string
+	Out      string
+	Shard    string
+	StartAt  string
+	Progress string
+	Metrics  string
+	Tick     time.Duration
+	LogLevel string
 	// ServerPID and ServerCores, when ServerPID > 0, name the process of
 	// a local server under test and its GOMAXPROCS (gcload calibrate runs
 	// the server as a child), to measure its CPU, memory and disk.
@@ -53,6 +51,8 @@ type RunOptions struct {
 	// second), subtracted from its measured CPU so that what remains is
 	// the work the load caused.
 	ServerIdleCPU float64
+	// AdminToken is the admin API's token ("": $GCLOAD_ADMIN_TOKEN).
+	AdminToken string
 }
 
 // NewCmdRun builds `gcload run`.
