@@ -55,6 +55,10 @@ func (s *session) replyFaulty(name string, cmdEnvID uint64, code int, text strin
 			cut := xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{}).Marshal()
 			s.sendBody(cut[:len(cut)/2])
 		}
+		if f.Has(fault.InvalidChars) {
+			// the encoder passes control characters through as they are
+			s.send(xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{Users: []xccos.UIB{{ID: "0", URI: "sip:ev\x01l@" + h.cfg.Domain}}}))
+		}
 		if f.Has(fault.ServerCommand) {
 			s.send(xccos.NewCommand(h.envids.Next(), "getinv", nil))
 		}

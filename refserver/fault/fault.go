@@ -39,6 +39,7 @@ const (
 	InfoContentType     Name = "info-content-type"
 	ReplyOutsideDialog  Name = "reply-outside-dialog"
 	MalformedEnvelope   Name = "malformed-envelope"
+	InvalidChars        Name = "invalid-chars"
 	WrongNamespace      Name = "wrong-namespace"
 	WrongVersion        Name = "wrong-version"
 	ServerCommand       Name = "server-command"
@@ -72,6 +73,7 @@ var catalog = []Fault{
 	{InfoContentType, []string{"info/content-type"}, nil, "the channel service's INFOs carry Content-Type text/xml"},
 	{ReplyOutsideDialog, []string{"info/in-dialog"}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
 	{MalformedEnvelope, []string{"envelope/well-formed"}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
+	{InvalidChars, []string{"envelope/well-formed"}, nil, "every join reply is followed by an ntc:join naming a user whose address holds a control character (\\x01), which XML does not allow"},
 	{WrongNamespace, []string{"envelope/namespace"}, nil, "replies carry xmlns=\"urn:example:wrong\""},
 	{WrongVersion, []string{"envelope/version"}, nil, "replies carry ver=\"2\""},
 	{ServerCommand, []string{"envelope/no-server-commands"}, nil, "every join reply is followed by a cmd:getinv from the server"},
