@@ -736,3 +736,49 @@ func TestAttackAdminAPI(t *testing.T) {
 		t.Fatal("a 5-character admin token was accepted")
 	}
 }
+
+// TestRepliesFitOneEnvelope: a history, message search, room search or
+// invitation list larger than an envelope may be (64 KiB, which clients
+// refuse beyond) is cut to what fits: the newest messages, the first rooms.
+func TestRepliesFitOneEnvelope(t *testing.T) {
+	alice := "sip:alice@example.com"
+	var rooms []store.Room
+	long := strings.Repeat("a long description ", 50)
+	for i := range 120 {
+		r := refservertest.Room(fmt.Sprintf("r%03d", i), alice)
+		r.Privacy, r.Description = store.Open, long
+		rooms = append(rooms, r)
+	}
+	srv := refservertest.Start(t, refserver.WithRooms(rooms...))
+	ctx := ctxT(t)
+	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
+	room := "ma-chan://example.com/r000"
+	if _, err := a.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	const posts = 40
+	story := strings.Repeat("x", xccos.StorySizeLimit-10)
+	for i := range posts {
+		if _, err := a.PostStory(ctx, room, fmt.Sprintf("%03d %s", i, story)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, err := a.History(ctx, room, posts)
+	if err != nil {
+		t.Fatalf("history of %d stories: %v", posts, err)
+	}
+	if len(h) == 0 || len(h) >= posts || !strings.HasPrefix(h[len(h)-1].Text, fmt.Sprintf("%03d ", posts-1)) {
+		t.Fatalf("history: %d messages, want fewer than %d ending with the newest", len(h), posts)
+	}
+	found, err := a.SearchMessages(ctx, xccos.MsgQuery{ChanURI: room, Keyword: "xxx"})
+	if err != nil || len(found) == 0 || len(found) >= posts || !strings.HasPrefix(found[0].Text, fmt.Sprintf("%03d ", posts-1)) {
+		t.Fatalf("message search: %d found (%v), want fewer than %d starting with the newest", len(found), err, posts)
+	}
+	all, err := a.SearchRooms(ctx, "")
+	if err != nil || len(all) == 0 || len(all) >= len(rooms) {
+		t.Fatalf("room search: %d rooms (%v), want fewer than %d", len(all), err, len(rooms))
+	}
+	if v := a.Violations(); len(v) != 0 {
+		t.Fatalf("violations: %v", v)
+	}
+}

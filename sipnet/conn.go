@@ -496,7 +496,7 @@ func (c *Conn) readLoopTCP() {
 		c.corkInc()
 		completed := false
 		for {
-			skip, total, ferr := frame(buf[start:], max)
+			skip, total, ferr := frameWith(buf[start:], max, !c.inbound)
 			if skip > 0 {
 				c.ep.stats.keepalives.Add(1)
 				start += skip
@@ -524,6 +524,11 @@ func (c *Conn) readLoopTCP() {
 			raw := make([]byte, total)
 			copy(raw, buf[start:start+total])
 			start += total
+			if total > max { // a dialed connection's peer sent it (frameWith)
+				c.ep.malformed(c, raw[:256], fmt.Errorf("%w: message of %d bytes over the %d-byte limit", ErrTooLarge, total, max))
+				c.ep.rejectOversize(c, raw)
+				continue
+			}
 			c.ep.receive(c, raw)
 		}
 		c.uncorkWrite()

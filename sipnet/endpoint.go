@@ -57,10 +57,13 @@ type Options struct {
 	// without a final answer (64*T1 by default); InviteTimeout bounds an
 	// INVITE after a provisional answer.
 	T1, T2, Timeout, InviteTimeout time.Duration
-	// MaxMessageSize bounds one received message. Over TCP a message whose
-	// Content-Length makes it larger is answered 413 (a request) and its
-	// connection closed, before its body is read: the memory a connection
-	// holds for the message it reads is bounded by this.
+	// MaxMessageSize bounds one received message. On a TCP connection
+	// accepted on a listener, a message whose Content-Length makes it
+	// larger is answered 413 (a request) and its connection closed, before
+	// its body is read: the memory such a connection holds for the message
+	// it reads is bounded by this. On a connection the endpoint dialed (its
+	// peer is the server it chose) a larger message, up to 16 times this,
+	// is read, answered 513 (a request) and skipped.
 	MaxMessageSize int
 	// The limits of the connections accepted on listeners (TCP) and of
 	// the peers of UDP listeners; 0 means none. See limits.go.
@@ -552,6 +555,18 @@ func (ep *Endpoint) receive(c *Conn, raw []byte) {
 		return
 	}
 	ep.handleResponse(c, m)
+}
+
+// rejectOversize answers 513 to a request too large to accept, received
+// on a connection the endpoint dialed.
+func (ep *Endpoint) rejectOversize(c *Conn, raw []byte) {
+	m, err := Scan(raw)
+	if err != nil || !m.IsRequest() || m.Method == "ACK" {
+		return
+	}
+	_ = c.Render(func(dst []byte) []byte {
+		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil)
+	})
 }
 
 // refuse answers a request that cannot be handled with code, a Warning

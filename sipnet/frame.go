@@ -17,7 +17,13 @@ import (
 // LF line ends are accepted, so that a malformed message still frames and
 // can be answered 400 instead of wedging the stream. One pass over the
 // header lines finds both the blank line and Content-Length.
-func frame(buf []byte, max int) (skip, n int, err error) {
+func frame(buf []byte, max int) (skip, n int, err error) { return frameWith(buf, max, false) }
+
+// frameWith is frame; lenient (for connections the endpoint dialed, whose
+// peer is the server it chose) frames a message over max as long as its
+// Content-Length is within 16 times max, for the caller to refuse and
+// skip, instead of failing the stream.
+func frameWith(buf []byte, max int, lenient bool) (skip, n int, err error) {
 	for skip < len(buf) && (buf[skip] == '\r' || buf[skip] == '\n') {
 		skip++
 	}
@@ -59,7 +65,7 @@ func frame(buf []byte, max int) (skip, n int, err error) {
 		}
 	}
 	total := hdrEnd + clen
-	if total > max {
+	if total > max && (!lenient || clen > 16*max) {
 		// refused before its body is buffered: a peer announcing a large
 		// body holds no more memory than the limit
 		return skip, 0, fmt.Errorf("%w: Content-Length %d makes a message of %d bytes, over the limit of %d", ErrTooLarge, clen, total, max)

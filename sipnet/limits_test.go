@@ -390,3 +390,39 @@ func TestAfter(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 }
+
+// TestDialedConnectionSkipsOversize: on a connection the endpoint dialed,
+// a message over the limit from the server it chose is answered 513 and
+// skipped, and the connection goes on (only accepted connections are
+// closed for it).
+func TestDialedConnectionSkipsOversize(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ep := NewEndpoint(Options{Handler: func(tx *ServerTx) { _ = tx.Respond(200, "OK") }})
+	defer ep.Close()
+	if _, err := ep.DialTCP(t.Context(), ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	srv := &rawConn{t: t, nc: nc, rd: bufio.NewReader(nc)}
+	big := strings.Repeat("x", DefaultMaxMessageSize+100)
+	if err := srv.write(request("INFO", "big", "Content-Type: text/plain", "Content-Length: "+strconv.Itoa(len(big))) + big); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := srv.status(5 * time.Second); err != nil || !strings.HasPrefix(s, "SIP/2.0 513 ") {
+		t.Fatalf("oversize request from the server: %q %v, want 513", s, err)
+	}
+	if err := srv.write(request("OPTIONS", "after")); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := srv.status(5 * time.Second); err != nil || s != "SIP/2.0 200 OK" {
+		t.Fatalf("after the oversize request: %q %v", s, err)
+	}
+}

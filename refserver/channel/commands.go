@@ -152,6 +152,9 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 			break
 		}
 	}
+	all := out.Channels
+	k := fitting("chansrch", len(all), func(k int) *xccos.Data { return &xccos.Data{Channels: all[:k]} })
+	out.Channels = all[:k]
 	s.reply("chansrch", envid, CodeOK, "", out)
 }
 
@@ -356,7 +359,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 			all = append(all, chatOf(r.uri, m))
 		}
 		// the newest that fit in one envelope
-		k := fitting(len(all), func(k int) *xccos.Data {
+		k := fitting("bccontext", len(all), func(k int) *xccos.Data {
 			return &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri, Messages: all[len(all)-k:]}}}
 		})
 		c := xccos.ChanIB{URI: r.uri, Messages: all[len(all)-k:]}
@@ -367,19 +370,24 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 	})
 }
 
-// fitting returns the largest k <= n for which the reply carrying data(k)
-// fits in one envelope (xccos.MaxSize, which clients refuse beyond).
-func fitting(n int, data func(k int) *xccos.Data) int {
+// replyBudget is the largest reply body the server sends: an envelope
+// within xccos.MaxSize (clients refuse larger ones) whose INFO, with its
+// SIP headers, stays within a SIP message's 65,535 bytes.
+const replyBudget = xccos.MaxSize - 2048
+
+// fitting returns the largest k <= n for which the reply name carrying
+// data(k) fits in replyBudget [extension].
+func fitting(name string, n int, data func(k int) *xccos.Data) int {
 	size := func(k int) int {
-		return len(xccos.NewReply(1<<64-1, "bccontext", 1<<64-1, CodeOK, "", data(k)).Marshal())
+		return len(xccos.NewReply(1<<64-1, name, 1<<64-1, CodeOK, "", data(k)).Marshal())
 	}
-	if size(n) <= xccos.MaxSize {
+	if size(n) <= replyBudget {
 		return n
 	}
 	lo, hi := 0, n // size(lo) fits, size(hi) does not
 	for hi-lo > 1 {
 		mid := (lo + hi) / 2
-		if size(mid) <= xccos.MaxSize {
+		if size(mid) <= replyBudget {
 			lo = mid
 		} else {
 			hi = mid
@@ -401,6 +409,9 @@ func (h *Hub) invitations(s *session, envid uint64) {
 		d.Invites = append(d.Invites, xccos.Inv{InviteID: strconv.FormatInt(inv.ID, 10), Domain: h.cfg.Domain, ChanURI: xccos.ChanURI(h.cfg.Domain, inv.RoomID), Author: inv.By})
 	}
 	h.invMu.Unlock()
+	all := d.Invites
+	k := fitting("getinv", len(all), func(k int) *xccos.Data { return &xccos.Data{Invites: all[:k]} })
+	d.Invites = all[:k]
 	s.reply("getinv", envid, CodeOK, "", d)
 }
 
@@ -476,7 +487,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 			return
 		}
 		// the newest that fit in one envelope
-		k := fitting(len(msgs), func(k int) *xccos.Data { return h.searchData(msgs[:k]) })
+		k := fitting("msgsrch", len(msgs), func(k int) *xccos.Data { return h.searchData(msgs[:k]) })
 		s.reply("msgsrch", envid, CodeOK, "", h.searchData(msgs[:k]))
 	})
 }
