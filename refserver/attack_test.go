@@ -782,3 +782,32 @@ func TestRepliesFitOneEnvelope(t *testing.T) {
 		t.Fatalf("violations: %v", v)
 	}
 }
+
+// TestAttackDialogsPerUser: one user cannot open lookup dialogs or channel
+// sessions without bound on one connection (INVITEs never ended with BYE).
+func TestAttackDialogsPerUser(t *testing.T) {
+	srv := refservertest.Start(t, refserver.WithLimits(refserver.Limits{MaxSessionsPerUser: 2}))
+	p := newRawPeer(t, srv.TCPAddr())
+	p.send([]byte(registerReq("sip:alice@example.com", "r", 1)))
+	if r := p.waitResponse("r", 1, "REGISTER"); r.StatusCode != 200 {
+		t.Fatal(r.StatusCode)
+	}
+	for _, svc := range []string{"sip:ocschat@example.com", "sip:gcs1@example.com"} {
+		for i := range 4 {
+			callID := fmt.Sprintf("%s-%d", strings.TrimPrefix(svc, "sip:"), i)
+			p.send([]byte("INVITE " + svc + " SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch=z9hG4bK" + callID +
+				"\r\nFrom: <sip:alice@example.com>;tag=a" + strconv.Itoa(i) + "\r\nTo: <" + svc + ">\r\nCall-ID: " + callID +
+				"\r\nCSeq: 1 INVITE\r\nContact: <sip:alice@127.0.0.1:1>\r\nContent-Length: 0\r\n\r\n"))
+			want := 200
+			if i >= 2 {
+				want = 403
+			}
+			if r := p.waitResponse(callID, 1, "INVITE"); r.StatusCode != want {
+				t.Fatalf("INVITE %d to %s: %d, want %d", i, svc, r.StatusCode, want)
+			}
+		}
+	}
+	if st := srv.Stats(); st.Lookup.Limited != 2 || st.Channel.Limited != 2 || st.Lookup.Dialogs != 2 || st.Channel.Sessions != 2 {
+		t.Fatalf("lookup: %d refused, %d open; channel: %d refused, %d open; want 2 of each", st.Lookup.Limited, st.Lookup.Dialogs, st.Channel.Limited, st.Channel.Sessions)
+	}
+}

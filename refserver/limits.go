@@ -26,8 +26,8 @@ type Limits struct {
 	// MaxUsersPerConn bounds the users registered on one connection
 	// (default 10,000; a front-end pool carries many on one).
 	MaxUsersPerConn int
-	// MaxSessionsPerUser bounds one user's channel sessions on one
-	// connection (default 16).
+	// MaxSessionsPerUser bounds one user's channel sessions, and apart
+	// its lookup dialogs, on one connection (default 16).
 	MaxSessionsPerUser int
 	// MaxCommands bounds the elements of one XCCOS envelope (default 16):
 	// an envelope with more is refused whole.

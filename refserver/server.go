@@ -311,7 +311,8 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err != nil {
 		return fail(err)
 	}
-	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults})
+	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
+		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser)})
 	rooms := o.rooms
 	if o.roomsFile != "" {
 		rf, err := LoadRoomsFile(o.roomsFile)

@@ -13,6 +13,7 @@
 package lookup
 
 import (
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -29,6 +30,8 @@ import (
 const (
 	DefaultCancelWait = 32 * time.Second
 	DefaultDialogLife = 15 * time.Minute
+	// DefaultMaxDialogsPerUser: a client needs one at a time.
+	DefaultMaxDialogsPerUser = 16
 )
 
 // Config configures the service.
@@ -40,6 +43,9 @@ type Config struct {
 	SessionExpires int
 	// DialogLife bounds a lookup dialog the client never ends with BYE.
 	DialogLife time.Duration
+	// MaxDialogsPerUser bounds the lookup dialogs one user holds open on
+	// one connection (default DefaultMaxDialogsPerUser).
+	MaxDialogsPerUser int
 	Logger     *slog.Logger
 	// Faults are deliberate misbehaviours (tests of the checks).
 	Faults fault.Set
@@ -53,10 +59,16 @@ type Service struct {
 
 	mu      sync.Mutex
 	dialogs map[sipnet.DialogID]*dialog
+	open    map[connUser]int // dialogs open by connection and user
 	stop    chan struct{}
 	done    chan struct{}
 
-	lookups, cancels atomic.Uint64
+	lookups, cancels, limited atomic.Uint64
+}
+
+type connUser struct {
+	conn *sipnet.Conn
+	user string
 }
 
 type dialog struct {
@@ -70,6 +82,8 @@ type Stats struct {
 	Lookups uint64 `json:"lookups"` // channel URIs handed out
 	Cancels uint64 `json:"cancels"` // console-flow INVITEs cancelled
 	Dialogs int    `json:"dialogs"` // lookup dialogs open
+	// Limited counts lookup INVITEs refused over MaxDialogsPerUser.
+	Limited uint64 `json:"limited"`
 }
 
 // New starts the service (and its sweeper of abandoned dialogs).
@@ -83,10 +97,13 @@ func New(cfg Config) *Service {
 	if cfg.DialogLife == 0 {
 		cfg.DialogLife = DefaultDialogLife
 	}
+	if cfg.MaxDialogsPerUser <= 0 {
+		cfg.MaxDialogsPerUser = DefaultMaxDialogsPerUser
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Service{cfg: cfg, envids: ua.NewEnvIDs(), dialogs: map[sipnet.DialogID]*dialog{}, stop: make(chan struct{}), done: make(chan struct{})}
+	s := &Service{cfg: cfg, envids: ua.NewEnvIDs(), dialogs: map[sipnet.DialogID]*dialog{}, open: map[connUser]int{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go s.sweep()
 	return s
 }
@@ -96,7 +113,7 @@ func (s *Service) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.dialogs)
 	s.mu.Unlock()
-	return Stats{Lookups: s.lookups.Load(), Cancels: s.cancels.Load(), Dialogs: n}
+	return Stats{Lookups: s.lookups.Load(), Cancels: s.cancels.Load(), Dialogs: n, Limited: s.limited.Load()}
 }
 
 // Close stops the sweeper.
@@ -126,6 +143,16 @@ func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
 		s.consoleFlow(tx)
 		return
 	}
+	cu := connUser{tx.Conn, user}
+	s.mu.Lock()
+	n := s.open[cu]
+	s.mu.Unlock()
+	// one connection's requests are handled in turn: n cannot grow meanwhile
+	if n >= s.cfg.MaxDialogsPerUser {
+		s.limited.Add(1)
+		_ = tx.Respond(403, "Forbidden", ua.Warning(fmt.Sprintf("%s has %d lookup dialogs open on this connection, the most allowed: end one with BYE first", user, n)))
+		return
+	}
 	d, err := ua.Answer(tx, s.cfg.URI, s.cfg.SessionExpires)
 	if err != nil {
 		_ = tx.Respond(400, "Bad Request")
@@ -133,7 +160,19 @@ func (s *Service) HandleInvite(tx *sipnet.ServerTx, user string) {
 	}
 	s.mu.Lock()
 	s.dialogs[d.ID()] = &dialog{d: d, user: user, created: time.Now()}
+	s.open[cu]++
 	s.mu.Unlock()
+}
+
+// forgetLocked removes a dialog; s.mu is held.
+func (s *Service) forgetLocked(k sipnet.DialogID, dl *dialog) {
+	delete(s.dialogs, k)
+	cu := connUser{dl.d.Conn, dl.user}
+	if n := s.open[cu] - 1; n > 0 {
+		s.open[cu] = n
+	} else {
+		delete(s.open, cu)
+	}
 }
 
 // consoleFlow: 183 with the channel URI, then wait for the CANCEL.
@@ -205,7 +244,9 @@ func (s *Service) HandleInDialog(tx *sipnet.ServerTx, user string) bool {
 	case "BYE":
 		_ = tx.Respond(200, "OK")
 		s.mu.Lock()
-		delete(s.dialogs, key)
+		if s.dialogs[key] == dl {
+			s.forgetLocked(key, dl)
+		}
 		s.mu.Unlock()
 	case "UPDATE":
 		_ = tx.Respond(200, "OK")
@@ -220,7 +261,7 @@ func (s *Service) ConnClosed(c *sipnet.Conn) {
 	s.mu.Lock()
 	for k, dl := range s.dialogs {
 		if dl.d.Conn == c {
-			delete(s.dialogs, k)
+			s.forgetLocked(k, dl)
 		}
 	}
 	s.mu.Unlock()
@@ -238,7 +279,7 @@ func (s *Service) sweep() {
 			s.mu.Lock()
 			for k, dl := range s.dialogs {
 				if now.Sub(dl.created) > s.cfg.DialogLife {
-					delete(s.dialogs, k)
+					s.forgetLocked(k, dl)
 				}
 			}
 			s.mu.Unlock()

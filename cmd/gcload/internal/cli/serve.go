@@ -66,7 +66,8 @@ off; docs/protocol.md, "Limits"):
   --signin-timeout        a connection without a REGISTER is closed (30s)
   --message-timeout       a message partly sent is completed within (20s)
   --max-users-per-conn    users registered on one connection (10000)
-  --max-sessions-per-user channel sessions of one user on one connection (16)
+  --max-sessions-per-user channel sessions (and lookup dialogs) of one user on one
+                          connection (16)
   --max-commands          elements in one XCCOS envelope (16)
   --max-conn-queries      history and search queries in progress per connection (16)
   --max-queries           ... in the whole server (1024)
@@ -113,7 +114,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.DurationVar(&l.SignInTimeout, "signin-timeout", 0, "close a connection on which no user registered within this (0: 30s; -1ns: never)")
 	f.DurationVar(&l.MessageTimeout, "message-timeout", 0, "close a connection with a message partly received for this long (0: 20s; -1ns: never)")
 	f.IntVar(&l.MaxUsersPerConn, "max-users-per-conn", 0, "users registered on one connection (0: 10000; -1: none)")
-	f.IntVar(&l.MaxSessionsPerUser, "max-sessions-per-user", 0, "channel sessions of one user on one connection (0: 16; -1: none)")
+	f.IntVar(&l.MaxSessionsPerUser, "max-sessions-per-user", 0, "channel sessions (and, apart, lookup dialogs) of one user on one connection (0: 16; -1: none)")
 	f.IntVar(&l.MaxCommands, "max-commands", 0, "elements of one XCCOS envelope (0: 16; -1: none)")
 	f.IntVar(&l.MaxConnQueries, "max-conn-queries", 0, "history and search queries in progress per connection (0: 16; -1: none)")
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
