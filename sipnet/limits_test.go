@@ -426,3 +426,24 @@ func TestDialedConnectionSkipsOversize(t *testing.T) {
 		t.Fatalf("after the oversize request: %q %v", s, err)
 	}
 }
+
+// TestRateLog: a flood of one kind of event writes one line per logEvery,
+// and the next line says how many were left out.
+func TestRateLog(t *testing.T) {
+	var buf lockedBuffer
+	l := slog.New(slog.NewTextHandler(&buf, nil))
+	var r rateLog
+	for range 5000 {
+		r.log(l, slog.LevelError, "sipnet: accept failed", "err", "too many open files")
+	}
+	if n := strings.Count(buf.String(), "accept failed"); n != 1 {
+		t.Fatalf("%d lines for 5000 events, want 1", n)
+	}
+	r.mu.Lock()
+	r.next = time.Now() // as if logEvery had passed
+	r.mu.Unlock()
+	r.log(l, slog.LevelError, "sipnet: accept failed", "err", "too many open files")
+	if !strings.Contains(buf.String(), "more_since_last_line=4999") {
+		t.Fatalf("the second line does not count the ones left out:\n%s", buf.String())
+	}
+}
