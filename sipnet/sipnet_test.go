@@ -442,3 +442,23 @@ func TestDropAfterCloseTookTheTx(t *testing.T) {
 		t.Fatalf("callbacks: first %v, second %v", first, second)
 	}
 }
+
+// BenchmarkFrameBatch frames a read of 10 responses to deliveries, as the
+// server's reader does under fan-out.
+func BenchmarkFrameBatch(b *testing.B) {
+	one := "SIP/2.0 200 OK\r\nVia: SIP/2.0/TCP 127.0.0.1:5061;branch=z9hG4bK1a2b3c4d-1f\r\nFrom: <sip:gcs1@example.com>;tag=abcdef0123\r\nTo: <sip:user12@example.com>;tag=9876543210\r\nCall-ID: 0123456789abcdef@127.0.0.1\r\nCSeq: 101 INFO\r\nContent-Length: 0\r\n\r\n"
+	var buf []byte
+	for range 10 {
+		buf = append(buf, one...)
+	}
+	b.SetBytes(int64(len(buf)))
+	for b.Loop() {
+		for p := 0; p < len(buf); {
+			_, n, err := frame(buf[p:], 65535)
+			if err != nil || n == 0 {
+				b.Fatal(err)
+			}
+			p += n
+		}
+	}
+}
