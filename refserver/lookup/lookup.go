@@ -46,7 +46,7 @@ type Config struct {
 	// MaxDialogsPerUser bounds the lookup dialogs one user holds open on
 	// one connection (default DefaultMaxDialogsPerUser).
 	MaxDialogsPerUser int
-	Logger     *slog.Logger
+	Logger            *slog.Logger
 	// Faults are deliberate misbehaviours (tests of the checks).
 	Faults fault.Set
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/internal/pgtest"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/store/postgres"
 )
 
@@ -25,7 +26,14 @@ func TestServePostgres(t *testing.T) {
 	served := make(chan int, 1)
 	var stderr strings.Builder
 	go func() {
+		const token = "a-token-for-the-postgres-test"
 		env := &Env{Stdout: pw, Stderr: &stderr, Signals: sig, Now: time.Now,
+			Getenv: func(k string) string {
+				if k == adminclient.TokenEnv {
+					return token
+				}
+				return ""
+			},
 			Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", url}}
 		served <- Main(env)
 		pw.Close()
@@ -43,7 +51,7 @@ func TestServePostgres(t *testing.T) {
 		t.Fatalf("serve's first line: %q", line)
 	}
 	out := filepath.Join(t.TempDir(), "res")
-	run := gcload(t, nil, append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--out", out}, quick...)...)
+	run := gcload(t, nil, append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", "a-token-for-the-postgres-test", "--out", out}, quick...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {
 		t.Fatalf("serve exit %d: %s", code, stderr.String())
