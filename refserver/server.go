@@ -241,7 +241,6 @@ type Server struct {
 	adminAddr  net.Addr
 	adminToken string
 	reg        registrar
-	limits     Limits // resolved
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -261,7 +260,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
 	lim := o.limits.resolved()
-	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain, limits: lim}
+	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain}
 	s.reg.expires = o.registerExpires
 	s.reg.maxUsers = lim.MaxUsersPerConn
 	for i := 1; i <= o.channels; i++ {
@@ -516,9 +515,6 @@ func (s *Server) AdminExposed() bool {
 
 // Hub returns the channel services' shared state (rooms and sessions).
 func (s *Server) Hub() *channel.Hub { return s.hub }
-
-// Limits returns the limits in force (defaults resolved; -1: off).
-func (s *Server) Limits() Limits { return s.limits }
 
 // Stats are the server's counters.
 type Stats struct {

@@ -345,9 +345,7 @@ func Scan(raw []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: no line end after the start line", ErrMalformed)
 	}
 	start := str[:nl]
-	if strings.HasSuffix(start, "\r") {
-		start = start[:len(start)-1]
-	}
+	start = strings.TrimSuffix(start, "\r")
 	if err := m.scanStart(start); err != nil {
 		return nil, err
 	}
