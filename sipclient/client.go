@@ -95,6 +95,8 @@ type Client struct {
 	pending    map[uint64]chan *xccos.Item
 	answered   map[uint64]struct{}
 	answeredQ  []uint64
+	late       map[uint64]struct{} // commands given up on: their reply is late
+	lateQ      []uint64
 	violations []*Violation
 	nviol      int
 	closed     bool
@@ -124,7 +126,7 @@ func New(cfg Config) (*Client, error) {
 	if cfg.EventBuffer <= 0 {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
-	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}}
+	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}, late: map[uint64]struct{}{}}
 	_, c.domain, _ = strings.Cut(aor, "@")
 	c.lookupURI = cfg.Lookup
 	if c.lookupURI == "" {
@@ -305,6 +307,7 @@ func (c *Client) SignIn(ctx context.Context) error {
 
 // checkRegister holds the REGISTER 200 to what SIPE needs (section 2).
 func (c *Client) checkRegister(res *sipnet.Message) {
+	c.router.checks.registers.Add(1)
 	var probs []string
 	if v, ok := res.Header("Expires"); !ok || strings.TrimSpace(v) == "0" || strings.TrimSpace(v) == "" {
 		probs = append(probs, "no positive Expires")
@@ -335,6 +338,7 @@ func (c *Client) checkRegister(res *sipnet.Message) {
 }
 
 func (c *Client) checkProvisioning(res *sipnet.Message) {
+	c.router.checks.provision.Add(1)
 	if !strings.Contains(string(res.Body), "provisionGroupList") {
 		c.violate(RuleProvisioning, "provisioning 200 has no provisionGroupList body", res.Raw)
 	}
@@ -428,7 +432,11 @@ func (c *Client) Lookup(ctx context.Context, flow Flow) (string, error) {
 	select {
 	case rpl = <-wait:
 	case <-ctx.Done():
-		return "", fmt.Errorf("sipclient: waiting for rpl:requri: %w", ctx.Err())
+		c.mu.Lock()
+		c.lookupRpl = nil
+		c.mu.Unlock()
+		c.giveUp(envid, "requri", wait)
+		return "", fmt.Errorf("%w: rpl:requri: %w", ErrReplyTimeout, ctx.Err())
 	}
 	if rpl.Reply.CommandEnvID != envid {
 		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), nil)
@@ -442,6 +450,7 @@ func (c *Client) Lookup(ctx context.Context, flow Flow) (string, error) {
 }
 
 func (c *Client) requriResult(rpl *xccos.Item, raw []byte) (string, error) {
+	c.router.checks.lookups.Add(1)
 	if rpl.Reply.Code != 200 {
 		return "", &ReplyError{Command: "requri", Code: rpl.Reply.Code, Text: rpl.Reply.Text}
 	}
@@ -507,6 +516,7 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 		c.violate(RuleLookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
 		uerr = fmt.Errorf("%w: 183 without rpl:requri", ErrUnexpected)
 	} else {
+		c.router.checks.replies.Add(1)
 		if rpl.Reply.CommandEnvID != envid {
 			c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
 		}
@@ -517,6 +527,7 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 		return "", err
 	}
 	cres, err := ctx2.Wait(ctx)
+	c.router.checks.cancels.Add(1)
 	switch {
 	case err != nil:
 		c.violate(RuleCancel487, "the CANCEL of the pending lookup INVITE got no answer: "+err.Error(), nil)
@@ -580,6 +591,7 @@ func (c *Client) channel() (*sipnet.Dialog, error) {
 
 // checkInfoAnswer: every XCCOS INFO is answered 200 with no body.
 func (c *Client) checkInfoAnswer(res *sipnet.Message) {
+	c.router.checks.answers.Add(1)
 	if res.StatusCode == 200 && len(res.Body) > 0 {
 		c.violate(RuleInfo200Empty, fmt.Sprintf("the 200 to an XCCOS INFO has a %d-byte body", len(res.Body)), res.Raw)
 	}
@@ -620,8 +632,34 @@ func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*x
 		}
 		return rpl, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("sipclient: waiting for rpl:%s: %w", name, ctx.Err())
+		c.giveUp(envid, name, wait)
+		return nil, fmt.Errorf("%w: rpl:%s: %w", ErrReplyTimeout, name, ctx.Err())
 	}
+}
+
+// maxLate bounds the commands remembered as given up on.
+const maxLate = 4096
+
+// giveUp stops waiting for the reply to envid: a reply that comes later
+// is late (a LateReply event), not a protocol violation. One that came
+// in the meantime, too late to be taken, is late as well.
+func (c *Client) giveUp(envid uint64, name string, wait chan *xccos.Item) {
+	c.mu.Lock()
+	delete(c.pending, envid)
+	select {
+	case <-wait:
+		c.mu.Unlock()
+		c.emit(Event{Kind: LateReply, At: c.cfg.Now(), EnvID: envid, Text: name})
+		return
+	default:
+	}
+	if len(c.lateQ) >= maxLate {
+		delete(c.late, c.lateQ[0])
+		c.lateQ = c.lateQ[1:]
+	}
+	c.late[envid] = struct{}{}
+	c.lateQ = append(c.lateQ, envid)
+	c.mu.Unlock()
 }
 
 // Post sends a grpchat to room and returns once the server answered its
@@ -769,7 +807,8 @@ func (c *Client) RawCommand(ctx context.Context, envid uint64, body []byte) (*si
 	case rpl := <-wait:
 		return res, rpl, nil
 	case <-ctx.Done():
-		return res, nil, fmt.Errorf("sipclient: waiting for the reply to envid %d: %w", envid, ctx.Err())
+		c.giveUp(envid, "", wait)
+		return res, nil, fmt.Errorf("%w: envid %d: %w", ErrReplyTimeout, envid, ctx.Err())
 	}
 }
 

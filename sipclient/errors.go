@@ -13,6 +13,9 @@ var (
 	ErrSessionEnded  = errors.New("sipclient: the server ended the session")
 	ErrUnexpected    = errors.New("sipclient: unexpected answer")
 	ErrRejectedByAPI = errors.New("sipclient: refused")
+	// ErrReplyTimeout: the command's INFO was answered but its XCCOS reply
+	// did not come within the caller's deadline.
+	ErrReplyTimeout = errors.New("no reply within the timeout")
 )
 
 // StatusError is a SIP request answered with a failure status.

@@ -27,6 +27,10 @@ const (
 	Breach
 	// Ended means the server ended the channel session (BYE).
 	Ended
+	// LateReply is a reply to a command the client had stopped waiting
+	// for (its timeout passed): EnvID names the command, Text the reply.
+	// A late reply is a timeout, not a protocol violation.
+	LateReply
 )
 
 func (k EventKind) String() string {
@@ -45,6 +49,8 @@ func (k EventKind) String() string {
 		return "violation"
 	case Ended:
 		return "ended"
+	case LateReply:
+		return "late reply"
 	}
 	return "unknown"
 }

@@ -46,9 +46,11 @@ func (c *Client) info(m *sipnet.Message) {
 	}
 	if envid, ch, ok := xccos.ParseChatString(m.BodyString()); ok {
 		// the canonical delivery: nothing for the checks below to find
+		c.router.checks.fast.Add(1)
 		c.emit(Event{Kind: Delivery, At: at, Chat: &ch, EnvID: envid})
 		return
 	}
+	c.router.checks.envelopes.Add(1)
 	env, err := xccos.Parse(m.Body)
 	if err != nil {
 		c.violate(RuleEnvelopeParse, err.Error(), m.Raw)
@@ -68,6 +70,7 @@ func (c *Client) info(m *sipnet.Message) {
 		case xccos.KindNotice:
 			c.notice(it, at)
 		case xccos.KindChat:
+			c.router.checks.chats.Add(1)
 			ch := it.Chat
 			if ch.ChanURI == "" || ch.Author == "" || ch.TSRaw == "" {
 				c.violate(RuleChatFields, fmt.Sprintf("grpchat delivery lacks chanUri, author or ts (chanUri=%q author=%q ts=%q)", ch.ChanURI, ch.Author, ch.TSRaw), m.Raw)
@@ -80,6 +83,7 @@ func (c *Client) info(m *sipnet.Message) {
 }
 
 func (c *Client) reply(it *xccos.Item, m *sipnet.Message) {
+	c.router.checks.replies.Add(1)
 	id := it.Reply.CommandEnvID
 	c.mu.Lock()
 	if it.Name == "requri" && c.lookupRpl != nil && sipnet.DialogIDOf(m) == c.lookupDlg.ID() {
@@ -92,6 +96,10 @@ func (c *Client) reply(it *xccos.Item, m *sipnet.Message) {
 	wait, ok := c.pending[id]
 	if ok {
 		delete(c.pending, id)
+	}
+	_, late := c.late[id]
+	if late {
+		delete(c.late, id) // a second one is a duplicate, below
 	}
 	_, again := c.answered[id]
 	if !again {
@@ -106,6 +114,8 @@ func (c *Client) reply(it *xccos.Item, m *sipnet.Message) {
 	switch {
 	case ok:
 		wait <- it
+	case late:
+		c.emit(Event{Kind: LateReply, At: c.cfg.Now(), EnvID: id, Text: it.Name})
 	case again:
 		c.violate(RuleReplyOnce, fmt.Sprintf("a second rpl:%s for envid %d", it.Name, id), m.Raw)
 	case it.Name == "grpchat":

@@ -3,6 +3,7 @@ package sipclient
 import (
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/sipnet"
@@ -17,6 +18,45 @@ type Router struct {
 	// dialogs from the client's side
 	dialogs map[sipnet.DialogID]*Client
 	stray   func(tx *sipnet.ServerTx)
+	checks  checks
+}
+
+// checks counts the messages the per-message rules were applied to, by
+// class of message (one atomic add per message, at most).
+type checks struct {
+	fast      atomic.Int64 // deliveries in the canonical form (ParseChatString)
+	envelopes atomic.Int64 // other XCCOS INFOs, parsed in full
+	chats     atomic.Int64 // grpchat items of those
+	replies   atomic.Int64 // rpl items (and the console flow's rpl:requri)
+	answers   atomic.Int64 // answers to the client's XCCOS INFOs
+	registers atomic.Int64 // REGISTER 200s
+	provision atomic.Int64 // provisioning 200s
+	lookups   atomic.Int64 // rpl:requri results
+	cancels   atomic.Int64 // console-flow CANCELs judged
+}
+
+// Checks returns, for each rule sipclient enforces on every message
+// (RuleRegister, RuleEnvelopeParse, ...), how many messages it was
+// checked on by the clients of this router. A rule with no check saw
+// nothing it is about: it was not exercised.
+func (r *Router) Checks() map[string]int64 {
+	c := &r.checks
+	infos := c.fast.Load() + c.envelopes.Load()
+	return map[string]int64{
+		RuleRegister:          c.registers.Load(),
+		RuleProvisioning:      c.provision.Load(),
+		RuleLookupURI:         c.lookups.Load(),
+		RuleCancel487:         c.cancels.Load(),
+		RuleInfo200Empty:      c.answers.Load(),
+		RuleInfoContentType:   infos,
+		RuleEnvelopeParse:     infos,
+		RuleEnvelopeNamespace: infos,
+		RuleEnvelopeVersion:   infos,
+		RuleServerCommand:     infos,
+		RuleReplyCommandID:    c.replies.Load(),
+		RuleReplyOnce:         c.replies.Load(),
+		RuleChatFields:        c.fast.Load() + c.chats.Load(),
+	}
 }
 
 // RouterOptions configure a Router's endpoint.

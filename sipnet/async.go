@@ -123,7 +123,7 @@ func (ep *Endpoint) sweep() {
 		}
 	}
 	for _, tx := range dead {
-		ep.stats.timeouts.Add(1)
+		ep.timedOutTx(tx.key)
 		tx.complete(nil, fmt.Errorf("%w: %s after %s", ErrTimeout, tx.Method, ep.opts.Timeout))
 	}
 	ep.wheel.schedule(&ep.sweepTimer, sweepEvery, ep.sweepFn)

@@ -225,7 +225,7 @@ func (tx *ClientTx) onTimer() {
 	if elapsed >= limit {
 		tx.mu.Unlock()
 		if ep.forget(tx) {
-			ep.stats.timeouts.Add(1)
+			ep.timedOutTx(tx.key)
 			tx.complete(nil, fmt.Errorf("%w: %s after %s", ErrTimeout, tx.Method, limit))
 		}
 		return
@@ -279,6 +279,9 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 	}
 	sh.mu.Unlock()
 	if tx == nil {
+		if m.StatusCode >= 200 && ep.late(key) {
+			ep.stats.lateResponses.Add(1)
+		}
 		ep.stray(c, m)
 		return
 	}

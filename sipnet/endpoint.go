@@ -115,6 +115,41 @@ type Endpoint struct {
 	pendConns  map[*Conn]struct{} // connections with asynchronous transactions pending
 	sweepTimer timerEntry
 	sweepFn    func()
+
+	// the keys of the transactions that timed out most recently, so that
+	// an answer arriving after the timeout is told apart from a stray
+	lateMu   sync.Mutex
+	timedOut map[uint64]struct{}
+	timedQ   []uint64
+}
+
+// maxTimedOut bounds the timed-out transactions remembered for telling a
+// late answer from a stray one.
+const maxTimedOut = 8192
+
+// timedOutTx remembers that the transaction under key timed out.
+func (ep *Endpoint) timedOutTx(key uint64) {
+	ep.stats.timeouts.Add(1)
+	ep.lateMu.Lock()
+	if len(ep.timedQ) >= maxTimedOut {
+		delete(ep.timedOut, ep.timedQ[0])
+		ep.timedQ = ep.timedQ[1:]
+	}
+	ep.timedOut[key] = struct{}{}
+	ep.timedQ = append(ep.timedQ, key)
+	ep.lateMu.Unlock()
+}
+
+// late reports whether key names a transaction that timed out (and
+// forgets it: one late answer is counted once).
+func (ep *Endpoint) late(key uint64) bool {
+	ep.lateMu.Lock()
+	defer ep.lateMu.Unlock()
+	if _, ok := ep.timedOut[key]; !ok {
+		return false
+	}
+	delete(ep.timedOut, key)
+	return true
 }
 
 type udpKey struct {
@@ -125,6 +160,7 @@ type udpKey struct {
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
 	refused, signInTimeouts, messageTimeouts, tooLarge             atomic.Uint64
+	lateResponses                                                  atomic.Uint64
 	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
 	bytesIn, bytesOut                                              atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
@@ -132,11 +168,14 @@ type counters struct {
 
 // Stats are cumulative counters of an endpoint.
 type Stats struct {
-	Malformed          uint64 // messages that could not be scanned or framed
-	KeepAlives         uint64 // CRLF keep-alives received
-	Retransmissions    uint64 // requests and responses re-sent over UDP
-	StrayResponses     uint64 // responses matching no transaction
-	Timeouts           uint64 // client transactions that timed out
+	Malformed       uint64 // messages that could not be scanned or framed
+	KeepAlives      uint64 // CRLF keep-alives received
+	Retransmissions uint64 // requests and responses re-sent over UDP
+	StrayResponses  uint64 // responses matching no transaction (late ones included)
+	Timeouts        uint64 // client transactions that timed out
+	// LateResponses counts final answers to client transactions that had
+	// timed out already: the answer came, after the timeout.
+	LateResponses      uint64
 	AbsorbedRetransmit uint64 // retransmitted requests answered from the transaction
 	// Responses counts the responses received, by status code.
 	Responses map[int]uint64
@@ -190,6 +229,7 @@ func NewEndpoint(o Options) *Endpoint {
 		conns:    map[*Conn]struct{}{},
 		udpConns: map[udpKey]*Conn{},
 		perAddr:  map[netip.Addr]int{},
+		timedOut: map[uint64]struct{}{},
 	}
 	for i := range ep.shards {
 		ep.shards[i].m = map[uint64]*ClientTx{}
@@ -208,6 +248,7 @@ func (ep *Endpoint) Stats() Stats {
 		Retransmissions:    ep.stats.retransmits.Load(),
 		StrayResponses:     ep.stats.strays.Load(),
 		Timeouts:           ep.stats.timeouts.Load(),
+		LateResponses:      ep.stats.lateResponses.Load(),
 		AbsorbedRetransmit: ep.stats.absorbed.Load(),
 		Responses:          map[int]uint64{},
 		Reads:              ep.stats.reads.Load(),

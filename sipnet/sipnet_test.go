@@ -191,6 +191,38 @@ func TestTimeout(t *testing.T) {
 	}
 }
 
+// TestLateResponse: an answer that arrives after its transaction timed
+// out is counted as late (not only as a stray), for both the synchronous
+// and the asynchronous (recycled) transactions.
+func TestLateResponse(t *testing.T) {
+	held := make(chan *ServerTx, 2)
+	_, cli, c := pair(t, TCP, func(tx *ServerTx) { held <- tx }, Options{})
+	cli.opts.Timeout = 100 * time.Millisecond
+	if _, err := cli.Do(context.Background(), c, newReq(sip.INFO, "late1")); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+	answered := make(chan error, 1)
+	err := cli.Send(c, "INFO", func(dst []byte, br Branch) []byte {
+		return append(dst, "INFO sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:1;branch="+br.String()+"\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: late2\r\nCSeq: 1 INFO\r\nContent-Length: 0\r\n\r\n"...)
+	}, func(_ int, err error) { answered <- err })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-answered; !errors.Is(err, ErrTimeout) {
+		t.Fatalf("async: got %v, want ErrTimeout", err)
+	}
+	for range 2 {
+		_ = (<-held).Respond(200, "OK")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for cli.Stats().LateResponses < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := cli.Stats(); st.LateResponses != 2 || st.Timeouts != 2 {
+		t.Fatalf("late responses %d, timeouts %d, want 2 and 2", st.LateResponses, st.Timeouts)
+	}
+}
+
 func TestCancelInvite(t *testing.T) {
 	for _, tr := range []string{TCP, UDP} {
 		t.Run(tr, func(t *testing.T) {
