@@ -3,7 +3,9 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -37,9 +39,12 @@ func sameGeometry(h geometry) bool {
 //     utilisation, lag p99s, GC pause max and heap peak the worst shard's,
 //     Valid only if every shard is valid, invalid reasons joined with
 //     their shard;
-//   - Aborted if any shard aborted; Shard becomes "merged(N)".
+//   - Aborted if any shard aborted, Unreachable if every shard was,
+//     Stopped the shards' reasons joined; Shard becomes "merged(N)";
+//   - Errors summed by kind, the earliest first error kept;
+//   - Phases: counts summed, rates recomputed over each phase's time.
 //
-// Delivery and Rooms are left zero and Thresholds, Verdict and Reasons
+// Delivery, Rooms and Rules are left zero and Thresholds, Verdict and Reasons
 // empty: the engine owns delivery accounting and sets the merged values,
 // then evaluates thresholds and decides. Extra files are not merged.
 // Errors wrap ErrIncompatible.
@@ -55,6 +60,10 @@ func Merge(results ...*Result) (*Result, error) {
 	s.Users = Users{}
 	s.Generator = Generator{Valid: true}
 	s.Delivery, s.Rooms, s.Thresholds, s.Verdict, s.Reasons, s.Aborted = Delivery{}, nil, nil, "", nil, false
+	s.Rules, s.Errors, s.Phases, s.Stopped, s.Unreachable = nil, nil, nil, "", true
+	errs := map[errKey]*ErrorKind{}
+	var phases []PhaseSummary
+	var stopped []string
 
 	var length time.Duration
 	for i, r := range results {
@@ -113,6 +122,23 @@ func Merge(results ...*Result) (*Result, error) {
 		s.Users.Failed += rs.Users.Failed
 		s.Users.PeakOnline += rs.Users.PeakOnline
 		s.Aborted = s.Aborted || rs.Aborted
+		s.Unreachable = s.Unreachable && rs.Unreachable
+		if rs.Stopped != "" {
+			stopped = append(stopped, fmt.Sprintf("shard %s: %s", label, rs.Stopped))
+		}
+		for _, e := range rs.Errors {
+			k := errKey{e.Op, e.Cause}
+			if m := errs[k]; m != nil {
+				m.Count += e.Count
+				if e.FirstAt < m.FirstAt {
+					m.First, m.FirstAt = e.First, e.FirstAt
+				}
+			} else {
+				e := e
+				errs[k] = &e
+			}
+		}
+		phases = mergePhases(phases, rs.Phases)
 
 		g, rg := &s.Generator, rs.Generator
 		g.CPUSeconds += rg.CPUSeconds
@@ -138,6 +164,12 @@ func Merge(results ...*Result) (*Result, error) {
 		s.Seconds = s.End.Sub(s.Start).Seconds()
 	}
 	s.RecomputeOps(out.Hists)
+	s.Stopped = strings.Join(stopped, "; ")
+	for _, e := range errs {
+		s.Errors = append(s.Errors, *e)
+	}
+	SortErrors(s.Errors)
+	s.Phases = phases
 
 	out.IntervalLength = length
 	ivs, err := mergeIntervals(results, length)
@@ -146,6 +178,34 @@ func Merge(results ...*Result) (*Result, error) {
 	}
 	out.Intervals = ivs
 	return out, nil
+}
+
+// mergePhases adds the counts of b's phases to a's (by name; a phase
+// only b has is appended) and recomputes the rates.
+func mergePhases(a, b []PhaseSummary) []PhaseSummary {
+	for _, p := range b {
+		i := slices.IndexFunc(a, func(q PhaseSummary) bool { return q.Name == p.Name })
+		if i < 0 {
+			a = append(a, PhaseSummary{Name: p.Name, StartS: p.StartS, Seconds: p.Seconds, Counts: map[string]int64{}})
+			i = len(a) - 1
+		}
+		for k, n := range p.Counts {
+			a[i].Counts[k] += n
+		}
+		a[i].Rates = PhaseRates(a[i].Counts, a[i].Seconds)
+	}
+	return a
+}
+
+// PhaseRates returns counts per second over seconds.
+func PhaseRates(counts map[string]int64, seconds float64) map[string]float64 {
+	rates := map[string]float64{}
+	if seconds > 0 {
+		for k, n := range counts {
+			rates[k] = float64(n) / seconds
+		}
+	}
+	return rates
 }
 
 // mergeIntervals aligns the intervals of every result into slots of

@@ -87,6 +87,56 @@ type Recorder struct {
 	tickMu   sync.Mutex // Tick and the closed intervals
 	curStart time.Time
 	closed   []Interval
+
+	errMu    sync.Mutex // the errors by kind
+	errKinds map[errKey]*ErrorKind
+}
+
+type errKey struct{ op, cause string }
+
+// Error records an error of operation op whose cause is cause ("connection
+// refused", "timeout", "SIP 503", ...): kinds are counted, and the first
+// error of each kind is kept with msg, its message, and at, when it
+// happened. Errors are not the hot path: this takes a mutex.
+func (r *Recorder) Error(op, cause, msg string, at time.Time) {
+	k := errKey{op, cause}
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	if e := r.errKinds[k]; e != nil {
+		e.Count++
+		return
+	}
+	if r.errKinds == nil {
+		r.errKinds = map[errKey]*ErrorKind{}
+	}
+	r.errKinds[k] = &ErrorKind{Op: op, Cause: cause, Count: 1, First: msg, FirstAt: at.Sub(r.start).Seconds()}
+}
+
+// Errors returns the errors recorded, by kind, most frequent first.
+func (r *Recorder) Errors() []ErrorKind {
+	r.errMu.Lock()
+	out := make([]ErrorKind, 0, len(r.errKinds))
+	for _, e := range r.errKinds {
+		out = append(out, *e)
+	}
+	r.errMu.Unlock()
+	SortErrors(out)
+	return out
+}
+
+// SortErrors sorts error kinds most frequent first, then by operation and
+// cause.
+func SortErrors(es []ErrorKind) {
+	sort.Slice(es, func(i, j int) bool {
+		a, b := es[i], es[j]
+		if a.Count != b.Count {
+			return a.Count > b.Count
+		}
+		if a.Op != b.Op {
+			return a.Op < b.Op
+		}
+		return a.Cause < b.Cause
+	})
 }
 
 type opRec struct {

@@ -160,7 +160,7 @@ func TestResultsRoundTrip(t *testing.T) {
 	compareIntervals(t, got.Intervals, res.Intervals)
 
 	verdict, err := os.ReadFile(filepath.Join(dir, FileVerdict))
-	if err != nil || string(verdict) != "pass\n0\n" {
+	if err != nil || string(verdict) != "fail\n3\n1 of 10 users could not sign in\n" {
 		t.Errorf("verdict.txt = %q, %v", verdict, err)
 	}
 }

@@ -6,33 +6,34 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 	"unicode/utf8"
 )
 
 // textCounters are the counters WriteText always shows, in order; the
 // violations.<rule> and sip.<code> counters follow when present.
 var textCounters = []string{
-	CounterDropped, CounterErrors, CounterTimeouts, CounterRetransmits,
-	CounterSkipped, CounterSignInFailed, CounterRejectedPosts, CounterNotices,
+	CounterDropped, CounterErrors, CounterTimeouts, CounterLateReplies, CounterRetransmits,
+	CounterSkipped, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterNotices,
 	CounterClamped, CounterViolations,
 }
 
-// WriteText writes the end-of-run summary for people: the verdict and its
-// reasons first, then users, posts and deliveries, a latency table per
-// operation (milliseconds), the counters of interest, the thresholds and
-// the generator's health. When s.Verdict is empty the verdict shown is
-// Decide's.
+// maxTextErrors is how many error kinds WriteText lists.
+const maxTextErrors = 10
+
+// WriteText writes the end-of-run summary for people: users, posts and
+// deliveries, the rooms and conformance rules exercised, a latency table
+// per operation (milliseconds), the phases with their own rates, the
+// counters of interest, the errors by kind with the first of each, the
+// thresholds, the generator's health, and last (so that it is what stays
+// on screen) the verdict and its reasons. When s.Verdict is empty the
+// verdict shown is Decide's.
 func WriteText(w io.Writer, s *Summary) error {
 	ew := &ErrWriter{W: w}
 	verdict, reasons := s.Verdict, s.Reasons
 	if verdict == "" {
 		verdict, _, reasons = Decide(s)
 	}
-	fmt.Fprintf(ew, "verdict: %s (exit code %d)\n", strings.ToUpper(verdict), ExitCode(verdict))
-	for _, r := range reasons {
-		fmt.Fprintf(ew, "  - %s\n", r)
-	}
-	fmt.Fprintln(ew)
 
 	tw := tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\t%s (shard %s), target %s\n", orDash(s.Scenario), orDash(s.Shard), orDash(s.Target))
@@ -41,9 +42,12 @@ func WriteText(w io.Writer, s *Summary) error {
 	} else {
 		fmt.Fprintf(tw, "time\t%s s\n", formatFloat(s.Seconds))
 	}
+	if s.Stopped != "" {
+		fmt.Fprintf(tw, "stopped\t%s\n", s.Stopped)
+	}
 	u := s.Users
-	fmt.Fprintf(tw, "users\t%s of %s signed in, %s failed, peak online %s\n",
-		FormatCount(int64(u.SignedIn)), FormatCount(int64(u.Planned)), FormatCount(int64(u.Failed)), FormatCount(int64(u.PeakOnline)))
+	fmt.Fprintf(tw, "users\t%s of %s signed in, %s failed, %s sessions lost, peak online %s\n",
+		FormatCount(int64(u.SignedIn)), FormatCount(int64(u.Planned)), FormatCount(int64(u.Failed)), FormatCount(s.Counters[CounterSessionsLost]), FormatCount(int64(u.PeakOnline)))
 	d := s.Delivery
 	fmt.Fprintf(tw, "posts\t%s acknowledged, %s rejected\n", FormatCount(d.Posts), FormatCount(s.Counters[CounterRejectedPosts]))
 	lost := FormatCount(d.Lost)
@@ -52,11 +56,21 @@ func WriteText(w io.Writer, s *Summary) error {
 	}
 	fmt.Fprintf(tw, "deliveries\texpected %s, received %s, lost %s\n", FormatCount(d.Expected), FormatCount(d.Received), lost)
 	fmt.Fprintf(tw, "\tduplicated %s, out of order %s, spoofed %s, extra %s\n", FormatCount(d.Duplicated), FormatCount(d.OutOfOrder), FormatCount(d.Spoofed), FormatCount(d.Extra))
+	if line := roomsLine(s.Rooms); line != "" {
+		fmt.Fprintf(tw, "rooms\t%s\n", line)
+	}
+	if line := rulesLine(s.Rules); line != "" {
+		fmt.Fprintf(tw, "rules\t%s\n", line)
+	}
 	tw.Flush()
 	fmt.Fprintln(ew)
 
 	if len(s.Ops) > 0 {
 		writeOpsTable(ew, s.Ops)
+		fmt.Fprintln(ew)
+	}
+	if len(s.Phases) > 0 {
+		writePhases(ew, s.Phases)
 		fmt.Fprintln(ew)
 	}
 
@@ -65,7 +79,7 @@ func WriteText(w io.Writer, s *Summary) error {
 	for _, name := range textCounters {
 		fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
 	}
-	for _, prefix := range CounterPrefixes {
+	for _, prefix := range []string{"sip.", "violations."} {
 		for _, name := range SortedKeys(s.Counters) {
 			if strings.HasPrefix(name, prefix) {
 				fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
@@ -73,6 +87,11 @@ func WriteText(w io.Writer, s *Summary) error {
 		}
 	}
 	tw.Flush()
+
+	if len(s.Errors) > 0 {
+		fmt.Fprintln(ew)
+		writeErrors(ew, s.Errors)
+	}
 
 	if len(s.Thresholds) > 0 {
 		fmt.Fprintln(ew)
@@ -105,7 +124,112 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintf(ew, "  CPU %s s, %s%% of %d procs%s\n", formatFloat(g.CPUSeconds), formatFloat(100*g.CPUUtilization), g.GOMAXPROCS, server)
 	fmt.Fprintf(ew, "  scheduler lag p99 %s, Go run queue p99 %s\n", FormatMicros(float64(g.SchedLagP99)), FormatMicros(float64(g.GoSchedP99)))
 	fmt.Fprintf(ew, "  GC pauses %s total, %s max; heap peak %s MiB\n", FormatMicros(g.GCPauseTotal*1e6), FormatMicros(g.GCPauseMax*1e6), formatFloat(float64(g.HeapPeakBytes)/(1<<20)))
+
+	fmt.Fprintln(ew)
+	fmt.Fprintf(ew, "verdict: %s (exit code %d)\n", strings.ToUpper(verdict), ExitCode(verdict))
+	for _, r := range reasons {
+		fmt.Fprintf(ew, "  - %s\n", r)
+	}
 	return ew.Err
+}
+
+// roomsLine says how many rooms were clean, had problems, or saw no
+// traffic at all ("" without per-room accounting).
+func roomsLine(rooms []RoomDelivery) string {
+	if len(rooms) == 0 {
+		return ""
+	}
+	n := map[string]int{}
+	for i := range rooms {
+		n[rooms[i].StatusOf()]++
+	}
+	var parts []string
+	if k := n[RoomClean]; k > 0 {
+		parts = append(parts, fmt.Sprintf("%s clean", FormatCount(int64(k))))
+	}
+	if k := n[RoomProblems]; k > 0 {
+		parts = append(parts, fmt.Sprintf("%s with problems (lost, duplicated, out-of-order or spoofed deliveries)", FormatCount(int64(k))))
+	}
+	if k := n[NotExercised]; k > 0 {
+		parts = append(parts, fmt.Sprintf("%s not exercised (no delivery expected)", FormatCount(int64(k))))
+	}
+	return fmt.Sprintf("%s in all: %s", FormatCount(int64(len(rooms))), strings.Join(parts, ", "))
+}
+
+// rulesLine counts the conformance rules by status and names those not
+// exercised and those broken ("" when the run checked no rule).
+func rulesLine(rules []RuleStatus) string {
+	if len(rules) == 0 {
+		return ""
+	}
+	by := map[string][]string{}
+	for _, r := range rules {
+		by[r.Status] = append(by[r.Status], r.Rule)
+	}
+	var parts []string
+	if k := len(by[RulePass]); k > 0 {
+		parts = append(parts, fmt.Sprintf("%d passed", k))
+	}
+	if k := by[RuleFail]; len(k) > 0 {
+		parts = append(parts, fmt.Sprintf("%d violated (%s)", len(k), strings.Join(k, ", ")))
+	}
+	if k := by[NotExercised]; len(k) > 0 && len(k) == len(rules) {
+		parts = append(parts, fmt.Sprintf("none exercised: the run saw none of the %d rules' messages", len(k)))
+	} else if len(k) > 0 {
+		parts = append(parts, fmt.Sprintf("%d not exercised (%s)", len(k), strings.Join(k, ", ")))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// writePhases writes each phase with its time span and its own rates.
+func writePhases(w io.Writer, phases []PhaseSummary) {
+	fmt.Fprintln(w, "phases (rates over each phase's own time)")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, p := range phases {
+		var rates []string
+		for _, name := range SortedKeys(p.Rates) {
+			rates = append(rates, fmt.Sprintf("%s %s/s", name, formatRate(p.Rates[name])))
+		}
+		r := strings.Join(rates, ", ")
+		if r == "" {
+			r = "–"
+		}
+		fmt.Fprintf(tw, "  %s\t%s to %s\t%s\n", p.Name, clock(time.Duration(p.StartS*float64(time.Second))), clock(time.Duration((p.StartS+p.Seconds)*float64(time.Second))), r)
+	}
+	tw.Flush()
+}
+
+func formatRate(v float64) string {
+	if v >= 100 {
+		return FormatCount(int64(v + 0.5))
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+// writeErrors lists the error kinds, most frequent first, each with the
+// first error of its kind on the line below:
+//
+//	errors by kind (50 in all; under each, the first and when)
+//	  50  register: connection refused
+//	      00:00 dial tcp 127.0.0.1:9: connect: connection refused
+func writeErrors(w io.Writer, kinds []ErrorKind) {
+	var total int64
+	width := 0
+	for _, k := range kinds {
+		total += k.Count
+		width = max(width, len(FormatCount(k.Count)))
+	}
+	fmt.Fprintf(w, "errors by kind (%s in all; under each, the first and when)\n", FormatCount(total))
+	pad := strings.Repeat(" ", width)
+	for i, k := range kinds {
+		if i == maxTextErrors {
+			fmt.Fprintf(w, "  %s  %d more kinds in summary.json\n", pad, len(kinds)-maxTextErrors)
+			break
+		}
+		n := FormatCount(k.Count)
+		fmt.Fprintf(w, "  %s%s  %s: %s\n", strings.Repeat(" ", width-len(n)), n, k.Op, k.Cause)
+		fmt.Fprintf(w, "  %s  %s %s\n", pad, clock(time.Duration(k.FirstAt*float64(time.Second))), k.First)
+	}
 }
 
 func orDash(s string) string {

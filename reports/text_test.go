@@ -34,10 +34,14 @@ func textSummary() *Summary {
 	s.Start, s.End = t0, sec(10)
 	s.Users = Users{Planned: 60000, SignedIn: 59990, Failed: 10, PeakOnline: 59990}
 	s.Delivery = Delivery{Posts: 400, Expected: 400000, Received: 399990, Lost: 10, Duplicated: 1, OutOfOrder: 2, Spoofed: 0, Extra: 5}
-	s.Counters[CounterDropped] = 4
 	s.Counters[CounterRejectedPosts] = 1
 	s.Generator = Generator{CPUSeconds: 12.3, CPUUtilization: 0.615, SchedLagP99: 120, GoSchedP99: 45, GCPauseTotal: 0.12,
 		GCPauseMax: 0.0031, HeapPeakBytes: 512 << 20, Valid: true, EmbeddedServer: true, GOMAXPROCS: 2}
+	s.Counters[CounterSessionsLost] = 3
+	s.Rooms = []RoomDelivery{{Room: "a", Delivery: Delivery{Posts: 1, Expected: 10, Received: 10}}, {Room: "b", Delivery: Delivery{Posts: 1, Expected: 10, Received: 9, Lost: 1}}, {Room: "c"}}
+	s.Rules = []RuleStatus{{Rule: "envelope/namespace", Checks: 10, Status: RulePass}, {Rule: "flow/cancel-487", Status: NotExercised}, {Rule: "fanout/order", Checks: 9, Violations: 2, Status: RuleFail}}
+	s.Errors = []ErrorKind{{Op: "register", Cause: "connection refused", Count: 1200, First: "dial tcp 127.0.0.1:9: connect: connection refused", FirstAt: 0.25}, {Op: "post", Cause: "timeout", Count: 3, First: "INFO after 30s", FirstAt: 61}}
+	s.Phases = []PhaseSummary{{Name: "signin", StartS: 0, Seconds: 2, Rates: map[string]float64{"signin": 25}}, {Name: "steady", StartS: 2, Seconds: 8, Rates: map[string]float64{"post_ack": 40, "deliveries": 40000}}}
 	for _, expr := range []string{"post_ack.p99 < 500ms", "lost == 0", "lost_ratio < 0.1%"} {
 		th, err := ParseThreshold(expr)
 		if err != nil {

@@ -36,17 +36,24 @@ var DeliveryMetrics = []string{"posts", "expected", "received", "lost", "duplica
 // signed_in_ratio is users signed in / users planned.
 var RatioMetrics = []string{"lost_ratio", "signed_in_ratio"}
 
+// UserMetrics are the user counts a threshold may name: signed_in (users
+// that signed in), users_failed (users that could not), peak_online.
+var UserMetrics = []string{"signed_in", "users_failed", "peak_online"}
+
 // CounterMetrics are the counter names a threshold may use besides the
 // "sip.<code>" and "violations.<rule>" families.
 var CounterMetrics = []string{
-	CounterDropped, CounterTimeouts, CounterRetransmits, CounterErrors,
+	CounterDropped, CounterTimeouts, CounterLateReplies, CounterRetransmits, CounterErrors,
 	CounterViolations, CounterSkipped, CounterPosts, CounterDeliveries,
-	CounterNotices, CounterSignInFailed, CounterRejectedPosts, CounterClamped,
+	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterClamped,
+	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
 }
 
 // CounterPrefixes are the counter families: "sip.<code>" counts SIP
-// responses by status code, "violations.<rule>" protocol violations by rule.
-var CounterPrefixes = []string{"sip.", "violations."}
+// responses by status code, "violations.<rule>" protocol violations by
+// rule, "errors.<op>" and "errors.<op>.<cause>" failed operations by
+// operation and cause, "dropped.<kind>" dropped operations by kind.
+var CounterPrefixes = []string{"sip.", "violations.", "errors.", "dropped."}
 
 var thresholdOps = []string{"<=", ">=", "==", "!=", "<", ">"}
 
@@ -87,6 +94,8 @@ func kindOf(name string) kind {
 		return kindDelivery
 	case slices.Contains(RatioMetrics, name):
 		return kindRatio
+	case slices.Contains(UserMetrics, name):
+		return kindDelivery
 	case slices.Contains(CounterMetrics, name):
 		return kindCounter
 	}
@@ -143,8 +152,8 @@ func CheckMetric(metric string) error {
 	}
 	k := kindOf(name)
 	if k == kindUnknown {
-		return fmt.Errorf("%w %q: not an operation (%s), a delivery field (%s), a ratio (%s) or a counter (%s, sip.<code>, violations.<rule>)",
-			ErrUnknownMetric, name, joinOps(), strings.Join(DeliveryMetrics, ", "), strings.Join(RatioMetrics, ", "), strings.Join(CounterMetrics, ", "))
+		return fmt.Errorf("%w %q: not an operation (%s), a delivery field (%s), a user count (%s), a ratio (%s) or a counter (%s, sip.<code>, violations.<rule>, errors.<op>, dropped.<kind>)",
+			ErrUnknownMetric, name, joinOps(), strings.Join(DeliveryMetrics, ", "), strings.Join(UserMetrics, ", "), strings.Join(RatioMetrics, ", "), strings.Join(CounterMetrics, ", "))
 	}
 	if err := checkStat(name, k, stat); err != nil {
 		return fmt.Errorf("%w %q: %s", ErrBadThreshold, metric, err.Error())
@@ -305,7 +314,7 @@ func (t Threshold) Eval(s *Summary, hists map[Op]*hdrhistogram.Histogram) Thresh
 			}
 		}
 	case kindDelivery:
-		actual = float64(deliveryField(s.Delivery, t.Metric))
+		actual = float64(deliveryField(s, t.Metric))
 	case kindRatio:
 		switch t.Metric {
 		case "lost_ratio":
@@ -397,8 +406,15 @@ func summaryStat(s OpSummary, stat string) (float64, bool) {
 	return 0, false
 }
 
-func deliveryField(d Delivery, name string) int64 {
+func deliveryField(s *Summary, name string) int64 {
+	d := s.Delivery
 	switch name {
+	case "signed_in":
+		return int64(s.Users.SignedIn)
+	case "users_failed":
+		return int64(s.Users.Failed)
+	case "peak_online":
+		return int64(s.Users.PeakOnline)
 	case "posts":
 		return d.Posts
 	case "expected":

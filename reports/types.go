@@ -1,13 +1,18 @@
 package reports
 
 import (
+	"strings"
 	"time"
 )
 
 // Op names an operation with a latency histogram.
 type Op string
 
-// The operations measured, in microseconds.
+// The operations measured, in microseconds. Latency is measured from an
+// operation's intended time (the open model's response time: the
+// generator's own lag counts); each operation the dispatcher starts has a
+// twin with the suffix _service measured from the moment its request was
+// actually sent (the service time: the wire and the server only).
 const (
 	OpSignIn             Op = "signin"                // REGISTER sent -> channel INVITE answered (whole sign-in)
 	OpRegister           Op = "register"              // REGISTER + provisioning SUBSCRIBE
@@ -21,16 +26,36 @@ const (
 	OpSearch             Op = "search"                // cmd:chansrch -> rpl
 	OpPart               Op = "part"                  // cmd:part -> rpl (churn)
 	OpSchedLag           Op = "sched_lag"             // intended time -> operation started (the generator's own lag)
+
+	OpSignInService             Op = "signin_service"                // first request sent -> channel INVITE answered
+	OpPostAckService            Op = "post_ack_service"              // post sent -> INFO answered 200
+	OpPostToDeliveryService     Op = "post_to_delivery_service"      // post sent -> each delivery
+	OpPostToLastDeliveryService Op = "post_to_last_delivery_service" // post sent -> last delivery
+	OpHistoryService            Op = "history_service"               // cmd:bccontext sent -> rpl
+	OpSearchService             Op = "search_service"                // cmd:chansrch sent -> rpl
+	OpPartService               Op = "part_service"                  // cmd:part sent -> rpl
 )
 
-// Ops lists every operation in report order.
-var Ops = []Op{OpSignIn, OpRegister, OpLookup, OpChannelInvite, OpJoin, OpPostAck, OpPostToDelivery, OpPostToLastDelivery, OpHistory, OpSearch, OpPart, OpSchedLag}
+// Ops lists every operation in report order: each response time, then
+// its service time.
+var Ops = []Op{
+	OpSignIn, OpSignInService, OpRegister, OpLookup, OpChannelInvite, OpJoin,
+	OpPostAck, OpPostAckService, OpPostToDelivery, OpPostToDeliveryService, OpPostToLastDelivery, OpPostToLastDeliveryService,
+	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService, OpSchedLag,
+}
+
+// ServiceSuffix ends the name of a service-time operation.
+const ServiceSuffix = "_service"
+
+// IsService reports whether op is a service time (from the actual send)
+// rather than a response time (from the intended time).
+func IsService(op Op) bool { return strings.HasSuffix(string(op), ServiceSuffix) }
 
 // Counter names (a counter may also be "sip.<code>" per SIP response
 // status, or "violations.<rule>" per protocol rule).
 const (
 	CounterDropped       = "dropped_sends"          // operations that could not start on time
-	CounterTimeouts      = "timeouts"               // SIP transactions that timed out
+	CounterTimeouts      = "timeouts"               // SIP transactions that timed out, and commands whose reply did not come in time
 	CounterRetransmits   = "retransmissions"        // requests re-sent over UDP
 	CounterErrors        = "errors"                 // operations that failed (any reason)
 	CounterViolations    = "conformance_violations" // protocol violations (all rules)
@@ -38,8 +63,14 @@ const (
 	CounterPosts         = "posts"                  // posts acknowledged
 	CounterDeliveries    = "deliveries"             // grpchat deliveries received
 	CounterNotices       = "notices"                // ntc notices received
-	CounterSignInFailed  = "signin_failed"
-	CounterRejectedPosts = "rejected_posts" // posts the server refused with an error reply
+	CounterSignInFailed  = "signin_failed"          // sign-ins that failed (the server refused, timed out, or could not be reached)
+	CounterRejectedPosts = "rejected_posts"         // posts the server refused with an error reply
+	CounterSessionsLost  = "sessions_lost"          // channel sessions the server ended or whose connection closed
+	CounterLateReplies   = "late_replies"           // answers and replies that came after the client's timeout
+	// from the delivery accounting
+	CounterIncompleteFanouts = "incomplete_fanouts"    // posts some expected member never got
+	CounterWrongRoom         = "deliveries_wrong_room" // deliveries of a post in a room it was not posted to
+	CounterForeign           = "deliveries_foreign"    // deliveries of posts of another run
 )
 
 // OpSummary is one operation's latency summary; times in microseconds.
@@ -71,7 +102,82 @@ type Delivery struct {
 type RoomDelivery struct {
 	Room    string `json:"room"`
 	Members int    `json:"members"`
+	// Status is RoomClean, RoomProblems or NotExercised (no post was
+	// expected to reach anyone in the room).
+	Status string `json:"status,omitempty"`
 	Delivery
+}
+
+// Room statuses, and the status of a rule or room that saw no traffic.
+const (
+	RoomClean    = "clean"         // deliveries expected, none lost, duplicated, out of order or spoofed
+	RoomProblems = "problems"      // some delivery was lost, duplicated, out of order or spoofed
+	NotExercised = "not_exercised" // nothing happened that could have broken it
+)
+
+// StatusOf returns the room's status from its accounting.
+func (r *RoomDelivery) StatusOf() string {
+	switch {
+	case r.Lost+r.Duplicated+r.OutOfOrder+r.Spoofed > 0:
+		return RoomProblems
+	case r.Expected == 0 && r.Received == 0:
+		return NotExercised
+	}
+	return RoomClean
+}
+
+// RuleStatus is a conformance rule's outcome in a run: how many messages
+// (or posts) it was checked on and how many broke it.
+type RuleStatus struct {
+	Rule       string `json:"rule"`
+	Checks     int64  `json:"checks"`
+	Violations int64  `json:"violations"`
+	// Status is RulePass, RuleFail or NotExercised (no check and no
+	// violation: nothing the rule is about was seen).
+	Status string `json:"status"`
+}
+
+// Rule statuses (besides NotExercised).
+const (
+	RulePass = "pass"
+	RuleFail = "fail"
+)
+
+// RuleStatusOf returns the status of a rule checked checks times with
+// violations violations.
+func RuleStatusOf(checks, violations int64) string {
+	switch {
+	case violations > 0:
+		return RuleFail
+	case checks == 0:
+		return NotExercised
+	}
+	return RulePass
+}
+
+// ErrorKind is one kind of error of a run, as k6 groups them: the
+// operation and the cause, how many, and the first one seen.
+type ErrorKind struct {
+	Op    string `json:"op"`    // the operation: register, post, history, ...
+	Cause string `json:"cause"` // connection refused, timeout, SIP 503, XCCOS 403, ...
+	Count int64  `json:"count"`
+	// First is the message of the first error of the kind, FirstAt when
+	// it happened, in seconds from the run's start.
+	First   string  `json:"first"`
+	FirstAt float64 `json:"first_at_s"`
+}
+
+// PhaseSummary is one phase of a run: when it ran and what was done in
+// it, with rates over the phase's own duration (a sign-in phase of 2 s at
+// 25/s shows 25/s, not 50 sign-ins averaged over the whole run).
+type PhaseSummary struct {
+	Name    string  `json:"name"`
+	StartS  float64 `json:"start_s"` // from the run's start
+	Seconds float64 `json:"seconds"`
+	// Counts and Rates: completed operations of the phase by name (the
+	// operations of Ops, and deliveries), and the counts per second.
+	Counts map[string]int64   `json:"counts"`
+	Rates  map[string]float64 `json:"rates_per_s"`
 }
 
 // Generator is what the load generator saw of itself.
@@ -105,6 +211,9 @@ const (
 	VerdictNonconf = "nonconformant" // protocol violations
 	VerdictInvalid = "invalid"       // the generator, not the server, was the bottleneck
 	VerdictAborted = "aborted"       // stopped before the end (Ctrl-C)
+	// VerdictUnreachable: the target could not be reached, or no work
+	// was done at all (no user could sign in).
+	VerdictUnreachable = "unreachable"
 )
 
 // Summary is the end-of-run summary, written as summary.json.
@@ -122,9 +231,24 @@ type Summary struct {
 	Rooms      []RoomDelivery    `json:"rooms"`
 	Generator  Generator         `json:"generator"`
 	Thresholds []ThresholdResult `json:"thresholds"`
-	Verdict    string            `json:"verdict"`
-	Reasons    []string          `json:"reasons,omitempty"` // why the verdict is not pass
-	Aborted    bool              `json:"aborted,omitempty"`
+	// Phases are the phases as run, with their own rates.
+	Phases []PhaseSummary `json:"phases,omitempty"`
+	// Rules are the conformance rules the run checked as it went, with
+	// their status (a rule nothing exercised is not_exercised).
+	Rules []RuleStatus `json:"rules,omitempty"`
+	// Errors are the run's errors grouped by operation and cause, most
+	// frequent first.
+	Errors  []ErrorKind `json:"errors,omitempty"`
+	Verdict string      `json:"verdict"`
+	Reasons []string    `json:"reasons,omitempty"` // why the verdict is not pass
+	Aborted bool        `json:"aborted,omitempty"`
+	// Stopped says why the run stopped before its scheduled end, when it
+	// was not interrupted: the target could not be reached, every early
+	// sign-in failed, or every session was lost (the target went away).
+	Stopped string `json:"stopped,omitempty"`
+	// Unreachable: the target could not be reached or no work was done
+	// (VerdictUnreachable).
+	Unreachable bool `json:"unreachable,omitempty"`
 }
 
 // Users counts the simulated users.

@@ -15,6 +15,13 @@ const (
 	ExitConformance = 4 // protocol violations (VerdictNonconf)
 	ExitInvalidRun  = 5 // the generator was the bottleneck (VerdictInvalid)
 	ExitAborted     = 6 // stopped before the end, every other check passed (VerdictAborted)
+	// ExitUnreachable: the target could not be reached or no work was
+	// done (VerdictUnreachable); conform's too, against a target it
+	// cannot reach.
+	ExitUnreachable = 7
+	// ExitInconclusive: gcload compare could not judge a metric its gate
+	// names (too few samples or intervals on either side).
+	ExitInconclusive = 8
 )
 
 // ExitCode returns the exit code of a verdict; an unknown verdict is
@@ -31,23 +38,45 @@ func ExitCode(verdict string) int {
 		return ExitInvalidRun
 	case VerdictAborted:
 		return ExitAborted
+	case VerdictUnreachable:
+		return ExitUnreachable
 	}
 	return ExitInternal
 }
 
 // Decide returns the verdict of a run, its exit code and the reasons it is
 // not a pass, as sentences. The verdict follows the first that applies:
-// invalid (s.Generator.Valid is false: the generator, not the server, was
-// the bottleneck; note that the zero Generator is invalid), nonconformant
-// (conformance_violations > 0), fail (a threshold in s.Thresholds failed),
-// aborted (s.Aborted), pass. Reasons list every check that did not pass,
-// in that order. Thresholds must already be evaluated.
+//
+//   - unreachable: s.Unreachable, or no user signed in and some failed:
+//     the target could not be reached and no work was done;
+//   - invalid: s.Generator.Valid is false (the generator, not the server,
+//     was the bottleneck; note that the zero Generator is invalid), or
+//     planned operations were dropped because the generator could not
+//     start them on time;
+//   - nonconformant: conformance_violations > 0;
+//   - fail: a threshold in s.Thresholds failed, or a health check did:
+//     users that should be online are not (failed sign-ins, sessions
+//     lost), planned operations were skipped, or the target went away;
+//   - aborted: s.Aborted;
+//   - pass.
+//
+// Reasons list every check that did not pass, in that order. Thresholds
+// must already be evaluated.
 func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 	verdict = VerdictPass
 	set := func(v string) {
 		if verdict == VerdictPass {
 			verdict = v
 		}
+	}
+	c := s.Counters
+	if s.Unreachable || (s.Users.SignedIn == 0 && s.Users.Failed > 0) {
+		set(VerdictUnreachable)
+		why := s.Stopped
+		if why == "" {
+			why = fmt.Sprintf("none of the %d users could sign in", s.Users.Planned)
+		}
+		reasons = append(reasons, "target unreachable, no work done: "+why)
 	}
 	if !s.Generator.Valid {
 		set(VerdictInvalid)
@@ -58,22 +87,58 @@ func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 			reasons = append(reasons, "invalid run: "+r)
 		}
 	}
-	if r := violationsReason(s.Counters); r != "" {
+	if n := c[CounterDropped]; n > 0 {
+		set(VerdictInvalid)
+		reasons = append(reasons, fmt.Sprintf("invalid run: %s planned operations were dropped: the generator could not start them within limits.max_lag", FormatCount(n)))
+	}
+	if r := violationsReason(c); r != "" {
 		set(VerdictNonconf)
 		reasons = append(reasons, r)
 	}
 	for _, t := range s.Thresholds {
-		if !t.Pass {
+		if !t.Pass && !s.Unreachable { // with no work done, "no samples" says nothing more
 			set(VerdictFail)
 			got, _, _ := strings.Cut(t.Detail, ", want ")
 			reasons = append(reasons, fmt.Sprintf("threshold %s failed: %s", t.Expr, got))
 		}
+	}
+	for _, r := range healthReasons(s) {
+		set(VerdictFail)
+		reasons = append(reasons, r)
 	}
 	if s.Aborted {
 		set(VerdictAborted)
 		reasons = append(reasons, "aborted before the scheduled end")
 	}
 	return verdict, ExitCode(verdict), reasons
+}
+
+// healthReasons are the built-in checks that the work planned was done,
+// which no threshold needs to ask for: every user signed in and stayed
+// online, no planned operation was skipped, the target stayed.
+func healthReasons(s *Summary) []string {
+	var out []string
+	c := s.Counters
+	if s.Unreachable {
+		return nil // said once, as the verdict's reason
+	}
+	if s.Stopped != "" {
+		out = append(out, "the run stopped early: "+s.Stopped)
+	}
+	if f := s.Users.Failed; f > 0 && s.Users.SignedIn > 0 {
+		r := fmt.Sprintf("%s of %s users could not sign in", FormatCount(int64(f)), FormatCount(int64(s.Users.Planned)))
+		if n := c[CounterSignInFailed]; n > 0 {
+			r += fmt.Sprintf(" (signin_failed %s)", FormatCount(n))
+		}
+		out = append(out, r)
+	}
+	if n := c[CounterSessionsLost]; n > 0 {
+		out = append(out, fmt.Sprintf("%s sessions lost: the server ended them or their connection closed (sessions_lost %s)", FormatCount(n), FormatCount(n)))
+	}
+	if n := c[CounterSkipped]; n > 0 {
+		out = append(out, fmt.Sprintf("%s planned operations skipped: their user was not online or not in the room (skipped %s)", FormatCount(n), FormatCount(n)))
+	}
+	return out
 }
 
 // violationsReason describes the protocol violations in counters, by rule:

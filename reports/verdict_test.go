@@ -35,6 +35,21 @@ func TestDecide(t *testing.T) {
 			[]string{"invalid run: generator CPU 97% of 2 cores", "3 protocol violations (info/200-empty: 2, reply/commandid-envid: 1)",
 				"threshold post_to_last_delivery.p99 < 500ms failed: p99 612ms", "aborted before the scheduled end"}},
 		{"zero generator is invalid", Summary{}, VerdictInvalid, ExitInvalidRun, []string{"invalid run: the generator was saturated"}},
+		// the built-in health checks: no threshold needed
+		{"sessions lost", Summary{Generator: valid, Users: Users{Planned: 50, SignedIn: 50}, Counters: map[string]int64{CounterSessionsLost: 50}}, VerdictFail, ExitThresholds,
+			[]string{"50 sessions lost: the server ended them or their connection closed (sessions_lost 50)"}},
+		{"failed sign-ins", Summary{Generator: valid, Users: Users{Planned: 50, SignedIn: 45, Failed: 5}, Counters: map[string]int64{CounterSignInFailed: 5}}, VerdictFail, ExitThresholds,
+			[]string{"5 of 50 users could not sign in (signin_failed 5)"}},
+		{"skipped operations", Summary{Generator: valid, Users: Users{Planned: 2, SignedIn: 2}, Counters: map[string]int64{CounterSkipped: 7}}, VerdictFail, ExitThresholds,
+			[]string{"7 planned operations skipped: their user was not online or not in the room (skipped 7)"}},
+		{"target went away", Summary{Generator: valid, Users: Users{Planned: 3, SignedIn: 3}, Stopped: "the target went away", Counters: map[string]int64{CounterSessionsLost: 3}}, VerdictFail, ExitThresholds,
+			[]string{"the run stopped early: the target went away", "3 sessions lost: the server ended them or their connection closed (sessions_lost 3)"}},
+		{"dropped sends are the generator's", Summary{Generator: valid, Counters: map[string]int64{CounterDropped: 4}}, VerdictInvalid, ExitInvalidRun,
+			[]string{"invalid run: 4 planned operations were dropped: the generator could not start them within limits.max_lag"}},
+		{"nobody signed in", Summary{Generator: valid, Users: Users{Planned: 50, Failed: 50}, Counters: map[string]int64{CounterSignInFailed: 50}}, VerdictUnreachable, ExitUnreachable,
+			[]string{"target unreachable, no work done: none of the 50 users could sign in"}},
+		{"unreachable beats everything", Summary{Generator: invalid, Unreachable: true, Stopped: "dial tcp 127.0.0.1:9: connection refused", Users: Users{Planned: 50}}, VerdictUnreachable, ExitUnreachable,
+			[]string{"target unreachable, no work done: dial tcp 127.0.0.1:9: connection refused", "invalid run: generator CPU 97% of 2 cores"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,7 +62,7 @@ func TestDecide(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
-	for verdict, code := range map[string]int{VerdictPass: 0, VerdictFail: 3, VerdictNonconf: 4, VerdictInvalid: 5, VerdictAborted: 6, "bogus": 1} {
+	for verdict, code := range map[string]int{VerdictPass: 0, VerdictFail: 3, VerdictNonconf: 4, VerdictInvalid: 5, VerdictAborted: 6, VerdictUnreachable: 7, "bogus": 1} {
 		if got := ExitCode(verdict); got != code {
 			t.Errorf("ExitCode(%q) = %d, want %d", verdict, got, code)
 		}

@@ -51,6 +51,9 @@ type RuleResult struct {
 	Title      string
 	Ref        string
 	Violations int64
+	// NotExercised: the run saw nothing the rule is about, so it neither
+	// passed nor failed.
+	NotExercised bool
 }
 
 // Section is an extra section appended to the report (capacity, ...).
@@ -200,7 +203,11 @@ type roomRow struct {
 
 type ruleRow struct {
 	ID, Title, Ref, Violations string
-	Bad                        bool
+	Bad, NotExercised          bool
+}
+
+type errorRow struct {
+	Count, Kind, First, At string
 }
 
 type thresholdRow struct {
@@ -240,6 +247,8 @@ type view struct {
 	ViolationsNote  string
 
 	Thresholds []thresholdRow
+
+	Errors []errorRow
 
 	Env       []kv
 	Generator []kv
@@ -333,6 +342,9 @@ func build(r *reports.Result, env Env) *view {
 	for _, t := range s.Thresholds {
 		v.Thresholds = append(v.Thresholds, thresholdRow{Expr: t.Expr, Detail: t.Detail, Pass: t.Pass})
 	}
+	for _, e := range s.Errors {
+		v.Errors = append(v.Errors, errorRow{Count: reports.FormatCount(e.Count), Kind: e.Op + ": " + e.Cause, First: e.First, At: formatSeconds(e.FirstAt)})
+	}
 
 	v.Env = []kv{
 		{Key: "host", Value: orDash(env.Hostname)},
@@ -411,10 +423,13 @@ func rooms(rs []reports.RoomDelivery) (rows []roomRow, note string) {
 		return a.Room < b.Room
 	})
 	isBad := func(r *reports.RoomDelivery) bool { return r.Lost+problems(r) > 0 }
-	nbad := 0
+	nbad, idle := 0, 0
 	for i := range sorted {
 		if isBad(&sorted[i]) {
 			nbad++
+		}
+		if sorted[i].StatusOf() == reports.NotExercised {
+			idle++
 		}
 	}
 	shown := sorted
@@ -435,6 +450,10 @@ func rooms(rs []reports.RoomDelivery) (rows []roomRow, note string) {
 	}
 	rest := sorted[len(shown):]
 	switch {
+	case idle == len(sorted):
+		note = fmt.Sprintf("None of the %s rooms was exercised: no delivery was expected in any of them.", reports.FormatCount(int64(len(sorted))))
+	case nbad == 0 && idle > 0:
+		note = fmt.Sprintf("%s of %s rooms are clean (no lost, duplicated, out-of-order or spoofed deliveries); %s were not exercised (no delivery expected).", reports.FormatCount(int64(len(sorted)-idle)), reports.FormatCount(int64(len(sorted))), reports.FormatCount(int64(idle)))
 	case nbad == 0:
 		note = fmt.Sprintf("All %s rooms are clean: no lost, duplicated, out-of-order or spoofed deliveries.", reports.FormatCount(int64(len(sorted))))
 	case len(rest) == 0:
@@ -488,7 +507,7 @@ func rules(counters map[string]int64, env []RuleResult) (rows []ruleRow, total, 
 			envOnly += n
 		}
 		listed[r.ID] = true
-		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: reports.FormatCount(n), Bad: n > 0})
+		rows = append(rows, ruleRow{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: reports.FormatCount(n), Bad: n > 0, NotExercised: n == 0 && r.NotExercised})
 	}
 	t, ok := counters[reports.CounterViolations]
 	if !ok {

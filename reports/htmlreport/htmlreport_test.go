@@ -537,3 +537,28 @@ func TestCurrentEnv(t *testing.T) {
 		t.Errorf("CurrentEnv = %+v", e)
 	}
 }
+
+// TestNotExercised: a run that exchanged nothing (the target was not
+// there) says its rooms and rules were not exercised, never that they are
+// clean or passed, and lists its errors by kind.
+func TestNotExercised(t *testing.T) {
+	r := &reports.Result{Summary: reports.Summary{
+		Scenario: "smoke", Users: reports.Users{Planned: 50, Failed: 50}, Unreachable: true,
+		Rooms:  []reports.RoomDelivery{{Room: "room-0", Members: 10}, {Room: "room-1", Members: 10}},
+		Errors: []reports.ErrorKind{{Op: "connect", Cause: "connection refused", Count: 1, First: "dial tcp 127.0.0.1:9: connect: connection refused"}},
+	}}
+	env := Env{Rules: []RuleResult{{ID: "fanout/order", NotExercised: true}, {ID: "envelope/namespace", NotExercised: true}}}
+	b := render(t, r, env)
+	checkSelfContained(t, b, parseXHTML(t, b))
+	html := string(b)
+	for _, want := range []string{"None of the 2 rooms was exercised", "not exercised", "connect: connection refused", `id="errors"`, `class="v-unreachable"`} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"are clean", ">passed<"} {
+		if strings.Contains(html, bad) {
+			t.Errorf("the report says %q of a run that exchanged nothing", bad)
+		}
+	}
+}

@@ -205,18 +205,19 @@ func (a *accounting) completeLive(ps *postStat) {
 }
 
 // delivery accounts for one delivery to user; it returns the marker's
-// intended time for latency, ok false when the post is not this run's.
-func (a *accounting) delivery(user int32, author, text string, at time.Time) (intended int64, ok bool) {
+// intended time for latency and when this shard sent the post (0 if
+// another shard did), ok false when the post is not this run's.
+func (a *accounting) delivery(user int32, author, text string, at time.Time) (intended, sent int64, ok bool) {
 	mk, ok := parseMarker(text, a.plan.RunTag)
 	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts || int(mk.shard) > max(a.shard.Of, 1) {
 		a.foreign.Add(1)
-		return 0, false
+		return 0, 0, false
 	}
 	ps := a.post(mk.room, mk.index)
 	m := a.memberOf(user, mk.room)
 	if m == nil {
 		a.wrongRoom.Add(1)
-		return mk.intended, true
+		return mk.intended, ps.sent.Load(), true
 	}
 	word, bit := mk.index/64, uint64(1)<<(mk.index%64)
 	m.mu.Lock()
@@ -239,7 +240,7 @@ func (a *accounting) delivery(user int32, author, text string, at time.Time) (in
 	m.mu.Unlock()
 	if dup {
 		ps.dup.Add(1)
-		return mk.intended, true
+		return mk.intended, ps.sent.Load(), true
 	}
 	ps.recv.Add(1)
 	if ooo {
@@ -265,7 +266,7 @@ func (a *accounting) delivery(user int32, author, text string, at time.Time) (in
 	if a.completed != nil {
 		a.completeLive(ps)
 	}
-	return mk.intended, true
+	return mk.intended, ps.sent.Load(), true
 }
 
 // Data is a shard's accounting as saved in its results (accounting.gob),
@@ -323,6 +324,9 @@ type Accounted struct {
 	// LastDelivery is the fan-out completion time of every post all of
 	// whose expected recipients got it: last delivery - intended time, µs.
 	LastDelivery *hdrhistogram.Histogram
+	// LastDeliveryService is the same from the post's actual send: last
+	// delivery - sent, µs (the service time, without the generator's lag).
+	LastDeliveryService *hdrhistogram.Histogram
 	// Completions are the same times one by one, with the post's
 	// intended time (Unix ns), so that results can place them in intervals.
 	Completions []Completion
@@ -345,6 +349,7 @@ type Completion struct {
 func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 	var out Accounted
 	out.LastDelivery = reports.NewHistogram()
+	out.LastDeliveryService = reports.NewHistogram()
 	d := MergeData(ds...)
 	if d == nil {
 		return out
@@ -397,6 +402,9 @@ func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 			if expected > 0 && received == expected && ps.Last != 0 {
 				us := max((ps.Last-ps.Intended)/1000, 1)
 				_ = out.LastDelivery.RecordValue(us)
+				if ps.Sent != 0 {
+					_ = out.LastDeliveryService.RecordValue(max((ps.Last-ps.Sent)/1000, 1))
+				}
 				out.Completions = append(out.Completions, Completion{Intended: ps.Intended, Micros: us})
 			} else if received < expected {
 				out.Incomplete++

@@ -4,10 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gcload/gcload/reports"
@@ -47,6 +52,19 @@ type Outcome struct {
 	End       time.Time
 	Aborted   bool
 	SIP       sipnet.Stats
+	// Stopped says why the run stopped before its scheduled end when it
+	// was not interrupted (the target could not be reached, every early
+	// sign-in failed, every session was lost); Unreachable marks the
+	// first two.
+	Stopped     string
+	Unreachable bool
+	// Phases are the phases as run, with what each did.
+	Phases []reports.PhaseSummary
+	// Checks counts, per conformance rule sipclient enforces on every
+	// message, the messages it was checked on.
+	Checks map[string]int64
+	// Errors are the run's errors by kind (the recorder's).
+	Errors []reports.ErrorKind
 }
 
 // User states.
@@ -84,12 +102,58 @@ type Swarm struct {
 	log    *slog.Logger
 
 	online, peak atomic.Int64
-	lastSIP      sipnet.Stats // what addSIPCounters last saw (ticker goroutine)
-	inflight     atomic.Int64 // posts sent, not answered yet
+	lastSIP      sipnet.Stats  // what addSIPCounters last saw (ticker goroutine)
+	inflight     atomic.Int64  // posts sent, not answered yet
+	settled      chan struct{} // closed when inflight drops to 0 once the load stopped
+	draining     atomic.Bool   // the load stopped: settled is to be closed at 0
+	settleOnce   sync.Once
 	signedIn     atomic.Int64
 	failed       atomic.Int64
+	signinErrs   atomic.Int64 // sign-ins that failed (not dropped)
+	lost         atomic.Int64 // sessions lost
 	ops          sync.WaitGroup
+
+	// stop ends the load early (the target cannot be reached, or went
+	// away), with the reason as the cause; unreachable marks the first.
+	stop        context.CancelCauseFunc
+	unreachable atomic.Bool
+	phases      []phaseCounts // by plan phase
 }
+
+// Fail fast: the run stops, and is judged unreachable, when the first
+// earlySignIns sign-ins (or all of them, if fewer) failed and none
+// succeeded.
+const earlySignIns = 10
+
+// preflightTimeout bounds the connection attempt that checks the target
+// is there before the run starts (with limits.timeout if shorter).
+const preflightTimeout = 5 * time.Second
+
+// phaseCounts counts what was done in a phase, by operation.
+type phaseCounts struct {
+	n [nPhaseOps]atomic.Int64
+}
+
+// The operations counted per phase, and their names in the summary.
+const (
+	pSignIn = iota
+	pPost
+	pDelivery
+	pHistory
+	pSearch
+	pPart
+	pJoin
+	nPhaseOps
+)
+
+var phaseOpNames = [nPhaseOps]string{
+	pSignIn: string(reports.OpSignIn), pPost: string(reports.OpPostAck), pDelivery: reports.CounterDeliveries,
+	pHistory: string(reports.OpHistory), pSearch: string(reports.OpSearch), pPart: string(reports.OpPart), pJoin: string(reports.OpJoin),
+}
+
+// ErrUnreachable marks a run that stopped because the target could not
+// be reached or no user could sign in (see Outcome.Unreachable).
+var ErrUnreachable = errors.New("target unreachable")
 
 // New prepares a run of one shard of p.
 func New(p *Plan, o Options) (*Swarm, error) {
@@ -138,13 +202,27 @@ func (s *Swarm) flow(u int32) sipclient.Flow {
 // starts, operations in flight finish, deliveries drain, and the results
 // are still computed (Outcome.Aborted). Cancelling drain as well abandons
 // the wait for deliveries.
+//
+// The run also stops by itself, and says why in Outcome.Stopped, when the
+// target cannot be reached (a TCP connection to it is refused or times
+// out before the run starts), when the first sign-ins all fail, or when
+// every session that was open has been lost (the target went away).
 func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: s.spec.Limits.Timeout.D(), Logger: s.log})
 	defer s.router.Close()
 	ep := s.router.Endpoint()
+	s.settled = make(chan struct{})
+	s.phases = make([]phaseCounts, len(s.plan.Phases))
+	load, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	s.stop = stop
+	runStart := time.Now()
+	if err := s.preflight(ctx); err != nil {
+		return s.unreachableOutcome(runStart, err), nil
+	}
 	if s.spec.Connections.Model == scenarios.Shared {
 		for i := 0; i < s.spec.Connections.Shared; i++ {
-			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
 			var c *sipnet.Conn
 			var err error
 			if s.spec.Transport == "udp" {
@@ -154,7 +232,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			}
 			cancel()
 			if err != nil {
-				return nil, fmt.Errorf("swarm: shared connection %d: %w", i, err)
+				return s.unreachableOutcome(runStart, fmt.Errorf("shared connection %d: %w", i+1, err)), nil
 			}
 			s.conns = append(s.conns, c)
 		}
@@ -187,21 +265,36 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	stopTick := make(chan struct{})
 	go s.ticker(stopTick, tickDone, mon)
 
-	aborted := s.dispatch(ctx)
-	s.ops.Wait()
-	// posts still waiting for their answer (bounded by the SIP timeout,
-	// and abandoned with the drain)
-	for deadline := time.Now().Add(s.spec.Limits.Timeout.D() + time.Second); s.inflight.Load() > 0 && time.Now().Before(deadline) && drain.Err() == nil; {
-		time.Sleep(10 * time.Millisecond)
+	s.dispatch(load)
+	aborted := ctx.Err() != nil
+	var stopped string
+	if cause := context.Cause(load); !aborted && cause != nil && cause != context.Canceled {
+		stopped = cause.Error()
 	}
-	// drain: let deliveries in flight arrive
-	if d := s.spec.Drain.D(); d > 0 {
-		t := time.NewTimer(d)
+	s.ops.Wait()
+	if stopped == "" {
+		// posts still waiting for their answer (bounded by the SIP
+		// timeout, and abandoned with the drain)
+		s.draining.Store(true)
+		if s.inflight.Load() == 0 {
+			s.settleOnce.Do(func() { close(s.settled) })
+		}
+		t := time.NewTimer(s.spec.Limits.Timeout.D() + time.Second)
 		select {
+		case <-s.settled:
 		case <-t.C:
 		case <-drain.Done():
 		}
 		t.Stop()
+		// drain: let deliveries in flight arrive
+		if d := s.spec.Drain.D(); d > 0 {
+			t := time.NewTimer(d)
+			select {
+			case <-t.C:
+			case <-drain.Done():
+			}
+			t.Stop()
+		}
 	}
 	end := time.Now()
 	// members still online keep open intervals: they were there for
@@ -211,12 +304,12 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	<-tickDone
 	g := mon.finish(end)
 	out := &Outcome{
-		Data: data, Aborted: aborted, Start: s.t0, End: end,
+		Data: data, Aborted: aborted, Start: s.t0, End: end, Stopped: stopped, Unreachable: s.unreachable.Load(),
 		Users: reports.Users{Planned: len(s.users), SignedIn: int(s.signedIn.Load()), Failed: int(s.failed.Load()), PeakOnline: int(s.peak.Load())},
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
 	out.Generator = s.judge(g)
-	if drain.Err() == nil {
+	if drain.Err() == nil && stopped == "" {
 		s.signOut(drain)
 	}
 	// the last interval holds the sign-out too: every count recorded is in
@@ -224,7 +317,77 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	out.SIP = ep.Stats()
 	s.addSIPCounters(out.SIP)
 	s.rec.Tick(time.Now())
+	out.Phases = s.phaseSummaries()
+	out.Checks = s.router.Checks()
+	out.Errors = s.rec.Errors()
 	return out, nil
+}
+
+// dialTimeout bounds one connection attempt.
+func (s *Swarm) dialTimeout() time.Duration {
+	return min(preflightTimeout, s.spec.Limits.Timeout.D())
+}
+
+// preflight checks that the target takes connections before anything is
+// planned to start: a refused or timed-out TCP connection stops the run
+// at once (UDP has no connection to check: early sign-ins tell).
+func (s *Swarm) preflight(ctx context.Context) error {
+	if s.spec.Transport == "udp" {
+		return nil
+	}
+	d := net.Dialer{Timeout: s.dialTimeout()}
+	c, err := d.DialContext(ctx, "tcp", s.o.Server)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// unreachableOutcome is the outcome of a run that could not start: the
+// target could not be reached. The error is recorded as the run's error.
+func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
+	now := time.Now()
+	s.fail("connect", err)
+	s.rec.Tick(now)
+	s.failed.Store(int64(len(s.users)))
+	return &Outcome{
+		Data: s.acct.data(), Start: start, End: now, Unreachable: true,
+		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Server, cleanErr(err)),
+		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
+		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
+		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),
+		SIP:       s.router.Endpoint().Stats(),
+		Checks:    s.router.Checks(),
+		Errors:    s.rec.Errors(),
+	}
+}
+
+// phaseSummaries returns each phase with the operations it completed and
+// their rates over the phase's own duration.
+func (s *Swarm) phaseSummaries() []reports.PhaseSummary {
+	out := make([]reports.PhaseSummary, 0, len(s.plan.Phases))
+	for i, ph := range s.plan.Phases {
+		p := reports.PhaseSummary{Name: ph.Name, StartS: ph.Start.Seconds(), Seconds: (ph.End - ph.Start).Seconds(), Counts: map[string]int64{}}
+		for k := range nPhaseOps {
+			if n := s.phases[i].n[k].Load(); n > 0 {
+				p.Counts[phaseOpNames[k]] = n
+			}
+		}
+		p.Rates = reports.PhaseRates(p.Counts, p.Seconds)
+		out = append(out, p)
+	}
+	return out
+}
+
+// phaseDone counts one operation k completed for the plan phase of time
+// at (from the run's start).
+func (s *Swarm) phaseDone(k int, at time.Duration) {
+	for i := len(s.plan.Phases) - 1; i >= 0; i-- {
+		if at >= s.plan.Phases[i].Start {
+			s.phases[i].n[k].Add(1)
+			return
+		}
+	}
 }
 
 // judge decides whether the generator, not the server, was the bottleneck.
@@ -300,6 +463,7 @@ func (s *Swarm) addSIPCounters(st sipnet.Stats) {
 	}
 	s.rec.Add(reports.CounterTimeouts, int64(st.Timeouts-s.lastSIP.Timeouts))
 	s.rec.Add(reports.CounterRetransmits, int64(st.Retransmissions-s.lastSIP.Retransmissions))
+	s.rec.Add(reports.CounterLateReplies, int64(st.LateResponses-s.lastSIP.LateResponses))
 	s.lastSIP = st
 }
 
@@ -399,20 +563,22 @@ func (s *Swarm) run(op *Op, due time.Time) {
 	defer cancel()
 	switch op.Kind {
 	case KindSignIn:
-		s.signIn(ctx, u, due)
+		if s.signIn(ctx, u, due, start) {
+			s.phaseDone(pSignIn, op.At)
+		}
 	case KindHistory:
 		if !s.ready(u, op.Room) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
-		s.done(reports.OpHistory, due, err)
+		s.done(reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
 		if u.state.Load() != stOnline {
 			s.rec.Add(reports.CounterSkipped, 1)
 			return
 		}
 		_, err := u.client.SearchRooms(ctx, s.phaseSpec(op).Search.Criteria)
-		s.done(reports.OpSearch, due, err)
+		s.done(reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
 	case KindPart:
 		if !s.ready(u, op.Room) {
 			return
@@ -422,14 +588,14 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpPart, due, err)
+		s.done(reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindRejoin:
 		if u.state.Load() != stOnline {
 			s.rec.Add(reports.CounterSkipped, 1)
 			return
 		}
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpJoin, due, err)
+		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, time.Now())
 		}
@@ -453,46 +619,106 @@ func (s *Swarm) ready(u *vuser, room int32) bool {
 	return false
 }
 
-// done records an operation's latency from its intended time, or its error.
-func (s *Swarm) done(op reports.Op, due time.Time, err error) {
+// done records an operation's response time from its intended time due
+// and its service time (svc, unless "") from its actual start, or its
+// error; it counts the operation in its phase (k) when it succeeded.
+func (s *Swarm) done(op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
 	if err != nil {
 		s.fail(string(op), err)
 		return
 	}
-	s.rec.Record(op, time.Since(due))
+	now := time.Now()
+	s.rec.Record(op, now.Sub(due))
+	if svc != "" {
+		s.rec.Record(svc, now.Sub(start))
+	}
+	s.phaseDone(k, o.At)
 }
 
+// fail counts a failed operation: in the errors counters (errors,
+// errors.<what>, errors.<what>.<cause>), as an error of its kind (the
+// first of each kept with its message), and as a timeout when the reply
+// it waited for did not come in time (a SIP transaction's own timeout is
+// counted by the endpoint).
 func (s *Swarm) fail(what string, err error) {
+	cause := Cause(err)
 	s.rec.Add(reports.CounterErrors, 1)
 	s.rec.Add("errors."+what, 1)
+	s.rec.Add("errors."+what+"."+causeSlug(cause), 1)
+	if errors.Is(err, sipclient.ErrReplyTimeout) {
+		s.rec.Add(reports.CounterTimeouts, 1)
+	}
+	s.rec.Error(what, cause, cleanErr(err).Error(), time.Now())
+	s.log.Debug("operation failed", "op", what, "err", err)
+}
+
+// Cause names the cause of an operation's error, for grouping errors by
+// kind: "connection refused", "connection reset", "connection closed",
+// "connect timeout", "timeout", "SIP 503", "XCCOS 403", "session ended",
+// "not signed in" or "other".
+func Cause(err error) string {
 	var se *sipclient.StatusError
 	var re *sipclient.ReplyError
+	var ne net.Error
 	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "connection reset"
 	case errors.As(err, &se):
-		s.rec.Add("errors."+what+".sip_"+strconv.Itoa(se.Code), 1)
+		return "SIP " + strconv.Itoa(se.Code)
 	case errors.As(err, &re):
-		s.rec.Add("errors."+what+".xccos_"+strconv.Itoa(re.Code), 1)
-	case errors.Is(err, sipnet.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		s.rec.Add("errors."+what+".timeout", 1)
+		return "XCCOS " + strconv.Itoa(re.Code)
+	case errors.Is(err, sipnet.ErrTimeout), errors.Is(err, sipclient.ErrReplyTimeout), errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "connect timeout"
+	case errors.Is(err, sipnet.ErrClosed), errors.Is(err, io.EOF), errors.Is(err, sipnet.ErrOverflow):
+		return "connection closed"
+	case errors.Is(err, sipclient.ErrSessionEnded):
+		return "session ended"
+	case errors.Is(err, sipclient.ErrNotSignedIn), errors.Is(err, sipclient.ErrNoChannel):
+		return "not signed in"
 	}
-	s.log.Debug("swarm: operation failed", "op", what, "err", err)
+	return "other"
+}
+
+// causeSlug turns a cause into a counter name part: "SIP 503" is sip_503.
+func causeSlug(cause string) string {
+	return strings.ReplaceAll(strings.ToLower(cause), " ", "_")
+}
+
+// cleanErr drops the package prefixes ("sipclient: ", "sipnet: ") from an
+// error's message, for people.
+func cleanErr(err error) error {
+	msg := err.Error()
+	for _, p := range []string{"sipclient: ", "sipnet: ", "swarm: "} {
+		msg = strings.ReplaceAll(msg, p, "")
+	}
+	return errors.New(msg)
 }
 
 // signIn signs a user in (REGISTER, provisioning), looks up a channel
-// service, opens the channel session and joins the user's rooms.
-func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
+// service, opens the channel session and joins the user's rooms; it
+// reports whether the user is online. start is when the operation
+// actually started (due its intended time).
+func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool {
 	u.state.Store(stSigning)
 	c := u.client
-	fail := func(what string, err error) {
+	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
+		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
+			s.unreachable.Store(true)
+			s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+		}
+		return false
 	}
 	t := time.Now()
 	if err := c.SignIn(ctx); err != nil {
-		fail("register", err)
-		return
+		return fail("register", err)
 	}
 	s.rec.Record(reports.OpRegister, time.Since(t))
 	uri := s.spec.Lookup.Channel
@@ -500,25 +726,25 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
 		t = time.Now()
 		var err error
 		if uri, err = c.Lookup(ctx, s.flow(u.idx)); err != nil {
-			fail("lookup", err)
-			return
+			return fail("lookup", err)
 		}
 		s.rec.Record(reports.OpLookup, time.Since(t))
 	}
 	t = time.Now()
 	if err := c.OpenChannel(ctx, uri); err != nil {
-		fail("channel_invite", err)
-		return
+		return fail("channel_invite", err)
 	}
-	s.rec.Record(reports.OpChannelInvite, time.Since(t))
-	s.rec.Record(reports.OpSignIn, time.Since(due))
+	now := time.Now()
+	s.rec.Record(reports.OpChannelInvite, now.Sub(t))
+	s.rec.Record(reports.OpSignIn, now.Sub(due))
+	s.rec.Record(reports.OpSignInService, now.Sub(start))
 	u.state.Store(stOnline)
 	s.signedIn.Add(1)
 	for n, p := s.online.Add(1), s.peak.Load(); n > p && !s.peak.CompareAndSwap(p, n); p = s.peak.Load() {
 	}
 	rooms := s.plan.UserRoom[u.idx]
 	if len(rooms) == 0 {
-		return
+		return true
 	}
 	uris := make([]string, len(rooms))
 	for i, r := range rooms {
@@ -528,14 +754,16 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due time.Time) {
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
 		s.fail("join", err)
-		return
+		return true
 	}
 	s.rec.Record(reports.OpJoin, time.Since(t))
 	s.markJoined(u, res, time.Now())
 	if len(res.Rooms) < len(rooms) {
 		s.rec.Add(reports.CounterErrors, 1)
 		s.rec.Add("errors.join.partial", 1)
+		s.rec.Error("join", "partial", fmt.Sprintf("%s joined %d of its %d rooms", u.client.User(), len(res.Rooms), len(rooms)), time.Now())
 	}
+	return true
 }
 
 func (s *Swarm) markJoined(u *vuser, res *sipclient.JoinResult, at time.Time) {
@@ -579,15 +807,20 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	s.inflight.Add(1)
 	ps.sent.Store(now.UnixNano())
 	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
-		func(status int, err error) { s.posted(u, ps, op.Room, envid, due, status, err) })
+		func(status int, err error) { s.posted(u, ps, envid, op, due, now, status, err) })
 	if err != nil {
-		s.posted(u, ps, op.Room, envid, due, 0, err)
+		s.posted(u, ps, envid, op, due, now, 0, err)
 	}
 }
 
-// posted accounts for a post's answer.
-func (s *Swarm) posted(u *vuser, ps *postStat, room int32, envid uint64, due time.Time, status int, err error) {
-	defer s.inflight.Add(-1)
+// posted accounts for a post's answer: its response time from due, its
+// service time from sent.
+func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent time.Time, status int, err error) {
+	defer func() {
+		if s.inflight.Add(-1) == 0 && s.draining.Load() {
+			s.settleOnce.Do(func() { close(s.settled) })
+		}
+	}()
 	if err == nil && status != 200 {
 		err = &sipclient.StatusError{Method: "INFO", Code: status, Reason: "answer to a post"}
 	}
@@ -613,8 +846,10 @@ func (s *Swarm) posted(u *vuser, ps *postStat, room int32, envid uint64, due tim
 	// the status through u.posts
 	ps.status.CompareAndSwap(postPending, postAcked)
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
+	s.rec.Record(reports.OpPostAckService, now.Sub(sent))
 	s.rec.Add(reports.CounterPosts, 1)
-	s.acct.ackedLive(room, ps)
+	s.acct.ackedLive(op.Room, ps)
+	s.phaseDone(pPost, op.At)
 }
 
 // event handles what the server sends a user: deliveries are accounted on
@@ -625,9 +860,16 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
-		if intended, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, e.At); ok {
-			s.rec.Record(reports.OpPostToDelivery, e.At.Sub(time.UnixMicro(intended)))
+		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, e.At); ok {
+			in := time.UnixMicro(intended)
+			s.rec.Record(reports.OpPostToDelivery, e.At.Sub(in))
+			if sent != 0 {
+				s.rec.Record(reports.OpPostToDeliveryService, e.At.Sub(time.Unix(0, sent)))
+			}
+			s.phaseDone(pDelivery, in.Sub(s.t0))
 		}
+	case sipclient.LateReply:
+		s.rec.Add(reports.CounterLateReplies, 1)
 	case sipclient.Joined, sipclient.Parted:
 		s.rec.Add(reports.CounterNotices, 1)
 	case sipclient.Rejected:
@@ -647,14 +889,19 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add("violations."+e.Violation.Rule, 1)
 	case sipclient.Ended:
 		if u.state.CompareAndSwap(stOnline, stLost) {
-			s.online.Add(-1)
-			s.rec.Add("sessions_lost", 1)
+			online := s.online.Add(-1)
+			lost := s.lost.Add(1)
+			s.rec.Add(reports.CounterSessionsLost, 1)
+			s.rec.Error("session", "lost", e.Text, e.At)
 			u.mu.Lock()
 			for r := range u.joined {
 				s.acct.left(u.idx, r, e.At)
 			}
 			clear(u.joined)
 			u.mu.Unlock()
+			if online == 0 && lost == s.signedIn.Load() {
+				s.stop(fmt.Errorf("the target went away %s into the run: every session was lost (%d)", e.At.Sub(s.t0).Round(time.Second), lost))
+			}
 		}
 	}
 }

@@ -87,9 +87,16 @@ func runMerge(env *Env, o *MergeOptions) error {
 		return badInput(err)
 	}
 	acc := swarm.Account(plan, spec.Limits.PartGrace.D(), datas...)
+	checks := map[string]int64{}
+	for _, r := range results {
+		for _, rs := range r.Summary.Rules {
+			checks[rs.Rule] += rs.Checks
+		}
+	}
+	ms := merged.Summary
 	oc := &swarm.Outcome{
-		Start: merged.Summary.Start, End: merged.Summary.End, Users: merged.Summary.Users,
-		Generator: merged.Summary.Generator, Aborted: merged.Summary.Aborted,
+		Start: ms.Start, End: ms.End, Users: ms.Users, Generator: ms.Generator, Aborted: ms.Aborted,
+		Stopped: ms.Stopped, Unreachable: ms.Unreachable, Phases: ms.Phases, Errors: ms.Errors, Checks: checks,
 		Data: swarm.MergeData(datas...),
 	}
 	res, err := buildResult(spec, plan, swarm.Shard{Index: 1, Of: 1}, merged.Summary.Target, merged.Hists, merged.Summary.Counters, merged.Intervals, merged.IntervalLength, acc, oc)

@@ -66,9 +66,14 @@ func runEnv(target string) (htmlreport.Env, []byte) {
 // writeReport writes the charts and report.html of a results folder.
 func writeReport(dir string, res *reports.Result, e htmlreport.Env) error {
 	e.Rules = e.Rules[:0]
+	status := map[string]string{}
+	for _, r := range res.Summary.Rules {
+		status[r.Rule] = r.Status
+	}
 	for _, id := range check.RunRules {
 		r, _ := check.RuleByID(id)
-		e.Rules = append(e.Rules, htmlreport.RuleResult{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: res.Summary.Counters["violations."+r.ID]})
+		e.Rules = append(e.Rules, htmlreport.RuleResult{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: res.Summary.Counters["violations."+r.ID],
+			NotExercised: status[r.ID] == reports.NotExercised})
 	}
 	cs := charts.Build(res, charts.Options{})
 	if err := os.RemoveAll(filepath.Join(dir, chartsDir)); err != nil {

@@ -300,17 +300,25 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 // buildResult assembles the results of a run (or of merged shards).
 func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, target string, hists map[reports.Op]*hdrhistogram.Histogram, counters map[string]int64, intervals []reports.Interval, interval time.Duration, acc swarm.Accounted, oc *swarm.Outcome) (*reports.Result, error) {
 	hists[reports.OpPostToLastDelivery] = acc.LastDelivery
+	if acc.LastDeliveryService != nil && acc.LastDeliveryService.TotalCount() > 0 {
+		hists[reports.OpPostToLastDeliveryService] = acc.LastDeliveryService
+	} else {
+		delete(hists, reports.OpPostToLastDeliveryService)
+	}
 	intervals = completionIntervals(intervals, acc.Completions)
 	secs := oc.End.Sub(oc.Start).Seconds()
 	s := reports.Summary{
 		Scenario: spec.Name, Shard: shard.String(), Target: target, Start: oc.Start, End: oc.End, Seconds: secs,
 		Users: oc.Users, Counters: counters, Delivery: acc.Delivery, Rooms: acc.Rooms, Generator: oc.Generator,
-		Aborted: oc.Aborted,
+		Aborted: oc.Aborted, Stopped: oc.Stopped, Unreachable: oc.Unreachable, Phases: oc.Phases, Errors: oc.Errors,
+	}
+	for i := range s.Rooms {
+		s.Rooms[i].Status = s.Rooms[i].StatusOf()
 	}
 	s.Counters["lost"] = acc.Delivery.Lost
-	s.Counters["incomplete_fanouts"] = acc.Incomplete
-	s.Counters["deliveries_wrong_room"] = acc.WrongRoom
-	s.Counters["deliveries_foreign"] = acc.Foreign
+	s.Counters[reports.CounterIncompleteFanouts] = acc.Incomplete
+	s.Counters[reports.CounterWrongRoom] = acc.WrongRoom
+	s.Counters[reports.CounterForeign] = acc.Foreign
 	// what the accounting found that breaks a conformance rule (lost
 	// deliveries stay a figure of their own: under overload they are a
 	// capacity result, gated by a "lost" threshold)
@@ -325,6 +333,7 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	setRule(check.RuleOrder, acc.Delivery.OutOfOrder)
 	setRule(check.RuleNoSpoofing, acc.Delivery.Spoofed)
 	s.RecomputeOps(hists)
+	s.Rules = runRules(oc.Checks, &s)
 	for _, t := range spec.Thresholds {
 		th, err := reports.ParseThreshold(t)
 		if err != nil {
@@ -349,6 +358,24 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 		Summary: s, Hists: hists, Intervals: intervals, IntervalLength: interval, ScenarioYAML: yml,
 		Extra: map[string][]byte{fileAccounting: gz.Bytes()},
 	}, nil
+}
+
+// runRules is the status of each rule gcload run checks as it goes:
+// sipclient's per-message checks (checks, by rule) and the delivery
+// accounting's (every delivery received is checked for duplicates, order
+// and author). A rule nothing exercised is not_exercised.
+func runRules(checks map[string]int64, s *reports.Summary) []reports.RuleStatus {
+	var out []reports.RuleStatus
+	for _, id := range check.RunRules {
+		n := checks[id]
+		switch id {
+		case check.RuleExactlyOnce, check.RuleOrder, check.RuleNoSpoofing:
+			n = s.Delivery.Received + s.Delivery.Duplicated + s.Delivery.Extra
+		}
+		v := s.Counters["violations."+id]
+		out = append(out, reports.RuleStatus{Rule: id, Checks: n, Violations: v, Status: reports.RuleStatusOf(n, v)})
+	}
+	return out
 }
 
 // fileAccounting keeps a run's delivery accounting data, so that merge can

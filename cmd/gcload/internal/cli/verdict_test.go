@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/reports"
+)
+
+// watchWriter collects what is written and closes hit the first time the
+// text so far contains want.
+type watchWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	want string
+	hit  chan struct{}
+	once sync.Once
+}
+
+func (w *watchWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.want) {
+		w.once.Do(func() { close(w.hit) })
+	}
+	return len(p), nil
+}
+
+func (w *watchWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+// TestServerKilledMidRun: the server under test is killed (SIGKILL) once
+// every user is online. The run does not pass: it stops early (the target
+// went away), exits non-zero and says how many sessions were lost.
+func TestServerKilledMidRun(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := startChildServer(ctx, t.TempDir(), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.stop()
+	stderr := &watchWriter{want: "users 12/12", hit: make(chan struct{})}
+	killed := make(chan struct{})
+	go func() {
+		select {
+		case <-stderr.hit:
+			_ = srv.cmd.Process.Kill()
+		case <-ctx.Done():
+		}
+		close(killed)
+	}()
+	out := filepath.Join(t.TempDir(), "res")
+	var stdout bytes.Buffer
+	args := append([]string{"run", "smoke", "--target", srv.lookup, "--server", srv.addr, "--admin", srv.admin, "--out", out}, quick...)
+	args = append(args, "--set", "phases.steady.duration=60s", "--progress", "plain", "--interval", "250ms")
+	start := time.Now()
+	code := Main(&Env{Stdout: &stdout, Stderr: stderr, Now: time.Now, Args: args})
+	took := time.Since(start)
+	<-killed
+	if code != reports.ExitThresholds {
+		t.Fatalf("exit %d, want %d (fail)\n%s\n%s", code, reports.ExitThresholds, stdout.String(), stderr.String())
+	}
+	if took > 45*time.Second {
+		t.Errorf("the run took %s: it should stop once every session is lost, not run its 60 s", took)
+	}
+	s := readSummary(t, out)
+	if s.Counters[reports.CounterSessionsLost] != 12 || !strings.Contains(s.Stopped, "went away") {
+		t.Fatalf("sessions_lost %d, stopped %q", s.Counters[reports.CounterSessionsLost], s.Stopped)
+	}
+	text := stdout.String()
+	for _, want := range []string{"12 sessions lost", "verdict: FAIL", "the target went away"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the summary does not say %q:\n%s", want, text)
+		}
+	}
+	if i, j := strings.Index(text, "verdict:"), strings.Index(text, "generator:"); i < j {
+		t.Errorf("the verdict is not printed last:\n%s", text)
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestRunAgainstNothing: nothing listens at --server. The run ends within
+// seconds with the exit code for an unreachable target, and the cause,
+// "connection refused", is in its output without any debug flag.
+func TestRunAgainstNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	start := time.Now()
+	r := gcload(t, nil, append([]string{"run", "smoke", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--out", out}, quick...)...)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %s, want under 20 s", took)
+	}
+	if r.code != reports.ExitUnreachable {
+		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, reports.ExitUnreachable, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout+r.stderr, "connection refused") {
+		t.Fatalf("the output does not say connection refused:\n%s\n%s", r.stdout, r.stderr)
+	}
+	s := readSummary(t, out)
+	if s.Verdict != reports.VerdictUnreachable || len(s.Errors) == 0 || s.Errors[0].Cause != "connection refused" {
+		t.Fatalf("verdict %q, errors %+v", s.Verdict, s.Errors)
+	}
+	for _, room := range s.Rooms {
+		if room.Status != reports.NotExercised {
+			t.Errorf("room %s is %q with no traffic, want %q", room.Room, room.Status, reports.NotExercised)
+		}
+	}
+	for _, rule := range s.Rules {
+		if rule.Status != reports.NotExercised {
+			t.Errorf("rule %s is %q with no traffic, want %q", rule.Rule, rule.Status, reports.NotExercised)
+		}
+	}
+}
+
+// TestEarlySignInsFail: the target takes connections but closes each one
+// at once: every sign-in fails, and the run stops after the first ones
+// with the exit code for no work done, the cause grouped by kind.
+func TestEarlySignInsFail(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer l.Close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	out := filepath.Join(t.TempDir(), "res")
+	start := time.Now()
+	r := gcload(t, nil, append([]string{"run", "smoke", "--target", "sip:ocschat@example.com", "--server", l.Addr().String(), "--out", out}, append(quick, "--set", "phases.steady.duration=60s")...)...)
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("took %s: the run should stop after its first sign-ins failed", took)
+	}
+	if r.code != reports.ExitUnreachable {
+		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, reports.ExitUnreachable, r.stdout, r.stderr)
+	}
+	s := readSummary(t, out)
+	if !s.Unreachable || !strings.Contains(s.Stopped, "sign-ins failed") || len(s.Errors) == 0 || s.Errors[0].Op != "register" {
+		t.Fatalf("stopped %q, errors %+v", s.Stopped, s.Errors)
+	}
+	if !strings.Contains(r.stdout, "errors by kind") || !strings.Contains(r.stdout, "register: ") {
+		t.Fatalf("the summary does not list the errors by kind:\n%s", r.stdout)
+	}
+}
+
+// TestLateRepliesAreTimeouts: a server that sends every reply to a
+// command after the client's timeout: the commands time out and the
+// replies are counted as late, never as protocol violations.
+func TestLateRepliesAreTimeouts(t *testing.T) {
+	run, out := runAgainstServe(t, []string{"--reply-delay", "900ms"}, "--set", "limits.timeout=300ms", "--set", "phases.steady.search.rate=10/s", "--set", "drain=1500ms")
+	s := readSummary(t, out)
+	t.Log(run.stdout)
+	if run.code == reports.ExitConformance || run.code == reports.ExitPass {
+		t.Fatalf("exit %d\n%s", run.code, run.stdout)
+	}
+	if s.Counters[reports.CounterTimeouts] == 0 || s.Counters[reports.CounterLateReplies] == 0 {
+		t.Fatalf("timeouts %d, late replies %d: want both counted\n%s", s.Counters[reports.CounterTimeouts], s.Counters[reports.CounterLateReplies], run.stdout)
+	}
+	for name, n := range s.Counters {
+		if (name == reports.CounterViolations || strings.HasPrefix(name, "violations.")) && n != 0 {
+			t.Errorf("%s = %d: a late reply is not a protocol violation", name, n)
+		}
+	}
+}
