@@ -293,7 +293,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	s.reg.faults = o.faults
 	var onKeepAlive func(*sipnet.Conn)
 	if o.faults.Has(fault.KeepAliveClose) {
-		onKeepAlive = func(c *sipnet.Conn) { go c.Close() }
+		onKeepAlive = func(c *sipnet.Conn) { c.Close() }
 	}
 	s.ep = sipnet.NewEndpoint(sipnet.Options{
 		Handler: s.route, OnConnClose: s.connClosed, Logger: o.logger, Trace: o.trace, Timeout: o.timeout,

@@ -368,6 +368,12 @@ func (b *Batch) Flush() {
 	b.conns = b.conns[:0]
 }
 
+func (c *Conn) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
 // Close flushes what is queued and closes the connection.
 func (c *Conn) Close() error {
 	c.closeWith(nil)
@@ -502,6 +508,10 @@ func (c *Conn) readLoopTCP() {
 				start += skip
 				if c.ep.opts.OnKeepAlive != nil {
 					c.ep.opts.OnKeepAlive(c)
+					if c.isClosed() {
+						c.uncorkWrite()
+						return // closed by the callback: what follows is not read
+					}
 				}
 			}
 			if ferr != nil {

@@ -44,7 +44,8 @@ type Options struct {
 	// OnConnClose is called once for every connection that closes.
 	OnConnClose func(c *Conn)
 	// OnKeepAlive, when set, is told of every CRLF keep-alive received on
-	// a TCP connection (after it was accepted).
+	// a TCP connection (after it was accepted), on the connection's reader;
+	// if it closes the connection, nothing after the keep-alive is read.
 	OnKeepAlive func(c *Conn)
 	// OnMalformed is told of every message that could not be scanned.
 	OnMalformed func(c *Conn, head []byte, err error)

@@ -79,6 +79,11 @@ func (h *Hub) info(s *session, tx *sipnet.ServerTx) {
 }
 
 func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
+	if !h.cfg.Faults.Empty() {
+		if f, ok := fault.IgnoreCommand(it.Name); ok && h.cfg.Faults.Has(f) {
+			return // ignore-command=NAME: the INFO was answered, the reply never comes
+		}
+	}
 	d := it.Data
 	if d == nil {
 		d = &xccos.Data{}

@@ -48,7 +48,8 @@ func (s *session) replyFaulty(name string, cmdEnvID uint64, code int, text strin
 	}
 	s.send(env)
 	if name == "chansrch" && f.Has(fault.DuplicateReply) {
-		s.send(xccos.NewReply(h.envids.Next(), name, cmdEnvID, code, text, data))
+		dup := xccos.NewReply(h.envids.Next(), name, cmdEnvID, code, text, data)
+		time.AfterFunc(time.Second, func() { s.send(dup) })
 	}
 	if (name == "join" || name == "bjoin") && code == CodeOK {
 		if f.Has(fault.MalformedEnvelope) {

@@ -60,7 +60,24 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+
+	// A server that answers the INFO carrying a command 200 but never
+	// sends its reply, one command at a time.
+	IgnoreGetServerInfo Name = "ignore-command=getserverinfo"
+	IgnoreMsgSrch       Name = "ignore-command=msgsrch"
+	IgnoreChanSrch      Name = "ignore-command=chansrch"
+	IgnoreGetInv        Name = "ignore-command=getinv"
+	IgnoreBCContext     Name = "ignore-command=bccontext"
+	IgnorePart          Name = "ignore-command=part"
 )
+
+// IgnoreCommand is the fault that leaves cmd:name unanswered (ok false
+// when there is none for that command).
+func IgnoreCommand(name string) (Name, bool) {
+	n := Name("ignore-command=" + name)
+	_, ok := Lookup(n)
+	return n, ok
+}
 
 var catalog = []Fault{
 	{RegisterHeaders, []string{"register/sipe-headers"}, nil, "the REGISTER 200 lists Supported values on one line (msrtc-event-categories, adhoclist)"},
@@ -78,7 +95,7 @@ var catalog = []Fault{
 	{WrongVersion, []string{"envelope/version"}, nil, "replies carry ver=\"2\""},
 	{ServerCommand, []string{"envelope/no-server-commands"}, nil, "every join reply is followed by a cmd:getinv from the server"},
 	{WrongCommandID, []string{"reply/commandid-envid"}, nil, "rpl:msgsrch names the command's envid plus one"},
-	{DuplicateReply, []string{"reply/exactly-once"}, nil, "rpl:chansrch is sent twice"},
+	{DuplicateReply, []string{"reply/exactly-once"}, nil, "rpl:chansrch is sent twice, the second time one second after the first (a slow server's duplicate)"},
 	{ChatNoTS, []string{"fanout/chat-fields"}, nil, "deliveries carry no ts attribute"},
 	{DropDeliveries, []string{"fanout/exactly-once"}, []string{"lost"}, "one delivery in 100 to a member other than the author (the 100th, 200th, ...) is not sent"},
 	{DuplicateDeliveries, []string{"fanout/exactly-once"}, []string{"duplicated"}, "one delivery in 100 to a member other than the author (the 50th, 150th, ...) is sent twice"},
@@ -94,6 +111,12 @@ var catalog = []Fault{
 	{NoSizeLimit, []string{"limits/message-size"}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{"sip/transaction-match"}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{"sip/no-branch"}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{IgnoreGetServerInfo, []string{"reply/commandid-envid", "lookup/requri-uri", "limits/message-size"}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
+	{IgnoreMsgSrch, []string{"reply/commandid-envid"}, nil, "cmd:msgsrch is answered 200 and never replied to"},
+	{IgnoreChanSrch, []string{"reply/exactly-once"}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
+	{IgnoreGetInv, []string{"info/in-dialog"}, nil, "cmd:getinv is answered 200 and never replied to"},
+	{IgnoreBCContext, []string{"history/persisted-order", "access/closed-room-403"}, nil, "cmd:bccontext is answered 200 and never replied to"},
+	{IgnorePart, []string{"part/ntc-part"}, nil, "cmd:part is answered 200 and never replied to (nor is anyone told)"},
 }
 
 // All lists every fault, sorted by name.

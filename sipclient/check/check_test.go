@@ -238,3 +238,26 @@ func TestDocsListEveryRuleAndFault(t *testing.T) {
 		}
 	}
 }
+
+// TestServerInfoNeverReplied: a server that answers the INFO carrying
+// cmd:getserverinfo 200 but never sends rpl:getserverinfo (a third-party
+// server did, and the suite waited for ever) fails the rules that need
+// the reply, each within the timeout, and the suite ends.
+func TestServerInfoNeverReplied(t *testing.T) {
+	sel, err := check.SelectRules([]string{"reply/", "limits/", "info/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := run(t, target(t, fault.Set{}.With(fault.IgnoreGetServerInfo)), check.Options{Rules: sel, Timeout: time.Second})
+	var details []string
+	for _, r := range rep.Results {
+		for _, f := range r.Failures {
+			details = append(details, r.ID+": "+f.Detail)
+		}
+	}
+	got := rep.FailedRules()
+	sort.Strings(got)
+	if !slices.Equal(got, []string{"limits/message-size", "reply/commandid-envid"}) || !strings.Contains(strings.Join(details, "\n"), "within 1s") {
+		t.Fatalf("failed %v:\n%s", got, strings.Join(details, "\n"))
+	}
+}

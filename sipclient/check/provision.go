@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gcload/gcload/refserver/adminclient"
 )
@@ -26,6 +27,8 @@ func (s *suite) provision(ctx context.Context) error {
 		{id + "-closed", users[:1], &s.t.Rooms.Closed, false},
 		{id + "-disabled", users[:1], &s.t.Rooms.Disabled, true},
 	}
+	ctx, cancel := context.WithTimeout(ctx, 2*s.o.Timeout*time.Duration(len(rooms)))
+	defer cancel()
 	for _, r := range rooms {
 		body, _ := json.Marshal(map[string]any{"id": r.id, "name": "gcload conformance " + r.id, "privacy": "closed", "members": r.members})
 		if _, err := adminclient.Do(ctx, http.MethodPost, s.t.Admin, "/api/rooms", body); err != nil {

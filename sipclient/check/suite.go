@@ -2,7 +2,9 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -94,7 +96,16 @@ type Report struct {
 	Seconds float64        `json:"seconds"`
 	Results []Result       `json:"results"`
 	Counts  map[Status]int `json:"counts"`
+	// NoWork: no probe got as far as checking anything (every one failed
+	// before: the server never let a client sign in, say); Cause is the
+	// first probe's error. The failures of such a run say nothing about
+	// the protocol.
+	NoWork bool   `json:"no_work,omitempty"`
+	Cause  string `json:"cause,omitempty"`
 }
+
+// ErrUnreachable: the target's SIP address took no connection.
+var ErrUnreachable = errors.New("target unreachable")
 
 // Failed reports whether any rule failed.
 func (r *Report) Failed() bool { return r.Counts[Fail] > 0 }
@@ -119,10 +130,12 @@ type suite struct {
 	o      Options
 	runID  string
 	router *sipclient.Router
+	bell   *bell // rung at every client event
 
-	mu      sync.Mutex
-	res     map[string]*Result
-	clients []*sipclient.Client
+	mu       sync.Mutex
+	res      map[string]*Result
+	observed int    // observations of rules, held or failed (not "could not run")
+	cause    string // the first probe's error
 }
 
 // Validate checks a target; it returns every problem.
@@ -151,7 +164,10 @@ func (t *Target) Validate() error {
 	return nil
 }
 
-// Run runs the suite against t.
+// Run runs the suite against t. A target that takes no TCP connection
+// is an error wrapping ErrUnreachable. When ctx ends first, Run returns
+// the report so far (the rules not judged yet skipped, saying why) with
+// ctx's error.
 func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if t.Lookup == "" && t.Domain != "" {
 		t.Lookup = "sip:ocschat@" + t.Domain
@@ -168,21 +184,30 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if o.Rules == nil {
 		o.Rules, _ = SelectRules(nil)
 	}
-	s := &suite{t: t, o: o, runID: sipnet.NewTag()[:8], res: map[string]*Result{}}
+	s := &suite{t: t, o: o, runID: sipnet.NewTag()[:8], res: map[string]*Result{}, bell: newBell()}
 	for _, r := range Rules {
 		if o.Rules[r.ID] {
 			s.res[r.ID] = &Result{Rule: r}
 		}
 	}
+	start := time.Now()
+	d := net.Dialer{Timeout: o.Timeout}
+	c, err := d.DialContext(ctx, "tcp", t.Server)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, t.Server, err)
+	}
+	c.Close()
 	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: o.Timeout, Stray: s.stray})
 	defer s.router.Close()
-	start := time.Now()
 	if t.Admin != "" {
 		if err := s.provision(ctx); err != nil {
 			return nil, err
 		}
 	}
 	for _, p := range probes {
+		if ctx.Err() != nil {
+			break
+		}
 		if !s.wants(p.rules...) {
 			continue
 		}
@@ -190,11 +215,18 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 			o.Progress(p.name)
 		}
 		s.runProbe(ctx, p)
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	}
+	if err := ctx.Err(); err != nil {
+		// stopped (a deadline, an interrupt): the rules not judged yet
+		// were not run, and say so
+		for _, x := range s.res {
+			if len(x.Failures) == 0 && x.Skipped == "" {
+				x.Skipped = "not run: the suite was stopped (" + context.Cause(ctx).Error() + ")"
+				x.Checks = 0
+			}
 		}
 	}
-	rep := &Report{Target: s.t, Start: start, Seconds: time.Since(start).Seconds(), Counts: map[Status]int{}}
+	rep := &Report{Target: s.t, Start: start, Seconds: time.Since(start).Seconds(), Counts: map[Status]int{}, NoWork: s.observed == 0, Cause: s.cause}
 	for _, r := range Rules {
 		x, ok := s.res[r.ID]
 		if !ok {
@@ -213,7 +245,7 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 		rep.Counts[x.Status]++
 		rep.Results = append(rep.Results, *x)
 	}
-	return rep, nil
+	return rep, ctx.Err()
 }
 
 // probe is one flow that exercises some rules.
@@ -257,9 +289,14 @@ func (s *suite) runProbe(ctx context.Context, p probe) {
 		cancel()
 	}
 	if err != nil {
+		s.mu.Lock()
+		if s.cause == "" {
+			s.cause = "the " + p.name + " probe: " + err.Error()
+		}
+		s.mu.Unlock()
 		for _, id := range p.rules {
 			if x := s.res[id]; x != nil && len(x.Failures) == 0 && x.Skipped == "" {
-				s.fail(id, "the "+p.name+" probe could not run: "+err.Error(), nil)
+				s.record(id, "the "+p.name+" probe could not run: "+err.Error(), nil, false)
 			}
 		}
 	}
@@ -270,17 +307,25 @@ func (s *suite) ok(rule string) {
 	s.mu.Lock()
 	if x := s.res[rule]; x != nil {
 		x.Checks++
+		s.observed++
 	}
 	s.mu.Unlock()
 }
 
 // fail records a failure of rule.
-func (s *suite) fail(rule, detail string, msg []byte) {
+func (s *suite) fail(rule, detail string, msg []byte) { s.record(rule, detail, msg, true) }
+
+// record records a failure of rule; observed says whether the server's
+// behaviour was seen (not a probe that could not run).
+func (s *suite) record(rule, detail string, msg []byte, observed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	x := s.res[rule]
 	if x == nil {
 		return
+	}
+	if observed {
+		s.observed++
 	}
 	x.Checks++
 	if len(x.Failures) < maxFailures {

@@ -28,7 +28,7 @@ type wire struct {
 }
 
 func (s *suite) dialWire(ctx context.Context, user string) (*wire, error) {
-	var d net.Dialer
+	d := net.Dialer{Timeout: s.o.Timeout}
 	c, err := d.DialContext(ctx, "tcp", s.t.Server)
 	if err != nil {
 		return nil, err
@@ -213,7 +213,8 @@ func probeWire(ctx context.Context, s *suite, pr *probeRun) error {
 			s.fail(RuleKeepAlive, "writing the keep-alive: "+err.Error(), nil)
 			return nil
 		}
-		time.Sleep(20 * time.Millisecond)
+		// a server that closes on the keep-alive closes before it reads
+		// the OPTIONS behind it: the read below sees the close
 		res, err := w.do(req{method: "OPTIONS", ruri: "sip:" + s.t.Domain, branch: true, callID: newID(), fromTag: tag})
 		switch {
 		case errors.Is(err, errClosed):

@@ -48,7 +48,7 @@ channel services sip:gcs1@DOMAIN ... sip:gcsN@DOMAIN, durable storage
 (an SQLite file in WAL mode, or PostgreSQL when --db is a postgres:// URL) and,
 with --admin, the HTTP JSON admin API.
 
-It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C.
+It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C or SIGTERM.
 
 The admin API (--admin) listens on loopback unless another host is named
 (":8080" is 127.0.0.1:8080; "0.0.0.0:8080" every interface, with a warning).
@@ -150,12 +150,16 @@ func parseLevel(s string) (slog.Level, error) {
 
 func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if o.Misbehave == "list" {
+		width := 0
+		for _, f := range fault.All() {
+			width = max(width, len(f.Name))
+		}
 		for _, f := range fault.All() {
 			caught := strings.Join(f.Rules, ", ")
 			if len(f.Figures) > 0 {
 				caught += "; in gcload run: " + strings.Join(f.Figures, ", ")
 			}
-			fmt.Fprintf(env.Stdout, "%-22s %s (caught by: %s)\n", f.Name, f.What, caught)
+			fmt.Fprintf(env.Stdout, "%-*s %s (caught by: %s)\n", width, f.Name, f.What, caught)
 		}
 		return nil
 	}
