@@ -242,6 +242,9 @@ type Summary struct {
 	Verdict string      `json:"verdict"`
 	Reasons []string    `json:"reasons,omitempty"` // why the verdict is not pass
 	Aborted bool        `json:"aborted,omitempty"`
+	// AbortReason says what stopped an aborted run (an interrupt, the
+	// --deadline).
+	AbortReason string `json:"abort_reason,omitempty"`
 	// Stopped says why the run stopped before its scheduled end, when it
 	// was not interrupted: the target could not be reached, every early
 	// sign-in failed, or every session was lost (the target went away).

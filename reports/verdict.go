@@ -108,7 +108,11 @@ func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 	}
 	if s.Aborted {
 		set(VerdictAborted)
-		reasons = append(reasons, "aborted before the scheduled end")
+		r := "aborted before the scheduled end"
+		if s.AbortReason != "" {
+			r += ": " + s.AbortReason
+		}
+		reasons = append(reasons, r)
 	}
 	return verdict, ExitCode(verdict), reasons
 }

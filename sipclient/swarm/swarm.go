@@ -58,6 +58,9 @@ type Outcome struct {
 	// first two.
 	Stopped     string
 	Unreachable bool
+	// AbortReason says what stopped an aborted run (the caller's: an
+	// interrupt, a deadline).
+	AbortReason string
 	// Phases are the phases as run, with what each did.
 	Phases []reports.PhaseSummary
 	// Checks counts, per conformance rule sipclient enforces on every
@@ -111,6 +114,7 @@ type Swarm struct {
 	failed       atomic.Int64
 	signinErrs   atomic.Int64 // sign-ins that failed (not dropped)
 	lost         atomic.Int64 // sessions lost
+	finished     atomic.Bool  // the run is over: sessions ending now were not lost
 	ops          sync.WaitGroup
 
 	// stop ends the load early (the target cannot be reached, or went
@@ -209,7 +213,10 @@ func (s *Swarm) flow(u int32) sipclient.Flow {
 // every session that was open has been lost (the target went away).
 func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: s.spec.Limits.Timeout.D(), Logger: s.log})
-	defer s.router.Close()
+	defer func() {
+		s.finished.Store(true) // the sessions the close below ends are not lost
+		s.router.Close()
+	}()
 	ep := s.router.Endpoint()
 	s.settled = make(chan struct{})
 	s.phases = make([]phaseCounts, len(s.plan.Phases))
@@ -888,7 +895,7 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add(reports.CounterViolations, 1)
 		s.rec.Add("violations."+e.Violation.Rule, 1)
 	case sipclient.Ended:
-		if u.state.CompareAndSwap(stOnline, stLost) {
+		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, stLost) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)

@@ -120,6 +120,18 @@ func (o *CalibrateOptions) points() ([]point, error) {
 	return ps, nil
 }
 
+// pointDuration is about how long one point takes: the server's start and
+// idle measurement, sign-in, settling, posting and the drain.
+func pointDuration(p point, steady time.Duration) time.Duration {
+	rooms := 2
+	if p.size >= 1000 {
+		rooms = 1
+	}
+	users := p.size * rooms
+	signin := min(max(users/2, 50), 1000)
+	return 2*time.Second + time.Duration(float64(users)/float64(signin)*float64(time.Second)) + 2*time.Second + steady + time.Second
+}
+
 // scenarioFor writes the scenario of one point: two rooms of the size
 // (one when the size is 1,000 or more), every member online, 2 s to settle
 // (the sign-in burst's garbage collected outside the window), then posts
@@ -234,6 +246,8 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		fmt.Fprintf(env.Stdout, "%-5s %6s %5s %9s %9s %9s %10s %9s %7s\n", "point", "room", "cores", "posts/s", "achieved", "deliv/s", "srv CPU %", "p99 ms", "valid")
 	}
 	for i, p := range points {
+		fmt.Fprintf(env.Stderr, "gcload calibrate: point %d of %d: rooms of %d at %d posts/s, server on %d cores (about %s)\n",
+			i+1, len(points), p.size, p.load, p.procs, pointDuration(p, o.Steady).Round(time.Second))
 		m, err := calibratePoint(ctx, env, out, i, p, o.Steady)
 		if err != nil {
 			return fmt.Errorf("calibrate: point %d (rooms of %d, %d posts/s, %d cores): %w", i, p.size, p.load, p.procs, err)
@@ -252,6 +266,7 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	if fsDir == "" {
 		fsDir = out
 	}
+	fmt.Fprintln(env.Stderr, "gcload calibrate: micro-calibrations: the hot path, then a synchronous-write loop")
 	if cal.Micro.HotPathDeliveryUs, err = hotPathMicro(ctx, 200000); err != nil {
 		return fmt.Errorf("calibrate: hot-path micro-calibration: %w", err)
 	}
@@ -292,7 +307,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 	if err := os.WriteFile(file, scenarioFor(p, steady), 0o644); err != nil {
 		return capacity.Measurement{}, err
 	}
-	quiet := &Env{Stdout: io.Discard, Stderr: io.Discard, Signals: env.Signals, Now: env.Now}
+	quiet := &Env{Stdout: io.Discard, Stderr: io.Discard, Now: env.Now}
 	err = runRun(ctx, quiet, &RunOptions{
 		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, AdminToken: srv.token, Out: dir,
 		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
@@ -27,8 +28,13 @@ type Env struct {
 	// IsTerminal reports whether Stderr, where live progress goes, is a
 	// terminal.
 	IsTerminal bool
-	// Signals delivers interrupts (Ctrl-C); nil means none.
+	// Signals delivers interrupts (Ctrl-C, SIGTERM); nil means none. The
+	// first stops the command as Ctrl-C does (a run stops its load,
+	// drains and writes its results), the second ends the process at once
+	// through Exit (when Exit is nil, it abandons what the command was
+	// waiting for instead).
 	Signals <-chan os.Signal
+	Exit    func(code int)
 	Now     func() time.Time
 	Args    []string
 	// Getenv reads the environment (the admin token); nil reads nothing.
@@ -49,7 +55,7 @@ func NewEnv() *Env {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	return &Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: term.IsTerminal(int(os.Stderr.Fd())), // progress goes to standard error
-		Signals: sig, Now: time.Now, Args: os.Args[1:], Getenv: os.Getenv,
+		Signals: sig, Exit: os.Exit, Now: time.Now, Args: os.Args[1:], Getenv: os.Getenv,
 	}
 }
 
@@ -94,7 +100,9 @@ func Main(env *Env) int {
 		started = true
 		return pre(cmd, args)
 	}
-	err := root.Execute()
+	ctx, stop := interrupts(context.Background(), env)
+	defer stop()
+	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return reports.ExitPass
 	}
@@ -157,34 +165,62 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 	return root
 }
 
-// interrupts returns a context cancelled on the first interrupt and one
-// cancelled on the second: the first stops the load (and drains), the
-// second abandons the drain.
-func interrupts(parent context.Context, env *Env, stderr io.Writer) (first, second context.Context, stop func()) {
-	first, cancel1 := context.WithCancel(parent)
+// drainKey is the context key of the context a second interrupt cancels.
+type drainKey struct{}
+
+// interrupts returns a context cancelled on the first interrupt (or
+// SIGTERM), carrying one cancelled on the second (drainContext). On the
+// second, the process ends at once with ExitAborted when env.Exit is set.
+func interrupts(parent context.Context, env *Env) (context.Context, func()) {
+	first, cancel1 := context.WithCancelCause(parent)
 	second, cancel2 := context.WithCancel(parent)
 	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
 	go func() {
+		defer wg.Done()
 		n := 0
 		for {
 			select {
 			case <-done:
 				return
-			case _, ok := <-env.Signals:
+			case sig, ok := <-env.Signals:
 				if !ok {
 					return
 				}
 				n++
 				if n == 1 {
-					fmt.Fprintln(stderr, "\ngcload: interrupted: stopping the load, draining deliveries (interrupt again to stop now)")
-					cancel1()
-				} else {
-					fmt.Fprintln(stderr, "\ngcload: interrupted again: abandoning the drain")
-					cancel2()
-					return
+					fmt.Fprintf(env.Stderr, "\ngcload: %s: stopping, then writing what there is (again to exit at once)\n", signalName(sig))
+					cancel1(fmt.Errorf("%w (%s)", errInterrupted, signalName(sig)))
+					continue
 				}
+				fmt.Fprintf(env.Stderr, "\ngcload: %s again: exiting now\n", signalName(sig))
+				cancel2()
+				if env.Exit != nil {
+					env.Exit(reports.ExitAborted)
+				}
+				return
 			}
 		}
 	}()
-	return first, second, func() { close(done); cancel1(); cancel2() }
+	return context.WithValue(first, drainKey{}, second), func() { close(done); wg.Wait(); cancel1(nil); cancel2() }
+}
+
+// errInterrupted is the cause of a context a signal cancelled.
+var errInterrupted = errors.New("interrupted")
+
+// drainContext returns the context a second interrupt cancels (ctx
+// itself when there is none).
+func drainContext(ctx context.Context) context.Context {
+	if d, ok := ctx.Value(drainKey{}).(context.Context); ok {
+		return d
+	}
+	return context.WithoutCancel(ctx)
+}
+
+func signalName(sig os.Signal) string {
+	if sig == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "interrupted"
 }

@@ -39,6 +39,7 @@ type ConformOptions struct {
 	Posts           int
 	Misbehave       string
 	ListRules       bool
+	Deadline        time.Duration
 }
 
 // NewCmdConform builds `gcload conform`. runF replaces the action in tests.
@@ -49,7 +50,9 @@ func NewCmdConform(env *Env, runF func(*ConformOptions) error) *cobra.Command {
 		Short: "Run the conformance suite against a server (or the embedded reference server)",
 		Long: `Run gcload's conformance suite: every protocol rule (docs/conformance.md) is
 exercised and judged; each failure names the rule, the protocol section and
-the offending message. The exit code is 4 when any rule fails.
+the offending message. The exit code is 4 when any rule fails, 7 when the
+target cannot be reached or no probe got as far as checking anything, 6
+when the suite was stopped (Ctrl-C, SIGTERM, --deadline) before its end.
 
 With no --server, the suite runs against an embedded reference server (two
 channel services, rooms created through its admin API); --misbehave then
@@ -102,6 +105,7 @@ Rules that need what was not given are skipped and say why.`,
 	f.IntVar(&o.Posts, "posts", 40, "posts per member in the fan-out probe")
 	f.StringVar(&o.Misbehave, "misbehave", "", "faults NAME[,NAME] of the embedded reference server")
 	f.BoolVar(&o.ListRules, "list-rules", false, "list the rules and exit")
+	f.DurationVar(&o.Deadline, "deadline", 0, "end the suite after this long whatever happens (the rules not run yet are skipped, the reports written; exit code 6); 0: no deadline")
 	return cmd
 }
 
@@ -164,12 +168,23 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	if err := tg.Validate(); err != nil {
 		return badInput(err)
 	}
+	if o.Deadline < 0 {
+		return badInput(fmt.Errorf("--deadline %s: must not be negative", o.Deadline))
+	}
+	if o.Deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the --deadline of %s passed", o.Deadline))
+		defer cancel()
+	}
 	rep, err := check.Run(adminclient.WithToken(ctx, adminToken), tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
 		Progress: func(p string) { fmt.Fprintf(env.Stderr, "gcload conform: probe %s\n", p) }})
-	if err != nil {
-		if ctx.Err() != nil {
-			return withCode(reports.ExitAborted, err)
-		}
+	var stopped error
+	switch {
+	case errors.Is(err, check.ErrUnreachable):
+		return withCode(reports.ExitUnreachable, err)
+	case err != nil && rep != nil && ctx.Err() != nil:
+		stopped = fmt.Errorf("stopped before the end: %w", context.Cause(ctx))
+	case err != nil:
 		return err
 	}
 	if o.JUnit != "" {
@@ -194,7 +209,12 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 			return err
 		}
 	}
-	if rep.Failed() {
+	switch {
+	case stopped != nil:
+		return withCode(reports.ExitAborted, stopped)
+	case rep.NoWork:
+		return withCode(reports.ExitUnreachable, fmt.Errorf("no work done: no probe got as far as checking anything, so no rule was judged (%s)", rep.Cause))
+	case rep.Failed():
 		return withCode(reports.ExitConformance, errSilent{code: reports.ExitConformance})
 	}
 	return nil

@@ -43,6 +43,9 @@ type RunOptions struct {
 	Metrics  string
 	Tick     time.Duration
 	LogLevel string
+	// Deadline bounds the whole command: when it passes, the load stops,
+	// the drain is abandoned and the results are written (aborted).
+	Deadline time.Duration
 	// ServerPID and ServerCores, when ServerPID > 0, name the process of
 	// a local server under test and its GOMAXPROCS (gcload calibrate runs
 	// the server as a child), to measure its CPU, memory and disk.
@@ -72,8 +75,12 @@ With no --target the reference server runs in-process on loopback with a
 temporary database. A shipped scenario can be named without a path
 ("gcload run smoke"); see "gcload scenario list".
 
-Ctrl-C stops the load, drains deliveries and still writes the results; a
-second Ctrl-C abandons the drain.`,
+Ctrl-C (or SIGTERM) stops the load, drains deliveries and still writes the
+results; a second one ends gcload at once. --deadline bounds the whole run.
+
+The run stops by itself when the target cannot be reached or its first
+sign-ins all fail (exit code 7), and when every session has been lost
+(the target went away; exit code 3).`,
 		Example: `  gcload run scenarios/smoke.yaml
   gcload run peak --set phases.steady.duration=60s
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
@@ -102,6 +109,7 @@ second Ctrl-C abandons the drain.`,
 	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.DurationVar(&o.Deadline, "deadline", 0, "end the run after this long whatever happens (load stopped, drain abandoned, results written; exit code 6); 0: no deadline")
 	return cmd
 }
 
@@ -264,9 +272,21 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	}
 	meas.sw, meas.rec = sw, rec
 	meas.start()
-	loadCtx, drainCtx, stop := interrupts(ctx, env, env.Stderr)
-	defer stop()
+	loadCtx, drainCtx := ctx, drainContext(ctx)
+	if o.Deadline < 0 {
+		return badInput(fmt.Errorf("--deadline %s: must not be negative", o.Deadline))
+	}
+	if o.Deadline > 0 {
+		var cancel1, cancel2 context.CancelFunc
+		loadCtx, cancel1 = context.WithTimeoutCause(loadCtx, o.Deadline, fmt.Errorf("the --deadline of %s passed", o.Deadline))
+		defer cancel1()
+		drainCtx, cancel2 = context.WithTimeout(drainCtx, o.Deadline)
+		defer cancel2()
+	}
 	outcome, err := sw.Run(loadCtx, drainCtx)
+	if err == nil && outcome.Aborted {
+		outcome.AbortReason = context.Cause(loadCtx).Error()
+	}
 	if prog != nil {
 		prog.Done()
 	}
@@ -310,7 +330,7 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	s := reports.Summary{
 		Scenario: spec.Name, Shard: shard.String(), Target: target, Start: oc.Start, End: oc.End, Seconds: secs,
 		Users: oc.Users, Counters: counters, Delivery: acc.Delivery, Rooms: acc.Rooms, Generator: oc.Generator,
-		Aborted: oc.Aborted, Stopped: oc.Stopped, Unreachable: oc.Unreachable, Phases: oc.Phases, Errors: oc.Errors,
+		Aborted: oc.Aborted, AbortReason: oc.AbortReason, Stopped: oc.Stopped, Unreachable: oc.Unreachable, Phases: oc.Phases, Errors: oc.Errors,
 	}
 	for i := range s.Rooms {
 		s.Rooms[i].Status = s.Rooms[i].StatusOf()

@@ -248,7 +248,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 			"gcload serve: anyone who can reach it and holds its token can create, change and disable rooms.\n"+
 			"gcload serve: give --admin 127.0.0.1:PORT unless other machines must provision.\n", strings.TrimPrefix(srv.AdminURL(), "http://"))
 	}
-	<-env.Signals
+	<-ctx.Done()
 	fmt.Fprintln(env.Stdout, "gcload serve: stopping")
 	st := srv.Stats()
 	fmt.Fprintf(env.Stdout, "gcload serve: %d posts stored in %d commits, %d deliveries sent\n", st.Store.Appended, st.Store.Commits, st.Channel.Deliveries)

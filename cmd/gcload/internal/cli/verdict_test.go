@@ -3,10 +3,13 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/xml"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,5 +193,129 @@ func TestLateRepliesAreTimeouts(t *testing.T) {
 		if (name == reports.CounterViolations || strings.HasPrefix(name, "violations.")) && n != 0 {
 			t.Errorf("%s = %d: a late reply is not a protocol violation", name, n)
 		}
+	}
+}
+
+// TestConformAgainstNothing: conform against a target nothing listens on
+// is not a conformance failure (4) but exit 7, at once, with the cause.
+func TestConformAgainstNothing(t *testing.T) {
+	start := time.Now()
+	r := gcload(t, nil, "conform", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--users",
+		"sip:a@example.com,sip:b@example.com,sip:c@example.com,sip:d@example.com", "--room", "chat", "--timeout", "1s")
+	if r.code != reports.ExitUnreachable || !strings.Contains(r.stderr, "connection refused") {
+		t.Fatalf("exit %d, want %d, and the cause\n%s%s", r.code, reports.ExitUnreachable, r.stdout, r.stderr)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %s", took)
+	}
+}
+
+// TestConformNoWork: a target that takes connections and closes them at
+// once lets no probe check anything: exit 7 (no work done), not 4.
+func TestConformNoWork(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer l.Close()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	r := gcload(t, nil, "conform", "--target", "sip:ocschat@example.com", "--server", l.Addr().String(), "--users",
+		"sip:a@example.com,sip:b@example.com,sip:c@example.com,sip:d@example.com", "--room", "chat", "--timeout", "1s", "--rules", "lookup/,fanout/")
+	if r.code != reports.ExitUnreachable || !strings.Contains(r.stderr, "no work done") {
+		t.Fatalf("exit %d, want %d\n%s%s", r.code, reports.ExitUnreachable, r.stdout, r.stderr)
+	}
+}
+
+// TestConformSIGTERM: SIGTERM stops conform like Ctrl-C: the reports are
+// written with the rules not run skipped, and the exit code is 6.
+func TestConformSIGTERM(t *testing.T) {
+	junit := filepath.Join(t.TempDir(), "conformance.xml")
+	sig := make(chan os.Signal, 2)
+	stderr := &watchWriter{want: "probe fanout", hit: make(chan struct{})}
+	go func() {
+		<-stderr.hit
+		sig <- syscall.SIGTERM
+	}()
+	var stdout bytes.Buffer
+	start := time.Now()
+	code := Main(&Env{Stdout: &stdout, Stderr: stderr, Signals: sig, Now: time.Now, Args: []string{"conform", "--junit", junit, "--timeout", "1s", "--posts", "400"}})
+	if code != reports.ExitAborted || !strings.Contains(stderr.String(), "SIGTERM") {
+		t.Fatalf("exit %d, want %d\n%s%s", code, reports.ExitAborted, stdout.String(), stderr.String())
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("took %s after SIGTERM", took)
+	}
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Skipped int `xml:"skipped,attr"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || doc.Skipped == 0 || !strings.Contains(string(b), "not run: the suite was stopped") {
+		t.Fatalf("junit (%v): %d skipped\n%s", err, doc.Skipped, b)
+	}
+}
+
+// TestConformDeadline: --deadline ends the suite in time (exit 6).
+func TestConformDeadline(t *testing.T) {
+	start := time.Now()
+	r := gcload(t, nil, "conform", "--deadline", "1500ms", "--timeout", "1s", "--posts", "400", "--json", "-")
+	if r.code != reports.ExitAborted || !strings.Contains(r.stderr, "--deadline of 1.5s passed") {
+		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitAborted, r.stderr)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("took %s with --deadline 1.5s", took)
+	}
+	if !strings.Contains(r.stdout, `"status": "skip"`) {
+		t.Errorf("the JSON report lacks the rules not run:\n%s", r.stdout)
+	}
+}
+
+// TestRunDeadlineAndSecondSignal: run --deadline ends a long run in time,
+// aborted with the reason; a second signal ends the process at once.
+func TestRunDeadlineAndSecondSignal(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "res")
+	start := time.Now()
+	r := gcload(t, nil, append([]string{"run", "smoke", "--out", out, "--deadline", "2s"}, append(quick, "--set", "phases.steady.duration=60s")...)...)
+	if r.code != reports.ExitAborted {
+		t.Fatalf("exit %d, want %d\n%s%s", r.code, reports.ExitAborted, r.stdout, r.stderr)
+	}
+	if took := time.Since(start); took > 15*time.Second {
+		t.Errorf("took %s with --deadline 2s", took)
+	}
+	if s := readSummary(t, out); !s.Aborted || !strings.Contains(s.AbortReason, "--deadline of 2s") {
+		t.Fatalf("aborted %v, reason %q", s.Aborted, s.AbortReason)
+	}
+
+	sig := make(chan os.Signal, 2)
+	exited := make(chan int, 1)
+	stderr := &watchWriter{want: "users 12/12", hit: make(chan struct{})}
+	go func() {
+		<-stderr.hit
+		sig <- syscall.SIGTERM
+		sig <- os.Interrupt
+	}()
+	args := append([]string{"run", "smoke", "--out", filepath.Join(t.TempDir(), "res2"), "--progress", "plain", "--interval", "250ms"}, append(quick, "--set", "phases.steady.duration=60s", "--progress", "plain")...)
+	go Main(&Env{Stdout: &bytes.Buffer{}, Stderr: stderr, Signals: sig, Exit: func(code int) { exited <- code }, Now: time.Now, Args: args})
+	select {
+	case code := <-exited:
+		if code != reports.ExitAborted {
+			t.Fatalf("the second signal exited %d, want %d", code, reports.ExitAborted)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("a second signal did not end the process\n%s", stderr.String())
 	}
 }
