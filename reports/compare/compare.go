@@ -474,9 +474,33 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 	rep.Warnings = append(runWarnings(rep, base, new), rep.Warnings...)
 	rep.charts = buildCharts(rep, base, new, bd, nd)
 	rep.Regressed = len(rep.Regressions) > 0
-	if rep.Regressed {
+	if len(opts.Rules) == 0 && !rep.Regressed {
+		// no gate: inconclusive when not one statistic could be judged
+		judged, tested := 0, 0
+		for i := range rep.Ops {
+			for j := range rep.Ops[i].Stats {
+				if ns := rep.Ops[i].Stats[j].Noise; ns != nil {
+					tested++
+					if ns.Judged {
+						judged++
+					}
+				}
+			}
+		}
+		if judged == 0 {
+			rep.Inconclusive = append(rep.Inconclusive, fmt.Sprintf("none of the %d latency statistics could be judged against noise (%s)", tested, NoiseTooFew))
+		}
+	}
+	hint := ""
+	if !opts.PoolIntervals {
+		hint = "; runs of a few operations per second: try --pool (pool sparse intervals), or longer runs"
+	}
+	switch {
+	case rep.Regressed:
 		rep.Verdict = "regression: " + strings.Join(rep.Regressions, "; ")
-	} else {
+	case len(rep.Inconclusive) > 0:
+		rep.Verdict = "inconclusive: " + strings.Join(rep.Inconclusive, "; ") + hint
+	default:
 		rep.Verdict = "no regression beyond noise"
 	}
 	return rep, nil
@@ -794,22 +818,25 @@ func evalRule(rule Rule, base, new *reports.Result, bd, nd map[reports.Op]*opDat
 		rr.Crossed = change < rule.Value
 	}
 	what := fmt.Sprintf("%s (%s → %s)", formatChange(rr.Change, rr.Rel, unit == "µs"), fmtValue(rr.Base, unit), fmtValue(rr.New, unit))
-	if !rr.Crossed {
-		rr.Detail = what + ", within the rule"
-		return rr
-	}
 	if rule.latency() {
 		rel, ok := deref(rr.Rel)
 		rr.Noise = noise(rule.Op, rule.Stat, rr.Change, rel, ok)
 	}
+	if rule.latency() && opts.RequireSignificance && !rr.Noise.Judged {
+		// whether the change crossed the rule or not, a latency that
+		// cannot be told from noise is not judged: the gate says so
+		ns := rr.Noise
+		rr.Status = RuleInconclusive
+		rr.Detail = fmt.Sprintf("%s, but %s (%d and %d intervals of at least %d samples; need %d)",
+			what, NoiseTooFew, ns.BaseIntervals, ns.NewIntervals, opts.MinIntervalSamples, opts.MinIntervals)
+		return rr
+	}
+	if !rr.Crossed {
+		rr.Detail = what + ", within the rule"
+		return rr
+	}
 	if rule.latency() && opts.RequireSignificance {
 		ns := rr.Noise
-		if !ns.Judged {
-			rr.Status = RuleInconclusive
-			rr.Detail = fmt.Sprintf("%s, but %s (%d and %d intervals of at least %d samples; need %d)",
-				what, NoiseTooFew, ns.BaseIntervals, ns.NewIntervals, opts.MinIntervalSamples, opts.MinIntervals)
-			return rr
-		}
 		if !(ns.P < opts.Alpha && float64(ns.Shift)*rr.Change > 0) {
 			rr.Detail = fmt.Sprintf("%s, but within noise (%s)", what, pEquals(ns.P))
 			return rr

@@ -224,11 +224,26 @@ func TestTooFewIntervals(t *testing.T) {
 	if rep.Rules[0].Status != RuleFail || !rep.Regressed {
 		t.Errorf("without significance: %+v", rep.Rules[0])
 	}
-	// Intervals with too few samples do not count.
-	sparse := synth{seed: 1, scale: 1, intervals: 30, perInterval: 10}.result()
+	// Intervals with too few samples do not count: two smoke-like runs
+	// of a few posts a second are inconclusive, not "no regression",
+	// with a gate or without, and the verdict suggests --pool.
+	sparse := synth{seed: 1, scale: 1, intervals: 60, perInterval: 3}.result()
 	rep = mustCompare(t, sparse, sparse, DefaultOptions())
 	if n := rep.Op(reports.OpPostAck).Stat(StatP50).Noise; n.Judged || n.BaseIntervals != 0 {
 		t.Errorf("sparse: %+v", n)
+	}
+	if len(rep.Inconclusive) != 1 || !strings.HasPrefix(rep.Verdict, "inconclusive: none of the") || !strings.Contains(rep.Verdict, "--pool") {
+		t.Errorf("sparse without rules: verdict %q", rep.Verdict)
+	}
+	opts = DefaultOptions()
+	opts.Rules = rules(t, "post_to_last_delivery.p99 > +10%")
+	rep = mustCompare(t, sparse, sparse, opts)
+	if rep.Rules[0].Status != RuleInconclusive || rep.Regressed || !strings.HasPrefix(rep.Verdict, "inconclusive: ") {
+		t.Errorf("sparse with a rule that did not cross: %+v, verdict %q", rep.Rules[0], rep.Verdict)
+	}
+	opts.PoolIntervals = true
+	if rep = mustCompare(t, sparse, sparse, opts); rep.Rules[0].Status != RulePass || len(rep.Inconclusive) != 0 {
+		t.Errorf("pooled: %+v, inconclusive %v", rep.Rules[0], rep.Inconclusive)
 	}
 }
 

@@ -40,8 +40,13 @@ and delivery figures are compared too.
   post_ack.p50 > +5ms
   lost > +0                            a counter or delivery figure
   posts.rate < -5%                     an operation's rate
-A latency rule fails only when its change is also beyond noise; on runs too
-short to tell, it is inconclusive (exit 0 with a warning; --strict fails it).`,
+A latency rule fails only when its change is also beyond noise. When a metric
+a rule names cannot be judged (too few intervals to tell a change from noise,
+no samples on one side), or without rules when not one statistic can be judged,
+the comparison is inconclusive: exit code 8, with a hint (--pool for runs of a
+few operations per second); --strict makes it a failure (exit 3) instead.
+
+Exit codes: 0 no regression, 3 regression, 8 inconclusive, 2 bad input.`,
 		Example: `  gcload compare results/base results/new
   gcload compare results/base results/new --fail-on 'post_to_last_delivery.p99 > +10%' --html compare.html`,
 		Args: cobra.ExactArgs(2),
@@ -115,8 +120,11 @@ func runCompare(_ context.Context, env *Env, o *CompareOptions, baseDir, newDir 
 			return err
 		}
 	}
-	if rep.Regressed || (o.Strict && len(rep.Inconclusive) > 0) {
+	switch {
+	case rep.Regressed || (o.Strict && len(rep.Inconclusive) > 0):
 		return errSilent{reports.ExitThresholds}
+	case len(rep.Inconclusive) > 0:
+		return errSilent{reports.ExitInconclusive}
 	}
 	return nil
 }

@@ -319,3 +319,21 @@ func TestRunDeadlineAndSecondSignal(t *testing.T) {
 		t.Fatalf("a second signal did not end the process\n%s", stderr.String())
 	}
 }
+
+// TestCompareInconclusive: two short smoke runs cannot be told apart from
+// noise: compare says inconclusive (exit 8) and suggests --pool, with a
+// gate or without one, instead of "no regression".
+func TestCompareInconclusive(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		if r := gcload(t, nil, append([]string{"run", "smoke", "--out", filepath.Join(dir, name)}, quick...)...); r.code != 0 && r.code != reports.ExitInvalidRun {
+			t.Fatalf("run %s: exit %d\n%s", name, r.code, r.stdout)
+		}
+	}
+	for _, gate := range [][]string{nil, {"--fail-on", "post_to_last_delivery.p99 > +10%"}} {
+		r := gcload(t, nil, append([]string{"compare", filepath.Join(dir, "a"), filepath.Join(dir, "b")}, gate...)...)
+		if r.code != reports.ExitInconclusive || !strings.Contains(r.stdout, "inconclusive") || !strings.Contains(r.stdout, "--pool") {
+			t.Errorf("compare %v: exit %d, want %d\n%s%s", gate, r.code, reports.ExitInconclusive, r.stdout, r.stderr)
+		}
+	}
+}
