@@ -29,9 +29,9 @@ func ExampleRecorder() {
 }
 
 func ExampleNewProgress() {
-	p := reports.NewProgress(os.Stdout, false, time.Minute)
+	p := reports.NewProgress(os.Stdout, false, time.Minute, 0)
 	p.Update(reports.Snapshot{Elapsed: 30 * time.Second, Phase: "steady", UsersOnline: 990, UsersPlanned: 1000,
-		PostsPerSec: 40, DeliveriesPerSec: 39600, P99PostToDelivery: 85 * time.Millisecond})
+		PostsPerSec: 40, DeliveriesPerSec: 39600, P99PostToDelivery: 85 * time.Millisecond, HasP99: true})
 	p.Done()
 	// Output: 00:30/01:00 steady  users 990/1,000  posts 40.0/s  deliveries 39,600/s  p99 delivery 85ms  errors 0  dropped 0  violations 0
 }

@@ -434,8 +434,9 @@ func (r *Recorder) Snapshot(now time.Time) Snapshot {
 		s.PostsPerSec = float64(count(CounterPosts, OpPostAck)) / secs
 		s.DeliveriesPerSec = float64(count(CounterDeliveries, OpPostToDelivery)) / secs
 	}
-	if h := iv.Hists[OpPostToDelivery]; h != nil {
+	if h := iv.Hists[OpPostToDelivery]; h != nil && h.TotalCount() > 0 {
 		s.P99PostToDelivery = time.Duration(h.ValueAtPercentile(99)) * time.Microsecond
+		s.HasP99 = true
 	}
 	return s
 }

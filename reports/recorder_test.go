@@ -164,6 +164,7 @@ func TestRecorderSnapshot(t *testing.T) {
 		PostsPerSec:       5,
 		DeliveriesPerSec:  50,
 		P99PostToDelivery: 99 * time.Millisecond,
+		HasP99:            true,
 		Errors:            3,
 		Dropped:           1,
 		Violations:        2,

@@ -133,11 +133,11 @@ func WriteResults(dir string, r *Result) error {
 		}
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("reports: write results: %w", err)
+		return fmt.Errorf("write results: %w", err)
 	}
 	write := func(name string, data []byte) error {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			return fmt.Errorf("reports: write results: %w", err)
+			return fmt.Errorf("write results: %w", err)
 		}
 		return nil
 	}
@@ -154,7 +154,7 @@ func WriteResults(dir string, r *Result) error {
 	}
 	sj, err := json.MarshalIndent(&s, "", "  ")
 	if err != nil {
-		return fmt.Errorf("reports: encode %s: %w", FileSummary, err)
+		return fmt.Errorf("encode %s: %w", FileSummary, err)
 	}
 	if err := write(FileSummary, append(sj, '\n')); err != nil {
 		return err
@@ -177,20 +177,20 @@ func WriteResults(dir string, r *Result) error {
 		}
 		var b bytes.Buffer
 		if _, err := h.PercentilesPrint(&b, hgrmTicks, 1000); err != nil {
-			return fmt.Errorf("reports: write %s%s: %w", op, ExtHgrm, err)
+			return fmt.Errorf("write %s%s: %w", op, ExtHgrm, err)
 		}
 		if err := write(string(op)+ExtHgrm, b.Bytes()); err != nil {
 			return err
 		}
 		e, err := h.Encode(hdrhistogram.V2CompressedEncodingCookieBase)
 		if err != nil {
-			return fmt.Errorf("reports: encode %s histogram: %w", op, err)
+			return fmt.Errorf("encode %s histogram: %w", op, err)
 		}
 		encoded[op] = string(e)
 	}
 	hj, err := json.MarshalIndent(encoded, "", "  ")
 	if err != nil {
-		return fmt.Errorf("reports: encode %s: %w", FileHistograms, err)
+		return fmt.Errorf("encode %s: %w", FileHistograms, err)
 	}
 	if err := write(FileHistograms, append(hj, '\n')); err != nil {
 		return err
@@ -206,7 +206,7 @@ func WriteResults(dir string, r *Result) error {
 	}
 	cj, err := json.MarshalIndent(cf, "", "  ")
 	if err != nil {
-		return fmt.Errorf("reports: encode %s: %w", FileCounters, err)
+		return fmt.Errorf("encode %s: %w", FileCounters, err)
 	}
 	if err := write(FileCounters, append(cj, '\n')); err != nil {
 		return err
@@ -255,7 +255,7 @@ func writeHlog(w io.Writer, r *Result) (*countersFile, error) {
 			}
 			e, err := h.Encode()
 			if err != nil {
-				return nil, fmt.Errorf("reports: encode %s interval histogram: %w", op, err)
+				return nil, fmt.Errorf("encode %s interval histogram: %w", op, err)
 			}
 			fmt.Fprintf(bw, "Tag=%s,%s,%s,%.3f,%s\n", op, msSeconds(startMs-baseMs), msSeconds(lenMs), float64(h.Max())/1e3, e)
 			ci.Ops = append(ci.Ops, op)
@@ -263,7 +263,7 @@ func writeHlog(w io.Writer, r *Result) (*countersFile, error) {
 		cf.Intervals = append(cf.Intervals, ci)
 	}
 	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("reports: write %s: %w", FileHlog, err)
+		return nil, fmt.Errorf("write %s: %w", FileHlog, err)
 	}
 	return cf, nil
 }
@@ -277,6 +277,17 @@ func msSeconds(ms int64) string {
 	return fmt.Sprintf("%s%d.%03d", sign, ms/1000, ms%1000)
 }
 
+// notResultsError is a folder that is not a results folder: it wraps
+// ErrBadResults and the error that showed it.
+type notResultsError struct {
+	dir, why string
+	err      error
+}
+
+func (e *notResultsError) Error() string { return e.dir + " is not a results folder (" + e.why + ")" }
+
+func (e *notResultsError) Unwrap() []error { return []error{ErrBadResults, e.err} }
+
 // ReadResults reads a results folder written by WriteResults. summary.json
 // and histograms.json are required; intervals are rebuilt from run.hlog and
 // counters.json (from run.hlog alone if counters.json is missing, then
@@ -286,12 +297,20 @@ func ReadResults(dir string) (*Result, error) {
 	read := func(name string) ([]byte, error) {
 		b, err := os.ReadFile(filepath.Join(dir, name))
 		if err != nil {
-			return nil, fmt.Errorf("reports: read results: %w", err)
+			return nil, fmt.Errorf("read results: %w", err)
 		}
 		return b, nil
 	}
 	r := &Result{}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, &notResultsError{dir: dir, why: "no such folder", err: err}
+	} else if !fi.IsDir() {
+		return nil, &notResultsError{dir: dir, why: "not a folder"}
+	}
 	sj, err := read(FileSummary)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, &notResultsError{dir: dir, why: "no " + FileSummary, err: err}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -348,7 +367,7 @@ func ReadResults(dir string) (*Result, error) {
 
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("reports: read results: %w", err)
+		return nil, fmt.Errorf("read results: %w", err)
 	}
 	for _, e := range entries {
 		if !e.Type().IsRegular() || reserved(e.Name()) {

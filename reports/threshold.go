@@ -14,14 +14,14 @@ import (
 // Errors of this package, classified with errors.Is.
 var (
 	// ErrBadThreshold is wrapped by ParseThreshold's errors.
-	ErrBadThreshold = errors.New("reports: bad threshold")
+	ErrBadThreshold = errors.New("bad threshold")
 	// ErrUnknownMetric is wrapped by CheckMetric's errors.
-	ErrUnknownMetric = errors.New("reports: unknown metric")
+	ErrUnknownMetric = errors.New("unknown metric")
 	// ErrIncompatible is wrapped by Merge's errors: results that cannot be
 	// combined (interval lengths, scenarios or histogram ranges differ).
-	ErrIncompatible = errors.New("reports: incompatible results")
+	ErrIncompatible = errors.New("incompatible results")
 	// ErrBadResults is wrapped by errors about a malformed results folder.
-	ErrBadResults = errors.New("reports: bad results")
+	ErrBadResults = errors.New("bad results")
 )
 
 // Stats are the statistics a threshold can name after a metric, as in

@@ -214,7 +214,8 @@ func TestInvalid(t *testing.T) {
 }
 
 // TestManyMistakes checks that one file with many mistakes, of decoding and
-// of meaning, reports every one of them, in line order.
+// of meaning, reports every one of them: unknown keys first, then in line
+// order.
 func TestManyMistakes(t *testing.T) {
 	doc := `name: my/scenario
 users: {count: 10, prefx: u}
@@ -230,15 +231,15 @@ limits: {concurrency: many}
 thresholds: ["lost = 0"]
 `
 	want := []string{
-		`t.yaml:1: name: "my/scenario" is not usable as a folder name`,
 		`t.yaml:2: users.prefx: unknown key "prefx"`,
+		`t.yaml:1: name: "my/scenario" is not usable as a folder name`,
 		`t.yaml:3: transport: unknown transport "sctp"`,
 		`t.yaml:6: rooms.classes[0].size: 50 is more than users.count (10)`,
 		`t.yaml:7: phases: no phase signs users in`,
 		`t.yaml:9: phases[0].duration: 30 is not a duration: a duration needs a unit`,
 		`t.yaml:10: phases[0].posts.rate: "fast" is not a rate`,
 		`t.yaml:11: limits.concurrency: "many" is not an integer`,
-		`t.yaml:12: thresholds[0]: reports: bad threshold "lost = 0": want an operator`,
+		`t.yaml:12: thresholds[0]: bad threshold "lost = 0": want an operator`,
 	}
 	_, _, err := scenarios.Parse("t.yaml", []byte(doc), nil)
 	if err == nil {
@@ -252,6 +253,30 @@ thresholds: ["lost = 0"]
 		if !strings.HasPrefix(got[i], want[i]) {
 			t.Errorf("problem %d:\n got %s\nwant %s...", i, got[i], want[i])
 		}
+	}
+}
+
+// TestMisspeltKey: a misspelt top-level key is reported first, and the
+// problems that only follow from it (the real key's value missing) are
+// not reported at all.
+func TestMisspeltKey(t *testing.T) {
+	doc := `name: typo
+rooms:
+  classes: [{name: r, size: 10, count: 5}]
+phases:
+  - name: signin
+    signin: {rate: 25/s}
+user:
+  count: 50
+transport: sctp
+`
+	_, _, err := scenarios.Parse("typo.yaml", []byte(doc), nil)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	got := strings.Split(err.Error(), "\n")
+	if len(got) != 2 || !strings.HasPrefix(got[0], `typo.yaml:7: user: unknown key "user", did you mean "users"?`) || !strings.HasPrefix(got[1], "typo.yaml:9: transport:") {
+		t.Fatalf("problems:\n%s", err)
 	}
 }
 

@@ -71,22 +71,36 @@ func Parse(file string, data []byte, overrides []string) (*Spec, *yamlx.Position
 	pos, errs := yamlx.Decode(file, data, &s, overrides)
 	s.Defaults()
 	for _, v := range s.Validate(pos) {
-		if !relatedToAny(v, errs) {
+		if !relatedToAny(v, errs, pos) {
 			errs = append(errs, v)
 		}
 	}
 	if len(errs) > 0 {
 		sortByPosition(errs)
+		unknownFirst(errs)
 		return nil, pos, &Error{Problems: errs}
 	}
 	return &s, pos, nil
 }
 
+// unknownFirst puts the unknown keys first: they are what the author has
+// to fix, and other problems often follow from them.
+func unknownFirst(errs []error) {
+	sort.SliceStable(errs, func(i, j int) bool { return isUnknown(errs[i]) && !isUnknown(errs[j]) })
+}
+
+func isUnknown(e error) bool {
+	var ye *yamlx.Error
+	return errors.As(e, &ye) && ye.Unknown
+}
+
 // relatedToAny reports whether a validation problem is most likely a
 // consequence of a decoding problem (a field left unset): it is about the
 // same field, a field under it, or a field above it other than a
-// top-level one ("phases: no phase signs users in" stands on its own).
-func relatedToAny(v error, decoding []error) bool {
+// top-level one ("phases: no phase signs users in" stands on its own);
+// or it is about the key an unknown key most likely meant, or a field
+// under it ("user:" for "users:" leaves users.count unset).
+func relatedToAny(v error, decoding []error, pos *yamlx.Positions) bool {
 	var ve *yamlx.Error
 	if !errors.As(v, &ve) {
 		return false
@@ -94,7 +108,13 @@ func relatedToAny(v error, decoding []error) bool {
 	topLevel := ve.Field != "" && !strings.ContainsAny(ve.Field, ".[")
 	for _, d := range decoding {
 		var de *yamlx.Error
-		if !errors.As(d, &de) || !yamlx.Related(de.Field, ve.Field) {
+		if !errors.As(d, &de) {
+			continue
+		}
+		if de.Suggest != "" && !pos.Has(de.Suggest) && (de.Suggest == ve.Field || yamlx.Related(de.Suggest, ve.Field) && len(ve.Field) > len(de.Suggest)) {
+			return true // the key was misspelt: its value is missing, not wrong
+		}
+		if !yamlx.Related(de.Field, ve.Field) {
 			continue
 		}
 		if above := len(ve.Field) < len(de.Field); !above || !topLevel {

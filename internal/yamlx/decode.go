@@ -431,13 +431,16 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		f, ok := info.byName[key]
 		if !ok {
 			msg := fmt.Sprintf("unknown key %s", quote(key))
+			e := &Error{Pos: d.whereKV(kv.k, kv.v), Field: p, Unknown: true}
 			if s := suggest(key, info.names); s != "" {
 				msg += fmt.Sprintf(", did you mean %s?", quote(s))
+				e.Suggest = Join(path, s)
 			}
 			if len(info.names) > 0 {
 				msg += " (known keys: " + strings.Join(info.names, ", ") + ")"
 			}
-			d.errs = append(d.errs, &Error{Pos: d.whereKV(kv.k, kv.v), Field: p, Msg: msg})
+			e.Msg = msg
+			d.errs = append(d.errs, e)
 			continue
 		}
 		d.pos.at[p] = d.whereKV(kv.k, kv.v)

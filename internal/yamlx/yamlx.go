@@ -20,6 +20,11 @@ type Error struct {
 	Field string
 	// Msg says what is wrong.
 	Msg string
+	// Unknown marks an unknown key; Suggest is then the path of the known
+	// key it most likely meant ("" if none is close), whose value the
+	// document therefore lacks.
+	Unknown bool
+	Suggest string
 }
 
 // Error formats the problem as "POS: FIELD: MSG", leaving out empty parts.

@@ -10,6 +10,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"syscall"
 	"time"
@@ -26,8 +28,9 @@ var Version = "0.1.0-dev"
 type Env struct {
 	Stdout, Stderr io.Writer
 	// IsTerminal reports whether Stderr, where live progress goes, is a
-	// terminal.
+	// terminal; Width returns its width in columns (0: unknown).
 	IsTerminal bool
+	Width      func() int
 	// Signals delivers interrupts (Ctrl-C, SIGTERM); nil means none. The
 	// first stops the command as Ctrl-C does (a run stops its load,
 	// drains and writes its results), the second ends the process at once
@@ -55,6 +58,13 @@ func NewEnv() *Env {
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	return &Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, IsTerminal: term.IsTerminal(int(os.Stderr.Fd())), // progress goes to standard error
+		Width: func() int {
+			w, _, err := term.GetSize(int(os.Stderr.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
+		},
 		Signals: sig, Exit: os.Exit, Now: time.Now, Args: os.Args[1:], Getenv: os.Getenv,
 	}
 }
@@ -130,9 +140,11 @@ func NewRootCmd(env *Env) *cobra.Command {
 persistent chat: XCCOS over SIP) against a server, measures latency and
 delivery honestly, checks every protocol rule, and runs a reference server.
 
-Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
+Exit codes: 0 pass, 1 internal error, 2 bad input, 3 failed (a threshold
+or a health check: users not signed in, sessions lost, operations skipped),
 4 conformance failed, 5 invalid run (the generator was the bottleneck),
-6 aborted.`,
+6 aborted (Ctrl-C, SIGTERM, --deadline), 7 target unreachable or no work
+done, 8 compare inconclusive.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
@@ -152,6 +164,7 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		}
 	}
 	root.AddCommand(
+		NewCmdVersion(env),
 		NewCmdServe(env, nil),
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
@@ -162,7 +175,63 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		NewCmdCalibrate(env),
 		NewCmdCapacity(env),
 	)
+	for _, c := range root.Commands() {
+		usageErrors(c)
+	}
 	return root
+}
+
+// usageErrors makes the argument check of c and its subcommands say
+// how the command is used, instead of cobra's count of arguments.
+func usageErrors(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				n := "no arguments"
+				switch len(args) {
+				case 0:
+				case 1:
+					n = "1 argument"
+				default:
+					n = fmt.Sprintf("%d arguments", len(args))
+				}
+				return fmt.Errorf("usage: %s (given %s; see %s --help)", cmd.UseLine(), n, cmd.CommandPath())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		usageErrors(sub)
+	}
+}
+
+// NewCmdVersion builds `gcload version`.
+func NewCmdVersion(env *Env) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print gcload's version, its Go version and platform",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			rev := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, kv := range bi.Settings {
+					switch kv.Key {
+					case "vcs.revision":
+						rev = "commit " + kv.Value[:min(12, len(kv.Value))] + rev
+					case "vcs.modified":
+						if kv.Value == "true" {
+							rev += " (modified)"
+						}
+					}
+				}
+			}
+			if rev != "" {
+				rev += ", "
+			}
+			fmt.Fprintf(env.Stdout, "gcload %s (%s%s, %s/%s)\n", Version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	}
 }
 
 // drainKey is the context key of the context a second interrupt cancels.

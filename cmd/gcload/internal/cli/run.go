@@ -16,10 +16,12 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/gcload/gcload/internal/yamlx"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports"
@@ -114,9 +116,22 @@ sign-ins all fail (exit code 7), and when every session has been lost
 }
 
 // loadSpec loads a scenario with --set overrides and checks its
-// thresholds' metric names.
-func loadSpec(path string, set []string) (*scenarios.Spec, error) {
+// thresholds' metric names. flags names the overrides that come from
+// flags of their own (target.lookup from --target, ...): their problems
+// name the flag, not --set.
+func loadSpec(path string, set []string, flags map[string]string) (*scenarios.Spec, error) {
 	spec, _, err := scenarios.Load(path, set)
+	var se *scenarios.Error
+	if errors.As(err, &se) {
+		for _, p := range se.Problems {
+			var ye *yamlx.Error
+			if errors.As(p, &ye) {
+				if flag, ok := flags[strings.TrimPrefix(ye.Pos, "--set ")]; ok && strings.HasPrefix(ye.Pos, "--set ") {
+					ye.Pos = flag
+				}
+			}
+		}
+	}
 	if err != nil {
 		return nil, badInput(err)
 	}
@@ -144,7 +159,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if o.Admin != "" {
 		set = append(set, "target.admin="+o.Admin)
 	}
-	spec, err := loadSpec(o.Scenario, set)
+	spec, err := loadSpec(o.Scenario, set, map[string]string{"target.lookup": "--target", "target.server": "--server", "target.admin": "--admin"})
 	if err != nil {
 		return err
 	}
@@ -254,7 +269,11 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	}
 	var prog *reports.Progress
 	if progress != "none" {
-		prog = reports.NewProgress(env.Stderr, progress == "tty", plan.Duration)
+		width := 0
+		if env.Width != nil {
+			width = env.Width()
+		}
+		prog = reports.NewProgress(env.Stderr, progress == "tty", plan.Duration, width)
 	}
 	fmt.Fprintf(env.Stderr, "gcload run: %s (%d users, %d rooms, %s of phases, shard %s) against %s\n", spec.Name, spec.Users.Count, len(plan.Rooms), plan.Duration, shard, target)
 	sw, err := swarm.New(plan, swarm.Options{

@@ -22,7 +22,7 @@ func NewCmdScenario(env *Env) *cobra.Command {
 		RunE: func(_ *cobra.Command, args []string) error {
 			bad := 0
 			for _, f := range args {
-				spec, err := loadSpec(f, set)
+				spec, err := loadSpec(f, set, nil)
 				if err != nil {
 					fmt.Fprintln(env.Stderr, err)
 					bad++

@@ -2,9 +2,12 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
@@ -78,7 +81,7 @@ and the connection closed.
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
 --reply-delay make a slower server on purpose.`,
-		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --rooms rooms.yaml --admin 127.0.0.1:8080
+		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --admin 127.0.0.1:8080 --rooms examples/rooms.yaml
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
   GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
@@ -183,9 +186,18 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits),
 	}
 	if o.Rooms != "" {
+		// checked before the database is created: a typo leaves nothing behind
+		if _, err := refserver.LoadRoomsFile(o.Rooms); err != nil {
+			return badInput(err)
+		}
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))
 	}
 	tokenFile := ""
+	if o.Admin != "" {
+		if _, _, err := net.SplitHostPort(o.Admin); err != nil {
+			return badInput(fmt.Errorf("--admin %q: want HOST:PORT", o.Admin))
+		}
+	}
 	if o.Admin != "" {
 		opts = append(opts, refserver.WithAdmin(o.Admin))
 		token := o.AdminToken
@@ -208,8 +220,15 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
+	_, statErr := os.Stat(o.DB)
 	srv, err := refserver.New(ctx, opts...)
 	if err != nil {
+		if errors.Is(statErr, fs.ErrNotExist) {
+			// the server did not start: the database it created goes too
+			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
+				_ = os.Remove(o.DB + suffix)
+			}
+		}
 		return badInput(err)
 	}
 	defer srv.Close()
