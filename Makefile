@@ -47,9 +47,10 @@ conform: build
 	mkdir -p results
 	./bin/gcload conform --junit results/conformance.xml
 
+# gofmt, go vet, go mod tidy -diff, staticcheck and deadcode -test at
+# pinned versions (.ci/lint); fails on any finding.
 lint:
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1)
-	$(GO) vet $(PKGS)
+	bash .ci/lint
 
 run: build
 	./bin/gcload run scenarios/smoke.yaml

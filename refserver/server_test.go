@@ -1,6 +1,7 @@
 package refserver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
 
@@ -513,5 +516,44 @@ func TestInvitations(t *testing.T) {
 	}
 	if got := rooms(a2); len(got) != 0 {
 		t.Fatalf("after joining room2, alice's invitations %v", got)
+	}
+}
+
+// TestStoreAndTraceOptions: WithStore serves from a store the caller
+// opened (the rooms provisioned land in it, and the server closes it);
+// WithTrace sees every message in and out.
+func TestStoreAndTraceOptions(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "given.db")
+	st, err := sqlite.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	seen := map[sipnet.Direction][]string{}
+	srv := refservertest.Start(t, refserver.WithStore(st), refserver.WithRooms(refservertest.Room("given", "sip:alice@example.com")),
+		refserver.WithTrace(func(d sipnet.Direction, _ *sipnet.Conn, b []byte) {
+			mu.Lock()
+			seen[d] = append(seen[d], string(b[:bytes.IndexByte(b, '\r')]))
+			mu.Unlock()
+		}))
+	c := refservertest.Connect(t, srv, "sip:alice@example.com", sipclient.FlowClient)
+	if _, err := c.Join(ctxT(t), "ma-chan://example.com/given"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	mu.Lock()
+	in, out := strings.Join(seen[sipnet.In], "\n"), strings.Join(seen[sipnet.Out], "\n")
+	mu.Unlock()
+	if !strings.Contains(in, "REGISTER sip:example.com") || !strings.Contains(out, "SIP/2.0 200") {
+		t.Fatalf("trace in:\n%s\nout:\n%s", in, out)
+	}
+	again, err := sqlite.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	rooms, err := again.Rooms(context.Background())
+	if err != nil || len(rooms) != 1 || rooms[0].ID != "given" {
+		t.Fatalf("the given store holds %+v (%v)", rooms, err)
 	}
 }

@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"strings"
 	"time"
 )
 
@@ -43,13 +42,6 @@ var Ops = []Op{
 	OpPostAck, OpPostAckService, OpPostToDelivery, OpPostToDeliveryService, OpPostToLastDelivery, OpPostToLastDeliveryService,
 	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService, OpSchedLag,
 }
-
-// ServiceSuffix ends the name of a service-time operation.
-const ServiceSuffix = "_service"
-
-// IsService reports whether op is a service time (from the actual send)
-// rather than a response time (from the intended time).
-func IsService(op Op) bool { return strings.HasSuffix(string(op), ServiceSuffix) }
 
 // Counter names (a counter may also be "sip.<code>" per SIP response
 // status, or "violations.<rule>" per protocol rule).

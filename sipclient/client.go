@@ -152,9 +152,6 @@ func New(cfg Config) (*Client, error) {
 // User returns the client's address of record.
 func (c *Client) User() string { return c.aor }
 
-// Conn returns the connection the client uses (nil before SignIn).
-func (c *Client) Conn() *sipnet.Conn { return c.conn }
-
 // ChannelURI returns the channel service the session is open with.
 func (c *Client) ChannelURI() string {
 	c.mu.Lock()

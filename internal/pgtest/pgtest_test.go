@@ -49,6 +49,9 @@ func TestShared(t *testing.T) {
 		t.Fatalf("unix socket: %v", err)
 	}
 	sock.Close(ctx)
+	if !strings.Contains(c.URL("postgres"), "127.0.0.1:"+strconv.Itoa(c.Port())+"/") {
+		t.Errorf("URL %s is not on the cluster's port %d", c.URL("postgres"), c.Port())
+	}
 }
 
 func processUID(t *testing.T, pid int) int {

@@ -61,9 +61,6 @@ func (b Block) Body() []byte {
 	return b.Msg[i+4:]
 }
 
-// Raw returns the whole log as captured.
-func Raw() []byte { return raw }
-
 // Blocks parses the embedded log. It panics on a malformed log, which is a
 // build-time fixture, not input.
 func Blocks() []Block {

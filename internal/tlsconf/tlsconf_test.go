@@ -220,3 +220,26 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestPairTLS: an issued pair loads as a tls.Certificate for its hosts.
+func TestPairTLS(t *testing.T) {
+	ca, err := NewCA("test CA", time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := ca.Issue(Leaf{Hosts: []string{"fe1.example.com", "127.0.0.1"}, Server: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := p.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(c.Certificate[0])
+	if err != nil || leaf.VerifyHostname("fe1.example.com") != nil || leaf.VerifyHostname("127.0.0.1") != nil {
+		t.Fatalf("leaf %v: %v", leaf, err)
+	}
+	if _, err := (Pair{CertPEM: p.CertPEM}).TLS(); err == nil {
+		t.Fatal("a pair without its key loaded")
+	}
+}

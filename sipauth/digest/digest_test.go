@@ -112,6 +112,9 @@ func TestServerRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if s.Realm() != realm {
+		t.Fatalf("realm %q, want %q", s.Realm(), realm)
+	}
 	chs := s.Challenges(false)
 	if len(chs) != 4 || !strings.Contains(chs[0].String(), "algorithm=SHA-256,") || !strings.Contains(chs[0].String(), `qop="auth"`) {
 		t.Fatalf("challenges: %v", chs)

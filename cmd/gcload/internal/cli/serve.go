@@ -37,6 +37,7 @@ type ServeOptions struct {
 	// written to AdminTokenFile, by default next to the database).
 	AdminToken, AdminTokenFile string
 	Limits                     refserver.Limits
+	TxTimeout                  time.Duration
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -122,6 +123,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.MaxConnQueries, "max-conn-queries", 0, "history and search queries in progress per connection (0: 16; -1: none)")
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
+	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
@@ -183,7 +185,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), dbOption(o.DB),
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
-		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits),
+		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
 	}
 	if o.Rooms != "" {
 		// checked before the database is created: a typo leaves nothing behind
