@@ -118,3 +118,8 @@ with open(d + "/wire-latency.txt", "w") as f:
 print(open(d + "/wire-latency.txt").read(), end="")
 PY
 done
+
+# the machine's floor: a plain TCP echo on loopback after the same kind of
+# idle gap, no SIP in it (what a light load cannot get under here)
+echo "== the machine's floor (go test -bench LoopbackAfterIdle ./sipnet/)"
+go test -run '^$' -bench LoopbackAfterIdle -benchtime 200x ./sipnet/ | grep -E '^Benchmark'
