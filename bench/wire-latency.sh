@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # What the generator adds to the latency it reports: a smoke run against
 # a reference server on loopback, captured with tcpdump; tshark reads the
-# capture and this script computes, for every post, the time from the
-# client's INFO (the grpchat) to the server's 200 as seen on the wire, and
-# compares its percentiles with gcload's post_ack (from the intended
-# time) and post_ack_service (from the actual send).
+# capture and this script pairs every post on the wire (the client's INFO
+# carrying the grpchat, whose marker names the post, and the server's 200)
+# with when gcload intended it, sent it and saw its 200 (the run's
+# accounting.gob.gz, read by bench/wirelatency). Per post, gcload's share
+# is intended time -> INFO on the wire plus 200 on the wire -> seen; the
+# rest of post_ack is the wire's (the server's) INFO -> 200. gcload's own
+# post_ack and post_ack_service percentiles are printed beside.
 #
 #   bash bench/wire-latency.sh [RUNS] [extra gcload run flags...]
 #   GCLOAD=path/to/gcload bash bench/wire-latency.sh ...   # another build (the generator and the server)
@@ -59,8 +62,10 @@ for run in $(seq 1 "$runs"); do
   # every SIP message, one per line: time, source port, method or status,
   # Call-ID, CSeq number and method, and whether the body is a post
   tshark -r "$dir/capture.pcap" -d "tcp.port==$port,sip" -Y sip -T json -J "frame tcp sip" >"$dir/sip.json" 2>/dev/null
+  # when gcload intended, sent and saw acknowledged each post
+  go run ./bench/wirelatency "$dir/results" >"$dir/posts.json"
   python3 - "$dir" "$port" <<'PY'
-import json, sys
+import json, re, sys
 d, port = sys.argv[1], sys.argv[2]
 pkts = json.load(open(d + "/sip.json"))
 
@@ -83,38 +88,49 @@ def find(obj, key):
                 return r
     return None
 
-req = {}   # (call-id, cseq) -> time of the client's post INFO
-lat = []   # µs, INFO -> 200
+# the posts on the wire: the client's INFO carrying a grpchat, whose
+# marker names the post's intended time (µs), and the server's 200
+req, wire = {}, {}  # (call-id, cseq) -> (time, intended); intended -> (INFO time, 200 time)
+marker = re.compile(r"gcl:[^:|]+:\d+:\d+:\d+:-?\d+:(\d+)\|")
 for p in pkts:
     l = p["_source"]["layers"]
     t = float(find(l["frame"], "frame.time_epoch"))
     src = find(l["tcp"], "tcp.srcport")
     for m in pdus(l["sip"]):
-        callid, seq = find(m, "sip.Call-ID"), find(m, "sip.CSeq.seq")
-        method, status = find(m, "sip.Method"), find(m, "sip.Status-Code")
-        cmethod = find(m, "sip.CSeq.method")
-        if method == "INFO" and src != port and "grpchat" in json.dumps(m):
-            req[(callid, seq)] = t
-        elif status == "200" and cmethod == "INFO" and src == port and (callid, seq) in req:
-            lat.append((t - req.pop((callid, seq))) * 1e6)
+        key = (find(m, "sip.Call-ID"), find(m, "sip.CSeq.seq"))
+        if find(m, "sip.Method") == "INFO" and src != port:
+            mk = marker.search(json.dumps(m))
+            if mk:
+                req[key] = (t, int(mk.group(1)))
+        elif find(m, "sip.Status-Code") == "200" and find(m, "sip.CSeq.method") == "INFO" and src == port and key in req:
+            ti, intended = req.pop(key)
+            wire[intended] = (ti, t)
 
-lat.sort()
-def pct(q):
-    return lat[min(len(lat) - 1, int(q / 100 * len(lat)))] if lat else float("nan")
-s = json.load(open(d + "/results/summary.json"))
-ops = s["ops"]
-rows = [("wire INFO->200", len(lat), pct(50), pct(90), pct(99))]
-for op in ("post_ack", "post_ack_service"):
-    o = ops.get(op, {})
-    if o:
-        rows.append((op, o.get("count", 0), o.get("p50_us", 0), o.get("p90_us", 0), o.get("p99_us", 0)))
+send, recv, share, onwire = [], [], [], []
+for p in json.load(open(d + "/posts.json")):
+    w = wire.get(p["intended"] // 1000)
+    if not w:
+        continue
+    ti, tr = w[0] * 1e6, w[1] * 1e6  # µs
+    send.append(ti - p["intended"] / 1e3)   # intended time -> INFO on the wire
+    recv.append(p["acked"] / 1e3 - tr)      # 200 on the wire -> gcload saw it
+    share.append(send[-1] + recv[-1])
+    onwire.append(tr - ti)
+
+def pct(a, q):
+    a = sorted(a)
+    return a[min(len(a) - 1, int(q / 100 * len(a)))] if a else float("nan")
+
+ops = json.load(open(d + "/results/summary.json"))["ops"]
 with open(d + "/wire-latency.txt", "w") as f:
-    f.write("%-18s %6s %9s %9s %9s\n" % ("(µs)", "count", "p50", "p90", "p99"))
-    for r in rows:
-        f.write("%-18s %6d %9.0f %9.0f %9.0f\n" % r)
-    w = rows[0]
-    for r in rows[1:]:
-        f.write("%s adds: p50 %+.0f µs, p99 %+.0f µs over the wire\n" % (r[0], r[2] - w[2], r[4] - w[4]))
+    f.write("%-34s %6s %7s %7s %7s\n" % ("µs", "posts", "p50", "p90", "p99"))
+    for name, a in (("wire: INFO -> 200", onwire), ("gcload: intended -> INFO on wire", send),
+                    ("gcload: 200 on wire -> seen", recv), ("gcload's share (the two, per post)", share)):
+        f.write("%-34s %6d %7.0f %7.0f %7.0f\n" % (name, len(a), pct(a, 50), pct(a, 90), pct(a, 99)))
+    for op in ("post_ack", "post_ack_service"):
+        o = ops.get(op)
+        if o:
+            f.write("%-34s %6d %7d %7d %7d\n" % ("gcload reports " + op, o["count"], o["p50_us"], o["p90_us"], o["p99_us"]))
 print(open(d + "/wire-latency.txt").read(), end="")
 PY
 done
