@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -80,6 +81,20 @@ func TestReadmeServeExample(t *testing.T) {
 	}
 	if _, err := os.Stat(db); err == nil {
 		t.Fatal("a serve that did not start left its database behind")
+	}
+	// the admin port taken: the database and the token file were made,
+	// and go again
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	r = gcload(t, nil, "serve", "--listen", "127.0.0.1:0", "--db", db, "--admin", busy.Addr().String())
+	if r.code != reports.ExitBadInput {
+		t.Fatalf("admin port taken: exit %d\n%s", r.code, r.stderr)
+	}
+	if left, _ := filepath.Glob(db + "*"); len(left) > 0 {
+		t.Fatalf("a serve that did not start left %v behind", left)
 	}
 
 	// as written (the port and the admin API's on 0: any free one)

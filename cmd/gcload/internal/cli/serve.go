@@ -223,13 +223,17 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		ctx = context.Background()
 	}
 	_, statErr := os.Stat(o.DB)
+	_, tokenErr := os.Stat(tokenFile)
 	srv, err := refserver.New(ctx, opts...)
 	if err != nil {
+		// the server did not start: the files it created go too
 		if errors.Is(statErr, fs.ErrNotExist) {
-			// the server did not start: the database it created goes too
 			for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 				_ = os.Remove(o.DB + suffix)
 			}
+		}
+		if tokenFile != "" && errors.Is(tokenErr, fs.ErrNotExist) {
+			_ = os.Remove(tokenFile)
 		}
 		return badInput(err)
 	}
