@@ -54,22 +54,23 @@ func TestServerKilledMidRun(t *testing.T) {
 	}
 	defer srv.stop()
 	stderr := &watchWriter{want: "users 12/12", hit: make(chan struct{})}
-	killed := make(chan struct{})
+	killed, ran := make(chan struct{}), make(chan struct{})
 	go func() {
 		select {
 		case <-stderr.hit:
 			_ = srv.cmd.Process.Kill()
-		case <-ctx.Done():
+		case <-ran:
 		}
 		close(killed)
 	}()
 	out := filepath.Join(t.TempDir(), "res")
 	var stdout bytes.Buffer
-	args := append([]string{"run", "smoke", "--target", srv.lookup, "--server", srv.addr, "--admin", srv.admin, "--out", out}, quick...)
+	args := append([]string{"run", "smoke", "--target", srv.lookup, "--server", srv.addr, "--admin", srv.admin, "--admin-token", srv.token, "--out", out}, quick...)
 	args = append(args, "--set", "phases.steady.duration=60s", "--progress", "plain", "--interval", "250ms")
 	start := time.Now()
 	code := Main(&Env{Stdout: &stdout, Stderr: stderr, Now: time.Now, Args: args})
 	took := time.Since(start)
+	close(ran)
 	<-killed
 	if code != reports.ExitThresholds {
 		t.Fatalf("exit %d, want %d (fail)\n%s\n%s", code, reports.ExitThresholds, stdout.String(), stderr.String())
