@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -145,8 +146,9 @@ func Dial(ctx context.Context, opts ClientOptions) (*Client, error) {
 	for {
 		_, err = c.call(ctx, http.MethodPost, PathRegister, opts.Token, req, &resp, 30*time.Second, "registration")
 		var ref *RefusedError
-		if err == nil || (errors.As(err, &ref) && ref.Status < 500) || ctx.Err() != nil {
-			break
+		var cert *tls.CertificateVerificationError
+		if err == nil || (errors.As(err, &ref) && ref.Status < 500) || errors.As(err, &cert) || ctx.Err() != nil {
+			break // done, refused, or a certificate that will not become trusted
 		}
 		if time.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("coordinate: no coordinator at %s within %v: %w", opts.URL, opts.DialTimeout, err)

@@ -211,6 +211,7 @@ type shard struct {
 	uploading  bool
 	uploadErr  string
 	reported   string // the state in its last heartbeat
+	told       bool   // it heard it was declared dead
 }
 
 // Server is the coordinator's end of the protocol. Create it with
@@ -376,6 +377,9 @@ loop:
 			s.check(s.now())
 		}
 	}
+	if runErr == nil {
+		s.farewell()
+	}
 	// Let requests in flight finish (a long poll answers at once now that
 	// the run ended), within a bound.
 	grace := 5 * time.Second
@@ -392,6 +396,29 @@ loop:
 		runErr = fmt.Errorf("coordinate: serving: %w", err)
 	}
 	return s.Outcome(), runErr
+}
+
+// farewell keeps serving, for at most two heartbeat intervals, until
+// every shard declared dead while it was still heard from has been told so
+// by its next request (it then stops its load instead of finding the
+// coordinator gone).
+func (s *Server) farewell() {
+	deadline := time.Now().Add(2*s.opts.HeartbeatInterval + 100*time.Millisecond)
+	for time.Now().Before(deadline) {
+		now := s.now()
+		s.mu.Lock()
+		waiting := false
+		for _, sh := range s.shards {
+			if sh.State == StateDead && !sh.told && sh.lostAt.IsZero() && now.Sub(sh.LastSeen) < s.opts.HeartbeatTimeout {
+				waiting = true
+			}
+		}
+		s.mu.Unlock()
+		if !waiting {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // endRun closes endCh (waking long polls) if the run ended otherwise.
@@ -662,6 +689,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *shard)) http
 		}
 		if sh.State == StateDead {
 			why := sh.Dead
+			sh.told = true
 			s.mu.Unlock()
 			refuse(w, http.StatusGone, "shard %d was declared dead: %s", sh.Index, why)
 			return
@@ -910,6 +938,7 @@ func (s *Server) handleFail(w http.ResponseWriter, r *http.Request, sh *shard) {
 		return
 	}
 	s.kill(sh, s.now(), "the shard gave up: "+msg)
+	sh.told = true
 	if s.start.IsZero() {
 		// before the start, a failed shard may be replaced: free its slot
 		delete(s.sessions, sh.session)
