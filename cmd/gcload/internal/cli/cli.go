@@ -153,6 +153,7 @@ Exit codes: 0 pass, 1 internal error, 2 bad input, 3 thresholds failed,
 		NewCmdCompare(env),
 		NewCmdCalibrate(env),
 		NewCmdCapacity(env),
+		NewCmdK8s(env, nil),
 	)
 	return root
 }
