@@ -4,10 +4,22 @@ PKGS    ?= ./...
 BENCH   ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test race bench bench-e2e calibrate conform lint run fuzz clean
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE   ?= gcload:$(VERSION)
+
+.PHONY: build static image test race bench bench-e2e calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
+
+# A static binary, as the container image holds (CGO_ENABLED=0).
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/gcload/gcload/cmd/gcload/internal/cli.Version=$(VERSION)" -o bin/gcload-static ./cmd/gcload
+
+# The container image (Dockerfile): IMAGE=registry.example.com/gcload:1.0 make image,
+# then push it where the cluster pulls from (docs/distributed.md).
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 test:
 	$(GO) test $(PKGS)

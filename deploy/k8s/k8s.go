@@ -357,6 +357,7 @@ func (o *Options) pod(component string, c container) podTemplate {
 	c.VolumeMounts = []volumeMount{
 		{Name: "scenario", MountPath: ScenarioDir, ReadOnly: true},
 		{Name: "work", MountPath: WorkDir},
+		{Name: "tmp", MountPath: "/tmp"}, // the root filesystem is read-only
 	}
 	c.SecurityContext = containerSecurity{ReadOnlyRootFilesystem: true, Capabilities: capabilities{Drop: []string{"ALL"}}}
 	return podTemplate{
@@ -368,6 +369,7 @@ func (o *Options) pod(component string, c container) podTemplate {
 			Volumes: []volume{
 				{Name: "scenario", ConfigMap: &configMapVolume{Name: o.Name + "-scenario"}},
 				{Name: "work", EmptyDir: &struct{}{}},
+				{Name: "tmp", EmptyDir: &struct{}{}},
 			},
 		},
 	}
