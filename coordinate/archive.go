@@ -119,9 +119,7 @@ func WriteArchive(w io.Writer, dir string) error {
 // slash-separated path inside the folder, and returns it without a
 // folder's trailing slash.
 func checkName(name string, depth int) (string, error) {
-	if strings.HasSuffix(name, "/") {
-		name = strings.TrimSuffix(name, "/")
-	}
+	name = strings.TrimSuffix(name, "/")
 	switch {
 	case name == "" || name == ".":
 		return "", errors.New("empty name")

@@ -112,7 +112,7 @@ func file(name, body string) entry {
 }
 
 // archive builds a tar.gz by hand, as a hostile shard could.
-func archive(t *testing.T, entries ...entry) []byte {
+func archive(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -216,4 +216,35 @@ func TestExtractRefusesHostileArchives(t *testing.T) {
 	if _, _, err := ExtractArchive(bytes.NewReader(good), t.TempDir(), lim); err != nil {
 		t.Fatalf("a good archive refused: %v", err)
 	}
+}
+
+// FuzzExtractArchive: whatever the bytes, extraction returns (no panic, no
+// hang), stays within its limits, and writes nothing outside the folder.
+func FuzzExtractArchive(f *testing.F) {
+	f.Add(archive(f, file("summary.json", "{}"), file("charts/a.svg", "<svg/>")))
+	f.Add(archive(f, file("../x", "x")))
+	f.Add(archive(f, entry{hdr: tar.Header{Typeflag: tar.TypeSymlink, Name: "l", Linkname: "/"}}))
+	f.Add([]byte("\x1f\x8b\x08\x00\x00\x00\x00\x00"))
+	lim := Limits{Compressed: 1 << 20, Expanded: 1 << 20, Files: 20, Depth: 4}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent := t.TempDir()
+		dst := filepath.Join(parent, "in")
+		if err := os.Mkdir(dst, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files, size, err := ExtractArchive(bytes.NewReader(data), dst, lim)
+		if err == nil && (files > lim.Files || size > lim.Expanded) {
+			t.Fatalf("accepted %d files, %d bytes beyond the limits", files, size)
+		}
+		if ents, _ := os.ReadDir(parent); len(ents) != 1 {
+			t.Fatalf("wrote beside the folder: %v", ents)
+		}
+		// nothing but folders and regular files inside
+		_ = filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() && !d.Type().IsRegular() {
+				t.Fatalf("%s is a %v", p, d.Type())
+			}
+			return nil
+		})
+	})
 }

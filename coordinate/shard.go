@@ -39,7 +39,7 @@ func ShardIndex(explicit string, lookup func(string) (string, bool)) (index, of 
 	}
 	k, err := strconv.Atoi(strings.TrimSpace(v))
 	if err != nil || k < 0 {
-		return 0, 0, fmt.Errorf("coordinate: %s=%q: want a completion index 0, 1, 2...", EnvCompletionIndex, v)
+		return 0, 0, fmt.Errorf("coordinate: %s=%q: want a completion index (0 or more)", EnvCompletionIndex, v)
 	}
 	return k + 1, 0, nil
 }
