@@ -76,6 +76,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetInfo$$' -fuzztime 30s ./sipauth/ntlm/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthorize$$' -fuzztime 30s ./sipauth/sipae/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 30s ./sipauth/digest/
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractArchive$$' -fuzztime 30s ./coordinate/
 
 clean:
 	rm -rf bin results
