@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE   ?= gcload:$(VERSION)
 
-.PHONY: build static image test race bench bench-e2e calibrate conform lint run fuzz clean
+.PHONY: build static image k8stest test race bench bench-e2e calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
@@ -23,6 +23,12 @@ image:
 
 test:
 	$(GO) test $(PKGS)
+
+# The Kubernetes manifests decoded with the Kubernetes API types: a module of
+# its own (deploy/k8stest) that follows gcload's through a replace; tidy it
+# after changing gcload's dependencies.
+k8stest:
+	cd deploy/k8stest && $(GO) mod tidy && $(GO) vet ./... && $(GO) test ./...
 
 race:
 	$(GO) test -race $(PKGS)
