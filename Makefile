@@ -4,13 +4,31 @@ PKGS    ?= ./...
 BENCH   ?= .
 BENCHTIME ?= 1s
 
-.PHONY: build test race bench bench-e2e calibrate conform lint run fuzz clean
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE   ?= gcload:$(VERSION)
+
+.PHONY: build static image k8stest test race bench bench-e2e calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
 
+# A static binary, as the container image holds (CGO_ENABLED=0).
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X github.com/gcload/gcload/cmd/gcload/internal/cli.Version=$(VERSION)" -o bin/gcload-static ./cmd/gcload
+
+# The container image (Dockerfile): IMAGE=registry.example.com/gcload:1.0 make image,
+# then push it where the cluster pulls from (docs/distributed.md).
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 test:
 	$(GO) test $(PKGS)
+
+# The Kubernetes manifests decoded with the Kubernetes API types: a module of
+# its own (deploy/k8stest) that follows gcload's through a replace; tidy it
+# after changing gcload's dependencies.
+k8stest:
+	cd deploy/k8stest && $(GO) mod tidy && $(GO) vet ./... && $(GO) test ./...
 
 race:
 	$(GO) test -race $(PKGS)
@@ -65,6 +83,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseTargetInfo$$' -fuzztime 30s ./sipauth/ntlm/
 	$(GO) test -run '^$$' -fuzz '^FuzzAuthorize$$' -fuzztime 30s ./sipauth/sipae/
 	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime 30s ./sipauth/digest/
+	$(GO) test -run '^$$' -fuzz '^FuzzExtractArchive$$' -fuzztime 30s ./coordinate/
 
 clean:
 	rm -rf bin results

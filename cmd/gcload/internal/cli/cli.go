@@ -174,6 +174,7 @@ done, 8 compare inconclusive.`,
 		NewCmdCompare(env),
 		NewCmdCalibrate(env),
 		NewCmdCapacity(env),
+		NewCmdK8s(env, nil),
 	)
 	for _, c := range root.Commands() {
 		usageErrors(c)
