@@ -87,6 +87,23 @@ func Fit(cal Calibration) (Model, error) {
 		return Model{}, err
 	}
 	var m Model
+	used := m.selectRuns(cal)
+	if err := m.fitCPU(used, len(cal.Measurements)); err != nil {
+		return Model{}, err
+	}
+	m.fitWire(used)
+	m.fitDiskAndMemory(used, cal.Micro)
+	if err := m.fitScaling(used); err != nil {
+		return Model{}, err
+	}
+	m.setMicro(cal.Micro)
+	m.fitBaseLatency(used)
+	return m, nil
+}
+
+// selectRuns keeps the runs the fits can use and says why the others are
+// left out.
+func (m *Model) selectRuns(cal Calibration) []Measurement {
 	var used []Measurement
 	for i, r := range cal.Measurements {
 		switch {
@@ -101,6 +118,11 @@ func Fit(cal Calibration) (Model, error) {
 			used = append(used, r)
 		}
 	}
+	return used
+}
+
+// fitCPU fits CPU per post = a + b·k over the fan-out k.
+func (m *Model) fitCPU(used []Measurement, runs int) error {
 	sizes := map[string]bool{}
 	var x, y []float64
 	for _, r := range used {
@@ -110,11 +132,11 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	m.RoomSizes = len(sizes)
 	if len(sizes) < 2 {
-		return Model{}, fmt.Errorf("capacity model: need valid runs at 2 or more room sizes (at least %d recommended), have %d (%d valid of %d runs)", MinRoomSizes, len(sizes), len(used), len(cal.Measurements))
+		return fmt.Errorf("capacity model: need valid runs at 2 or more room sizes (at least %d recommended), have %d (%d valid of %d runs)", MinRoomSizes, len(sizes), len(used), runs)
 	}
 	var err error
 	if m.CPU, err = FitLinear(x, y); err != nil {
-		return Model{}, fmt.Errorf("capacity model: CPU per post: %w", err)
+		return fmt.Errorf("capacity model: CPU per post: %w", err)
 	}
 	if len(sizes) < MinRoomSizes {
 		m.warn("only %d room sizes measured (the method asks for at least %d): the CPU fit is less certain and the bands are wider", len(sizes), MinRoomSizes)
@@ -125,9 +147,14 @@ func Fit(cal Calibration) (Model, error) {
 	if m.CPU.B < 0 {
 		m.warn("CPU per post falls with room size (b = %.3g µs per delivery): the measurements are inconsistent", m.CPU.B)
 	}
+	return nil
+}
 
-	// Wire bytes per post.
-	x, y = nil, nil
+// fitWire fits the bytes on the wire per post, its deliveries included,
+// over the fan-out (per post and per delivery as measured with one room
+// size).
+func (m *Model) fitWire(used []Measurement) {
+	var x, y []float64
 	wsizes := map[string]bool{}
 	for _, r := range used {
 		if r.WireBytesPerPost > 0 || r.WireBytesPerDelivery > 0 {
@@ -138,6 +165,7 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	switch {
 	case len(wsizes) >= 2:
+		var err error
 		if m.Wire, err = FitLinear(x, y); err == nil {
 			m.WireKnown = true
 		}
@@ -158,8 +186,12 @@ func Fit(cal Calibration) (Model, error) {
 	if !m.WireKnown {
 		m.warn("bytes on the wire were not measured: the NIC is left out of the constraints")
 	}
+}
 
-	// Disk, memory, group commit.
+// fitDiskAndMemory takes disk writes per post, memory per user and per
+// joined room (lowest, median, highest of the runs) and the group-commit
+// behaviour.
+func (m *Model) fitDiskAndMemory(used []Measurement, mi Micro) {
 	var disk, memU, memR []float64
 	for _, r := range used {
 		if r.DiskWriteBytes > 0 {
@@ -185,7 +217,7 @@ func Fit(cal Calibration) (Model, error) {
 		switch {
 		case ppf >= 1.5:
 			m.GroupCommit = GroupCommitObserved
-		case ppf > 0 && m.GroupCommit == GroupCommitUnknown && r.AchievedPostsPerSec*cal.Micro.FsyncMeanUs*1e-6 >= 1:
+		case ppf > 0 && m.GroupCommit == GroupCommitUnknown && r.AchievedPostsPerSec*mi.FsyncMeanUs*1e-6 >= 1:
 			m.GroupCommit = GroupCommitAbsent
 		}
 	}
@@ -198,9 +230,12 @@ func Fit(cal Calibration) (Model, error) {
 	if len(memU) == 0 {
 		m.warn("memory per user was not measured: RAM is left out of the constraints")
 	}
+}
 
-	// Scalability over core counts: per room size and core count, the
-	// highest throughput of a saturated run.
+// fitScaling fits the USL over core counts from the highest throughput of
+// a saturated run per room size and core count, and the saturation
+// efficiency of those runs.
+func (m *Model) fitScaling(used []Measurement) error {
 	type gk struct {
 		g string
 		n int
@@ -215,8 +250,6 @@ func Fit(cal Calibration) (Model, error) {
 			best[k] = r
 		}
 	}
-	var pts []USLPoint
-	var eff []float64
 	keys := make([]gk, 0, len(best))
 	for k := range best {
 		keys = append(keys, k)
@@ -227,12 +260,14 @@ func Fit(cal Calibration) (Model, error) {
 		}
 		return keys[i].n < keys[j].n
 	})
+	var pts []USLPoint
 	for _, k := range keys {
 		pts = append(pts, USLPoint{Cores: k.n, Throughput: best[k].AchievedPostsPerSec, Group: k.g})
 	}
 	if len(pts) > 0 {
+		var err error
 		if m.USL, err = FitUSL(pts); err != nil {
-			return Model{}, fmt.Errorf("capacity model: %w", err)
+			return fmt.Errorf("capacity model: %w", err)
 		}
 	} else {
 		m.USL = USLFit{Lambda: map[string]float64{}, Note: "USL not fitted: no run reached saturation; σ = κ = 0 assumed"}
@@ -242,6 +277,7 @@ func Fit(cal Calibration) (Model, error) {
 	} else if !m.USL.KappaFitted {
 		m.warn("%s", m.USL.Note)
 	}
+	var eff []float64
 	for _, k := range keys {
 		r := best[k]
 		bound := m.USL.Speedup(float64(r.Cores)) / (m.CPU.At(r.FanOut()) * 1e-6)
@@ -255,9 +291,12 @@ func Fit(cal Calibration) (Model, error) {
 	} else {
 		m.CPUEfficiency = spread(eff)
 	}
+	return nil
+}
 
-	// Micro-calibrations.
-	mi := cal.Micro
+// setMicro takes the micro-calibrations and the coefficients of
+// variation, and checks the CPU per delivery against the hot path.
+func (m *Model) setMicro(mi Micro) {
 	m.HotPathDeliveryUs = mi.HotPathDeliveryUs
 	m.FsyncMeanUs, m.FsyncP99Us = mi.FsyncMeanUs, mi.FsyncP99Us
 	if m.FsyncP99Us == 0 {
@@ -275,14 +314,17 @@ func Fit(cal Calibration) (Model, error) {
 			m.warn("the fitted CPU per delivery (%.3g µs) differs from the hot-path micro-calibration (%.3g µs) by %+.0f%%", m.CPU.B, m.HotPathDeliveryUs, 100*d)
 		}
 	}
+}
 
-	// Base latency: what the queueing model does not explain.
+// fitBaseLatency is the latency the queueing model does not explain: the
+// median of measured minus modelled p50 post ack, at least 0.
+func (m *Model) fitBaseLatency(used []Measurement) {
 	var diffs []float64
 	for _, r := range used {
 		if r.Latency.PostAckP50 <= 0 {
 			continue
 		}
-		e := newEngine(m, m.localHW(r.Cores), m.ArrivalCV)
+		e := newEngine(*m, m.localHW(r.Cores), m.ArrivalCV)
 		ack, _ := e.latency(runMix(r), r.AchievedPostsPerSec, mid, 0.5)
 		if finite(ack) {
 			diffs = append(diffs, r.Latency.PostAckP50-ack*1e6)
@@ -291,7 +333,6 @@ func Fit(cal Calibration) (Model, error) {
 	if len(diffs) > 0 {
 		m.BaseLatencyUs = math.Max(0, median(diffs))
 	}
-	return m, nil
 }
 
 func (m *Model) warn(format string, args ...any) {
