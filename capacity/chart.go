@@ -137,7 +137,7 @@ func ThroughputChart(cal Calibration, m Model) Chart {
 			lo, hi = math.Min(lo, r.OfferedPostsPerSec), math.Max(hi, r.OfferedPostsPerSec)
 		}
 		c.Series = append(c.Series, s)
-		e := newEngine(m, m.localHW(g.cores), m.ArrivalCV)
+		e := m.localEngine(g.cores)
 		capX := MaxThroughput(e.demands(SingleSize(g.size), mid))
 		if finite(capX) && len(s.X) > 0 {
 			c.Series = append(c.Series, Series{X: []float64{s.X[0], s.X[len(s.X)-1]}, Y: []float64{capX, capX}, Style: StyleDashed, Color: i})
@@ -215,7 +215,7 @@ func LatencyChart(cal Calibration, m Model) Chart {
 			continue
 		}
 		c.Series = append(c.Series, s)
-		e := newEngine(m, m.localHW(g.cores), m.ArrivalCV)
+		e := m.localEngine(g.cores)
 		mix := SingleSize(g.size)
 		capX := MaxThroughput(e.demands(mix, mid))
 		top := math.Min(0.98*capX, 1.2*xmax)

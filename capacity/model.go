@@ -10,8 +10,13 @@ import (
 // the fits and the measured constants Predict maps onto a profile.
 type Model struct {
 	// CPU is the server CPU per post in µs against the fan-out k
-	// (deliveries per post): a + b·k, b being the CPU per delivery.
+	// (deliveries per post) as a straight line a + b·k, b being the CPU
+	// per delivery (compared with the hot-path micro-calibration).
 	CPU LinearFit `json:"cpu_per_post_us"`
+	// CPUModel is the form of CPU per post against k the predictions use:
+	// the candidate (linear, batching, log, piecewise) chosen by
+	// leave-one-room-size-out cross-validation.
+	CPUModel RoomModel `json:"cpu_model"`
 	// Wire is the bytes on the wire per post, its deliveries included,
 	// against k. WireKnown is false when no run measured them.
 	Wire      LinearFit `json:"wire_bytes_per_post"`
@@ -42,6 +47,10 @@ type Model struct {
 	// (network, client, scheduling): the median over the runs of measured
 	// minus modelled p50 post ack, at least 0.
 	BaseLatencyUs float64 `json:"base_latency_us"`
+	// TailP50 and TailP99 are what the queueing model does not explain of
+	// the p50 and p99 post → last delivery on this machine.
+	TailP50 LatencyTail `json:"tail_p50"`
+	TailP99 LatencyTail `json:"tail_p99"`
 	// ServiceCV and ArrivalCV are the coefficients of variation used for
 	// this machine's sweep (1 when not measured).
 	ServiceCV float64 `json:"service_cv"`
@@ -98,6 +107,7 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	m.setMicro(cal.Micro)
 	m.fitBaseLatency(used)
+	m.fitLatencyTails(used)
 	return m, nil
 }
 
@@ -136,6 +146,13 @@ func (m *Model) fitCPU(used []Measurement, runs int) error {
 	}
 	var err error
 	if m.CPU, err = FitLinear(x, y); err != nil {
+		return fmt.Errorf("capacity model: CPU per post: %w", err)
+	}
+	size := make([]float64, len(used))
+	for i, r := range used {
+		size[i] = math.Round(r.MeanRoomSize())
+	}
+	if m.CPUModel, err = SelectRoomModel(x, y, size); err != nil {
 		return fmt.Errorf("capacity model: CPU per post: %w", err)
 	}
 	if len(sizes) < MinRoomSizes {
@@ -280,7 +297,7 @@ func (m *Model) fitScaling(used []Measurement) error {
 	var eff []float64
 	for _, k := range keys {
 		r := best[k]
-		bound := m.USL.Speedup(float64(r.Cores)) / (m.CPU.At(r.FanOut()) * 1e-6)
+		bound := m.USL.Speedup(float64(r.Cores)) / (m.CPUModel.Fit.At(r.FanOut()) * 1e-6)
 		if bound > 0 {
 			eff = append(eff, r.AchievedPostsPerSec/bound)
 		}
@@ -324,7 +341,7 @@ func (m *Model) fitBaseLatency(used []Measurement) {
 		if r.Latency.PostAckP50 <= 0 {
 			continue
 		}
-		e := newEngine(*m, m.localHW(r.Cores), m.ArrivalCV)
+		e := m.localEngine(r.Cores)
 		ack, _ := e.latency(runMix(r), r.AchievedPostsPerSec, mid, 0.5)
 		if finite(ack) {
 			diffs = append(diffs, r.Latency.PostAckP50-ack*1e6)
@@ -333,6 +350,79 @@ func (m *Model) fitBaseLatency(used []Measurement) {
 	if len(diffs) > 0 {
 		m.BaseLatencyUs = math.Max(0, median(diffs))
 	}
+}
+
+// LatencyTail is the part of a percentile of post → last delivery that
+// the queueing model does not explain on this machine: C0 + C1·k µs for
+// posts into rooms of k, fitted to the runs below saturation (measured
+// minus modelled, least squares on relative errors, both terms ≥ 0). C1
+// is per recipient and on this machine mostly the load generator's own
+// handling of a post's deliveries (its users share a few connections and
+// one process), so it is used for predictions on this machine only
+// (validation, charts); C0 is carried to a profile like the base latency.
+type LatencyTail struct {
+	C0   float64 `json:"c0_us"`
+	C1   float64 `json:"c1_us_per_recipient"`
+	Runs int     `json:"runs"`
+}
+
+// At is the tail for rooms of k, with or without the per-recipient term.
+func (t LatencyTail) At(k float64, perRecipient bool) float64 {
+	if perRecipient {
+		return t.C0 + t.C1*k
+	}
+	return t.C0
+}
+
+// fitLatencyTails fits TailP50 and TailP99 to the runs below saturation
+// with post → last delivery measured.
+func (m *Model) fitLatencyTails(used []Measurement) {
+	fit := func(p float64, measured func(Measurement) float64) LatencyTail {
+		var k, d, w []float64
+		for _, r := range used {
+			y := measured(r)
+			if saturated(r) || y <= 0 {
+				continue
+			}
+			e := m.localEngine(r.Cores)
+			_, last := e.latency(runMix(r), r.AchievedPostsPerSec, mid, p)
+			if !finite(last) {
+				continue
+			}
+			k, d, w = append(k, r.FanOut()), append(d, y-last*1e6), append(w, 1/(y*y))
+		}
+		return fitTail(k, d, w)
+	}
+	m.TailP50 = fit(0.5, func(r Measurement) float64 { return r.Latency.PostLastDeliveryP50 })
+	m.TailP99 = fit(0.99, func(r Measurement) float64 { return r.Latency.PostLastDeliveryP99 })
+}
+
+// fitTail fits d = C0 + C1·k by weighted least squares with C0, C1 ≥ 0.
+func fitTail(k, d, w []float64) LatencyTail {
+	t := LatencyTail{Runs: len(k)}
+	if len(k) == 0 {
+		return t
+	}
+	var sw, swk, swkk, swd, swkd float64
+	for i := range k {
+		sw += w[i]
+		swk += w[i] * k[i]
+		swkk += w[i] * k[i] * k[i]
+		swd += w[i] * d[i]
+		swkd += w[i] * k[i] * d[i]
+	}
+	if det := sw*swkk - swk*swk; det > 1e-12*sw*swkk {
+		t.C0 = (swkk*swd - swk*swkd) / det
+		t.C1 = (sw*swkd - swk*swd) / det
+	}
+	switch {
+	case t.C0 >= 0 && t.C1 >= 0 && (t.C0 != 0 || t.C1 != 0):
+	case t.C1 < 0 || t.C0 == 0 && t.C1 == 0:
+		t.C0, t.C1 = math.Max(swd/sw, 0), 0
+	default: // C0 < 0: through the origin
+		t.C0, t.C1 = 0, math.Max(swkd/swkk, 0)
+	}
+	return t
 }
 
 func (m *Model) warn(format string, args ...any) {
@@ -408,9 +498,27 @@ type engine struct {
 	m  Model
 	h  hw
 	ca float64 // arrival coefficient of variation
+	// local: the hardware is this machine, so the latency tail's
+	// per-recipient part (the load generator's) applies.
+	local bool
 }
 
 func newEngine(m Model, h hw, ca float64) engine { return engine{m: m, h: h, ca: ca} }
+
+// localEngine evaluates the model on this machine with the given cores,
+// for the sweep's own runs.
+func (m Model) localEngine(cores int) engine {
+	return engine{m: m, h: m.localHW(cores), ca: m.ArrivalCV, local: true}
+}
+
+// tail is the latency tail at percentile p for rooms of k, in seconds:
+// TailP50 up to the median, TailP99 from the 99th percentile, linear in
+// between.
+func (e engine) tail(k, p float64) float64 {
+	t50, t99 := e.m.TailP50.At(k, e.local), e.m.TailP99.At(k, e.local)
+	f := math.Min(math.Max((p-0.5)/0.49, 0), 1)
+	return (t50 + f*(t99-t50)) * 1e-6
+}
 
 func pick(b Band, l level, higherIsWorse bool) float64 {
 	switch {
@@ -470,9 +578,27 @@ func fitAt(f LinearFit, x float64, l level) float64 {
 	return math.Max(lo, 0.05*y)
 }
 
+// roomAt is the CPU model's value at k at a level (higher is worse).
+func roomAt(f RoomFit, k float64, l level) float64 {
+	y := f.At(k)
+	if l == mid {
+		return y
+	}
+	var lo, hi float64
+	if f.SEKnown {
+		lo, hi = f.Interval(k, Confidence)
+	} else {
+		lo, hi = y*(1-unknownRel), y*(1+unknownRel)
+	}
+	if l == pess {
+		return hi
+	}
+	return math.Max(lo, 0.05*y)
+}
+
 // cpuUs is the CPU per post in rooms of k on this machine, in µs.
 func (e engine) cpuUs(k float64, l level) float64 {
-	return math.Max(fitAt(e.m.CPU, k, l), 1e-3)
+	return math.Max(roomAt(e.m.CPUModel.Fit, k, l), 1e-3)
 }
 
 // coreSeconds converts µs of this machine's CPU into seconds of one of
@@ -602,12 +728,12 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	for i, r := range shares {
 		k := float64(r.Size)
 		total := e.coreSeconds(e.cpuUs(k, l), l)
-		// Split the post's CPU into its own handling (a) and the fan-out
-		// (b·k) in the proportions of the central fit.
-		a, b := math.Max(e.m.CPU.A, 0), math.Max(e.m.CPU.B, 0)
+		// Split the post's CPU into its own handling and the fan-out in
+		// the proportions of the central fit.
+		a, fan := e.m.CPUModel.Fit.Split(k)
 		frac := 0.5
-		if a+b*k > 0 {
-			frac = a / (a + b*k)
+		if a+fan > 0 {
+			frac = a / (a + fan)
 		}
 		parts[i] = part{w: r.Weight, post: total * frac, fan: total * (1 - frac), tau: total}
 		mean += r.Weight * total
@@ -645,7 +771,7 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	dLast := make([]float64, len(parts))
 	for i, pt := range parts {
 		dAck[i] = base + pt.post + commit
-		dLast[i] = dAck[i] + pt.fan*stretch
+		dLast[i] = dAck[i] + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
 	}
 	ws := make([]float64, len(parts))
 	for i, pt := range parts {

@@ -50,26 +50,25 @@ type RoomFit struct {
 	XMax    float64 `json:"x_max"`
 }
 
-// basis is the design row of k.
-func (f RoomFit) basis(k float64) []float64 {
+// row is the design row of k: its p values.
+func (f RoomFit) row(k float64) (r [3]float64, p int) {
 	switch f.Kind {
 	case RoomBatching:
-		return []float64{1, k / (1 + k/f.Knot)}
+		return [3]float64{1, k / (1 + k/f.Knot)}, 2
 	case RoomLog:
-		return []float64{1, k, math.Log(math.Max(k, 1e-9))}
+		return [3]float64{1, k, math.Log(math.Max(k, 1e-9))}, 3
 	case RoomPiecewise:
-		return []float64{1, k, math.Max(0, k-f.Knot)}
+		return [3]float64{1, k, math.Max(0, k-f.Knot)}, 3
 	}
-	return []float64{1, k}
+	return [3]float64{1, k}, 2
 }
 
 // At is the fitted CPU per post at k.
 func (f RoomFit) At(k float64) float64 {
+	r, p := f.row(k)
 	var y float64
-	for i, v := range f.basis(k) {
-		if i < len(f.Coef) {
-			y += f.Coef[i] * v
-		}
+	for i := range min(p, len(f.Coef)) {
+		y += f.Coef[i] * r[i]
 	}
 	return y
 }
@@ -79,10 +78,10 @@ func (f RoomFit) SE(k float64) float64 {
 	if !f.SEKnown {
 		return 0
 	}
-	phi := f.basis(k)
+	phi, p := f.row(k)
 	var v float64
-	for i := range phi {
-		for j := range phi {
+	for i := range p {
+		for j := range p {
 			v += phi[i] * f.Cov[i][j] * phi[j]
 		}
 	}
@@ -176,8 +175,8 @@ func FitRoom(kind RoomModelKind, x, y []float64) (RoomFit, error) {
 	case RoomLinear, RoomLog:
 		knots = []float64{0}
 	case RoomBatching:
-		for i := range 48 {
-			knots = append(knots, lo/10*math.Pow(hi*100/(lo/10), float64(i)/47))
+		for i := range 25 {
+			knots = append(knots, lo/10*math.Pow(hi*100/(lo/10), float64(i)/24))
 		}
 	case RoomPiecewise:
 		xs := make([]float64, 0, len(distinct))
@@ -188,31 +187,65 @@ func FitRoom(kind RoomModelKind, x, y []float64) (RoomFit, error) {
 		// A breakpoint from the second smallest to the second largest
 		// size: every segment holds two sizes or more.
 		a, b := xs[1], xs[len(xs)-2]
-		for i := range 40 {
-			knots = append(knots, a*math.Pow(b/a, float64(i)/39))
+		for i := range 20 {
+			knots = append(knots, a*math.Pow(b/a, float64(i)/19))
 		}
 	default:
 		return RoomFit{}, fmt.Errorf("room fit: unknown form %q", kind)
 	}
-	best := RoomFit{}
-	bestRSS := math.Inf(1)
-	for _, K := range knots {
-		f, rss, err := fitRoomAt(kind, K, x, y)
-		if err == nil && rss < bestRSS {
-			best, bestRSS = f, rss
+	// The knot: the best of the grid, refined between its neighbours by
+	// golden-section search on a log scale, each with one weighting pass;
+	// then the full reweighted fit at it.
+	bestK, bestRSS := 0.0, math.Inf(1)
+	bestI := -1
+	for i, K := range knots {
+		if _, rss, err := fitRoomAt(kind, K, x, y, 1); err == nil && rss < bestRSS {
+			bestK, bestRSS, bestI = K, rss, i
 		}
 	}
-	if math.IsInf(bestRSS, 1) {
+	if bestI < 0 {
 		return RoomFit{}, fmt.Errorf("room fit %s: no fit (singular design)", kind)
+	}
+	if len(knots) > 1 {
+		a := math.Log(knots[max(bestI-1, 0)])
+		b := math.Log(knots[min(bestI+1, len(knots)-1)])
+		rssAt := func(lk float64) float64 {
+			_, r, err := fitRoomAt(kind, math.Exp(lk), x, y, 1)
+			if err != nil {
+				return math.Inf(1)
+			}
+			return r
+		}
+		const g = 0.6180339887498949
+		c, d := b-g*(b-a), a+g*(b-a)
+		fc, fd := rssAt(c), rssAt(d)
+		for range 24 {
+			if fc < fd {
+				b, d, fd = d, c, fc
+				c = b - g*(b-a)
+				fc = rssAt(c)
+			} else {
+				a, c, fc = c, d, fd
+				d = a + g*(b-a)
+				fd = rssAt(d)
+			}
+		}
+		if k := math.Exp((a + b) / 2); rssAt(math.Log(k)) < bestRSS {
+			bestK = k
+		}
+	}
+	best, _, err := fitRoomAt(kind, bestK, x, y, 4)
+	if err != nil {
+		return RoomFit{}, fmt.Errorf("room fit %s: %w", kind, err)
 	}
 	best.XMin, best.XMax = lo, hi
 	return best, nil
 }
 
 // fitRoomAt fits the linear coefficients for a given knot by iteratively
-// reweighted least squares (weights 1/fitted², from 1/measured²); it
-// returns the weighted residual sum of squares.
-func fitRoomAt(kind RoomModelKind, knot float64, x, y []float64) (RoomFit, float64, error) {
+// reweighted least squares (weights 1/measured², then passes-1 times
+// 1/fitted²); it returns the sum of squared relative residuals.
+func fitRoomAt(kind RoomModelKind, knot float64, x, y []float64, passes int) (RoomFit, float64, error) {
 	f := RoomFit{Kind: kind, Knot: knot, N: len(x)}
 	w := make([]float64, len(y))
 	for i := range y {
@@ -220,20 +253,19 @@ func fitRoomAt(kind RoomModelKind, knot float64, x, y []float64) (RoomFit, float
 	}
 	var rss float64
 	var inv [][]float64
-	for iter := range 4 {
-		X := make([][]float64, len(x))
-		for i := range x {
-			X[i] = f.basis(x[i])
-		}
-		p := len(X[0])
+	_, p := f.row(1)
+	for pass := range passes {
 		xtwx := make([][]float64, p)
-		xtwy := make([]float64, p)
 		for a := range p {
 			xtwx[a] = make([]float64, p)
-			for i := range X {
-				xtwy[a] += X[i][a] * w[i] * y[i]
+		}
+		xtwy := make([]float64, p)
+		for i := range x {
+			r, _ := f.row(x[i])
+			for a := range p {
+				xtwy[a] += r[a] * w[i] * y[i]
 				for b := range p {
-					xtwx[a][b] += X[i][a] * w[i] * X[i][b]
+					xtwx[a][b] += r[a] * w[i] * r[b]
 				}
 			}
 		}
@@ -252,7 +284,7 @@ func fitRoomAt(kind RoomModelKind, knot float64, x, y []float64) (RoomFit, float
 			r := y[i] - f.At(x[i])
 			rss += w[i] * r * r
 		}
-		if iter < 3 {
+		if pass < passes-1 {
 			for i := range x {
 				if fy := f.At(x[i]); fy > 0 {
 					w[i] = 1 / (fy * fy)
@@ -273,7 +305,6 @@ func fitRoomAt(kind RoomModelKind, knot float64, x, y []float64) (RoomFit, float
 		}
 		f.SEKnown = true
 	}
-	// The comparison across knots uses relative residuals.
 	var rel float64
 	for i := range x {
 		r := (y[i] - f.At(x[i])) / y[i]
