@@ -461,3 +461,60 @@ func TestCalibrationSaveLoad(t *testing.T) {
 		t.Errorf("syntax error: %v, want the line", err)
 	}
 }
+
+// TestValidationStatus checks the green/amber/red verdicts: runs whose
+// latency is what the model itself predicts are green; scattered around
+// it by ±30% they miss the 20% target (amber); by ±80%, far off (red).
+// Server CPU likewise with the synthetic noise: 2% green, 20% amber
+// (beyond the 10% target), 40% red; and two runs cannot be validated
+// (red).
+func TestValidationStatus(t *testing.T) {
+	withLatency := func(cal Calibration, scatter float64) Calibration {
+		m, err := Fit(cal)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range cal.Measurements {
+			r := &cal.Measurements[i]
+			_, last := m.localEngine(r.Cores).latency(runMix(*r), r.AchievedPostsPerSec, mid, 0.99)
+			if finite(last) {
+				r.Latency.PostLastDeliveryP99 = last * 1e6 * (1 + scatter*float64(1-2*(i%2)))
+			}
+		}
+		return cal
+	}
+	noisy := func(n float64) Calibration {
+		tr := defaultTruth()
+		tr.noise = n
+		return synth(tr, synthSizes, synthCores, synthLoads)
+	}
+	tests := []struct {
+		name     string
+		cal      Calibration
+		cpu, lat Status
+		sentence string
+	}{
+		{"model's own latency", withLatency(noisy(0.02), 0), StatusGreen, StatusGreen, "within its 10% target at every room size"},
+		{"latency scattered ±30%", withLatency(noisy(0.02), 0.3), StatusGreen, StatusAmber, "misses its 20% target"},
+		{"latency scattered ±80%", withLatency(noisy(0.02), 0.8), StatusGreen, StatusRed, "far off its 20% target"},
+		{"CPU noise 20%", withLatency(noisy(0.2), 0), StatusAmber, StatusGreen, "Server CPU misses its 10% target"},
+		{"CPU noise 40%", withLatency(noisy(0.4), 0), StatusRed, StatusGreen, "Server CPU is far off"},
+		{"two runs", synth(exactTruth(), []int{10, 1000}, []int{1}, []float64{0.5}), StatusRed, StatusRed, "not validated"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := Validate(tc.cal)
+			if v.CPUCheck.Status != tc.cpu || v.LatencyCheck.Status != tc.lat || v.Status != worse(tc.cpu, tc.lat) {
+				t.Errorf("statuses CPU %s, latency %s, overall %s; want %s, %s\n%s\n%s", v.CPUCheck.Status, v.LatencyCheck.Status, v.Status, tc.cpu, tc.lat, v.CPUCheck.Sentence, v.LatencyCheck.Sentence)
+			}
+			if s := v.CPUCheck.Sentence + " " + v.LatencyCheck.Sentence; !strings.Contains(s, tc.sentence) {
+				t.Errorf("sentences lack %q: %s", tc.sentence, s)
+			}
+			if tc.cpu != StatusRed || v.CPUCheck.Runs > 0 {
+				if len(v.CPUCheck.BySize) != 4 {
+					t.Errorf("CPU errors at %d room sizes, want 4", len(v.CPUCheck.BySize))
+				}
+			}
+		})
+	}
+}
