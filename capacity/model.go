@@ -27,12 +27,18 @@ type Model struct {
 	// PostsPerFsync is the largest group-commit batch observed (posts per
 	// synchronous flush); 0 when no flush was counted.
 	PostsPerFsync float64 `json:"posts_per_fsync"`
-	// GroupCommit says whether the server batches commits: observed (a
-	// run had 1.5 or more posts per flush), absent (a run had a post
-	// arriving during every flush, yet one flush per post) or unknown.
-	// Only when observed is a flush assumed to carry the posts that arrived
+	// GroupCommit says whether the server batches commits: observed (the
+	// runs' posts per flush rose with the post rate as a flush carrying
+	// the posts that arrived during the previous one predicts, or a run
+	// had 1.5 or more posts per flush), absent (posts arrived during
+	// flushes, yet each had its own flush) or unknown (no flushes
+	// counted, or too few posts arrived during a flush to tell). Only
+	// when observed is a flush assumed to carry the posts that arrived
 	// during the previous one; otherwise every post has its own flush.
 	GroupCommit string `json:"group_commit"`
+	// Batching is the measured group commit: posts per flush of each run
+	// and the fitted commit window.
+	Batching GroupCommitFit `json:"batching"`
 	// USL is the scalability over core counts.
 	USL USLFit `json:"usl"`
 	// CPUEfficiency is the throughput runs reached at saturation relative
@@ -228,21 +234,13 @@ func (m *Model) fitDiskAndMemory(used []Measurement, mi Micro) {
 	if len(disk) == 0 {
 		m.warn("disk writes were not measured: disk IOPS counts the commits only")
 	}
-	m.GroupCommit = GroupCommitUnknown
-	for _, r := range used {
-		ppf := r.PostsPerFsync()
-		switch {
-		case ppf >= 1.5:
-			m.GroupCommit = GroupCommitObserved
-		case ppf > 0 && m.GroupCommit == GroupCommitUnknown && r.AchievedPostsPerSec*mi.FsyncMeanUs*1e-6 >= 1:
-			m.GroupCommit = GroupCommitAbsent
-		}
-	}
+	m.Batching = FitGroupCommit(used, mi.FsyncMeanUs)
+	m.GroupCommit = m.Batching.Verdict
 	switch {
 	case m.PostsPerFsync == 0:
 		m.warn("synchronous flushes were not counted: one flush per post is assumed (no group commit), which is pessimistic")
 	case m.GroupCommit == GroupCommitUnknown:
-		m.warn("group commit could not be observed (no run was fast enough to have posts arriving during a flush): one flush per post is assumed, which is pessimistic")
+		m.warn("%s: one flush per post is assumed, which is pessimistic", m.Batching.Sentence)
 	}
 	if len(memU) == 0 {
 		m.warn("memory per user was not measured: RAM is left out of the constraints")
