@@ -76,6 +76,36 @@ type SizeRow struct {
 	MeetsObjective bool `json:"meets_objective"`
 }
 
+// Binding names the binding resource at each edge of a band ("" when
+// nothing measured bounds it).
+type Binding struct {
+	Low  Resource `json:"low"`
+	Mid  Resource `json:"mid"`
+	High Resource `json:"high"`
+}
+
+// Same reports whether one resource binds the whole band.
+func (b Binding) Same() bool { return b.Low == b.Mid && b.Mid == b.High }
+
+// bindingOf is the resource with the smallest value at each edge.
+func bindingOf(cs []Constraint, value func(Constraint) Band) Binding {
+	var b Binding
+	lo, mi, hi := math.Inf(1), math.Inf(1), math.Inf(1)
+	for _, c := range cs {
+		v := value(c)
+		if v.Low < lo {
+			lo, b.Low = v.Low, c.Resource
+		}
+		if v.Mid < mi {
+			mi, b.Mid = v.Mid, c.Resource
+		}
+		if v.High < hi {
+			hi, b.High = v.High, c.Resource
+		}
+	}
+	return b
+}
+
 // Use is the utilisation of one resource.
 type Use struct {
 	Resource    Resource `json:"resource"`
@@ -122,6 +152,11 @@ type Prediction struct {
 	PostsBinding        Resource `json:"posts_binding"`
 	MaxUsers            Band     `json:"max_users"`
 	UsersBinding        Resource `json:"users_binding"`
+	// PostsBindingBand and UsersBindingBand name the binding resource of
+	// each edge of the band: the pessimistic edge may run out of a
+	// different resource than the central estimate.
+	PostsBindingBand Binding `json:"posts_binding_band"`
+	UsersBindingBand Binding `json:"users_binding_band"`
 	// MaxUsersPerRoom is the largest room whose posts meet the objective
 	// at the objective's load.
 	MaxUsersPerRoom Band `json:"max_users_per_room"`
@@ -321,8 +356,11 @@ func (pr *Prediction) predictConstraints(e engine, b banding) {
 		}
 		pr.MaxUsers = Band{math.Min(pr.MaxUsers.Low, c.MaxUsers.Low), math.Min(pr.MaxUsers.Mid, c.MaxUsers.Mid), math.Min(pr.MaxUsers.High, c.MaxUsers.High)}
 	}
+	pr.PostsBindingBand = bindingOf(pr.Constraints, func(c Constraint) Band { return c.MaxPostsPerSec })
+	pr.UsersBindingBand = bindingOf(pr.Constraints, func(c Constraint) Band { return c.MaxUsers })
 	if !pr.MaxUsers.Finite() {
 		pr.UsersBinding = ""
+		pr.UsersBindingBand = Binding{}
 		pr.Warnings = append(pr.Warnings, "concurrent users are not bounded by what was measured: give the mix's posts_per_user_per_hour and measure memory per user")
 	}
 }

@@ -277,7 +277,7 @@ func TestHoldOut(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	v := Validate(synth(exactTruth(), synthSizes, synthCores, synthLoads))
-	if !v.Done || v.Poor || v.Error > 1e-6 || !strings.HasPrefix(v.Sentence, "Validated") || v.LeaveOneOutRuns != 40 || !v.LatencyChecked {
+	if !v.Done || v.Poor || v.Error > 1e-6 || !strings.HasPrefix(v.Sentence, "Most loaded runs held out and predicted: within") || v.LeaveOneOutRuns != 40 || !v.LatencyChecked {
 		t.Errorf("exact data: %+v", v)
 	}
 
@@ -393,10 +393,10 @@ func TestPredictionTextAndJSON(t *testing.T) {
 	}
 	text := p.Text()
 	for _, want := range []string{
-		"Capacity on ocs-r2-reference", "Validated", "max posts/s", "max deliveries/s", "max concurrent users",
+		"Capacity on ocs-r2-reference", "Validation: RED", "Most loaded runs held out", "max posts/s", "max deliveries/s", "max concurrent users",
 		"max users per room (p99 ≤ 500 ms at 40 posts/s)", "binds: nic", "binds: ram",
 		"40 messages/s", "1,000 users per room", "20,000 users per server", "60,000 users per pool",
-		"By room size", "16,000", "MISSED", "CPU per post = a + b·k", "κ = 0 (not identifiable)", "Warnings",
+		"By room size", "16,000", "MISSED", "CPU per post = 40", "linear form, chosen by leaving out each of 4 room sizes", "as a straight line a + b·k", "group commit observed", "κ = 0 (not identifiable)", "Warnings",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
@@ -516,5 +516,31 @@ func TestValidationStatus(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBindingPerBand: on the real sweep mapped onto the reference
+// profile, the pessimistic edge of max concurrent users runs out of RAM
+// while the central estimate runs out of NIC; each edge names its own.
+func TestBindingPerBand(t *testing.T) {
+	cal, err := LoadCalibration("testdata/calibration-full.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Predict(cal, testProfile(), PeakMix(), DefaultObjective())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Binding{Low: RAM, Mid: NIC, High: NIC}
+	if p.UsersBindingBand != want || p.UsersBinding != NIC {
+		t.Errorf("users bound by %+v (mid %s), want %+v", p.UsersBindingBand, p.UsersBinding, want)
+	}
+	for _, c := range p.Constraints {
+		if c.Resource == RAM && !(c.MaxUsers.Low == p.MaxUsers.Low) {
+			t.Errorf("the low edge %g is not RAM's %g", p.MaxUsers.Low, c.MaxUsers.Low)
+		}
+	}
+	if !strings.Contains(p.Text(), "binds: ram / nic / nic") {
+		t.Errorf("the text does not name each edge's resource:\n%s", p.Text())
 	}
 }

@@ -356,7 +356,7 @@ func Validate(cal Calibration) Validation {
 	case v.Poor:
 		v.Sentence = fmt.Sprintf("POOR PREDICTION: held out and predicted, the model is off by %.1f%%, above the %.0f%% limit (%s). Treat every figure as rough.", 100*v.Error, 100*MaxHoldOutError, checks)
 	default:
-		v.Sentence = fmt.Sprintf("Validated: held out and predicted, the model is within %.1f%% (limit %.0f%%; %s; CPU fit R² %.3f).", 100*v.Error, 100*MaxHoldOutError, checks, v.R2)
+		v.Sentence = fmt.Sprintf("Most loaded runs held out and predicted: within %.1f%% (limit %.0f%%; %s; CPU fit R² %.3f).", 100*v.Error, 100*MaxHoldOutError, checks, v.R2)
 	}
 	v.Sentence += fmt.Sprintf(" Leaving out each of %d runs in turn: server CPU error mean %.1f%%, worst %.1f%%.", v.LeaveOneOutRuns, 100*v.LeaveOneOutMean, 100*v.LeaveOneOutMax)
 	if v.LatencyChecked {
