@@ -129,7 +129,6 @@ func pctErr(e float64) string {
 	return fmt.Sprintf("%.1f%%", 100*e)
 }
 
-
 // HoldOutResult is one held-out prediction.
 type HoldOutResult struct {
 	Index     int     `json:"index"`
