@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"html/template"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -160,49 +158,8 @@ func scenarioMix(file string) (capacity.RoomMix, error) {
 	return mix, mix.Validate()
 }
 
-var capacityPage = template.Must(template.New("capacity").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"/><title>gcload capacity</title>
-<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
-.poor{border:2px solid #b00020;background:#fff3f3;padding:.6em 1em}.ok{border:2px solid #1b7f2a;background:#f0fbf2;padding:.6em 1em}figure{margin:1em 0}</style>
-</head><body>
-<h1>Capacity on {{.Profile}}</h1>
-<p class="{{if .Poor}}poor{{else}}ok{{end}}">{{.Sentence}}</p>
-<h2>Prediction</h2>
-<pre>{{.Text}}</pre>
-<h2>Charts</h2>
-{{range .Charts}}<figure><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
-{{end}}
-</body></html>
-`))
-
-// capacityHTML writes the capacity section as one self-contained page.
+// capacityHTML writes capacity.html: the prediction as a page for people
+// (capacity.Prediction.WriteHTML).
 func capacityHTML(w io.Writer, cal capacity.Calibration, pred capacity.Prediction) error {
-	type fig struct {
-		Title string
-		SVG   template.HTML
-	}
-	var figs []fig
-	for _, c := range capacity.Charts(cal, pred) {
-		svg, err := c.SVG()
-		if err != nil {
-			return err
-		}
-		figs = append(figs, fig{c.Title, template.HTML(inlineSVG(svg))})
-	}
-	return capacityPage.Execute(w, map[string]any{
-		"Profile": pred.Profile.Name, "Poor": pred.Validation.Poor, "Sentence": pred.Validation.Sentence,
-		"Text": pred.Text(), "Charts": figs,
-	})
+	return pred.WriteHTML(w, cal)
 }
-
-// inlineSVG drops the XML prolog and the namespace declarations (with
-// their URLs) of a standalone SVG, for inline use in HTML.
-func inlineSVG(svg []byte) string {
-	s := string(svg)
-	if i := strings.Index(s, "<svg"); i >= 0 {
-		s = s[i:]
-	}
-	return xmlnsAttr.ReplaceAllString(s, "")
-}
-
-var xmlnsAttr = regexp.MustCompile(`\s+xmlns(:[A-Za-z]+)?="[^"]*"`)
