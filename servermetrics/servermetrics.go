@@ -302,12 +302,17 @@ func (s *Sample) add(fams map[string]*dto.MetricFamily, o Options) error {
 // BusyCPUSeconds is the host CPU time spent working: every mode but
 // idle, iowait and steal (time the hypervisor gave to others).
 func (s Sample) BusyCPUSeconds() float64 {
+	modes := make([]string, 0, len(s.CPUSeconds))
+	for m := range s.CPUSeconds {
+		modes = append(modes, m)
+	}
+	sort.Strings(modes) // the same sum, to the last bit, every time
 	var b float64
-	for mode, v := range s.CPUSeconds {
+	for _, mode := range modes {
 		switch mode {
 		case "idle", "iowait", "steal":
 		default:
-			b += v
+			b += s.CPUSeconds[mode]
 		}
 	}
 	return b

@@ -3,11 +3,9 @@ package servermetrics
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -21,69 +19,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/gcload/gcload/servermetrics/nodeexportertest"
 )
 
-// nodeExporter starts Debian's prometheus-node-exporter on a random
-// loopback port with only the collectors the reader uses (its own
-// process metrics left on, to prove they are ignored; the loopback
-// interface reported, which the exporter leaves out by default) and
-// returns its URL; it skips the test when the binary is missing.
-func nodeExporter(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus-node-exporter")
-	if err != nil {
-		if _, err := os.Stat("/usr/bin/prometheus-node-exporter"); err != nil {
-			t.Skip("prometheus-node-exporter is not installed (Debian's package prometheus-node-exporter; .ci/run installs it)")
-		}
-		bin = "/usr/bin/prometheus-node-exporter"
-	}
-	for attempt := 0; ; attempt++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		cmd := exec.Command(bin, "--web.listen-address="+addr, "--collector.disable-defaults",
-			"--collector.cpu", "--collector.diskstats", "--collector.meminfo", "--collector.netdev", "--collector.netdev.device-exclude=^$", "--log.level=error")
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- cmd.Wait() }()
-		url := "http://" + addr + "/metrics"
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			select {
-			case err := <-done:
-				if attempt < 3 {
-					break // the port was taken meanwhile: another
-				}
-				t.Fatalf("%s exited: %v", bin, err)
-			default:
-				if resp, err := http.Get(url); err == nil {
-					resp.Body.Close()
-					if resp.StatusCode == 200 {
-						t.Cleanup(func() {
-							_ = cmd.Process.Kill()
-							<-done
-						})
-						return url
-					}
-				}
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					<-done
-					t.Fatalf("%s did not answer at %s", bin, url)
-				}
-				time.Sleep(20 * time.Millisecond)
-				continue
-			}
-			break
-		}
-	}
-}
+func nodeExporter(t *testing.T) string { return nodeexportertest.Start(t) }
 
 // selfCPU is this process's CPU time.
 func selfCPU(t *testing.T) float64 {
