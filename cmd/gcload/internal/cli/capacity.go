@@ -39,20 +39,23 @@ func NewCmdCapacity(env *Env) *cobra.Command {
 		Use:   "capacity RESULTS_DIR",
 		Short: "Predict what a hardware profile sustains, from a calibration sweep",
 		Long: `Map measured runs onto a hardware profile (docs/capacity.md): fit CPU per post
-= a + b·room size and bytes likewise, the Universal Scalability Law over core
-counts, service demands per resource, latency from queueing approximations; then
-predict, as low/mid/high bands, the max posts/s for the room-size mix and per
-room size, max deliveries/s, max concurrent users and the binding constraint,
-max users per room at the latency objective, p50/p99 at chosen loads, and
-headroom against 40 msg/s, 1,000 per room, 20,000 per server, 60,000 per pool.
+against room size (linear, batching, log or piecewise, chosen by leaving out
+each room size in turn) and bytes per post, the measured group commit, the
+Universal Scalability Law over core counts, service demands per resource,
+latency from queueing approximations; then predict, as low/mid/high bands, the
+max posts/s for the room-size mix and per room size, max deliveries/s, max
+concurrent users and the resource that runs out at each edge, max users per
+room at the latency objective, p50/p99 at chosen loads, and headroom against
+40 msg/s, 1,000 per room, 20,000 per server, 60,000 per pool.
 
 RESULTS_DIR holds calibration.json (gcload calibrate), or give --calibration.
 The mix is --mix (peak, lync2013, a room size, or a scenario file), else the
 scenario of RESULTS_DIR when it is a run's folder, else peak. Before mapping
-anything, the model predicts held-out runs of the sweep on this machine: the
-error is printed, and the prediction says plainly when it is above 15% or the
-fit is poor. Writes capacity.json and capacity.html (with charts) into
-RESULTS_DIR.`,
+anything, the model predicts each run of the sweep from the others on this
+machine: green when server CPU is within 10% and p99 post → last delivery
+within 20% at every room size, amber when it misses, red when far off or not
+validated. Writes capacity.json and capacity.html (the answer first, tables,
+charts) into RESULTS_DIR.`,
 		Example: `  gcload capacity results/calibrate-20261122-010000
   gcload capacity results/calibrate-20261122-010000 --profile ocs-r2-reference-10k --mix lync2013
   gcload capacity results/calibrate-20261122-010000 --profile my-hardware.yaml --objective 300ms`,
