@@ -13,12 +13,15 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"github.com/gcload/gcload/reports/charts/style"
 )
 
-// Chart size: every chart is drawn 7 x 4 inches.
+// Chart size: every chart is drawn 10 x 4.2 inches (the page shows it at
+// its full width).
 const (
-	ChartWidth  = 7 * vg.Inch
-	ChartHeight = 4 * vg.Inch
+	ChartWidth  = 10 * vg.Inch
+	ChartHeight = 4.2 * vg.Inch
 )
 
 // Style is how a series is drawn.
@@ -31,9 +34,19 @@ const (
 	StyleDashed Style = "dashed"
 )
 
-// Series is one set of points of a chart. Series with the same Color index
-// share a colour (a measurement and its model line); a series without a
-// Name has no legend entry.
+// Series colours that are not a series' own (a Series.Color of 0 or more
+// picks from the palette).
+const (
+	ColorGrey  = -1 // references: achieved = offered, linear scaling, bands
+	ColorBlack = -2 // the fit
+	ColorPass  = -3 // a target met (style.PassColor)
+	ColorFail  = -4 // a limit or a target missed (style.FailColor)
+)
+
+// Series is one set of points of a chart. Series with the same Color share
+// a colour (a measurement and its model line) and the legend has one
+// entry per colour: give the Name to one of them only (a series without a
+// Name has no legend entry).
 type Series struct {
 	Name  string    `json:"name,omitempty"`
 	X     []float64 `json:"x"`
@@ -42,32 +55,36 @@ type Series struct {
 	Color int       `json:"color"`
 }
 
-// Chart is the data of one chart: titles, axis labels with units, scales
-// and series. SVG draws it.
+// Chart is the data of one chart: title, caption, axis labels with units,
+// scales and series. SVG draws it; the title and caption are the page's
+// to show (SVG does not draw them, so that they appear once).
 type Chart struct {
 	// Name is a file stem, e.g. "capacity-throughput".
-	Name   string `json:"name"`
-	Title  string `json:"title"`
-	XLabel string `json:"x_label"`
-	YLabel string `json:"y_label"`
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Caption says what the chart's line styles mean, in a sentence.
+	Caption string `json:"caption,omitempty"`
+	// Message replaces the chart when there is nothing to draw that would
+	// not mislead (e.g. an unfitted law): the page shows it instead.
+	Message string `json:"message,omitempty"`
+	XLabel  string `json:"x_label"`
+	YLabel  string `json:"y_label"`
 	// LogX and LogY ask for logarithmic axes; they are used when the data
-	// span at least a factor of 10 (else a log axis would have no labels).
+	// span more than style.LogRatio (else a log axis would show a flat
+	// line and few labels).
 	LogX bool `json:"log_x"`
 	LogY bool `json:"log_y"`
 	// YMax, when positive, clips the y axis (utilisation far past 100%
 	// says nothing more).
-	YMax float64 `json:"y_max,omitempty"`
-	// LegendRight puts the legend top right instead of top left (out of
-	// the data's way).
-	LegendRight bool     `json:"legend_right,omitempty"`
-	Series      []Series `json:"series"`
+	YMax   float64  `json:"y_max,omitempty"`
+	Series []Series `json:"series"`
 }
 
 // Charts returns the capacity report's charts: throughput against load
 // with the model's capacity, scalability over cores with the USL fit,
 // latency against load, utilisation by resource on the profile, CPU per
-// post against room size with the fit, and max posts/s against room size
-// with the published 40 messages/s.
+// post against room size with the chosen fit, and max posts/s against
+// room size with the published 40 messages/s.
 func Charts(cal Calibration, p Prediction) []Chart {
 	return []Chart{
 		ThroughputChart(cal, p.Model),
@@ -77,6 +94,17 @@ func Charts(cal Calibration, p Prediction) []Chart {
 		CPUPerPostChart(cal, p.Model),
 		MaxPostsChart(p),
 	}
+}
+
+// logSpaced returns n+1 values from lo to hi, evenly spaced on a log
+// scale (a line drawn through them is straight or curved as it should be
+// on either kind of axis).
+func logSpaced(lo, hi float64, n int) []float64 {
+	out := make([]float64, n+1)
+	for j := range out {
+		out[j] = lo * math.Pow(hi/lo, float64(j)/float64(n))
+	}
+	return out
 }
 
 // runGroup is the runs of one room size at one core count.
@@ -124,10 +152,13 @@ func plural(n int) string {
 }
 
 // ThroughputChart is achieved against offered posts/s per room size and
-// core count, with the model's capacity (CPU fit × USL) as dashed lines.
+// core count, with the model's capacity on this machine (dashed, in each
+// group's colour) and the line achieved = offered, sampled densely so that
+// it is drawn right on any axes.
 func ThroughputChart(cal Calibration, m Model) Chart {
-	c := Chart{Name: "capacity-throughput", Title: "Throughput against load, with the model's capacity (USL fit)",
-		XLabel: "offered load (posts/s)", YLabel: "achieved throughput (posts/s)", LogX: true, LogY: true}
+	c := Chart{Name: "capacity-throughput", Title: "Throughput against load",
+		Caption: "Points: the runs of the sweep. Dashed, in the colour of its runs: the capacity the model gives that room size and core count on this machine. Grey: achieved = offered.",
+		XLabel:  "offered load (posts/s)", YLabel: "achieved throughput (posts/s)", LogX: true, LogY: true}
 	lo, hi := math.Inf(1), 0.0
 	for i, g := range groupRuns(cal, m) {
 		s := Series{Name: g.label(), Style: StylePoints, Color: i}
@@ -137,29 +168,33 @@ func ThroughputChart(cal Calibration, m Model) Chart {
 			lo, hi = math.Min(lo, r.OfferedPostsPerSec), math.Max(hi, r.OfferedPostsPerSec)
 		}
 		c.Series = append(c.Series, s)
-		e := newEngine(m, m.localHW(g.cores), m.ArrivalCV)
+		e := m.localEngine(g.cores)
 		capX := MaxThroughput(e.demands(SingleSize(g.size), mid))
 		if finite(capX) && len(s.X) > 0 {
 			c.Series = append(c.Series, Series{X: []float64{s.X[0], s.X[len(s.X)-1]}, Y: []float64{capX, capX}, Style: StyleDashed, Color: i})
 		}
 	}
 	if hi > 0 {
-		c.Series = append(c.Series, Series{Name: "achieved = offered", X: []float64{lo, hi}, Y: []float64{lo, hi}, Style: StyleLine, Color: -1})
+		xs := logSpaced(lo, hi, 60)
+		c.Series = append(c.Series, Series{Name: "achieved = offered", X: xs, Y: xs, Style: StyleLine, Color: ColorGrey})
 	}
-	c.Series = append(c.Series, Series{Name: "model capacity (dashed)", Style: StyleDashed, Color: -1})
 	return c
 }
 
-// ScalabilityChart is throughput relative to one core against cores, the
-// USL fit and linear scaling.
+// ScalabilityChart is throughput relative to one core against cores:
+// the measured points, the USL fit and linear scaling. When the USL could
+// not be fitted the chart is a Message saying why: an assumed σ = κ = 0
+// is never drawn as a fit.
 func ScalabilityChart(m Model) Chart {
 	u := m.USL
-	title := "Scalability over cores: Universal Scalability Law"
-	if u.SigmaFitted {
-		title += fmt.Sprintf(" (σ = %s, κ = %s)", num(u.Sigma), num(u.Kappa))
-	}
-	c := Chart{Name: "capacity-scalability", Title: title,
+	c := Chart{Name: "capacity-scalability", Title: "Scalability over cores (Universal Scalability Law)",
 		XLabel: "server cores (GOMAXPROCS)", YLabel: "throughput (× one core)"}
+	if !u.SigmaFitted {
+		c.Message = u.Note + "."
+		return c
+	}
+	c.Title += fmt.Sprintf(": σ = %s, κ = %s", num(u.Sigma), num(u.Kappa))
+	c.Caption = "Points: the highest saturated throughput of each room size and core count, relative to its fitted one-core throughput λ. Black: the USL fit. Grey dashed: linear scaling."
 	groups := map[string][]USLPoint{}
 	var names []string
 	maxN := 16.0
@@ -184,8 +219,12 @@ func ScalabilityChart(m Model) Chart {
 		}
 		c.Series = append(c.Series, s)
 	}
-	fit := Series{Name: "USL fit", Style: StyleLine, Color: -2}
-	lin := Series{Name: "linear scaling", Style: StyleDashed, Color: -1}
+	name := "USL fit"
+	if !u.KappaFitted {
+		name = "USL fit (κ = 0: not identifiable)"
+	}
+	fit := Series{Name: name, Style: StyleLine, Color: ColorBlack}
+	lin := Series{Name: "linear scaling", Style: StyleDashed, Color: ColorGrey}
 	for n := 1.0; n <= maxN; n += 0.25 {
 		fit.X = append(fit.X, n)
 		fit.Y = append(fit.Y, u.Speedup(n))
@@ -197,31 +236,33 @@ func ScalabilityChart(m Model) Chart {
 
 // LatencyChart is measured p99 post → last delivery against achieved
 // posts/s per room size and core count, with the model on this machine
-// as dashed lines.
+// (dashed, in each group's colour).
 func LatencyChart(cal Calibration, m Model) Chart {
-	c := Chart{Name: "capacity-latency", Title: "Latency against load: p99 post → last delivery, measured and modelled",
-		XLabel: "achieved load (posts/s)", YLabel: "p99 post → last delivery (ms)", LogX: true, LogY: true}
+	c := Chart{Name: "capacity-latency", Title: "Latency against load: p99 post → last delivery",
+		Caption: "Points: the runs of the sweep. Dashed, in the colour of its runs: the model on this machine (queueing, commit, fan-out and the fitted latency tail).",
+		XLabel:  "achieved load (posts/s)", YLabel: "p99 post → last delivery (ms)", LogX: true, LogY: true}
 	for i, g := range groupRuns(cal, m) {
 		s := Series{Name: g.label(), Style: StylePoints, Color: i}
-		var xmax float64
+		var xmin, xmax float64
+		xmin = math.Inf(1)
 		for _, r := range g.runs {
 			if r.Latency.PostLastDeliveryP99 > 0 {
 				s.X = append(s.X, r.AchievedPostsPerSec)
 				s.Y = append(s.Y, r.Latency.PostLastDeliveryP99/1000)
 			}
 			xmax = math.Max(xmax, r.AchievedPostsPerSec)
+			xmin = math.Min(xmin, r.AchievedPostsPerSec)
 		}
 		if len(s.X) == 0 {
 			continue
 		}
 		c.Series = append(c.Series, s)
-		e := newEngine(m, m.localHW(g.cores), m.ArrivalCV)
+		e := m.localEngine(g.cores)
 		mix := SingleSize(g.size)
 		capX := MaxThroughput(e.demands(mix, mid))
 		top := math.Min(0.98*capX, 1.2*xmax)
 		model := Series{Style: StyleDashed, Color: i}
-		for j := 1; j <= 40; j++ {
-			x := top * float64(j) / 40
+		for _, x := range logSpaced(xmin/1.2, top, 40) {
 			_, last := e.latency(mix, x, mid, 0.99)
 			if finite(last) {
 				model.X = append(model.X, x)
@@ -230,7 +271,6 @@ func LatencyChart(cal Calibration, m Model) Chart {
 		}
 		c.Series = append(c.Series, model)
 	}
-	c.Series = append(c.Series, Series{Name: "model (dashed)", Style: StyleDashed, Color: -1})
 	return c
 }
 
@@ -238,7 +278,8 @@ func LatencyChart(cal Calibration, m Model) Chart {
 // against posts/s of the mix (central estimates).
 func UtilizationChart(p Prediction) Chart {
 	c := Chart{Name: "capacity-utilization", Title: fmt.Sprintf("Utilisation by resource on %s, mix %s", p.Profile.Name, mixName(p.Mix)),
-		XLabel: "load (posts/s of the mix)", YLabel: "utilisation (%)", YMax: 150}
+		Caption: "Central estimates. Red: saturation, where a resource is fully used.",
+		XLabel:  "load (posts/s of the mix)", YLabel: "utilisation (%)", YMax: 150}
 	top := p.MaxPostsPerSec.High
 	if !finite(top) || top <= 0 {
 		top = 1.2 * p.MaxPostsPerSec.Mid
@@ -263,15 +304,17 @@ func UtilizationChart(p Prediction) Chart {
 		}
 		c.Series = append(c.Series, s)
 	}
-	c.Series = append(c.Series, Series{Name: "saturation (100%)", X: []float64{0, top}, Y: []float64{100, 100}, Style: StyleDashed, Color: -1})
+	c.Series = append(c.Series, Series{Name: "saturation (100%)", X: []float64{0, top}, Y: []float64{100, 100}, Style: StyleDashed, Color: ColorFail})
 	return c
 }
 
-// CPUPerPostChart is the server CPU per post against room size, the fit
-// a + b·k and its confidence interval.
+// CPUPerPostChart is the server CPU per post against room size, the form
+// cross-validation chose and its confidence interval.
 func CPUPerPostChart(cal Calibration, m Model) Chart {
-	c := Chart{Name: "capacity-cpu-per-post", Title: fmt.Sprintf("Server CPU per post against room size: a + b·k = %s + %s·k µs (R² %.3f)", num(m.CPU.A), num(m.CPU.B), m.CPU.R2),
-		XLabel: "room size k (deliveries per post)", YLabel: "server CPU per post (µs)", LogX: true, LogY: true}
+	f := m.CPUModel.Fit
+	c := Chart{Name: "capacity-cpu-per-post", Title: fmt.Sprintf("Server CPU per post against room size: %s (%s form)", f.Formula(), f.Kind),
+		Caption: fmt.Sprintf("Points: the runs. Black: the %s form, chosen by leaving out each room size in turn. Grey dashed: its %.0f%% confidence interval.", f.Kind, 100*Confidence),
+		XLabel:  "room size k (deliveries per post)", YLabel: "server CPU per post (µs)", LogX: true, LogY: true}
 	pts := Series{Name: "runs", Style: StylePoints, Color: 0}
 	for _, i := range m.Used {
 		r := cal.Measurements[i]
@@ -279,59 +322,66 @@ func CPUPerPostChart(cal Calibration, m Model) Chart {
 		pts.Y = append(pts.Y, r.CPUPerPostUs())
 	}
 	c.Series = append(c.Series, pts)
-	lo, hi := math.Max(m.CPU.XMin/1.5, 1), m.CPU.XMax*1.5
-	fit := Series{Name: "fit a + b·k", Style: StyleLine, Color: 1}
-	ciLo := Series{Name: fmt.Sprintf("%.0f%% confidence interval", 100*Confidence), Style: StyleDashed, Color: 1}
-	ciHi := Series{Style: StyleDashed, Color: 1}
-	for j := 0; j <= 60; j++ {
-		k := lo * math.Pow(hi/lo, float64(j)/60)
+	lo, hi := math.Max(f.XMin/1.5, 1), f.XMax*1.5
+	fit := Series{Name: "fit: " + string(f.Kind), Style: StyleLine, Color: ColorBlack}
+	ciLo := Series{Name: fmt.Sprintf("%.0f%% confidence interval", 100*Confidence), Style: StyleDashed, Color: ColorGrey}
+	ciHi := Series{Style: StyleDashed, Color: ColorGrey}
+	for _, k := range logSpaced(lo, hi, 60) {
 		fit.X = append(fit.X, k)
-		fit.Y = append(fit.Y, m.CPU.At(k))
-		l, h := m.CPU.Interval(k, Confidence)
+		fit.Y = append(fit.Y, f.At(k))
+		l, h := f.Interval(k, Confidence)
 		ciLo.X, ciHi.X = append(ciLo.X, k), append(ciHi.X, k)
 		ciLo.Y, ciHi.Y = append(ciLo.Y, l), append(ciHi.Y, h)
 	}
 	c.Series = append(c.Series, fit)
-	if m.CPU.SEKnown {
+	if f.SEKnown {
 		c.Series = append(c.Series, ciLo, ciHi)
 	}
 	return c
 }
 
-// MaxPostsChart is the profile's max posts/s against room size (low, mid,
-// high) with the published 40 messages/s.
+// MaxPostsChart is the profile's max posts/s against room size (the
+// central estimate and the band) with the published 40 messages/s, green
+// when the central estimate meets it up to rooms of 1,000, red when not.
 func MaxPostsChart(p Prediction) Chart {
 	c := Chart{Name: "capacity-max-posts", Title: fmt.Sprintf("Max posts/s against room size on %s", p.Profile.Name),
-		XLabel: "room size (users per room)", YLabel: "max posts/s", LogX: true, LogY: true, LegendRight: true}
+		Caption: "Blue: the central estimate; grey dashed: the band (low and high). The published 40 messages/s, for rooms of up to 1,000, is green where the central estimate meets it and red where it does not.",
+		XLabel:  "room size (users per room)", YLabel: "max posts/s", LogX: true, LogY: true}
 	e := p.engine()
 	lo, hi := 10.0, 16000.0
 	for _, r := range p.BySize {
 		lo, hi = math.Min(lo, float64(r.RoomSize)), math.Max(hi, float64(r.RoomSize))
 	}
-	names := map[level]string{mid: "mid", pess: "low (pessimistic)", opt: "high (optimistic)"}
+	meets := true
 	for _, l := range []level{mid, pess, opt} {
-		s := Series{Name: names[l], Style: StyleLine, Color: 0}
-		if l != mid {
-			s.Style = StyleDashed
-		}
+		s := Series{Name: "mid", Style: StyleLine, Color: 0}
 		w := 1.0
 		switch l {
 		case pess:
+			s = Series{Name: "band (low, high)", Style: StyleDashed, Color: ColorGrey}
 			w = 1 - math.Min(p.widen(), 0.9)
 		case opt:
+			s = Series{Style: StyleDashed, Color: ColorGrey}
 			w = 1 + math.Min(p.widen(), 0.9)
 		}
-		for j := 0; j <= 60; j++ {
-			k := math.Round(lo * math.Pow(hi/lo, float64(j)/60))
+		for _, kf := range logSpaced(lo, hi, 60) {
+			k := math.Round(kf)
 			x := MaxThroughput(e.demands(SingleSize(int(k)), l)) * w
 			if finite(x) {
 				s.X = append(s.X, k)
 				s.Y = append(s.Y, x)
+				if l == mid && k <= TargetUsersPerRoom && x < TargetPostsPerSec {
+					meets = false
+				}
 			}
 		}
 		c.Series = append(c.Series, s)
 	}
-	c.Series = append(c.Series, Series{Name: "published: 40 messages/s", X: []float64{lo, hi}, Y: []float64{TargetPostsPerSec, TargetPostsPerSec}, Style: StyleDashed, Color: 3})
+	col := ColorPass
+	if !meets {
+		col = ColorFail
+	}
+	c.Series = append(c.Series, Series{Name: "published: 40 messages/s", X: []float64{lo, TargetUsersPerRoom}, Y: []float64{TargetPostsPerSec, TargetPostsPerSec}, Style: StyleDashed, Color: col})
 	return c
 }
 
@@ -350,40 +400,91 @@ func (p Prediction) widen() float64 {
 	return p.Validation.Error
 }
 
-// SVG draws the chart as SVG, ChartWidth x ChartHeight.
+// SVG draws the chart as SVG, ChartWidth x ChartHeight, in the look of
+// package style (Liberation Sans, its tick labellers, text that keeps its
+// width in any font), with the legend in a row above the data; the title
+// and caption are left to the page. A chart with a Message has no SVG.
 func (c Chart) SVG() ([]byte, error) {
-	p, err := c.Plot()
+	if c.Message != "" {
+		return nil, fmt.Errorf("chart %s: no data to draw: %s", c.Name, c.Message)
+	}
+	p, entries, err := c.plot()
 	if err != nil {
 		return nil, err
 	}
 	canvas := vgsvg.New(ChartWidth, ChartHeight)
-	p.Draw(draw.New(canvas))
+	dc := draw.New(canvas)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+	area := draw.Crop(dc, vg.Points(6), -vg.Points(10), vg.Points(4), -vg.Points(6))
+	if len(entries) > 0 {
+		area.Max.Y -= drawLegend(area, entries) + vg.Points(6)
+	}
+	// The axis labels are drawn here, not by gonum, which centres a log
+	// axis's label on the arithmetic mean of its range and pads the plot
+	// for it.
+	ls := style.Text(style.Sans, style.LabelSize)
+	labelH := ls.Rectangle("Mg").Size().Y
+	p.X.Label.Text, p.Y.Label.Text = "", ""
+	plotArea := draw.Crop(area, labelH+vg.Points(4), 0, labelH+vg.Points(4), 0)
+	p.Draw(plotArea)
+	da := p.DataCanvas(plotArea)
+	xs := ls
+	xs.XAlign, xs.YAlign = draw.XCenter, draw.YBottom
+	area.FillText(xs, vg.Point{X: (da.Min.X + da.Max.X) / 2, Y: area.Min.Y}, c.XLabel)
+	ys := ls
+	ys.Rotation = math.Pi / 2
+	ys.XAlign, ys.YAlign = draw.XCenter, draw.YTop
+	area.FillText(ys, vg.Point{X: area.Min.X, Y: (da.Min.Y + da.Max.Y) / 2}, c.YLabel)
 	var buf bytes.Buffer
 	if _, err := canvas.WriteTo(&buf); err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return style.FixSVG(buf.Bytes()), nil
 }
 
-// Plot builds the chart as a gonum plot, for other formats
-// (p.Save(ChartWidth, ChartHeight, "x.png")).
+// Plot builds the chart as a gonum plot with its legend inside, for other
+// formats (p.Save(ChartWidth, ChartHeight, "x.png")).
 func (c Chart) Plot() (*plot.Plot, error) {
-	p := plot.New()
+	p, entries, err := c.plot()
+	if err != nil {
+		return nil, err
+	}
 	p.Title.Text = c.Title
+	p.Legend.Top, p.Legend.Left = true, true
+	for _, e := range entries {
+		p.Legend.Add(e.label, e.thumb)
+	}
+	return p, nil
+}
+
+// legendEntry is one legend item: a series' name and its look.
+type legendEntry struct {
+	label string
+	thumb plot.Thumbnailer
+}
+
+// plot builds the gonum plot of the data, and the legend entries.
+func (c Chart) plot() (*plot.Plot, []legendEntry, error) {
+	p := plot.New()
+	style.Axes(p)
 	p.X.Label.Text = c.XLabel
 	p.Y.Label.Text = c.YLabel
-	logX, logY := c.LogX && c.span(true) >= 10, c.LogY && c.span(false) >= 10
+	xlo, xhi := c.extent(true)
+	ylo, yhi := c.extent(false)
+	logX, logY := c.LogX && style.NeedsLog(xlo, xhi), c.LogY && style.NeedsLog(ylo, yhi)
 	if logX {
 		p.X.Scale = plot.LogScale{}
-		p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.X.Tick.Marker = style.LogTicks{}
 	}
 	if logY {
 		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+		p.Y.Tick.Marker = style.LogTicks{}
 	}
-	p.Add(plotter.NewGrid())
-	p.Legend.Top, p.Legend.Left = true, !c.LegendRight
-	p.Legend.TextStyle.Font.Size = vg.Points(8)
+	grid := plotter.NewGrid()
+	grid.Vertical.Color, grid.Horizontal.Color = style.GridColor, style.GridColor
+	p.Add(grid)
+	var entries []legendEntry
 	for _, s := range c.Series {
 		var xys plotter.XYs
 		for i := range s.X {
@@ -397,11 +498,12 @@ func (c Chart) Plot() (*plot.Plot, error) {
 			xys = append(xys, plotter.XY{X: x, Y: y})
 		}
 		col := seriesColor(s.Color)
+		var thumb plot.Thumbnailer
 		switch s.Style {
 		case StylePoints:
 			sc, err := plotter.NewScatter(xys)
 			if err != nil {
-				return nil, fmt.Errorf("chart %s: %w", c.Name, err)
+				return nil, nil, fmt.Errorf("chart %s: %w", c.Name, err)
 			}
 			sc.GlyphStyle.Color = col
 			sc.GlyphStyle.Shape = plotutil.Shape(max(s.Color, 0))
@@ -409,36 +511,59 @@ func (c Chart) Plot() (*plot.Plot, error) {
 			if len(xys) > 0 {
 				p.Add(sc)
 			}
-			if s.Name != "" {
-				p.Legend.Add(s.Name, sc)
-			}
+			thumb = sc
 		default:
 			l, err := plotter.NewLine(xys)
 			if err != nil {
-				return nil, fmt.Errorf("chart %s: %w", c.Name, err)
+				return nil, nil, fmt.Errorf("chart %s: %w", c.Name, err)
 			}
 			l.Color = col
-			l.Width = vg.Points(1.5)
+			l.Width = style.LineWidth
 			if s.Style == StyleDashed {
 				l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			}
 			if len(xys) > 0 {
 				p.Add(l)
 			}
-			if s.Name != "" {
-				p.Legend.Add(s.Name, l)
-			}
+			thumb = l
+		}
+		if s.Name != "" {
+			entries = append(entries, legendEntry{s.Name, thumb})
 		}
 	}
 	if c.YMax > 0 {
 		p.Y.Min, p.Y.Max = math.Min(p.Y.Min, 0), c.YMax
 	}
-	return p, nil
+	return p, entries, nil
 }
 
-// span is max/min of the positive finite values on one axis (0 for none).
-func (c Chart) span(x bool) float64 {
-	lo, hi := math.Inf(1), 0.0
+// drawLegend draws the entries left to right from the top left of area,
+// wrapping to more rows when needed, and returns the height it took.
+func drawLegend(area draw.Canvas, entries []legendEntry) vg.Length {
+	st := style.Text(style.Sans, style.LegendSize)
+	st.XAlign, st.YAlign = draw.XLeft, draw.YCenter
+	h := st.Rectangle("Mg").Size().Y
+	thumb := vg.Points(22)
+	x, y := area.Min.X, area.Max.Y-h/2
+	used := h
+	for _, e := range entries {
+		w := thumb + vg.Points(4) + st.Width(e.label)
+		if x > area.Min.X && x+w > area.Max.X {
+			x, y = area.Min.X, y-h*1.3
+			used += h * 1.3
+		}
+		tc := draw.Canvas{Canvas: area.Canvas, Rectangle: vg.Rectangle{Min: vg.Point{X: x, Y: y - h/2}, Max: vg.Point{X: x + thumb, Y: y + h/2}}}
+		e.thumb.Thumbnail(&tc)
+		area.FillText(st, vg.Point{X: x + thumb + vg.Points(4), Y: y}, e.label)
+		x += w + vg.Points(16)
+	}
+	return used
+}
+
+// extent is the smallest and largest positive finite value on one axis
+// (0, 0 for none).
+func (c Chart) extent(x bool) (lo, hi float64) {
+	lo = math.Inf(1)
 	for _, s := range c.Series {
 		vs := s.Y
 		if x {
@@ -451,17 +576,28 @@ func (c Chart) span(x bool) float64 {
 		}
 	}
 	if hi == 0 {
-		return 0
+		return 0, 0
 	}
-	return hi / lo
+	return lo, hi
+}
+
+// palette is the series colours, as in reports/charts.
+var palette = []color.Color{
+	color.RGBA{0x1f, 0x77, 0xb4, 0xff}, color.RGBA{0xff, 0x7f, 0x0e, 0xff}, color.RGBA{0x2c, 0xa0, 0x2c, 0xff},
+	color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff}, color.RGBA{0xe3, 0x77, 0xc2, 0xff},
+	color.RGBA{0x17, 0xbe, 0xcf, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
 }
 
 func seriesColor(i int) color.Color {
 	switch i {
-	case -1:
-		return color.Gray{Y: 90}
-	case -2:
+	case ColorGrey:
+		return color.Gray{Y: 0x80}
+	case ColorBlack:
 		return color.Black
+	case ColorPass:
+		return style.PassColor
+	case ColorFail:
+		return style.FailColor
 	}
-	return plotutil.Color(i)
+	return palette[i%len(palette)]
 }

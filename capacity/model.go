@@ -10,8 +10,13 @@ import (
 // the fits and the measured constants Predict maps onto a profile.
 type Model struct {
 	// CPU is the server CPU per post in µs against the fan-out k
-	// (deliveries per post): a + b·k, b being the CPU per delivery.
+	// (deliveries per post) as a straight line a + b·k, b being the CPU
+	// per delivery (compared with the hot-path micro-calibration).
 	CPU LinearFit `json:"cpu_per_post_us"`
+	// CPUModel is the form of CPU per post against k the predictions use:
+	// the candidate (linear, batching, log, piecewise) chosen by
+	// leave-one-room-size-out cross-validation.
+	CPUModel RoomModel `json:"cpu_model"`
 	// Wire is the bytes on the wire per post, its deliveries included,
 	// against k. WireKnown is false when no run measured them.
 	Wire      LinearFit `json:"wire_bytes_per_post"`
@@ -22,12 +27,18 @@ type Model struct {
 	// PostsPerFsync is the largest group-commit batch observed (posts per
 	// synchronous flush); 0 when no flush was counted.
 	PostsPerFsync float64 `json:"posts_per_fsync"`
-	// GroupCommit says whether the server batches commits: observed (a
-	// run had 1.5 or more posts per flush), absent (a run had a post
-	// arriving during every flush, yet one flush per post) or unknown.
-	// Only when observed is a flush assumed to carry the posts that arrived
+	// GroupCommit says whether the server batches commits: observed (the
+	// runs' posts per flush rose with the post rate as a flush carrying
+	// the posts that arrived during the previous one predicts, or a run
+	// had 1.5 or more posts per flush), absent (posts arrived during
+	// flushes, yet each had its own flush) or unknown (no flushes
+	// counted, or too few posts arrived during a flush to tell). Only
+	// when observed is a flush assumed to carry the posts that arrived
 	// during the previous one; otherwise every post has its own flush.
 	GroupCommit string `json:"group_commit"`
+	// Batching is the measured group commit: posts per flush of each run
+	// and the fitted commit window.
+	Batching GroupCommitFit `json:"batching"`
 	// USL is the scalability over core counts.
 	USL USLFit `json:"usl"`
 	// CPUEfficiency is the throughput runs reached at saturation relative
@@ -42,6 +53,10 @@ type Model struct {
 	// (network, client, scheduling): the median over the runs of measured
 	// minus modelled p50 post ack, at least 0.
 	BaseLatencyUs float64 `json:"base_latency_us"`
+	// TailP50 and TailP99 are what the queueing model does not explain of
+	// the p50 and p99 post → last delivery on this machine.
+	TailP50 LatencyTail `json:"tail_p50"`
+	TailP99 LatencyTail `json:"tail_p99"`
 	// ServiceCV and ArrivalCV are the coefficients of variation used for
 	// this machine's sweep (1 when not measured).
 	ServiceCV float64 `json:"service_cv"`
@@ -87,6 +102,24 @@ func Fit(cal Calibration) (Model, error) {
 		return Model{}, err
 	}
 	var m Model
+	used := m.selectRuns(cal)
+	if err := m.fitCPU(used, len(cal.Measurements)); err != nil {
+		return Model{}, err
+	}
+	m.fitWire(used)
+	m.fitDiskAndMemory(used, cal.Micro)
+	if err := m.fitScaling(used); err != nil {
+		return Model{}, err
+	}
+	m.setMicro(cal.Micro)
+	m.fitBaseLatency(used)
+	m.fitLatencyTails(used)
+	return m, nil
+}
+
+// selectRuns keeps the runs the fits can use and says why the others are
+// left out.
+func (m *Model) selectRuns(cal Calibration) []Measurement {
 	var used []Measurement
 	for i, r := range cal.Measurements {
 		switch {
@@ -101,6 +134,11 @@ func Fit(cal Calibration) (Model, error) {
 			used = append(used, r)
 		}
 	}
+	return used
+}
+
+// fitCPU fits CPU per post = a + b·k over the fan-out k.
+func (m *Model) fitCPU(used []Measurement, runs int) error {
 	sizes := map[string]bool{}
 	var x, y []float64
 	for _, r := range used {
@@ -110,11 +148,18 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	m.RoomSizes = len(sizes)
 	if len(sizes) < 2 {
-		return Model{}, fmt.Errorf("capacity model: need valid runs at 2 or more room sizes (at least %d recommended), have %d (%d valid of %d runs)", MinRoomSizes, len(sizes), len(used), len(cal.Measurements))
+		return fmt.Errorf("capacity model: need valid runs at 2 or more room sizes (at least %d recommended), have %d (%d valid of %d runs)", MinRoomSizes, len(sizes), len(used), runs)
 	}
 	var err error
 	if m.CPU, err = FitLinear(x, y); err != nil {
-		return Model{}, fmt.Errorf("capacity model: CPU per post: %w", err)
+		return fmt.Errorf("capacity model: CPU per post: %w", err)
+	}
+	size := make([]float64, len(used))
+	for i, r := range used {
+		size[i] = math.Round(r.MeanRoomSize())
+	}
+	if m.CPUModel, err = SelectRoomModel(x, y, size); err != nil {
+		return fmt.Errorf("capacity model: CPU per post: %w", err)
 	}
 	if len(sizes) < MinRoomSizes {
 		m.warn("only %d room sizes measured (the method asks for at least %d): the CPU fit is less certain and the bands are wider", len(sizes), MinRoomSizes)
@@ -125,9 +170,14 @@ func Fit(cal Calibration) (Model, error) {
 	if m.CPU.B < 0 {
 		m.warn("CPU per post falls with room size (b = %.3g µs per delivery): the measurements are inconsistent", m.CPU.B)
 	}
+	return nil
+}
 
-	// Wire bytes per post.
-	x, y = nil, nil
+// fitWire fits the bytes on the wire per post, its deliveries included,
+// over the fan-out (per post and per delivery as measured with one room
+// size).
+func (m *Model) fitWire(used []Measurement) {
+	var x, y []float64
 	wsizes := map[string]bool{}
 	for _, r := range used {
 		if r.WireBytesPerPost > 0 || r.WireBytesPerDelivery > 0 {
@@ -138,6 +188,7 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	switch {
 	case len(wsizes) >= 2:
+		var err error
 		if m.Wire, err = FitLinear(x, y); err == nil {
 			m.WireKnown = true
 		}
@@ -158,8 +209,12 @@ func Fit(cal Calibration) (Model, error) {
 	if !m.WireKnown {
 		m.warn("bytes on the wire were not measured: the NIC is left out of the constraints")
 	}
+}
 
-	// Disk, memory, group commit.
+// fitDiskAndMemory takes disk writes per post, memory per user and per
+// joined room (lowest, median, highest of the runs) and the group-commit
+// behaviour.
+func (m *Model) fitDiskAndMemory(used []Measurement, mi Micro) {
 	var disk, memU, memR []float64
 	for _, r := range used {
 		if r.DiskWriteBytes > 0 {
@@ -179,28 +234,23 @@ func Fit(cal Calibration) (Model, error) {
 	if len(disk) == 0 {
 		m.warn("disk writes were not measured: disk IOPS counts the commits only")
 	}
-	m.GroupCommit = GroupCommitUnknown
-	for _, r := range used {
-		ppf := r.PostsPerFsync()
-		switch {
-		case ppf >= 1.5:
-			m.GroupCommit = GroupCommitObserved
-		case ppf > 0 && m.GroupCommit == GroupCommitUnknown && r.AchievedPostsPerSec*cal.Micro.FsyncMeanUs*1e-6 >= 1:
-			m.GroupCommit = GroupCommitAbsent
-		}
-	}
+	m.Batching = FitGroupCommit(used, mi.FsyncMeanUs)
+	m.GroupCommit = m.Batching.Verdict
 	switch {
 	case m.PostsPerFsync == 0:
 		m.warn("synchronous flushes were not counted: one flush per post is assumed (no group commit), which is pessimistic")
 	case m.GroupCommit == GroupCommitUnknown:
-		m.warn("group commit could not be observed (no run was fast enough to have posts arriving during a flush): one flush per post is assumed, which is pessimistic")
+		m.warn("%s: one flush per post is assumed, which is pessimistic", m.Batching.Sentence)
 	}
 	if len(memU) == 0 {
 		m.warn("memory per user was not measured: RAM is left out of the constraints")
 	}
+}
 
-	// Scalability over core counts: per room size and core count, the
-	// highest throughput of a saturated run.
+// fitScaling fits the USL over core counts from the highest throughput of
+// a saturated run per room size and core count, and the saturation
+// efficiency of those runs.
+func (m *Model) fitScaling(used []Measurement) error {
 	type gk struct {
 		g string
 		n int
@@ -215,8 +265,6 @@ func Fit(cal Calibration) (Model, error) {
 			best[k] = r
 		}
 	}
-	var pts []USLPoint
-	var eff []float64
 	keys := make([]gk, 0, len(best))
 	for k := range best {
 		keys = append(keys, k)
@@ -227,12 +275,14 @@ func Fit(cal Calibration) (Model, error) {
 		}
 		return keys[i].n < keys[j].n
 	})
+	var pts []USLPoint
 	for _, k := range keys {
 		pts = append(pts, USLPoint{Cores: k.n, Throughput: best[k].AchievedPostsPerSec, Group: k.g})
 	}
 	if len(pts) > 0 {
+		var err error
 		if m.USL, err = FitUSL(pts); err != nil {
-			return Model{}, fmt.Errorf("capacity model: %w", err)
+			return fmt.Errorf("capacity model: %w", err)
 		}
 	} else {
 		m.USL = USLFit{Lambda: map[string]float64{}, Note: "USL not fitted: no run reached saturation; σ = κ = 0 assumed"}
@@ -242,9 +292,10 @@ func Fit(cal Calibration) (Model, error) {
 	} else if !m.USL.KappaFitted {
 		m.warn("%s", m.USL.Note)
 	}
+	var eff []float64
 	for _, k := range keys {
 		r := best[k]
-		bound := m.USL.Speedup(float64(r.Cores)) / (m.CPU.At(r.FanOut()) * 1e-6)
+		bound := m.USL.Speedup(float64(r.Cores)) / (m.CPUModel.Fit.At(r.FanOut()) * 1e-6)
 		if bound > 0 {
 			eff = append(eff, r.AchievedPostsPerSec/bound)
 		}
@@ -255,9 +306,12 @@ func Fit(cal Calibration) (Model, error) {
 	} else {
 		m.CPUEfficiency = spread(eff)
 	}
+	return nil
+}
 
-	// Micro-calibrations.
-	mi := cal.Micro
+// setMicro takes the micro-calibrations and the coefficients of
+// variation, and checks the CPU per delivery against the hot path.
+func (m *Model) setMicro(mi Micro) {
 	m.HotPathDeliveryUs = mi.HotPathDeliveryUs
 	m.FsyncMeanUs, m.FsyncP99Us = mi.FsyncMeanUs, mi.FsyncP99Us
 	if m.FsyncP99Us == 0 {
@@ -275,14 +329,17 @@ func Fit(cal Calibration) (Model, error) {
 			m.warn("the fitted CPU per delivery (%.3g µs) differs from the hot-path micro-calibration (%.3g µs) by %+.0f%%", m.CPU.B, m.HotPathDeliveryUs, 100*d)
 		}
 	}
+}
 
-	// Base latency: what the queueing model does not explain.
+// fitBaseLatency is the latency the queueing model does not explain: the
+// median of measured minus modelled p50 post ack, at least 0.
+func (m *Model) fitBaseLatency(used []Measurement) {
 	var diffs []float64
 	for _, r := range used {
 		if r.Latency.PostAckP50 <= 0 {
 			continue
 		}
-		e := newEngine(m, m.localHW(r.Cores), m.ArrivalCV)
+		e := m.localEngine(r.Cores)
 		ack, _ := e.latency(runMix(r), r.AchievedPostsPerSec, mid, 0.5)
 		if finite(ack) {
 			diffs = append(diffs, r.Latency.PostAckP50-ack*1e6)
@@ -291,7 +348,79 @@ func Fit(cal Calibration) (Model, error) {
 	if len(diffs) > 0 {
 		m.BaseLatencyUs = math.Max(0, median(diffs))
 	}
-	return m, nil
+}
+
+// LatencyTail is the part of a percentile of post → last delivery that
+// the queueing model does not explain on this machine: C0 + C1·k µs for
+// posts into rooms of k, fitted to the runs below saturation (measured
+// minus modelled, least squares on relative errors, both terms ≥ 0). C1
+// is per recipient and on this machine mostly the load generator's own
+// handling of a post's deliveries (its users share a few connections and
+// one process), so it is used for predictions on this machine only
+// (validation, charts); C0 is carried to a profile like the base latency.
+type LatencyTail struct {
+	C0   float64 `json:"c0_us"`
+	C1   float64 `json:"c1_us_per_recipient"`
+	Runs int     `json:"runs"`
+}
+
+// At is the tail for rooms of k, with or without the per-recipient term.
+func (t LatencyTail) At(k float64, perRecipient bool) float64 {
+	if perRecipient {
+		return t.C0 + t.C1*k
+	}
+	return t.C0
+}
+
+// fitLatencyTails fits TailP50 and TailP99 to the runs below saturation
+// with post → last delivery measured.
+func (m *Model) fitLatencyTails(used []Measurement) {
+	fit := func(p float64, measured func(Measurement) float64) LatencyTail {
+		var k, d, w []float64
+		for _, r := range used {
+			y := measured(r)
+			if saturated(r) || y <= 0 {
+				continue
+			}
+			e := m.localEngine(r.Cores)
+			_, last := e.latency(runMix(r), r.AchievedPostsPerSec, mid, p)
+			if !finite(last) {
+				continue
+			}
+			k, d, w = append(k, r.FanOut()), append(d, y-last*1e6), append(w, 1/(y*y))
+		}
+		return fitTail(k, d, w)
+	}
+	m.TailP50 = fit(0.5, func(r Measurement) float64 { return r.Latency.PostLastDeliveryP50 })
+	m.TailP99 = fit(0.99, func(r Measurement) float64 { return r.Latency.PostLastDeliveryP99 })
+}
+
+// fitTail fits d = C0 + C1·k by weighted least squares with C0, C1 ≥ 0.
+func fitTail(k, d, w []float64) LatencyTail {
+	t := LatencyTail{Runs: len(k)}
+	if len(k) == 0 {
+		return t
+	}
+	var sw, swk, swkk, swd, swkd float64
+	for i := range k {
+		sw += w[i]
+		swk += w[i] * k[i]
+		swkk += w[i] * k[i] * k[i]
+		swd += w[i] * d[i]
+		swkd += w[i] * k[i] * d[i]
+	}
+	if det := sw*swkk - swk*swk; det > 1e-12*sw*swkk {
+		t.C0 = (swkk*swd - swk*swkd) / det
+		t.C1 = (sw*swkd - swk*swd) / det
+	}
+	switch {
+	case t.C0 >= 0 && t.C1 >= 0 && (t.C0 != 0 || t.C1 != 0):
+	case t.C1 < 0 || t.C0 == 0 && t.C1 == 0:
+		t.C0, t.C1 = math.Max(swd/sw, 0), 0
+	default: // C0 < 0: through the origin
+		t.C0, t.C1 = 0, math.Max(swkd/swkk, 0)
+	}
+	return t
 }
 
 func (m *Model) warn(format string, args ...any) {
@@ -367,9 +496,27 @@ type engine struct {
 	m  Model
 	h  hw
 	ca float64 // arrival coefficient of variation
+	// local: the hardware is this machine, so the latency tail's
+	// per-recipient part (the load generator's) applies.
+	local bool
 }
 
 func newEngine(m Model, h hw, ca float64) engine { return engine{m: m, h: h, ca: ca} }
+
+// localEngine evaluates the model on this machine with the given cores,
+// for the sweep's own runs.
+func (m Model) localEngine(cores int) engine {
+	return engine{m: m, h: m.localHW(cores), ca: m.ArrivalCV, local: true}
+}
+
+// tail is the latency tail at percentile p for rooms of k, in seconds:
+// TailP50 up to the median, TailP99 from the 99th percentile, linear in
+// between.
+func (e engine) tail(k, p float64) float64 {
+	t50, t99 := e.m.TailP50.At(k, e.local), e.m.TailP99.At(k, e.local)
+	f := math.Min(math.Max((p-0.5)/0.49, 0), 1)
+	return (t50 + f*(t99-t50)) * 1e-6
+}
 
 func pick(b Band, l level, higherIsWorse bool) float64 {
 	switch {
@@ -429,9 +576,27 @@ func fitAt(f LinearFit, x float64, l level) float64 {
 	return math.Max(lo, 0.05*y)
 }
 
+// roomAt is the CPU model's value at k at a level (higher is worse).
+func roomAt(f RoomFit, k float64, l level) float64 {
+	y := f.At(k)
+	if l == mid {
+		return y
+	}
+	var lo, hi float64
+	if f.SEKnown {
+		lo, hi = f.Interval(k, Confidence)
+	} else {
+		lo, hi = y*(1-unknownRel), y*(1+unknownRel)
+	}
+	if l == pess {
+		return hi
+	}
+	return math.Max(lo, 0.05*y)
+}
+
 // cpuUs is the CPU per post in rooms of k on this machine, in µs.
 func (e engine) cpuUs(k float64, l level) float64 {
-	return math.Max(fitAt(e.m.CPU, k, l), 1e-3)
+	return math.Max(roomAt(e.m.CPUModel.Fit, k, l), 1e-3)
 }
 
 // coreSeconds converts µs of this machine's CPU into seconds of one of
@@ -561,12 +726,12 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	for i, r := range shares {
 		k := float64(r.Size)
 		total := e.coreSeconds(e.cpuUs(k, l), l)
-		// Split the post's CPU into its own handling (a) and the fan-out
-		// (b·k) in the proportions of the central fit.
-		a, b := math.Max(e.m.CPU.A, 0), math.Max(e.m.CPU.B, 0)
+		// Split the post's CPU into its own handling and the fan-out in
+		// the proportions of the central fit.
+		a, fan := e.m.CPUModel.Fit.Split(k)
 		frac := 0.5
-		if a+b*k > 0 {
-			frac = a / (a + b*k)
+		if a+fan > 0 {
+			frac = a / (a + fan)
 		}
 		parts[i] = part{w: r.Weight, post: total * frac, fan: total * (1 - frac), tau: total}
 		mean += r.Weight * total
@@ -604,7 +769,7 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	dLast := make([]float64, len(parts))
 	for i, pt := range parts {
 		dAck[i] = base + pt.post + commit
-		dLast[i] = dAck[i] + pt.fan*stretch
+		dLast[i] = dAck[i] + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
 	}
 	ws := make([]float64, len(parts))
 	for i, pt := range parts {

@@ -76,6 +76,36 @@ type SizeRow struct {
 	MeetsObjective bool `json:"meets_objective"`
 }
 
+// Binding names the binding resource at each edge of a band ("" when
+// nothing measured bounds it).
+type Binding struct {
+	Low  Resource `json:"low"`
+	Mid  Resource `json:"mid"`
+	High Resource `json:"high"`
+}
+
+// Same reports whether one resource binds the whole band.
+func (b Binding) Same() bool { return b.Low == b.Mid && b.Mid == b.High }
+
+// bindingOf is the resource with the smallest value at each edge.
+func bindingOf(cs []Constraint, value func(Constraint) Band) Binding {
+	var b Binding
+	lo, mi, hi := math.Inf(1), math.Inf(1), math.Inf(1)
+	for _, c := range cs {
+		v := value(c)
+		if v.Low < lo {
+			lo, b.Low = v.Low, c.Resource
+		}
+		if v.Mid < mi {
+			mi, b.Mid = v.Mid, c.Resource
+		}
+		if v.High < hi {
+			hi, b.High = v.High, c.Resource
+		}
+	}
+	return b
+}
+
 // Use is the utilisation of one resource.
 type Use struct {
 	Resource    Resource `json:"resource"`
@@ -122,6 +152,11 @@ type Prediction struct {
 	PostsBinding        Resource `json:"posts_binding"`
 	MaxUsers            Band     `json:"max_users"`
 	UsersBinding        Resource `json:"users_binding"`
+	// PostsBindingBand and UsersBindingBand name the binding resource of
+	// each edge of the band: the pessimistic edge may run out of a
+	// different resource than the central estimate.
+	PostsBindingBand Binding `json:"posts_binding_band"`
+	UsersBindingBand Binding `json:"users_binding_band"`
 	// MaxUsersPerRoom is the largest room whose posts meet the objective
 	// at the objective's load.
 	MaxUsersPerRoom Band `json:"max_users_per_room"`
@@ -146,22 +181,9 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	if err := mix.Validate(); err != nil {
 		return Prediction{}, err
 	}
-	if obj.Percentile == 0 {
-		obj.Percentile = 99
-	}
-	if !(obj.Percentile > 0 && obj.Percentile < 100) {
-		return Prediction{}, fmt.Errorf("objective: percentile %g (want between 0 and 100)", obj.Percentile)
-	}
-	if obj.PostToLastDeliveryUs <= 0 {
-		obj.PostToLastDeliveryUs = defaultObjectiveUs
-	}
-	if obj.AtPostsPerSec <= 0 {
-		obj.AtPostsPerSec = TargetPostsPerSec
-	}
-	for _, x := range obj.Loads {
-		if !(x > 0) || !finite(x) {
-			return Prediction{}, fmt.Errorf("objective: load %g posts/s (want a positive number)", x)
-		}
+	obj, err := obj.withDefaults()
+	if err != nil {
+		return Prediction{}, err
 	}
 	m, err := Fit(cal)
 	if err != nil {
@@ -173,31 +195,89 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	if pr.Validation.Poor {
 		pr.Warnings = append(pr.Warnings, pr.Validation.Sentence)
 	}
+	h, err := pr.hardware()
+	if err != nil {
+		return Prediction{}, err
+	}
+	pr.warnExtrapolation()
+	e := newEngine(m, h, 1) // deployments: Poisson arrivals
+	b := pr.banding()
+	pr.predictConstraints(e, b)
+	pr.predictUsersPerRoom(e, b)
+	pr.predictBySize(e, b)
+	pr.predictLoads(e, b)
+	pr.predictHeadroom()
+	return pr, nil
+}
 
+// withDefaults fills the objective's defaults and checks it.
+func (obj LatencyObjective) withDefaults() (LatencyObjective, error) {
+	if obj.Percentile == 0 {
+		obj.Percentile = 99
+	}
+	if !(obj.Percentile > 0 && obj.Percentile < 100) {
+		return obj, fmt.Errorf("objective: percentile %g (want between 0 and 100)", obj.Percentile)
+	}
+	if obj.PostToLastDeliveryUs <= 0 {
+		obj.PostToLastDeliveryUs = defaultObjectiveUs
+	}
+	if obj.AtPostsPerSec <= 0 {
+		obj.AtPostsPerSec = TargetPostsPerSec
+	}
+	for _, x := range obj.Loads {
+		if !(x > 0) || !finite(x) {
+			return obj, fmt.Errorf("objective: load %g posts/s (want a positive number)", x)
+		}
+	}
+	return obj, nil
+}
+
+// hardware resolves the profile and its CPU factor: the profile's
+// cpu_factor, or the ratio of the hot-path micro-calibrations when both
+// sides have one.
+func (pr *Prediction) hardware() (hw, error) {
+	prof, m := pr.Profile, pr.Model
 	h := prof.resolve()
 	pr.CPUFactorSource = "profile cpu_factor"
 	if prof.HotPathDeliveryUs > 0 {
-		if m.HotPathDeliveryUs > 0 {
+		switch {
+		case m.HotPathDeliveryUs > 0:
 			f := m.HotPathDeliveryUs / prof.HotPathDeliveryUs
 			h.factor = Band{f * (1 - HotPathFactorRel), f, f * (1 + HotPathFactorRel)}
 			pr.CPUFactorSource = fmt.Sprintf("hot-path micro-calibrations: %.3g µs here / %.3g µs on the profile's hardware, ±%.0f%%", m.HotPathDeliveryUs, prof.HotPathDeliveryUs, 100*HotPathFactorRel)
-		} else if h.factor == (Band{}) {
-			return Prediction{}, errors.New("profile gives hot_path_cpu_per_delivery_us but no cpu_factor, and the calibration has no hot-path figure to compare with")
-		} else {
+		case h.factor == (Band{}):
+			return hw{}, errors.New("profile gives hot_path_cpu_per_delivery_us but no cpu_factor, and the calibration has no hot-path figure to compare with")
+		default:
 			pr.Warnings = append(pr.Warnings, "the profile's hot-path figure is unused: the calibration has none; using its cpu_factor")
 		}
 	}
 	pr.CPUFactor = h.factor
-	if m.CPU.XMax > 0 {
-		for _, r := range mix.Rooms {
-			if float64(r.Size) > 2*m.CPU.XMax {
-				pr.Warnings = append(pr.Warnings, fmt.Sprintf("rooms of %d are beyond the largest measured (%.0f): the CPU fit is extrapolated", r.Size, m.CPU.XMax))
-				break
-			}
+	return h, nil
+}
+
+// warnExtrapolation warns when the mix has rooms beyond twice the largest
+// measured.
+func (pr *Prediction) warnExtrapolation() {
+	m := pr.Model
+	if m.CPU.XMax <= 0 {
+		return
+	}
+	for _, r := range pr.Mix.Rooms {
+		if float64(r.Size) > 2*m.CPU.XMax {
+			pr.Warnings = append(pr.Warnings, fmt.Sprintf("rooms of %d are beyond the largest measured (%.0f): the CPU fit is extrapolated", r.Size, m.CPU.XMax))
+			return
 		}
 	}
-	e := newEngine(m, h, 1) // deployments: Poisson arrivals
+}
 
+// banding turns the three levels of a quantity into a band widened by the
+// validation error: capacities (Low pessimistic), latencies and demands
+// or utilisations (High pessimistic).
+type banding struct {
+	widen, latWiden float64
+}
+
+func (pr *Prediction) banding() banding {
 	widen := pr.Validation.Error
 	if !pr.Validation.Done {
 		widen = 0
@@ -207,19 +287,41 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	if pr.Validation.LatencyChecked {
 		latWiden = math.Min(math.Max(widen, pr.Validation.LatencyError), 0.9)
 	}
-	capBand := func(f func(level) float64) Band {
-		b := Band{f(pess), f(mid), f(opt)}.sorted()
-		return Band{b.Low * (1 - widen), b.Mid, b.High * (1 + widen)}
-	}
-	latBand := func(f func(level) float64) Band {
-		b := Band{f(opt), f(mid), f(pess)}.sorted()
-		return Band{b.Low * (1 - latWiden), b.Mid, b.High * (1 + latWiden)}
-	}
-	pctl := obj.Percentile / 100
-	kbar := mix.MeanSize()
-	pph := mix.PostsPerUserPerHour
+	return banding{widen: widen, latWiden: latWiden}
+}
 
-	// Capacity of each resource for the mix.
+// capacity is a band of a capacity: less is worse.
+func (b banding) capacity(f func(level) float64) Band {
+	v := Band{f(pess), f(mid), f(opt)}.sorted()
+	return Band{v.Low * (1 - b.widen), v.Mid, v.High * (1 + b.widen)}
+}
+
+// latency is a band of a latency: more is worse.
+func (b banding) latency(f func(level) float64) Band {
+	v := Band{f(opt), f(mid), f(pess)}.sorted()
+	return Band{v.Low * (1 - b.latWiden), v.Mid, v.High * (1 + b.latWiden)}
+}
+
+// usage is a band of a demand or a utilisation: more is worse.
+func (b banding) usage(f func(level) float64) Band {
+	v := Band{f(opt), f(mid), f(pess)}.sorted()
+	return Band{v.Low * (1 - b.widen), v.Mid, v.High * (1 + b.widen)}
+}
+
+// usersFor is the concurrent users that post x posts/s in all (+Inf when
+// the mix gives no posting rate).
+func (pr *Prediction) usersFor(x float64) float64 {
+	if pph := pr.Mix.PostsPerUserPerHour; pph > 0 {
+		return x * 3600 / pph
+	}
+	return math.Inf(1)
+}
+
+// predictConstraints fills the constraint of each resource, the max
+// posts/s and deliveries/s of the mix with the binding resource, and the
+// max concurrent users with theirs.
+func (pr *Prediction) predictConstraints(e engine, b banding) {
+	mix := pr.Mix
 	demand := map[level]map[Resource]float64{}
 	for _, l := range []level{pess, mid, opt} {
 		demand[l] = map[Resource]float64{}
@@ -227,36 +329,25 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 			demand[l][d.Resource] = d.Seconds
 		}
 	}
-	upBand := func(f func(level) float64) Band { // higher is worse
-		b := Band{f(opt), f(mid), f(pess)}.sorted()
-		return Band{b.Low * (1 - widen), b.Mid, b.High * (1 + widen)}
-	}
-	usersFor := func(x float64) float64 {
-		if pph <= 0 {
-			return math.Inf(1)
-		}
-		return x * 3600 / pph
-	}
 	for _, r := range []Resource{CPU, DiskSync, DiskIOPS, NIC} {
 		if _, ok := demand[mid][r]; !ok {
 			continue
 		}
 		c := Constraint{Resource: r}
-		c.DemandPerPost = upBand(func(l level) float64 { return demand[l][r] })
-		c.MaxPostsPerSec = capBand(func(l level) float64 { return 1 / demand[l][r] })
-		c.MaxUsers = capBand(func(l level) float64 { return usersFor(1 / demand[l][r]) })
+		c.DemandPerPost = b.usage(func(l level) float64 { return demand[l][r] })
+		c.MaxPostsPerSec = b.capacity(func(l level) float64 { return 1 / demand[l][r] })
+		c.MaxUsers = b.capacity(func(l level) float64 { return pr.usersFor(1 / demand[l][r]) })
 		pr.Constraints = append(pr.Constraints, c)
 	}
-	if e.m.MemPerUser.Mid > 0 && finite(h.ramUsable) {
+	if e.m.MemPerUser.Mid > 0 && finite(e.h.ramUsable) {
 		c := Constraint{Resource: RAM, MaxPostsPerSec: Point(math.Inf(1))}
-		c.MaxUsers = capBand(func(l level) float64 { return h.ramUsable / e.memPerUser(mix, l) })
+		c.MaxUsers = b.capacity(func(l level) float64 { return e.h.ramUsable / e.memPerUser(mix, l) })
 		pr.Constraints = append(pr.Constraints, c)
 	}
-	maxPosts := func(l level) float64 { return MaxThroughput(e.demands(mix, l)) }
-	pr.MaxPostsPerSec = capBand(maxPosts)
-	pr.MaxDeliveriesPerSec = pr.MaxPostsPerSec.Scale(kbar)
-	if b, ok := Bottleneck(e.demands(mix, mid)); ok {
-		pr.PostsBinding = b.Resource
+	pr.MaxPostsPerSec = b.capacity(func(l level) float64 { return MaxThroughput(e.demands(mix, l)) })
+	pr.MaxDeliveriesPerSec = pr.MaxPostsPerSec.Scale(mix.MeanSize())
+	if d, ok := Bottleneck(e.demands(mix, mid)); ok {
+		pr.PostsBinding = d.Resource
 	}
 	pr.MaxUsers = Point(math.Inf(1))
 	for _, c := range pr.Constraints {
@@ -265,17 +356,25 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 		}
 		pr.MaxUsers = Band{math.Min(pr.MaxUsers.Low, c.MaxUsers.Low), math.Min(pr.MaxUsers.Mid, c.MaxUsers.Mid), math.Min(pr.MaxUsers.High, c.MaxUsers.High)}
 	}
+	pr.PostsBindingBand = bindingOf(pr.Constraints, func(c Constraint) Band { return c.MaxPostsPerSec })
+	pr.UsersBindingBand = bindingOf(pr.Constraints, func(c Constraint) Band { return c.MaxUsers })
 	if !pr.MaxUsers.Finite() {
 		pr.UsersBinding = ""
+		pr.UsersBindingBand = Binding{}
 		pr.Warnings = append(pr.Warnings, "concurrent users are not bounded by what was measured: give the mix's posts_per_user_per_hour and measure memory per user")
 	}
+}
 
-	// Users per room at the objective.
+// predictUsersPerRoom finds the largest room whose posts meet the
+// objective at the objective's load, by doubling and bisection.
+func (pr *Prediction) predictUsersPerRoom(e engine, b banding) {
+	obj := pr.Objective
+	pctl := obj.Percentile / 100
 	meets := func(k float64, l level) bool {
 		_, last := e.latency(SingleSize(int(k)), obj.AtPostsPerSec, l, pctl)
 		return last*1e6 <= obj.PostToLastDeliveryUs
 	}
-	pr.MaxUsersPerRoom = capBand(func(l level) float64 {
+	pr.MaxUsersPerRoom = b.capacity(func(l level) float64 {
 		if !meets(1, l) {
 			return 0
 		}
@@ -298,13 +397,17 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 		return lo
 	})
 	pr.MaxUsersPerRoom = Band{math.Floor(pr.MaxUsersPerRoom.Low), math.Floor(pr.MaxUsersPerRoom.Mid), math.Floor(pr.MaxUsersPerRoom.High)}
+}
 
-	// Per room size.
+// predictBySize fills the per-room-size table: DefaultTableSizes and the
+// mix's sizes.
+func (pr *Prediction) predictBySize(e engine, b banding) {
+	obj := pr.Objective
 	sizes := map[int]bool{}
 	for _, k := range DefaultTableSizes {
 		sizes[k] = true
 	}
-	for _, r := range mix.Rooms {
+	for _, r := range pr.Mix.Rooms {
 		sizes[r.Size] = true
 	}
 	var ks []int
@@ -315,20 +418,24 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	for _, k := range ks {
 		one := SingleSize(k)
 		row := SizeRow{RoomSize: k}
-		row.MaxPostsPerSec = capBand(func(l level) float64 { return MaxThroughput(e.demands(one, l)) })
+		row.MaxPostsPerSec = b.capacity(func(l level) float64 { return MaxThroughput(e.demands(one, l)) })
 		row.MaxDeliveriesPerSec = row.MaxPostsPerSec.Scale(float64(k))
-		if b, ok := Bottleneck(e.demands(one, mid)); ok {
-			row.Binding = b.Resource
+		if d, ok := Bottleneck(e.demands(one, mid)); ok {
+			row.Binding = d.Resource
 		}
-		row.LastDeliveryUs = latBand(func(l level) float64 {
-			_, last := e.latency(one, obj.AtPostsPerSec, l, pctl)
+		row.LastDeliveryUs = b.latency(func(l level) float64 {
+			_, last := e.latency(one, obj.AtPostsPerSec, l, obj.Percentile/100)
 			return last * 1e6
 		})
 		row.MeetsObjective = row.LastDeliveryUs.Mid <= obj.PostToLastDeliveryUs
 		pr.BySize = append(pr.BySize, row)
 	}
+}
 
-	// Loads.
+// predictLoads fills utilisation and latency at the objective's loads
+// (by default its rate and 25, 50, 80 and 95% of the central maximum).
+func (pr *Prediction) predictLoads(e engine, b banding) {
+	obj, mix := pr.Objective, pr.Mix
 	loads := obj.Loads
 	if len(loads) == 0 {
 		loads = []float64{obj.AtPostsPerSec}
@@ -338,38 +445,41 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 			}
 		}
 	}
-	loads = uniqueSorted(loads)
-	for _, x := range loads {
-		lp := LoadPoint{PostsPerSec: x, DeliveriesPerSec: x * kbar}
+	for _, x := range uniqueSorted(loads) {
+		lp := LoadPoint{PostsPerSec: x, DeliveriesPerSec: x * mix.MeanSize()}
 		for _, c := range pr.Constraints {
 			r := c.Resource
 			var u Band
 			if r == RAM {
-				if pph <= 0 {
+				if mix.PostsPerUserPerHour <= 0 {
 					continue
 				}
-				u = upBand(func(l level) float64 { return usersFor(x) * e.memPerUser(mix, l) / h.ramUsable })
+				u = b.usage(func(l level) float64 { return pr.usersFor(x) * e.memPerUser(mix, l) / e.h.ramUsable })
 			} else {
-				u = upBand(func(l level) float64 { return e.use(r, mix, x, l) })
+				u = b.usage(func(l level) float64 { return e.use(r, mix, x, l) })
 			}
 			lp.Utilization = append(lp.Utilization, Use{Resource: r, Utilization: u})
 		}
-		lat := func(which int, p float64) Band {
-			return latBand(func(l level) float64 {
-				ack, last := e.latency(mix, x, l, p)
-				if which == 0 {
-					return ack * 1e6
+		lat := func(last bool, p float64) Band {
+			return b.latency(func(l level) float64 {
+				ack, to := e.latency(mix, x, l, p)
+				if last {
+					return to * 1e6
 				}
-				return last * 1e6
+				return ack * 1e6
 			})
 		}
-		lp.PostAckP50Us, lp.PostAckP99Us = lat(0, 0.5), lat(0, 0.99)
-		lp.LastDeliveryP50Us, lp.LastDeliveryP99Us = lat(1, 0.5), lat(1, 0.99)
+		lp.PostAckP50Us, lp.PostAckP99Us = lat(false, 0.5), lat(false, 0.99)
+		lp.LastDeliveryP50Us, lp.LastDeliveryP99Us = lat(true, 0.5), lat(true, 0.99)
 		pr.Loads = append(pr.Loads, lp)
 	}
+}
 
-	// Headroom against the published targets.
+// predictHeadroom compares the prediction with the published targets.
+func (pr *Prediction) predictHeadroom() {
+	obj, mix := pr.Objective, pr.Mix
 	ratio := func(b Band, t float64) Band { return b.Scale(1 / t) }
+	pool := pr.MaxUsers.Scale(TargetServersPerPool)
 	pr.Headroom = []Headroom{
 		{Target: "40 messages/s", Published: TargetPostsPerSec, Predicted: pr.MaxPostsPerSec, Ratio: ratio(pr.MaxPostsPerSec, TargetPostsPerSec),
 			Note: "max posts/s for the mix " + mixName(mix)},
@@ -377,10 +487,9 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 			Note: fmt.Sprintf("largest room with p%g post→last delivery < %s at %g posts/s", obj.Percentile, fmtDur(obj.PostToLastDeliveryUs), obj.AtPostsPerSec)},
 		{Target: "20,000 users per server", Published: TargetUsersPerServer, Predicted: pr.MaxUsers, Ratio: ratio(pr.MaxUsers, TargetUsersPerServer),
 			Note: "max concurrent users for the mix"},
-		{Target: "60,000 users per pool", Published: TargetUsersPerPool, Predicted: pr.MaxUsers.Scale(TargetServersPerPool), Ratio: ratio(pr.MaxUsers.Scale(TargetServersPerPool), TargetUsersPerPool),
+		{Target: "60,000 users per pool", Published: TargetUsersPerPool, Predicted: pool, Ratio: ratio(pool, TargetUsersPerPool),
 			Note: fmt.Sprintf("%d servers, each as predicted; assumes the database is on its own machine and the pool scales linearly", TargetServersPerPool)},
 	}
-	return pr, nil
 }
 
 func mixName(m RoomMix) string {

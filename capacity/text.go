@@ -44,12 +44,14 @@ func (p Prediction) WriteText(w io.Writer) error {
 	pf("Bands are low / mid / high: every uncertain input at its pessimistic, central and optimistic edge,\n")
 	pf("widened by the validation error. For capacities low is the pessimistic end; for latencies high is.\n\n")
 
-	pf("%s\n\n", p.Validation.Sentence)
+	v := p.Validation
+	pf("Validation: %s. %s %s\n", strings.ToUpper(string(orRed(v.Status))), v.CPUCheck.Sentence, v.LatencyCheck.Sentence)
+	pf("%s\n\n", v.Sentence)
 
 	pf("  %-44s %10s %10s %10s\n", "", "low", "mid", "high")
-	row("max posts/s", p.MaxPostsPerSec, "", bindNote(p.PostsBinding))
+	row("max posts/s", p.MaxPostsPerSec, "", bindNote(p.PostsBindingBand))
 	row("max deliveries/s", p.MaxDeliveriesPerSec, "", "")
-	row("max concurrent users", p.MaxUsers, "", bindNote(p.UsersBinding))
+	row("max concurrent users", p.MaxUsers, "", bindNote(p.UsersBindingBand))
 	row(fmt.Sprintf("max users per room (p%g ≤ %s at %g posts/s)", p.Objective.Percentile, fmtDur(p.Objective.PostToLastDeliveryUs), p.Objective.AtPostsPerSec), p.MaxUsersPerRoom, "", "")
 	pf("\n")
 
@@ -109,7 +111,8 @@ func (p Prediction) WriteText(w io.Writer) error {
 	pf("Model (fitted on this machine)\n")
 	alo, ahi := m.CPU.CIA(Confidence)
 	blo, bhi := m.CPU.CIB(Confidence)
-	pf("  CPU per post = a + b·k: a = %s µs [%s..%s], b = %s µs per delivery [%s..%s] (%.0f%% CI), R² %.4f, %d runs, k %s..%s\n",
+	pf("  %s\n", m.CPUModel.Sentence)
+	pf("  as a straight line a + b·k: a = %s µs [%s..%s], b = %s µs per delivery [%s..%s] (%.0f%% CI), R² %.4f, %d runs, k %s..%s\n",
 		num(m.CPU.A), num(alo), num(ahi), num(m.CPU.B), num(blo), num(bhi), 100*Confidence, m.CPU.R2, m.CPU.N, num(m.CPU.XMin), num(m.CPU.XMax))
 	if m.WireKnown {
 		pf("  wire bytes per post = %s + %s·k (R² %.4f)\n", num(m.Wire.A), num(m.Wire.B), m.Wire.R2)
@@ -135,12 +138,14 @@ func (p Prediction) WriteText(w io.Writer) error {
 	pf("  throughput at saturation / CPU bound: %s [%s..%s]\n", num(m.CPUEfficiency.Mid), num(m.CPUEfficiency.Low), num(m.CPUEfficiency.High))
 	switch m.GroupCommit {
 	case GroupCommitObserved:
-		pf("  group commit observed (up to %s posts per flush): commits add one to two flush times to a post but do not bound throughput\n", num(m.PostsPerFsync))
+		pf("  %s: commits add one to two flush times to a post but do not bound throughput\n", m.Batching.Sentence)
 	case GroupCommitAbsent:
-		pf("  no group commit (one flush per post): the commit log bounds throughput at 1/flush time\n")
+		pf("  %s: the commit log bounds throughput at 1/flush time\n", m.Batching.Sentence)
 	default:
-		pf("  group commit not observed: one flush per post assumed (pessimistic)\n")
+		pf("  %s: one flush per post assumed (pessimistic)\n", m.Batching.Sentence)
 	}
+	pf("  latency tail on this machine (p99 post→last delivery the queueing model does not explain): %s + %s per recipient (%d runs; the per-recipient part, mostly the load generator's, is not carried to the profile)\n",
+		fmtDur(m.TailP99.C0), fmtDur(m.TailP99.C1), m.TailP99.Runs)
 	if m.DiskBytesPerPost.Mid > 0 {
 		pf("  disk writes: %s bytes per post\n", num(m.DiskBytesPerPost.Mid))
 	}
@@ -162,11 +167,29 @@ func (p Prediction) WriteText(w io.Writer) error {
 	return err
 }
 
-func bindNote(r Resource) string {
-	if r == "" {
+func bindNote(b Binding) string {
+	if b.Mid == "" {
 		return ""
 	}
-	return "   binds: " + string(r)
+	if b.Same() {
+		return "   binds: " + string(b.Mid)
+	}
+	return "   binds: " + bindName(b.Low) + " / " + bindName(b.Mid) + " / " + bindName(b.High)
+}
+
+func bindName(r Resource) string {
+	if r == "" {
+		return "-"
+	}
+	return string(r)
+}
+
+// orRed is the status, red when there is none.
+func orRed(s Status) Status {
+	if s == "" {
+		return StatusRed
+	}
+	return s
 }
 
 func band3(b Band) string { return num(b.Low) + " / " + num(b.Mid) + " / " + num(b.High) }

@@ -38,6 +38,8 @@ type CalibrateOptions struct {
 	Quick     bool
 	MicroOnly bool
 	MicroDir  string
+	// ServerMetrics are passed to each point's run (--server-metrics).
+	ServerMetrics []string
 }
 
 // childEnv makes a gcload test binary run Main when calibrate starts it
@@ -81,6 +83,7 @@ rooms of 150, and one point with the server on 1 core).`,
 	f.DurationVar(&o.Steady, "steady", 8*time.Second, "steady posting time of each point")
 	f.BoolVar(&o.Quick, "quick", false, "a sweep of about a minute (for CI)")
 	f.BoolVar(&o.MicroOnly, "micro-only", false, "only the micro-calibrations (to write a profile of this hardware)")
+	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
 }
@@ -248,7 +251,7 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	for i, p := range points {
 		fmt.Fprintf(env.Stderr, "gcload calibrate: point %d of %d: rooms of %d at %d posts/s, server on %d cores (about %s)\n",
 			i+1, len(points), p.size, p.load, p.procs, pointDuration(p, o.Steady).Round(time.Second))
-		m, err := calibratePoint(ctx, env, out, i, p, o.Steady)
+		m, err := calibratePoint(ctx, env, out, i, p, o.Steady, o.ServerMetrics)
 		if err != nil {
 			return fmt.Errorf("calibrate: point %d (rooms of %d, %d posts/s, %d cores): %w", i, p.size, p.load, p.procs, err)
 		}
@@ -287,7 +290,7 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 }
 
 // calibratePoint runs one point against a fresh child server.
-func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, steady time.Duration) (capacity.Measurement, error) {
+func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, steady time.Duration, metrics []string) (capacity.Measurement, error) {
 	dir := filepath.Join(out, fmt.Sprintf("point-%02d", i))
 	tmp, err := os.MkdirTemp("", "gcload-calibrate-*")
 	if err != nil {
@@ -311,7 +314,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 	err = runRun(ctx, quiet, &RunOptions{
 		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, AdminToken: srv.token, Out: dir,
 		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",
-		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle,
+		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle, ServerMetrics: metrics,
 	})
 	var silent errSilent
 	if err != nil && !errors.As(err, &silent) {

@@ -3,11 +3,9 @@ package cli
 import (
 	"context"
 	"fmt"
-	"html/template"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -41,20 +39,23 @@ func NewCmdCapacity(env *Env) *cobra.Command {
 		Use:   "capacity RESULTS_DIR",
 		Short: "Predict what a hardware profile sustains, from a calibration sweep",
 		Long: `Map measured runs onto a hardware profile (docs/capacity.md): fit CPU per post
-= a + b·room size and bytes likewise, the Universal Scalability Law over core
-counts, service demands per resource, latency from queueing approximations; then
-predict, as low/mid/high bands, the max posts/s for the room-size mix and per
-room size, max deliveries/s, max concurrent users and the binding constraint,
-max users per room at the latency objective, p50/p99 at chosen loads, and
-headroom against 40 msg/s, 1,000 per room, 20,000 per server, 60,000 per pool.
+against room size (linear, batching, log or piecewise, chosen by leaving out
+each room size in turn) and bytes per post, the measured group commit, the
+Universal Scalability Law over core counts, service demands per resource,
+latency from queueing approximations; then predict, as low/mid/high bands, the
+max posts/s for the room-size mix and per room size, max deliveries/s, max
+concurrent users and the resource that runs out at each edge, max users per
+room at the latency objective, p50/p99 at chosen loads, and headroom against
+40 msg/s, 1,000 per room, 20,000 per server, 60,000 per pool.
 
 RESULTS_DIR holds calibration.json (gcload calibrate), or give --calibration.
 The mix is --mix (peak, lync2013, a room size, or a scenario file), else the
 scenario of RESULTS_DIR when it is a run's folder, else peak. Before mapping
-anything, the model predicts held-out runs of the sweep on this machine: the
-error is printed, and the prediction says plainly when it is above 15% or the
-fit is poor. Writes capacity.json and capacity.html (with charts) into
-RESULTS_DIR.`,
+anything, the model predicts each run of the sweep from the others on this
+machine: green when server CPU is within 10% and p99 post → last delivery
+within 20% at every room size, amber when it misses, red when far off or not
+validated. Writes capacity.json and capacity.html (the answer first, tables,
+charts) into RESULTS_DIR.`,
 		Example: `  gcload capacity results/calibrate-20261122-010000
   gcload capacity results/calibrate-20261122-010000 --profile ocs-r2-reference-10k --mix lync2013
   gcload capacity results/calibrate-20261122-010000 --profile my-hardware.yaml --objective 300ms`,
@@ -160,49 +161,8 @@ func scenarioMix(file string) (capacity.RoomMix, error) {
 	return mix, mix.Validate()
 }
 
-var capacityPage = template.Must(template.New("capacity").Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"/><title>gcload capacity</title>
-<style>body{font-family:sans-serif;max-width:70em;margin:1em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow-x:auto}
-.poor{border:2px solid #b00020;background:#fff3f3;padding:.6em 1em}.ok{border:2px solid #1b7f2a;background:#f0fbf2;padding:.6em 1em}figure{margin:1em 0}</style>
-</head><body>
-<h1>Capacity on {{.Profile}}</h1>
-<p class="{{if .Poor}}poor{{else}}ok{{end}}">{{.Sentence}}</p>
-<h2>Prediction</h2>
-<pre>{{.Text}}</pre>
-<h2>Charts</h2>
-{{range .Charts}}<figure><figcaption>{{.Title}}</figcaption>{{.SVG}}</figure>
-{{end}}
-</body></html>
-`))
-
-// capacityHTML writes the capacity section as one self-contained page.
+// capacityHTML writes capacity.html: the prediction as a page for people
+// (capacity.Prediction.WriteHTML).
 func capacityHTML(w io.Writer, cal capacity.Calibration, pred capacity.Prediction) error {
-	type fig struct {
-		Title string
-		SVG   template.HTML
-	}
-	var figs []fig
-	for _, c := range capacity.Charts(cal, pred) {
-		svg, err := c.SVG()
-		if err != nil {
-			return err
-		}
-		figs = append(figs, fig{c.Title, template.HTML(inlineSVG(svg))})
-	}
-	return capacityPage.Execute(w, map[string]any{
-		"Profile": pred.Profile.Name, "Poor": pred.Validation.Poor, "Sentence": pred.Validation.Sentence,
-		"Text": pred.Text(), "Charts": figs,
-	})
+	return pred.WriteHTML(w, cal)
 }
-
-// inlineSVG drops the XML prolog and the namespace declarations (with
-// their URLs) of a standalone SVG, for inline use in HTML.
-func inlineSVG(svg []byte) string {
-	s := string(svg)
-	if i := strings.Index(s, "<svg"); i >= 0 {
-		s = s[i:]
-	}
-	return xmlnsAttr.ReplaceAllString(s, "")
-}
-
-var xmlnsAttr = regexp.MustCompile(`\s+xmlns(:[A-Za-z]+)?="[^"]*"`)

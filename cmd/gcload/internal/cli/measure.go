@@ -17,6 +17,7 @@ import (
 	"github.com/gcload/gcload/capacity"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/servermetrics"
 	"github.com/gcload/gcload/sipclient/swarm"
 )
 
@@ -109,6 +110,9 @@ type sample struct {
 	Commits   uint64    `json:"store_commits"`
 	BytesIn   uint64    `json:"generator_bytes_in"`
 	BytesOut  uint64    `json:"generator_bytes_out"`
+	// Metrics is what --server-metrics read (nil without it, or when the
+	// read failed).
+	Metrics *servermetrics.Sample `json:"server_metrics,omitempty"`
 }
 
 // measurer samples the server and the generator each tick. The server is
@@ -121,6 +125,9 @@ type measurer struct {
 	cores    int     // the server's GOMAXPROCS
 	idleCPU  float64 // the server's CPU s/s when idle, subtracted
 	commits  func() uint64
+	metrics  *servermetrics.Reader // --server-metrics
+	lastRead *servermetrics.Sample // its last good read
+	readErr  error                 // its first failed read
 	sw       *swarm.Swarm
 	rec      *reports.Recorder
 	mu       sync.Mutex
@@ -143,6 +150,9 @@ func (m *measurer) take(now time.Time) sample {
 	}
 	if m.commits != nil {
 		s.Commits = m.commits()
+	}
+	if m.metrics != nil {
+		m.fromMetrics(&s)
 	}
 	if m.sw != nil {
 		st := m.sw.SIPStats()
@@ -168,7 +178,7 @@ func (m *measurer) tick() {
 	if dt <= 0 {
 		return
 	}
-	if m.pid >= 0 {
+	if m.pid >= 0 || m.metrics != nil {
 		m.rec.Gauge("server_cpu_utilization", (s.ServerCPU-prev.ServerCPU)/dt/float64(m.cores))
 		m.rec.Gauge("server_rss_bytes", float64(s.ServerRSS))
 		m.rec.Gauge("server_disk_write_bytes_per_s", float64(s.DiskWrite-prev.DiskWrite)/dt)
@@ -185,10 +195,13 @@ type runMeasurement struct {
 	// Server says how the server's CPU, memory and disk were measured:
 	// "process" (its own process), "shared" (the embedded server shares
 	// the generator's process: server_cpu_seconds includes the
-	// generator's), or "none" (a remote server).
+	// generator's), "metrics" (--server-metrics: its own process metrics
+	// or its host's node_exporter) or "none" (a remote server).
 	Server  string   `json:"server"`
 	Notes   []string `json:"notes,omitempty"`
 	Samples []sample `json:"samples"`
+	// ServerMetrics is what --server-metrics saw over the window.
+	ServerMetrics *servermetrics.Usage `json:"server_metrics,omitempty"`
 }
 
 // measurement computes the run's measurement over its posting window: from
@@ -201,6 +214,8 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 	m.mu.Unlock()
 	out := runMeasurement{Server: "process", Samples: samples}
 	switch {
+	case m.metrics != nil:
+		out.Server = "metrics" // noteServerMetrics says from where
 	case m.pid == 0:
 		out.Server = "shared"
 		out.Notes = append(out.Notes, "the embedded server ran in the generator's process: server CPU includes the generator's (gcload calibrate runs the server as a child process)")
@@ -260,7 +275,7 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 	me.DeliveriesPerSec = float64(s.Delivery.Received) / wall
 	me.UsersOnline = s.Users.PeakOnline
 	me.GeneratorCPUSeconds = b.GenCPU - a.GenCPU
-	if m.pid >= 0 {
+	if m.pid >= 0 || m.metrics != nil {
 		me.ServerCPUSeconds = b.ServerCPU - a.ServerCPU
 		if m.idleCPU > 0 {
 			me.ServerCPUSeconds = max(me.ServerCPUSeconds-m.idleCPU*wall, 0)
@@ -280,6 +295,9 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 	}
 	if s.Delivery.Received > 0 {
 		me.WireBytesPerDelivery = float64(b.BytesIn-a.BytesIn) / float64(s.Delivery.Received)
+	}
+	if m.metrics != nil {
+		m.noteServerMetrics(&out, a, b)
 	}
 	op := func(o reports.Op) reports.OpSummary { return s.Ops[o] }
 	me.Latency = capacity.Latency{

@@ -58,6 +58,9 @@ type RunOptions struct {
 	ServerIdleCPU float64
 	// AdminToken is the admin API's token ("": $GCLOAD_ADMIN_TOKEN).
 	AdminToken string
+	// ServerMetrics are Prometheus expositions of the server (a
+	// node_exporter's, its own /metrics) to measure it from.
+	ServerMetrics []string
 }
 
 // NewCmdRun builds `gcload run`.
@@ -107,6 +110,7 @@ sign-ins all fail (exit code 7), and when every session has been lost
 	f.StringVar(&o.StartAt, "start-at", "", "start time (RFC 3339) shared by the shards of a run")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, tty, plain or none")
 	f.IntVar(&o.ServerPID, "server-pid", 0, "process ID of a server on this machine, to measure its CPU, memory and disk apart from gcload's (measurement.json)")
+	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
 	f.IntVar(&o.ServerCores, "server-cores", 0, "the server's cores (GOMAXPROCS), for its utilisation (default: this machine's CPUs)")
 	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
@@ -219,6 +223,9 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	ctx = adminclient.WithToken(ctx, adminToken)
 	if spec.Target.Admin != "" {
 		meas.commits = adminCommits(spec.Target.Admin, adminToken)
+	}
+	if err := meas.useServerMetrics(ctx, o.ServerMetrics); err != nil {
+		return badInput(err)
 	}
 	if embedded {
 		dir, err := os.MkdirTemp("", "gcload-embedded-*")
