@@ -23,6 +23,7 @@ import (
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipclient/sipclienttest"
 	"github.com/gcload/gcload/xccos"
 )
 
@@ -116,8 +117,8 @@ func TestAttackInvalidCharacters(t *testing.T) {
 	alice, bob := "sip:alice@example.com", "sip:bob@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice, bob)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
-	b := refservertest.Connect(t, srv, bob, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), bob, sipclient.FlowClient)
 	for _, c := range []*sipclient.Client{a, b} {
 		if _, err := c.Join(ctx, room1); err != nil {
 			t.Fatal(err)
@@ -325,7 +326,7 @@ func TestAttackCommandFlood(t *testing.T) {
 	srv := refservertest.Start(t, refserver.WithStore(st), refserver.WithRooms(refservertest.Room("room1", alice)),
 		refserver.WithLimits(refserver.Limits{MaxConnQueries: 2, MaxSessionsPerUser: 1}))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
@@ -434,9 +435,9 @@ func TestAttackStoreStall(t *testing.T) {
 	}})
 	srv := refservertest.Start(t, refserver.WithStore(st), refserver.WithRooms(refservertest.Room("room1", alice, bob, carol)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
-	b := refservertest.Connect(t, srv, bob, sipclient.FlowClient)
-	c := refservertest.Connect(t, srv, carol, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), bob, sipclient.FlowClient)
+	c := sipclienttest.Connect(t, srv.TCPAddr(), carol, sipclient.FlowClient)
 	t.Cleanup(release) // first of the cleanups: the server's Close waits for the store
 	for _, cl := range []*sipclient.Client{a, b} {
 		if _, err := cl.Join(ctx, room1); err != nil {
@@ -526,8 +527,8 @@ func TestSecretRoomsAndDisabledSearch(t *testing.T) {
 	off.Disabled = true
 	srv := refservertest.Start(t, refserver.WithRooms(secret, off))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
-	m := refservertest.Connect(t, srv, mallory, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	m := sipclienttest.Connect(t, srv.TCPAddr(), mallory, sipclient.FlowClient)
 	hush, nosuch := "ma-chan://example.com/hush", "ma-chan://example.com/nosuch"
 	same := func(what string, do func(room string) error) {
 		t.Helper()
@@ -581,8 +582,8 @@ func TestReplyDelay(t *testing.T) {
 	const delay = 400 * time.Millisecond
 	srv := refservertest.Start(t, refserver.WithReplyDelay(delay), refserver.WithRooms(refservertest.Room("room1", alice, bob)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
-	b := refservertest.Connect(t, srv, bob, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), bob, sipclient.FlowClient)
 	start := time.Now()
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
@@ -751,7 +752,7 @@ func TestRepliesFitOneEnvelope(t *testing.T) {
 	}
 	srv := refservertest.Start(t, refserver.WithRooms(rooms...))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
 	room := "ma-chan://example.com/r000"
 	if _, err := a.Join(ctx, room); err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipclient/sipclienttest"
 )
 
 func TestRoomsFileErrors(t *testing.T) {
@@ -59,7 +60,7 @@ func TestRoomsFile(t *testing.T) {
 `), 0o644)
 	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRoomsFile(file))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, "sip:alice@example.com", sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), "sip:alice@example.com", sipclient.FlowClient)
 	res, err := a.Join(ctx, room1, "ma-chan://example.com/lobby")
 	if err != nil || len(res.Rooms) != 2 || res.Rooms[0].Topic != "first" {
 		t.Fatalf("join: %+v %v", res, err)
@@ -76,7 +77,7 @@ func TestRoomsFile(t *testing.T) {
     members: [sip:alice@example.com, sip:bob@example.com]
 `), 0o644)
 	srv2 := refservertest.Start(t, refserver.WithDB(db), refserver.WithRoomsFile(file))
-	b := refservertest.Connect(t, srv2, "sip:bob@example.com", sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv2.TCPAddr(), "sip:bob@example.com", sipclient.FlowClient)
 	res, err = b.Join(ctx, room1)
 	if err != nil || res.Rooms[0].Topic != "second" {
 		t.Fatalf("after the change: %+v %v", res, err)

@@ -17,6 +17,7 @@ import (
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipclient/sipclienttest"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -69,7 +70,7 @@ func TestFanOut(t *testing.T) {
 				if i%2 == 1 {
 					flow = sipclient.FlowCancel
 				}
-				clients[i] = refservertest.Connect(t, srv, u, flow)
+				clients[i] = sipclienttest.Connect(t, srv.TCPAddr(), u, flow)
 				if _, err := clients[i].Join(ctx, room1); err != nil {
 					t.Fatal(err)
 				}
@@ -174,7 +175,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	users := []string{"sip:alice@example.com"}
 	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRooms(refservertest.Room("room1", users...)))
 	ctx := ctxT(t)
-	c := refservertest.Connect(t, srv, users[0], sipclient.FlowClient)
+	c := sipclienttest.Connect(t, srv.TCPAddr(), users[0], sipclient.FlowClient)
 	if _, err := c.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +187,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	c.Close(ctx)
 	srv.Close()
 	srv2 := refservertest.Start(t, refserver.WithDB(db))
-	c2 := refservertest.Connect(t, srv2, users[0], sipclient.FlowClient)
+	c2 := sipclienttest.Connect(t, srv2.TCPAddr(), users[0], sipclient.FlowClient)
 	h, err := c2.History(ctx, room1, 100)
 	if err != nil {
 		t.Fatal(err)
@@ -224,7 +225,7 @@ func TestLookupRoundRobin(t *testing.T) {
 		if i >= 4 {
 			flow = sipclient.FlowCancel
 		}
-		c := refservertest.Connect(t, srv, u, flow)
+		c := sipclienttest.Connect(t, srv.TCPAddr(), u, flow)
 		want := fmt.Sprintf("sip:gcs%d@example.com", i%2+1)
 		if got := c.ChannelURI(); got != want {
 			t.Fatalf("client %d (%s flow) got %s, want %s", i, flow, got, want)
@@ -251,8 +252,8 @@ func TestCrossServiceFanOut(t *testing.T) {
 	users := refservertest.Users("example.com", 2)
 	srv := refservertest.Start(t, refserver.WithChannels(2), refserver.WithRooms(refservertest.Room("room1", users...)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, users[0], sipclient.FlowClient)
-	b := refservertest.Connect(t, srv, users[1], sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), users[0], sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), users[1], sipclient.FlowClient)
 	if a.ChannelURI() == b.ChannelURI() {
 		t.Fatal("both on one service")
 	}
@@ -297,8 +298,8 @@ func TestAccess(t *testing.T) {
 	alice, mallory := "sip:alice@example.com", "sip:mallory@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
-	m := refservertest.Connect(t, srv, mallory, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	m := sipclienttest.Connect(t, srv.TCPAddr(), mallory, sipclient.FlowClient)
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +385,7 @@ func TestBadInput(t *testing.T) {
 	alice := "sip:alice@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice)))
 	ctx := ctxT(t)
-	a := refservertest.Connect(t, srv, alice, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
@@ -487,8 +488,8 @@ func TestInvitations(t *testing.T) {
 	room2 := "ma-chan://example.com/room2"
 	invite(srv, "room1", users[0])
 	invite(srv, "room2", users[0])
-	a := refservertest.Connect(t, srv, users[0], sipclient.FlowClient)
-	b := refservertest.Connect(t, srv, users[1], sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), users[0], sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), users[1], sipclient.FlowClient)
 	if got := rooms(a); !slices.Equal(got, []string{room1, room2}) {
 		t.Fatalf("alice's invitations %v", got)
 	}
@@ -507,7 +508,7 @@ func TestInvitations(t *testing.T) {
 
 	// restarted: room2's invitation is still out, room1's is not
 	srv2 := refservertest.Start(t, refserver.WithDB(db))
-	a2 := refservertest.Connect(t, srv2, users[0], sipclient.FlowClient)
+	a2 := sipclienttest.Connect(t, srv2.TCPAddr(), users[0], sipclient.FlowClient)
 	if got := rooms(a2); !slices.Equal(got, []string{room2}) {
 		t.Fatalf("after a restart, alice's invitations %v", got)
 	}
@@ -536,7 +537,7 @@ func TestStoreAndTraceOptions(t *testing.T) {
 			seen[d] = append(seen[d], string(b[:bytes.IndexByte(b, '\r')]))
 			mu.Unlock()
 		}))
-	c := refservertest.Connect(t, srv, "sip:alice@example.com", sipclient.FlowClient)
+	c := sipclienttest.Connect(t, srv.TCPAddr(), "sip:alice@example.com", sipclient.FlowClient)
 	if _, err := c.Join(ctxT(t), "ma-chan://example.com/given"); err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/embedded"
 )
 
 // A server in a child process: the test binary re-executed with an
@@ -52,9 +53,8 @@ func ChildMain(env string, options func(arg string) ([]refserver.Option, error))
 	defer os.RemoveAll(dir)
 	opts, err := options(arg)
 	if err == nil {
-		base := []refserver.Option{refserver.WithDB(dir + "/gc.db"), refserver.WithTCP("127.0.0.1:0")}
-		var srv *refserver.Server
-		if srv, err = refserver.New(context.Background(), append(base, opts...)...); err == nil {
+		var srv *embedded.Server
+		if srv, err = embedded.Start(context.Background(), embedded.Options{Dir: dir, Options: opts}); err == nil {
 			defer srv.Close()
 			if prof := os.Getenv(ChildCPUProfileEnv); prof != "" {
 				if f, perr := os.Create(prof); perr == nil && pprof.StartCPUProfile(f) == nil {

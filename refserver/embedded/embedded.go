@@ -1,0 +1,128 @@
+// Package embedded starts the reference server in-process on loopback
+// ports, as gcload run, gcload conform and the tests do when they have no
+// server of their own to test: one place for the listeners, the temporary
+// database and the description of the server as a target.Target. It
+// imports the reference server and the target description only, never
+// the harness.
+package embedded
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/target"
+)
+
+// Transports.
+const (
+	TCP = "tcp"
+	UDP = "udp"
+)
+
+// Options say what to start. The zero Options start a server on TCP with
+// the default domain and no admin API, storing in a temporary folder.
+type Options struct {
+	// Domain is the SIP domain (default refserver.DefaultDomain).
+	Domain string
+	// Transports are the transports it listens on, on 127.0.0.1 with a
+	// random port: TCP, UDP or both (default TCP). The first is the
+	// target's server.
+	Transports []string
+	// Admin serves the admin API on 127.0.0.1 (a random port) with
+	// AdminToken (when empty, the server makes one: see Target).
+	Admin      bool
+	AdminToken string
+	// Dir is the folder of the database (gc.db); empty makes a
+	// temporary folder that Close removes.
+	Dir string
+	// Options are more options of the reference server, applied after
+	// these (so they may replace them).
+	Options []refserver.Option
+}
+
+// Server is a reference server started by Start.
+type Server struct {
+	*refserver.Server
+	first string // the first transport
+	tmp   string // a temporary folder Close removes ("" when none)
+}
+
+// Start starts a reference server. ctx bounds its start (opening the
+// store, provisioning rooms), not its life: Close ends it.
+func Start(ctx context.Context, o Options) (*Server, error) {
+	s := &Server{first: TCP}
+	dir := o.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "gcload-embedded-*"); err != nil {
+			return nil, fmt.Errorf("embedded server: %w", err)
+		}
+		s.tmp = dir
+	}
+	opts := []refserver.Option{refserver.WithDB(filepath.Join(dir, "gc.db"))}
+	if o.Domain != "" {
+		opts = append(opts, refserver.WithDomain(o.Domain))
+	}
+	transports := o.Transports
+	if len(transports) == 0 {
+		transports = []string{TCP}
+	}
+	for _, t := range transports {
+		switch t {
+		case TCP:
+			opts = append(opts, refserver.WithTCP("127.0.0.1:0"))
+		case UDP:
+			opts = append(opts, refserver.WithUDP("127.0.0.1:0"))
+		default:
+			s.removeTemp()
+			return nil, fmt.Errorf("embedded server: transport %q: want %s or %s", t, TCP, UDP)
+		}
+	}
+	s.first = transports[0]
+	if o.Admin {
+		opts = append(opts, refserver.WithAdmin("127.0.0.1:0"))
+		if o.AdminToken != "" {
+			opts = append(opts, refserver.WithAdminToken(o.AdminToken))
+		}
+	}
+	srv, err := refserver.New(ctx, append(opts, o.Options...)...)
+	if err != nil {
+		s.removeTemp()
+		return nil, fmt.Errorf("embedded server: %w", err)
+	}
+	s.Server = srv
+	return s, nil
+}
+
+// Target describes the server for a client: its lookup URI, domain, the
+// address of its first transport and, with Admin, its admin API and
+// token.
+func (s *Server) Target() target.Target {
+	addr := s.TCPAddr()
+	if s.first == UDP {
+		addr = s.UDPAddr()
+	}
+	return target.Target{
+		Lookup: s.LookupURI(), Domain: s.Domain(), Servers: []string{addr},
+		Admin: s.AdminURL(), AdminToken: s.AdminToken(),
+	}
+}
+
+// Close closes the server and removes its temporary folder.
+func (s *Server) Close() error {
+	err := s.Server.Close()
+	return errors.Join(err, s.removeTemp())
+}
+
+func (s *Server) removeTemp() error {
+	if s.tmp == "" {
+		return nil
+	}
+	err := os.RemoveAll(s.tmp)
+	s.tmp = ""
+	return err
+}

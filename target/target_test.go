@@ -1,0 +1,77 @@
+package target
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestValidate(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		t      Target
+		fields []string // the fields named, in order
+	}{
+		{"zero: the embedded server", Target{}, nil},
+		{"good", Target{Lookup: "sip:ocschat@contoso.com", Servers: []string{"10.0.0.5:5061"}, Admin: "http://10.0.0.5:8080", Domain: "contoso.com"}, nil},
+		{"lookup not sip", Target{Lookup: "http://x", Servers: []string{"h:1"}}, []string{"lookup"}},
+		{"lookup without server", Target{Lookup: "sip:ocschat@contoso.com"}, []string{"servers"}},
+		{"server without lookup", Target{Servers: []string{"h:1"}}, []string{"lookup"}},
+		{"bad server", Target{Lookup: "sip:a@b.c", Servers: []string{"nocolon"}}, []string{"servers[0]"}},
+		{"port out of range", Target{Lookup: "sip:a@b.c", Servers: []string{"h:70000"}}, []string{"servers[0]"}},
+		{"two servers", Target{Lookup: "sip:a@b.c", Servers: []string{"h:1", "h:2"}}, []string{"servers"}},
+		{"bad domain", Target{Domain: "a b"}, []string{"domain"}},
+		{"bad admin", Target{Admin: "ftp://x"}, []string{"admin"}},
+		{"everything bad", Target{Lookup: "x", Servers: []string{"y"}, Domain: "!", Admin: "z"}, []string{"lookup", "servers[0]", "domain", "admin"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var fields []string
+			for _, err := range c.t.Validate() {
+				var fe *FieldError
+				if !errors.As(err, &fe) || !strings.HasPrefix(err.Error(), fe.Field+": ") {
+					t.Fatalf("%v is not a FieldError naming its field", err)
+				}
+				fields = append(fields, fe.Field)
+			}
+			if !reflect.DeepEqual(fields, c.fields) {
+				t.Fatalf("fields %q, want %q", fields, c.fields)
+			}
+		})
+	}
+}
+
+func TestWith(t *testing.T) {
+	file := Target{Lookup: "sip:ocschat@a.com", Servers: []string{"a:1"}, Admin: "http://a"}
+	got := file.With(Target{Servers: []string{"b:2"}, AdminToken: "tok"})
+	want := Target{Lookup: "sip:ocschat@a.com", Servers: []string{"b:2"}, Admin: "http://a", AdminToken: "tok"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("With: %+v, want %+v", got, want)
+	}
+	if file.Server() != "a:1" || got.Server() != "b:2" || (Target{}).Server() != "" {
+		t.Fatalf("Server: %q %q", file.Server(), got.Server())
+	}
+	if !(Target{}).Embedded() || got.Embedded() {
+		t.Fatal("Embedded")
+	}
+}
+
+func TestDomain(t *testing.T) {
+	for uri, want := range map[string]string{
+		"sip:ocschat@contoso.com":                "contoso.com",
+		"SIP:ocschat@contoso.com:5061;transport": "contoso.com",
+		"sip:contoso.com":                        "",
+		"http://contoso.com":                     "",
+		"sip:a@bad domain":                       "",
+	} {
+		if got := DomainOf(uri); got != want {
+			t.Errorf("DomainOf(%q) = %q, want %q", uri, got, want)
+		}
+	}
+	if d := (Target{Lookup: "sip:x@a.com", Domain: "b.com"}).UsersDomain(); d != "b.com" {
+		t.Errorf("UsersDomain with a domain: %q", d)
+	}
+	if d := (Target{Lookup: "sip:x@a.com"}).UsersDomain(); d != "a.com" {
+		t.Errorf("UsersDomain from the lookup: %q", d)
+	}
+}
