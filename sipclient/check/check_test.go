@@ -16,6 +16,7 @@ import (
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/sipclient/check"
+	sut "github.com/gcload/gcload/target"
 )
 
 const domain = "conform.test"
@@ -25,8 +26,9 @@ const domain = "conform.test"
 func target(t *testing.T, faults fault.Set) check.Target {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults))
 	return check.Target{
-		Server: srv.TCPAddr(), Domain: domain, Admin: srv.AdminURL(), ChannelServices: 2,
-		Users: refservertest.Users(domain, 4),
+		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()},
+		ChannelServices: 2,
+		Users:           refservertest.Users(domain, 4),
 	}
 }
 
@@ -122,7 +124,7 @@ func TestEveryRuleHasAMisbehaviour(t *testing.T) {
 // saw both.
 func TestBothLookupFlows(t *testing.T) {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(3))
-	tg := check.Target{Server: srv.TCPAddr(), Domain: domain, Admin: srv.AdminURL(), ChannelServices: 3, Users: refservertest.Users(domain, 4)}
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()}, ChannelServices: 3, Users: refservertest.Users(domain, 4)}
 	sel, err := check.SelectRules([]string{"lookup/", "flow/"})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +167,7 @@ func TestJUnit(t *testing.T) {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithFaults(fault.Set{}.With(fault.NoEcho)),
 		refserver.WithRooms(refservertest.Room("chat", users[:3]...)))
 	// no admin API, no closed or disabled room: those rules skip
-	tg := check.Target{Server: srv.TCPAddr(), Domain: domain, Users: users, Rooms: check.Rooms{Chat: "chat"}}
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain}, Users: users, Rooms: check.Rooms{Chat: "chat"}}
 	rep := run(t, tg, check.Options{Rules: sel})
 	var buf bytes.Buffer
 	if err := rep.WriteJUnit(&buf); err != nil {

@@ -41,7 +41,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 	}
 	_, err := fmt.Fprintf(w, "\n%d rules: %d passed, %d failed, %d skipped (%.1f s against %s)\n",
-		len(r.Results), r.Counts[Pass], r.Counts[Fail], r.Counts[Skip], r.Seconds, r.Target.Server)
+		len(r.Results), r.Counts[Pass], r.Counts[Fail], r.Counts[Skip], r.Seconds, r.Target.Server())
 	return err
 }
 
@@ -104,7 +104,7 @@ type junitSkipped struct {
 // before the slash).
 func (r *Report) WriteJUnit(w io.Writer) error {
 	secs := fmt.Sprintf("%.3f", r.Seconds)
-	s := junitSuite{Name: "gcload conform " + r.Target.Server, Tests: len(r.Results), Failures: r.Counts[Fail], Skipped: r.Counts[Skip], Time: secs, Timestamp: r.Start.UTC().Format("2006-01-02T15:04:05")}
+	s := junitSuite{Name: "gcload conform " + r.Target.Server(), Tests: len(r.Results), Failures: r.Counts[Fail], Skipped: r.Counts[Skip], Time: secs, Timestamp: r.Start.UTC().Format("2006-01-02T15:04:05")}
 	for _, x := range r.Results {
 		area, _, _ := strings.Cut(x.ID, "/")
 		c := junitCase{Name: x.ID, Classname: "gcload.conform." + area, Time: "0", SystemOut: x.Title + " (" + x.Ref + ")"}

@@ -103,7 +103,7 @@ type member struct {
 // newClient makes a client of user; the probe closes it.
 func (s *suite) newClient(pr *probeRun, user string, flow sipclient.Flow) (*member, error) {
 	in := &inbox{bell: s.bell}
-	c, err := sipclient.New(sipclient.Config{User: user, Server: s.t.Server, Lookup: s.t.Lookup, Flow: flow, Router: s.router, OnEvent: in.add})
+	c, err := sipclient.New(sipclient.Config{User: user, Server: s.t.Server(), Lookup: s.t.Lookup, Flow: flow, Router: s.router, OnEvent: in.add})
 	if err != nil {
 		return nil, err
 	}

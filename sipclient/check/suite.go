@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -9,31 +10,41 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/target"
 )
 
-// Target is the server under test and what the suite may use on it.
+// Target is the server under test (where to connect, its lookup URI and
+// domain, a reference server's admin API and token: target.Target) and
+// what the suite may use on it.
 type Target struct {
-	// Server is the SIP address (host:port, TCP) clients connect to.
-	Server string `yaml:"server" json:"server"`
-	// Domain is the SIP domain of the users and rooms.
-	Domain string `yaml:"domain" json:"domain"`
-	// Lookup is the lookup service URI (default sip:ocschat@Domain).
-	Lookup string `yaml:"lookup" json:"lookup"`
+	target.Target
 	// Users are at least 4 users (sip:user@domain) that may sign in:
 	// the first three are members of Rooms.Chat, the fourth is not a
 	// member of Rooms.Closed.
-	Users []string `yaml:"users" json:"users"`
+	Users []string
 	// Rooms are room IDs (the id of ma-chan://domain/id).
-	Rooms Rooms `yaml:"rooms" json:"rooms"`
+	Rooms Rooms
 	// ChannelServices is how many channel services the lookup service
 	// hands out (0: unknown; round-robin is then judged only if the
 	// lookups show more than one).
-	ChannelServices int `yaml:"channel_services" json:"channel_services"`
-	// Admin is the base URL of a reference server's admin API: the suite
-	// then creates its own rooms (Rooms may be empty).
-	Admin string `yaml:"admin" json:"admin,omitempty"`
+	ChannelServices int
+}
+
+// MarshalJSON writes the target as conformance reports show it (never
+// the admin token).
+func (t Target) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		Server          string   `json:"server"`
+		Domain          string   `json:"domain"`
+		Lookup          string   `json:"lookup"`
+		Users           []string `json:"users"`
+		Rooms           Rooms    `json:"rooms"`
+		ChannelServices int      `json:"channel_services"`
+		Admin           string   `json:"admin,omitempty"`
+	}{t.Server(), t.Domain, t.Lookup, t.Users, t.Rooms, t.ChannelServices, t.Admin})
 }
 
 // Rooms names the rooms the suite uses.
@@ -141,8 +152,16 @@ type suite struct {
 // Validate checks a target; it returns every problem.
 func (t *Target) Validate() error {
 	var probs []string
-	if t.Server == "" {
+	if t.Server() == "" {
 		probs = append(probs, "server: the SIP address host:port is required")
+	} else {
+		tt := t.Target
+		if tt.Lookup == "" && tt.Domain != "" {
+			tt.Lookup = "sip:ocschat@" + tt.Domain
+		}
+		for _, err := range tt.Validate() {
+			probs = append(probs, err.Error())
+		}
 	}
 	if t.Domain == "" {
 		probs = append(probs, "domain: required")
@@ -175,6 +194,7 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	ctx = adminclient.WithToken(ctx, t.AdminToken)
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}
@@ -192,9 +212,9 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	}
 	start := time.Now()
 	d := net.Dialer{Timeout: o.Timeout}
-	c, err := d.DialContext(ctx, "tcp", t.Server)
+	c, err := d.DialContext(ctx, "tcp", t.Server())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, t.Server, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrUnreachable, t.Server(), err)
 	}
 	c.Close()
 	s.router = sipclient.NewRouter(sipclient.RouterOptions{Timeout: o.Timeout, Stray: s.stray})

@@ -29,7 +29,7 @@ type wire struct {
 
 func (s *suite) dialWire(ctx context.Context, user string) (*wire, error) {
 	d := net.Dialer{Timeout: s.o.Timeout}
-	c, err := d.DialContext(ctx, "tcp", s.t.Server)
+	c, err := d.DialContext(ctx, "tcp", s.t.Server())
 	if err != nil {
 		return nil, err
 	}

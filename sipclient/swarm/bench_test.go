@@ -14,6 +14,7 @@ import (
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
 )
 
 // The benchmarks run the reference server in a child process (this test
@@ -98,7 +99,7 @@ limits: {max_lag: 5s}
 		n0, n1     int64
 	}
 	rec := reports.NewRecorder(time.Now(), 100*time.Millisecond)
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
 		Tick: 100 * time.Millisecond,
 		OnTick: func(snap reports.Snapshot) {
 			if snap.Phase != "steady" {
@@ -162,7 +163,7 @@ limits: {max_lag: 30s}
 	rec := reports.NewRecorder(time.Now(), time.Second)
 	var heap uint64
 	var online int
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
 		OnTick: func(s reports.Snapshot) {
 			if s.Phase == "idle" && s.UsersOnline == users && heap == 0 {
 				var m runtime.MemStats
@@ -207,7 +208,7 @@ limits: {max_lag: 30s}
 `, users, max(users/100, 1), rate)
 	plan, srv := benchSetup(b, src)
 	rec := reports.NewRecorder(time.Now(), time.Second)
-	sw, err := swarm.New(plan, swarm.Options{Server: srv.Addr, Lookup: "sip:ocschat@example.com", Recorder: rec})
+	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/target"
 	"github.com/gcload/gcload/xccos"
 )
 
@@ -102,10 +103,13 @@ const (
 
 // Options configure a run.
 type Options struct {
-	// Server is host:port of the server under load; Lookup its lookup URI.
-	Server, Lookup string
-	Shard          Shard
-	Recorder       *reports.Recorder
+	// Target is the server under load: its lookup URI and the address
+	// (Target.Server) users connect to. Its domain and admin API are not
+	// used here (the plan's users are in the scenario's domain; rooms are
+	// provisioned with Provision).
+	Target   target.Target
+	Shard    Shard
+	Recorder *reports.Recorder
 	// Start is the run's time zero (shards of one scenario share it);
 	// zero means shortly after Run is called.
 	Start time.Time
@@ -238,7 +242,7 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Recorder == nil {
 		return nil, errors.New("swarm: no recorder")
 	}
-	if o.Server == "" {
+	if o.Target.Server() == "" {
 		return nil, errors.New("swarm: no server address")
 	}
 	if o.Tick <= 0 {
@@ -307,9 +311,9 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			var c *sipnet.Conn
 			var err error
 			if s.spec.Transport == "udp" {
-				c, err = ep.DialUDP(dctx, s.o.Server)
+				c, err = ep.DialUDP(dctx, s.o.Target.Server())
 			} else {
-				c, err = ep.DialTCP(dctx, s.o.Server)
+				c, err = ep.DialTCP(dctx, s.o.Target.Server())
 			}
 			cancel()
 			if err != nil {
@@ -320,7 +324,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	for _, u := range s.users {
 		cfg := sipclient.Config{
-			User: s.plan.Users[u.idx], Server: s.o.Server, Transport: s.spec.Transport, Lookup: s.o.Lookup,
+			User: s.plan.Users[u.idx], Server: s.o.Target.Server(), Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
 			Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event,
 		}
 		if len(s.conns) > 0 {
@@ -417,7 +421,7 @@ func (s *Swarm) preflight(ctx context.Context) error {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
-	c, err := d.DialContext(ctx, "tcp", s.o.Server)
+	c, err := d.DialContext(ctx, "tcp", s.o.Target.Server())
 	if err != nil {
 		return err
 	}
@@ -433,7 +437,7 @@ func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
 		Data: s.acct.data(), Start: start, End: now, Unreachable: true,
-		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Server, cleanErr(err)),
+		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
 		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
 		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),

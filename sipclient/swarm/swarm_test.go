@@ -13,6 +13,7 @@ import (
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
 )
 
 // known is a scenario with a schedule known in advance: constant arrivals
@@ -55,7 +56,7 @@ func run(t *testing.T, plan *swarm.Plan, srv *refserver.Server, shards int) ([]*
 	for i := 0; i < shards; i++ {
 		recs[i] = reports.NewRecorder(start, time.Second)
 		sw, err := swarm.New(plan, swarm.Options{
-			Server: srv.TCPAddr(), Lookup: srv.LookupURI(), Shard: swarm.Shard{Index: i + 1, Of: shards},
+			Target: target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}}, Shard: swarm.Shard{Index: i + 1, Of: shards},
 			Recorder: recs[i], Start: start,
 		})
 		if err != nil {

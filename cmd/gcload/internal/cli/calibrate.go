@@ -21,9 +21,12 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports/htmlreport"
+	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/target"
 	"github.com/gcload/gcload/xccos"
 	"github.com/spf13/cobra"
 )
@@ -211,6 +214,11 @@ func startChildServer(ctx context.Context, dir string, procs int) (*childServer,
 	return &childServer{cmd: cmd, addr: m[1], lookup: m[2], admin: m[3], token: token}, nil
 }
 
+// target describes the child server.
+func (c *childServer) target() target.Target {
+	return target.Target{Lookup: c.lookup, Servers: []string{c.addr}, Admin: c.admin, AdminToken: c.token}
+}
+
 func (c *childServer) stop() {
 	_ = c.cmd.Process.Signal(os.Interrupt)
 	done := make(chan struct{})
@@ -224,9 +232,6 @@ func (c *childServer) stop() {
 }
 
 func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	points, err := o.points()
 	if err != nil {
 		return badInput(err)
@@ -302,7 +307,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 		return capacity.Measurement{}, err
 	}
 	defer srv.stop()
-	idle, err := idleCPU(ctx, srv, 2*time.Second)
+	idle, err := loadrun.IdleCPU(ctx, srv.cmd.Process.Pid, srv.target(), 2*time.Second)
 	if err != nil {
 		return capacity.Measurement{}, err
 	}
@@ -310,23 +315,21 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 	if err := os.WriteFile(file, scenarioFor(p, steady), 0o644); err != nil {
 		return capacity.Measurement{}, err
 	}
-	quiet := &Env{Stdout: io.Discard, Stderr: io.Discard, Now: env.Now}
-	err = runRun(ctx, quiet, &RunOptions{
-		Scenario: file, Target: srv.lookup, Server: srv.addr, Admin: srv.admin, AdminToken: srv.token, Out: dir,
-		Shard: "1/1", Progress: "none", Tick: 250 * time.Millisecond, LogLevel: "error",
-		ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle, ServerMetrics: metrics,
-	})
-	var silent errSilent
-	if err != nil && !errors.As(err, &silent) {
-		return capacity.Measurement{}, err
-	}
-	b, err := os.ReadFile(filepath.Join(dir, fileMeasurement))
+	spec, _, err := scenarios.Load(file, nil)
 	if err != nil {
-		return capacity.Measurement{}, err
+		return capacity.Measurement{}, badInput(err)
 	}
-	var rm runMeasurement
-	if err := json.Unmarshal(b, &rm); err != nil {
-		return capacity.Measurement{}, err
+	res, err := loadrun.Run(ctx, spec, loadrun.Options{
+		Target: srv.target(), Output: loadrun.Output{Dir: dir, Report: true, Version: Version},
+		Tick: 250 * time.Millisecond, Now: env.Now,
+		Measure: loadrun.Measure{ServerPID: srv.cmd.Process.Pid, ServerCores: p.procs, ServerIdleCPU: idle, ServerMetrics: metrics},
+	})
+	if err != nil {
+		return capacity.Measurement{}, fromLibrary(err)
+	}
+	var rm loadrun.Measurement
+	if err := json.Unmarshal(res.Extra[loadrun.FileMeasurement], &rm); err != nil {
+		return capacity.Measurement{}, fmt.Errorf("%s: %w", loadrun.FileMeasurement, err)
 	}
 	return rm.Measurement, nil
 }
@@ -364,6 +367,15 @@ func hotPathMicro(ctx context.Context, n int) (float64, error) {
 	return (processCPU() - c0) * 1e6 / float64(n), nil
 }
 
+// processCPU returns the process's user and system CPU seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // fsyncMicro times n synchronous 4 KiB appends (write + fdatasync) to a
 // file in dir: the mean and p99 latency, µs.
 func fsyncMicro(dir string, n int) (mean, p99 float64, err error) {
@@ -392,25 +404,4 @@ func fsyncMicro(dir string, n int) (mean, p99 float64, err error) {
 		sum += l
 	}
 	return sum / float64(n), lat[min(n-1, n*99/100)], nil
-}
-
-// idleCPU measures the server's CPU use (CPU seconds per second) while it
-// has no clients, with its admin API polled as during a run.
-func idleCPU(ctx context.Context, srv *childServer, d time.Duration) (float64, error) {
-	pid := srv.cmd.Process.Pid
-	commits := adminCommits(srv.admin, srv.token)
-	a, err := readProc(pid)
-	if err != nil {
-		return 0, err
-	}
-	t0 := time.Now()
-	for time.Since(t0) < d && ctx.Err() == nil {
-		commits()
-		time.Sleep(250 * time.Millisecond)
-	}
-	b, err := readProc(pid)
-	if err != nil {
-		return 0, err
-	}
-	return (b.CPU - a.CPU) / time.Since(t0).Seconds(), nil
 }

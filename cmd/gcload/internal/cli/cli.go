@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/reports"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -235,11 +236,8 @@ func NewCmdVersion(env *Env) *cobra.Command {
 	}
 }
 
-// drainKey is the context key of the context a second interrupt cancels.
-type drainKey struct{}
-
 // interrupts returns a context cancelled on the first interrupt (or
-// SIGTERM), carrying one cancelled on the second (drainContext). On the
+// SIGTERM), carrying one cancelled on the second (loadrun.WithDrain). On the
 // second, the process ends at once with ExitAborted when env.Exit is set.
 func interrupts(parent context.Context, env *Env) (context.Context, func()) {
 	first, cancel1 := context.WithCancelCause(parent)
@@ -273,20 +271,11 @@ func interrupts(parent context.Context, env *Env) (context.Context, func()) {
 			}
 		}
 	}()
-	return context.WithValue(first, drainKey{}, second), func() { close(done); wg.Wait(); cancel1(nil); cancel2() }
+	return loadrun.WithDrain(first, second), func() { close(done); wg.Wait(); cancel1(nil); cancel2() }
 }
 
 // errInterrupted is the cause of a context a signal cancelled.
 var errInterrupted = errors.New("interrupted")
-
-// drainContext returns the context a second interrupt cancels (ctx
-// itself when there is none).
-func drainContext(ctx context.Context) context.Context {
-	if d, ok := ctx.Value(drainKey{}).(context.Context); ok {
-		return d
-	}
-	return context.WithoutCancel(ctx)
-}
 
 func signalName(sig os.Signal) string {
 	if sig == syscall.SIGTERM {

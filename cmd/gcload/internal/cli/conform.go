@@ -12,20 +12,19 @@ import (
 
 	"github.com/gcload/gcload/internal/yamlx"
 	"github.com/gcload/gcload/refserver"
-	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipclient/check"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/target"
 	"github.com/spf13/cobra"
 )
 
 // ConformOptions are the flags of gcload conform.
 type ConformOptions struct {
-	Target          string // sip:ocschat@DOMAIN
-	Server          string
-	Admin           string
-	AdminToken      string
+	// Target is --target, --server, --admin and --admin-token.
+	Target          target.Target
 	Config          string
 	Users           []string
 	ChatRoom        string
@@ -88,10 +87,7 @@ Rules that need what was not given are skipped and say why.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Target, "target", "", "lookup service URI sip:ocschat@DOMAIN of the server under test")
-	f.StringVar(&o.Server, "server", "", "SIP address HOST:PORT (TCP) of the server under test (none: the embedded reference server)")
-	f.StringVar(&o.Admin, "admin", "", "admin API base URL of a reference server (the suite creates its rooms there)")
-	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token (default: $"+adminclient.TokenEnv+")")
+	addTargetFlags(f, &o.Target)
 	f.StringVar(&o.Config, "config", "", "YAML file describing the target (server, domain, lookup, users, rooms, channel_services, admin)")
 	f.StringSliceVar(&o.Users, "users", nil, "four users sip:user@DOMAIN the suite may sign in as")
 	f.StringVar(&o.ChatRoom, "room", "", "room ID the first three users may join and post to")
@@ -110,9 +106,6 @@ Rules that need what was not given are skipped and say why.`,
 }
 
 func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	if o.ListRules {
 		for _, r := range check.Rules {
 			fmt.Fprintf(env.Stdout, "%-28s %s (%s)\n", r.ID, r.Title, r.Ref)
@@ -127,41 +120,13 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
-	adminToken := o.AdminToken
-	if adminToken == "" {
-		adminToken = env.getenv(adminclient.TokenEnv)
-	}
-	if tg.Server == "" {
-		faults, err := fault.Parse(o.Misbehave)
-		if err != nil {
-			return badInput(fmt.Errorf("--misbehave: %w", err))
-		}
-		dir, err := os.MkdirTemp("", "gcload-conform-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		if tg.Domain == "" {
-			tg.Domain = refserver.DefaultDomain
-		}
-		srv, err := refserver.New(ctx, refserver.WithTCP("127.0.0.1:0"), refserver.WithAdmin("127.0.0.1:0"),
-			refserver.WithDomain(tg.Domain), refserver.WithChannels(2), refserver.WithDB(filepath.Join(dir, "gc.db")), refserver.WithFaults(faults))
+	tg.Target = withEnvToken(env, tg.Target)
+	if tg.Server() == "" {
+		srv, err := startConformServer(ctx, env, o, &tg)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-		tg.Server, tg.Admin, tg.ChannelServices, tg.Lookup = srv.TCPAddr(), srv.AdminURL(), 2, srv.LookupURI()
-		adminToken = srv.AdminToken()
-		if len(tg.Users) == 0 {
-			for i := 1; i <= 4; i++ {
-				tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, tg.Domain))
-			}
-		}
-		fmt.Fprintf(env.Stderr, "gcload conform: embedded reference server on %s", tg.Server)
-		if !faults.Empty() {
-			fmt.Fprintf(env.Stderr, " misbehaving: %s", faults)
-		}
-		fmt.Fprintln(env.Stderr)
 	} else if o.Misbehave != "" {
 		return badInput(errors.New("--misbehave applies to the embedded reference server; start another one with gcload serve --misbehave"))
 	}
@@ -176,7 +141,7 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 		ctx, cancel = context.WithTimeoutCause(ctx, o.Deadline, fmt.Errorf("the --deadline of %s passed", o.Deadline))
 		defer cancel()
 	}
-	rep, err := check.Run(adminclient.WithToken(ctx, adminToken), tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
+	rep, err := check.Run(ctx, tg, check.Options{Rules: sel, Timeout: o.Timeout, Posts: o.Posts,
 		Progress: func(p string) { fmt.Fprintf(env.Stderr, "gcload conform: probe %s\n", p) }})
 	var stopped error
 	switch {
@@ -220,6 +185,46 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 	return nil
 }
 
+// startConformServer starts the embedded reference server the suite runs
+// against when no --server is given (two channel services, the admin API,
+// the faults of --misbehave) and points tg at it.
+func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *check.Target) (*embedded.Server, error) {
+	faults, err := fault.Parse(o.Misbehave)
+	if err != nil {
+		return nil, badInput(fmt.Errorf("--misbehave: %w", err))
+	}
+	srv, err := embedded.Start(ctx, embedded.Options{
+		Domain: tg.Domain, Admin: true,
+		Options: []refserver.Option{refserver.WithChannels(2), refserver.WithFaults(faults)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	tg.Target, tg.ChannelServices = srv.Target(), 2
+	if len(tg.Users) == 0 {
+		for i := 1; i <= 4; i++ {
+			tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, tg.Domain))
+		}
+	}
+	fmt.Fprintf(env.Stderr, "gcload conform: embedded reference server on %s", tg.Server())
+	if !faults.Empty() {
+		fmt.Fprintf(env.Stderr, " misbehaving: %s", faults)
+	}
+	fmt.Fprintln(env.Stderr)
+	return srv, nil
+}
+
+// conformConfig is the file --config names.
+type conformConfig struct {
+	Server          string      `yaml:"server"`
+	Domain          string      `yaml:"domain"`
+	Lookup          string      `yaml:"lookup"`
+	Users           []string    `yaml:"users"`
+	Rooms           check.Rooms `yaml:"rooms"`
+	ChannelServices int         `yaml:"channel_services"`
+	Admin           string      `yaml:"admin"`
+}
+
 // conformTarget builds the target from --config and the flags (flags win).
 func conformTarget(o *ConformOptions) (check.Target, error) {
 	var tg check.Target
@@ -228,28 +233,34 @@ func conformTarget(o *ConformOptions) (check.Target, error) {
 		if err != nil {
 			return tg, fmt.Errorf("--config: %w", err)
 		}
-		if _, errs := yamlx.Decode(o.Config, data, &tg, nil); len(errs) > 0 {
+		var c conformConfig
+		if _, errs := yamlx.Decode(o.Config, data, &c, nil); len(errs) > 0 {
 			return tg, errors.Join(errs...)
 		}
-	}
-	if o.Target != "" {
-		aor, err := sipnet.AOR(o.Target)
-		_, dom, ok := strings.Cut(aor, "@")
-		if err != nil || !ok || !strings.HasPrefix(strings.ToLower(o.Target), "sip:") {
-			return tg, fmt.Errorf("--target %q: want the lookup URI sip:ocschat@DOMAIN", o.Target)
+		tg = check.Target{Target: target.Target{Lookup: c.Lookup, Domain: c.Domain, Admin: c.Admin},
+			Users: c.Users, Rooms: c.Rooms, ChannelServices: c.ChannelServices}
+		if c.Server != "" {
+			tg.Servers = []string{c.Server}
 		}
-		tg.Lookup = aor
+	}
+	flags := o.Target
+	if flags.Lookup != "" {
+		aor, err := sipnet.AOR(flags.Lookup)
+		_, dom, ok := strings.Cut(aor, "@")
+		if err != nil || !ok || !strings.HasPrefix(strings.ToLower(flags.Lookup), "sip:") {
+			return tg, fmt.Errorf("--target %q: want the lookup URI sip:ocschat@DOMAIN", flags.Lookup)
+		}
+		flags.Lookup = aor
 		if tg.Domain == "" {
 			tg.Domain = dom
 		}
 	}
+	tg.Target = tg.Target.With(flags)
 	set := func(dst *string, v string) {
 		if v != "" {
 			*dst = v
 		}
 	}
-	set(&tg.Server, o.Server)
-	set(&tg.Admin, o.Admin)
 	set(&tg.Rooms.Chat, o.ChatRoom)
 	set(&tg.Rooms.Closed, o.ClosedRoom)
 	set(&tg.Rooms.Disabled, o.DisabledRoom)
@@ -259,10 +270,10 @@ func conformTarget(o *ConformOptions) (check.Target, error) {
 	if o.ChannelServices > 0 {
 		tg.ChannelServices = o.ChannelServices
 	}
-	if tg.Server != "" && tg.Domain == "" {
+	if tg.Server() != "" && tg.Domain == "" {
 		return tg, errors.New("--target sip:ocschat@DOMAIN (or domain in --config) is required with --server")
 	}
-	if tg.Server == "" && tg.Admin != "" {
+	if tg.Server() == "" && tg.Admin != "" {
 		return tg, errors.New("--admin needs --server: without it the suite runs against its own embedded server")
 	}
 	return tg, nil

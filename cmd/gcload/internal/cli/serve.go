@@ -219,9 +219,6 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 			opts = append(opts, refserver.WithAdminTokenFile(tokenFile))
 		}
 	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
 	_, statErr := os.Stat(o.DB)
 	_, tokenErr := os.Stat(tokenFile)
 	srv, err := refserver.New(ctx, opts...)

@@ -1,4 +1,4 @@
-package cli
+package loadrun
 
 import (
 	"context"
@@ -12,9 +12,9 @@ import (
 	"github.com/gcload/gcload/reports/promexp"
 )
 
-// serveMetrics serves the run's live Prometheus metrics at addr; the
-// returned function stops serving.
-func serveMetrics(env *Env, addr string, rec *reports.Recorder, online *atomic.Int64, rooms int) (func(), error) {
+// serveMetrics serves the run's live Prometheus metrics at addr; it
+// returns a function that stops serving and the metrics' URL.
+func serveMetrics(addr string, rec *reports.Recorder, online *atomic.Int64, rooms int) (func(), string, error) {
 	start, cpu0 := time.Now(), processCPU()
 	h := promexp.NewHandler(rec, promexp.Options{ProcessMetrics: true, Gauges: func() promexp.Gauges {
 		util := 0.0
@@ -25,14 +25,13 @@ func serveMetrics(env *Env, addr string, rec *reports.Recorder, online *atomic.I
 	}})
 	srv, a, err := promexp.Serve(addr, h)
 	if err != nil {
-		return nil, fmt.Errorf("--metrics-addr %s: %w", addr, err)
+		return nil, "", fmt.Errorf("metrics address %s: %w", addr, err)
 	}
-	fmt.Fprintf(env.Stderr, "gcload run: Prometheus metrics at http://%s/metrics\n", a)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(ctx)
-	}, nil
+	}, fmt.Sprintf("http://%s/metrics", a), nil
 }
 
 // processCPU returns the process's user and system CPU seconds.

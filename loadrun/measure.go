@@ -1,4 +1,4 @@
-package cli
+package loadrun
 
 import (
 	"bufio"
@@ -19,10 +19,12 @@ import (
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/servermetrics"
 	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
 )
 
-// fileMeasurement is the run's resource measurement in its results folder.
-const fileMeasurement = "measurement.json"
+// FileMeasurement is the run's resource measurement in its results
+// folder (Measurement as JSON); Result.Extra holds it under this name.
+const FileMeasurement = "measurement.json"
 
 // clockTicks is USER_HZ, the unit of /proc/PID/stat's CPU times on Linux.
 const clockTicks = 100
@@ -188,9 +190,9 @@ func (m *measurer) tick() {
 	}
 }
 
-// runMeasurement is measurement.json: the capacity model's view of the
+// Measurement is measurement.json: the capacity model's view of the
 // run, how it was measured, and the samples.
-type runMeasurement struct {
+type Measurement struct {
 	capacity.Measurement
 	// Server says how the server's CPU, memory and disk were measured:
 	// "process" (its own process), "shared" (the embedded server shares
@@ -208,11 +210,11 @@ type runMeasurement struct {
 // the last sample before the first post's intended time to the first
 // sample after the last post's, so that sign-in is left out and every
 // delivery is in.
-func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.Summary) runMeasurement {
+func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.Summary) *Measurement {
 	m.mu.Lock()
 	samples := append([]sample(nil), m.samples...)
 	m.mu.Unlock()
-	out := runMeasurement{Server: "process", Samples: samples}
+	out := &Measurement{Server: "process", Samples: samples}
 	switch {
 	case m.metrics != nil:
 		out.Server = "metrics" // noteServerMetrics says from where
@@ -297,7 +299,7 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 		me.WireBytesPerDelivery = float64(b.BytesIn-a.BytesIn) / float64(s.Delivery.Received)
 	}
 	if m.metrics != nil {
-		m.noteServerMetrics(&out, a, b)
+		m.noteServerMetrics(out, a, b)
 	}
 	op := func(o reports.Op) reports.OpSummary { return s.Ops[o] }
 	me.Latency = capacity.Latency{
@@ -307,6 +309,9 @@ func (m *measurer) measurement(plan *swarm.Plan, oc *swarm.Outcome, s *reports.S
 	me.GeneratorValid, me.InvalidReasons = s.Generator.Valid, s.Generator.InvalidReasons
 	return out
 }
+
+// json is measurement.json.
+func (m *Measurement) json() ([]byte, error) { return json.MarshalIndent(m, "", "  ") }
 
 // adminCommits returns a function reading the store's commits from a
 // reference server's admin API (with its token); a read that fails gives
@@ -325,4 +330,31 @@ func adminCommits(admin, token string) func() uint64 {
 		}
 		return last
 	}
+}
+
+// IdleCPU measures the CPU use (CPU seconds per second) of the server
+// process pid on this machine over d while it has no clients, with its
+// admin API (tg.Admin, when set) polled as during a run, so that
+// Measure.ServerIdleCPU leaves out what the server does on its own.
+func IdleCPU(ctx context.Context, pid int, tg target.Target, d time.Duration) (float64, error) {
+	var commits func() uint64
+	if tg.Admin != "" {
+		commits = adminCommits(tg.Admin, tg.AdminToken)
+	}
+	a, err := readProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	t0 := time.Now()
+	for time.Since(t0) < d && ctx.Err() == nil {
+		if commits != nil {
+			commits()
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	b, err := readProc(pid)
+	if err != nil {
+		return 0, err
+	}
+	return (b.CPU - a.CPU) / time.Since(t0).Seconds(), nil
 }

@@ -1,4 +1,4 @@
-package cli
+package loadrun
 
 import (
 	"context"
@@ -6,10 +6,6 @@ import (
 
 	"github.com/gcload/gcload/servermetrics"
 )
-
-// serverMetricsHelp is the help of --server-metrics (gcload run and
-// calibrate).
-const serverMetricsHelp = "Prometheus exposition of the server under test to measure it from (repeatable): its host's node_exporter (http://HOST:9100/metrics: host CPU by mode, disk writes and flushes, memory, network) and/or its own /metrics (process_cpu_seconds_total, process_resident_memory_bytes); replaces --server-pid's /proc figures in measurement.json"
 
 // useServerMetrics makes the measurer read the server's CPU, memory and
 // disk from Prometheus expositions: its own process metrics when a URL
@@ -22,11 +18,11 @@ func (m *measurer) useServerMetrics(ctx context.Context, urls []string) error {
 	}
 	r, err := servermetrics.New(servermetrics.Options{URLs: urls})
 	if err != nil {
-		return fmt.Errorf("--server-metrics: %w", err)
+		return fmt.Errorf("server metrics: %w", err)
 	}
 	s, err := r.Read(ctx)
 	if err != nil {
-		return fmt.Errorf("--server-metrics: %w", err)
+		return fmt.Errorf("server metrics: %w", err)
 	}
 	m.metrics, m.lastRead = r, &s
 	if s.Node && m.pid <= 0 {
@@ -64,7 +60,7 @@ func (m *measurer) fromMetrics(s *sample) {
 // noteServerMetrics records what the expositions saw over the window and
 // from where the server's figures came; without the reference server's
 // commit counter, the host's disk flushes stand for the commits.
-func (m *measurer) noteServerMetrics(out *runMeasurement, a, b sample) {
+func (m *measurer) noteServerMetrics(out *Measurement, a, b sample) {
 	if a.Metrics == nil || b.Metrics == nil {
 		return
 	}

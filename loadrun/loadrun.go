@@ -1,0 +1,402 @@
+// Package loadrun is a whole load test as a library call: Run takes a
+// scenario and a target, starts the embedded reference server or
+// provisions the target's rooms, drives the swarm with a Recorder,
+// measures the server and the generator, accounts every delivery, judges
+// the thresholds and returns the Result, written as a results folder
+// (and report.html) when asked. Merge recomputes one Result from the
+// results folders of a run's shards with the same assembly. gcload run,
+// gcload merge and gcload calibrate are flag parsing around these calls.
+//
+// The verdict is the Result's (reports.Decide); the caller maps it to an
+// exit code. Errors in what the caller gave (the scenario, the options)
+// satisfy errors.Is(err, ErrInput).
+package loadrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/embedded"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
+)
+
+// Options configure a run. The zero Options run one shard of one against
+// the scenario's target (the embedded reference server when it names
+// none), write nothing and show nothing.
+type Options struct {
+	// Target is where the load goes: the fields it sets replace those of
+	// the scenario's target section (spec.Target), and the admin token
+	// comes only from here. With no server in either, the embedded
+	// reference server runs in-process. The users are in the scenario's
+	// domain (target.domain): a Target.Domain that differs is an error.
+	Target target.Target
+	// Shard is the shard of the plan to run (zero: 1/1). Shards need a
+	// shared server: the embedded one cannot be sharded.
+	Shard swarm.Shard
+	// Start is the run's time zero, shared by the shards of one run
+	// (zero: shortly after the load starts).
+	Start time.Time
+	// Output says what is written at the end.
+	Output Output
+	// Tick is the interval of the time series, the progress snapshots
+	// and the measurement's samples (default 1s).
+	Tick time.Duration
+	// Observer follows the run live (nil: nobody).
+	Observer Observer
+	// MetricsAddr, when set, serves live Prometheus metrics at
+	// http://MetricsAddr/metrics during the run (Info.MetricsURL).
+	MetricsAddr string
+	// Logger logs the components' events (nil: nothing).
+	Logger *slog.Logger
+	// Now is the clock the recorder starts from (nil: time.Now).
+	Now func() time.Time
+	// Measure says how to measure the server.
+	Measure Measure
+}
+
+// Output says what a run or a merge writes.
+type Output struct {
+	// Dir is the results folder (docs/results.md); empty writes none.
+	Dir string
+	// Report also writes the charts and report.html into Dir.
+	Report bool
+	// Version is gcload's version, recorded in env.json.
+	Version string
+}
+
+// Measure says how the server under test is measured into
+// measurement.json (the embedded server is measured as this process).
+type Measure struct {
+	// ServerPID, when positive, is the process of a server on this
+	// machine, measured from /proc; ServerCores is its GOMAXPROCS
+	// (default: this machine's CPUs) and ServerIdleCPU its CPU use when
+	// idle (CPU seconds per second), subtracted from what it used.
+	ServerPID, ServerCores int
+	ServerIdleCPU          float64
+	// ServerMetrics are Prometheus expositions of the server (its own
+	// /metrics, its host's node_exporter), which replace /proc's figures.
+	ServerMetrics []string
+}
+
+// Observer follows a run as it goes (the CLI's progress display).
+type Observer interface {
+	// Started is called once, when the target is up and the load is
+	// about to start.
+	Started(Info)
+	// Tick is called every Options.Tick with a snapshot of the run.
+	Tick(reports.Snapshot)
+	// Done is called when the load and the drain are over, before the
+	// accounting.
+	Done()
+}
+
+// Info describes a run about to start.
+type Info struct {
+	Scenario string
+	Users    int
+	Rooms    int
+	// Duration is the planned time of the phases (without the drain).
+	Duration time.Duration
+	Shard    swarm.Shard
+	// Target describes the server for people ("embedded reference server
+	// LOOKUP at ADDR" or "LOOKUP at ADDR").
+	Target string
+	// MetricsURL is where the live metrics are served ("" when not).
+	MetricsURL string
+}
+
+// ErrInput is what errors in the caller's input (the scenario, the
+// options) are, for errors.Is.
+var ErrInput = errors.New("bad input")
+
+type inputError struct{ err error }
+
+func (e *inputError) Error() string        { return e.err.Error() }
+func (e *inputError) Unwrap() error        { return e.err }
+func (e *inputError) Is(target error) bool { return target == ErrInput }
+
+// badInput marks err as the caller's input being wrong.
+func badInput(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &inputError{err}
+}
+
+// drainKey is the context key of the drain's context (WithDrain).
+type drainKey struct{}
+
+// WithDrain returns ctx carrying drain, the context the drain after the
+// load runs under. Run stops the load when ctx ends and then drains
+// deliveries for the scenario's drain time; when drain ends first (a
+// second Ctrl-C), it abandons the drain and accounts what it has.
+// Without it the drain always runs to its end.
+func WithDrain(ctx, drain context.Context) context.Context {
+	return context.WithValue(ctx, drainKey{}, drain)
+}
+
+// Drain returns the context WithDrain put in ctx (ctx without its
+// cancellation when there is none).
+func Drain(ctx context.Context) context.Context {
+	if d, ok := ctx.Value(drainKey{}).(context.Context); ok {
+		return d
+	}
+	return context.WithoutCancel(ctx)
+}
+
+// run is one run in progress.
+type run struct {
+	spec   *scenarios.Spec
+	o      Options
+	plan   *swarm.Plan
+	tg     target.Target
+	desc   string // the target for people
+	meas   *measurer
+	rec    *reports.Recorder
+	online *atomic.Int64
+	stop   []func() // what close undoes, in reverse
+}
+
+// Run runs one shard of spec's load test (see Options) and returns its
+// Result; its Summary holds the verdict. ctx ending stops the load
+// (Ctrl-C): the run then drains (see WithDrain), accounts and returns an
+// aborted Result. An error means there is no Result: bad input
+// (ErrInput), a target that could not be set up, a results folder that
+// could not be written.
+func Run(ctx context.Context, spec *scenarios.Spec, o Options) (*reports.Result, error) {
+	r, err := prepare(spec, o)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	ctx = adminclient.WithToken(ctx, r.tg.AdminToken)
+	if err := r.startMeasure(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startTarget(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.startLive(); err != nil {
+		return nil, err
+	}
+	oc, err := r.load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return r.finish(oc)
+}
+
+// prepare checks the options, settles the target and makes the plan;
+// it starts nothing.
+func prepare(spec *scenarios.Spec, o Options) (*run, error) {
+	if o.Shard.Of == 0 {
+		o.Shard = swarm.Shard{Index: 1, Of: 1}
+	}
+	if o.Tick <= 0 {
+		o.Tick = time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Observer == nil {
+		o.Observer = nobody{}
+	}
+	if o.Output.Report && o.Output.Dir == "" {
+		return nil, badInput(errors.New("a report needs a results folder (Output.Dir)"))
+	}
+	tg, spec, err := settleTarget(spec, o.Target)
+	if err != nil {
+		return nil, err
+	}
+	if tg.Embedded() && o.Shard.Of > 1 {
+		return nil, badInput(errors.New("shards need a shared server (a target with a server): each embedded server would be its own pool"))
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	return &run{spec: spec, o: o, plan: plan, tg: tg, desc: tg.String(), online: new(atomic.Int64)}, nil
+}
+
+// TargetOf is the target a scenario's target section names (no server:
+// the embedded reference server).
+func TargetOf(spec *scenarios.Spec) target.Target {
+	t := target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin}
+	if spec.Target.Server != "" {
+		t.Servers = []string{spec.Target.Server}
+	}
+	return t
+}
+
+// settleTarget returns the run's target, the scenario's section with
+// over's fields over it, and the scenario as it runs: with that target
+// in its section, so that the swarm and scenario.yaml see one truth.
+func settleTarget(spec *scenarios.Spec, over target.Target) (target.Target, *scenarios.Spec, error) {
+	tg := TargetOf(spec).With(over)
+	if tg.Domain != spec.Target.Domain {
+		return tg, nil, badInput(fmt.Errorf("target: domain %q differs from the scenario's target.domain %q (the plan's users are sip:...@%s)", tg.Domain, spec.Target.Domain, spec.Target.Domain))
+	}
+	if errs := tg.Validate(); len(errs) > 0 {
+		for i, err := range errs {
+			errs[i] = fmt.Errorf("target: %w", err)
+		}
+		return tg, nil, badInput(errors.Join(errs...))
+	}
+	if tg.Embedded() {
+		return tg, spec, nil
+	}
+	s := *spec
+	s.Target.Lookup, s.Target.Server, s.Target.Admin = tg.Lookup, tg.Server(), tg.Admin
+	return tg, &s, nil
+}
+
+// startMeasure prepares the measurement of the server: its process (a
+// PID), its commits (the admin API), its Prometheus expositions.
+func (r *run) startMeasure(ctx context.Context) error {
+	m, o := &measurer{pid: -1, cores: runtime.GOMAXPROCS(0)}, r.o.Measure
+	if o.ServerPID > 0 {
+		if _, err := readProc(o.ServerPID); err != nil {
+			return badInput(fmt.Errorf("server PID %d: %w", o.ServerPID, err))
+		}
+		cores := o.ServerCores
+		if cores <= 0 {
+			cores = runtime.NumCPU()
+		}
+		m.pid, m.cores, m.idleCPU = o.ServerPID, cores, o.ServerIdleCPU
+	}
+	if r.tg.Admin != "" {
+		m.commits = adminCommits(r.tg.Admin, r.tg.AdminToken)
+	}
+	if err := m.useServerMetrics(ctx, o.ServerMetrics); err != nil {
+		return badInput(err)
+	}
+	r.meas = m
+	return nil
+}
+
+// startTarget starts the embedded reference server, or provisions the
+// scenario's rooms on a target with an admin API.
+func (r *run) startTarget(ctx context.Context) error {
+	if !r.tg.Embedded() {
+		if r.tg.Admin == "" {
+			return nil
+		}
+		return swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+	}
+	spec := r.spec
+	opts := embedded.Options{
+		Domain: spec.Target.Domain, Transports: []string{embedded.TCP},
+		Options: []refserver.Option{
+			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(r.plan.StoreRooms(spec.Rooms.Privacy)...),
+			refserver.WithLogger(r.o.Logger),
+			// its only client is this process, from one address, with as
+			// many users per connection as the scenario puts there
+			refserver.WithLimits(refserver.Limits{MaxConnsPerAddr: -1, MaxUsersPerConn: -1}),
+		},
+	}
+	if spec.Target.Embedded.NoticeLimit != nil {
+		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
+	}
+	if spec.Transport == "udp" {
+		opts.Transports = []string{embedded.UDP}
+	}
+	srv, err := embedded.Start(ctx, opts)
+	if err != nil {
+		return err
+	}
+	r.stop = append(r.stop, func() { srv.Close() })
+	r.tg = srv.Target()
+	r.desc = "embedded reference server " + r.tg.String()
+	r.meas.pid, r.meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
+	return nil
+}
+
+// startLive creates the recorder, serves the live metrics and tells the
+// observer the run is starting.
+func (r *run) startLive() error {
+	r.rec = reports.NewRecorder(r.o.Now(), r.o.Tick)
+	info := Info{
+		Scenario: r.spec.Name, Users: r.spec.Users.Count, Rooms: len(r.plan.Rooms), Duration: r.plan.Duration,
+		Shard: r.o.Shard, Target: r.desc,
+	}
+	if r.o.MetricsAddr != "" {
+		stop, url, err := serveMetrics(r.o.MetricsAddr, r.rec, r.online, len(r.plan.Rooms))
+		if err != nil {
+			return badInput(err)
+		}
+		r.stop = append(r.stop, stop)
+		info.MetricsURL = url
+	}
+	r.o.Observer.Started(info)
+	return nil
+}
+
+// load runs the swarm: the load until its end (or ctx's), then the drain.
+func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
+	sw, err := swarm.New(r.plan, swarm.Options{
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, Tick: r.o.Tick, Logger: r.o.Logger,
+		OnTick: func(s reports.Snapshot) {
+			r.meas.tick()
+			r.online.Store(int64(s.UsersOnline))
+			r.o.Observer.Tick(s)
+		},
+	})
+	if err != nil {
+		return nil, badInput(err)
+	}
+	r.meas.sw, r.meas.rec = sw, r.rec
+	r.meas.start()
+	oc, err := sw.Run(ctx, Drain(ctx))
+	if err == nil && oc.Aborted {
+		oc.AbortReason = context.Cause(ctx).Error()
+	}
+	r.o.Observer.Done()
+	return oc, err
+}
+
+// finish assembles the Result (accounting, thresholds, verdict, the
+// environment and the measurement) and writes what Output asks for.
+func (r *run) finish(oc *swarm.Outcome) (*reports.Result, error) {
+	rec := r.rec
+	res, err := buildResult(r.spec, r.plan, r.o.Shard, r.desc, rec.Hists(), rec.Counters(), rec.Intervals(), rec.IntervalLength(), oc.Accounted, oc)
+	if err != nil {
+		return nil, err
+	}
+	if res.Extra[fileEnv], err = envJSON(r.o.Output.Version, r.desc); err != nil {
+		return nil, err
+	}
+	if mj, err := r.meas.measurement(r.plan, oc, &res.Summary).json(); err == nil {
+		res.Extra[FileMeasurement] = mj
+	}
+	if err := write(res, r.o.Output); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// close stops what the run started, last first.
+func (r *run) close() {
+	for i := len(r.stop) - 1; i >= 0; i-- {
+		r.stop[i]()
+	}
+}
+
+// nobody is the Observer of a run nobody follows.
+type nobody struct{}
+
+func (nobody) Started(Info)          {}
+func (nobody) Tick(reports.Snapshot) {}
+func (nobody) Done()                 {}
