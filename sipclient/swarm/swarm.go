@@ -110,9 +110,21 @@ type Options struct {
 	Target   target.Target
 	Shard    Shard
 	Recorder *reports.Recorder
-	// Start is the run's time zero (shards of one scenario share it);
-	// zero means shortly after Run is called.
+	// Start is the run's time zero on this machine's clock (shards of
+	// one scenario share it); zero means shortly after Run is called.
 	Start time.Time
+	// ClockOffset is the run's reference clock minus this machine's: a
+	// coordinated shard's measured offset from the coordinator's clock
+	// (zero: this machine's clock is the reference). Every instant the
+	// shard records (the accounting's send, acknowledgement, delivery
+	// and membership times, the intervals, the errors, Outcome's Start
+	// and End) or sends to other shards (a post marker's intended time)
+	// is on the reference clock, so that shards whose clocks differ
+	// merge exactly and a delivery's latency, measured on the receiving
+	// shard from a time the sending shard wrote, is corrected by both
+	// shards' offsets. Durations measured within the shard do not
+	// change; Start and the dispatcher stay on this machine's clock.
+	ClockOffset time.Duration
 	// Tick is how often the run closes an interval and reports progress
 	// (default 1s); OnTick receives a progress snapshot each time.
 	Tick   time.Duration
@@ -177,7 +189,7 @@ type Swarm struct {
 	rec    *reports.Recorder
 	acct   *accounting
 	router *sipclient.Router
-	conns  []*sipnet.Conn
+	shared *sharedConns // the shared connections (connections.model: shared)
 	users  map[int32]*vuser
 	t0     time.Time
 	log    *slog.Logger
@@ -306,35 +318,17 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 		return s.unreachableOutcome(runStart, err), nil
 	}
 	if s.spec.Connections.Model == scenarios.Shared {
-		for i := 0; i < s.spec.Connections.Shared; i++ {
-			dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
-			var c *sipnet.Conn
-			var err error
-			if s.spec.Transport == "udp" {
-				c, err = ep.DialUDP(dctx, s.o.Target.Server())
-			} else {
-				c, err = ep.DialTCP(dctx, s.o.Target.Server())
-			}
-			cancel()
+		// opened at the first sign-in on each (see sharedConns), and the
+		// users' clients with them
+		s.shared = newSharedConns(s, s.spec.Connections.Shared)
+	} else {
+		for _, u := range s.users {
+			c, err := sipclient.New(s.clientConfig(u, nil))
 			if err != nil {
-				return s.unreachableOutcome(runStart, fmt.Errorf("shared connection %d: %w", i+1, err)), nil
+				return nil, err
 			}
-			s.conns = append(s.conns, c)
+			u.client = c
 		}
-	}
-	for _, u := range s.users {
-		cfg := sipclient.Config{
-			User: s.plan.Users[u.idx], Server: s.o.Target.Server(), Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
-			Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event,
-		}
-		if len(s.conns) > 0 {
-			cfg.Conn = s.conns[int(u.idx)%len(s.conns)]
-		}
-		c, err := sipclient.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		u.client = c
 	}
 	s.t0 = s.o.Start
 	if s.t0.IsZero() {
@@ -342,7 +336,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	for r, ops := range s.plan.PostOp {
 		for idx, oi := range ops {
-			s.acct.post(int32(r), int32(idx)).intended = s.t0.Add(s.plan.Ops[oi].At).UnixNano()
+			s.acct.post(int32(r), int32(idx)).intended = s.ref(s.t0.Add(s.plan.Ops[oi].At)).UnixNano()
 		}
 	}
 	mon := newSelfMonitor(time.Now())
@@ -389,7 +383,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	<-tickDone
 	g := mon.finish(end)
 	out := &Outcome{
-		Data: data, Aborted: aborted, Start: s.t0, End: end, Stopped: stopped, Unreachable: s.unreachable.Load(),
+		Data: data, Aborted: aborted, Start: s.ref(s.t0), End: s.ref(end), Stopped: stopped, Unreachable: s.unreachable.Load(),
 		Users: reports.Users{Planned: len(s.users), SignedIn: int(s.signedIn.Load()), Failed: int(s.failed.Load()), PeakOnline: int(s.peak.Load())},
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
@@ -401,7 +395,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	// an interval
 	out.SIP = ep.Stats()
 	s.addSIPCounters(out.SIP)
-	s.rec.Tick(time.Now())
+	s.rec.Tick(s.ref(time.Now()))
 	out.Phases = s.phaseSummaries()
 	out.Checks = s.router.Checks()
 	out.Errors = s.rec.Errors()
@@ -433,10 +427,10 @@ func (s *Swarm) preflight(ctx context.Context) error {
 func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	now := time.Now()
 	s.fail("connect", err)
-	s.rec.Tick(now)
+	s.rec.Tick(s.ref(now))
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
-		Data: s.acct.data(), Start: start, End: now, Unreachable: true,
+		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
 		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
 		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
@@ -523,9 +517,9 @@ func (s *Swarm) ticker(stop, done chan struct{}, mon *selfMonitor) {
 			mon.sample()
 			s.addSIPCounters(s.router.Endpoint().Stats())
 			s.rec.Gauge("users_online", float64(s.online.Load()))
-			s.rec.Tick(now)
+			s.rec.Tick(s.ref(now))
 			if s.o.OnTick != nil {
-				snap := s.rec.Snapshot(now)
+				snap := s.rec.Snapshot(s.ref(now))
 				snap.Elapsed = now.Sub(s.t0)
 				snap.UsersOnline = int(s.online.Load())
 				snap.UsersPlanned = len(s.users)
@@ -667,7 +661,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		if !s.ready(u, op.Room) {
 			return
 		}
-		s.acct.left(u.idx, op.Room, time.Now())
+		s.acct.left(u.idx, op.Room, s.ref(time.Now()))
 		u.mu.Lock()
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
@@ -681,7 +675,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
 		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
-			s.markJoined(u, res, time.Now())
+			s.markJoined(u, res, s.ref(time.Now()))
 		}
 	}
 }
@@ -732,7 +726,7 @@ func (s *Swarm) fail(what string, err error) {
 	if errors.Is(err, sipclient.ErrReplyTimeout) {
 		s.rec.Add(reports.CounterTimeouts, 1)
 	}
-	s.rec.Error(what, cause, cleanErr(err).Error(), time.Now())
+	s.rec.Error(what, cause, cleanErr(err).Error(), s.ref(time.Now()))
 	s.log.Debug("operation failed", "op", what, "err", err)
 }
 
@@ -788,7 +782,6 @@ func cleanErr(err error) error {
 // actually started (due its intended time).
 func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool {
 	u.state.Store(stSigning)
-	c := u.client
 	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
@@ -800,6 +793,18 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		}
 		return false
 	}
+	if u.client == nil {
+		// shared connections: the user's client is made now, on its
+		// connection (opened by the first user to sign in on it)
+		conn, err := s.shared.get(ctx, int(u.idx))
+		if err != nil {
+			return fail("connect", err)
+		}
+		if u.client, err = sipclient.New(s.clientConfig(u, conn)); err != nil {
+			return fail("register", err)
+		}
+	}
+	c := u.client
 	t := time.Now()
 	if err := c.SignIn(ctx); err != nil {
 		return fail("register", err)
@@ -841,11 +846,11 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		return true
 	}
 	s.rec.Record(reports.OpJoin, time.Since(t))
-	s.markJoined(u, res, time.Now())
+	s.markJoined(u, res, s.ref(time.Now()))
 	if len(res.Rooms) < len(rooms) {
 		s.rec.Add(reports.CounterErrors, 1)
 		s.rec.Add("errors.join.partial", 1)
-		s.rec.Error("join", "partial", fmt.Sprintf("%s joined %d of its %d rooms", u.client.User(), len(res.Rooms), len(rooms)), time.Now())
+		s.rec.Error("join", "partial", fmt.Sprintf("%s joined %d of its %d rooms", u.client.User(), len(res.Rooms), len(rooms)), s.ref(time.Now()))
 	}
 	return true
 }
@@ -881,7 +886,9 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 		ps.status.Store(postSkipped)
 		return
 	}
-	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: due.UnixMicro()}
+	// the intended time on the reference clock: the recipients, on any
+	// shard, measure the delivery's latency from it
+	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: s.ref(due).UnixMicro()}
 	text := string(appendPostText(make([]byte, 0, op.Size+64), s.plan.RunTag, m, int(op.Size)))
 	envid := u.client.NextEnvID()
 	slot := s.acct.base[op.Room] + op.Index
@@ -889,7 +896,7 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	u.posts[envid] = slot // before sending: the refusal may come at once
 	u.mu.Unlock()
 	s.inflight.Add(1)
-	ps.sent.Store(now.UnixNano())
+	ps.sent.Store(s.ref(now).UnixNano())
 	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
 		func(status int, err error) { s.posted(u, ps, envid, op, due, now, status, err) })
 	if err != nil {
@@ -917,7 +924,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 		return
 	}
 	now := time.Now()
-	ps.acked.Store(now.UnixNano())
+	ps.acked.Store(s.ref(now).UnixNano())
 	u.mu.Lock()
 	rejected := u.rejected[envid]
 	delete(u.rejected, envid)
@@ -944,13 +951,17 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
-		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, e.At); ok {
+		// the marker's intended time is on the reference clock (the
+		// sender added its offset): the arrival goes there with this
+		// shard's
+		at := s.ref(e.At)
+		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, at); ok {
 			in := time.UnixMicro(intended)
-			s.rec.Record(reports.OpPostToDelivery, e.At.Sub(in))
+			s.rec.Record(reports.OpPostToDelivery, at.Sub(in))
 			if sent != 0 {
-				s.rec.Record(reports.OpPostToDeliveryService, e.At.Sub(time.Unix(0, sent)))
+				s.rec.Record(reports.OpPostToDeliveryService, at.Sub(time.Unix(0, sent)))
 			}
-			s.phaseDone(pDelivery, in.Sub(s.t0))
+			s.phaseDone(pDelivery, in.Sub(s.ref(s.t0)))
 		}
 	case sipclient.LateReply:
 		s.rec.Add(reports.CounterLateReplies, 1)
@@ -976,10 +987,10 @@ func (u *vuser) event(e sipclient.Event) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)
-			s.rec.Error("session", "lost", e.Text, e.At)
+			s.rec.Error("session", "lost", e.Text, s.ref(e.At))
 			u.mu.Lock()
 			for r := range u.joined {
-				s.acct.left(u.idx, r, e.At)
+				s.acct.left(u.idx, r, s.ref(e.At))
 			}
 			clear(u.joined)
 			u.mu.Unlock()

@@ -245,3 +245,40 @@ func TestShardsMerge(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedConnsOpenedAtSignIn: a server closes a connection on which no
+// user signs in within its sign-in timeout. A shard whose start is later
+// than that (a --start-at ahead, a coordinator's barrier), or whose users
+// arrive slowly on many shared connections, must not open its shared
+// connections before their users sign in: each is opened by its first
+// user. Here the timeout is 400ms, the start 1s away and the last
+// connection's first user 750ms after it.
+func TestSharedConnsOpenedAtSignIn(t *testing.T) {
+	t.Parallel()
+	plan, err := swarm.NewPlan(loadSpec(t, known, "connections.model=shared", "connections.shared=4", "users.count=8",
+		"rooms.classes[0].size=4", "phases.signin.signin.rate=4/s", "phases.settle.duration=100ms", "phases.steady.duration=1s", "phases.quiet.duration=100ms", "drain=300ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server(t, plan, refserver.WithLimits(refserver.Limits{SignInTimeout: 400 * time.Millisecond}))
+	start := time.Now().Add(time.Second)
+	rec := reports.NewRecorder(start, time.Second)
+	sw, err := swarm.New(plan, swarm.Options{
+		Target: target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}}, Recorder: rec, Start: start,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := sw.Run(ctx, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Users.SignedIn != 8 || out.Stopped != "" || out.Accounted.Delivery.Lost != 0 {
+		t.Fatalf("signed in %d of 8, stopped %q, delivery %+v, errors %+v", out.Users.SignedIn, out.Stopped, out.Accounted.Delivery, out.Errors)
+	}
+	if n := srv.Stats().SIP.SignInTimeouts; n != 0 {
+		t.Fatalf("the server closed %d connections for want of a sign-in", n)
+	}
+}

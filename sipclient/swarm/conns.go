@@ -1,0 +1,78 @@
+package swarm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/sipnet"
+)
+
+// sharedConns are a run's shared connections (connections.model: shared;
+// user u uses connection u % N). Each is opened by the first user that
+// signs in on it, not when the run is prepared: a server closes a
+// connection on which no user signs in within its sign-in timeout (30 s
+// on the reference server), and a shard may wait long before its start
+// (a --start-at ahead, a coordinator's barrier) or sign its users in
+// slowly enough that a connection's first user comes late. A connection
+// that closed is opened again by the next user to sign in on it.
+type sharedConns struct {
+	s     *Swarm
+	slots []sharedSlot
+}
+
+type sharedSlot struct {
+	mu   sync.Mutex
+	conn *sipnet.Conn
+}
+
+func newSharedConns(s *Swarm, n int) *sharedConns {
+	return &sharedConns{s: s, slots: make([]sharedSlot, max(n, 1))}
+}
+
+// get returns user u's connection, opening it if it is not open. Users of
+// one connection wait for each other's dial; users of others do not.
+func (sc *sharedConns) get(ctx context.Context, u int) (*sipnet.Conn, error) {
+	i := u % len(sc.slots)
+	sl := &sc.slots[i]
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.conn != nil {
+		select {
+		case <-sl.conn.Done():
+		default:
+			return sl.conn, nil
+		}
+	}
+	s := sc.s
+	dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
+	defer cancel()
+	ep := s.router.Endpoint()
+	var c *sipnet.Conn
+	var err error
+	if s.spec.Transport == "udp" {
+		c, err = ep.DialUDP(dctx, s.o.Target.Server())
+	} else {
+		c, err = ep.DialTCP(dctx, s.o.Target.Server())
+	}
+	if err != nil {
+		return nil, fmt.Errorf("shared connection %d: %w", i+1, err)
+	}
+	sl.conn = c
+	return c, nil
+}
+
+// clientConfig is user u's client configuration, on conn (nil: the
+// client dials its own connection when it signs in).
+func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) sipclient.Config {
+	return sipclient.Config{
+		User: s.plan.Users[u.idx], Server: s.o.Target.Server(), Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
+		Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event, Conn: conn,
+	}
+}
+
+// ref converts an instant read on this machine's clock to the run's
+// reference clock (Options.ClockOffset).
+func (s *Swarm) ref(t time.Time) time.Time { return t.Add(s.o.ClockOffset) }
