@@ -25,8 +25,9 @@ const maxTextErrors = 10
 // deliveries, the rooms and conformance rules exercised, a latency table
 // per operation (milliseconds), the phases with their own rates, the
 // counters of interest, the errors by kind with the first of each, the
-// thresholds, the generator's health, and last (so that it is what stays
-// on screen) the verdict and its reasons. When s.Verdict is empty the
+// thresholds, the generator's health, a merged run's shards with their
+// clock offsets (a coordinated shard's own), and last (so that it is what
+// stays on screen) the verdict and its reasons. When s.Verdict is empty the
 // verdict shown is Decide's.
 func WriteText(w io.Writer, s *Summary) error {
 	ew := &ErrWriter{W: w}
@@ -126,6 +127,7 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintf(ew, "  GC pauses %s total, %s max; heap peak %s MiB\n", FormatMicros(g.GCPauseTotal*1e6), FormatMicros(g.GCPauseMax*1e6), formatFloat(float64(g.HeapPeakBytes)/(1<<20)))
 
 	fmt.Fprintln(ew)
+	writeShards(ew, s)
 	fmt.Fprintf(ew, "verdict: %s (exit code %d)\n", strings.ToUpper(verdict), ExitCode(verdict))
 	for _, r := range reasons {
 		fmt.Fprintf(ew, "  - %s\n", r)

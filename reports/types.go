@@ -244,6 +244,18 @@ type Summary struct {
 	// Unreachable: the target could not be reached or no work was done
 	// (VerdictUnreachable).
 	Unreachable bool `json:"unreachable,omitempty"`
+	// Clock is a coordinated shard's clock against the coordinator's
+	// (gcload run --coordinator), measured before the start: the instants
+	// in its results are on the coordinator's clock.
+	Clock *ClockOffset `json:"clock,omitempty"`
+	// Shards are the shards of a merged run (gcload merge, gcload
+	// coordinate), 1 to N, with their state and clock offsets: a shard
+	// that is dead or missing did not contribute its planned work, and
+	// the run does not pass.
+	Shards []ShardStatus `json:"shards,omitempty"`
+	// ClockWarning, when set, says that the shards' clock offsets are too
+	// uncertain for the delivery latencies reported (docs/distributed.md).
+	ClockWarning string `json:"clock_warning,omitempty"`
 }
 
 // Users counts the simulated users.
