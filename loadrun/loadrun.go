@@ -43,9 +43,17 @@ type Options struct {
 	// Shard is the shard of the plan to run (zero: 1/1). Shards need a
 	// shared server: the embedded one cannot be sharded.
 	Shard swarm.Shard
-	// Start is the run's time zero, shared by the shards of one run
-	// (zero: shortly after the load starts).
+	// Start is the run's time zero on this machine's clock (time.Now),
+	// shared by the shards of one run (zero: shortly after the load
+	// starts).
 	Start time.Time
+	// Clock, when set, is this shard's clock measured against a
+	// coordinator's (gcload run --coordinator): every instant the run
+	// records is put on the coordinator's clock (swarm.Options.ClockOffset),
+	// so that the shards' results merge exactly and cross-shard delivery
+	// latencies are corrected, and the offset is recorded in
+	// summary.json ("clock").
+	Clock *Clock
 	// Output says what is written at the end.
 	Output Output
 	// Tick is the interval of the time series, the progress snapshots
@@ -62,6 +70,33 @@ type Options struct {
 	Now func() time.Time
 	// Measure says how to measure the server.
 	Measure Measure
+}
+
+// Clock is a shard's clock offset, measured against a coordinator's
+// (coordinate.Offset).
+type Clock struct {
+	// Offset is the coordinator's clock minus this machine's, within
+	// ± Uncertainty; RTT and Samples say how it was measured.
+	Offset, Uncertainty, RTT time.Duration
+	Samples                  int
+	// Read is the clock the offset was measured with (nil: time.Now).
+	// The run reads time.Now and puts its instants on the coordinator's
+	// clock with Offset plus how far Read is ahead of time.Now: a test
+	// gives a Read that is off by a known amount to stand for a machine
+	// whose clock is.
+	Read func() time.Time
+}
+
+// toCoordinator is what to add to an instant read with time.Now to put
+// it on the coordinator's clock (zero without a Clock).
+func (c *Clock) toCoordinator() time.Duration {
+	if c == nil {
+		return 0
+	}
+	if c.Read == nil {
+		return c.Offset
+	}
+	return c.Offset + c.Read().Sub(time.Now()).Round(time.Microsecond)
 }
 
 // Output says what a run or a merge writes.
@@ -159,6 +194,7 @@ type run struct {
 	spec   *scenarios.Spec
 	o      Options
 	plan   *swarm.Plan
+	offset time.Duration // time.Now to the coordinator's clock (Options.Clock)
 	tg     target.Target
 	desc   string // the target for people
 	meas   *measurer
@@ -228,7 +264,7 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	return &run{spec: spec, o: o, plan: plan, tg: tg, desc: tg.String(), online: new(atomic.Int64)}, nil
+	return &run{spec: spec, o: o, plan: plan, offset: o.Clock.toCoordinator(), tg: tg, desc: tg.String(), online: new(atomic.Int64)}, nil
 }
 
 // TargetOf is the target a scenario's target section names (no server:
@@ -327,7 +363,7 @@ func (r *run) startTarget(ctx context.Context) error {
 // startLive creates the recorder, serves the live metrics and tells the
 // observer the run is starting.
 func (r *run) startLive() error {
-	r.rec = reports.NewRecorder(r.o.Now(), r.o.Tick)
+	r.rec = reports.NewRecorder(r.o.Now().Add(r.offset), r.o.Tick)
 	info := Info{
 		Scenario: r.spec.Name, Users: r.spec.Users.Count, Rooms: len(r.plan.Rooms), Duration: r.plan.Duration,
 		Shard: r.o.Shard, Target: r.desc,
@@ -347,7 +383,7 @@ func (r *run) startLive() error {
 // load runs the swarm: the load until its end (or ctx's), then the drain.
 func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	sw, err := swarm.New(r.plan, swarm.Options{
-		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, Tick: r.o.Tick, Logger: r.o.Logger,
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
 			r.online.Store(int64(s.UsersOnline))
@@ -374,6 +410,9 @@ func (r *run) finish(oc *swarm.Outcome) (*reports.Result, error) {
 	res, err := buildResult(r.spec, r.plan, r.o.Shard, r.desc, rec.Hists(), rec.Counters(), rec.Intervals(), rec.IntervalLength(), oc.Accounted, oc)
 	if err != nil {
 		return nil, err
+	}
+	if c := r.o.Clock; c != nil {
+		res.Summary.Clock = reports.ClockOffsetOf(c.Offset, c.Uncertainty, c.RTT, c.Samples)
 	}
 	if res.Extra[fileEnv], err = envJSON(r.o.Output.Version, r.desc); err != nil {
 		return nil, err

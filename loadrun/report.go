@@ -58,6 +58,13 @@ func WriteReport(dir string, res *reports.Result, version string) error {
 		e.Rules = append(e.Rules, htmlreport.RuleResult{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: res.Summary.Counters["violations."+r.ID],
 			NotExercised: status[r.ID] == reports.NotExercised})
 	}
+	sec, err := shardsSection(&res.Summary)
+	if err != nil {
+		return fmt.Errorf("writing the report's shards: %w", err)
+	}
+	if sec != nil {
+		e.Extra = append(e.Extra, *sec)
+	}
 	cs := charts.Build(res, charts.Options{})
 	if err := os.RemoveAll(filepath.Join(dir, chartsDir)); err != nil {
 		return err

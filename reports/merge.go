@@ -61,6 +61,7 @@ func Merge(results ...*Result) (*Result, error) {
 	s.Generator = Generator{Valid: true}
 	s.Delivery, s.Rooms, s.Thresholds, s.Verdict, s.Reasons, s.Aborted = Delivery{}, nil, nil, "", nil, false
 	s.Rules, s.Errors, s.Phases, s.Stopped, s.Unreachable = nil, nil, nil, "", true
+	s.Clock, s.Shards, s.ClockWarning = nil, nil, "" // the caller says what the shards were
 	errs := map[errKey]*ErrorKind{}
 	var phases []PhaseSummary
 	var stopped []string
