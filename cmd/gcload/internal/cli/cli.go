@@ -43,6 +43,14 @@ type Env struct {
 	Args    []string
 	// Getenv reads the environment (the admin token); nil reads nothing.
 	Getenv func(string) string
+
+	// clockSkew is test-only: how far this process's clock is taken to
+	// be off, standing for a machine whose clock is wrong (gcload run
+	// --coordinator has its offset measured with a clock skewed by it and
+	// corrects for it like any other offset). Nothing in gcload sets it:
+	// only the test binary does, from GCLOAD_TEST_CLOCK_SKEW, when it
+	// runs as a child gcload (main_test.go).
+	clockSkew time.Duration
 }
 
 // getenv reads an environment variable through Getenv ("" without it).
@@ -170,6 +178,7 @@ done, 8 compare inconclusive.`,
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),
+		NewCmdCoordinate(env, nil),
 		NewCmdConform(env, nil),
 		NewCmdReport(env),
 		NewCmdCompare(env),

@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gcload/gcload/coordinate"
+	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/target"
+)
+
+// gcloadSkewed runs gcload in this process with its clock taken to be off
+// by skew (Env.clockSkew).
+func gcloadSkewed(skew time.Duration, args ...string) result {
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb, Now: time.Now, Args: args, clockSkew: skew}
+	code := Main(env)
+	return result{code, out.String(), errb.String()}
+}
+
+// quickSets are quick's scenario overrides (without --progress, which
+// gcload coordinate does not have).
+var quickSets = quick[:len(quick)-2]
+
+// acceptable says whether a run's exit code is one a busy machine may give
+// a sound run: a latency threshold missed (3) or the generator judging
+// itself too slow (5); the accounting compared is exact either way.
+func acceptable(code int) bool {
+	return code == 0 || code == reports.ExitThresholds || code == reports.ExitInvalidRun
+}
+
+// TestCoordinatedRun: gcload coordinate and three gcload run --coordinator
+// shards (in this process), shard 2's clock 2.5 s fast. The shards start
+// together and send their results; the coordinator merges them into what
+// an unsplit run of the same plan gives (expected and received
+// deliveries, users, posts), with shard 2's offset measured to within its
+// uncertainty and corrected (no delivery latency carries the 2.5 s, and
+// the accounting's membership times line up); its verdict and exit code
+// are gcload merge's on the folders it received.
+func TestCoordinatedRun(t *testing.T) {
+	srv := refservertest.Start(t)
+	dir := t.TempDir()
+	tflags := []string{"--target", srv.LookupURI(), "--server", srv.TCPAddr(), "--admin", srv.AdminURL(), "--admin-token", srv.AdminToken()}
+	scenario := append(append([]string{"smoke"}, quickSets...), tflags...)
+	addr, out := freeAddr(t), filepath.Join(dir, "merged")
+	coord := make(chan result, 1)
+	go func() {
+		coord <- gcload(t, nil, append([]string{"coordinate", "--shards", "3", "--listen", addr, "--out", out, "--ready-timeout", "1m"}, scenario...)...)
+	}()
+	skews := []time.Duration{0, 2500 * time.Millisecond, 0}
+	shards := make(chan result, 3)
+	for i := 1; i <= 3; i++ {
+		go func() {
+			shards <- gcloadSkewed(skews[i-1], append([]string{"run", "--coordinator", "http://" + addr, "--shard", itoa(i), "--progress", "none",
+				"--out", filepath.Join(dir, "s"+itoa(i))}, scenario...)...)
+		}()
+	}
+	for range 3 {
+		if r := <-shards; !acceptable(r.code) {
+			t.Fatalf("shard exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	var c result
+	select {
+	case c = <-coord:
+	case <-time.After(time.Minute):
+		t.Fatal("the coordinator did not end")
+	}
+	if !acceptable(c.code) {
+		t.Fatalf("coordinator exit %d\n%s\n%s", c.code, c.stdout, c.stderr)
+	}
+	m := readSummary(t, out)
+	if len(m.Shards) != 3 || m.Shard != "merged(3)" {
+		t.Fatalf("merged summary: shard %q, shards %+v", m.Shard, m.Shards)
+	}
+	for _, sh := range m.Shards {
+		if sh.State != reports.ShardDone || sh.Clock == nil || sh.EndClock == nil || sh.Dir == "" {
+			t.Fatalf("shard %d: %+v", sh.Index, sh)
+		}
+		// the offset measured is the skew, within the uncertainty (and
+		// the microsecond the figures are rounded to)
+		if d := sh.Clock.OffsetUS + skews[sh.Index-1].Microseconds(); max(d, -d) > sh.Clock.UncertaintyUS+1 {
+			t.Errorf("shard %d: offset %dµs ± %dµs, its clock is %v off", sh.Index, sh.Clock.OffsetUS, sh.Clock.UncertaintyUS, skews[sh.Index-1])
+		}
+		// the shard recorded the offset it was given, and its start is
+		// the coordinator's
+		own := readSummary(t, filepath.Join(out, "shards", fmt.Sprintf("shard-%d", sh.Index)))
+		if own.Clock == nil || own.Clock.OffsetUS != sh.Clock.OffsetUS || own.Shard != fmt.Sprintf("%d/3", sh.Index) {
+			t.Errorf("shard %d's own summary: shard %q, clock %+v", sh.Index, own.Shard, own.Clock)
+		}
+	}
+	// corrected: a 2.5 s error would show in every delivery between shard
+	// 2 and the others
+	if p := m.Ops[reports.OpPostToDelivery]; p.Count == 0 || p.Max > time.Second.Microseconds() {
+		t.Errorf("post_to_delivery %+v: the skew is not corrected", p)
+	}
+	if !strings.Contains(c.stdout, "offset") || !strings.Contains(c.stdout, "shards (clock offset") {
+		t.Errorf("the coordinator's summary does not show the shards' clocks:\n%s", c.stdout)
+	}
+
+	// gcload merge on the folders the coordinator received: the same
+	// verdict and exit code
+	r := gcload(t, nil, "merge", filepath.Join(out, "shards", "shard-1"), filepath.Join(out, "shards", "shard-2"), filepath.Join(out, "shards", "shard-3"), "--out", filepath.Join(dir, "remerged"))
+	if r.code != c.code || readSummary(t, filepath.Join(dir, "remerged")).Verdict != m.Verdict {
+		t.Fatalf("gcload merge: exit %d, coordinator %d (%s)\n%s", r.code, c.code, m.Verdict, r.stdout)
+	}
+
+	// an unsplit run of the same plan: the same accounting
+	whole := filepath.Join(dir, "whole")
+	if r := gcload(t, nil, append([]string{"run", "--out", whole, "--progress", "none"}, scenario...)...); !acceptable(r.code) {
+		t.Fatalf("unsplit exit %d\n%s", r.code, r.stderr)
+	}
+	w := readSummary(t, whole)
+	if m.Delivery != w.Delivery || m.Delivery.Expected == 0 || m.Users.SignedIn != w.Users.SignedIn || m.Ops[reports.OpPostAck].Count != w.Ops[reports.OpPostAck].Count {
+		t.Fatalf("coordinated %+v %+v\nunsplit %+v %+v", m.Delivery, m.Users, w.Delivery, w.Users)
+	}
+}
+
+// TestCoordinatedDeadShard: a shard that joins and then goes away without
+// its results (its connection closes, as a killed process's do) is named
+// dead in the verdict, which fails (exit 3) however good the others' work;
+// gcload merge on the folders received says the same (the shard missing).
+func TestCoordinatedDeadShard(t *testing.T) {
+	srv := refservertest.Start(t)
+	dir := t.TempDir()
+	tflags := []string{"--target", srv.LookupURI(), "--server", srv.TCPAddr(), "--admin", srv.AdminURL(), "--admin-token", srv.AdminToken()}
+	scenario := append(append([]string{"smoke"}, quickSets...), tflags...)
+	addr, out := freeAddr(t), filepath.Join(dir, "merged")
+	coord := make(chan result, 1)
+	go func() {
+		coord <- gcload(t, nil, append([]string{"coordinate", "--shards", "2", "--listen", addr, "--out", out, "--ready-timeout", "1m"}, scenario...)...)
+	}()
+	shard := make(chan result, 1)
+	go func() {
+		shard <- gcload(t, nil, append([]string{"run", "--coordinator", "http://" + addr, "--shard", "1", "--progress", "none", "--out", filepath.Join(dir, "s1")}, scenario...)...)
+	}()
+	// shard 2 registers with the scenario's hash, joins, and vanishes
+	var sets []string
+	for i := 1; i < len(quickSets); i += 2 {
+		sets = append(sets, quickSets[i])
+	}
+	tg := target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}, Admin: srv.AdminURL()}
+	spec, err := loadSpec("smoke", append(sets, targetSets(tg)...), targetFlags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash, err := scenarioHash(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := coordinate.Dial(ctx, coordinate.ClientOptions{URL: "http://" + addr, Index: 2, Host: "vanishing", Version: Version, ScenarioHash: hash, DialTimeout: 30 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if r := <-shard; !acceptable(r.code) {
+		t.Fatalf("shard 1 exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var r result
+	select {
+	case r = <-coord:
+	case <-time.After(time.Minute):
+		t.Fatal("the coordinator did not end")
+	}
+	if r.code != reports.ExitThresholds {
+		t.Fatalf("coordinator exit %d, want %d\n%s\n%s", r.code, reports.ExitThresholds, r.stdout, r.stderr)
+	}
+	m := readSummary(t, out)
+	dead := m.Shards[1]
+	if m.Verdict != reports.VerdictFail || dead.State != reports.ShardDead || dead.Host != "vanishing" || !strings.Contains(dead.Why, "connection lost") ||
+		!strings.Contains(strings.Join(m.Reasons, "\n"), "shard 2/2 died") {
+		t.Fatalf("verdict %s, reasons %q, shard 2 %+v", m.Verdict, m.Reasons, dead)
+	}
+	mr := gcload(t, nil, "merge", filepath.Join(out, "shards", "shard-1"), "--out", filepath.Join(dir, "remerged"))
+	if mr.code != r.code || !strings.Contains(mr.stdout, "shard 2/2 missing") {
+		t.Fatalf("gcload merge: exit %d, coordinator %d\n%s", mr.code, r.code, mr.stdout)
+	}
+}

@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/gcload/gcload/coordinate"
+	"github.com/gcload/gcload/loadrun"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
+)
+
+// runShard is gcload run --coordinator: one shard of a coordinated run.
+// It registers with the coordinator, has its clock measured, waits for
+// the shared start, runs its shard of the plan with its instants on the
+// coordinator's clock, and sends its results folder (what there is when
+// interrupted or stopped by the coordinator).
+func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec, level slog.Level) error {
+	if o.StartAt != "" {
+		return badInput(errors.New("--start-at and --coordinator: the coordinator gives the start"))
+	}
+	index, of, err := coordinate.ShardIndex(o.Shard, func(name string) (string, bool) {
+		v := env.getenv(name)
+		return v, v != ""
+	})
+	if err != nil {
+		return badInput(err)
+	}
+	hash, err := scenarioHash(spec)
+	if err != nil {
+		return err
+	}
+	obs, err := newProgressObserver(env, o.Progress)
+	if err != nil {
+		return err
+	}
+	if o.Deadline < 0 {
+		return badInput(fmt.Errorf("--deadline %s: must not be negative", o.Deadline))
+	}
+	hc, err := coordinatorClient(o.CoordinatorCA)
+	if err != nil {
+		return badInput(err)
+	}
+	// this machine's clock as the offset is measured against it (a test
+	// skews it: Env.clockSkew)
+	skew := env.clockSkew
+	clock := time.Now
+	if skew != 0 {
+		clock = func() time.Time { return time.Now().Add(skew) }
+	}
+	host, _ := os.Hostname()
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	c, err := coordinate.Dial(ctx, coordinate.ClientOptions{
+		URL: o.Coordinator, Index: index, Of: of, Host: host, Version: Version, ScenarioHash: hash,
+		Token: env.getenv(TokenEnv), HTTPClient: hc, Clock: clock, Logger: log,
+	})
+	var refused *coordinate.RefusedError
+	if errors.As(err, &refused) {
+		return badInput(err)
+	} else if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, of = c.Shard()
+	shard := swarm.Shard{Index: index, Of: of}
+	fmt.Fprintf(env.Stderr, "gcload run: shard %s registered with %s; waiting for every shard to be ready\n", shard, o.Coordinator)
+	st, err := c.Join(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			_ = c.Fail(fctx, fmt.Errorf("interrupted before the start: %w", context.Cause(ctx)))
+			cancel()
+		}
+		if errors.As(err, &refused) {
+			return withCode(reports.ExitUnreachable, fmt.Errorf("no work done: %w", err))
+		}
+		return err
+	}
+	fmt.Fprintf(env.Stderr, "gcload run: shard %s starts at %s (coordinator's clock); this machine's clock is %s off it\n",
+		shard, st.At.UTC().Format(time.RFC3339Nano), st.Offset)
+
+	// the load stops on Ctrl-C (ctx) and when the coordinator says so
+	load, stopLoad := context.WithCancelCause(ctx)
+	defer stopLoad(nil)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		select {
+		case <-c.Aborted():
+			stopLoad(fmt.Errorf("the coordinator stopped the run: %s", c.AbortReason()))
+		case <-done:
+		}
+	}()
+	lctx, cancel := withDeadline(loadrun.WithDrain(load, loadrun.Drain(ctx)), o.Deadline)
+	defer cancel()
+	out := outDir(env, o, spec, shard)
+	res, err := loadrun.Run(lctx, spec, loadrun.Options{
+		Target: withEnvToken(env, o.Target), Shard: shard,
+		// the start on time.Now's clock, which the run reads
+		Start: st.Local.Add(-skew),
+		Clock: &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock},
+		Output: loadrun.Output{Dir: out, Report: true, Version: Version},
+		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now, Logger: log,
+		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
+	})
+	close(done)
+	wg.Wait()
+	if err != nil {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_ = c.Fail(fctx, err)
+		cancel()
+		return fromLibrary(err)
+	}
+	reports.WriteText(env.Stdout, &res.Summary)
+	fmt.Fprintf(env.Stdout, "results: %s\n", out)
+	if err := c.Upload(loadrun.Drain(ctx), out); err != nil {
+		return fmt.Errorf("sending the results to %s: %w", o.Coordinator, err)
+	}
+	fmt.Fprintf(env.Stderr, "gcload run: results sent to %s\n", o.Coordinator)
+	return verdictCode(&res.Summary)
+}
+
+// coordinatorClient is the HTTP client of a shard: one trusting the CA in
+// the PEM file ca, or nil (the coordinate package's default) without one.
+func coordinatorClient(ca string) (*http.Client, error) {
+	if ca == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(ca)
+	if err != nil {
+		return nil, fmt.Errorf("--coordinator-ca: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--coordinator-ca %s: no PEM certificate in it", ca)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr}, nil
+}
