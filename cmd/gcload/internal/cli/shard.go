@@ -108,8 +108,8 @@ func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec
 	res, err := loadrun.Run(lctx, spec, loadrun.Options{
 		Target: withEnvToken(env, o.Target), Shard: shard,
 		// the start on time.Now's clock, which the run reads
-		Start: st.Local.Add(-skew),
-		Clock: &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock},
+		Start:  st.Local.Add(-skew),
+		Clock:  &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock},
 		Output: loadrun.Output{Dir: out, Report: true, Version: Version},
 		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now, Logger: log,
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
