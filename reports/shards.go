@@ -28,15 +28,14 @@ func ClockOffsetOf(offset, uncertainty, rtt time.Duration, samples int) *ClockOf
 	return &ClockOffset{OffsetUS: offset.Microseconds(), UncertaintyUS: uncertainty.Microseconds(), RTTUS: rtt.Microseconds(), Samples: samples}
 }
 
+// String is the offset to the microsecond, signed, ± its uncertainty:
+// "-2.500012s ± 141µs".
 func (c *ClockOffset) String() string {
-	return fmt.Sprintf("%s ± %s", signedMicros(c.OffsetUS), FormatMicros(float64(c.UncertaintyUS)))
-}
-
-func signedMicros(us int64) string {
-	if us < 0 {
-		return "-" + FormatMicros(float64(-us))
+	off := (time.Duration(c.OffsetUS) * time.Microsecond).String()
+	if c.OffsetUS >= 0 {
+		off = "+" + off
 	}
-	return "+" + FormatMicros(float64(us))
+	return fmt.Sprintf("%s ± %s", off, FormatMicros(float64(c.UncertaintyUS)))
 }
 
 // The states of a shard of a merged run.
