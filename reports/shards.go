@@ -112,10 +112,11 @@ func writeShards(ew io.Writer, s *Summary) {
 		if sh.State != ShardDone {
 			state = strings.ToUpper(state)
 		}
-		fmt.Fprintf(tw, "  %d/%d\t%s\t%s\t%s\n", sh.Index, sh.Of, state, orDash(host), clock)
+		fmt.Fprintf(tw, "  %d/%d\t%s\t%s\t%s", sh.Index, sh.Of, state, orDash(host), clock)
 		if sh.Why != "" {
-			fmt.Fprintf(tw, "  \t\t%s\t\n", sh.Why)
+			fmt.Fprintf(tw, "\t%s", sh.Why)
 		}
+		fmt.Fprintln(tw)
 	}
 	tw.Flush()
 	if s.ClockWarning != "" {

@@ -33,9 +33,12 @@ func TestDecideShards(t *testing.T) {
 	if err := WriteText(&b, &s); err != nil {
 		t.Fatal(err)
 	}
-	for _, w := range []string{"1/2  done", "-2.500012s ± 99µs", "2/2  DEAD  pod-1 (10.0.0.7:41234)", "no heartbeat for 10s", "WARNING: offsets uncertain", "verdict: FAIL"} {
+	for _, w := range []string{"1/2  done", "-2.500012s ± 99µs", "2/2  DEAD  pod-1 (10.0.0.7:41234)  -", "  no heartbeat for 10s\n", "WARNING: offsets uncertain", "verdict: FAIL"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, b.String())
 		}
+	}
+	if strings.Contains(b.String(), " \n") {
+		t.Errorf("trailing spaces:\n%s", b.String())
 	}
 }

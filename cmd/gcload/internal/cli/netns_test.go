@@ -207,7 +207,7 @@ func TestDistributedAcrossNamespaces(t *testing.T) {
 		if d := sh.Clock.OffsetUS + skews[sh.Index-1].Microseconds(); max(d, -d) > sh.Clock.UncertaintyUS+1 {
 			t.Errorf("shard %d: offset %dµs ± %dµs across the bridge, its clock is %v off", sh.Index, sh.Clock.OffsetUS, sh.Clock.UncertaintyUS, skews[sh.Index-1])
 		}
-		t.Logf("shard %d from %s: offset %s (skew %v)", sh.Index, sh.Addr, sh.Clock, skews[sh.Index-1])
+		t.Logf("shard %d from %s: offset %s, before the upload %s (skew %v)", sh.Index, sh.Addr, sh.Clock, sh.EndClock, skews[sh.Index-1])
 	}
 	if p := m.Ops[reports.OpPostToDelivery]; p.Count == 0 || p.Max > time.Second.Microseconds() {
 		t.Errorf("post_to_delivery %+v: a skew is not corrected", p)
@@ -263,6 +263,7 @@ func TestDistributedAcrossNamespaces(t *testing.T) {
 		t.Fatalf("coordinator exit %d, verdict %s %q, shard 3 %+v\n%s", code, m.Verdict, m.Reasons, dead, coord.output())
 	}
 	t.Logf("shard 3: %s", dead.Why)
+	t.Logf("the coordinator's summary:\n%s", coord.output())
 	r := gcload(t, nil, "merge", filepath.Join(outB, "shards", "shard-1"), filepath.Join(outB, "shards", "shard-2"), "--out", filepath.Join(dir, "b-remerged"))
 	if r.code != code || readSummary(t, filepath.Join(dir, "b-remerged")).Verdict != m.Verdict {
 		t.Fatalf("gcload merge on the folders received: exit %d, the coordinator's %d\n%s", r.code, code, r.stdout)
