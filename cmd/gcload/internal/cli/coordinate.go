@@ -242,7 +242,13 @@ func runCoordinate(ctx context.Context, env *Env, o *CoordinateOptions) error {
 	reports.WriteText(env.Stdout, &res.Summary)
 	fmt.Fprintf(env.Stdout, "results: %s\n", out)
 	if o.ServeResults > 0 && loadrun.Drain(ctx).Err() == nil {
-		if err := serveMerged(loadrun.Drain(ctx), env, o, addr, scheme, out, token, tlsConf, oc, log); err != nil {
+		// until the next interrupt: the first, or the second when the
+		// first stopped the run
+		sctx := ctx
+		if ctx.Err() != nil {
+			sctx = loadrun.Drain(ctx)
+		}
+		if err := serveMerged(sctx, env, o, addr, scheme, out, token, tlsConf, oc, log); err != nil {
 			fmt.Fprintf(env.Stderr, "gcload coordinate: %v\n", err)
 		}
 	}
@@ -292,7 +298,7 @@ func serveMerged(ctx context.Context, env *Env, o *CoordinateOptions, addr, sche
 	for _, sh := range oc.Shards {
 		h.States[sh.State]++
 	}
-	fmt.Fprintf(env.Stderr, "gcload coordinate: serving the results for %s at %s://%s%s (a tar.gz; %s/report.html...)\n", o.ServeResults, scheme, addr, coordinate.PathMerged, coordinate.PathMerged)
+	fmt.Fprintf(env.Stderr, "gcload coordinate: serving the results for %s at %s://%s%s (a tar.gz; %s/report.html...); Ctrl-C to stop\n", o.ServeResults, scheme, addr, coordinate.PathMerged, coordinate.PathMerged)
 	sctx, cancel := context.WithTimeout(ctx, o.ServeResults)
 	defer cancel()
 	return coordinate.ServeFolder(sctx, ln, dir, coordinate.FolderOptions{Token: token, TLSConfig: tlsConf, Health: h, Logger: log})

@@ -3,13 +3,17 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gcload/gcload/coordinate"
+	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/target"
@@ -185,5 +189,99 @@ func TestCoordinatedDeadShard(t *testing.T) {
 	mr := gcload(t, nil, "merge", filepath.Join(out, "shards", "shard-1"), "--out", filepath.Join(dir, "remerged"))
 	if mr.code != r.code || !strings.Contains(mr.stdout, "shard 2/2 missing") {
 		t.Fatalf("gcload merge: exit %d, coordinator %d\n%s", mr.code, r.code, mr.stdout)
+	}
+}
+
+// TestCoordinatedTLS: a coordinator over HTTPS with a run token, one shard
+// (against the embedded server, which one shard may use). A shard without
+// the token is refused (exit 2, saying so), one that does not trust the
+// coordinator's CA fails on the certificate, one with both runs; after the
+// verdict the coordinator serves the merged folder (the token needed) until
+// interrupted, and exits with the verdict's code.
+func TestCoordinatedTLS(t *testing.T) {
+	dir := t.TempDir()
+	b, err := tlsconf.WriteBundle(filepath.Join(dir, "tls"), []string{"127.0.0.1"}, "", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "run-token-for-the-test"
+	run := func(sig chan os.Signal, token string, args ...string) result {
+		var out, errb bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &errb, Now: time.Now, Args: args, Signals: sig, Getenv: func(name string) string {
+			if name == TokenEnv {
+				return token
+			}
+			return ""
+		}}
+		code := Main(env)
+		return result{code, out.String(), errb.String()}
+	}
+	addr, out := freeAddr(t), filepath.Join(dir, "merged")
+	sig := make(chan os.Signal, 2)
+	coord := make(chan result, 1)
+	go func() {
+		coord <- run(sig, token, append([]string{"coordinate", "smoke", "--shards", "1", "--listen", addr, "--out", out,
+			"--tls-cert", b.Cert, "--tls-key", b.Key, "--serve-results", "1m", "--ready-timeout", "1m"}, quickSets...)...)
+	}()
+	shard := func(token string, extra ...string) result {
+		return run(nil, token, append(append([]string{"run", "smoke", "--coordinator", "https://" + addr, "--shard", "1", "--progress", "none",
+			"--out", filepath.Join(dir, "s1")}, quickSets...), extra...)...)
+	}
+	if r := shard("", "--coordinator-ca", b.CA); r.code != reports.ExitBadInput || !strings.Contains(r.stderr, "token") {
+		t.Fatalf("without the token: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := shard(token); r.code == 0 || !strings.Contains(r.stderr, "certificate") {
+		t.Fatalf("without the CA: exit %d\n%s", r.code, r.stderr)
+	}
+	if r := shard(token, "--coordinator-ca", b.CA); !acceptable(r.code) {
+		t.Fatalf("shard: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	// the merged results, served over HTTPS to who has the token
+	pool, err := tlsconf.LoadPool(b.CA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 30 * time.Second}
+	defer hc.CloseIdleConnections()
+	get := func(tok string) *http.Response {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			req, _ := http.NewRequest(http.MethodGet, "https://"+addr+coordinate.PathMerged, nil)
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := hc.Do(req)
+			if err == nil {
+				return resp
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the merged results are not served: %v", err)
+			}
+		}
+	}
+	if resp := get("wrong"); resp.StatusCode != http.StatusUnauthorized {
+		resp.Body.Close()
+		t.Fatalf("with a wrong token: %s", resp.Status)
+	}
+	resp := get(token)
+	got := t.TempDir()
+	_, _, err = coordinate.ExtractArchive(resp.Body, got, coordinate.DefaultLimits)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("download: %s %v", resp.Status, err)
+	}
+	m, d := readSummary(t, out), readSummary(t, got)
+	if d.Verdict != m.Verdict || d.Delivery != m.Delivery || len(d.Shards) != 1 || d.Shards[0].Clock == nil {
+		t.Fatalf("downloaded summary %+v, written %+v", d, m)
+	}
+	if _, err := os.Stat(filepath.Join(got, "shards", "shard-1", "summary.json")); err != nil {
+		t.Fatalf("the shard's folder is not in the download: %v", err)
+	}
+	sig <- os.Interrupt // stops serving
+	select {
+	case r := <-coord:
+		if _, code, _ := reports.Decide(&m); r.code != code {
+			t.Fatalf("coordinator exit %d, its verdict's %d\n%s", r.code, code, r.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the coordinator did not stop serving on Ctrl-C")
 	}
 }

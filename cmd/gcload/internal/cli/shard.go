@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/coordinate"
+	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
@@ -137,13 +137,9 @@ func coordinatorClient(ca string) (*http.Client, error) {
 	if ca == "" {
 		return nil, nil
 	}
-	pem, err := os.ReadFile(ca)
+	pool, err := tlsconf.LoadPool(ca)
 	if err != nil {
 		return nil, fmt.Errorf("--coordinator-ca: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("--coordinator-ca %s: no PEM certificate in it", ca)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
