@@ -96,7 +96,7 @@ func (c *Clock) toCoordinator() time.Duration {
 	if c.Read == nil {
 		return c.Offset
 	}
-	return c.Offset + c.Read().Sub(time.Now()).Round(time.Microsecond)
+	return c.Offset + time.Until(c.Read()).Round(time.Microsecond)
 }
 
 // Output says what a run or a merge writes.
