@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/xml"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -104,8 +106,25 @@ func TestCoordinatedRun(t *testing.T) {
 	if p := m.Ops[reports.OpPostToDelivery]; p.Count == 0 || p.Max > time.Second.Microseconds() {
 		t.Errorf("post_to_delivery %+v: the skew is not corrected", p)
 	}
-	if !strings.Contains(c.stdout, "offset") || !strings.Contains(c.stdout, "shards (clock offset") {
+	if !strings.Contains(c.stdout, "shards (clock offset") || !strings.Contains(c.stdout, m.Shards[1].Clock.String()) {
 		t.Errorf("the coordinator's summary does not show the shards' clocks:\n%s", c.stdout)
+	}
+	// and so does report.html, well formed
+	page, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(page), "Shards and clocks") || !strings.Contains(string(page), m.Shards[1].Clock.String()) {
+		t.Errorf("report.html does not show the shards' clocks")
+	}
+	d := xml.NewDecoder(bytes.NewReader(bytes.TrimPrefix(page, []byte("<!DOCTYPE html>"))))
+	d.Strict, d.Entity = true, xml.HTMLEntity
+	for {
+		if _, err := d.Token(); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatalf("report.html is not well formed: %v", err)
+		}
 	}
 
 	// gcload merge on the folders the coordinator received: the same
