@@ -12,7 +12,9 @@ import (
 // of the start uncertainty and the drift plus the end uncertainty) is over
 // 10% of the post_to_delivery p50.
 func TestClockWarning(t *testing.T) {
-	off := func(us, unc int64) *reports.ClockOffset { return &reports.ClockOffset{OffsetUS: us, UncertaintyUS: unc} }
+	off := func(us, unc int64) *reports.ClockOffset {
+		return &reports.ClockOffset{OffsetUS: us, UncertaintyUS: unc}
+	}
 	done := func(i int, start, end *reports.ClockOffset) reports.ShardStatus {
 		return reports.ShardStatus{Index: i, Of: 3, State: reports.ShardDone, Clock: start, EndClock: end}
 	}
