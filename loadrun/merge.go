@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
@@ -73,6 +75,7 @@ func Merge(ctx context.Context, dirs []string, o MergeOptions) (*reports.Result,
 	}
 	ms := merged.Summary
 	oc := &swarm.Outcome{
+		AbortReason: abortReasons(results),
 		Start: ms.Start, End: ms.End, Users: ms.Users, Generator: ms.Generator, Aborted: ms.Aborted,
 		Stopped: ms.Stopped, Unreachable: ms.Unreachable, Phases: ms.Phases, Errors: ms.Errors, Checks: checks,
 		Data: swarm.MergeData(datas...),
@@ -212,4 +215,21 @@ func clockWarning(shards []reports.ShardStatus, p50us int64) string {
 	}
 	return fmt.Sprintf("clock offsets uncertain by up to %s between shards %d and %d, more than %.0f%% of the post_to_delivery p50 of %s: cross-shard delivery latencies are known only to within %s",
 		reports.FormatMicros(float64(worst)), min(bs[0].shard, bs[1].shard), max(bs[0].shard, bs[1].shard), 100*ClockWarnFraction, reports.FormatMicros(float64(p50us)), reports.FormatMicros(float64(worst)))
+}
+
+// abortReasons says why the shards that were stopped early were: their
+// reason when they all give the same (a coordinator's abort), else each
+// with its shard.
+func abortReasons(results []*reports.Result) string {
+	var parts, reasons []string
+	for _, r := range results {
+		if s := r.Summary; s.Aborted && s.AbortReason != "" {
+			parts = append(parts, "shard "+s.Shard+": "+s.AbortReason)
+			reasons = append(reasons, s.AbortReason)
+		}
+	}
+	if len(slices.Compact(reasons)) == 1 {
+		return reasons[0]
+	}
+	return strings.Join(parts, "; ")
 }

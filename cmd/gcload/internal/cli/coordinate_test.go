@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -302,5 +303,60 @@ func TestCoordinatedTLS(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the coordinator did not stop serving on Ctrl-C")
+	}
+}
+
+// TestCoordinatorInterrupted: Ctrl-C on the coordinator mid-run asks the
+// shard to stop its load; the shard sends what it has, and the merged
+// result is aborted (exit 6) long before the planned end.
+func TestCoordinatorInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	addr, out := freeAddr(t), filepath.Join(dir, "merged")
+	sets := append(append([]string(nil), quickSets...), "--set", "phases.steady.duration=60s")
+	sig := make(chan os.Signal, 2)
+	coord := make(chan result, 1)
+	begin := time.Now()
+	go func() {
+		coord <- gcload(t, sig, append([]string{"coordinate", "smoke", "--shards", "1", "--listen", addr, "--out", out, "--ready-timeout", "1m"}, sets...)...)
+	}()
+	shard := make(chan result, 1)
+	go func() {
+		shard <- gcload(t, nil, append([]string{"run", "smoke", "--coordinator", "http://" + addr, "--shard", "1", "--progress", "none", "--out", filepath.Join(dir, "s1")}, sets...)...)
+	}()
+	// once the load runs (a second past the start), interrupt the coordinator
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		var h coordinate.Health
+		if resp, err := http.Get("http://" + addr + coordinate.PathHealth); err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&h)
+			resp.Body.Close()
+			if err == nil && h.Started {
+				time.Sleep(time.Until(h.Start.Add(time.Second)))
+				break
+			}
+		}
+		select {
+		case r := <-shard:
+			t.Fatalf("the shard ended before the start: exit %d\n%s", r.code, r.stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run did not start")
+		}
+	}
+	sig <- os.Interrupt
+	var c, s result
+	select {
+	case c = <-coord:
+		s = <-shard
+	case <-time.After(45 * time.Second):
+		t.Fatal("the interrupted run did not end")
+	}
+	if c.code != reports.ExitAborted || s.code != reports.ExitAborted || time.Since(begin) > 40*time.Second {
+		t.Fatalf("coordinator exit %d, shard exit %d after %v\n%s\n%s", c.code, s.code, time.Since(begin), c.stderr, s.stderr)
+	}
+	m := readSummary(t, out)
+	if !m.Aborted || m.Verdict != reports.VerdictAborted || m.Users.SignedIn != 12 || m.Shards[0].State != reports.ShardDone ||
+		!strings.Contains(m.AbortReason, "the coordinator stopped the run") {
+		t.Fatalf("merged: aborted %v (%q), verdict %s, users %+v, shard %+v", m.Aborted, m.AbortReason, m.Verdict, m.Users, m.Shards[0])
 	}
 }
