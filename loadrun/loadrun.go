@@ -54,6 +54,14 @@ type Options struct {
 	// latencies are corrected, and the offset is recorded in
 	// summary.json ("clock").
 	Clock *Clock
+	// Join, when set, is called once the run is ready to start (the plan
+	// made, the embedded server started or the rooms provisioned) and
+	// gives the start and the clock, replacing Start and Clock: a
+	// coordinated shard joins its coordinator's barrier there, so that
+	// the time its preparation takes (a large plan, provisioning) is not
+	// taken from the short lead between the shared start and its
+	// announcement. Its error ends the run (Run returns it).
+	Join func(ctx context.Context) (start time.Time, clock *Clock, err error)
 	// Output says what is written at the end.
 	Output Output
 	// Tick is the interval of the time series, the progress snapshots
@@ -222,6 +230,9 @@ func Run(ctx context.Context, spec *scenarios.Spec, o Options) (*reports.Result,
 	if err := r.startTarget(ctx); err != nil {
 		return nil, err
 	}
+	if err := r.join(ctx); err != nil {
+		return nil, err
+	}
 	if err := r.startLive(); err != nil {
 		return nil, err
 	}
@@ -357,6 +368,19 @@ func (r *run) startTarget(ctx context.Context) error {
 	r.tg = srv.Target()
 	r.desc = "embedded reference server " + r.tg.String()
 	r.meas.pid, r.meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
+	return nil
+}
+
+// join waits for the start when Options.Join says when it is.
+func (r *run) join(ctx context.Context) error {
+	if r.o.Join == nil {
+		return nil
+	}
+	start, clock, err := r.o.Join(ctx)
+	if err != nil {
+		return err
+	}
+	r.o.Start, r.o.Clock, r.offset = start, clock, clock.toCoordinator()
 	return nil
 }
 

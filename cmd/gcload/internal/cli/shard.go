@@ -72,21 +72,6 @@ func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec
 	defer c.Close()
 	_, of = c.Shard()
 	shard := swarm.Shard{Index: index, Of: of}
-	fmt.Fprintf(env.Stderr, "gcload run: shard %s registered with %s; waiting for every shard to be ready\n", shard, o.Coordinator)
-	st, err := c.Join(ctx)
-	if err != nil {
-		if ctx.Err() != nil {
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			_ = c.Fail(fctx, fmt.Errorf("interrupted before the start: %w", context.Cause(ctx)))
-			cancel()
-		}
-		if errors.As(err, &refused) {
-			return withCode(reports.ExitUnreachable, fmt.Errorf("no work done: %w", err))
-		}
-		return err
-	}
-	fmt.Fprintf(env.Stderr, "gcload run: shard %s starts at %s (coordinator's clock); this machine's clock is %s off it\n",
-		shard, st.At.UTC().Format(time.RFC3339Nano), st.Offset)
 
 	// the load stops on Ctrl-C (ctx) and when the coordinator says so
 	load, stopLoad := context.WithCancelCause(ctx)
@@ -102,24 +87,45 @@ func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec
 		case <-done:
 		}
 	}()
+	defer func() { close(done); wg.Wait() }()
 	lctx, cancel := withDeadline(loadrun.WithDrain(load, loadrun.Drain(ctx)), o.Deadline)
 	defer cancel()
+	// the shard joins the barrier once its plan is made and its rooms
+	// provisioned: the 3 s between the start's announcement and the
+	// start are not for preparing
+	var joinErr error
+	join := func(jctx context.Context) (time.Time, *loadrun.Clock, error) {
+		fmt.Fprintf(env.Stderr, "gcload run: shard %s registered with %s; waiting for every shard to be ready\n", shard, o.Coordinator)
+		st, err := c.Join(jctx)
+		if err != nil {
+			joinErr = err
+			return time.Time{}, nil, err
+		}
+		fmt.Fprintf(env.Stderr, "gcload run: shard %s starts at %s (coordinator's clock); this machine's clock is %s off it\n",
+			shard, st.At.UTC().Format(time.RFC3339Nano), st.Offset)
+		// the start on time.Now's clock, which the run reads
+		return st.Local.Add(-skew), &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock}, nil
+	}
 	out := outDir(env, o, spec, shard)
 	res, err := loadrun.Run(lctx, spec, loadrun.Options{
-		Target: withEnvToken(env, o.Target), Shard: shard,
-		// the start on time.Now's clock, which the run reads
-		Start:  st.Local.Add(-skew),
-		Clock:  &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock},
+		Target: withEnvToken(env, o.Target), Shard: shard, Join: join,
 		Output: loadrun.Output{Dir: out, Report: true, Version: Version},
 		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now, Logger: log,
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
 	})
-	close(done)
-	wg.Wait()
 	if err != nil {
+		// the coordinator hears why (a refused start it knows already)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_ = c.Fail(fctx, err)
+		if ctx.Err() != nil && joinErr != nil {
+			err = fmt.Errorf("interrupted before the start: %w", context.Cause(ctx))
+		}
+		if !errors.As(joinErr, &refused) {
+			_ = c.Fail(fctx, err)
+		}
 		cancel()
+		if errors.As(joinErr, &refused) {
+			return withCode(reports.ExitUnreachable, fmt.Errorf("no work done: %w", err))
+		}
 		return fromLibrary(err)
 	}
 	reports.WriteText(env.Stdout, &res.Summary)
