@@ -115,3 +115,43 @@ func TestRunBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestRunJoin: Options.Join is asked for the start once the run is ready
+// (the rooms provisioned), and its clock is recorded; its error ends the
+// run with nothing written.
+func TestRunJoin(t *testing.T) {
+	t.Parallel()
+	srv := refservertest.Start(t)
+	tg := target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var start time.Time
+	provisioned := false
+	res, err := loadrun.Run(ctx, parse(t, tiny), loadrun.Options{Target: tg, Join: func(context.Context) (time.Time, *loadrun.Clock, error) {
+		provisioned = len(srv.Hub().Rooms()) > 0
+		start = time.Now().Add(200 * time.Millisecond)
+		return start, &loadrun.Clock{Offset: 1500 * time.Microsecond, Uncertainty: 80 * time.Microsecond, RTT: 160 * time.Microsecond, Samples: 16}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.Summary
+	if !provisioned || s.Clock == nil || s.Clock.OffsetUS != 1500 || s.Clock.UncertaintyUS != 80 || s.Clock.Samples != 16 {
+		t.Fatalf("provisioned before the join %v, clock %+v", provisioned, s.Clock)
+	}
+	// the run's start, on the coordinator's clock: the local start plus the offset
+	if d := s.Start.Sub(start.Add(1500 * time.Microsecond)); d != 0 || s.Users.SignedIn != 4 {
+		t.Fatalf("start %v, want %v (%v off); users %+v", s.Start, start.Add(1500*time.Microsecond), d, s.Users)
+	}
+	dir := filepath.Join(t.TempDir(), "res")
+	refused := errors.New("the run will not start")
+	_, err = loadrun.Run(ctx, parse(t, tiny), loadrun.Options{Target: tg, Output: loadrun.Output{Dir: dir}, Join: func(context.Context) (time.Time, *loadrun.Clock, error) {
+		return time.Time{}, nil, refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("Join's error: %v", err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("a run that did not start wrote results")
+	}
+}
