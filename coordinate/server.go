@@ -91,10 +91,11 @@ type Options struct {
 	ResultsTimeout time.Duration
 	// Limits bound one shard's upload (DefaultLimits where zero).
 	Limits Limits
-	// CheckResults, when set, vets a received results folder before it is
-	// accepted (for instance by reading it back); an error refuses the
-	// upload, and the shard is told why.
-	CheckResults func(dir string) error
+	// CheckResults, when set, vets the results folder received from shard
+	// index before it is accepted (for instance by reading it back and
+	// checking it is that shard's); an error refuses the upload, and the
+	// shard is told why.
+	CheckResults func(index int, dir string) error
 	// Clock is the coordinator's clock (default time.Now): every offset is
 	// relative to it and the start is on it.
 	Clock func() time.Time
@@ -1012,7 +1013,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, index int) (fil
 		err = fmt.Errorf("%w: no files", ErrBadArchive)
 	}
 	if err == nil && s.opts.CheckResults != nil {
-		if cerr := s.opts.CheckResults(staging); cerr != nil {
+		if cerr := s.opts.CheckResults(index, staging); cerr != nil {
 			err = fmt.Errorf("not a results folder: %w", cerr)
 		}
 	}

@@ -319,7 +319,7 @@ func TestBarrierNamesMissingShards(t *testing.T) {
 func TestDeadShardsAreNamed(t *testing.T) {
 	c := startCoordinator(t, Options{
 		Shards: 5, HeartbeatTimeout: time.Second, LostGrace: 300 * time.Millisecond, ResultsTimeout: 2500 * time.Millisecond,
-		CheckResults: func(dir string) error {
+		CheckResults: func(_ int, dir string) error {
 			if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
 				return errors.New("no summary.json")
 			}

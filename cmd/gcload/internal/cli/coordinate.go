@@ -181,7 +181,7 @@ func runCoordinate(ctx context.Context, env *Env, o *CoordinateOptions) error {
 	srv, err := coordinate.NewServer(coordinate.Options{
 		Shards: o.Shards, ScenarioHash: hash, Version: Version, Dir: filepath.Join(out, "shards"), Token: token, TLSConfig: tlsConf,
 		ReadyTimeout: o.ReadyTimeout, ResultsTimeout: resultsTimeout,
-		CheckResults: func(dir string) error { _, err := reports.ReadResults(dir); return err },
+		CheckResults: func(index int, dir string) error { return checkShardResults(dir, index, o.Shards, hash) },
 		Logger:       log,
 	})
 	if err != nil {
@@ -253,6 +253,23 @@ func runCoordinate(ctx context.Context, env *Env, o *CoordinateOptions) error {
 		}
 	}
 	return verdictCode(&res.Summary)
+}
+
+// checkShardResults vets a shard's upload before the coordinator accepts
+// it: a results folder, of that shard, of the coordinator's scenario as it
+// runs (the merge would refuse it at the end, with the run over).
+func checkShardResults(dir string, index, shards int, hash string) error {
+	res, err := reports.ReadResults(dir)
+	if err != nil {
+		return err
+	}
+	if want := fmt.Sprintf("%d/%d", index, shards); res.Summary.Shard != want {
+		return fmt.Errorf("these are the results of shard %s, not %s", res.Summary.Shard, want)
+	}
+	if coordinate.HashScenario(res.ScenarioYAML, nil) != hash {
+		return fmt.Errorf("its %s is not the scenario the coordinator runs", reports.FileScenario)
+	}
+	return nil
 }
 
 // shardStatuses turns what the coordinator saw into the merged summary's

@@ -128,6 +128,26 @@ func TestCoordinatedRun(t *testing.T) {
 		}
 	}
 
+	// the coordinator vets uploads: that shard's results, of its scenario
+	s1 := filepath.Join(out, "shards", "shard-1")
+	yml, err := os.ReadFile(filepath.Join(s1, reports.FileScenario))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := coordinate.HashScenario(yml, nil)
+	if err := checkShardResults(s1, 1, 3, hash); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkShardResults(s1, 2, 3, hash); err == nil || !strings.Contains(err.Error(), "shard 1/3, not 2/3") {
+		t.Errorf("shard 1's results accepted from shard 2: %v", err)
+	}
+	if err := checkShardResults(s1, 1, 3, "another"); err == nil || !strings.Contains(err.Error(), "not the scenario") {
+		t.Errorf("another scenario's results accepted: %v", err)
+	}
+	if err := checkShardResults(dir, 1, 3, hash); err == nil {
+		t.Errorf("a folder without results accepted")
+	}
+
 	// gcload merge on the folders the coordinator received: the same
 	// verdict and exit code
 	r := gcload(t, nil, "merge", filepath.Join(out, "shards", "shard-1"), filepath.Join(out, "shards", "shard-2"), filepath.Join(out, "shards", "shard-3"), "--out", filepath.Join(dir, "remerged"))
