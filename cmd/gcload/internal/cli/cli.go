@@ -150,10 +150,11 @@ persistent chat: XCCOS over SIP) against a server, measures latency and
 delivery honestly, checks every protocol rule, and runs a reference server.
 
 Exit codes: 0 pass, 1 internal error, 2 bad input, 3 failed (a threshold
-or a health check: users not signed in, sessions lost, operations skipped),
-4 conformance failed, 5 invalid run (the generator was the bottleneck),
-6 aborted (Ctrl-C, SIGTERM, --deadline), 7 target unreachable or no work
-done, 8 compare inconclusive.`,
+or a health check: users not signed in, sessions lost, operations skipped,
+a shard of a distributed run dead or missing), 4 conformance failed,
+5 invalid run (the generator was the bottleneck), 6 aborted (Ctrl-C,
+SIGTERM, --deadline), 7 target unreachable or no work done (a distributed
+run whose shards were not all ready), 8 compare inconclusive.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
