@@ -417,7 +417,7 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	r.meas.sw, r.meas.rec = sw, r.rec
+	r.meas.sw, r.meas.rec, r.meas.offset = sw, r.rec, r.offset
 	r.meas.start()
 	oc, err := sw.Run(ctx, Drain(ctx))
 	if err == nil && oc.Aborted {

@@ -2,6 +2,7 @@ package loadrun_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -127,21 +128,31 @@ func TestRunJoin(t *testing.T) {
 	defer cancel()
 	var start time.Time
 	provisioned := false
+	const offset = -10*time.Second + 1500*time.Microsecond // the coordinator's clock 10 s behind
 	res, err := loadrun.Run(ctx, parse(t, tiny), loadrun.Options{Target: tg, Join: func(context.Context) (time.Time, *loadrun.Clock, error) {
 		provisioned = len(srv.Hub().Rooms()) > 0
 		start = time.Now().Add(200 * time.Millisecond)
-		return start, &loadrun.Clock{Offset: 1500 * time.Microsecond, Uncertainty: 80 * time.Microsecond, RTT: 160 * time.Microsecond, Samples: 16}, nil
+		return start, &loadrun.Clock{Offset: offset, Uncertainty: 80 * time.Microsecond, RTT: 160 * time.Microsecond, Samples: 16}, nil
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := res.Summary
-	if !provisioned || s.Clock == nil || s.Clock.OffsetUS != 1500 || s.Clock.UncertaintyUS != 80 || s.Clock.Samples != 16 {
+	if !provisioned || s.Clock == nil || s.Clock.OffsetUS != offset.Microseconds() || s.Clock.UncertaintyUS != 80 || s.Clock.Samples != 16 {
 		t.Fatalf("provisioned before the join %v, clock %+v", provisioned, s.Clock)
 	}
 	// the run's start, on the coordinator's clock: the local start plus the offset
-	if d := s.Start.Sub(start.Add(1500 * time.Microsecond)); d != 0 || s.Users.SignedIn != 4 {
-		t.Fatalf("start %v, want %v (%v off); users %+v", s.Start, start.Add(1500*time.Microsecond), d, s.Users)
+	if d := s.Start.Sub(start.Add(offset)); d != 0 || s.Users.SignedIn != 4 {
+		t.Fatalf("start %v, want %v (%v off); users %+v", s.Start, start.Add(offset), d, s.Users)
+	}
+	// every time of the run is on that clock: the intervals, and the
+	// measurement's samples, whose posting window is found from the start
+	if ivs := res.Intervals; len(ivs) == 0 || ivs[0].Start.Before(s.Start.Add(-time.Second)) || ivs[len(ivs)-1].End.After(s.End.Add(time.Second)) {
+		t.Fatalf("intervals from %v to %v, the run from %v to %v", ivs[0].Start, ivs[len(ivs)-1].End, s.Start, s.End)
+	}
+	var m loadrun.Measurement
+	if err := json.Unmarshal(res.Extra[loadrun.FileMeasurement], &m); err != nil || m.WallSeconds <= 0 || m.OfferedPostsPerSec <= 0 {
+		t.Fatalf("measurement over the posting window: %+v %v", m.Measurement, err)
 	}
 	dir := filepath.Join(t.TempDir(), "res")
 	refused := errors.New("the run will not start")

@@ -132,6 +132,9 @@ type measurer struct {
 	readErr  error                 // its first failed read
 	sw       *swarm.Swarm
 	rec      *reports.Recorder
+	// offset puts the samples' times on the run's clock (a coordinated
+	// shard's: Options.Clock), where the run's start is
+	offset   time.Duration
 	mu       sync.Mutex
 	samples  []sample
 	baseline sample
@@ -165,13 +168,13 @@ func (m *measurer) take(now time.Time) sample {
 
 // start takes the baseline (before anyone signs in).
 func (m *measurer) start() {
-	m.baseline = m.take(time.Now())
+	m.baseline = m.take(time.Now().Add(m.offset))
 	m.samples = append(m.samples, m.baseline)
 }
 
 // tick samples and sets the utilisation gauges of the interval.
 func (m *measurer) tick() {
-	s := m.take(time.Now())
+	s := m.take(time.Now().Add(m.offset))
 	m.mu.Lock()
 	prev := m.samples[len(m.samples)-1]
 	m.samples = append(m.samples, s)
