@@ -168,7 +168,8 @@ func TestCoordinatedRun(t *testing.T) {
 
 // TestCoordinatedDeadShard: a shard that joins and then goes away without
 // its results (its connection closes, as a killed process's do) is named
-// dead in the verdict, which fails (exit 3) however good the others' work;
+// dead in the verdict, which fails (exit 3; 5 if the machine was too busy
+// for the generator) however good the others' work;
 // gcload merge on the folders received says the same (the shard missing).
 func TestCoordinatedDeadShard(t *testing.T) {
 	srv := refservertest.Start(t)
@@ -217,12 +218,14 @@ func TestCoordinatedDeadShard(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("the coordinator did not end")
 	}
-	if r.code != reports.ExitThresholds {
+	// a fail (3), or invalid (5) when this busy machine also slowed the
+	// generator: never a pass
+	if r.code != reports.ExitThresholds && r.code != reports.ExitInvalidRun {
 		t.Fatalf("coordinator exit %d, want %d\n%s\n%s", r.code, reports.ExitThresholds, r.stdout, r.stderr)
 	}
 	m := readSummary(t, out)
 	dead := m.Shards[1]
-	if m.Verdict != reports.VerdictFail || dead.State != reports.ShardDead || dead.Host != "vanishing" || !strings.Contains(dead.Why, "connection lost") ||
+	if reports.ExitCode(m.Verdict) != r.code || dead.State != reports.ShardDead || dead.Host != "vanishing" || !strings.Contains(dead.Why, "connection lost") ||
 		!strings.Contains(strings.Join(m.Reasons, "\n"), "shard 2/2 died") {
 		t.Fatalf("verdict %s, reasons %q, shard 2 %+v", m.Verdict, m.Reasons, dead)
 	}

@@ -149,8 +149,9 @@ func reachable(t *testing.T, h *netns.Host, addr string, within time.Duration) {
 //     within its uncertainty and corrected (no delivery latency carries a
 //     skew).
 //  2. Shard 3 is killed mid-run: the coordinator names it dead (its lost
-//     connection, from its address) in a failing verdict, exit code 3, as
-//     gcload merge does on the folders received.
+//     connection, from its address) in a failing verdict, exit code 3 (5
+//     when this busy machine slowed a generator: never a pass), as gcload
+//     merge does on the folders received.
 func TestDistributedAcrossNamespaces(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: a distributed run across network namespaces (tens of seconds)")
@@ -258,7 +259,7 @@ func TestDistributedAcrossNamespaces(t *testing.T) {
 	code := coord.waitFor(t, time.Minute)
 	m = readSummary(t, outB)
 	dead := m.Shards[2]
-	if code != reports.ExitThresholds || m.Verdict != reports.VerdictFail || dead.State != reports.ShardDead ||
+	if (code != reports.ExitThresholds && code != reports.ExitInvalidRun) || reports.ExitCode(m.Verdict) != code || dead.State != reports.ShardDead ||
 		!strings.Contains(dead.Why, "connection lost: "+n.Hosts[4].Addr.String()+":") || !strings.Contains(strings.Join(m.Reasons, "\n"), "shard 3/3 died") {
 		t.Fatalf("coordinator exit %d, verdict %s %q, shard 3 %+v\n%s", code, m.Verdict, m.Reasons, dead, coord.output())
 	}
