@@ -379,7 +379,9 @@ func TestCoordinatorInterrupted(t *testing.T) {
 	}
 	// aborted (6), unless this busy machine also failed a latency
 	// threshold (3) or slowed the generator (5), which come first
-	stopped := func(code int) bool { return code == reports.ExitAborted || code == reports.ExitThresholds || code == reports.ExitInvalidRun }
+	stopped := func(code int) bool {
+		return code == reports.ExitAborted || code == reports.ExitThresholds || code == reports.ExitInvalidRun
+	}
 	if !stopped(c.code) || !stopped(s.code) || time.Since(begin) > 40*time.Second {
 		t.Fatalf("coordinator exit %d, shard exit %d after %v\n%s\n%s", c.code, s.code, time.Since(begin), c.stderr, s.stderr)
 	}
