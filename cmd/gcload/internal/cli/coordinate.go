@@ -94,6 +94,8 @@ have; the merged result is then aborted. A second one ends at once.`,
 	}
 	f := cmd.Flags()
 	addTargetFlags(f, &o.Target)
+	// the coordinator does not call the admin API: the shards provision
+	_ = f.MarkHidden("admin-token")
 	f.StringArrayVar(&o.Set, "set", nil, "override a scenario field: KEY=VALUE (repeatable); the shards must give the same")
 	f.IntVar(&o.Shards, "shards", 0, "number of shards, N (required)")
 	f.StringVar(&o.Listen, "listen", "", "address to serve the shards on, HOST:PORT or :PORT (required)")
