@@ -74,10 +74,14 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return &reports.Result{
+	res := &reports.Result{
 		Summary: s, Hists: hists, Intervals: intervals, IntervalLength: interval, ScenarioYAML: yml,
 		Extra: map[string][]byte{fileAccounting: gz.Bytes()},
-	}, nil
+	}
+	// per phase, from the intervals (post_to_last_delivery now in the
+	// interval of each post's intended time), with the drain
+	res.RecomputePhases()
+	return res, nil
 }
 
 // runRules is the status of each rule gcload run checks as it goes:

@@ -161,15 +161,33 @@ type ErrorKind struct {
 
 // PhaseSummary is one phase of a run: when it ran and what was done in
 // it, with rates over the phase's own duration (a sign-in phase of 2 s at
-// 25/s shows 25/s, not 50 sign-ins averaged over the whole run).
+// 25/s shows 25/s, not 50 sign-ins averaged over the whole run). The last
+// entry of Summary.Phases is the drain (Drain set, Name DrainPhase): the
+// time after the last phase until the run's end, when deliveries in
+// flight still arrive.
 type PhaseSummary struct {
 	Name    string  `json:"name"`
 	StartS  float64 `json:"start_s"` // from the run's start
 	Seconds float64 `json:"seconds"`
+	Drain   bool    `json:"drain"`
 	// Counts and Rates: completed operations of the phase by name (the
-	// operations of Ops, and deliveries), and the counts per second.
+	// operations of Ops, and deliveries), each counted in the phase of
+	// its intended time (deliveries: when received), and the counts per
+	// second over Seconds.
 	Counts map[string]int64   `json:"counts"`
 	Rates  map[string]float64 `json:"rates_per_s"`
+	// Intervals is how many intervals of the run's time series belong to
+	// the phase (an interval belongs to the phase its midpoint falls in:
+	// see Result.RecomputePhases) and IntervalSeconds the time they
+	// cover. Ops and Counters are theirs.
+	Intervals       int     `json:"intervals"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// Ops is the latency summary per operation of the samples recorded in
+	// the phase's intervals, from their merged histograms (exact, as
+	// Summary.Ops), with rates over IntervalSeconds.
+	Ops map[Op]OpSummary `json:"ops"`
+	// Counters are the counters' increments in the phase's intervals.
+	Counters map[string]int64 `json:"counters"`
 }
 
 // Generator is what the load generator saw of itself.
