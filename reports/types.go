@@ -200,7 +200,7 @@ type Generator struct {
 	GCPauseMax     float64  `json:"gc_pause_max_seconds"`
 	HeapPeakBytes  uint64   `json:"heap_peak_bytes"`
 	Valid          bool     `json:"valid"`
-	InvalidReasons []string `json:"invalid_reasons,omitempty"`
+	InvalidReasons []string `json:"invalid_reasons"`
 	EmbeddedServer bool     `json:"embedded_server"`
 	GOMAXPROCS     int      `json:"gomaxprocs"`
 }
@@ -242,15 +242,15 @@ type Summary struct {
 	Generator  Generator         `json:"generator"`
 	Thresholds []ThresholdResult `json:"thresholds"`
 	// Phases are the phases as run, with their own rates.
-	Phases []PhaseSummary `json:"phases,omitempty"`
+	Phases []PhaseSummary `json:"phases"`
 	// Rules are the conformance rules the run checked as it went, with
 	// their status (a rule nothing exercised is not_exercised).
-	Rules []RuleStatus `json:"rules,omitempty"`
+	Rules []RuleStatus `json:"rules"`
 	// Errors are the run's errors grouped by operation and cause, most
 	// frequent first.
-	Errors  []ErrorKind `json:"errors,omitempty"`
+	Errors  []ErrorKind `json:"errors"`
 	Verdict string      `json:"verdict"`
-	Reasons []string    `json:"reasons,omitempty"` // why the verdict is not pass
+	Reasons []string    `json:"reasons"` // why the verdict is not pass
 	Aborted bool        `json:"aborted,omitempty"`
 	// AbortReason says what stopped an aborted run (an interrupt, the
 	// --deadline).
@@ -282,4 +282,40 @@ type Users struct {
 	SignedIn   int `json:"signed_in"`
 	Failed     int `json:"failed"`
 	PeakOnline int `json:"peak_online"`
+}
+
+// withEmptyLists returns s with its nil lists and maps empty, so that
+// summary.json has [] and {} where a list or an object is meant, never
+// null.
+func (s Summary) withEmptyLists() Summary {
+	s.Ops = orEmptyMap(s.Ops)
+	s.Counters = orEmptyMap(s.Counters)
+	s.Rooms = orEmpty(s.Rooms)
+	s.Thresholds = orEmpty(s.Thresholds)
+	s.Rules = orEmpty(s.Rules)
+	s.Errors = orEmpty(s.Errors)
+	s.Reasons = orEmpty(s.Reasons)
+	s.Generator.InvalidReasons = orEmpty(s.Generator.InvalidReasons)
+	phases := make([]PhaseSummary, len(s.Phases))
+	for i, p := range s.Phases {
+		p.Counts, p.Rates = orEmptyMap(p.Counts), orEmptyMap(p.Rates)
+		p.Ops, p.Counters = orEmptyMap(p.Ops), orEmptyMap(p.Counters)
+		phases[i] = p
+	}
+	s.Phases = phases
+	return s
+}
+
+func orEmpty[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
+
+func orEmptyMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
 }

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"cmp"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -66,25 +67,50 @@ type Section struct {
 
 // Env describes where the report comes from: the machine, the software,
 // the target, and the optional conformance rules and extra sections.
+//
+// A run keeps its Env as env.json (the machine and software only: Rules
+// and Extra are the report's, not written).
 type Env struct {
-	Hostname   string
-	OS         string
-	Arch       string
-	CPUModel   string
-	CPUs       int
-	GoVersion  string
-	Version    string // gcload version
-	Target     string // shown instead of Summary.Target when set
-	GOMAXPROCS int
+	Hostname   string `json:"hostname"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUModel   string `json:"cpu_model"`
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	Version    string `json:"gcload_version"`
+	Target     string `json:"target"` // shown instead of Summary.Target when set
+	GOMAXPROCS int    `json:"gomaxprocs"`
 
 	// Rules lists the conformance rules checked, passed ones included;
 	// when empty the report lists the rules with violations (from the
 	// "violations.<rule>" counters) or says there were none. A rule's
 	// count is its counter's when the counter exists, Violations
 	// otherwise.
-	Rules []RuleResult
+	Rules []RuleResult `json:"-"`
 	// Extra sections come after the charts.
-	Extra []Section
+	Extra []Section `json:"-"`
+}
+
+// UnmarshalJSON reads env.json, also as gcload wrote it before its keys
+// were snake_case (Hostname, CPUModel, GoVersion, Version, ...).
+func (e *Env) UnmarshalJSON(b []byte) error {
+	type plain Env
+	var v struct {
+		plain
+		// the old keys that do not match the new ones (encoding/json
+		// matches the others whatever their case: OS, CPUs, GOMAXPROCS)
+		OldCPUModel  string `json:"CPUModel"`
+		OldGoVersion string `json:"GoVersion"`
+		OldVersion   string `json:"Version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = Env(v.plain)
+	e.CPUModel = cmp.Or(e.CPUModel, v.OldCPUModel)
+	e.GoVersion = cmp.Or(e.GoVersion, v.OldGoVersion)
+	e.Version = cmp.Or(e.Version, v.OldVersion)
+	return nil
 }
 
 // CurrentEnv returns the Env of the running process: host name, OS and

@@ -2,12 +2,14 @@ package htmlreport
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"html/template"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/reports/charts"
 )
@@ -560,5 +563,30 @@ func TestNotExercised(t *testing.T) {
 		if strings.Contains(html, bad) {
 			t.Errorf("the report says %q of a run that exchanged nothing", bad)
 		}
+	}
+}
+
+// TestEnvJSON: env.json has snake_case keys and no rules or sections;
+// an env.json written with the old PascalCase keys still reads.
+func TestEnvJSON(t *testing.T) {
+	e := Env{Hostname: "h", OS: "linux", Arch: "amd64", CPUModel: "EPYC", CPUs: 2, GoVersion: "go1.26", Version: "1.0", Target: "t", GOMAXPROCS: 2,
+		Rules: []RuleResult{{ID: "x"}}, Extra: []Section{{Title: "s"}}}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := jsonshape.Check(b, reflect.TypeFor[Env](), false, nil); len(p) != 0 || strings.Contains(string(b), "rules") || strings.Contains(string(b), "null") {
+		t.Errorf("env.json %s: %v", b, p)
+	}
+	want := e
+	want.Rules, want.Extra = nil, nil
+	var back Env
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, want) {
+		t.Errorf("read back %+v, %v; want %+v", back, err, want)
+	}
+	old := `{"Hostname":"h","OS":"linux","Arch":"amd64","CPUModel":"EPYC","CPUs":2,"GoVersion":"go1.26","Version":"1.0","Target":"t","GOMAXPROCS":2,"Rules":null,"Extra":null}`
+	back = Env{}
+	if err := json.Unmarshal([]byte(old), &back); err != nil || !reflect.DeepEqual(back, want) {
+		t.Errorf("old env.json read as %+v, %v; want %+v", back, err, want)
 	}
 }
