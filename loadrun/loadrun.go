@@ -78,6 +78,15 @@ type Options struct {
 	Now func() time.Time
 	// Measure says how to measure the server.
 	Measure Measure
+	// Streams receive each interval of the run as soon as it closes
+	// (reports.NewJSONStream, reports.NewCSVStream, or a sink of your
+	// own), from one goroutine that Run waits for before it returns: the
+	// same figures as run.hlog and counters.json, except the fan-out
+	// completion (post_to_last_delivery), which a stream carries as it
+	// completed and the results place at each post's intended time once
+	// the accounting is done. A sink that fails is logged and left out;
+	// the run goes on.
+	Streams []reports.IntervalSink
 }
 
 // Clock is a shard's clock offset, measured against a coordinator's
@@ -208,7 +217,8 @@ type run struct {
 	meas   *measurer
 	rec    *reports.Recorder
 	online *atomic.Int64
-	stop   []func() // what close undoes, in reverse
+	stream *streamer // nil without Options.Streams
+	stop   []func()  // what close undoes, in reverse
 }
 
 // Run runs one shard of spec's load test (see Options) and returns its
@@ -260,6 +270,11 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	}
 	if o.Observer == nil {
 		o.Observer = nobody{}
+	}
+	for i, sink := range o.Streams {
+		if sink == nil {
+			return nil, badInput(fmt.Errorf("stream %d is nil", i+1))
+		}
 	}
 	if o.Output.Report && o.Output.Dir == "" {
 		return nil, badInput(errors.New("a report needs a results folder (Output.Dir)"))
@@ -410,6 +425,9 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
+			if r.stream != nil {
+				r.stream.tick(s)
+			}
 			r.online.Store(int64(s.UsersOnline))
 			r.o.Observer.Tick(s)
 		},
@@ -418,8 +436,18 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		return nil, badInput(err)
 	}
 	r.meas.sw, r.meas.rec, r.meas.offset = sw, r.rec, r.offset
+	if len(r.o.Streams) > 0 {
+		r.stream = newStreamer(r.o.Streams, r.rec, r.plan, r.o.Logger)
+	}
 	r.meas.start()
 	oc, err := sw.Run(ctx, Drain(ctx))
+	if r.stream != nil {
+		start := r.o.Start
+		if err == nil {
+			start = oc.Start
+		}
+		r.stream.close(start)
+	}
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
 	}
