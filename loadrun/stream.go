@@ -51,9 +51,8 @@ func (s *streamer) collect(start time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, iv := range s.rec.IntervalsSince(s.next) {
-		mid := iv.Start.Add(iv.End.Sub(iv.Start) / 2).Sub(start).Seconds()
 		phase := reports.DrainPhase
-		if i := reports.PhaseIndex(s.phases, mid); i >= 0 {
+		if i := reports.PhaseIndex(s.phases, reports.Midpoint(iv, start)); i >= 0 {
 			phase = s.phases[i].Name
 		}
 		s.queue = append(s.queue, reports.NewIntervalRecord(s.next, iv, start, phase))

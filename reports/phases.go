@@ -40,10 +40,17 @@ func PhaseIndex(phases []PhaseSummary, mid float64) int {
 	return last
 }
 
-// midpoint returns the seconds from start to the middle of iv.
-func midpoint(iv *Interval, start time.Time) float64 {
-	return iv.Start.Add(iv.End.Sub(iv.Start) / 2).Sub(start).Seconds()
+// Midpoint returns the seconds from start to the middle of iv, on the
+// wall clock (as the results folder keeps the times).
+func Midpoint(iv Interval, start time.Time) float64 {
+	a, b := iv.Start.Round(0), iv.End.Round(0)
+	return a.Add(b.Sub(a) / 2).Sub(start.Round(0)).Seconds()
 }
+
+// seconds returns the length of iv on the wall clock (as the results
+// folder keeps the times), so that figures computed during a run and from
+// its results folder are the same.
+func (iv *Interval) seconds() float64 { return iv.End.Round(0).Sub(iv.Start.Round(0)).Seconds() }
 
 // RecomputePhases sets each phase's Intervals, IntervalSeconds, Ops and
 // Counters from r.Intervals, and adds the drain (or updates it) after the
@@ -91,13 +98,13 @@ func (r *Result) RecomputePhases() {
 	}
 	for k := range r.Intervals {
 		iv := &r.Intervals[k]
-		i := PhaseIndex(phases[:di], midpoint(iv, s.Start))
+		i := PhaseIndex(phases[:di], Midpoint(*iv, s.Start))
 		if i < 0 {
 			i = di
 		}
 		p := &phases[i]
 		p.Intervals++
-		p.IntervalSeconds += iv.End.Sub(iv.Start).Seconds()
+		p.IntervalSeconds += iv.seconds()
 		for name, n := range iv.Counters {
 			p.Counters[name] += n
 		}

@@ -43,7 +43,7 @@ type IntervalRecord struct {
 // NewIntervalRecord summarises iv, the index-th interval of a run that
 // started at start, in phase.
 func NewIntervalRecord(index int, iv Interval, start time.Time, phase string) IntervalRecord {
-	secs := iv.End.Sub(iv.Start).Seconds()
+	secs := iv.seconds()
 	rec := IntervalRecord{
 		Interval: index, Start: iv.Start, End: iv.End, Phase: phase,
 		StartS: roundMs(iv.Start.Sub(start).Seconds()), EndS: roundMs(iv.End.Sub(start).Seconds()),

@@ -11,14 +11,17 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipclient/check"
 )
 
 type result struct {
@@ -412,6 +415,9 @@ func TestConform(t *testing.T) {
 			t.Errorf("%s: %s", x.ID, x.Status)
 		}
 	}
+	for _, p := range jsonshape.Check([]byte(r.stdout), reflect.TypeFor[check.Report](), false, metricKey) {
+		t.Errorf("conform --json: %s", p)
+	}
 	for _, bad := range [][]string{{"conform", "--rules", "nope"}, {"conform", "--server", "127.0.0.1:1"}, {"conform", "--misbehave", "nope"}} {
 		if r := gcload(t, nil, bad...); r.code != reports.ExitBadInput {
 			t.Errorf("%v: exit %d, want 2\n%s", bad, r.code, r.stderr)
@@ -566,6 +572,15 @@ func TestCalibrateAndCapacity(t *testing.T) {
 	var pred map[string]any
 	if b, err := os.ReadFile(filepath.Join(dir, "capacity.json")); err != nil || json.Unmarshal(b, &pred) != nil || pred["validation"] == nil {
 		t.Fatalf("capacity.json: %v", err)
+	}
+	for name, typ := range map[string]reflect.Type{"capacity.json": reflect.TypeFor[capacity.Prediction](), capacity.CalibrationFile: reflect.TypeFor[capacity.Calibration]()} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range jsonshape.Check(b, typ, false, metricKey) {
+			t.Errorf("%s: %s", name, p)
+		}
 	}
 	h, err := os.ReadFile(filepath.Join(dir, "capacity.html"))
 	if err != nil || strings.Contains(string(h), "http://") || strings.Count(string(h), "<svg") < 4 {
