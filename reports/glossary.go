@@ -79,7 +79,7 @@ var Glossary = []Term{
 		Verdict: "`fail` (exit 3) when > 0; `unreachable` (exit 7) when no user signed in"},
 	{Name: "peak_online", Kind: TermUsers, What: "most users online at once", When: "a new maximum of users online"},
 
-	{Name: "lost_ratio", Kind: TermRatio, What: "lost / expected", When: "computed by the accounting"},
+	{Name: "lost_ratio", Kind: TermRatio, What: "lost / expected", When: "by the accounting, after the run"},
 	{Name: "signed_in_ratio", Kind: TermRatio, What: "users signed in / users planned", When: "at the end of the run"},
 
 	{Name: CounterDropped, Kind: TermCounter, What: "operations that could not start within `limits.max_lag` (the generator's lag)", When: "each planned operation dropped (also `dropped.<kind>`)",
@@ -112,11 +112,11 @@ var Glossary = []Term{
 	{Name: "dropped.<kind>", Kind: TermFamily, What: "dropped operations by kind (`dropped.post`, `dropped.signin`, ...)", When: "each planned operation dropped",
 		Verdict: "`invalid` (exit 5), through `dropped_sends`"},
 
-	{Name: "users_online", Kind: TermGauge, What: "users signed in now", When: "sampled each interval"},
-	{Name: "generator_cpu_utilization", Kind: TermGauge, What: "gcload's CPU time over the interval × GOMAXPROCS (near 1: the generator is the bottleneck); only when the server runs apart", When: "sampled each interval"},
-	{Name: "server_cpu_utilization", Kind: TermGauge, What: "the server's CPU time over the interval × its cores (`--server-pid`, `--server-metrics`, or the embedded server)", When: "sampled each interval"},
-	{Name: "server_rss_bytes", Kind: TermGauge, What: "the server's resident memory", When: "sampled each interval"},
-	{Name: "server_disk_write_bytes_per_s", Kind: TermGauge, What: "bytes the server (or its host) wrote to disk per second over the interval", When: "sampled each interval"},
+	{Name: "users_online", Kind: TermGauge, What: "users signed in now", When: "each interval"},
+	{Name: "generator_cpu_utilization", Kind: TermGauge, What: "gcload's CPU time over the interval × GOMAXPROCS (near 1: the generator is the bottleneck); only when the server runs apart", When: "each interval"},
+	{Name: "server_cpu_utilization", Kind: TermGauge, What: "the server's CPU time over the interval × its cores (`--server-pid`, `--server-metrics`, or the embedded server)", When: "each interval"},
+	{Name: "server_rss_bytes", Kind: TermGauge, What: "the server's resident memory", When: "each interval"},
+	{Name: "server_disk_write_bytes_per_s", Kind: TermGauge, What: "bytes the server (or its host) wrote to disk per second over the interval", When: "each interval"},
 }
 
 // families holds the matcher of each family in Glossary, in order.
@@ -173,19 +173,19 @@ func Describe(name string) (Term, bool) {
 
 // glossarySections are the groups the glossary is shown in.
 var glossarySections = []struct {
-	kinds       []string
-	title, what string
-	intro       string
+	kinds             []string
+	title, what, when string
+	intro             string
 }{
-	{[]string{TermLatency}, "Latencies", "from → to",
+	{[]string{TermLatency}, "Latencies", "from → to", "recorded",
 		"Latencies (µs; a threshold names one with a statistic: `count`, `rate`, `min`, `mean`, `p50`, `p90`, `p99`, `p99.9`, `p99.99`, `max`):"},
-	{[]string{TermDelivery, TermUsers}, "Delivery figures and user counts", "counts",
+	{[]string{TermDelivery, TermUsers}, "Delivery figures and user counts", "counts", "goes up",
 		"Delivery figures and user counts (counts; `.count` or `.rate` allowed):"},
-	{[]string{TermRatio}, "Ratios", "is",
+	{[]string{TermRatio}, "Ratios", "is", "computed",
 		"Ratios (no statistic; `%` allowed):"},
-	{[]string{TermCounter, TermFamily}, "Counters", "counts",
+	{[]string{TermCounter, TermFamily}, "Counters", "counts", "goes up",
 		"Counters (`.count` or `.rate` allowed; a counter never incremented is 0; totals in summary.json, increments per interval in counters.json):"},
-	{[]string{TermGauge}, "Gauges", "is",
+	{[]string{TermGauge}, "Gauges", "is", "sampled",
 		"Gauges (the last value sampled in each interval, in counters.json and the streams; not threshold metrics):"},
 }
 
@@ -198,7 +198,7 @@ func GlossaryMarkdown() string {
 		if i > 0 {
 			b.WriteString("\n")
 		}
-		fmt.Fprintf(&b, "%s\n\n| metric | %s | goes up | in the verdict |\n|---|---|---|---|\n", sec.intro, sec.what)
+		fmt.Fprintf(&b, "%s\n\n| metric | %s | %s | in the verdict |\n|---|---|---|---|\n", sec.intro, sec.what, sec.when)
 		for _, t := range Glossary {
 			if !slices.Contains(sec.kinds, t.Kind) {
 				continue
@@ -216,14 +216,17 @@ func GlossaryMarkdown() string {
 // GlossarySection is one group of terms as report.html shows them.
 type GlossarySection struct {
 	Title string
-	Terms []Term
+	// What and When are the headings of the columns of Term.What and
+	// Term.When.
+	What, When string
+	Terms      []Term
 }
 
 // GlossarySections returns Glossary in the groups GlossaryMarkdown uses.
 func GlossarySections() []GlossarySection {
 	var out []GlossarySection
 	for _, sec := range glossarySections {
-		g := GlossarySection{Title: sec.title}
+		g := GlossarySection{Title: sec.title, What: sec.what, When: sec.when}
 		for _, t := range Glossary {
 			if slices.Contains(sec.kinds, t.Kind) {
 				g.Terms = append(g.Terms, t)
