@@ -5,10 +5,12 @@
 //
 // The sections, in order: the verdict and its reasons (with the
 // invalid-run warnings first when the generator was the bottleneck), the
-// scenario, the latency summary per operation, delivery accounting (totals
-// and the worst rooms), counters, conformance results by rule, thresholds,
-// the environment and generator health, the charts (see package charts),
-// then any Env.Extra sections.
+// scenario, the latency summary per operation, the same per phase with its
+// counters, delivery accounting (totals and the worst rooms), counters,
+// conformance results by rule, thresholds, the environment and generator
+// health, the charts (see package charts), any Env.Extra sections, and the
+// glossary (reports.Glossary), to which the operations' and counters'
+// names link.
 //
 // The markup is also well-formed XML (XHTML syntax in an HTML5 document),
 // which the tests check with encoding/xml; Env.Extra sections must keep it
