@@ -275,6 +275,16 @@ func TestShardsAndMerge(t *testing.T) {
 	if m.Shard != "merged(3)" {
 		t.Fatalf("shard %q", m.Shard)
 	}
+	// the merged run's phases, the drain last, add up to its totals
+	sum := map[reports.Op]int64{}
+	for _, p := range m.Phases {
+		for op, o := range p.Ops {
+			sum[op] += o.Count
+		}
+	}
+	if len(m.Phases) != 3 || !m.Phases[2].Drain || sum[reports.OpPostAck] != m.Ops[reports.OpPostAck].Count || sum[reports.OpPostToDelivery] != m.Ops[reports.OpPostToDelivery].Count {
+		t.Fatalf("merged phases %+v add up to %v; ops %+v", m.Phases, sum, m.Ops)
+	}
 	if r := gcload(t, nil, "merge", filepath.Join(dir, "s1"), filepath.Join(dir, "s1")); r.code != reports.ExitBadInput {
 		t.Fatalf("merging one shard twice: exit %d", r.code)
 	}
