@@ -94,7 +94,8 @@ post sent on one shard and received on another is timed correctly.`,
   gcload run peak --set phases.steady.duration=60s
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
   gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...
-  gcload run peak --coordinator http://coord.example.com:8440 --shard 2 --target ... --server ...`,
+  gcload run peak --coordinator http://coord.example.com:8440 --shard 2 --target ... --server ...
+  gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenario = args[0]
