@@ -115,6 +115,18 @@ func TestStreams(t *testing.T) {
 			t.Errorf("counter %s: the intervals stream %d, summary.json %d", name, counterTotal[name], n)
 		}
 	}
+	// every counter and gauge the run produced has its glossary entry
+	names := maps.Clone(s.Counters)
+	for _, iv := range res.Intervals {
+		for name := range iv.Gauges {
+			names[name] = 0
+		}
+	}
+	for name := range names {
+		if _, ok := reports.Describe(name); !ok {
+			t.Errorf("the run produced %s, which the glossary does not describe", name)
+		}
+	}
 	if counterTotal[reports.CounterPosts] == 0 || opTotal[reports.OpPostToDelivery] == 0 {
 		t.Fatalf("nothing streamed: %v %v", counterTotal, opTotal)
 	}
