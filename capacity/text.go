@@ -14,8 +14,7 @@ import (
 // JSON returns the prediction as indented JSON (non-finite values null,
 // empty lists [], never null).
 func (p Prediction) JSON() ([]byte, error) {
-	jsonshape.FillEmpty(&p)
-	b, err := json.MarshalIndent(p, "", "  ")
+	b, err := json.MarshalIndent(jsonshape.Filled(p), "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -167,44 +167,57 @@ func collectFields(t reflect.Type, out map[string]reflect.Type) {
 	}
 }
 
-// FillEmpty sets every nil slice and map reachable from v (a pointer)
-// through exported struct fields, slices, arrays and pointers to an empty
-// one, so that encoding/json writes [] and {} for them instead of null.
-// Values behind interfaces and maps' values are left as they are.
-func FillEmpty(v any) {
-	fill(reflect.ValueOf(v))
+// Filled returns a copy of v in which every nil slice and map reachable
+// through exported struct fields, slices, arrays, maps and pointers is
+// empty, so that encoding/json writes [] and {} for them instead of null.
+// v itself is left as it is (code may tell nil from empty: a fit that was
+// not made), so the copy is deep where it has to change; values behind
+// interfaces and unexported fields are shared.
+func Filled[T any](v T) T {
+	return filled(reflect.ValueOf(&v).Elem()).Interface().(T)
 }
 
-func fill(v reflect.Value) {
+// filled returns v, or a copy of it with its nil lists and maps empty.
+func filled(v reflect.Value) reflect.Value {
+	t := v.Type()
 	switch v.Kind() {
 	case reflect.Pointer:
-		if !v.IsNil() {
-			fill(v.Elem())
+		if v.IsNil() {
+			return v
 		}
+		p := reflect.New(t.Elem())
+		p.Elem().Set(filled(v.Elem()))
+		return p
 	case reflect.Struct:
-		t := v.Type()
+		out := reflect.New(t).Elem()
+		out.Set(v) // unexported fields too, shallow
 		for i := range v.NumField() {
-			if t.Field(i).IsExported() || t.Field(i).Anonymous {
-				fill(v.Field(i))
+			if t.Field(i).IsExported() {
+				out.Field(i).Set(filled(v.Field(i)))
 			}
 		}
+		return out
 	case reflect.Slice:
 		if v.IsNil() {
-			if v.CanSet() {
-				v.Set(reflect.MakeSlice(v.Type(), 0, 0))
-			}
-			return
+			return reflect.MakeSlice(t, 0, 0)
 		}
+		out := reflect.MakeSlice(t, v.Len(), v.Len())
 		for i := range v.Len() {
-			fill(v.Index(i))
+			out.Index(i).Set(filled(v.Index(i)))
 		}
+		return out
 	case reflect.Array:
+		out := reflect.New(t).Elem()
 		for i := range v.Len() {
-			fill(v.Index(i))
+			out.Index(i).Set(filled(v.Index(i)))
 		}
+		return out
 	case reflect.Map:
-		if v.IsNil() && v.CanSet() {
-			v.Set(reflect.MakeMap(v.Type()))
+		out := reflect.MakeMapWithSize(t, v.Len())
+		for it := v.MapRange(); it.Next(); {
+			out.SetMapIndex(it.Key(), filled(it.Value()))
 		}
+		return out
 	}
+	return v
 }

@@ -68,28 +68,34 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-func TestFillEmpty(t *testing.T) {
+func TestFilled(t *testing.T) {
 	type deep struct {
 		List []int          `json:"list"`
 		Map  map[string]int `json:"map"`
 	}
 	type top struct {
-		Items []deep  `json:"items"`
-		Ptr   *deep   `json:"ptr"`
-		Arr   [1]deep `json:"arr"`
-		None  []int   `json:"none"`
+		Items []deep          `json:"items"`
+		Ptr   *deep           `json:"ptr"`
+		Arr   [1]deep         `json:"arr"`
+		ByKey map[string]deep `json:"by_key"`
+		None  []int           `json:"none"`
 		inner []int
 	}
-	v := top{Items: []deep{{}}, Ptr: &deep{}}
-	FillEmpty(&v)
-	b, err := json.Marshal(v)
+	v := top{Items: []deep{{}}, Ptr: &deep{}, ByKey: map[string]deep{"a": {}}, inner: []int{1}}
+	f := Filled(v)
+	b, err := json.Marshal(f)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := Check(b, reflect.TypeFor[top](), false, nil); len(p) != 0 {
-		t.Errorf("after FillEmpty: %s: %v", b, p)
+		t.Errorf("Filled: %s: %v", b, p)
 	}
-	if v.inner != nil {
-		t.Error("an unexported field was set")
+	// the original is untouched: nil stays nil (code may tell nil from
+	// empty), however deep it is
+	if v.None != nil || v.Items[0].List != nil || v.Ptr.Map != nil || v.Arr[0].List != nil || v.ByKey["a"].List != nil {
+		t.Errorf("Filled changed its argument: %+v", v)
+	}
+	if len(f.inner) != 1 {
+		t.Error("an unexported field was lost")
 	}
 }

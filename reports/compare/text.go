@@ -169,8 +169,7 @@ func joinOpsList[T ~string](ops []T) string {
 // WriteJSON writes the comparison as indented JSON: snake_case keys, and
 // [] for an empty list, never null.
 func (r *Report) WriteJSON(w io.Writer) error {
-	jsonshape.FillEmpty(r)
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(r)
+	return enc.Encode(jsonshape.Filled(r))
 }
