@@ -15,6 +15,7 @@ import (
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient/check"
 	sut "github.com/gcload/gcload/target"
 )
@@ -261,5 +262,20 @@ func TestServerInfoNeverReplied(t *testing.T) {
 	sort.Strings(got)
 	if !slices.Equal(got, []string{"limits/message-size", "reply/commandid-envid"}) || !strings.Contains(strings.Join(details, "\n"), "within 1s") {
 		t.Fatalf("failed %v:\n%s", got, strings.Join(details, "\n"))
+	}
+}
+
+// TestCatalogHasEveryRuleID: the catalogue describes every rule ID of
+// package ruleid, once, in ruleid's order, and nothing else.
+func TestCatalogHasEveryRuleID(t *testing.T) {
+	var got []string
+	for _, r := range check.Rules {
+		got = append(got, r.ID)
+		if r.Title == "" || r.Ref == "" {
+			t.Errorf("rule %s has no title or no reference", r.ID)
+		}
+	}
+	if want := ruleid.All(); !slices.Equal(got, want) {
+		t.Fatalf("catalogue %v,\nwant ruleid.All() %v", got, want)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/target"
@@ -366,6 +367,6 @@ func (s *suite) skip(rule, why string) {
 func (s *suite) stray(tx *sipnet.ServerTx) {
 	m := tx.Msg
 	if m.Method == "INFO" {
-		s.fail(RuleInDialog, fmt.Sprintf("an INFO arrived outside every dialog the client has (Call-ID %s)", m.CallID), m.Raw)
+		s.fail(ruleid.InDialog, fmt.Sprintf("an INFO arrived outside every dialog the client has (Call-ID %s)", m.CallID), m.Raw)
 	}
 }
