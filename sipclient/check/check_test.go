@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
-	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/ruleid"
@@ -27,7 +26,7 @@ const domain = "conform.test"
 func target(t *testing.T, faults fault.Set) check.Target {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults))
 	return check.Target{
-		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()},
+		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken},
 		ChannelServices: 2,
 		Users:           refservertest.Users(domain, 4),
 	}
@@ -38,7 +37,7 @@ func run(t *testing.T, tg check.Target, o check.Options) *check.Report {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), refservertest.AdminToken), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := check.Run(ctx, tg, o)
 	if err != nil {
@@ -125,7 +124,7 @@ func TestEveryRuleHasAMisbehaviour(t *testing.T) {
 // saw both.
 func TestBothLookupFlows(t *testing.T) {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(3))
-	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()}, ChannelServices: 3, Users: refservertest.Users(domain, 4)}
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken}, ChannelServices: 3, Users: refservertest.Users(domain, 4)}
 	sel, err := check.SelectRules([]string{"lookup/", "flow/"})
 	if err != nil {
 		t.Fatal(err)

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
@@ -195,7 +194,6 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ctx = adminclient.WithToken(ctx, t.AdminToken)
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}

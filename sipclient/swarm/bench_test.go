@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		return []refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1)}, nil
+		return []refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...), refserver.WithNoticeLimit(1)}, nil
 	}) {
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -80,7 +81,7 @@ func run(t *testing.T, plan *swarm.Plan, srv *refserver.Server, shards int) ([]*
 }
 
 func server(t *testing.T, plan *swarm.Plan, opts ...refserver.Option) *refserver.Server {
-	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...)}, opts...)...)
+	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...)}, opts...)...)
 }
 
 func TestPlanDeterministic(t *testing.T) {

@@ -99,10 +99,10 @@ func TestServeAdminAPI(t *testing.T) {
 		t.Fatalf("no admin API in %q", line)
 	}
 	base := m[1] // http://[::]:PORT: every interface, loopback among them
-	if _, err := adminclient.Do(adminclient.WithToken(t.Context(), token), "GET", base, "/api/stats", nil); err != nil {
+	if _, err := adminclient.New(base, token).Stats(t.Context()); err != nil {
 		t.Fatalf("the environment's token: %v", err)
 	}
-	_, err = adminclient.Do(t.Context(), "GET", base, "/api/stats", nil)
+	_, err = adminclient.New(base, "").Stats(t.Context())
 	var se *adminclient.StatusError
 	if !errors.As(err, &se) || se.Code != 401 || !strings.Contains(err.Error(), adminclient.TokenEnv) {
 		t.Fatalf("without a token: %v, want 401 naming %s", err, adminclient.TokenEnv)
