@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
@@ -33,7 +35,17 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	os.Exit(pgtest.Main(m))
+	code := pgtest.Main(m)
+	if code == 0 {
+		// goleak: a goroutine a server (or a test's client) started that
+		// outlives the tests fails the package; every one must be waited
+		// for by its Close
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts

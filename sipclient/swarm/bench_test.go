@@ -3,11 +3,12 @@ package swarm_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/admin"
@@ -34,7 +35,9 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	os.Exit(m.Run())
+	// goleak: a goroutine the swarm started that outlives the tests fails
+	// the package (every one must be waited for by Run)
+	goleak.VerifyTestMain(m)
 }
 
 func parsePlan(src string) (*swarm.Plan, error) {
