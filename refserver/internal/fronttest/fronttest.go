@@ -66,7 +66,10 @@ func route(s Service, tx *sipnet.ServerTx) {
 	m := tx.Msg
 	switch m.Method {
 	case "REGISTER":
-		_ = tx.Reply(sipnet.Reply{Code: 200, Reason: "OK", Headers: []sipnet.Header{{Name: "Expires", Value: "900"}}})
+		_ = tx.Reply(sipnet.Reply{Code: 200, Reason: "OK", Headers: []sipnet.Header{
+			{Name: "Expires", Value: "900"}, {Name: "Supported", Value: "msrtc-event-categories"},
+			{Name: "Allow-Events", Value: "vnd-microsoft-provisioning-v2"},
+		}})
 		return
 	case "SUBSCRIBE":
 		_ = tx.Reply(sipnet.Reply{Code: 200, Reason: "OK", ContentType: "application/vnd-microsoft-roaming-provisioning-v2+xml",
