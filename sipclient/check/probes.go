@@ -289,7 +289,32 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 		ms[i] = m
 	}
-	// joins: the reply lists the joiner; those online get ntc:join
+	if err := s.joinAll(ctx, ms, room); err != nil {
+		return err
+	}
+	sent, author, err := s.postAll(ctx, ms, room)
+	if err != nil {
+		return err
+	}
+	spoof := "gcload-conform " + s.runID + " spoofed"
+	spoofEnv, err := s.postSpoofed(ctx, ms, room, spoof)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		m.in.waitFor(ctx, s.o.Timeout, allDelivered(sent, spoof, spoofEnv))
+	}
+	for _, m := range ms {
+		s.judgeDeliveries(m, sent, author, spoof, spoofEnv)
+	}
+	s.partNotices(ctx, ms[2], ms[:2], room)
+	s.judgeHistory(ctx, ms[0], room, sent, author)
+	return nil
+}
+
+// joinAll joins the members to room in turn: each join reply lists the
+// joiner, and those already online get ntc:join naming them.
+func (s *suite) joinAll(ctx context.Context, ms []*member, room string) error {
 	for i, m := range ms {
 		var res *sipclient.JoinResult
 		err := s.within(ctx, func(ctx context.Context) (err error) { res, err = m.Join(ctx, room); return err })
@@ -309,76 +334,91 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 			}
 		}
 	}
-	// posts, one author after the other, each acknowledged before the next
+	return nil
+}
+
+// postAll makes Options.Posts posts per member, one author after the
+// other, each acknowledged before the next; it returns the texts in
+// posting order and each text's author.
+func (s *suite) postAll(ctx context.Context, ms []*member, room string) (sent []string, author map[string]string, err error) {
 	tag := "gcload-conform " + s.runID + " "
-	var sent []string // in posting order
-	author := map[string]string{}
+	author = map[string]string{}
 	for _, m := range ms {
 		for i := range s.o.Posts {
 			text := tag + sipnet.UserOf(m.aor) + " " + strconv.Itoa(i)
 			if err := s.within(ctx, func(ctx context.Context) error { _, err := m.Post(ctx, room, text); return err }); err != nil {
-				return fmt.Errorf("%s posts: %w", m.aor, err)
+				return nil, nil, fmt.Errorf("%s posts: %w", m.aor, err)
 			}
 			sent = append(sent, text)
 			author[text] = m.aor
 		}
 	}
-	// a post claiming another author
-	spoof := tag + "spoofed"
-	spoofEnv, err := func() (uint64, error) {
-		cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		defer cancel()
-		return ms[0].PostChat(cctx, xccos.Chat{ChanURI: room, Author: ms[1].aor, TS: time.Now(), Text: spoof})
-	}()
+	return sent, author, nil
+}
+
+// postSpoofed posts text as the first member claiming the second as its
+// author, and returns the post's envid; refused at the SIP level, the
+// post passes post/no-spoofing at once.
+func (s *suite) postSpoofed(ctx context.Context, ms []*member, room, text string) (uint64, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	envid, err := ms[0].PostChat(cctx, xccos.Chat{ChanURI: room, Author: ms[1].aor, TS: time.Now(), Text: text})
 	if err != nil {
 		var se *sipclient.StatusError
 		if !errors.As(err, &se) {
-			return fmt.Errorf("post with a spoofed author: %w", err)
+			return envid, fmt.Errorf("post with a spoofed author: %w", err)
 		}
 		s.ok(ruleid.NoSpoofing) // refused at the SIP level
 	}
-	// wait for every expected delivery (or the timeout)
-	for _, m := range ms {
-		m.in.waitFor(ctx, s.o.Timeout, func(evs []sipclient.Event) bool {
-			got := map[string]bool{}
-			settled := false
-			for _, e := range evs {
-				switch {
-				case e.Kind == sipclient.Delivery && e.Chat != nil:
-					got[e.Chat.Text] = true
-				case e.Kind == sipclient.Rejected && e.EnvID == spoofEnv:
-					settled = true
-				}
+	return envid, nil
+}
+
+// allDelivered is the condition a member waits for after the posts:
+// every post sent delivered, and the spoofed one delivered or refused.
+func allDelivered(sent []string, spoof string, spoofEnv uint64) func([]sipclient.Event) bool {
+	return func(evs []sipclient.Event) bool {
+		got := map[string]bool{}
+		settled := false
+		for _, e := range evs {
+			switch {
+			case e.Kind == sipclient.Delivery && e.Chat != nil:
+				got[e.Chat.Text] = true
+			case e.Kind == sipclient.Rejected && e.EnvID == spoofEnv:
+				settled = true
 			}
-			for _, t := range sent {
-				if !got[t] {
-					return false
-				}
+		}
+		for _, t := range sent {
+			if !got[t] {
+				return false
 			}
-			return settled || got[spoof]
-		})
+		}
+		return settled || got[spoof]
 	}
-	for _, m := range ms {
-		s.judgeDeliveries(m, sent, author, spoof, spoofEnv)
-	}
-	// part: the others get ntc:part
-	leaver := ms[2]
+}
+
+// partNotices has leaver part room: the others online get ntc:part
+// naming it.
+func (s *suite) partNotices(ctx context.Context, leaver *member, others []*member, room string) {
 	if err := s.within(ctx, func(ctx context.Context) error { return leaver.Part(ctx, room) }); err != nil {
 		s.fail(ruleid.PartNotice, fmt.Sprintf("%s could not part %s within %v: %v", leaver.aor, room, s.o.Timeout, err), nil)
 	}
-	for _, o := range ms[:2] {
+	for _, o := range others {
 		if !o.in.waitFor(ctx, s.o.Timeout, hasNotice(sipclient.Parted, leaver.aor, room)) {
 			s.fail(ruleid.PartNotice, fmt.Sprintf("%s, online in %s, got no ntc:part naming %s within %v", o.aor, room, leaver.aor, s.o.Timeout), nil)
 		} else {
 			s.ok(ruleid.PartNotice)
 		}
 	}
-	// history: the posts, oldest first
+}
+
+// judgeHistory reads room's history as m: the posts just made, oldest
+// first, in posting order.
+func (s *suite) judgeHistory(ctx context.Context, m *member, room string, sent []string, author map[string]string) {
 	var hist []xccos.Chat
-	err = s.within(ctx, func(ctx context.Context) (err error) { hist, err = ms[0].History(ctx, room, len(sent)+10); return err })
+	err := s.within(ctx, func(ctx context.Context) (err error) { hist, err = m.History(ctx, room, len(sent)+10); return err })
 	if err != nil {
 		s.fail(ruleid.HistoryOrder, fmt.Sprintf("cmd:bccontext got no history within %v: %v", s.o.Timeout, err), nil)
-		return nil
+		return
 	}
 	var got []string
 	for _, h := range hist {
@@ -388,17 +428,16 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 	}
 	if len(got) < len(sent) {
 		s.fail(ruleid.HistoryOrder, fmt.Sprintf("the history of %s holds %d of the %d posts just made", room, len(got), len(sent)), nil)
-		return nil
+		return
 	}
 	got = got[len(got)-len(sent):]
 	for i := range sent {
 		if got[i] != sent[i] {
 			s.fail(ruleid.HistoryOrder, fmt.Sprintf("history entry %d of the probe's posts is %q, posted as %q: not in posting order", i, got[i], sent[i]), nil)
-			return nil
+			return
 		}
 	}
 	s.ok(ruleid.HistoryOrder)
-	return nil
 }
 
 // judgeDeliveries checks what one member received of the probe's posts.
