@@ -57,6 +57,7 @@ func TestMain(m *testing.M) {
 // what cover that (for PostgreSQL, store/postgres's TestPostgresCrash kills
 // the database server itself).
 func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns a server process")
 	}
@@ -112,7 +113,15 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			}
 		}()
 	}
-	time.Sleep(400 * time.Millisecond)
+	// kill it while posts are in flight, once a few were acknowledged
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err := child.Kill(); err != nil {
 		t.Fatal(err)
 	}

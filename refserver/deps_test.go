@@ -21,6 +21,7 @@ var harness = []string{
 // TestNoHarnessDeps: go list -deps ./refserver/... names no harness
 // package (test files aside: the server's tests drive it with clients).
 func TestNoHarnessDeps(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go command is not in PATH")
 	}
@@ -50,6 +51,7 @@ func TestNoHarnessDeps(t *testing.T) {
 // server's composition) imports the store or the admin handler, and the
 // admin client imports no package of the server but adminapi.
 func TestHarnessUsesTheAdminAPI(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go command is not in PATH")
 	}

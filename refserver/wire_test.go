@@ -81,12 +81,14 @@ func sameShape(t *testing.T, served, wire reflect.Type) {
 // (refserver.Stats), field for field: a counter added to the server and
 // not to the wire type fails here.
 func TestStatsWireType(t *testing.T) {
+	t.Parallel()
 	sameShape(t, reflect.TypeFor[refserver.Stats](), reflect.TypeFor[adminapi.Stats]())
 }
 
 // TestRoomWireType: adminapi.Room holds every field of a stored room
 // (admin.WireRoom copies them).
 func TestRoomWireType(t *testing.T) {
+	t.Parallel()
 	sameShape(t, reflect.TypeFor[store.Room](), reflect.TypeFor[adminapi.Room]())
 	sameShape(t, reflect.TypeFor[store.Invitation](), reflect.TypeFor[adminapi.Invitation]())
 }

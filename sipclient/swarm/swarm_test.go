@@ -85,6 +85,7 @@ func server(t *testing.T, plan *swarm.Plan, opts ...refserver.Option) *refserver
 }
 
 func TestPlanDeterministic(t *testing.T) {
+	t.Parallel()
 	spec := loadSpec(t, known)
 	a, err := swarm.NewPlan(spec)
 	if err != nil {
@@ -117,6 +118,7 @@ func TestPlanDeterministic(t *testing.T) {
 // TestKnownSchedule: exactly the planned posts and deliveries, none lost,
 // and latency histograms with the right counts.
 func TestKnownSchedule(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)
@@ -178,6 +180,7 @@ func TestKnownSchedule(t *testing.T) {
 // 270 go to other members, so 2 are dropped (the 100th and 200th) and 3
 // duplicated (the 50th, 150th, 250th).
 func TestFaultsCaught(t *testing.T) {
+	t.Parallel()
 	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries, "both"} {
 		t.Run(string(f), func(t *testing.T) {
 			t.Parallel()
@@ -220,6 +223,7 @@ func TestFaultsCaught(t *testing.T) {
 // TestShardsMerge: the shards of a scenario split 3 ways, merged, give the
 // counts of the unsplit run.
 func TestShardsMerge(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)

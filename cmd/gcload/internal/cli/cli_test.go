@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"github.com/gcload/gcload/capacity"
 	"io"
 	"net"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gcload/gcload/capacity"
 
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -211,16 +212,20 @@ func TestScenarioCommands(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
 	sig := make(chan os.Signal, 2)
+	// interrupt in the steady phase: every user online and posting (the
+	// progress line says so)
+	stderr := &watchWriter{wantRE: regexp.MustCompile(`users 12/12\s+posts [1-9]`), hit: make(chan struct{})}
 	go func() {
-		time.Sleep(1500 * time.Millisecond)
+		<-stderr.hit
 		sig <- os.Interrupt
 	}()
 	args := append([]string{"run", "smoke", "--out", out}, quick...)
-	args = append(args, "--set", "phases.steady.duration=30s")
+	args = append(args, "--set", "phases.steady.duration=30s", "--progress", "plain", "--interval", "250ms")
 	start := time.Now()
-	r := gcload(t, sig, args...)
-	if r.code != reports.ExitAborted {
-		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, reports.ExitAborted, r.stdout, r.stderr)
+	var stdout bytes.Buffer
+	code := Main(&Env{Stdout: &stdout, Stderr: stderr, Signals: sig, Now: time.Now, Args: args})
+	if code != reports.ExitAborted {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, reports.ExitAborted, stdout.String(), stderr.String())
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("the interrupt did not stop the run (%s)", time.Since(start))

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,15 +23,17 @@ type watchWriter struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
 	want string
-	hit  chan struct{}
-	once sync.Once
+	// wantRE, when set, is what to watch for instead of want
+	wantRE *regexp.Regexp
+	hit    chan struct{}
+	once   sync.Once
 }
 
 func (w *watchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.want) {
+	if w.wantRE != nil && w.wantRE.MatchString(w.buf.String()) || w.wantRE == nil && strings.Contains(w.buf.String(), w.want) {
 		w.once.Do(func() { close(w.hit) })
 	}
 	return len(p), nil
@@ -310,7 +313,11 @@ func TestRunDeadlineAndSecondSignal(t *testing.T) {
 		sig <- os.Interrupt
 	}()
 	args := append([]string{"run", "smoke", "--out", filepath.Join(t.TempDir(), "res2"), "--progress", "plain", "--interval", "250ms"}, append(quick, "--set", "phases.steady.duration=60s", "--progress", "plain")...)
-	go Main(&Env{Stdout: &bytes.Buffer{}, Stderr: stderr, Signals: sig, Exit: func(code int) { exited <- code }, Now: time.Now, Args: args})
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		Main(&Env{Stdout: &bytes.Buffer{}, Stderr: stderr, Signals: sig, Exit: func(code int) { exited <- code }, Now: time.Now, Args: args})
+	}()
 	select {
 	case code := <-exited:
 		if code != reports.ExitAborted {
@@ -318,6 +325,13 @@ func TestRunDeadlineAndSecondSignal(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("a second signal did not end the process\n%s", stderr.String())
+	}
+	// a process would be gone; here Main goes on to its end, writing into
+	// the test's folder: wait for it before the folder is removed
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Main did not return after the second signal's exit\n%s", stderr.String())
 	}
 }
 
