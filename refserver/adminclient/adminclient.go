@@ -55,9 +55,6 @@ func New(baseURL, token string) *Client {
 	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: http.DefaultClient}
 }
 
-// URL is the API's base URL.
-func (c *Client) URL() string { return c.base }
-
 // StatusError is an answer outside 2xx.
 type StatusError struct {
 	Method, URL string
