@@ -160,6 +160,7 @@ func TestThresholdFails(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("name: bad\nusers: {count: 0}\nphases: []\nthresholds: [\"lost <> 0\", \"nosuch.p99 < 1ms\"]\n"), 0o644)
@@ -192,6 +193,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestScenarioCommands(t *testing.T) {
+	t.Parallel()
 	r := gcload(t, nil, "scenario", "list")
 	for _, name := range []string{"smoke", "peak", "logon-storm", "large-room", "lync2013-mix", "soak", "history-heavy"} {
 		if !strings.Contains(r.stdout, name) {
@@ -288,6 +290,7 @@ func itoa(i int) string { return string(rune('0' + i)) }
 // server that drops deliveries, and `gcload run` against it fails on its
 // lost threshold with the loss counted; `--misbehave list` lists the faults.
 func TestServeMisbehave(t *testing.T) {
+	t.Parallel()
 	r := gcload(t, nil, "serve", "--misbehave", "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "drop-deliveries") || !strings.Contains(r.stdout, "duplicate-deliveries") {
 		t.Fatalf("--misbehave list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -392,6 +395,7 @@ func TestInternalError(t *testing.T) {
 // and writes JUnit; with a misbehaviour it exits 4 and its JSON names the
 // failed rule; bad flags exit 2.
 func TestConform(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "conformance.xml")
 	r := gcload(t, nil, "conform", "--junit", junit, "--timeout", "1s", "--posts", "10")

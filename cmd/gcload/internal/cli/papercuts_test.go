@@ -22,6 +22,7 @@ import (
 // package names in messages, the flag the user typed named (not --set),
 // gcload version.
 func TestMessages(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -51,6 +52,7 @@ func TestMessages(t *testing.T) {
 // rooms file gcload ships (the smoke scenario's rooms, as its plan names
 // them), and a serve whose input is wrong leaves no database behind.
 func TestReadmeServeExample(t *testing.T) {
+	t.Parallel()
 	rooms, err := refserver.LoadRoomsFile("../../../../examples/rooms.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -62,6 +62,7 @@ func serveFor(t *testing.T, getenv func(string) string, args ...string) (line st
 // (or takes it from GCLOAD_ADMIN_TOKEN, writing no file), and warns on
 // standard error when told to listen beyond loopback.
 func TestServeAdminAPI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gc.db")
 	adminRE := regexp.MustCompile(`admin API (http://[^\s,]+)`)

@@ -112,6 +112,7 @@ func closedPort(t *testing.T) string {
 // seconds with the exit code for an unreachable target, and the cause,
 // "connection refused", is in its output without any debug flag.
 func TestRunAgainstNothing(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	start := time.Now()
 	r := gcload(t, nil, append([]string{"run", "smoke", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--out", out}, quick...)...)
@@ -203,6 +204,7 @@ func TestLateRepliesAreTimeouts(t *testing.T) {
 // TestConformAgainstNothing: conform against a target nothing listens on
 // is not a conformance failure (4) but exit 7, at once, with the cause.
 func TestConformAgainstNothing(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	r := gcload(t, nil, "conform", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--users",
 		"sip:a@example.com,sip:b@example.com,sip:c@example.com,sip:d@example.com", "--room", "chat", "--timeout", "1s")
@@ -217,6 +219,7 @@ func TestConformAgainstNothing(t *testing.T) {
 // TestConformNoWork: a target that takes connections and closes them at
 // once lets no probe check anything: exit 7 (no work done), not 4.
 func TestConformNoWork(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -245,6 +248,7 @@ func TestConformNoWork(t *testing.T) {
 // TestConformSIGTERM: SIGTERM stops conform like Ctrl-C: the reports are
 // written with the rules not run skipped, and the exit code is 6.
 func TestConformSIGTERM(t *testing.T) {
+	t.Parallel()
 	junit := filepath.Join(t.TempDir(), "conformance.xml")
 	sig := make(chan os.Signal, 2)
 	stderr := &watchWriter{want: "probe fanout", hit: make(chan struct{})}
@@ -275,6 +279,7 @@ func TestConformSIGTERM(t *testing.T) {
 
 // TestConformDeadline: --deadline ends the suite in time (exit 6).
 func TestConformDeadline(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	r := gcload(t, nil, "conform", "--deadline", "1500ms", "--timeout", "1s", "--posts", "400", "--json", "-")
 	if r.code != reports.ExitAborted || !strings.Contains(r.stderr, "--deadline of 1.5s passed") {
