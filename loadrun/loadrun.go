@@ -233,7 +233,6 @@ func Run(ctx context.Context, spec *scenarios.Spec, o Options) (*reports.Result,
 		return nil, err
 	}
 	defer r.close()
-	ctx = adminclient.WithToken(ctx, r.tg.AdminToken)
 	if err := r.startMeasure(ctx); err != nil {
 		return nil, err
 	}
@@ -356,13 +355,13 @@ func (r *run) startTarget(ctx context.Context) error {
 		if r.tg.Admin == "" {
 			return nil
 		}
-		return swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+		return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
 	}
 	spec := r.spec
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{embedded.TCP},
+		Domain: spec.Target.Domain, Transports: []string{embedded.TCP}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
 		Options: []refserver.Option{
-			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(r.plan.StoreRooms(spec.Rooms.Privacy)...),
+			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
 			// many users per connection as the scenario puts there

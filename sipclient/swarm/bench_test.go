@@ -3,13 +3,15 @@ package swarm_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
@@ -29,11 +31,13 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		return []refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1)}, nil
+		return []refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...), refserver.WithNoticeLimit(1)}, nil
 	}) {
 		return
 	}
-	os.Exit(m.Run())
+	// goleak: a goroutine the swarm started that outlives the tests fails
+	// the package (every one must be waited for by Run)
+	goleak.VerifyTestMain(m)
 }
 
 func parsePlan(src string) (*swarm.Plan, error) {

@@ -20,13 +20,14 @@ import (
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/reports/compare"
 	"github.com/gcload/gcload/reports/htmlreport"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient/check"
 )
 
 // accountingCounters are the counters the delivery accounting sets in
 // summary.json after the run: no interval has them.
 var accountingCounters = []string{"lost", reports.CounterIncompleteFanouts, reports.CounterWrongRoom, reports.CounterForeign,
-	"violations." + check.RuleExactlyOnce, "violations." + check.RuleOrder, "violations." + check.RuleNoSpoofing}
+	"violations." + ruleid.ExactlyOnce, "violations." + ruleid.Order, "violations." + ruleid.NoSpoofing}
 
 // TestStreams: a smoke run with --stream json=FILE and --stream csv=FILE
 // writes one record per interval, with the numbers of run.hlog and
