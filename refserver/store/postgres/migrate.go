@@ -25,7 +25,10 @@ type migration struct {
 // time reads back exactly as it was delivered. messages.room_id has no
 // foreign key: the writer checks the room under the lock of its row (rooms
 // are never deleted), and a per-row trigger would cost about 6 µs a post.
-// Migration 2's servers table is for pools (pool.go).
+// Migration 2's servers table is for pools (pool.go). Migration 3's
+// archive keys its records by (the writing transaction's xid, id): readers
+// take only records of transactions older than every one in progress, in
+// that order (store.Cursor).
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -73,6 +76,24 @@ CREATE TABLE servers (
 	load bigint NOT NULL DEFAULT 0,
 	started timestamptz NOT NULL DEFAULT now(),
 	heartbeat timestamptz NOT NULL DEFAULT now()
+);
+`},
+	{3, "compliance archive", `
+CREATE TABLE archive (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+	kind text NOT NULL,
+	room_id text NOT NULL,
+	user_uri text NOT NULL,
+	ts_ns bigint NOT NULL,
+	seq bigint NOT NULL DEFAULT 0,
+	detail text NOT NULL DEFAULT '',
+	PRIMARY KEY (xid, id)
+);
+CREATE TABLE export_cursors (
+	name text PRIMARY KEY,
+	xid xid8 NOT NULL,
+	id bigint NOT NULL
 );
 `},
 }
