@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -227,7 +228,37 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 		s.reply(name, envid, firstCode, firstText, nil)
 		return
 	}
-	s.replyThen(name, envid, CodeOK, "", out, func() {
+	// the join is answered once its archive records are durable
+	events := make([]store.Event, len(joined))
+	for i, r := range joined {
+		events[i] = h.event(store.EventJoin, r, s.user, "")
+	}
+	h.recordThen(events, func(err error) {
+		if err != nil {
+			h.joinFailed(s, name, envid, err)
+			return
+		}
+		h.enter(s, name, envid, out, joined)
+	})
+}
+
+// joinFailed answers a join whose archive records failed.
+func (h *Hub) joinFailed(s *session, name string, envid uint64, err error) {
+	if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+		s.reply(name, envid, CodeBusy, busyText(err), nil)
+		return
+	}
+	h.log.Error("channel: archive join", "user", s.user, "err", err)
+	s.reply(name, envid, CodeServer, "the join could not be archived", nil)
+}
+
+// enter answers a join and puts the session in the rooms joined. It runs
+// on the store's goroutine, which also runs every post's fan-out: the
+// session enters first, so that the client may post as soon as it has the
+// reply, and still no post reaches it before the reply. With a reply delay
+// the session enters after the delayed reply.
+func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, joined []*room) {
+	in := func() {
 		for _, r := range joined {
 			r.mu.Lock()
 			s.mu.Lock()
@@ -242,8 +273,16 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 			}
 			r.mu.Unlock()
 		}
-		h.forgetInvitations(s.user, joined)
-	})
+		if h.ctx.Err() == nil { // not after Close, whose wait for the workers is over
+			h.forgetInvitations(s.user, joined)
+		}
+	}
+	if h.cfg.ReplyDelay > 0 {
+		s.replyThen(name, envid, CodeOK, "", out, in)
+		return
+	}
+	in()
+	s.reply(name, envid, CodeOK, "", out)
 }
 
 // forgetInvitations ends the user's invitations to rooms just joined: in
@@ -308,15 +347,37 @@ func (h *Hub) part(s *session, envid uint64, d *xccos.Data) {
 		s.reply("part", envid, CodeNotFound, "no room "+uri+" on this server", nil)
 		return
 	}
-	removed := r.removeOnline(s)
+	online := r.isOnline(s)
 	r.mu.Unlock()
-	s.mu.Lock()
-	delete(s.rooms, r)
-	s.mu.Unlock()
-	s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
-	if removed {
-		h.notifyPart(r, s)
+	if !online {
+		s.mu.Lock()
+		delete(s.rooms, r)
+		s.mu.Unlock()
+		s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
+		return
 	}
+	// the part is done and answered once its archive record is durable
+	h.recordThen([]store.Event{h.event(store.EventPart, r, s.user, "")}, func(err error) {
+		if err != nil {
+			if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+				s.reply("part", envid, CodeBusy, busyText(err), nil)
+				return
+			}
+			h.log.Error("channel: archive part", "user", s.user, "err", err)
+			s.reply("part", envid, CodeServer, "the part could not be archived", nil)
+			return
+		}
+		r.mu.Lock()
+		removed := r.removeOnline(s)
+		r.mu.Unlock()
+		s.mu.Lock()
+		delete(s.rooms, r)
+		s.mu.Unlock()
+		s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
+		if removed {
+			h.notifyPart(r, s)
+		}
+	})
 }
 
 // history answers bccontext with the last N stored messages of a room the
@@ -370,7 +431,19 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		if h.cfg.Faults.Has(fault.HistoryReversed) {
 			slices.Reverse(c.Messages)
 		}
-		s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
+		// answered once the history view's archive record is durable
+		ev := h.event(store.EventBackchat, r, s.user, strconv.Itoa(k))
+		h.recordThen([]store.Event{ev}, func(err error) {
+			if err != nil {
+				if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+					s.reply("bccontext", envid, CodeBusy, busyText(err), nil)
+					return
+				}
+				s.reply("bccontext", envid, CodeServer, "the history view could not be archived: "+err.Error(), nil)
+				return
+			}
+			s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
+		})
 	})
 }
 

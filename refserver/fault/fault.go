@@ -21,7 +21,8 @@ type Name string
 type Fault struct {
 	Name Name
 	// Rules are the conformance rules (package ruleid) that the
-	// fault breaks: `gcload conform` fails exactly these.
+	// fault breaks: `gcload conform` fails exactly these. A fault with
+	// none is caught by a load run's figures instead.
 	Rules []string
 	// Figures are the result figures of `gcload run` (threshold metrics,
 	// docs/results.md) that show the fault in a load run, if any.
@@ -62,6 +63,9 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+	// DropArchiveRecords breaks no conformance rule: the compliance
+	// cross-check of a load run catches it (compliance_missing).
+	DropArchiveRecords Name = "drop-archive-records"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -113,6 +117,7 @@ var catalog = []Fault{
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...) is stored, acknowledged and delivered without its compliance archive record"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
