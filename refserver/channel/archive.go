@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"context"
 	"errors"
 
 	"github.com/gcload/gcload/refserver/store"
@@ -55,4 +56,14 @@ func (h *Hub) recordAsync(events []store.Event) {
 	}); err != nil {
 		fail(err)
 	}
+}
+
+// ReadArchive reads the store's compliance archive (the admin API).
+func (h *Hub) ReadArchive(ctx context.Context, q store.ArchiveQuery) ([]store.Event, store.Cursor, error) {
+	return h.st.ReadArchive(ctx, q)
+}
+
+// ArchiveHead returns the store's newest settled archive cursor.
+func (h *Hub) ArchiveHead(ctx context.Context) (store.Cursor, error) {
+	return h.st.ArchiveHead(ctx)
 }
