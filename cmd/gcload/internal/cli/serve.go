@@ -13,6 +13,7 @@ import (
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/compliance"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/spf13/cobra"
@@ -38,6 +39,10 @@ type ServeOptions struct {
 	AdminToken, AdminTokenFile string
 	Limits                     refserver.Limits
 	TxTimeout                  time.Duration
+	// the compliance exporter (none when ComplianceDir is empty)
+	ComplianceDir     string
+	ComplianceEvery   time.Duration
+	CompliancePerRoom bool
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -78,6 +83,10 @@ off; docs/protocol.md, "Limits"):
   --store-queue           posts waiting for a commit; beyond, posts get 503 (4096)
 A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
 and the connection closed.
+
+--compliance-dir exports the compliance archive (every join, part, post and
+history view) as XML files every --compliance-every, resuming where the last
+export stopped; gcload compliance export does the same on demand.
 
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
@@ -124,6 +133,9 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
+	f.StringVar(&o.ComplianceDir, "compliance-dir", "", "export the compliance archive as XML files into this folder on an interval (docs/compliance.md; none if empty)")
+	f.DurationVar(&o.ComplianceEvery, "compliance-every", 15*time.Minute, "the compliance export's interval")
+	f.BoolVar(&o.CompliancePerRoom, "compliance-per-room", false, "the compliance export writes one file per room")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
@@ -186,6 +198,12 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
+	}
+	if o.ComplianceDir != "" {
+		if o.ComplianceEvery <= 0 {
+			return badInput(fmt.Errorf("--compliance-every %v: want a positive duration", o.ComplianceEvery))
+		}
+		opts = append(opts, refserver.WithCompliance(compliance.Options{Dir: o.ComplianceDir, PerRoom: o.CompliancePerRoom}, o.ComplianceEvery))
 	}
 	if o.Rooms != "" {
 		// checked before the database is created: a typo leaves nothing behind
