@@ -47,6 +47,7 @@ var CounterMetrics = []string{
 	CounterViolations, CounterSkipped, CounterPosts, CounterDeliveries,
 	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterClamped,
 	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
+	CounterComplianceChecked, CounterComplianceMissing, CounterComplianceExtra,
 }
 
 // CounterPrefixes are the counter families: "sip.<code>" counts SIP

@@ -130,6 +130,10 @@ type Options struct {
 	Tick   time.Duration
 	OnTick func(reports.Snapshot)
 	Logger *slog.Logger
+	// Archive, when set, is the compliance archive the run is checked
+	// against at its end (Outcome.Compliance): every acknowledged post,
+	// join, part and history view of this shard's users exactly once.
+	Archive Archive
 }
 
 // Outcome is what a run measured, besides the recorder's histograms.
@@ -158,6 +162,9 @@ type Outcome struct {
 	Checks map[string]int64
 	// Errors are the run's errors by kind (the recorder's).
 	Errors []reports.ErrorKind
+	// Compliance is the cross-check of the compliance archive (nil
+	// without Options.Archive).
+	Compliance *reports.Compliance
 }
 
 // User states.
@@ -188,6 +195,9 @@ type Swarm struct {
 	spec   *scenarios.Spec
 	rec    *reports.Recorder
 	acct   *accounting
+	// archive: what the compliance cross-check expects (nil without
+	// Options.Archive)
+	archive *archiveLog
 	router *sipclient.Router
 	shared *sharedConns // the shared connections (connections.model: shared)
 	users  map[int32]*vuser
@@ -267,6 +277,9 @@ func New(p *Plan, o Options) (*Swarm, error) {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
 	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}}
+	if o.Archive != nil {
+		s.archive = newArchiveLog()
+	}
 	for u := range p.Users {
 		if o.Shard.Owns(int32(u)) {
 			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
@@ -339,6 +352,11 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			s.acct.post(int32(r), int32(idx)).intended = s.ref(s.t0.Add(s.plan.Ops[oi].At)).UnixNano()
 		}
 	}
+	var archiveFrom string
+	var archiveErr error
+	if s.o.Archive != nil {
+		archiveFrom, archiveErr = s.o.Archive.ArchiveHead(ctx)
+	}
 	mon := newSelfMonitor(time.Now())
 	tickDone := make(chan struct{})
 	stopTick := make(chan struct{})
@@ -388,6 +406,13 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
 	out.Generator = s.judge(g)
+	if s.o.Archive != nil {
+		if archiveErr != nil {
+			out.Compliance = &reports.Compliance{Examples: []string{}, Error: fmt.Sprintf("reading the compliance archive's head before the run: %v", archiveErr)}
+		} else {
+			out.Compliance = s.checkArchive(drain, archiveFrom)
+		}
+	}
 	if drain.Err() == nil && stopped == "" {
 		s.signOut(drain)
 	}
@@ -649,6 +674,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
+		s.archive.note(kindBackchat, u.idx, []int32{op.Room}, err)
 		s.done(reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
 		if u.state.Load() != stOnline {
@@ -666,6 +692,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
+		s.archive.note(kindPart, u.idx, []int32{op.Room}, err)
 		s.done(reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindRejoin:
 		if u.state.Load() != stOnline {
@@ -676,6 +703,8 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, s.ref(time.Now()))
+		} else {
+			s.archive.note(kindJoin, u.idx, []int32{op.Room}, err)
 		}
 	}
 }
@@ -842,6 +871,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	t = time.Now()
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
+		s.archive.note(kindJoin, u.idx, rooms, err)
 		s.fail("join", err)
 		return true
 	}
@@ -861,6 +891,7 @@ func (s *Swarm) markJoined(u *vuser, res *sipclient.JoinResult, at time.Time) {
 		if r < 0 {
 			continue
 		}
+		s.archive.note(kindJoin, u.idx, []int32{r}, nil)
 		u.mu.Lock()
 		u.joined[r] = true
 		u.mu.Unlock()

@@ -328,6 +328,13 @@ func runAgainstMisbehaving(t *testing.T, faults string, extra ...string) (result
 // serveArgs and returns the run and its results folder.
 func runAgainstServe(t *testing.T, serveArgs []string, extra ...string) (result, string) {
 	t.Helper()
+	return runScenarioAgainstServe(t, "smoke", serveArgs, extra...)
+}
+
+// runScenarioAgainstServe runs a shipped scenario, shortened as quick
+// shortens smoke, against `gcload serve` with serveArgs.
+func runScenarioAgainstServe(t *testing.T, scenario string, serveArgs []string, extra ...string) (result, string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	sig := make(chan os.Signal, 1)
 	served := make(chan int, 1)
@@ -354,7 +361,7 @@ func runAgainstServe(t *testing.T, serveArgs []string, extra ...string) (result,
 		t.Fatalf("admin token file mode %v (%v), want 0600", st.Mode(), err)
 	}
 	out := filepath.Join(t.TempDir(), "res")
-	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", strings.TrimSpace(string(token)), "--out", out}, quick...)
+	args := append([]string{"run", scenario, "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", strings.TrimSpace(string(token)), "--out", out}, quick...)
 	run := gcload(t, nil, append(args, extra...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {

@@ -122,3 +122,41 @@ func TestComplianceExportBadInput(t *testing.T) {
 		t.Error("the export created the missing database")
 	}
 }
+
+// TestComplianceCrossCheck: the compliance scenario passes against `gcload
+// serve`, and fails (exit 3) against a server that archives only nine
+// posts in ten, with compliance_missing one in ten of the acknowledged
+// posts and the reason saying so.
+func TestComplianceCrossCheck(t *testing.T) {
+	t.Parallel()
+	short := []string{"--set", "users.count=20", "--set", "rooms.classes[0].count=2", "--set", "phases.steady.duration=3s", "--set", "phases.steady.posts.rate=20/s"}
+	for _, c := range []struct {
+		faults string
+		code   int
+	}{{"", 0}, {"drop-archive-records", reports.ExitThresholds}} {
+		var serveArgs []string
+		if c.faults != "" {
+			serveArgs = []string{"--misbehave", c.faults}
+		}
+		run, out := runScenarioAgainstServe(t, "compliance", serveArgs, short...)
+		if run.code != c.code {
+			t.Fatalf("misbehave %q: exit %d, want %d\n%s%s", c.faults, run.code, c.code, run.stdout, run.stderr)
+		}
+		s := readSummary(t, out)
+		cc := s.Compliance
+		if cc == nil || cc.Error != "" || cc.Checked < s.Delivery.Posts || s.Delivery.Posts == 0 {
+			t.Fatalf("misbehave %q: compliance %+v for %d posts", c.faults, cc, s.Delivery.Posts)
+		}
+		// the fault skips the archive record of every 10th post it stores
+		want := int64(0)
+		if c.faults != "" {
+			want = s.Delivery.Posts / 10
+		}
+		if cc.Missing < want || cc.Missing > want+1 || cc.Extra != 0 || s.Counters[reports.CounterComplianceMissing] != cc.Missing {
+			t.Errorf("misbehave %q: %d posts acknowledged, compliance %+v, counters %v; want %d missing", c.faults, s.Delivery.Posts, cc, s.Counters, want)
+		}
+		if c.faults != "" && !strings.Contains(run.stdout, "missing from the compliance archive") {
+			t.Errorf("the verdict's reasons do not name the missing records:\n%s", run.stdout)
+		}
+	}
+}
