@@ -190,19 +190,19 @@ type vuser struct {
 
 // Swarm runs one shard of a plan.
 type Swarm struct {
-	plan   *Plan
-	o      Options
-	spec   *scenarios.Spec
-	rec    *reports.Recorder
-	acct   *accounting
+	plan *Plan
+	o    Options
+	spec *scenarios.Spec
+	rec  *reports.Recorder
+	acct *accounting
 	// archive: what the compliance cross-check expects (nil without
 	// Options.Archive)
 	archive *archiveLog
-	router *sipclient.Router
-	shared *sharedConns // the shared connections (connections.model: shared)
-	users  map[int32]*vuser
-	t0     time.Time
-	log    *slog.Logger
+	router  *sipclient.Router
+	shared  *sharedConns // the shared connections (connections.model: shared)
+	users   map[int32]*vuser
+	t0      time.Time
+	log     *slog.Logger
 
 	online, peak atomic.Int64
 	lastSIP      sipnet.Stats  // what addSIPCounters last saw (ticker goroutine)
