@@ -148,10 +148,10 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2}) || SchemaVersion() != 2 {
+	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3}) || SchemaVersion() != 3 {
 		t.Fatalf("migrations applied %v, schema version %d", got, SchemaVersion())
 	}
-	exec(t, url, `DROP TABLE servers; DELETE FROM schema_migrations WHERE version = 2`)
+	exec(t, url, `DROP TABLE servers, archive, export_cursors; DELETE FROM schema_migrations WHERE version >= 2`)
 	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns) VALUES ('kept', 'K', 'closed', 'normal', 0)`)
 	s, err = Open(ctx, url)
 	if err != nil {
@@ -159,13 +159,16 @@ func TestMigrations(t *testing.T) {
 	}
 	rooms, err := s.Rooms(ctx)
 	if err != nil || len(rooms) != 1 || rooms[0].ID != "kept" {
-		t.Fatalf("rooms after migrating 1 -> 2: %+v %v", rooms, err)
+		t.Fatalf("rooms after migrating 1 -> 3: %+v %v", rooms, err)
 	}
 	if _, err := s.Servers(ctx, time.Minute); err != nil {
 		t.Fatalf("migration 2 not applied: %v", err)
 	}
+	if _, _, err := s.ReadArchive(ctx, store.ArchiveQuery{}); err != nil {
+		t.Fatalf("migration 3 not applied: %v", err)
+	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	// a database migrated by a newer gcload is refused, untouched
@@ -208,7 +211,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 }
