@@ -49,8 +49,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts
-// are in flight; every post it acknowledged is in the database after, on
-// SQLite and on PostgreSQL. It catches a post acknowledged before its
+// are in flight; every post it acknowledged is in the database after, and
+// in the compliance archive once (with every join), on SQLite and on
+// PostgreSQL. It catches a post acknowledged before its
 // commit; a process crash keeps the kernel's page cache, so it cannot tell
 // a missing fsync (a power cut) from a done one: synchronous=FULL in the
 // SQLite store, and synchronous_commit=on with fsync on in PostgreSQL, are
@@ -151,5 +152,33 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			t.Errorf("acknowledged post %q lost in the crash", text)
 		}
 	}
-	t.Logf("%d posts acknowledged before SIGKILL, %d stored", n, len(h))
+	// and the compliance archive has every acknowledged post and join,
+	// once each
+	archived := map[string]int{}
+	var cur store.Cursor
+	for {
+		page, next, err := st.ReadArchive(ctx, store.ArchiveQuery{After: cur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			archived[string(e.Kind)+" "+e.User+" "+e.Text]++
+		}
+		cur = next
+	}
+	for text := range acked {
+		w := text[:2]
+		if k := "CHAT sip:" + w + "@example.com " + text; archived[k] != 1 {
+			t.Errorf("acknowledged post %q archived %d times after the crash, want once", text, archived[k])
+		}
+	}
+	for w := 0; w < 4; w++ {
+		if k := fmt.Sprintf("JOIN sip:w%d@example.com ", w); archived[k] != 1 {
+			t.Errorf("%q archived %d times after the crash, want once", k, archived[k])
+		}
+	}
+	t.Logf("%d posts acknowledged before SIGKILL, %d stored, %d distinct archive records", n, len(h), len(archived))
 }
