@@ -172,11 +172,14 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 			width = max(width, len(f.Name))
 		}
 		for _, f := range fault.All() {
-			caught := strings.Join(f.Rules, ", ")
-			if len(f.Figures) > 0 {
-				caught += "; in gcload run: " + strings.Join(f.Figures, ", ")
+			var caught []string
+			if len(f.Rules) > 0 {
+				caught = append(caught, strings.Join(f.Rules, ", "))
 			}
-			fmt.Fprintf(env.Stdout, "%-*s %s (caught by: %s)\n", width, f.Name, f.What, caught)
+			if len(f.Figures) > 0 {
+				caught = append(caught, "in gcload run: "+strings.Join(f.Figures, ", "))
+			}
+			fmt.Fprintf(env.Stdout, "%-*s %s (caught by: %s)\n", width, f.Name, f.What, strings.Join(caught, "; "))
 		}
 		return nil
 	}
