@@ -301,7 +301,7 @@ func TestOptionsAndWarnings(t *testing.T) {
 		t.Errorf("settings %+v", rep.Settings)
 	}
 	w := strings.Join(rep.Warnings, "\n")
-	for _, s := range []string{"different scenarios", "run lengths differ", "new run is invalid", "post_ack: the intervals hold 50 samples on average in base and 20 in new"} {
+	for _, s := range []string{"different scenarios", "run lengths differ", "new run is invalid", "post_ack, post_to_last_delivery: the intervals hold on average 50 samples in base and 20 in new"} {
 		if !strings.Contains(w, s) {
 			t.Errorf("warnings lack %q:\n%s", s, w)
 		}
