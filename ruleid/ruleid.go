@@ -51,6 +51,10 @@ const (
 	ClosedRoom   = "access/closed-room-403"
 	DisabledRoom = "room/disabled-409"
 	MessageSize  = "limits/message-size"
+
+	// Room management by managers [extension: cmd:chanupd].
+	ManagerOnly = "manage/manager-only"
+	Invitation  = "manage/invitation"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -61,6 +65,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
+	ManagerOnly, Invitation,
 }
 
 // All returns every rule ID, in report order.

@@ -103,6 +103,8 @@ func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
 		h.invitations(s, envid)
 	case "msgsrch":
 		h.messageSearch(s, envid, d)
+	case "chanupd":
+		h.roomUpdate(s, envid, d)
 	default:
 		s.reply(it.Name, envid, CodeBadRequest, "unknown command cmd:"+it.Name, nil)
 	}

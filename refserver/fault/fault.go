@@ -66,6 +66,8 @@ const (
 	// DropArchiveRecords breaks no conformance rule: the compliance
 	// cross-check of a load run catches it (compliance_missing).
 	DropArchiveRecords Name = "drop-archive-records"
+	LetAnyoneManage    Name = "let-anyone-manage"
+	NoInvitation       Name = "no-invitation"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -94,7 +96,7 @@ var catalog = []Fault{
 	{IgnoreCancel, []string{ruleid.Cancel487}, nil, "a CANCEL of a pending lookup INVITE is answered 200 but the INVITE is not ended with 487"},
 	{Info200Body, []string{ruleid.Info200Empty}, nil, "the 200 to every client INFO carries a body"},
 	{InfoContentType, []string{ruleid.InfoContentType}, nil, "the channel service's INFOs carry Content-Type text/xml"},
-	{ReplyOutsideDialog, []string{ruleid.InDialog}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
+	{ReplyOutsideDialog, []string{ruleid.InDialog, ruleid.Invitation}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
 	{MalformedEnvelope, []string{ruleid.WellFormed}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
 	{InvalidChars, []string{ruleid.WellFormed}, nil, "every join reply is followed by an ntc:join naming a user whose address holds a control character (\\x01), which XML does not allow"},
 	{WrongNamespace, []string{ruleid.Namespace}, nil, "replies carry xmlns=\"urn:example:wrong\""},
@@ -118,10 +120,12 @@ var catalog = []Fault{
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
 	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...) is stored, acknowledged and delivered without its compliance archive record"},
+	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
+	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
-	{IgnoreGetInv, []string{ruleid.InDialog}, nil, "cmd:getinv is answered 200 and never replied to"},
+	{IgnoreGetInv, []string{ruleid.InDialog, ruleid.Invitation}, nil, "cmd:getinv is answered 200 and never replied to"},
 	{IgnoreBCContext, []string{ruleid.HistoryOrder, ruleid.ClosedRoom}, nil, "cmd:bccontext is answered 200 and never replied to"},
 	{IgnorePart, []string{ruleid.PartNotice}, nil, "cmd:part is answered 200 and never replied to (nor is anyone told)"},
 }
