@@ -168,9 +168,11 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 // join handles cmd:join and cmd:bjoin. The reply lists, at data level, the
 // joiner and the others online (up to RosterLimit), and one chanib per room
 // joined. With several rooms, those that fail are left out; if all fail the
-// reply carries the first failure. The reply is sent before the session
-// enters the rooms, so no post reaches the client before the reply that
-// names its room.
+// reply carries the first failure. The reply waits for the joins'
+// compliance archive records (one per room) to be durable; then the
+// session enters the rooms and the reply is sent, both on the store's
+// goroutine, which also runs every fan-out, so no post reaches the client
+// before the reply that names its room (enter).
 func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 	if len(d.ChanIDs) == 0 {
 		s.reply(name, envid, CodeBadRequest, "no chanid to join", nil)
