@@ -237,6 +237,9 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 	for i, r := range joined {
 		events[i] = h.event(store.EventJoin, r, s.user, "")
 	}
+	if h.cfg.Faults.Has(fault.DuplicateArchiveRecords) && h.stats.archiveSeq.Add(1)%5 == 0 {
+		events = append(events, events...)
+	}
 	h.recordThen(events, func(err error) {
 		if err != nil {
 			h.joinFailed(s, name, envid, err)

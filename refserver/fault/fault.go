@@ -66,6 +66,8 @@ const (
 	// DropArchiveRecords breaks no conformance rule: the compliance
 	// cross-check of a load run catches it (compliance_missing).
 	DropArchiveRecords Name = "drop-archive-records"
+	// DuplicateArchiveRecords: caught by compliance_extra.
+	DuplicateArchiveRecords Name = "duplicate-archive-records"
 	LetAnyoneManage    Name = "let-anyone-manage"
 	NoInvitation       Name = "no-invitation"
 
@@ -120,6 +122,7 @@ var catalog = []Fault{
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
 	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...) is stored, acknowledged and delivered without its compliance archive record"},
+	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},

@@ -126,14 +126,15 @@ func TestComplianceExportBadInput(t *testing.T) {
 // TestComplianceCrossCheck: the compliance scenario passes against `gcload
 // serve`, and fails (exit 3) against a server that archives only nine
 // posts in ten, with compliance_missing one in ten of the acknowledged
-// posts and the reason saying so.
+// posts and the reason saying so, and against one that records some joins
+// twice, with compliance_extra.
 func TestComplianceCrossCheck(t *testing.T) {
 	t.Parallel()
 	short := []string{"--set", "users.count=20", "--set", "rooms.classes[0].count=2", "--set", "phases.steady.duration=3s", "--set", "phases.steady.posts.rate=20/s"}
 	for _, c := range []struct {
 		faults string
 		code   int
-	}{{"", 0}, {"drop-archive-records", reports.ExitThresholds}} {
+	}{{"", 0}, {"drop-archive-records", reports.ExitThresholds}, {"duplicate-archive-records", reports.ExitThresholds}} {
 		var serveArgs []string
 		if c.faults != "" {
 			serveArgs = []string{"--misbehave", c.faults}
@@ -147,16 +148,27 @@ func TestComplianceCrossCheck(t *testing.T) {
 		if cc == nil || cc.Error != "" || cc.Checked < s.Delivery.Posts || s.Delivery.Posts == 0 {
 			t.Fatalf("misbehave %q: compliance %+v for %d posts", c.faults, cc, s.Delivery.Posts)
 		}
-		// the fault skips the archive record of every 10th post it stores
-		want := int64(0)
-		if c.faults != "" {
-			want = s.Delivery.Posts / 10
-		}
-		if cc.Missing < want || cc.Missing > want+1 || cc.Extra != 0 || s.Counters[reports.CounterComplianceMissing] != cc.Missing {
-			t.Errorf("misbehave %q: %d posts acknowledged, compliance %+v, counters %v; want %d missing", c.faults, s.Delivery.Posts, cc, s.Counters, want)
-		}
-		if c.faults != "" && !strings.Contains(run.stdout, "missing from the compliance archive") {
-			t.Errorf("the verdict's reasons do not name the missing records:\n%s", run.stdout)
+		switch c.faults {
+		case "", "drop-archive-records":
+			// the fault skips the archive record of every 10th post it stores
+			want := int64(0)
+			if c.faults != "" {
+				want = s.Delivery.Posts / 10
+			}
+			if cc.Missing < want || cc.Missing > want+1 || cc.Extra != 0 || s.Counters[reports.CounterComplianceMissing] != cc.Missing {
+				t.Errorf("misbehave %q: %d posts acknowledged, compliance %+v, counters %v; want %d missing", c.faults, s.Delivery.Posts, cc, s.Counters, want)
+			}
+			if c.faults != "" && !strings.Contains(run.stdout, "missing from the compliance archive") {
+				t.Errorf("the verdict's reasons do not name the missing records:\n%s", run.stdout)
+			}
+		default:
+			// every 5th join is recorded twice: of the 12 users in rooms
+			// (quick's room size), their sign-in joins and the churn's
+			// rejoins
+			if cc.Missing != 0 || cc.Extra < 2 || s.Counters[reports.CounterComplianceExtra] != cc.Extra || !strings.Contains(run.stdout, "compliance_extra") ||
+				len(cc.Examples) == 0 || !strings.Contains(cc.Examples[0], "JOIN of") {
+				t.Errorf("misbehave %q: compliance %+v\n%s", c.faults, cc, run.stdout)
+			}
 		}
 	}
 }
