@@ -68,8 +68,8 @@ const (
 	DropArchiveRecords Name = "drop-archive-records"
 	// DuplicateArchiveRecords: caught by compliance_extra.
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
-	LetAnyoneManage    Name = "let-anyone-manage"
-	NoInvitation       Name = "no-invitation"
+	LetAnyoneManage         Name = "let-anyone-manage"
+	NoInvitation            Name = "no-invitation"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
