@@ -24,6 +24,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/refserver/admin"
@@ -67,6 +68,8 @@ type options struct {
 	limits          Limits
 	adminToken      string
 	adminTokenFile  string
+	pool            PoolOptions
+	lookupPolicy    lookup.Policy
 }
 
 // Option configures a Server.
@@ -241,8 +244,12 @@ type Server struct {
 	adminAddr  net.Addr
 	adminToken string
 	reg        registrar
-	closeOnce  sync.Once
-	closeErr   error
+	member     *member // nil outside a pool
+	// ready: the services exist (in a pool the server listens before it
+	// knows its channel services' names, which carry its port)
+	ready     atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New starts a server: it opens the store, provisions rooms, and listens.
@@ -266,30 +273,6 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	for i := 1; i <= o.channels; i++ {
 		s.chanURIs = append(s.chanURIs, "sip:gcs"+strconv.Itoa(i)+"@"+o.domain)
 	}
-	var err error
-	s.st = o.st
-	if s.st == nil && o.pgURL != "" {
-		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue)); err != nil {
-			return nil, err
-		}
-	}
-	if s.st == nil {
-		if o.dbPath == "" {
-			return nil, errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)")
-		}
-		if dir := filepath.Dir(o.dbPath); dir != "" {
-			if _, err := os.Stat(dir); err != nil {
-				return nil, fmt.Errorf("refserver: database directory: %w", err)
-			}
-		}
-		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
-			return nil, err
-		}
-	}
-	fail := func(err error) (*Server, error) {
-		s.Close()
-		return nil, err
-	}
 	s.reg.faults = o.faults
 	var onKeepAlive func(*sipnet.Conn)
 	if o.faults.Has(fault.KeepAliveClose) {
@@ -301,17 +284,69 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		MaxConns:    off(lim.MaxConns), MaxConnsPerAddr: off(lim.MaxConnsPerAddr),
 		SignInTimeout: offD(lim.SignInTimeout), MessageTimeout: offD(lim.MessageTimeout),
 	})
-	s.hub, err = channel.New(ctx, channel.Config{
+	fail := func(err error) (*Server, error) {
+		s.Close()
+		return nil, err
+	}
+	var err error
+	s.st = o.st
+	if s.st == nil && o.pgURL != "" {
+		// a server on PostgreSQL is one server of a pool: it listens first,
+		// as its channel services are named by its address
+		if o.tcp == "" {
+			return fail(errors.New("refserver: a server on PostgreSQL (a pool) needs a TCP listen address (WithTCP)"))
+		}
+		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
+			return fail(err)
+		}
+		adv := o.pool.Advertise
+		if adv == "" {
+			if adv, err = advertiseAddr(s.tcpAddr.String()); err != nil {
+				return fail(err)
+			}
+		}
+		id := o.pool.ID
+		if id == "" {
+			id = adv
+		}
+		s.chanURIs = poolURIs(adv, o.channels)
+		pg, err := postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue), postgres.WithServerID(id))
+		if err != nil {
+			return fail(err)
+		}
+		s.st = pg
+		s.member = newMember(pg, id, adv, s.chanURIs, o.pool, o.logger)
+	}
+	if s.st == nil {
+		if o.dbPath == "" {
+			return fail(errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)"))
+		}
+		if dir := filepath.Dir(o.dbPath); dir != "" {
+			if _, err := os.Stat(dir); err != nil {
+				return fail(fmt.Errorf("refserver: database directory: %w", err))
+			}
+		}
+		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
+			return fail(err)
+		}
+	}
+	cfg := channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
 		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
 		MaxQueries: unlimited(lim.MaxQueries), MaxSessionsPerUser: unlimited(lim.MaxSessionsPerUser),
-	})
+	}
+	lcfg := lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
+		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser), Policy: o.lookupPolicy}
+	if s.member != nil {
+		cfg.Pool = s.member
+		lcfg.Directory = s.member
+	}
+	s.hub, err = channel.New(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
-		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser)})
+	s.lookup = lookup.New(lcfg)
 	rooms := o.rooms
 	if o.roomsFile != "" {
 		rf, err := LoadRoomsFile(o.roomsFile)
@@ -323,7 +358,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err := s.provision(ctx, rooms); err != nil {
 		return fail(err)
 	}
-	if o.tcp != "" {
+	if s.member != nil {
+		if err := s.member.start(ctx, s.hub); err != nil {
+			s.member = nil // nothing to stop
+			return fail(err)
+		}
+	}
+	s.ready.Store(true)
+	if o.tcp != "" && s.tcpAddr == nil {
 		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
 			return fail(err)
 		}
@@ -441,6 +483,9 @@ func (s *Server) close() error {
 	if s.ep != nil {
 		s.ep.Close()
 	}
+	if s.member != nil {
+		s.member.stop()
+	}
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -538,6 +583,9 @@ func (s *Server) Stats() Stats {
 
 func (s *Server) connClosed(c *sipnet.Conn) {
 	s.reg.connClosed(c)
+	if !s.ready.Load() {
+		return // no service had a session yet
+	}
 	s.hub.ConnClosed(c)
 	s.lookup.ConnClosed(c)
 }
@@ -546,6 +594,12 @@ func (s *Server) connClosed(c *sipnet.Conn) {
 // channel services.
 func (s *Server) route(tx *sipnet.ServerTx) {
 	m := tx.Msg
+	if !s.ready.Load() {
+		if m.Method != "ACK" {
+			_ = tx.Respond(503, "Service Unavailable", ua.Warning("the server is starting"))
+		}
+		return
+	}
 	if m.Branch == "" && m.Method != "ACK" && s.o.faults.Has(fault.RequireBranch) {
 		_ = tx.Respond(400, "Bad Request", ua.Warning("no Via branch"))
 		return
@@ -594,7 +648,7 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 			_ = tx.Respond(400, "Bad Request", ua.Warning("Request-URI: "+err.Error()))
 		case target == s.lookupURI:
 			s.lookup.HandleInvite(tx, from)
-		case s.hub.IsService(target):
+		case s.hub.IsService(target) || (s.member != nil && s.member.isService(target)):
 			s.hub.HandleInvite(tx, from, target)
 		default:
 			_ = tx.Respond(404, "Not Found", ua.Warning("no service "+target+" here"))

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -84,6 +85,10 @@ type Config struct {
 	// envelope, storage queries in progress per connection and in all,
 	// channel sessions per user and connection.
 	MaxCommands, MaxConnQueries, MaxQueries, MaxSessionsPerUser int
+	// Pool, when set, makes the hub one server of a pool on the database
+	// Store is (see pool.go): posts are numbered at commit and the other
+	// servers' posts, presence and room changes are applied here.
+	Pool Pool
 }
 
 // Hub is the state shared by the channel services of one pool.
@@ -98,6 +103,13 @@ type Hub struct {
 	dbVer  string
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// services maps the channel services' addresses of record to their
+	// URIs (which may carry a port)
+	services map[string]string
+	pool     Pool // nil outside a pool
+	// ctx ends when the hub closes (readers of the pool's posts)
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu    sync.RWMutex
 	rooms map[string]*room
@@ -198,7 +210,16 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		dbVer: uuidFrom(cfg.Domain, "db"),
 		sem:   make(chan struct{}, cfg.Workers),
 		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn]*connState{},
+		pool: cfg.Pool, services: map[string]string{},
 	}
+	for _, u := range cfg.ServiceURIs {
+		aor, err := sipnet.AOR(u)
+		if err != nil {
+			return nil, fmt.Errorf("channel: service URI %q: %w", u, err)
+		}
+		h.services[aor] = u
+	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Faults.Has(fault.InfoContentType) {
 		h.ctype = "text/xml"
 	}
@@ -245,8 +266,11 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-// Close waits for queries in flight and drops every session.
+// Close waits for queries in flight (and stops reading the pool's posts)
+// and drops every session. In a pool, the caller stops calling Committed
+// and the other pool methods first.
 func (h *Hub) Close() {
+	h.cancel()
 	h.wg.Wait()
 	h.sessMu.Lock()
 	all := make([]*session, 0, len(h.sessions))
@@ -259,9 +283,21 @@ func (h *Hub) Close() {
 	}
 }
 
-// IsService reports whether aor names one of the channel services.
+// IsService reports whether aor (an address of record: no port) names one
+// of the channel services.
 func (h *Hub) IsService(aor string) bool {
-	return slices.Contains(h.cfg.ServiceURIs, aor)
+	_, ok := h.services[aor]
+	return ok
+}
+
+// serviceURI returns the channel service URI an INVITE to aor opens a
+// session with: the service's own URI, else (another pool server's
+// service, served here) the first.
+func (h *Hub) serviceURI(aor string) string {
+	if u, ok := h.services[aor]; ok {
+		return u
+	}
+	return h.cfg.ServiceURIs[0]
 }
 
 // query runs a storage query for a client of session s on a worker, or
@@ -345,7 +381,8 @@ func (h *Hub) Room(id string) (store.Room, error) {
 	return r.snapshot(), nil
 }
 
-// Online returns the users online in a room, in join order.
+// Online returns the users online in a room (one entry per session): those
+// on this server in join order, then those on the pool's other servers.
 func (h *Hub) Online(id string) ([]string, error) {
 	r := h.room(id)
 	if r == nil {
@@ -353,9 +390,17 @@ func (h *Hub) Online(id string) ([]string, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.online))
+	out := make([]string, 0, r.onlineCountLocked())
 	for _, s := range r.online {
 		out = append(out, s.user)
+	}
+	// then, in a pool, those online on the other servers (by server)
+	for _, srv := range slices.Sorted(maps.Keys(r.remote)) {
+		for _, u := range slices.Sorted(maps.Keys(r.remote[srv])) {
+			for range r.remote[srv][u] {
+				out = append(out, u)
+			}
+		}
 	}
 	return out, nil
 }
@@ -413,6 +458,9 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	}
 	r.setInfo(cur)
 	evicted := r.evictUnreadable()
+	for _, s := range evicted {
+		h.leftLocked(r, s)
+	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)
 	return r.snapshot(), nil
@@ -437,6 +485,9 @@ func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []s
 	}
 	r.setRole(role, users)
 	evicted := r.evictUnreadable()
+	for _, s := range evicted {
+		h.leftLocked(r, s)
+	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)
 	return nil
@@ -460,6 +511,9 @@ func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if disabled {
 		evicted = r.online
 		r.online = nil
+		for _, s := range evicted {
+			h.leftLocked(r, s)
+		}
 	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)

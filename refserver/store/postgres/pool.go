@@ -245,15 +245,9 @@ func parseEvent(p string) (Event, bool) {
 	return e, true
 }
 
-// Presence is how many sessions a user has online in a room on one server
-// (0: none, the user left).
-type Presence struct {
-	Room, User string
-	Sessions   int
-	// Server is the server they are on (Online fills it; PublishPresence
-	// and ReplaceOnline take the store's server ID).
-	Server string
-}
+// Presence is store.Presence: a user's sessions online in a room on one
+// server.
+type Presence = store.Presence
 
 // PublishPresence records, in one transaction, the changes of this
 // server's online users (in order: the last change of a room and user
