@@ -21,6 +21,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -571,14 +572,44 @@ type Stats struct {
 	Store           store.Stats   `json:"store"`
 	SIP             sipnet.Stats  `json:"sip"`
 	Conns           int           `json:"connections"`
+	// Pool is the pool this server is one of (PostgreSQL), as it last
+	// read the live servers.
+	Pool *PoolStats `json:"pool,omitempty"`
+}
+
+// PoolStats say which pool a server is in.
+type PoolStats struct {
+	ID      string          `json:"id"` // this server's
+	Servers []lookup.Server `json:"servers"`
 }
 
 // Stats returns counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
 		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(),
 	}
+	if s.member != nil {
+		st.Pool = &PoolStats{ID: s.member.id, Servers: s.PoolServers()}
+	}
+	return st
+}
+
+// PoolID returns the server's ID in its pool ("" outside a pool).
+func (s *Server) PoolID() string {
+	if s.member == nil {
+		return ""
+	}
+	return s.member.id
+}
+
+// PoolServers returns the live servers of the server's pool, by ID, as it
+// last read them (itself included); nil outside a pool.
+func (s *Server) PoolServers() []lookup.Server {
+	if s.member == nil {
+		return nil
+	}
+	return slices.Clone(s.member.Live())
 }
 
 func (s *Server) connClosed(c *sipnet.Conn) {

@@ -70,10 +70,10 @@ func (p Policy) String() string {
 // Server is one server (or, on a server alone, one channel service) that
 // the service may hand out.
 type Server struct {
-	ID   string
-	URIs []string // its channel services
+	ID   string   `json:"id"`
+	URIs []string `json:"uris"` // its channel services
 	// Load is its number of sessions.
-	Load int64
+	Load int64 `json:"load"`
 }
 
 // Directory lists the servers to hand out; refserver's pool membership
