@@ -433,3 +433,198 @@ func lookupPolicy(name string) (refserver.Option, error) {
 	}
 	return refserver.WithLookupPolicy(p), nil
 }
+
+// TestPoolServerKilled kills one server of three (SIGKILL) while clients
+// on all three post: every acknowledged post is in the database; the
+// clients that stayed on the other two received every stored post exactly
+// once, in the history's order; the others notice, sign in again through
+// a live server and find every acknowledged post in the room's history;
+// the live servers drop the dead one from lookup and tell their members
+// its users left.
+func TestPoolServerKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns server processes")
+	}
+	url := pgtest.Shared(t).NewDatabase(t)
+	var kids []*refservertest.Child
+	for i := 0; i < 3; i++ {
+		kids = append(kids, refservertest.StartChild(t, poolEnv, url))
+	}
+	users := refservertest.Users("example.com", 6)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	type member struct {
+		c   *sipclient.Client
+		srv int
+		mu  sync.Mutex
+		got []string
+		gone []string // users announced as parted
+	}
+	members := make([]*member, len(users))
+	for i, u := range users {
+		m := &member{srv: i % 3}
+		c, err := sipclient.New(sipclient.Config{User: u, Server: kids[m.srv].Addr, OnEvent: func(e sipclient.Event) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			switch e.Kind {
+			case sipclient.Delivery:
+				m.got = append(m.got, e.Chat.Text)
+			case sipclient.Parted:
+				m.gone = append(m.gone, e.User)
+			}
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		if err := c.SignIn(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.OpenChannel(ctx, "sip:gcs1@"+kids[m.srv].Addr); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Join(ctx, room1); err != nil {
+			t.Fatal(err)
+		}
+		m.c = c
+		members[i] = m
+	}
+	// wait until every server knows all six are in the room
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	poll(t, func() string { return "presence of the six users not written" }, func() bool {
+		on, _ := st.Online(ctx, "")
+		return len(on) == 6
+	})
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var wg sync.WaitGroup
+	for i, m := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := 0; k < 40; k++ {
+				text := fmt.Sprintf("u%d p%d", i, k)
+				pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := m.c.Post(pctx, room1, text)
+				pcancel()
+				if err != nil {
+					return // its server is gone
+				}
+				mu.Lock()
+				acked[text] = true
+				mu.Unlock()
+				time.Sleep(15 * time.Millisecond)
+			}
+		}()
+	}
+	time.Sleep(250 * time.Millisecond)
+	if err := kids[1].Kill(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	// the live servers drop the dead one and say its users left
+	for _, i := range []int{0, 2} {
+		m := members[i]
+		poll(t, func() string { return users[i] + " was not told that the dead server's users left" }, func() bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return slices.Contains(m.gone, users[1]) && slices.Contains(m.gone, users[4])
+		})
+	}
+	// the users of the dead server sign in again through a live one
+	for _, i := range []int{1, 4} {
+		c, err := sipclient.New(sipclient.Config{User: users[i], Server: kids[0].Addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		poll(t, func() string { return users[i] + " cannot sign in again through a live server" }, func() bool {
+			if err := c.Connect(ctx); err != nil {
+				c.Close(ctx)
+				if c, err = sipclient.New(sipclient.Config{User: users[i], Server: kids[0].Addr}); err != nil {
+					t.Fatal(err)
+				}
+				return false
+			}
+			return true
+		})
+		if addr := c.Server(); addr == kids[1].Addr {
+			t.Fatalf("%s was sent to the dead server", users[i])
+		}
+		if _, err := c.Join(ctx, room1); err != nil {
+			t.Fatal(err)
+		}
+		members[i].c = c
+	}
+	hist, err := st.History(ctx, "room1", 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	inDB := map[string]bool{}
+	for _, m := range hist {
+		stored = append(stored, m.Text)
+		inDB[m.Text] = true
+	}
+	mu.Lock()
+	nacked := len(acked)
+	for text := range acked {
+		if !inDB[text] {
+			t.Errorf("acknowledged post %q is not in the database", text)
+		}
+	}
+	mu.Unlock()
+	if nacked < 20 {
+		t.Fatalf("only %d posts acknowledged", nacked)
+	}
+	// the clients that stayed got every stored post once, in order
+	for _, i := range []int{0, 2, 3, 5} {
+		m := members[i]
+		poll(t, func() string {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return fmt.Sprintf("%s (stayed on its server) received %d posts, %d are stored", users[i], len(m.got), len(stored))
+		}, func() bool {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			return len(m.got) >= len(stored)
+		})
+		m.mu.Lock()
+		if !slices.Equal(m.got, stored) {
+			t.Errorf("%s received, in order:\n%v\nthe history is\n%v", users[i], m.got, stored)
+		}
+		m.mu.Unlock()
+	}
+	// everyone's history holds every acknowledged post
+	for i, m := range members {
+		h, err := m.c.History(ctx, room1, len(stored))
+		if err != nil {
+			t.Fatalf("history of %s: %v", users[i], err)
+		}
+		seen := map[string]bool{}
+		for _, ch := range h {
+			seen[ch.Text] = true
+		}
+		mu.Lock()
+		for text := range acked {
+			if !seen[text] {
+				t.Errorf("%s's history lacks acknowledged post %q", users[i], text)
+			}
+		}
+		mu.Unlock()
+	}
+	live, err := st.Servers(ctx, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range live {
+		if s.Addr == kids[1].Addr {
+			t.Fatalf("the dead server %s is still registered", s.Addr)
+		}
+	}
+	t.Logf("%d posts acknowledged, %d stored", nacked, len(stored))
+}

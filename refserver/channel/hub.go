@@ -340,6 +340,15 @@ func (h *Hub) goWork(f func()) {
 	}()
 }
 
+// roomCtx returns a room by id; in a pool, one another server created that
+// this one has not heard of yet is read from the store.
+func (h *Hub) roomCtx(ctx context.Context, id string) *room {
+	if r := h.room(id); r != nil || h.pool == nil {
+		return r
+	}
+	return h.loadRoom(ctx, id)
+}
+
 // room returns a room by id.
 func (h *Hub) room(id string) *room {
 	h.mu.RLock()
@@ -413,6 +422,9 @@ func (h *Hub) CreateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	}
 	spec.LastSeq = 0
 	spec.Created = h.cfg.Now().UTC()
+	if h.pool != nil && h.loadRoom(ctx, spec.ID) != nil {
+		return store.Room{}, fmt.Errorf("%w: %q", ErrExists, spec.ID)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.rooms[spec.ID]; ok {
@@ -435,7 +447,7 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	if err := spec.Validate(); err != nil {
 		return store.Room{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	r := h.room(spec.ID)
+	r := h.roomCtx(ctx, spec.ID)
 	if r == nil {
 		return store.Room{}, fmt.Errorf("%w: %q", ErrNotFound, spec.ID)
 	}
@@ -469,7 +481,7 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 // SetRole replaces the holders of a role. Users who can no longer read the
 // room leave it.
 func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []string) error {
-	r := h.room(id)
+	r := h.roomCtx(ctx, id)
 	if r == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
@@ -497,7 +509,7 @@ func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []s
 // from search and refuses joins with 409; its history is kept) or enables
 // it again.
 func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	r := h.room(id)
+	r := h.roomCtx(ctx, id)
 	if r == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
@@ -523,7 +535,7 @@ func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
 // Invite records an invitation for user to room; it is listed by getinv
 // until the user joins the room.
 func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation, error) {
-	if h.room(id) == nil {
+	if h.roomCtx(ctx, id) == nil {
 		return store.Invitation{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if !store.ValidUser(user) {
