@@ -454,10 +454,10 @@ func TestPoolServerKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	type member struct {
-		c   *sipclient.Client
-		srv int
-		mu  sync.Mutex
-		got []string
+		c    *sipclient.Client
+		srv  int
+		mu   sync.Mutex
+		got  []string
 		gone []string // users announced as parted
 	}
 	members := make([]*member, len(users))

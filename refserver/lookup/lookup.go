@@ -91,8 +91,8 @@ type Config struct {
 	Channels []string // channel service URIs, handed out in turn (without a Directory)
 	// Directory, when set, lists the servers to hand out instead of
 	// Channels (a pool).
-	Directory Directory
-	Policy    Policy
+	Directory      Directory
+	Policy         Policy
 	Endpoint       *sipnet.Endpoint
 	CancelWait     time.Duration
 	SessionExpires int
