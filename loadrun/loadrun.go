@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -281,11 +282,7 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 // TargetOf is the target a scenario's target section names (no server:
 // the embedded reference server).
 func TargetOf(spec *scenarios.Spec) target.Target {
-	t := target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin}
-	if spec.Target.Server != "" {
-		t.Servers = []string{spec.Target.Server}
-	}
-	return t
+	return target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin, Servers: spec.Target.Servers()}
 }
 
 // settleTarget returns the run's target, the scenario's section with
@@ -306,7 +303,7 @@ func settleTarget(spec *scenarios.Spec, over target.Target) (target.Target, *sce
 		return tg, spec, nil
 	}
 	s := *spec
-	s.Target.Lookup, s.Target.Server, s.Target.Admin = tg.Lookup, tg.Server(), tg.Admin
+	s.Target.Lookup, s.Target.Server, s.Target.Admin = tg.Lookup, strings.Join(tg.Servers, ","), tg.Admin
 	return tg, &s, nil
 }
 

@@ -40,6 +40,11 @@ const (
 	DefaultConcurrency = 4096
 	DefaultTimeout     = 30 * time.Second
 	DefaultPartGrace   = 2 * time.Second
+	DefaultPoolLookup  = "round-robin"
+	// reconnect
+	DefaultReconnectAfter   = 500 * time.Millisecond
+	DefaultReconnectTries   = 10
+	DefaultReconnectHistory = 200
 )
 
 // Limits Validate enforces.
@@ -52,6 +57,7 @@ const (
 	MaxRate          = 1_000_000 // events per second
 	MaxPhaseDuration = 31 * 24 * time.Hour
 	MaxConcurrency   = 1_000_000
+	MaxPool          = 8 // servers of an embedded pool
 )
 
 // Defaults fills every field left unset with its default (see the
@@ -89,6 +95,20 @@ func (s *Spec) Defaults() {
 	if s.Target.Embedded.NoticeLimit == nil {
 		n := DefaultNoticeLimit
 		s.Target.Embedded.NoticeLimit = &n
+	}
+	if s.Target.Embedded.Pool > 0 {
+		setString(&s.Target.Embedded.Lookup, DefaultPoolLookup)
+	}
+	if r := s.Reconnect; r != nil {
+		if r.After == 0 {
+			r.After = Duration(DefaultReconnectAfter)
+		}
+		if r.Tries == 0 {
+			r.Tries = DefaultReconnectTries
+		}
+		if r.History == 0 {
+			r.History = DefaultReconnectHistory
+		}
 	}
 	for i := range s.Phases {
 		p := &s.Phases[i]

@@ -657,6 +657,20 @@ func (c *Client) moveTo(ctx context.Context, addr string) error {
 	return c.SignIn(ctx)
 }
 
+// SignInAt signs the client in again through the server at addr, over a
+// new connection (Config.Dial's, or its own): after its connection was
+// lost, as a client whose server went away does. Lookup and OpenChannel
+// then open a new channel session; the old one is forgotten.
+func (c *Client) SignInAt(ctx context.Context, addr string) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return c.moveTo(ctx, addr)
+}
+
 // Server returns the HOST:PORT of the server the client talks to: the one
 // it was given, or the pool's server it moved to.
 func (c *Client) Server() string {

@@ -27,8 +27,9 @@ type Target struct {
 	// lookup URI's; see UsersDomain).
 	Domain string `json:"domain,omitempty"`
 	// Servers are the SIP addresses (host:port) clients connect to, as a
-	// client's server setting. gcload connects to one server today:
-	// Validate refuses more than one.
+	// client's server setting. Several spread the users over them (user i
+	// signs in to server i mod N), as DNS SRV spreads clients over a
+	// pool's Front Ends; the conformance suite uses the first.
 	Servers []string `json:"servers,omitempty"`
 	// Admin is the base URL of a reference server's admin API, used to
 	// provision rooms and read its statistics (empty: the rooms exist).
@@ -52,7 +53,8 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 // then runs the embedded reference server (refserver/embedded).
 func (t Target) Embedded() bool { return len(t.Servers) == 0 }
 
-// Server returns the address to connect to ("" when there is none).
+// Server returns the (first) address to connect to ("" when there is
+// none).
 func (t Target) Server() string {
 	if len(t.Servers) == 0 {
 		return ""
@@ -111,10 +113,12 @@ func (t Target) Validate() []error {
 	if len(t.Servers) > 0 && t.Lookup == "" {
 		add("lookup", "missing: a server is given, but no lookup URI (sip:ocschat@DOMAIN)")
 	}
-	if len(t.Servers) > 1 {
-		add("servers", "%d given: gcload connects to one server", len(t.Servers))
-	}
+	seen := map[string]bool{}
 	for i, s := range t.Servers {
+		if seen[s] {
+			add(fmt.Sprintf("servers[%d]", i), "%s is given twice", s)
+		}
+		seen[s] = true
 		host, port, err := net.SplitHostPort(s)
 		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
 			add(fmt.Sprintf("servers[%d]", i), "%q is not host:port (such as chat.contoso.com:5061)", s)

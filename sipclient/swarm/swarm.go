@@ -158,6 +158,9 @@ type Outcome struct {
 	Checks map[string]int64
 	// Errors are the run's errors by kind (the recorder's).
 	Errors []reports.ErrorKind
+	// Servers counts what happened on each server (by where each user
+	// was).
+	Servers []reports.ServerCounts
 }
 
 // User states.
@@ -167,6 +170,7 @@ const (
 	stOnline
 	stFailed
 	stLost
+	stAway // lost its session, signing in again (scenario reconnect:)
 )
 
 type vuser struct {
@@ -174,6 +178,8 @@ type vuser struct {
 	idx    int32
 	client *sipclient.Client
 	state  atomic.Int32
+	home   int          // the listed server it signs in to (idx mod servers)
+	srv    atomic.Int32 // the server its channel session is on (s.srv)
 
 	mu       sync.Mutex
 	joined   map[int32]bool
@@ -212,6 +218,18 @@ type Swarm struct {
 	stop        context.CancelCauseFunc
 	unreachable atomic.Bool
 	phases      []phaseCounts // by plan phase
+
+	// the servers users are spread over (Target.Servers), and what
+	// happened on each (those the users were sent to included)
+	servers []string
+	srv     serverTable
+	// reconnections in progress (scenario reconnect:), ended by reconCancel;
+	// none starts once reconDone is set
+	recon       sync.WaitGroup
+	reconMu     sync.Mutex
+	reconDone   bool
+	reconCtx    context.Context
+	reconCancel context.CancelFunc
 }
 
 // Fail fast: the run stops, and is judged unreachable, when the first
@@ -266,10 +284,15 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Shard.Of == 0 {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
-	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}}
+	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, servers: o.Target.Servers}
+	for _, addr := range s.servers {
+		s.srv.index(addr)
+	}
 	for u := range p.Users {
 		if o.Shard.Owns(int32(u)) {
-			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v := &vuser{s: s, idx: int32(u), home: u % len(s.servers), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v.srv.Store(int32(v.home))
+			s.users[int32(u)] = v
 		}
 	}
 	if len(s.users) == 0 {
@@ -330,6 +353,8 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			u.client = c
 		}
 	}
+	s.reconCtx, s.reconCancel = context.WithCancel(load)
+	defer s.reconCancel()
 	s.t0 = s.o.Start
 	if s.t0.IsZero() {
 		s.t0 = time.Now().Add(100 * time.Millisecond)
@@ -375,6 +400,12 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			t.Stop()
 		}
 	}
+	// reconnections still trying give up; those done have caught up
+	s.reconMu.Lock()
+	s.reconDone = true
+	s.reconMu.Unlock()
+	s.reconCancel()
+	s.recon.Wait()
 	end := time.Now()
 	// members still online keep open intervals: they were there for
 	// every post's whole grace period
@@ -399,6 +430,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	out.Phases = s.phaseSummaries()
 	out.Checks = s.router.Checks()
 	out.Errors = s.rec.Errors()
+	out.Servers = s.srv.counts(s.rec.Counters()[reports.CounterDeliveries])
 	return out, nil
 }
 
@@ -415,11 +447,17 @@ func (s *Swarm) preflight(ctx context.Context) error {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
-	c, err := d.DialContext(ctx, "tcp", s.o.Target.Server())
-	if err != nil {
-		return err
+	for _, addr := range s.servers {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			if len(s.servers) > 1 {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+			return err
+		}
+		c.Close()
 	}
-	return c.Close()
+	return nil
 }
 
 // unreachableOutcome is the outcome of a run that could not start: the
@@ -431,7 +469,7 @@ func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
 		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
-		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
+		Stopped:   fmt.Sprintf("cannot connect to %s: %v", strings.Join(s.servers, ", "), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
 		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
 		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),
@@ -649,14 +687,13 @@ func (s *Swarm) run(op *Op, due time.Time) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
-		s.done(reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
+		s.done(u, reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		_, err := u.client.SearchRooms(ctx, s.phaseSpec(op).Search.Criteria)
-		s.done(reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
+		s.done(u, reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
 	case KindPart:
 		if !s.ready(u, op.Room) {
 			return
@@ -666,14 +703,13 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
+		s.done(u, reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindRejoin:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
+		s.done(u, reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, s.ref(time.Now()))
 		}
@@ -693,15 +729,36 @@ func (s *Swarm) ready(u *vuser, room int32) bool {
 			return true
 		}
 	}
-	s.rec.Add(reports.CounterSkipped, 1)
+	s.skip(u)
 	return false
+}
+
+// online reports whether u is online; otherwise the operation is counted
+// as skipped.
+func (s *Swarm) isOnline(u *vuser) bool {
+	if u.state.Load() == stOnline {
+		return true
+	}
+	s.skip(u)
+	return false
+}
+
+// skip counts an operation u could not do: skipped, or skipped_offline
+// while u signs in again after a lost session.
+func (s *Swarm) skip(u *vuser) {
+	if u.state.Load() == stAway {
+		s.rec.Add(reports.CounterSkippedOffline, 1)
+		return
+	}
+	s.rec.Add(reports.CounterSkipped, 1)
 }
 
 // done records an operation's response time from its intended time due
 // and its service time (svc, unless "") from its actual start, or its
 // error; it counts the operation in its phase (k) when it succeeded.
-func (s *Swarm) done(op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
+func (s *Swarm) done(u *vuser, op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail(string(op), err)
 		return
 	}
@@ -785,6 +842,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
+		s.at(u).errors.Add(1)
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
@@ -796,7 +854,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	if u.client == nil {
 		// shared connections: the user's client is made now, on its
 		// connection (opened by the first user to sign in on it)
-		conn, err := s.shared.get(ctx, int(u.idx))
+		conn, err := s.shared.get(ctx, s.servers[u.home], int(u.idx))
 		if err != nil {
 			return fail("connect", err)
 		}
@@ -824,6 +882,8 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		return fail("channel_invite", err)
 	}
 	now := time.Now()
+	u.srv.Store(s.srv.index(c.Server()))
+	s.at(u).users.Add(1)
 	s.rec.Record(reports.OpChannelInvite, now.Sub(t))
 	s.rec.Record(reports.OpSignIn, now.Sub(due))
 	s.rec.Record(reports.OpSignInService, now.Sub(start))
@@ -842,6 +902,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	t = time.Now()
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail("join", err)
 		return true
 	}
@@ -920,6 +981,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 		u.mu.Lock()
 		delete(u.posts, envid)
 		u.mu.Unlock()
+		s.at(u).errors.Add(1)
 		s.fail("post", err)
 		return
 	}
@@ -939,6 +1001,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
 	s.rec.Record(reports.OpPostAckService, now.Sub(sent))
 	s.rec.Add(reports.CounterPosts, 1)
+	s.at(u).posts.Add(1)
 	s.acct.ackedLive(op.Room, ps)
 	s.phaseDone(pPost, op.At)
 }
@@ -951,6 +1014,9 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
+		if s.srv.multi.Load() {
+			s.at(u).deliveries.Add(1)
+		}
 		// the marker's intended time is on the reference clock (the
 		// sender added its offset): the arrival goes there with this
 		// shard's
@@ -983,10 +1049,15 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add(reports.CounterViolations, 1)
 		s.rec.Add("violations."+e.Violation.Rule, 1)
 	case sipclient.Ended:
-		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, stLost) {
+		next := stLost
+		if s.spec.Reconnect != nil {
+			next = stAway
+		}
+		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, next) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)
+			s.at(u).lost.Add(1)
 			s.rec.Error("session", "lost", e.Text, s.ref(e.At))
 			u.mu.Lock()
 			for r := range u.joined {
@@ -996,6 +1067,10 @@ func (u *vuser) event(e sipclient.Event) {
 			u.mu.Unlock()
 			if online == 0 && lost == s.signedIn.Load() {
 				s.stop(fmt.Errorf("the target went away %s into the run: every session was lost (%d)", e.At.Sub(s.t0).Round(time.Second), lost))
+				return
+			}
+			if next == stAway && !s.startReconnect(u, e.At) {
+				u.state.Store(stLost) // the run is ending
 			}
 		}
 	}

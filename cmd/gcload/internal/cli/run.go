@@ -155,7 +155,7 @@ func targetSets(t target.Target) []string {
 		set = append(set, "target.lookup="+t.Lookup)
 	}
 	if t.Server() != "" {
-		set = append(set, "target.server="+t.Server())
+		set = append(set, "target.server="+strings.Join(t.Servers, ","))
 	}
 	if t.Admin != "" {
 		set = append(set, "target.admin="+t.Admin)
