@@ -16,8 +16,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/embedded"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
@@ -79,6 +82,13 @@ type Options struct {
 	Now func() time.Time
 	// Measure says how to measure the server.
 	Measure Measure
+	// PoolDB is the PostgreSQL database (postgres://...) of an embedded
+	// pool (the scenario's target.embedded.pool), over its
+	// target.embedded.db; with neither, a throw-away cluster of Debian's
+	// postgresql package is started. It is not written to the results.
+	PoolDB string
+	// PoolLogs receives the embedded pool's servers' warnings (nil: none).
+	PoolLogs io.Writer
 }
 
 // Clock is a shard's clock offset, measured against a coordinator's
@@ -210,6 +220,10 @@ type run struct {
 	rec    *reports.Recorder
 	online *atomic.Int64
 	stop   []func() // what close undoes, in reverse
+	// an embedded pool, with its servers' CPU seconds when the load
+	// started
+	pool             *embedded.Pool
+	poolCPU, poolEnd []float64
 }
 
 // Run runs one shard of spec's load test (see Options) and returns its
@@ -271,6 +285,9 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	}
 	if tg.Embedded() && o.Shard.Of > 1 {
 		return nil, badInput(errors.New("shards need a shared server (a target with a server): each embedded server would be its own pool"))
+	}
+	if !tg.Embedded() && spec.Target.Embedded.Pool > 0 {
+		return nil, badInput(errors.New("target.embedded.pool: an embedded pool runs only without a server to connect to (--server, target.server)"))
 	}
 	plan, err := swarm.NewPlan(spec)
 	if err != nil {
@@ -341,6 +358,9 @@ func (r *run) startTarget(ctx context.Context) error {
 		return swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
 	}
 	spec := r.spec
+	if spec.Target.Embedded.Pool > 0 {
+		return r.startPool(ctx)
+	}
 	opts := embedded.Options{
 		Domain: spec.Target.Domain, Transports: []string{embedded.TCP},
 		Options: []refserver.Option{
@@ -381,6 +401,87 @@ func (r *run) join(ctx context.Context) error {
 	return nil
 }
 
+// startPool starts the embedded pool of server processes on one
+// PostgreSQL database and provisions the rooms through its first server.
+func (r *run) startPool(ctx context.Context) error {
+	e := r.spec.Target.Embedded
+	db := r.o.PoolDB
+	if db == "" {
+		db = e.DB
+	}
+	p, err := embedded.StartPool(ctx, embedded.PoolOptions{
+		Servers: e.Pool, DB: db, Domain: r.spec.Target.Domain, Channels: e.Channels, NoticeLimit: e.NoticeLimit, Lookup: e.Lookup,
+		Logs: r.o.PoolLogs,
+	})
+	if err != nil {
+		return err
+	}
+	r.stop = append(r.stop, func() { p.Close() })
+	r.pool, r.tg = p, p.Target()
+	where := "a throw-away PostgreSQL cluster"
+	if db != "" {
+		where = postgres.Redact(db)
+	}
+	r.desc = fmt.Sprintf("embedded pool of %d servers on %s: %s", e.Pool, where, r.tg.String())
+	r.meas.pid = -1 // several processes: measured one by one (summary.json servers)
+	return swarm.Provision(adminclient.WithToken(ctx, r.tg.AdminToken), r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+}
+
+// poolStarts notes the pool servers' CPU time as the load starts and
+// schedules the kill the scenario asks for; the returned function cancels
+// the kill, or waits for it when it is under way.
+func (r *run) poolStarts(start time.Time) func() {
+	if r.pool == nil {
+		return func() {}
+	}
+	r.poolCPU = make([]float64, len(r.pool.Servers))
+	r.poolEnd = make([]float64, len(r.pool.Servers))
+	for i, s := range r.pool.Servers {
+		st, _ := readProc(s.PID())
+		r.poolCPU[i] = st.CPU
+	}
+	k := r.spec.Target.Embedded.Kill
+	if k == nil {
+		return func() {}
+	}
+	i, srv := k.Server-1, r.pool.Servers[k.Server-1]
+	done := make(chan struct{})
+	t := time.AfterFunc(time.Until(start.Add(k.At.D())), func() {
+		defer close(done)
+		r.o.Logger.Warn("killing a server of the embedded pool, as the scenario asks", "server", srv.Addr)
+		if st, err := readProc(srv.PID()); err == nil {
+			r.poolEnd[i] = st.CPU // what it used is what it used until now
+		}
+		_ = srv.Kill()
+	})
+	return func() {
+		if !t.Stop() {
+			<-done
+		}
+	}
+}
+
+// poolCounts adds the pool servers' CPU time during the load, and which
+// one was killed, to the per-server counts.
+func (r *run) poolCounts(oc *swarm.Outcome) {
+	if r.pool == nil {
+		return
+	}
+	for i, s := range r.pool.Servers {
+		if !s.Killed() {
+			if st, err := readProc(s.PID()); err == nil {
+				r.poolEnd[i] = st.CPU
+			}
+		}
+		j := slices.IndexFunc(oc.Servers, func(sc reports.ServerCounts) bool { return sc.Server == s.Addr })
+		if j < 0 {
+			oc.Servers = append(oc.Servers, reports.ServerCounts{Server: s.Addr})
+			j = len(oc.Servers) - 1
+		}
+		oc.Servers[j].CPUSeconds, oc.Servers[j].Killed = max(r.poolEnd[i]-r.poolCPU[i], 0), s.Killed()
+	}
+}
+
 // startLive creates the recorder, serves the live metrics and tells the
 // observer the run is starting.
 func (r *run) startLive() error {
@@ -403,8 +504,12 @@ func (r *run) startLive() error {
 
 // load runs the swarm: the load until its end (or ctx's), then the drain.
 func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
+	start := r.o.Start
+	if start.IsZero() {
+		start = time.Now().Add(100 * time.Millisecond)
+	}
 	sw, err := swarm.New(r.plan, swarm.Options{
-		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
 			r.online.Store(int64(s.UsersOnline))
@@ -416,9 +521,14 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	}
 	r.meas.sw, r.meas.rec, r.meas.offset = sw, r.rec, r.offset
 	r.meas.start()
+	stopKill := r.poolStarts(start)
 	oc, err := sw.Run(ctx, Drain(ctx))
+	stopKill()
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
+	}
+	if err == nil {
+		r.poolCounts(oc)
 	}
 	r.o.Observer.Done()
 	return oc, err
