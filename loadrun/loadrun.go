@@ -509,7 +509,7 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		start = time.Now().Add(100 * time.Millisecond)
 	}
 	sw, err := swarm.New(r.plan, swarm.Options{
-		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger, EmbeddedPool: r.pool != nil,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
 			r.online.Store(int64(s.UsersOnline))

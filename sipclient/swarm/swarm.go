@@ -130,6 +130,10 @@ type Options struct {
 	Tick   time.Duration
 	OnTick func(reports.Snapshot)
 	Logger *slog.Logger
+	// EmbeddedPool says the target is an embedded pool: server processes
+	// of their own, although the scenario names no target (without it,
+	// such a scenario's server runs in this process).
+	EmbeddedPool bool
 }
 
 // Outcome is what a run measured, besides the recorder's histograms.
@@ -434,6 +438,10 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	return out, nil
 }
 
+// inProcess reports whether the server runs in this process (the embedded
+// reference server).
+func (s *Swarm) inProcess() bool { return s.spec.Target.Lookup == "" && !s.o.EmbeddedPool }
+
 // dialTimeout bounds one connection attempt.
 func (s *Swarm) dialTimeout() time.Duration {
 	return min(preflightTimeout, s.spec.Limits.Timeout.D())
@@ -471,7 +479,7 @@ func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
 		Stopped:   fmt.Sprintf("cannot connect to %s: %v", strings.Join(s.servers, ", "), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
-		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
+		Generator: reports.Generator{Valid: true, EmbeddedServer: s.inProcess(), GOMAXPROCS: runtime.GOMAXPROCS(0)},
 		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),
 		SIP:       s.router.Endpoint().Stats(),
 		Checks:    s.router.Checks(),
@@ -513,7 +521,7 @@ func (s *Swarm) judge(g generatorStats) reports.Generator {
 	out := reports.Generator{
 		CPUSeconds: g.cpuSeconds, CPUUtilization: g.utilization, GoSchedP99: g.goSchedP99.Microseconds(),
 		GCPauseTotal: g.gcPauseTotal, GCPauseMax: g.gcPauseMax, HeapPeakBytes: g.heapPeak,
-		EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: g.procs, Valid: true,
+		EmbeddedServer: s.inProcess(), GOMAXPROCS: g.procs, Valid: true,
 	}
 	if lag != nil && lag.TotalCount() > 0 {
 		out.SchedLagP99 = lag.ValueAtQuantile(99)

@@ -83,3 +83,35 @@ func TestServePostgres(t *testing.T) {
 		t.Fatalf("%d posts acknowledged in the run, %d in PostgreSQL", s.Delivery.Posts, stored)
 	}
 }
+
+// TestRunEmbeddedPool: gcload run pool (shortened) starts three server
+// processes on the database --db names, kills the second mid-run as the
+// scenario says, and passes: the console shows each server's share, the
+// killed one marked, and the reconnections; summary.json has the three.
+// --db without a pool is bad input.
+func TestRunEmbeddedPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	url := pgtest.Shared(t).NewDatabase(t)
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, "run", "pool", "--db", url, "--out", out, "--progress", "none",
+		"--set", "users.count=30", "--set", "phases.steady.duration=6s", "--set", "target.embedded.kill.at=3s", "--set", "drain=1s",
+		"--set", "rooms.classes[1].size=20")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"servers", "(killed)", "reconnects", "reconnected"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	s := readSummary(t, out)
+	if len(s.Servers) != 3 {
+		t.Fatalf("summary.json servers: %+v", s.Servers)
+	}
+	r = gcload(t, nil, "run", "smoke", "--db", url)
+	if r.code != 2 || !strings.Contains(r.stderr, "--embedded-pool") {
+		t.Fatalf("--db without a pool: exit %d %s", r.code, r.stderr)
+	}
+}
