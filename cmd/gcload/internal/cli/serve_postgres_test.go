@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/internal/pgtest"
+	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/refserver/store/postgres"
 )
 
@@ -113,5 +115,32 @@ func TestRunEmbeddedPool(t *testing.T) {
 	r = gcload(t, nil, "run", "smoke", "--db", url)
 	if r.code != 2 || !strings.Contains(r.stderr, "--embedded-pool") {
 		t.Fatalf("--db without a pool: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestRunSeveralServers: --server takes two addresses of one pool (two
+// servers on one PostgreSQL); the users are spread over both, and the
+// summary counts each server's share.
+func TestRunSeveralServers(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	a := refservertest.Start(t, refserver.WithPostgres(url))
+	b := refservertest.Start(t, refserver.WithPostgres(url))
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, append([]string{"run", "smoke", "--target", a.LookupURI(), "--server", a.TCPAddr() + "," + b.TCPAddr(),
+		"--admin", a.AdminURL(), "--admin-token", refservertest.AdminToken, "--out", out}, quick...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	s := readSummary(t, out)
+	if len(s.Servers) != 2 || s.Servers[0].Server != a.TCPAddr() || s.Servers[1].Server != b.TCPAddr() {
+		t.Fatalf("servers %+v", s.Servers)
+	}
+	for _, sc := range s.Servers {
+		if sc.Users == 0 || sc.Deliveries == 0 {
+			t.Fatalf("server %s took no share: %+v", sc.Server, sc)
+		}
+	}
+	if !strings.Contains(r.stdout, "servers") || !strings.Contains(r.stdout, b.TCPAddr()) {
+		t.Fatalf("the console summary does not show the servers:\n%s", r.stdout)
 	}
 }
