@@ -61,6 +61,10 @@ type PoolOptions struct {
 	// CatchUp is how often every room's last post is checked for one a
 	// missed notification did not announce (default DefaultCatchUp).
 	CatchUp time.Duration
+	// NoCarry: the notification of a post this server commits does not
+	// carry the post; the other servers read it from the table (one query
+	// per post and server: slower, measured in docs/performance.md).
+	NoCarry bool
 }
 
 // WithPool sets how the server takes part in a pool; it has an effect
@@ -225,7 +229,11 @@ func (m *member) notified(w postgres.Wake) {
 			m.needResync.Store(true)
 		}
 	case e.Kind == 0:
-		if w.From != m.id { // this server delivers its own posts as they commit
+		switch {
+		case w.From == m.id: // this server delivers its own posts as they commit
+		case w.Msg != nil:
+			m.hub.Posted(*w.Msg)
+		default:
 			m.hub.Committed(w.Room, w.Seq)
 		}
 	case e.Server == m.id && e.Kind != postgres.EventGone:
@@ -312,6 +320,8 @@ func (m *member) refresh(ctx context.Context) {
 		load = int64(m.hub.Stats().Sessions)
 	}
 	out = append(out, lookup.Server{ID: m.id, URIs: m.uris, Load: load})
+	// with other servers live, the commits' notifications carry the posts
+	m.st.SetCarryPosts(len(out) > 1 && !m.o.NoCarry)
 	slices.SortFunc(out, func(a, b lookup.Server) int { return strings.Compare(a.ID, b.ID) })
 	m.mu.Lock()
 	m.servers = out

@@ -23,14 +23,15 @@ import (
 // fastPool makes a pool notice a dead server within a second.
 var fastPool = refserver.WithPool(refserver.PoolOptions{Heartbeat: 100 * time.Millisecond, TTL: 600 * time.Millisecond, CatchUp: 500 * time.Millisecond})
 
-// startPool starts n servers on one fresh PostgreSQL database, the first
-// provisioning rooms, and waits until each lists all n as live.
-func startPool(t *testing.T, n int, rooms ...store.Room) (string, []*refserver.Server) {
+// startPool starts n servers on one fresh PostgreSQL database with the
+// pool options pool, the first provisioning rooms, and waits until each
+// lists all n as live.
+func startPool(t *testing.T, n int, pool refserver.Option, rooms ...store.Room) (string, []*refserver.Server) {
 	t.Helper()
 	url := pgtest.Shared(t).NewDatabase(t)
 	var srvs []*refserver.Server
 	for i := 0; i < n; i++ {
-		opts := []refserver.Option{refserver.WithPostgres(url), fastPool}
+		opts := []refserver.Option{refserver.WithPostgres(url), pool}
 		if i == 0 {
 			opts = append(opts, refserver.WithRooms(rooms...))
 		}
@@ -71,8 +72,18 @@ func poll(t *testing.T, what func() string, ok func() bool) {
 // is on, receives every post exactly once, all in the same order, the
 // order of the room's history.
 func TestPoolFanOut(t *testing.T) {
+	// (no catch-up from the table within the test: the notifications
+	// must do it)
+	o := refserver.PoolOptions{Heartbeat: 100 * time.Millisecond, TTL: 600 * time.Millisecond, CatchUp: time.Hour}
+	t.Run("carried", func(t *testing.T) { poolFanOut(t, refserver.WithPool(o), true) })
+	// the others read each post from the table
+	o.NoCarry = true
+	t.Run("read", func(t *testing.T) { poolFanOut(t, refserver.WithPool(o), false) })
+}
+
+func poolFanOut(t *testing.T, pool refserver.Option, carried bool) {
 	users := refservertest.Users("example.com", 12)
-	url, srvs := startPool(t, 3, refservertest.Room("room1", users...))
+	url, srvs := startPool(t, 3, pool, refservertest.Room("room1", users...))
 	ctx := ctxT(t)
 	clients := make([]*sipclient.Client, len(users))
 	at := map[string]int{}
@@ -179,14 +190,22 @@ func TestPoolFanOut(t *testing.T) {
 	if len(col.viol) > 0 {
 		t.Fatalf("violations: %v", col.viol)
 	}
-	var posts, deliveries uint64
+	var posts, deliveries, got, read uint64
 	for _, s := range srvs {
 		cs := s.Stats().Channel
 		posts += cs.Posts
 		deliveries += cs.Deliveries
+		got += cs.PoolCarried
+		read += cs.PoolRead
 	}
 	if posts != uint64(total) || deliveries != uint64(total*len(users)) {
 		t.Fatalf("servers counted %d posts and %d deliveries, want %d and %d", posts, deliveries, total, total*len(users))
+	}
+	// each post reached the two other servers, in its notification or
+	// from the table (a read may also take one of the server's own posts
+	// that waits for an earlier one, before its commit is acknowledged)
+	if got+read < uint64(2*total) || (carried && got < uint64(total)) || (!carried && got != 0) {
+		t.Fatalf("the other servers got %d posts in notifications and read %d from the table (carried %v; %d posts)", got, read, carried, total)
 	}
 }
 
@@ -314,7 +333,7 @@ func mapsKeys(m map[string]int) func(func(string) bool) {
 // through one server (membership, disabling) apply on the others.
 func TestPoolNoticesAndRooms(t *testing.T) {
 	users := refservertest.Users("example.com", 3)
-	_, srvs := startPool(t, 3, refservertest.Room("room1", users...))
+	_, srvs := startPool(t, 3, fastPool, refservertest.Room("room1", users...))
 	ctx := ctxT(t)
 	clients := make([]*sipclient.Client, 3)
 	for i, u := range users {

@@ -370,6 +370,27 @@ func procStat(pid int) []string {
 
 func (c *Cluster) kill() { _ = c.Kill() }
 
+// CPU returns the CPU time (user and system) the server's processes, the
+// postmaster and its backends, used so far: those running now (a backend
+// that exited is not counted). 0 when it is not running.
+func (c *Cluster) CPU() time.Duration {
+	c.mu.Lock()
+	cmd := c.cmd
+	c.mu.Unlock()
+	if cmd == nil {
+		return 0
+	}
+	var ticks int64
+	for _, p := range append(children(cmd.Process.Pid), cmd.Process.Pid) {
+		if f := procStat(p); len(f) > 12 {
+			ut, _ := strconv.ParseInt(f[11], 10, 64)
+			st, _ := strconv.ParseInt(f[12], 10, 64)
+			ticks += ut + st
+		}
+	}
+	return time.Duration(ticks) * (time.Second / 100) // USER_HZ
+}
+
 // Restart starts the server again on the same data folder and port after
 // Kill.
 func (c *Cluster) Restart(ctx context.Context) error {

@@ -39,6 +39,14 @@ func TestKillRestart(t *testing.T) {
 	if _, err := conn.Exec(ctx, "CREATE TABLE k (v int); INSERT INTO k VALUES (42)"); err != nil {
 		t.Fatal(err)
 	}
+	// a query that burns CPU shows in the server's CPU time
+	before := c.CPU()
+	if _, err := conn.Exec(ctx, "SELECT count(*) FROM generate_series(1, 3000000)"); err != nil {
+		t.Fatal(err)
+	}
+	if after := c.CPU(); after <= before {
+		t.Errorf("CPU %s before a busy query, %s after", before, after)
+	}
 	c.mu.Lock()
 	pid := c.cmd.Process.Pid
 	c.mu.Unlock()

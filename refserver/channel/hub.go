@@ -143,6 +143,9 @@ type connState struct {
 type counters struct {
 	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
 	busy, limited                                                          atomic.Uint64
+	// in a pool: other servers' posts received in notifications, and read
+	// from the table
+	poolCarried, poolRead atomic.Uint64
 	// faults: deliveries dropped or duplicated on purpose
 	faultSeq, dropped, duplicated atomic.Uint64
 }
@@ -166,6 +169,11 @@ type Stats struct {
 	// sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// PoolCarried and PoolRead count, in a pool, the other servers' posts
+	// this server got in their notifications, and those it read from the
+	// table (a notification missed, or a post too large to carry).
+	PoolCarried uint64 `json:"pool_carried,omitempty"`
+	PoolRead    uint64 `json:"pool_read,omitempty"`
 }
 
 // New loads the rooms from the store and returns a hub.
@@ -263,6 +271,7 @@ func (h *Hub) Stats() Stats {
 		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
 		Busy: h.stats.busy.Load(), Limited: h.stats.limited.Load(),
 		FaultDropped: h.stats.dropped.Load(), FaultDuplicated: h.stats.duplicated.Load(),
+		PoolCarried: h.stats.poolCarried.Load(), PoolRead: h.stats.poolRead.Load(),
 	}
 }
 

@@ -165,6 +165,51 @@ func (h *Hub) Committed(roomID string, seq uint64) {
 	r.mu.Unlock()
 }
 
+// maxAhead bounds the other servers' posts held for want of an earlier
+// one; beyond, they are read from the table when their turn comes.
+const maxAhead = 4096
+
+// Posted delivers a post another server committed, carried by its
+// notification: at once when every earlier post of its room was
+// delivered here, else after them (read from the table).
+func (h *Hub) Posted(m store.Message) {
+	r := h.room(m.RoomID)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	switch {
+	case m.Seq <= r.nextSeq:
+		r.mu.Unlock()
+		return
+	case m.Seq == r.nextSeq+1:
+		h.stats.poolCarried.Add(1)
+		var b sipnet.Batch
+		h.deliverLocked(r, &b, m.Author, h.renderStored(r, m))
+		r.nextSeq = m.Seq
+		h.drainLocked(r, &b)
+		r.mu.Unlock()
+		b.Flush()
+		return
+	}
+	if len(r.ahead) < maxAhead {
+		if r.ahead == nil {
+			r.ahead = map[uint64]heldPost{}
+		}
+		r.ahead[m.Seq] = heldPost{author: m.Author, body: h.renderStored(r, m)}
+		h.stats.poolCarried.Add(1)
+	}
+	h.wantLocked(r, m.Seq)
+	r.mu.Unlock()
+}
+
+// renderStored renders a stored post's delivery.
+func (h *Hub) renderStored(r *room, m store.Message) []byte {
+	return xccos.AppendChat(make([]byte, 0, 256+len(m.Text)), h.envids.Next(), &xccos.Chat{
+		ChanURI: r.uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story,
+	})
+}
+
 // fetch reads r's posts from the table and delivers them in order, until
 // every post known to be committed is delivered; it retries a failed read
 // until the hub closes.
@@ -208,9 +253,8 @@ func (h *Hub) fetch(r *room) {
 				delete(r.ahead, m.Seq)
 				h.deliverLocked(r, &b, hp.author, hp.body)
 			} else {
-				h.deliverLocked(r, &b, m.Author, xccos.AppendChat(make([]byte, 0, 256+len(m.Text)), h.envids.Next(), &xccos.Chat{
-					ChanURI: r.uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story,
-				}))
+				h.stats.poolRead.Add(1)
+				h.deliverLocked(r, &b, m.Author, h.renderStored(r, m))
 			}
 			r.nextSeq = m.Seq
 		}

@@ -50,8 +50,10 @@ type PoolOptions struct {
 	NoticeLimit *int
 	Lookup      string
 	// Heartbeat and TTL are the pool's (refserver.PoolOptions); zero
-	// takes one that notices a lost server within about two seconds.
+	// takes 500 ms and 2 s: a lost server is dropped within about 2.5 s.
 	Heartbeat, TTL time.Duration
+	// NoCarry: posts are not carried by notifications (refserver.PoolOptions).
+	NoCarry bool
 	// AdminToken is the admin APIs' token (empty: a random one).
 	AdminToken string
 	// Logs receives the servers' logs (warnings and errors; nil: none).
@@ -67,6 +69,7 @@ type childConfig struct {
 	Lookup      string        `json:"lookup,omitempty"`
 	Heartbeat   time.Duration `json:"heartbeat"`
 	TTL         time.Duration `json:"ttl"`
+	NoCarry     bool          `json:"no_carry,omitempty"`
 	AdminToken  string        `json:"admin_token"`
 }
 
@@ -99,10 +102,10 @@ func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		return nil, fmt.Errorf("embedded pool: %d servers: want 1 to %d", o.Servers, MaxPool)
 	}
 	if o.Heartbeat == 0 {
-		o.Heartbeat = 250 * time.Millisecond
+		o.Heartbeat = 500 * time.Millisecond
 	}
 	if o.TTL == 0 {
-		o.TTL = max(1500*time.Millisecond, 2*o.Heartbeat)
+		o.TTL = max(2*time.Second, 4*o.Heartbeat)
 	}
 	if o.Lookup != "" {
 		if _, err := lookup.ParsePolicy(o.Lookup); err != nil {
@@ -138,7 +141,7 @@ func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		return nil, fmt.Errorf("embedded pool: %w", err)
 	}
 	cfg, _ := json.Marshal(childConfig{DB: p.DB, Domain: o.Domain, Channels: o.Channels, NoticeLimit: o.NoticeLimit, Lookup: o.Lookup,
-		Heartbeat: o.Heartbeat, TTL: o.TTL, AdminToken: token})
+		Heartbeat: o.Heartbeat, TTL: o.TTL, NoCarry: o.NoCarry, AdminToken: token})
 	for i := 0; i < o.Servers; i++ {
 		s, err := startPoolServer(ctx, exe, string(cfg), o.Logs)
 		if err != nil {
@@ -219,7 +222,7 @@ func servePoolChild(raw string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts := []refserver.Option{
 		refserver.WithPostgres(c.DB), refserver.WithTCP("127.0.0.1:0"), refserver.WithAdmin("127.0.0.1:0"), refserver.WithAdminToken(c.AdminToken),
-		refserver.WithPool(refserver.PoolOptions{Heartbeat: c.Heartbeat, TTL: c.TTL}), refserver.WithLookupPolicy(policy), refserver.WithLogger(log),
+		refserver.WithPool(refserver.PoolOptions{Heartbeat: c.Heartbeat, TTL: c.TTL, NoCarry: c.NoCarry}), refserver.WithLookupPolicy(policy), refserver.WithLogger(log),
 		// its clients are one generator, from one address
 		refserver.WithLimits(refserver.Limits{MaxConnsPerAddr: -1, MaxUsersPerConn: -1}),
 	}

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
@@ -24,6 +27,9 @@ import (
 const childEnv = "GCLOAD_BENCH_SERVER_SCENARIO"
 
 func TestMain(m *testing.M) {
+	if embedded.PoolChild() { // a server of BenchmarkPoolDelivery's pool
+		return
+	}
 	if refservertest.ChildMain(childEnv, func(src string) ([]refserver.Option, error) {
 		plan, err := parsePlan(src)
 		if err != nil {
@@ -33,7 +39,7 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	os.Exit(m.Run())
+	os.Exit(pgtest.Main(m))
 }
 
 func parsePlan(src string) (*swarm.Plan, error) {
@@ -138,6 +144,120 @@ limits: {max_lag: 5s}
 	st := out.SIP
 	b.ReportMetric(float64(st.MessagesIn)/float64(max(st.Reads, 1)), "msgs/read")
 	b.ReportMetric(float64(st.MessagesOut)/float64(max(st.Writes, 1)), "msgs/write")
+}
+
+// BenchmarkPoolDelivery measures a pool of 1, 2 and 3 reference server
+// processes on one PostgreSQL (a throw-away cluster): 300 users in 3 rooms
+// of 100, spread over the servers (as the lookup services hand out their
+// channel services), posts at 20/s (2,000 deliveries a second) for 20 s.
+// It reports the servers' CPU per delivery (all of them together), the
+// database's, each within the steady phase, and the time from a post's
+// intended time to its last delivery. One op is one run.
+func BenchmarkPoolDelivery(b *testing.B) {
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+			for range b.N {
+				benchPool(b, n)
+			}
+		})
+	}
+}
+
+func benchPool(b *testing.B, servers int) {
+	b.StopTimer()
+	cluster := pgtest.Shared(b)
+	db := cluster.NewDatabase(b)
+	const src = `name: bench-pool
+seed: 1
+users: {count: 300}
+connections: {model: shared, shared: 4}
+rooms: {classes: [{name: p, size: 100, count: 3}]}
+phases:
+  - {name: signin, signin: {rate: 600/s, arrival: constant}}
+  - {name: settle, duration: 1500ms}
+  - {name: steady, duration: 20s, posts: {rate: 20/s, arrival: constant, size: {value: 120}}}
+drain: 1s
+limits: {max_lag: 5s}
+`
+	plan, err := parsePlan(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: servers, DB: db})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	tg := pool.Target()
+	if err := swarm.Provision(adminclient.WithToken(ctx, tg.AdminToken), tg.Admin, plan, "closed"); err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() (srv, pg time.Duration) {
+		for _, s := range pool.Servers {
+			srv += s.CPU()
+		}
+		return srv, cluster.CPU()
+	}
+	// what the pool costs doing nothing (heartbeats, the live servers
+	// read, catch-up checks), over 3 s before the load
+	is0, ip0 := cpu()
+	time.Sleep(3 * time.Second)
+	is1, ip1 := cpu()
+	b.ReportMetric(float64(is1-is0)/3/float64(time.Millisecond), "servers-idle-cpu-ms/s")
+	b.ReportMetric(float64(ip1-ip0)/3/float64(time.Millisecond), "postgres-idle-cpu-ms/s")
+	var win struct {
+		started        bool
+		s0, p0, s1, p1 time.Duration
+		n0, n1         int64
+	}
+	rec := reports.NewRecorder(time.Now(), 250*time.Millisecond)
+	sw, err := swarm.New(plan, swarm.Options{Target: tg, Recorder: rec, Tick: 250 * time.Millisecond, EmbeddedPool: true,
+		OnTick: func(snap reports.Snapshot) {
+			if snap.Phase != "steady" {
+				return
+			}
+			s, p := cpu()
+			if !win.started {
+				win.started = true
+				win.s0, win.p0, win.n0 = s, p, snap.Deliveries
+				return
+			}
+			win.s1, win.p1, win.n1 = s, p, snap.Deliveries
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.StartTimer()
+	out, err := sw.Run(ctx, ctx)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := out.Accounted.Delivery
+	if d.Lost != 0 || d.Duplicated != 0 || d.OutOfOrder != 0 || d.Received == 0 {
+		b.Fatalf("delivery %+v", d)
+	}
+	on := map[string]bool{}
+	for _, sc := range out.Servers {
+		if sc.Users > 0 {
+			on[sc.Server] = true
+		}
+	}
+	if len(on) != servers {
+		b.Fatalf("users on %d servers, want %d: %+v", len(on), servers, out.Servers)
+	}
+	n := float64(win.n1 - win.n0)
+	if n <= 0 {
+		b.Fatalf("no deliveries measured in the steady phase (window %+v)", win)
+	}
+	b.ReportMetric(float64(win.s1-win.s0)/n, "servers-cpu-ns/delivery")
+	b.ReportMetric(float64(win.p1-win.p0)/n, "postgres-cpu-ns/delivery")
+	h := out.Accounted.LastDelivery
+	b.ReportMetric(float64(h.ValueAtQuantile(50))/1000, "last-delivery-p50-ms")
+	b.ReportMetric(float64(h.ValueAtQuantile(99))/1000, "last-delivery-p99-ms")
+	b.ReportMetric(float64(d.Received), "deliveries")
 }
 
 // BenchmarkIdleUserMemory measures the swarm's heap per signed-in,

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,5 +198,71 @@ func TestPoolEvents(t *testing.T) {
 	defer c.Close()
 	if err := c.PublishPresence(ctx, []Presence{{Room: "r1", User: "sip:u@d", Sessions: 1}}, []bool{true}); err == nil {
 		t.Fatal("published presence without a server id")
+	}
+}
+
+// TestCarryPosts: with SetCarryPosts, each committed post reaches the
+// other servers' subscriptions with its content, exactly as stored (a
+// text with new lines and spaces included); one too large for a
+// notification is announced without it; without SetCarryPosts, one short
+// notification per room and commit.
+func TestCarryPosts(t *testing.T) {
+	a, url := openDB(t, WithServerID("srv-a"))
+	ctx := ctxT(t)
+	b, err := Open(ctx, url, WithServerID("srv-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := a.PutRoom(ctx, store.Room{ID: "r", Name: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	wakes := make(chan Wake, 100)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Subscribe(sctx, func(w Wake) { wakes <- w }) }()
+	defer func() { cancel(); <-done }()
+	next := func() Wake {
+		t.Helper()
+		for {
+			select {
+			case w := <-wakes:
+				if w.Resync || w.Event.Kind != 0 {
+					continue
+				}
+				return w
+			case <-time.After(20 * time.Second):
+				t.Fatal("no notification in 20 s")
+			}
+		}
+	}
+	b.SetCarryPosts(true)
+	ts := time.Unix(1700000000, 123456789).UTC()
+	text := "two words\nand a second line  with spaces "
+	if _, err := appendWait(b, store.Message{RoomID: "r", Author: "sip:u@d", TS: ts, Text: text, Story: true}); err != nil {
+		t.Fatal(err)
+	}
+	w := next()
+	if w.Msg == nil || *w.Msg != (store.Message{RoomID: "r", Seq: 1, Author: "sip:u@d", TS: ts, Text: text, Story: true}) || w.From != "srv-b" {
+		t.Fatalf("carried post: %+v %+v", w, w.Msg)
+	}
+	big := strings.Repeat("é", 4000) // 8,000 bytes
+	if _, err := appendWait(b, store.Message{RoomID: "r", Author: "sip:u@d", TS: ts, Text: big}); err != nil {
+		t.Fatal(err)
+	}
+	if w := next(); w.Msg != nil || w.Seq != 2 {
+		t.Fatalf("a post too large for a notification: %+v", w)
+	}
+	b.SetCarryPosts(false)
+	if _, err := appendWait(b, store.Message{RoomID: "r", Author: "sip:u@d", TS: ts, Text: "short"}); err != nil {
+		t.Fatal(err)
+	}
+	if w := next(); w.Msg != nil || w.Seq != 3 || w.From != "srv-b" {
+		t.Fatalf("without carrying: %+v", w)
+	}
+	for _, bad := range []string{"r 1 a\n", "r 1 a\nx 0 sip:u@d\nt", "r 1 a\n1 2 sip:u@d\nt", "r 1 a\n1 0 nobody\nt", "r 1 a\n1 0 sip:u@d"} {
+		if _, ok := parseWake(bad); ok {
+			t.Errorf("parseWake(%q) accepted", bad)
+		}
 	}
 }

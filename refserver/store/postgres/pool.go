@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -64,6 +63,10 @@ type Event struct {
 type Wake struct {
 	Room string
 	Seq  uint64
+	// Msg, when not nil, is the post numbered Seq itself (its committer
+	// carried it: SetCarryPosts), so that the subscriber need not read it
+	// from the table.
+	Msg *store.Message
 	// From is the server whose commit it was ("" when its store had no
 	// server ID).
 	From string
@@ -77,9 +80,10 @@ type Wake struct {
 }
 
 // ValidServerID reports whether id can name a server of a pool: 1 to 128
-// printable ASCII characters, no space.
+// printable ASCII characters, no space, not "-" (which names no server in
+// notifications).
 func ValidServerID(id string) bool {
-	if len(id) == 0 || len(id) > 128 {
+	if len(id) == 0 || len(id) > 128 || id == "-" {
 		return false
 	}
 	for i := 0; i < len(id); i++ {
@@ -88,6 +92,36 @@ func ValidServerID(id string) bool {
 		}
 	}
 	return true
+}
+
+// maxPayload bounds a notification carrying a post: PostgreSQL refuses
+// payloads of 8,000 bytes or more. A larger post is announced without its
+// content, and read from the table.
+const maxPayload = 7900
+
+// SetCarryPosts says whether the commits' notifications carry each post
+// (one notification per post, with its author, time and text), for other
+// servers to deliver without reading it back; a server alone in its pool
+// need not (one short notification per room and commit).
+func (s *Store) SetCarryPosts(on bool) { s.carry.Store(on) }
+
+// postPayload is the notification of one post: "ROOM SEQ SERVER" (or
+// "ROOM SEQ -"), then, when it fits, "\nTS_NS STORY AUTHOR\nTEXT".
+func (s *Store) postPayload(room string, seq uint64, author string, ts int64, story bool, text string) string {
+	from := s.serverID
+	if from == "" {
+		from = "-"
+	}
+	head := room + " " + strconv.FormatUint(seq, 10) + " " + from
+	st := "0"
+	if story {
+		st = "1"
+	}
+	body := "\n" + strconv.FormatInt(ts, 10) + " " + st + " " + author + "\n" + text
+	if len(head)+len(body) >= maxPayload {
+		return head
+	}
+	return head + body
 }
 
 // fromSuffix is what the commit's notifications add after "ROOM SEQ".
@@ -176,9 +210,11 @@ func (s *Store) listen(ctx context.Context, fn func(Wake), listening func()) err
 	}
 }
 
-// parseWake parses "ROOM SEQ" or "ROOM SEQ SERVER".
+// parseWake parses "ROOM SEQ", "ROOM SEQ SERVER" (SERVER "-" for none),
+// or the latter followed by a post: "\nTS_NS STORY AUTHOR\nTEXT".
 func parseWake(p string) (Wake, bool) {
-	f := strings.Split(p, " ")
+	head, post, carried := strings.Cut(p, "\n")
+	f := strings.Split(head, " ")
 	if len(f) != 2 && len(f) != 3 {
 		return Wake{}, false
 	}
@@ -187,12 +223,25 @@ func parseWake(p string) (Wake, bool) {
 		return Wake{}, false
 	}
 	w := Wake{Room: f[0], Seq: seq}
-	if len(f) == 3 {
+	if len(f) == 3 && f[2] != "-" {
 		if !ValidServerID(f[2]) {
 			return Wake{}, false
 		}
 		w.From = f[2]
 	}
+	if !carried {
+		return w, true
+	}
+	meta, text, ok := strings.Cut(post, "\n")
+	m := strings.SplitN(meta, " ", 3)
+	if !ok || len(m) != 3 || (m[1] != "0" && m[1] != "1") || !store.ValidUser(m[2]) {
+		return Wake{}, false
+	}
+	ts, err := strconv.ParseInt(m[0], 10, 64)
+	if err != nil {
+		return Wake{}, false
+	}
+	w.Msg = &store.Message{RoomID: w.Room, Seq: seq, Author: m[2], TS: time.Unix(0, ts).UTC(), Text: text, Story: m[1] == "1"}
 	return w, true
 }
 
@@ -203,7 +252,7 @@ func parseWake(p string) (Wake, bool) {
 // notifications).
 func parseEvent(p string) (Event, bool) {
 	f := strings.Split(p, " ")
-	if len(f) < 2 || len(f[0]) != 1 || !ValidServerID(f[1]) {
+	if len(f) < 2 || len(f[0]) != 1 || (f[1] != "-" && !ValidServerID(f[1])) {
 		return Event{}, false
 	}
 	e := Event{Kind: EventKind(f[0][0])}
@@ -544,19 +593,17 @@ func (s *Store) Servers(ctx context.Context, ttl time.Duration) ([]Server, error
 // and their rows of the online table, sends an EventGone for each, and
 // returns their IDs.
 func (s *Store) ExpireServers(ctx context.Context, ttl time.Duration) ([]string, error) {
-	var ids []string
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `DELETE FROM servers WHERE heartbeat < now() - $1::bigint * interval '1 microsecond' RETURNING id`, ttl.Microseconds())
-		if err != nil {
-			return err
-		}
-		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil || len(ids) == 0 {
-			return err
-		}
-		slices.Sort(ids)
-		_, err = tx.Exec(ctx, `WITH d AS (DELETE FROM online WHERE server_id = ANY($1))
-			SELECT pg_notify($2, 'x ' || id) FROM unnest($1::text[]) AS id`, ids, EventChannel)
-		return err
+	// one statement, one round trip: every server calls it at each heartbeat
+	rows, err := s.pool.Query(ctx, `WITH gone AS (DELETE FROM servers WHERE heartbeat < now() - $1::bigint * interval '1 microsecond' RETURNING id),
+		o AS (DELETE FROM online WHERE server_id IN (SELECT id FROM gone))
+		SELECT id, pg_notify($2, 'x ' || id) FROM gone ORDER BY id COLLATE "C"`, ttl.Microseconds(), EventChannel)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: expire servers: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var id string
+		err := r.Scan(&id, nil)
+		return id, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: expire servers: %w", err)

@@ -53,7 +53,9 @@ const (
 
 // NotifyChannel is the channel every commit of posts notifies, with the
 // payload "ROOM SEQ" (the room's new last sequence number) per room, or
-// "ROOM SEQ SERVER" when the store has a server ID (WithServerID).
+// "ROOM SEQ SERVER" when the store has a server ID (WithServerID); with
+// SetCarryPosts, one notification per post carries the post itself (see
+// Wake.Msg).
 const NotifyChannel = "gcload_posts"
 
 // Option configures a Store.
@@ -125,6 +127,7 @@ type Store struct {
 	log           *slog.Logger
 	serverID      string // "" outside a pool
 	eventSeq      atomic.Uint64
+	carry         atomic.Bool // notifications carry each post (SetCarryPosts)
 	done          chan struct{}
 	closeMu       sync.RWMutex
 	closed        bool
@@ -528,7 +531,17 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[])`,
 		roomIDs, seqs, authors, tss, texts, stories)
 	b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
-	b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq || $4) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops, s.fromSuffix())
+	if s.carry.Load() {
+		// each post with its content: the other servers deliver it
+		// without reading it back
+		payloads := make([]string, 0, n)
+		for i := range roomIDs {
+			payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+		}
+		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
+	} else {
+		b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq || $4) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops, s.fromSuffix())
+	}
 	b.Queue("COMMIT")
 	if err := execAll(conn.SendBatch(ctx, b), b.Len()); err != nil {
 		s.failed.Add(uint64(n))
