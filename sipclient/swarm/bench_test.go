@@ -152,18 +152,27 @@ limits: {max_lag: 5s}
 // channel services), posts at 20/s (2,000 deliveries a second) for 20 s.
 // It reports the servers' CPU per delivery (all of them together), the
 // database's, each within the steady phase, and the time from a post's
-// intended time to its last delivery. One op is one run.
+// intended time to its last delivery. One op is one run. servers=3-read
+// is three servers whose notifications do not carry the posts: the others
+// read each from the table.
 func BenchmarkPoolDelivery(b *testing.B) {
-	for _, n := range []int{1, 2, 3} {
-		b.Run(fmt.Sprintf("servers=%d", n), func(b *testing.B) {
+	for _, c := range []struct {
+		n    int
+		read bool
+	}{{1, false}, {2, false}, {3, false}, {3, true}} {
+		name := fmt.Sprintf("servers=%d", c.n)
+		if c.read {
+			name += "-read"
+		}
+		b.Run(name, func(b *testing.B) {
 			for range b.N {
-				benchPool(b, n)
+				benchPool(b, c.n, c.read)
 			}
 		})
 	}
 }
 
-func benchPool(b *testing.B, servers int) {
+func benchPool(b *testing.B, servers int, read bool) {
 	b.StopTimer()
 	cluster := pgtest.Shared(b)
 	db := cluster.NewDatabase(b)
@@ -185,7 +194,7 @@ limits: {max_lag: 5s}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: servers, DB: db})
+	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: servers, DB: db, NoCarry: read, Heartbeat: time.Second, TTL: 5 * time.Second})
 	if err != nil {
 		b.Fatal(err)
 	}
