@@ -286,9 +286,6 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	if tg.Embedded() && o.Shard.Of > 1 {
 		return nil, badInput(errors.New("shards need a shared server (a target with a server): each embedded server would be its own pool"))
 	}
-	if !tg.Embedded() && spec.Target.Embedded.Pool > 0 {
-		return nil, badInput(errors.New("target.embedded.pool: an embedded pool runs only without a server to connect to (--server, target.server)"))
-	}
 	plan, err := swarm.NewPlan(spec)
 	if err != nil {
 		return nil, badInput(err)

@@ -68,7 +68,8 @@ type Embedded struct {
 	// Pool, when above 0, runs an embedded pool instead: that many
 	// reference server processes on one PostgreSQL database, DB (a
 	// postgres:// URL) or else a throw-away cluster of Debian's
-	// postgresql package; users are spread over them.
+	// postgresql package; users are spread over them. Like the rest of
+	// Embedded, it applies only when the target names no server.
 	Pool int    `yaml:"pool" json:"pool,omitempty"`
 	DB   string `yaml:"db" json:"db,omitempty"`
 	// Lookup is how the pool's lookup services choose a channel service:

@@ -166,8 +166,6 @@ func (c *checker) target(t *Target) {
 	switch {
 	case e.Pool < 0 || e.Pool > MaxPool:
 		c.add("target.embedded.pool", "must be between 0 (one server in-process) and %d, got %d", MaxPool, e.Pool)
-	case e.Pool > 0 && t.Server != "":
-		c.add("target.embedded.pool", "an embedded pool runs only when target.server is not set")
 	case e.Pool == 0:
 		for _, f := range []struct {
 			name string
