@@ -60,13 +60,6 @@ func ParsePolicy(s string) (Policy, error) {
 	return 0, fmt.Errorf("lookup policy %q: want round-robin or least-loaded", s)
 }
 
-func (p Policy) String() string {
-	if p == LeastLoaded {
-		return "least-loaded"
-	}
-	return "round-robin"
-}
-
 // Server is one server (or, on a server alone, one channel service) that
 // the service may hand out.
 type Server struct {
