@@ -145,7 +145,7 @@ func (h *Hub) wantLocked(r *room, seq uint64) {
 	if seq > r.want {
 		r.want = seq
 	}
-	if r.want <= r.nextSeq || r.fetching {
+	if r.want <= r.nextSeq || r.fetching || h.ctx.Err() != nil {
 		return
 	}
 	r.fetching = true
