@@ -236,6 +236,15 @@ func TestCarryPosts(t *testing.T) {
 			}
 		}
 	}
+	// the subscription listens once it says resync
+	select {
+	case w := <-wakes:
+		if !w.Resync {
+			t.Fatalf("first wake %+v", w)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("no resync in 20 s")
+	}
 	b.SetCarryPosts(true)
 	ts := time.Unix(1700000000, 123456789).UTC()
 	text := "two words\nand a second line  with spaces "
