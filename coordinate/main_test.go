@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // The test binary doubles as a shard process (the netns test runs three,
@@ -32,7 +34,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// goleak: a goroutine a coordinator or shard client started that
+	// outlives the tests (heartbeats, watchers, uploads) fails the package
+	goleak.VerifyTestMain(m)
 }
 
 // startedLine is what a shard prints once it has the start.

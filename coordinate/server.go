@@ -378,7 +378,8 @@ loop:
 			s.check(s.now())
 		}
 	}
-	if runErr == nil {
+	if runErr == nil || errors.Is(runErr, ErrAborted) || errors.Is(runErr, ErrBarrier) {
+		s.endRun(runErr)
 		s.farewell()
 	}
 	// Let requests in flight finish (a long poll answers at once now that
@@ -409,8 +410,14 @@ func (s *Server) farewell() {
 		now := s.now()
 		s.mu.Lock()
 		waiting := false
+		ended := s.start.IsZero() // the run ended before its start
 		for _, sh := range s.shards {
-			if sh.State == StateDead && !sh.told && sh.lostAt.IsZero() && now.Sub(sh.LastSeen) < s.opts.HeartbeatTimeout {
+			heard := sh.lostAt.IsZero() && now.Sub(sh.LastSeen) < s.opts.HeartbeatTimeout
+			if sh.State == StateDead && !sh.told && heard {
+				waiting = true
+			}
+			// a shard waiting for the start is told the run will not start
+			if ended && !sh.State.final() && !sh.told && heard {
 				waiting = true
 			}
 		}
@@ -878,6 +885,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, sh *shard) 
 	case <-s.endCh:
 		s.mu.Lock()
 		err := s.endErr
+		sh.told = true
 		s.mu.Unlock()
 		refuse(w, http.StatusGone, "the run will not start: %v", err)
 	case <-t.C:

@@ -27,7 +27,6 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/embedded"
-	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
@@ -89,6 +88,15 @@ type Options struct {
 	PoolDB string
 	// PoolLogs receives the embedded pool's servers' warnings (nil: none).
 	PoolLogs io.Writer
+	// Streams receive each interval of the run as soon as it closes
+	// (reports.NewJSONStream, reports.NewCSVStream, or a sink of your
+	// own), from one goroutine that Run waits for before it returns: the
+	// same figures as run.hlog and counters.json, except the fan-out
+	// completion (post_to_last_delivery), which a stream carries as it
+	// completed and the results place at each post's intended time once
+	// the accounting is done. A sink that fails is logged and left out;
+	// the run goes on.
+	Streams []reports.IntervalSink
 }
 
 // Clock is a shard's clock offset, measured against a coordinator's
@@ -219,7 +227,8 @@ type run struct {
 	meas   *measurer
 	rec    *reports.Recorder
 	online *atomic.Int64
-	stop   []func() // what close undoes, in reverse
+	stream *streamer // nil without Options.Streams
+	stop   []func()  // what close undoes, in reverse
 	// an embedded pool, with its servers' CPU seconds when the load
 	// started
 	pool             *embedded.Pool
@@ -238,7 +247,6 @@ func Run(ctx context.Context, spec *scenarios.Spec, o Options) (*reports.Result,
 		return nil, err
 	}
 	defer r.close()
-	ctx = adminclient.WithToken(ctx, r.tg.AdminToken)
 	if err := r.startMeasure(ctx); err != nil {
 		return nil, err
 	}
@@ -275,6 +283,11 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	}
 	if o.Observer == nil {
 		o.Observer = nobody{}
+	}
+	for i, sink := range o.Streams {
+		if sink == nil {
+			return nil, badInput(fmt.Errorf("stream %d is nil", i+1))
+		}
 	}
 	if o.Output.Report && o.Output.Dir == "" {
 		return nil, badInput(errors.New("a report needs a results folder (Output.Dir)"))
@@ -352,16 +365,16 @@ func (r *run) startTarget(ctx context.Context) error {
 		if r.tg.Admin == "" {
 			return nil
 		}
-		return swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+		return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
 	}
 	spec := r.spec
 	if spec.Target.Embedded.Pool > 0 {
 		return r.startPool(ctx)
 	}
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{embedded.TCP},
+		Domain: spec.Target.Domain, Transports: []string{embedded.TCP}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
 		Options: []refserver.Option{
-			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(r.plan.StoreRooms(spec.Rooms.Privacy)...),
+			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
 			// many users per connection as the scenario puts there
@@ -415,13 +428,9 @@ func (r *run) startPool(ctx context.Context) error {
 	}
 	r.stop = append(r.stop, func() { p.Close() })
 	r.pool, r.tg = p, p.Target()
-	where := "a throw-away PostgreSQL cluster"
-	if db != "" {
-		where = postgres.Redact(db)
-	}
-	r.desc = fmt.Sprintf("embedded pool of %d servers on %s: %s", e.Pool, where, r.tg.String())
+	r.desc = fmt.Sprintf("embedded pool of %d servers on %s: %s", e.Pool, p.Where(), r.tg.String())
 	r.meas.pid = -1 // several processes: measured one by one (summary.json servers)
-	return swarm.Provision(adminclient.WithToken(ctx, r.tg.AdminToken), r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+	return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
 }
 
 // poolStarts notes the pool servers' CPU time as the load starts and
@@ -509,6 +518,9 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger, EmbeddedPool: r.pool != nil,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
+			if r.stream != nil {
+				r.stream.tick(s)
+			}
 			r.online.Store(int64(s.UsersOnline))
 			r.o.Observer.Tick(s)
 		},
@@ -517,10 +529,20 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		return nil, badInput(err)
 	}
 	r.meas.sw, r.meas.rec, r.meas.offset = sw, r.rec, r.offset
+	if len(r.o.Streams) > 0 {
+		r.stream = newStreamer(r.o.Streams, r.rec, r.plan, r.o.Logger)
+	}
 	r.meas.start()
 	stopKill := r.poolStarts(start)
 	oc, err := sw.Run(ctx, Drain(ctx))
 	stopKill()
+	if r.stream != nil {
+		began := start
+		if err == nil {
+			began = oc.Start
+		}
+		r.stream.close(began)
+	}
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
 	}

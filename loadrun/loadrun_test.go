@@ -53,6 +53,19 @@ func (o *observer) Started(i loadrun.Info) { o.info = i }
 func (o *observer) Tick(reports.Snapshot)  { o.ticks++ }
 func (o *observer) Done()                  { o.dones++ }
 
+// sink keeps the intervals a run streams to it.
+type sink struct{ recs []reports.IntervalRecord }
+
+func (s *sink) WriteInterval(r reports.IntervalRecord) error {
+	s.recs = append(s.recs, r)
+	return nil
+}
+
+// broken is a writer that fails.
+type broken struct{}
+
+func (broken) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
 // TestRunAgainstTarget: Options.Target sends the load to a server of the
 // test's own (rooms provisioned through its admin API with the token),
 // the observer follows, and the results folder and report are written
@@ -65,9 +78,12 @@ func TestRunAgainstTarget(t *testing.T) {
 	obs := &observer{}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	streamed := &sink{}
 	res, err := loadrun.Run(ctx, parse(t, tiny), loadrun.Options{
 		Target: tg, Tick: 250 * time.Millisecond, Observer: obs,
 		Output: loadrun.Output{Dir: dir, Report: true, Version: "test"},
+		// a stream that fails does not stop the run nor the others
+		Streams: []reports.IntervalSink{reports.NewJSONStream(broken{}), streamed},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +97,20 @@ func TestRunAgainstTarget(t *testing.T) {
 	}
 	if obs.info.Users != 4 || obs.info.Rooms != 1 || obs.ticks == 0 || obs.dones != 1 {
 		t.Fatalf("observer: %+v, %d ticks, %d dones", obs.info, obs.ticks, obs.dones)
+	}
+	// every interval streamed, in order, with the phase it belongs to
+	if len(streamed.recs) != len(res.Intervals) {
+		t.Fatalf("%d intervals streamed, the result has %d", len(streamed.recs), len(res.Intervals))
+	}
+	var posts int64
+	for i, r := range streamed.recs {
+		if r.Interval != i || !r.End.Equal(res.Intervals[i].End) {
+			t.Errorf("streamed interval %d is #%d ending %v, want %v", i, r.Interval, r.End, res.Intervals[i].End)
+		}
+		posts += r.Ops[reports.OpPostAck].Count
+	}
+	if last := streamed.recs[len(streamed.recs)-1]; posts != s.Ops[reports.OpPostAck].Count || last.Phase != reports.DrainPhase {
+		t.Errorf("streamed %d posts (summary: %d), last interval in phase %q", posts, s.Ops[reports.OpPostAck].Count, last.Phase)
 	}
 	for _, f := range []string{"summary.json", "scenario.yaml", "accounting.gob.gz", "env.json", "measurement.json", "report.html"} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
@@ -107,6 +137,7 @@ func TestRunBadInput(t *testing.T) {
 		"lookup without server":        {loadrun.Options{Target: target.Target{Lookup: "sip:ocschat@example.com"}}, "target: servers: missing"},
 		"bad server":                   {loadrun.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{"nocolon"}}}, "target: servers[0]:"},
 		"report without folder":        {loadrun.Options{Output: loadrun.Output{Report: true}}, "results folder"},
+		"nil stream":                   {loadrun.Options{Streams: []reports.IntervalSink{nil}}, "stream 1 is nil"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := loadrun.Run(ctx, parse(t, tiny), c.o)

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -321,14 +320,11 @@ func (m *Measurement) json() ([]byte, error) { return json.MarshalIndent(m, "", 
 // the last value read, so that the count never goes back.
 func adminCommits(admin, token string) func() uint64 {
 	var last uint64
+	c := adminclient.New(admin, token)
 	return func() uint64 {
-		ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), token), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		b, err := adminclient.Do(ctx, http.MethodGet, admin, "/api/stats", nil)
-		var st struct {
-			Store struct{ Commits uint64 } `json:"store"`
-		}
-		if err == nil && json.Unmarshal(b, &st) == nil {
+		if st, err := c.Stats(ctx); err == nil {
 			last = max(last, st.Store.Commits)
 		}
 		return last

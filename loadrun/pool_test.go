@@ -2,7 +2,6 @@ package loadrun_test
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -10,16 +9,8 @@ import (
 
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/loadrun"
-	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/reports"
 )
-
-func TestMain(m *testing.M) {
-	if embedded.PoolChild() { // a server of an embedded pool
-		return
-	}
-	os.Exit(pgtest.Main(m))
-}
 
 // failover is a pool of three servers of which the second is killed
 // while users post.

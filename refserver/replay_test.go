@@ -145,6 +145,7 @@ func (p *rawPeer) waitInfo(what string, f func(callID string, e *xccos.Envelope)
 // so that the client would go on. The log's server tags (from the mock
 // server) are replaced by the tags this server hands out.
 func TestReplaySIPESession(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithRooms(store.Room{
 		ID: "room1", Name: "Room One", Topic: "test topic",
 		Members: []string{"sip:alice@example.com", "sip:bob@example.com"},
@@ -298,6 +299,7 @@ func contains(list []string, s string) bool {
 // TestMalformedSIP: garbage and malformed requests get 400 (when they can
 // be answered at all); the connection and the server stay up.
 func TestMalformedSIP(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t)
 	p := newRawPeer(t, srv.TCPAddr())
 	reg := func(cseq int) string {

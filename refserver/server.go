@@ -242,6 +242,7 @@ type Server struct {
 	tcpAddr    net.Addr
 	udpAddr    net.Addr
 	admin      *http.Server
+	adminDone  chan struct{} // closed when the admin API's Serve returned
 	adminAddr  net.Addr
 	adminToken string
 	reg        registrar
@@ -412,7 +413,11 @@ func (s *Server) startAdmin() error {
 	}
 	h := admin.Handler(s.hub, func() any { return s.Stats() }, admin.Options{Token: s.adminToken, Addr: s.adminAddr.String(), TokenHint: hint})
 	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-	go func() { _ = s.admin.Serve(ln) }()
+	s.adminDone = make(chan struct{})
+	go func() {
+		defer close(s.adminDone)
+		_ = s.admin.Serve(ln)
+	}()
 	return nil
 }
 
@@ -480,6 +485,7 @@ func (s *Server) close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.admin.Shutdown(ctx)
 		cancel()
+		<-s.adminDone
 	}
 	if s.ep != nil {
 		s.ep.Close()

@@ -1,7 +1,6 @@
 package channel
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -186,7 +185,7 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 		}
 		if len(missing) > 0 {
 			h.query(s, name, envid, func() {
-				ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+				ctx, cancel := h.queryContext(10 * time.Second)
 				defer cancel()
 				for _, id := range missing {
 					h.loadRoom(ctx, id)
@@ -314,7 +313,7 @@ func (h *Hub) forgetInvitations(user string, rooms []*room) {
 		for _, inv := range ended {
 			err, tried := done[inv.RoomID]
 			if !tried {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := h.writeContext(10 * time.Second)
 				err = h.st.DeleteInvitations(ctx, user, inv.RoomID)
 				cancel()
 				done[inv.RoomID] = err
@@ -393,7 +392,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		n = min(d.History.Last, DefaultHistoryMax)
 	}
 	h.query(s, "bccontext", envid, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := h.queryContext(30 * time.Second)
 		defer cancel()
 		msgs, err := h.st.History(ctx, r.id, n)
 		if err != nil {
@@ -525,7 +524,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		h.mu.RUnlock()
 	}
 	h.query(s, "msgsrch", envid, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := h.queryContext(30 * time.Second)
 		defer cancel()
 		msgs, err := h.st.Search(ctx, query)
 		if err != nil {

@@ -107,7 +107,10 @@ type Hub struct {
 	// URIs (which may carry a port)
 	services map[string]string
 	pool     Pool // nil outside a pool
-	// ctx ends when the hub closes (readers of the pool's posts)
+	// ctx is the hub's life: the storage queries its workers run for
+	// clients (who give no context of their own) and the readers of the
+	// pool's posts take it, and Close cancels it, so that Close does not
+	// wait out a slow query.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -233,6 +236,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	rooms, err := cfg.Store.Rooms(ctx)
 	if err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("channel: load rooms: %w", err)
 	}
 	for _, r := range rooms {
@@ -241,6 +245,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	invs, err := cfg.Store.Invitations(ctx)
 	if err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("channel: load invitations: %w", err)
 	}
 	h.invited = map[string][]store.Invitation{}
@@ -275,9 +280,10 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-// Close waits for queries in flight (and stops reading the pool's posts)
-// and drops every session. In a pool, the caller stops calling Committed
-// and the other pool methods first.
+// Close cancels the storage reads in flight (a client's history or
+// search), waits for the workers (writes in flight finish), stops reading
+// the pool's posts and drops every session. In a pool, the caller stops
+// calling Committed and the other pool methods first.
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
@@ -338,7 +344,7 @@ func (h *Hub) query(s *session, name string, envid uint64, f func()) {
 	})
 }
 
-// go runs f on a worker slot (storage queries), tracked for Close.
+// goWork runs f on a worker slot (storage queries), tracked for Close.
 func (h *Hub) goWork(f func()) {
 	h.wg.Add(1)
 	go func() {
@@ -356,6 +362,20 @@ func (h *Hub) roomCtx(ctx context.Context, id string) *room {
 		return r
 	}
 	return h.loadRoom(ctx, id)
+}
+
+// queryContext is the context of a storage read a worker runs for a
+// client (history, search): the hub's life, bounded by d. Close cancels
+// it: the client is being dropped anyway.
+func (h *Hub) queryContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(h.ctx, d)
+}
+
+// writeContext is the context of a storage write the hub decided on (an
+// invitation ended by a join): not cancelled by Close, which lets it
+// finish, bounded by d, before the store closes.
+func (h *Hub) writeContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(h.ctx), d)
 }
 
 // room returns a room by id.

@@ -19,6 +19,7 @@ import (
 	"github.com/gcload/gcload/internal/pgcluster"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/lookup"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/target"
 )
 
@@ -245,6 +246,15 @@ func servePoolChild(raw string) error {
 	fmt.Println(srv.TCPAddr(), srv.AdminURL())
 	_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it (or dies)
 	return nil
+}
+
+// Where names the pool's database for people: the URL without its
+// password, or "a throw-away PostgreSQL cluster".
+func (p *Pool) Where() string {
+	if p.cluster != nil {
+		return "a throw-away PostgreSQL cluster"
+	}
+	return postgres.Redact(p.DB)
 }
 
 // Target describes the pool for a client: the lookup URI, the domain,

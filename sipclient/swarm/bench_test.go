@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/refservertest"
@@ -35,11 +38,20 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return nil, err
 		}
-		return []refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1)}, nil
+		return []refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...), refserver.WithNoticeLimit(1)}, nil
 	}) {
 		return
 	}
-	os.Exit(pgtest.Main(m))
+	code := pgtest.Main(m)
+	if code == 0 {
+		// goleak: a goroutine the swarm started that outlives the tests
+		// fails the package (every one must be waited for by Run)
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 func parsePlan(src string) (*swarm.Plan, error) {
@@ -198,7 +210,7 @@ limits: {max_lag: 5s}
 	}
 	defer pool.Close()
 	tg := pool.Target()
-	if err := swarm.Provision(adminclient.WithToken(ctx, tg.AdminToken), tg.Admin, plan, "closed"); err != nil {
+	if err := swarm.Provision(ctx, adminclient.New(tg.Admin, tg.AdminToken), plan, "closed"); err != nil {
 		b.Fatal(err)
 	}
 	cpu := func() (srv, pg time.Duration) {

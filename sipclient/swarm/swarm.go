@@ -1088,6 +1088,7 @@ func (u *vuser) event(e sipclient.Event) {
 func (s *Swarm) signOut(ctx context.Context) {
 	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
+	defer wg.Wait() // ctx ending stops starting sign-outs, never the wait for those started
 	for _, u := range s.users {
 		if u.state.Load() != stOnline {
 			continue
@@ -1106,7 +1107,6 @@ func (s *Swarm) signOut(ctx context.Context) {
 			s.online.Add(-1)
 		}()
 	}
-	wg.Wait()
 }
 
 // SIPStats returns the swarm's SIP endpoint counters so far (bytes and

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -80,10 +81,11 @@ func run(t *testing.T, plan *swarm.Plan, srv *refserver.Server, shards int) ([]*
 }
 
 func server(t *testing.T, plan *swarm.Plan, opts ...refserver.Option) *refserver.Server {
-	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...)}, opts...)...)
+	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...)}, opts...)...)
 }
 
 func TestPlanDeterministic(t *testing.T) {
+	t.Parallel()
 	spec := loadSpec(t, known)
 	a, err := swarm.NewPlan(spec)
 	if err != nil {
@@ -116,6 +118,7 @@ func TestPlanDeterministic(t *testing.T) {
 // TestKnownSchedule: exactly the planned posts and deliveries, none lost,
 // and latency histograms with the right counts.
 func TestKnownSchedule(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +180,7 @@ func TestKnownSchedule(t *testing.T) {
 // 270 go to other members, so 2 are dropped (the 100th and 200th) and 3
 // duplicated (the 50th, 150th, 250th).
 func TestFaultsCaught(t *testing.T) {
+	t.Parallel()
 	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries, "both"} {
 		t.Run(string(f), func(t *testing.T) {
 			t.Parallel()
@@ -219,6 +223,7 @@ func TestFaultsCaught(t *testing.T) {
 // TestShardsMerge: the shards of a scenario split 3 ways, merged, give the
 // counts of the unsplit run.
 func TestShardsMerge(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestK8sRender(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "peak.yaml")
 	set := []string{"target.lookup=sip:ocschat@example.com", "target.server=gc.example.com:5061"}
 	r := gcload(t, nil, "k8s", "render", "peak", "--shards", "3", "--image", "gcload:test", "--namespace", "load",

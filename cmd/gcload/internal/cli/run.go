@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -56,6 +58,9 @@ type RunOptions struct {
 	// throw-away cluster).
 	EmbeddedPool int
 	DB           string
+	// Streams are --stream FORMAT=FILE: each interval written to FILE
+	// ("-": standard output) as JSON lines or CSV while the run goes on.
+	Streams []string
 }
 
 // NewCmdRun builds `gcload run`.
@@ -103,6 +108,7 @@ post sent on one shard and received on another is timed correctly.`,
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
   gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...
   gcload run peak --coordinator http://coord.example.com:8440 --shard 2 --target ... --server ...
+  gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv
   gcload run smoke --target sip:ocschat@contoso.com --server gc1.contoso.com:5061,gc2.contoso.com:5061,gc3.contoso.com:5061
   gcload run pool                                  # three servers on a throw-away PostgreSQL, one killed mid-run
   gcload run smoke --embedded-pool 3 --db postgres://gcload@localhost/gcload`,
@@ -130,6 +136,7 @@ post sent on one shard and received on another is timed correctly.`,
 	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.StringArrayVar(&o.Streams, "stream", nil, `write each interval while the run goes on, FORMAT=FILE (repeatable): json (one JSON object a line) or csv; FILE "-" is standard output, and the summary then goes to standard error (docs/results.md, "Streams")`)
 	f.DurationVar(&o.Deadline, "deadline", 0, "end the run after this long whatever happens (load stopped, drain abandoned, results written; exit code 6); 0: no deadline")
 	f.IntVar(&o.EmbeddedPool, "embedded-pool", 0, "run an embedded pool of N reference server processes on one PostgreSQL database instead of the in-process server (target.embedded.pool); users are spread over them")
 	f.StringVar(&o.DB, "db", "", "the embedded pool's PostgreSQL database, postgres://USER@HOST/DB (default: target.embedded.db, else a throw-away cluster of Debian's postgresql package, which must be installed)")
@@ -225,6 +232,11 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		return badInput(fmt.Errorf("--deadline %s: must not be negative", o.Deadline))
 	}
 	out := outDir(env, o, spec, shard)
+	streams, summaryOut, closeStreams, err := openStreams(env, o.Streams)
+	if err != nil {
+		return err
+	}
+	defer closeStreams()
 	ctx, cancel := withDeadline(ctx, o.Deadline)
 	defer cancel()
 	res, err := loadrun.Run(ctx, spec, loadrun.Options{
@@ -233,13 +245,17 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now,
 		Logger:  slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
+		Streams: streams,
 		PoolDB:  o.DB, PoolLogs: env.Stderr,
 	})
 	if err != nil {
 		return fromLibrary(err)
 	}
-	reports.WriteText(env.Stdout, &res.Summary)
-	fmt.Fprintf(env.Stdout, "results: %s\n", out)
+	if err := closeStreams(); err != nil {
+		fmt.Fprintf(env.Stderr, "gcload run: %v\n", err)
+	}
+	reports.WriteText(summaryOut, &res.Summary)
+	fmt.Fprintf(summaryOut, "results: %s\n", out)
 	return verdictCode(&res.Summary)
 }
 
@@ -253,6 +269,60 @@ func outDir(env *Env, o *RunOptions, spec *scenarios.Spec, shard swarm.Shard) st
 		out += "-shard" + fmt.Sprint(shard.Index)
 	}
 	return out
+}
+
+// openStreams opens the files of --stream FORMAT=FILE and returns their
+// sinks, where the summary goes (standard error when a stream takes
+// standard output) and a function that closes the files (once; later
+// calls return nil).
+func openStreams(env *Env, specs []string) (sinks []reports.IntervalSink, summary io.Writer, closeAll func() error, err error) {
+	summary = env.Stdout
+	var files []*os.File
+	closeAll = func() error {
+		var errs []error
+		for _, f := range files {
+			if err := f.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("--stream %s: %w", f.Name(), err))
+			}
+		}
+		files = nil
+		return errors.Join(errs...)
+	}
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		format, file, ok := strings.Cut(spec, "=")
+		if !ok || file == "" {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: want FORMAT=FILE, e.g. json=intervals.jsonl or csv=- (standard output)", spec))
+		}
+		if format != "json" && format != "csv" {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: unknown format %q (want json or csv)", spec, format))
+		}
+		if seen[file] {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: %s is already the file of another --stream", spec, file))
+		}
+		seen[file] = true
+		var w io.Writer
+		if file == "-" {
+			w, summary = env.Stdout, env.Stderr
+		} else {
+			f, err := os.Create(file)
+			if err != nil {
+				closeAll()
+				return nil, nil, nil, badInput(fmt.Errorf("--stream %q: %w", spec, err))
+			}
+			files = append(files, f)
+			w = f
+		}
+		if format == "json" {
+			sinks = append(sinks, reports.NewJSONStream(w))
+		} else {
+			sinks = append(sinks, reports.NewCSVStream(w))
+		}
+	}
+	return sinks, summary, closeAll, nil
 }
 
 // withDeadline bounds ctx, the load, and the drain it carries

@@ -107,11 +107,17 @@ func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec
 		return st.Local.Add(-skew), &loadrun.Clock{Offset: st.Offset.Offset, Uncertainty: st.Offset.Uncertainty, RTT: st.Offset.RTT, Samples: st.Offset.Samples, Read: clock}, nil
 	}
 	out := outDir(env, o, spec, shard)
+	streams, summaryOut, closeStreams, err := openStreams(env, o.Streams)
+	if err != nil {
+		return err
+	}
+	defer closeStreams()
 	res, err := loadrun.Run(lctx, spec, loadrun.Options{
 		Target: withEnvToken(env, o.Target), Shard: shard, Join: join,
 		Output: loadrun.Output{Dir: out, Report: true, Version: Version},
 		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now, Logger: log,
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
+		Streams: streams,
 	})
 	if err != nil {
 		// the coordinator hears why (a refused start it knows already)
@@ -128,8 +134,11 @@ func runShard(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Spec
 		}
 		return fromLibrary(err)
 	}
-	reports.WriteText(env.Stdout, &res.Summary)
-	fmt.Fprintf(env.Stdout, "results: %s\n", out)
+	if err := closeStreams(); err != nil {
+		fmt.Fprintf(env.Stderr, "gcload run: %v\n", err)
+	}
+	reports.WriteText(summaryOut, &res.Summary)
+	fmt.Fprintf(summaryOut, "results: %s\n", out)
 	if err := c.Upload(loadrun.Drain(ctx), out); err != nil {
 		return fmt.Errorf("sending the results to %s: %w", o.Coordinator, err)
 	}
