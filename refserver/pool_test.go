@@ -518,6 +518,35 @@ func TestPoolServerKilled(t *testing.T) {
 		on, _ := st.Online(ctx, "")
 		return len(on) == 6
 	})
+	// handed returns the servers of n channel services the lookup service
+	// of the server at via hands out, one sign-in each
+	handed := func(via string, n int) map[string]int {
+		got := map[string]int{}
+		for range n {
+			c, err := sipclient.New(sipclient.Config{User: "sip:looker@example.com", Server: via})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SignIn(ctx); err != nil {
+				t.Fatal(err)
+			}
+			uri, err := c.Lookup(ctx, sipclient.FlowClient)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Close(ctx)
+			addr, ok := sipclient.ServerOf(uri)
+			if !ok {
+				t.Fatalf("lookup handed out %s, which names no server", uri)
+			}
+			got[addr]++
+		}
+		return got
+	}
+	// (once the first server has read the other two's registrations)
+	poll(t, func() string { return "before the kill, three lookups never handed out all three servers" }, func() bool {
+		return len(handed(kids[0].Addr, 3)) == 3
+	})
 	var mu sync.Mutex
 	acked := map[string]bool{}
 	var wg sync.WaitGroup
@@ -553,6 +582,16 @@ func TestPoolServerKilled(t *testing.T) {
 			defer m.mu.Unlock()
 			return slices.Contains(m.gone, users[1]) && slices.Contains(m.gone, users[4])
 		})
+	}
+	// the live servers' lookup services stop handing out the dead one
+	// once its heartbeat is overdue (the TTL), and hand out the others
+	for _, via := range []string{kids[0].Addr, kids[2].Addr} {
+		poll(t, func() string { return "the lookup service of " + via + " still hands out the dead server" }, func() bool {
+			return handed(via, 3)[kids[1].Addr] == 0
+		})
+		if got := handed(via, 6); got[kids[1].Addr] != 0 || got[kids[0].Addr] != 3 || got[kids[2].Addr] != 3 {
+			t.Fatalf("after the kill, the lookup service of %s handed out %v: want %s and %s three times each", via, got, kids[0].Addr, kids[2].Addr)
+		}
 	}
 	// the users of the dead server sign in again through a live one
 	for _, i := range []int{1, 4} {
