@@ -9,6 +9,7 @@ import (
 
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/loadrun"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/reports"
 )
 
@@ -87,6 +88,11 @@ func TestPoolKilledServer(t *testing.T) {
 	if s.Verdict != reports.VerdictPass {
 		t.Fatalf("verdict %s: %v", s.Verdict, s.Reasons)
 	}
+	// every acknowledged post is in the database (a post in flight to the
+	// killed server may be there too, unacknowledged)
+	if stored := storedPosts(ctx, t, db); stored < uint64(d.Posts) {
+		t.Fatalf("%d posts acknowledged in the run, %d in PostgreSQL", d.Posts, stored)
+	}
 
 	// the same without reconnection: the run fails, and says why
 	spec := parse(t, strings.Replace(failover, "reconnect: {after: 200ms, tries: 20, history: 200}\n", "", 1))
@@ -101,4 +107,27 @@ func TestPoolKilledServer(t *testing.T) {
 	if s.Counters[reports.CounterReconnected] != 0 || s.Delivery.MissedOffline != 0 {
 		t.Fatalf("without reconnect: reconnected %d, missed offline %d", s.Counters[reports.CounterReconnected], s.Delivery.MissedOffline)
 	}
+}
+
+// storedPosts counts the posts in the database at url, in every room.
+func storedPosts(ctx context.Context, t *testing.T, url string) uint64 {
+	t.Helper()
+	st, err := postgres.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	last, err := st.LastSeqs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for room := range last {
+		h, err := st.ReadSince(ctx, room, 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += uint64(len(h))
+	}
+	return n
 }
