@@ -145,3 +145,103 @@ func TestRunSeveralServers(t *testing.T) {
 		t.Fatalf("the console summary does not show the servers:\n%s", r.stdout)
 	}
 }
+
+// TestServePool: two gcload serve on one PostgreSQL form a pool, as
+// README's "A pool" says: each first line names its pool server, the
+// admin API's stats of each list both (their IDs from --server-id, their
+// channel services on their own addresses), and a server stopped is gone
+// from the other's list. A TTL shorter than two heartbeats is bad input.
+func TestServePool(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Shared(t).NewDatabase(t)
+	const token = "a-token-for-the-pool-test"
+	type served struct {
+		line, sip, admin string
+		sig              chan os.Signal
+		code             chan int
+	}
+	serve := func(id string) *served {
+		pr, pw := io.Pipe()
+		s := &served{sig: make(chan os.Signal, 1), code: make(chan int, 1)}
+		var stderr strings.Builder
+		go func() {
+			env := &Env{Stdout: pw, Stderr: &stderr, Signals: s.sig, Now: time.Now,
+				Getenv: func(k string) string {
+					if k == adminclient.TokenEnv {
+						return token
+					}
+					return ""
+				},
+				Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", url,
+					"--server-id", id, "--heartbeat", "100ms", "--server-ttl", "1s"}}
+			s.code <- Main(env)
+			pw.Close()
+		}()
+		line, err := bufio.NewReader(pr).ReadString('\n')
+		if err != nil {
+			t.Fatalf("serve %s printed %q: %v (exit %d) %s", id, line, err, <-s.code, stderr.String())
+		}
+		go io.Copy(io.Discard, pr)
+		m := regexp.MustCompile(`SIP on (\S+), lookup \S+, channels .*admin API ([^\s,]+)`).FindStringSubmatch(line)
+		if m == nil || !strings.Contains(line, ", pool server "+id+" (") {
+			t.Fatalf("serve %s's first line should name its pool server: %q", id, line)
+		}
+		s.line, s.sip, s.admin = line, m[1], m[2]
+		t.Cleanup(func() {
+			select {
+			case s.sig <- os.Interrupt:
+			default:
+			}
+			<-s.code
+		})
+		return s
+	}
+	gc1, gc2 := serve("gc1"), serve("gc2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := adminclient.New(gc1.admin, token)
+	// servers lists gc1's view of the pool: id → its channel services
+	servers := func() map[string][]string {
+		st, err := admin.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pool == nil || st.Pool.ID != "gc1" {
+			t.Fatalf("gc1's stats name no pool, or another server: %+v", st.Pool)
+		}
+		out := map[string][]string{}
+		for _, s := range st.Pool.Servers {
+			out[s.ID] = s.URIs
+		}
+		return out
+	}
+	waitFor := func(what string, ok func(map[string][]string) bool) map[string][]string {
+		for {
+			got := servers()
+			if ok(got) {
+				return got
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: gc1 lists %v", what, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	got := waitFor("both servers live", func(m map[string][]string) bool { return len(m) == 2 })
+	for id, sip := range map[string]string{"gc1": gc1.sip, "gc2": gc2.sip} {
+		if len(got[id]) == 0 || !strings.HasSuffix(got[id][0], "@"+sip) {
+			t.Errorf("gc1 lists %s with the channel services %v, want them on %s", id, got[id], sip)
+		}
+	}
+	gc2.sig <- os.Interrupt
+	if code := <-gc2.code; code != 0 {
+		t.Fatalf("gc2 exit %d", code)
+	}
+	gc2.code <- 0 // for its cleanup
+	waitFor("gc2 gone once stopped", func(m map[string][]string) bool { _, ok := m["gc2"]; return len(m) == 1 && !ok })
+
+	r := gcload(t, nil, "serve", "--listen", "127.0.0.1:0", "--udp=false", "--db", url, "--heartbeat", "1s", "--server-ttl", "1500ms")
+	if r.code != 2 || !strings.Contains(r.stderr, "TTL") {
+		t.Fatalf("--server-ttl under two heartbeats: exit %d, %s", r.code, r.stderr)
+	}
+}
