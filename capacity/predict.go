@@ -21,11 +21,13 @@ const (
 // PoolCPUPerDelivery is the server CPU a delivery costs in a pool whose
 // rooms have members on every server, over what it costs on one server:
 // each server renders and sends its own share of a post's fan-out and
-// takes in the others' posts. BenchmarkPoolDelivery measured 21.5 µs per
-// delivery for three servers on one PostgreSQL against 17 µs for one,
-// each server's idle cost taken out (docs/performance.md, "Pools"). A pool
-// whose lookup keeps each room's members on one server pays none of it.
-const PoolCPUPerDelivery = 21.5 / 17.0
+// takes in the others' posts. BenchmarkPoolDelivery's three servers on one
+// PostgreSQL against one, each server's idle cost taken out, in two
+// sessions (docs/performance.md, "Pools"): 23.0 µs per delivery against
+// 17.3, and 25.5 against 15.25. The pessimistic edge takes the larger
+// ratio, the central one their mean, the optimistic none (a pool whose
+// lookup keeps each room's members on one server pays none of it).
+var PoolCPUPerDelivery = Band{Low: 25.5 / 15.25, Mid: (23.0/17.3 + 25.5/15.25) / 2, High: 1}
 
 // DefaultTableSizes are the room sizes of the per-size table (the mix's
 // sizes are added).
@@ -504,14 +506,14 @@ func (pr *Prediction) predictHeadroom() {
 // PoolUsers is the concurrent users of a pool of n servers on one
 // database on a machine of the profile, and the resource that runs out at
 // each edge. Per resource: the servers' CPU and network scale with n, the
-// CPU divided by PoolCPUPerDelivery at the pessimistic and central edges
-// (rooms spread over the servers, as a round-robin lookup spreads them)
-// and not at the optimistic one (each room's members on one server);
+// CPU divided by PoolCPUPerDelivery at each edge (rooms spread over the
+// servers, as a round-robin lookup spreads them, at the pessimistic and
+// central edges; each room's members on one server at the optimistic);
 // memory scales with n (each server holds its own users); the disks do
 // not, since every server commits on the one database. The database's own
 // CPU is not modelled.
 func (pr Prediction) PoolUsers(n int) (Band, Binding) {
-	spread := 1.0 // one server spreads nothing
+	spread := Point(1) // one server spreads nothing
 	if n > 1 {
 		spread = PoolCPUPerDelivery
 	}
@@ -519,7 +521,7 @@ func (pr Prediction) PoolUsers(n int) (Band, Binding) {
 	for _, c := range pr.Constraints {
 		switch c.Resource {
 		case CPU:
-			c.MaxUsers = Band{c.MaxUsers.Low * float64(n) / spread, c.MaxUsers.Mid * float64(n) / spread, c.MaxUsers.High * float64(n)}
+			c.MaxUsers = Band{c.MaxUsers.Low * float64(n) / spread.Low, c.MaxUsers.Mid * float64(n) / spread.Mid, c.MaxUsers.High * float64(n) / spread.High}
 		case NIC, RAM:
 			c.MaxUsers = c.MaxUsers.Scale(float64(n))
 		}
@@ -537,7 +539,7 @@ func (pr Prediction) PoolUsers(n int) (Band, Binding) {
 
 // PoolNote says what the pool figure of n servers assumes.
 func PoolNote(n int) string {
-	return fmt.Sprintf("%d servers on one database: CPU and network %d times a server's, the CPU at %.2g times the cost per delivery (rooms spread over the servers, measured on a pool of three; none when each room stays on one server), memory %d times, the disks the database's alone (one machine of the profile), the database's CPU not modelled", n, n, PoolCPUPerDelivery, n)
+	return fmt.Sprintf("%d servers on one database: CPU and network %d times a server's, the CPU at %.2g (pessimistic) to %.2g (central) times the cost per delivery (rooms spread over the servers, measured on a pool of three; none at the optimistic edge, each room on one server), memory %d times, the disks the database's alone (one machine of the profile), the database's CPU not modelled", n, n, PoolCPUPerDelivery.Low, PoolCPUPerDelivery.Mid, n)
 }
 
 func mixName(m RoomMix) string {
