@@ -14,13 +14,17 @@ import (
 )
 
 // failover is a pool of three servers of which the second is killed
-// while users post.
+// while users post. The users share two connections per server, as a
+// Front End carries many users: those on the killed server's lose theirs
+// together and come back over the other servers' shared connections
+// (gcload run pool's own test covers a connection per user).
 const failover = `
 name: failover
 seed: 3
 target:
   embedded: {pool: 3, kill: {server: 2, at: 3s}}
 users: {count: 30}
+connections: {model: shared, shared: 2}
 rooms:
   classes: [{name: room, size: 10, count: 3}]
 phases:
