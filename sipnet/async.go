@@ -133,21 +133,44 @@ func (ep *Endpoint) sweep() {
 // straight from the read buffer: it reads the status, the topmost Via's
 // branch and nothing else, allocates nothing, and reports false for any
 // message it does not handle (which then goes the full way).
-func (ep *Endpoint) fastResponse(b []byte) bool {
+//
+// On a connection with a Security the response is scanned (into the
+// reader's scratch message, still without allocating) and checked first;
+// one the check refuses is dropped here.
+func (ep *Endpoint) fastResponse(c *Conn, b []byte) bool {
 	if len(b) < 12 || string(b[:8]) != "SIP/2.0 " {
 		return false
 	}
 	code := 0
-	for _, c := range b[8:11] {
-		if c < '0' || c > '9' {
+	for _, ch := range b[8:11] {
+		if ch < '0' || ch > '9' {
 			return false
 		}
-		code = code*10 + int(c-'0')
+		code = code*10 + int(ch-'0')
 	}
 	if code < 200 || code >= len(ep.stats.byStatus) {
 		return false
 	}
-	id, ok := ep.parseBranch(topBranch(b))
+	var branch string
+	if c.Security() != nil {
+		m := &c.rmsg
+		*m = Message{}
+		if m.scan(b) != nil {
+			return false // the full path refuses it
+		}
+		branch = m.Branch
+		if id, ok := ep.parseBranch(branch); !ok || !ep.pooled(id<<1) {
+			return false
+		}
+		if !ep.checkResponse(c, m) {
+			*m = Message{} // keep no view of the read buffer
+			return true
+		}
+		*m = Message{}
+	} else {
+		branch = topBranch(b)
+	}
+	id, ok := ep.parseBranch(branch)
 	if !ok {
 		return false
 	}
@@ -164,6 +187,17 @@ func (ep *Endpoint) fastResponse(b []byte) bool {
 	ep.stats.byStatus[code].Add(1)
 	tx.completeStatus(code)
 	return true
+}
+
+// pooled reports whether key names an asynchronous transaction waiting
+// for its answer.
+func (ep *Endpoint) pooled(key uint64) bool {
+	sh := ep.shard(key)
+	sh.mu.Lock()
+	tx := sh.m[key]
+	ok := tx != nil && tx.pooled
+	sh.mu.Unlock()
+	return ok
 }
 
 // topBranch returns the branch parameter of the first Via header of a

@@ -83,7 +83,7 @@ func (ep *Endpoint) Begin(c *Conn, req *sip.Request) (*ClientTx, error) {
 		mf := sip.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)
 	}
-	raw := []byte(req.String())
+	raw := c.signRaw([]byte(req.String()))
 	tx := ep.newClientTx(c, br, string(req.Method), true)
 	if req.Method == sip.INVITE {
 		tx.inv = &inviteInfo{
@@ -255,6 +255,9 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 	if m.StatusCode < len(ep.stats.byStatus) {
 		ep.stats.byStatus[m.StatusCode].Add(1)
 	}
+	if !ep.checkResponse(c, m) {
+		return // refused: its transaction times out
+	}
 	id, ok := ep.parseBranch(m.Branch)
 	if !ok {
 		ep.stray(c, m)
@@ -409,6 +412,7 @@ func (tx *ClientTx) Cancel() (*ClientTx, error) {
 		b = appendHeader(b, "Route", r)
 	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
+	b = tx.conn.signRaw(b)
 	ctx := tx.ep.newClientTx(tx.conn, tx.Branch, "CANCEL", true)
 	if err := tx.ep.start(ctx, b); err != nil {
 		return nil, err
@@ -434,7 +438,7 @@ func (tx *ClientTx) ackNon2xx(m *Message) {
 		b = appendHeader(b, "Route", r)
 	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
-	_ = tx.conn.Write(b)
+	_ = tx.conn.Write(tx.conn.signRaw(b))
 }
 
 type ackEntry struct {

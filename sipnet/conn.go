@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/gcload/gcload/sipauth/sipae"
 )
 
 // Transport names as they appear in Via headers.
@@ -53,6 +55,14 @@ type Conn struct {
 
 	valMu sync.Mutex
 	val   any
+
+	// MS-SIPAE (security.go): what signs and checks this connection's
+	// messages, and the signing scratch space it guards
+	sec    atomic.Pointer[securityBox]
+	signMu sync.Mutex
+	sf     sipae.Fields
+	numBuf [10]byte
+	rmsg   Message // the reader's scratch for responses checked on the fast path
 
 	// limits of accepted connections (limits.go)
 	inbound                   bool // accepted on a listener: counted against the caps
@@ -607,7 +617,7 @@ func (c *Conn) readLoopTCP() {
 			completed = true
 			c.msgsIn.Add(1)
 			c.ep.stats.msgsIn.Add(1)
-			if c.ep.opts.Trace == nil && c.ep.fastResponse(buf[start:start+total]) {
+			if c.ep.opts.Trace == nil && c.ep.fastResponse(c, buf[start:start+total]) {
 				start += total
 				continue
 			}

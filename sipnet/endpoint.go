@@ -112,7 +112,7 @@ type Endpoint struct {
 	inbound   int                // accepted connections and UDP peers open
 	perAddr   map[netip.Addr]int // the same, by remote address
 
-	refuseLog, timeoutLog, acceptLog rateLog
+	refuseLog, timeoutLog, acceptLog, signLog rateLog
 
 	wg    sync.WaitGroup
 	stats counters
@@ -166,7 +166,7 @@ type udpKey struct {
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
 	refused, signInTimeouts, messageTimeouts, tooLarge             atomic.Uint64
-	lateResponses, handshakeFailures                               atomic.Uint64
+	lateResponses, handshakeFailures, refusedSigned                atomic.Uint64
 	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
 	bytesIn, bytesOut                                              atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
@@ -199,6 +199,9 @@ type Stats struct {
 	// HandshakeFailures counts accepted TLS connections closed because
 	// their handshake failed or did not complete in time.
 	HandshakeFailures uint64
+	// ResponsesRefused counts responses a connection's Security refused
+	// (dropped: unsigned or badly signed where a signature is due).
+	ResponsesRefused uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -271,6 +274,7 @@ func (ep *Endpoint) Stats() Stats {
 		MessageTimeouts:    ep.stats.messageTimeouts.Load(),
 		TooLarge:           ep.stats.tooLarge.Load(),
 		HandshakeFailures:  ep.stats.handshakeFailures.Load(),
+		ResponsesRefused:   ep.stats.refusedSigned.Load(),
 	}
 	for code := range ep.stats.byStatus {
 		if n := ep.stats.byStatus[code].Load(); n > 0 {
@@ -635,7 +639,7 @@ func (ep *Endpoint) rejectOversize(c *Conn, raw []byte) {
 		return
 	}
 	_ = c.Render(func(dst []byte) []byte {
-		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil)
+		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil, nil)
 	})
 }
 
@@ -647,7 +651,7 @@ func (ep *Endpoint) refuse(c *Conn, m *Message, code int, reason string, why err
 		return
 	}
 	_ = c.Render(func(dst []byte) []byte {
-		return appendResponse(dst, m, code, reason, "", []Header{{"Warning", `399 gcload "` + sanitize(why.Error()) + `"`}}, "", nil)
+		return appendResponse(dst, m, code, reason, "", []Header{{"Warning", `399 gcload "` + sanitize(why.Error()) + `"`}}, "", nil, nil)
 	})
 }
 

@@ -435,7 +435,7 @@ func BenchmarkFastResponse(b *testing.B) {
 		br := ep.NewBranch()
 		ep.asyncTx(c, br, "INFO", cb)
 		resp = append(br.Append(append(resp[:0], head...)), tail...)
-		if !ep.fastResponse(resp) {
+		if !ep.fastResponse(c, resp) {
 			b.Fatal("not handled")
 		}
 	}
