@@ -60,6 +60,10 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+	NoChallenge         Name = "no-challenge"
+	BadServerSignature  Name = "bad-server-signature"
+	AcceptUnsigned      Name = "accept-unsigned"
+	NoIdentityBinding   Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -111,6 +115,10 @@ var catalog = []Fault{
 	{NoSizeLimit, []string{"limits/message-size"}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{"sip/transaction-match"}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{"sip/no-branch"}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{NoChallenge, []string{"auth/challenge"}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
+	{BadServerSignature, []string{"auth/server-signature"}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
+	{AcceptUnsigned, []string{"auth/refuse-unsigned"}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
+	{NoIdentityBinding, []string{"auth/identity"}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
 	{IgnoreGetServerInfo, []string{"reply/commandid-envid", "lookup/requri-uri", "limits/message-size"}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{"reply/commandid-envid"}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{"reply/exactly-once"}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
