@@ -167,6 +167,7 @@ done, 8 compare inconclusive.`,
 	root.AddCommand(
 		NewCmdVersion(env),
 		NewCmdServe(env, nil),
+		NewCmdCert(env),
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),

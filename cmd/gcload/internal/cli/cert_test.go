@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/gcload/gcload/internal/tlsconf"
+	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipauth/sipae"
+	"github.com/gcload/gcload/sipnet"
+)
+
+// TestCertAndServeTLSNTLM: gcload cert writes a CA and certificates;
+// gcload serve takes them for SIP over TLS with NTLM sign-in and accounts;
+// an unauthenticated REGISTER over TLS is answered 401 with MS-SIPAE's
+// NTLM challenge.
+func TestCertAndServeTLSNTLM(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: []string{"cert", "--out", dir, "--host", "127.0.0.1", "--client-name", "fe1.example.com"}}
+	if code := Main(env); code != 0 {
+		t.Fatalf("gcload cert: exit %d: %s", code, out.String())
+	}
+	for _, f := range []string{"ca.pem", "server.pem", "client.pem"} {
+		if !strings.Contains(out.String(), filepath.Join(dir, f)) {
+			t.Errorf("cert does not name %s: %s", f, out.String())
+		}
+	}
+	if st, err := os.Stat(filepath.Join(dir, "server-key.pem")); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("server key: %v %v", st, err)
+	}
+	line, _, stop := serveFor(t, nil, "--db", filepath.Join(dir, "gc.db"), "--tls-listen", "127.0.0.1:0",
+		"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"), "--client-ca", filepath.Join(dir, "ca.pem"),
+		"--auth", "ntlm", "--accounts", filepath.Join("..", "..", "..", "..", "examples", "accounts.csv"))
+	defer stop()
+	m := regexp.MustCompile(`, (127\.0\.0\.1:\d+) \(tls, trunks by client certificate\), sign-in ntlm \(100 accounts\)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve: %q", line)
+	}
+	cfg, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: filepath.Join(dir, "ca.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep := sipnet.NewEndpoint(sipnet.Options{})
+	defer ep.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := ep.DialTLS(ctx, m[1], cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u sip.Uri
+	_ = sip.ParseUri("sip:user1@example.com", &u)
+	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: "example.com"})
+	from := &sip.FromHeader{Address: u, Params: sip.NewParams()}
+	from.Params.Add("tag", "t1")
+	req.AppendHeader(from)
+	req.AppendHeader(&sip.ToHeader{Address: u, Params: sip.NewParams()})
+	cid := sip.CallIDHeader("reg-1")
+	req.AppendHeader(&cid)
+	req.AppendHeader(&sip.CSeqHeader{SeqNo: 1, MethodName: sip.REGISTER})
+	res, err := ep.Do(ctx, c, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := sipae.FindNTLM(res.Headers("WWW-Authenticate"))
+	if res.StatusCode != 401 || err != nil {
+		t.Fatalf("unauthenticated REGISTER over TLS: %d %v", res.StatusCode, err)
+	}
+	if v, _ := offer.Get("targetname"); v != "gc.example.com" {
+		t.Fatalf("offer %s", offer)
+	}
+}
+
+// TestServeAuthBadInput: sign-in and TLS flags that cannot work are bad
+// input, named.
+func TestServeAuthBadInput(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--auth", "kerberos"}, `--auth: auth "kerberos": want none, digest or ntlm`},
+		{[]string{"--auth", "ntlm"}, "--auth ntlm: nobody could sign in"},
+		{[]string{"--auth", "digest", "--accounts", "/nonexistent/accounts.csv"}, "--accounts:"},
+		{[]string{"--tls-listen", "127.0.0.1:0"}, "--tls-listen needs --cert and --key"},
+		{[]string{"--cert", "x.pem"}, "--cert, --key and --client-ca are for --tls-listen"},
+	} {
+		var out bytes.Buffer
+		env := &Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: append([]string{"serve", "--listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "gc.db")}, c.args...)}
+		if code := Main(env); code != reports.ExitBadInput || !strings.Contains(out.String(), c.want) {
+			t.Errorf("%v: exit %d, %q; want %d and %q", c.args, code, out.String(), reports.ExitBadInput, c.want)
+		}
+	}
+}
