@@ -3,6 +3,7 @@ package sipclient
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -66,6 +68,27 @@ type Config struct {
 	EventBuffer int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+
+	// Login and Password answer the server's challenges (auth.go): Login
+	// is "alice", `EXAMPLE\alice` or "alice@example.com", empty for the
+	// address of User (what SIPE sends when no separate login is set).
+	// Without a password a challenge fails the sign-in.
+	Login, Password string
+	// Auth restricts the schemes answered: AuthAny (NTLM when offered,
+	// else digest), AuthNTLM or AuthDigest; DigestAlgorithm picks the
+	// digest algorithm ("MD5", "SHA-256"; empty: the server's first).
+	Auth, DigestAlgorithm string
+	// ExpectChallenge makes a REGISTER without credentials that is
+	// accepted at once a violation of RuleChallenge (the client was given
+	// credentials for a server that authenticates).
+	ExpectChallenge bool
+	// SALifetime is how long the client assumes an NTLM security
+	// association lasts (NTLM announces none; default 8 h): it signs in
+	// again sipae.RenewBefore earlier, or halfway through a short one.
+	SALifetime time.Duration
+	// TLS configures the connection when Transport is "TLS" (nil: the
+	// system roots, and the server's host name as SNI).
+	TLS *tls.Config
 }
 
 // Client is one simulated user.
@@ -101,6 +124,13 @@ type Client struct {
 	nviol      int
 	closed     bool
 	lost       bool
+
+	sa       *sipae.ClientSA // the NTLM association (nil: none)
+	renewing atomic.Bool
+	renewals atomic.Int64
+	bg       sync.WaitGroup // renewals in progress
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
 }
 
 // New makes a client; nothing is sent until SignIn.
@@ -117,8 +147,15 @@ func New(cfg Config) (*Client, error) {
 		cfg.Transport = sipnet.TCP
 	case "UDP":
 		cfg.Transport = sipnet.UDP
+	case "TLS":
+		cfg.Transport = sipnet.TLS
 	default:
-		return nil, fmt.Errorf("sipclient: transport %q: want TCP or UDP", cfg.Transport)
+		return nil, fmt.Errorf("sipclient: transport %q: want TCP, TLS or UDP", cfg.Transport)
+	}
+	switch cfg.Auth {
+	case AuthAny, AuthNTLM, AuthDigest:
+	default:
+		return nil, fmt.Errorf("sipclient: auth %q: want %q, %q or empty", cfg.Auth, AuthNTLM, AuthDigest)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -127,6 +164,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
 	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}, late: map[uint64]struct{}{}}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	_, c.domain, _ = strings.Cut(aor, "@")
 	c.lookupURI = cfg.Lookup
 	if c.lookupURI == "" {
@@ -213,9 +251,12 @@ func (c *Client) dial(ctx context.Context) error {
 		return nil
 	}
 	var err error
-	if c.cfg.Transport == sipnet.UDP {
+	switch c.cfg.Transport {
+	case sipnet.UDP:
 		c.conn, err = c.ep.DialUDP(ctx, c.cfg.Server)
-	} else {
+	case sipnet.TLS:
+		c.conn, err = c.ep.DialTLS(ctx, c.cfg.Server, c.cfg.TLS)
+	default:
 		c.conn, err = c.ep.DialTCP(ctx, c.cfg.Server)
 	}
 	if err != nil {
@@ -256,26 +297,19 @@ func (c *Client) SignIn(ctx context.Context) error {
 	if err := c.dial(ctx); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.regCallID == "" {
-		c.regCallID, c.regTag = newCallID(), sipnet.NewTag()
-	}
-	c.regCSeq++
-	callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-	c.mu.Unlock()
-	req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`))
-	req.AppendHeader(sip.NewHeader("Supported", "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"))
-	req.AppendHeader(sip.NewHeader("Event", "registration"))
-	req.AppendHeader(sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes"))
-	res, err := c.ep.Do(ctx, c.conn, req)
+	res, sa, err := c.signInAuth(ctx)
 	if err != nil {
-		return fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
-	}
-	if res.StatusCode != 200 {
-		return &StatusError{Method: "REGISTER", Code: res.StatusCode, Reason: res.Reason}
+		return err
 	}
 	c.checkRegister(res)
+	if sa != nil {
+		c.verifyFinal(res, sa)
+		c.mu.Lock()
+		c.sa = sa
+		c.mu.Unlock()
+		c.router.securityOf(c.conn).add(c, sa)
+		c.scheduleRenewal(sa)
+	}
 	// provisioning
 	sub := c.newRequest(sip.SUBSCRIBE, c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
 	sub.AppendHeader(sip.NewHeader("Event", "vnd-microsoft-provisioning-v2"))
@@ -757,6 +791,13 @@ func (c *Client) Close(ctx context.Context) error {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.bgStop()
+	c.bg.Wait()
+	if c.conn != nil {
+		if s, ok := c.conn.Security().(*security); ok {
+			s.remove(c)
+		}
+	}
 	if c.ownConn && c.conn != nil {
 		c.conn.Close()
 	}
