@@ -321,6 +321,27 @@ func (a *authn) verify(tx *sipnet.ServerTx, b *binding, from string) bool {
 	}
 	var f sipae.Fields
 	m.SignedFields(&f)
+	// the association of the user the request is From, on this
+	// connection, checked without a look-up; any other case the long way
+	if u := sec.single.Load(); u != nil && sameAddress(u.aor, from) {
+		err := a.ntlm.Check(u.cur, m.Auth, &f)
+		if errors.Is(err, sipae.ErrOtherSA) && u.prev != nil {
+			err = a.ntlm.Check(u.prev, m.Auth, &f)
+		}
+		switch {
+		case err == nil:
+			return true
+		case errors.Is(err, sipae.ErrExpired):
+			a.unsigned.Add(1)
+			if m.Method != "ACK" {
+				a.challenge(tx, err.Error(), a.ntlm.Offer())
+			}
+			return false
+		case !errors.Is(err, sipae.ErrOtherSA):
+			a.refuseSigned(tx, err)
+			return false
+		}
+	}
 	sa, _, err := a.ntlm.Authorize(m.Auth, &f)
 	switch {
 	case errors.Is(err, sipae.ErrNoSA), errors.Is(err, sipae.ErrExpired), errors.Is(err, sipae.ErrWrongTarget):
@@ -562,6 +583,25 @@ func (s *connSecurity) CheckResponse(m *sipnet.Message) error {
 		return fmt.Errorf("%w: the association is not this connection's", sipae.ErrNoSA)
 	}
 	return nil
+}
+
+// CheckAnswer verifies a client's answer to the server's in-dialog
+// request from the fields it echoes, with the association of the dialog's
+// user, without looking it up by opaque; any failure goes the full way
+// (CheckResponse), which counts.
+func (s *connSecurity) CheckAnswer(auth string, f *sipae.Fields) error {
+	if s.a.faults.Has(fault.AcceptUnsigned) {
+		return nil
+	}
+	u := s.single.Load()
+	if u == nil || !sameAddress(u.aor, f.ToURI) {
+		return sipae.ErrOtherSA
+	}
+	err := s.a.ntlm.Check(u.cur, auth, f)
+	if errors.Is(err, sipae.ErrOtherSA) && u.prev != nil {
+		err = s.a.ntlm.Check(u.prev, auth, f)
+	}
+	return err
 }
 
 // tlsConfigured reports whether cfg can serve (it has a certificate).

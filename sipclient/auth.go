@@ -401,6 +401,21 @@ func (s *security) CheckResponse(m *sipnet.Message) error {
 	return nil
 }
 
+// CheckAnswer verifies the server's answer to a user's in-dialog request
+// from the fields it echoes; a failure sends it the long way
+// (CheckResponse), which records the violation.
+func (s *security) CheckAnswer(auth string, f *sipae.Fields) error {
+	u := s.find(f.FromURI)
+	if u == nil {
+		return nil // not a signed-in user's: nothing to check
+	}
+	err := u.cur.Verify(auth, f)
+	if err == nil {
+		u.c.router.checks.signatures.Add(1)
+	}
+	return err
+}
+
 // verify checks the server's signature on m, a message to u's user.
 func (u *userSA) verify(m *sipnet.Message) {
 	u.c.router.checks.signatures.Add(1)

@@ -37,6 +37,10 @@ type ClientTx struct {
 	resp     chan *Message
 	status   StatusFunc // the hot path's callback
 	pooled   bool       // an async transaction on a reliable transport: no timer, recycled
+	// the dialog and CSeq of an in-dialog request sent on the hot path:
+	// what a signed answer echoes (security.go)
+	dlg   *Dialog
+	dcseq uint32
 	done     chan struct{}
 	final    *Message
 	err      error
@@ -116,11 +120,12 @@ func (ep *Endpoint) Do(ctx context.Context, c *Conn, req *sip.Request) (*Message
 // an error, cb is not called. On TCP no goroutine, channel or timer is
 // created, and the transaction is recycled.
 func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
-	return ep.sendIn(c, nil, method, render, cb)
+	return ep.sendIn(c, nil, method, render, cb, nil, 0)
 }
 
-// sendIn is Send as part of a batch (b may be nil).
-func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
+// sendIn is Send as part of a batch (b may be nil); d and cseq name the
+// dialog and CSeq of an in-dialog request (nil, 0 otherwise).
+func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc, d *Dialog, cseq uint32) error {
 	br := ep.NewBranch()
 	if !c.Reliable() {
 		tx := ep.newClientTx(c, br, method, false)
@@ -134,7 +139,7 @@ func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []b
 		}
 		return nil
 	}
-	tx := ep.asyncTx(c, br, method, cb)
+	tx := ep.asyncTx(c, br, method, cb, d, cseq)
 	if b != nil {
 		b.hold(c)
 	}

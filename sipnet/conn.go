@@ -62,7 +62,9 @@ type Conn struct {
 	signMu sync.Mutex
 	sf     sipae.Fields
 	numBuf [10]byte
-	rmsg   Message // the reader's scratch for responses checked on the fast path
+	rmsg   Message      // the reader's scratch for responses checked on the fast path
+	rf     sipae.Fields // ... and for the fields of the answers it checks
+	rnum   [10]byte
 
 	// limits of accepted connections (limits.go)
 	inbound                   bool // accepted on a listener: counted against the caps

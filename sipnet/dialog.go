@@ -118,7 +118,7 @@ func (d *Dialog) SendBatch(ep *Endpoint, b *Batch, method, ctype string, body []
 	cseq := d.NextCSeq()
 	return ep.sendIn(d.Conn, b, method, func(dst []byte, br Branch) []byte {
 		return d.AppendRequest(dst, method, br, cseq, ctype, body)
-	}, cb)
+	}, cb, d, cseq)
 }
 
 // Begin starts an in-dialog request and returns its transaction.

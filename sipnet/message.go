@@ -56,6 +56,7 @@ type Message struct {
 	// what a signature covers besides the fields above (sipae.Fields)
 	cseqNum, expires, pai string
 	hasPAI                bool
+	sig                   sigAddrs
 
 	// line spans of headers a response copies, in order of appearance
 	vias                               []span
@@ -351,16 +352,36 @@ func nextHeader(s string, pos int) (name, val string, ln span, next int, ok bool
 	}
 	line := s[pos:lineEnd]
 	ln = span{pos, lineEnd}
-	colon := strings.IndexByte(line, ':')
+	colon := -1
+	for i := 0; i < len(line); i++ { // header names are short: no call for it
+		if line[i] == ':' {
+			colon = i
+			break
+		}
+	}
 	if colon <= 0 {
 		return "", "", ln, next, true
 	}
-	name = strings.TrimSpace(line[:colon])
-	val = strings.TrimSpace(line[colon+1:])
+	name = trim(line[:colon])
+	val = trim(line[colon+1:])
 	if folded {
 		val = unfold(val)
 	}
 	return name, val, ln, next, true
+}
+
+// trim is strings.TrimSpace, without its work in the usual case: spaces
+// and tabs before a printable ASCII byte, and a printable ASCII last byte.
+func trim(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	s = s[i:]
+	if len(s) > 0 && s[0] > ' ' && s[0] < 0x7f && s[len(s)-1] > ' ' && s[len(s)-1] < 0x7f {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 func unfold(v string) string {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"unsafe"
 
 	"github.com/gcload/gcload/sipauth/sipae"
@@ -33,6 +34,13 @@ type Security interface {
 	// during the call); an error drops the response, whose transaction
 	// then times out.
 	CheckResponse(m *Message) error
+	// CheckAnswer is the fast path's shortcut for the answer to an
+	// in-dialog request the endpoint sent: auth is its Authorization
+	// value and f the fields it echoes from the request (the dialog's
+	// URIs and tags, the Call-ID and CSeq) with its status. nil accepts
+	// it; an error only sends it the full way (CheckResponse), so it must
+	// have no effect (count nothing, record no sequence number).
+	CheckAnswer(auth string, f *sipae.Fields) error
 }
 
 type securityBox struct{ s Security }
@@ -61,13 +69,31 @@ func (c *Conn) Security() Security {
 // reading the headers again. The header fields (Protocol to TargetName)
 // are left as they are.
 func (m *Message) SignedFields(f *sipae.Fields) {
+	a := m.signedAddrs()
 	f.Status = m.StatusCode
 	f.CallID = m.CallID
 	f.CSeqNum, f.CSeqMethod = m.cseqNum, m.CSeqMethod
-	f.FromURI, f.FromTag = sipae.SplitAddr(m.From)
-	f.ToURI, f.ToTag = sipae.SplitAddr(m.To)
+	f.FromURI, f.FromTag = a.fromURI, a.fromTag
+	f.ToURI, f.ToTag = a.toURI, a.toTag
 	f.PAISIP, f.PAITel = sipae.AssertedIdentity(m.pai)
 	f.Expires = m.expires
+}
+
+// sigAddrs are the URIs and tags of From and To as a signature covers
+// them (sipae.SplitAddr), worked out once per message: the verifier of a
+// request and the signer of its answer both need them.
+type sigAddrs struct {
+	once                             sync.Once
+	fromURI, fromTag, toURI, toTag string
+}
+
+func (m *Message) signedAddrs() *sigAddrs {
+	a := &m.sig
+	a.once.Do(func() {
+		a.fromURI, a.fromTag = sipae.SplitAddr(m.From)
+		a.toURI, a.toTag = sipae.SplitAddr(m.To)
+	})
+	return a
 }
 
 // signRequest appends the signature of an in-dialog request the endpoint
@@ -93,9 +119,9 @@ func (c *Conn) signRequest(dst []byte, s Security, d *Dialog, method string, cse
 func (c *Conn) signResponse(dst []byte, s Security, req *Message, code int, toTag string, hdrs []Header) []byte {
 	c.signMu.Lock()
 	f := &c.sf
-	*f = sipae.Fields{CallID: req.CallID, CSeqNum: req.cseqNum, CSeqMethod: req.CSeqMethod, Status: code}
-	f.FromURI, f.FromTag = sipae.SplitAddr(req.From)
-	f.ToURI, f.ToTag = sipae.SplitAddr(req.To)
+	a := req.signedAddrs()
+	*f = sipae.Fields{CallID: req.CallID, CSeqNum: req.cseqNum, CSeqMethod: req.CSeqMethod, Status: code,
+		FromURI: a.fromURI, FromTag: a.fromTag, ToURI: a.toURI, ToTag: a.toTag}
 	if req.ToTag == "" {
 		f.ToTag = toTag
 	}
