@@ -287,4 +287,3 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
-

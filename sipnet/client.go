@@ -41,9 +41,9 @@ type ClientTx struct {
 	// what a signed answer echoes (security.go)
 	dlg   *Dialog
 	dcseq uint32
-	done     chan struct{}
-	final    *Message
-	err      error
+	done  chan struct{}
+	final *Message
+	err   error
 }
 
 // inviteInfo keeps what an INVITE's ACK (non-2xx) and CANCEL repeat.

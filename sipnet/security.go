@@ -83,7 +83,7 @@ func (m *Message) SignedFields(f *sipae.Fields) {
 // them (sipae.SplitAddr), worked out once per message: the verifier of a
 // request and the signer of its answer both need them.
 type sigAddrs struct {
-	once                             sync.Once
+	once                           sync.Once
 	fromURI, fromTag, toURI, toTag string
 }
 

@@ -317,8 +317,8 @@ func (t tamperer) CheckAnswer(auth string, f *sipae.Fields) error {
 type nopSecurity struct{}
 
 func (nopSecurity) AppendSignature(dst []byte, _ *sipae.Fields) []byte { return dst }
-func (nopSecurity) CheckResponse(*Message) error                      { return nil }
-func (nopSecurity) CheckAnswer(string, *sipae.Fields) error           { return errors.New("scan it") }
+func (nopSecurity) CheckResponse(*Message) error                       { return nil }
+func (nopSecurity) CheckAnswer(string, *sipae.Fields) error            { return errors.New("scan it") }
 
 // BenchmarkFastResponseSecured is BenchmarkFastResponse for a signed
 // answer on a connection with a Security: the answer is scanned (into the
