@@ -14,6 +14,8 @@ package loadrun
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +28,7 @@ import (
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/gcload/gcload/target"
 )
@@ -234,7 +237,8 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 // TargetOf is the target a scenario's target section names (no server:
 // the embedded reference server).
 func TargetOf(spec *scenarios.Spec) target.Target {
-	t := target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin}
+	t := target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin,
+		Login: spec.Users.Login, Password: spec.Users.Password, Accounts: spec.Users.Accounts}
 	if spec.Target.Server != "" {
 		t.Servers = []string{spec.Target.Server}
 	}
@@ -291,15 +295,53 @@ func (r *run) startMeasure(ctx context.Context) error {
 // scenario's rooms on a target with an admin API.
 func (r *run) startTarget(ctx context.Context) error {
 	if !r.tg.Embedded() {
+		if r.tg.Locate() {
+			tg, err := sipclient.Locate(ctx, r.tg)
+			if err != nil {
+				return err
+			}
+			r.tg, r.desc = tg, tg.String()+" (found in DNS)"
+			r.spec.Target.Server = tg.Server()
+		}
 		if r.tg.Admin == "" {
 			return nil
 		}
-		return swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy)
+		if err := swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy); err != nil {
+			return err
+		}
+		setup, err := sipclient.NewSetup(r.tg, r.spec.Transport)
+		if err != nil {
+			return badInput(err)
+		}
+		creds, err := r.plan.Credentials(setup)
+		if err != nil {
+			return badInput(err)
+		}
+		return swarm.ProvisionAccounts(ctx, r.tg.Admin, creds)
 	}
 	spec := r.spec
+	auth, err := refserver.ParseAuth(spec.Target.Embedded.Auth)
+	if err != nil {
+		return badInput(fmt.Errorf("target.embedded.auth: %w", err))
+	}
+	creds := r.tg
+	if auth != refserver.AuthNone && !creds.HasCredentials() {
+		// the users' passwords, for this run only
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		creds.Password = "gcload-" + hex.EncodeToString(b[:]) + "-{i}"
+	}
+	transport := embedded.TCP
+	switch spec.Transport {
+	case scenarios.UDP:
+		transport = embedded.UDP
+	case scenarios.TLS:
+		transport = embedded.TLS
+	}
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{embedded.TCP},
+		Domain: spec.Target.Domain, Transports: []string{transport},
 		Options: []refserver.Option{
+			refserver.WithAuth(auth),
 			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(r.plan.StoreRooms(spec.Rooms.Privacy)...),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
@@ -310,15 +352,25 @@ func (r *run) startTarget(ctx context.Context) error {
 	if spec.Target.Embedded.NoticeLimit != nil {
 		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
 	}
-	if spec.Transport == "udp" {
-		opts.Transports = []string{embedded.UDP}
+	if auth != refserver.AuthNone {
+		setup, err := sipclient.NewSetup(target.Target{Servers: []string{"127.0.0.1:1"}, Accounts: creds.Accounts, Login: creds.Login, Password: creds.Password}, "")
+		if err != nil {
+			return badInput(err)
+		}
+		accts, err := r.plan.Credentials(setup)
+		if err != nil {
+			return badInput(err)
+		}
+		opts.Options = append(opts.Options, refserver.WithAccounts(accts...))
 	}
 	srv, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	r.stop = append(r.stop, func() { srv.Close() })
-	r.tg = srv.Target()
+	tg := srv.Target()
+	tg.Accounts, tg.Login, tg.Password, tg.Auth = creds.Accounts, creds.Login, creds.Password, creds.Auth
+	r.tg = tg
 	r.desc = "embedded reference server " + r.tg.String()
 	r.meas.pid, r.meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
 	return nil

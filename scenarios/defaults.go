@@ -9,6 +9,7 @@ import (
 // Transports.
 const (
 	TCP = "tcp"
+	TLS = "tls"
 	UDP = "udp"
 )
 
@@ -20,26 +21,28 @@ const (
 
 // Defaults filled in by Spec.Defaults.
 const (
-	DefaultTransport   = TCP
-	DefaultModel       = PerUser
-	DefaultShared      = 16 // connections of the shared model (at most users.count)
-	DefaultFlow        = FlowClient
-	DefaultPrefix      = "user"
-	DefaultDomain      = "example.com"
-	DefaultSpread      = SpreadSequential
-	DefaultPrivacy     = PrivacyClosed
-	DefaultChannels    = 1
-	DefaultNoticeLimit = 250
-	DefaultArrival     = Poisson
-	DefaultMessageSize = 100  // characters, fixed
-	DefaultStorySize   = 1500 // characters, fixed
-	DefaultHistoryLast = 25
-	DefaultAway        = 2 * time.Second
-	DefaultDrain       = 5 * time.Second
-	DefaultMaxLag      = time.Second
-	DefaultConcurrency = 4096
-	DefaultTimeout     = 30 * time.Second
-	DefaultPartGrace   = 2 * time.Second
+	DefaultTransport = TCP
+	// DefaultEmbeddedAuth is how the embedded server signs users in.
+	DefaultEmbeddedAuth = "ntlm"
+	DefaultModel        = PerUser
+	DefaultShared       = 16 // connections of the shared model (at most users.count)
+	DefaultFlow         = FlowClient
+	DefaultPrefix       = "user"
+	DefaultDomain       = "example.com"
+	DefaultSpread       = SpreadSequential
+	DefaultPrivacy      = PrivacyClosed
+	DefaultChannels     = 1
+	DefaultNoticeLimit  = 250
+	DefaultArrival      = Poisson
+	DefaultMessageSize  = 100  // characters, fixed
+	DefaultStorySize    = 1500 // characters, fixed
+	DefaultHistoryLast  = 25
+	DefaultAway         = 2 * time.Second
+	DefaultDrain        = 5 * time.Second
+	DefaultMaxLag       = time.Second
+	DefaultConcurrency  = 4096
+	DefaultTimeout      = 30 * time.Second
+	DefaultPartGrace    = 2 * time.Second
 )
 
 // Limits Validate enforces.
@@ -86,6 +89,7 @@ func (s *Spec) Defaults() {
 	if s.Target.Embedded.Channels == 0 {
 		s.Target.Embedded.Channels = DefaultChannels
 	}
+	setString(&s.Target.Embedded.Auth, DefaultEmbeddedAuth)
 	if s.Target.Embedded.NoticeLimit == nil {
 		n := DefaultNoticeLimit
 		s.Target.Embedded.NoticeLimit = &n

@@ -69,6 +69,12 @@ const maxAuthSteps = 5
 // challenges; it returns the final answer, and the NTLM association when
 // the sign-in established one.
 func (c *Client) signInAuth(ctx context.Context) (*sipnet.Message, *sipae.ClientSA, error) {
+	return c.registerAuth(ctx, false)
+}
+
+// registerAuth is signInAuth; unregister sends the REGISTERs with
+// Expires: 0 (a digest server challenges those too).
+func (c *Client) registerAuth(ctx context.Context, unregister bool) (*sipnet.Message, *sipae.ClientSA, error) {
 	var (
 		ntlmCli   *sipae.Client
 		sa        *sipae.ClientSA
@@ -77,11 +83,14 @@ func (c *Client) signInAuth(ctx context.Context) (*sipnet.Message, *sipae.Client
 		staleOnce bool
 		auth      string // the credentials header's value
 	)
-	if c.cfg.ExpectChallenge {
+	if c.cfg.ExpectChallenge && !unregister {
 		c.router.checks.challenges.Add(1)
 	}
 	for step := 0; ; step++ {
 		req := c.registerRequest()
+		if unregister {
+			req.AppendHeader(sip.NewHeader("Expires", "0"))
+		}
 		hdrName := "Authorization"
 		if auth != "" {
 			req.AppendHeader(sip.NewHeader(hdrName, auth))
@@ -91,7 +100,7 @@ func (c *Client) signInAuth(ctx context.Context) (*sipnet.Message, *sipae.Client
 			return nil, nil, fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
 		}
 		if res.StatusCode == 200 {
-			if step == 0 && c.cfg.ExpectChallenge {
+			if step == 0 && c.cfg.ExpectChallenge && !unregister {
 				c.violate(RuleChallenge, "a REGISTER without credentials was accepted (200): the server authenticates nobody", res.Raw)
 			}
 			return res, sa, nil

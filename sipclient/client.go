@@ -777,14 +777,7 @@ func (c *Client) Close(ctx context.Context) error {
 		c.router.remove(d.ID())
 	}
 	if reg && c.conn != nil {
-		c.mu.Lock()
-		c.regCSeq++
-		callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-		c.mu.Unlock()
-		req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-		req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">"))
-		req.AppendHeader(sip.NewHeader("Expires", "0"))
-		if _, err := c.ep.Do(ctx, c.conn, req); err != nil && !errors.Is(err, sipnet.ErrClosed) {
+		if _, _, err := c.registerAuth(ctx, true); err != nil && !errors.Is(err, sipnet.ErrClosed) {
 			errs = append(errs, fmt.Errorf("sipclient: unREGISTER: %w", err))
 		}
 	}

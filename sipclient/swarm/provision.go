@@ -9,6 +9,8 @@ import (
 
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipclient"
 )
 
 // StoreRooms returns the plan's rooms as a reference server stores them, with
@@ -54,6 +56,55 @@ func Provision(ctx context.Context, adminURL string, p *Plan, privacy string) er
 			}
 		default:
 			return fmt.Errorf("swarm: provision room %s: create answered %d: %s", r.ID, code, bytes.TrimSpace(msg))
+		}
+	}
+	return nil
+}
+
+// Credentials returns the sign-in of every user of the plan from setup
+// (its accounts file or patterns); nil when it has none.
+func (p *Plan) Credentials(setup *sipclient.Setup) ([]accounts.Credential, error) {
+	if !setup.HasCredentials() {
+		return nil, nil
+	}
+	out := make([]accounts.Credential, len(p.Users))
+	for i, u := range p.Users {
+		c, _, err := setup.Credential(u)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// accountsBatch is how many accounts one request of ProvisionAccounts
+// carries.
+const accountsBatch = 5000
+
+// ProvisionAccounts adds (or replaces) accounts on a reference server
+// through its admin API (POST /api/accounts), in batches. The passwords
+// go to the server, which keeps only their hashes; they are never
+// logged.
+func ProvisionAccounts(ctx context.Context, adminURL string, creds []accounts.Credential) error {
+	type spec struct {
+		URI      string `json:"uri"`
+		User     string `json:"user,omitempty"`
+		Password string `json:"password"`
+	}
+	for start := 0; start < len(creds); start += accountsBatch {
+		batch := creds[start:min(start+accountsBatch, len(creds))]
+		specs := make([]spec, len(batch))
+		for i, c := range batch {
+			specs[i] = spec{c.URI, c.User, c.Password}
+		}
+		body, _ := json.Marshal(map[string]any{"accounts": specs})
+		code, msg, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/accounts", body)
+		if err != nil {
+			return fmt.Errorf("swarm: provision accounts: %w", err)
+		}
+		if code != http.StatusOK {
+			return fmt.Errorf("swarm: provision accounts %d to %d: answered %d: %s", start, start+len(batch)-1, code, bytes.TrimSpace(msg))
 		}
 	}
 	return nil

@@ -177,6 +177,7 @@ type Swarm struct {
 	rec    *reports.Recorder
 	acct   *accounting
 	router *sipclient.Router
+	setup  *sipclient.Setup // how users connect and sign in
 	conns  []*sipnet.Conn
 	users  map[int32]*vuser
 	t0     time.Time
@@ -245,6 +246,10 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Target.Server() == "" {
 		return nil, errors.New("swarm: no server address")
 	}
+	setup, err := sipclient.NewSetup(o.Target, p.Spec.Transport)
+	if err != nil {
+		return nil, err
+	}
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
@@ -254,7 +259,7 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Shard.Of == 0 {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
-	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}}
+	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, setup: setup}
 	for u := range p.Users {
 		if o.Shard.Owns(int32(u)) {
 			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
@@ -308,13 +313,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	if s.spec.Connections.Model == scenarios.Shared {
 		for i := 0; i < s.spec.Connections.Shared; i++ {
 			dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
-			var c *sipnet.Conn
-			var err error
-			if s.spec.Transport == "udp" {
-				c, err = ep.DialUDP(dctx, s.o.Target.Server())
-			} else {
-				c, err = ep.DialTCP(dctx, s.o.Target.Server())
-			}
+			c, err := s.setup.Dial(dctx, ep)
 			cancel()
 			if err != nil {
 				return s.unreachableOutcome(runStart, fmt.Errorf("shared connection %d: %w", i+1, err)), nil
@@ -323,10 +322,11 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 		}
 	}
 	for _, u := range s.users {
-		cfg := sipclient.Config{
-			User: s.plan.Users[u.idx], Server: s.o.Target.Server(), Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
-			Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event,
+		cfg, err := s.setup.Config(s.plan.Users[u.idx])
+		if err != nil {
+			return nil, err
 		}
+		cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent = s.o.Target.Lookup, s.flow(u.idx), s.router, u.event
 		if len(s.conns) > 0 {
 			cfg.Conn = s.conns[int(u.idx)%len(s.conns)]
 		}
@@ -417,11 +417,11 @@ func (s *Swarm) dialTimeout() time.Duration {
 // planned to start: a refused or timed-out TCP connection stops the run
 // at once (UDP has no connection to check: early sign-ins tell).
 func (s *Swarm) preflight(ctx context.Context) error {
-	if s.spec.Transport == "udp" {
+	if s.setup.Transport == sipnet.UDP {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
-	c, err := d.DialContext(ctx, "tcp", s.o.Target.Server())
+	c, err := d.DialContext(ctx, "tcp", s.o.Target.Address())
 	if err != nil {
 		return err
 	}
@@ -737,14 +737,17 @@ func (s *Swarm) fail(what string, err error) {
 }
 
 // Cause names the cause of an operation's error, for grouping errors by
-// kind: "connection refused", "connection reset", "connection closed",
+// kind: "authentication failed", "connection refused", "connection reset", "connection closed",
 // "connect timeout", "timeout", "SIP 503", "XCCOS 403", "session ended",
 // "not signed in" or "other".
 func Cause(err error) string {
 	var se *sipclient.StatusError
 	var re *sipclient.ReplyError
+	var ae *sipclient.AuthError
 	var ne net.Error
 	switch {
+	case errors.As(err, &ae):
+		return "authentication failed"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -795,8 +798,15 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
-			s.unreachable.Store(true)
-			s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			var ae *sipclient.AuthError
+			if errors.As(err, &ae) {
+				// the server is there and refuses the credentials: a
+				// failed run, not an unreachable target
+				s.stop(fmt.Errorf("the first %d sign-ins failed and none succeeded: the server refuses the credentials (the last: %s: %v)", n, what, cleanErr(err)))
+			} else {
+				s.unreachable.Store(true)
+				s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			}
 		}
 		return false
 	}
