@@ -298,7 +298,7 @@ func (r *run) startTarget(ctx context.Context) error {
 		if r.tg.Locate() {
 			tg, err := sipclient.Locate(ctx, r.tg)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %w", swarm.ErrUnreachable, err)
 			}
 			r.tg, r.desc = tg, tg.String()+" (found in DNS)"
 			r.spec.Target.Server = tg.Server()

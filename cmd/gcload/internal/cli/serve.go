@@ -331,17 +331,6 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	if srv.UDPAddr() != "" {
 		fmt.Fprintf(env.Stdout, " (tcp) and %s (udp)", srv.UDPAddr())
 	}
-	if a := srv.TLSAddr(); a != "" {
-		fmt.Fprintf(env.Stdout, ", %s (tls", a)
-		if o.ClientCA != "" {
-			fmt.Fprint(env.Stdout, ", trunks by client certificate")
-		}
-		fmt.Fprint(env.Stdout, ")")
-	}
-	fmt.Fprintf(env.Stdout, ", sign-in %s", srv.Auth())
-	if srv.Auth() != refserver.AuthNone {
-		fmt.Fprintf(env.Stdout, " (%d accounts)", srv.Accounts().Len())
-	}
 	fmt.Fprintf(env.Stdout, ", lookup %s, channels", srv.LookupURI())
 	for _, c := range srv.ChannelURIs() {
 		fmt.Fprintf(env.Stdout, " %s", c)
@@ -353,6 +342,16 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
+	if a := srv.TLSAddr(); a != "" {
+		fmt.Fprintf(env.Stdout, ", SIP over TLS on %s", a)
+		if o.ClientCA != "" {
+			fmt.Fprint(env.Stdout, " (trunks by client certificate)")
+		}
+	}
+	fmt.Fprintf(env.Stdout, ", sign-in %s", srv.Auth())
+	if srv.Auth() != refserver.AuthNone {
+		fmt.Fprintf(env.Stdout, " (%d accounts)", srv.Accounts().Len())
+	}
 	if !faults.Empty() {
 		fmt.Fprintf(env.Stdout, ", MISBEHAVING: %s", faults)
 	}
