@@ -99,3 +99,48 @@ func TestServeAuthBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestRunTLSNTLMAccounts: gcload run against gcload serve over TLS with
+// NTLM sign-in and an accounts file: the run passes (every message
+// signed both ways, no violation); with a wrong password every sign-in
+// fails with "authentication failed" in the error summary and the run
+// exits non-zero.
+func TestRunTLSNTLMAccounts(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := Main(&Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: []string{"cert", "--out", dir, "--host", "127.0.0.1"}}); code != 0 {
+		t.Fatalf("gcload cert: %s", out.String())
+	}
+	accountsFile := filepath.Join("..", "..", "..", "..", "examples", "accounts.csv")
+	line, _, stop := serveFor(t, nil, "--db", filepath.Join(dir, "gc.db"), "--admin", "127.0.0.1:0", "--admin-token", "test-token-0123456789",
+		"--tls-listen", "127.0.0.1:0", "--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
+		"--auth", "ntlm", "--accounts", accountsFile)
+	defer stop()
+	m := regexp.MustCompile(`lookup (\S+), .*admin API ([^\s,]+).*, SIP over TLS on (127\.0\.0\.1:\d+), sign-in ntlm`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve: %q", line)
+	}
+	base := []string{"run", "smoke", "--target", m[1], "--server", "tls://" + m[3], "--ca", filepath.Join(dir, "ca.pem")}
+	res := filepath.Join(t.TempDir(), "ok")
+	run := gcload(t, nil, append(append(base, "--admin", m[2], "--admin-token", "test-token-0123456789", "--accounts", accountsFile, "--out", res), quick...)...)
+	if run.code != 0 {
+		t.Fatalf("run over TLS with NTLM: exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
+	}
+	s := readSummary(t, res)
+	if s.Counters["sip.401"] != 2*int64(s.Users.SignedIn) || s.Users.SignedIn != 12 || s.Counters[reports.CounterViolations] != 0 {
+		t.Fatalf("users %+v, 401s %d (want two per sign-in), violations %d", s.Users, s.Counters["sip.401"], s.Counters[reports.CounterViolations])
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	run = gcload(t, nil, append(append(base, "--password", "wrong{i}", "--out", bad), quick...)...)
+	if run.code == 0 || strings.Contains(run.stdout, "target unreachable") {
+		t.Fatalf("wrong password: exit %d, want a run that did no work, not an unreachable target\n%s", run.code, run.stdout)
+	}
+	s = readSummary(t, bad)
+	if s.Users.SignedIn != 0 || s.Counters[reports.CounterSignInFailed] == 0 || len(s.Errors) == 0 ||
+		s.Errors[0].Cause != "authentication failed" || !strings.Contains(s.Errors[0].First, "authentication failed (401 Unauthorized") {
+		t.Fatalf("users %+v, signin_failed %d, errors %+v", s.Users, s.Counters[reports.CounterSignInFailed], s.Errors)
+	}
+	if !strings.Contains(run.stdout, "authentication failed (401") {
+		t.Fatalf("the summary does not show the reason:\n%s", run.stdout)
+	}
+}
