@@ -243,6 +243,7 @@ var counterHelp = map[string]string{
 	reports.CounterNotices:       "Notices received.",
 	reports.CounterSignInFailed:  "Sign-ins that failed.",
 	reports.CounterRejectedPosts: "Posts the server refused with an error reply.",
+	reports.CounterSpoofedSent:   "Posts sent with a forged author, which a server must refuse.",
 	reports.CounterClamped:       "Latencies outside the histogram range, recorded at the nearest bound.",
 }
 

@@ -68,6 +68,8 @@ type Op struct {
 	At    time.Duration // intended time, from the start of the run
 	Kind  Kind
 	Story bool
+	// Spoof: a post sent with a forged author (posts.spoofed)
+	Spoof bool
 	Phase uint8
 	User  int32 // the acting user
 	Room  int32 // post, history, part, rejoin: the room
@@ -260,6 +262,7 @@ func (p *Plan) planOps() error {
 	}
 	rPick := rngFor(s.Seed, "pick")
 	rSize := rngFor(s.Seed, "size")
+	rSpoof := rngFor(s.Seed, "spoof") // its own stream: the rest of a plan does not change with it
 	away := map[awayKey]time.Duration{}
 	signedBy := func(at time.Duration) int { // users whose settle time passed
 		lo, hi := 0, next
@@ -336,7 +339,8 @@ func (p *Plan) planOps() error {
 				}
 				idx := p.Rooms[room].Posts
 				p.Rooms[room].Posts++
-				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(rSize, size), Story: story, Phase: uint8(pi)})
+				spoof := ph.Posts.Spoofed > 0 && rSpoof.Float64() < ph.Posts.Spoofed
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(rSize, size), Story: story, Spoof: spoof, Phase: uint8(pi)})
 			case KindHistory, KindPart:
 				u := int32(rPick.IntN(online))
 				rooms := p.UserRoom[u]

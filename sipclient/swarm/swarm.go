@@ -900,11 +900,28 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	u.mu.Unlock()
 	s.inflight.Add(1)
 	ps.sent.Store(now.UnixNano())
-	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
+	author := u.client.User()
+	if op.Spoof {
+		author = s.forgedAuthor(op)
+		s.rec.Add(reports.CounterSpoofedSent, 1)
+	}
+	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: author, TS: now, Text: text, Story: op.Story},
 		func(status int, err error) { s.posted(u, ps, envid, op, due, now, status, err) })
 	if err != nil {
 		s.posted(u, ps, envid, op, due, now, 0, err)
 	}
+}
+
+// forgedAuthor is who a spoofed post claims to be from: the next member
+// of its room after the poster (another user when the room has one).
+func (s *Swarm) forgedAuthor(op *Op) string {
+	ms := s.plan.Rooms[op.Room].Members
+	for i, m := range ms {
+		if m == op.User && len(ms) > 1 {
+			return s.plan.Users[ms[(i+1)%len(ms)]]
+		}
+	}
+	return s.plan.Users[(int(op.User)+1)%len(s.plan.Users)]
 }
 
 // posted accounts for a post's answer: its response time from due, its

@@ -144,3 +144,22 @@ func TestRunTLSNTLMAccounts(t *testing.T) {
 		t.Fatalf("the summary does not show the reason:\n%s", run.stdout)
 	}
 }
+
+// TestRunSpoofedPosts: posts.spoofed sends a share of posts with a
+// forged author; the reference server refuses them (rejected, nothing
+// spoofed delivered), and with accept-spoofed-author the run shows
+// spoofed deliveries and fails post/no-spoofing.
+func TestRunSpoofedPosts(t *testing.T) {
+	spoof := []string{"--set", "phases.steady.posts.spoofed=0.5", "--set", "phases.steady.posts.rate=10/s"}
+	run, out := runAgainstServe(t, nil, spoof...)
+	s := readSummary(t, out)
+	sent := s.Counters[reports.CounterSpoofedSent]
+	if sent == 0 || s.Counters[reports.CounterRejectedPosts] != sent || s.Delivery.Spoofed != 0 {
+		t.Fatalf("correct server: exit %d, spoofed sent %d, rejected %d, spoofed deliveries %d\n%s", run.code, sent, s.Counters[reports.CounterRejectedPosts], s.Delivery.Spoofed, run.stdout)
+	}
+	run, out = runAgainstMisbehaving(t, "accept-spoofed-author", spoof...)
+	s = readSummary(t, out)
+	if run.code != reports.ExitConformance || s.Delivery.Spoofed == 0 || s.Counters["violations.post/no-spoofing"] == 0 {
+		t.Fatalf("accept-spoofed-author: exit %d, spoofed %d\n%s", run.code, s.Delivery.Spoofed, run.stdout)
+	}
+}
