@@ -31,35 +31,39 @@ type Rule struct {
 // Rule IDs. Those sipclient checks on every message are sipclient's
 // constants.
 const (
-	RuleRegister       = sipclient.RuleRegister
-	RuleProvisioning   = sipclient.RuleProvisioning
-	RuleKeepAlive      = "sip/keepalive-crlf"
-	RuleTxMatch        = "sip/transaction-match"
-	RuleNoBranch       = "sip/no-branch"
-	RuleUnknownDialog  = "dialog/481-unknown"
-	RuleLookupURI      = sipclient.RuleLookupURI
-	RuleRoundRobin     = "lookup/round-robin"
-	RuleCancel487      = sipclient.RuleCancel487
-	RuleInfo200Empty   = sipclient.RuleInfo200Empty
-	RuleInfoType       = sipclient.RuleInfoContentType
-	RuleInDialog       = sipclient.RuleInDialog
-	RuleWellFormed     = sipclient.RuleEnvelopeParse
-	RuleNamespace      = sipclient.RuleEnvelopeNamespace
-	RuleVersion        = sipclient.RuleEnvelopeVersion
-	RuleServerCommands = sipclient.RuleServerCommand
-	RuleCommandID      = sipclient.RuleReplyCommandID
-	RuleReplyOnce      = sipclient.RuleReplyOnce
-	RuleChatFields     = sipclient.RuleChatFields
-	RuleExactlyOnce    = "fanout/exactly-once"
-	RuleAuthorEcho     = "fanout/author-echo"
-	RuleOrder          = "fanout/order"
-	RuleNoSpoofing     = "post/no-spoofing"
-	RuleJoinNotice     = "join/ntc-join"
-	RulePartNotice     = "part/ntc-part"
-	RuleHistoryOrder   = "history/persisted-order"
-	RuleClosedRoom     = "access/closed-room-403"
-	RuleDisabledRoom   = "room/disabled-409"
-	RuleMessageSize    = "limits/message-size"
+	RuleRegister        = sipclient.RuleRegister
+	RuleProvisioning    = sipclient.RuleProvisioning
+	RuleKeepAlive       = "sip/keepalive-crlf"
+	RuleTxMatch         = "sip/transaction-match"
+	RuleNoBranch        = "sip/no-branch"
+	RuleUnknownDialog   = "dialog/481-unknown"
+	RuleLookupURI       = sipclient.RuleLookupURI
+	RuleRoundRobin      = "lookup/round-robin"
+	RuleCancel487       = sipclient.RuleCancel487
+	RuleInfo200Empty    = sipclient.RuleInfo200Empty
+	RuleInfoType        = sipclient.RuleInfoContentType
+	RuleInDialog        = sipclient.RuleInDialog
+	RuleWellFormed      = sipclient.RuleEnvelopeParse
+	RuleNamespace       = sipclient.RuleEnvelopeNamespace
+	RuleVersion         = sipclient.RuleEnvelopeVersion
+	RuleServerCommands  = sipclient.RuleServerCommand
+	RuleCommandID       = sipclient.RuleReplyCommandID
+	RuleReplyOnce       = sipclient.RuleReplyOnce
+	RuleChatFields      = sipclient.RuleChatFields
+	RuleExactlyOnce     = "fanout/exactly-once"
+	RuleAuthorEcho      = "fanout/author-echo"
+	RuleOrder           = "fanout/order"
+	RuleNoSpoofing      = "post/no-spoofing"
+	RuleJoinNotice      = "join/ntc-join"
+	RulePartNotice      = "part/ntc-part"
+	RuleHistoryOrder    = "history/persisted-order"
+	RuleClosedRoom      = "access/closed-room-403"
+	RuleDisabledRoom    = "room/disabled-409"
+	RuleMessageSize     = "limits/message-size"
+	RuleChallenge       = sipclient.RuleChallenge
+	RuleServerSignature = sipclient.RuleServerSignature
+	RuleRefuseUnsigned  = "auth/refuse-unsigned"
+	RuleIdentity        = "auth/identity"
 )
 
 // Rules is the catalog, in report order.
@@ -93,6 +97,10 @@ var Rules = []Rule{
 	{RuleClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
 	{RuleDisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
 	{RuleMessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
+	{RuleChallenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
+	{RuleServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
+	{RuleRefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
+	{RuleIdentity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
 }
 
 // RuleByID returns the rule with that ID.
