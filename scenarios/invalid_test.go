@@ -90,7 +90,9 @@ func TestInvalid(t *testing.T) {
 		{"server with a bad transport", func(t *testing.T) string {
 			return base + "target: {lookup: 'sip:c@contoso.com', server: 'sctp://chat.contoso.com:5061'}\n"
 		}, "t.yaml:7: target.server:", `transport "sctp", want tcp, tls or udp`},
-		{"two sources of credentials", func(t *testing.T) string { return edit(t, "{count: 10}", "{count: 10, accounts: a.csv, password: 'p{i}'}") },
+		{"two sources of credentials", func(t *testing.T) string {
+			return edit(t, "{count: 10}", "{count: 10, accounts: a.csv, password: 'p{i}'}")
+		},
 			"t.yaml:2: users.accounts:", "give the credentials once"},
 		{"spoofed share", func(t *testing.T) string { return edit(t, "posts: {rate: 1/s}", "posts: {rate: 1/s, spoofed: 2}") },
 			"t.yaml:6: phases[1].posts.spoofed:", "must be a fraction between 0 and 1, got 2"},

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	"github.com/gcload/gcload/internal/tlsconf"
@@ -157,10 +159,21 @@ func Locate(ctx context.Context, t target.Target) (target.Target, error) {
 	if !t.Locate() {
 		return t, nil
 	}
-	found, err := locate.FrontEnd(ctx, locate.NewResolver(t.DNS), target.DomainOf(t.Lookup))
+	r := locate.NewResolver(t.DNS)
+	found, err := locate.FrontEnd(ctx, r, target.DomainOf(t.Lookup))
 	if err != nil {
 		return t, fmt.Errorf("finding the server of %s: %w", t.Lookup, err)
 	}
-	t.Servers = []string{found[0].URL()}
+	// the host's address from the same resolver; over TLS its name is
+	// what the certificate must carry (and the SNI), as for a client
+	fe := found[0]
+	addrs, err := r.LookupHost(ctx, fe.Host)
+	if err != nil || len(addrs) == 0 {
+		return t, fmt.Errorf("finding the server of %s: %s names %s, whose address was not found: %v", t.Lookup, fe.Record, fe.Host, err)
+	}
+	if fe.Transport == locate.TLS && t.ServerName == "" {
+		t.ServerName = fe.Host
+	}
+	t.Servers = []string{fe.Transport + "://" + net.JoinHostPort(addrs[0], strconv.Itoa(int(fe.Port)))}
 	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
+	"github.com/gcload/gcload/sipnet/locate/locatetest"
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // TestCertAndServeTLSNTLM: gcload cert writes a CA and certificates;
@@ -161,5 +164,44 @@ func TestRunSpoofedPosts(t *testing.T) {
 	s = readSummary(t, out)
 	if run.code != reports.ExitConformance || s.Delivery.Spoofed == 0 || s.Counters["violations.post/no-spoofing"] == 0 {
 		t.Fatalf("accept-spoofed-author: exit %d, spoofed %d\n%s", run.code, s.Delivery.Spoofed, run.stdout)
+	}
+}
+
+// TestRunFindsServerInDNS: with a lookup URI and no --server, gcload run
+// finds the Front End as a Lync client does, through DNS SRV
+// (_sipinternaltls._tcp.DOMAIN, then the host's A record) asked of --dns
+// (an in-process DNS server on loopback), connects over TLS verifying
+// the certificate for the host name the SRV record names, signs in with
+// NTLM and passes.
+func TestRunFindsServerInDNS(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := Main(&Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: []string{"cert", "--out", dir, "--host", "fe1.example.com"}}); code != 0 {
+		t.Fatalf("gcload cert: %s", out.String())
+	}
+	line, _, stop := serveFor(t, nil, "--db", filepath.Join(dir, "gc.db"), "--admin", "127.0.0.1:0", "--admin-token", "test-token-0123456789",
+		"--tls-listen", "127.0.0.1:0", "--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"), "--auth", "ntlm")
+	defer stop()
+	m := regexp.MustCompile(`admin API ([^\s,]+).*, SIP over TLS on 127\.0\.0\.1:(\d+), sign-in ntlm`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve: %q", line)
+	}
+	port, _ := strconv.Atoi(m[2])
+	dns := locatetest.Start(t, locatetest.Zone{
+		SRV: map[string][]dnsmessage.SRVResource{"_sipinternaltls._tcp.example.com.": {locatetest.SRVRecord(0, 0, uint16(port), "fe1.example.com.")}},
+		A:   map[string][4]byte{"fe1.example.com.": {127, 0, 0, 1}},
+	})
+	res := filepath.Join(t.TempDir(), "res")
+	run := gcload(t, nil, append([]string{"run", "smoke", "--target", "sip:ocschat@example.com", "--dns", dns.Addr(), "--ca", filepath.Join(dir, "ca.pem"),
+		"--admin", m[1], "--admin-token", "test-token-0123456789", "--password", "pass{i}", "--out", res}, quick...)...)
+	if run.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
+	}
+	s := readSummary(t, res)
+	if !strings.Contains(s.Target, "tls://127.0.0.1:"+m[2]) || !strings.Contains(s.Target, "found in DNS") || s.Users.SignedIn != 12 {
+		t.Fatalf("target %q, users %+v", s.Target, s.Users)
+	}
+	if q := strings.Join(dns.Queries(), ","); !strings.Contains(q, "SRV _sipinternaltls._tcp.example.com.") || !strings.Contains(q, "A fe1.example.com.") {
+		t.Fatalf("queries %s", q)
 	}
 }
