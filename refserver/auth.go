@@ -323,7 +323,7 @@ func (a *authn) verify(tx *sipnet.ServerTx, b *binding, from string) bool {
 	m.SignedFields(&f)
 	// the association of the user the request is From, on this
 	// connection, checked without a look-up; any other case the long way
-	if u := sec.single.Load(); u != nil && sameAddress(u.aor, from) {
+	if u := sec.user(from); u != nil {
 		err := a.ntlm.Check(u.cur, m.Auth, &f)
 		if errors.Is(err, sipae.ErrOtherSA) && u.prev != nil {
 			err = a.ntlm.Check(u.prev, m.Auth, &f)
@@ -375,9 +375,9 @@ func (a *authn) verify(tx *sipnet.ServerTx, b *binding, from string) bool {
 type connSecurity struct {
 	a  *authn
 	mu sync.RWMutex
-	// by lower-case address; renewed associations stay until they expire,
-	// for messages signed before the renewal
-	users map[string]*userSAs
+	// by lower-case address (exact: as registered); renewed associations
+	// stay until they expire, for messages signed before the renewal
+	users, exact map[string]*userSAs
 	// the one user of a connection that carries one (most)
 	single atomic.Pointer[userSAs]
 }
@@ -391,7 +391,7 @@ func (b *binding) security(a *authn) *connSecurity {
 	if s := b.sec.Load(); s != nil {
 		return s
 	}
-	s := &connSecurity{a: a, users: map[string]*userSAs{}}
+	s := &connSecurity{a: a, users: map[string]*userSAs{}, exact: map[string]*userSAs{}}
 	if b.sec.CompareAndSwap(nil, s) {
 		return s
 	}
@@ -413,6 +413,7 @@ func (s *connSecurity) add(aor string, sa *sipae.ServerSA) {
 		}
 	}
 	s.users[k] = u
+	s.exact[aor] = u
 	s.resetSingleLocked()
 }
 
@@ -428,6 +429,7 @@ func (s *connSecurity) remove(aor string) {
 			}
 		}
 		delete(s.users, k)
+		delete(s.exact, u.aor)
 	}
 	s.resetSingleLocked()
 }
@@ -454,6 +456,7 @@ func (s *connSecurity) dropAll() {
 		}
 		delete(s.users, k)
 	}
+	clear(s.exact)
 	s.single.Store(nil)
 }
 
@@ -495,11 +498,27 @@ func (s *connSecurity) userOf(sa *sipae.ServerSA) string {
 
 // find returns the current association of the user at uri.
 func (s *connSecurity) find(uri string) *sipae.ServerSA {
+	if u := s.user(uri); u != nil {
+		return u.cur
+	}
+	return nil
+}
+
+// user returns the associations of the user at uri: by the address as
+// registered first (no allocation: a message names its user as it
+// registered), else by its address of record in lower case.
+func (s *connSecurity) user(uri string) *userSAs {
 	if u := s.single.Load(); u != nil {
 		if sameAddress(u.aor, uri) {
-			return u.cur
+			return u
 		}
 		return nil
+	}
+	s.mu.RLock()
+	u := s.exact[uri]
+	s.mu.RUnlock()
+	if u != nil {
+		return u
 	}
 	aor, err := sipnet.AOR(uri)
 	if err != nil {
@@ -507,10 +526,7 @@ func (s *connSecurity) find(uri string) *sipae.ServerSA {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if u := s.users[strings.ToLower(aor)]; u != nil {
-		return u.cur
-	}
-	return nil
+	return s.users[strings.ToLower(aor)]
 }
 
 // sameAddress compares an address of record with the URI of a message
@@ -593,8 +609,8 @@ func (s *connSecurity) CheckAnswer(auth string, f *sipae.Fields) error {
 	if s.a.faults.Has(fault.AcceptUnsigned) {
 		return nil
 	}
-	u := s.single.Load()
-	if u == nil || !sameAddress(u.aor, f.ToURI) {
+	u := s.user(f.ToURI)
+	if u == nil {
 		return sipae.ErrOtherSA
 	}
 	err := s.a.ntlm.Check(u.cur, auth, f)

@@ -308,6 +308,7 @@ type security struct {
 	router *Router
 	mu     sync.RWMutex
 	users  map[string]*userSA // by lower-case address
+	exact  map[string]*userSA // by the address as the client writes it
 	single atomic.Pointer[userSA]
 }
 
@@ -324,7 +325,7 @@ func (r *Router) securityOf(conn *sipnet.Conn) *security {
 	if s, ok := conn.Security().(*security); ok {
 		return s
 	}
-	s := &security{router: r, users: map[string]*userSA{}}
+	s := &security{router: r, users: map[string]*userSA{}, exact: map[string]*userSA{}}
 	conn.SetSecurity(s)
 	return s
 }
@@ -340,6 +341,7 @@ func (s *security) add(c *Client, sa *sipae.ClientSA) {
 		u.prev = old.cur
 	}
 	s.users[k] = u
+	s.exact[c.aor] = u
 	s.resetSingleLocked()
 }
 
@@ -349,6 +351,7 @@ func (s *security) remove(c *Client) {
 	k := strings.ToLower(c.aor)
 	if u := s.users[k]; u != nil && u.c == c {
 		delete(s.users, k)
+		delete(s.exact, c.aor)
 	}
 	s.resetSingleLocked()
 }
@@ -371,6 +374,12 @@ func (s *security) find(uri string) *userSA {
 			return u
 		}
 		return nil
+	}
+	s.mu.RLock()
+	u := s.exact[uri] // as the client writes its address: no allocation
+	s.mu.RUnlock()
+	if u != nil {
+		return u
 	}
 	a, err := sipnet.AOR(uri)
 	if err != nil {
@@ -404,8 +413,10 @@ func (s *security) CheckResponse(m *sipnet.Message) error {
 	if m.CSeqMethod == "REGISTER" {
 		return nil
 	}
-	if u := s.find(m.From); u != nil {
-		u.verify(m)
+	var f sipae.Fields
+	m.SignedFields(&f)
+	if u := s.find(f.FromURI); u != nil {
+		u.verifyFields(m, &f)
 	}
 	return nil
 }
@@ -427,16 +438,21 @@ func (s *security) CheckAnswer(auth string, f *sipae.Fields) error {
 
 // verify checks the server's signature on m, a message to u's user.
 func (u *userSA) verify(m *sipnet.Message) {
+	var f sipae.Fields
+	m.SignedFields(&f)
+	u.verifyFields(m, &f)
+}
+
+// verifyFields is verify with m's signed fields f.
+func (u *userSA) verifyFields(m *sipnet.Message, f *sipae.Fields) {
 	u.c.router.checks.signatures.Add(1)
 	if m.AuthInfo == "" {
 		u.c.violate(RuleServerSignature, "the server's message carries no Authentication-Info signature after the NTLM sign-in", m.Raw)
 		return
 	}
-	var f sipae.Fields
-	m.SignedFields(&f)
-	err := u.cur.Verify(m.AuthInfo, &f)
+	err := u.cur.Verify(m.AuthInfo, f)
 	if err != nil && u.prev != nil {
-		if u.prev.Verify(m.AuthInfo, &f) == nil {
+		if u.prev.Verify(m.AuthInfo, f) == nil {
 			return
 		}
 	}
@@ -452,8 +468,10 @@ func (c *Client) verifyRequest(m *sipnet.Message) {
 	if !ok {
 		return
 	}
-	if u := s.find(m.To); u != nil {
-		u.verify(m)
+	var f sipae.Fields
+	m.SignedFields(&f)
+	if u := s.find(f.ToURI); u != nil {
+		u.verifyFields(m, &f)
 	}
 }
 
