@@ -84,8 +84,8 @@ type authn struct {
 	faults fault.Set
 	log    *slog.Logger
 
-	challenges, signIns, trunkSignIns, failures       atomic.Uint64
-	unsigned, badSignatures, impersonations, forgedTx atomic.Uint64
+	challenges, signIns, trunkSignIns, failures atomic.Uint64
+	unsigned, badSignatures, impersonations     atomic.Uint64
 }
 
 // authConfig are the options authentication is made from.

@@ -88,9 +88,9 @@ type Child struct {
 	// Addr is the server's address: host:port, or tls://host:port when
 	// its first transport is TLS (then CA is the file of its CA).
 	Addr, CA string
-	cmd  *exec.Cmd
-	in   io.Closer
-	wait sync.Once
+	cmd      *exec.Cmd
+	in       io.Closer
+	wait     sync.Once
 }
 
 // StartChild re-executes the test binary with env=arg (see ChildMain) and

@@ -32,7 +32,6 @@ type wire struct {
 	c     net.Conn
 	r     *bufio.Reader
 	user  string // sip:user@domain
-	from  string // the From of its requests (default user)
 	local string // host:port
 	tr    string // the Via transport: TCP or TLS
 	cseq  int

@@ -43,7 +43,7 @@ func TestCertAndServeTLSNTLM(t *testing.T) {
 		"--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"), "--client-ca", filepath.Join(dir, "ca.pem"),
 		"--auth", "ntlm", "--accounts", filepath.Join("..", "..", "..", "..", "examples", "accounts.csv"))
 	defer stop()
-	m := regexp.MustCompile(`, SIP over TLS on (127\.0\.0\.1:\d+) \(trunks by client certificate\), sign-in ntlm \(100 accounts\)`).FindStringSubmatch(line)
+	m := regexp.MustCompile(`, SIP over TLS on (127\.0\.0\.1:\d+) \(trunks by client certificate\), sign-in ntlm \(100 accounts, targetname gc\.example\.com\)`).FindStringSubmatch(line)
 	if m == nil {
 		t.Fatalf("serve: %q", line)
 	}

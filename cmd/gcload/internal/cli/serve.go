@@ -349,7 +349,10 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, ", sign-in %s", srv.Auth())
-	if srv.Auth() != refserver.AuthNone {
+	switch srv.Auth() {
+	case refserver.AuthNTLM:
+		fmt.Fprintf(env.Stdout, " (%d accounts, targetname %s)", srv.Accounts().Len(), srv.TargetName())
+	case refserver.AuthDigest:
 		fmt.Fprintf(env.Stdout, " (%d accounts)", srv.Accounts().Len())
 	}
 	if !faults.Empty() {
