@@ -99,6 +99,7 @@ func (w *window) accept(n uint32) error {
 // the names the signed strings carry, and the signing state.
 type sa struct {
 	realm, target, opaque string
+	headStr               string // see head
 	version               int
 	session               *ntlm.Session
 	established, expires  time.Time
@@ -118,6 +119,7 @@ func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version i
 		return fmt.Errorf("sipae: seeding the salt generator: %w", err)
 	}
 	a.realm, a.target, a.opaque, a.version, a.session = realm, target, opaque, version, session
+	a.headStr = a.makeHead()
 	a.established, a.expires = now, now.Add(lifetime)
 	a.rng = *rand.NewChaCha8(s)
 	a.buf = make([]byte, 0, 512)

@@ -388,12 +388,16 @@ func (sa *ServerSA) Sign(dst []byte, f *Fields) []byte {
 	return sa.appendAuth(dst, f, sa.head, "srand", "snum", "rspauth", nil)
 }
 
-func (a *sa) head(dst []byte) []byte {
-	dst = append(dst, `NTLM qop="auth", opaque="`...)
+// head appends what comes before the signature parameters, made once per
+// association: NTLM qop="auth", opaque="…", realm="…", targetname="…".
+func (a *sa) head(dst []byte) []byte { return append(dst, a.headStr...) }
+
+func (a *sa) makeHead() string {
+	dst := []byte(`NTLM qop="auth", opaque="`)
 	dst = append(dst, a.opaque...)
 	dst = append(dst, `", realm="`...)
 	dst = append(dst, a.realm...)
 	dst = append(dst, `", targetname="`...)
 	dst = append(dst, a.target...)
-	return append(dst, '"')
+	return string(append(dst, '"'))
 }
