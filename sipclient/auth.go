@@ -508,7 +508,9 @@ func (c *Client) scheduleRenewal(sa *sipae.ClientSA) {
 func (c *Client) renew(old *sipae.ClientSA) {
 	ctx, cancel := context.WithTimeout(c.bgCtx, 30*time.Second)
 	defer cancel()
-	c.renewing.Store(true)
+	if !c.renewing.CompareAndSwap(false, true) {
+		return // one renewal at a time
+	}
 	res, sa, err := c.signInAuth(ctx)
 	c.renewing.Store(false)
 	if err != nil {
@@ -527,6 +529,29 @@ func (c *Client) renew(old *sipae.ClientSA) {
 		c.scheduleRenewal(sa)
 	}
 	_ = old // the connection's security keeps it for what was signed before
+}
+
+// refused is told of the status of a request the client signed: a 401
+// means the server no longer knows the association (it expired sooner
+// than the client assumed, or the server restarted), and the client signs
+// in again at once, as SIPE does, on a goroutine the client waits for
+// when it closes. The request that met the 401 has failed.
+func (c *Client) refused(status int) {
+	if status != 401 {
+		return
+	}
+	c.mu.Lock()
+	sa := c.sa
+	if sa == nil || c.closed || c.renewing.Load() {
+		c.mu.Unlock()
+		return
+	}
+	c.bg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.bg.Done()
+		c.renew(sa)
+	}()
 }
 
 // Renewals returns how many times the client renewed its NTLM security

@@ -287,3 +287,39 @@ func TestRenewal(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestRenewalAfter401: a client that assumes a longer lifetime than the
+// server's meets a 401 when the server's association expires, signs in
+// again at once, and its requests work again.
+func TestRenewalAfter401(t *testing.T) {
+	srv := authServer(t, refserver.WithAuth(refserver.AuthNTLM), refserver.WithSecurityLifetime(time.Second))
+	c, err := connect(t, creds(0, srv.TCPAddr())) // assumes 8 hours
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Join(ctxT(t), room); err != nil {
+		t.Fatal(err)
+	}
+	saw401 := false
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && (!saw401 || c.Renewals() == 0) {
+		_, err := c.Post(ctxT(t), room, "x")
+		var se *sipclient.StatusError
+		if errors.As(err, &se) && se.Code == 401 {
+			saw401 = true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !saw401 || c.Renewals() == 0 {
+		t.Fatalf("401 seen %v, renewals %d", saw401, c.Renewals())
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.Post(ctxT(t), room, "after the renewal"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("posting after the renewal: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

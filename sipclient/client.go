@@ -654,6 +654,7 @@ func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*x
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return nil, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	select {
@@ -736,6 +737,7 @@ func (c *Client) post(ctx context.Context, ch xccos.Chat) (uint64, error) {
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return envid, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	return envid, nil
@@ -863,6 +865,7 @@ func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb 
 		if status == 481 {
 			c.markLost()
 		}
+		c.refused(status)
 		if cb != nil {
 			cb(status, err)
 		}
