@@ -97,7 +97,7 @@ func (e *events) wait(t *testing.T, n int) {
 // post; every message both ways is signed and every server signature
 // verifies (no violation), and the posts arrive.
 func TestNTLMEndToEnd(t *testing.T) {
-	for _, tr := range []string{"TCP", "TLS"} {
+	for _, tr := range []string{"TCP", "TLS", "UDP"} {
 		t.Run(tr, func(t *testing.T) {
 			var opts []refserver.Option
 			var tlsCfg *tls.Config
@@ -118,8 +118,11 @@ func TestNTLMEndToEnd(t *testing.T) {
 			}
 			srv := authServer(t, append(opts, refserver.WithAuth(refserver.AuthNTLM))...)
 			addr := srv.TCPAddr()
-			if tr == "TLS" {
+			switch tr {
+			case "TLS":
 				addr = srv.TLSAddr()
+			case "UDP":
+				addr = srv.UDPAddr()
 			}
 			evs := make([]*events, len(users))
 			clients := make([]*sipclient.Client, len(users))

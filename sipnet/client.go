@@ -260,9 +260,6 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 	if m.StatusCode < len(ep.stats.byStatus) {
 		ep.stats.byStatus[m.StatusCode].Add(1)
 	}
-	if !ep.checkResponse(c, m) {
-		return // refused: its transaction times out
-	}
 	id, ok := ep.parseBranch(m.Branch)
 	if !ok {
 		ep.stray(c, m)
@@ -273,6 +270,17 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 		key |= 1
 	}
 	sh := ep.shard(key)
+	if m.StatusCode >= 200 && c.Security() != nil {
+		// only an answer to a live transaction is checked (a retransmitted
+		// 2xx over UDP repeats a signature already seen); one refused is
+		// dropped, and its transaction times out
+		sh.mu.Lock()
+		live := sh.m[key] != nil
+		sh.mu.Unlock()
+		if live && !ep.checkResponse(c, m) {
+			return
+		}
+	}
 	sh.mu.Lock()
 	tx := sh.m[key]
 	switch {
