@@ -313,7 +313,7 @@ func (r *run) startTarget(ctx context.Context) error {
 		if err != nil {
 			return badInput(err)
 		}
-		creds, err := r.plan.Credentials(setup)
+		creds, err := r.plan.Credentials(setup.Credentials)
 		if err != nil {
 			return badInput(err)
 		}
@@ -353,11 +353,11 @@ func (r *run) startTarget(ctx context.Context) error {
 		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
 	}
 	if auth != refserver.AuthNone {
-		setup, err := sipclient.NewSetup(target.Target{Servers: []string{"127.0.0.1:1"}, Accounts: creds.Accounts, Login: creds.Login, Password: creds.Password}, "")
+		users, err := sipclient.NewCredentials(creds)
 		if err != nil {
 			return badInput(err)
 		}
-		accts, err := r.plan.Credentials(setup)
+		accts, err := r.plan.Credentials(users)
 		if err != nil {
 			return badInput(err)
 		}

@@ -31,11 +31,38 @@ type Setup struct {
 	Trunk bool
 	// Auth restricts the schemes answered (AuthAny, AuthNTLM, AuthDigest).
 	Auth string
+	// Credentials are the users' sign-in.
+	*Credentials
+}
 
+// Credentials are the users' sign-in with one target: its accounts file,
+// or its login and password patterns.
+type Credentials struct {
 	byURI   map[string]accounts.Credential // an accounts file's, by lower-case URI
 	login   string                         // patterns: {i} is the user's number
 	pass    string
 	hasCred bool
+}
+
+// NewCredentials reads the target's accounts file, or takes its
+// patterns (neither: no credentials).
+func NewCredentials(t target.Target) (*Credentials, error) {
+	c := &Credentials{}
+	switch {
+	case t.Accounts != "":
+		creds, err := accounts.LoadFile(t.Accounts)
+		if err != nil {
+			return nil, err
+		}
+		c.byURI = make(map[string]accounts.Credential, len(creds))
+		for _, cr := range creds {
+			c.byURI[strings.ToLower(cr.URI)] = cr
+		}
+		c.hasCred = true
+	case t.Password != "":
+		c.login, c.pass, c.hasCred = t.Login, t.Password, true
+	}
+	return c, nil
 }
 
 // NewSetup reads what the target names (the accounts file, the TLS
@@ -73,31 +100,22 @@ func NewSetup(t target.Target, transport string) (*Setup, error) {
 		}
 		s.TLS = cfg
 	}
-	switch {
-	case t.Accounts != "":
-		creds, err := accounts.LoadFile(t.Accounts)
-		if err != nil {
-			return nil, err
-		}
-		s.byURI = make(map[string]accounts.Credential, len(creds))
-		for _, c := range creds {
-			s.byURI[strings.ToLower(c.URI)] = c
-		}
-		s.hasCred = true
-	case t.Password != "":
-		s.login, s.pass, s.hasCred = t.Login, t.Password, true
+	creds, err := NewCredentials(t)
+	if err != nil {
+		return nil, err
 	}
+	s.Credentials = creds
 	return s, nil
 }
 
 // HasCredentials reports whether users have passwords.
-func (s *Setup) HasCredentials() bool { return s.hasCred }
+func (s *Credentials) HasCredentials() bool { return s.hasCred }
 
 // Credential returns the sign-in of user (sip:…): from the accounts file,
 // or from the patterns with {i} (or {0}) the number that ends the user
 // part of the address. ok is false when no credentials are configured;
 // an error names a user the configuration has none for.
-func (s *Setup) Credential(user string) (c accounts.Credential, ok bool, err error) {
+func (s *Credentials) Credential(user string) (c accounts.Credential, ok bool, err error) {
 	if !s.hasCred {
 		return c, false, nil
 	}

@@ -38,7 +38,11 @@ func TestMain(m *testing.M) {
 		}
 		o.Options = append(o.Options, refserver.WithAuth(auth))
 		if auth != refserver.AuthNone {
-			creds, err := plan.Credentials(benchSetup(""))
+			users, err := sipclient.NewCredentials(benchTarget(""))
+			if err != nil {
+				return o, err
+			}
+			creds, err := plan.Credentials(users)
 			if err != nil {
 				return o, err
 			}
@@ -56,20 +60,6 @@ func TestMain(m *testing.M) {
 
 // benchPassword is the password pattern of the benchmarks' users.
 const benchPassword = "bench-pass{i}"
-
-// benchSetup is how the benchmarks' users connect to a server at addr
-// ("" for the accounts alone) whose CA is ca.
-func benchSetup(addr string, ca ...string) *sipclient.Setup {
-	t := benchTarget(addr, ca...)
-	if addr == "" {
-		t.Servers = []string{"127.0.0.1:1"}
-	}
-	s, err := sipclient.NewSetup(t, "")
-	if err != nil {
-		panic(err)
-	}
-	return s
-}
 
 // benchTarget is the child server as the swarm's target.
 func benchTarget(addr string, ca ...string) target.Target {

@@ -61,9 +61,9 @@ func Provision(ctx context.Context, adminURL string, p *Plan, privacy string) er
 	return nil
 }
 
-// Credentials returns the sign-in of every user of the plan from setup
-// (its accounts file or patterns); nil when it has none.
-func (p *Plan) Credentials(setup *sipclient.Setup) ([]accounts.Credential, error) {
+// Credentials returns the sign-in of every user of the plan (from an
+// accounts file or patterns); nil when there are none.
+func (p *Plan) Credentials(setup *sipclient.Credentials) ([]accounts.Credential, error) {
 	if !setup.HasCredentials() {
 		return nil, nil
 	}

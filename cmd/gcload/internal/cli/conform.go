@@ -222,7 +222,7 @@ func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *ch
 		_, _ = rand.Read(b[:])
 		creds.Password = "gcload-" + hex.EncodeToString(b[:]) + "-{i}"
 	}
-	setup, err := sipclient.NewSetup(target.Target{Servers: []string{"127.0.0.1:1"}, Accounts: creds.Accounts, Login: creds.Login, Password: creds.Password}, "")
+	setup, err := sipclient.NewCredentials(creds)
 	if err != nil {
 		return nil, badInput(err)
 	}
