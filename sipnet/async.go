@@ -244,18 +244,14 @@ func (ep *Endpoint) fastChecked(c *Conn, sec Security, b []byte, code int) bool 
 func authorizationOf(b []byte) (string, bool) {
 	const name = "\r\nAuthorization: "
 	s := unsafe.String(unsafe.SliceData(b), len(b))
-	end := strings.Index(s, "\r\n\r\n")
-	if end < 0 {
+	i := strings.Index(s, name)
+	if i < 0 || strings.Contains(s[:i+2], "\r\n\r\n") { // none, or in the body
 		return "", false
 	}
-	i := strings.Index(s[:end], name)
-	if i < 0 {
-		return "", false
-	}
-	v := s[i+len(name) : end+2]
+	v := s[i+len(name):]
 	j := strings.Index(v, "\r\n")
-	if j+2 < len(v) && (v[j+2] == ' ' || v[j+2] == '\t') {
-		return "", false // folded
+	if j < 0 || (j+2 < len(v) && (v[j+2] == ' ' || v[j+2] == '\t')) {
+		return "", false // cut short, or folded
 	}
 	return v[:j], true
 }

@@ -384,3 +384,24 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestAuthorizationOf: the fast path's look for the Authorization header
+// finds it in the header block only, and leaves folded or cut values to
+// the full scan.
+func TestAuthorizationOf(t *testing.T) {
+	for _, c := range []struct {
+		msg, want string
+		ok        bool
+	}{
+		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM a=\"b\"\r\nContent-Length: 0\r\n\r\n", `NTLM a="b"`, true},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nContent-Length: 30\r\n\r\n\r\nAuthorization: NTLM a=\"b\"\r\n", "", false},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM a=\"b\",\r\n c=d\r\n\r\n", "", false},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nauthorization: NTLM a=\"b\"\r\n\r\n", "", false},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM", "", false},
+	} {
+		got, ok := authorizationOf([]byte(c.msg))
+		if got != c.want || ok != c.ok {
+			t.Errorf("%q: %q %v, want %q %v", c.msg, got, ok, c.want, c.ok)
+		}
+	}
+}
