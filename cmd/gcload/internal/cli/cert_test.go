@@ -205,3 +205,34 @@ func TestRunFindsServerInDNS(t *testing.T) {
 		t.Fatalf("queries %s", q)
 	}
 }
+
+// TestRunTrunk: shared connections presenting a client certificate are a
+// Front End's trunk over mutual TLS: gcload serve (--client-ca) trusts
+// the users they carry without a challenge, and the run passes.
+func TestRunTrunk(t *testing.T) {
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := Main(&Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: []string{"cert", "--out", dir, "--host", "127.0.0.1", "--client-name", "fe1.example.com"}}); code != 0 {
+		t.Fatalf("gcload cert: %s", out.String())
+	}
+	line, _, stop := serveFor(t, nil, "--db", filepath.Join(dir, "gc.db"), "--admin", "127.0.0.1:0", "--admin-token", "test-token-0123456789",
+		"--tls-listen", "127.0.0.1:0", "--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"),
+		"--client-ca", filepath.Join(dir, "ca.pem"), "--auth", "ntlm")
+	defer stop()
+	m := regexp.MustCompile(`lookup (\S+), .*admin API ([^\s,]+).*, SIP over TLS on (127\.0\.0\.1:\d+) \(trunks by client certificate\)`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve: %q", line)
+	}
+	res := filepath.Join(t.TempDir(), "res")
+	run := gcload(t, nil, append([]string{"run", "smoke", "--target", m[1], "--server", "tls://" + m[3], "--ca", filepath.Join(dir, "ca.pem"),
+		"--client-cert", filepath.Join(dir, "client.pem"), "--client-key", filepath.Join(dir, "client-key.pem"),
+		"--admin", m[2], "--admin-token", "test-token-0123456789", "--out", res,
+		"--set", "connections.model=shared", "--set", "connections.shared=2"}, quick...)...)
+	if run.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
+	}
+	s := readSummary(t, res)
+	if s.Users.SignedIn != 12 || s.Counters["sip.401"] != 0 {
+		t.Fatalf("users %+v, 401s %d (a trunk's users are not challenged)", s.Users, s.Counters["sip.401"])
+	}
+}
