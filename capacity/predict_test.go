@@ -402,9 +402,27 @@ func TestPredictionTextAndJSON(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text)
 		}
 	}
+	// a candidate the fit could not make has a nil Coef
+	p.Model.CPUModel.Candidates[len(p.Model.CPUModel.Candidates)-1].Fit.Coef = nil
+	var nilFits int
+	for _, c := range p.Model.CPUModel.Candidates {
+		if c.Fit.Coef == nil {
+			nilFits++
+		}
+	}
 	data, err := p.JSON()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// JSON writes [] for the empty lists without changing the prediction
+	// (its page tells a fit not made by a nil Coef)
+	for _, c := range p.Model.CPUModel.Candidates {
+		if c.Fit.Coef == nil {
+			nilFits--
+		}
+	}
+	if nilFits != 0 || strings.Contains(string(data), `"points": null`) || strings.Contains(string(data), `"core_counts": null`) {
+		t.Errorf("JSON changed the prediction (%d unfitted candidates fewer) or wrote a null list", nilFits)
 	}
 	var back map[string]any
 	if err := json.Unmarshal(data, &back); err != nil {

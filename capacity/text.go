@@ -7,11 +7,14 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/gcload/gcload/internal/jsonshape"
 )
 
-// JSON returns the prediction as indented JSON (non-finite values null).
+// JSON returns the prediction as indented JSON (non-finite values null,
+// empty lists [], never null).
 func (p Prediction) JSON() ([]byte, error) {
-	b, err := json.MarshalIndent(p, "", "  ")
+	b, err := json.MarshalIndent(jsonshape.Filled(p), "", "  ")
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,9 @@
 // every shard the same start once all are ready, watches them while they
 // run, and receives each shard's results folder when it finishes.
 // Merging the folders and judging the run are not this package's: the
-// caller merges Outcome.Dirs() and names Outcome.Dead() in the verdict.
+// caller merges Outcome.Dirs() and names Outcome.Dead() in the verdict
+// (gcload coordinate: loadrun.Merge), then may serve the merged folder
+// (ServeFolder) for a pod whose results are not on a shared volume.
 //
 // A shard's life, as the client drives it:
 //

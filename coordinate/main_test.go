@@ -9,12 +9,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // The test binary doubles as a shard process (the netns test runs three,
 // each in a namespace of its own): with GCLOAD_TEST_SHARD set, TestMain runs
-// shardMain instead of the tests. Phase 2 replaces this tiny main with
-// `gcload run --coordinator URL`.
+// shardMain instead of the tests: the library alone, with a tiny shard
+// main (the CLI's TestDistributedAcrossNamespaces runs the real commands,
+// gcload run --coordinator URL among them).
 const (
 	envShard    = "GCLOAD_TEST_SHARD"     // shard index (1-based)
 	envURL      = "GCLOAD_TEST_COORD"     // coordinator URL
@@ -31,7 +34,9 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// goleak: a goroutine a coordinator or shard client started that
+	// outlives the tests (heartbeats, watchers, uploads) fails the package
+	goleak.VerifyTestMain(m)
 }
 
 // startedLine is what a shard prints once it has the start.

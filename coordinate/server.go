@@ -91,10 +91,11 @@ type Options struct {
 	ResultsTimeout time.Duration
 	// Limits bound one shard's upload (DefaultLimits where zero).
 	Limits Limits
-	// CheckResults, when set, vets a received results folder before it is
-	// accepted (for instance by reading it back); an error refuses the
-	// upload, and the shard is told why.
-	CheckResults func(dir string) error
+	// CheckResults, when set, vets the results folder received from shard
+	// index before it is accepted (for instance by reading it back and
+	// checking it is that shard's); an error refuses the upload, and the
+	// shard is told why.
+	CheckResults func(index int, dir string) error
 	// Clock is the coordinator's clock (default time.Now): every offset is
 	// relative to it and the start is on it.
 	Clock func() time.Time
@@ -377,7 +378,8 @@ loop:
 			s.check(s.now())
 		}
 	}
-	if runErr == nil {
+	if runErr == nil || errors.Is(runErr, ErrAborted) || errors.Is(runErr, ErrBarrier) {
+		s.endRun(runErr)
 		s.farewell()
 	}
 	// Let requests in flight finish (a long poll answers at once now that
@@ -408,8 +410,14 @@ func (s *Server) farewell() {
 		now := s.now()
 		s.mu.Lock()
 		waiting := false
+		ended := s.start.IsZero() // the run ended before its start
 		for _, sh := range s.shards {
-			if sh.State == StateDead && !sh.told && sh.lostAt.IsZero() && now.Sub(sh.LastSeen) < s.opts.HeartbeatTimeout {
+			heard := sh.lostAt.IsZero() && now.Sub(sh.LastSeen) < s.opts.HeartbeatTimeout
+			if sh.State == StateDead && !sh.told && heard {
+				waiting = true
+			}
+			// a shard waiting for the start is told the run will not start
+			if ended && !sh.State.final() && !sh.told && heard {
 				waiting = true
 			}
 		}
@@ -877,6 +885,7 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request, sh *shard) 
 	case <-s.endCh:
 		s.mu.Lock()
 		err := s.endErr
+		sh.told = true
 		s.mu.Unlock()
 		refuse(w, http.StatusGone, "the run will not start: %v", err)
 	case <-t.C:
@@ -1012,7 +1021,7 @@ func (s *Server) receive(w http.ResponseWriter, r *http.Request, index int) (fil
 		err = fmt.Errorf("%w: no files", ErrBadArchive)
 	}
 	if err == nil && s.opts.CheckResults != nil {
-		if cerr := s.opts.CheckResults(staging); cerr != nil {
+		if cerr := s.opts.CheckResults(index, staging); cerr != nil {
 			err = fmt.Errorf("not a results folder: %w", cerr)
 		}
 	}

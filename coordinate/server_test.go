@@ -319,7 +319,7 @@ func TestBarrierNamesMissingShards(t *testing.T) {
 func TestDeadShardsAreNamed(t *testing.T) {
 	c := startCoordinator(t, Options{
 		Shards: 5, HeartbeatTimeout: time.Second, LostGrace: 300 * time.Millisecond, ResultsTimeout: 2500 * time.Millisecond,
-		CheckResults: func(dir string) error {
+		CheckResults: func(_ int, dir string) error {
 			if _, err := os.Stat(filepath.Join(dir, "summary.json")); err != nil {
 				return errors.New("no summary.json")
 			}
@@ -551,9 +551,7 @@ func TestAbort(t *testing.T) {
 				}
 			}()
 		}
-		for c.srv.Outcome().Start.IsZero() {
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually(t, "the start", func() bool { return !c.srv.Outcome().Start.IsZero() })
 		c.srv.Abort("interrupted (Ctrl-C)")
 		wg.Wait()
 		out, err := c.wait(t, 10*time.Second)
@@ -570,9 +568,7 @@ func TestAbort(t *testing.T) {
 		defer cl.Close()
 		joined := make(chan error, 1)
 		go func() { _, err := cl.Join(ctx); joined <- err }()
-		for c.srv.Outcome().Shards[0].State != StateReady {
-			time.Sleep(10 * time.Millisecond)
-		}
+		eventually(t, "shard 1 ready", func() bool { return c.srv.Outcome().Shards[0].State == StateReady })
 		c.srv.Abort("operator said so")
 		_, err = c.wait(t, 10*time.Second)
 		if !errors.Is(err, ErrAborted) {
@@ -716,5 +712,15 @@ func TestNewServerRefusesAFolderWithResults(t *testing.T) {
 	}
 	if _, err := NewServer(Options{Shards: 1, Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "no results timeout") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// eventually polls cond until it holds, failing the test after 10 s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s for %s", what)
+		}
 	}
 }

@@ -46,9 +46,25 @@ type Options struct {
 	// Shard is the shard of the plan to run (zero: 1/1). Shards need a
 	// shared server: the embedded one cannot be sharded.
 	Shard swarm.Shard
-	// Start is the run's time zero, shared by the shards of one run
-	// (zero: shortly after the load starts).
+	// Start is the run's time zero on this machine's clock (time.Now),
+	// shared by the shards of one run (zero: shortly after the load
+	// starts).
 	Start time.Time
+	// Clock, when set, is this shard's clock measured against a
+	// coordinator's (gcload run --coordinator): every instant the run
+	// records is put on the coordinator's clock (swarm.Options.ClockOffset),
+	// so that the shards' results merge exactly and cross-shard delivery
+	// latencies are corrected, and the offset is recorded in
+	// summary.json ("clock").
+	Clock *Clock
+	// Join, when set, is called once the run is ready to start (the plan
+	// made, the embedded server started or the rooms provisioned) and
+	// gives the start and the clock, replacing Start and Clock: a
+	// coordinated shard joins its coordinator's barrier there, so that
+	// the time its preparation takes (a large plan, provisioning) is not
+	// taken from the short lead between the shared start and its
+	// announcement. Its error ends the run (Run returns it).
+	Join func(ctx context.Context) (start time.Time, clock *Clock, err error)
 	// Output says what is written at the end.
 	Output Output
 	// Tick is the interval of the time series, the progress snapshots
@@ -65,6 +81,42 @@ type Options struct {
 	Now func() time.Time
 	// Measure says how to measure the server.
 	Measure Measure
+	// Streams receive each interval of the run as soon as it closes
+	// (reports.NewJSONStream, reports.NewCSVStream, or a sink of your
+	// own), from one goroutine that Run waits for before it returns: the
+	// same figures as run.hlog and counters.json, except the fan-out
+	// completion (post_to_last_delivery), which a stream carries as it
+	// completed and the results place at each post's intended time once
+	// the accounting is done. A sink that fails is logged and left out;
+	// the run goes on.
+	Streams []reports.IntervalSink
+}
+
+// Clock is a shard's clock offset, measured against a coordinator's
+// (coordinate.Offset).
+type Clock struct {
+	// Offset is the coordinator's clock minus this machine's, within
+	// ± Uncertainty; RTT and Samples say how it was measured.
+	Offset, Uncertainty, RTT time.Duration
+	Samples                  int
+	// Read is the clock the offset was measured with (nil: time.Now).
+	// The run reads time.Now and puts its instants on the coordinator's
+	// clock with Offset plus how far Read is ahead of time.Now: a test
+	// gives a Read that is off by a known amount to stand for a machine
+	// whose clock is.
+	Read func() time.Time
+}
+
+// toCoordinator is what to add to an instant read with time.Now to put
+// it on the coordinator's clock (zero without a Clock).
+func (c *Clock) toCoordinator() time.Duration {
+	if c == nil {
+		return 0
+	}
+	if c.Read == nil {
+		return c.Offset
+	}
+	return c.Offset + time.Until(c.Read()).Round(time.Microsecond)
 }
 
 // Output says what a run or a merge writes.
@@ -162,12 +214,14 @@ type run struct {
 	spec   *scenarios.Spec
 	o      Options
 	plan   *swarm.Plan
+	offset time.Duration // time.Now to the coordinator's clock (Options.Clock)
 	tg     target.Target
 	desc   string // the target for people
 	meas   *measurer
 	rec    *reports.Recorder
 	online *atomic.Int64
-	stop   []func() // what close undoes, in reverse
+	stream *streamer // nil without Options.Streams
+	stop   []func()  // what close undoes, in reverse
 }
 
 // Run runs one shard of spec's load test (see Options) and returns its
@@ -182,11 +236,13 @@ func Run(ctx context.Context, spec *scenarios.Spec, o Options) (*reports.Result,
 		return nil, err
 	}
 	defer r.close()
-	ctx = adminclient.WithToken(ctx, r.tg.AdminToken)
 	if err := r.startMeasure(ctx); err != nil {
 		return nil, err
 	}
 	if err := r.startTarget(ctx); err != nil {
+		return nil, err
+	}
+	if err := r.join(ctx); err != nil {
 		return nil, err
 	}
 	if err := r.startLive(); err != nil {
@@ -217,6 +273,11 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	if o.Observer == nil {
 		o.Observer = nobody{}
 	}
+	for i, sink := range o.Streams {
+		if sink == nil {
+			return nil, badInput(fmt.Errorf("stream %d is nil", i+1))
+		}
+	}
 	if o.Output.Report && o.Output.Dir == "" {
 		return nil, badInput(errors.New("a report needs a results folder (Output.Dir)"))
 	}
@@ -231,7 +292,7 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	return &run{spec: spec, o: o, plan: plan, tg: tg, desc: tg.String(), online: new(atomic.Int64)}, nil
+	return &run{spec: spec, o: o, plan: plan, offset: o.Clock.toCoordinator(), tg: tg, desc: tg.String(), online: new(atomic.Int64)}, nil
 }
 
 // TargetOf is the target a scenario's target section names (no server:
@@ -306,7 +367,8 @@ func (r *run) startTarget(ctx context.Context) error {
 		if r.tg.Admin == "" {
 			return nil
 		}
-		if err := swarm.Provision(ctx, r.tg.Admin, r.plan, r.spec.Rooms.Privacy); err != nil {
+		admin := adminclient.New(r.tg.Admin, r.tg.AdminToken)
+		if err := swarm.Provision(ctx, admin, r.plan, r.spec.Rooms.Privacy); err != nil {
 			return err
 		}
 		setup, err := sipclient.NewSetup(r.tg, r.spec.Transport)
@@ -317,7 +379,7 @@ func (r *run) startTarget(ctx context.Context) error {
 		if err != nil {
 			return badInput(err)
 		}
-		return swarm.ProvisionAccounts(ctx, r.tg.Admin, creds)
+		return swarm.ProvisionAccounts(ctx, admin, creds)
 	}
 	spec := r.spec
 	auth, err := refserver.ParseAuth(spec.Target.Embedded.Auth)
@@ -339,10 +401,10 @@ func (r *run) startTarget(ctx context.Context) error {
 		transport = embedded.TLS
 	}
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{transport},
+		Domain: spec.Target.Domain, Transports: []string{transport}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
 		Options: []refserver.Option{
 			refserver.WithAuth(auth),
-			refserver.WithChannels(spec.Target.Embedded.Channels), refserver.WithRooms(r.plan.StoreRooms(spec.Rooms.Privacy)...),
+			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
 			// many users per connection as the scenario puts there
@@ -376,10 +438,23 @@ func (r *run) startTarget(ctx context.Context) error {
 	return nil
 }
 
+// join waits for the start when Options.Join says when it is.
+func (r *run) join(ctx context.Context) error {
+	if r.o.Join == nil {
+		return nil
+	}
+	start, clock, err := r.o.Join(ctx)
+	if err != nil {
+		return err
+	}
+	r.o.Start, r.o.Clock, r.offset = start, clock, clock.toCoordinator()
+	return nil
+}
+
 // startLive creates the recorder, serves the live metrics and tells the
 // observer the run is starting.
 func (r *run) startLive() error {
-	r.rec = reports.NewRecorder(r.o.Now(), r.o.Tick)
+	r.rec = reports.NewRecorder(r.o.Now().Add(r.offset), r.o.Tick)
 	info := Info{
 		Scenario: r.spec.Name, Users: r.spec.Users.Count, Rooms: len(r.plan.Rooms), Duration: r.plan.Duration,
 		Shard: r.o.Shard, Target: r.desc,
@@ -399,9 +474,12 @@ func (r *run) startLive() error {
 // load runs the swarm: the load until its end (or ctx's), then the drain.
 func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	sw, err := swarm.New(r.plan, swarm.Options{
-		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, Tick: r.o.Tick, Logger: r.o.Logger,
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
+			if r.stream != nil {
+				r.stream.tick(s)
+			}
 			r.online.Store(int64(s.UsersOnline))
 			r.o.Observer.Tick(s)
 		},
@@ -409,9 +487,19 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	if err != nil {
 		return nil, badInput(err)
 	}
-	r.meas.sw, r.meas.rec = sw, r.rec
+	r.meas.sw, r.meas.rec, r.meas.offset = sw, r.rec, r.offset
+	if len(r.o.Streams) > 0 {
+		r.stream = newStreamer(r.o.Streams, r.rec, r.plan, r.o.Logger)
+	}
 	r.meas.start()
 	oc, err := sw.Run(ctx, Drain(ctx))
+	if r.stream != nil {
+		start := r.o.Start
+		if err == nil {
+			start = oc.Start
+		}
+		r.stream.close(start)
+	}
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
 	}
@@ -426,6 +514,9 @@ func (r *run) finish(oc *swarm.Outcome) (*reports.Result, error) {
 	res, err := buildResult(r.spec, r.plan, r.o.Shard, r.desc, rec.Hists(), rec.Counters(), rec.Intervals(), rec.IntervalLength(), oc.Accounted, oc)
 	if err != nil {
 		return nil, err
+	}
+	if c := r.o.Clock; c != nil {
+		res.Summary.Clock = reports.ClockOffsetOf(c.Offset, c.Uncertainty, c.RTT, c.Samples)
 	}
 	if res.Extra[fileEnv], err = envJSON(r.o.Output.Version, r.desc); err != nil {
 		return nil, err

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -132,6 +131,9 @@ type measurer struct {
 	readErr  error                 // its first failed read
 	sw       *swarm.Swarm
 	rec      *reports.Recorder
+	// offset puts the samples' times on the run's clock (a coordinated
+	// shard's: Options.Clock), where the run's start is
+	offset   time.Duration
 	mu       sync.Mutex
 	samples  []sample
 	baseline sample
@@ -165,13 +167,13 @@ func (m *measurer) take(now time.Time) sample {
 
 // start takes the baseline (before anyone signs in).
 func (m *measurer) start() {
-	m.baseline = m.take(time.Now())
+	m.baseline = m.take(time.Now().Add(m.offset))
 	m.samples = append(m.samples, m.baseline)
 }
 
 // tick samples and sets the utilisation gauges of the interval.
 func (m *measurer) tick() {
-	s := m.take(time.Now())
+	s := m.take(time.Now().Add(m.offset))
 	m.mu.Lock()
 	prev := m.samples[len(m.samples)-1]
 	m.samples = append(m.samples, s)
@@ -318,14 +320,11 @@ func (m *Measurement) json() ([]byte, error) { return json.MarshalIndent(m, "", 
 // the last value read, so that the count never goes back.
 func adminCommits(admin, token string) func() uint64 {
 	var last uint64
+	c := adminclient.New(admin, token)
 	return func() uint64 {
-		ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), token), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		b, err := adminclient.Do(ctx, http.MethodGet, admin, "/api/stats", nil)
-		var st struct {
-			Store struct{ Commits uint64 } `json:"store"`
-		}
-		if err == nil && json.Unmarshal(b, &st) == nil {
+		if st, err := c.Stats(ctx); err == nil {
 			last = max(last, st.Store.Commits)
 		}
 		return last

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/reports/charts"
@@ -57,6 +58,20 @@ func WriteReport(dir string, res *reports.Result, version string) error {
 		r, _ := check.RuleByID(id)
 		e.Rules = append(e.Rules, htmlreport.RuleResult{ID: r.ID, Title: r.Title, Ref: r.Ref, Violations: res.Summary.Counters["violations."+r.ID],
 			NotExercised: status[r.ID] == reports.NotExercised})
+	}
+	sec, err := shardsSection(&res.Summary)
+	if err != nil {
+		return fmt.Errorf("writing the report's shards: %w", err)
+	}
+	if sec != nil {
+		e.Extra = append(e.Extra, *sec)
+	}
+	// a results folder written before the per-phase figures: they come
+	// from its intervals (summary.json is left as it is)
+	if slices.ContainsFunc(res.Summary.Phases, func(p reports.PhaseSummary) bool { return p.Ops == nil }) {
+		old := res.Summary.Phases
+		res.RecomputePhases()
+		defer func() { res.Summary.Phases = old }()
 	}
 	cs := charts.Build(res, charts.Options{})
 	if err := os.RemoveAll(filepath.Join(dir, chartsDir)); err != nil {

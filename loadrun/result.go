@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/check"
 	"github.com/gcload/gcload/sipclient/swarm"
@@ -49,9 +51,9 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 			delete(s.Counters, "violations."+rule)
 		}
 	}
-	setRule(check.RuleExactlyOnce, acc.Delivery.Duplicated)
-	setRule(check.RuleOrder, acc.Delivery.OutOfOrder)
-	setRule(check.RuleNoSpoofing, acc.Delivery.Spoofed)
+	setRule(ruleid.ExactlyOnce, acc.Delivery.Duplicated)
+	setRule(ruleid.Order, acc.Delivery.OutOfOrder)
+	setRule(ruleid.NoSpoofing, acc.Delivery.Spoofed)
 	s.RecomputeOps(hists)
 	s.Rules = runRules(oc.Checks, &s)
 	for _, t := range spec.Thresholds {
@@ -74,10 +76,14 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return &reports.Result{
+	res := &reports.Result{
 		Summary: s, Hists: hists, Intervals: intervals, IntervalLength: interval, ScenarioYAML: yml,
 		Extra: map[string][]byte{fileAccounting: gz.Bytes()},
-	}, nil
+	}
+	// per phase, from the intervals (post_to_last_delivery now in the
+	// interval of each post's intended time), with the drain
+	res.RecomputePhases()
+	return res, nil
 }
 
 // runRules is the status of each rule gcload run checks as it goes:
@@ -89,7 +95,7 @@ func runRules(checks map[string]int64, s *reports.Summary) []reports.RuleStatus 
 	for _, id := range check.RunRules {
 		n := checks[id]
 		switch id {
-		case check.RuleExactlyOnce, check.RuleOrder, check.RuleNoSpoofing:
+		case ruleid.ExactlyOnce, ruleid.Order, ruleid.NoSpoofing:
 			n = s.Delivery.Received + s.Delivery.Duplicated + s.Delivery.Extra
 		}
 		v := s.Counters["violations."+id]

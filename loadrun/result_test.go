@@ -1,6 +1,9 @@
 package loadrun
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,5 +42,41 @@ func TestBuildResultKeepsNominalInterval(t *testing.T) {
 	}
 	if back.IntervalLength != time.Second {
 		t.Fatalf("interval length read back %v, want 1s", back.IntervalLength)
+	}
+}
+
+// TestReportOfOldResults: a results folder whose summary.json has phases
+// without per-phase latencies (written before them) gets them in
+// report.html from its intervals; the summary itself is left as it was.
+func TestReportOfOldResults(t *testing.T) {
+	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	rec := reports.NewRecorder(t0, time.Second)
+	for k := range 4 {
+		for range 10 * (k + 1) {
+			rec.Record(reports.OpPostAck, time.Duration(1000+k)*time.Microsecond)
+		}
+		rec.Tick(t0.Add(time.Duration(k+1) * time.Second))
+	}
+	old := []reports.PhaseSummary{{Name: "signin", StartS: 0, Seconds: 2, Counts: map[string]int64{"signin": 2}}, {Name: "steady", StartS: 2, Seconds: 2}}
+	res := rec.Result(reports.Summary{Scenario: "old", Start: t0, End: t0.Add(4 * time.Second), Seconds: 4, Generator: reports.Generator{Valid: true}, Phases: old})
+	dir := t.TempDir()
+	if err := WriteReport(dir, res, "test"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	html := string(b)
+	phases := html[strings.Index(html, `<section id="phases">`):]
+	phases = phases[:strings.Index(phases, "</section>")]
+	// signin: 10 + 20 posts, steady 30 + 40
+	for _, want := range []string{`>post_ack</a></td><td class="n">30</td>`, `>post_ack</a></td><td class="n">70</td>`} {
+		if !strings.Contains(phases, want) {
+			t.Errorf("the phases of report.html lack %s:\n%s", want, phases)
+		}
+	}
+	if res.Summary.Phases[0].Ops != nil || len(res.Summary.Phases) != 2 {
+		t.Errorf("WriteReport changed the summary's phases: %+v", res.Summary.Phases)
 	}
 }

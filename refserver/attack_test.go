@@ -114,6 +114,7 @@ func postBody(envid uint64, text string) []byte {
 // stored and not delivered; a user address or a room name with them is
 // refused too, so nothing the server sends can carry them.
 func TestAttackInvalidCharacters(t *testing.T) {
+	t.Parallel()
 	alice, bob := "sip:alice@example.com", "sip:bob@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice, bob)))
 	ctx := ctxT(t)
@@ -160,6 +161,7 @@ func TestAttackInvalidCharacters(t *testing.T) {
 // each) and closed after the sign-in timeout; meanwhile users from another
 // address still sign in and the admin API answers.
 func TestAttackIdleConnections(t *testing.T) {
+	t.Parallel()
 	logs := &syncBuffer{}
 	srv := refservertest.Start(t,
 		refserver.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
@@ -216,6 +218,7 @@ func TestAttackIdleConnections(t *testing.T) {
 // so the server holds no body; a message left half-sent within the limit
 // is closed after the message timeout.
 func TestAttackHalfSentBodies(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithLimits(refserver.Limits{MessageTimeout: 500 * time.Millisecond}))
 	const conns = 20
 	for i := range conns {
@@ -252,6 +255,7 @@ func TestAttackHalfSentBodies(t *testing.T) {
 // the connection is closed (the body's end is unknown); a request without
 // Via is still answered 400.
 func TestAttackMalformedSIP(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t)
 	p := newRawPeer(t, srv.TCPAddr())
 	p.send([]byte("OPTIONS sip:example.com SIP/2.0\r\nFrom: <sip:a@example.com>;tag=1\r\nTo: <sip:example.com>\r\nCall-ID: novia\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"))
@@ -283,6 +287,7 @@ func TestAttackMalformedSIP(t *testing.T) {
 // TestAttackRegistrationsPerConnection: one connection cannot register
 // users without bound.
 func TestAttackRegistrationsPerConnection(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithLimits(refserver.Limits{MaxUsersPerConn: 3}))
 	p := newRawPeer(t, srv.TCPAddr())
 	for i := range 5 {
@@ -319,6 +324,7 @@ func TestAttackRegistrationsPerConnection(t *testing.T) {
 // progress are bounded per connection, the others answered 503 at once;
 // channel sessions per user are bounded.
 func TestAttackCommandFlood(t *testing.T) {
+	t.Parallel()
 	alice := "sip:alice@example.com"
 	gate := make(chan struct{})
 	st := &slowHistory{gate: gate}
@@ -421,6 +427,7 @@ func openStore(t *testing.T, o sqlite.Options) *sqlite.Store {
 // other commands stay responsive, and the queued posts are acknowledged
 // and delivered in order once the store goes on.
 func TestAttackStoreStall(t *testing.T) {
+	t.Parallel()
 	alice, bob, carol := "sip:alice@example.com", "sip:bob@example.com", "sip:carol@example.com"
 	gate := make(chan struct{})
 	var once sync.Once
@@ -520,6 +527,7 @@ func TestAttackStoreStall(t *testing.T) {
 // the command; msgsrch naming a disabled room is refused 409, as bccontext
 // is.
 func TestSecretRoomsAndDisabledSearch(t *testing.T) {
+	t.Parallel()
 	alice, mallory := "sip:alice@example.com", "sip:mallory@example.com"
 	secret := refservertest.Room("hush", alice)
 	secret.Privacy = store.Secret
@@ -578,6 +586,7 @@ func TestSecretRoomsAndDisabledSearch(t *testing.T) {
 // command's reply, and a join's reply still comes before any post of the
 // room.
 func TestReplyDelay(t *testing.T) {
+	t.Parallel()
 	alice, bob := "sip:alice@example.com", "sip:bob@example.com"
 	const delay = 400 * time.Millisecond
 	srv := refservertest.Start(t, refserver.WithReplyDelay(delay), refserver.WithRooms(refservertest.Room("room1", alice, bob)))
@@ -652,6 +661,7 @@ func adminGet(t *testing.T, srv *refserver.Server, path string) int {
 // DNS rebinding); it listens on loopback unless told otherwise, and the
 // token it makes is written to a file only its owner can read.
 func TestAttackAdminAPI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tokenFile := filepath.Join(dir, "admin-token")
 	logs := &syncBuffer{}
@@ -742,6 +752,7 @@ func TestAttackAdminAPI(t *testing.T) {
 // invitation list larger than an envelope may be (64 KiB, which clients
 // refuse beyond) is cut to what fits: the newest messages, the first rooms.
 func TestRepliesFitOneEnvelope(t *testing.T) {
+	t.Parallel()
 	alice := "sip:alice@example.com"
 	var rooms []store.Room
 	long := strings.Repeat("a long description ", 50)
@@ -787,6 +798,7 @@ func TestRepliesFitOneEnvelope(t *testing.T) {
 // TestAttackDialogsPerUser: one user cannot open lookup dialogs or channel
 // sessions without bound on one connection (INVITEs never ended with BYE).
 func TestAttackDialogsPerUser(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithLimits(refserver.Limits{MaxSessionsPerUser: 2}))
 	p := newRawPeer(t, srv.TCPAddr())
 	p.send([]byte(registerReq("sip:alice@example.com", "r", 1)))

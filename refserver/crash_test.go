@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
@@ -33,7 +35,17 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	os.Exit(pgtest.Main(m))
+	code := pgtest.Main(m)
+	if code == 0 {
+		// goleak: a goroutine a server (or a test's client) started that
+		// outlives the tests fails the package; every one must be waited
+		// for by its Close
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts
@@ -45,6 +57,7 @@ func TestMain(m *testing.M) {
 // what cover that (for PostgreSQL, store/postgres's TestPostgresCrash kills
 // the database server itself).
 func TestCrashKeepsAcknowledgedPosts(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("spawns a server process")
 	}
@@ -100,7 +113,15 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			}
 		}()
 	}
-	time.Sleep(400 * time.Millisecond)
+	// kill it while posts are in flight, once a few were acknowledged
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 20 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err := child.Kill(); err != nil {
 		t.Fatal(err)
 	}

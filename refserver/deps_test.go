@@ -21,6 +21,7 @@ var harness = []string{
 // TestNoHarnessDeps: go list -deps ./refserver/... names no harness
 // package (test files aside: the server's tests drive it with clients).
 func TestNoHarnessDeps(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("the go command is not in PATH")
 	}
@@ -40,6 +41,40 @@ func TestNoHarnessDeps(t *testing.T) {
 					t.Errorf("%s imports %s, a package of the harness", pkg, imp)
 				}
 			}
+		}
+	}
+}
+
+// TestHarnessUsesTheAdminAPI: the harness reaches the server's rooms only
+// through the admin API's wire types and client: no package of it
+// (outside the CLI's serve command and the embedded server, which are the
+// server's composition) imports the store or the admin handler, and the
+// admin client imports no package of the server but adminapi.
+func TestHarnessUsesTheAdminAPI(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("the go command is not in PATH")
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}:{{range .Imports}} {{.}}{{end}}`,
+		"github.com/gcload/gcload/sipclient/...", "github.com/gcload/gcload/loadrun/...", "github.com/gcload/gcload/coordinate/...").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkg, imports, _ := strings.Cut(line, ":")
+		for _, imp := range strings.Fields(imports) {
+			if imp == "github.com/gcload/gcload/refserver/admin" || strings.HasPrefix(imp, "github.com/gcload/gcload/refserver/store") {
+				t.Errorf("%s imports %s: the harness provisions through refserver/adminclient", pkg, imp)
+			}
+		}
+	}
+	out, err = exec.Command("go", "list", "-deps", "github.com/gcload/gcload/refserver/adminclient").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		if strings.HasPrefix(dep, "github.com/gcload/gcload/") && dep != "github.com/gcload/gcload/refserver/adminclient" && dep != "github.com/gcload/gcload/refserver/adminapi" {
+			t.Errorf("refserver/adminclient depends on %s; it may use only refserver/adminapi", dep)
 		}
 	}
 }

@@ -193,7 +193,7 @@ func (p *rawPeer) waitInfo(what string, f func(callID string, e *xccos.Envelope)
 // session, in order, over one TCP connection, and checks each is answered
 // so that the client would go on. The log's server tags (from the mock
 // server) are replaced by the tags this server hands out.
-func TestReplaySIPESession(t *testing.T) { replaySIPE(t, false) }
+func TestReplaySIPESession(t *testing.T) { t.Parallel(); replaySIPE(t, false) }
 
 // TestReplaySIPESessionNTLM replays the same session against a server
 // that signs users in with NTLM, as the SIPE 1.25 client was seen to do
@@ -206,7 +206,7 @@ func TestReplaySIPESession(t *testing.T) { replaySIPE(t, false) }
 // (no Via branch in dialogs, epid parameters, SIPE's tags), and every
 // signature the server sends verifies, read from its headers as SIPE
 // reads them.
-func TestReplaySIPESessionNTLM(t *testing.T) { replaySIPE(t, true) }
+func TestReplaySIPESessionNTLM(t *testing.T) { t.Parallel(); replaySIPE(t, true) }
 
 func replaySIPE(t *testing.T, ntlm bool) {
 	opts := []refserver.Option{refserver.WithRooms(store.Room{
@@ -431,6 +431,7 @@ func contains(list []string, s string) bool {
 // TestMalformedSIP: garbage and malformed requests get 400 (when they can
 // be answered at all); the connection and the server stay up.
 func TestMalformedSIP(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t)
 	p := newRawPeer(t, srv.TCPAddr())
 	reg := func(cseq int) string {

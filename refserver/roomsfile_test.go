@@ -14,6 +14,7 @@ import (
 )
 
 func TestRoomsFileErrors(t *testing.T) {
+	t.Parallel()
 	src := `rooms:
   - id: room1
     name: Room One
@@ -46,6 +47,7 @@ other: 1
 // TestRoomsFile: a server started with a rooms file has its rooms; a
 // restart with a changed file updates them and keeps their history.
 func TestRoomsFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "rooms.yaml")
 	db := filepath.Join(dir, "gc.db")
@@ -93,6 +95,7 @@ func TestRoomsFile(t *testing.T) {
 
 // TestUDP: the whole flow over UDP.
 func TestUDP(t *testing.T) {
+	t.Parallel()
 	users := []string{"sip:alice@example.com", "sip:bob@example.com"}
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", users...)))
 	ctx := ctxT(t)

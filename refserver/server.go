@@ -332,6 +332,7 @@ type Server struct {
 	tlsAddr    net.Addr
 	auth       *authn
 	admin      *http.Server
+	adminDone  chan struct{} // closed when the admin API's Serve returned
 	adminAddr  net.Addr
 	adminToken string
 	reg        registrar
@@ -483,7 +484,11 @@ func (s *Server) startAdmin() error {
 	}
 	h := admin.Handler(s.hub, func() any { return s.Stats() }, admin.Options{Token: s.adminToken, Addr: s.adminAddr.String(), TokenHint: hint, Accounts: s.auth.store})
 	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
-	go func() { _ = s.admin.Serve(ln) }()
+	s.adminDone = make(chan struct{})
+	go func() {
+		defer close(s.adminDone)
+		_ = s.admin.Serve(ln)
+	}()
 	return nil
 }
 
@@ -551,6 +556,7 @@ func (s *Server) close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.admin.Shutdown(ctx)
 		cancel()
+		<-s.adminDone
 	}
 	if s.ep != nil {
 		s.ep.Close()

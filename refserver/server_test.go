@@ -59,6 +59,7 @@ func (c *collector) listen(user string, cl *sipclient.Client, stop <-chan struct
 // TestFanOut: members join a room and post; every member online receives
 // every post exactly once, the author included, in posting order.
 func TestFanOut(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{2, 50} {
 		t.Run(fmt.Sprintf("%d clients", n), func(t *testing.T) {
 			users := refservertest.Users("example.com", n)
@@ -171,6 +172,7 @@ func TestFanOut(t *testing.T) {
 // TestHistorySurvivesRestart: posts acknowledged before a restart are all
 // in the history after it.
 func TestHistorySurvivesRestart(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "restart.db")
 	users := []string{"sip:alice@example.com"}
 	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRooms(refservertest.Room("room1", users...)))
@@ -217,6 +219,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 // through both lookup flows; the console flow ends in 487 and the client
 // reaches its channel.
 func TestLookupRoundRobin(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithChannels(2), refserver.WithRooms(refservertest.Room("room1", refservertest.Users("example.com", 8)...)))
 	ctx := ctxT(t)
 	counts := map[string]int{}
@@ -249,6 +252,7 @@ func TestLookupRoundRobin(t *testing.T) {
 // TestCrossServiceFanOut: members connected to different channel services
 // of one pool see each other's posts.
 func TestCrossServiceFanOut(t *testing.T) {
+	t.Parallel()
 	users := refservertest.Users("example.com", 2)
 	srv := refservertest.Start(t, refserver.WithChannels(2), refserver.WithRooms(refservertest.Room("room1", users...)))
 	ctx := ctxT(t)
@@ -295,6 +299,7 @@ func waitEvent(t *testing.T, c *sipclient.Client, kind sipclient.EventKind) sipc
 // a disabled room refuses joins with 409 and keeps its history; there is
 // no way to delete a room.
 func TestAccess(t *testing.T) {
+	t.Parallel()
 	alice, mallory := "sip:alice@example.com", "sip:mallory@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice)))
 	ctx := ctxT(t)
@@ -382,6 +387,7 @@ func httpDo(t *testing.T, srv *refserver.Server, method, path, body string) int 
 // TestBadInput: malformed or unknown XCCOS and oversize posts get clear
 // error replies; the session and the server stay up.
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	alice := "sip:alice@example.com"
 	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice)))
 	ctx := ctxT(t)
@@ -460,6 +466,7 @@ func TestBadInput(t *testing.T) {
 // joins the room, across restarts (the server reloads the outstanding ones
 // from its store).
 func TestInvitations(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "inv.db")
 	users := []string{"sip:alice@example.com", "sip:bob@example.com"}
 	srv := refservertest.Start(t, refserver.WithDB(db), refserver.WithRooms(refservertest.Room("room1", users...), refservertest.Room("room2", users...)))
@@ -524,6 +531,7 @@ func TestInvitations(t *testing.T) {
 // opened (the rooms provisioned land in it, and the server closes it);
 // WithTrace sees every message in and out.
 func TestStoreAndTraceOptions(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "given.db")
 	st, err := sqlite.Open(db)
 	if err != nil {

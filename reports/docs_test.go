@@ -47,3 +47,21 @@ func TestDocsListEveryMetricAndExitCode(t *testing.T) {
 		}
 	}
 }
+
+// TestDocsCSVHeader: docs/results.md gives the CSV stream's header as
+// CSVHeader makes it.
+func TestDocsCSVHeader(t *testing.T) {
+	b, err := os.ReadFile("../docs/results.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	i := strings.Index(doc, "<!-- csv header: reports.CSVHeader -->\n```\n")
+	if i < 0 {
+		t.Fatal("docs/results.md has no CSV header block")
+	}
+	rest := doc[i+len("<!-- csv header: reports.CSVHeader -->\n```\n"):]
+	if got, want := rest[:strings.Index(rest, "\n")], strings.Join(CSVHeader(), ","); got != want {
+		t.Errorf("docs/results.md gives the CSV header\n%s\nCSVHeader is\n%s", got, want)
+	}
+}

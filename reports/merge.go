@@ -3,7 +3,6 @@ package reports
 import (
 	"bytes"
 	"fmt"
-	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,7 +41,10 @@ func sameGeometry(h geometry) bool {
 //   - Aborted if any shard aborted, Unreachable if every shard was,
 //     Stopped the shards' reasons joined; Shard becomes "merged(N)";
 //   - Errors summed by kind, the earliest first error kept;
-//   - Phases: counts summed, rates recomputed over each phase's time.
+//   - Phases: counts summed, rates recomputed over each phase's time,
+//     and the figures of each phase's intervals recomputed from the
+//     merged intervals (Result.RecomputePhases), so they equal an
+//     unsplit run's.
 //
 // Delivery, Rooms and Rules are left zero and Thresholds, Verdict and Reasons
 // empty: the engine owns delivery accounting and sets the merged values,
@@ -61,6 +63,7 @@ func Merge(results ...*Result) (*Result, error) {
 	s.Generator = Generator{Valid: true}
 	s.Delivery, s.Rooms, s.Thresholds, s.Verdict, s.Reasons, s.Aborted = Delivery{}, nil, nil, "", nil, false
 	s.Rules, s.Errors, s.Phases, s.Stopped, s.Unreachable = nil, nil, nil, "", true
+	s.Clock, s.Shards, s.ClockWarning = nil, nil, "" // the caller says what the shards were
 	errs := map[errKey]*ErrorKind{}
 	var phases []PhaseSummary
 	var stopped []string
@@ -177,35 +180,8 @@ func Merge(results ...*Result) (*Result, error) {
 		return nil, err
 	}
 	out.Intervals = ivs
+	out.RecomputePhases()
 	return out, nil
-}
-
-// mergePhases adds the counts of b's phases to a's (by name; a phase
-// only b has is appended) and recomputes the rates.
-func mergePhases(a, b []PhaseSummary) []PhaseSummary {
-	for _, p := range b {
-		i := slices.IndexFunc(a, func(q PhaseSummary) bool { return q.Name == p.Name })
-		if i < 0 {
-			a = append(a, PhaseSummary{Name: p.Name, StartS: p.StartS, Seconds: p.Seconds, Counts: map[string]int64{}})
-			i = len(a) - 1
-		}
-		for k, n := range p.Counts {
-			a[i].Counts[k] += n
-		}
-		a[i].Rates = PhaseRates(a[i].Counts, a[i].Seconds)
-	}
-	return a
-}
-
-// PhaseRates returns counts per second over seconds.
-func PhaseRates(counts map[string]int64, seconds float64) map[string]float64 {
-	rates := map[string]float64{}
-	if seconds > 0 {
-		for k, n := range counts {
-			rates[k] = float64(n) / seconds
-		}
-	}
-	return rates
 }
 
 // mergeIntervals aligns the intervals of every result into slots of

@@ -383,6 +383,28 @@ func (r *Recorder) Intervals() []Interval {
 	return slices.Clone(r.closed)
 }
 
+// IntervalsSince returns the closed intervals from the n-th on (0: all),
+// oldest first, for who follows a run interval by interval. The
+// intervals are shared with the Recorder: do not modify them.
+func (r *Recorder) IntervalsSince(n int) []Interval {
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	if n >= len(r.closed) {
+		return nil
+	}
+	return slices.Clone(r.closed[max(n, 0):])
+}
+
+// LastInterval returns the interval closed last (false: none yet).
+func (r *Recorder) LastInterval() (Interval, bool) {
+	r.tickMu.Lock()
+	defer r.tickMu.Unlock()
+	if len(r.closed) == 0 {
+		return Interval{}, false
+	}
+	return r.closed[len(r.closed)-1], true
+}
+
 // Result returns the results of the run so far: s with its Ops computed
 // from the total histograms (rates over s.Seconds) and its Counters set to
 // the Recorder's, the total histograms and the closed intervals. Call Tick

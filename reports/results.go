@@ -69,17 +69,21 @@ type Result struct {
 	Extra map[string][]byte
 }
 
-type countersFile struct {
-	IntervalMs int64               `json:"interval_ms"`
-	Intervals  []countersIntervalJ `json:"intervals"`
+// CountersFile is counters.json: the nominal interval length and, per
+// interval, the operations with a run.hlog line (in line order), the
+// counters' increments and the gauges' last values.
+type CountersFile struct {
+	IntervalMs int64              `json:"interval_ms"`
+	Intervals  []CountersInterval `json:"intervals"`
 }
 
-type countersIntervalJ struct {
+// CountersInterval is one interval of counters.json.
+type CountersInterval struct {
 	Start    time.Time          `json:"start"`
 	End      time.Time          `json:"end"`
-	Ops      []Op               `json:"ops,omitempty"`
-	Counters map[string]int64   `json:"counters,omitempty"`
-	Gauges   map[string]float64 `json:"gauges,omitempty"`
+	Ops      []Op               `json:"ops"`
+	Counters map[string]int64   `json:"counters"`
+	Gauges   map[string]float64 `json:"gauges"`
 }
 
 // intervalLength returns the nominal interval length of r.
@@ -148,7 +152,7 @@ func WriteResults(dir string, r *Result) error {
 		}
 	}
 
-	s := r.Summary
+	s := r.Summary.withEmptyLists()
 	if s.Verdict == "" {
 		s.Verdict, _, s.Reasons = Decide(&s)
 	}
@@ -222,8 +226,8 @@ func WriteResults(dir string, r *Result) error {
 
 // writeHlog writes the interval log and returns the counters.json content
 // that goes with it.
-func writeHlog(w io.Writer, r *Result) (*countersFile, error) {
-	cf := &countersFile{IntervalMs: r.intervalLength().Milliseconds(), Intervals: []countersIntervalJ{}}
+func writeHlog(w io.Writer, r *Result) (*CountersFile, error) {
+	cf := &CountersFile{IntervalMs: r.intervalLength().Milliseconds(), Intervals: []CountersInterval{}}
 	var base time.Time
 	if !r.Summary.Start.IsZero() {
 		base = r.Summary.Start
@@ -245,7 +249,7 @@ func writeHlog(w io.Writer, r *Result) (*countersFile, error) {
 	fmt.Fprintf(bw, "#[BaseTime: %s (seconds since epoch)]\n", msSeconds(baseMs))
 	_ = lw.OutputLegend()
 	for _, iv := range r.Intervals {
-		ci := countersIntervalJ{Start: iv.Start, End: iv.End, Counters: iv.Counters, Gauges: iv.Gauges}
+		ci := CountersInterval{Start: iv.Start, End: iv.End, Ops: []Op{}, Counters: orEmptyMap(iv.Counters), Gauges: orEmptyMap(iv.Gauges)}
 		startMs := iv.Start.UnixMilli()
 		lenMs := max(iv.End.UnixMilli()-startMs, 0)
 		for _, op := range SortedOps(iv.Hists) {
@@ -351,7 +355,7 @@ func ReadResults(dir string) (*Result, error) {
 		return nil, err
 	}
 	if b, err := read(FileCounters); err == nil {
-		var cf countersFile
+		var cf CountersFile
 		if err := json.Unmarshal(b, &cf); err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrBadResults, FileCounters, err)
 		}
@@ -474,7 +478,7 @@ func parseHlog(data []byte) ([]hlogLine, error) {
 
 // joinIntervals rebuilds intervals from counters.json, taking each
 // interval's histograms from the run.hlog lines in order.
-func joinIntervals(cis []countersIntervalJ, lines []hlogLine, haveHlog bool) ([]Interval, error) {
+func joinIntervals(cis []CountersInterval, lines []hlogLine, haveHlog bool) ([]Interval, error) {
 	out := make([]Interval, 0, len(cis))
 	next := 0
 	for i, ci := range cis {

@@ -3,6 +3,7 @@ package reports
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -25,8 +26,9 @@ const maxTextErrors = 10
 // deliveries, the rooms and conformance rules exercised, a latency table
 // per operation (milliseconds), the phases with their own rates, the
 // counters of interest, the errors by kind with the first of each, the
-// thresholds, the generator's health, and last (so that it is what stays
-// on screen) the verdict and its reasons. When s.Verdict is empty the
+// thresholds, the generator's health, a merged run's shards with their
+// clock offsets (a coordinated shard's own), and last (so that it is what
+// stays on screen) the verdict and its reasons. When s.Verdict is empty the
 // verdict shown is Decide's.
 func WriteText(w io.Writer, s *Summary) error {
 	ew := &ErrWriter{W: w}
@@ -126,6 +128,7 @@ func WriteText(w io.Writer, s *Summary) error {
 	fmt.Fprintf(ew, "  GC pauses %s total, %s max; heap peak %s MiB\n", FormatMicros(g.GCPauseTotal*1e6), FormatMicros(g.GCPauseMax*1e6), formatFloat(float64(g.HeapPeakBytes)/(1<<20)))
 
 	fmt.Fprintln(ew)
+	writeShards(ew, s)
 	fmt.Fprintf(ew, "verdict: %s (exit code %d)\n", strings.ToUpper(verdict), ExitCode(verdict))
 	for _, r := range reasons {
 		fmt.Fprintf(ew, "  - %s\n", r)
@@ -181,22 +184,101 @@ func rulesLine(rules []RuleStatus) string {
 	return strings.Join(parts, ", ")
 }
 
-// writePhases writes each phase with its time span and its own rates.
+// writePhases writes each phase with its time span and the rates of
+// what was planned in it, then its own latency table (response times;
+// the service times are in summary.json and report.html) and counters,
+// from the intervals that belong to it.
 func writePhases(w io.Writer, phases []PhaseSummary) {
-	fmt.Fprintln(w, "phases (rates over each phase's own time)")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, p := range phases {
-		var rates []string
-		for _, name := range SortedKeys(p.Rates) {
-			rates = append(rates, fmt.Sprintf("%s %s/s", name, formatRate(p.Rates[name])))
+	fromIntervals := slices.ContainsFunc(phases, func(p PhaseSummary) bool { return p.Ops != nil })
+	if !fromIntervals { // a summary written before per-phase latencies
+		fmt.Fprintln(w, "phases (rates over each phase's own time)")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, p := range phases {
+			fmt.Fprintf(tw, "  %s\t%s to %s\t%s\n", p.Name, clock(time.Duration(p.StartS*float64(time.Second))), clock(time.Duration((p.StartS+p.Seconds)*float64(time.Second))), orDash(phaseRates(p)))
 		}
-		r := strings.Join(rates, ", ")
-		if r == "" {
-			r = "–"
-		}
-		fmt.Fprintf(tw, "  %s\t%s to %s\t%s\n", p.Name, clock(time.Duration(p.StartS*float64(time.Second))), clock(time.Duration((p.StartS+p.Seconds)*float64(time.Second))), r)
+		tw.Flush()
+		return
 	}
-	tw.Flush()
+	fmt.Fprintln(w, "phases (latencies and counters of the intervals whose middle falls in the phase; rates over those intervals)")
+	for i, p := range phases {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		name := p.Name
+		if p.Drain {
+			name += " (after the last phase)"
+		}
+		head := fmt.Sprintf("%s  %s to %s", name, phaseClock(p.StartS), phaseClock(p.StartS+p.Seconds))
+		if r := phaseRates(p); r != "" {
+			head += ", by intended time: " + r
+		}
+		fmt.Fprintln(w, head)
+		if p.Intervals == 0 {
+			fmt.Fprintln(w, "  no interval of its own (the phase is shorter than an interval): its operations are in the phase next to it")
+			continue
+		}
+		ops := map[Op]OpSummary{}
+		for op, o := range p.Ops {
+			if !strings.HasSuffix(string(op), "_service") {
+				ops[op] = o
+			}
+		}
+		if len(ops) > 0 {
+			writeOpsTable(&indentWriter{w: w, prefix: "  "}, ops)
+		}
+		var cs []string
+		for _, name := range SortedKeys(p.Counters) {
+			if n := p.Counters[name]; n != 0 && !strings.HasPrefix(name, "errors.") && !strings.HasPrefix(name, "dropped.") {
+				cs = append(cs, name+" "+FormatCount(n))
+			}
+		}
+		if len(cs) > 0 {
+			fmt.Fprintf(w, "  counters: %s\n", strings.Join(cs, ", "))
+		}
+		if len(ops) == 0 && len(cs) == 0 {
+			fmt.Fprintln(w, "  nothing recorded")
+		}
+	}
+}
+
+// phaseRates lists a phase's planned operations per second, by name.
+func phaseRates(p PhaseSummary) string {
+	var rates []string
+	for _, name := range SortedKeys(p.Rates) {
+		rates = append(rates, fmt.Sprintf("%s %s/s", name, formatRate(p.Rates[name])))
+	}
+	return strings.Join(rates, ", ")
+}
+
+// phaseClock renders seconds from the run's start as mm:ss.t.
+func phaseClock(s float64) string {
+	d := time.Duration(s * float64(time.Second)).Round(100 * time.Millisecond)
+	return fmt.Sprintf("%s.%d", clock(d.Truncate(time.Second)), d%time.Second/(100*time.Millisecond))
+}
+
+// indentWriter prefixes every line it writes.
+type indentWriter struct {
+	w      io.Writer
+	prefix string
+	mid    bool // in the middle of a line
+}
+
+func (iw *indentWriter) Write(p []byte) (int, error) {
+	var b []byte
+	for _, c := range p {
+		if !iw.mid {
+			b = append(b, iw.prefix...)
+			iw.mid = true
+		}
+		b = append(b, c)
+		if c == '\n' {
+			iw.mid = false
+		}
+	}
+	if _, err := iw.w.Write(b); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 func formatRate(v float64) string {

@@ -162,15 +162,33 @@ type ErrorKind struct {
 
 // PhaseSummary is one phase of a run: when it ran and what was done in
 // it, with rates over the phase's own duration (a sign-in phase of 2 s at
-// 25/s shows 25/s, not 50 sign-ins averaged over the whole run).
+// 25/s shows 25/s, not 50 sign-ins averaged over the whole run). The last
+// entry of Summary.Phases is the drain (Drain set, Name DrainPhase): the
+// time after the last phase until the run's end, when deliveries in
+// flight still arrive.
 type PhaseSummary struct {
 	Name    string  `json:"name"`
 	StartS  float64 `json:"start_s"` // from the run's start
 	Seconds float64 `json:"seconds"`
+	Drain   bool    `json:"drain"`
 	// Counts and Rates: completed operations of the phase by name (the
-	// operations of Ops, and deliveries), and the counts per second.
+	// operations of Ops, and deliveries), each counted in the phase of
+	// its intended time (deliveries: when received), and the counts per
+	// second over Seconds.
 	Counts map[string]int64   `json:"counts"`
 	Rates  map[string]float64 `json:"rates_per_s"`
+	// Intervals is how many intervals of the run's time series belong to
+	// the phase (an interval belongs to the phase its midpoint falls in:
+	// see Result.RecomputePhases) and IntervalSeconds the time they
+	// cover. Ops and Counters are theirs.
+	Intervals       int     `json:"intervals"`
+	IntervalSeconds float64 `json:"interval_seconds"`
+	// Ops is the latency summary per operation of the samples recorded in
+	// the phase's intervals, from their merged histograms (exact, as
+	// Summary.Ops), with rates over IntervalSeconds.
+	Ops map[Op]OpSummary `json:"ops"`
+	// Counters are the counters' increments in the phase's intervals.
+	Counters map[string]int64 `json:"counters"`
 }
 
 // Generator is what the load generator saw of itself.
@@ -183,7 +201,7 @@ type Generator struct {
 	GCPauseMax     float64  `json:"gc_pause_max_seconds"`
 	HeapPeakBytes  uint64   `json:"heap_peak_bytes"`
 	Valid          bool     `json:"valid"`
-	InvalidReasons []string `json:"invalid_reasons,omitempty"`
+	InvalidReasons []string `json:"invalid_reasons"`
 	EmbeddedServer bool     `json:"embedded_server"`
 	GOMAXPROCS     int      `json:"gomaxprocs"`
 }
@@ -225,15 +243,15 @@ type Summary struct {
 	Generator  Generator         `json:"generator"`
 	Thresholds []ThresholdResult `json:"thresholds"`
 	// Phases are the phases as run, with their own rates.
-	Phases []PhaseSummary `json:"phases,omitempty"`
+	Phases []PhaseSummary `json:"phases"`
 	// Rules are the conformance rules the run checked as it went, with
 	// their status (a rule nothing exercised is not_exercised).
-	Rules []RuleStatus `json:"rules,omitempty"`
+	Rules []RuleStatus `json:"rules"`
 	// Errors are the run's errors grouped by operation and cause, most
 	// frequent first.
-	Errors  []ErrorKind `json:"errors,omitempty"`
+	Errors  []ErrorKind `json:"errors"`
 	Verdict string      `json:"verdict"`
-	Reasons []string    `json:"reasons,omitempty"` // why the verdict is not pass
+	Reasons []string    `json:"reasons"` // why the verdict is not pass
 	Aborted bool        `json:"aborted,omitempty"`
 	// AbortReason says what stopped an aborted run (an interrupt, the
 	// --deadline).
@@ -245,6 +263,18 @@ type Summary struct {
 	// Unreachable: the target could not be reached or no work was done
 	// (VerdictUnreachable).
 	Unreachable bool `json:"unreachable,omitempty"`
+	// Clock is a coordinated shard's clock against the coordinator's
+	// (gcload run --coordinator), measured before the start: the instants
+	// in its results are on the coordinator's clock.
+	Clock *ClockOffset `json:"clock,omitempty"`
+	// Shards are the shards of a merged run (gcload merge, gcload
+	// coordinate), 1 to N, with their state and clock offsets: a shard
+	// that is dead or missing did not contribute its planned work, and
+	// the run does not pass.
+	Shards []ShardStatus `json:"shards,omitempty"`
+	// ClockWarning, when set, says that the shards' clock offsets are too
+	// uncertain for the delivery latencies reported (docs/distributed.md).
+	ClockWarning string `json:"clock_warning,omitempty"`
 }
 
 // Users counts the simulated users.
@@ -253,4 +283,40 @@ type Users struct {
 	SignedIn   int `json:"signed_in"`
 	Failed     int `json:"failed"`
 	PeakOnline int `json:"peak_online"`
+}
+
+// withEmptyLists returns s with its nil lists and maps empty, so that
+// summary.json has [] and {} where a list or an object is meant, never
+// null.
+func (s Summary) withEmptyLists() Summary {
+	s.Ops = orEmptyMap(s.Ops)
+	s.Counters = orEmptyMap(s.Counters)
+	s.Rooms = orEmpty(s.Rooms)
+	s.Thresholds = orEmpty(s.Thresholds)
+	s.Rules = orEmpty(s.Rules)
+	s.Errors = orEmpty(s.Errors)
+	s.Reasons = orEmpty(s.Reasons)
+	s.Generator.InvalidReasons = orEmpty(s.Generator.InvalidReasons)
+	phases := make([]PhaseSummary, len(s.Phases))
+	for i, p := range s.Phases {
+		p.Counts, p.Rates = orEmptyMap(p.Counts), orEmptyMap(p.Rates)
+		p.Ops, p.Counters = orEmptyMap(p.Ops), orEmptyMap(p.Counters)
+		phases[i] = p
+	}
+	s.Phases = phases
+	return s
+}
+
+func orEmpty[T any](l []T) []T {
+	if l == nil {
+		return []T{}
+	}
+	return l
+}
+
+func orEmptyMap[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	return m
 }

@@ -56,7 +56,8 @@ func ExitCode(verdict string) int {
 //   - nonconformant: conformance_violations > 0;
 //   - fail: a threshold in s.Thresholds failed, or a health check did:
 //     users that should be online are not (failed sign-ins, sessions
-//     lost), planned operations were skipped, or the target went away;
+//     lost), planned operations were skipped, the target went away, or
+//     a shard of a merged run died or is missing (s.Shards);
 //   - aborted: s.Aborted;
 //   - pass.
 //
@@ -146,7 +147,7 @@ func healthReasons(s *Summary) []string {
 	if n := c[CounterSkipped]; n > 0 {
 		out = append(out, fmt.Sprintf("%s planned operations skipped: their user was not online or not in the room (skipped %s)", FormatCount(n), FormatCount(n)))
 	}
-	return out
+	return append(out, shardReasons(s)...)
 }
 
 // violationsReason describes the protocol violations in counters, by rule:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth"
 	"github.com/gcload/gcload/sipauth/digest"
 	"github.com/gcload/gcload/sipauth/sipae"
@@ -31,16 +32,6 @@ const (
 	AuthAny    = ""       // NTLM when offered, else digest
 	AuthNTLM   = "ntlm"   // only NTLM
 	AuthDigest = "digest" // only digest
-)
-
-// Rules about authentication the client checks (docs/conformance.md).
-const (
-	// RuleChallenge: a REGISTER without credentials is challenged (when
-	// the client expects it) with a challenge it can answer.
-	RuleChallenge = "auth/challenge"
-	// RuleServerSignature: after an NTLM sign-in every final response and
-	// every request the server sends carries a signature that verifies.
-	RuleServerSignature = "auth/server-signature"
 )
 
 // AuthError is a sign-in the server refused for its credentials: a
@@ -101,7 +92,7 @@ func (c *Client) registerAuth(ctx context.Context, unregister bool) (*sipnet.Mes
 		}
 		if res.StatusCode == 200 {
 			if step == 0 && c.cfg.ExpectChallenge && !unregister {
-				c.violate(RuleChallenge, "a REGISTER without credentials was accepted (200): the server authenticates nobody", res.Raw)
+				c.violate(ruleid.Challenge, "a REGISTER without credentials was accepted (200): the server authenticates nobody", res.Raw)
 			}
 			return res, sa, nil
 		}
@@ -137,14 +128,14 @@ func (c *Client) registerAuth(ctx context.Context, unregister bool) (*sipnet.Mes
 				user, domain := sipae.SplitLogin(c.login())
 				ntlmCli = sipae.NewClient(sipae.ClientConfig{User: user, Domain: domain, Password: c.cfg.Password, Lifetime: c.cfg.SALifetime})
 				if auth, err = ntlmCli.Begin(ntlmCh); err != nil {
-					c.violate(RuleChallenge, "the NTLM offer cannot be answered: "+err.Error(), res.Raw)
+					c.violate(ruleid.Challenge, "the NTLM offer cannot be answered: "+err.Error(), res.Raw)
 					return nil, nil, fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
 				}
 				answered = "NTLM"
 				continue
 			}
 			if ntlmCli == nil {
-				c.violate(RuleChallenge, "an NTLM CHALLENGE came before the client asked for one", res.Raw)
+				c.violate(ruleid.Challenge, "an NTLM CHALLENGE came before the client asked for one", res.Raw)
 				return nil, nil, fmt.Errorf("%w: NTLM challenge without an offer first", ErrUnexpected)
 			}
 			f, ferr := c.nextRegisterFields()
@@ -152,14 +143,14 @@ func (c *Client) registerAuth(ctx context.Context, unregister bool) (*sipnet.Mes
 				return nil, nil, ferr
 			}
 			if auth, sa, err = ntlmCli.Continue(ntlmCh, f); err != nil {
-				c.violate(RuleChallenge, "the NTLM CHALLENGE cannot be answered: "+err.Error(), res.Raw)
+				c.violate(ruleid.Challenge, "the NTLM CHALLENGE cannot be answered: "+err.Error(), res.Raw)
 				return nil, nil, fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
 			}
 		default:
 			ch, err := c.pickDigest(challenges)
 			if err != nil {
 				if answered == "" {
-					c.violate(RuleChallenge, err.Error(), res.Raw)
+					c.violate(ruleid.Challenge, err.Error(), res.Raw)
 				}
 				return nil, nil, &AuthError{Code: res.StatusCode, Reason: res.Reason, Warning: err.Error()}
 			}
@@ -302,7 +293,7 @@ func (c *Client) nextRegisterFields() (*sipae.Fields, error) {
 // connections carry one; a shared connection many). It signs what the
 // users send and checks what the server sends them; a server signature
 // that is missing or does not verify is a violation of
-// RuleServerSignature, recorded on the user's client, and the message is
+// ruleid.ServerSignature, recorded on the user's client, and the message is
 // taken all the same.
 type security struct {
 	router *Router
@@ -447,7 +438,7 @@ func (u *userSA) verify(m *sipnet.Message) {
 func (u *userSA) verifyFields(m *sipnet.Message, f *sipae.Fields) {
 	u.c.router.checks.signatures.Add(1)
 	if m.AuthInfo == "" {
-		u.c.violate(RuleServerSignature, "the server's message carries no Authentication-Info signature after the NTLM sign-in", m.Raw)
+		u.c.violate(ruleid.ServerSignature, "the server's message carries no Authentication-Info signature after the NTLM sign-in", m.Raw)
 		return
 	}
 	err := u.cur.Verify(m.AuthInfo, f)
@@ -457,7 +448,7 @@ func (u *userSA) verifyFields(m *sipnet.Message, f *sipae.Fields) {
 		}
 	}
 	if err != nil {
-		u.c.violate(RuleServerSignature, "the server's signature does not verify: "+err.Error(), m.Raw)
+		u.c.violate(ruleid.ServerSignature, "the server's signature does not verify: "+err.Error(), m.Raw)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipauth/digest"
 	"github.com/gcload/gcload/sipclient"
@@ -234,7 +235,7 @@ func TestServerSignatureViolation(t *testing.T) {
 		t.Fatalf("%d violations", len(e.violations))
 	}
 	for _, v := range e.violations {
-		if v.Rule != sipclient.RuleServerSignature || !strings.Contains(v.Detail, "does not verify") {
+		if v.Rule != ruleid.ServerSignature || !strings.Contains(v.Detail, "does not verify") {
 			t.Fatalf("violation %v", v)
 		}
 	}
@@ -252,7 +253,7 @@ func TestNoChallengeViolation(t *testing.T) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.violations) != 1 || e.violations[0].Rule != sipclient.RuleChallenge {
+	if len(e.violations) != 1 || e.violations[0].Rule != ruleid.Challenge {
 		t.Fatalf("violations %v", e.violations)
 	}
 }

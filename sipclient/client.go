@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -79,7 +81,7 @@ type Config struct {
 	// digest algorithm ("MD5", "SHA-256"; empty: the server's first).
 	Auth, DigestAlgorithm string
 	// ExpectChallenge makes a REGISTER without credentials that is
-	// accepted at once a violation of RuleChallenge (the client was given
+	// accepted at once a violation of ruleid.Challenge (the client was given
 	// credentials for a server that authenticates).
 	ExpectChallenge bool
 	// SALifetime is how long the client assumes an NTLM security
@@ -364,14 +366,14 @@ func (c *Client) checkRegister(res *sipnet.Message) {
 		probs = append(probs, "no Allow-Events vnd-microsoft-provisioning-v2 (without spaces after commas)")
 	}
 	if len(probs) > 0 {
-		c.violate(RuleRegister, strings.Join(probs, "; "), res.Raw)
+		c.violate(ruleid.Register, strings.Join(probs, "; "), res.Raw)
 	}
 }
 
 func (c *Client) checkProvisioning(res *sipnet.Message) {
 	c.router.checks.provision.Add(1)
 	if !strings.Contains(string(res.Body), "provisionGroupList") {
-		c.violate(RuleProvisioning, "provisioning 200 has no provisionGroupList body", res.Raw)
+		c.violate(ruleid.Provisioning, "provisioning 200 has no provisionGroupList body", res.Raw)
 	}
 }
 
@@ -470,7 +472,7 @@ func (c *Client) Lookup(ctx context.Context, flow Flow) (string, error) {
 		return "", fmt.Errorf("%w: rpl:requri: %w", ErrReplyTimeout, ctx.Err())
 	}
 	if rpl.Reply.CommandEnvID != envid {
-		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), nil)
+		c.violate(ruleid.CommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), nil)
 	}
 	if bye, err := d.Do(ctx, c.ep, "BYE", "", nil); err != nil {
 		return "", fmt.Errorf("sipclient: BYE to the lookup service: %w", err)
@@ -486,12 +488,12 @@ func (c *Client) requriResult(rpl *xccos.Item, raw []byte) (string, error) {
 		return "", &ReplyError{Command: "requri", Code: rpl.Reply.Code, Text: rpl.Reply.Text}
 	}
 	if rpl.Data == nil || len(rpl.Data.Users) == 0 || rpl.Data.Users[0].URI == "" {
-		c.violate(RuleLookupURI, "rpl:requri has no data/uib@uri", raw)
+		c.violate(ruleid.LookupURI, "rpl:requri has no data/uib@uri", raw)
 		return "", fmt.Errorf("%w: rpl:requri without a channel URI", ErrUnexpected)
 	}
 	u := rpl.Data.Users[0].URI
 	if a, err := sipnet.AOR(u); err != nil || !strings.HasPrefix(strings.ToLower(u), "sip:") || !strings.Contains(a, "@") {
-		c.violate(RuleLookupURI, fmt.Sprintf("rpl:requri names %q, not a sip: URI of a channel service", u), raw)
+		c.violate(ruleid.LookupURI, fmt.Sprintf("rpl:requri names %q, not a sip: URI of a channel service", u), raw)
 		return "", fmt.Errorf("%w: channel URI %q", ErrUnexpected, u)
 	}
 	return u, nil
@@ -544,12 +546,12 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 	var uri string
 	var uerr error
 	if rpl == nil {
-		c.violate(RuleLookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
+		c.violate(ruleid.LookupURI, "the lookup 183 carries no rpl:requri envelope", early.Raw)
 		uerr = fmt.Errorf("%w: 183 without rpl:requri", ErrUnexpected)
 	} else {
 		c.router.checks.replies.Add(1)
 		if rpl.Reply.CommandEnvID != envid {
-			c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
+			c.violate(ruleid.CommandID, fmt.Sprintf("rpl:requri names envid %d, the command was %d", rpl.Reply.CommandEnvID, envid), early.Raw)
 		}
 		uri, uerr = c.requriResult(rpl, early.Raw)
 	}
@@ -561,19 +563,19 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 	c.router.checks.cancels.Add(1)
 	switch {
 	case err != nil:
-		c.violate(RuleCancel487, "the CANCEL of the pending lookup INVITE got no answer: "+err.Error(), nil)
+		c.violate(ruleid.Cancel487, "the CANCEL of the pending lookup INVITE got no answer: "+err.Error(), nil)
 		return "", fmt.Errorf("sipclient: CANCEL of the lookup INVITE: %w", err)
 	case cres.StatusCode != 200:
-		c.violate(RuleCancel487, fmt.Sprintf("the CANCEL of the pending lookup INVITE was answered %d %s, want 200", cres.StatusCode, cres.Reason), cres.Raw)
+		c.violate(ruleid.Cancel487, fmt.Sprintf("the CANCEL of the pending lookup INVITE was answered %d %s, want 200", cres.StatusCode, cres.Reason), cres.Raw)
 		return "", &StatusError{Method: "CANCEL", Code: cres.StatusCode, Reason: cres.Reason}
 	}
 	fin, err := tx.Wait(ctx)
 	switch {
 	case err != nil:
-		c.violate(RuleCancel487, "the cancelled lookup INVITE got no final answer (want 487): "+err.Error(), nil)
+		c.violate(ruleid.Cancel487, "the cancelled lookup INVITE got no final answer (want 487): "+err.Error(), nil)
 		return "", fmt.Errorf("sipclient: lookup INVITE after CANCEL: %w", err)
 	case fin.StatusCode != 487:
-		c.violate(RuleCancel487, fmt.Sprintf("the cancelled lookup INVITE was answered %d %s, want 487", fin.StatusCode, fin.Reason), fin.Raw)
+		c.violate(ruleid.Cancel487, fmt.Sprintf("the cancelled lookup INVITE was answered %d %s, want 487", fin.StatusCode, fin.Reason), fin.Raw)
 		return "", fmt.Errorf("%w: cancelled lookup INVITE answered %d %s, want 487", ErrUnexpected, fin.StatusCode, fin.Reason)
 	}
 	return uri, uerr
@@ -624,7 +626,7 @@ func (c *Client) channel() (*sipnet.Dialog, error) {
 func (c *Client) checkInfoAnswer(res *sipnet.Message) {
 	c.router.checks.answers.Add(1)
 	if res.StatusCode == 200 && len(res.Body) > 0 {
-		c.violate(RuleInfo200Empty, fmt.Sprintf("the 200 to an XCCOS INFO has a %d-byte body", len(res.Body)), res.Raw)
+		c.violate(ruleid.Info200Empty, fmt.Sprintf("the 200 to an XCCOS INFO has a %d-byte body", len(res.Body)), res.Raw)
 	}
 }
 

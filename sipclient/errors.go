@@ -42,7 +42,8 @@ func (e *ReplyError) Error() string {
 
 // Violation is a server message that breaks a protocol rule.
 type Violation struct {
-	// Rule is the stable ID of the rule (see docs/conformance.md).
+	// Rule is the stable ID of the rule (package ruleid; see
+	// docs/conformance.md).
 	Rule string
 	// Detail says what was wrong.
 	Detail string
@@ -56,22 +57,3 @@ func (v *Violation) Error() string {
 	}
 	return fmt.Sprintf("violation of %s: %s\n--- offending message ---\n%s", v.Rule, v.Detail, v.Msg)
 }
-
-// Rule IDs the client checks on every message (see docs/conformance.md).
-const (
-	RuleRegister          = "register/sipe-headers"
-	RuleProvisioning      = "register/provisioning"
-	RuleInfo200Empty      = "info/200-empty"
-	RuleInfoContentType   = "info/content-type"
-	RuleInfoInDialog      = "info/in-dialog"
-	RuleEnvelopeParse     = "envelope/well-formed"
-	RuleEnvelopeNamespace = "envelope/namespace"
-	RuleEnvelopeVersion   = "envelope/version"
-	RuleReplyCommandID    = "reply/commandid-envid"
-	RuleReplyOnce         = "reply/exactly-once"
-	RuleLookupURI         = "lookup/requri-uri"
-	RuleCancel487         = "flow/cancel-487"
-	RuleInDialog          = "info/in-dialog"
-	RuleChatFields        = "fanout/chat-fields"
-	RuleServerCommand     = "envelope/no-server-commands"
-)

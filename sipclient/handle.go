@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -43,7 +44,7 @@ func (c *Client) handle(tx *sipnet.ServerTx) {
 func (c *Client) info(m *sipnet.Message) {
 	at := c.cfg.Now()
 	if !sipnet.IsTextPlain(m.ContentType) {
-		c.violate(RuleInfoContentType, fmt.Sprintf("XCCOS INFO with Content-Type %q, want text/plain", m.ContentType), m.Raw)
+		c.violate(ruleid.InfoContentType, fmt.Sprintf("XCCOS INFO with Content-Type %q, want text/plain", m.ContentType), m.Raw)
 	}
 	if envid, ch, ok := xccos.ParseChatString(m.BodyString()); ok {
 		// the canonical delivery: nothing for the checks below to find
@@ -54,14 +55,14 @@ func (c *Client) info(m *sipnet.Message) {
 	c.router.checks.envelopes.Add(1)
 	env, err := xccos.Parse(m.Body)
 	if err != nil {
-		c.violate(RuleEnvelopeParse, err.Error(), m.Raw)
+		c.violate(ruleid.WellFormed, err.Error(), m.Raw)
 		return
 	}
 	if env.NS != xccos.Namespace {
-		c.violate(RuleEnvelopeNamespace, fmt.Sprintf("envelope namespace %q, want %q", env.NS, xccos.Namespace), m.Raw)
+		c.violate(ruleid.Namespace, fmt.Sprintf("envelope namespace %q, want %q", env.NS, xccos.Namespace), m.Raw)
 	}
 	if env.Ver != xccos.Version {
-		c.violate(RuleEnvelopeVersion, fmt.Sprintf("envelope ver %q, want %q", env.Ver, xccos.Version), m.Raw)
+		c.violate(ruleid.Version, fmt.Sprintf("envelope ver %q, want %q", env.Ver, xccos.Version), m.Raw)
 	}
 	for i := range env.Items {
 		it := &env.Items[i]
@@ -74,11 +75,11 @@ func (c *Client) info(m *sipnet.Message) {
 			c.router.checks.chats.Add(1)
 			ch := it.Chat
 			if ch.ChanURI == "" || ch.Author == "" || ch.TSRaw == "" {
-				c.violate(RuleChatFields, fmt.Sprintf("grpchat delivery lacks chanUri, author or ts (chanUri=%q author=%q ts=%q)", ch.ChanURI, ch.Author, ch.TSRaw), m.Raw)
+				c.violate(ruleid.ChatFields, fmt.Sprintf("grpchat delivery lacks chanUri, author or ts (chanUri=%q author=%q ts=%q)", ch.ChanURI, ch.Author, ch.TSRaw), m.Raw)
 			}
 			c.emit(Event{Kind: Delivery, At: at, Chat: ch, EnvID: env.EnvID})
 		case xccos.KindCommand:
-			c.violate(RuleServerCommand, "the server sent cmd:"+it.Name, m.Raw)
+			c.violate(ruleid.NoServerCommands, "the server sent cmd:"+it.Name, m.Raw)
 		}
 	}
 }
@@ -118,11 +119,11 @@ func (c *Client) reply(it *xccos.Item, m *sipnet.Message) {
 	case late:
 		c.emit(Event{Kind: LateReply, At: c.cfg.Now(), EnvID: id, Text: it.Name})
 	case again:
-		c.violate(RuleReplyOnce, fmt.Sprintf("a second rpl:%s for envid %d", it.Name, id), m.Raw)
+		c.violate(ruleid.ReplyOnce, fmt.Sprintf("a second rpl:%s for envid %d", it.Name, id), m.Raw)
 	case it.Name == "grpchat":
 		c.emit(Event{Kind: Rejected, At: c.cfg.Now(), EnvID: id, Code: it.Reply.Code, Text: it.Reply.Text})
 	default:
-		c.violate(RuleReplyCommandID, fmt.Sprintf("rpl:%s names envid %d, which no pending command has", it.Name, id), m.Raw)
+		c.violate(ruleid.CommandID, fmt.Sprintf("rpl:%s names envid %d, which no pending command has", it.Name, id), m.Raw)
 	}
 }
 

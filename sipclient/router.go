@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipnet"
 )
 
@@ -41,28 +42,28 @@ type checks struct {
 }
 
 // Checks returns, for each rule sipclient enforces on every message
-// (RuleRegister, RuleEnvelopeParse, ...), how many messages it was
+// (ruleid.Register, ruleid.WellFormed, ...), how many messages it was
 // checked on by the clients of this router. A rule with no check saw
 // nothing it is about: it was not exercised.
 func (r *Router) Checks() map[string]int64 {
 	c := &r.checks
 	infos := c.fast.Load() + c.envelopes.Load()
 	return map[string]int64{
-		RuleRegister:          c.registers.Load(),
-		RuleProvisioning:      c.provision.Load(),
-		RuleLookupURI:         c.lookups.Load(),
-		RuleCancel487:         c.cancels.Load(),
-		RuleInfo200Empty:      c.answers.Load(),
-		RuleInfoContentType:   infos,
-		RuleEnvelopeParse:     infos,
-		RuleEnvelopeNamespace: infos,
-		RuleEnvelopeVersion:   infos,
-		RuleServerCommand:     infos,
-		RuleReplyCommandID:    c.replies.Load(),
-		RuleReplyOnce:         c.replies.Load(),
-		RuleChatFields:        c.fast.Load() + c.chats.Load(),
-		RuleServerSignature:   c.signatures.Load(),
-		RuleChallenge:         c.challenges.Load(),
+		ruleid.Register:         c.registers.Load(),
+		ruleid.Provisioning:     c.provision.Load(),
+		ruleid.LookupURI:        c.lookups.Load(),
+		ruleid.Cancel487:        c.cancels.Load(),
+		ruleid.Info200Empty:     c.answers.Load(),
+		ruleid.InfoContentType:  infos,
+		ruleid.WellFormed:       infos,
+		ruleid.Namespace:        infos,
+		ruleid.Version:          infos,
+		ruleid.NoServerCommands: infos,
+		ruleid.CommandID:        c.replies.Load(),
+		ruleid.ReplyOnce:        c.replies.Load(),
+		ruleid.ChatFields:       c.fast.Load() + c.chats.Load(),
+		ruleid.ServerSignature:  c.signatures.Load(),
+		ruleid.Challenge:        c.challenges.Load(),
 	}
 }
 

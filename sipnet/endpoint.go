@@ -334,11 +334,13 @@ func (ep *Endpoint) accept(nc net.Conn, cfg *tls.Config) {
 	err := ep.admitLocked(from)
 	ep.connMu.Unlock()
 	if err != nil {
+		// counted before the close, so that a peer that saw the reset
+		// reads the count
+		ep.refused(from, TCP, err)
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // reset: nothing kept for a refused peer
 		}
 		nc.Close()
-		ep.refused(from, TCP, err)
 		return
 	}
 	var tc *tls.Conn

@@ -135,6 +135,7 @@ func (r *rawConn) closed(d time.Duration) bool {
 }
 
 func TestFrameRefusals(t *testing.T) {
+	t.Parallel()
 	head := "INFO a SIP/2.0\r\nContent-Length: 3\r\n"
 	if _, n, err := frame([]byte(head+"l: 3\r\n\r\nabc"), 100); err != nil || n != len(head)+len("l: 3\r\n\r\nabc") {
 		t.Fatalf("equal Content-Length headers: %d %v", n, err)
@@ -159,6 +160,7 @@ func TestFrameRefusals(t *testing.T) {
 // closed: the server never holds the body (the attack held 1 MB per
 // connection for ever).
 func TestOversizeBodyRefused(t *testing.T) {
+	t.Parallel()
 	ep, addr, _ := limitedServer(t, Options{})
 	c := dialRaw(t, addr, "")
 	if err := c.write(request("INFO", "big", "Content-Type: text/plain", "Content-Length: 1048000") + strings.Repeat("x", 1000)); err != nil {
@@ -178,6 +180,7 @@ func TestOversizeBodyRefused(t *testing.T) {
 // TestConflictingContentLength: two Content-Length headers that differ
 // cannot be framed safely: 400, and the connection is closed.
 func TestConflictingContentLength(t *testing.T) {
+	t.Parallel()
 	_, addr, _ := limitedServer(t, Options{})
 	c := dialRaw(t, addr, "")
 	if err := c.write(request("OPTIONS", "cl", "Content-Length: 0", "Content-Length: 5") + "hello"); err != nil {
@@ -194,6 +197,7 @@ func TestConflictingContentLength(t *testing.T) {
 // TestMalformedRequestsAnswered: a request missing Via, Call-ID, From or
 // CSeq is answered 400 on its connection, never dropped in silence.
 func TestMalformedRequestsAnswered(t *testing.T) {
+	t.Parallel()
 	_, addr, _ := limitedServer(t, Options{})
 	c := dialRaw(t, addr, "")
 	full := request("OPTIONS", "m")
@@ -216,6 +220,7 @@ func TestMalformedRequestsAnswered(t *testing.T) {
 // TestSignInTimeout: an accepted connection that never signs in is closed
 // after SignInTimeout; one that signed in stays.
 func TestSignInTimeout(t *testing.T) {
+	t.Parallel()
 	const limit = 300 * time.Millisecond
 	ep, addr, _ := limitedServer(t, Options{SignInTimeout: limit})
 	idle := dialRaw(t, addr, "")
@@ -272,6 +277,7 @@ func TestSignInTimeout(t *testing.T) {
 // after MessageTimeout; a busy connection whose reads often end inside a
 // message, each completed in time, stays open.
 func TestMessageTimeout(t *testing.T) {
+	t.Parallel()
 	const limit = 400 * time.Millisecond
 	ep, addr, _ := limitedServer(t, Options{MessageTimeout: limit})
 	half := dialRaw(t, addr, "")
@@ -322,6 +328,7 @@ func TestMessageTimeout(t *testing.T) {
 // logged once, not once each; closing a connection frees its slot; the
 // endpoint keeps serving the connections it holds.
 func TestConnectionCaps(t *testing.T) {
+	t.Parallel()
 	ep, addr, logs := limitedServer(t, Options{MaxConnsPerAddr: 3, MaxConns: 5})
 	var held []*rawConn
 	var serve func(c *rawConn, want bool, what string)
@@ -403,6 +410,7 @@ func TestAfter(t *testing.T) {
 // skipped, and the connection goes on (only accepted connections are
 // closed for it).
 func TestDialedConnectionSkipsOversize(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

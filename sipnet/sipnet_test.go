@@ -139,6 +139,7 @@ func newReq(method sip.RequestMethod, callID string) *sip.Request {
 }
 
 func TestRequestResponse(t *testing.T) {
+	t.Parallel()
 	for _, tr := range []string{TCP, UDP} {
 		t.Run(tr, func(t *testing.T) {
 			_, cli, c := pair(t, tr, func(tx *ServerTx) {
@@ -158,11 +159,14 @@ func TestRequestResponse(t *testing.T) {
 }
 
 func TestUDPRetransmissionAbsorbed(t *testing.T) {
+	t.Parallel()
 	var calls atomic.Int32
 	// The server answers only after the client retransmitted twice.
 	srv, cli, c := pair(t, UDP, func(tx *ServerTx) {
 		calls.Add(1)
 		go func() {
+			// a real-time gap on purpose: the client's Timer A (T1 40 ms)
+			// retransmits during it; Do waits for this answer
 			time.Sleep(150 * time.Millisecond)
 			_ = tx.Respond(200, "OK")
 		}()
@@ -183,6 +187,7 @@ func TestUDPRetransmissionAbsorbed(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
+	t.Parallel()
 	_, cli, c := pair(t, TCP, func(tx *ServerTx) {}, Options{})
 	cli.opts.Timeout = 100 * time.Millisecond
 	_, err := cli.Do(context.Background(), c, newReq(sip.INFO, "c3"))
@@ -195,6 +200,7 @@ func TestTimeout(t *testing.T) {
 // out is counted as late (not only as a stray), for both the synchronous
 // and the asynchronous (recycled) transactions.
 func TestLateResponse(t *testing.T) {
+	t.Parallel()
 	held := make(chan *ServerTx, 2)
 	_, cli, c := pair(t, TCP, func(tx *ServerTx) { held <- tx }, Options{})
 	cli.opts.Timeout = 100 * time.Millisecond
@@ -224,6 +230,7 @@ func TestLateResponse(t *testing.T) {
 }
 
 func TestCancelInvite(t *testing.T) {
+	t.Parallel()
 	for _, tr := range []string{TCP, UDP} {
 		t.Run(tr, func(t *testing.T) {
 			_, cli, c := pair(t, tr, func(tx *ServerTx) {
@@ -258,6 +265,7 @@ func TestCancelInvite(t *testing.T) {
 }
 
 func TestCancelUnknown(t *testing.T) {
+	t.Parallel()
 	_, cli, c := pair(t, TCP, func(tx *ServerTx) {}, Options{})
 	res, err := cli.Do(context.Background(), c, newReq(sip.CANCEL, "c5"))
 	if err != nil || res.StatusCode != 481 {
@@ -269,6 +277,7 @@ func TestCancelUnknown(t *testing.T) {
 // CRLFs, a request without a Via branch, and a malformed request that must
 // get a 400 while the connection stays up.
 func TestRawPeer(t *testing.T) {
+	t.Parallel()
 	srv := NewEndpoint(Options{Handler: func(tx *ServerTx) { _ = tx.Respond(200, "OK") }})
 	defer srv.Close()
 	a, err := srv.ListenTCP("127.0.0.1:0")
@@ -318,6 +327,7 @@ func TestRawPeer(t *testing.T) {
 }
 
 func TestDialogSendAsync(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 100)
 	_, cli, c := pair(t, TCP, func(tx *ServerTx) {
 		got <- string(tx.Msg.Body)
@@ -368,6 +378,7 @@ func BenchmarkScanInfo(b *testing.B) {
 // TestAsyncOutcomes: the hot path reports error answers and timeouts, over
 // TCP (recycled transactions, fast answer matching) and UDP.
 func TestAsyncOutcomes(t *testing.T) {
+	t.Parallel()
 	for _, tr := range []string{TCP, UDP} {
 		t.Run(tr, func(t *testing.T) {
 			_, cli, c := pair(t, tr, func(tx *ServerTx) {
@@ -451,6 +462,7 @@ func BenchmarkFastResponse(b *testing.B) {
 // sender's transaction); the sender's drop must then leave it alone, and
 // the failure is reported once, by the callback.
 func TestDropAfterCloseTookTheTx(t *testing.T) {
+	t.Parallel()
 	ep := NewEndpoint(Options{})
 	defer ep.Close()
 	c := ep.newConn(TCP)

@@ -10,7 +10,7 @@
 //
 // The pods run these commands (the contract with the CLI):
 //
-//	coordinator: gcload coordinate /etc/gcload/scenario.yaml --shards N --listen :PORT --out /work/results [--set K=V]...
+//	coordinator: gcload coordinate /etc/gcload/scenario.yaml --shards N --listen :PORT --out /work/results [--serve-results D] [--set K=V]...
 //	shard:       gcload run /etc/gcload/scenario.yaml --coordinator http://NAME-coordinator:PORT [--set K=V]...
 //
 // Render writes YAML documents for kubectl apply -f.
@@ -23,6 +23,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gcload/gcload/scenarios"
 	"gopkg.in/yaml.v3"
@@ -69,6 +70,11 @@ type Options struct {
 	// measurement; merging holds every shard's accounting in memory).
 	ShardCPU, ShardMemory             string
 	CoordinatorCPU, CoordinatorMemory string
+	// ServeResults is how long the coordinator serves the merged results
+	// folder after the verdict (gcload coordinate --serve-results), for
+	// kubectl port-forward and a download: the pod's folder is an
+	// emptyDir, gone with the pod. Zero: not served.
+	ServeResults time.Duration
 }
 
 var (
@@ -133,6 +139,9 @@ func (o *Options) fill(spec *scenarios.Spec) error {
 	}
 	if o.Port < 1 || o.Port > 65535 {
 		errs = append(errs, fmt.Errorf("--port %d: want 1 to 65535", o.Port))
+	}
+	if o.ServeResults < 0 {
+		errs = append(errs, fmt.Errorf("--serve-results %v: must not be negative", o.ServeResults))
 	}
 	switch o.ImagePullPolicy {
 	case "":
@@ -375,6 +384,14 @@ func (o *Options) pod(component string, c container) podTemplate {
 	}
 }
 
+func (o *Options) coordinatorArgs(scenarioPath, port string) []string {
+	a := []string{"coordinate", scenarioPath, "--shards", strconv.Itoa(o.Shards), "--listen", ":" + port, "--out", WorkDir + "/results"}
+	if o.ServeResults > 0 {
+		a = append(a, "--serve-results", o.ServeResults.String())
+	}
+	return a
+}
+
 func (o *Options) objects(scenario []byte, sz Sizing) []any {
 	scenarioPath := ScenarioDir + "/" + ScenarioKey
 	cm := configMap{APIVersion: "v1", Kind: "ConfigMap", Metadata: o.meta(o.Name+"-scenario", "scenario", nil), Data: map[string]string{ScenarioKey: string(scenario)}}
@@ -385,7 +402,7 @@ func (o *Options) objects(scenario []byte, sz Sizing) []any {
 	port := strconv.Itoa(o.Port)
 	coordPod := o.pod("coordinator", container{
 		Name:           "coordinator",
-		Args:           append([]string{"coordinate", scenarioPath, "--shards", strconv.Itoa(o.Shards), "--listen", ":" + port, "--out", WorkDir + "/results"}, o.sets()...),
+		Args:           append(o.coordinatorArgs(scenarioPath, port), o.sets()...),
 		Ports:          []containerPort{{Name: "http", ContainerPort: o.Port, Protocol: "TCP"}},
 		Resources:      resources{Requests: map[string]string{"cpu": o.CoordinatorCPU, "memory": o.CoordinatorMemory}},
 		ReadinessProbe: &probe{HTTPGet: httpGet{Path: "/v1/healthz", Port: "http"}, PeriodSeconds: 2},

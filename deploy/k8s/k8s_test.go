@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gcload/gcload/scenarios"
 	"gopkg.in/yaml.v3"
@@ -138,6 +139,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"bad quantity", peak(t), Options{Shards: 2, Image: "i", ShardMemory: "lots", Set: target}, []string{`--shard-memory "lots": not a Kubernetes quantity`}},
 		{"bad pull policy", peak(t), Options{Shards: 2, Image: "i", ImagePullPolicy: "Sometimes", Set: target}, []string{`--pull "Sometimes"`}},
 		{"bad scenario", []byte("name: x\nusers: {count: -1}\n"), Options{Shards: 1, Image: "i"}, []string{"bad.yaml:2"}},
+		{"negative serve-results", peak(t), Options{Shards: 2, Image: "i", ServeResults: -time.Second, Set: target}, []string{"--serve-results -1s"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer

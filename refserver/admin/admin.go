@@ -10,6 +10,10 @@
 // another host) is refused. So a web page cannot drive the API, neither
 // cross-site nor through DNS rebinding, and neither can another user of
 // the machine who cannot read the token.
+//
+// The bodies it reads and writes are the wire types of package adminapi,
+// which the harness's client (refserver/adminclient) uses too; WireRoom
+// and StoreRoom convert them to and from the store's rooms.
 package admin
 
 import (
@@ -25,6 +29,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/channel"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipauth/accounts"
@@ -92,11 +97,11 @@ func guard(o Options, h http.Handler) http.Handler {
 		if origin := r.Header.Get("Origin"); origin != "" {
 			u, err := url.Parse(origin)
 			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !same[u.Host] {
-				writeJSON(w, http.StatusForbidden, errorBody{Error: fmt.Sprintf("requests from origin %q are refused: the admin API serves no web pages", origin)})
+				writeJSON(w, http.StatusForbidden, adminapi.Error{Error: fmt.Sprintf("requests from origin %q are refused: the admin API serves no web pages", origin)})
 				return
 			}
 		}
-		if r.Method == http.MethodGet && r.URL.Path == "/healthz" {
+		if r.Method == http.MethodGet && r.URL.Path == adminapi.HealthPath {
 			h.ServeHTTP(w, r)
 			return
 		}
@@ -106,12 +111,12 @@ func guard(o Options, h http.Handler) http.Handler {
 			if o.TokenHint != "" {
 				msg += " (" + o.TokenHint + ")"
 			}
-			writeJSON(w, http.StatusUnauthorized, errorBody{Error: msg})
+			writeJSON(w, http.StatusUnauthorized, adminapi.Error{Error: msg})
 			return
 		}
 		if ct := r.Header.Get("Content-Type"); ct != "" || r.ContentLength > 0 || len(r.TransferEncoding) > 0 {
 			if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-				writeJSON(w, http.StatusUnsupportedMediaType, errorBody{Error: fmt.Sprintf("a body must be Content-Type: application/json, not %q", ct)})
+				writeJSON(w, http.StatusUnsupportedMediaType, adminapi.Error{Error: fmt.Sprintf("a body must be Content-Type: application/json, not %q", ct)})
 				return
 			}
 		}
@@ -122,20 +127,21 @@ func guard(o Options, h http.Handler) http.Handler {
 func routes(rooms Rooms, stats func() any, accts Accounts) http.Handler {
 	a := &api{rooms: rooms, stats: stats, accounts: accts}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, map[string]string{"status": "ok"}) })
-	mux.HandleFunc("GET /api/stats", a.getStats)
-	mux.HandleFunc("GET /api/rooms", a.list)
-	mux.HandleFunc("POST /api/rooms", a.create)
-	mux.HandleFunc("GET /api/rooms/{id}", a.get)
-	mux.HandleFunc("PATCH /api/rooms/{id}", a.update)
-	mux.HandleFunc("DELETE /api/rooms/{id}", a.noDelete)
-	mux.HandleFunc("GET /api/rooms/{id}/online", a.online)
-	mux.HandleFunc("PUT /api/rooms/{id}/{role}", a.setRole)
-	mux.HandleFunc("POST /api/rooms/{id}/disable", a.disable(true))
-	mux.HandleFunc("POST /api/rooms/{id}/enable", a.disable(false))
-	mux.HandleFunc("POST /api/rooms/{id}/invitations", a.invite)
-	mux.HandleFunc("GET /api/accounts", a.listAccounts)
-	mux.HandleFunc("POST /api/accounts", a.addAccounts)
+	room := adminapi.RoomsPath + "/{id}"
+	mux.HandleFunc("GET "+adminapi.HealthPath, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, adminapi.Health{Status: "ok"}) })
+	mux.HandleFunc("GET "+adminapi.StatsPath, a.getStats)
+	mux.HandleFunc("GET "+adminapi.RoomsPath, a.list)
+	mux.HandleFunc("POST "+adminapi.RoomsPath, a.create)
+	mux.HandleFunc("GET "+room, a.get)
+	mux.HandleFunc("PATCH "+room, a.update)
+	mux.HandleFunc("DELETE "+room, a.noDelete)
+	mux.HandleFunc("GET "+room+"/online", a.online)
+	mux.HandleFunc("PUT "+room+"/{role}", a.setRole)
+	mux.HandleFunc("POST "+room+"/disable", a.disable(true))
+	mux.HandleFunc("POST "+room+"/enable", a.disable(false))
+	mux.HandleFunc("POST "+room+"/invitations", a.invite)
+	mux.HandleFunc("GET "+adminapi.AccountsPath, a.listAccounts)
+	mux.HandleFunc("POST "+adminapi.AccountsPath, a.addAccounts)
 	return mux
 }
 
@@ -143,10 +149,6 @@ type api struct {
 	rooms    Rooms
 	stats    func() any
 	accounts Accounts
-}
-
-type errorBody struct {
-	Error string `json:"error"`
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -167,7 +169,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, channel.ErrInvalid), errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
 	}
-	writeJSON(w, code, errorBody{Error: err.Error()})
+	writeJSON(w, code, adminapi.Error{Error: err.Error()})
 }
 
 var errBadRequest = errors.New("bad request")
@@ -195,7 +197,15 @@ func (a *api) getStats(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (a *api) list(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, 200, a.rooms.Rooms())
+	rooms := a.rooms.Rooms()
+	var out []adminapi.Room
+	if rooms != nil {
+		out = make([]adminapi.Room, len(rooms))
+	}
+	for i, r := range rooms {
+		out[i] = WireRoom(r)
+	}
+	writeJSON(w, 200, out)
 }
 
 func (a *api) get(w http.ResponseWriter, r *http.Request) {
@@ -204,39 +214,46 @@ func (a *api) get(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, room)
+	writeJSON(w, 200, WireRoom(room))
 }
 
-// roomSpec is the body of POST /api/rooms and PATCH /api/rooms/{id}.
-type roomSpec struct {
-	ID          string   `json:"id"`
-	Name        string   `json:"name"`
-	Description string   `json:"description"`
-	Topic       string   `json:"topic"`
-	Category    string   `json:"category"`
-	Privacy     string   `json:"privacy"`
-	Type        string   `json:"type"`
-	Disabled    bool     `json:"disabled"`
-	Members     []string `json:"members"`
-	Managers    []string `json:"managers"`
-	Presenters  []string `json:"presenters"`
-}
-
-func (s roomSpec) room() store.Room {
-	return store.Room{
-		ID: s.ID, Name: s.Name, Description: s.Description, Topic: s.Topic, Category: s.Category,
-		Privacy: store.Privacy(s.Privacy), Type: store.RoomType(s.Type), Disabled: s.Disabled,
-		Members: s.Members, Managers: s.Managers, Presenters: s.Presenters,
+// WireRoom is a stored room as the API answers it.
+func WireRoom(r store.Room) adminapi.Room {
+	return adminapi.Room{
+		ID: r.ID, Name: r.Name, Description: r.Description, Topic: r.Topic, Category: r.Category,
+		Privacy: string(r.Privacy), Type: string(r.Type), Disabled: r.Disabled,
+		Members: r.Members, Managers: r.Managers, Presenters: r.Presenters,
+		LastSeq: r.LastSeq, Created: r.Created,
 	}
 }
 
+// StoreRoom is the room a creation body describes, as the store keeps it
+// (not yet validated: the hub does that when it creates the room).
+func StoreRoom(n adminapi.NewRoom) store.Room {
+	return store.Room{
+		ID: n.ID, Name: n.Name, Description: n.Description, Topic: n.Topic, Category: n.Category,
+		Privacy: store.Privacy(n.Privacy), Type: store.RoomType(n.Type), Disabled: n.Disabled,
+		Members: n.Members, Managers: n.Managers, Presenters: n.Presenters,
+	}
+}
+
+// StoreRooms converts creation bodies (the rooms a server starts with,
+// refserver.WithRooms).
+func StoreRooms(rooms ...adminapi.NewRoom) []store.Room {
+	out := make([]store.Room, len(rooms))
+	for i, r := range rooms {
+		out[i] = StoreRoom(r)
+	}
+	return out
+}
+
 func (a *api) create(w http.ResponseWriter, r *http.Request) {
-	var spec roomSpec
+	var spec adminapi.NewRoom
 	if err := decode(r, &spec); err != nil {
 		writeErr(w, err)
 		return
 	}
-	rm := spec.room()
+	rm := StoreRoom(spec)
 	if rm.Members == nil {
 		rm.Members = []string{}
 	}
@@ -252,8 +269,8 @@ func (a *api) create(w http.ResponseWriter, r *http.Request) {
 		}
 		room.Disabled = true
 	}
-	w.Header().Set("Location", "/api/rooms/"+room.ID)
-	writeJSON(w, http.StatusCreated, room)
+	w.Header().Set("Location", adminapi.RoomPath(room.ID))
+	writeJSON(w, http.StatusCreated, WireRoom(room))
 }
 
 // update changes the fields present in the body; roles are replaced only
@@ -270,7 +287,7 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	spec := roomSpec{
+	spec := adminapi.NewRoom{
 		ID: cur.ID, Name: cur.Name, Description: cur.Description, Topic: cur.Topic, Category: cur.Category,
 		Privacy: string(cur.Privacy), Type: string(cur.Type),
 	}
@@ -289,17 +306,17 @@ func (a *api) update(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	room, err := a.rooms.UpdateRoom(r.Context(), spec.room())
+	room, err := a.rooms.UpdateRoom(r.Context(), StoreRoom(spec))
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, room)
+	writeJSON(w, 200, WireRoom(room))
 }
 
 func (a *api) noDelete(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Allow", "GET, PATCH")
-	writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "rooms are never deleted: disable the room with POST /api/rooms/{id}/disable; it keeps its history"})
+	writeJSON(w, http.StatusMethodNotAllowed, adminapi.Error{Error: "rooms are never deleted: disable the room with POST /api/rooms/{id}/disable; it keeps its history"})
 }
 
 func (a *api) online(w http.ResponseWriter, r *http.Request) {
@@ -308,22 +325,22 @@ func (a *api) online(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, map[string]any{"users": users})
+	writeJSON(w, 200, adminapi.Users{Users: users})
 }
 
 // setRole replaces the members, managers or presenters of a room. The body
 // is {"users": [...]} or a bare JSON array.
 func (a *api) setRole(w http.ResponseWriter, r *http.Request) {
 	var role store.Role
-	switch r.PathValue("role") {
-	case "members":
+	switch adminapi.Role(r.PathValue("role")) {
+	case adminapi.Members:
 		role = store.Member
-	case "managers":
+	case adminapi.Managers:
 		role = store.Manager
-	case "presenters":
+	case adminapi.Presenters:
 		role = store.Presenter
 	default:
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "no such list " + r.PathValue("role") + ": use members, managers or presenters"})
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "no such list " + r.PathValue("role") + ": use members, managers or presenters"})
 		return
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody))
@@ -335,9 +352,7 @@ func (a *api) setRole(w http.ResponseWriter, r *http.Request) {
 	if trimmed := strings.TrimSpace(string(body)); strings.HasPrefix(trimmed, "[") {
 		err = json.Unmarshal(body, &users)
 	} else {
-		var wrapped struct {
-			Users []string `json:"users"`
-		}
+		var wrapped adminapi.Users
 		dec := json.NewDecoder(strings.NewReader(trimmed))
 		dec.DisallowUnknownFields()
 		err = dec.Decode(&wrapped)
@@ -359,7 +374,7 @@ func (a *api) setRole(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, 200, room)
+	writeJSON(w, 200, WireRoom(room))
 }
 
 func (a *api) disable(disabled bool) http.HandlerFunc {
@@ -374,15 +389,12 @@ func (a *api) disable(disabled bool) http.HandlerFunc {
 			writeErr(w, err)
 			return
 		}
-		writeJSON(w, 200, room)
+		writeJSON(w, 200, WireRoom(room))
 	}
 }
 
 func (a *api) invite(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		User string `json:"user"`
-		By   string `json:"by"`
-	}
+	var body adminapi.NewInvitation
 	if err := decode(r, &body); err != nil {
 		writeErr(w, err)
 		return
@@ -392,25 +404,12 @@ func (a *api) invite(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, inv)
-}
-
-// accountSpec is one account of POST /api/accounts.
-type accountSpec struct {
-	URI      string `json:"uri"`
-	User     string `json:"user"`
-	Password string `json:"password"`
-}
-
-// accountView is one account of GET /api/accounts: no password, no hash.
-type accountView struct {
-	URI  string `json:"uri"`
-	User string `json:"user,omitempty"`
+	writeJSON(w, http.StatusCreated, adminapi.Invitation{ID: inv.ID, Room: inv.RoomID, User: inv.User, By: inv.By, Created: inv.Created})
 }
 
 func (a *api) noAccounts(w http.ResponseWriter) bool {
 	if a.accounts == nil {
-		writeJSON(w, http.StatusNotFound, errorBody{Error: "this server keeps no accounts"})
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "this server keeps no accounts"})
 		return true
 	}
 	return false
@@ -421,11 +420,11 @@ func (a *api) listAccounts(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	list := a.accounts.List()
-	out := make([]accountView, len(list))
+	out := make([]adminapi.Account, len(list))
 	for i, acct := range list {
-		out[i] = accountView{URI: acct.URI, User: acct.Login}
+		out[i] = adminapi.Account{URI: acct.URI, User: acct.Login}
 	}
-	writeJSON(w, 200, map[string]any{"accounts": out})
+	writeJSON(w, 200, adminapi.Accounts{Accounts: out})
 }
 
 // addAccounts adds (or replaces, by URI) the accounts of the body,
@@ -441,15 +440,13 @@ func (a *api) addAccounts(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, fmt.Errorf("%w: body: %w", errBadRequest, err))
 		return
 	}
-	var specs []accountSpec
+	var specs []adminapi.NewAccount
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if trimmed := strings.TrimSpace(string(body)); strings.HasPrefix(trimmed, "[") {
 		err = dec.Decode(&specs)
 	} else {
-		var wrapped struct {
-			Accounts []accountSpec `json:"accounts"`
-		}
+		var wrapped adminapi.NewAccounts
 		err = dec.Decode(&wrapped)
 		specs = wrapped.Accounts
 	}
@@ -478,5 +475,5 @@ func (a *api) addAccounts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, 200, map[string]int{"added": len(creds), "accounts": a.accounts.Len()})
+	writeJSON(w, 200, adminapi.AccountsAdded{Added: len(creds), Accounts: a.accounts.Len()})
 }

@@ -1,101 +1,244 @@
-// Package adminclient calls the reference server's HTTP JSON admin API
-// (docs/admin-api.md) for the harness: provisioning rooms, reading stats.
-// It imports nothing of the server, so the harness stays apart from it.
-//
-// The API wants the server's bearer token: the caller puts it in the
-// context of its calls with WithToken (as gRPC carries per-call
-// credentials), so that every function between the caller and Call (the
-// swarm's and the conformance suite's provisioning) passes it along
-// without knowing of it.
+// Package adminclient is the harness's typed client of the reference
+// server's HTTP JSON admin API (docs/admin-api.md): provisioning rooms,
+// their roles and invitations, reading the server's counters. Requests
+// and answers are the wire types of package adminapi, which the server's
+// handler uses too. It imports nothing of the server, so the harness
+// (the swarm, the conformance suite, loadrun, the CLI) stays apart from
+// it.
 package adminclient
 
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/gcload/gcload/refserver/adminapi"
 )
 
 // maxBody bounds the answer read.
-const maxBody = 1 << 20
+const maxBody = 8 << 20
+
+// DefaultTimeout bounds a call whose context has no deadline.
+const DefaultTimeout = 10 * time.Second
 
 // TokenEnv is the environment variable gcload's commands read the admin
 // token from when no --admin-token is given.
 const TokenEnv = "GCLOAD_ADMIN_TOKEN"
 
-type tokenKey struct{}
+// Errors an answer's status maps to, for errors.Is (the error itself is a
+// *StatusError).
+var (
+	ErrBadRequest   = errors.New("adminclient: bad request")     // 400
+	ErrUnauthorized = errors.New("adminclient: unauthorized")    // 401
+	ErrNotFound     = errors.New("adminclient: not found")       // 404
+	ErrExists       = errors.New("adminclient: room exists")     // 409
+	ErrRefused      = errors.New("adminclient: request refused") // any other status outside 2xx
+)
 
-// WithToken returns a context whose calls carry token (Authorization:
-// Bearer); an empty token leaves ctx as it is.
-func WithToken(ctx context.Context, token string) context.Context {
-	if token == "" {
-		return ctx
-	}
-	return context.WithValue(ctx, tokenKey{}, token)
+// Client calls one server's admin API. Its zero value is not usable: make
+// it with New.
+type Client struct {
+	base  string
+	token string
+	hc    *http.Client
 }
 
-// Token returns the token WithToken put in ctx ("" when none).
-func Token(ctx context.Context) string {
-	t, _ := ctx.Value(tokenKey{}).(string)
-	return t
-}
-
-// Call sends one request (body, when not nil, is JSON) to base + path and
-// returns the status code and the answer's body, with the token of ctx
-// (WithToken). It fails only when no answer came; the caller judges the
-// status. Without a deadline in ctx it gives up after 10 s.
-func Call(ctx context.Context, method, base, path string, body []byte) (int, []byte, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if t := Token(ctx); t != "" {
-		req.Header.Set("Authorization", "Bearer "+t)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
-	return res.StatusCode, b, err
+// New returns a client of the API at baseURL (http://HOST:PORT) with the
+// server's bearer token (empty: none, for GET /healthz only).
+func New(baseURL, token string) *Client {
+	return &Client{base: strings.TrimRight(baseURL, "/"), token: token, hc: http.DefaultClient}
 }
 
 // StatusError is an answer outside 2xx.
 type StatusError struct {
 	Method, URL string
 	Code        int
-	Body        string
+	// Message is the server's error text (adminapi.Error), else the
+	// answer's body.
+	Message string
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.URL, e.Code, http.StatusText(e.Code), e.Body)
+	msg := fmt.Sprintf("%s %s: %d %s: %s", e.Method, e.URL, e.Code, http.StatusText(e.Code), e.Message)
 	if e.Code == http.StatusUnauthorized {
 		msg += "; give the server's admin token with --admin-token or " + TokenEnv
 	}
 	return msg
 }
 
-// Do is Call that also fails, with a *StatusError, on an answer outside
-// 2xx.
-func Do(ctx context.Context, method, base, path string, body []byte) ([]byte, error) {
-	code, b, err := Call(ctx, method, base, path, body)
+// Is maps the status to ErrBadRequest, ErrUnauthorized, ErrNotFound,
+// ErrExists or ErrRefused.
+func (e *StatusError) Is(target error) bool {
+	switch e.Code {
+	case http.StatusBadRequest:
+		return target == ErrBadRequest
+	case http.StatusUnauthorized:
+		return target == ErrUnauthorized
+	case http.StatusNotFound:
+		return target == ErrNotFound
+	case http.StatusConflict:
+		return target == ErrExists
+	}
+	return target == ErrRefused
+}
+
+// Health calls GET /healthz (no token needed).
+func (c *Client) Health(ctx context.Context) error {
+	var h adminapi.Health
+	if err := c.do(ctx, http.MethodGet, adminapi.HealthPath, nil, &h); err != nil {
+		return err
+	}
+	if h.Status != "ok" {
+		return fmt.Errorf("adminclient: %s%s says status %q", c.base, adminapi.HealthPath, h.Status)
+	}
+	return nil
+}
+
+// Stats reads the server's counters.
+func (c *Client) Stats(ctx context.Context) (adminapi.Stats, error) {
+	var st adminapi.Stats
+	err := c.do(ctx, http.MethodGet, adminapi.StatsPath, nil, &st)
+	return st, err
+}
+
+// Rooms lists every room with its roles.
+func (c *Client) Rooms(ctx context.Context) ([]adminapi.Room, error) {
+	var rs []adminapi.Room
+	err := c.do(ctx, http.MethodGet, adminapi.RoomsPath, nil, &rs)
+	return rs, err
+}
+
+// Room reads one room (ErrNotFound when there is none).
+func (c *Client) Room(ctx context.Context, id string) (adminapi.Room, error) {
+	return c.room(ctx, http.MethodGet, adminapi.RoomPath(id), nil)
+}
+
+// CreateRoom creates a room (ErrExists when its ID is taken).
+func (c *Client) CreateRoom(ctx context.Context, r adminapi.NewRoom) (adminapi.Room, error) {
+	return c.room(ctx, http.MethodPost, adminapi.RoomsPath, r)
+}
+
+// UpdateRoom changes the fields p sets.
+func (c *Client) UpdateRoom(ctx context.Context, id string, p adminapi.RoomPatch) (adminapi.Room, error) {
+	return c.room(ctx, http.MethodPatch, adminapi.RoomPath(id), p)
+}
+
+// SetRole replaces a room's members, managers or presenters.
+func (c *Client) SetRole(ctx context.Context, id string, role adminapi.Role, users []string) (adminapi.Room, error) {
+	if users == nil {
+		users = []string{}
+	}
+	return c.room(ctx, http.MethodPut, adminapi.RoomPath(id, string(role)), adminapi.Users{Users: users})
+}
+
+// SetMembers replaces a room's members.
+func (c *Client) SetMembers(ctx context.Context, id string, users []string) (adminapi.Room, error) {
+	return c.SetRole(ctx, id, adminapi.Members, users)
+}
+
+// Disable disables a room: everyone online leaves it, joins are refused,
+// its history is kept.
+func (c *Client) Disable(ctx context.Context, id string) (adminapi.Room, error) {
+	return c.room(ctx, http.MethodPost, adminapi.RoomPath(id, "disable"), nil)
+}
+
+// Enable enables a disabled room again.
+func (c *Client) Enable(ctx context.Context, id string) (adminapi.Room, error) {
+	return c.room(ctx, http.MethodPost, adminapi.RoomPath(id, "enable"), nil)
+}
+
+// Online lists the users online in a room, in join order.
+func (c *Client) Online(ctx context.Context, id string) ([]string, error) {
+	var u adminapi.Users
+	err := c.do(ctx, http.MethodGet, adminapi.RoomPath(id, "online"), nil, &u)
+	return u.Users, err
+}
+
+// Invite invites user to a room on behalf of by.
+func (c *Client) Invite(ctx context.Context, id, user, by string) (adminapi.Invitation, error) {
+	var inv adminapi.Invitation
+	err := c.do(ctx, http.MethodPost, adminapi.RoomPath(id, "invitations"), adminapi.NewInvitation{User: user, By: by}, &inv)
+	return inv, err
+}
+
+// AddAccounts adds (or replaces, by URI) accounts on a server that keeps
+// them (--auth ntlm or digest); a server that keeps none answers 404
+// (ErrNotFound).
+func (c *Client) AddAccounts(ctx context.Context, accts []adminapi.NewAccount) (adminapi.AccountsAdded, error) {
+	var a adminapi.AccountsAdded
+	err := c.do(ctx, http.MethodPost, adminapi.AccountsPath, adminapi.NewAccounts{Accounts: accts}, &a)
+	return a, err
+}
+
+// Accounts lists a server's accounts (addresses and logins, never
+// passwords).
+func (c *Client) Accounts(ctx context.Context) ([]adminapi.Account, error) {
+	var a adminapi.Accounts
+	err := c.do(ctx, http.MethodGet, adminapi.AccountsPath, nil, &a)
+	return a.Accounts, err
+}
+
+func (c *Client) room(ctx context.Context, method, path string, body any) (adminapi.Room, error) {
+	var r adminapi.Room
+	err := c.do(ctx, method, path, body, &r)
+	return r, err
+}
+
+// do sends one request (body, when not nil, as JSON) and decodes a 2xx
+// answer into out. Without a deadline in ctx it gives up after
+// DefaultTimeout.
+func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
+		defer cancel()
+	}
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return fmt.Errorf("adminclient: %s %s: %w", method, path, err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	url := c.base + path
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("adminclient: %w", err)
 	}
-	if code/100 != 2 {
-		return b, &StatusError{Method: method, URL: strings.TrimRight(base, "/") + path, Code: code, Body: strings.TrimSpace(string(b))}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
-	return b, nil
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("adminclient: %w", err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxBody))
+	if err != nil {
+		return fmt.Errorf("adminclient: %s %s: reading the answer: %w", method, url, err)
+	}
+	if res.StatusCode/100 != 2 {
+		se := &StatusError{Method: method, URL: url, Code: res.StatusCode, Message: strings.TrimSpace(string(b))}
+		var e adminapi.Error
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			se.Message = e.Error
+		}
+		return se
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("adminclient: %s %s: the answer is not what the API answers: %w", method, url, err)
+		}
+	}
+	return nil
 }

@@ -1,7 +1,6 @@
 package channel
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strconv"
@@ -276,7 +275,7 @@ func (h *Hub) forgetInvitations(user string, rooms []*room) {
 		for _, inv := range ended {
 			err, tried := done[inv.RoomID]
 			if !tried {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				ctx, cancel := h.writeContext(10 * time.Second)
 				err = h.st.DeleteInvitations(ctx, user, inv.RoomID)
 				cancel()
 				done[inv.RoomID] = err
@@ -352,7 +351,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		n = min(d.History.Last, DefaultHistoryMax)
 	}
 	h.query(s, "bccontext", envid, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := h.queryContext(30 * time.Second)
 		defer cancel()
 		msgs, err := h.st.History(ctx, r.id, n)
 		if err != nil {
@@ -484,7 +483,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		h.mu.RUnlock()
 	}
 	h.query(s, "msgsrch", envid, func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ctx, cancel := h.queryContext(30 * time.Second)
 		defer cancel()
 		msgs, err := h.st.Search(ctx, query)
 		if err != nil {

@@ -49,7 +49,7 @@ func (s *session) replyFaulty(name string, cmdEnvID uint64, code int, text strin
 	s.send(env)
 	if name == "chansrch" && f.Has(fault.DuplicateReply) {
 		dup := xccos.NewReply(h.envids.Next(), name, cmdEnvID, code, text, data)
-		time.AfterFunc(time.Second, func() { s.send(dup) })
+		h.ep.After(time.Second, func() { s.send(dup) }) // the endpoint's timer: it ends with the server
 	}
 	if (name == "join" || name == "bjoin") && code == CodeOK {
 		if f.Has(fault.MalformedEnvelope) {

@@ -98,6 +98,11 @@ type Hub struct {
 	dbVer  string
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// ctx is the hub's life: the storage queries its workers run for
+	// clients (who give no context of their own) take it, and Close
+	// cancels it, so that Close does not wait out a slow query.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu    sync.RWMutex
 	rooms map[string]*room
@@ -199,11 +204,13 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		sem:   make(chan struct{}, cfg.Workers),
 		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn]*connState{},
 	}
+	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Faults.Has(fault.InfoContentType) {
 		h.ctype = "text/xml"
 	}
 	rooms, err := cfg.Store.Rooms(ctx)
 	if err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("channel: load rooms: %w", err)
 	}
 	for _, r := range rooms {
@@ -212,6 +219,7 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	}
 	invs, err := cfg.Store.Invitations(ctx)
 	if err != nil {
+		h.cancel()
 		return nil, fmt.Errorf("channel: load invitations: %w", err)
 	}
 	h.invited = map[string][]store.Invitation{}
@@ -245,8 +253,11 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-// Close waits for queries in flight and drops every session.
+// Close cancels the storage reads in flight (a client's history or
+// search), waits for the workers (writes in flight finish) and drops
+// every session.
 func (h *Hub) Close() {
+	h.cancel()
 	h.wg.Wait()
 	h.sessMu.Lock()
 	all := make([]*session, 0, len(h.sessions))
@@ -293,7 +304,7 @@ func (h *Hub) query(s *session, name string, envid uint64, f func()) {
 	})
 }
 
-// go runs f on a worker slot (storage queries), tracked for Close.
+// goWork runs f on a worker slot (storage queries), tracked for Close.
 func (h *Hub) goWork(f func()) {
 	h.wg.Add(1)
 	go func() {
@@ -302,6 +313,20 @@ func (h *Hub) goWork(f func()) {
 		defer func() { <-h.sem }()
 		f()
 	}()
+}
+
+// queryContext is the context of a storage read a worker runs for a
+// client (history, search): the hub's life, bounded by d. Close cancels
+// it: the client is being dropped anyway.
+func (h *Hub) queryContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(h.ctx, d)
+}
+
+// writeContext is the context of a storage write the hub decided on (an
+// invitation ended by a join): not cancelled by Close, which lets it
+// finish, bounded by d, before the store closes.
+func (h *Hub) writeContext(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(h.ctx), d)
 }
 
 // room returns a room by id.

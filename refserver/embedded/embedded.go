@@ -18,6 +18,8 @@ import (
 
 	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
+	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/target"
 )
 
@@ -47,6 +49,9 @@ type Options struct {
 	// AdminToken (when empty, the server makes one: see Target).
 	Admin      bool
 	AdminToken string
+	// Rooms are created at start (as through the admin API), with their
+	// members.
+	Rooms []adminapi.NewRoom
 	// Dir is the folder of the database (gc.db); empty makes a
 	// temporary folder that Close removes.
 	Dir string
@@ -118,6 +123,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		s.tmp = dir
 	}
 	opts := []refserver.Option{refserver.WithDB(filepath.Join(dir, "gc.db"))}
+	if len(o.Rooms) > 0 {
+		opts = append(opts, refserver.WithRooms(admin.StoreRooms(o.Rooms...)...))
+	}
 	if o.Domain != "" {
 		opts = append(opts, refserver.WithDomain(o.Domain))
 	}

@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/gcload/gcload/ruleid"
 )
 
 // Name names a fault.
@@ -18,7 +20,7 @@ type Name string
 // Fault describes one misbehaviour.
 type Fault struct {
 	Name Name
-	// Rules are the conformance rules (IDs of sipclient/check) that the
+	// Rules are the conformance rules (package ruleid) that the
 	// fault breaks: `gcload conform` fails exactly these.
 	Rules []string
 	// Figures are the result figures of `gcload run` (threshold metrics,
@@ -84,47 +86,47 @@ func IgnoreCommand(name string) (Name, bool) {
 }
 
 var catalog = []Fault{
-	{RegisterHeaders, []string{"register/sipe-headers"}, nil, "the REGISTER 200 lists Supported values on one line (msrtc-event-categories, adhoclist)"},
-	{NoProvisioning, []string{"register/provisioning"}, nil, "the provisioning SUBSCRIBE is answered 200 with no body"},
-	{KeepAliveClose, []string{"sip/keepalive-crlf"}, nil, "a CRLF keep-alive closes the connection"},
-	{NonSIPChannelURI, []string{"lookup/requri-uri"}, nil, "the console flow's 183 names a ma-chan: URI instead of a sip: channel service"},
-	{NoRoundRobin, []string{"lookup/round-robin"}, nil, "the lookup service always hands out the first channel service"},
-	{IgnoreCancel, []string{"flow/cancel-487"}, nil, "a CANCEL of a pending lookup INVITE is answered 200 but the INVITE is not ended with 487"},
-	{Info200Body, []string{"info/200-empty"}, nil, "the 200 to every client INFO carries a body"},
-	{InfoContentType, []string{"info/content-type"}, nil, "the channel service's INFOs carry Content-Type text/xml"},
-	{ReplyOutsideDialog, []string{"info/in-dialog"}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
-	{MalformedEnvelope, []string{"envelope/well-formed"}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
-	{InvalidChars, []string{"envelope/well-formed"}, nil, "every join reply is followed by an ntc:join naming a user whose address holds a control character (\\x01), which XML does not allow"},
-	{WrongNamespace, []string{"envelope/namespace"}, nil, "replies carry xmlns=\"urn:example:wrong\""},
-	{WrongVersion, []string{"envelope/version"}, nil, "replies carry ver=\"2\""},
-	{ServerCommand, []string{"envelope/no-server-commands"}, nil, "every join reply is followed by a cmd:getinv from the server"},
-	{WrongCommandID, []string{"reply/commandid-envid"}, nil, "rpl:msgsrch names the command's envid plus one"},
-	{DuplicateReply, []string{"reply/exactly-once"}, nil, "rpl:chansrch is sent twice, the second time one second after the first (a slow server's duplicate)"},
-	{ChatNoTS, []string{"fanout/chat-fields"}, nil, "deliveries carry no ts attribute"},
-	{DropDeliveries, []string{"fanout/exactly-once"}, []string{"lost"}, "one delivery in 100 to a member other than the author (the 100th, 200th, ...) is not sent"},
-	{DuplicateDeliveries, []string{"fanout/exactly-once"}, []string{"duplicated"}, "one delivery in 100 to a member other than the author (the 50th, 150th, ...) is sent twice"},
-	{NoEcho, []string{"fanout/author-echo"}, []string{"lost"}, "the author does not get its own post back"},
-	{ReorderDeliveries, []string{"fanout/order"}, []string{"out_of_order"}, "one delivery in 10 to a member other than the author is held back and sent after that member's next delivery"},
-	{AcceptSpoofedAuthor, []string{"post/no-spoofing"}, []string{"spoofed"}, "a post whose author attribute names another user is delivered under that name"},
-	{NoJoinNotice, []string{"join/ntc-join"}, nil, "members online are not sent ntc:join when someone joins"},
-	{NoPartNotice, []string{"part/ntc-part"}, nil, "members online are not sent ntc:part when someone leaves"},
-	{HistoryReversed, []string{"history/persisted-order"}, nil, "cmd:bccontext returns the messages newest first"},
-	{LetNonMembersIn, []string{"access/closed-room-403"}, nil, "users who are not members may join, read and post in closed rooms"},
-	{DisabledRoomOpen, []string{"room/disabled-409"}, nil, "disabled rooms can be joined"},
-	{AcceptUnknownDialog, []string{"dialog/481-unknown"}, nil, "in-dialog requests for unknown dialogs are answered 200"},
-	{NoSizeLimit, []string{"limits/message-size"}, nil, "messages and stories over the advertised limits are accepted"},
-	{MismatchedResponse, []string{"sip/transaction-match"}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
-	{RequireBranch, []string{"sip/no-branch"}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
-	{NoChallenge, []string{"auth/challenge"}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
-	{BadServerSignature, []string{"auth/server-signature"}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
-	{AcceptUnsigned, []string{"auth/refuse-unsigned"}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
-	{NoIdentityBinding, []string{"auth/identity"}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
-	{IgnoreGetServerInfo, []string{"reply/commandid-envid", "lookup/requri-uri", "limits/message-size"}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
-	{IgnoreMsgSrch, []string{"reply/commandid-envid"}, nil, "cmd:msgsrch is answered 200 and never replied to"},
-	{IgnoreChanSrch, []string{"reply/exactly-once"}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
-	{IgnoreGetInv, []string{"info/in-dialog"}, nil, "cmd:getinv is answered 200 and never replied to"},
-	{IgnoreBCContext, []string{"history/persisted-order", "access/closed-room-403"}, nil, "cmd:bccontext is answered 200 and never replied to"},
-	{IgnorePart, []string{"part/ntc-part"}, nil, "cmd:part is answered 200 and never replied to (nor is anyone told)"},
+	{RegisterHeaders, []string{ruleid.Register}, nil, "the REGISTER 200 lists Supported values on one line (msrtc-event-categories, adhoclist)"},
+	{NoProvisioning, []string{ruleid.Provisioning}, nil, "the provisioning SUBSCRIBE is answered 200 with no body"},
+	{KeepAliveClose, []string{ruleid.KeepAlive}, nil, "a CRLF keep-alive closes the connection"},
+	{NonSIPChannelURI, []string{ruleid.LookupURI}, nil, "the console flow's 183 names a ma-chan: URI instead of a sip: channel service"},
+	{NoRoundRobin, []string{ruleid.RoundRobin}, nil, "the lookup service always hands out the first channel service"},
+	{IgnoreCancel, []string{ruleid.Cancel487}, nil, "a CANCEL of a pending lookup INVITE is answered 200 but the INVITE is not ended with 487"},
+	{Info200Body, []string{ruleid.Info200Empty}, nil, "the 200 to every client INFO carries a body"},
+	{InfoContentType, []string{ruleid.InfoContentType}, nil, "the channel service's INFOs carry Content-Type text/xml"},
+	{ReplyOutsideDialog, []string{ruleid.InDialog}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
+	{MalformedEnvelope, []string{ruleid.WellFormed}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
+	{InvalidChars, []string{ruleid.WellFormed}, nil, "every join reply is followed by an ntc:join naming a user whose address holds a control character (\\x01), which XML does not allow"},
+	{WrongNamespace, []string{ruleid.Namespace}, nil, "replies carry xmlns=\"urn:example:wrong\""},
+	{WrongVersion, []string{ruleid.Version}, nil, "replies carry ver=\"2\""},
+	{ServerCommand, []string{ruleid.NoServerCommands}, nil, "every join reply is followed by a cmd:getinv from the server"},
+	{WrongCommandID, []string{ruleid.CommandID}, nil, "rpl:msgsrch names the command's envid plus one"},
+	{DuplicateReply, []string{ruleid.ReplyOnce}, nil, "rpl:chansrch is sent twice, the second time one second after the first (a slow server's duplicate)"},
+	{ChatNoTS, []string{ruleid.ChatFields}, nil, "deliveries carry no ts attribute"},
+	{DropDeliveries, []string{ruleid.ExactlyOnce}, []string{"lost"}, "one delivery in 100 to a member other than the author (the 100th, 200th, ...) is not sent"},
+	{DuplicateDeliveries, []string{ruleid.ExactlyOnce}, []string{"duplicated"}, "one delivery in 100 to a member other than the author (the 50th, 150th, ...) is sent twice"},
+	{NoEcho, []string{ruleid.AuthorEcho}, []string{"lost"}, "the author does not get its own post back"},
+	{ReorderDeliveries, []string{ruleid.Order}, []string{"out_of_order"}, "one delivery in 10 to a member other than the author is held back and sent after that member's next delivery"},
+	{AcceptSpoofedAuthor, []string{ruleid.NoSpoofing}, []string{"spoofed"}, "a post whose author attribute names another user is delivered under that name"},
+	{NoJoinNotice, []string{ruleid.JoinNotice}, nil, "members online are not sent ntc:join when someone joins"},
+	{NoPartNotice, []string{ruleid.PartNotice}, nil, "members online are not sent ntc:part when someone leaves"},
+	{HistoryReversed, []string{ruleid.HistoryOrder}, nil, "cmd:bccontext returns the messages newest first"},
+	{LetNonMembersIn, []string{ruleid.ClosedRoom}, nil, "users who are not members may join, read and post in closed rooms"},
+	{DisabledRoomOpen, []string{ruleid.DisabledRoom}, nil, "disabled rooms can be joined"},
+	{AcceptUnknownDialog, []string{ruleid.UnknownDialog}, nil, "in-dialog requests for unknown dialogs are answered 200"},
+	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
+	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
+	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
+	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
+	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
+	{NoIdentityBinding, []string{ruleid.Identity}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
+	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
+	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
+	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
+	{IgnoreGetInv, []string{ruleid.InDialog}, nil, "cmd:getinv is answered 200 and never replied to"},
+	{IgnoreBCContext, []string{ruleid.HistoryOrder, ruleid.ClosedRoom}, nil, "cmd:bccontext is answered 200 and never replied to"},
+	{IgnorePart, []string{ruleid.PartNotice}, nil, "cmd:part is answered 200 and never replied to (nor is anyone told)"},
 }
 
 // All lists every fault, sorted by name.

@@ -196,7 +196,9 @@ func (s *Service) consoleFlow(tx *sipnet.ServerTx) {
 		}
 	})
 	_ = tx.Reply(sipnet.Reply{Code: 183, Reason: "Session Progress", ContentType: ua.ContentType, Body: body})
-	time.AfterFunc(s.cfg.CancelWait, func() {
+	// on the endpoint's timer, which ends with it: no timer outlives the
+	// server
+	s.cfg.Endpoint.After(s.cfg.CancelWait, func() {
 		if tx.Final() == 0 {
 			_ = tx.Respond(408, "Request Timeout", ua.Warning("no CANCEL came after the 183"))
 		}

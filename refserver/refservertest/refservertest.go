@@ -17,7 +17,7 @@ import (
 )
 
 // AdminToken is the admin API token of the servers Start starts (a test's
-// client puts it in its context with adminclient.WithToken).
+// client gives it to adminclient.New).
 const AdminToken = "refservertest-admin-token"
 
 // Start runs a server listening on TCP and UDP on 127.0.0.1 (random ports)

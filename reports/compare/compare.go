@@ -312,6 +312,31 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 	if base == nil || new == nil {
 		return nil, ErrNoResult
 	}
+	opts, err := opts.settle()
+	if err != nil {
+		return nil, err
+	}
+	c := &comparison{opts: opts, base: base, new: new, bd: collect(base, opts), nd: collect(new, opts), tests: map[testKey]*Noise{}}
+	rep := c.newReport()
+	c.compareOps(rep)
+	zeroRegressions := c.compareCounters(rep)
+	if len(opts.Rules) > 0 {
+		c.evalRules(rep)
+	} else {
+		rep.Regressions = append(rep.Regressions, zeroRegressions...)
+	}
+	rep.Warnings = append(runWarnings(rep, base, new), rep.Warnings...)
+	rep.charts = buildCharts(rep, base, new, c.bd, c.nd)
+	rep.Regressed = len(rep.Regressions) > 0
+	if len(opts.Rules) == 0 && !rep.Regressed {
+		noneJudged(rep)
+	}
+	rep.Verdict = verdict(rep, opts)
+	return rep, nil
+}
+
+// settle fills the options' defaults and checks their ranges.
+func (opts Options) settle() (Options, error) {
 	if opts.Alpha == 0 {
 		opts.Alpha = DefaultAlpha
 	}
@@ -331,18 +356,39 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 		opts.NewName = "new"
 	}
 	if !(opts.Alpha > 0 && opts.Alpha < 1) {
-		return nil, fmt.Errorf("compare: alpha %v is not between 0 and 1", opts.Alpha)
+		return opts, fmt.Errorf("compare: alpha %v is not between 0 and 1", opts.Alpha)
 	}
 	if opts.MinEffect < 0 || math.IsNaN(opts.MinEffect) {
-		return nil, fmt.Errorf("compare: negative minimum effect %v", opts.MinEffect)
+		return opts, fmt.Errorf("compare: negative minimum effect %v", opts.MinEffect)
 	}
 	if opts.MinIntervals < 2 {
 		opts.MinIntervals = 2
 	}
+	return opts, nil
+}
 
-	rep := &Report{
-		Base: runInfo(opts.BaseName, base),
-		New:  runInfo(opts.NewName, new),
+// comparison is one Compare's state: the settled options, both runs,
+// what collect made of each, and the noise tests computed so far.
+type comparison struct {
+	opts      Options
+	base, new *reports.Result
+	bd, nd    map[reports.Op]*opData
+	tests     map[testKey]*Noise
+}
+
+// testKey names a noise test: one per operation and statistic.
+type testKey struct {
+	op   reports.Op
+	stat string
+}
+
+// newReport is the report before anything was compared: both runs and
+// the settings.
+func (c *comparison) newReport() *Report {
+	opts := c.opts
+	return &Report{
+		Base: runInfo(opts.BaseName, c.base),
+		New:  runInfo(opts.NewName, c.new),
 		Settings: Settings{
 			Method: Method, Alpha: opts.Alpha, MinEffect: opts.MinEffect,
 			MinIntervalSamples: opts.MinIntervalSamples, MinIntervals: opts.MinIntervals,
@@ -353,55 +399,57 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 		Counters:    []CounterComparison{},
 		Regressions: []string{},
 	}
-	bd, nd := collect(base, opts), collect(new, opts)
+}
 
-	// noise tests, computed once per (op, stat)
-	type key struct {
-		op   reports.Op
-		stat string
+// noise is the noise test of op's stat (computed once): the Mann-Whitney
+// test of the two runs' interval values, judged against the change's
+// direction (delta) and size (rel, when relOK).
+func (c *comparison) noise(op reports.Op, stat string, delta, rel float64, relOK bool) *Noise {
+	k := testKey{op, stat}
+	if n, ok := c.tests[k]; ok {
+		return n
 	}
-	tests := map[key]*Noise{}
-	noise := func(op reports.Op, stat string, delta, rel float64, relOK bool) *Noise {
-		k := key{op, stat}
-		if n, ok := tests[k]; ok {
-			return n
-		}
-		b, n := bd[op], nd[op]
-		ns := &Noise{BaseIntervals: len(b.intervals[stat]), NewIntervals: len(n.intervals[stat]), P: 1}
-		tests[k] = ns
-		if ns.BaseIntervals < opts.MinIntervals || ns.NewIntervals < opts.MinIntervals {
-			ns.Verdict = NoiseTooFew
-			return ns
-		}
-		ns.Judged = true
-		mw := MannWhitney(n.intervals[stat], b.intervals[stat])
-		ns.U, ns.Z, ns.P, ns.Exact = mw.U, mw.Z, mw.P, mw.Exact
-		switch mid := float64(mw.NX*mw.NY) / 2; {
-		case mw.U > mid:
-			ns.Shift = 1
-		case mw.U < mid:
-			ns.Shift = -1
-		}
-		big := !relOK || math.Abs(rel) > opts.MinEffect
-		agree := ns.Shift != 0 && float64(ns.Shift)*delta > 0
-		switch {
-		case mw.P < opts.Alpha && big && agree:
-			ns.Beyond = true
-			ns.Verdict = NoiseSlower
-			if delta < 0 {
-				ns.Verdict = NoiseFaster
-			}
-		case mw.P < opts.Alpha && agree:
-			ns.Verdict = NoiseBelowEffect
-		default:
-			ns.Verdict = NoiseWithin
-		}
+	b, n := c.bd[op], c.nd[op]
+	ns := &Noise{BaseIntervals: len(b.intervals[stat]), NewIntervals: len(n.intervals[stat]), P: 1}
+	c.tests[k] = ns
+	if ns.BaseIntervals < c.opts.MinIntervals || ns.NewIntervals < c.opts.MinIntervals {
+		ns.Verdict = NoiseTooFew
 		return ns
 	}
+	ns.Judged = true
+	mw := MannWhitney(n.intervals[stat], b.intervals[stat])
+	ns.U, ns.Z, ns.P, ns.Exact = mw.U, mw.Z, mw.P, mw.Exact
+	switch mid := float64(mw.NX*mw.NY) / 2; {
+	case mw.U > mid:
+		ns.Shift = 1
+	case mw.U < mid:
+		ns.Shift = -1
+	}
+	big := !relOK || math.Abs(rel) > c.opts.MinEffect
+	agree := ns.Shift != 0 && float64(ns.Shift)*delta > 0
+	switch {
+	case mw.P < c.opts.Alpha && big && agree:
+		ns.Beyond = true
+		ns.Verdict = NoiseSlower
+		if delta < 0 {
+			ns.Verdict = NoiseFaster
+		}
+	case mw.P < c.opts.Alpha && agree:
+		ns.Verdict = NoiseBelowEffect
+	default:
+		ns.Verdict = NoiseWithin
+	}
+	return ns
+}
 
-	for _, op := range unionOps(bd, nd) {
-		b, inB := bd[op]
-		n, inN := nd[op]
+// compareOps compares every operation of both runs (those of one run only
+// are listed as such): each statistic, the noise test of the latency
+// percentiles (a slower one beyond noise is a regression), and warnings
+// where the intervals cannot be compared.
+func (c *comparison) compareOps(rep *Report) {
+	for _, op := range unionOps(c.bd, c.nd) {
+		b, inB := c.bd[op]
+		n, inN := c.nd[op]
 		switch {
 		case !inB:
 			rep.OnlyInNew = append(rep.OnlyInNew, op)
@@ -410,100 +458,112 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 			rep.OnlyInBase = append(rep.OnlyInBase, op)
 			continue
 		}
-		oc := OpComparison{Op: op, BaseIntervals: b.n, NewIntervals: n.n}
-		if b.n > 0 {
-			oc.BaseSamplesPerInterval = float64(b.samples) / float64(b.n)
-		}
-		if n.n > 0 {
-			oc.NewSamplesPerInterval = float64(n.samples) / float64(n.n)
-		}
-		for _, st := range Stats {
-			sc := StatComparison{Stat: st, Base: statValue(b.sum, st), New: statValue(n.sum, st)}
-			sc.Delta = sc.New - sc.Base
-			sc.Rel = relChange(sc.Base, sc.New)
-			if slices.Contains(NoiseStats, st) {
-				rel, ok := deref(sc.Rel)
-				sc.Noise = noise(op, st, sc.Delta, rel, ok)
-				if sc.Noise.Beyond && sc.Delta > 0 {
-					rep.Regressions = append(rep.Regressions, fmt.Sprintf("%s %s %s (%s → %s), %s",
-						op, statLabel(st), formatChange(sc.Delta, sc.Rel, true), reports.FormatMicros(sc.Base), reports.FormatMicros(sc.New), pEquals(sc.Noise.P)))
-				}
-			}
-			oc.Stats = append(oc.Stats, sc)
-		}
-		for _, side := range []struct {
-			name string
-			d    *opData
-		}{{opts.BaseName, b}, {opts.NewName, n}} {
-			if !side.d.anyInterval {
-				rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %s has no interval histograms of it, so its differences cannot be judged against noise", op, side.name))
-			}
-		}
-		if lo, hi := minmax(oc.BaseSamplesPerInterval, oc.NewSamplesPerInterval); b.n > 0 && n.n > 0 && hi > 1.25*lo {
-			rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-				"%s: the intervals hold %s samples on average in %s and %s in %s; percentiles of intervals of different sizes differ even under the same latency distribution, so the noise test assumes the same load",
-				op, fmtNum(oc.BaseSamplesPerInterval), opts.BaseName, fmtNum(oc.NewSamplesPerInterval), opts.NewName))
-		}
-		rep.Ops = append(rep.Ops, oc)
+		rep.Ops = append(rep.Ops, c.compareOp(rep, op, b, n))
 	}
+}
 
+func (c *comparison) compareOp(rep *Report, op reports.Op, b, n *opData) OpComparison {
+	opts := c.opts
+	oc := OpComparison{Op: op, BaseIntervals: b.n, NewIntervals: n.n}
+	if b.n > 0 {
+		oc.BaseSamplesPerInterval = float64(b.samples) / float64(b.n)
+	}
+	if n.n > 0 {
+		oc.NewSamplesPerInterval = float64(n.samples) / float64(n.n)
+	}
+	for _, st := range Stats {
+		sc := StatComparison{Stat: st, Base: statValue(b.sum, st), New: statValue(n.sum, st)}
+		sc.Delta = sc.New - sc.Base
+		sc.Rel = relChange(sc.Base, sc.New)
+		if slices.Contains(NoiseStats, st) {
+			rel, ok := deref(sc.Rel)
+			sc.Noise = c.noise(op, st, sc.Delta, rel, ok)
+			if sc.Noise.Beyond && sc.Delta > 0 {
+				rep.Regressions = append(rep.Regressions, fmt.Sprintf("%s %s %s (%s → %s), %s",
+					op, statLabel(st), formatChange(sc.Delta, sc.Rel, true), reports.FormatMicros(sc.Base), reports.FormatMicros(sc.New), pEquals(sc.Noise.P)))
+			}
+		}
+		oc.Stats = append(oc.Stats, sc)
+	}
+	for _, side := range []struct {
+		name string
+		d    *opData
+	}{{opts.BaseName, b}, {opts.NewName, n}} {
+		if !side.d.anyInterval {
+			rep.Warnings = append(rep.Warnings, fmt.Sprintf("%s: %s has no interval histograms of it, so its differences cannot be judged against noise", op, side.name))
+		}
+	}
+	if lo, hi := minmax(oc.BaseSamplesPerInterval, oc.NewSamplesPerInterval); b.n > 0 && n.n > 0 && hi > 1.25*lo {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"%s: the intervals hold %s samples on average in %s and %s in %s; percentiles of intervals of different sizes differ even under the same latency distribution, so the noise test assumes the same load",
+			op, fmtNum(oc.BaseSamplesPerInterval), opts.BaseName, fmtNum(oc.NewSamplesPerInterval), opts.NewName))
+	}
+	return oc
+}
+
+// compareCounters adds the delivery figures, rates and counters to the
+// report and returns the zero-only figures that rose from zero.
+func (c *comparison) compareCounters(rep *Report) []string {
 	var zeroRegressions []string
-	for _, c := range compareCounters(base, new) {
-		if c.Worse {
-			zeroRegressions = append(zeroRegressions, fmt.Sprintf("%s %s → %s", c.Name, fmtNum(c.Base), fmtNum(c.New)))
+	for _, cc := range compareCounters(c.base, c.new) {
+		if cc.Worse {
+			zeroRegressions = append(zeroRegressions, fmt.Sprintf("%s %s → %s", cc.Name, fmtNum(cc.Base), fmtNum(cc.New)))
 		}
-		rep.Counters = append(rep.Counters, c)
+		rep.Counters = append(rep.Counters, cc)
 	}
+	return zeroRegressions
+}
 
-	if len(opts.Rules) > 0 {
-		rep.Regressions = []string{}
-		for _, rule := range opts.Rules {
-			rr := evalRule(rule, base, new, bd, nd, opts, noise)
-			rep.Rules = append(rep.Rules, rr)
-			switch rr.Status {
-			case RuleFail:
-				rep.Regressions = append(rep.Regressions, rule.Raw+": "+rr.Detail)
-			case RuleInconclusive:
-				rep.Inconclusive = append(rep.Inconclusive, rule.Raw+": "+rr.Detail)
-			}
+// evalRules judges the --fail-on rules: with rules, the regressions are
+// the rules that failed (the latency percentiles' are replaced), and the
+// rules too close to noise to tell are inconclusive.
+func (c *comparison) evalRules(rep *Report) {
+	rep.Regressions = []string{}
+	for _, rule := range c.opts.Rules {
+		rr := evalRule(rule, c.base, c.new, c.bd, c.nd, c.opts, c.noise)
+		rep.Rules = append(rep.Rules, rr)
+		switch rr.Status {
+		case RuleFail:
+			rep.Regressions = append(rep.Regressions, rule.Raw+": "+rr.Detail)
+		case RuleInconclusive:
+			rep.Inconclusive = append(rep.Inconclusive, rule.Raw+": "+rr.Detail)
 		}
-	} else {
-		rep.Regressions = append(rep.Regressions, zeroRegressions...)
 	}
+}
 
-	rep.Warnings = append(runWarnings(rep, base, new), rep.Warnings...)
-	rep.charts = buildCharts(rep, base, new, bd, nd)
-	rep.Regressed = len(rep.Regressions) > 0
-	if len(opts.Rules) == 0 && !rep.Regressed {
-		// no gate: inconclusive when not one statistic could be judged
-		judged, tested := 0, 0
-		for i := range rep.Ops {
-			for j := range rep.Ops[i].Stats {
-				if ns := rep.Ops[i].Stats[j].Noise; ns != nil {
-					tested++
-					if ns.Judged {
-						judged++
-					}
+// noneJudged makes a comparison without a gate inconclusive when not one
+// latency statistic could be judged against noise.
+func noneJudged(rep *Report) {
+	judged, tested := 0, 0
+	for i := range rep.Ops {
+		for j := range rep.Ops[i].Stats {
+			if ns := rep.Ops[i].Stats[j].Noise; ns != nil {
+				tested++
+				if ns.Judged {
+					judged++
 				}
 			}
 		}
-		if judged == 0 {
-			rep.Inconclusive = append(rep.Inconclusive, fmt.Sprintf("none of the %d latency statistics could be judged against noise (%s)", tested, NoiseTooFew))
-		}
 	}
+	if judged == 0 {
+		rep.Inconclusive = append(rep.Inconclusive, fmt.Sprintf("none of the %d latency statistics could be judged against noise (%s)", tested, NoiseTooFew))
+	}
+}
+
+// verdict is the report's verdict line.
+func verdict(rep *Report, opts Options) string {
 	hint := ""
 	if !opts.PoolIntervals {
 		hint = "; runs of a few operations per second: try --pool (pool sparse intervals), or longer runs"
 	}
 	switch {
 	case rep.Regressed:
-		rep.Verdict = "regression: " + strings.Join(rep.Regressions, "; ")
+		return "regression: " + strings.Join(rep.Regressions, "; ")
 	case len(rep.Inconclusive) > 0:
-		rep.Verdict = "inconclusive: " + strings.Join(rep.Inconclusive, "; ") + hint
+		return "inconclusive: " + strings.Join(rep.Inconclusive, "; ") + hint
 	default:
-		rep.Verdict = "no regression beyond noise"
+		return "no regression beyond noise"
 	}
-	return rep, nil
 }
 
 func runInfo(name string, r *reports.Result) RunInfo {

@@ -1,6 +1,7 @@
 package compare
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/reports"
 )
 
@@ -162,4 +164,12 @@ func joinOpsList[T ~string](ops []T) string {
 		s[i] = string(op)
 	}
 	return strings.Join(s, ", ")
+}
+
+// WriteJSON writes the comparison as indented JSON: snake_case keys, and
+// [] for an empty list, never null.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(jsonshape.Filled(r))
 }

@@ -5,10 +5,12 @@
 //
 // The sections, in order: the verdict and its reasons (with the
 // invalid-run warnings first when the generator was the bottleneck), the
-// scenario, the latency summary per operation, delivery accounting (totals
-// and the worst rooms), counters, conformance results by rule, thresholds,
-// the environment and generator health, the charts (see package charts),
-// then any Env.Extra sections.
+// scenario, the latency summary per operation, the same per phase with its
+// counters, delivery accounting (totals and the worst rooms), counters,
+// conformance results by rule, thresholds, the environment and generator
+// health, the charts (see package charts), any Env.Extra sections, and the
+// glossary (reports.Glossary), to which the operations' and counters'
+// names link.
 //
 // The markup is also well-formed XML (XHTML syntax in an HTML5 document),
 // which the tests check with encoding/xml; Env.Extra sections must keep it
@@ -20,6 +22,7 @@ import (
 	"bytes"
 	"cmp"
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"html/template"
 	"io"
@@ -66,25 +69,50 @@ type Section struct {
 
 // Env describes where the report comes from: the machine, the software,
 // the target, and the optional conformance rules and extra sections.
+//
+// A run keeps its Env as env.json (the machine and software only: Rules
+// and Extra are the report's, not written).
 type Env struct {
-	Hostname   string
-	OS         string
-	Arch       string
-	CPUModel   string
-	CPUs       int
-	GoVersion  string
-	Version    string // gcload version
-	Target     string // shown instead of Summary.Target when set
-	GOMAXPROCS int
+	Hostname   string `json:"hostname"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+	CPUModel   string `json:"cpu_model"`
+	CPUs       int    `json:"cpus"`
+	GoVersion  string `json:"go_version"`
+	Version    string `json:"gcload_version"`
+	Target     string `json:"target"` // shown instead of Summary.Target when set
+	GOMAXPROCS int    `json:"gomaxprocs"`
 
 	// Rules lists the conformance rules checked, passed ones included;
 	// when empty the report lists the rules with violations (from the
 	// "violations.<rule>" counters) or says there were none. A rule's
 	// count is its counter's when the counter exists, Violations
 	// otherwise.
-	Rules []RuleResult
+	Rules []RuleResult `json:"-"`
 	// Extra sections come after the charts.
-	Extra []Section
+	Extra []Section `json:"-"`
+}
+
+// UnmarshalJSON reads env.json, also as gcload wrote it before its keys
+// were snake_case (Hostname, CPUModel, GoVersion, Version, ...).
+func (e *Env) UnmarshalJSON(b []byte) error {
+	type plain Env
+	var v struct {
+		plain
+		// the old keys that do not match the new ones (encoding/json
+		// matches the others whatever their case: OS, CPUs, GOMAXPROCS)
+		OldCPUModel  string `json:"CPUModel"`
+		OldGoVersion string `json:"GoVersion"`
+		OldVersion   string `json:"Version"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*e = Env(v.plain)
+	e.CPUModel = cmp.Or(e.CPUModel, v.OldCPUModel)
+	e.GoVersion = cmp.Or(e.GoVersion, v.OldGoVersion)
+	e.Version = cmp.Or(e.Version, v.OldVersion)
+	return nil
 }
 
 // CurrentEnv returns the Env of the running process: host name, OS and
@@ -194,6 +222,32 @@ type kv struct {
 type opRow struct {
 	Op                                    string
 	Count, Rate, P50, P90, P99, P999, Max string
+	Ref                                   termRef
+}
+
+// termRef links a name to its glossary entry: Anchor is the entry's id,
+// Title what it counts (shown on hover).
+type termRef struct{ Anchor, Title string }
+
+type counterRow struct {
+	Name, Value, Class string
+	Ref                termRef
+}
+
+type phaseView struct {
+	Name, Span, Planned, Note string
+	Ops                       []opRow
+	Counters                  []counterRow
+}
+
+type glossaryGroup struct {
+	Title, What, When string // What, When: the columns' headings
+	Terms             []glossaryRow
+}
+
+type glossaryRow struct {
+	Name, Anchor        string
+	What, When, Verdict template.HTML
 }
 
 type roomRow struct {
@@ -239,7 +293,11 @@ type view struct {
 	Rooms     []roomRow
 	RoomsNote string
 
-	Counters []kv
+	Counters []counterRow
+
+	Phases []phaseView
+
+	Glossary []glossaryGroup
 
 	Rules           []ruleRow
 	RulesListed     bool // Env.Rules given
@@ -292,13 +350,9 @@ func build(r *reports.Result, env Env) *view {
 	}
 	v.ScenarioYAML = string(r.ScenarioYAML)
 
-	for _, op := range reports.SortedOps(s.Ops) {
-		o := s.Ops[op]
-		v.Ops = append(v.Ops, opRow{
-			Op: string(op), Count: reports.FormatCount(o.Count), Rate: rate(o.Rate),
-			P50: ms(o.P50), P90: ms(o.P90), P99: ms(o.P99), P999: ms(o.P999), Max: ms(o.Max),
-		})
-	}
+	v.Ops = opRows(s.Ops)
+	v.Phases = phases(s.Phases)
+	v.Glossary = glossary()
 
 	d := s.Delivery
 	bad := func(n int64) string {
@@ -328,13 +382,7 @@ func build(r *reports.Result, env Env) *view {
 	}
 	v.Rooms, v.RoomsNote = rooms(s.Rooms)
 
-	for _, k := range reports.SortedKeys(s.Counters) {
-		c := ""
-		if s.Counters[k] != 0 && isProblemCounter(k) {
-			c = "bad"
-		}
-		v.Counters = append(v.Counters, kv{Key: k, Value: reports.FormatCount(s.Counters[k]), Class: c})
-	}
+	v.Counters = counterRows(s.Counters, false)
 
 	v.Rules, v.ViolationsTotal, v.ViolationsNote = rules(s.Counters, env.Rules)
 	v.RulesListed = len(env.Rules) > 0
@@ -390,6 +438,116 @@ func build(r *reports.Result, env Env) *view {
 	}
 	v.Extra = env.Extra
 	return v
+}
+
+// opRows returns the latency table's rows, in report order.
+func opRows(ops map[reports.Op]reports.OpSummary) []opRow {
+	var rows []opRow
+	for _, op := range reports.SortedOps(ops) {
+		o := ops[op]
+		rows = append(rows, opRow{
+			Op: string(op), Count: reports.FormatCount(o.Count), Rate: rate(o.Rate),
+			P50: ms(o.P50), P90: ms(o.P90), P99: ms(o.P99), P999: ms(o.P999), Max: ms(o.Max), Ref: ref(string(op)),
+		})
+	}
+	return rows
+}
+
+// counterRows returns the counters by name, problems marked; nonZero
+// leaves out those that stayed zero.
+func counterRows(counters map[string]int64, nonZero bool) []counterRow {
+	var rows []counterRow
+	for _, k := range reports.SortedKeys(counters) {
+		n := counters[k]
+		if nonZero && n == 0 {
+			continue
+		}
+		c := ""
+		if n != 0 && isProblemCounter(k) {
+			c = "bad"
+		}
+		rows = append(rows, counterRow{Name: k, Value: reports.FormatCount(n), Class: c, Ref: ref(k)})
+	}
+	return rows
+}
+
+// phases returns a view of each phase: its time, the rates by intended
+// time, and the latency table and counters of its intervals.
+func phases(ps []reports.PhaseSummary) []phaseView {
+	var out []phaseView
+	for _, p := range ps {
+		ms := func(s float64) string { return num(math.Round(s*1000) / 1000) }
+		pv := phaseView{Name: p.Name, Span: fmt.Sprintf("%s to %s s from the start (%s s)", ms(p.StartS), ms(p.StartS+p.Seconds), ms(p.Seconds))}
+		if p.Drain {
+			pv.Name += " (after the last phase)"
+		}
+		var planned []string
+		for _, k := range reports.SortedKeys(p.Rates) {
+			planned = append(planned, fmt.Sprintf("%s %s", k, rate(p.Rates[k])))
+		}
+		pv.Planned = strings.Join(planned, ", ")
+		switch {
+		case p.Ops == nil && p.Intervals == 0:
+			pv.Note = "No per-phase latencies in these results (written by an older gcload)."
+		case p.Intervals == 0:
+			pv.Note = "No interval of its own: the phase is shorter than an interval, so its operations count in the phase next to it."
+		default:
+			pv.Note = fmt.Sprintf("%s of the run's intervals (%s s).", reports.FormatCount(int64(p.Intervals)), ms(p.IntervalSeconds))
+			if len(p.Ops) == 0 && len(p.Counters) == 0 {
+				pv.Note += " Nothing was recorded in them."
+			}
+		}
+		pv.Ops = opRows(p.Ops)
+		pv.Counters = counterRows(p.Counters, true)
+		out = append(out, pv)
+	}
+	return out
+}
+
+// ref links a metric or counter name to its glossary entry ("" when the
+// glossary does not know it).
+func ref(name string) termRef {
+	t, ok := reports.Describe(name)
+	if !ok {
+		return termRef{}
+	}
+	return termRef{Anchor: anchor(t.Name), Title: strings.ReplaceAll(t.What, "`", "")}
+}
+
+// anchor is the id of a glossary entry.
+func anchor(name string) string {
+	return "g-" + strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' {
+			return r
+		}
+		return '-'
+	}, name)
+}
+
+// glossary returns reports.Glossary as the report shows it.
+func glossary() []glossaryGroup {
+	var out []glossaryGroup
+	for _, g := range reports.GlossarySections() {
+		gg := glossaryGroup{Title: g.Title, What: g.What, When: g.When}
+		for _, t := range g.Terms {
+			gg.Terms = append(gg.Terms, glossaryRow{Name: t.Name, Anchor: anchor(t.Name), What: code(t.What), When: code(t.When), Verdict: code(cmp.Or(t.Verdict, "–"))})
+		}
+		out = append(out, gg)
+	}
+	return out
+}
+
+// code renders text with `code` spans as HTML, escaping the rest.
+func code(s string) template.HTML {
+	var b strings.Builder
+	for i, part := range strings.Split(s, "`") {
+		if i%2 == 1 {
+			b.WriteString("<code>" + template.HTMLEscapeString(part) + "</code>")
+		} else {
+			b.WriteString(template.HTMLEscapeString(part))
+		}
+	}
+	return template.HTML(b.String())
 }
 
 // isProblemCounter reports whether a non-zero counter is bad news.

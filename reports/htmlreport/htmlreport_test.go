@@ -2,12 +2,14 @@ package htmlreport
 
 import (
 	"bytes"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"html/template"
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 
+	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/reports/charts"
 )
@@ -93,7 +96,14 @@ func synthetic(users, n, nrooms int) *reports.Result {
 		{Expr: "post_to_last_delivery.p99 < 500ms", Metric: "post_to_last_delivery.p99", Actual: 4000, Pass: true, Detail: "p99 4ms < 500ms"},
 		{Expr: "lost == 0", Metric: "lost", Actual: float64(s.Delivery.Lost), Pass: s.Delivery.Lost == 0, Detail: fmt.Sprintf("lost %d == 0", s.Delivery.Lost)},
 	}
+	if n >= 6 {
+		s.Phases = []reports.PhaseSummary{
+			{Name: "signin", StartS: 0, Seconds: 3, Counts: map[string]int64{"signin": int64(users)}},
+			{Name: "steady", StartS: 3, Seconds: float64(n) - 5, Counts: map[string]int64{"post_ack": 40 * int64(n-5)}},
+		}
+	}
 	r.Summary = s
+	r.RecomputePhases()
 	r.Summary.RecomputeOps(r.Hists)
 	r.Summary.Verdict, _, r.Summary.Reasons = reports.Decide(&r.Summary)
 	r.ScenarioYAML = []byte("name: synthetic\n# <script>alert(1)</script> & more\nusers:\n  count: " + fmt.Sprint(users) + "\n")
@@ -295,7 +305,7 @@ func TestReport(t *testing.T) {
 	els := parseXHTML(t, b)
 	checkSelfContained(t, b, els)
 
-	want := "verdict scenario latency delivery counters conformance thresholds environment charts extra-0"
+	want := "verdict scenario latency phases delivery counters conformance thresholds environment charts extra-0 glossary"
 	if got := strings.Join(sectionOrder(els), " "); got != want {
 		t.Errorf("sections %q, want %q", got, want)
 	}
@@ -326,7 +336,7 @@ func TestReport(t *testing.T) {
 		// scenario, escaped
 		"synthetic &lt;big&gt;", "# &lt;script&gt;alert(1)&lt;/script&gt; &amp; more", "<details>",
 		// operations table
-		"<td>post_to_delivery</td>", "<td>sched_lag</td>",
+		">post_to_delivery</a></td>", ">sched_lag</a></td>",
 		// conformance by rule: the violated rule, a passed rule
 		"<td>xccos-4.2</td><td>grpchat delivery carries the author</td><td>MS-XCCOSIP 4.2</td><td class=\"n\">2</td>",
 		"<td>info/200-empty</td>", `<span class="good">passed</span>`,
@@ -560,5 +570,106 @@ func TestNotExercised(t *testing.T) {
 		if strings.Contains(html, bad) {
 			t.Errorf("the report says %q of a run that exchanged nothing", bad)
 		}
+	}
+}
+
+// TestEnvJSON: env.json has snake_case keys and no rules or sections;
+// an env.json written with the old PascalCase keys still reads.
+func TestEnvJSON(t *testing.T) {
+	e := Env{Hostname: "h", OS: "linux", Arch: "amd64", CPUModel: "EPYC", CPUs: 2, GoVersion: "go1.26", Version: "1.0", Target: "t", GOMAXPROCS: 2,
+		Rules: []RuleResult{{ID: "x"}}, Extra: []Section{{Title: "s"}}}
+	b, err := json.Marshal(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := jsonshape.Check(b, reflect.TypeFor[Env](), false, nil); len(p) != 0 || strings.Contains(string(b), "rules") || strings.Contains(string(b), "null") {
+		t.Errorf("env.json %s: %v", b, p)
+	}
+	want := e
+	want.Rules, want.Extra = nil, nil
+	var back Env
+	if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, want) {
+		t.Errorf("read back %+v, %v; want %+v", back, err, want)
+	}
+	old := `{"Hostname":"h","OS":"linux","Arch":"amd64","CPUModel":"EPYC","CPUs":2,"GoVersion":"go1.26","Version":"1.0","Target":"t","GOMAXPROCS":2,"Rules":null,"Extra":null}`
+	back = Env{}
+	if err := json.Unmarshal([]byte(old), &back); err != nil || !reflect.DeepEqual(back, want) {
+		t.Errorf("old env.json read as %+v, %v; want %+v", back, err, want)
+	}
+}
+
+// TestPhasesAndGlossary: report.html has a table per phase (the drain
+// included) with the figures of summary.json's phases, and a glossary
+// every counter, operation and phase counter links to.
+func TestPhasesAndGlossary(t *testing.T) {
+	r := synthetic(500, 30, 40)
+	r.Summary.Counters["sip.503"] = 2
+	b := render(t, r, testEnv())
+	els := parseXHTML(t, b)
+	html := string(b)
+	ps := r.Summary.Phases
+	if len(ps) != 3 || !ps[2].Drain {
+		t.Fatalf("phases %+v", ps)
+	}
+	phases := html[strings.Index(html, `<section id="phases">`):]
+	phases = phases[:strings.Index(phases, "</section>")]
+	for i, p := range ps {
+		name := p.Name
+		if p.Drain {
+			name += " (after the last phase)"
+		}
+		at := strings.Index(phases, "<h3>"+name+" ")
+		if at < 0 {
+			t.Fatalf("no heading for phase %s", name)
+		}
+		part := phases[at:]
+		if i+1 < len(ps) {
+			part = part[:strings.Index(part[4:], "<h3>")+4]
+		}
+		if got := strings.Count(part, "<tr><td>"); got != len(p.Ops) || len(p.Ops) == 0 {
+			t.Errorf("phase %s: %d table rows, %d operations", p.Name, got, len(p.Ops))
+		}
+		o := p.Ops[reports.OpPostAck]
+		row := fmt.Sprintf(`>post_ack</a></td><td class="n">%s</td><td class="n">%s</td><td class="n">%s</td>`, reports.FormatCount(o.Count), rate(o.Rate), ms(o.P50))
+		if !strings.Contains(part, row) {
+			t.Errorf("phase %s lacks %s", p.Name, row)
+		}
+		if n := p.Counters[reports.CounterPosts]; !strings.Contains(part, ">posts</a> <span class=\"n\">"+reports.FormatCount(n)+"</span>") {
+			t.Errorf("phase %s lacks its %d posts", p.Name, n)
+		}
+	}
+	if !strings.Contains(phases, "By intended time: signin 166.7/s.") {
+		t.Errorf("the sign-in phase's rate by intended time is missing")
+	}
+	// every link to the glossary has its entry; every counter links
+	ids := map[string]bool{}
+	for _, e := range els {
+		if e.id != "" {
+			ids[e.id] = true
+		}
+	}
+	links := 0
+	for _, m := range regexp.MustCompile(`href="#(g-[^"]+)" title="([^"]*)">([^<]+)<`).FindAllStringSubmatch(html, -1) {
+		links++
+		if !ids[m[1]] || m[2] == "" {
+			t.Errorf("%s links to %q (title %q), which is not in the glossary", m[3], m[1], m[2])
+		}
+	}
+	for name := range r.Summary.Counters {
+		if !strings.Contains(html, `">`+name+`</a></th>`) {
+			t.Errorf("counter %s does not link to the glossary", name)
+		}
+	}
+	if links < len(r.Summary.Counters)+len(r.Summary.Ops) {
+		t.Errorf("%d glossary links", links)
+	}
+	for _, tm := range reports.Glossary {
+		if !ids[anchor(tm.Name)] {
+			t.Errorf("glossary entry %s missing from the report", tm.Name)
+		}
+	}
+	if !strings.Contains(html, `<td><code>sip.&lt;code&gt;</code></td><td>SIP responses with that status code</td>`) ||
+		!strings.Contains(html, "<code>limits.max_lag</code>") {
+		t.Error("the glossary's text is not rendered")
 	}
 }

@@ -73,9 +73,16 @@ func inked(img image.Image, x, y int) bool {
 	return r < 0xe000 || g < 0xe000 || b < 0xe000
 }
 
+// coloured reports whether a pixel has a colour, not a shade of grey.
+func coloured(img image.Image, x, y int) bool {
+	r, g, b, _ := img.At(x, y).RGBA()
+	return max(r, g, b)-min(r, g, b) > 0x3000
+}
+
 // checkPicture fails the test when the screenshot is blank, and returns
-// the rightmost inked column of the lowest quarter of the page's content
-// (where the charts are).
+// the rightmost coloured (not grey) column of the lower half of the
+// page's content: the charts' series and threshold lines, the only
+// colour down there (the glossary after them is black and grey).
 func checkPicture(t *testing.T, img image.Image) (contentBottom, chartsRight int) {
 	t.Helper()
 	bo := img.Bounds()
@@ -97,9 +104,9 @@ func checkPicture(t *testing.T, img image.Image) (contentBottom, chartsRight int
 	if len(colours) < 16 || ink*100 < total {
 		t.Fatalf("the screenshot is blank: %d colours, %d of %d pixels inked", len(colours), ink, total)
 	}
-	for y := last - last/4; y <= last; y++ {
+	for y := last / 2; y <= last; y++ {
 		for x := bo.Max.X - 1; x > chartsRight; x-- {
-			if inked(img, x, y) {
+			if coloured(img, x, y) {
 				chartsRight = x
 				break
 			}

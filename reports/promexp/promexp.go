@@ -230,21 +230,15 @@ func (s *labelSet) label(name string) string {
 	return OtherLabel
 }
 
-// counterHelp describes the known counters.
-var counterHelp = map[string]string{
-	reports.CounterDropped:       "Operations that could not start on time.",
-	reports.CounterTimeouts:      "SIP transactions that timed out.",
-	reports.CounterRetransmits:   "Requests re-sent over UDP.",
-	reports.CounterErrors:        "Operations that failed, for any reason.",
-	reports.CounterViolations:    "Protocol violations, all rules.",
-	reports.CounterSkipped:       "Operations whose user was not online.",
-	reports.CounterPosts:         "Posts acknowledged.",
-	reports.CounterDeliveries:    "Group chat deliveries received.",
-	reports.CounterNotices:       "Notices received.",
-	reports.CounterSignInFailed:  "Sign-ins that failed.",
-	reports.CounterRejectedPosts: "Posts the server refused with an error reply.",
-	reports.CounterSpoofedSent:   "Posts sent with a forged author, which a server must refuse.",
-	reports.CounterClamped:       "Latencies outside the histogram range, recorded at the nearest bound.",
+// counterHelp describes a counter from the glossary (reports.Glossary),
+// the one description of every counter gcload has.
+func counterHelp(name string) string {
+	t, ok := reports.Describe(name)
+	if !ok || t.Kind == reports.TermFamily {
+		return ""
+	}
+	what := strings.ReplaceAll(t.What, "`", "")
+	return strings.ToUpper(what[:1]) + what[1:] + "."
 }
 
 const (
@@ -345,7 +339,7 @@ func (h *Handler) counterDesc(name string) *prometheus.Desc {
 	if d, ok := h.descs[name]; ok {
 		return d
 	}
-	help := counterHelp[name]
+	help := counterHelp(name)
 	if help == "" {
 		help = "Counter " + name + "."
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth"
 	"github.com/gcload/gcload/sipauth/digest"
 	"github.com/gcload/gcload/sipauth/sipae"
@@ -13,7 +14,7 @@ import (
 
 // authRules are the rules about sign-in and signatures: they need the
 // users' credentials.
-var authRules = []string{RuleChallenge, RuleServerSignature, RuleRefuseUnsigned, RuleIdentity}
+var authRules = []string{ruleid.Challenge, ruleid.ServerSignature, ruleid.RefuseUnsigned, ruleid.Identity}
 
 // skipAuth skips the rules about sign-in when the suite cannot judge
 // them: it has no credentials, or its connections are a trunk (whose
@@ -51,7 +52,7 @@ func (s *suite) skipped(rules ...string) bool {
 // unsigned and a badly signed SUBSCRIBE are refused while a signed one is
 // taken; a SUBSCRIBE From another user is refused.
 func probeAuth(ctx context.Context, s *suite, pr *probeRun) error {
-	if s.skipped(RuleChallenge, RuleRefuseUnsigned, RuleIdentity) {
+	if s.skipped(ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity) {
 		return nil
 	}
 	w, err := s.dialWire(ctx, s.t.Users[0])
@@ -61,7 +62,7 @@ func probeAuth(ctx context.Context, s *suite, pr *probeRun) error {
 	defer w.Close()
 	tag := sipnet.NewTag()
 	first, res, err := w.signIn(tag)
-	if first != nil && s.wants(RuleChallenge) {
+	if first != nil && s.wants(ruleid.Challenge) {
 		s.judgeChallenge(first, res, err)
 	}
 	switch {
@@ -74,9 +75,9 @@ func probeAuth(ctx context.Context, s *suite, pr *probeRun) error {
 		return w.do(req{method: "SUBSCRIBE", ruri: from, branch: true, callID: newID(), fromTag: tag, from: from, to: from, sign: sign,
 			extra: []string{"Event: vnd-microsoft-provisioning-v2", "Accept: application/vnd-microsoft-roaming-provisioning-v2+xml", "Expires: 0"}})
 	}
-	if s.wants(RuleRefuseUnsigned) && !s.skipped(RuleRefuseUnsigned) {
+	if s.wants(ruleid.RefuseUnsigned) && !s.skipped(ruleid.RefuseUnsigned) {
 		if w.sa == nil {
-			s.skip(RuleRefuseUnsigned, "the server did not sign the user in with NTLM: no signatures to refuse")
+			s.skip(ruleid.RefuseUnsigned, "the server did not sign the user in with NTLM: no signatures to refuse")
 		} else {
 			res, err := subscribe(w.user, signed)
 			if err != nil {
@@ -92,16 +93,16 @@ func probeAuth(ctx context.Context, s *suite, pr *probeRun) error {
 				res, err := subscribe(w.user, c.sign)
 				switch {
 				case err != nil:
-					s.fail(RuleRefuseUnsigned, "a SUBSCRIBE "+c.what+" got no answer: "+err.Error(), nil)
+					s.fail(ruleid.RefuseUnsigned, "a SUBSCRIBE "+c.what+" got no answer: "+err.Error(), nil)
 				case res.StatusCode != 401 && res.StatusCode != 403:
-					s.fail(RuleRefuseUnsigned, fmt.Sprintf("a SUBSCRIBE %s after the NTLM sign-in was answered %d %s, want 401 or 403", c.what, res.StatusCode, res.Reason), res.Raw)
+					s.fail(ruleid.RefuseUnsigned, fmt.Sprintf("a SUBSCRIBE %s after the NTLM sign-in was answered %d %s, want 401 or 403", c.what, res.StatusCode, res.Reason), res.Raw)
 				default:
-					s.ok(RuleRefuseUnsigned)
+					s.ok(ruleid.RefuseUnsigned)
 				}
 			}
 		}
 	}
-	if s.wants(RuleIdentity) && !s.skipped(RuleIdentity) {
+	if s.wants(ruleid.Identity) && !s.skipped(ruleid.Identity) {
 		other, _ := sipnet.AOR(s.t.Users[1])
 		res, err := subscribe(other, signed)
 		how := "on " + w.user + "'s connection"
@@ -110,22 +111,22 @@ func probeAuth(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 		switch {
 		case err != nil:
-			s.fail(RuleIdentity, "a SUBSCRIBE From another user got no answer: "+err.Error(), nil)
+			s.fail(ruleid.Identity, "a SUBSCRIBE From another user got no answer: "+err.Error(), nil)
 		case res.StatusCode != 401 && res.StatusCode != 403:
-			s.fail(RuleIdentity, fmt.Sprintf("a SUBSCRIBE From %s %s was answered %d %s, want 403", other, how, res.StatusCode, res.Reason), res.Raw)
+			s.fail(ruleid.Identity, fmt.Sprintf("a SUBSCRIBE From %s %s was answered %d %s, want 403", other, how, res.StatusCode, res.Reason), res.Raw)
 		default:
-			s.ok(RuleIdentity)
+			s.ok(ruleid.Identity)
 		}
 	}
 	return nil
 }
 
 // judgeChallenge holds the answer to a REGISTER without credentials to
-// RuleChallenge: a 401 (or 407) whose challenge a client can answer, and
+// ruleid.Challenge: a 401 (or 407) whose challenge a client can answer, and
 // a sign-in that then goes through (signInErr: what answering it met).
 func (s *suite) judgeChallenge(first, last *sipnet.Message, signInErr error) {
 	if first.StatusCode != 401 && first.StatusCode != 407 {
-		s.fail(RuleChallenge, fmt.Sprintf("a REGISTER without credentials was answered %d %s, not challenged: the server authenticates nobody", first.StatusCode, first.Reason), first.Raw)
+		s.fail(ruleid.Challenge, fmt.Sprintf("a REGISTER without credentials was answered %d %s, not challenged: the server authenticates nobody", first.StatusCode, first.Reason), first.Raw)
 		return
 	}
 	hdr := "WWW-Authenticate"
@@ -134,14 +135,14 @@ func (s *suite) judgeChallenge(first, last *sipnet.Message, signInErr error) {
 	}
 	values := first.Headers(hdr)
 	if problem := usableChallenge(values); problem != "" {
-		s.fail(RuleChallenge, "the challenge cannot be answered: "+problem, first.Raw)
+		s.fail(ruleid.Challenge, "the challenge cannot be answered: "+problem, first.Raw)
 		return
 	}
 	if signInErr != nil && last != nil && last.StatusCode != 401 && last.StatusCode != 403 {
-		s.fail(RuleChallenge, "answering the challenge failed: "+signInErr.Error(), last.Raw)
+		s.fail(ruleid.Challenge, "answering the challenge failed: "+signInErr.Error(), last.Raw)
 		return
 	}
-	s.ok(RuleChallenge)
+	s.ok(ruleid.Challenge)
 }
 
 // usableChallenge says what is wrong with the challenges of a 401 ("" when

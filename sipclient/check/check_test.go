@@ -9,13 +9,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gcload/gcload/refserver"
-	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipclient/check"
 	sut "github.com/gcload/gcload/target"
@@ -30,7 +31,7 @@ func target(t *testing.T, faults fault.Set) check.Target {
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults),
 		refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(credentials(users)...))
 	return check.Target{
-		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), Password: "pass{i}"},
+		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken, Password: "pass{i}"},
 		ChannelServices: 2,
 		Users:           users,
 	}
@@ -51,7 +52,7 @@ func run(t *testing.T, tg check.Target, o check.Options) *check.Report {
 	if o.Timeout == 0 {
 		o.Timeout = 2 * time.Second
 	}
-	ctx, cancel := context.WithTimeout(adminclient.WithToken(context.Background(), refservertest.AdminToken), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rep, err := check.Run(ctx, tg, o)
 	if err != nil {
@@ -75,6 +76,7 @@ func describe(rep *check.Report) string {
 }
 
 func TestCleanServerPassesEveryRule(t *testing.T) {
+	t.Parallel()
 	rep := run(t, target(t, fault.Set{}), check.Options{})
 	if len(rep.Results) != len(check.Rules) {
 		t.Fatalf("%d results for %d rules", len(rep.Results), len(check.Rules))
@@ -93,26 +95,37 @@ func TestCleanServerPassesEveryRule(t *testing.T) {
 // TestEveryMisbehaviourFailsExactlyItsRules is the matrix: each fault of
 // the reference server, alone, fails exactly the rules it names.
 func TestEveryMisbehaviourFailsExactlyItsRules(t *testing.T) {
+	t.Parallel()
 	faults := fault.All()
 	if testing.Short() {
 		t.Skip("the matrix starts a server per fault; run without -short")
 	}
-	sem := make(chan struct{}, 6) // servers at once: a loaded machine must not make a clean answer late
+	// Six servers at once: a loaded machine must not make a clean answer
+	// late. The subtests run on goroutines of their own, bounded by sem,
+	// rather than under t.Parallel, which -parallel (GOMAXPROCS: 2 on a
+	// 2-core machine) would bound: they mostly wait out the suite's
+	// timeouts.
+	sem := make(chan struct{}, 6)
+	var wg sync.WaitGroup
 	for _, f := range faults {
-		t.Run(string(f.Name), func(t *testing.T) {
-			t.Parallel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			rep := run(t, target(t, fault.Set{}.With(f.Name)), check.Options{})
-			got := rep.FailedRules()
-			want := slices.Clone(f.Rules)
-			sort.Strings(got)
-			sort.Strings(want)
-			if !slices.Equal(got, want) {
-				t.Errorf("failed rules %v, want exactly %v%s", got, want, describe(rep))
-			}
-		})
+			t.Run(string(f.Name), func(t *testing.T) {
+				rep := run(t, target(t, fault.Set{}.With(f.Name)), check.Options{})
+				got := rep.FailedRules()
+				want := slices.Clone(f.Rules)
+				sort.Strings(got)
+				sort.Strings(want)
+				if !slices.Equal(got, want) {
+					t.Errorf("failed rules %v, want exactly %v%s", got, want, describe(rep))
+				}
+			})
+		}()
 	}
+	wg.Wait()
 }
 
 // TestEveryRuleHasAMisbehaviour: no rule without a fault that trips it.
@@ -137,8 +150,9 @@ func TestEveryRuleHasAMisbehaviour(t *testing.T) {
 // cmd:requri, BYE) and the console flow (183, CANCEL, 487), and the server
 // saw both.
 func TestBothLookupFlows(t *testing.T) {
+	t.Parallel()
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(3))
-	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()}, ChannelServices: 3, Users: refservertest.Users(domain, 4)}
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken}, ChannelServices: 3, Users: refservertest.Users(domain, 4)}
 	sel, err := check.SelectRules([]string{"lookup/", "flow/"})
 	if err != nil {
 		t.Fatal(err)
@@ -176,6 +190,7 @@ func TestSelectRules(t *testing.T) {
 // one testcase per rule named by its ID, failure or skipped inside) and
 // its counts agree with its test cases.
 func TestJUnit(t *testing.T) {
+	t.Parallel()
 	sel, _ := check.SelectRules([]string{"fanout/", "access/", "room/"})
 	users := refservertest.Users(domain, 4)
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithFaults(fault.Set{}.With(fault.NoEcho)),
@@ -260,6 +275,7 @@ func TestDocsListEveryRuleAndFault(t *testing.T) {
 // server did, and the suite waited for ever) fails the rules that need
 // the reply, each within the timeout, and the suite ends.
 func TestServerInfoNeverReplied(t *testing.T) {
+	t.Parallel()
 	sel, err := check.SelectRules([]string{"reply/", "limits/", "info/"})
 	if err != nil {
 		t.Fatal(err)
@@ -288,7 +304,7 @@ func TestAuthRulesWithoutCredentials(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := refservertest.Start(t, refserver.WithDomain(domain))
-	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL()}, Users: refservertest.Users(domain, 4)}
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken}, Users: refservertest.Users(domain, 4)}
 	rep := run(t, tg, check.Options{Rules: sel})
 	for _, r := range rep.Results {
 		if strings.HasPrefix(r.ID, "auth/") && (r.Status != check.Skip || !strings.Contains(r.Skipped, "no credentials")) {
@@ -297,12 +313,27 @@ func TestAuthRulesWithoutCredentials(t *testing.T) {
 	}
 	users := refservertest.Users(domain, 4)
 	dg := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithAuth(refserver.AuthDigest), refserver.WithAccounts(credentials(users)...))
-	tg = check.Target{Target: sut.Target{Servers: []string{dg.TCPAddr()}, Domain: domain, Admin: dg.AdminURL(), Password: "pass{i}"}, Users: users}
+	tg = check.Target{Target: sut.Target{Servers: []string{dg.TCPAddr()}, Domain: domain, Admin: dg.AdminURL(), AdminToken: refservertest.AdminToken, Password: "pass{i}"}, Users: users}
 	rep = run(t, tg, check.Options{Rules: sel})
 	want := map[string]check.Status{"auth/challenge": check.Pass, "auth/identity": check.Pass, "auth/server-signature": check.Skip, "auth/refuse-unsigned": check.Skip, "register/sipe-headers": check.Pass}
 	for _, r := range rep.Results {
 		if r.Status != want[r.ID] {
 			t.Errorf("digest: %s %s %q, want %s%s", r.ID, r.Status, r.Skipped, want[r.ID], describe(rep))
 		}
+	}
+}
+
+// TestCatalogHasEveryRuleID: the catalogue describes every rule ID of
+// package ruleid, once, in ruleid's order, and nothing else.
+func TestCatalogHasEveryRuleID(t *testing.T) {
+	var got []string
+	for _, r := range check.Rules {
+		got = append(got, r.ID)
+		if r.Title == "" || r.Ref == "" {
+			t.Errorf("rule %s has no title or no reference", r.ID)
+		}
+	}
+	if want := ruleid.All(); !slices.Equal(got, want) {
+		t.Fatalf("catalogue %v,\nwant ruleid.All() %v", got, want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -19,14 +20,14 @@ import (
 // the per-message rules (envelope, info, reply, register) are exercised by
 // every probe whose clients talk XCCOS, and charged to the first.
 var probes = []probe{
-	{"wire", []string{RuleTxMatch, RuleUnknownDialog, RuleNoBranch, RuleKeepAlive}, probeWire},
-	{"lookup", []string{RuleRegister, RuleProvisioning, RuleLookupURI, RuleRoundRobin}, probeLookup},
-	{"console-flow", []string{RuleLookupURI, RuleCancel487}, probeConsole},
-	{"commands", []string{RuleInfo200Empty, RuleInfoType, RuleInDialog, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands, RuleCommandID, RuleReplyOnce}, probeCommands},
-	{"fanout", []string{RuleJoinNotice, RuleExactlyOnce, RuleAuthorEcho, RuleOrder, RuleNoSpoofing, RuleChatFields, RulePartNotice, RuleHistoryOrder}, probeFanout},
-	{"limits", []string{RuleMessageSize}, probeLimits},
-	{"access", []string{RuleClosedRoom, RuleDisabledRoom}, probeAccess},
-	{"auth", []string{RuleChallenge, RuleRefuseUnsigned, RuleIdentity}, probeAuth},
+	{"wire", []string{ruleid.TxMatch, ruleid.UnknownDialog, ruleid.NoBranch, ruleid.KeepAlive}, probeWire},
+	{"lookup", []string{ruleid.Register, ruleid.Provisioning, ruleid.LookupURI, ruleid.RoundRobin}, probeLookup},
+	{"console-flow", []string{ruleid.LookupURI, ruleid.Cancel487}, probeConsole},
+	{"commands", []string{ruleid.Info200Empty, ruleid.InfoContentType, ruleid.InDialog, ruleid.WellFormed, ruleid.Namespace, ruleid.Version, ruleid.NoServerCommands, ruleid.CommandID, ruleid.ReplyOnce}, probeCommands},
+	{"fanout", []string{ruleid.JoinNotice, ruleid.ExactlyOnce, ruleid.AuthorEcho, ruleid.Order, ruleid.NoSpoofing, ruleid.ChatFields, ruleid.PartNotice, ruleid.HistoryOrder}, probeFanout},
+	{"limits", []string{ruleid.MessageSize}, probeLimits},
+	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
+	{"auth", []string{ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity}, probeAuth},
 }
 
 // bell rings at every event any client of the suite receives, so that a
@@ -151,8 +152,8 @@ func probeLookup(ctx context.Context, s *suite, pr *probeRun) error {
 	if err := s.within(ctx, m.SignIn); err != nil {
 		return err
 	}
-	s.ok(RuleRegister)
-	s.ok(RuleProvisioning)
+	s.ok(ruleid.Register)
+	s.ok(ruleid.Provisioning)
 	n := 2 * max(s.t.ChannelServices, 3)
 	seen := map[string]int{}
 	var order []string
@@ -168,26 +169,26 @@ func probeLookup(ctx context.Context, s *suite, pr *probeRun) error {
 			}
 			return err
 		}
-		s.ok(RuleLookupURI)
+		s.ok(ruleid.LookupURI)
 		seen[uri]++
 		order = append(order, uri)
 	}
 	want := s.t.ChannelServices
 	switch {
 	case want > 1 && len(seen) < want:
-		s.fail(RuleRoundRobin, fmt.Sprintf("%d lookups handed out %d of the %d channel services: %s", n, len(seen), want, strings.Join(order, ", ")), nil)
+		s.fail(ruleid.RoundRobin, fmt.Sprintf("%d lookups handed out %d of the %d channel services: %s", n, len(seen), want, strings.Join(order, ", ")), nil)
 	case want > 1:
 		for i := want; i < len(order); i++ {
 			if order[i] != order[i-want] {
-				s.fail(RuleRoundRobin, fmt.Sprintf("lookup %d named %s, lookup %d (one turn earlier) %s: not round-robin (%s)", i+1, order[i], i+1-want, order[i-want], strings.Join(order, ", ")), nil)
+				s.fail(ruleid.RoundRobin, fmt.Sprintf("lookup %d named %s, lookup %d (one turn earlier) %s: not round-robin (%s)", i+1, order[i], i+1-want, order[i-want], strings.Join(order, ", ")), nil)
 				return nil
 			}
 		}
-		s.ok(RuleRoundRobin)
+		s.ok(ruleid.RoundRobin)
 	case len(seen) > 1:
-		s.ok(RuleRoundRobin)
+		s.ok(ruleid.RoundRobin)
 	default:
-		s.skip(RuleRoundRobin, fmt.Sprintf("%d lookups all named %s; give the number of channel services (--channel-services) to judge round-robin", n, order[0]))
+		s.skip(ruleid.RoundRobin, fmt.Sprintf("%d lookups all named %s; give the number of channel services (--channel-services) to judge round-robin", n, order[0]))
 	}
 	return nil
 }
@@ -213,14 +214,14 @@ func probeConsole(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 		return err
 	}
-	s.ok(RuleCancel487)
-	s.ok(RuleLookupURI)
+	s.ok(ruleid.Cancel487)
+	s.ok(ruleid.LookupURI)
 	if err := s.within(ctx, func(ctx context.Context) error { return m.OpenChannel(ctx, uri) }); err != nil {
-		s.fail(RuleLookupURI, fmt.Sprintf("the channel service %s named by the console flow refused the INVITE: %v", uri, err), nil)
+		s.fail(ruleid.LookupURI, fmt.Sprintf("the channel service %s named by the console flow refused the INVITE: %v", uri, err), nil)
 		return nil
 	}
 	if err := s.within(ctx, func(ctx context.Context) error { _, err := m.ServerInfo(ctx); return err }); err != nil {
-		s.fail(RuleLookupURI, fmt.Sprintf("cmd:getserverinfo in the channel %s named by the console flow failed: %v", uri, err), nil)
+		s.fail(ruleid.LookupURI, fmt.Sprintf("cmd:getserverinfo in the channel %s named by the console flow failed: %v", uri, err), nil)
 	}
 	return nil
 }
@@ -237,11 +238,11 @@ func probeCommands(ctx context.Context, s *suite, pr *probeRun) error {
 		return fmt.Errorf("join %s: %w", s.room(s.t.Rooms.Chat), err)
 	}
 	// the join's answer and reply were checked by the client as they came
-	for _, r := range []string{RuleInfo200Empty, RuleInfoType, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands} {
+	for _, r := range []string{ruleid.Info200Empty, ruleid.InfoContentType, ruleid.WellFormed, ruleid.Namespace, ruleid.Version, ruleid.NoServerCommands} {
 		s.ok(r)
 	}
 	if err := s.within(ctx, func(ctx context.Context) error { _, err := m.ServerInfo(ctx); return err }); err != nil {
-		s.fail(RuleCommandID, fmt.Sprintf("cmd:getserverinfo got no reply naming its envid within %v: %v", s.o.Timeout, err), nil)
+		s.fail(ruleid.CommandID, fmt.Sprintf("cmd:getserverinfo got no reply naming its envid within %v: %v", s.o.Timeout, err), nil)
 	}
 	// msgsrch: the reply must name the command
 	err = s.within(ctx, func(ctx context.Context) error {
@@ -249,9 +250,9 @@ func probeCommands(ctx context.Context, s *suite, pr *probeRun) error {
 		return err
 	})
 	if err != nil {
-		s.fail(RuleCommandID, fmt.Sprintf("cmd:msgsrch got no reply naming its envid within %v: %v", s.o.Timeout, err), nil)
+		s.fail(ruleid.CommandID, fmt.Sprintf("cmd:msgsrch got no reply naming its envid within %v: %v", s.o.Timeout, err), nil)
 	} else {
-		s.ok(RuleCommandID)
+		s.ok(ruleid.CommandID)
 	}
 	// chansrch: exactly one reply. A duplicate may come as late as any
 	// reply may, so the probe watches for one until the timeout has
@@ -259,23 +260,23 @@ func probeCommands(ctx context.Context, s *suite, pr *probeRun) error {
 	var replied time.Time
 	err = s.within(ctx, func(ctx context.Context) error { _, err := m.SearchRooms(ctx, ""); replied = time.Now(); return err })
 	if err != nil {
-		s.fail(RuleReplyOnce, fmt.Sprintf("cmd:chansrch got no reply within %v: %v", s.o.Timeout, err), nil)
+		s.fail(ruleid.ReplyOnce, fmt.Sprintf("cmd:chansrch got no reply within %v: %v", s.o.Timeout, err), nil)
 	}
 	// getinv: the reply must come inside the dialog
 	err = s.within(ctx, func(ctx context.Context) error { _, err := m.Invitations(ctx); return err })
 	if err != nil {
-		s.fail(RuleInDialog, fmt.Sprintf("cmd:getinv got no reply in the channel dialog within %v: %v", s.o.Timeout, err), nil)
+		s.fail(ruleid.InDialog, fmt.Sprintf("cmd:getinv got no reply in the channel dialog within %v: %v", s.o.Timeout, err), nil)
 	} else {
-		s.ok(RuleInDialog)
+		s.ok(ruleid.InDialog)
 	}
 	if !replied.IsZero() {
 		dup := m.in.waitFor(ctx, time.Until(replied.Add(s.o.Timeout)), func(evs []sipclient.Event) bool {
 			return slices.ContainsFunc(evs, func(e sipclient.Event) bool {
-				return e.Kind == sipclient.Breach && e.Violation.Rule == RuleReplyOnce
+				return e.Kind == sipclient.Breach && e.Violation.Rule == ruleid.ReplyOnce
 			})
 		})
 		if !dup {
-			s.ok(RuleReplyOnce) // the duplicate, if any, is charged from the client's violations
+			s.ok(ruleid.ReplyOnce) // the duplicate, if any, is charged from the client's violations
 		}
 	}
 	return nil
@@ -294,7 +295,32 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 		ms[i] = m
 	}
-	// joins: the reply lists the joiner; those online get ntc:join
+	if err := s.joinAll(ctx, ms, room); err != nil {
+		return err
+	}
+	sent, author, err := s.postAll(ctx, ms, room)
+	if err != nil {
+		return err
+	}
+	spoof := "gcload-conform " + s.runID + " spoofed"
+	spoofEnv, err := s.postSpoofed(ctx, ms, room, spoof)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		m.in.waitFor(ctx, s.o.Timeout, allDelivered(sent, spoof, spoofEnv))
+	}
+	for _, m := range ms {
+		s.judgeDeliveries(m, sent, author, spoof, spoofEnv)
+	}
+	s.partNotices(ctx, ms[2], ms[:2], room)
+	s.judgeHistory(ctx, ms[0], room, sent, author)
+	return nil
+}
+
+// joinAll joins the members to room in turn: each join reply lists the
+// joiner, and those already online get ntc:join naming them.
+func (s *suite) joinAll(ctx context.Context, ms []*member, room string) error {
 	for i, m := range ms {
 		var res *sipclient.JoinResult
 		err := s.within(ctx, func(ctx context.Context) (err error) { res, err = m.Join(ctx, room); return err })
@@ -302,88 +328,103 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 			return fmt.Errorf("%s joins %s: %w", m.aor, room, err)
 		}
 		if !slices.ContainsFunc(res.Users, func(u xccos.UIB) bool { return sameAOR(u.URI, m.aor) }) {
-			s.fail(RuleJoinNotice, fmt.Sprintf("the join reply to %s does not list the joiner among its uib entries", m.aor), nil)
+			s.fail(ruleid.JoinNotice, fmt.Sprintf("the join reply to %s does not list the joiner among its uib entries", m.aor), nil)
 		} else {
-			s.ok(RuleJoinNotice)
+			s.ok(ruleid.JoinNotice)
 		}
 		for _, o := range ms[:i] {
 			if !o.in.waitFor(ctx, s.o.Timeout, hasNotice(sipclient.Joined, m.aor, room)) {
-				s.fail(RuleJoinNotice, fmt.Sprintf("%s, online in %s, got no ntc:join naming %s within %v", o.aor, room, m.aor, s.o.Timeout), nil)
+				s.fail(ruleid.JoinNotice, fmt.Sprintf("%s, online in %s, got no ntc:join naming %s within %v", o.aor, room, m.aor, s.o.Timeout), nil)
 			} else {
-				s.ok(RuleJoinNotice)
+				s.ok(ruleid.JoinNotice)
 			}
 		}
 	}
-	// posts, one author after the other, each acknowledged before the next
+	return nil
+}
+
+// postAll makes Options.Posts posts per member, one author after the
+// other, each acknowledged before the next; it returns the texts in
+// posting order and each text's author.
+func (s *suite) postAll(ctx context.Context, ms []*member, room string) (sent []string, author map[string]string, err error) {
 	tag := "gcload-conform " + s.runID + " "
-	var sent []string // in posting order
-	author := map[string]string{}
+	author = map[string]string{}
 	for _, m := range ms {
 		for i := range s.o.Posts {
 			text := tag + sipnet.UserOf(m.aor) + " " + strconv.Itoa(i)
 			if err := s.within(ctx, func(ctx context.Context) error { _, err := m.Post(ctx, room, text); return err }); err != nil {
-				return fmt.Errorf("%s posts: %w", m.aor, err)
+				return nil, nil, fmt.Errorf("%s posts: %w", m.aor, err)
 			}
 			sent = append(sent, text)
 			author[text] = m.aor
 		}
 	}
-	// a post claiming another author
-	spoof := tag + "spoofed"
-	spoofEnv, err := func() (uint64, error) {
-		cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
-		defer cancel()
-		return ms[0].PostChat(cctx, xccos.Chat{ChanURI: room, Author: ms[1].aor, TS: time.Now(), Text: spoof})
-	}()
+	return sent, author, nil
+}
+
+// postSpoofed posts text as the first member claiming the second as its
+// author, and returns the post's envid; refused at the SIP level, the
+// post passes post/no-spoofing at once.
+func (s *suite) postSpoofed(ctx context.Context, ms []*member, room, text string) (uint64, error) {
+	cctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+	defer cancel()
+	envid, err := ms[0].PostChat(cctx, xccos.Chat{ChanURI: room, Author: ms[1].aor, TS: time.Now(), Text: text})
 	if err != nil {
 		var se *sipclient.StatusError
 		if !errors.As(err, &se) {
-			return fmt.Errorf("post with a spoofed author: %w", err)
+			return envid, fmt.Errorf("post with a spoofed author: %w", err)
 		}
-		s.ok(RuleNoSpoofing) // refused at the SIP level
+		s.ok(ruleid.NoSpoofing) // refused at the SIP level
 	}
-	// wait for every expected delivery (or the timeout)
-	for _, m := range ms {
-		m.in.waitFor(ctx, s.o.Timeout, func(evs []sipclient.Event) bool {
-			got := map[string]bool{}
-			settled := false
-			for _, e := range evs {
-				switch {
-				case e.Kind == sipclient.Delivery && e.Chat != nil:
-					got[e.Chat.Text] = true
-				case e.Kind == sipclient.Rejected && e.EnvID == spoofEnv:
-					settled = true
-				}
+	return envid, nil
+}
+
+// allDelivered is the condition a member waits for after the posts:
+// every post sent delivered, and the spoofed one delivered or refused.
+func allDelivered(sent []string, spoof string, spoofEnv uint64) func([]sipclient.Event) bool {
+	return func(evs []sipclient.Event) bool {
+		got := map[string]bool{}
+		settled := false
+		for _, e := range evs {
+			switch {
+			case e.Kind == sipclient.Delivery && e.Chat != nil:
+				got[e.Chat.Text] = true
+			case e.Kind == sipclient.Rejected && e.EnvID == spoofEnv:
+				settled = true
 			}
-			for _, t := range sent {
-				if !got[t] {
-					return false
-				}
+		}
+		for _, t := range sent {
+			if !got[t] {
+				return false
 			}
-			return settled || got[spoof]
-		})
+		}
+		return settled || got[spoof]
 	}
-	for _, m := range ms {
-		s.judgeDeliveries(m, sent, author, spoof, spoofEnv)
-	}
-	// part: the others get ntc:part
-	leaver := ms[2]
+}
+
+// partNotices has leaver part room: the others online get ntc:part
+// naming it.
+func (s *suite) partNotices(ctx context.Context, leaver *member, others []*member, room string) {
 	if err := s.within(ctx, func(ctx context.Context) error { return leaver.Part(ctx, room) }); err != nil {
-		s.fail(RulePartNotice, fmt.Sprintf("%s could not part %s within %v: %v", leaver.aor, room, s.o.Timeout, err), nil)
+		s.fail(ruleid.PartNotice, fmt.Sprintf("%s could not part %s within %v: %v", leaver.aor, room, s.o.Timeout, err), nil)
 	}
-	for _, o := range ms[:2] {
+	for _, o := range others {
 		if !o.in.waitFor(ctx, s.o.Timeout, hasNotice(sipclient.Parted, leaver.aor, room)) {
-			s.fail(RulePartNotice, fmt.Sprintf("%s, online in %s, got no ntc:part naming %s within %v", o.aor, room, leaver.aor, s.o.Timeout), nil)
+			s.fail(ruleid.PartNotice, fmt.Sprintf("%s, online in %s, got no ntc:part naming %s within %v", o.aor, room, leaver.aor, s.o.Timeout), nil)
 		} else {
-			s.ok(RulePartNotice)
+			s.ok(ruleid.PartNotice)
 		}
 	}
-	// history: the posts, oldest first
+}
+
+// judgeHistory reads room's history as m: the posts just made, oldest
+// first, in posting order.
+func (s *suite) judgeHistory(ctx context.Context, m *member, room string, sent []string, author map[string]string) {
 	var hist []xccos.Chat
-	err = s.within(ctx, func(ctx context.Context) (err error) { hist, err = ms[0].History(ctx, room, len(sent)+10); return err })
+	err := s.within(ctx, func(ctx context.Context) (err error) { hist, err = m.History(ctx, room, len(sent)+10); return err })
 	if err != nil {
-		s.fail(RuleHistoryOrder, fmt.Sprintf("cmd:bccontext got no history within %v: %v", s.o.Timeout, err), nil)
-		return nil
+		s.fail(ruleid.HistoryOrder, fmt.Sprintf("cmd:bccontext got no history within %v: %v", s.o.Timeout, err), nil)
+		return
 	}
 	var got []string
 	for _, h := range hist {
@@ -392,18 +433,17 @@ func probeFanout(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 	}
 	if len(got) < len(sent) {
-		s.fail(RuleHistoryOrder, fmt.Sprintf("the history of %s holds %d of the %d posts just made", room, len(got), len(sent)), nil)
-		return nil
+		s.fail(ruleid.HistoryOrder, fmt.Sprintf("the history of %s holds %d of the %d posts just made", room, len(got), len(sent)), nil)
+		return
 	}
 	got = got[len(got)-len(sent):]
 	for i := range sent {
 		if got[i] != sent[i] {
-			s.fail(RuleHistoryOrder, fmt.Sprintf("history entry %d of the probe's posts is %q, posted as %q: not in posting order", i, got[i], sent[i]), nil)
-			return nil
+			s.fail(ruleid.HistoryOrder, fmt.Sprintf("history entry %d of the probe's posts is %q, posted as %q: not in posting order", i, got[i], sent[i]), nil)
+			return
 		}
 	}
-	s.ok(RuleHistoryOrder)
-	return nil
+	s.ok(ruleid.HistoryOrder)
 }
 
 // judgeDeliveries checks what one member received of the probe's posts.
@@ -413,19 +453,19 @@ func (s *suite) judgeDeliveries(m *member, sent []string, author map[string]stri
 	orderBroken := false
 	for _, e := range m.in.snapshot() {
 		if e.Kind == sipclient.Rejected && e.EnvID == spoofEnv && m.aor == author[sent[0]] {
-			s.ok(RuleNoSpoofing) // the server refused the spoofed post
+			s.ok(ruleid.NoSpoofing) // the server refused the spoofed post
 		}
 		if e.Kind != sipclient.Delivery || e.Chat == nil {
 			continue
 		}
 		ch := e.Chat
-		s.ok(RuleChatFields) // sipclient checks the fields of every delivery
+		s.ok(ruleid.ChatFields) // sipclient checks the fields of every delivery
 		switch {
 		case ch.Text == spoof:
 			if poster := author[sent[0]]; !sameAOR(ch.Author, poster) {
-				s.fail(RuleNoSpoofing, fmt.Sprintf("%s got the post that %s sent claiming to be %s delivered with author=%q", m.aor, poster, ch.Author, ch.Author), nil)
+				s.fail(ruleid.NoSpoofing, fmt.Sprintf("%s got the post that %s sent claiming to be %s delivered with author=%q", m.aor, poster, ch.Author, ch.Author), nil)
 			} else {
-				s.ok(RuleNoSpoofing)
+				s.ok(ruleid.NoSpoofing)
 			}
 			continue
 		case author[ch.Text] == "":
@@ -433,9 +473,9 @@ func (s *suite) judgeDeliveries(m *member, sent []string, author map[string]stri
 		}
 		a := author[ch.Text]
 		if !sameAOR(ch.Author, a) {
-			s.fail(RuleNoSpoofing, fmt.Sprintf("%s got post %q by %s with author=%q", m.aor, ch.Text, a, ch.Author), nil)
+			s.fail(ruleid.NoSpoofing, fmt.Sprintf("%s got post %q by %s with author=%q", m.aor, ch.Text, a, ch.Author), nil)
 		} else {
-			s.ok(RuleNoSpoofing)
+			s.ok(ruleid.NoSpoofing)
 		}
 		count[ch.Text]++
 		if count[ch.Text] > 1 {
@@ -444,19 +484,19 @@ func (s *suite) judgeDeliveries(m *member, sent []string, author map[string]stri
 		idx := postIndex(ch.Text)
 		if last, ok := lastIdx[a]; ok && idx < last && !orderBroken {
 			orderBroken = true
-			s.fail(RuleOrder, fmt.Sprintf("%s got post %d of %s after post %d of the same author (each was acknowledged before the next was sent)", m.aor, idx, a, last), nil)
+			s.fail(ruleid.Order, fmt.Sprintf("%s got post %d of %s after post %d of the same author (each was acknowledged before the next was sent)", m.aor, idx, a, last), nil)
 		}
 		lastIdx[a] = max(lastIdx[a], idx)
 	}
 	if !orderBroken {
-		s.ok(RuleOrder)
+		s.ok(ruleid.Order)
 	}
 	for _, t := range sent {
 		a := author[t]
 		n := count[t]
-		rule := RuleExactlyOnce
+		rule := ruleid.ExactlyOnce
 		if a == m.aor {
-			rule = RuleAuthorEcho
+			rule = ruleid.AuthorEcho
 		}
 		switch {
 		case n == 1:
@@ -508,7 +548,7 @@ func probeLimits(ctx context.Context, s *suite, pr *probeRun) error {
 	msgLimit, err1 := strconv.Atoi(sib.MessageSizeLimit)
 	storyLimit, err2 := strconv.Atoi(sib.StorySizeLimit)
 	if err1 != nil || err2 != nil || msgLimit < 40 || storyLimit < msgLimit {
-		s.fail(RuleMessageSize, fmt.Sprintf("the sib advertises messageSizeLimit=%q storySizeLimit=%q; want numbers (at least 40)", sib.MessageSizeLimit, sib.StorySizeLimit), nil)
+		s.fail(ruleid.MessageSize, fmt.Sprintf("the sib advertises messageSizeLimit=%q storySizeLimit=%q; want numbers (at least 40)", sib.MessageSizeLimit, sib.StorySizeLimit), nil)
 		return nil
 	}
 	// an observer sees what was accepted even if the author's copy is lost
@@ -557,11 +597,11 @@ func probeLimits(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 		switch {
 		case c.accept && !delivered:
-			s.fail(RuleMessageSize, fmt.Sprintf("a %s of %d characters (the advertised limit) was not delivered", kind, c.n), nil)
+			s.fail(ruleid.MessageSize, fmt.Sprintf("a %s of %d characters (the advertised limit) was not delivered", kind, c.n), nil)
 		case !c.accept && !refused:
-			s.fail(RuleMessageSize, fmt.Sprintf("a %s of %d characters (limit %d) was not refused", kind, c.n, c.n-1), nil)
+			s.fail(ruleid.MessageSize, fmt.Sprintf("a %s of %d characters (limit %d) was not refused", kind, c.n, c.n-1), nil)
 		default:
-			s.ok(RuleMessageSize)
+			s.ok(ruleid.MessageSize)
 		}
 	}
 	return nil
@@ -570,16 +610,16 @@ func probeLimits(ctx context.Context, s *suite, pr *probeRun) error {
 // probeAccess: a non-member is refused by a closed room (join, history,
 // post); a disabled room refuses joins.
 func probeAccess(ctx context.Context, s *suite, pr *probeRun) error {
-	if s.wants(RuleClosedRoom) {
+	if s.wants(ruleid.ClosedRoom) {
 		if s.t.Rooms.Closed == "" {
-			s.skip(RuleClosedRoom, "no closed room given (rooms.closed, or --admin to create one)")
+			s.skip(ruleid.ClosedRoom, "no closed room given (rooms.closed, or --admin to create one)")
 		} else if err := s.closedRoom(ctx, pr); err != nil {
 			return err
 		}
 	}
-	if s.wants(RuleDisabledRoom) {
+	if s.wants(ruleid.DisabledRoom) {
 		if s.t.Rooms.Disabled == "" {
-			s.skip(RuleDisabledRoom, "no disabled room given (rooms.disabled, or --admin to create one)")
+			s.skip(ruleid.DisabledRoom, "no disabled room given (rooms.disabled, or --admin to create one)")
 			return nil
 		}
 		room := s.room(s.t.Rooms.Disabled)
@@ -591,11 +631,11 @@ func probeAccess(ctx context.Context, s *suite, pr *probeRun) error {
 		var re *sipclient.ReplyError
 		switch {
 		case err == nil:
-			s.fail(RuleDisabledRoom, fmt.Sprintf("%s joined the disabled room %s", m.aor, room), nil)
+			s.fail(ruleid.DisabledRoom, fmt.Sprintf("%s joined the disabled room %s", m.aor, room), nil)
 		case errors.As(err, &re) && re.Code == 409:
-			s.ok(RuleDisabledRoom)
+			s.ok(ruleid.DisabledRoom)
 		case errors.As(err, &re):
-			s.fail(RuleDisabledRoom, fmt.Sprintf("joining the disabled room %s was refused with %d %s, want 409", room, re.Code, re.Text), nil)
+			s.fail(ruleid.DisabledRoom, fmt.Sprintf("joining the disabled room %s was refused with %d %s, want 409", room, re.Code, re.Text), nil)
 		default:
 			return fmt.Errorf("join %s: %w", room, err)
 		}
@@ -613,13 +653,13 @@ func (s *suite) closedRoom(ctx context.Context, pr *probeRun) error {
 		var re *sipclient.ReplyError
 		switch {
 		case err == nil:
-			s.fail(RuleClosedRoom, fmt.Sprintf("%s, not a member, could %s the closed room %s", m.aor, what, room), nil)
+			s.fail(ruleid.ClosedRoom, fmt.Sprintf("%s, not a member, could %s the closed room %s", m.aor, what, room), nil)
 		case errors.As(err, &re) && re.Code == 403:
-			s.ok(RuleClosedRoom)
+			s.ok(ruleid.ClosedRoom)
 		case errors.As(err, &re):
-			s.fail(RuleClosedRoom, fmt.Sprintf("%s of the closed room %s by a non-member was refused with %d %s, want 403", what, room, re.Code, re.Text), nil)
+			s.fail(ruleid.ClosedRoom, fmt.Sprintf("%s of the closed room %s by a non-member was refused with %d %s, want 403", what, room, re.Code, re.Text), nil)
 		case errors.Is(err, sipclient.ErrReplyTimeout):
-			s.fail(RuleClosedRoom, fmt.Sprintf("%s of the closed room %s by a non-member got no reply within %v, want 403", what, room, s.o.Timeout), nil)
+			s.fail(ruleid.ClosedRoom, fmt.Sprintf("%s of the closed room %s by a non-member got no reply within %v, want 403", what, room, s.o.Timeout), nil)
 		default:
 			return fmt.Errorf("%s %s: %w", what, room, err)
 		}
@@ -648,11 +688,11 @@ func (s *suite) closedRoom(ctx context.Context, pr *probeRun) error {
 	})
 	switch code {
 	case 403:
-		s.ok(RuleClosedRoom)
+		s.ok(ruleid.ClosedRoom)
 	case 0:
-		s.fail(RuleClosedRoom, fmt.Sprintf("%s, not a member, posted to the closed room %s without an error reply", m.aor, room), nil)
+		s.fail(ruleid.ClosedRoom, fmt.Sprintf("%s, not a member, posted to the closed room %s without an error reply", m.aor, room), nil)
 	default:
-		s.fail(RuleClosedRoom, fmt.Sprintf("a post to the closed room %s by a non-member was refused with %d, want 403", room, code), nil)
+		s.fail(ruleid.ClosedRoom, fmt.Sprintf("a post to the closed room %s by a non-member was refused with %d, want 403", room, code), nil)
 	}
 	return nil
 }

@@ -2,11 +2,10 @@ package check
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"time"
 
+	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/adminclient"
 )
 
@@ -29,13 +28,13 @@ func (s *suite) provision(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*s.o.Timeout*time.Duration(len(rooms)))
 	defer cancel()
+	admin := adminclient.New(s.t.Admin, s.t.AdminToken)
 	for _, r := range rooms {
-		body, _ := json.Marshal(map[string]any{"id": r.id, "name": "gcload conformance " + r.id, "privacy": "closed", "members": r.members})
-		if _, err := adminclient.Do(ctx, http.MethodPost, s.t.Admin, "/api/rooms", body); err != nil {
+		if _, err := admin.CreateRoom(ctx, adminapi.NewRoom{ID: r.id, Name: "gcload conformance " + r.id, Privacy: adminapi.Closed, Members: r.members}); err != nil {
 			return fmt.Errorf("conformance: create room %s through the admin API: %w", r.id, err)
 		}
 		if r.disable {
-			if _, err := adminclient.Do(ctx, http.MethodPost, s.t.Admin, "/api/rooms/"+r.id+"/disable", nil); err != nil {
+			if _, err := admin.Disable(ctx, r.id); err != nil {
 				return fmt.Errorf("conformance: disable room %s through the admin API: %w", r.id, err)
 			}
 		}

@@ -1,7 +1,7 @@
 // Package check is gcload's conformance suite: the protocol rules a group
-// chat server is held to, each with a stable ID, the section of the
-// protocol (shared/protocol/XCCOS.md, RFC 3261) it comes from, and the
-// probes that exercise it against any server (`gcload conform`). Rules
+// chat server is held to, each with a stable ID (package ruleid), the
+// section of the protocol (shared/protocol/XCCOS.md, RFC 3261) it comes
+// from, and the probes that exercise it against any server (`gcload conform`). Rules
 // checked on every message (headers, envelopes, replies) are enforced by
 // sipclient itself as Violations; the probes here drive the flows that
 // exercise the rest (fan-out, notices, history, access, lookup, SIP edge
@@ -13,7 +13,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/gcload/gcload/sipclient"
+	"github.com/gcload/gcload/ruleid"
 )
 
 // Rule is one protocol rule.
@@ -28,79 +28,43 @@ type Rule struct {
 	Needs string `json:"needs,omitempty"`
 }
 
-// Rule IDs. Those sipclient checks on every message are sipclient's
-// constants.
-const (
-	RuleRegister        = sipclient.RuleRegister
-	RuleProvisioning    = sipclient.RuleProvisioning
-	RuleKeepAlive       = "sip/keepalive-crlf"
-	RuleTxMatch         = "sip/transaction-match"
-	RuleNoBranch        = "sip/no-branch"
-	RuleUnknownDialog   = "dialog/481-unknown"
-	RuleLookupURI       = sipclient.RuleLookupURI
-	RuleRoundRobin      = "lookup/round-robin"
-	RuleCancel487       = sipclient.RuleCancel487
-	RuleInfo200Empty    = sipclient.RuleInfo200Empty
-	RuleInfoType        = sipclient.RuleInfoContentType
-	RuleInDialog        = sipclient.RuleInDialog
-	RuleWellFormed      = sipclient.RuleEnvelopeParse
-	RuleNamespace       = sipclient.RuleEnvelopeNamespace
-	RuleVersion         = sipclient.RuleEnvelopeVersion
-	RuleServerCommands  = sipclient.RuleServerCommand
-	RuleCommandID       = sipclient.RuleReplyCommandID
-	RuleReplyOnce       = sipclient.RuleReplyOnce
-	RuleChatFields      = sipclient.RuleChatFields
-	RuleExactlyOnce     = "fanout/exactly-once"
-	RuleAuthorEcho      = "fanout/author-echo"
-	RuleOrder           = "fanout/order"
-	RuleNoSpoofing      = "post/no-spoofing"
-	RuleJoinNotice      = "join/ntc-join"
-	RulePartNotice      = "part/ntc-part"
-	RuleHistoryOrder    = "history/persisted-order"
-	RuleClosedRoom      = "access/closed-room-403"
-	RuleDisabledRoom    = "room/disabled-409"
-	RuleMessageSize     = "limits/message-size"
-	RuleChallenge       = sipclient.RuleChallenge
-	RuleServerSignature = sipclient.RuleServerSignature
-	RuleRefuseUnsigned  = "auth/refuse-unsigned"
-	RuleIdentity        = "auth/identity"
-)
-
-// Rules is the catalog, in report order.
+// Rules is the catalog, in report order: one entry per ID of package
+// ruleid (TestCatalogHasEveryRuleID), with what it means and where it
+// comes from.
 var Rules = []Rule{
-	{RuleRegister, "the REGISTER 200 has a positive Expires, Supported: msrtc-event-categories on its own line and Allow-Events: vnd-microsoft-provisioning-v2 without spaces after commas", "XCCOS §2.1", ""},
-	{RuleProvisioning, "the provisioning SUBSCRIBE is answered 200 with a provisionGroupList body", "XCCOS §2.2", ""},
-	{RuleKeepAlive, "a bare CRLF CRLF keep-alive on the connection is accepted silently and the connection keeps working", "XCCOS §2.3; RFC 5626 §3.5.1", ""},
-	{RuleTxMatch, "every response carries its request's Via branch, Call-ID and CSeq (number and method)", "RFC 3261 §8.2.6.2, §17.1.3", ""},
-	{RuleNoBranch, "requests without a Via branch (SIPE sends its INVITEs, ACKs and BYEs so) are handled: INVITE 200, BYE 200", "XCCOS §3c; RFC 3261 §17.2.3 (RFC 2543 matching)", ""},
-	{RuleUnknownDialog, "an in-dialog request (To tag) on an unknown dialog is answered 481", "XCCOS §3c; RFC 3261 §12.2.2", ""},
-	{RuleLookupURI, "rpl:requri (in the client flow and in the console flow's 183) names a sip: URI of a channel service in data/uib@uri", "XCCOS §3a, §3b, §6.4", ""},
-	{RuleRoundRobin, "successive lookups hand out every channel service in turn", "XCCOS §1, §6.4", "channel-services"},
-	{RuleCancel487, "a CANCEL of a pending console-flow lookup INVITE is answered 200 and the INVITE 487", "XCCOS §3b; RFC 3261 §9.2", ""},
-	{RuleInfo200Empty, "every client INFO is answered 200 with no body", "XCCOS §3c, §6.1", ""},
-	{RuleInfoType, "every XCCOS INFO from the server has Content-Type text/plain", "XCCOS §3c, §6.1", ""},
-	{RuleInDialog, "replies, notices and deliveries come as INFO inside the client's channel dialog", "XCCOS §3c, §6.1", ""},
-	{RuleWellFormed, "every XCCOS body is a well-formed xccos envelope with a uint64 envid", "XCCOS §4, §6.2", ""},
-	{RuleNamespace, "the envelope's namespace is urn:parlano:xml:ns:xccos", "XCCOS §4, §6.2", ""},
-	{RuleVersion, `the envelope has ver="1"`, "XCCOS §4, §6.2", ""},
-	{RuleServerCommands, "the server sends replies, notices and grpchat, never cmd:*", "XCCOS §4 (top-level elements)", ""},
-	{RuleCommandID, "every rpl:X names the envid of the cmd:X it answers in commandid@envid", "XCCOS §4, §6.3", ""},
-	{RuleReplyOnce, "every command gets exactly one reply", "XCCOS §4, §6.3", ""},
-	{RuleChatFields, "every grpchat delivery carries chanUri, author and ts", "XCCOS §4 (Posts), §6.5", ""},
-	{RuleExactlyOnce, "each post reaches every other member online exactly once", "XCCOS §4 (grpchat), §6.5", ""},
-	{RuleAuthorEcho, "each post comes back to its author exactly once", "XCCOS §4 (grpchat: the author included), §6.5", ""},
-	{RuleOrder, "each member receives a room's posts in posting order", "XCCOS §6.5", ""},
-	{RuleNoSpoofing, "deliveries name the real poster as author; a post claiming another author is refused or rewritten", "XCCOS §6.5", ""},
-	{RuleJoinNotice, "a join reply lists the joiner; the members online get ntc:join naming them", "XCCOS §4 (ntc:join), §6.6", ""},
-	{RulePartNotice, "after cmd:part the members online get ntc:part naming the leaver", "XCCOS §4 (ntc:part), §6.6", ""},
-	{RuleHistoryOrder, "cmd:bccontext returns the room's persisted posts, oldest first, in posting order", "XCCOS §4 (bccontext), §6.7", ""},
-	{RuleClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
-	{RuleDisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
-	{RuleMessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
-	{RuleChallenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
-	{RuleServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
-	{RuleRefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
-	{RuleIdentity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
+	{ruleid.Register, "the REGISTER 200 has a positive Expires, Supported: msrtc-event-categories on its own line and Allow-Events: vnd-microsoft-provisioning-v2 without spaces after commas", "XCCOS §2.1", ""},
+	{ruleid.Provisioning, "the provisioning SUBSCRIBE is answered 200 with a provisionGroupList body", "XCCOS §2.2", ""},
+	{ruleid.KeepAlive, "a bare CRLF CRLF keep-alive on the connection is accepted silently and the connection keeps working", "XCCOS §2.3; RFC 5626 §3.5.1", ""},
+	{ruleid.TxMatch, "every response carries its request's Via branch, Call-ID and CSeq (number and method)", "RFC 3261 §8.2.6.2, §17.1.3", ""},
+	{ruleid.NoBranch, "requests without a Via branch (SIPE sends its INVITEs, ACKs and BYEs so) are handled: INVITE 200, BYE 200", "XCCOS §3c; RFC 3261 §17.2.3 (RFC 2543 matching)", ""},
+	{ruleid.UnknownDialog, "an in-dialog request (To tag) on an unknown dialog is answered 481", "XCCOS §3c; RFC 3261 §12.2.2", ""},
+	{ruleid.LookupURI, "rpl:requri (in the client flow and in the console flow's 183) names a sip: URI of a channel service in data/uib@uri", "XCCOS §3a, §3b, §6.4", ""},
+	{ruleid.RoundRobin, "successive lookups hand out every channel service in turn", "XCCOS §1, §6.4", "channel-services"},
+	{ruleid.Cancel487, "a CANCEL of a pending console-flow lookup INVITE is answered 200 and the INVITE 487", "XCCOS §3b; RFC 3261 §9.2", ""},
+	{ruleid.Info200Empty, "every client INFO is answered 200 with no body", "XCCOS §3c, §6.1", ""},
+	{ruleid.InfoContentType, "every XCCOS INFO from the server has Content-Type text/plain", "XCCOS §3c, §6.1", ""},
+	{ruleid.InDialog, "replies, notices and deliveries come as INFO inside the client's channel dialog", "XCCOS §3c, §6.1", ""},
+	{ruleid.WellFormed, "every XCCOS body is a well-formed xccos envelope with a uint64 envid", "XCCOS §4, §6.2", ""},
+	{ruleid.Namespace, "the envelope's namespace is urn:parlano:xml:ns:xccos", "XCCOS §4, §6.2", ""},
+	{ruleid.Version, `the envelope has ver="1"`, "XCCOS §4, §6.2", ""},
+	{ruleid.NoServerCommands, "the server sends replies, notices and grpchat, never cmd:*", "XCCOS §4 (top-level elements)", ""},
+	{ruleid.CommandID, "every rpl:X names the envid of the cmd:X it answers in commandid@envid", "XCCOS §4, §6.3", ""},
+	{ruleid.ReplyOnce, "every command gets exactly one reply", "XCCOS §4, §6.3", ""},
+	{ruleid.ChatFields, "every grpchat delivery carries chanUri, author and ts", "XCCOS §4 (Posts), §6.5", ""},
+	{ruleid.ExactlyOnce, "each post reaches every other member online exactly once", "XCCOS §4 (grpchat), §6.5", ""},
+	{ruleid.AuthorEcho, "each post comes back to its author exactly once", "XCCOS §4 (grpchat: the author included), §6.5", ""},
+	{ruleid.Order, "each member receives a room's posts in posting order", "XCCOS §6.5", ""},
+	{ruleid.NoSpoofing, "deliveries name the real poster as author; a post claiming another author is refused or rewritten", "XCCOS §6.5", ""},
+	{ruleid.JoinNotice, "a join reply lists the joiner; the members online get ntc:join naming them", "XCCOS §4 (ntc:join), §6.6", ""},
+	{ruleid.PartNotice, "after cmd:part the members online get ntc:part naming the leaver", "XCCOS §4 (ntc:part), §6.6", ""},
+	{ruleid.HistoryOrder, "cmd:bccontext returns the room's persisted posts, oldest first, in posting order", "XCCOS §4 (bccontext), §6.7", ""},
+	{ruleid.ClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
+	{ruleid.DisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
+	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
+	{ruleid.Challenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
+	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
+	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
+	{ruleid.Identity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
 }
 
 // RuleByID returns the rule with that ID.
@@ -161,7 +125,7 @@ func (e *UnknownRuleError) Error() string {
 // per-message rules sipclient enforces and those the delivery accounting
 // judges (docs/conformance.md). The others need a probe of their own.
 var RunRules = []string{
-	RuleRegister, RuleProvisioning, RuleLookupURI, RuleCancel487,
-	RuleInfo200Empty, RuleInfoType, RuleWellFormed, RuleNamespace, RuleVersion, RuleServerCommands,
-	RuleCommandID, RuleReplyOnce, RuleChatFields, RuleExactlyOnce, RuleOrder, RuleNoSpoofing,
+	ruleid.Register, ruleid.Provisioning, ruleid.LookupURI, ruleid.Cancel487,
+	ruleid.Info200Empty, ruleid.InfoContentType, ruleid.WellFormed, ruleid.Namespace, ruleid.Version, ruleid.NoServerCommands,
+	ruleid.CommandID, ruleid.ReplyOnce, ruleid.ChatFields, ruleid.ExactlyOnce, ruleid.Order, ruleid.NoSpoofing,
 }

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/target"
@@ -195,7 +195,6 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
-	ctx = adminclient.WithToken(ctx, t.AdminToken)
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
 	}
@@ -244,7 +243,7 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 	}
 	// what the clients checked on every message and every sign-in
 	checks := s.router.Checks()
-	for _, id := range []string{RuleServerSignature, RuleChallenge} {
+	for _, id := range []string{ruleid.ServerSignature, ruleid.Challenge} {
 		if x := s.res[id]; x != nil && x.Skipped == "" {
 			if n := int(checks[id]); n > 0 {
 				s.mu.Lock()
@@ -384,6 +383,6 @@ func (s *suite) skip(rule, why string) {
 func (s *suite) stray(tx *sipnet.ServerTx) {
 	m := tx.Msg
 	if m.Method == "INFO" {
-		s.fail(RuleInDialog, fmt.Sprintf("an INFO arrived outside every dialog the client has (Call-ID %s)", m.CallID), m.Raw)
+		s.fail(ruleid.InDialog, fmt.Sprintf("an INFO arrived outside every dialog the client has (Call-ID %s)", m.CallID), m.Raw)
 	}
 }

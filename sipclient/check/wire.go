@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipauth/digest"
@@ -284,11 +285,11 @@ func (w *wire) final(callID string, cseq int, method, branch string) (*sipnet.Me
 		}
 		switch {
 		case m.CSeq != uint32(cseq) || !strings.EqualFold(m.CSeqMethod, method):
-			w.s.fail(RuleTxMatch, fmt.Sprintf("the %d answering %s (CSeq %d %s) carries CSeq %d %s", m.StatusCode, method, cseq, method, m.CSeq, m.CSeqMethod), m.Raw)
+			w.s.fail(ruleid.TxMatch, fmt.Sprintf("the %d answering %s (CSeq %d %s) carries CSeq %d %s", m.StatusCode, method, cseq, method, m.CSeq, m.CSeqMethod), m.Raw)
 		case branch != "" && m.Branch != branch:
-			w.s.fail(RuleTxMatch, fmt.Sprintf("the %d answering %s carries Via branch %q, the request's was %q", m.StatusCode, method, m.Branch, branch), m.Raw)
+			w.s.fail(ruleid.TxMatch, fmt.Sprintf("the %d answering %s carries Via branch %q, the request's was %q", m.StatusCode, method, m.Branch, branch), m.Raw)
 		default:
-			w.s.ok(RuleTxMatch)
+			w.s.ok(ruleid.TxMatch)
 		}
 		if m.StatusCode >= 200 {
 			return m, nil
@@ -324,33 +325,33 @@ func probeWire(ctx context.Context, s *suite, pr *probeRun) error {
 	if res.StatusCode != 200 {
 		return fmt.Errorf("REGISTER answered %d %s", res.StatusCode, res.Reason)
 	}
-	if s.wants(RuleTxMatch) {
+	if s.wants(ruleid.TxMatch) {
 		if _, err := w.do(req{method: "OPTIONS", ruri: "sip:" + s.t.Domain, branch: true, callID: newID(), fromTag: tag}); err != nil {
-			s.fail(RuleTxMatch, "OPTIONS got no answer: "+err.Error(), nil)
+			s.fail(ruleid.TxMatch, "OPTIONS got no answer: "+err.Error(), nil)
 		}
 	}
-	if s.wants(RuleUnknownDialog) {
+	if s.wants(ruleid.UnknownDialog) {
 		res, err := w.do(req{method: "INFO", ruri: s.t.Lookup, branch: true, callID: newID(), fromTag: tag, toTag: sipnet.NewTag(), to: s.t.Lookup, ctype: "text/plain",
 			body: `<xccos ver="1" envid="1" xmlns="urn:parlano:xml:ns:xccos"><cmd id="cmd:getserverinfo" seqid="1"><data/></cmd></xccos>`})
 		switch {
 		case err != nil:
-			s.fail(RuleUnknownDialog, "an INFO in an unknown dialog got no answer: "+err.Error(), nil)
+			s.fail(ruleid.UnknownDialog, "an INFO in an unknown dialog got no answer: "+err.Error(), nil)
 		case res.StatusCode != 481:
-			s.fail(RuleUnknownDialog, fmt.Sprintf("an INFO in an unknown dialog was answered %d %s, want 481", res.StatusCode, res.Reason), res.Raw)
+			s.fail(ruleid.UnknownDialog, fmt.Sprintf("an INFO in an unknown dialog was answered %d %s, want 481", res.StatusCode, res.Reason), res.Raw)
 		default:
-			s.ok(RuleUnknownDialog)
+			s.ok(ruleid.UnknownDialog)
 		}
 	}
-	if s.wants(RuleNoBranch) {
+	if s.wants(ruleid.NoBranch) {
 		if err := w.noBranchLookup(tag); err != nil {
-			s.fail(RuleNoBranch, err.Error(), nil)
+			s.fail(ruleid.NoBranch, err.Error(), nil)
 		} else {
-			s.ok(RuleNoBranch)
+			s.ok(ruleid.NoBranch)
 		}
 	}
-	if s.wants(RuleKeepAlive) {
+	if s.wants(ruleid.KeepAlive) {
 		if _, err := io.WriteString(w.c, "\r\n\r\n"); err != nil {
-			s.fail(RuleKeepAlive, "writing the keep-alive: "+err.Error(), nil)
+			s.fail(ruleid.KeepAlive, "writing the keep-alive: "+err.Error(), nil)
 			return nil
 		}
 		// a server that closes on the keep-alive closes before it reads
@@ -358,13 +359,13 @@ func probeWire(ctx context.Context, s *suite, pr *probeRun) error {
 		res, err := w.do(req{method: "OPTIONS", ruri: "sip:" + s.t.Domain, branch: true, callID: newID(), fromTag: tag})
 		switch {
 		case errors.Is(err, errClosed):
-			s.fail(RuleKeepAlive, "the server closed the connection after a CRLF CRLF keep-alive", nil)
+			s.fail(ruleid.KeepAlive, "the server closed the connection after a CRLF CRLF keep-alive", nil)
 		case err != nil:
-			s.fail(RuleKeepAlive, "an OPTIONS after a CRLF CRLF keep-alive got no answer: "+err.Error(), nil)
+			s.fail(ruleid.KeepAlive, "an OPTIONS after a CRLF CRLF keep-alive got no answer: "+err.Error(), nil)
 		case res.StatusCode >= 300:
-			s.fail(RuleKeepAlive, fmt.Sprintf("an OPTIONS after a CRLF CRLF keep-alive was answered %d %s", res.StatusCode, res.Reason), res.Raw)
+			s.fail(ruleid.KeepAlive, fmt.Sprintf("an OPTIONS after a CRLF CRLF keep-alive was answered %d %s", res.StatusCode, res.Reason), res.Raw)
 		default:
-			s.ok(RuleKeepAlive)
+			s.ok(ruleid.KeepAlive)
 		}
 	}
 	return nil

@@ -3,11 +3,12 @@ package swarm_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"runtime"
 	"syscall"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/embedded"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return embedded.Options{}, err
 		}
-		o := embedded.Options{Options: []refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...), refserver.WithNoticeLimit(1)}}
+		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(1)}}
 		auth, err := refserver.ParseAuth(plan.Spec.Target.Embedded.Auth)
 		if err != nil {
 			return o, err
@@ -55,7 +56,9 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	os.Exit(m.Run())
+	// goleak: a goroutine the swarm started that outlives the tests fails
+	// the package (every one must be waited for by Run)
+	goleak.VerifyTestMain(m)
 }
 
 // benchPassword is the password pattern of the benchmarks' users.

@@ -240,132 +240,182 @@ func sizeOf(r *rand.Rand, s scenarios.Size) int32 {
 
 type awayKey struct{ user, room int32 }
 
-// planOps schedules every operation of every phase.
+// planOps schedules every operation of every phase: each phase's
+// sign-ins, then its other operations (candidates at their arrival times,
+// each given a room and a user online), then every post's index.
 func (p *Plan) planOps() error {
-	s := p.Spec
-	n := len(p.Users)
-	p.SignInAt = make([]time.Duration, n)
-	for i := range p.SignInAt {
-		p.SignInAt[i] = -1
-	}
-	durs := s.PhaseDurations()
+	pl := newPlanner(p)
 	var t time.Duration
-	next := 0 // next user to sign in
-	type cand struct {
-		at   time.Duration
-		kind Kind
-	}
-	shares := p.classShares()
-	byClass := make([][]int32, len(s.Rooms.Classes))
-	for i, r := range p.Rooms {
-		byClass[r.Class] = append(byClass[r.Class], int32(i))
-	}
-	rPick := rngFor(s.Seed, "pick")
-	rSize := rngFor(s.Seed, "size")
-	rSpoof := rngFor(s.Seed, "spoof") // its own stream: the rest of a plan does not change with it
-	away := map[awayKey]time.Duration{}
-	signedBy := func(at time.Duration) int { // users whose settle time passed
-		lo, hi := 0, next
-		for lo < hi {
-			m := (lo + hi) / 2
-			if p.SignInAt[m]+SignInSettle <= at {
-				lo = m + 1
-			} else {
-				hi = m
-			}
-		}
-		return lo
-	}
-	for pi, ph := range s.Phases {
-		start, end := t, t+durs[pi]
-		if ph.SignIn != nil {
-			to := end
-			if ph.Duration == 0 {
-				// bounded by the users: every remaining user signs in,
-				// and the phase lasts until the last one did
-				to = math.MaxInt64
-			}
-			for _, at := range arrivals(rngFor(s.Seed, "signin/"+ph.Name), *ph.SignIn, start, to, n-next) {
-				p.SignInAt[next] = at
-				p.Ops = append(p.Ops, Op{At: at, Kind: KindSignIn, User: int32(next), Phase: uint8(pi)})
-				next++
-				end = max(end, at+time.Millisecond)
-			}
-		}
+	for pi, ph := range p.Spec.Phases {
+		start := t
+		end := pl.signIns(pi, ph, start, t+pl.durs[pi])
 		p.Phases = append(p.Phases, Phase{Name: ph.Name, Start: start, End: end})
-		var cands []cand
-		add := func(a *scenarios.Arrival, kind Kind) {
-			if a == nil {
-				return
-			}
-			for _, at := range arrivals(rngFor(s.Seed, kind.String()+"/"+ph.Name), *a, start, end, -1) {
-				cands = append(cands, cand{at, kind})
-			}
-		}
-		if ph.Posts != nil {
-			add(&ph.Posts.Arrival, KindPost)
-		}
-		if ph.History != nil {
-			add(&ph.History.Arrival, KindHistory)
-		}
-		if ph.Search != nil {
-			add(&ph.Search.Arrival, KindSearch)
-		}
-		if ph.Churn != nil {
-			add(&ph.Churn.Arrival, KindPart)
-		}
-		slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.at, b.at) })
+		cands := pl.candidates(ph, start, end)
 		if len(p.Ops)+len(cands) > MaxOps {
 			return fmt.Errorf("swarm: the plan has over %d operations; shorten the phases or lower the rates", MaxOps)
 		}
 		for _, c := range cands {
-			online := signedBy(c.at)
-			if online == 0 {
-				p.Skipped++
-				continue
-			}
-			isAway := func(u, room int32) bool { return away[awayKey{u, room}] > c.at }
-			switch c.kind {
-			case KindPost:
-				room, user, ok := p.pickPoster(rPick, shares, byClass, online, isAway)
-				if !ok {
-					p.Skipped++
-					continue
-				}
-				story := ph.Posts.Stories > 0 && rSize.Float64() < ph.Posts.Stories
-				size := ph.Posts.Size
-				if story {
-					size = ph.Posts.StorySize
-				}
-				idx := p.Rooms[room].Posts
-				p.Rooms[room].Posts++
-				spoof := ph.Posts.Spoofed > 0 && rSpoof.Float64() < ph.Posts.Spoofed
-				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(rSize, size), Story: story, Spoof: spoof, Phase: uint8(pi)})
-			case KindHistory, KindPart:
-				u := int32(rPick.IntN(online))
-				rooms := p.UserRoom[u]
-				if len(rooms) == 0 {
-					p.Skipped++
-					continue
-				}
-				room := rooms[rPick.IntN(len(rooms))]
-				if isAway(u, room) {
-					p.Skipped++
-					continue
-				}
-				p.Ops = append(p.Ops, Op{At: c.at, Kind: c.kind, User: u, Room: room, Phase: uint8(pi)})
-				if c.kind == KindPart {
-					back := c.at + ph.Churn.Away.D()
-					away[awayKey{u, room}] = back + SignInSettle
-					p.Ops = append(p.Ops, Op{At: back, Kind: KindRejoin, User: u, Room: room, Phase: uint8(pi)})
-				}
-			case KindSearch:
-				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindSearch, User: int32(rPick.IntN(online)), Room: -1, Phase: uint8(pi)})
-			}
+			pl.place(pi, ph, c)
 		}
 		t = end
 	}
 	p.Duration = t
+	p.indexPosts()
+	return nil
+}
+
+// planner is planOps's state: the random sources (drawn from in a fixed
+// order, so that the plan is the same on every machine), the rooms by
+// class, who signs in next and who is away from which room until when.
+type planner struct {
+	p            *Plan
+	durs         []time.Duration
+	shares       []float64
+	byClass      [][]int32
+	rPick, rSize *rand.Rand
+	rSpoof       *rand.Rand // its own stream: the rest of a plan does not change with posts.spoofed
+	away         map[awayKey]time.Duration
+	next         int // next user to sign in
+}
+
+// cand is an operation to place: its arrival time and kind.
+type cand struct {
+	at   time.Duration
+	kind Kind
+}
+
+func newPlanner(p *Plan) *planner {
+	s := p.Spec
+	p.SignInAt = make([]time.Duration, len(p.Users))
+	for i := range p.SignInAt {
+		p.SignInAt[i] = -1
+	}
+	pl := &planner{p: p, durs: s.PhaseDurations(), shares: p.classShares(), byClass: make([][]int32, len(s.Rooms.Classes)),
+		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}}
+	for i, r := range p.Rooms {
+		pl.byClass[r.Class] = append(pl.byClass[r.Class], int32(i))
+	}
+	return pl
+}
+
+// signIns schedules the phase's sign-ins from start and returns the
+// phase's end: end, or later when a phase bounded by its users (no
+// duration) lasts until the last of them signed in.
+func (pl *planner) signIns(pi int, ph scenarios.Phase, start, end time.Duration) time.Duration {
+	if ph.SignIn == nil {
+		return end
+	}
+	p, n := pl.p, len(pl.p.Users)
+	to := end
+	if ph.Duration == 0 {
+		// bounded by the users: every remaining user signs in, and the
+		// phase lasts until the last one did
+		to = math.MaxInt64
+	}
+	for _, at := range arrivals(rngFor(p.Spec.Seed, "signin/"+ph.Name), *ph.SignIn, start, to, n-pl.next) {
+		p.SignInAt[pl.next] = at
+		p.Ops = append(p.Ops, Op{At: at, Kind: KindSignIn, User: int32(pl.next), Phase: uint8(pi)})
+		pl.next++
+		end = max(end, at+time.Millisecond)
+	}
+	return end
+}
+
+// candidates are the phase's posts, history fetches, searches and parts
+// at their arrival times, in time order.
+func (pl *planner) candidates(ph scenarios.Phase, start, end time.Duration) []cand {
+	var cands []cand
+	add := func(a *scenarios.Arrival, kind Kind) {
+		if a == nil {
+			return
+		}
+		for _, at := range arrivals(rngFor(pl.p.Spec.Seed, kind.String()+"/"+ph.Name), *a, start, end, -1) {
+			cands = append(cands, cand{at, kind})
+		}
+	}
+	if ph.Posts != nil {
+		add(&ph.Posts.Arrival, KindPost)
+	}
+	if ph.History != nil {
+		add(&ph.History.Arrival, KindHistory)
+	}
+	if ph.Search != nil {
+		add(&ph.Search.Arrival, KindSearch)
+	}
+	if ph.Churn != nil {
+		add(&ph.Churn.Arrival, KindPart)
+	}
+	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.at, b.at) })
+	return cands
+}
+
+// signedBy is the number of users whose settle time passed by at (users
+// sign in in order).
+func (pl *planner) signedBy(at time.Duration) int {
+	lo, hi := 0, pl.next
+	for lo < hi {
+		m := (lo + hi) / 2
+		if pl.p.SignInAt[m]+SignInSettle <= at {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// place gives an operation a room and a user online (a part its rejoin),
+// or counts it skipped when there is none.
+func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
+	p := pl.p
+	online := pl.signedBy(c.at)
+	if online == 0 {
+		p.Skipped++
+		return
+	}
+	isAway := func(u, room int32) bool { return pl.away[awayKey{u, room}] > c.at }
+	switch c.kind {
+	case KindPost:
+		room, user, ok := p.pickPoster(pl.rPick, pl.shares, pl.byClass, online, isAway)
+		if !ok {
+			p.Skipped++
+			return
+		}
+		story := ph.Posts.Stories > 0 && pl.rSize.Float64() < ph.Posts.Stories
+		size := ph.Posts.Size
+		if story {
+			size = ph.Posts.StorySize
+		}
+		idx := p.Rooms[room].Posts
+		p.Rooms[room].Posts++
+		spoof := ph.Posts.Spoofed > 0 && pl.rSpoof.Float64() < ph.Posts.Spoofed
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(pl.rSize, size), Story: story, Spoof: spoof, Phase: uint8(pi)})
+	case KindHistory, KindPart:
+		u := int32(pl.rPick.IntN(online))
+		rooms := p.UserRoom[u]
+		if len(rooms) == 0 {
+			p.Skipped++
+			return
+		}
+		room := rooms[pl.rPick.IntN(len(rooms))]
+		if isAway(u, room) {
+			p.Skipped++
+			return
+		}
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: c.kind, User: u, Room: room, Phase: uint8(pi)})
+		if c.kind == KindPart {
+			back := c.at + ph.Churn.Away.D()
+			pl.away[awayKey{u, room}] = back + SignInSettle
+			p.Ops = append(p.Ops, Op{At: back, Kind: KindRejoin, User: u, Room: room, Phase: uint8(pi)})
+		}
+	case KindSearch:
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindSearch, User: int32(pl.rPick.IntN(online)), Room: -1, Phase: uint8(pi)})
+	}
+}
+
+// indexPosts sorts the operations by time and records where each room's
+// posts are (PostOp).
+func (p *Plan) indexPosts() {
 	slices.SortStableFunc(p.Ops, func(a, b Op) int { return cmp.Compare(a.At, b.At) })
 	p.PostOp = make([][]int32, len(p.Rooms))
 	for i, r := range p.Rooms {
@@ -376,7 +426,6 @@ func (p *Plan) planOps() error {
 			p.PostOp[op.Room][op.Index] = int32(i)
 		}
 	}
-	return nil
 }
 
 // classShares returns each class's share of post traffic.

@@ -1,61 +1,47 @@
 package swarm
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"net/http"
 
+	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/adminclient"
-	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipclient"
 )
 
-// StoreRooms returns the plan's rooms as a reference server stores them, with
-// their members, for provisioning.
-func (p *Plan) StoreRooms(privacy string) []store.Room {
-	out := make([]store.Room, len(p.Rooms))
+// AdminRooms returns the plan's rooms with their members as the admin API
+// creates them (adminapi.NewRoom), for provisioning a server through its
+// API (Provision) or an embedded one at start (embedded.Options.Rooms).
+func (p *Plan) AdminRooms(privacy string) []adminapi.NewRoom {
+	out := make([]adminapi.NewRoom, len(p.Rooms))
 	for i, r := range p.Rooms {
 		ms := make([]string, len(r.Members))
 		for k, u := range r.Members {
 			ms[k] = p.Users[u]
 		}
-		out[i] = store.Room{
+		out[i] = adminapi.NewRoom{
 			ID: r.ID, Name: "gcload " + r.ID, Topic: "load room " + r.ID + " of scenario " + p.Spec.Name,
-			Privacy: store.Privacy(privacy), Members: ms, Managers: []string{}, Presenters: []string{},
+			Privacy: privacy, Members: ms, Managers: []string{}, Presenters: []string{},
 		}
 	}
 	return out
 }
 
 // Provision creates the plan's rooms on a reference server through its
-// admin API, or updates their members when they exist.
-func Provision(ctx context.Context, adminURL string, p *Plan, privacy string) error {
-	for _, r := range p.StoreRooms(privacy) {
-		body, _ := json.Marshal(map[string]any{"id": r.ID, "name": r.Name, "topic": r.Topic, "privacy": string(r.Privacy), "members": r.Members})
-		code, msg, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/rooms", body)
+// admin API, or, for those that exist, sets their members and enables
+// them.
+func Provision(ctx context.Context, admin *adminclient.Client, p *Plan, privacy string) error {
+	for _, r := range p.AdminRooms(privacy) {
+		_, err := admin.CreateRoom(ctx, r)
+		if errors.Is(err, adminclient.ErrExists) {
+			if _, err = admin.SetMembers(ctx, r.ID, r.Members); err == nil {
+				_, err = admin.Enable(ctx, r.ID)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
-		}
-		switch code {
-		case http.StatusCreated:
-			continue
-		case http.StatusConflict:
-			body, _ := json.Marshal(map[string]any{"users": r.Members})
-			code, msg, err = adminclient.Call(ctx, http.MethodPut, adminURL, "/api/rooms/"+r.ID+"/members", body)
-			if err != nil {
-				return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
-			}
-			if code != http.StatusOK {
-				return fmt.Errorf("swarm: provision room %s: set members answered %d: %s", r.ID, code, bytes.TrimSpace(msg))
-			}
-			if _, _, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/rooms/"+r.ID+"/enable", nil); err != nil {
-				return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
-			}
-		default:
-			return fmt.Errorf("swarm: provision room %s: create answered %d: %s", r.ID, code, bytes.TrimSpace(msg))
 		}
 	}
 	return nil
@@ -86,25 +72,15 @@ const accountsBatch = 5000
 // through its admin API (POST /api/accounts), in batches. The passwords
 // go to the server, which keeps only their hashes; they are never
 // logged.
-func ProvisionAccounts(ctx context.Context, adminURL string, creds []accounts.Credential) error {
-	type spec struct {
-		URI      string `json:"uri"`
-		User     string `json:"user,omitempty"`
-		Password string `json:"password"`
-	}
+func ProvisionAccounts(ctx context.Context, admin *adminclient.Client, creds []accounts.Credential) error {
 	for start := 0; start < len(creds); start += accountsBatch {
 		batch := creds[start:min(start+accountsBatch, len(creds))]
-		specs := make([]spec, len(batch))
+		accts := make([]adminapi.NewAccount, len(batch))
 		for i, c := range batch {
-			specs[i] = spec{c.URI, c.User, c.Password}
+			accts[i] = adminapi.NewAccount{URI: c.URI, User: c.User, Password: c.Password}
 		}
-		body, _ := json.Marshal(map[string]any{"accounts": specs})
-		code, msg, err := adminclient.Call(ctx, http.MethodPost, adminURL, "/api/accounts", body)
-		if err != nil {
-			return fmt.Errorf("swarm: provision accounts: %w", err)
-		}
-		if code != http.StatusOK {
-			return fmt.Errorf("swarm: provision accounts %d to %d: answered %d: %s", start, start+len(batch)-1, code, bytes.TrimSpace(msg))
+		if _, err := admin.AddAccounts(ctx, accts); err != nil {
+			return fmt.Errorf("swarm: provision accounts %d to %d: %w", start, start+len(batch)-1, err)
 		}
 	}
 	return nil

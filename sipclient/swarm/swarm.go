@@ -110,9 +110,21 @@ type Options struct {
 	Target   target.Target
 	Shard    Shard
 	Recorder *reports.Recorder
-	// Start is the run's time zero (shards of one scenario share it);
-	// zero means shortly after Run is called.
+	// Start is the run's time zero on this machine's clock (shards of
+	// one scenario share it); zero means shortly after Run is called.
 	Start time.Time
+	// ClockOffset is the run's reference clock minus this machine's: a
+	// coordinated shard's measured offset from the coordinator's clock
+	// (zero: this machine's clock is the reference). Every instant the
+	// shard records (the accounting's send, acknowledgement, delivery
+	// and membership times, the intervals, the errors, Outcome's Start
+	// and End) or sends to other shards (a post marker's intended time)
+	// is on the reference clock, so that shards whose clocks differ
+	// merge exactly and a delivery's latency, measured on the receiving
+	// shard from a time the sending shard wrote, is corrected by both
+	// shards' offsets. Durations measured within the shard do not
+	// change; Start and the dispatcher stay on this machine's clock.
+	ClockOffset time.Duration
 	// Tick is how often the run closes an interval and reports progress
 	// (default 1s); OnTick receives a progress snapshot each time.
 	Tick   time.Duration
@@ -178,7 +190,7 @@ type Swarm struct {
 	acct   *accounting
 	router *sipclient.Router
 	setup  *sipclient.Setup // how users connect and sign in
-	conns  []*sipnet.Conn
+	shared *sharedConns     // the shared connections (connections.model: shared)
 	users  map[int32]*vuser
 	t0     time.Time
 	log    *slog.Logger
@@ -311,30 +323,21 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 		return s.unreachableOutcome(runStart, err), nil
 	}
 	if s.spec.Connections.Model == scenarios.Shared {
-		for i := 0; i < s.spec.Connections.Shared; i++ {
-			dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
-			c, err := s.setup.Dial(dctx, ep)
-			cancel()
+		// opened at the first sign-in on each (see sharedConns), and the
+		// users' clients with them
+		s.shared = newSharedConns(s, s.spec.Connections.Shared)
+	} else {
+		for _, u := range s.users {
+			cfg, err := s.clientConfig(u, nil)
 			if err != nil {
-				return s.unreachableOutcome(runStart, fmt.Errorf("shared connection %d: %w", i+1, err)), nil
+				return nil, err
 			}
-			s.conns = append(s.conns, c)
+			c, err := sipclient.New(cfg)
+			if err != nil {
+				return nil, err
+			}
+			u.client = c
 		}
-	}
-	for _, u := range s.users {
-		cfg, err := s.setup.Config(s.plan.Users[u.idx])
-		if err != nil {
-			return nil, err
-		}
-		cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent = s.o.Target.Lookup, s.flow(u.idx), s.router, u.event
-		if len(s.conns) > 0 {
-			cfg.Conn = s.conns[int(u.idx)%len(s.conns)]
-		}
-		c, err := sipclient.New(cfg)
-		if err != nil {
-			return nil, err
-		}
-		u.client = c
 	}
 	s.t0 = s.o.Start
 	if s.t0.IsZero() {
@@ -342,7 +345,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	for r, ops := range s.plan.PostOp {
 		for idx, oi := range ops {
-			s.acct.post(int32(r), int32(idx)).intended = s.t0.Add(s.plan.Ops[oi].At).UnixNano()
+			s.acct.post(int32(r), int32(idx)).intended = s.ref(s.t0.Add(s.plan.Ops[oi].At)).UnixNano()
 		}
 	}
 	mon := newSelfMonitor(time.Now())
@@ -389,7 +392,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	<-tickDone
 	g := mon.finish(end)
 	out := &Outcome{
-		Data: data, Aborted: aborted, Start: s.t0, End: end, Stopped: stopped, Unreachable: s.unreachable.Load(),
+		Data: data, Aborted: aborted, Start: s.ref(s.t0), End: s.ref(end), Stopped: stopped, Unreachable: s.unreachable.Load(),
 		Users: reports.Users{Planned: len(s.users), SignedIn: int(s.signedIn.Load()), Failed: int(s.failed.Load()), PeakOnline: int(s.peak.Load())},
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
@@ -401,7 +404,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	// an interval
 	out.SIP = ep.Stats()
 	s.addSIPCounters(out.SIP)
-	s.rec.Tick(time.Now())
+	s.rec.Tick(s.ref(time.Now()))
 	out.Phases = s.phaseSummaries()
 	out.Checks = s.router.Checks()
 	out.Errors = s.rec.Errors()
@@ -433,10 +436,10 @@ func (s *Swarm) preflight(ctx context.Context) error {
 func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	now := time.Now()
 	s.fail("connect", err)
-	s.rec.Tick(now)
+	s.rec.Tick(s.ref(now))
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
-		Data: s.acct.data(), Start: start, End: now, Unreachable: true,
+		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
 		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
 		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
@@ -523,9 +526,9 @@ func (s *Swarm) ticker(stop, done chan struct{}, mon *selfMonitor) {
 			mon.sample()
 			s.addSIPCounters(s.router.Endpoint().Stats())
 			s.rec.Gauge("users_online", float64(s.online.Load()))
-			s.rec.Tick(now)
+			s.rec.Tick(s.ref(now))
 			if s.o.OnTick != nil {
-				snap := s.rec.Snapshot(now)
+				snap := s.rec.Snapshot(s.ref(now))
 				snap.Elapsed = now.Sub(s.t0)
 				snap.UsersOnline = int(s.online.Load())
 				snap.UsersPlanned = len(s.users)
@@ -667,7 +670,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		if !s.ready(u, op.Room) {
 			return
 		}
-		s.acct.left(u.idx, op.Room, time.Now())
+		s.acct.left(u.idx, op.Room, s.ref(time.Now()))
 		u.mu.Lock()
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
@@ -681,7 +684,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
 		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
-			s.markJoined(u, res, time.Now())
+			s.markJoined(u, res, s.ref(time.Now()))
 		}
 	}
 }
@@ -732,7 +735,7 @@ func (s *Swarm) fail(what string, err error) {
 	if errors.Is(err, sipclient.ErrReplyTimeout) {
 		s.rec.Add(reports.CounterTimeouts, 1)
 	}
-	s.rec.Error(what, cause, cleanErr(err).Error(), time.Now())
+	s.rec.Error(what, cause, cleanErr(err).Error(), s.ref(time.Now()))
 	s.log.Debug("operation failed", "op", what, "err", err)
 }
 
@@ -791,7 +794,6 @@ func cleanErr(err error) error {
 // actually started (due its intended time).
 func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool {
 	u.state.Store(stSigning)
-	c := u.client
 	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
@@ -810,6 +812,22 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		}
 		return false
 	}
+	if u.client == nil {
+		// shared connections: the user's client is made now, on its
+		// connection (opened by the first user to sign in on it)
+		conn, err := s.shared.get(ctx, int(u.idx))
+		if err != nil {
+			return fail("connect", err)
+		}
+		cfg, err := s.clientConfig(u, conn)
+		if err != nil {
+			return fail("register", err)
+		}
+		if u.client, err = sipclient.New(cfg); err != nil {
+			return fail("register", err)
+		}
+	}
+	c := u.client
 	t := time.Now()
 	if err := c.SignIn(ctx); err != nil {
 		return fail("register", err)
@@ -851,11 +869,11 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		return true
 	}
 	s.rec.Record(reports.OpJoin, time.Since(t))
-	s.markJoined(u, res, time.Now())
+	s.markJoined(u, res, s.ref(time.Now()))
 	if len(res.Rooms) < len(rooms) {
 		s.rec.Add(reports.CounterErrors, 1)
 		s.rec.Add("errors.join.partial", 1)
-		s.rec.Error("join", "partial", fmt.Sprintf("%s joined %d of its %d rooms", u.client.User(), len(res.Rooms), len(rooms)), time.Now())
+		s.rec.Error("join", "partial", fmt.Sprintf("%s joined %d of its %d rooms", u.client.User(), len(res.Rooms), len(rooms)), s.ref(time.Now()))
 	}
 	return true
 }
@@ -891,7 +909,9 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 		ps.status.Store(postSkipped)
 		return
 	}
-	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: due.UnixMicro()}
+	// the intended time on the reference clock: the recipients, on any
+	// shard, measure the delivery's latency from it
+	m := marker{room: op.Room, index: op.Index, shard: int32(max(s.o.Shard.Index, 1)), floor: s.acct.floor(op.Room), intended: s.ref(due).UnixMicro()}
 	text := string(appendPostText(make([]byte, 0, op.Size+64), s.plan.RunTag, m, int(op.Size)))
 	envid := u.client.NextEnvID()
 	slot := s.acct.base[op.Room] + op.Index
@@ -899,7 +919,7 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	u.posts[envid] = slot // before sending: the refusal may come at once
 	u.mu.Unlock()
 	s.inflight.Add(1)
-	ps.sent.Store(now.UnixNano())
+	ps.sent.Store(s.ref(now).UnixNano())
 	author := u.client.User()
 	if op.Spoof {
 		author = s.forgedAuthor(op)
@@ -944,7 +964,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 		return
 	}
 	now := time.Now()
-	ps.acked.Store(now.UnixNano())
+	ps.acked.Store(s.ref(now).UnixNano())
 	u.mu.Lock()
 	rejected := u.rejected[envid]
 	delete(u.rejected, envid)
@@ -971,13 +991,17 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
-		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, e.At); ok {
+		// the marker's intended time is on the reference clock (the
+		// sender added its offset): the arrival goes there with this
+		// shard's
+		at := s.ref(e.At)
+		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, at); ok {
 			in := time.UnixMicro(intended)
-			s.rec.Record(reports.OpPostToDelivery, e.At.Sub(in))
+			s.rec.Record(reports.OpPostToDelivery, at.Sub(in))
 			if sent != 0 {
-				s.rec.Record(reports.OpPostToDeliveryService, e.At.Sub(time.Unix(0, sent)))
+				s.rec.Record(reports.OpPostToDeliveryService, at.Sub(time.Unix(0, sent)))
 			}
-			s.phaseDone(pDelivery, in.Sub(s.t0))
+			s.phaseDone(pDelivery, in.Sub(s.ref(s.t0)))
 		}
 	case sipclient.LateReply:
 		s.rec.Add(reports.CounterLateReplies, 1)
@@ -1003,10 +1027,10 @@ func (u *vuser) event(e sipclient.Event) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)
-			s.rec.Error("session", "lost", e.Text, e.At)
+			s.rec.Error("session", "lost", e.Text, s.ref(e.At))
 			u.mu.Lock()
 			for r := range u.joined {
-				s.acct.left(u.idx, r, e.At)
+				s.acct.left(u.idx, r, s.ref(e.At))
 			}
 			clear(u.joined)
 			u.mu.Unlock()
@@ -1021,6 +1045,7 @@ func (u *vuser) event(e sipclient.Event) {
 func (s *Swarm) signOut(ctx context.Context) {
 	sem := make(chan struct{}, 256)
 	var wg sync.WaitGroup
+	defer wg.Wait() // ctx ending stops starting sign-outs, never the wait for those started
 	for _, u := range s.users {
 		if u.state.Load() != stOnline {
 			continue
@@ -1039,7 +1064,6 @@ func (s *Swarm) signOut(ctx context.Context) {
 			s.online.Add(-1)
 		}()
 	}
-	wg.Wait()
 }
 
 // SIPStats returns the swarm's SIP endpoint counters so far (bytes and

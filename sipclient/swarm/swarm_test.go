@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -80,10 +81,11 @@ func run(t *testing.T, plan *swarm.Plan, srv *refserver.Server, shards int) ([]*
 }
 
 func server(t *testing.T, plan *swarm.Plan, opts ...refserver.Option) *refserver.Server {
-	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(plan.StoreRooms("closed")...)}, opts...)...)
+	return refservertest.Start(t, append([]refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...)}, opts...)...)
 }
 
 func TestPlanDeterministic(t *testing.T) {
+	t.Parallel()
 	spec := loadSpec(t, known)
 	a, err := swarm.NewPlan(spec)
 	if err != nil {
@@ -116,6 +118,7 @@ func TestPlanDeterministic(t *testing.T) {
 // TestKnownSchedule: exactly the planned posts and deliveries, none lost,
 // and latency histograms with the right counts.
 func TestKnownSchedule(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)
@@ -177,6 +180,7 @@ func TestKnownSchedule(t *testing.T) {
 // 270 go to other members, so 2 are dropped (the 100th and 200th) and 3
 // duplicated (the 50th, 150th, 250th).
 func TestFaultsCaught(t *testing.T) {
+	t.Parallel()
 	for _, f := range []fault.Name{fault.DropDeliveries, fault.DuplicateDeliveries, "both"} {
 		t.Run(string(f), func(t *testing.T) {
 			t.Parallel()
@@ -219,6 +223,7 @@ func TestFaultsCaught(t *testing.T) {
 // TestShardsMerge: the shards of a scenario split 3 ways, merged, give the
 // counts of the unsplit run.
 func TestShardsMerge(t *testing.T) {
+	t.Parallel()
 	plan, err := swarm.NewPlan(loadSpec(t, known))
 	if err != nil {
 		t.Fatal(err)
@@ -243,5 +248,42 @@ func TestShardsMerge(t *testing.T) {
 		if p.Accounted.Delivery.Received >= merged.Delivery.Received {
 			t.Fatalf("shard %d accounts %d of %d deliveries", i+1, p.Accounted.Delivery.Received, merged.Delivery.Received)
 		}
+	}
+}
+
+// TestSharedConnsOpenedAtSignIn: a server closes a connection on which no
+// user signs in within its sign-in timeout. A shard whose start is later
+// than that (a --start-at ahead, a coordinator's barrier), or whose users
+// arrive slowly on many shared connections, must not open its shared
+// connections before their users sign in: each is opened by its first
+// user. Here the timeout is 400ms, the start 1s away and the last
+// connection's first user 750ms after it.
+func TestSharedConnsOpenedAtSignIn(t *testing.T) {
+	t.Parallel()
+	plan, err := swarm.NewPlan(loadSpec(t, known, "connections.model=shared", "connections.shared=4", "users.count=8",
+		"rooms.classes[0].size=4", "phases.signin.signin.rate=4/s", "phases.settle.duration=100ms", "phases.steady.duration=1s", "phases.quiet.duration=100ms", "drain=300ms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server(t, plan, refserver.WithLimits(refserver.Limits{SignInTimeout: 400 * time.Millisecond}))
+	start := time.Now().Add(time.Second)
+	rec := reports.NewRecorder(start, time.Second)
+	sw, err := swarm.New(plan, swarm.Options{
+		Target: target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}}, Recorder: rec, Start: start,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := sw.Run(ctx, ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Users.SignedIn != 8 || out.Stopped != "" || out.Accounted.Delivery.Lost != 0 {
+		t.Fatalf("signed in %d of 8, stopped %q, delivery %+v, errors %+v", out.Users.SignedIn, out.Stopped, out.Accounted.Delivery, out.Errors)
+	}
+	if n := srv.Stats().SIP.SignInTimeouts; n != 0 {
+		t.Fatalf("the server closed %d connections for want of a sign-in", n)
 	}
 }

@@ -43,6 +43,14 @@ type Env struct {
 	Args    []string
 	// Getenv reads the environment (the admin token); nil reads nothing.
 	Getenv func(string) string
+
+	// clockSkew is test-only: how far this process's clock is taken to
+	// be off, standing for a machine whose clock is wrong (gcload run
+	// --coordinator has its offset measured with a clock skewed by it and
+	// corrects for it like any other offset). Nothing in gcload sets it:
+	// only the test binary does, from GCLOAD_TEST_CLOCK_SKEW, when it
+	// runs as a child gcload (main_test.go).
+	clockSkew time.Duration
 }
 
 // getenv reads an environment variable through Getenv ("" without it).
@@ -142,10 +150,11 @@ persistent chat: XCCOS over SIP) against a server, measures latency and
 delivery honestly, checks every protocol rule, and runs a reference server.
 
 Exit codes: 0 pass, 1 internal error, 2 bad input, 3 failed (a threshold
-or a health check: users not signed in, sessions lost, operations skipped),
-4 conformance failed, 5 invalid run (the generator was the bottleneck),
-6 aborted (Ctrl-C, SIGTERM, --deadline), 7 target unreachable or no work
-done, 8 compare inconclusive.`,
+or a health check: users not signed in, sessions lost, operations skipped,
+a shard of a distributed run dead or missing), 4 conformance failed,
+5 invalid run (the generator was the bottleneck), 6 aborted (Ctrl-C,
+SIGTERM, --deadline), 7 target unreachable or no work done (a distributed
+run whose shards were not all ready), 8 compare inconclusive.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       Version,
@@ -171,6 +180,7 @@ done, 8 compare inconclusive.`,
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),
+		NewCmdCoordinate(env, nil),
 		NewCmdConform(env, nil),
 		NewCmdReport(env),
 		NewCmdCompare(env),

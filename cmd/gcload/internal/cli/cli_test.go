@@ -5,20 +5,23 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/xml"
-	"github.com/gcload/gcload/capacity"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipclient/check"
 )
 
 type result struct {
@@ -159,6 +162,7 @@ func TestThresholdFails(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("name: bad\nusers: {count: 0}\nphases: []\nthresholds: [\"lost <> 0\", \"nosuch.p99 < 1ms\"]\n"), 0o644)
@@ -191,6 +195,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestScenarioCommands(t *testing.T) {
+	t.Parallel()
 	r := gcload(t, nil, "scenario", "list")
 	for _, name := range []string{"smoke", "peak", "logon-storm", "large-room", "lync2013-mix", "soak", "history-heavy"} {
 		if !strings.Contains(r.stdout, name) {
@@ -211,16 +216,20 @@ func TestScenarioCommands(t *testing.T) {
 func TestInterrupt(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "res")
 	sig := make(chan os.Signal, 2)
+	// interrupt in the steady phase: every user online and posting (the
+	// progress line says so)
+	stderr := &watchWriter{wantRE: regexp.MustCompile(`users 12/12\s+posts [1-9]`), hit: make(chan struct{})}
 	go func() {
-		time.Sleep(1500 * time.Millisecond)
+		<-stderr.hit
 		sig <- os.Interrupt
 	}()
 	args := append([]string{"run", "smoke", "--out", out}, quick...)
-	args = append(args, "--set", "phases.steady.duration=30s")
+	args = append(args, "--set", "phases.steady.duration=30s", "--progress", "plain", "--interval", "250ms")
 	start := time.Now()
-	r := gcload(t, sig, args...)
-	if r.code != reports.ExitAborted {
-		t.Fatalf("exit %d, want %d\n%s\n%s", r.code, reports.ExitAborted, r.stdout, r.stderr)
+	var stdout bytes.Buffer
+	code := Main(&Env{Stdout: &stdout, Stderr: stderr, Signals: sig, Now: time.Now, Args: args})
+	if code != reports.ExitAborted {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, reports.ExitAborted, stdout.String(), stderr.String())
 	}
 	if time.Since(start) > 10*time.Second {
 		t.Fatalf("the interrupt did not stop the run (%s)", time.Since(start))
@@ -272,6 +281,16 @@ func TestShardsAndMerge(t *testing.T) {
 	if m.Shard != "merged(3)" {
 		t.Fatalf("shard %q", m.Shard)
 	}
+	// the merged run's phases, the drain last, add up to its totals
+	sum := map[reports.Op]int64{}
+	for _, p := range m.Phases {
+		for op, o := range p.Ops {
+			sum[op] += o.Count
+		}
+	}
+	if len(m.Phases) != 3 || !m.Phases[2].Drain || sum[reports.OpPostAck] != m.Ops[reports.OpPostAck].Count || sum[reports.OpPostToDelivery] != m.Ops[reports.OpPostToDelivery].Count {
+		t.Fatalf("merged phases %+v add up to %v; ops %+v", m.Phases, sum, m.Ops)
+	}
 	if r := gcload(t, nil, "merge", filepath.Join(dir, "s1"), filepath.Join(dir, "s1")); r.code != reports.ExitBadInput {
 		t.Fatalf("merging one shard twice: exit %d", r.code)
 	}
@@ -283,6 +302,7 @@ func itoa(i int) string { return string(rune('0' + i)) }
 // server that drops deliveries, and `gcload run` against it fails on its
 // lost threshold with the loss counted; `--misbehave list` lists the faults.
 func TestServeMisbehave(t *testing.T) {
+	t.Parallel()
 	r := gcload(t, nil, "serve", "--misbehave", "list")
 	if r.code != 0 || !strings.Contains(r.stdout, "drop-deliveries") || !strings.Contains(r.stdout, "duplicate-deliveries") {
 		t.Fatalf("--misbehave list: exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -387,10 +407,11 @@ func TestInternalError(t *testing.T) {
 // and writes JUnit; with a misbehaviour it exits 4 and its JSON names the
 // failed rule; bad flags exit 2.
 func TestConform(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "conformance.xml")
 	r := gcload(t, nil, "conform", "--junit", junit, "--timeout", "1s", "--posts", "10")
-	if r.code != 0 || !strings.Contains(r.stdout, "29 rules: 29 passed, 0 failed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "33 rules: 33 passed, 0 failed") {
 		t.Fatalf("clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	x, err := os.ReadFile(junit)
@@ -411,6 +432,9 @@ func TestConform(t *testing.T) {
 		if (x.Status == "fail") != (x.ID == "history/persisted-order") {
 			t.Errorf("%s: %s", x.ID, x.Status)
 		}
+	}
+	for _, p := range jsonshape.Check([]byte(r.stdout), reflect.TypeFor[check.Report](), false, metricKey) {
+		t.Errorf("conform --json: %s", p)
 	}
 	for _, bad := range [][]string{{"conform", "--rules", "nope"}, {"conform", "--server", "127.0.0.1:1"}, {"conform", "--misbehave", "nope"}} {
 		if r := gcload(t, nil, bad...); r.code != reports.ExitBadInput {
@@ -566,6 +590,15 @@ func TestCalibrateAndCapacity(t *testing.T) {
 	var pred map[string]any
 	if b, err := os.ReadFile(filepath.Join(dir, "capacity.json")); err != nil || json.Unmarshal(b, &pred) != nil || pred["validation"] == nil {
 		t.Fatalf("capacity.json: %v", err)
+	}
+	for name, typ := range map[string]reflect.Type{"capacity.json": reflect.TypeFor[capacity.Prediction](), capacity.CalibrationFile: reflect.TypeFor[capacity.Calibration]()} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range jsonshape.Check(b, typ, false, metricKey) {
+			t.Errorf("%s: %s", name, p)
+		}
 	}
 	h, err := os.ReadFile(filepath.Join(dir, "capacity.html"))
 	if err != nil || strings.Contains(string(h), "http://") || strings.Count(string(h), "<svg") < 4 {

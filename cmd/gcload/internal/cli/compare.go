@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/reports/compare"
@@ -93,11 +91,7 @@ func runCompare(_ context.Context, env *Env, o *CompareOptions, baseDir, newDir 
 	if err != nil {
 		return badInput(err)
 	}
-	writeJSON := func(w io.Writer) error {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
-	}
+	writeJSON := rep.WriteJSON
 	switch o.JSON {
 	case "-":
 		if err := writeJSON(env.Stdout); err != nil {

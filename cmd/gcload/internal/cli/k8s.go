@@ -7,11 +7,17 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gcload/gcload/deploy/k8s"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/spf13/cobra"
 )
+
+// DefaultServeResults is how long a rendered coordinator serves the merged
+// results after the verdict: time to port-forward and download them
+// before the pod ends (its Job completes when it exits).
+const DefaultServeResults = 15 * time.Minute
 
 // K8sRenderOptions are the flags of gcload k8s render.
 type K8sRenderOptions struct {
@@ -35,7 +41,10 @@ holding the scenario, the coordinator (a Job of one pod and a Service), and
 the shards (an Indexed Job: completionMode Indexed, completions and
 parallelism N; each pod's shard index is its JOB_COMPLETION_INDEX plus 1).
 The shards send their results to the coordinator, which merges and judges
-them: no shared volume is needed.
+them: no shared volume is needed. The coordinator logs the merged summary
+and verdict, then serves the merged folder for --serve-results (15m):
+kubectl port-forward job/NAME-coordinator 8440, then
+curl -o results.tar.gz http://localhost:8440/v1/merged.
 
 Shard pods request memory and CPU derived from the scenario: the users of
 a shard times the generator's measured memory per user, and its
@@ -68,6 +77,7 @@ or with --set) that every pod can reach.`,
 	f.StringVar(&o.ShardMemory, "shard-memory", "", "memory request of a shard pod (default: derived from the scenario)")
 	f.StringVar(&o.CoordinatorCPU, "coordinator-cpu", k8s.DefaultCoordinatorCPU, "CPU request of the coordinator pod")
 	f.StringVar(&o.CoordinatorMemory, "coordinator-memory", k8s.DefaultCoordinatorMemory, "memory request of the coordinator pod")
+	f.DurationVar(&o.ServeResults, "serve-results", DefaultServeResults, "how long the coordinator serves the merged results after the verdict (kubectl port-forward, then GET /v1/merged); 0: not served (they are then only in its log)")
 	f.StringVarP(&o.Out, "out", "o", "", "write the manifests to this file (default: standard output)")
 	cmd.AddCommand(render)
 	return cmd

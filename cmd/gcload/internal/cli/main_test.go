@@ -3,16 +3,31 @@ package cli
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/gcload/gcload/internal/pgtest"
 )
+
+// testClockSkewEnv, in the environment of the test binary started as a
+// child gcload, skews its clock by a Go duration (Env.clockSkew): a test
+// stands for a machine whose clock is wrong with it. The gcload binary
+// does not read it.
+const testClockSkewEnv = "GCLOAD_TEST_CLOCK_SKEW"
 
 // TestMain lets the test binary stand in for gcload when a command starts
 // it as a child process (gcload calibrate runs the server so), and stops
 // the PostgreSQL cluster a test started.
 func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) == "1" {
-		os.Exit(Main(NewEnv()))
+		env := NewEnv()
+		if v := os.Getenv(testClockSkewEnv); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				panic(testClockSkewEnv + ": " + err.Error())
+			}
+			env.clockSkew = d
+		}
+		os.Exit(Main(env))
 	}
 	os.Exit(pgtest.Main(m))
 }

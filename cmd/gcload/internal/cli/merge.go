@@ -24,7 +24,10 @@ func NewCmdMerge(env *Env, runF func(*MergeOptions) error) *cobra.Command {
 		Long: `Merge the results folders of the shards of one scenario run (gcload run
 --shard i/N) into one: histograms merge losslessly, counters add up, and
 delivery accounting is recomputed over every shard's posts and members, so
-the merged results equal those of an unsplit run.`,
+the merged results equal those of an unsplit run. A shard of the run with no
+folder here is named missing in the verdict, which then fails (exit code 3):
+its planned work is not in the results. gcload coordinate merges the same
+way, naming the shards that died.`,
 		Example: `  gcload merge results/peak-shard1 results/peak-shard2 results/peak-shard3 --out results/peak`,
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

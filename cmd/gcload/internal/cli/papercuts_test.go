@@ -22,6 +22,7 @@ import (
 // package names in messages, the flag the user typed named (not --set),
 // gcload version.
 func TestMessages(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, tc := range []struct {
 		args []string
@@ -51,6 +52,7 @@ func TestMessages(t *testing.T) {
 // rooms file gcload ships (the smoke scenario's rooms, as its plan names
 // them), and a serve whose input is wrong leaves no database behind.
 func TestReadmeServeExample(t *testing.T) {
+	t.Parallel()
 	rooms, err := refserver.LoadRoomsFile("../../../../examples/rooms.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -63,12 +65,12 @@ func TestReadmeServeExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := plan.StoreRooms(spec.Rooms.Privacy)
+	want := plan.AdminRooms(spec.Rooms.Privacy)
 	if len(rooms) != len(want) {
 		t.Fatalf("examples/rooms.yaml has %d rooms, the smoke plan %d", len(rooms), len(want))
 	}
 	for i := range want {
-		if rooms[i].ID != want[i].ID || rooms[i].Privacy != want[i].Privacy || !slices.Equal(rooms[i].Members, want[i].Members) {
+		if rooms[i].ID != want[i].ID || string(rooms[i].Privacy) != want[i].Privacy || !slices.Equal(rooms[i].Members, want[i].Members) {
 			t.Errorf("room %d: %s %s %v, the plan's %s %s %v", i, rooms[i].ID, rooms[i].Privacy, rooms[i].Members, want[i].ID, want[i].Privacy, want[i].Members)
 		}
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -46,6 +48,13 @@ type RunOptions struct {
 	// ServerMetrics are Prometheus expositions of the server (a
 	// node_exporter's, its own /metrics) to measure it from.
 	ServerMetrics []string
+	// Coordinator is the URL of a coordinator (gcload coordinate) to run
+	// as one of its shards; CoordinatorCA a PEM file of the CA of an
+	// https coordinator's certificate.
+	Coordinator, CoordinatorCA string
+	// Streams are --stream FORMAT=FILE: each interval written to FILE
+	// ("-": standard output) as JSON lines or CSV while the run goes on.
+	Streams []string
 }
 
 // NewCmdRun builds `gcload run`.
@@ -70,11 +79,23 @@ results; a second one ends gcload at once. --deadline bounds the whole run.
 
 The run stops by itself when the target cannot be reached or its first
 sign-ins all fail (exit code 7), and when every session has been lost
-(the target went away; exit code 3).`,
+(the target went away; exit code 3).
+
+With --coordinator URL the run is one shard of a distributed run (see
+gcload coordinate): its index comes from --shard i, or from
+JOB_COMPLETION_INDEX (a Kubernetes Indexed Job's pod: index k is shard
+k+1). It registers, has its clock offset measured, waits for the shared
+start, reports while it runs, and sends its results folder to the
+coordinator at the end; Ctrl-C, or the coordinator stopping the run, ends
+the load and sends what there is. The times it records are on the
+coordinator's clock (its measured offset is in summary.json), so that a
+post sent on one shard and received on another is timed correctly.`,
 		Example: `  gcload run scenarios/smoke.yaml
   gcload run peak --set phases.steady.duration=60s
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
-  gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...`,
+  gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...
+  gcload run peak --coordinator http://coord.example.com:8440 --shard 2 --target ... --server ...
+  gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenario = args[0]
@@ -88,8 +109,10 @@ sign-ins all fail (exit code 7), and when every session has been lost
 	addTargetFlags(f, &o.Target)
 	f.StringArrayVar(&o.Set, "set", nil, "override a scenario field: KEY=VALUE (repeatable), e.g. users.count=100 or phases.steady.duration=60s")
 	f.StringVar(&o.Out, "out", "", "results folder (default results/SCENARIO-TIME)")
-	f.StringVar(&o.Shard, "shard", "1/1", "run shard i of N of the scenario (i/N); merge shard results with gcload merge")
+	f.StringVar(&o.Shard, "shard", "", "run shard i of N of the scenario (i/N; default 1/1); merge shard results with gcload merge. With --coordinator, i or i/N (default: $JOB_COMPLETION_INDEX + 1)")
 	f.StringVar(&o.StartAt, "start-at", "", "start time (RFC 3339) shared by the shards of a run")
+	f.StringVar(&o.Coordinator, "coordinator", "", "run as a shard of the coordinator at this URL (gcload coordinate): http://HOST:PORT or https://HOST:PORT")
+	f.StringVar(&o.CoordinatorCA, "coordinator-ca", "", "PEM file of the CA that signed an https coordinator's certificate (default: the system's)")
 	f.StringVar(&o.Progress, "progress", "auto", "progress display: auto, tty, plain or none")
 	f.IntVar(&o.ServerPID, "server-pid", 0, "process ID of a server on this machine, to measure its CPU, memory and disk apart from gcload's (measurement.json)")
 	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
@@ -97,6 +120,7 @@ sign-ins all fail (exit code 7), and when every session has been lost
 	f.StringVar(&o.Metrics, "metrics-addr", "", "serve live Prometheus metrics at http://ADDR/metrics during the run (e.g. 127.0.0.1:9464)")
 	f.DurationVar(&o.Tick, "interval", time.Second, "interval of the time series and the progress display")
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
+	f.StringArrayVar(&o.Streams, "stream", nil, `write each interval while the run goes on, FORMAT=FILE (repeatable): json (one JSON object a line) or csv; FILE "-" is standard output, and the summary then goes to standard error (docs/results.md, "Streams")`)
 	f.DurationVar(&o.Deadline, "deadline", 0, "end the run after this long whatever happens (load stopped, drain abandoned, results written; exit code 6); 0: no deadline")
 	return cmd
 }
@@ -155,7 +179,14 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if err != nil {
 		return err
 	}
-	shard, err := swarm.ParseShard(o.Shard)
+	if o.Coordinator != "" {
+		return runShard(ctx, env, o, spec, level)
+	}
+	shardFlag := o.Shard
+	if shardFlag == "" {
+		shardFlag = "1/1"
+	}
+	shard, err := swarm.ParseShard(shardFlag)
 	if err != nil {
 		return badInput(err)
 	}
@@ -172,13 +203,12 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if o.Deadline < 0 {
 		return badInput(fmt.Errorf("--deadline %s: must not be negative", o.Deadline))
 	}
-	out := o.Out
-	if out == "" {
-		out = filepath.Join("results", unsafeName.ReplaceAllString(spec.Name, "_")+"-"+env.Now().Format("20060102-150405"))
-		if shard.Of > 1 {
-			out += "-shard" + fmt.Sprint(shard.Index)
-		}
+	out := outDir(env, o, spec, shard)
+	streams, summaryOut, closeStreams, err := openStreams(env, o.Streams)
+	if err != nil {
+		return err
 	}
+	defer closeStreams()
 	ctx, cancel := withDeadline(ctx, o.Deadline)
 	defer cancel()
 	res, err := loadrun.Run(ctx, spec, loadrun.Options{
@@ -187,13 +217,83 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		Tick:   o.Tick, Observer: obs, MetricsAddr: o.Metrics, Now: env.Now,
 		Logger:  slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
+		Streams: streams,
 	})
 	if err != nil {
 		return fromLibrary(err)
 	}
-	reports.WriteText(env.Stdout, &res.Summary)
-	fmt.Fprintf(env.Stdout, "results: %s\n", out)
+	if err := closeStreams(); err != nil {
+		fmt.Fprintf(env.Stderr, "gcload run: %v\n", err)
+	}
+	reports.WriteText(summaryOut, &res.Summary)
+	fmt.Fprintf(summaryOut, "results: %s\n", out)
 	return verdictCode(&res.Summary)
+}
+
+// outDir is --out, or results/SCENARIO-TIME[-shardI].
+func outDir(env *Env, o *RunOptions, spec *scenarios.Spec, shard swarm.Shard) string {
+	if o.Out != "" {
+		return o.Out
+	}
+	out := filepath.Join("results", unsafeName.ReplaceAllString(spec.Name, "_")+"-"+env.Now().Format("20060102-150405"))
+	if shard.Of > 1 {
+		out += "-shard" + fmt.Sprint(shard.Index)
+	}
+	return out
+}
+
+// openStreams opens the files of --stream FORMAT=FILE and returns their
+// sinks, where the summary goes (standard error when a stream takes
+// standard output) and a function that closes the files (once; later
+// calls return nil).
+func openStreams(env *Env, specs []string) (sinks []reports.IntervalSink, summary io.Writer, closeAll func() error, err error) {
+	summary = env.Stdout
+	var files []*os.File
+	closeAll = func() error {
+		var errs []error
+		for _, f := range files {
+			if err := f.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("--stream %s: %w", f.Name(), err))
+			}
+		}
+		files = nil
+		return errors.Join(errs...)
+	}
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		format, file, ok := strings.Cut(spec, "=")
+		if !ok || file == "" {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: want FORMAT=FILE, e.g. json=intervals.jsonl or csv=- (standard output)", spec))
+		}
+		if format != "json" && format != "csv" {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: unknown format %q (want json or csv)", spec, format))
+		}
+		if seen[file] {
+			closeAll()
+			return nil, nil, nil, badInput(fmt.Errorf("--stream %q: %s is already the file of another --stream", spec, file))
+		}
+		seen[file] = true
+		var w io.Writer
+		if file == "-" {
+			w, summary = env.Stdout, env.Stderr
+		} else {
+			f, err := os.Create(file)
+			if err != nil {
+				closeAll()
+				return nil, nil, nil, badInput(fmt.Errorf("--stream %q: %w", spec, err))
+			}
+			files = append(files, f)
+			w = f
+		}
+		if format == "json" {
+			sinks = append(sinks, reports.NewJSONStream(w))
+		} else {
+			sinks = append(sinks, reports.NewCSVStream(w))
+		}
+	}
+	return sinks, summary, closeAll, nil
 }
 
 // withDeadline bounds ctx, the load, and the drain it carries

@@ -20,6 +20,7 @@ import (
 // database (every acknowledged post of a run is there after), and prints
 // the URL without its password.
 func TestServePostgres(t *testing.T) {
+	t.Parallel()
 	url := strings.Replace(pgtest.Shared(t).NewDatabase(t), "gcload@", "gcload:s3cret@", 1) // trust: any password
 	pr, pw := io.Pipe()
 	sig := make(chan os.Signal, 1)

@@ -62,6 +62,7 @@ func serveFor(t *testing.T, getenv func(string) string, args ...string) (line st
 // (or takes it from GCLOAD_ADMIN_TOKEN, writing no file), and warns on
 // standard error when told to listen beyond loopback.
 func TestServeAdminAPI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "gc.db")
 	adminRE := regexp.MustCompile(`admin API (http://[^\s,]+)`)
@@ -99,10 +100,10 @@ func TestServeAdminAPI(t *testing.T) {
 		t.Fatalf("no admin API in %q", line)
 	}
 	base := m[1] // http://[::]:PORT: every interface, loopback among them
-	if _, err := adminclient.Do(adminclient.WithToken(t.Context(), token), "GET", base, "/api/stats", nil); err != nil {
+	if _, err := adminclient.New(base, token).Stats(t.Context()); err != nil {
 		t.Fatalf("the environment's token: %v", err)
 	}
-	_, err = adminclient.Do(t.Context(), "GET", base, "/api/stats", nil)
+	_, err = adminclient.New(base, "").Stats(t.Context())
 	var se *adminclient.StatusError
 	if !errors.As(err, &se) || se.Code != 401 || !strings.Contains(err.Error(), adminclient.TokenEnv) {
 		t.Fatalf("without a token: %v, want 401 naming %s", err, adminclient.TokenEnv)

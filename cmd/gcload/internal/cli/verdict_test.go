@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,15 +23,17 @@ type watchWriter struct {
 	mu   sync.Mutex
 	buf  bytes.Buffer
 	want string
-	hit  chan struct{}
-	once sync.Once
+	// wantRE, when set, is what to watch for instead of want
+	wantRE *regexp.Regexp
+	hit    chan struct{}
+	once   sync.Once
 }
 
 func (w *watchWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), w.want) {
+	if w.wantRE != nil && w.wantRE.MatchString(w.buf.String()) || w.wantRE == nil && strings.Contains(w.buf.String(), w.want) {
 		w.once.Do(func() { close(w.hit) })
 	}
 	return len(p), nil
@@ -109,6 +112,7 @@ func closedPort(t *testing.T) string {
 // seconds with the exit code for an unreachable target, and the cause,
 // "connection refused", is in its output without any debug flag.
 func TestRunAgainstNothing(t *testing.T) {
+	t.Parallel()
 	out := filepath.Join(t.TempDir(), "res")
 	start := time.Now()
 	r := gcload(t, nil, append([]string{"run", "smoke", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--out", out}, quick...)...)
@@ -200,6 +204,7 @@ func TestLateRepliesAreTimeouts(t *testing.T) {
 // TestConformAgainstNothing: conform against a target nothing listens on
 // is not a conformance failure (4) but exit 7, at once, with the cause.
 func TestConformAgainstNothing(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	r := gcload(t, nil, "conform", "--target", "sip:ocschat@example.com", "--server", closedPort(t), "--users",
 		"sip:a@example.com,sip:b@example.com,sip:c@example.com,sip:d@example.com", "--room", "chat", "--timeout", "1s")
@@ -214,6 +219,7 @@ func TestConformAgainstNothing(t *testing.T) {
 // TestConformNoWork: a target that takes connections and closes them at
 // once lets no probe check anything: exit 7 (no work done), not 4.
 func TestConformNoWork(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -242,6 +248,7 @@ func TestConformNoWork(t *testing.T) {
 // TestConformSIGTERM: SIGTERM stops conform like Ctrl-C: the reports are
 // written with the rules not run skipped, and the exit code is 6.
 func TestConformSIGTERM(t *testing.T) {
+	t.Parallel()
 	junit := filepath.Join(t.TempDir(), "conformance.xml")
 	sig := make(chan os.Signal, 2)
 	stderr := &watchWriter{want: "probe fanout", hit: make(chan struct{})}
@@ -272,6 +279,7 @@ func TestConformSIGTERM(t *testing.T) {
 
 // TestConformDeadline: --deadline ends the suite in time (exit 6).
 func TestConformDeadline(t *testing.T) {
+	t.Parallel()
 	start := time.Now()
 	r := gcload(t, nil, "conform", "--deadline", "1500ms", "--timeout", "1s", "--posts", "400", "--json", "-")
 	if r.code != reports.ExitAborted || !strings.Contains(r.stderr, "--deadline of 1.5s passed") {
@@ -310,7 +318,11 @@ func TestRunDeadlineAndSecondSignal(t *testing.T) {
 		sig <- os.Interrupt
 	}()
 	args := append([]string{"run", "smoke", "--out", filepath.Join(t.TempDir(), "res2"), "--progress", "plain", "--interval", "250ms"}, append(quick, "--set", "phases.steady.duration=60s", "--progress", "plain")...)
-	go Main(&Env{Stdout: &bytes.Buffer{}, Stderr: stderr, Signals: sig, Exit: func(code int) { exited <- code }, Now: time.Now, Args: args})
+	returned := make(chan struct{})
+	go func() {
+		defer close(returned)
+		Main(&Env{Stdout: &bytes.Buffer{}, Stderr: stderr, Signals: sig, Exit: func(code int) { exited <- code }, Now: time.Now, Args: args})
+	}()
 	select {
 	case code := <-exited:
 		if code != reports.ExitAborted {
@@ -318,6 +330,13 @@ func TestRunDeadlineAndSecondSignal(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatalf("a second signal did not end the process\n%s", stderr.String())
+	}
+	// a process would be gone; here Main goes on to its end, writing into
+	// the test's folder: wait for it before the folder is removed
+	select {
+	case <-returned:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("Main did not return after the second signal's exit\n%s", stderr.String())
 	}
 }
 
