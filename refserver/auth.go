@@ -145,7 +145,11 @@ func trunk(c *sipnet.Conn) bool {
 func (a *authn) failed(tx *sipnet.ServerTx, why error, challenges ...sipauth.Field) {
 	a.failures.Add(1)
 	a.log.Info("refserver: authentication failed", "conn", tx.Conn.String(), "why", why.Error())
-	a.challenge(tx, "authentication failed: "+why.Error(), challenges...)
+	msg := why.Error()
+	if !strings.Contains(msg, "authentication failed") {
+		msg = "authentication failed: " + msg
+	}
+	a.challenge(tx, msg, challenges...)
 }
 
 // challenge answers 401 with challenges (WWW-Authenticate) and a Warning.

@@ -14,11 +14,15 @@ import (
 )
 
 // sanitizeWarning keeps what a client sent printable ASCII for a Warning
-// header's quoted text.
+// header's quoted text: double quotes become single ones (a quoted name
+// stays readable), other bytes outside it '?'.
 func sanitizeWarning(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c < 0x20 || c >= 0x7f || c == '\\':
 			b[i] = '?'
 		}
 	}
