@@ -135,8 +135,9 @@ func TestRunTLSNTLMAccounts(t *testing.T) {
 	}
 	bad := filepath.Join(t.TempDir(), "bad")
 	run = gcload(t, nil, append(append(base, "--password", "wrong{i}", "--out", bad), quick...)...)
-	if run.code == 0 || strings.Contains(run.stdout, "target unreachable") {
-		t.Fatalf("wrong password: exit %d, want a run that did no work, not an unreachable target\n%s", run.code, run.stdout)
+	if run.code != reports.ExitUnreachable || strings.Contains(run.stdout, "target unreachable") ||
+		!strings.Contains(run.stdout, "no work done: the first") || !strings.Contains(run.stdout, "the server refuses the credentials") {
+		t.Fatalf("wrong password: exit %d, want %d for a run that did no work because the server refused the credentials, not an unreachable target\n%s", run.code, reports.ExitUnreachable, run.stdout)
 	}
 	s = readSummary(t, bad)
 	if s.Users.SignedIn != 0 || s.Counters[reports.CounterSignInFailed] == 0 || len(s.Errors) == 0 ||
