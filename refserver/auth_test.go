@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -488,8 +489,12 @@ func TestTLSTrunk(t *testing.T) {
 
 // TestAdminAccounts: accounts added through the admin API sign in; the
 // list shows no password; a bad account is refused without adding any.
+// No password, given or tried, reaches the server's log (at debug level),
+// which does record the failed sign-in.
 func TestAdminAccounts(t *testing.T) {
-	srv := refservertest.Start(t, refserver.WithAuth(refserver.AuthNTLM))
+	logs := &syncBuffer{}
+	srv := refservertest.Start(t, refserver.WithAuth(refserver.AuthNTLM),
+		refserver.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	call := func(method, path, body string) int {
 		req, _ := http.NewRequest(method, srv.AdminURL()+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+refservertest.AdminToken)
@@ -528,5 +533,18 @@ func TestAdminAccounts(t *testing.T) {
 	w := dial(t, srv.TCPAddr(), nil, bob.URI)
 	if _, err := w.signInNTLM(`EXAMPLE\bob`, "builder"); err != nil {
 		t.Fatal(err)
+	}
+	w = dial(t, srv.TCPAddr(), nil, bob.URI)
+	if _, err := w.signInNTLM(`EXAMPLE\bob`, "guessed-wrong"); err == nil {
+		t.Fatal("a wrong password signed in")
+	}
+	out := logs.String()
+	if !strings.Contains(out, "authentication failed") {
+		t.Fatalf("the failed sign-in is not in the log:\n%s", out)
+	}
+	for _, pw := range []string{"wonderland", "builder", "secret-value", "guessed-wrong"} {
+		if strings.Contains(out, pw) {
+			t.Errorf("the log holds the password %q:\n%s", pw, out)
+		}
 	}
 }
