@@ -174,7 +174,8 @@ func TestWrongPassword(t *testing.T) {
 			cfg.Password = "wrong"
 			_, err := connect(t, cfg)
 			var ae *sipclient.AuthError
-			if !errors.As(err, &ae) || ae.Code != 401 || !strings.HasPrefix(err.Error(), "authentication failed (401 Unauthorized: authentication failed") {
+			if !errors.As(err, &ae) || ae.Code != 401 || !strings.HasPrefix(err.Error(), "authentication failed (401 Unauthorized: "+string(auth)+": authentication failed") ||
+				!strings.Contains(err.Error(), "'user0@example.com'") || !strings.Contains(err.Error(), "(wrong password)") {
 				t.Fatalf("wrong password: %v", err)
 			}
 			cfg.Password = ""
