@@ -55,6 +55,12 @@ const (
 	// Room management by managers [extension: cmd:chanupd].
 	ManagerOnly = "manage/manager-only"
 	Invitation  = "manage/invitation"
+	// Authentication (MS-SIPAE, RFC 3261 digest), checked when the target
+	// has credentials.
+	Challenge       = "auth/challenge"
+	ServerSignature = "auth/server-signature"
+	RefuseUnsigned  = "auth/refuse-unsigned"
+	Identity        = "auth/identity"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -66,6 +72,7 @@ var all = []string{
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
 	ManagerOnly, Invitation,
+	Challenge, ServerSignature, RefuseUnsigned, Identity,
 }
 
 // All returns every rule ID, in report order.

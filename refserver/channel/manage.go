@@ -115,6 +115,9 @@ func (h *Hub) roomUpdate(s *session, envid uint64, d *xccos.Data) {
 		}
 		r.setInfo(cur)
 		evicted := r.evictUnreadable()
+		for _, e := range evicted {
+			h.leftLocked(r, e)
+		}
 		out := xccos.ChanIB{URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic,
 			Props: []xccos.KV{{ID: xccos.PropPrivacy, Value: string(r.info.Privacy)}}}
 		r.mu.Unlock()

@@ -70,6 +70,10 @@ const (
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
 	LetAnyoneManage         Name = "let-anyone-manage"
 	NoInvitation            Name = "no-invitation"
+	NoChallenge             Name = "no-challenge"
+	BadServerSignature      Name = "bad-server-signature"
+	AcceptUnsigned          Name = "accept-unsigned"
+	NoIdentityBinding       Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -125,6 +129,10 @@ var catalog = []Fault{
 	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
+	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
+	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
+	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
+	{NoIdentityBinding, []string{ruleid.Identity}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},

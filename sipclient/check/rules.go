@@ -64,6 +64,10 @@ var Rules = []Rule{
 	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
 	{ruleid.ManagerOnly, "cmd:chanupd [extension] from a user who is not a manager of the room is refused with 403 and changes nothing; a manager's is done", "XCCOS §5 (managers edit membership and properties); docs/protocol.md, cmd:chanupd", "managed-room"},
 	{ruleid.Invitation, "a user a manager adds to a room with cmd:chanupd gets an invitation to it in rpl:getinv", "XCCOS §4 (getinv), §5 (invitations); docs/protocol.md, cmd:chanupd", "managed-room"},
+	{ruleid.Challenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
+	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
+	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
+	{ruleid.Identity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
 }
 
 // RuleByID returns the rule with that ID.

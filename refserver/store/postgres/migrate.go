@@ -25,10 +25,10 @@ type migration struct {
 // time reads back exactly as it was delivered. messages.room_id has no
 // foreign key: the writer checks the room under the lock of its row (rooms
 // are never deleted), and a per-row trigger would cost about 6 µs a post.
-// Migration 2's servers table is for pools (pool.go). Migration 3's
-// archive keys its records by (the writing transaction's xid, id): readers
-// take only records of transactions older than every one in progress, in
-// that order (store.Cursor).
+// Migration 2's servers table and 3's online table are for pools (pool.go).
+// Migration 4's archive keys its records by (the writing transaction's
+// xid, id): readers take only records of transactions older than every one
+// in progress, in that order (store.Cursor).
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -78,7 +78,16 @@ CREATE TABLE servers (
 	heartbeat timestamptz NOT NULL DEFAULT now()
 );
 `},
-	{3, "compliance archive", `
+	{3, "who is online where in a pool", `
+CREATE TABLE online (
+	server_id text NOT NULL,
+	room_id text NOT NULL,
+	user_uri text NOT NULL,
+	sessions integer NOT NULL CHECK (sessions > 0),
+	PRIMARY KEY (server_id, room_id, user_uri)
+);
+`},
+	{4, "compliance archive", `
 CREATE TABLE archive (
 	id bigint GENERATED ALWAYS AS IDENTITY,
 	xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
