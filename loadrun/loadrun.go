@@ -14,6 +14,8 @@ package loadrun
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +31,7 @@ import (
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/gcload/gcload/target"
 )
@@ -309,7 +312,8 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 // TargetOf is the target a scenario's target section names (no server:
 // the embedded reference server).
 func TargetOf(spec *scenarios.Spec) target.Target {
-	return target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin, Servers: spec.Target.Servers()}
+	return target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin, Servers: spec.Target.Servers(),
+		Login: spec.Users.Login, Password: spec.Users.Password, Accounts: spec.Users.Accounts}
 }
 
 // settleTarget returns the run's target, the scenario's section with
@@ -362,18 +366,57 @@ func (r *run) startMeasure(ctx context.Context) error {
 // scenario's rooms on a target with an admin API.
 func (r *run) startTarget(ctx context.Context) error {
 	if !r.tg.Embedded() {
+		if r.tg.Locate() {
+			tg, err := sipclient.Locate(ctx, r.tg)
+			if err != nil {
+				return fmt.Errorf("%w: %w", swarm.ErrUnreachable, err)
+			}
+			r.tg, r.desc = tg, tg.String()+" (found in DNS)"
+			r.spec.Target.Server = tg.Server()
+		}
 		if r.tg.Admin == "" {
 			return nil
 		}
-		return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
+		admin := adminclient.New(r.tg.Admin, r.tg.AdminToken)
+		if err := swarm.Provision(ctx, admin, r.plan, r.spec.Rooms.Privacy); err != nil {
+			return err
+		}
+		setup, err := sipclient.NewSetup(r.tg, r.spec.Transport)
+		if err != nil {
+			return badInput(err)
+		}
+		creds, err := r.plan.Credentials(setup.Credentials)
+		if err != nil {
+			return badInput(err)
+		}
+		return swarm.ProvisionAccounts(ctx, admin, creds)
 	}
 	spec := r.spec
 	if spec.Target.Embedded.Pool > 0 {
 		return r.startPool(ctx)
 	}
+	auth, err := refserver.ParseAuth(spec.Target.Embedded.Auth)
+	if err != nil {
+		return badInput(fmt.Errorf("target.embedded.auth: %w", err))
+	}
+	creds := r.tg
+	if auth != refserver.AuthNone && !creds.HasCredentials() {
+		// the users' passwords, for this run only
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		creds.Password = "gcload-" + hex.EncodeToString(b[:]) + "-{i}"
+	}
+	transport := embedded.TCP
+	switch spec.Transport {
+	case scenarios.UDP:
+		transport = embedded.UDP
+	case scenarios.TLS:
+		transport = embedded.TLS
+	}
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{embedded.TCP}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
+		Domain: spec.Target.Domain, Transports: []string{transport}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
 		Options: []refserver.Option{
+			refserver.WithAuth(auth),
 			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
@@ -384,15 +427,25 @@ func (r *run) startTarget(ctx context.Context) error {
 	if spec.Target.Embedded.NoticeLimit != nil {
 		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
 	}
-	if spec.Transport == "udp" {
-		opts.Transports = []string{embedded.UDP}
+	if auth != refserver.AuthNone {
+		users, err := sipclient.NewCredentials(creds)
+		if err != nil {
+			return badInput(err)
+		}
+		accts, err := r.plan.Credentials(users)
+		if err != nil {
+			return badInput(err)
+		}
+		opts.Options = append(opts.Options, refserver.WithAccounts(accts...))
 	}
 	srv, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	r.stop = append(r.stop, func() { srv.Close() })
-	r.tg = srv.Target()
+	tg := srv.Target()
+	tg.Accounts, tg.Login, tg.Password, tg.Auth = creds.Accounts, creds.Login, creds.Password, creds.Auth
+	r.tg = tg
 	r.desc = "embedded reference server " + r.tg.String()
 	r.meas.pid, r.meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
 	return nil

@@ -45,7 +45,7 @@ var UserMetrics = []string{"signed_in", "users_failed", "peak_online"}
 var CounterMetrics = []string{
 	CounterDropped, CounterTimeouts, CounterLateReplies, CounterRetransmits, CounterErrors,
 	CounterViolations, CounterSkipped, CounterPosts, CounterDeliveries,
-	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterClamped,
+	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterSpoofedSent, CounterClamped,
 	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
 	CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered,
 }

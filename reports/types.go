@@ -58,6 +58,7 @@ const (
 	CounterNotices       = "notices"                // ntc notices received
 	CounterSignInFailed  = "signin_failed"          // sign-ins that failed (the server refused, timed out, or could not be reached)
 	CounterRejectedPosts = "rejected_posts"         // posts the server refused with an error reply
+	CounterSpoofedSent   = "spoofed_sent"           // posts sent with a forged author (posts.spoofed): a server must refuse them
 	CounterSessionsLost  = "sessions_lost"          // channel sessions the server ended or whose connection closed
 	CounterLateReplies   = "late_replies"           // answers and replies that came after the client's timeout
 	// reconnection (scenario reconnect:)

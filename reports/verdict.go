@@ -77,7 +77,11 @@ func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 		if why == "" {
 			why = fmt.Sprintf("none of the %d users could sign in", s.Users.Planned)
 		}
-		reasons = append(reasons, "target unreachable, no work done: "+why)
+		if s.Unreachable {
+			reasons = append(reasons, "target unreachable, no work done: "+why)
+		} else { // it answered, and no user could sign in (refused credentials, say)
+			reasons = append(reasons, "no work done: "+why)
+		}
 	}
 	if !s.Generator.Valid {
 		set(VerdictInvalid)

@@ -20,7 +20,7 @@ type Spec struct {
 	// operation) deterministic.
 	Seed        int64       `yaml:"seed" json:"seed"`
 	Target      Target      `yaml:"target" json:"target"`
-	Transport   string      `yaml:"transport" json:"transport"` // tcp (default) | udp
+	Transport   string      `yaml:"transport" json:"transport"` // tcp (default) | tls | udp
 	Connections Connections `yaml:"connections" json:"connections"`
 	Lookup      Lookup      `yaml:"lookup" json:"lookup"`
 	Users       Users       `yaml:"users" json:"users"`
@@ -62,6 +62,9 @@ type Target struct {
 // Embedded configures the in-process reference server.
 type Embedded struct {
 	Channels int `yaml:"channels" json:"channels"` // channel services (default 1)
+	// Auth is how the embedded server signs users in: ntlm (default: what
+	// users measure includes the cost real servers pay), digest or none.
+	Auth string `yaml:"auth" json:"auth"`
 	// NoticeLimit: rooms with more members online send no join/part
 	// notices (default 250; 0 = always send).
 	NoticeLimit *int `yaml:"notice_limit" json:"notice_limit,omitempty"`
@@ -139,6 +142,15 @@ type Lookup struct {
 type Users struct {
 	Count  int    `yaml:"count" json:"count"`
 	Prefix string `yaml:"prefix" json:"prefix"` // default "user"
+	// Login and Password are patterns of each user's credentials, {i}
+	// (or {0}) its number: login "user{i}" (empty: the user's address,
+	// as SIPE signs in), password "pass{i}". Accounts is a CSV file of
+	// the credentials (uri,user,password) instead. Against the embedded
+	// server none is needed: it is given the accounts the users sign in
+	// with.
+	Login    string `yaml:"login" json:"login,omitempty"`
+	Password string `yaml:"password" json:"password,omitempty"`
+	Accounts string `yaml:"accounts" json:"accounts,omitempty"`
 }
 
 // Spreads: how users are spread over rooms.
@@ -200,6 +212,10 @@ type Posts struct {
 	// Stories is the fraction of posts that are stories; StorySize their size.
 	Stories   float64 `yaml:"stories" json:"stories"`
 	StorySize Size    `yaml:"story_size" json:"story_size"`
+	// Spoofed is the fraction of posts sent with a forged author (another
+	// member of the room): a server must refuse them; one that delivers
+	// them shows as spoofed deliveries.
+	Spoofed float64 `yaml:"spoofed" json:"spoofed,omitempty"`
 }
 
 // History is history fetches (bccontext) at an arrival rate.

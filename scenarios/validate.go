@@ -27,9 +27,9 @@ func (s *Spec) Validate(pos *yamlx.Positions) []error {
 		c.add("transport", "an embedded pool listens on TCP only")
 	}
 	switch s.Transport {
-	case TCP, UDP:
+	case TCP, TLS, UDP:
 	default:
-		c.add("transport", "unknown transport %q (want tcp or udp)", s.Transport)
+		c.add("transport", "unknown transport %q (want tcp, tls or udp)", s.Transport)
 	}
 	switch s.Connections.Model {
 	case PerUser:
@@ -115,6 +115,16 @@ func (c *checker) users(s *Spec) {
 	if p := s.Users.Prefix; !safeName(p, true) {
 		c.add("users.prefix", "%q is not usable in a SIP URI (use letters, digits, '-', '_' and '.')", p)
 	}
+	u := &s.Users
+	if u.Accounts != "" && (u.Login != "" || u.Password != "") {
+		c.add("users.accounts", "give the credentials once: an accounts file, or login and password patterns")
+	}
+	if u.Login != "" && u.Password == "" {
+		c.add("users.password", "missing: a login pattern needs a password pattern")
+	}
+	if strings.ContainsAny(u.Login+u.Password, "\r\n") {
+		c.add("users.login", "the credential patterns may not hold line breaks")
+	}
 }
 
 func (c *checker) target(t *Target) {
@@ -122,9 +132,6 @@ func (c *checker) target(t *Target) {
 		rest, ok := cutPrefixFold(t.Lookup, "sip:")
 		if !ok || lookupDomain(t.Lookup) == "" || strings.ContainsAny(rest, " \t<>\"") {
 			c.add("target.lookup", "%q is not a sip: URI (want sip:USER@DOMAIN, such as sip:ocschat@contoso.com)", t.Lookup)
-		}
-		if t.Server == "" {
-			c.add("target.server", "missing: a lookup URI needs the server (host:port) to connect to")
 		}
 	}
 	if t.Server != "" {
@@ -134,9 +141,16 @@ func (c *checker) target(t *Target) {
 		}
 		seen := map[string]bool{}
 		for _, srv := range servers {
-			host, port, err := net.SplitHostPort(srv)
+			addr := srv
+			if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+				addr = rest
+				if sc := strings.ToLower(scheme); sc != TCP && sc != TLS && sc != UDP {
+					c.add("target.server", "%q: transport %q, want tcp, tls or udp", srv, scheme)
+				}
+			}
+			host, port, err := net.SplitHostPort(addr)
 			if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-				c.add("target.server", "%q is not host:port (such as chat.contoso.com:5061)", srv)
+				c.add("target.server", "%q is not host:port or tls://host:port (such as chat.contoso.com:5061)", srv)
 			}
 			if seen[srv] {
 				c.add("target.server", "%s is given twice", srv)
@@ -159,6 +173,11 @@ func (c *checker) target(t *Target) {
 	if t.Embedded.Channels < 1 {
 		c.add("target.embedded.channels", "must be at least 1, got %d", t.Embedded.Channels)
 	}
+	switch t.Embedded.Auth {
+	case "ntlm", "digest", "none":
+	default:
+		c.add("target.embedded.auth", "unknown sign-in %q (want ntlm, digest or none)", t.Embedded.Auth)
+	}
 	if n := t.Embedded.NoticeLimit; n != nil && *n < 0 {
 		c.add("target.embedded.notice_limit", "must not be negative, got %d", *n)
 	}
@@ -166,6 +185,8 @@ func (c *checker) target(t *Target) {
 	switch {
 	case e.Pool < 0 || e.Pool > MaxPool:
 		c.add("target.embedded.pool", "must be between 0 (one server in-process) and %d, got %d", MaxPool, e.Pool)
+	case e.Pool > 0 && e.Auth != "none":
+		c.add("target.embedded.auth", "%q: an embedded pool's servers sign users in without authentication (auth: none); ntlm and digest are for one embedded server, or for a pool of gcload serve --auth servers given as target.server", e.Auth)
 	case e.Pool == 0:
 		for _, f := range []struct {
 			name string
@@ -321,6 +342,8 @@ func (c *checker) phases(s *Spec) {
 			c.arrival(p+".posts", &po.Arrival)
 			c.size(p+".posts.size", po.Size, MaxMessageSize, "message")
 			switch {
+			case !(po.Spoofed >= 0 && po.Spoofed <= 1):
+				c.add(p+".posts.spoofed", "must be a fraction between 0 and 1, got %g", po.Spoofed)
 			case !(po.Stories >= 0 && po.Stories <= 1):
 				c.add(p+".posts.stories", "must be a fraction between 0 and 1, got %g", po.Stories)
 			case po.Stories > 0:

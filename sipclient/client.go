@@ -3,6 +3,7 @@ package sipclient
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/gcload/gcload/ruleid"
+	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -74,6 +76,27 @@ type Config struct {
 	EventBuffer int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+
+	// Login and Password answer the server's challenges (auth.go): Login
+	// is "alice", `EXAMPLE\alice` or "alice@example.com", empty for the
+	// address of User (what SIPE sends when no separate login is set).
+	// Without a password a challenge fails the sign-in.
+	Login, Password string
+	// Auth restricts the schemes answered: AuthAny (NTLM when offered,
+	// else digest), AuthNTLM or AuthDigest; DigestAlgorithm picks the
+	// digest algorithm ("MD5", "SHA-256"; empty: the server's first).
+	Auth, DigestAlgorithm string
+	// ExpectChallenge makes a REGISTER without credentials that is
+	// accepted at once a violation of ruleid.Challenge (the client was given
+	// credentials for a server that authenticates).
+	ExpectChallenge bool
+	// SALifetime is how long the client assumes an NTLM security
+	// association lasts (NTLM announces none; default 8 h): it signs in
+	// again sipae.RenewBefore earlier, or halfway through a short one.
+	SALifetime time.Duration
+	// TLS configures the connection when Transport is "TLS" (nil: the
+	// system roots, and the server's host name as SNI).
+	TLS *tls.Config
 }
 
 // Client is one simulated user.
@@ -110,6 +133,13 @@ type Client struct {
 	nviol      int
 	closed     bool
 	lost       bool
+
+	sa       *sipae.ClientSA // the NTLM association (nil: none)
+	renewing atomic.Bool
+	renewals atomic.Int64
+	bg       sync.WaitGroup // renewals in progress
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
 }
 
 // New makes a client; nothing is sent until SignIn.
@@ -126,8 +156,15 @@ func New(cfg Config) (*Client, error) {
 		cfg.Transport = sipnet.TCP
 	case "UDP":
 		cfg.Transport = sipnet.UDP
+	case "TLS":
+		cfg.Transport = sipnet.TLS
 	default:
-		return nil, fmt.Errorf("sipclient: transport %q: want TCP or UDP", cfg.Transport)
+		return nil, fmt.Errorf("sipclient: transport %q: want TCP, TLS or UDP", cfg.Transport)
+	}
+	switch cfg.Auth {
+	case AuthAny, AuthNTLM, AuthDigest:
+	default:
+		return nil, fmt.Errorf("sipclient: auth %q: want %q, %q or empty", cfg.Auth, AuthNTLM, AuthDigest)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -136,6 +173,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
 	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}, late: map[uint64]struct{}{}}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	_, c.domain, _ = strings.Cut(aor, "@")
 	c.lookupURI = cfg.Lookup
 	if c.lookupURI == "" {
@@ -222,13 +260,7 @@ func (c *Client) dial(ctx context.Context) error {
 	if c.conn != nil {
 		return nil
 	}
-	var conn *sipnet.Conn
-	var err error
-	if c.cfg.Transport == sipnet.UDP {
-		conn, err = c.ep.DialUDP(ctx, c.cfg.Server)
-	} else {
-		conn, err = c.ep.DialTCP(ctx, c.cfg.Server)
-	}
+	conn, err := c.dialAddr(ctx, c.cfg.Server)
 	if err != nil {
 		return err
 	}
@@ -236,6 +268,18 @@ func (c *Client) dial(ctx context.Context) error {
 	c.conn, c.ownConn = conn, true
 	c.mu.Unlock()
 	return nil
+}
+
+// dialAddr opens a connection of the client's own to the server at addr
+// over the configured transport.
+func (c *Client) dialAddr(ctx context.Context, addr string) (*sipnet.Conn, error) {
+	switch c.cfg.Transport {
+	case sipnet.UDP:
+		return c.ep.DialUDP(ctx, addr)
+	case sipnet.TLS:
+		return c.ep.DialTLS(ctx, addr, c.cfg.TLS)
+	}
+	return c.ep.DialTCP(ctx, addr)
 }
 
 func (c *Client) contactURI() string {
@@ -269,26 +313,19 @@ func (c *Client) SignIn(ctx context.Context) error {
 	if err := c.dial(ctx); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.regCallID == "" {
-		c.regCallID, c.regTag = newCallID(), sipnet.NewTag()
-	}
-	c.regCSeq++
-	callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-	c.mu.Unlock()
-	req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`))
-	req.AppendHeader(sip.NewHeader("Supported", "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"))
-	req.AppendHeader(sip.NewHeader("Event", "registration"))
-	req.AppendHeader(sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes"))
-	res, err := c.ep.Do(ctx, c.conn, req)
+	res, sa, err := c.signInAuth(ctx)
 	if err != nil {
-		return fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
-	}
-	if res.StatusCode != 200 {
-		return &StatusError{Method: "REGISTER", Code: res.StatusCode, Reason: res.Reason}
+		return err
 	}
 	c.checkRegister(res)
+	if sa != nil {
+		c.verifyFinal(res, sa)
+		c.mu.Lock()
+		c.sa = sa
+		c.mu.Unlock()
+		c.router.securityOf(c.conn).add(c, sa)
+		c.scheduleRenewal(sa)
+	}
 	// provisioning
 	sub := c.newRequest(sip.SUBSCRIBE, c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
 	sub.AppendHeader(sip.NewHeader("Event", "vnd-microsoft-provisioning-v2"))
@@ -637,13 +674,10 @@ func (c *Client) moveTo(ctx context.Context, addr string) error {
 	var nc *sipnet.Conn
 	var err error
 	own := c.cfg.Dial == nil
-	switch {
-	case !own:
+	if own {
+		nc, err = c.dialAddr(ctx, addr)
+	} else {
 		nc, err = c.cfg.Dial(ctx, addr)
-	case c.cfg.Transport == sipnet.UDP:
-		nc, err = c.ep.DialUDP(ctx, addr)
-	default:
-		nc, err = c.ep.DialTCP(ctx, addr)
 	}
 	if err != nil {
 		return fmt.Errorf("sipclient: connect to the channel server %s: %w", addr, err)
@@ -737,6 +771,7 @@ func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*x
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return nil, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	select {
@@ -819,6 +854,7 @@ func (c *Client) post(ctx context.Context, ch xccos.Chat) (uint64, error) {
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return envid, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	return envid, nil
@@ -860,20 +896,20 @@ func (c *Client) Close(ctx context.Context) error {
 		c.router.remove(d.ID())
 	}
 	if reg && c.conn != nil {
-		c.mu.Lock()
-		c.regCSeq++
-		callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-		c.mu.Unlock()
-		req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-		req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">"))
-		req.AppendHeader(sip.NewHeader("Expires", "0"))
-		if _, err := c.ep.Do(ctx, c.conn, req); err != nil && !errors.Is(err, sipnet.ErrClosed) {
+		if _, _, err := c.registerAuth(ctx, true); err != nil && !errors.Is(err, sipnet.ErrClosed) {
 			errs = append(errs, fmt.Errorf("sipclient: unREGISTER: %w", err))
 		}
 	}
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.bgStop()
+	c.bg.Wait()
+	if c.conn != nil {
+		if s, ok := c.conn.Security().(*security); ok {
+			s.remove(c)
+		}
+	}
 	if c.ownConn && c.conn != nil {
 		c.conn.Close()
 	}
@@ -946,6 +982,7 @@ func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb 
 		if status == 481 {
 			c.markLost()
 		}
+		c.refused(status)
 		if cb != nil {
 			cb(status, err)
 		}

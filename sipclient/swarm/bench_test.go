@@ -13,12 +13,12 @@ import (
 
 	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
-	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/gcload/gcload/target"
 )
@@ -33,12 +33,32 @@ func TestMain(m *testing.M) {
 	if embedded.PoolChild() { // a server of BenchmarkPoolDelivery's pool
 		return
 	}
-	if refservertest.ChildMain(childEnv, func(src string) ([]refserver.Option, error) {
+	if refservertest.ChildMainWith(childEnv, func(src string) (embedded.Options, error) {
 		plan, err := parsePlan(src)
 		if err != nil {
-			return nil, err
+			return embedded.Options{}, err
 		}
-		return []refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...), refserver.WithNoticeLimit(1)}, nil
+		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(1)}}
+		auth, err := refserver.ParseAuth(plan.Spec.Target.Embedded.Auth)
+		if err != nil {
+			return o, err
+		}
+		o.Options = append(o.Options, refserver.WithAuth(auth))
+		if auth != refserver.AuthNone {
+			users, err := sipclient.NewCredentials(benchTarget(""))
+			if err != nil {
+				return o, err
+			}
+			creds, err := plan.Credentials(users)
+			if err != nil {
+				return o, err
+			}
+			o.Options = append(o.Options, refserver.WithAccounts(creds...))
+		}
+		if plan.Spec.Transport == scenarios.TLS {
+			o.Transports = []string{embedded.TLS}
+		}
+		return o, nil
 	}) {
 		return
 	}
@@ -54,6 +74,26 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// benchPassword is the password pattern of the benchmarks' users.
+const benchPassword = "bench-pass{i}"
+
+// benchTarget is the child server as the swarm's target.
+func benchTarget(addr string, ca ...string) target.Target {
+	t := target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{addr}, Password: benchPassword}
+	if len(ca) > 0 {
+		t.CA = ca[0]
+	}
+	return t
+}
+
+// authVariants are the sign-ins the delivery and sign-in benchmarks run
+// with: none, NTLM (every message signed and verified), NTLM over TLS.
+var authVariants = []struct{ name, yaml string }{
+	{"none", "target: {embedded: {auth: none}}"},
+	{"ntlm", "target: {embedded: {auth: ntlm}}"},
+	{"ntlm+tls", "target: {embedded: {auth: ntlm}}\ntransport: tls"},
+}
+
 func parsePlan(src string) (*swarm.Plan, error) {
 	spec, _, err := scenarios.Parse("bench.yaml", []byte(src), nil)
 	if err != nil {
@@ -62,8 +102,8 @@ func parsePlan(src string) (*swarm.Plan, error) {
 	return swarm.NewPlan(spec)
 }
 
-// benchSetup plans the scenario src and starts its server process.
-func benchSetup(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
+// benchStart plans the scenario src and starts its server process.
+func benchStart(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
 	b.Helper()
 	plan, err := parsePlan(src)
 	if err != nil {
@@ -84,13 +124,19 @@ func selfUserSys() (user, sys time.Duration) {
 // whole process: fan-out, the store, the answers it reads): one room of 100
 // or 1,000 members, posts at a constant rate making 20,000 deliveries a
 // second, over shared connections. One op is one delivery.
+//
+// Each runs with the sign-in variants: none, NTLM (every delivery's INFO
+// signed by the server and verified by the swarm, every 200 signed by the
+// swarm and verified by the server) and NTLM over TLS.
 func BenchmarkSwarmDelivery(b *testing.B) {
 	for _, members := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("room=%d", members), func(b *testing.B) { benchDelivery(b, members) })
+		for _, v := range authVariants {
+			b.Run(fmt.Sprintf("room=%d/%s", members, v.name), func(b *testing.B) { benchDelivery(b, members, v.yaml) })
+		}
 	}
 }
 
-func benchDelivery(b *testing.B, members int) {
+func benchDelivery(b *testing.B, members int, variant string) {
 	rate := 20000.0 / float64(members)   // posts/s
 	posts := max(b.N/members, int(rate)) // at least one second: the window needs ticks
 	steady := time.Duration(float64(posts) / rate * float64(time.Second))
@@ -105,8 +151,9 @@ phases:
   - {name: steady, duration: %dms, posts: {rate: %g/s, arrival: constant, size: {value: 120}}}
 drain: 300ms
 limits: {max_lag: 5s}
-`, members, members, steady.Milliseconds(), rate)
-	plan, srv := benchSetup(b, src)
+%s
+`, members, members, steady.Milliseconds(), rate, variant)
+	plan, srv := benchStart(b, src)
 	// CPU is read at ticks of the steady phase: the first one starts the
 	// window, each later one ends it, so the figures exclude sign-in,
 	// settling and sign-out.
@@ -117,7 +164,7 @@ limits: {max_lag: 5s}
 		n0, n1     int64
 	}
 	rec := reports.NewRecorder(time.Now(), 100*time.Millisecond)
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec,
 		Tick: 100 * time.Millisecond,
 		OnTick: func(snap reports.Snapshot) {
 			if snap.Phase != "steady" {
@@ -297,14 +344,14 @@ phases:
 drain: 1ms
 limits: {max_lag: 30s}
 `, users, max(users/1000, 1))
-	plan, srv := benchSetup(b, src)
+	plan, srv := benchStart(b, src)
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	rec := reports.NewRecorder(time.Now(), time.Second)
 	var heap uint64
 	var online int
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec,
 		OnTick: func(s reports.Snapshot) {
 			if s.Phase == "idle" && s.UsersOnline == users && heap == 0 {
 				var m runtime.MemStats
@@ -331,10 +378,18 @@ limits: {max_lag: 30s}
 // BenchmarkSignIn measures the reference server's sign-in capacity: users
 // sign in at 2,500/s (open model) through the whole flow a real client
 // makes (REGISTER, provisioning SUBSCRIBE, lookup INVITE/INFO/BYE, channel
-// INVITE, bjoin) over 16 shared connections, against a server process. It
-// reports the server's CPU per sign-in (so the sign-ins a second one core
-// sustains), the rate achieved and the p99 sign-in time. One op is one user.
+// INVITE, bjoin) over 16 shared connections, against a server process,
+// without authentication and with NTLM (the three-REGISTER exchange, then
+// every message signed). It reports the server's CPU per sign-in (so the
+// sign-ins a second one core sustains), the rate achieved and the p99
+// sign-in time. One op is one user.
 func BenchmarkSignIn(b *testing.B) {
+	for _, v := range authVariants[:2] {
+		b.Run(v.name, func(b *testing.B) { benchSignIn(b, v.yaml) })
+	}
+}
+
+func benchSignIn(b *testing.B, variant string) {
 	users := max(b.N, 5000)
 	const rate = 2500
 	src := fmt.Sprintf(`name: bench-signin
@@ -346,10 +401,11 @@ phases:
   - {name: signin, signin: {rate: %d/s, arrival: constant}}
 drain: 1ms
 limits: {max_lag: 30s}
-`, users, max(users/100, 1), rate)
-	plan, srv := benchSetup(b, src)
+%s
+`, users, max(users/100, 1), rate, variant)
+	plan, srv := benchStart(b, src)
 	rec := reports.NewRecorder(time.Now(), time.Second)
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec})
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec})
 	if err != nil {
 		b.Fatal(err)
 	}

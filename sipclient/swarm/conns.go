@@ -64,13 +64,7 @@ func (sc *sharedConns) get(ctx context.Context, addr string, u int) (*sipnet.Con
 	dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
 	defer cancel()
 	ep := s.router.Endpoint()
-	var c *sipnet.Conn
-	var err error
-	if s.spec.Transport == "udp" {
-		c, err = ep.DialUDP(dctx, addr)
-	} else {
-		c, err = ep.DialTCP(dctx, addr)
-	}
+	c, err := s.setup.DialAddr(dctx, ep, addr)
 	if err != nil {
 		if len(s.servers) > 1 {
 			return nil, fmt.Errorf("shared connection %d to %s: %w", i+1, addr, err)
@@ -81,21 +75,24 @@ func (sc *sharedConns) get(ctx context.Context, addr string, u int) (*sipnet.Con
 	return c, nil
 }
 
-// clientConfig is user u's client configuration, on conn (nil: the
+// clientConfig is user u's client configuration, from the target's Setup
+// (transport, TLS and credentials) at its home server, on conn (nil: the
 // client dials its own connection when it signs in). With shared
 // connections, the client gets its connection to another server (where
 // its channel URI sends it, or where it signs in again after a lost
 // session) from them.
-func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) sipclient.Config {
-	cfg := sipclient.Config{
-		User: s.plan.Users[u.idx], Server: s.servers[u.home], Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
-		Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event, Conn: conn,
+func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) (sipclient.Config, error) {
+	cfg, err := s.setup.Config(s.plan.Users[u.idx])
+	if err != nil {
+		return cfg, err
 	}
+	cfg.Server = s.servers[u.home]
+	cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent, cfg.Conn = s.o.Target.Lookup, s.flow(u.idx), s.router, u.event, conn
 	if s.shared != nil {
 		idx := int(u.idx)
 		cfg.Dial = func(ctx context.Context, addr string) (*sipnet.Conn, error) { return s.shared.get(ctx, addr, idx) }
 	}
-	return cfg
+	return cfg, nil
 }
 
 // ref converts an instant read on this machine's clock to the run's

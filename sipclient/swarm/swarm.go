@@ -199,7 +199,8 @@ type Swarm struct {
 	rec    *reports.Recorder
 	acct   *accounting
 	router *sipclient.Router
-	shared *sharedConns // the shared connections (connections.model: shared)
+	setup  *sipclient.Setup // how users connect and sign in
+	shared *sharedConns     // the shared connections (connections.model: shared)
 	users  map[int32]*vuser
 	t0     time.Time
 	log    *slog.Logger
@@ -279,6 +280,10 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Target.Server() == "" {
 		return nil, errors.New("swarm: no server address")
 	}
+	setup, err := sipclient.NewSetup(o.Target, p.Spec.Transport)
+	if err != nil {
+		return nil, err
+	}
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
@@ -288,8 +293,13 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Shard.Of == 0 {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
-	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, servers: o.Target.Servers}
-	for _, addr := range s.servers {
+	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, setup: setup}
+	for _, srv := range o.Target.Servers {
+		// the transport is the setup's (the first server's, or the
+		// scenario's); the swarm knows its servers by HOST:PORT, as channel
+		// URIs name them
+		_, addr := target.SplitServer(srv)
+		s.servers = append(s.servers, addr)
 		s.srv.index(addr)
 	}
 	for u := range p.Users {
@@ -350,7 +360,11 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 		s.shared = newSharedConns(s, s.spec.Connections.Shared)
 	} else {
 		for _, u := range s.users {
-			c, err := sipclient.New(s.clientConfig(u, nil))
+			cfg, err := s.clientConfig(u, nil)
+			if err != nil {
+				return nil, err
+			}
+			c, err := sipclient.New(cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -451,7 +465,7 @@ func (s *Swarm) dialTimeout() time.Duration {
 // planned to start: a refused or timed-out TCP connection stops the run
 // at once (UDP has no connection to check: early sign-ins tell).
 func (s *Swarm) preflight(ctx context.Context) error {
-	if s.spec.Transport == "udp" {
+	if s.setup.Transport == sipnet.UDP {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
@@ -796,14 +810,17 @@ func (s *Swarm) fail(what string, err error) {
 }
 
 // Cause names the cause of an operation's error, for grouping errors by
-// kind: "connection refused", "connection reset", "connection closed",
+// kind: "authentication failed", "connection refused", "connection reset", "connection closed",
 // "connect timeout", "timeout", "SIP 503", "XCCOS 403", "session ended",
 // "not signed in" or "other".
 func Cause(err error) string {
 	var se *sipclient.StatusError
 	var re *sipclient.ReplyError
+	var ae *sipclient.AuthError
 	var ne net.Error
 	switch {
+	case errors.As(err, &ae):
+		return "authentication failed"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -854,8 +871,15 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
-			s.unreachable.Store(true)
-			s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			var ae *sipclient.AuthError
+			if errors.As(err, &ae) {
+				// the server is there and refuses the credentials: a
+				// failed run, not an unreachable target
+				s.stop(fmt.Errorf("the first %d sign-ins failed and none succeeded: the server refuses the credentials (the last: %s: %v)", n, what, cleanErr(err)))
+			} else {
+				s.unreachable.Store(true)
+				s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			}
 		}
 		return false
 	}
@@ -866,7 +890,11 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		if err != nil {
 			return fail("connect", err)
 		}
-		if u.client, err = sipclient.New(s.clientConfig(u, conn)); err != nil {
+		cfg, err := s.clientConfig(u, conn)
+		if err != nil {
+			return fail("register", err)
+		}
+		if u.client, err = sipclient.New(cfg); err != nil {
 			return fail("register", err)
 		}
 	}
@@ -966,11 +994,28 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	u.mu.Unlock()
 	s.inflight.Add(1)
 	ps.sent.Store(s.ref(now).UnixNano())
-	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
+	author := u.client.User()
+	if op.Spoof {
+		author = s.forgedAuthor(op)
+		s.rec.Add(reports.CounterSpoofedSent, 1)
+	}
+	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: author, TS: now, Text: text, Story: op.Story},
 		func(status int, err error) { s.posted(u, ps, envid, op, due, now, status, err) })
 	if err != nil {
 		s.posted(u, ps, envid, op, due, now, 0, err)
 	}
+}
+
+// forgedAuthor is who a spoofed post claims to be from: the next member
+// of its room after the poster (another user when the room has one).
+func (s *Swarm) forgedAuthor(op *Op) string {
+	ms := s.plan.Rooms[op.Room].Members
+	for i, m := range ms {
+		if m == op.User && len(ms) > 1 {
+			return s.plan.Users[ms[(i+1)%len(ms)]]
+		}
+	}
+	return s.plan.Users[(int(op.User)+1)%len(s.plan.Users)]
 }
 
 // posted accounts for a post's answer: its response time from due, its

@@ -342,6 +342,9 @@ func fromLibrary(err error) error {
 	if errors.Is(err, loadrun.ErrInput) {
 		return badInput(err)
 	}
+	if errors.Is(err, swarm.ErrUnreachable) {
+		return withCode(reports.ExitUnreachable, err)
+	}
 	return err
 }
 
