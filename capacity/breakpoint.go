@@ -23,6 +23,12 @@ type SearchStep struct {
 	// the server's cores or CPU allotment); empty when the server was not
 	// measured apart from the generator.
 	Utilization map[string]float64 `json:"utilization"`
+	// CPUThrottled is the share of the CFS periods in which a server under
+	// a cgroup CPU limit used its whole quota and was held back (0: not
+	// limited, or never throttled). At CPUThrottled ≥ SaturatedUtilization
+	// the CPU counts as the resource that ran out even when its mean use
+	// is lower (bursts wait for the next period).
+	CPUThrottled float64 `json:"cpu_throttled_periods,omitempty"`
 	// Stop ends the search: the run cannot be judged for capacity (the
 	// server violated the protocol, the target could not be reached, the
 	// run was interrupted); it says why.
@@ -176,6 +182,9 @@ func bindingResource(steps []SearchStep, rate float64) (string, float64) {
 		if u >= SaturatedUtilization {
 			return best, u
 		}
+		if st.CPUThrottled >= SaturatedUtilization {
+			return "cpu", st.Utilization["cpu"]
+		}
 		return "", u
 	}
 	return "", 0
@@ -183,21 +192,23 @@ func bindingResource(steps []SearchStep, rate float64) (string, float64) {
 
 func (b *Breakpoint) sentence() string {
 	var w strings.Builder
-	switch b.Outcome {
-	case OutcomeFound:
+	switch o := b.Outcome; {
+	case o == OutcomeFound:
 		fmt.Fprintf(&w, "maximum found: %s/s held (%s/s achieved), %s/s did not (%s); knee at about %s/s",
 			num(b.MaxHeldRate), num(b.MaxHeldAchieved), num(b.FirstFailedRate), strings.Join(b.Causes, " and "), num(b.KneeRate))
 		if b.SaturationThroughput > 0 {
 			fmt.Fprintf(&w, ", throughput tops out at %s/s", num(b.SaturationThroughput))
 		}
-	case OutcomeLowestFailed:
+	case o == OutcomeLowestFailed:
 		fmt.Fprintf(&w, "no maximum: even %s/s did not hold (%s); start lower", num(b.FirstFailedRate), strings.Join(b.Causes, " and "))
-	case OutcomeGeneratorLimited:
+	case o == OutcomeGeneratorLimited && b.MaxHeldRate == 0:
+		fmt.Fprintf(&w, "no maximum: the load generator could not drive even the first rate, %s/s: nothing was learnt about the server", num(b.GeneratorLimitRate))
+	case o == OutcomeGeneratorLimited:
 		fmt.Fprintf(&w, "no maximum: the server held every rate the load generator could drive (up to %s/s); the generator could not drive %s/s, so the server's limit is above what this generator measures",
 			num(b.MaxHeldRate), num(b.GeneratorLimitRate))
-	case OutcomeNotSaturated:
+	case o == OutcomeNotSaturated:
 		fmt.Fprintf(&w, "no maximum: every rate held, up to %s/s (%s)", num(b.MaxHeldRate), b.Stopped)
-	case OutcomeStopped:
+	case o == OutcomeStopped:
 		fmt.Fprintf(&w, "search stopped: %s", b.Stopped)
 		if b.MaxHeldRate > 0 {
 			fmt.Fprintf(&w, " (%s/s held before)", num(b.MaxHeldRate))

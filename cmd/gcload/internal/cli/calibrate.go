@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports/htmlreport"
@@ -180,7 +181,9 @@ type childServer struct {
 
 var serveLine = regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+)`)
 
-func startChildServer(ctx context.Context, dir string, procs int) (*childServer, error) {
+// startChildServer starts a reference server as a child process with
+// GOMAXPROCS procs, inside group g when g is not nil.
+func startChildServer(ctx context.Context, dir string, procs int, g *cgroup.Group) (*childServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -200,7 +203,11 @@ func startChildServer(ctx context.Context, dir string, procs int) (*childServer,
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if g != nil {
+		start = func() error { return g.Start(cmd) }
+	}
+	if err := start(); err != nil {
 		return nil, err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -302,7 +309,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 		return capacity.Measurement{}, err
 	}
 	defer os.RemoveAll(tmp)
-	srv, err := startChildServer(ctx, tmp, p.procs)
+	srv, err := startChildServer(ctx, tmp, p.procs, nil)
 	if err != nil {
 		return capacity.Measurement{}, err
 	}
