@@ -55,7 +55,7 @@ type searchFile struct {
 	// phase's post rate by rate ÷ base_rate.
 	BaseRate   float64               `json:"base_rate"`
 	ServerCPUs float64               `json:"server_cpus"`
-	Search     capacity.Search       `json:"search"`
+	Search     capacity.Search       `json:"settings"`
 	Criteria   capacity.KneeCriteria `json:"criteria"`
 	capacity.Breakpoint
 	ExitCode int `json:"exit_code"`

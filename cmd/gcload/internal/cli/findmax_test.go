@@ -109,4 +109,18 @@ func TestFindMaxJudge(t *testing.T) {
 	if c := findMaxCode(capacity.Breakpoint{Outcome: capacity.OutcomeGeneratorLimited}); c != reports.ExitInvalidRun {
 		t.Errorf("generator-limited: exit %d", c)
 	}
+	// Every field of search.json is in the glossary (docs/results.md).
+	b, err := json.Marshal(searchFile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]any
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		if tm, ok := reports.Describe(k); !ok || tm.Kind != reports.TermSearch {
+			t.Errorf("search.json field %s has no breakpoint search entry in reports.Glossary", k)
+		}
+	}
 }
