@@ -44,6 +44,11 @@ type CalibrateOptions struct {
 	MicroDir  string
 	// ServerMetrics are passed to each point's run (--server-metrics).
 	ServerMetrics []string
+	// CPULimits are the allotments (cores) of the CPU-limited sweep;
+	// SaturationSize its room size. NoSaturation skips it.
+	CPULimits      []float64
+	SaturationSize int
+	NoSaturation   bool
 }
 
 // childEnv makes a gcload test binary run Main when calibrate starts it
@@ -88,6 +93,9 @@ rooms of 150, and one point with the server on 1 core).`,
 	f.BoolVar(&o.Quick, "quick", false, "a sweep of about a minute (for CI)")
 	f.BoolVar(&o.MicroOnly, "micro-only", false, "only the micro-calibrations (to write a profile of this hardware)")
 	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
+	f.Float64SliceVar(&o.CPULimits, "cpu-limits", nil, "CPU allotments (cores) of the CPU-limited sweep: the server limited to each by the cgroup cpu controller and driven to its knee by a breakpoint search, then the USL fitted over them (default 0.04,0.06,0.08,0.1,0.12,0.16,0.2,0.3; --quick 0.04,0.06,0.08,0.1,0.12); needs root")
+	f.IntVar(&o.SaturationSize, "saturation-size", 10, "room size of the CPU-limited sweep")
+	f.BoolVar(&o.NoSaturation, "no-saturation", false, "skip the CPU-limited sweep")
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
 }
@@ -246,6 +254,15 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	if o.MicroOnly {
 		points = nil
 	}
+	for _, c := range o.CPULimits {
+		if !(c >= 0.001 && c <= float64(runtime.NumCPU())) {
+			return badInput(fmt.Errorf("--cpu-limits: %g cores: want 0.001 to %d (this machine's CPUs)", c, runtime.NumCPU()))
+		}
+	}
+	slices.Sort(o.CPULimits)
+	if o.SaturationSize < 2 {
+		return badInput(fmt.Errorf("--saturation-size %d: want at least 2", o.SaturationSize))
+	}
 	out := o.Out
 	if out == "" {
 		out = filepath.Join("results", "calibrate-"+env.Now().Format("20060102-150405"))
@@ -275,6 +292,35 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		fmt.Fprintf(env.Stdout, "%-5d %6d %5d %9.1f %9.1f %9.0f %10.1f %9.2f %7v\n", i, m.RoomSize, m.Cores, m.OfferedPostsPerSec, m.AchievedPostsPerSec, m.DeliveriesPerSec, util, m.Latency.PostLastDeliveryP99/1000, m.GeneratorValid)
 		if ctx.Err() != nil {
 			return withCode(6, ctx.Err())
+		}
+	}
+	if !o.MicroOnly && !o.NoSaturation {
+		limits := o.CPULimits
+		if len(limits) == 0 {
+			limits = []float64{0.04, 0.06, 0.08, 0.1, 0.12, 0.16, 0.2, 0.3}
+			if o.Quick {
+				limits = []float64{0.04, 0.06, 0.08, 0.1, 0.12}
+			}
+		}
+		steady, res := 3*time.Second, 0.15
+		if o.Quick {
+			steady, res = 2*time.Second, 0.25
+		}
+		fmt.Fprintf(env.Stderr, "gcload calibrate: CPU-limited sweep: rooms of %d, the server limited to %v cores, each driven to its knee\n", o.SaturationSize, limits)
+		sat, err := calibrateSaturation(ctx, env, out, o.SaturationSize, limits, steady, res, env.Stdout)
+		if err != nil {
+			if ctx.Err() != nil {
+				return withCode(6, ctx.Err())
+			}
+			return fmt.Errorf("calibrate: CPU-limited sweep: %w", err)
+		}
+		cal.Saturation = sat
+		if sat.Note != "" {
+			fmt.Fprintf(env.Stdout, "saturation: %s\n", sat.Note)
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", uslSentence(sat.Fit))
+		if _, err := capacity.USLFromSaturation(*sat); err != nil {
+			fmt.Fprintf(env.Stdout, "the capacity model does not use it: %v\n", err)
 		}
 	}
 	fsDir := o.MicroDir

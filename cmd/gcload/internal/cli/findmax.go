@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gcload/gcload/capacity"
 	"github.com/gcload/gcload/internal/cgroup"
@@ -148,47 +150,11 @@ func runFindMax(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Sp
 	logger := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	crit := capacity.KneeCriteria{}
 	fmt.Fprintf(env.Stdout, "gcload run --find-max: %s, post rate from %s/s (the scenario's: %s/s), into %s\n", spec.Name, fmtRate(search.Start), fmtRate(base), out)
-	fmt.Fprintf(env.Stdout, "%-4s %10s %10s %9s %9s  %s\n", "step", "offered/s", "achieved/s", "p99 ms", "srv CPU %", "verdict")
-	step := func(ctx context.Context, i int, rate float64) (capacity.SearchStep, error) {
-		dir := filepath.Join(out, fmt.Sprintf("step-%02d", i))
-		sp := scaledSpec(spec, rate/base)
-		tg := withEnvToken(env, o.Target)
-		meas := loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics}
-		cores := 0.0
-		var srv *limitedServer
-		var th0 cgroup.Throttling
-		if ctl != nil {
-			var err error
-			if srv, err = startLimitedServer(ctx, ctl, fm.ServerCPUs); err != nil {
-				return capacity.SearchStep{}, err
-			}
-			defer srv.close()
-			tg, cores = srv.target(), fm.ServerCPUs
-			meas.ServerPID, meas.ServerCores = srv.cmd.Process.Pid, int(math.Ceil(fm.ServerCPUs))
-			th0, _ = srv.group.Throttled()
-		}
-		fmt.Fprintf(env.Stderr, "gcload run --find-max: step %d: %s posts/s\n", i, fmtRate(rate))
-		res, err := loadrun.Run(ctx, sp, loadrun.Options{
-			Target: tg, Output: loadrun.Output{Dir: dir, Report: true, Version: Version},
-			Tick: o.Tick, Now: env.Now, Logger: logger, MetricsAddr: o.Metrics, Measure: meas,
-		})
-		if err != nil {
-			return capacity.SearchStep{}, fromLibrary(err)
-		}
-		st := judgeStep(&res.Summary, res.Extra[loadrun.FileMeasurement], rate, cores)
-		st.Dir = dir
-		if srv != nil {
-			// The share of CFS periods in which the server used its whole
-			// quota: a limited server is held back in those (its latency
-			// includes up to a period's wait) even below 100% use.
-			if th, err := srv.group.Throttled(); err == nil && th.Periods > th0.Periods {
-				st.CPUThrottled = float64(th.Throttled-th0.Throttled) / float64(th.Periods-th0.Periods)
-			}
-		}
-		fmt.Fprintf(env.Stdout, "%-4d %10s %10s %9.1f %9s  %s\n", i, fmtRate(rate), fmtRate(st.Point.Achieved), st.Point.LatencyUs/1000, fmtUtil(st.Utilization["cpu"]), st.Verdict)
-		return st, nil
-	}
-	b, err := capacity.FindBreakpoint(ctx, search, crit, step)
+	printStepHeader(env.Stdout)
+	sr := &stepRunner{env: env, spec: spec, base: base, ctl: ctl, cpus: fm.ServerCPUs, out: out, table: env.Stdout,
+		opts: loadrun.Options{Target: withEnvToken(env, o.Target), Tick: o.Tick, Now: env.Now, Logger: logger, MetricsAddr: o.Metrics,
+			Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics}}}
+	b, err := capacity.FindBreakpoint(ctx, search, crit, sr.step)
 	if err != nil {
 		return err
 	}
@@ -206,6 +172,61 @@ func runFindMax(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Sp
 		return errSilent{code}
 	}
 	return nil
+}
+
+// stepRunner runs the steps of a breakpoint search: the scenario with
+// every phase's post rate scaled from base to the step's rate, into
+// out/step-NN/, against opts.Target, or with ctl against a fresh
+// reference server limited to cpus cores.
+type stepRunner struct {
+	env   *Env
+	spec  *scenarios.Spec
+	base  float64
+	ctl   *cgroup.Controller
+	cpus  float64
+	out   string
+	opts  loadrun.Options
+	table io.Writer
+}
+
+func printStepHeader(w io.Writer) {
+	fmt.Fprintf(w, "%-4s %10s %10s %9s %9s  %s\n", "step", "offered/s", "achieved/s", "p99 ms", "srv CPU %", "verdict")
+}
+
+func (r *stepRunner) step(ctx context.Context, i int, rate float64) (capacity.SearchStep, error) {
+	dir := filepath.Join(r.out, fmt.Sprintf("step-%02d", i))
+	o := r.opts
+	o.Output = loadrun.Output{Dir: dir, Report: true, Version: Version}
+	cores := 0.0
+	var srv *limitedServer
+	var th0 cgroup.Throttling
+	if r.ctl != nil {
+		var err error
+		if srv, err = startLimitedServer(ctx, r.ctl, r.cpus); err != nil {
+			return capacity.SearchStep{}, err
+		}
+		defer srv.close()
+		o.Target, cores = srv.target(), r.cpus
+		o.Measure.ServerPID, o.Measure.ServerCores = srv.cmd.Process.Pid, int(math.Ceil(r.cpus))
+		th0, _ = srv.group.Throttled()
+	}
+	fmt.Fprintf(r.env.Stderr, "gcload: breakpoint search, step %d: %s posts/s\n", i, fmtRate(rate))
+	res, err := loadrun.Run(ctx, scaledSpec(r.spec, rate/r.base), o)
+	if err != nil {
+		return capacity.SearchStep{}, fromLibrary(err)
+	}
+	st := judgeStep(&res.Summary, res.Extra[loadrun.FileMeasurement], rate, cores)
+	st.Dir = dir
+	if srv != nil {
+		// The share of CFS periods in which the server used its whole
+		// quota: a limited server is held back in those (its latency
+		// includes up to a period's wait) even below 100% use.
+		if th, err := srv.group.Throttled(); err == nil && th.Periods > th0.Periods {
+			st.CPUThrottled = float64(th.Throttled-th0.Throttled) / float64(th.Periods-th0.Periods)
+		}
+	}
+	fmt.Fprintf(r.table, "%-4d %10s %10s %9.1f %9s  %s\n", i, fmtRate(rate), fmtRate(st.Point.Achieved), st.Point.LatencyUs/1000, fmtUtil(st.Utilization["cpu"]), st.Verdict)
+	return st, nil
 }
 
 // judgeStep turns one step's run into the search's point: the offered
@@ -287,14 +308,31 @@ type limitedServer struct {
 	tmp   string
 }
 
+// limitPeriod is the CFS period of a limit of cpus cores: 10 ms, longer
+// when the quota would be under the kernel's 1 ms. A short period keeps
+// a limited server's waits for its next share short (at most the period
+// less the quota), so that its latency knee is its CPU's and not the
+// throttling's.
+func limitPeriod(cpus float64) time.Duration {
+	p := 10 * time.Millisecond
+	if q := time.Duration(math.Ceil(float64(time.Millisecond) / cpus)); q > p {
+		p = q.Round(time.Millisecond)
+		if time.Duration(cpus*float64(p)) < time.Millisecond {
+			p += time.Millisecond
+		}
+	}
+	return min(p, time.Second)
+}
+
 // startLimitedServer starts a reference server (fresh database) in a new
-// cgroup limited to cpus cores, with GOMAXPROCS ⌈cpus⌉.
+// cgroup limited to cpus cores (periods of limitPeriod), with GOMAXPROCS
+// ⌈cpus⌉.
 func startLimitedServer(ctx context.Context, ctl *cgroup.Controller, cpus float64) (*limitedServer, error) {
 	g, err := ctl.New("gcload-server")
 	if err != nil {
 		return nil, err
 	}
-	if err := g.SetCPULimit(cpus); err != nil {
+	if err := g.SetCPULimitPeriod(cpus, limitPeriod(cpus)); err != nil {
 		_ = g.Close()
 		return nil, err
 	}
