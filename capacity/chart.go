@@ -215,7 +215,9 @@ func ScalabilityChart(m Model) Chart {
 	}
 	sizeOf := func(g string) float64 {
 		var k float64
-		fmt.Sscanf(g, "k=%g", &k)
+		if _, err := fmt.Sscanf(g, "k=%g", &k); err != nil {
+			fmt.Sscanf(g, "k%g", &k) // the CPU-limited sweep's groups
+		}
 		return k
 	}
 	sort.Slice(names, func(i, j int) bool { return sizeOf(names[i]) < sizeOf(names[j]) })

@@ -186,7 +186,7 @@ func TestModelUSLFromSaturation(t *testing.T) {
 		t.Fatalf("no saturation, one core count: USL fitted? %+v", m.USL)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
-	f, err := FitScalability(allotmentData(500, 0.08, 0.004, []float64{0.25, 0.5, 1, 2, 4}, "k=10", 0.01, r))
+	f, err := FitScalability(allotmentData(500, 0.08, 0.004, []float64{0.25, 0.5, 1, 2, 4}, "k10", 0.01, r))
 	if err != nil || !f.SigmaFitted {
 		t.Fatalf("%+v %v", f, err)
 	}
@@ -202,7 +202,7 @@ func TestModelUSLFromSaturation(t *testing.T) {
 	if math.Abs(u.Speedup(8)-Speedup(8, 0.08, 0.004))/Speedup(8, 0.08, 0.004) > 0.15 {
 		t.Errorf("speedup at 8 cores %g, truth %g", u.Speedup(8), Speedup(8, 0.08, 0.004))
 	}
-	if c := ScalabilityChart(m); c.Message != "" || len(c.Series) != 3 {
+	if c := ScalabilityChart(m); c.Message != "" || len(c.Series) != 3 || c.Series[0].Name != "measured, rooms of 10" {
 		t.Errorf("chart: %q, %d series", c.Message, len(c.Series))
 	}
 }

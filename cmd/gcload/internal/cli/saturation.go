@@ -99,7 +99,7 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, size int, li
 		fmt.Fprintf(w, "%s\n", b.Sentence)
 		if b.Outcome == capacity.OutcomeFound && cores-idle > 0 {
 			run.Throughput = b.KneeRate
-			pts = append(pts, capacity.ScalePoint{Cores: cores - idle, Throughput: b.KneeRate, Group: fmt.Sprintf("k=%d", size)})
+			pts = append(pts, capacity.ScalePoint{Cores: cores - idle, Throughput: b.KneeRate, Group: fmt.Sprintf("k%d", size)})
 			// The next allotment starts a little below its knee if
 			// throughput grows with the allotment, in steps of ×1.5:
 			// one step brackets it.
