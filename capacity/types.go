@@ -358,8 +358,9 @@ type SaturationRun struct {
 	MaxHeldRate     float64 `json:"max_held_rate"`
 	FirstFailedRate float64 `json:"first_failed_rate"`
 	KneeRate        float64 `json:"knee_rate"`
-	// Throughput is the saturation throughput used in the fit: the
-	// knee's rate (posts/s).
+	// Throughput is the saturation throughput used in the fit (posts/s):
+	// the geometric mean of the highest rate that held and the lowest
+	// that did not.
 	Throughput float64 `json:"throughput"`
 	Resource   string  `json:"resource"`
 	Steps      int     `json:"steps"`

@@ -98,12 +98,16 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, size int, li
 			KneeRate: b.KneeRate, Resource: b.Resource, Steps: len(b.Steps), Sentence: b.Sentence, Dir: dir}
 		fmt.Fprintf(w, "%s\n", b.Sentence)
 		if b.Outcome == capacity.OutcomeFound && cores-idle > 0 {
-			run.Throughput = b.KneeRate
-			pts = append(pts, capacity.ScalePoint{Cores: cores - idle, Throughput: b.KneeRate, Group: fmt.Sprintf("k%d", size)})
+			// The knee lies between the highest rate that held and the
+			// lowest that did not: their geometric mean, so that where
+			// the bisection happened to stop does not bias one
+			// allotment against another.
+			run.Throughput = math.Sqrt(b.MaxHeldRate * b.FirstFailedRate)
+			pts = append(pts, capacity.ScalePoint{Cores: cores - idle, Throughput: run.Throughput, Group: fmt.Sprintf("k%d", size)})
 			// The next allotment starts a little below its knee if
 			// throughput grows with the allotment, in steps of ×1.5:
 			// one step brackets it.
-			start = math.Max(10, 0.8*b.KneeRate*(nextLimit(limits, cores)-idle)/(cores-idle))
+			start = math.Max(10, 0.8*run.Throughput*(nextLimit(limits, cores)-idle)/(cores-idle))
 			factor = 1.5
 		} else {
 			notes = append(notes, fmt.Sprintf("%s cores: %s", trimFloat(cores), b.Sentence))
@@ -150,7 +154,7 @@ func uslSentence(f *capacity.ScalabilityFit) string {
 	if f == nil {
 		return "USL over CPU allotments: not fitted (no search found a maximum)"
 	}
-	if !f.SigmaFitted {
+	if len(f.Points) == 0 {
 		return "USL over CPU allotments: " + f.Reason
 	}
 	iv := func(i capacity.Interval) string {
@@ -160,6 +164,9 @@ func uslSentence(f *capacity.ScalabilityFit) string {
 		return fmt.Sprintf("[%s..%s]", fmtBound(i.Low), fmtBound(i.High))
 	}
 	s := fmt.Sprintf("USL over CPU allotments %v cores (net of idle): σ = %.4f %s", roundAll(f.Allotments), f.Sigma, iv(f.SigmaCI))
+	if !f.SigmaFitted {
+		s += " (not determined)"
+	}
 	if f.KappaFitted {
 		s += fmt.Sprintf(", κ = %.4f %s, N* = %s %s", f.Kappa, iv(f.KappaCI), fmtBound(f.PeakCores), iv(f.PeakCoresCI))
 	} else {
