@@ -51,6 +51,13 @@ const (
 	ClosedRoom   = "access/closed-room-403"
 	DisabledRoom = "room/disabled-409"
 	MessageSize  = "limits/message-size"
+
+	// Authentication (MS-SIPAE, RFC 3261 digest), checked when the target
+	// has credentials.
+	Challenge       = "auth/challenge"
+	ServerSignature = "auth/server-signature"
+	RefuseUnsigned  = "auth/refuse-unsigned"
+	Identity        = "auth/identity"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -61,6 +68,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
+	Challenge, ServerSignature, RefuseUnsigned, Identity,
 }
 
 // All returns every rule ID, in report order.

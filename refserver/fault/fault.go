@@ -62,6 +62,10 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+	NoChallenge         Name = "no-challenge"
+	BadServerSignature  Name = "bad-server-signature"
+	AcceptUnsigned      Name = "accept-unsigned"
+	NoIdentityBinding   Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -113,6 +117,10 @@ var catalog = []Fault{
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
+	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
+	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
+	{NoIdentityBinding, []string{ruleid.Identity}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},

@@ -61,6 +61,10 @@ var Rules = []Rule{
 	{ruleid.ClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
 	{ruleid.DisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
 	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
+	{ruleid.Challenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
+	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
+	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
+	{ruleid.Identity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
 }
 
 // RuleByID returns the rule with that ID.

@@ -130,6 +130,9 @@ func runFindMax(ctx context.Context, env *Env, o *RunOptions, spec *scenarios.Sp
 	if base <= 0 {
 		return badInput(fmt.Errorf("--find-max: scenario %s has no phase with posts: there is no rate to raise", spec.Name))
 	}
+	if fm.ServerCPUs > 0 && spec.Target.Embedded.Pool > 0 {
+		return badInput(errors.New("--server-cpus: not with an embedded pool (it limits the one reference server gcload starts)"))
+	}
 	search := capacity.Search{Start: fm.StartRate, MaxRate: fm.MaxRate, MaxSteps: fm.MaxSteps, Resolution: fm.Resolution}
 	if search.Start == 0 {
 		search.Start = base
