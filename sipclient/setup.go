@@ -158,11 +158,6 @@ func (s *Setup) Config(user string) (Config, error) {
 	return cfg, nil
 }
 
-// Dial opens a connection to the target (the shared connection model's).
-func (s *Setup) Dial(ctx context.Context, ep *sipnet.Endpoint) (*sipnet.Conn, error) {
-	return s.DialAddr(ctx, ep, s.Addr)
-}
-
 // DialAddr opens a connection to the server at addr (HOST:PORT, or with
 // the transport prefix tls:// or tcp:// the target's servers may carry)
 // over the target's transport and TLS settings: another server of a pool.
