@@ -20,7 +20,11 @@ import (
 	"github.com/gcload/gcload/sipclient"
 )
 
-const crashEnv = "GCLOAD_CRASH_CHILD_DB"
+const (
+	crashEnv = "GCLOAD_CRASH_CHILD_DB"
+	// poolEnv: a server of a pool whose database is the value
+	poolEnv = "GCLOAD_POOL_CHILD_DB"
+)
 
 func TestMain(m *testing.M) {
 	// the server process the crash test kills: its database is the value
@@ -32,6 +36,12 @@ func TestMain(m *testing.M) {
 		}
 		return []refserver.Option{dbOpt,
 			refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com"))}, nil
+	}) {
+		return
+	}
+	if refservertest.ChildMain(poolEnv, func(db string) ([]refserver.Option, error) {
+		return []refserver.Option{refserver.WithPostgres(db), fastPool,
+			refserver.WithRooms(refservertest.Room("room1", refservertest.Users("example.com", 6)...))}, nil
 	}) {
 		return
 	}

@@ -22,9 +22,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/refserver/admin"
@@ -70,6 +72,8 @@ type options struct {
 	limits          Limits
 	adminToken      string
 	adminTokenFile  string
+	pool            PoolOptions
+	lookupPolicy    lookup.Policy
 	// authentication (auth.go) and TLS
 	auth         Auth
 	targetName   string
@@ -336,8 +340,12 @@ type Server struct {
 	adminAddr  net.Addr
 	adminToken string
 	reg        registrar
-	closeOnce  sync.Once
-	closeErr   error
+	member     *member // nil outside a pool
+	// ready: the services exist (in a pool the server listens before it
+	// knows its channel services' names, which carry its port)
+	ready     atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New starts a server: it opens the store, provisions rooms, and listens.
@@ -377,29 +385,6 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	for i := 1; i <= o.channels; i++ {
 		s.chanURIs = append(s.chanURIs, "sip:gcs"+strconv.Itoa(i)+"@"+o.domain)
 	}
-	s.st = o.st
-	if s.st == nil && o.pgURL != "" {
-		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue)); err != nil {
-			return nil, err
-		}
-	}
-	if s.st == nil {
-		if o.dbPath == "" {
-			return nil, errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)")
-		}
-		if dir := filepath.Dir(o.dbPath); dir != "" {
-			if _, err := os.Stat(dir); err != nil {
-				return nil, fmt.Errorf("refserver: database directory: %w", err)
-			}
-		}
-		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
-			return nil, err
-		}
-	}
-	fail := func(err error) (*Server, error) {
-		s.Close()
-		return nil, err
-	}
 	s.reg.faults = o.faults
 	var onKeepAlive func(*sipnet.Conn)
 	if o.faults.Has(fault.KeepAliveClose) {
@@ -411,17 +396,68 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		MaxConns:    off(lim.MaxConns), MaxConnsPerAddr: off(lim.MaxConnsPerAddr),
 		SignInTimeout: offD(lim.SignInTimeout), MessageTimeout: offD(lim.MessageTimeout),
 	})
-	s.hub, err = channel.New(ctx, channel.Config{
+	fail := func(err error) (*Server, error) {
+		s.Close()
+		return nil, err
+	}
+	s.st = o.st
+	if s.st == nil && o.pgURL != "" {
+		// a server on PostgreSQL is one server of a pool: it listens first,
+		// as its channel services are named by its address
+		if o.tcp == "" {
+			return fail(errors.New("refserver: a server on PostgreSQL (a pool) needs a TCP listen address (WithTCP)"))
+		}
+		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
+			return fail(err)
+		}
+		adv := o.pool.Advertise
+		if adv == "" {
+			if adv, err = advertiseAddr(s.tcpAddr.String()); err != nil {
+				return fail(err)
+			}
+		}
+		id := o.pool.ID
+		if id == "" {
+			id = adv
+		}
+		s.chanURIs = poolURIs(adv, o.channels)
+		pg, err := postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue), postgres.WithServerID(id))
+		if err != nil {
+			return fail(err)
+		}
+		s.st = pg
+		s.member = newMember(pg, id, adv, s.chanURIs, o.pool, o.logger)
+	}
+	if s.st == nil {
+		if o.dbPath == "" {
+			return fail(errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)"))
+		}
+		if dir := filepath.Dir(o.dbPath); dir != "" {
+			if _, err := os.Stat(dir); err != nil {
+				return fail(fmt.Errorf("refserver: database directory: %w", err))
+			}
+		}
+		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
+			return fail(err)
+		}
+	}
+	cfg := channel.Config{
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
 		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
 		MaxQueries: unlimited(lim.MaxQueries), MaxSessionsPerUser: unlimited(lim.MaxSessionsPerUser),
-	})
+	}
+	lcfg := lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
+		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser), Policy: o.lookupPolicy}
+	if s.member != nil {
+		cfg.Pool = s.member
+		lcfg.Directory = s.member
+	}
+	s.hub, err = channel.New(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
-		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser)})
+	s.lookup = lookup.New(lcfg)
 	rooms := o.rooms
 	if o.roomsFile != "" {
 		rf, err := LoadRoomsFile(o.roomsFile)
@@ -433,7 +469,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err := s.provision(ctx, rooms); err != nil {
 		return fail(err)
 	}
-	if o.tcp != "" {
+	if s.member != nil {
+		if err := s.member.start(ctx, s.hub); err != nil {
+			s.member = nil // nothing to stop
+			return fail(err)
+		}
+	}
+	s.ready.Store(true)
+	if o.tcp != "" && s.tcpAddr == nil {
 		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
 			return fail(err)
 		}
@@ -561,6 +604,9 @@ func (s *Server) close() error {
 	if s.ep != nil {
 		s.ep.Close()
 	}
+	if s.member != nil {
+		s.member.stop()
+	}
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -664,18 +710,51 @@ type Stats struct {
 	SIP             sipnet.Stats  `json:"sip"`
 	Conns           int           `json:"connections"`
 	Auth            AuthStats     `json:"auth"`
+	// Pool is the pool this server is one of (PostgreSQL), as it last
+	// read the live servers.
+	Pool *PoolStats `json:"pool,omitempty"`
+}
+
+// PoolStats say which pool a server is in.
+type PoolStats struct {
+	ID      string          `json:"id"` // this server's
+	Servers []lookup.Server `json:"servers"`
 }
 
 // Stats returns counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
 		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(), Auth: s.auth.stats(),
 	}
+	if s.member != nil {
+		st.Pool = &PoolStats{ID: s.member.id, Servers: s.PoolServers()}
+	}
+	return st
+}
+
+// PoolID returns the server's ID in its pool ("" outside a pool).
+func (s *Server) PoolID() string {
+	if s.member == nil {
+		return ""
+	}
+	return s.member.id
+}
+
+// PoolServers returns the live servers of the server's pool, by ID, as it
+// last read them (itself included); nil outside a pool.
+func (s *Server) PoolServers() []lookup.Server {
+	if s.member == nil {
+		return nil
+	}
+	return slices.Clone(s.member.Live())
 }
 
 func (s *Server) connClosed(c *sipnet.Conn) {
 	s.reg.connClosed(c)
+	if !s.ready.Load() {
+		return // no service had a session yet
+	}
 	s.hub.ConnClosed(c)
 	s.lookup.ConnClosed(c)
 }
@@ -684,6 +763,12 @@ func (s *Server) connClosed(c *sipnet.Conn) {
 // channel services.
 func (s *Server) route(tx *sipnet.ServerTx) {
 	m := tx.Msg
+	if !s.ready.Load() {
+		if m.Method != "ACK" {
+			_ = tx.Respond(503, "Service Unavailable", ua.Warning("the server is starting"))
+		}
+		return
+	}
 	if m.Branch == "" && m.Method != "ACK" && s.o.faults.Has(fault.RequireBranch) {
 		_ = tx.Respond(400, "Bad Request", ua.Warning("no Via branch"))
 		return
@@ -735,7 +820,7 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 			_ = tx.Respond(400, "Bad Request", ua.Warning("Request-URI: "+err.Error()))
 		case target == s.lookupURI:
 			s.lookup.HandleInvite(tx, from)
-		case s.hub.IsService(target):
+		case s.hub.IsService(target) || (s.member != nil && s.member.isService(target)):
 			s.hub.HandleInvite(tx, from, target)
 		default:
 			_ = tx.Respond(404, "Not Found", ua.Warning("no service "+target+" here"))

@@ -6,7 +6,10 @@
 // for editors by scenario.schema.json.
 package scenarios
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Spec is a scenario.
 type Spec struct {
@@ -27,6 +30,10 @@ type Spec struct {
 	// still in flight before it accounts them (default 5s).
 	Drain  Duration `yaml:"drain" json:"drain"`
 	Limits Limits   `yaml:"limits" json:"limits"`
+	// Reconnect, when set, makes users whose session was lost (their
+	// connection closed: a server went away) sign in again, through the
+	// next server, rejoin their rooms and catch up through history.
+	Reconnect *Reconnect `yaml:"reconnect" json:"reconnect,omitempty"`
 	// Thresholds are pass/fail rules on the results, such as
 	// "post_to_last_delivery.p99 < 500ms" or "lost == 0".
 	Thresholds []string `yaml:"thresholds" json:"thresholds"`
@@ -37,7 +44,9 @@ type Target struct {
 	// Lookup is the lookup URI (sip:ocschat@domain); empty runs the
 	// embedded reference server in-process.
 	Lookup string `yaml:"lookup" json:"lookup,omitempty"`
-	// Server is host:port to connect to, as a client's server setting.
+	// Server is host:port to connect to, as a client's server setting;
+	// several, comma-separated, spread the users over them (user i signs
+	// in to server i mod N, as DNS SRV spreads clients over Front Ends).
 	Server string `yaml:"server" json:"server,omitempty"`
 	// Domain of the simulated users (default example.com; the lookup
 	// URI's domain when a lookup URI is given).
@@ -59,6 +68,46 @@ type Embedded struct {
 	// NoticeLimit: rooms with more members online send no join/part
 	// notices (default 250; 0 = always send).
 	NoticeLimit *int `yaml:"notice_limit" json:"notice_limit,omitempty"`
+	// Pool, when above 0, runs an embedded pool instead: that many
+	// reference server processes on one PostgreSQL database, DB (a
+	// postgres:// URL) or else a throw-away cluster of Debian's
+	// postgresql package; users are spread over them. Like the rest of
+	// Embedded, it applies only when the target names no server.
+	Pool int    `yaml:"pool" json:"pool,omitempty"`
+	DB   string `yaml:"db" json:"db,omitempty"`
+	// Lookup is how the pool's lookup services choose a channel service:
+	// round-robin (default) or least-loaded.
+	Lookup string `yaml:"lookup" json:"lookup,omitempty"`
+	// Kill kills one server of the pool (SIGKILL) during the run.
+	Kill *Kill `yaml:"kill" json:"kill,omitempty"`
+}
+
+// Kill is a server of the embedded pool killed during the run.
+type Kill struct {
+	Server int      `yaml:"server" json:"server"` // 1 to pool
+	At     Duration `yaml:"at" json:"at"`         // from the run's start
+}
+
+// Reconnect is how users whose session was lost come back.
+type Reconnect struct {
+	// After is the wait before each attempt (default 500ms).
+	After Duration `yaml:"after" json:"after"`
+	// Tries bounds the attempts per lost session (default 10).
+	Tries int `yaml:"tries" json:"tries"`
+	// History is how many of each room's last posts a user fetches once
+	// it rejoined, to catch up on what it missed (default 200, at most 500).
+	History int `yaml:"history" json:"history"`
+}
+
+// Servers returns the addresses of Server, split at commas.
+func (t *Target) Servers() []string {
+	var out []string
+	for _, s := range strings.Split(t.Server, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Connection models.

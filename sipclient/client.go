@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -63,6 +65,10 @@ type Config struct {
 	// when Conn is nil the client dials its own on SignIn.
 	Router *Router
 	Conn   *sipnet.Conn
+	// Dial, when set, gives the connection to another server that a
+	// channel URI names (a pool's server, see OpenChannel): a swarm shares
+	// its connections. Without it the client dials its own.
+	Dial func(ctx context.Context, addr string) (*sipnet.Conn, error)
 	// OnEvent, when set, receives events on endpoint goroutines (it must
 	// not block) instead of the Events channel.
 	OnEvent func(Event)
@@ -109,6 +115,7 @@ type Client struct {
 	events    chan Event
 
 	mu         sync.Mutex
+	server     string // where the client is signed in (HOST:PORT)
 	registered bool
 	regCallID  string
 	regCSeq    uint32
@@ -172,6 +179,7 @@ func New(cfg Config) (*Client, error) {
 	if c.lookupURI == "" {
 		c.lookupURI = "sip:ocschat@" + c.domain
 	}
+	c.server = cfg.Server
 	c.router = cfg.Router
 	if c.router == nil {
 		c.router = NewRouter(RouterOptions{})
@@ -252,20 +260,26 @@ func (c *Client) dial(ctx context.Context) error {
 	if c.conn != nil {
 		return nil
 	}
-	var err error
-	switch c.cfg.Transport {
-	case sipnet.UDP:
-		c.conn, err = c.ep.DialUDP(ctx, c.cfg.Server)
-	case sipnet.TLS:
-		c.conn, err = c.ep.DialTLS(ctx, c.cfg.Server, c.cfg.TLS)
-	default:
-		c.conn, err = c.ep.DialTCP(ctx, c.cfg.Server)
-	}
+	conn, err := c.dialAddr(ctx, c.cfg.Server)
 	if err != nil {
 		return err
 	}
-	c.ownConn = true
+	c.mu.Lock()
+	c.conn, c.ownConn = conn, true
+	c.mu.Unlock()
 	return nil
+}
+
+// dialAddr opens a connection of the client's own to the server at addr
+// over the configured transport.
+func (c *Client) dialAddr(ctx context.Context, addr string) (*sipnet.Conn, error) {
+	switch c.cfg.Transport {
+	case sipnet.UDP:
+		return c.ep.DialUDP(ctx, addr)
+	case sipnet.TLS:
+		return c.ep.DialTLS(ctx, addr, c.cfg.TLS)
+	}
+	return c.ep.DialTCP(ctx, addr)
 }
 
 func (c *Client) contactURI() string {
@@ -581,13 +595,24 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 	return uri, uerr
 }
 
-// OpenChannel INVITEs the channel service and confirms the session.
+// OpenChannel INVITEs the channel service and confirms the session. A
+// channel URI whose host part names a server by address and port
+// (sip:gcs1@HOST:PORT, as the servers of a pool name their channel
+// services) other than the one the client is signed in to makes the client
+// move there first: it signs in to that server, over Config.Dial's
+// connection or one of its own, and closes its own connection to the first
+// (docs/protocol.md, "Pools").
 func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 	c.mu.Lock()
-	reg := c.registered
+	reg, at := c.registered, c.server
 	c.mu.Unlock()
 	if !reg {
 		return ErrNotSignedIn
+	}
+	if addr, ok := ServerOf(channelURI); ok && !sameServer(addr, at, c.conn) {
+		if err := c.moveTo(ctx, addr); err != nil {
+			return err
+		}
 	}
 	tx, err := c.invite(channelURI, sdpOffer(c.conn), "application/sdp")
 	if err != nil {
@@ -605,6 +630,96 @@ func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 		c.router.remove(old.ID())
 	}
 	return nil
+}
+
+// ServerOf returns the HOST:PORT a channel URI's host part names, when it
+// has a port (sip:gcs1@10.0.0.2:5061); a URI of a domain
+// (sip:gcs1@example.com) names no server.
+func ServerOf(uri string) (string, bool) {
+	u, err := sipnet.URIOf(uri)
+	if err != nil {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(u, ":")
+	if !ok {
+		return "", false
+	}
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" || port == "" {
+		return "", false
+	}
+	return net.JoinHostPort(host, port), true
+}
+
+// sameServer reports whether addr is the server the client is at: its
+// configured address, or the address of its connection.
+func sameServer(addr, at string, conn *sipnet.Conn) bool {
+	if addr == at {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && conn != nil && ap == conn.RemoteAddr()
+}
+
+// moveTo signs the client in to the server at addr and makes it the one it
+// talks to; its own connection to the server it leaves is closed (that
+// server then forgets it), a shared one is left to the others.
+func (c *Client) moveTo(ctx context.Context, addr string) error {
+	var nc *sipnet.Conn
+	var err error
+	own := c.cfg.Dial == nil
+	if own {
+		nc, err = c.dialAddr(ctx, addr)
+	} else {
+		nc, err = c.cfg.Dial(ctx, addr)
+	}
+	if err != nil {
+		return fmt.Errorf("sipclient: connect to the channel server %s: %w", addr, err)
+	}
+	c.mu.Lock()
+	old, oldOwn := c.conn, c.ownConn
+	c.conn, c.ownConn, c.server = nc, own, addr
+	c.registered, c.regCallID, c.regCSeq = false, "", 0
+	c.mu.Unlock()
+	if oldOwn && old != nil {
+		old.Close()
+	}
+	return c.SignIn(ctx)
+}
+
+// SignInAt signs the client in again through the server at addr, over a
+// new connection (Config.Dial's, or its own): after its connection was
+// lost, as a client whose server went away does. Lookup and OpenChannel
+// then open a new channel session; the old one is forgotten.
+func (c *Client) SignInAt(ctx context.Context, addr string) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return c.moveTo(ctx, addr)
+}
+
+// Server returns the HOST:PORT of the server the client talks to: the one
+// it was given, or the pool's server it moved to.
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server
+}
+
+// usesConn reports whether conn is the client's connection.
+func (c *Client) usesConn(conn *sipnet.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn == conn
 }
 
 func (c *Client) channel() (*sipnet.Dialog, error) {

@@ -132,7 +132,7 @@ func (r *Router) connClosed(conn *sipnet.Conn) {
 	var hit []*Client
 	seen := map[*Client]bool{}
 	for _, c := range r.dialogs {
-		if c.conn == conn && !seen[c] {
+		if !seen[c] && c.usesConn(conn) {
 			seen[c] = true
 			hit = append(hit, c)
 		}

@@ -158,15 +158,18 @@ func (s *Setup) Config(user string) (Config, error) {
 	return cfg, nil
 }
 
-// Dial opens a connection to the target (the shared connection model's).
-func (s *Setup) Dial(ctx context.Context, ep *sipnet.Endpoint) (*sipnet.Conn, error) {
+// DialAddr opens a connection to the server at addr (HOST:PORT, or with
+// the transport prefix tls:// or tcp:// the target's servers may carry)
+// over the target's transport and TLS settings: another server of a pool.
+func (s *Setup) DialAddr(ctx context.Context, ep *sipnet.Endpoint, addr string) (*sipnet.Conn, error) {
+	_, addr = target.SplitServer(addr)
 	switch s.Transport {
 	case sipnet.UDP:
-		return ep.DialUDP(ctx, s.Addr)
+		return ep.DialUDP(ctx, addr)
 	case sipnet.TLS:
-		return ep.DialTLS(ctx, s.Addr, s.TLS)
+		return ep.DialTLS(ctx, addr, s.TLS)
 	}
-	return ep.DialTCP(ctx, s.Addr)
+	return ep.DialTCP(ctx, addr)
 }
 
 // Locate finds the server of a target that has a lookup URI and no server

@@ -29,8 +29,9 @@ type Target struct {
 	// lookup URI's; see UsersDomain).
 	Domain string `json:"domain,omitempty"`
 	// Servers are the SIP addresses (host:port) clients connect to, as a
-	// client's server setting. gcload connects to one server today:
-	// Validate refuses more than one.
+	// client's server setting. Several spread the users over them (user i
+	// signs in to server i mod N), as DNS SRV spreads clients over a
+	// pool's Front Ends; the conformance suite uses the first.
 	Servers []string `json:"servers,omitempty"`
 	// Admin is the base URL of a reference server's admin API, used to
 	// provision rooms and read its statistics (empty: the rooms exist).
@@ -127,7 +128,8 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 // server (refserver/embedded).
 func (t Target) Embedded() bool { return len(t.Servers) == 0 && t.Lookup == "" }
 
-// Server returns the address to connect to ("" when there is none).
+// Server returns the (first) address to connect to ("" when there is
+// none).
 func (t Target) Server() string {
 	if len(t.Servers) == 0 {
 		return ""
@@ -198,10 +200,12 @@ func (t Target) Validate() []error {
 	if len(t.Servers) > 0 && t.Lookup == "" {
 		add("lookup", "missing: a server is given, but no lookup URI (sip:ocschat@DOMAIN)")
 	}
-	if len(t.Servers) > 1 {
-		add("servers", "%d given: gcload connects to one server", len(t.Servers))
-	}
+	seen := map[string]bool{}
 	for i, s := range t.Servers {
+		if seen[s] {
+			add(fmt.Sprintf("servers[%d]", i), "%s is given twice", s)
+		}
+		seen[s] = true
 		tr, a := SplitServer(s)
 		host, port, err := net.SplitHostPort(a)
 		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {

@@ -182,6 +182,9 @@ type Stats struct {
 	SIP             SIPStats     `json:"sip"`
 	Connections     int          `json:"connections"`
 	Auth            AuthStats    `json:"auth"`
+	// Pool is the pool the server is one of (on PostgreSQL), as it last
+	// read the live servers; nil outside a pool.
+	Pool *PoolStats `json:"pool,omitempty"`
 }
 
 // AuthStats are the registrar's authentication counters.
@@ -209,6 +212,20 @@ type AuthStats struct {
 	Accounts             int `json:"accounts"`
 }
 
+// PoolStats say which pool a server is in: its own ID and the live
+// servers it hands out channel services of.
+type PoolStats struct {
+	ID      string       `json:"id"`
+	Servers []PoolServer `json:"servers"`
+}
+
+// PoolServer is one live server of a pool.
+type PoolServer struct {
+	ID   string   `json:"id"`
+	URIs []string `json:"uris"` // its channel services
+	Load int64    `json:"load"` // its open channel sessions
+}
+
 // ChannelStats are the channel services' counters.
 type ChannelStats struct {
 	Sessions       int    `json:"sessions"`        // open channel sessions
@@ -228,6 +245,11 @@ type ChannelStats struct {
 	// (--misbehave) dropped or sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// PoolCarried and PoolRead count, in a pool, the other servers' posts
+	// this server got in their notifications, and those it read from the
+	// table (a notification missed, or a post too large to carry).
+	PoolCarried uint64 `json:"pool_carried,omitempty"`
+	PoolRead    uint64 `json:"pool_read,omitempty"`
 }
 
 // LookupStats are the lookup service's counters.

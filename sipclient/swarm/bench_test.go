@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -10,7 +11,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -27,6 +30,9 @@ import (
 const childEnv = "GCLOAD_BENCH_SERVER_SCENARIO"
 
 func TestMain(m *testing.M) {
+	if embedded.PoolChild() { // a server of BenchmarkPoolDelivery's pool
+		return
+	}
 	if refservertest.ChildMainWith(childEnv, func(src string) (embedded.Options, error) {
 		plan, err := parsePlan(src)
 		if err != nil {
@@ -56,9 +62,16 @@ func TestMain(m *testing.M) {
 	}) {
 		return
 	}
-	// goleak: a goroutine the swarm started that outlives the tests fails
-	// the package (every one must be waited for by Run)
-	goleak.VerifyTestMain(m)
+	code := pgtest.Main(m)
+	if code == 0 {
+		// goleak: a goroutine the swarm started that outlives the tests
+		// fails the package (every one must be waited for by Run)
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }
 
 // benchPassword is the password pattern of the benchmarks' users.
@@ -190,6 +203,129 @@ limits: {max_lag: 5s}
 	st := out.SIP
 	b.ReportMetric(float64(st.MessagesIn)/float64(max(st.Reads, 1)), "msgs/read")
 	b.ReportMetric(float64(st.MessagesOut)/float64(max(st.Writes, 1)), "msgs/write")
+}
+
+// BenchmarkPoolDelivery measures a pool of 1, 2 and 3 reference server
+// processes on one PostgreSQL (a throw-away cluster): 300 users in 3 rooms
+// of 100, spread over the servers (as the lookup services hand out their
+// channel services), posts at 20/s (2,000 deliveries a second) for b.N
+// deliveries (at least one second). It reports the servers' CPU per
+// delivery (all of them together), the database's, each within the steady
+// phase, what they use idle, and the time from a post's intended time to
+// its last delivery. One op is one delivery. servers=3-read is three
+// servers whose notifications do not carry the posts: the others read
+// each from the table.
+func BenchmarkPoolDelivery(b *testing.B) {
+	for _, c := range []struct {
+		n    int
+		read bool
+	}{{1, false}, {2, false}, {3, false}, {3, true}} {
+		name := fmt.Sprintf("servers=%d", c.n)
+		if c.read {
+			name += "-read"
+		}
+		b.Run(name, func(b *testing.B) { benchPool(b, c.n, c.read) })
+	}
+}
+
+func benchPool(b *testing.B, servers int, read bool) {
+	b.StopTimer()
+	cluster := pgtest.Shared(b)
+	db := cluster.NewDatabase(b)
+	steady := max(time.Duration(b.N)*time.Second/2000, time.Second)
+	src := fmt.Sprintf(`name: bench-pool
+seed: 1
+users: {count: 300}
+connections: {model: shared, shared: 4}
+rooms: {classes: [{name: p, size: 100, count: 3}]}
+phases:
+  - {name: signin, signin: {rate: 600/s, arrival: constant}}
+  - {name: settle, duration: 1500ms}
+  - {name: steady, duration: %dms, posts: {rate: 20/s, arrival: constant, size: {value: 120}}}
+drain: 1s
+limits: {max_lag: 5s}
+`, steady.Milliseconds())
+	plan, err := parsePlan(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: servers, DB: db, NoCarry: read, Heartbeat: time.Second, TTL: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	tg := pool.Target()
+	if err := swarm.Provision(ctx, adminclient.New(tg.Admin, tg.AdminToken), plan, "closed"); err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() (srv, pg time.Duration) {
+		for _, s := range pool.Servers {
+			srv += s.CPU()
+		}
+		return srv, cluster.CPU()
+	}
+	// what the pool costs doing nothing (heartbeats, the live servers
+	// read, catch-up checks), over 3 s before the load (1 s when brief)
+	idle := min(3*time.Second, steady)
+	is0, ip0 := cpu()
+	time.Sleep(idle)
+	is1, ip1 := cpu()
+	var win struct {
+		started        bool
+		s0, p0, s1, p1 time.Duration
+		n0, n1         int64
+	}
+	rec := reports.NewRecorder(time.Now(), 250*time.Millisecond)
+	sw, err := swarm.New(plan, swarm.Options{Target: tg, Recorder: rec, Tick: 250 * time.Millisecond, EmbeddedPool: true,
+		OnTick: func(snap reports.Snapshot) {
+			if snap.Phase != "steady" {
+				return
+			}
+			s, p := cpu()
+			if !win.started {
+				win.started = true
+				win.s0, win.p0, win.n0 = s, p, snap.Deliveries
+				return
+			}
+			win.s1, win.p1, win.n1 = s, p, snap.Deliveries
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.StartTimer()
+	out, err := sw.Run(ctx, ctx)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := out.Accounted.Delivery
+	if d.Lost != 0 || d.Duplicated != 0 || d.OutOfOrder != 0 || d.Received == 0 {
+		b.Fatalf("delivery %+v", d)
+	}
+	on := map[string]bool{}
+	for _, sc := range out.Servers {
+		if sc.Users > 0 {
+			on[sc.Server] = true
+		}
+	}
+	if len(on) != servers {
+		b.Fatalf("users on %d servers, want %d: %+v", len(on), servers, out.Servers)
+	}
+	n := float64(win.n1 - win.n0)
+	if n <= 0 {
+		b.Fatalf("no deliveries measured in the steady phase (window %+v)", win)
+	}
+	b.ReportMetric(float64(is1-is0)/idle.Seconds()/float64(time.Millisecond), "servers-idle-cpu-ms/s")
+	b.ReportMetric(float64(ip1-ip0)/idle.Seconds()/float64(time.Millisecond), "postgres-idle-cpu-ms/s")
+	b.ReportMetric(float64(win.s1-win.s0)/n, "servers-cpu-ns/delivery")
+	b.ReportMetric(float64(win.p1-win.p0)/n, "postgres-cpu-ns/delivery")
+	h := out.Accounted.LastDelivery
+	b.ReportMetric(float64(h.ValueAtQuantile(50))/1000, "last-delivery-p50-ms")
+	b.ReportMetric(float64(h.ValueAtQuantile(99))/1000, "last-delivery-p99-ms")
+	b.ReportMetric(float64(d.Received), "deliveries")
 }
 
 // BenchmarkIdleUserMemory measures the swarm's heap per signed-in,

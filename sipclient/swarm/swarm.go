@@ -130,6 +130,10 @@ type Options struct {
 	Tick   time.Duration
 	OnTick func(reports.Snapshot)
 	Logger *slog.Logger
+	// EmbeddedPool says the target is an embedded pool: server processes
+	// of their own, although the scenario names no target (without it,
+	// such a scenario's server runs in this process).
+	EmbeddedPool bool
 }
 
 // Outcome is what a run measured, besides the recorder's histograms.
@@ -158,6 +162,9 @@ type Outcome struct {
 	Checks map[string]int64
 	// Errors are the run's errors by kind (the recorder's).
 	Errors []reports.ErrorKind
+	// Servers counts what happened on each server (by where each user
+	// was).
+	Servers []reports.ServerCounts
 }
 
 // User states.
@@ -167,6 +174,7 @@ const (
 	stOnline
 	stFailed
 	stLost
+	stAway // lost its session, signing in again (scenario reconnect:)
 )
 
 type vuser struct {
@@ -174,6 +182,8 @@ type vuser struct {
 	idx    int32
 	client *sipclient.Client
 	state  atomic.Int32
+	home   int          // the listed server it signs in to (idx mod servers)
+	srv    atomic.Int32 // the server its channel session is on (s.srv)
 
 	mu       sync.Mutex
 	joined   map[int32]bool
@@ -213,6 +223,18 @@ type Swarm struct {
 	stop        context.CancelCauseFunc
 	unreachable atomic.Bool
 	phases      []phaseCounts // by plan phase
+
+	// the servers users are spread over (Target.Servers), and what
+	// happened on each (those the users were sent to included)
+	servers []string
+	srv     serverTable
+	// reconnections in progress (scenario reconnect:), ended by reconCancel;
+	// none starts once reconDone is set
+	recon       sync.WaitGroup
+	reconMu     sync.Mutex
+	reconDone   bool
+	reconCtx    context.Context
+	reconCancel context.CancelFunc
 }
 
 // Fail fast: the run stops, and is judged unreachable, when the first
@@ -272,9 +294,19 @@ func New(p *Plan, o Options) (*Swarm, error) {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
 	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, setup: setup}
+	for _, srv := range o.Target.Servers {
+		// the transport is the setup's (the first server's, or the
+		// scenario's); the swarm knows its servers by HOST:PORT, as channel
+		// URIs name them
+		_, addr := target.SplitServer(srv)
+		s.servers = append(s.servers, addr)
+		s.srv.index(addr)
+	}
 	for u := range p.Users {
 		if o.Shard.Owns(int32(u)) {
-			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v := &vuser{s: s, idx: int32(u), home: u % len(s.servers), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v.srv.Store(int32(v.home))
+			s.users[int32(u)] = v
 		}
 	}
 	if len(s.users) == 0 {
@@ -339,6 +371,8 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			u.client = c
 		}
 	}
+	s.reconCtx, s.reconCancel = context.WithCancel(load)
+	defer s.reconCancel()
 	s.t0 = s.o.Start
 	if s.t0.IsZero() {
 		s.t0 = time.Now().Add(100 * time.Millisecond)
@@ -384,6 +418,12 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			t.Stop()
 		}
 	}
+	// reconnections still trying give up; those done have caught up
+	s.reconMu.Lock()
+	s.reconDone = true
+	s.reconMu.Unlock()
+	s.reconCancel()
+	s.recon.Wait()
 	end := time.Now()
 	// members still online keep open intervals: they were there for
 	// every post's whole grace period
@@ -408,8 +448,13 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	out.Phases = s.phaseSummaries()
 	out.Checks = s.router.Checks()
 	out.Errors = s.rec.Errors()
+	out.Servers = s.srv.counts(s.rec.Counters()[reports.CounterDeliveries])
 	return out, nil
 }
+
+// inProcess reports whether the server runs in this process (the embedded
+// reference server).
+func (s *Swarm) inProcess() bool { return s.spec.Target.Lookup == "" && !s.o.EmbeddedPool }
 
 // dialTimeout bounds one connection attempt.
 func (s *Swarm) dialTimeout() time.Duration {
@@ -424,11 +469,17 @@ func (s *Swarm) preflight(ctx context.Context) error {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
-	c, err := d.DialContext(ctx, "tcp", s.o.Target.Address())
-	if err != nil {
-		return err
+	for _, addr := range s.servers {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			if len(s.servers) > 1 {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+			return err
+		}
+		c.Close()
 	}
-	return c.Close()
+	return nil
 }
 
 // unreachableOutcome is the outcome of a run that could not start: the
@@ -440,9 +491,9 @@ func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
 		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
-		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
+		Stopped:   fmt.Sprintf("cannot connect to %s: %v", strings.Join(s.servers, ", "), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
-		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
+		Generator: reports.Generator{Valid: true, EmbeddedServer: s.inProcess(), GOMAXPROCS: runtime.GOMAXPROCS(0)},
 		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),
 		SIP:       s.router.Endpoint().Stats(),
 		Checks:    s.router.Checks(),
@@ -484,7 +535,7 @@ func (s *Swarm) judge(g generatorStats) reports.Generator {
 	out := reports.Generator{
 		CPUSeconds: g.cpuSeconds, CPUUtilization: g.utilization, GoSchedP99: g.goSchedP99.Microseconds(),
 		GCPauseTotal: g.gcPauseTotal, GCPauseMax: g.gcPauseMax, HeapPeakBytes: g.heapPeak,
-		EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: g.procs, Valid: true,
+		EmbeddedServer: s.inProcess(), GOMAXPROCS: g.procs, Valid: true,
 	}
 	if lag != nil && lag.TotalCount() > 0 {
 		out.SchedLagP99 = lag.ValueAtQuantile(99)
@@ -658,14 +709,13 @@ func (s *Swarm) run(op *Op, due time.Time) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
-		s.done(reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
+		s.done(u, reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		_, err := u.client.SearchRooms(ctx, s.phaseSpec(op).Search.Criteria)
-		s.done(reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
+		s.done(u, reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
 	case KindPart:
 		if !s.ready(u, op.Room) {
 			return
@@ -675,14 +725,13 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
+		s.done(u, reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindRejoin:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
+		s.done(u, reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, s.ref(time.Now()))
 		}
@@ -702,15 +751,36 @@ func (s *Swarm) ready(u *vuser, room int32) bool {
 			return true
 		}
 	}
-	s.rec.Add(reports.CounterSkipped, 1)
+	s.skip(u)
 	return false
+}
+
+// online reports whether u is online; otherwise the operation is counted
+// as skipped.
+func (s *Swarm) isOnline(u *vuser) bool {
+	if u.state.Load() == stOnline {
+		return true
+	}
+	s.skip(u)
+	return false
+}
+
+// skip counts an operation u could not do: skipped, or skipped_offline
+// while u signs in again after a lost session.
+func (s *Swarm) skip(u *vuser) {
+	if u.state.Load() == stAway {
+		s.rec.Add(reports.CounterSkippedOffline, 1)
+		return
+	}
+	s.rec.Add(reports.CounterSkipped, 1)
 }
 
 // done records an operation's response time from its intended time due
 // and its service time (svc, unless "") from its actual start, or its
 // error; it counts the operation in its phase (k) when it succeeded.
-func (s *Swarm) done(op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
+func (s *Swarm) done(u *vuser, op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail(string(op), err)
 		return
 	}
@@ -797,6 +867,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
+		s.at(u).errors.Add(1)
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
@@ -815,7 +886,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	if u.client == nil {
 		// shared connections: the user's client is made now, on its
 		// connection (opened by the first user to sign in on it)
-		conn, err := s.shared.get(ctx, int(u.idx))
+		conn, err := s.shared.get(ctx, s.servers[u.home], int(u.idx))
 		if err != nil {
 			return fail("connect", err)
 		}
@@ -847,6 +918,8 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		return fail("channel_invite", err)
 	}
 	now := time.Now()
+	u.srv.Store(s.srv.index(c.Server()))
+	s.at(u).users.Add(1)
 	s.rec.Record(reports.OpChannelInvite, now.Sub(t))
 	s.rec.Record(reports.OpSignIn, now.Sub(due))
 	s.rec.Record(reports.OpSignInService, now.Sub(start))
@@ -865,6 +938,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	t = time.Now()
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail("join", err)
 		return true
 	}
@@ -960,6 +1034,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 		u.mu.Lock()
 		delete(u.posts, envid)
 		u.mu.Unlock()
+		s.at(u).errors.Add(1)
 		s.fail("post", err)
 		return
 	}
@@ -979,6 +1054,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
 	s.rec.Record(reports.OpPostAckService, now.Sub(sent))
 	s.rec.Add(reports.CounterPosts, 1)
+	s.at(u).posts.Add(1)
 	s.acct.ackedLive(op.Room, ps)
 	s.phaseDone(pPost, op.At)
 }
@@ -991,6 +1067,9 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
+		if s.srv.multi.Load() {
+			s.at(u).deliveries.Add(1)
+		}
 		// the marker's intended time is on the reference clock (the
 		// sender added its offset): the arrival goes there with this
 		// shard's
@@ -1023,10 +1102,15 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add(reports.CounterViolations, 1)
 		s.rec.Add("violations."+e.Violation.Rule, 1)
 	case sipclient.Ended:
-		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, stLost) {
+		next := stLost
+		if s.spec.Reconnect != nil {
+			next = stAway
+		}
+		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, next) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)
+			s.at(u).lost.Add(1)
 			s.rec.Error("session", "lost", e.Text, s.ref(e.At))
 			u.mu.Lock()
 			for r := range u.joined {
@@ -1036,6 +1120,10 @@ func (u *vuser) event(e sipclient.Event) {
 			u.mu.Unlock()
 			if online == 0 && lost == s.signedIn.Load() {
 				s.stop(fmt.Errorf("the target went away %s into the run: every session was lost (%d)", e.At.Sub(s.t0).Round(time.Second), lost))
+				return
+			}
+			if next == stAway && !s.startReconnect(u, e.At) {
+				u.state.Store(stLost) // the run is ending
 			}
 		}
 	}

@@ -25,7 +25,7 @@ type migration struct {
 // time reads back exactly as it was delivered. messages.room_id has no
 // foreign key: the writer checks the room under the lock of its row (rooms
 // are never deleted), and a per-row trigger would cost about 6 µs a post.
-// Migration 2's servers table is for pools (pool.go).
+// Migration 2's servers table and 3's online table are for pools (pool.go).
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -73,6 +73,15 @@ CREATE TABLE servers (
 	load bigint NOT NULL DEFAULT 0,
 	started timestamptz NOT NULL DEFAULT now(),
 	heartbeat timestamptz NOT NULL DEFAULT now()
+);
+`},
+	{3, "who is online where in a pool", `
+CREATE TABLE online (
+	server_id text NOT NULL,
+	room_id text NOT NULL,
+	user_uri text NOT NULL,
+	sessions integer NOT NULL CHECK (sessions > 0),
+	PRIMARY KEY (server_id, room_id, user_uri)
 );
 `},
 }

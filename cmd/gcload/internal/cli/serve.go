@@ -15,6 +15,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/spf13/cobra"
@@ -40,6 +41,9 @@ type ServeOptions struct {
 	AdminToken, AdminTokenFile string
 	Limits                     refserver.Limits
 	TxTimeout                  time.Duration
+	// Pool: a server on PostgreSQL is one server of a pool.
+	Pool   refserver.PoolOptions
+	Lookup string
 	// TLS: a listener, the server's certificate and key, and the CAs of
 	// trunks' client certificates (mutual TLS)
 	TLSListen, Cert, Key, ClientCA string
@@ -102,12 +106,23 @@ off; docs/protocol.md, "Limits"):
 A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
 and the connection closed.
 
+A pool: every server on PostgreSQL (--db postgres://...) is one server of the
+pool of servers on that database. Start up to four with the same --db: each
+registers itself with a heartbeat, names its channel services by the address
+clients reach it at (sip:gcs1@HOST:PORT, --advertise), and hands out, through
+its lookup service, the channel services of every live server (--lookup
+round-robin or least-loaded); a client moves to the server its channel URI
+names. A post accepted by any server reaches the members on all of them, in
+one order per room. A server that stops heart-beating for --server-ttl is
+dropped from the pool (docs/protocol.md, "Pools").
+
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
 --reply-delay make a slower server on purpose.`,
 		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --admin 127.0.0.1:8080 --rooms examples/rooms.yaml
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
+  gcload serve --listen 0.0.0.0:5061 --advertise gc2.contoso.com:5061 --db postgres://gcload@db/gcload --lookup least-loaded
   GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
   gcload serve --misbehave list
   gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries
@@ -150,6 +165,11 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
+	f.StringVar(&o.Pool.Advertise, "advertise", "", "in a pool (PostgreSQL): the HOST:PORT clients reach this server at, which names its channel services (default: --listen, or this machine's host name when it listens on every interface)")
+	f.StringVar(&o.Pool.ID, "server-id", "", "in a pool: this server's name among the pool's servers (default: the --advertise address)")
+	f.DurationVar(&o.Pool.Heartbeat, "heartbeat", refserver.DefaultHeartbeat, "in a pool: how often the server renews its registration and reads the live servers")
+	f.DurationVar(&o.Pool.TTL, "server-ttl", refserver.DefaultServerTTL, "in a pool: a server whose last heartbeat is older than this is dropped from the pool")
+	f.StringVar(&o.Lookup, "lookup", "round-robin", "how the lookup service chooses a channel service: round-robin (every channel service of every live server in turn) or least-loaded (the server with the fewest sessions)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	f.StringVar(&o.TLSListen, "tls-listen", "", "SIP over TLS listen address HOST:PORT (needs --cert and --key)")
 	f.StringVar(&o.Cert, "cert", "", "the server's TLS certificate (PEM; gcload cert makes one)")
@@ -263,6 +283,14 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
 	}
+	policy, err := lookup.ParsePolicy(o.Lookup)
+	if err != nil {
+		return badInput(fmt.Errorf("--lookup: %w", err))
+	}
+	opts = append(opts, refserver.WithLookupPolicy(policy))
+	if postgres.IsURL(o.DB) {
+		opts = append(opts, refserver.WithPool(o.Pool))
+	}
 	authOpts, err := serveAuthOptions(o)
 	if err != nil {
 		return badInput(err)
@@ -342,6 +370,9 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		}
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
+	if id := srv.PoolID(); id != "" {
+		fmt.Fprintf(env.Stdout, ", pool server %s (%d live, lookup %s)", id, len(srv.PoolServers()), o.Lookup)
+	}
 	if a := srv.TLSAddr(); a != "" {
 		fmt.Fprintf(env.Stdout, ", SIP over TLS on %s", a)
 		if o.ClientCA != "" {

@@ -17,7 +17,7 @@ import (
 // its own server).
 func addTargetFlags(f *pflag.FlagSet, t *target.Target) {
 	f.StringVar(&t.Lookup, "target", "", "lookup URI of the server under test (sip:ocschat@DOMAIN); with no --server its Front End is found in DNS (SRV, then sipinternal./sip.DOMAIN); with neither, the embedded reference server runs")
-	f.Var((*serversValue)(&t.Servers), "server", "HOST:PORT (or tls://HOST:PORT) to connect to, as a client's server setting")
+	f.Var((*serversValue)(&t.Servers), "server", "HOST:PORT (or tls://HOST:PORT) to connect to, as a client's server setting; several, comma-separated, spread the users over them as DNS SRV spreads clients over Front Ends (gcload conform tests the first)")
 	f.StringVar(&t.Admin, "admin", "", "admin API URL of a reference server, where gcload creates the rooms and the accounts it uses")
 	f.StringVar(&t.AdminToken, "admin-token", "", "the admin API's token (default: $"+adminclient.TokenEnv+"; gcload serve writes it to a file it names at start)")
 	f.StringVar(&t.CA, "ca", "", "CA certificates (PEM) the TLS server's certificate must chain to (default: the system's roots)")
@@ -48,15 +48,18 @@ func withEnvToken(env *Env, t target.Target) target.Target {
 	return t
 }
 
-// serversValue is --server: one address today (the last given).
+// serversValue is --server: HOST:PORT, or several separated by commas
+// (the last --server given counts).
 type serversValue []string
 
 func (v *serversValue) String() string { return strings.Join(*v, ",") }
 func (v *serversValue) Type() string   { return "string" }
 func (v *serversValue) Set(s string) error {
 	*v = nil
-	if s != "" {
-		*v = []string{s}
+	for _, a := range strings.Split(s, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			*v = append(*v, a)
+		}
 	}
 	return nil
 }
