@@ -674,3 +674,21 @@ func TestMeasurement(t *testing.T) {
 		t.Fatalf("a pid that does not exist: exit %d", r.code)
 	}
 }
+
+// TestProfileOfAFailedCommand: --cpuprofile and --memprofile are written
+// when the command fails too (cobra skips PersistentPostRun after an
+// error; a failed or invalid run is the one worth profiling).
+func TestProfileOfAFailedCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	r := gcload(t, nil, "scenario", "validate", filepath.Join(dir, "missing.yaml"), "--cpuprofile", cpu, "--memprofile", mem)
+	if r.code != reports.ExitBadInput {
+		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitBadInput, r.stderr)
+	}
+	for _, f := range []string{cpu, mem} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, want a profile", f, err)
+		}
+	}
+}
