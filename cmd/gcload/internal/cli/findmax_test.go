@@ -52,8 +52,8 @@ func TestFindMax(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(dir, "out")
-	r := gcload(t, nil, "run", file, "--find-max", "--server-cpus", "0.02", "--start-rate", "40", "--max-rate", "3000",
-		"--resolution", "0.3", "--max-steps", "7", "--progress", "none", "--out", out)
+	r := gcload(t, nil, "run", file, "--find-max", "--server-cpus", "0.02", "--start-rate", "20", "--max-rate", "3000",
+		"--resolution", "0.3", "--max-steps", "8", "--progress", "none", "--out", out)
 	t.Logf("%s", r.stdout)
 	if r.code != reports.ExitPass {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
@@ -66,7 +66,7 @@ func TestFindMax(t *testing.T) {
 	if err := json.Unmarshal(b, &sf); err != nil {
 		t.Fatal(err)
 	}
-	if sf.Outcome != capacity.OutcomeFound || !(sf.MaxHeldRate >= 40) || !(sf.FirstFailedRate > sf.MaxHeldRate) || sf.FirstFailedRate >= 3000 ||
+	if sf.Outcome != capacity.OutcomeFound || !(sf.MaxHeldRate >= 20) || !(sf.FirstFailedRate > sf.MaxHeldRate) || sf.FirstFailedRate >= 3000 ||
 		sf.KneeRate < sf.MaxHeldRate*0.9 || len(sf.Causes) == 0 || sf.ServerCPUs != 0.02 {
 		t.Fatalf("search.json: %s", b)
 	}
