@@ -159,6 +159,23 @@ type Message struct {
 	TS     time.Time // server time of the post
 	Text   string
 	Story  bool
+	// File is the id of the file a file post announces (see File); empty
+	// for a text post. The text of a file post is the file's name.
+	File string
+}
+
+// File is the metadata of an uploaded file (the web service keeps the
+// bytes in its folder, named by ID). A row is written once the bytes are
+// durable and before the file's post is appended, so every file post names
+// a stored file; the compliance archive can refer to files by ID.
+type File struct {
+	ID       string    `json:"id"`
+	RoomID   string    `json:"room"`
+	Uploader string    `json:"uploader"`
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"` // hex
+	Created  time.Time `json:"created"`
 }
 
 // Query selects stored messages (the message-search extension).
@@ -217,6 +234,13 @@ type Store interface {
 	Invitations(ctx context.Context) ([]Invitation, error)
 	// DeleteInvitations removes a user's invitations to a room.
 	DeleteInvitations(ctx context.Context, user, roomID string) error
+	// AddFile stores the metadata of an uploaded file; an ID already
+	// stored is an error.
+	AddFile(ctx context.Context, f File) error
+	// File returns the metadata of a file, or ErrNotFound.
+	File(ctx context.Context, id string) (File, error)
+	// CountFiles returns how many files a room holds.
+	CountFiles(ctx context.Context, roomID string) (int, error)
 	// Stats returns counters.
 	Stats() Stats
 	// Close waits for queued appends and closes the store.

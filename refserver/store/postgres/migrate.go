@@ -75,6 +75,19 @@ CREATE TABLE servers (
 	heartbeat timestamptz NOT NULL DEFAULT now()
 );
 `},
+	{3, "file posts: files, messages.file_id", `
+ALTER TABLE messages ADD COLUMN file_id text NOT NULL DEFAULT '';
+CREATE TABLE files (
+	id text PRIMARY KEY,
+	room_id text NOT NULL,
+	uploader text NOT NULL,
+	name text NOT NULL,
+	size bigint NOT NULL,
+	sha256 text NOT NULL,
+	created_ns bigint NOT NULL
+);
+CREATE INDEX files_room ON files (room_id);
+`},
 }
 
 // SchemaVersion is the schema version this code migrates to.

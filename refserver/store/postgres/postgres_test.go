@@ -148,11 +148,12 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2}) || SchemaVersion() != 2 {
+	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3}) || SchemaVersion() != 3 {
 		t.Fatalf("migrations applied %v, schema version %d", got, SchemaVersion())
 	}
-	exec(t, url, `DROP TABLE servers; DELETE FROM schema_migrations WHERE version = 2`)
+	exec(t, url, `DROP TABLE servers; DROP TABLE files; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
 	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns) VALUES ('kept', 'K', 'closed', 'normal', 0)`)
+	exec(t, url, `INSERT INTO messages (room_id, seq, author, ts_ns, text) VALUES ('kept', 1, 'sip:a@d', 0, 'old')`)
 	s, err = Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
@@ -164,8 +165,15 @@ func TestMigrations(t *testing.T) {
 	if _, err := s.Servers(ctx, time.Minute); err != nil {
 		t.Fatalf("migration 2 not applied: %v", err)
 	}
+	h, err := s.History(ctx, "kept", 10)
+	if err != nil || len(h) != 1 || h[0].Text != "old" || h[0].File != "" {
+		t.Fatalf("history after migrating 1 -> 3: %+v %v", h, err)
+	}
+	if n, err := s.CountFiles(ctx, "kept"); err != nil || n != 0 {
+		t.Fatalf("migration 3 not applied: %d files, %v", n, err)
+	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	// a database migrated by a newer gcload is refused, untouched
@@ -208,7 +216,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 }
