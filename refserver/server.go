@@ -12,6 +12,7 @@ package refserver
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -34,6 +35,7 @@ import (
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/refserver/store/sqlite"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipnet"
 )
 
@@ -67,6 +69,40 @@ type options struct {
 	limits          Limits
 	adminToken      string
 	adminTokenFile  string
+	files           Files
+}
+
+// Files configures the web service for file posts (WithFiles).
+type Files struct {
+	// Listen is the HTTP(S) address of uploads and downloads
+	// ("127.0.0.1:0" picks a port).
+	Listen string
+	// Dir is the folder of the files (created if missing).
+	Dir string
+	// MaxFileSize (bytes), MaxFilesPerRoom and TokenTTL: 0 takes the
+	// web package's defaults.
+	MaxFileSize     int64
+	MaxFilesPerRoom int
+	TokenTTL        time.Duration
+	// TLS, when set, serves HTTPS with it (and the URLs are https://).
+	TLS *tls.Config
+	// Now is the clock of token expiry (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// WithFiles enables file posts: the web service listens on f.Listen and
+// keeps files in f.Dir, and rooms advertise filepost=true.
+func WithFiles(f Files) Option {
+	return func(o *options) error {
+		if f.Listen == "" || f.Dir == "" {
+			return errors.New("refserver: file posts need a listen address and a files folder")
+		}
+		if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+			return fmt.Errorf("refserver: files address %q: want HOST:PORT", f.Listen)
+		}
+		o.files = f
+		return nil
+	}
 }
 
 // Option configures a Server.
@@ -241,6 +277,10 @@ type Server struct {
 	adminDone  chan struct{} // closed when the admin API's Serve returned
 	adminAddr  net.Addr
 	adminToken string
+	files      *web.Service
+	filesHTTP  *http.Server
+	filesDone  chan struct{}
+	filesAddr  net.Addr
 	reg        registrar
 	closeOnce  sync.Once
 	closeErr   error
@@ -302,7 +342,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		MaxConns:    off(lim.MaxConns), MaxConnsPerAddr: off(lim.MaxConnsPerAddr),
 		SignInTimeout: offD(lim.SignInTimeout), MessageTimeout: offD(lim.MessageTimeout),
 	})
+	if o.files.Listen != "" {
+		if s.files, err = web.New(web.Config{Dir: o.files.Dir, Store: s.st, MaxFileSize: o.files.MaxFileSize, MaxFilesPerRoom: o.files.MaxFilesPerRoom,
+			TokenTTL: o.files.TokenTTL, Now: o.files.Now, Logger: o.logger, Faults: o.faults}); err != nil {
+			return fail(err)
+		}
+	}
 	s.hub, err = channel.New(ctx, channel.Config{
+		Files:  s.files,
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
 		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
@@ -339,8 +386,52 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			return fail(err)
 		}
 	}
+	if s.files != nil {
+		if err := s.startFiles(); err != nil {
+			return fail(err)
+		}
+	}
 	return s, nil
 }
+
+// startFiles serves the web service for files: HTTPS when Files.TLS is
+// set, else HTTP.
+func (s *Server) startFiles() error {
+	f := &s.o.files
+	ln, err := net.Listen("tcp", f.Listen)
+	if err != nil {
+		return fmt.Errorf("refserver: files listen %s: %w", f.Listen, err)
+	}
+	scheme := "http"
+	if f.TLS != nil {
+		ln = tls.NewListener(ln, f.TLS)
+		scheme = "https"
+	}
+	s.filesAddr = ln.Addr()
+	s.files.SetRooms(s.hub)
+	s.files.SetBaseURL(scheme + "://" + s.filesAddr.String())
+	// ReadTimeout bounds a half-sent upload; the body limit is the web
+	// service's
+	s.filesHTTP = &http.Server{Handler: s.files, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, WriteTimeout: 5 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	s.filesDone = make(chan struct{})
+	go func() {
+		defer close(s.filesDone)
+		_ = s.filesHTTP.Serve(ln)
+	}()
+	return nil
+}
+
+// FilesURL is the web service's base URL ("" when file posts are off).
+func (s *Server) FilesURL() string {
+	if s.filesAddr == nil {
+		return ""
+	}
+	return strings.TrimSuffix(s.files.FileURL(""), web.PathPrefix)
+}
+
+// Files returns the web service (nil when file posts are off).
+func (s *Server) Files() *web.Service { return s.files }
 
 // startAdmin makes or writes the admin token and serves the admin API.
 func (s *Server) startAdmin() error {
@@ -438,6 +529,13 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) close() error {
+	if s.filesHTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.filesHTTP.Shutdown(ctx)
+		cancel()
+		_ = s.filesHTTP.Close()
+		<-s.filesDone
+	}
 	if s.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = s.admin.Shutdown(ctx)
@@ -532,6 +630,7 @@ type Stats struct {
 	Store           store.Stats   `json:"store"`
 	SIP             sipnet.Stats  `json:"sip"`
 	Conns           int           `json:"connections"`
+	Files           *web.Stats    `json:"files,omitempty"`
 }
 
 // Stats returns counters.
@@ -539,7 +638,16 @@ func (s *Server) Stats() Stats {
 	return Stats{
 		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
 		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(),
+		Files: s.filesStats(),
 	}
+}
+
+func (s *Server) filesStats() *web.Stats {
+	if s.files == nil {
+		return nil
+	}
+	st := s.files.Stats()
+	return &st
 }
 
 func (s *Server) connClosed(c *sipnet.Conn) {

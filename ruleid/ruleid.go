@@ -51,6 +51,12 @@ const (
 	ClosedRoom   = "access/closed-room-403"
 	DisabledRoom = "room/disabled-409"
 	MessageSize  = "limits/message-size"
+
+	// File posts through the web service (docs/protocol.md, "File posts").
+	FileTokenAccess = "file/token-access"
+	FileUploadOnce  = "file/upload-single-use"
+	FileRoundTrip   = "file/round-trip"
+	FilePostFanout  = "fanout/file-post"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -61,6 +67,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
+	FileTokenAccess, FileUploadOnce, FileRoundTrip, FilePostFanout,
 }
 
 // All returns every rule ID, in report order.

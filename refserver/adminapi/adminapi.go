@@ -144,6 +144,16 @@ type Stats struct {
 	Store           StoreStats   `json:"store"`
 	SIP             SIPStats     `json:"sip"`
 	Connections     int          `json:"connections"`
+	// Files are the web service's counters (nil when file posts are off).
+	Files *FileStats `json:"files,omitempty"`
+}
+
+// FileStats are the counters of the web service for files.
+type FileStats struct {
+	Uploads   uint64 `json:"uploads"`   // files stored and posted
+	Downloads uint64 `json:"downloads"` // files served whole
+	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
+	Tokens    int    `json:"tokens"`    // outstanding tokens
 }
 
 // ChannelStats are the channel services' counters.

@@ -102,6 +102,8 @@ func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
 		h.invitations(s, envid)
 	case "msgsrch":
 		h.messageSearch(s, envid, d)
+	case "getfutok", "getfdtok":
+		h.fileToken(s, envid, it.Name, d)
 	default:
 		s.reply(it.Name, envid, CodeBadRequest, "unknown command cmd:"+it.Name, nil)
 	}
@@ -148,7 +150,7 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 			out.Channels = append(out.Channels, xccos.ChanIB{
 				URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic,
 				Info:  []xccos.KV{{ID: xccos.InfoUserCount, Value: strconv.Itoa(len(r.online))}, {ID: xccos.InfoVisibility, Value: vis}},
-				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: "false"}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
+				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: strconv.FormatBool(h.cfg.Files != nil)}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
 			})
 		}
 		r.mu.Unlock()
@@ -360,7 +362,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		}
 		all := make([]xccos.Chat, 0, len(msgs))
 		for _, m := range msgs {
-			all = append(all, chatOf(r.uri, m))
+			all = append(all, h.chatOf(r.uri, m))
 		}
 		// the newest that fit in one envelope
 		k := fitting("bccontext", len(all), func(k int) *xccos.Data {
@@ -402,8 +404,8 @@ func fitting(name string, n int, data func(k int) *xccos.Data) int {
 
 // chatOf renders a stored message; text stored before the server refused
 // bytes that are not XML characters is repaired, so that it can be sent.
-func chatOf(uri string, m store.Message) xccos.Chat {
-	return xccos.Chat{ChanURI: uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story}
+func (h *Hub) chatOf(uri string, m store.Message) xccos.Chat {
+	return xccos.Chat{ChanURI: uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story, File: h.fileOf(uri, m)}
 }
 
 func (h *Hub) invitations(s *session, envid uint64) {
@@ -508,7 +510,7 @@ func (h *Hub) searchData(msgs []store.Message) *xccos.Data {
 			idx[uri] = i
 			out.Channels = append(out.Channels, xccos.ChanIB{URI: uri})
 		}
-		out.Channels[i].Messages = append(out.Channels[i].Messages, chatOf(uri, m))
+		out.Channels[i].Messages = append(out.Channels[i].Messages, h.chatOf(uri, m))
 	}
 	return out
 }

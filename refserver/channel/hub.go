@@ -24,6 +24,7 @@ import (
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -84,6 +85,9 @@ type Config struct {
 	// envelope, storage queries in progress per connection and in all,
 	// channel sessions per user and connection.
 	MaxCommands, MaxConnQueries, MaxQueries, MaxSessionsPerUser int
+	// Files is the web service for file posts; nil: file posts are off
+	// (filepost=false, getfutok/getfdtok answered 400).
+	Files *web.Service
 }
 
 // Hub is the state shared by the channel services of one pool.

@@ -104,6 +104,8 @@ type pending struct {
 	tx    *sipnet.ServerTx
 	msg   store.Message
 	envid uint64
+	// done, for a file post (no SIP transaction), is sent the outcome
+	done chan<- error
 }
 
 // durable runs on the store's goroutine, in append order.
@@ -111,18 +113,35 @@ func (p *pending) durable(err error) {
 	h := p.hub
 	if err != nil {
 		h.log.Error("channel: store post", "room", p.room.id, "seq", p.msg.Seq, "err", err)
+		if p.done != nil {
+			p.done <- err
+			return
+		}
 		_ = p.tx.Respond(500, "Server Internal Error", ua.Warning("the post could not be stored"))
 		return
 	}
 	h.stats.posts.Add(1)
-	h.ok(p.tx)
+	if p.tx != nil {
+		h.ok(p.tx)
+	}
 	body := xccos.AppendChat(make([]byte, 0, 256+len(p.msg.Text)), p.envid, &xccos.Chat{
 		ChanURI: p.room.uri, Author: p.msg.Author, TS: p.msg.TS, Text: p.msg.Text, Story: p.msg.Story,
+		File: h.fileOf(p.room.uri, p.msg),
 	})
 	r := p.room
 	r.mu.Lock()
 	b := &h.fanout
-	if h.cfg.Faults.Empty() {
+	if p.done != nil {
+		defer func() { p.done <- nil }()
+	}
+	if p.msg.File != "" && h.cfg.Faults.Has(fault.FilePostAuthorOnly) {
+		for _, s := range r.online {
+			if s.user == p.msg.Author {
+				h.stats.deliveries.Add(1)
+				s.sendBodyIn(b, body)
+			}
+		}
+	} else if h.cfg.Faults.Empty() {
 		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
 		for _, s := range r.online {
 			s.sendBodyIn(b, body)

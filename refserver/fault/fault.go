@@ -62,6 +62,10 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+	FileTokenNonMember  Name = "file-token-non-member"
+	FileTokenReuse      Name = "file-token-reuse"
+	FileCorrupt         Name = "file-corrupt"
+	FilePostAuthorOnly  Name = "file-post-author-only"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -113,6 +117,10 @@ var catalog = []Fault{
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
+	{FileTokenNonMember, []string{ruleid.FileTokenAccess}, nil, "cmd:getfutok and cmd:getfdtok give tokens to users who may not read the room, and the web service takes them"},
+	{FileTokenReuse, []string{ruleid.FileUploadOnce}, nil, "an upload token stays valid after its upload completed (until it expires)"},
+	{FileCorrupt, []string{ruleid.FileRoundTrip}, nil, "downloads return the file with its first byte inverted"},
+	{FilePostAuthorOnly, []string{ruleid.FilePostFanout}, nil, "a file post is delivered to its uploader only, not to the other members online"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},

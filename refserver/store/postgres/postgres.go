@@ -470,8 +470,8 @@ func (s *Store) commit(batch []pending, res []result) []result {
 	n := 0
 	var (
 		roomIDs, authors, texts, files []string
-		seqs, tss               []int64
-		stories                 []bool
+		seqs, tss                      []int64
+		stories                        []bool
 	)
 	bad := 0
 	for i, p := range batch {
