@@ -38,6 +38,11 @@ type ServeOptions struct {
 	AdminToken, AdminTokenFile string
 	Limits                     refserver.Limits
 	TxTimeout                  time.Duration
+	// File posts (--files-listen, --files-dir, ...).
+	FilesListen, FilesDir string
+	MaxFileSize           int64
+	MaxFilesPerRoom       int
+	FileTokenTTL          time.Duration
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -79,6 +84,13 @@ off; docs/protocol.md, "Limits"):
 A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
 and the connection closed.
 
+File posts (docs/protocol.md, "File posts") are on with --files-listen: the web
+service answers cmd:getfutok / cmd:getfdtok with a token, takes uploads (PUT)
+and serves downloads (GET) over HTTP at that address, keeps the files in
+--files-dir (default: the --db path + ".files") and their metadata in the
+database; rooms then advertise filepost=true. --max-file-size,
+--max-files-per-room and --file-token-ttl bound it.
+
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
 --reply-delay make a slower server on purpose.`,
@@ -86,6 +98,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
   GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
+  gcload serve --listen 127.0.0.1:5061 --db gc.db --files-listen 127.0.0.1:8443
   gcload serve --misbehave list
   gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries
   gcload serve --reply-delay 5s`,
@@ -124,6 +137,11 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
+	f.StringVar(&o.FilesListen, "files-listen", "", "web service for file posts: HTTP listen address HOST:PORT (none if empty: file posts off)")
+	f.StringVar(&o.FilesDir, "files-dir", "", `folder of the uploaded files (default: the --db path + ".files"; gcload.files with PostgreSQL)`)
+	f.Int64Var(&o.MaxFileSize, "max-file-size", 0, "largest file accepted, in bytes (0: 10 MiB)")
+	f.IntVar(&o.MaxFilesPerRoom, "max-files-per-room", 0, "files one room may hold (0: 10000)")
+	f.DurationVar(&o.FileTokenTTL, "file-token-ttl", 0, "how long a file token from getfutok/getfdtok is valid (0: 1m)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
 	return cmd
 }
@@ -194,6 +212,20 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		}
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))
 	}
+	if o.FilesListen != "" {
+		dir := o.FilesDir
+		if dir == "" {
+			dir = o.DB + ".files"
+			if postgres.IsURL(o.DB) {
+				dir = "gcload.files"
+			}
+		}
+		if o.MaxFileSize < 0 || o.MaxFilesPerRoom < 0 || o.FileTokenTTL < 0 {
+			return badInput(errors.New("--max-file-size, --max-files-per-room and --file-token-ttl: want 0 (the default) or more"))
+		}
+		opts = append(opts, refserver.WithFiles(refserver.Files{Listen: o.FilesListen, Dir: dir, MaxFileSize: o.MaxFileSize,
+			MaxFilesPerRoom: o.MaxFilesPerRoom, TokenTTL: o.FileTokenTTL}))
+	}
 	tokenFile := ""
 	if o.Admin != "" {
 		if _, _, err := net.SplitHostPort(o.Admin); err != nil {
@@ -259,6 +291,9 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		if tokenFile != "" {
 			fmt.Fprintf(env.Stdout, " (token in %s)", tokenFile)
 		}
+	}
+	if u := srv.FilesURL(); u != "" {
+		fmt.Fprintf(env.Stdout, ", files %s", u)
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
 	if !faults.Empty() {

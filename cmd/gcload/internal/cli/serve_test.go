@@ -112,3 +112,20 @@ func TestServeAdminAPI(t *testing.T) {
 		t.Fatalf("exit %d; stderr %q, want a warning about listening beyond loopback", code, stderr)
 	}
 }
+
+// TestServeFiles: --files-listen starts the web service for file posts,
+// names its URL, and keeps the files next to the database by default.
+func TestServeFiles(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "gc.db")
+	line, stderr, stop := serveFor(t, nil, "--files-listen", "127.0.0.1:0", "--db", db)
+	if !regexp.MustCompile(`, files http://127\.0\.0\.1:\d+,`).MatchString(line) {
+		t.Fatalf("serve does not name the files URL: %q", line)
+	}
+	if st, err := os.Stat(db + ".files"); err != nil || !st.IsDir() {
+		t.Fatalf("files folder: %v %v", st, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
