@@ -55,8 +55,8 @@ const (
 	// File posts through the web service (docs/protocol.md, "File posts").
 	FileTokenAccess = "file/token-access"
 	FileUploadOnce  = "file/upload-single-use"
+	FilePostFanout  = "file/post-fanout"
 	FileRoundTrip   = "file/round-trip"
-	FilePostFanout  = "fanout/file-post"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -67,7 +67,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
-	FileTokenAccess, FileUploadOnce, FileRoundTrip, FilePostFanout,
+	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
 }
 
 // All returns every rule ID, in report order.

@@ -134,19 +134,22 @@ func (p *pending) durable(err error) {
 	if p.done != nil {
 		defer func() { p.done <- nil }()
 	}
-	if p.msg.File != "" && h.cfg.Faults.Has(fault.FilePostAuthorOnly) {
+	// the delivery faults are about text posts: a file post is delivered
+	// whole unless file-post-author-only is on
+	switch authorOnly := h.cfg.Faults.Has(fault.FilePostAuthorOnly); {
+	case p.msg.File != "" && (authorOnly || !h.cfg.Faults.Empty()):
 		for _, s := range r.online {
-			if s.user == p.msg.Author {
+			if !authorOnly || s.user == p.msg.Author {
 				h.stats.deliveries.Add(1)
 				s.sendBodyIn(b, body)
 			}
 		}
-	} else if h.cfg.Faults.Empty() {
+	case h.cfg.Faults.Empty():
 		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
 		for _, s := range r.online {
 			s.sendBodyIn(b, body)
 		}
-	} else {
+	default:
 		body = h.faultyBody(body)
 		for _, s := range r.online {
 			h.deliverFaulty(b, s, p.msg.Author, body)

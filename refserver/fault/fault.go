@@ -111,7 +111,7 @@ var catalog = []Fault{
 	{NoJoinNotice, []string{ruleid.JoinNotice}, nil, "members online are not sent ntc:join when someone joins"},
 	{NoPartNotice, []string{ruleid.PartNotice}, nil, "members online are not sent ntc:part when someone leaves"},
 	{HistoryReversed, []string{ruleid.HistoryOrder}, nil, "cmd:bccontext returns the messages newest first"},
-	{LetNonMembersIn, []string{ruleid.ClosedRoom}, nil, "users who are not members may join, read and post in closed rooms"},
+	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them)"},
 	{DisabledRoomOpen, []string{ruleid.DisabledRoom}, nil, "disabled rooms can be joined"},
 	{AcceptUnknownDialog, []string{ruleid.UnknownDialog}, nil, "in-dialog requests for unknown dialogs are answered 200"},
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},

@@ -31,6 +31,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -412,6 +413,13 @@ func (s *Service) upload(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	sum, size, err := s.receive(r.Body, id, max)
+	if errors.Is(err, errExists) {
+		// only with file-token-reuse: the token served again; the bytes
+		// replaced the file's, its row and post stay as they were
+		s.count(func(st *Stats) { st.Uploads++ })
+		w.WriteHeader(http.StatusCreated)
+		return
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || errors.Is(err, errTooBig) {
@@ -457,7 +465,10 @@ func (s *Service) record(ctx context.Context, f store.File) (int, string) {
 	return 0, ""
 }
 
-var errTooBig = errors.New("over the size limit")
+var (
+	errTooBig = errors.New("over the size limit")
+	errExists = errors.New("the file exists")
+)
 
 func (s *Service) path(id string) string { return filepath.Join(s.cfg.Dir, id) }
 
@@ -470,7 +481,7 @@ func (s *Service) receive(body io.Reader, id string, max int64) (sum string, siz
 		return "", 0, fmt.Errorf("files folder: %w", err)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && tmp != nil {
 			tmp.Close()
 			os.Remove(tmp.Name())
 		}
@@ -489,9 +500,18 @@ func (s *Service) receive(body io.Reader, id string, max int64) (sum string, siz
 	if err = tmp.Close(); err != nil {
 		return "", 0, fmt.Errorf("files folder: %w", err)
 	}
-	if err = os.Rename(tmp.Name(), s.path(id)); err != nil {
+	// a link, not a rename: never over a stored file
+	if err = os.Link(tmp.Name(), s.path(id)); err != nil {
+		if errors.Is(err, fs.ErrExist) && s.cfg.Faults.Has(fault.FileTokenReuse) {
+			if err = os.Rename(tmp.Name(), s.path(id)); err == nil {
+				err = errExists
+			}
+			return "", 0, err
+		}
 		return "", 0, fmt.Errorf("files folder: %w", err)
 	}
+	os.Remove(tmp.Name())
+	tmp = nil
 	if d, derr := os.Open(s.cfg.Dir); derr == nil {
 		err = d.Sync()
 		d.Close()

@@ -25,7 +25,8 @@ const domain = "conform.test"
 // target starts a reference server with faults and returns the suite's
 // target for it (two channel services, rooms made through the admin API).
 func target(t *testing.T, faults fault.Set) check.Target {
-	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults))
+	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults),
+		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir()}))
 	return check.Target{
 		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken},
 		ChannelServices: 2,

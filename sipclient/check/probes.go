@@ -27,6 +27,7 @@ var probes = []probe{
 	{"fanout", []string{ruleid.JoinNotice, ruleid.ExactlyOnce, ruleid.AuthorEcho, ruleid.Order, ruleid.NoSpoofing, ruleid.ChatFields, ruleid.PartNotice, ruleid.HistoryOrder}, probeFanout},
 	{"limits", []string{ruleid.MessageSize}, probeLimits},
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
+	{"files", fileRules, probeFiles},
 }
 
 // bell rings at every event any client of the suite receives, so that a

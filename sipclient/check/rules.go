@@ -61,6 +61,10 @@ var Rules = []Rule{
 	{ruleid.ClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
 	{ruleid.DisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
 	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
+	{ruleid.FileTokenAccess, "cmd:getfutok / cmd:getfdtok give a member a token (rpl:getftok with token and serveruri) and refuse a non-member of a closed room with 403", "XCCOS §4 (getfutok, getfdtok), §5; docs/protocol.md, File posts", "file-posts"},
+	{ruleid.FileUploadOnce, "an upload token serves one upload: a second upload with it is refused (4xx)", "docs/protocol.md, File posts [ours]", "file-posts"},
+	{ruleid.FilePostFanout, "an uploaded file's post (grpchat with ftdb naming the file) reaches every member online once, the uploader included, under the uploader's name", "XCCOS §4 (ftdb), §6.5; docs/protocol.md, File posts", "file-posts"},
+	{ruleid.FileRoundTrip, "another member downloads, with a download token, the very bytes uploaded", "XCCOS §4 (getfdtok); docs/protocol.md, File posts", "file-posts"},
 }
 
 // RuleByID returns the rule with that ID.

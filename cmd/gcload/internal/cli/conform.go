@@ -187,14 +187,14 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 
 // startConformServer starts the embedded reference server the suite runs
 // against when no --server is given (two channel services, the admin API,
-// the faults of --misbehave) and points tg at it.
+// file posts, the faults of --misbehave) and points tg at it.
 func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *check.Target) (*embedded.Server, error) {
 	faults, err := fault.Parse(o.Misbehave)
 	if err != nil {
 		return nil, badInput(fmt.Errorf("--misbehave: %w", err))
 	}
 	srv, err := embedded.Start(ctx, embedded.Options{
-		Domain: tg.Domain, Admin: true,
+		Domain: tg.Domain, Admin: true, Files: true,
 		Options: []refserver.Option{refserver.WithChannels(2), refserver.WithFaults(faults)},
 	})
 	if err != nil {
