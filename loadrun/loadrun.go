@@ -360,6 +360,7 @@ func (r *run) startTarget(ctx context.Context) error {
 	spec := r.spec
 	opts := embedded.Options{
 		Domain: spec.Target.Domain, Transports: []string{embedded.TCP}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
+		Files: spec.HasFiles(),
 		Options: []refserver.Option{
 			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),

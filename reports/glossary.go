@@ -58,6 +58,13 @@ var Glossary = []Term{
 	{Name: string(OpSearchService), Kind: TermLatency, What: "`cmd:chansrch` sent → reply", When: "each search answered"},
 	{Name: string(OpPart), Kind: TermLatency, What: "`cmd:part`'s intended time → reply (churn)", When: "each part answered"},
 	{Name: string(OpPartService), Kind: TermLatency, What: "`cmd:part` sent → reply", When: "each part answered"},
+	{Name: string(OpFileUpload), Kind: TermLatency, What: "file upload's intended time → `201 Created` (`cmd:getfutok`, the HTTP upload, the file post durable and fanned out)", When: "each file upload accepted"},
+	{Name: string(OpFileUploadService), Kind: TermLatency, What: "`cmd:getfutok` sent → `201 Created`", When: "each file upload accepted"},
+	{Name: string(OpFilePostToDelivery), Kind: TermLatency, What: "file upload's intended time → each delivery of its file post (file posts are also in `posts`, `expected`, `received`, `lost` like messages)", When: "each delivery received of a file post of this run"},
+	{Name: string(OpFileDownload), Kind: TermLatency, What: "file download's intended time → its last byte (`cmd:getfdtok`, the HTTP download; the bytes are checked against what was uploaded)", When: "each file downloaded whole and intact"},
+	{Name: string(OpFileDownloadService), Kind: TermLatency, What: "`cmd:getfdtok` sent → the download's last byte", When: "each file downloaded whole and intact"},
+	{Name: string(OpMessageSearch), Kind: TermLatency, What: "`cmd:msgsrch`'s intended time → reply", When: "each message search answered"},
+	{Name: string(OpMessageSearchService), Kind: TermLatency, What: "`cmd:msgsrch` sent → reply", When: "each message search answered"},
 	{Name: string(OpSchedLag), Kind: TermLatency, What: "intended time → operation started (the generator's own lag)", When: "each operation the dispatcher started",
 		Verdict: "`invalid` (exit 5) when its p99 is over 100 ms"},
 
