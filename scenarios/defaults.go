@@ -52,8 +52,8 @@ const (
 	MaxMessageSize   = 512  // characters of a message
 	MaxStorySize     = 4096 // characters of a story
 	MaxHistoryLast   = 500
-	MaxFileSize      = 10 << 20 // bytes of a file (the reference server's default limit)
-	MaxSearchLimit   = 999      // posts of one msgsrch reply (the sib's searchLimit)
+	MaxFileSize      = 10 << 20  // bytes of a file (the reference server's default limit)
+	MaxSearchLimit   = 999       // posts of one msgsrch reply (the sib's searchLimit)
 	MaxRate          = 1_000_000 // events per second
 	MaxPhaseDuration = 31 * 24 * time.Hour
 	MaxConcurrency   = 1_000_000
