@@ -451,6 +451,12 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		}
 		*f.dst = t
 	}
+	if !query.To.IsZero() {
+		// a timestamp on the wire has 100 ns steps; posts are stored to
+		// the nanosecond: "to" takes in the whole step it names, so that a
+		// post's own ts finds it
+		query.To = query.To.Add(100*time.Nanosecond - 1)
+	}
 	if q.ChanURI != "" {
 		r := h.roomByURI(q.ChanURI)
 		noRoom := "no room " + q.ChanURI + " on this server"
