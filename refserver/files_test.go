@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/sipclient"
@@ -348,4 +351,57 @@ func folderFiles(t *testing.T, fs fileServer) int {
 		t.Fatal(err)
 	}
 	return len(ents)
+}
+
+// TestFilesOverHTTPS: with a tls.Config the web service serves HTTPS, its
+// URLs are https://, and a client that trusts the CA uploads and
+// downloads; a plain HTTP request to it gets no file.
+func TestFilesOverHTTPS(t *testing.T) {
+	t.Parallel()
+	now := time.Now()
+	ca, err := tlsconf.NewCA("gcload test CA", now, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue(tlsconf.Leaf{Hosts: []string{"127.0.0.1"}, Server: true}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := pair.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice, bob)),
+		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir(), TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}))
+	if !strings.HasPrefix(srv.FilesURL(), "https://127.0.0.1:") {
+		t.Fatalf("files URL %s, want https://", srv.FilesURL())
+	}
+	ctx := ctxT(t)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	if _, err := a.Join(ctx, room1); err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.Cert)
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+	defer hc.CloseIdleConnections()
+	tok, err := a.UploadToken(ctx, room1, "secret.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sipclient.UploadFile(ctx, hc, tok, strings.NewReader("over TLS"), 8); err != nil {
+		t.Fatal(err)
+	}
+	dt, err := a.DownloadToken(ctx, room1, tok.FileURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got bytes.Buffer
+	if _, _, err := sipclient.DownloadFile(ctx, hc, dt, &got); err != nil || got.String() != "over TLS" {
+		t.Fatalf("download over TLS: %q %v", got.String(), err)
+	}
+	plain := &sipclient.FileToken{Token: dt.Token, ServerURI: "http://" + strings.TrimPrefix(dt.ServerURI, "https://")}
+	if _, _, err := sipclient.DownloadFile(ctx, http.DefaultClient, plain, io.Discard); err == nil {
+		t.Fatal("a plain HTTP download from the HTTPS service succeeded")
+	}
 }
