@@ -22,6 +22,7 @@ import (
 	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/sipclienttest"
 	"github.com/gcload/gcload/xccos"
@@ -335,6 +336,26 @@ func TestFileAttacks(t *testing.T) {
 		}
 		if _, err := a.UploadToken(ctx, room1, "third"); replyCode(err) != 413 {
 			t.Fatalf("getfutok in a full room: %v", err)
+		}
+	})
+	t.Run("token flood", func(t *testing.T) {
+		n := 0
+		var err error
+		for ; n <= web.DefaultMaxUserTokens; n++ {
+			if _, err = a.DownloadToken(ctx, room1, up.FileURL); err != nil {
+				break
+			}
+		}
+		var re *sipclient.ReplyError
+		if !errors.As(err, &re) || re.Code != 503 || !strings.Contains(re.Text, "the limit for one user") || n > web.DefaultMaxUserTokens {
+			t.Fatalf("after %d download tokens: %v, want 503 at the per-user limit", n, err)
+		}
+		fs.clock.Add(time.Minute) // they expire, and make room
+		if _, err := a.DownloadToken(ctx, room1, up.FileURL); err != nil {
+			t.Fatalf("a token after the others expired: %v", err)
+		}
+		if st := fs.srv.Stats().Files; st.Tokens > web.DefaultMaxUserTokens+1 {
+			t.Fatalf("%d tokens outstanding", st.Tokens)
 		}
 	})
 	if n := folderFiles(t, fs); n != 2 {

@@ -37,6 +37,7 @@ import (
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipnet"
+	"golang.org/x/net/netutil"
 )
 
 // Defaults of the options.
@@ -45,6 +46,8 @@ const (
 	DefaultChannels        = 1
 	DefaultRegisterExpires = 900
 	MaxChannels            = 16
+	// MaxFileConns bounds the web service's connections at once.
+	MaxFileConns = 1024
 )
 
 type options struct {
@@ -402,6 +405,8 @@ func (s *Server) startFiles() error {
 	if err != nil {
 		return fmt.Errorf("refserver: files listen %s: %w", f.Listen, err)
 	}
+	// at most MaxFileConns connections at once: more wait in the backlog
+	ln = netutil.LimitListener(ln, MaxFileConns)
 	scheme := "http"
 	if f.TLS != nil {
 		ln = tls.NewListener(ln, f.TLS)

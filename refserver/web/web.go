@@ -52,6 +52,9 @@ const (
 	DefaultMaxFilesPerRoom = 10000
 	DefaultTokenTTL        = time.Minute
 	DefaultMaxTokens       = 100000
+	// DefaultMaxUserTokens bounds the outstanding tokens of one user (a
+	// client needs one or two at a time).
+	DefaultMaxUserTokens = 64
 	// MaxNameLen bounds a file's name, in characters.
 	MaxNameLen = 255
 	// PathPrefix is the path under which files are served.
@@ -90,6 +93,7 @@ type Config struct {
 	MaxFilesPerRoom int
 	TokenTTL        time.Duration
 	MaxTokens       int
+	MaxUserTokens   int
 	Now             func() time.Time
 	Logger          *slog.Logger
 	Faults          fault.Set
@@ -103,6 +107,7 @@ type Service struct {
 	mu     sync.Mutex
 	base   string
 	tokens map[string]*grant
+	byUser map[string][]string // each user's tokens, oldest first
 	// countMu serializes the room-limit check with the metadata insert
 	countMu sync.Mutex
 
@@ -148,13 +153,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.MaxTokens <= 0 {
 		cfg.MaxTokens = DefaultMaxTokens
 	}
+	if cfg.MaxUserTokens <= 0 {
+		cfg.MaxUserTokens = DefaultMaxUserTokens
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), tokens: map[string]*grant{}}, nil
+	return &Service{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/"), tokens: map[string]*grant{}, byUser: map[string][]string{}}, nil
 }
 
 // SetRooms connects the service to the channel services.
@@ -273,15 +281,47 @@ func (s *Service) issue(g *grant) (string, error) {
 	if len(s.tokens) >= s.cfg.MaxTokens {
 		for k, old := range s.tokens {
 			if !now.Before(old.expires) && !old.inUse {
-				delete(s.tokens, k)
+				s.forget(k)
 			}
 		}
 		if len(s.tokens) >= s.cfg.MaxTokens {
 			return "", fmt.Errorf("%w: %d outstanding, the limit; ask again when some expired (after at most %v)", ErrBusy, len(s.tokens), s.cfg.TokenTTL)
 		}
 	}
+	if mine := s.byUser[g.user]; len(mine) >= s.cfg.MaxUserTokens {
+		for _, k := range mine {
+			if old := s.tokens[k]; old != nil && !now.Before(old.expires) && !old.inUse {
+				s.forget(k)
+			}
+		}
+		if n := len(s.byUser[g.user]); n >= s.cfg.MaxUserTokens {
+			return "", fmt.Errorf("%w: %s holds %d tokens, the limit for one user; ask again when some were used or expired (after at most %v)", ErrBusy, g.user, n, s.cfg.TokenTTL)
+		}
+	}
+	s.byUser[g.user] = append(s.byUser[g.user], tok)
 	s.tokens[tok] = g
 	return tok, nil
+}
+
+// forget removes a token; s.mu is held.
+func (s *Service) forget(tok string) {
+	g := s.tokens[tok]
+	if g == nil {
+		return
+	}
+	delete(s.tokens, tok)
+	mine := s.byUser[g.user]
+	for i, k := range mine {
+		if k == tok {
+			mine = append(mine[:i], mine[i+1:]...)
+			break
+		}
+	}
+	if len(mine) == 0 {
+		delete(s.byUser, g.user)
+	} else {
+		s.byUser[g.user] = mine
+	}
 }
 
 func randomID(n int) (string, error) {
@@ -356,7 +396,7 @@ func (s *Service) grantFor(tok, id string, upload bool) (grant, int, string) {
 	case g == nil:
 		return grant{}, http.StatusUnauthorized, "unknown token (never issued, spent, or expired and forgotten)"
 	case !s.cfg.Now().Before(g.expires):
-		delete(s.tokens, tok)
+		s.forget(tok)
 		return grant{}, http.StatusUnauthorized, "the token expired at " + g.expires.UTC().Format(time.RFC3339)
 	case g.upload != upload:
 		what := "a download token cannot upload"
@@ -386,7 +426,7 @@ func (s *Service) release(tok string, spent bool) {
 	}
 	g.inUse = false
 	if spent && !s.cfg.Faults.Has(fault.FileTokenReuse) {
-		delete(s.tokens, tok)
+		s.forget(tok)
 	}
 }
 
