@@ -253,7 +253,8 @@ func (c *Chart) draw(dc draw.Canvas) (err error) {
 	titleH := vg.Length(0)
 	for _, p := range c.Panels {
 		if p.Title != "" {
-			titleH = titleText.Rectangle("Mg").Size().Y + vg.Points(3)
+			// a title may run over several lines (name, then figures)
+			titleH = max(titleH, titleText.Rectangle(p.Title).Size().Y+vg.Points(3))
 		}
 	}
 	tiles := draw.Tiles{Rows: rows, Cols: cols, PadY: margin + titleH, PadX: 2 * margin,

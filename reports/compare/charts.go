@@ -41,7 +41,7 @@ func buildCharts(rep *Report, base, new *reports.Result, bd, nd map[reports.Op]*
 		op := oc.Op
 		title := string(op)
 		if sc := oc.Stat(StatP99); sc != nil {
-			title = fmt.Sprintf("%s: p99 %s", op, formatChange(sc.Delta, sc.Rel, true))
+			title = fmt.Sprintf("%s\np99 %s", op, formatChange(sc.Delta, sc.Rel, true)) // two lines: three panels a row leave no room for one
 			switch n := sc.Noise; {
 			case n == nil:
 			case n.Beyond:

@@ -316,7 +316,7 @@ func Compare(base, new *reports.Result, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &comparison{opts: opts, base: base, new: new, bd: collect(base, opts), nd: collect(new, opts), tests: map[testKey]*Noise{}}
+	c := &comparison{opts: opts, base: base, new: new, bd: collect(base, opts), nd: collect(new, opts), tests: map[testKey]*Noise{}, sizes: map[string][]string{}}
 	rep := c.newReport()
 	c.compareOps(rep)
 	zeroRegressions := c.compareCounters(rep)
@@ -374,6 +374,10 @@ type comparison struct {
 	base, new *reports.Result
 	bd, nd    map[reports.Op]*opData
 	tests     map[testKey]*Noise
+	// sizes: the operations whose intervals differ in size between the
+	// runs, by their sizes ("321 in base and 521 in new"), in sizeOrder.
+	sizes     map[string][]string
+	sizeOrder []string
 }
 
 // testKey names a noise test: one per operation and statistic.
@@ -460,6 +464,13 @@ func (c *comparison) compareOps(rep *Report) {
 		}
 		rep.Ops = append(rep.Ops, c.compareOp(rep, op, b, n))
 	}
+	// One warning per pair of interval sizes, naming its operations (a
+	// load that differs usually differs for every operation alike).
+	for _, key := range c.sizeOrder {
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
+			"%s: the intervals hold on average %s; percentiles of intervals of different sizes differ even under the same latency distribution, so the noise test assumes the same load",
+			strings.Join(c.sizes[key], ", "), key))
+	}
 }
 
 func (c *comparison) compareOp(rep *Report, op reports.Op, b, n *opData) OpComparison {
@@ -494,9 +505,11 @@ func (c *comparison) compareOp(rep *Report, op reports.Op, b, n *opData) OpCompa
 		}
 	}
 	if lo, hi := minmax(oc.BaseSamplesPerInterval, oc.NewSamplesPerInterval); b.n > 0 && n.n > 0 && hi > 1.25*lo {
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf(
-			"%s: the intervals hold %s samples on average in %s and %s in %s; percentiles of intervals of different sizes differ even under the same latency distribution, so the noise test assumes the same load",
-			op, fmtNum(oc.BaseSamplesPerInterval), opts.BaseName, fmtNum(oc.NewSamplesPerInterval), opts.NewName))
+		key := fmtNum(oc.BaseSamplesPerInterval) + " samples in " + opts.BaseName + " and " + fmtNum(oc.NewSamplesPerInterval) + " in " + opts.NewName
+		if _, ok := c.sizes[key]; !ok {
+			c.sizeOrder = append(c.sizeOrder, key)
+		}
+		c.sizes[key] = append(c.sizes[key], string(op))
 	}
 	return oc
 }

@@ -301,7 +301,7 @@ func TestOptionsAndWarnings(t *testing.T) {
 		t.Errorf("settings %+v", rep.Settings)
 	}
 	w := strings.Join(rep.Warnings, "\n")
-	for _, s := range []string{"different scenarios", "run lengths differ", "new run is invalid", "post_ack: the intervals hold 50 samples on average in base and 20 in new"} {
+	for _, s := range []string{"different scenarios", "run lengths differ", "new run is invalid", "post_ack, post_to_last_delivery: the intervals hold on average 50 samples in base and 20 in new"} {
 		if !strings.Contains(w, s) {
 			t.Errorf("warnings lack %q:\n%s", s, w)
 		}
@@ -372,7 +372,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	checkTagsBalanced(t, h)
 	for _, s := range []string{"slower, beyond noise", "post_to_last_delivery.p99 &gt; &#43;10%", `class="verdict bad"`,
-		`<figure id="chart-compare_spectrum"`, `<figure id="chart-compare_p99_intervals"`, "<svg ", ">post_to_last_delivery: p99 +"} {
+		`<figure id="chart-compare_spectrum"`, `<figure id="chart-compare_p99_intervals"`, "<svg ", ">post_to_last_delivery<", ">p99 +"} {
 		if !strings.Contains(h, s) {
 			t.Errorf("HTML lacks %q", s)
 		}
@@ -388,9 +388,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("%d spectrum panels for %d operations, %d interval panels", len(sp.Panels), len(rep.Ops), len(iv.Panels))
 	}
 	for _, p := range iv.Panels {
-		op, _, _ := strings.Cut(p.Title, ":")
+		op, _, _ := strings.Cut(p.Title, "\n")
 		oc := rep.Op(reports.Op(op))
-		if oc == nil || len(p.Series) != 2 || p.Series[0].Name != "base" || p.Series[1].Name != "new" ||
+		if oc == nil {
+			t.Errorf("interval panel %q names no operation of the report", p.Title)
+			continue
+		}
+		if len(p.Series) != 2 || p.Series[0].Name != "base" || p.Series[1].Name != "new" ||
 			len(p.Series[0].Points) != oc.BaseIntervals || len(p.Series[1].Points) != oc.NewIntervals {
 			t.Errorf("interval panel %q: %d and %d points, want %d and %d", p.Title, len(p.Series[0].Points), len(p.Series[1].Points), oc.BaseIntervals, oc.NewIntervals)
 		}
