@@ -57,6 +57,10 @@ const (
 	FileUploadOnce  = "file/upload-single-use"
 	FilePostFanout  = "file/post-fanout"
 	FileRoundTrip   = "file/round-trip"
+
+	// Message search (the msgsrch extension, docs/protocol.md).
+	SearchMatch  = "msgsrch/match"
+	SearchAccess = "msgsrch/access"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -68,6 +72,7 @@ var all = []string{
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
 	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
+	SearchMatch, SearchAccess,
 }
 
 // All returns every rule ID, in report order.

@@ -432,6 +432,9 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 	}
 	var query store.Query
 	query.Author, query.Keyword = q.Author, q.Keyword
+	if h.cfg.Faults.Has(fault.SearchIgnoreAuthor) {
+		query.Author = ""
+	}
 	query.Limit = q.Limit
 	if query.Limit <= 0 || query.Limit > DefaultSearchLimit {
 		query.Limit = DefaultSearchLimit
@@ -467,6 +470,9 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		r.mu.Lock()
 		ok, disabled, hidden := r.canRead(s.user), r.info.Disabled, r.hiddenFrom(s.user)
 		r.mu.Unlock()
+		if h.cfg.Faults.Has(fault.SearchAllRooms) {
+			ok, disabled, hidden = true, false, false
+		}
 		switch {
 		case hidden:
 			s.reply("msgsrch", envid, CodeNotFound, noRoom, nil)
@@ -483,7 +489,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		h.mu.RLock()
 		for _, r := range h.rooms {
 			r.mu.Lock()
-			if r.canRead(s.user) && !r.info.Disabled {
+			if r.canRead(s.user) && !r.info.Disabled || h.cfg.Faults.Has(fault.SearchAllRooms) {
 				query.RoomIDs = append(query.RoomIDs, r.id)
 			}
 			r.mu.Unlock()

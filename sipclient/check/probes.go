@@ -28,6 +28,7 @@ var probes = []probe{
 	{"limits", []string{ruleid.MessageSize}, probeLimits},
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
 	{"files", fileRules, probeFiles},
+	{"msgsrch", searchRules, probeMsgSearch},
 }
 
 // bell rings at every event any client of the suite receives, so that a
