@@ -435,9 +435,6 @@ func (s *Server) FilesURL() string {
 	return strings.TrimSuffix(s.files.FileURL(""), web.PathPrefix)
 }
 
-// Files returns the web service (nil when file posts are off).
-func (s *Server) Files() *web.Service { return s.files }
-
 // startAdmin makes or writes the admin token and serves the admin API.
 func (s *Server) startAdmin() error {
 	o := &s.o

@@ -175,9 +175,6 @@ func (s *Service) SetBaseURL(u string) {
 	s.mu.Unlock()
 }
 
-// MaxFileSize is the largest file accepted, in bytes.
-func (s *Service) MaxFileSize() int64 { return s.cfg.MaxFileSize }
-
 // FileURL is the URL of the file with id.
 func (s *Service) FileURL(id string) string {
 	s.mu.Lock()
