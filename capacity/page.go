@@ -166,7 +166,7 @@ func bindingCells(b Binding) [3]string {
 // headline is the answer: the four published figures, predicted.
 func (p Prediction) headline() []headlineRow {
 	obj := p.Objective
-	pool := p.MaxUsers.Scale(TargetServersPerPool)
+	pool, poolBinding := p.PoolUsers(TargetServersPerPool)
 	latency := fmt.Sprintf("latency (p%g ≤ %s)", obj.Percentile, fmtDur(obj.PostToLastDeliveryUs))
 	rows := []headlineRow{
 		{What: "Max posts/s", Band: bandCells(p.MaxPostsPerSec), Binding: bindingCells(p.PostsBindingBand), Published: "40",
@@ -175,8 +175,8 @@ func (p Prediction) headline() []headlineRow {
 			Note: fmt.Sprintf("the largest room whose p%g post → last delivery stays within %s at %g posts/s", obj.Percentile, fmtDur(obj.PostToLastDeliveryUs), obj.AtPostsPerSec)},
 		{What: "Users per server", Band: bandCells(p.MaxUsers), Binding: bindingCells(p.UsersBindingBand), Published: "20,000",
 			Note: "concurrent users of the mix"},
-		{What: "Users per pool", Band: bandCells(pool), Binding: bindingCells(p.UsersBindingBand), Published: "60,000",
-			Note: fmt.Sprintf("%d servers, each as predicted: assumes the database on its own machine and a pool that scales linearly (no pool was measured)", TargetServersPerPool)},
+		{What: "Users per pool", Band: bandCells(pool), Binding: bindingCells(poolBinding), Published: "60,000",
+			Note: PoolNote(TargetServersPerPool)},
 	}
 	for i := range rows {
 		b := rows[i].Binding

@@ -18,6 +18,17 @@ const (
 	defaultObjectiveUs   = 500000 // p99 post → last delivery < 500 ms
 )
 
+// PoolCPUPerDelivery is the server CPU a delivery costs in a pool whose
+// rooms have members on every server, over what it costs on one server:
+// each server renders and sends its own share of a post's fan-out and
+// takes in the others' posts. BenchmarkPoolDelivery's three servers on one
+// PostgreSQL against one, each server's idle cost taken out, in two
+// sessions (docs/performance.md, "Pools"): 23.0 µs per delivery against
+// 17.3, and 25.5 against 15.25. The pessimistic edge takes the larger
+// ratio, the central one their mean, the optimistic none (a pool whose
+// lookup keeps each room's members on one server pays none of it).
+var PoolCPUPerDelivery = Band{Low: 25.5 / 15.25, Mid: (23.0/17.3 + 25.5/15.25) / 2, High: 1}
+
 // DefaultTableSizes are the room sizes of the per-size table (the mix's
 // sizes are added).
 var DefaultTableSizes = []int{10, 30, 150, 1000, 16000}
@@ -479,7 +490,7 @@ func (pr *Prediction) predictLoads(e engine, b banding) {
 func (pr *Prediction) predictHeadroom() {
 	obj, mix := pr.Objective, pr.Mix
 	ratio := func(b Band, t float64) Band { return b.Scale(1 / t) }
-	pool := pr.MaxUsers.Scale(TargetServersPerPool)
+	pool, _ := pr.PoolUsers(TargetServersPerPool)
 	pr.Headroom = []Headroom{
 		{Target: "40 messages/s", Published: TargetPostsPerSec, Predicted: pr.MaxPostsPerSec, Ratio: ratio(pr.MaxPostsPerSec, TargetPostsPerSec),
 			Note: "max posts/s for the mix " + mixName(mix)},
@@ -488,8 +499,47 @@ func (pr *Prediction) predictHeadroom() {
 		{Target: "20,000 users per server", Published: TargetUsersPerServer, Predicted: pr.MaxUsers, Ratio: ratio(pr.MaxUsers, TargetUsersPerServer),
 			Note: "max concurrent users for the mix"},
 		{Target: "60,000 users per pool", Published: TargetUsersPerPool, Predicted: pool, Ratio: ratio(pool, TargetUsersPerPool),
-			Note: fmt.Sprintf("%d servers, each as predicted; assumes the database is on its own machine and the pool scales linearly", TargetServersPerPool)},
+			Note: PoolNote(TargetServersPerPool)},
 	}
+}
+
+// PoolUsers is the concurrent users of a pool of n servers on one
+// database on a machine of the profile, and the resource that runs out at
+// each edge. Per resource: the servers' CPU and network scale with n, the
+// CPU divided by PoolCPUPerDelivery at each edge (rooms spread over the
+// servers, as a round-robin lookup spreads them, at the pessimistic and
+// central edges; each room's members on one server at the optimistic);
+// memory scales with n (each server holds its own users); the disks do
+// not, since every server commits on the one database. The database's own
+// CPU is not modelled.
+func (pr Prediction) PoolUsers(n int) (Band, Binding) {
+	spread := Point(1) // one server spreads nothing
+	if n > 1 {
+		spread = PoolCPUPerDelivery
+	}
+	cs := make([]Constraint, 0, len(pr.Constraints))
+	for _, c := range pr.Constraints {
+		switch c.Resource {
+		case CPU:
+			c.MaxUsers = Band{c.MaxUsers.Low * float64(n) / spread.Low, c.MaxUsers.Mid * float64(n) / spread.Mid, c.MaxUsers.High * float64(n) / spread.High}
+		case NIC, RAM:
+			c.MaxUsers = c.MaxUsers.Scale(float64(n))
+		}
+		cs = append(cs, c)
+	}
+	users := Point(math.Inf(1))
+	for _, c := range cs {
+		users = Band{math.Min(users.Low, c.MaxUsers.Low), math.Min(users.Mid, c.MaxUsers.Mid), math.Min(users.High, c.MaxUsers.High)}
+	}
+	if !users.Finite() {
+		return users, Binding{}
+	}
+	return users, bindingOf(cs, func(c Constraint) Band { return c.MaxUsers })
+}
+
+// PoolNote says what the pool figure of n servers assumes.
+func PoolNote(n int) string {
+	return fmt.Sprintf("%d servers on one database: CPU and network %d times a server's, the CPU at %.2g (pessimistic) to %.2g (central) times the cost per delivery (rooms spread over the servers, measured on a pool of three; none at the optimistic edge, each room on one server), memory %d times, the disks the database's alone (one machine of the profile), the database's CPU not modelled", n, n, PoolCPUPerDelivery.Low, PoolCPUPerDelivery.Mid, n)
 }
 
 func mixName(m RoomMix) string {

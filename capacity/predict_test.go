@@ -562,3 +562,36 @@ func TestBindingPerBand(t *testing.T) {
 		t.Errorf("the text does not name each edge's resource:\n%s", p.Text())
 	}
 }
+
+// TestPoolUsers: a pool's users per resource: CPU and network times the
+// servers, the CPU at PoolCPUPerDelivery's cost (none at the optimistic
+// edge, memory times the servers, the disks (the one database's) not
+// multiplied; the binding resource per edge follows.
+func TestPoolUsers(t *testing.T) {
+	p := Prediction{Constraints: []Constraint{
+		{Resource: CPU, MaxUsers: Band{1000, 2000, 3000}},
+		{Resource: DiskSync, MaxUsers: Band{2500, 3800, 8000}},
+		{Resource: NIC, MaxUsers: Band{1000, 1500, 2000}},
+		{Resource: RAM, MaxUsers: Band{900, 5000, 9000}},
+	}}
+	got, binding := p.PoolUsers(3)
+	want := Band{math.Min(3000/PoolCPUPerDelivery.Low, 2700), math.Min(6000/PoolCPUPerDelivery.Mid, 3800), 6000}
+	for _, c := range []struct {
+		edge      string
+		got, want float64
+	}{{"low", got.Low, want.Low}, {"mid", got.Mid, want.Mid}, {"high", got.High, want.High}} {
+		if !near(c.got, c.want, 1e-9) {
+			t.Errorf("pool of 3, %s edge: %g users, want %g", c.edge, c.got, c.want)
+		}
+	}
+	if binding != (Binding{Low: CPU, Mid: DiskSync, High: NIC}) {
+		t.Errorf("binding %+v, want cpu / disk-sync / nic", binding)
+	}
+	// one server: its own figure, nothing spread
+	if one, b := p.PoolUsers(1); one != (Band{900, 1500, 2000}) || b != (Binding{Low: RAM, Mid: NIC, High: NIC}) {
+		t.Errorf("pool of 1: %+v, binding %+v; want the server's own figure", one, b)
+	}
+	if f := PoolCPUPerDelivery; !(f.Low >= f.Mid && f.Mid > 1 && f.High == 1 && f.Low < 2) {
+		t.Errorf("PoolCPUPerDelivery %+v", f)
+	}
+}

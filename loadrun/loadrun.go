@@ -14,10 +14,15 @@ package loadrun
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +31,7 @@ import (
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/gcload/gcload/target"
 )
@@ -78,6 +84,13 @@ type Options struct {
 	Now func() time.Time
 	// Measure says how to measure the server.
 	Measure Measure
+	// PoolDB is the PostgreSQL database (postgres://...) of an embedded
+	// pool (the scenario's target.embedded.pool), over its
+	// target.embedded.db; with neither, a throw-away cluster of Debian's
+	// postgresql package is started. It is not written to the results.
+	PoolDB string
+	// PoolLogs receives the embedded pool's servers' warnings (nil: none).
+	PoolLogs io.Writer
 	// Streams receive each interval of the run as soon as it closes
 	// (reports.NewJSONStream, reports.NewCSVStream, or a sink of your
 	// own), from one goroutine that Run waits for before it returns: the
@@ -219,6 +232,10 @@ type run struct {
 	online *atomic.Int64
 	stream *streamer // nil without Options.Streams
 	stop   []func()  // what close undoes, in reverse
+	// an embedded pool, with its servers' CPU seconds when the load
+	// started
+	pool             *embedded.Pool
+	poolCPU, poolEnd []float64
 }
 
 // Run runs one shard of spec's load test (see Options) and returns its
@@ -295,11 +312,8 @@ func prepare(spec *scenarios.Spec, o Options) (*run, error) {
 // TargetOf is the target a scenario's target section names (no server:
 // the embedded reference server).
 func TargetOf(spec *scenarios.Spec) target.Target {
-	t := target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin}
-	if spec.Target.Server != "" {
-		t.Servers = []string{spec.Target.Server}
-	}
-	return t
+	return target.Target{Lookup: spec.Target.Lookup, Domain: spec.Target.Domain, Admin: spec.Target.Admin, Servers: spec.Target.Servers(),
+		Login: spec.Users.Login, Password: spec.Users.Password, Accounts: spec.Users.Accounts}
 }
 
 // settleTarget returns the run's target, the scenario's section with
@@ -320,7 +334,7 @@ func settleTarget(spec *scenarios.Spec, over target.Target) (target.Target, *sce
 		return tg, spec, nil
 	}
 	s := *spec
-	s.Target.Lookup, s.Target.Server, s.Target.Admin = tg.Lookup, tg.Server(), tg.Admin
+	s.Target.Lookup, s.Target.Server, s.Target.Admin = tg.Lookup, strings.Join(tg.Servers, ","), tg.Admin
 	return tg, &s, nil
 }
 
@@ -352,16 +366,58 @@ func (r *run) startMeasure(ctx context.Context) error {
 // scenario's rooms on a target with an admin API.
 func (r *run) startTarget(ctx context.Context) error {
 	if !r.tg.Embedded() {
+		if r.tg.Locate() {
+			tg, err := sipclient.Locate(ctx, r.tg)
+			if err != nil {
+				return fmt.Errorf("%w: %w", swarm.ErrUnreachable, err)
+			}
+			r.tg, r.desc = tg, tg.String()+" (found in DNS)"
+			r.spec.Target.Server = tg.Server()
+		}
 		if r.tg.Admin == "" {
 			return nil
 		}
-		return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
+		admin := adminclient.New(r.tg.Admin, r.tg.AdminToken)
+		if err := swarm.Provision(ctx, admin, r.plan, r.spec.Rooms.Privacy); err != nil {
+			return err
+		}
+		setup, err := sipclient.NewSetup(r.tg, r.spec.Transport)
+		if err != nil {
+			return badInput(err)
+		}
+		creds, err := r.plan.Credentials(setup.Credentials)
+		if err != nil {
+			return badInput(err)
+		}
+		return swarm.ProvisionAccounts(ctx, admin, creds)
 	}
 	spec := r.spec
+	if spec.Target.Embedded.Pool > 0 {
+		return r.startPool(ctx)
+	}
+	auth, err := refserver.ParseAuth(spec.Target.Embedded.Auth)
+	if err != nil {
+		return badInput(fmt.Errorf("target.embedded.auth: %w", err))
+	}
+	creds := r.tg
+	if auth != refserver.AuthNone && !creds.HasCredentials() {
+		// the users' passwords, for this run only
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		creds.Password = "gcload-" + hex.EncodeToString(b[:]) + "-{i}"
+	}
+	transport := embedded.TCP
+	switch spec.Transport {
+	case scenarios.UDP:
+		transport = embedded.UDP
+	case scenarios.TLS:
+		transport = embedded.TLS
+	}
 	opts := embedded.Options{
-		Domain: spec.Target.Domain, Transports: []string{embedded.TCP}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
+		Domain: spec.Target.Domain, Transports: []string{transport}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
 		Files: spec.HasFiles(),
 		Options: []refserver.Option{
+			refserver.WithAuth(auth),
 			refserver.WithChannels(spec.Target.Embedded.Channels),
 			refserver.WithLogger(r.o.Logger),
 			// its only client is this process, from one address, with as
@@ -372,15 +428,25 @@ func (r *run) startTarget(ctx context.Context) error {
 	if spec.Target.Embedded.NoticeLimit != nil {
 		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
 	}
-	if spec.Transport == "udp" {
-		opts.Transports = []string{embedded.UDP}
+	if auth != refserver.AuthNone {
+		users, err := sipclient.NewCredentials(creds)
+		if err != nil {
+			return badInput(err)
+		}
+		accts, err := r.plan.Credentials(users)
+		if err != nil {
+			return badInput(err)
+		}
+		opts.Options = append(opts.Options, refserver.WithAccounts(accts...))
 	}
 	srv, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	r.stop = append(r.stop, func() { srv.Close() })
-	r.tg = srv.Target()
+	tg := srv.Target()
+	tg.Accounts, tg.Login, tg.Password, tg.Auth = creds.Accounts, creds.Login, creds.Password, creds.Auth
+	r.tg = tg
 	r.desc = "embedded reference server " + r.tg.String()
 	r.meas.pid, r.meas.commits = 0, func() uint64 { return srv.Stats().Store.Commits }
 	return nil
@@ -397,6 +463,83 @@ func (r *run) join(ctx context.Context) error {
 	}
 	r.o.Start, r.o.Clock, r.offset = start, clock, clock.toCoordinator()
 	return nil
+}
+
+// startPool starts the embedded pool of server processes on one
+// PostgreSQL database and provisions the rooms through its first server.
+func (r *run) startPool(ctx context.Context) error {
+	e := r.spec.Target.Embedded
+	db := r.o.PoolDB
+	if db == "" {
+		db = e.DB
+	}
+	p, err := embedded.StartPool(ctx, embedded.PoolOptions{
+		Servers: e.Pool, DB: db, Domain: r.spec.Target.Domain, Channels: e.Channels, NoticeLimit: e.NoticeLimit, Lookup: e.Lookup,
+		Logs: r.o.PoolLogs,
+	})
+	if err != nil {
+		return err
+	}
+	r.stop = append(r.stop, func() { p.Close() })
+	r.pool, r.tg = p, p.Target()
+	r.desc = fmt.Sprintf("embedded pool of %d servers on %s: %s", e.Pool, p.Where(), r.tg.String())
+	r.meas.pid = -1 // several processes: measured one by one (summary.json servers)
+	return swarm.Provision(ctx, adminclient.New(r.tg.Admin, r.tg.AdminToken), r.plan, r.spec.Rooms.Privacy)
+}
+
+// poolStarts notes the pool servers' CPU time as the load starts and
+// schedules the kill the scenario asks for; the returned function cancels
+// the kill, or waits for it when it is under way.
+func (r *run) poolStarts(start time.Time) func() {
+	if r.pool == nil {
+		return func() {}
+	}
+	r.poolCPU = make([]float64, len(r.pool.Servers))
+	r.poolEnd = make([]float64, len(r.pool.Servers))
+	for i, s := range r.pool.Servers {
+		st, _ := readProc(s.PID())
+		r.poolCPU[i] = st.CPU
+	}
+	k := r.spec.Target.Embedded.Kill
+	if k == nil {
+		return func() {}
+	}
+	i, srv := k.Server-1, r.pool.Servers[k.Server-1]
+	done := make(chan struct{})
+	t := time.AfterFunc(time.Until(start.Add(k.At.D())), func() {
+		defer close(done)
+		r.o.Logger.Warn("killing a server of the embedded pool, as the scenario asks", "server", srv.Addr)
+		if st, err := readProc(srv.PID()); err == nil {
+			r.poolEnd[i] = st.CPU // what it used is what it used until now
+		}
+		_ = srv.Kill()
+	})
+	return func() {
+		if !t.Stop() {
+			<-done
+		}
+	}
+}
+
+// poolCounts adds the pool servers' CPU time during the load, and which
+// one was killed, to the per-server counts.
+func (r *run) poolCounts(oc *swarm.Outcome) {
+	if r.pool == nil {
+		return
+	}
+	for i, s := range r.pool.Servers {
+		if !s.Killed() {
+			if st, err := readProc(s.PID()); err == nil {
+				r.poolEnd[i] = st.CPU
+			}
+		}
+		j := slices.IndexFunc(oc.Servers, func(sc reports.ServerCounts) bool { return sc.Server == s.Addr })
+		if j < 0 {
+			oc.Servers = append(oc.Servers, reports.ServerCounts{Server: s.Addr})
+			j = len(oc.Servers) - 1
+		}
+		oc.Servers[j].CPUSeconds, oc.Servers[j].Killed = max(r.poolEnd[i]-r.poolCPU[i], 0), s.Killed()
+	}
 }
 
 // startLive creates the recorder, serves the live metrics and tells the
@@ -421,8 +564,12 @@ func (r *run) startLive() error {
 
 // load runs the swarm: the load until its end (or ctx's), then the drain.
 func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
+	start := r.o.Start
+	if start.IsZero() {
+		start = time.Now().Add(100 * time.Millisecond)
+	}
 	sw, err := swarm.New(r.plan, swarm.Options{
-		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: r.o.Start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger,
+		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger, EmbeddedPool: r.pool != nil,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
 			if r.stream != nil {
@@ -440,16 +587,21 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 		r.stream = newStreamer(r.o.Streams, r.rec, r.plan, r.o.Logger)
 	}
 	r.meas.start()
+	stopKill := r.poolStarts(start)
 	oc, err := sw.Run(ctx, Drain(ctx))
+	stopKill()
 	if r.stream != nil {
-		start := r.o.Start
+		began := start
 		if err == nil {
-			start = oc.Start
+			began = oc.Start
 		}
-		r.stream.close(start)
+		r.stream.close(began)
 	}
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
+	}
+	if err == nil {
+		r.poolCounts(oc)
 	}
 	r.o.Observer.Done()
 	return oc, err

@@ -134,7 +134,7 @@ func TestRunBadInput(t *testing.T) {
 	}{
 		"shard of the embedded server": {loadrun.Options{Shard: swarm.Shard{Index: 1, Of: 2}}, "shared server"},
 		"another domain":               {loadrun.Options{Target: target.Target{Domain: "other.test"}}, `domain "other.test"`},
-		"lookup without server":        {loadrun.Options{Target: target.Target{Lookup: "sip:ocschat@example.com"}}, "target: servers: missing"},
+		"no lookup with the server":    {loadrun.Options{Target: target.Target{Servers: []string{"127.0.0.1:5061"}}}, "target: lookup: missing"},
 		"bad server":                   {loadrun.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{"nocolon"}}}, "target: servers[0]:"},
 		"report without folder":        {loadrun.Options{Output: loadrun.Output{Report: true}}, "results folder"},
 		"nil stream":                   {loadrun.Options{Streams: []reports.IntervalSink{nil}}, "stream 1 is nil"},
@@ -145,6 +145,12 @@ func TestRunBadInput(t *testing.T) {
 				t.Fatalf("error %v, want ErrInput naming %q", err, c.want)
 			}
 		})
+	}
+	// a lookup URI alone is looked up in DNS (here a server that answers
+	// nothing): not found is an unreachable target, not bad input
+	_, err := loadrun.Run(ctx, parse(t, tiny), loadrun.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", DNS: "127.0.0.1:1"}})
+	if !errors.Is(err, swarm.ErrUnreachable) || errors.Is(err, loadrun.ErrInput) || !strings.Contains(err.Error(), "finding the server of sip:ocschat@example.com") {
+		t.Fatalf("lookup found nowhere: %v", err)
 	}
 }
 

@@ -76,7 +76,7 @@ func Merge(ctx context.Context, dirs []string, o MergeOptions) (*reports.Result,
 	ms := merged.Summary
 	oc := &swarm.Outcome{
 		Start: ms.Start, End: ms.End, Users: ms.Users, Generator: ms.Generator, Aborted: ms.Aborted,
-		Stopped: ms.Stopped, Unreachable: ms.Unreachable, Phases: ms.Phases, Errors: ms.Errors, Checks: checks,
+		Stopped: ms.Stopped, Unreachable: ms.Unreachable, Phases: ms.Phases, Errors: ms.Errors, Checks: checks, Servers: ms.Servers,
 		Data: swarm.MergeData(datas...), AbortReason: abortReasons(results),
 	}
 	res, err := buildResult(spec, plan, swarm.Shard{Index: 1, Of: 1}, ms.Target, merged.Hists, ms.Counters, merged.Intervals, merged.IntervalLength, acc, oc)

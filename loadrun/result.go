@@ -33,6 +33,7 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 		Scenario: spec.Name, Shard: shard.String(), Target: target, Start: oc.Start, End: oc.End, Seconds: secs,
 		Users: oc.Users, Counters: counters, Delivery: acc.Delivery, Rooms: acc.Rooms, Generator: oc.Generator,
 		Aborted: oc.Aborted, AbortReason: oc.AbortReason, Stopped: oc.Stopped, Unreachable: oc.Unreachable, Phases: oc.Phases, Errors: oc.Errors,
+		Servers: oc.Servers,
 	}
 	for i := range s.Rooms {
 		s.Rooms[i].Status = s.Rooms[i].StatusOf()

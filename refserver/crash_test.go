@@ -23,7 +23,11 @@ import (
 	"github.com/gcload/gcload/sipclient"
 )
 
-const crashEnv = "GCLOAD_CRASH_CHILD_DB"
+const (
+	crashEnv = "GCLOAD_CRASH_CHILD_DB"
+	// poolEnv: a server of a pool whose database is the value
+	poolEnv = "GCLOAD_POOL_CHILD_DB"
+)
 
 func TestMain(m *testing.M) {
 	// the server process the crash test kills: its database is the value
@@ -40,6 +44,12 @@ func TestMain(m *testing.M) {
 			opts = append(opts, refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: db + ".files"}))
 		}
 		return opts, nil
+	}) {
+		return
+	}
+	if refservertest.ChildMain(poolEnv, func(db string) ([]refserver.Option, error) {
+		return []refserver.Option{refserver.WithPostgres(db), fastPool,
+			refserver.WithRooms(refservertest.Room("room1", refservertest.Users("example.com", 6)...))}, nil
 	}) {
 		return
 	}

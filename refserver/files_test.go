@@ -58,17 +58,17 @@ type fileServer struct {
 func startFiles(t *testing.T, max int64, maxFiles int, opts ...refserver.Option) fileServer {
 	t.Helper()
 	fs := fileServer{dir: t.TempDir(), clock: &fakeClock{t: time.Now()}}
-	opts = append(opts, refserver.WithRooms(refservertest.Room("room1", alice, bob), refservertest.Room("room2", carol)),
+	opts = append(opts, refserver.WithRooms(refservertest.Room("room1", fAlice, fBob), refservertest.Room("room2", fCarol)),
 		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: fs.dir, MaxFileSize: max, MaxFilesPerRoom: maxFiles, TokenTTL: time.Minute, Now: fs.clock.Now}))
 	fs.srv = refservertest.Start(t, opts...)
 	return fs
 }
 
 const (
-	alice = "sip:alice@example.com"
-	bob   = "sip:bob@example.com"
-	carol = "sip:carol@example.com"
-	room2 = "ma-chan://example.com/room2"
+	fAlice = "sip:alice@example.com"
+	fBob   = "sip:bob@example.com"
+	fCarol = "sip:carol@example.com"
+	room2  = "ma-chan://example.com/room2"
 )
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
@@ -90,8 +90,8 @@ func TestFilePost(t *testing.T) {
 	t.Parallel()
 	fs := startFiles(t, 1<<20, 10)
 	ctx := ctxT(t)
-	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), alice, sipclient.FlowClient)
-	b := sipclienttest.Connect(t, fs.srv.TCPAddr(), bob, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), fAlice, sipclient.FlowClient)
+	b := sipclienttest.Connect(t, fs.srv.TCPAddr(), fBob, sipclient.FlowClient)
 	for _, c := range []*sipclient.Client{a, b} {
 		if _, err := c.Join(ctx, room1); err != nil {
 			t.Fatal(err)
@@ -119,7 +119,7 @@ func TestFilePost(t *testing.T) {
 	}
 	for _, c := range []*sipclient.Client{a, b} {
 		p := waitFilePost(t, c)
-		if p.Author != alice || p.Text != "report <v2>.bin" || p.File.FileURL != tok.FileURL || p.File.ChannelURI != room1 {
+		if p.Author != fAlice || p.Text != "report <v2>.bin" || p.File.FileURL != tok.FileURL || p.File.ChannelURI != room1 {
 			t.Fatalf("%s got the file post %+v %+v", c.User(), p, p.File)
 		}
 	}
@@ -158,8 +158,8 @@ func TestFileAttacks(t *testing.T) {
 	const max = 1000
 	fs := startFiles(t, max, 2)
 	ctx := ctxT(t)
-	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), alice, sipclient.FlowClient)
-	c := sipclienttest.Connect(t, fs.srv.TCPAddr(), carol, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), fAlice, sipclient.FlowClient)
+	c := sipclienttest.Connect(t, fs.srv.TCPAddr(), fCarol, sipclient.FlowClient)
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}
@@ -395,13 +395,13 @@ func TestFilesOverHTTPS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", alice, bob)),
+	srv := refservertest.Start(t, refserver.WithRooms(refservertest.Room("room1", fAlice, fBob)),
 		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir(), TLS: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}))
 	if !strings.HasPrefix(srv.FilesURL(), "https://127.0.0.1:") {
 		t.Fatalf("files URL %s, want https://", srv.FilesURL())
 	}
 	ctx := ctxT(t)
-	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), fAlice, sipclient.FlowClient)
 	if _, err := a.Join(ctx, room1); err != nil {
 		t.Fatal(err)
 	}

@@ -26,11 +26,11 @@ func TestMessageSearchEndToEnd(t *testing.T) {
 	db := filepath.Join(dir, "gc.db")
 	files := refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: filepath.Join(dir, "files")})
 	srv := refservertest.Start(t, refserver.WithDB(db), files,
-		refserver.WithRooms(refservertest.Room("room1", alice, bob), refservertest.Room("room2", carol)))
+		refserver.WithRooms(refservertest.Room("room1", fAlice, fBob), refservertest.Room("room2", fCarol)))
 	ctx := ctxT(t)
-	a := sipclienttest.Connect(t, srv.TCPAddr(), alice, sipclient.FlowClient)
-	b := sipclienttest.Connect(t, srv.TCPAddr(), bob, sipclient.FlowClient)
-	c := sipclienttest.Connect(t, srv.TCPAddr(), carol, sipclient.FlowClient)
+	a := sipclienttest.Connect(t, srv.TCPAddr(), fAlice, sipclient.FlowClient)
+	b := sipclienttest.Connect(t, srv.TCPAddr(), fBob, sipclient.FlowClient)
+	c := sipclienttest.Connect(t, srv.TCPAddr(), fCarol, sipclient.FlowClient)
 	for _, j := range []struct {
 		c    *sipclient.Client
 		room string
@@ -60,7 +60,7 @@ func TestMessageSearchEndToEnd(t *testing.T) {
 	srv.Close()
 
 	srv = refservertest.Start(t, refserver.WithDB(db), files)
-	b = sipclienttest.Connect(t, srv.TCPAddr(), bob, sipclient.FlowClient)
+	b = sipclienttest.Connect(t, srv.TCPAddr(), fBob, sipclient.FlowClient)
 	texts := func(found []xccos.Chat) string {
 		var out []string
 		for _, m := range found {
@@ -80,16 +80,16 @@ func TestMessageSearchEndToEnd(t *testing.T) {
 		return found
 	}
 	found := search(xccos.MsgQuery{Keyword: "alpha"}, "alpha.pdf|ALPHA again|Alpha report")
-	if f := found[0].File; f == nil || !strings.HasPrefix(f.FileURL, srv.FilesURL()+"/files/") || found[0].Author != alice {
+	if f := found[0].File; f == nil || !strings.HasPrefix(f.FileURL, srv.FilesURL()+"/files/") || found[0].Author != fAlice {
 		t.Fatalf("the file post found: %+v, file %+v (files now at %s)", found[0], f, srv.FilesURL())
 	}
-	search(xccos.MsgQuery{Author: alice}, "alpha.pdf|beta|Alpha report")
-	search(xccos.MsgQuery{Author: alice, Keyword: "ALPHA", Limit: 1}, "alpha.pdf")
+	search(xccos.MsgQuery{Author: fAlice}, "alpha.pdf|beta|Alpha report")
+	search(xccos.MsgQuery{Author: fAlice, Keyword: "ALPHA", Limit: 1}, "alpha.pdf")
 	search(xccos.MsgQuery{ChanURI: room1, From: xccos.FormatTime(found[1].TS), To: xccos.FormatTime(found[1].TS)}, "ALPHA again")
 	search(xccos.MsgQuery{Keyword: "secret"}, "")
 	var re *sipclient.ReplyError
 	if _, err := b.SearchMessages(ctx, xccos.MsgQuery{ChanURI: room2}); !errors.As(err, &re) || re.Code != 403 {
-		t.Fatalf("msgsrch in a room bob may not read: %v, want 403", err)
+		t.Fatalf("msgsrch in a room fBob may not read: %v, want 403", err)
 	}
 	if code := httpDo(t, srv, "POST", "/api/rooms/room1/disable", ""); code != 200 {
 		t.Fatalf("disable: %d", code)

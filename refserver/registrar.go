@@ -14,11 +14,15 @@ import (
 )
 
 // sanitizeWarning keeps what a client sent printable ASCII for a Warning
-// header's quoted text.
+// header's quoted text: double quotes become single ones (a quoted name
+// stays readable), other bytes outside it '?'.
 func sanitizeWarning(s string) string {
 	b := []byte(s)
 	for i, c := range b {
-		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+		switch {
+		case c == '"':
+			b[i] = '\''
+		case c < 0x20 || c >= 0x7f || c == '\\':
 			b[i] = '?'
 		}
 	}
@@ -33,6 +37,7 @@ type registrar struct {
 	// maxUsers bounds the users registered on one connection
 	maxUsers int
 	faults   fault.Set
+	auth     *authn
 	mu       sync.Mutex
 	n        int
 	limited  atomic.Uint64 // registrations refused over maxUsers
@@ -41,6 +46,8 @@ type registrar struct {
 type binding struct {
 	mu    sync.Mutex
 	users map[string]struct{}
+	// the NTLM security associations of the connection's users (auth.go)
+	sec atomic.Pointer[connSecurity]
 }
 
 func (r *registrar) count() int {
@@ -85,6 +92,9 @@ func (r *registrar) connClosed(c *sipnet.Conn) {
 	n := len(b.users)
 	b.users = map[string]struct{}{}
 	b.mu.Unlock()
+	if sec := b.sec.Load(); sec != nil {
+		sec.dropAll()
+	}
 	r.mu.Lock()
 	r.n -= n
 	r.mu.Unlock()
@@ -93,7 +103,9 @@ func (r *registrar) connClosed(c *sipnet.Conn) {
 // register answers REGISTER as section 2 of the protocol says SIPE needs:
 // 200 with Expires, Supported: msrtc-event-categories on its own line,
 // Allow-Events: vnd-microsoft-provisioning-v2, Server: RTC/3.5 and
-// ms-keep-alive. No challenge. Expires: 0 removes the binding.
+// ms-keep-alive, once the user is authenticated (auth.go: a digest or
+// NTLM challenge first, none on a trusted trunk or with --auth none).
+// Expires: 0 removes the binding.
 func (r *registrar) register(tx *sipnet.ServerTx) {
 	m := tx.Msg
 	to, err := sipnet.AOR(m.To)
@@ -116,6 +128,10 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 		_ = tx.Respond(400, "Bad Request", ua.Warning("To: "+sanitizeWarning(to)+" is not an address of the form sip:user@domain"))
 		return
 	}
+	b := r.bindingOf(tx.Conn, true)
+	if r.auth != nil && !r.auth.register(tx, b, to) {
+		return
+	}
 	expires := r.expires
 	contact, hasContact := m.Header("Contact")
 	if v, ok := m.Header("Expires"); ok {
@@ -128,7 +144,6 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 			expires = min(n, r.expires)
 		}
 	}
-	b := r.bindingOf(tx.Conn, true)
 	b.mu.Lock()
 	_, had := b.users[to]
 	if !had && expires > 0 && len(b.users) >= r.maxUsers {
@@ -171,7 +186,12 @@ func (r *registrar) register(tx *sipnet.ServerTx) {
 		sipnet.Header{Name: "Server", Value: "RTC/3.5"},
 		sipnet.Header{Name: "ms-keep-alive", Value: "UAS; tcp=no; hop-hop=yes; end-end=no; timeout=300"},
 	)
-	_ = tx.Respond(200, "OK", hdrs...)
+	_ = tx.Respond(200, "OK", hdrs...) // signed with the user's association, if any
+	if expires == 0 {
+		if sec := b.sec.Load(); sec != nil {
+			sec.remove(to)
+		}
+	}
 }
 
 func stripExpires(contact string) string {

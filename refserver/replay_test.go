@@ -15,6 +15,8 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -28,6 +30,47 @@ type rawPeer struct {
 	rd    *bufio.Reader
 	resps []*sipnet.Message // responses to our requests, in arrival order
 	infos []*sipnet.Message // INFOs the server sent us
+
+	// after an NTLM sign-in: each user's association (by address), what
+	// signs the peer's messages and verifies the server's
+	sas      map[string]*sipae.ClientSA
+	verified int
+	sigErrs  []string
+}
+
+// sign inserts the Authorization header signing raw, a message of the
+// user at uri, when that user signed in with NTLM.
+func (p *rawPeer) sign(raw []byte, uri string) []byte {
+	sa := p.sas[strings.ToLower(uri)]
+	if sa == nil {
+		return raw
+	}
+	m, err := sipnet.Scan(raw)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	var f sipae.Fields
+	m.SignedFields(&f)
+	end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
+	line := append([]byte("Authorization: "), sa.Sign(nil, &f)...)
+	line = append(line, "\r\n"...)
+	return append(append(append([]byte(nil), raw[:end]...), line...), raw[end:]...)
+}
+
+// verify checks the server's signature on m, a message to the user at
+// uri (its responses and its requests after the sign-in must carry one).
+func (p *rawPeer) verify(m *sipnet.Message, uri string) {
+	sa := p.sas[strings.ToLower(uri)]
+	if sa == nil {
+		return
+	}
+	var f sipae.Fields
+	f.SetMessage(m, m.StatusCode) // read from the headers, as SIPE does
+	if err := sa.Verify(m.AuthInfo, &f); err != nil {
+		p.sigErrs = append(p.sigErrs, m.Short()+": "+err.Error())
+		return
+	}
+	p.verified++
 }
 
 func newRawPeer(t *testing.T, addr string) *rawPeer {
@@ -79,9 +122,14 @@ func (p *rawPeer) readOne(deadline time.Time) (*sipnet.Message, error) {
 		return nil, err
 	}
 	if m.Method == "INFO" {
+		to, _ := sipnet.AOR(m.To)
+		p.verify(m, to)
 		p.infos = append(p.infos, m)
 		p.answer(m)
 	} else if !m.IsRequest() {
+		if from, _ := sipnet.AOR(m.From); m.StatusCode >= 200 && m.StatusCode != 401 {
+			p.verify(m, from)
+		}
 		p.resps = append(p.resps, m)
 	}
 	return m, nil
@@ -97,7 +145,8 @@ func (p *rawPeer) answer(m *sipnet.Message) {
 	}
 	b.WriteString("From: " + m.From + "\r\nTo: " + m.To + "\r\nCall-ID: " + m.CallID + "\r\n")
 	b.WriteString("CSeq: " + strconv.FormatUint(uint64(m.CSeq), 10) + " INFO\r\nContent-Length: 0\r\n\r\n")
-	p.send([]byte(b.String()))
+	to, _ := sipnet.AOR(m.To)
+	p.send(p.sign([]byte(b.String()), to))
 }
 
 // waitResponse reads until a final response to (callID, cseq, method).
@@ -144,13 +193,34 @@ func (p *rawPeer) waitInfo(what string, f func(callID string, e *xccos.Envelope)
 // session, in order, over one TCP connection, and checks each is answered
 // so that the client would go on. The log's server tags (from the mock
 // server) are replaced by the tags this server hands out.
-func TestReplaySIPESession(t *testing.T) {
-	t.Parallel()
-	srv := refservertest.Start(t, refserver.WithRooms(store.Room{
+func TestReplaySIPESession(t *testing.T) { t.Parallel(); replaySIPE(t, false) }
+
+// TestReplaySIPESessionNTLM replays the same session against a server
+// that signs users in with NTLM, as the SIPE 1.25 client was seen to do
+// it against a challenging registrar (ROUND2.md): each REGISTER of the
+// log is sent three times, without credentials (answered with the NTLM
+// offer), asking for the CHALLENGE, then with the AUTHENTICATE made with
+// the sign-in address and an empty domain, SIPE's login when none is set;
+// every later message of the log (and the answers to the server's INFOs)
+// carries an Authorization signed over its own fields as SIPE writes them
+// (no Via branch in dialogs, epid parameters, SIPE's tags), and every
+// signature the server sends verifies, read from its headers as SIPE
+// reads them.
+func TestReplaySIPESessionNTLM(t *testing.T) { t.Parallel(); replaySIPE(t, true) }
+
+func replaySIPE(t *testing.T, ntlm bool) {
+	opts := []refserver.Option{refserver.WithRooms(store.Room{
 		ID: "room1", Name: "Room One", Topic: "test topic",
 		Members: []string{"sip:alice@example.com", "sip:bob@example.com"},
-	}))
+	})}
+	if ntlm {
+		opts = append(opts, refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(
+			accounts.Credential{URI: "sip:alice@example.com", Password: "alice-secret"},
+			accounts.Credential{URI: "sip:bob@example.com", Password: "bob-secret"}))
+	}
+	srv := refservertest.Start(t, opts...)
 	p := newRawPeer(t, srv.TCPAddr())
+	p.sas = map[string]*sipae.ClientSA{}
 	tags := map[string]string{} // mock server tag -> ours
 	var logBlocks = sipelog.Blocks()
 	// the mock server's To tags, by Call-ID, from its answers
@@ -179,7 +249,14 @@ func TestReplaySIPESession(t *testing.T) {
 			raw = bytes.ReplaceAll(raw, []byte("tag="+mock), []byte("tag="+ours))
 		}
 		step := fmt.Sprintf("line %d: %s", b.Line, m.Method)
-		p.send(raw)
+		from, _ := sipnet.AOR(m.From)
+		if ntlm && m.Method == "REGISTER" && p.sas[strings.ToLower(from)] == nil {
+			login := strings.TrimPrefix(from, "sip:") // alice@example.com
+			name, _, _ := strings.Cut(login, "@")
+			p.sas[strings.ToLower(from)] = p.signInNTLM(raw, m, login, name+"-secret")
+			continue // the sign-in's last REGISTER was the log's
+		}
+		p.send(p.sign(raw, from))
 		switch m.Method {
 		case "ACK":
 			continue
@@ -285,6 +362,61 @@ func TestReplaySIPESession(t *testing.T) {
 	if st := srv.Stats(); st.Channel.Posts != 1 || st.Channel.Deliveries != 2 || st.Registered != 2 {
 		t.Fatalf("server stats after the replay: %+v", st)
 	}
+	if !ntlm {
+		return
+	}
+	if len(p.sigErrs) > 0 || p.verified < 20 {
+		t.Fatalf("%d server signatures verified, %d did not: %v", p.verified, len(p.sigErrs), p.sigErrs)
+	}
+	if st := srv.Stats().Auth; st.SignIns != 2 || st.Unsigned+st.BadSignatures+st.Impersonations != 0 || srv.Stats().SIP.ResponsesRefused != 0 {
+		t.Fatalf("server auth stats %+v, answers refused %d", st, srv.Stats().SIP.ResponsesRefused)
+	}
+}
+
+// signInNTLM sends the log's REGISTER raw three times (MS-SIPAE 4.1, as
+// SIPE does), with login (the sign-in address, empty domain) and
+// password, and returns the association, once the 200's signature
+// verified.
+func (p *rawPeer) signInNTLM(raw []byte, m *sipnet.Message, login, password string) *sipae.ClientSA {
+	p.t.Helper()
+	with := func(auth string) *sipnet.Message {
+		msg := raw
+		if auth != "" {
+			end := bytes.Index(raw, []byte("\r\n\r\n")) + 2
+			msg = append(append(append([]byte(nil), raw[:end]...), "Authorization: "+auth+"\r\n"...), raw[end:]...)
+		}
+		p.send(msg)
+		return p.waitResponse(m.CallID, m.CSeq, m.Method)
+	}
+	r := with("")
+	offer, err := sipae.FindNTLM(r.Headers("WWW-Authenticate"))
+	if r.StatusCode != 401 || err != nil {
+		p.t.Fatalf("REGISTER without credentials: %d %v", r.StatusCode, err)
+	}
+	cli := sipae.NewClient(sipae.ClientConfig{User: login, Password: password})
+	step2, err := cli.Begin(offer)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	r = with(step2)
+	ch, err := sipae.FindNTLM(r.Headers("WWW-Authenticate"))
+	if r.StatusCode != 401 || err != nil {
+		p.t.Fatalf("REGISTER asking for the challenge: %d %v", r.StatusCode, err)
+	}
+	step3, sa, err := cli.Continue(ch, nil)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	r = with(step3)
+	if r.StatusCode != 200 {
+		p.t.Fatalf("REGISTER with the AUTHENTICATE: %d %s", r.StatusCode, r.Reason)
+	}
+	var f sipae.Fields
+	f.SetMessage(r, 200)
+	if err := sa.Verify(r.AuthInfo, &f); err != nil {
+		p.t.Fatalf("the REGISTER 200's signature: %v", err)
+	}
+	return sa
 }
 
 func contains(list []string, s string) bool {

@@ -22,9 +22,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/refserver/admin"
@@ -36,6 +38,8 @@ import (
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/refserver/web"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipauth/digest"
 	"github.com/gcload/gcload/sipnet"
 	"golang.org/x/net/netutil"
 )
@@ -72,7 +76,19 @@ type options struct {
 	limits          Limits
 	adminToken      string
 	adminTokenFile  string
-	files           Files
+	pool            PoolOptions
+	lookupPolicy    lookup.Policy
+	// authentication (auth.go) and TLS
+	auth         Auth
+	targetName   string
+	saLifetime   time.Duration
+	digestAlgs   []digest.Algorithm
+	nonceTTL     time.Duration
+	creds        []accounts.Credential
+	accountsFile string
+	tlsAddr      string
+	tlsConfig    *tls.Config
+	files        Files
 }
 
 // Files configures the web service for file posts (WithFiles).
@@ -264,6 +280,85 @@ func WithTransactionTimeout(d time.Duration) Option {
 	return func(o *options) error { o.timeout = d; return nil }
 }
 
+// WithAuth sets how the registrar authenticates users (default
+// AuthNone): AuthDigest and AuthNTLM challenge every REGISTER and need
+// accounts (WithAccounts, WithAccountsFile, or the admin API). Users
+// registering on a trusted trunk (a TLS connection whose client
+// certificate verified, WithTLS) are not challenged.
+func WithAuth(a Auth) Option {
+	return func(o *options) error {
+		if _, err := ParseAuth(string(a)); err != nil {
+			return fmt.Errorf("refserver: %w", err)
+		}
+		o.auth = a
+		return nil
+	}
+}
+
+// WithAccounts adds user accounts (each password is kept only as the
+// hashes the schemes need).
+func WithAccounts(creds ...accounts.Credential) Option {
+	return func(o *options) error { o.creds = append(o.creds, creds...); return nil }
+}
+
+// WithAccountsFile adds the accounts of a CSV file (uri,user,password;
+// sipauth/accounts), read at start.
+func WithAccountsFile(path string) Option {
+	return func(o *options) error { o.accountsFile = path; return nil }
+}
+
+// WithTargetName sets the server's FQDN, the targetname of its NTLM
+// challenges and signatures (default "gc." and the domain).
+func WithTargetName(fqdn string) Option {
+	return func(o *options) error {
+		if fqdn == "" || strings.ContainsAny(fqdn, "\\\" \r\n") {
+			return fmt.Errorf("refserver: target name %q: want a host name", fqdn)
+		}
+		o.targetName = fqdn
+		return nil
+	}
+}
+
+// WithSecurityLifetime sets how long an NTLM security association lasts
+// before the client must sign in again (default sipae.DefaultLifetime,
+// eight hours).
+func WithSecurityLifetime(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("refserver: security association lifetime %s is negative", d)
+		}
+		o.saLifetime = d
+		return nil
+	}
+}
+
+// WithDigestAlgorithms sets the digest algorithms offered, preferred
+// first (default SHA-256, then MD5).
+func WithDigestAlgorithms(algs ...digest.Algorithm) Option {
+	return func(o *options) error { o.digestAlgs = algs; return nil }
+}
+
+// WithDigestNonceTTL sets how long a digest nonce is good for (default
+// digest.DefaultNonceTTL, five minutes); a response with an older one is
+// answered 401 with stale=TRUE.
+func WithDigestNonceTTL(d time.Duration) Option {
+	return func(o *options) error { o.nonceTTL = d; return nil }
+}
+
+// WithTLS listens for SIP over TLS on addr with cfg (its certificate; with
+// ClientCAs and ClientAuth, mutual TLS: a connection whose client
+// certificate verified is a trusted trunk, whose users sign in without a
+// challenge, as a Front End's).
+func WithTLS(addr string, cfg *tls.Config) Option {
+	return func(o *options) error {
+		if !tlsConfigured(cfg) {
+			return errors.New("refserver: TLS needs a server certificate")
+		}
+		o.tlsAddr, o.tlsConfig = addr, cfg
+		return nil
+	}
+}
+
 // Server is a running reference server.
 type Server struct {
 	o          options
@@ -276,6 +371,8 @@ type Server struct {
 	chanURIs   []string
 	tcpAddr    net.Addr
 	udpAddr    net.Addr
+	tlsAddr    net.Addr
+	auth       *authn
 	admin      *http.Server
 	adminDone  chan struct{} // closed when the admin API's Serve returned
 	adminAddr  net.Addr
@@ -285,54 +382,50 @@ type Server struct {
 	filesDone  chan struct{}
 	filesAddr  net.Addr
 	reg        registrar
-	closeOnce  sync.Once
-	closeErr   error
+	member     *member // nil outside a pool
+	// ready: the services exist (in a pool the server listens before it
+	// knows its channel services' names, which carry its port)
+	ready     atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New starts a server: it opens the store, provisions rooms, and listens.
 func New(ctx context.Context, opts ...Option) (*Server, error) {
-	o := options{domain: DefaultDomain, channels: DefaultChannels, noticeLimit: channel.DefaultNoticeLimit, registerExpires: DefaultRegisterExpires}
+	o := options{domain: DefaultDomain, channels: DefaultChannels, noticeLimit: channel.DefaultNoticeLimit, registerExpires: DefaultRegisterExpires, auth: AuthNone}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
 		}
 	}
-	if o.tcp == "" && o.udp == "" {
-		return nil, errors.New("refserver: no listen address (WithTCP or WithUDP)")
+	if o.tcp == "" && o.udp == "" && o.tlsAddr == "" {
+		return nil, errors.New("refserver: no listen address (WithTCP, WithUDP or WithTLS)")
 	}
 	if o.logger == nil {
 		o.logger = slog.New(slog.DiscardHandler)
 	}
+	if o.targetName == "" {
+		o.targetName = "gc." + o.domain
+	}
+	if o.accountsFile != "" {
+		creds, err := accounts.LoadFile(o.accountsFile)
+		if err != nil {
+			return nil, err
+		}
+		o.creds = append(o.creds, creds...)
+	}
+	auth, err := newAuthn(authConfig{scheme: o.auth, targetName: o.targetName, realm: o.domain, lifetime: o.saLifetime,
+		algorithms: o.digestAlgs, nonceTTL: o.nonceTTL, creds: o.creds, faults: o.faults, log: o.logger})
+	if err != nil {
+		return nil, err
+	}
 	lim := o.limits.resolved()
-	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain}
+	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain, auth: auth}
+	s.reg.auth = auth
 	s.reg.expires = o.registerExpires
 	s.reg.maxUsers = lim.MaxUsersPerConn
 	for i := 1; i <= o.channels; i++ {
 		s.chanURIs = append(s.chanURIs, "sip:gcs"+strconv.Itoa(i)+"@"+o.domain)
-	}
-	var err error
-	s.st = o.st
-	if s.st == nil && o.pgURL != "" {
-		if s.st, err = postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue)); err != nil {
-			return nil, err
-		}
-	}
-	if s.st == nil {
-		if o.dbPath == "" {
-			return nil, errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)")
-		}
-		if dir := filepath.Dir(o.dbPath); dir != "" {
-			if _, err := os.Stat(dir); err != nil {
-				return nil, fmt.Errorf("refserver: database directory: %w", err)
-			}
-		}
-		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
-			return nil, err
-		}
-	}
-	fail := func(err error) (*Server, error) {
-		s.Close()
-		return nil, err
 	}
 	s.reg.faults = o.faults
 	var onKeepAlive func(*sipnet.Conn)
@@ -345,24 +438,75 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		MaxConns:    off(lim.MaxConns), MaxConnsPerAddr: off(lim.MaxConnsPerAddr),
 		SignInTimeout: offD(lim.SignInTimeout), MessageTimeout: offD(lim.MessageTimeout),
 	})
+	fail := func(err error) (*Server, error) {
+		s.Close()
+		return nil, err
+	}
+	s.st = o.st
+	if s.st == nil && o.pgURL != "" {
+		// a server on PostgreSQL is one server of a pool: it listens first,
+		// as its channel services are named by its address
+		if o.tcp == "" {
+			return fail(errors.New("refserver: a server on PostgreSQL (a pool) needs a TCP listen address (WithTCP)"))
+		}
+		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
+			return fail(err)
+		}
+		adv := o.pool.Advertise
+		if adv == "" {
+			if adv, err = advertiseAddr(s.tcpAddr.String()); err != nil {
+				return fail(err)
+			}
+		}
+		id := o.pool.ID
+		if id == "" {
+			id = adv
+		}
+		s.chanURIs = poolURIs(adv, o.channels)
+		pg, err := postgres.Open(ctx, o.pgURL, postgres.WithLogger(o.logger), postgres.WithQueueLen(lim.StoreQueue), postgres.WithServerID(id))
+		if err != nil {
+			return fail(err)
+		}
+		s.st = pg
+		s.member = newMember(pg, id, adv, s.chanURIs, o.pool, o.logger)
+	}
+	if s.st == nil {
+		if o.dbPath == "" {
+			return fail(errors.New("refserver: no storage (WithDB, WithPostgres or WithStore)"))
+		}
+		if dir := filepath.Dir(o.dbPath); dir != "" {
+			if _, err := os.Stat(dir); err != nil {
+				return fail(fmt.Errorf("refserver: database directory: %w", err))
+			}
+		}
+		if s.st, err = sqlite.OpenWith(o.dbPath, sqlite.Options{QueueLen: lim.StoreQueue}); err != nil {
+			return fail(err)
+		}
+	}
 	if o.files.Listen != "" {
 		if s.files, err = web.New(web.Config{Dir: o.files.Dir, Store: s.st, MaxFileSize: o.files.MaxFileSize, MaxFilesPerRoom: o.files.MaxFilesPerRoom,
 			TokenTTL: o.files.TokenTTL, Now: o.files.Now, Logger: o.logger, Faults: o.faults}); err != nil {
 			return fail(err)
 		}
 	}
-	s.hub, err = channel.New(ctx, channel.Config{
+	cfg := channel.Config{
 		Files:  s.files,
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
 		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
 		MaxQueries: unlimited(lim.MaxQueries), MaxSessionsPerUser: unlimited(lim.MaxSessionsPerUser),
-	})
+	}
+	lcfg := lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
+		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser), Policy: o.lookupPolicy}
+	if s.member != nil {
+		cfg.Pool = s.member
+		lcfg.Directory = s.member
+	}
+	s.hub, err = channel.New(ctx, cfg)
 	if err != nil {
 		return fail(err)
 	}
-	s.lookup = lookup.New(lookup.Config{URI: s.lookupURI, Channels: s.chanURIs, Endpoint: s.ep, CancelWait: o.cancelWait, Logger: o.logger, Faults: o.faults,
-		MaxDialogsPerUser: unlimited(lim.MaxSessionsPerUser)})
+	s.lookup = lookup.New(lcfg)
 	rooms := o.rooms
 	if o.roomsFile != "" {
 		rf, err := LoadRoomsFile(o.roomsFile)
@@ -374,13 +518,25 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	if err := s.provision(ctx, rooms); err != nil {
 		return fail(err)
 	}
-	if o.tcp != "" {
+	if s.member != nil {
+		if err := s.member.start(ctx, s.hub); err != nil {
+			s.member = nil // nothing to stop
+			return fail(err)
+		}
+	}
+	s.ready.Store(true)
+	if o.tcp != "" && s.tcpAddr == nil {
 		if s.tcpAddr, err = s.ep.ListenTCP(o.tcp); err != nil {
 			return fail(err)
 		}
 	}
 	if o.udp != "" {
 		if s.udpAddr, err = s.ep.ListenUDP(o.udp); err != nil {
+			return fail(err)
+		}
+	}
+	if o.tlsAddr != "" {
+		if s.tlsAddr, err = s.ep.ListenTLS(o.tlsAddr, o.tlsConfig); err != nil {
 			return fail(err)
 		}
 	}
@@ -461,7 +617,7 @@ func (s *Server) startAdmin() error {
 	if s.AdminExposed() {
 		s.log.Warn("refserver: the admin API listens beyond loopback: anyone who can reach it and has the token can change rooms", "addr", s.adminAddr.String())
 	}
-	h := admin.Handler(s.hub, func() any { return s.Stats() }, admin.Options{Token: s.adminToken, Addr: s.adminAddr.String(), TokenHint: hint})
+	h := admin.Handler(s.hub, func() any { return s.Stats() }, admin.Options{Token: s.adminToken, Addr: s.adminAddr.String(), TokenHint: hint, Accounts: s.auth.store})
 	s.admin = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	s.adminDone = make(chan struct{})
 	go func() {
@@ -547,6 +703,9 @@ func (s *Server) close() error {
 	if s.ep != nil {
 		s.ep.Close()
 	}
+	if s.member != nil {
+		s.member.stop()
+	}
 	if s.hub != nil {
 		s.hub.Close()
 	}
@@ -589,6 +748,23 @@ func (s *Server) TCPAddr() string {
 	}
 	return s.tcpAddr.String()
 }
+
+// TLSAddr returns the TLS listen address ("" when not listening).
+func (s *Server) TLSAddr() string {
+	if s.tlsAddr == nil {
+		return ""
+	}
+	return s.tlsAddr.String()
+}
+
+// Auth returns how the registrar authenticates users.
+func (s *Server) Auth() Auth { return s.o.auth }
+
+// TargetName returns the server's FQDN as its NTLM challenges name it.
+func (s *Server) TargetName() string { return s.o.targetName }
+
+// Accounts returns the server's account table (the admin API adds to it).
+func (s *Server) Accounts() *accounts.Store { return s.auth.store }
 
 // UDPAddr returns the UDP listen address ("" when not listening).
 func (s *Server) UDPAddr() string {
@@ -633,15 +809,46 @@ type Stats struct {
 	SIP             sipnet.Stats  `json:"sip"`
 	Conns           int           `json:"connections"`
 	Files           *web.Stats    `json:"files,omitempty"`
+	Auth            AuthStats     `json:"auth"`
+	// Pool is the pool this server is one of (PostgreSQL), as it last
+	// read the live servers.
+	Pool *PoolStats `json:"pool,omitempty"`
+}
+
+// PoolStats say which pool a server is in.
+type PoolStats struct {
+	ID      string          `json:"id"` // this server's
+	Servers []lookup.Server `json:"servers"`
 }
 
 // Stats returns counters.
 func (s *Server) Stats() Stats {
-	return Stats{
+	st := Stats{
 		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
-		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(),
+		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(), Auth: s.auth.stats(),
 		Files: s.filesStats(),
 	}
+	if s.member != nil {
+		st.Pool = &PoolStats{ID: s.member.id, Servers: s.PoolServers()}
+	}
+	return st
+}
+
+// PoolID returns the server's ID in its pool ("" outside a pool).
+func (s *Server) PoolID() string {
+	if s.member == nil {
+		return ""
+	}
+	return s.member.id
+}
+
+// PoolServers returns the live servers of the server's pool, by ID, as it
+// last read them (itself included); nil outside a pool.
+func (s *Server) PoolServers() []lookup.Server {
+	if s.member == nil {
+		return nil
+	}
+	return slices.Clone(s.member.Live())
 }
 
 func (s *Server) filesStats() *web.Stats {
@@ -654,6 +861,9 @@ func (s *Server) filesStats() *web.Stats {
 
 func (s *Server) connClosed(c *sipnet.Conn) {
 	s.reg.connClosed(c)
+	if !s.ready.Load() {
+		return // no service had a session yet
+	}
 	s.hub.ConnClosed(c)
 	s.lookup.ConnClosed(c)
 }
@@ -662,6 +872,12 @@ func (s *Server) connClosed(c *sipnet.Conn) {
 // channel services.
 func (s *Server) route(tx *sipnet.ServerTx) {
 	m := tx.Msg
+	if !s.ready.Load() {
+		if m.Method != "ACK" {
+			_ = tx.Respond(503, "Service Unavailable", ua.Warning("the server is starting"))
+		}
+		return
+	}
 	if m.Branch == "" && m.Method != "ACK" && s.o.faults.Has(fault.RequireBranch) {
 		_ = tx.Respond(400, "Bad Request", ua.Warning("no Via branch"))
 		return
@@ -685,7 +901,10 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 		}
 		return
 	}
-	if !s.reg.bound(tx.Conn, from) {
+	if !s.auth.verify(tx, s.reg.bindingOf(tx.Conn, false), from) {
+		return // refused (the signature, or the user it authenticated)
+	}
+	if !s.reg.bound(tx.Conn, from) && !s.o.faults.Has(fault.NoIdentityBinding) {
 		if m.Method != "ACK" {
 			_ = tx.Respond(403, "Forbidden", ua.Warning(from+" is not registered on this connection"))
 		}
@@ -710,7 +929,7 @@ func (s *Server) route(tx *sipnet.ServerTx) {
 			_ = tx.Respond(400, "Bad Request", ua.Warning("Request-URI: "+err.Error()))
 		case target == s.lookupURI:
 			s.lookup.HandleInvite(tx, from)
-		case s.hub.IsService(target):
+		case s.hub.IsService(target) || (s.member != nil && s.member.isService(target)):
 			s.hub.HandleInvite(tx, from, target)
 		default:
 			_ = tx.Respond(404, "Not Found", ua.Warning("no service "+target+" here"))

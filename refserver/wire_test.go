@@ -15,6 +15,14 @@ import (
 // jsonShape lists the JSON paths of t's encoding with the Go kind of each
 // leaf ("channel.posts": "uint64", "sip.Responses": "map[int]uint64").
 func jsonShape(t reflect.Type, prefix string, out map[string]string) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
+		// a list of objects: its elements' fields ("pool.servers[].id")
+		jsonShape(t.Elem(), strings.TrimSuffix(prefix, ".")+"[].", out)
+		return
+	}
 	if t.Kind() == reflect.Struct && t != reflect.TypeFor[time.Time]() {
 		for i := range t.NumField() {
 			f := t.Field(i)

@@ -3,6 +3,7 @@ package reports
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,7 +45,8 @@ func sameGeometry(h geometry) bool {
 //   - Phases: counts summed, rates recomputed over each phase's time,
 //     and the figures of each phase's intervals recomputed from the
 //     merged intervals (Result.RecomputePhases), so they equal an
-//     unsplit run's.
+//     unsplit run's;
+//   - Servers: counts summed by server, Killed if any shard says so.
 //
 // Delivery, Rooms and Rules are left zero and Thresholds, Verdict and Reasons
 // empty: the engine owns delivery accounting and sets the merged values,
@@ -64,6 +66,7 @@ func Merge(results ...*Result) (*Result, error) {
 	s.Delivery, s.Rooms, s.Thresholds, s.Verdict, s.Reasons, s.Aborted = Delivery{}, nil, nil, "", nil, false
 	s.Rules, s.Errors, s.Phases, s.Stopped, s.Unreachable = nil, nil, nil, "", true
 	s.Clock, s.Shards, s.ClockWarning = nil, nil, "" // the caller says what the shards were
+	s.Servers = nil
 	errs := map[errKey]*ErrorKind{}
 	var phases []PhaseSummary
 	var stopped []string
@@ -142,6 +145,7 @@ func Merge(results ...*Result) (*Result, error) {
 			}
 		}
 		phases = mergePhases(phases, rs.Phases)
+		s.Servers = mergeServers(s.Servers, rs.Servers)
 
 		g, rg := &s.Generator, rs.Generator
 		g.CPUSeconds += rg.CPUSeconds
@@ -182,6 +186,27 @@ func Merge(results ...*Result) (*Result, error) {
 	out.Intervals = ivs
 	out.RecomputePhases()
 	return out, nil
+}
+
+// mergeServers adds b's counts to a's, by server.
+func mergeServers(a, b []ServerCounts) []ServerCounts {
+	for _, sc := range b {
+		i := slices.IndexFunc(a, func(x ServerCounts) bool { return x.Server == sc.Server })
+		if i < 0 {
+			a = append(a, sc)
+			continue
+		}
+		m := &a[i]
+		m.Users += sc.Users
+		m.Posts += sc.Posts
+		m.Deliveries += sc.Deliveries
+		m.Errors += sc.Errors
+		m.SessionsLost += sc.SessionsLost
+		m.Reconnected += sc.Reconnected
+		m.CPUSeconds = max(m.CPUSeconds, sc.CPUSeconds) // one process, measured by each shard
+		m.Killed = m.Killed || sc.Killed
+	}
+	return a
 }
 
 // mergeIntervals aligns the intervals of every result into slots of

@@ -386,3 +386,45 @@ func FuzzParseHlog(f *testing.F) {
 		_, _ = parseHlog(data)
 	})
 }
+
+// TestMergeServers: merged shards' per-server counts are summed by
+// server (written and read back as summary.json), a server only one shard
+// used is kept, CPU seconds (one process, measured by each shard) are the
+// largest and a server killed in any shard is killed.
+func TestMergeServers(t *testing.T) {
+	_, parts := synthResults(t)
+	if len(parts) < 2 {
+		t.Fatalf("%d parts", len(parts))
+	}
+	a, b := "10.0.0.1:5061", "10.0.0.2:5061"
+	parts[0].Summary.Servers = []ServerCounts{
+		{Server: a, Users: 10, Posts: 20, Deliveries: 300, Errors: 1, SessionsLost: 0, Reconnected: 2, CPUSeconds: 1.5},
+		{Server: b, Users: 5, Posts: 7, Deliveries: 90, SessionsLost: 5, CPUSeconds: 0.5, Killed: true},
+	}
+	parts[1].Summary.Servers = []ServerCounts{
+		{Server: a, Users: 11, Posts: 21, Deliveries: 310, Errors: 2, Reconnected: 3, CPUSeconds: 1.75},
+	}
+	var read []*Result
+	for _, p := range parts {
+		dir := t.TempDir()
+		if err := WriteResults(dir, p); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadResults(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read = append(read, r)
+	}
+	m, err := Merge(read...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []ServerCounts{
+		{Server: a, Users: 21, Posts: 41, Deliveries: 610, Errors: 3, Reconnected: 5, CPUSeconds: 1.75},
+		{Server: b, Users: 5, Posts: 7, Deliveries: 90, SessionsLost: 5, CPUSeconds: 0.5, Killed: true},
+	}
+	if !reflect.DeepEqual(m.Summary.Servers, want) {
+		t.Fatalf("merged servers\n got %+v\nwant %+v", m.Summary.Servers, want)
+	}
+}

@@ -58,6 +58,10 @@ func WriteText(w io.Writer, s *Summary) error {
 	}
 	fmt.Fprintf(tw, "deliveries\texpected %s, received %s, lost %s\n", FormatCount(d.Expected), FormatCount(d.Received), lost)
 	fmt.Fprintf(tw, "\tduplicated %s, out of order %s, spoofed %s, extra %s\n", FormatCount(d.Duplicated), FormatCount(d.OutOfOrder), FormatCount(d.Spoofed), FormatCount(d.Extra))
+	if n := s.Counters[CounterReconnected] + s.Counters[CounterReconnectFailed]; n > 0 || d.MissedOffline > 0 {
+		fmt.Fprintf(tw, "reconnects	%s reconnected, %s could not; missed while offline %s (found in history after rejoining)\n",
+			FormatCount(s.Counters[CounterReconnected]), FormatCount(s.Counters[CounterReconnectFailed]), FormatCount(d.MissedOffline))
+	}
 	if line := roomsLine(s.Rooms); line != "" {
 		fmt.Fprintf(tw, "rooms\t%s\n", line)
 	}
@@ -67,6 +71,10 @@ func WriteText(w io.Writer, s *Summary) error {
 	tw.Flush()
 	fmt.Fprintln(ew)
 
+	if len(s.Servers) > 1 {
+		writeServers(ew, s.Servers)
+		fmt.Fprintln(ew)
+	}
 	if len(s.Ops) > 0 {
 		writeOpsTable(ew, s.Ops)
 		fmt.Fprintln(ew)
@@ -80,6 +88,11 @@ func WriteText(w io.Writer, s *Summary) error {
 	tw = tabwriter.NewWriter(ew, 0, 0, 2, ' ', 0)
 	for _, name := range textCounters {
 		fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(s.Counters[name]))
+	}
+	for _, name := range []string{CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered} {
+		if n := s.Counters[name]; n > 0 {
+			fmt.Fprintf(tw, "  %s\t%s\n", name, FormatCount(n))
+		}
 	}
 	for _, prefix := range []string{"sip.", "violations."} {
 		for _, name := range SortedKeys(s.Counters) {
@@ -134,6 +147,34 @@ func WriteText(w io.Writer, s *Summary) error {
 		fmt.Fprintf(ew, "  - %s\n", r)
 	}
 	return ew.Err
+}
+
+// writeServers writes what happened on each server.
+func writeServers(w io.Writer, servers []ServerCounts) {
+	fmt.Fprintln(w, "servers")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	cpu := false
+	for _, sc := range servers {
+		cpu = cpu || sc.CPUSeconds > 0
+	}
+	head := "  server\tusers\tposts\tdeliveries\terrors\tsessions lost\treconnected\t"
+	if cpu {
+		head += "CPU s\t"
+	}
+	fmt.Fprintln(tw, head)
+	for _, sc := range servers {
+		name := sc.Server
+		if sc.Killed {
+			name += " (killed)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t", name, FormatCount(sc.Users), FormatCount(sc.Posts), FormatCount(sc.Deliveries),
+			FormatCount(sc.Errors), FormatCount(sc.SessionsLost), FormatCount(sc.Reconnected))
+		if cpu {
+			fmt.Fprintf(tw, "%s\t", formatFloat(sc.CPUSeconds))
+		}
+		fmt.Fprintln(tw)
+	}
+	tw.Flush()
 }
 
 // roomsLine says how many rooms were clean, had problems, or saw no

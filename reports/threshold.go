@@ -30,7 +30,7 @@ var (
 var Stats = []string{"count", "rate", "min", "mean", "p50", "p90", "p99", "p99.9", "p99.99", "max"}
 
 // DeliveryMetrics are the metric names read from Summary.Delivery.
-var DeliveryMetrics = []string{"posts", "expected", "received", "lost", "duplicated", "out_of_order", "spoofed", "extra"}
+var DeliveryMetrics = []string{"posts", "expected", "received", "lost", "duplicated", "out_of_order", "spoofed", "extra", "missed_offline"}
 
 // RatioMetrics are the ratio metric names: lost_ratio is lost/expected,
 // signed_in_ratio is users signed in / users planned.
@@ -45,8 +45,9 @@ var UserMetrics = []string{"signed_in", "users_failed", "peak_online"}
 var CounterMetrics = []string{
 	CounterDropped, CounterTimeouts, CounterLateReplies, CounterRetransmits, CounterErrors,
 	CounterViolations, CounterSkipped, CounterPosts, CounterDeliveries,
-	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterClamped,
+	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterSpoofedSent, CounterClamped,
 	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
+	CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered,
 }
 
 // CounterPrefixes are the counter families: "sip.<code>" counts SIP
@@ -431,6 +432,8 @@ func deliveryField(s *Summary, name string) int64 {
 		return d.Spoofed
 	case "extra":
 		return d.Extra
+	case "missed_offline":
+		return d.MissedOffline
 	}
 	return 0
 }

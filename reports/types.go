@@ -29,6 +29,7 @@ const (
 	OpFileDownload       Op = "file_download"         // download intended time -> last byte (getfdtok, HTTP download)
 	OpFilePostToDelivery Op = "file_post_to_delivery" // upload intended time -> each delivery of the file post
 	OpMessageSearch      Op = "message_search"        // cmd:msgsrch -> rpl
+	OpReconnect          Op = "reconnect"             // session lost -> signed in again through another server and rejoined
 
 	OpSignInService             Op = "signin_service"                // first request sent -> channel INVITE answered
 	OpPostAckService            Op = "post_ack_service"              // post sent -> INFO answered 200
@@ -49,7 +50,7 @@ var Ops = []Op{
 	OpPostAck, OpPostAckService, OpPostToDelivery, OpPostToDeliveryService, OpPostToLastDelivery, OpPostToLastDeliveryService,
 	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService,
 	OpFileUpload, OpFileUploadService, OpFilePostToDelivery, OpFileDownload, OpFileDownloadService,
-	OpMessageSearch, OpMessageSearchService, OpSchedLag,
+	OpMessageSearch, OpMessageSearchService, OpSchedLag, OpReconnect,
 }
 
 // Counter names (a counter may also be "sip.<code>" per SIP response
@@ -66,8 +67,14 @@ const (
 	CounterNotices       = "notices"                // ntc notices received
 	CounterSignInFailed  = "signin_failed"          // sign-ins that failed (the server refused, timed out, or could not be reached)
 	CounterRejectedPosts = "rejected_posts"         // posts the server refused with an error reply
+	CounterSpoofedSent   = "spoofed_sent"           // posts sent with a forged author (posts.spoofed): a server must refuse them
 	CounterSessionsLost  = "sessions_lost"          // channel sessions the server ended or whose connection closed
 	CounterLateReplies   = "late_replies"           // answers and replies that came after the client's timeout
+	// reconnection (scenario reconnect:)
+	CounterReconnected     = "reconnected"      // lost sessions whose user signed in again and rejoined
+	CounterReconnectFailed = "reconnect_failed" // lost sessions whose user could not come back (every try failed)
+	CounterSkippedOffline  = "skipped_offline"  // operations whose user was signing in again after a lost session
+	CounterRecovered       = "recovered"        // posts a user missed while offline and found in history after rejoining
 	// from the delivery accounting
 	CounterIncompleteFanouts = "incomplete_fanouts"    // posts some expected member never got
 	CounterWrongRoom         = "deliveries_wrong_room" // deliveries of a post in a room it was not posted to
@@ -97,6 +104,11 @@ type Delivery struct {
 	OutOfOrder int64 `json:"out_of_order"` // deliveries after a post that was sent after them was acknowledged
 	Spoofed    int64 `json:"spoofed"`      // deliveries whose author is not the poster
 	Extra      int64 `json:"extra"`        // deliveries to members not expected (joining or leaving around the post)
+	// MissedOffline counts posts due to a member while it was offline (its
+	// session lost, until it signed in again and rejoined) that it found in
+	// the room's history afterwards; one it found neither live nor there
+	// is lost (and expected).
+	MissedOffline int64 `json:"missed_offline"`
 }
 
 // RoomDelivery is one room's accounting.
@@ -283,6 +295,30 @@ type Summary struct {
 	// ClockWarning, when set, says that the shards' clock offsets are too
 	// uncertain for the delivery latencies reported (docs/distributed.md).
 	ClockWarning string `json:"clock_warning,omitempty"`
+	// Servers counts what happened on each server of the target (users
+	// spread over several, or a pool's servers users were sent to).
+	Servers []ServerCounts `json:"servers,omitempty"`
+}
+
+// ServerCounts are one server's share of a run, by the server each user
+// was on when it happened.
+type ServerCounts struct {
+	Server string `json:"server"` // HOST:PORT
+	// Users counts sign-ins that ended on this server (a user moved there
+	// by the lookup service counts where its channel session is).
+	Users      int64 `json:"users"`
+	Posts      int64 `json:"posts"`      // posts of its users acknowledged
+	Deliveries int64 `json:"deliveries"` // deliveries its users received
+	Errors     int64 `json:"errors"`     // operations of its users that failed
+	// SessionsLost and Reconnected: its users' sessions lost, and users
+	// who came back through it after losing theirs.
+	SessionsLost int64 `json:"sessions_lost"`
+	Reconnected  int64 `json:"reconnected"`
+	// CPUSeconds is the server process's CPU time during the run, when
+	// gcload started it (an embedded pool); 0 otherwise.
+	CPUSeconds float64 `json:"cpu_seconds,omitempty"`
+	// Killed: the run killed it (target.embedded.kill).
+	Killed bool `json:"killed,omitempty"`
 }
 
 // Users counts the simulated users.

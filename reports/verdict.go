@@ -77,7 +77,11 @@ func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 		if why == "" {
 			why = fmt.Sprintf("none of the %d users could sign in", s.Users.Planned)
 		}
-		reasons = append(reasons, "target unreachable, no work done: "+why)
+		if s.Unreachable {
+			reasons = append(reasons, "target unreachable, no work done: "+why)
+		} else { // it answered, and no user could sign in (refused credentials, say)
+			reasons = append(reasons, "no work done: "+why)
+		}
 	}
 	if !s.Generator.Valid {
 		set(VerdictInvalid)
@@ -137,8 +141,15 @@ func healthReasons(s *Summary) []string {
 		}
 		out = append(out, r)
 	}
-	if n := c[CounterSessionsLost]; n > 0 {
-		out = append(out, fmt.Sprintf("%s sessions lost: the server ended them or their connection closed (sessions_lost %s)", FormatCount(n), FormatCount(n)))
+	// a lost session whose user signed in again and rejoined (scenario
+	// reconnect:) is not a failure: it is counted, its reconnection timed
+	// and what it missed meanwhile accounted (missed_offline, lost)
+	if lost, back := c[CounterSessionsLost], c[CounterReconnected]; lost > back {
+		r := fmt.Sprintf("%s sessions lost: the server ended them or their connection closed (sessions_lost %s)", FormatCount(lost-back), FormatCount(lost))
+		if back > 0 {
+			r = fmt.Sprintf("%s sessions lost and not reconnected: the server ended them or their connection closed (sessions_lost %s, reconnected %s)", FormatCount(lost-back), FormatCount(lost), FormatCount(back))
+		}
+		out = append(out, r)
 	}
 	if n := c[CounterSkipped]; n > 0 {
 		out = append(out, fmt.Sprintf("%s planned operations skipped: their user was not online or not in the room (skipped %s)", FormatCount(n), FormatCount(n)))

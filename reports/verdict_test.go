@@ -47,7 +47,7 @@ func TestDecide(t *testing.T) {
 		{"dropped sends are the generator's", Summary{Generator: valid, Counters: map[string]int64{CounterDropped: 4}}, VerdictInvalid, ExitInvalidRun,
 			[]string{"invalid run: 4 planned operations were dropped: the generator could not start them within limits.max_lag"}},
 		{"nobody signed in", Summary{Generator: valid, Users: Users{Planned: 50, Failed: 50}, Counters: map[string]int64{CounterSignInFailed: 50}}, VerdictUnreachable, ExitUnreachable,
-			[]string{"target unreachable, no work done: none of the 50 users could sign in"}},
+			[]string{"no work done: none of the 50 users could sign in"}},
 		{"unreachable beats everything", Summary{Generator: invalid, Unreachable: true, Stopped: "dial tcp 127.0.0.1:9: connection refused", Users: Users{Planned: 50}}, VerdictUnreachable, ExitUnreachable,
 			[]string{"target unreachable, no work done: dial tcp 127.0.0.1:9: connection refused", "invalid run: generator CPU 97% of 2 cores"}},
 	}

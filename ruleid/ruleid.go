@@ -52,6 +52,12 @@ const (
 	DisabledRoom = "room/disabled-409"
 	MessageSize  = "limits/message-size"
 
+	// Authentication (MS-SIPAE, RFC 3261 digest), checked when the target
+	// has credentials.
+	Challenge       = "auth/challenge"
+	ServerSignature = "auth/server-signature"
+	RefuseUnsigned  = "auth/refuse-unsigned"
+	Identity        = "auth/identity"
 	// File posts through the web service (docs/protocol.md, "File posts").
 	FileTokenAccess = "file/token-access"
 	FileUploadOnce  = "file/upload-single-use"
@@ -71,6 +77,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
+	Challenge, ServerSignature, RefuseUnsigned, Identity,
 	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
 	SearchMatch, SearchAccess,
 }

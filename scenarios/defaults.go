@@ -9,6 +9,7 @@ import (
 // Transports.
 const (
 	TCP = "tcp"
+	TLS = "tls"
 	UDP = "udp"
 )
 
@@ -20,29 +21,37 @@ const (
 
 // Defaults filled in by Spec.Defaults.
 const (
-	DefaultTransport   = TCP
-	DefaultModel       = PerUser
-	DefaultShared      = 16 // connections of the shared model (at most users.count)
-	DefaultFlow        = FlowClient
-	DefaultPrefix      = "user"
-	DefaultDomain      = "example.com"
-	DefaultSpread      = SpreadSequential
-	DefaultPrivacy     = PrivacyClosed
-	DefaultChannels    = 1
-	DefaultNoticeLimit = 250
-	DefaultArrival     = Poisson
-	DefaultMessageSize = 100  // characters, fixed
-	DefaultStorySize   = 1500 // characters, fixed
-	DefaultHistoryLast = 25
-	DefaultFileSize    = 100_000 // bytes, fixed
-	DefaultSearchBy    = SearchKeyword
-	DefaultSearchLimit = 25
-	DefaultAway        = 2 * time.Second
-	DefaultDrain       = 5 * time.Second
-	DefaultMaxLag      = time.Second
-	DefaultConcurrency = 4096
-	DefaultTimeout     = 30 * time.Second
-	DefaultPartGrace   = 2 * time.Second
+	DefaultTransport = TCP
+	// DefaultEmbeddedAuth is how the embedded server signs users in (an
+	// embedded pool signs them in without authentication).
+	DefaultEmbeddedAuth = "ntlm"
+	DefaultModel        = PerUser
+	DefaultShared       = 16 // connections of the shared model (at most users.count)
+	DefaultFlow         = FlowClient
+	DefaultPrefix       = "user"
+	DefaultDomain       = "example.com"
+	DefaultSpread       = SpreadSequential
+	DefaultPrivacy      = PrivacyClosed
+	DefaultChannels     = 1
+	DefaultNoticeLimit  = 250
+	DefaultArrival      = Poisson
+	DefaultMessageSize  = 100  // characters, fixed
+	DefaultStorySize    = 1500 // characters, fixed
+	DefaultHistoryLast  = 25
+	DefaultFileSize     = 100_000 // bytes, fixed
+	DefaultSearchBy     = SearchKeyword
+	DefaultSearchLimit  = 25
+	DefaultAway         = 2 * time.Second
+	DefaultDrain        = 5 * time.Second
+	DefaultMaxLag       = time.Second
+	DefaultConcurrency  = 4096
+	DefaultTimeout      = 30 * time.Second
+	DefaultPartGrace    = 2 * time.Second
+	DefaultPoolLookup   = "round-robin"
+	// reconnect
+	DefaultReconnectAfter   = 500 * time.Millisecond
+	DefaultReconnectTries   = 10
+	DefaultReconnectHistory = 200
 )
 
 // Limits Validate enforces.
@@ -57,6 +66,7 @@ const (
 	MaxRate          = 1_000_000 // events per second
 	MaxPhaseDuration = 31 * 24 * time.Hour
 	MaxConcurrency   = 1_000_000
+	MaxPool          = 8 // servers of an embedded pool
 )
 
 // Defaults fills every field left unset with its default (see the
@@ -91,9 +101,27 @@ func (s *Spec) Defaults() {
 	if s.Target.Embedded.Channels == 0 {
 		s.Target.Embedded.Channels = DefaultChannels
 	}
+	if s.Target.Embedded.Pool > 0 {
+		setString(&s.Target.Embedded.Auth, "none")
+	}
+	setString(&s.Target.Embedded.Auth, DefaultEmbeddedAuth)
 	if s.Target.Embedded.NoticeLimit == nil {
 		n := DefaultNoticeLimit
 		s.Target.Embedded.NoticeLimit = &n
+	}
+	if s.Target.Embedded.Pool > 0 {
+		setString(&s.Target.Embedded.Lookup, DefaultPoolLookup)
+	}
+	if r := s.Reconnect; r != nil {
+		if r.After == 0 {
+			r.After = Duration(DefaultReconnectAfter)
+		}
+		if r.Tries == 0 {
+			r.Tries = DefaultReconnectTries
+		}
+		if r.History == 0 {
+			r.History = DefaultReconnectHistory
+		}
 	}
 	for i := range s.Phases {
 		p := &s.Phases[i]

@@ -44,7 +44,7 @@ func TestInvalid(t *testing.T) {
 		{"unknown key", func(t *testing.T) string { return base + "user: 3\n" },
 			"t.yaml:7: user:", `unknown key "user", did you mean "users"? (known keys: name, description, seed,`},
 		{"unknown nested key", func(t *testing.T) string { return edit(t, "{count: 10}", "{count: 10, prefx: u}") },
-			"t.yaml:2: users.prefx:", `did you mean "prefix"? (known keys: count, prefix)`},
+			"t.yaml:2: users.prefx:", `did you mean "prefix"? (known keys: count, prefix, login, password, accounts)`},
 		{"unknown key in phase", func(t *testing.T) string { return edit(t, "posts: {rate: 1/s}", "post: {rate: 1/s}") },
 			"t.yaml:6: phases[1].post:", `unknown key "post", did you mean "posts"?`},
 		{"not an integer", func(t *testing.T) string { return edit(t, "{count: 10}", "{count: ten}") },
@@ -78,7 +78,7 @@ func TestInvalid(t *testing.T) {
 			"t.yaml:1: users.count:", "must be between 1 and 1000000, got 0"},
 		// Transport, connections, lookup, target.
 		{"transport", func(t *testing.T) string { return base + "transport: sctp\n" },
-			"t.yaml:7: transport:", `unknown transport "sctp" (want tcp or udp)`},
+			"t.yaml:7: transport:", `unknown transport "sctp" (want tcp, tls or udp)`},
 		{"connection model", func(t *testing.T) string { return base + "connections: {model: pooled}\n" },
 			"t.yaml:7: connections.model:", `unknown connection model "pooled" (want per-user or shared)`},
 		{"more connections than users", func(t *testing.T) string { return base + "connections: {model: shared, shared: 11}\n" },
@@ -87,8 +87,17 @@ func TestInvalid(t *testing.T) {
 			"t.yaml:7: lookup.flow:", `unknown lookup flow "register" (want client, cancel, mixed or direct)`},
 		{"lookup not sip", func(t *testing.T) string { return base + "target: {lookup: 'http://x', server: 'a:5061'}\n" },
 			"t.yaml:7: target.lookup:", `"http://x" is not a sip: URI`},
-		{"lookup without server", func(t *testing.T) string { return base + "target:\n  lookup: sip:chat@contoso.com\n" },
-			"t.yaml:7: target.server:", "missing: a lookup URI needs the server"},
+		{"server with a bad transport", func(t *testing.T) string {
+			return base + "target: {lookup: 'sip:c@contoso.com', server: 'sctp://chat.contoso.com:5061'}\n"
+		}, "t.yaml:7: target.server:", `transport "sctp", want tcp, tls or udp`},
+		{"two sources of credentials", func(t *testing.T) string {
+			return edit(t, "{count: 10}", "{count: 10, accounts: a.csv, password: 'p{i}'}")
+		},
+			"t.yaml:2: users.accounts:", "give the credentials once"},
+		{"spoofed share", func(t *testing.T) string { return edit(t, "posts: {rate: 1/s}", "posts: {rate: 1/s, spoofed: 2}") },
+			"t.yaml:6: phases[1].posts.spoofed:", "must be a fraction between 0 and 1, got 2"},
+		{"embedded auth", func(t *testing.T) string { return base + "target: {embedded: {auth: kerberos}}\n" },
+			"t.yaml:7: target.embedded.auth:", `unknown sign-in "kerberos" (want ntlm, digest or none)`},
 		{"server not host:port", func(t *testing.T) string {
 			return base + "target: {lookup: 'sip:c@contoso.com', server: chat.contoso.com}\n"
 		}, "t.yaml:7: target.server:", `"chat.contoso.com" is not host:port`},

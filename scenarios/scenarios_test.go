@@ -21,7 +21,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestShipped(t *testing.T) {
-	want := []string{"files", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "smoke", "soak"}
+	want := []string{"files", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "pool", "smoke", "soak"}
 	if got := scenarios.Shipped(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Shipped() = %q, want %q", got, want)
 	}

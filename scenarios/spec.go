@@ -6,7 +6,10 @@
 // for editors by scenario.schema.json.
 package scenarios
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Spec is a scenario.
 type Spec struct {
@@ -17,7 +20,7 @@ type Spec struct {
 	// operation) deterministic.
 	Seed        int64       `yaml:"seed" json:"seed"`
 	Target      Target      `yaml:"target" json:"target"`
-	Transport   string      `yaml:"transport" json:"transport"` // tcp (default) | udp
+	Transport   string      `yaml:"transport" json:"transport"` // tcp (default) | tls | udp
 	Connections Connections `yaml:"connections" json:"connections"`
 	Lookup      Lookup      `yaml:"lookup" json:"lookup"`
 	Users       Users       `yaml:"users" json:"users"`
@@ -27,6 +30,10 @@ type Spec struct {
 	// still in flight before it accounts them (default 5s).
 	Drain  Duration `yaml:"drain" json:"drain"`
 	Limits Limits   `yaml:"limits" json:"limits"`
+	// Reconnect, when set, makes users whose session was lost (their
+	// connection closed: a server went away) sign in again, through the
+	// next server, rejoin their rooms and catch up through history.
+	Reconnect *Reconnect `yaml:"reconnect" json:"reconnect,omitempty"`
 	// Thresholds are pass/fail rules on the results, such as
 	// "post_to_last_delivery.p99 < 500ms" or "lost == 0".
 	Thresholds []string `yaml:"thresholds" json:"thresholds"`
@@ -37,7 +44,9 @@ type Target struct {
 	// Lookup is the lookup URI (sip:ocschat@domain); empty runs the
 	// embedded reference server in-process.
 	Lookup string `yaml:"lookup" json:"lookup,omitempty"`
-	// Server is host:port to connect to, as a client's server setting.
+	// Server is host:port to connect to, as a client's server setting;
+	// several, comma-separated, spread the users over them (user i signs
+	// in to server i mod N, as DNS SRV spreads clients over Front Ends).
 	Server string `yaml:"server" json:"server,omitempty"`
 	// Domain of the simulated users (default example.com; the lookup
 	// URI's domain when a lookup URI is given).
@@ -53,9 +62,52 @@ type Target struct {
 // Embedded configures the in-process reference server.
 type Embedded struct {
 	Channels int `yaml:"channels" json:"channels"` // channel services (default 1)
+	// Auth is how the embedded server signs users in: ntlm (default: what
+	// users measure includes the cost real servers pay), digest or none.
+	Auth string `yaml:"auth" json:"auth"`
 	// NoticeLimit: rooms with more members online send no join/part
 	// notices (default 250; 0 = always send).
 	NoticeLimit *int `yaml:"notice_limit" json:"notice_limit,omitempty"`
+	// Pool, when above 0, runs an embedded pool instead: that many
+	// reference server processes on one PostgreSQL database, DB (a
+	// postgres:// URL) or else a throw-away cluster of Debian's
+	// postgresql package; users are spread over them. Like the rest of
+	// Embedded, it applies only when the target names no server.
+	Pool int    `yaml:"pool" json:"pool,omitempty"`
+	DB   string `yaml:"db" json:"db,omitempty"`
+	// Lookup is how the pool's lookup services choose a channel service:
+	// round-robin (default) or least-loaded.
+	Lookup string `yaml:"lookup" json:"lookup,omitempty"`
+	// Kill kills one server of the pool (SIGKILL) during the run.
+	Kill *Kill `yaml:"kill" json:"kill,omitempty"`
+}
+
+// Kill is a server of the embedded pool killed during the run.
+type Kill struct {
+	Server int      `yaml:"server" json:"server"` // 1 to pool
+	At     Duration `yaml:"at" json:"at"`         // from the run's start
+}
+
+// Reconnect is how users whose session was lost come back.
+type Reconnect struct {
+	// After is the wait before each attempt (default 500ms).
+	After Duration `yaml:"after" json:"after"`
+	// Tries bounds the attempts per lost session (default 10).
+	Tries int `yaml:"tries" json:"tries"`
+	// History is how many of each room's last posts a user fetches once
+	// it rejoined, to catch up on what it missed (default 200, at most 500).
+	History int `yaml:"history" json:"history"`
+}
+
+// Servers returns the addresses of Server, split at commas.
+func (t *Target) Servers() []string {
+	var out []string
+	for _, s := range strings.Split(t.Server, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Connection models.
@@ -90,6 +142,15 @@ type Lookup struct {
 type Users struct {
 	Count  int    `yaml:"count" json:"count"`
 	Prefix string `yaml:"prefix" json:"prefix"` // default "user"
+	// Login and Password are patterns of each user's credentials, {i}
+	// (or {0}) its number: login "user{i}" (empty: the user's address,
+	// as SIPE signs in), password "pass{i}". Accounts is a CSV file of
+	// the credentials (uri,user,password) instead. Against the embedded
+	// server none is needed: it is given the accounts the users sign in
+	// with.
+	Login    string `yaml:"login" json:"login,omitempty"`
+	Password string `yaml:"password" json:"password,omitempty"`
+	Accounts string `yaml:"accounts" json:"accounts,omitempty"`
 }
 
 // Spreads: how users are spread over rooms.
@@ -157,6 +218,10 @@ type Posts struct {
 	// Stories is the fraction of posts that are stories; StorySize their size.
 	Stories   float64 `yaml:"stories" json:"stories"`
 	StorySize Size    `yaml:"story_size" json:"story_size"`
+	// Spoofed is the fraction of posts sent with a forged author (another
+	// member of the room): a server must refuse them; one that delivers
+	// them shows as spoofed deliveries.
+	Spoofed float64 `yaml:"spoofed" json:"spoofed,omitempty"`
 }
 
 // History is history fetches (bccontext) at an arrival rate.

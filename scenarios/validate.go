@@ -22,10 +22,14 @@ func (s *Spec) Validate(pos *yamlx.Positions) []error {
 	c.name(s.Name)
 	c.users(s)
 	c.target(&s.Target)
+	c.reconnect(s.Reconnect)
+	if s.Target.Embedded.Pool > 0 && s.Transport == UDP {
+		c.add("transport", "an embedded pool listens on TCP only")
+	}
 	switch s.Transport {
-	case TCP, UDP:
+	case TCP, TLS, UDP:
 	default:
-		c.add("transport", "unknown transport %q (want tcp or udp)", s.Transport)
+		c.add("transport", "unknown transport %q (want tcp, tls or udp)", s.Transport)
 	}
 	switch s.Connections.Model {
 	case PerUser:
@@ -111,6 +115,16 @@ func (c *checker) users(s *Spec) {
 	if p := s.Users.Prefix; !safeName(p, true) {
 		c.add("users.prefix", "%q is not usable in a SIP URI (use letters, digits, '-', '_' and '.')", p)
 	}
+	u := &s.Users
+	if u.Accounts != "" && (u.Login != "" || u.Password != "") {
+		c.add("users.accounts", "give the credentials once: an accounts file, or login and password patterns")
+	}
+	if u.Login != "" && u.Password == "" {
+		c.add("users.password", "missing: a login pattern needs a password pattern")
+	}
+	if strings.ContainsAny(u.Login+u.Password, "\r\n") {
+		c.add("users.login", "the credential patterns may not hold line breaks")
+	}
 }
 
 func (c *checker) target(t *Target) {
@@ -119,14 +133,29 @@ func (c *checker) target(t *Target) {
 		if !ok || lookupDomain(t.Lookup) == "" || strings.ContainsAny(rest, " \t<>\"") {
 			c.add("target.lookup", "%q is not a sip: URI (want sip:USER@DOMAIN, such as sip:ocschat@contoso.com)", t.Lookup)
 		}
-		if t.Server == "" {
-			c.add("target.server", "missing: a lookup URI needs the server (host:port) to connect to")
-		}
 	}
 	if t.Server != "" {
-		host, port, err := net.SplitHostPort(t.Server)
-		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			c.add("target.server", "%q is not host:port (such as chat.contoso.com:5061)", t.Server)
+		servers := t.Servers()
+		if len(servers) == 0 {
+			c.add("target.server", "%q names no server (want host:port, or several separated by commas)", t.Server)
+		}
+		seen := map[string]bool{}
+		for _, srv := range servers {
+			addr := srv
+			if scheme, rest, ok := strings.Cut(addr, "://"); ok {
+				addr = rest
+				if sc := strings.ToLower(scheme); sc != TCP && sc != TLS && sc != UDP {
+					c.add("target.server", "%q: transport %q, want tcp, tls or udp", srv, scheme)
+				}
+			}
+			host, port, err := net.SplitHostPort(addr)
+			if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
+				c.add("target.server", "%q is not host:port or tls://host:port (such as chat.contoso.com:5061)", srv)
+			}
+			if seen[srv] {
+				c.add("target.server", "%s is given twice", srv)
+			}
+			seen[srv] = true
 		}
 		if t.Lookup == "" {
 			c.add("target.lookup", "missing: target.server is set, but without a lookup URI gcload runs the embedded server")
@@ -144,8 +173,58 @@ func (c *checker) target(t *Target) {
 	if t.Embedded.Channels < 1 {
 		c.add("target.embedded.channels", "must be at least 1, got %d", t.Embedded.Channels)
 	}
+	switch t.Embedded.Auth {
+	case "ntlm", "digest", "none":
+	default:
+		c.add("target.embedded.auth", "unknown sign-in %q (want ntlm, digest or none)", t.Embedded.Auth)
+	}
 	if n := t.Embedded.NoticeLimit; n != nil && *n < 0 {
 		c.add("target.embedded.notice_limit", "must not be negative, got %d", *n)
+	}
+	e := &t.Embedded
+	switch {
+	case e.Pool < 0 || e.Pool > MaxPool:
+		c.add("target.embedded.pool", "must be between 0 (one server in-process) and %d, got %d", MaxPool, e.Pool)
+	case e.Pool > 0 && e.Auth != "none":
+		c.add("target.embedded.auth", "%q: an embedded pool's servers sign users in without authentication (auth: none); ntlm and digest are for one embedded server, or for a pool of gcload serve --auth servers given as target.server", e.Auth)
+	case e.Pool == 0:
+		for _, f := range []struct {
+			name string
+			set  bool
+		}{{"db", e.DB != ""}, {"lookup", e.Lookup != ""}, {"kill", e.Kill != nil}} {
+			if f.set {
+				c.add("target.embedded."+f.name, "only for an embedded pool (target.embedded.pool above 0)")
+			}
+		}
+	}
+	if e.DB != "" && !strings.HasPrefix(e.DB, "postgres://") && !strings.HasPrefix(e.DB, "postgresql://") {
+		c.add("target.embedded.db", "want a postgres:// URL of a PostgreSQL database")
+	}
+	if e.Lookup != "" && e.Lookup != "round-robin" && e.Lookup != "least-loaded" {
+		c.add("target.embedded.lookup", "unknown policy %q (want round-robin or least-loaded)", e.Lookup)
+	}
+	if k := e.Kill; k != nil && e.Pool > 0 {
+		if k.Server < 1 || k.Server > e.Pool {
+			c.add("target.embedded.kill.server", "must be between 1 and target.embedded.pool (%d), got %d", e.Pool, k.Server)
+		}
+		if k.At <= 0 {
+			c.add("target.embedded.kill.at", "must be more than 0, got %s", k.At)
+		}
+	}
+}
+
+func (c *checker) reconnect(r *Reconnect) {
+	if r == nil {
+		return
+	}
+	if r.After <= 0 {
+		c.add("reconnect.after", "must be more than 0, got %s", r.After)
+	}
+	if r.Tries < 1 {
+		c.add("reconnect.tries", "must be at least 1, got %d", r.Tries)
+	}
+	if r.History < 1 || r.History > MaxHistoryLast {
+		c.add("reconnect.history", "must be between 1 and %d, got %d", MaxHistoryLast, r.History)
 	}
 }
 
@@ -263,6 +342,8 @@ func (c *checker) phases(s *Spec) {
 			c.arrival(p+".posts", &po.Arrival)
 			c.size(p+".posts.size", po.Size, MaxMessageSize, "message", "characters")
 			switch {
+			case !(po.Spoofed >= 0 && po.Spoofed <= 1):
+				c.add(p+".posts.spoofed", "must be a fraction between 0 and 1, got %g", po.Spoofed)
 			case !(po.Stories >= 0 && po.Stories <= 1):
 				c.add(p+".posts.stories", "must be a fraction between 0 and 1, got %g", po.Stories)
 			case po.Stories > 0:

@@ -339,6 +339,37 @@ func token(v string, i int) (string, int) {
 	return v[i:j], j
 }
 
+// plainRun returns the index of the first byte at or after i that ends a
+// run of plain quoted-string bytes ('"', '\\', a control character; see
+// cQuoteStop), len(v) if none. It tests eight bytes at a time: a word
+// with none of them is skipped whole (SIMD within a register).
+func plainRun(v string, i int) int {
+	const (
+		lo  = 0x0101010101010101
+		hi  = 0x8080808080808080
+		ctl = 0x20 * lo // bytes below it are control characters
+		quo = '"' * lo  // 0x22
+		bsl = '\\' * lo // 0x5c
+		del = 0x7f * lo
+	)
+	for ; i+8 <= len(v); i += 8 {
+		x := uint64(v[i]) | uint64(v[i+1])<<8 | uint64(v[i+2])<<16 | uint64(v[i+3])<<24 |
+			uint64(v[i+4])<<32 | uint64(v[i+5])<<40 | uint64(v[i+6])<<48 | uint64(v[i+7])<<56
+		// a byte b is flagged when b < 0x20, b == '"', b == '\\' or b == 0x7f;
+		// bytes >= 0x80 (UTF-8) pass the first test only when x itself has
+		// the high bit clear (&^x), so they are never flagged
+		q, s, d := x^quo, x^bsl, x^del
+		flags := ((x - ctl) | (q-lo)&^q | (s-lo)&^s | (d-lo)&^d) &^ x & hi
+		if flags != 0 {
+			break
+		}
+	}
+	for i < len(v) && ctype[v[i]]&cQuoteStop == 0 {
+		i++
+	}
+	return i
+}
+
 // Byte classes.
 const (
 	cToken     = 1 << iota // RFC 3261 token character
@@ -373,10 +404,7 @@ var ctype = func() (t [256]uint8) {
 // its unescaped contents and the index after the closing quote.
 func quotedString(v string, i int) (string, int, error) {
 	// Fast path: no escapes, no control characters.
-	j := i + 1
-	for j < len(v) && ctype[v[j]]&cQuoteStop == 0 {
-		j++
-	}
+	j := plainRun(v, i+1)
 	if j < len(v) && v[j] == '"' {
 		return v[i+1 : j], j + 1, nil
 	}

@@ -2,6 +2,7 @@ package sipauth
 
 import (
 	"errors"
+	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
@@ -246,6 +247,44 @@ func BenchmarkScanner(b *testing.B) {
 			b.Fatal(err)
 		}
 		for s.Next() {
+		}
+	}
+}
+
+// TestPlainRun holds the word-at-a-time scan of quoted strings to the
+// byte-at-a-time one, on every byte value at every position of a word.
+func TestPlainRun(t *testing.T) {
+	slow := func(v string, i int) int {
+		for i < len(v) && ctype[v[i]]&cQuoteStop == 0 {
+			i++
+		}
+		return i
+	}
+	base := []byte("abcdefghijklmnopqrstuvwxyz0123456789")
+	for c := 0; c < 256; c++ {
+		for pos := 0; pos < len(base); pos++ {
+			b := append([]byte(nil), base...)
+			b[pos] = byte(c)
+			for start := 0; start < 9; start++ {
+				v := string(b)
+				if got, want := plainRun(v, start), slow(v, start); got != want {
+					t.Fatalf("byte %#x at %d, from %d: %d, want %d", c, pos, start, got, want)
+				}
+			}
+		}
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			b[i] = byte(0x20 + rng.IntN(0x60))
+			if rng.IntN(30) == 0 {
+				b[i] = byte(rng.IntN(256))
+			}
+		}
+		v := string(b)
+		if got, want := plainRun(v, 0), slow(v, 0); got != want {
+			t.Fatalf("%q: %d, want %d", v, got, want)
 		}
 	}
 }

@@ -3,10 +3,13 @@ package sipclient
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/gcload/gcload/ruleid"
+	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -61,6 +65,10 @@ type Config struct {
 	// when Conn is nil the client dials its own on SignIn.
 	Router *Router
 	Conn   *sipnet.Conn
+	// Dial, when set, gives the connection to another server that a
+	// channel URI names (a pool's server, see OpenChannel): a swarm shares
+	// its connections. Without it the client dials its own.
+	Dial func(ctx context.Context, addr string) (*sipnet.Conn, error)
 	// OnEvent, when set, receives events on endpoint goroutines (it must
 	// not block) instead of the Events channel.
 	OnEvent func(Event)
@@ -68,6 +76,27 @@ type Config struct {
 	EventBuffer int
 	// Now is the clock (time.Now).
 	Now func() time.Time
+
+	// Login and Password answer the server's challenges (auth.go): Login
+	// is "alice", `EXAMPLE\alice` or "alice@example.com", empty for the
+	// address of User (what SIPE sends when no separate login is set).
+	// Without a password a challenge fails the sign-in.
+	Login, Password string
+	// Auth restricts the schemes answered: AuthAny (NTLM when offered,
+	// else digest), AuthNTLM or AuthDigest; DigestAlgorithm picks the
+	// digest algorithm ("MD5", "SHA-256"; empty: the server's first).
+	Auth, DigestAlgorithm string
+	// ExpectChallenge makes a REGISTER without credentials that is
+	// accepted at once a violation of ruleid.Challenge (the client was given
+	// credentials for a server that authenticates).
+	ExpectChallenge bool
+	// SALifetime is how long the client assumes an NTLM security
+	// association lasts (NTLM announces none; default 8 h): it signs in
+	// again sipae.RenewBefore earlier, or halfway through a short one.
+	SALifetime time.Duration
+	// TLS configures the connection when Transport is "TLS" (nil: the
+	// system roots, and the server's host name as SNI).
+	TLS *tls.Config
 }
 
 // Client is one simulated user.
@@ -86,6 +115,7 @@ type Client struct {
 	events    chan Event
 
 	mu         sync.Mutex
+	server     string // where the client is signed in (HOST:PORT)
 	registered bool
 	regCallID  string
 	regCSeq    uint32
@@ -103,6 +133,13 @@ type Client struct {
 	nviol      int
 	closed     bool
 	lost       bool
+
+	sa       *sipae.ClientSA // the NTLM association (nil: none)
+	renewing atomic.Bool
+	renewals atomic.Int64
+	bg       sync.WaitGroup // renewals in progress
+	bgCtx    context.Context
+	bgStop   context.CancelFunc
 }
 
 // New makes a client; nothing is sent until SignIn.
@@ -119,8 +156,15 @@ func New(cfg Config) (*Client, error) {
 		cfg.Transport = sipnet.TCP
 	case "UDP":
 		cfg.Transport = sipnet.UDP
+	case "TLS":
+		cfg.Transport = sipnet.TLS
 	default:
-		return nil, fmt.Errorf("sipclient: transport %q: want TCP or UDP", cfg.Transport)
+		return nil, fmt.Errorf("sipclient: transport %q: want TCP, TLS or UDP", cfg.Transport)
+	}
+	switch cfg.Auth {
+	case AuthAny, AuthNTLM, AuthDigest:
+	default:
+		return nil, fmt.Errorf("sipclient: auth %q: want %q, %q or empty", cfg.Auth, AuthNTLM, AuthDigest)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -129,11 +173,13 @@ func New(cfg Config) (*Client, error) {
 		cfg.EventBuffer = DefaultEventBuffer
 	}
 	c := &Client{cfg: cfg, aor: aor, pending: map[uint64]chan *xccos.Item{}, answered: map[uint64]struct{}{}, late: map[uint64]struct{}{}}
+	c.bgCtx, c.bgStop = context.WithCancel(context.Background())
 	_, c.domain, _ = strings.Cut(aor, "@")
 	c.lookupURI = cfg.Lookup
 	if c.lookupURI == "" {
 		c.lookupURI = "sip:ocschat@" + c.domain
 	}
+	c.server = cfg.Server
 	c.router = cfg.Router
 	if c.router == nil {
 		c.router = NewRouter(RouterOptions{})
@@ -214,17 +260,26 @@ func (c *Client) dial(ctx context.Context) error {
 	if c.conn != nil {
 		return nil
 	}
-	var err error
-	if c.cfg.Transport == sipnet.UDP {
-		c.conn, err = c.ep.DialUDP(ctx, c.cfg.Server)
-	} else {
-		c.conn, err = c.ep.DialTCP(ctx, c.cfg.Server)
-	}
+	conn, err := c.dialAddr(ctx, c.cfg.Server)
 	if err != nil {
 		return err
 	}
-	c.ownConn = true
+	c.mu.Lock()
+	c.conn, c.ownConn = conn, true
+	c.mu.Unlock()
 	return nil
+}
+
+// dialAddr opens a connection of the client's own to the server at addr
+// over the configured transport.
+func (c *Client) dialAddr(ctx context.Context, addr string) (*sipnet.Conn, error) {
+	switch c.cfg.Transport {
+	case sipnet.UDP:
+		return c.ep.DialUDP(ctx, addr)
+	case sipnet.TLS:
+		return c.ep.DialTLS(ctx, addr, c.cfg.TLS)
+	}
+	return c.ep.DialTCP(ctx, addr)
 }
 
 func (c *Client) contactURI() string {
@@ -258,26 +313,19 @@ func (c *Client) SignIn(ctx context.Context) error {
 	if err := c.dial(ctx); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	if c.regCallID == "" {
-		c.regCallID, c.regTag = newCallID(), sipnet.NewTag()
-	}
-	c.regCSeq++
-	callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-	c.mu.Unlock()
-	req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`))
-	req.AppendHeader(sip.NewHeader("Supported", "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"))
-	req.AppendHeader(sip.NewHeader("Event", "registration"))
-	req.AppendHeader(sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes"))
-	res, err := c.ep.Do(ctx, c.conn, req)
+	res, sa, err := c.signInAuth(ctx)
 	if err != nil {
-		return fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
-	}
-	if res.StatusCode != 200 {
-		return &StatusError{Method: "REGISTER", Code: res.StatusCode, Reason: res.Reason}
+		return err
 	}
 	c.checkRegister(res)
+	if sa != nil {
+		c.verifyFinal(res, sa)
+		c.mu.Lock()
+		c.sa = sa
+		c.mu.Unlock()
+		c.router.securityOf(c.conn).add(c, sa)
+		c.scheduleRenewal(sa)
+	}
 	// provisioning
 	sub := c.newRequest(sip.SUBSCRIBE, c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
 	sub.AppendHeader(sip.NewHeader("Event", "vnd-microsoft-provisioning-v2"))
@@ -547,13 +595,24 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 	return uri, uerr
 }
 
-// OpenChannel INVITEs the channel service and confirms the session.
+// OpenChannel INVITEs the channel service and confirms the session. A
+// channel URI whose host part names a server by address and port
+// (sip:gcs1@HOST:PORT, as the servers of a pool name their channel
+// services) other than the one the client is signed in to makes the client
+// move there first: it signs in to that server, over Config.Dial's
+// connection or one of its own, and closes its own connection to the first
+// (docs/protocol.md, "Pools").
 func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 	c.mu.Lock()
-	reg := c.registered
+	reg, at := c.registered, c.server
 	c.mu.Unlock()
 	if !reg {
 		return ErrNotSignedIn
+	}
+	if addr, ok := ServerOf(channelURI); ok && !sameServer(addr, at, c.conn) {
+		if err := c.moveTo(ctx, addr); err != nil {
+			return err
+		}
 	}
 	tx, err := c.invite(channelURI, sdpOffer(c.conn), "application/sdp")
 	if err != nil {
@@ -571,6 +630,96 @@ func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 		c.router.remove(old.ID())
 	}
 	return nil
+}
+
+// ServerOf returns the HOST:PORT a channel URI's host part names, when it
+// has a port (sip:gcs1@10.0.0.2:5061); a URI of a domain
+// (sip:gcs1@example.com) names no server.
+func ServerOf(uri string) (string, bool) {
+	u, err := sipnet.URIOf(uri)
+	if err != nil {
+		return "", false
+	}
+	_, rest, ok := strings.Cut(u, ":")
+	if !ok {
+		return "", false
+	}
+	if i := strings.IndexAny(rest, ";?"); i >= 0 {
+		rest = rest[:i]
+	}
+	if i := strings.LastIndexByte(rest, '@'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil || host == "" || port == "" {
+		return "", false
+	}
+	return net.JoinHostPort(host, port), true
+}
+
+// sameServer reports whether addr is the server the client is at: its
+// configured address, or the address of its connection.
+func sameServer(addr, at string, conn *sipnet.Conn) bool {
+	if addr == at {
+		return true
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && conn != nil && ap == conn.RemoteAddr()
+}
+
+// moveTo signs the client in to the server at addr and makes it the one it
+// talks to; its own connection to the server it leaves is closed (that
+// server then forgets it), a shared one is left to the others.
+func (c *Client) moveTo(ctx context.Context, addr string) error {
+	var nc *sipnet.Conn
+	var err error
+	own := c.cfg.Dial == nil
+	if own {
+		nc, err = c.dialAddr(ctx, addr)
+	} else {
+		nc, err = c.cfg.Dial(ctx, addr)
+	}
+	if err != nil {
+		return fmt.Errorf("sipclient: connect to the channel server %s: %w", addr, err)
+	}
+	c.mu.Lock()
+	old, oldOwn := c.conn, c.ownConn
+	c.conn, c.ownConn, c.server = nc, own, addr
+	c.registered, c.regCallID, c.regCSeq = false, "", 0
+	c.mu.Unlock()
+	if oldOwn && old != nil {
+		old.Close()
+	}
+	return c.SignIn(ctx)
+}
+
+// SignInAt signs the client in again through the server at addr, over a
+// new connection (Config.Dial's, or its own): after its connection was
+// lost, as a client whose server went away does. Lookup and OpenChannel
+// then open a new channel session; the old one is forgotten.
+func (c *Client) SignInAt(ctx context.Context, addr string) error {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return c.moveTo(ctx, addr)
+}
+
+// Server returns the HOST:PORT of the server the client talks to: the one
+// it was given, or the pool's server it moved to.
+func (c *Client) Server() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.server
+}
+
+// usesConn reports whether conn is the client's connection.
+func (c *Client) usesConn(conn *sipnet.Conn) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.conn == conn
 }
 
 func (c *Client) channel() (*sipnet.Dialog, error) {
@@ -622,6 +771,7 @@ func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*x
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return nil, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	select {
@@ -704,6 +854,7 @@ func (c *Client) post(ctx context.Context, ch xccos.Chat) (uint64, error) {
 		if res.StatusCode == 481 {
 			c.markLost()
 		}
+		c.refused(res.StatusCode)
 		return envid, &StatusError{Method: "INFO", Code: res.StatusCode, Reason: res.Reason}
 	}
 	return envid, nil
@@ -745,20 +896,20 @@ func (c *Client) Close(ctx context.Context) error {
 		c.router.remove(d.ID())
 	}
 	if reg && c.conn != nil {
-		c.mu.Lock()
-		c.regCSeq++
-		callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
-		c.mu.Unlock()
-		req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-		req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">"))
-		req.AppendHeader(sip.NewHeader("Expires", "0"))
-		if _, err := c.ep.Do(ctx, c.conn, req); err != nil && !errors.Is(err, sipnet.ErrClosed) {
+		if _, _, err := c.registerAuth(ctx, true); err != nil && !errors.Is(err, sipnet.ErrClosed) {
 			errs = append(errs, fmt.Errorf("sipclient: unREGISTER: %w", err))
 		}
 	}
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
+	c.bgStop()
+	c.bg.Wait()
+	if c.conn != nil {
+		if s, ok := c.conn.Security().(*security); ok {
+			s.remove(c)
+		}
+	}
 	if c.ownConn && c.conn != nil {
 		c.conn.Close()
 	}
@@ -831,6 +982,7 @@ func (c *Client) SendChatBatch(b *sipnet.Batch, envid uint64, ch xccos.Chat, cb 
 		if status == 481 {
 			c.markLost()
 		}
+		c.refused(status)
 		if cb != nil {
 			cb(status, err)
 		}

@@ -12,6 +12,7 @@ import (
 // handle gets a request the server sent in one of the client's dialogs.
 func (c *Client) handle(tx *sipnet.ServerTx) {
 	m := tx.Msg
+	c.verifyRequest(m)
 	switch m.Method {
 	case "ACK":
 		return

@@ -20,6 +20,7 @@ type Router struct {
 	dialogs map[sipnet.DialogID]*Client
 	stray   func(tx *sipnet.ServerTx)
 	checks  checks
+	secMu   sync.Mutex // makes each connection's security once
 }
 
 // checks counts the messages the per-message rules were applied to, by
@@ -34,6 +35,10 @@ type checks struct {
 	provision atomic.Int64 // provisioning 200s
 	lookups   atomic.Int64 // rpl:requri results
 	cancels   atomic.Int64 // console-flow CANCELs judged
+	// server signatures checked after NTLM sign-ins
+	signatures atomic.Int64
+	// sign-ins that expected a challenge
+	challenges atomic.Int64
 }
 
 // Checks returns, for each rule sipclient enforces on every message
@@ -57,6 +62,8 @@ func (r *Router) Checks() map[string]int64 {
 		ruleid.CommandID:        c.replies.Load(),
 		ruleid.ReplyOnce:        c.replies.Load(),
 		ruleid.ChatFields:       c.fast.Load() + c.chats.Load(),
+		ruleid.ServerSignature:  c.signatures.Load(),
+		ruleid.Challenge:        c.challenges.Load(),
 	}
 }
 
@@ -125,7 +132,7 @@ func (r *Router) connClosed(conn *sipnet.Conn) {
 	var hit []*Client
 	seen := map[*Client]bool{}
 	for _, c := range r.dialogs {
-		if c.conn == conn && !seen[c] {
+		if !seen[c] && c.usesConn(conn) {
 			seen[c] = true
 			hit = append(hit, c)
 		}

@@ -2,10 +2,13 @@ package sipnet
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/gcload/gcload/sipauth/sipae"
 )
 
 // Asynchronous client transactions on reliable transports (the fan-out's
@@ -33,10 +36,11 @@ type pendEntry struct {
 const sweepEvery = 250 * time.Millisecond
 
 // asyncTx registers a recycled transaction for a request about to be
-// rendered on c.
-func (ep *Endpoint) asyncTx(c *Conn, br Branch, method string, cb StatusFunc) *ClientTx {
+// rendered on c (in dialog d with CSeq cseq; d may be nil).
+func (ep *Endpoint) asyncTx(c *Conn, br Branch, method string, cb StatusFunc, d *Dialog, cseq uint32) *ClientTx {
 	tx := txPool.Get().(*ClientTx)
 	tx.ep, tx.conn, tx.key, tx.Branch, tx.Method, tx.status, tx.pooled = ep, c, br.id<<1, br, method, cb, true
+	tx.dlg, tx.dcseq = d, cseq
 	sh := ep.shard(tx.key)
 	sh.mu.Lock()
 	sh.m[tx.key] = tx
@@ -133,19 +137,26 @@ func (ep *Endpoint) sweep() {
 // straight from the read buffer: it reads the status, the topmost Via's
 // branch and nothing else, allocates nothing, and reports false for any
 // message it does not handle (which then goes the full way).
-func (ep *Endpoint) fastResponse(b []byte) bool {
+//
+// On a connection with a Security the response is scanned (into the
+// reader's scratch message, still without allocating) and checked first;
+// one the check refuses is dropped here.
+func (ep *Endpoint) fastResponse(c *Conn, b []byte) bool {
 	if len(b) < 12 || string(b[:8]) != "SIP/2.0 " {
 		return false
 	}
 	code := 0
-	for _, c := range b[8:11] {
-		if c < '0' || c > '9' {
+	for _, ch := range b[8:11] {
+		if ch < '0' || ch > '9' {
 			return false
 		}
-		code = code*10 + int(c-'0')
+		code = code*10 + int(ch-'0')
 	}
 	if code < 200 || code >= len(ep.stats.byStatus) {
 		return false
+	}
+	if sec := c.Security(); sec != nil {
+		return ep.fastChecked(c, sec, b, code)
 	}
 	id, ok := ep.parseBranch(topBranch(b))
 	if !ok {
@@ -164,6 +175,85 @@ func (ep *Endpoint) fastResponse(b []byte) bool {
 	ep.stats.byStatus[code].Add(1)
 	tx.completeStatus(code)
 	return true
+}
+
+// fastChecked is fastResponse on a connection with a Security: the
+// answer's signature is checked before its transaction completes. An
+// answer to an in-dialog request is first checked as echoing the request
+// (its fields are the dialog's and the request's CSeq, which a correct
+// peer copies into its answer), from the Authorization header alone; when
+// that fails (another shape, a peer that signed other fields, a bad
+// signature) the answer is scanned in full (into the reader's scratch
+// message) and checked as any response: the Security decides.
+func (ep *Endpoint) fastChecked(c *Conn, sec Security, b []byte, code int) bool {
+	id, ok := ep.parseBranch(topBranch(b))
+	if !ok {
+		return false
+	}
+	key := id << 1
+	sh := ep.shard(key)
+	sh.mu.Lock()
+	tx := sh.m[key]
+	if tx == nil || !tx.pooled {
+		sh.mu.Unlock()
+		return false // not ours
+	}
+	d, cseq := tx.dlg, tx.dcseq
+	sh.mu.Unlock()
+	checked := false
+	if d != nil {
+		if auth, ok := authorizationOf(b); ok {
+			f := &c.rf
+			*f = sipae.Fields{
+				CallID: d.CallID, CSeqMethod: tx.Method,
+				FromURI: d.localAddr, FromTag: d.LocalTag, ToURI: d.remoteAddr, ToTag: d.RemoteTag, Status: code,
+			}
+			f.CSeqNum = unsafe.String(unsafe.SliceData(c.rnum[:]), len(strconv.AppendUint(c.rnum[:0], uint64(cseq), 10)))
+			checked = sec.CheckAnswer(auth, f) == nil
+			*f = sipae.Fields{}
+		}
+	}
+	if !checked {
+		m := &c.rmsg
+		*m = Message{}
+		if m.scan(b) != nil {
+			*m = Message{}
+			return false // the full path refuses it
+		}
+		ok := ep.checkResponse(c, m)
+		*m = Message{} // keep no view of the read buffer
+		if !ok {
+			return true // dropped: its transaction times out
+		}
+	}
+	sh.mu.Lock()
+	if sh.m[key] != tx { // timed out meanwhile (keys are never reused)
+		sh.mu.Unlock()
+		return true
+	}
+	delete(sh.m, key)
+	sh.mu.Unlock()
+	ep.stats.byStatus[code].Add(1)
+	tx.completeStatus(code)
+	return true
+}
+
+// authorizationOf finds the Authorization header of a message in its
+// header block, as written by the usual clients ("\r\nAuthorization: "),
+// unfolded; ok false otherwise (the full scan finds any other form).
+func authorizationOf(b []byte) (string, bool) {
+	const name = "\r\nAuthorization: "
+	s := unsafe.String(unsafe.SliceData(b), len(b))
+	i := strings.Index(s, name)
+	if i < 0 || strings.Contains(s[:i+2], "\r\n\r\n") { // none, or in the body
+		return "", false
+	}
+	v := s[i+len(name):]
+	j := strings.Index(v, "\r\n")
+	if j < 0 || (j+2 < len(v) && (v[j+2] == ' ' || v[j+2] == '\t')) {
+		return "", false // cut short, or folded
+	}
+	return v[:j], true
 }
 
 // topBranch returns the branch parameter of the first Via header of a

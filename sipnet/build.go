@@ -13,7 +13,10 @@ type Header struct {
 // Via, From, To, Call-ID and CSeq lines copied as received (RFC 3261
 // 8.2.6.2), a To tag when the request had none, extra headers, then the
 // body with its Content-Type and Content-Length.
-func appendResponse(dst []byte, req *Message, code int, reason, toTag string, hdrs []Header, ctype string, body []byte) []byte {
+//
+// With c (nil: unsigned), a final response is signed by c's Security, if
+// it has one.
+func appendResponse(dst []byte, req *Message, code int, reason, toTag string, hdrs []Header, ctype string, body []byte, c *Conn) []byte {
 	dst = append(dst, "SIP/2.0 "...)
 	dst = strconv.AppendInt(dst, int64(code), 10)
 	dst = append(dst, ' ')
@@ -35,6 +38,11 @@ func appendResponse(dst []byte, req *Message, code int, reason, toTag string, hd
 	dst = appendSpan(dst, req.Raw, req.cseqLn)
 	for _, h := range hdrs {
 		dst = appendHeader(dst, h.Name, h.Value)
+	}
+	if c != nil && code >= 200 {
+		if s := c.Security(); s != nil {
+			dst = c.signResponse(dst, s, req, code, toTag, hdrs)
+		}
 	}
 	if ctype != "" {
 		dst = appendHeader(dst, "Content-Type", ctype)

@@ -37,9 +37,13 @@ type ClientTx struct {
 	resp     chan *Message
 	status   StatusFunc // the hot path's callback
 	pooled   bool       // an async transaction on a reliable transport: no timer, recycled
-	done     chan struct{}
-	final    *Message
-	err      error
+	// the dialog and CSeq of an in-dialog request sent on the hot path:
+	// what a signed answer echoes (security.go)
+	dlg   *Dialog
+	dcseq uint32
+	done  chan struct{}
+	final *Message
+	err   error
 }
 
 // inviteInfo keeps what an INVITE's ACK (non-2xx) and CANCEL repeat.
@@ -83,7 +87,7 @@ func (ep *Endpoint) Begin(c *Conn, req *sip.Request) (*ClientTx, error) {
 		mf := sip.MaxForwardsHeader(70)
 		req.AppendHeader(&mf)
 	}
-	raw := []byte(req.String())
+	raw := c.signRaw([]byte(req.String()))
 	tx := ep.newClientTx(c, br, string(req.Method), true)
 	if req.Method == sip.INVITE {
 		tx.inv = &inviteInfo{
@@ -116,11 +120,12 @@ func (ep *Endpoint) Do(ctx context.Context, c *Conn, req *sip.Request) (*Message
 // an error, cb is not called. On TCP no goroutine, channel or timer is
 // created, and the transaction is recycled.
 func (ep *Endpoint) Send(c *Conn, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
-	return ep.sendIn(c, nil, method, render, cb)
+	return ep.sendIn(c, nil, method, render, cb, nil, 0)
 }
 
-// sendIn is Send as part of a batch (b may be nil).
-func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc) error {
+// sendIn is Send as part of a batch (b may be nil); d and cseq name the
+// dialog and CSeq of an in-dialog request (nil, 0 otherwise).
+func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []byte, br Branch) []byte, cb StatusFunc, d *Dialog, cseq uint32) error {
 	br := ep.NewBranch()
 	if !c.Reliable() {
 		tx := ep.newClientTx(c, br, method, false)
@@ -134,7 +139,7 @@ func (ep *Endpoint) sendIn(c *Conn, b *Batch, method string, render func(dst []b
 		}
 		return nil
 	}
-	tx := ep.asyncTx(c, br, method, cb)
+	tx := ep.asyncTx(c, br, method, cb, d, cseq)
 	if b != nil {
 		b.hold(c)
 	}
@@ -265,6 +270,17 @@ func (ep *Endpoint) handleResponse(c *Conn, m *Message) {
 		key |= 1
 	}
 	sh := ep.shard(key)
+	if m.StatusCode >= 200 && c.Security() != nil {
+		// only an answer to a live transaction is checked (a retransmitted
+		// 2xx over UDP repeats a signature already seen); one refused is
+		// dropped, and its transaction times out
+		sh.mu.Lock()
+		live := sh.m[key] != nil
+		sh.mu.Unlock()
+		if live && !ep.checkResponse(c, m) {
+			return
+		}
+	}
 	sh.mu.Lock()
 	tx := sh.m[key]
 	switch {
@@ -409,6 +425,7 @@ func (tx *ClientTx) Cancel() (*ClientTx, error) {
 		b = appendHeader(b, "Route", r)
 	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
+	b = tx.conn.signRaw(b)
 	ctx := tx.ep.newClientTx(tx.conn, tx.Branch, "CANCEL", true)
 	if err := tx.ep.start(ctx, b); err != nil {
 		return nil, err
@@ -434,7 +451,7 @@ func (tx *ClientTx) ackNon2xx(m *Message) {
 		b = appendHeader(b, "Route", r)
 	}
 	b = append(b, "Content-Length: 0\r\n\r\n"...)
-	_ = tx.conn.Write(b)
+	_ = tx.conn.Write(tx.conn.signRaw(b))
 }
 
 type ackEntry struct {

@@ -1,6 +1,7 @@
 package sipnet
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/gcload/gcload/sipauth/sipae"
 )
 
 // Transport names as they appear in Via headers.
@@ -26,7 +29,9 @@ const (
 type Conn struct {
 	ep        *Endpoint
 	transport string
-	nc        net.Conn       // TCP, or a connected UDP socket
+	nc        net.Conn       // TCP (under TLS too), or a connected UDP socket
+	tc        *tls.Conn      // TLS: the session over nc (nil otherwise)
+	tw        *tlsWire       // TLS: the ciphertext queue under tc
 	pc        net.PacketConn // listening UDP socket (virtual conns)
 	raddr     net.Addr       // peer, for pc
 	local     netip.AddrPort
@@ -34,8 +39,8 @@ type Conn struct {
 
 	mu      sync.Mutex
 	writing sync.Mutex      // held by whoever writes a batch: the writer goroutine or a direct writer
-	rc      syscall.RawConn // for non-blocking direct writes (TCP)
-	out     []byte          // queued, not yet written (TCP)
+	rc      syscall.RawConn // for non-blocking direct writes (TCP, TLS)
+	out     []byte          // queued, not yet written (TCP; TLS: plaintext not yet sealed)
 	spare   []byte
 	scratch []byte // UDP render buffer
 	closed  bool
@@ -51,6 +56,16 @@ type Conn struct {
 	valMu sync.Mutex
 	val   any
 
+	// MS-SIPAE (security.go): what signs and checks this connection's
+	// messages, and the signing scratch space it guards
+	sec    atomic.Pointer[securityBox]
+	signMu sync.Mutex
+	sf     sipae.Fields
+	numBuf [10]byte
+	rmsg   Message      // the reader's scratch for responses checked on the fast path
+	rf     sipae.Fields // ... and for the fields of the answers it checks
+	rnum   [10]byte
+
 	// limits of accepted connections (limits.go)
 	inbound                   bool // accepted on a listener: counted against the caps
 	signedIn                  atomic.Bool
@@ -63,7 +78,7 @@ type Conn struct {
 	msgsIn, msgsOut, bytesOut atomic.Uint64
 }
 
-// Transport returns TCP or UDP.
+// Transport returns TCP, TLS or UDP.
 func (c *Conn) Transport() string { return c.transport }
 
 // LocalAddr returns the local address.
@@ -73,7 +88,7 @@ func (c *Conn) LocalAddr() netip.AddrPort { return c.local }
 func (c *Conn) RemoteAddr() netip.AddrPort { return c.remote }
 
 // Reliable reports whether the transport is connection-oriented.
-func (c *Conn) Reliable() bool { return c.transport == TCP }
+func (c *Conn) Reliable() bool { return c.transport != UDP }
 
 // Value returns what SetValue stored (nil before).
 func (c *Conn) Value() any {
@@ -217,6 +232,10 @@ func (c *Conn) writeNow() {
 	c.out = c.spare[:0]
 	c.spare = nil
 	c.mu.Unlock()
+	if c.tc != nil {
+		c.writeNowTLS(buf)
+		return
+	}
 	n, err := c.tryWrite(buf)
 	c.ep.stats.writes.Add(1)
 	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
@@ -229,6 +248,30 @@ func (c *Conn) writeNow() {
 		c.spare = buf[:0]
 	}
 	more := len(c.out) > 0
+	c.mu.Unlock()
+	c.writing.Unlock()
+	if err != nil {
+		go c.closeWith(fmt.Errorf("sipnet: write to %s: %w", c.remote, err))
+		return
+	}
+	if more {
+		c.wakeWriter()
+	}
+}
+
+// writeNowTLS is writeNow's second half on a TLS connection: the batch is
+// sealed whole, and what the socket does not take at once is left to the
+// writer goroutine as ciphertext. Called with c.writing held (it unlocks
+// it).
+func (c *Conn) writeNowTLS(buf []byte) {
+	n, pending, err := c.sealTLS(buf, false)
+	c.ep.stats.writes.Add(1)
+	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
+	c.mu.Lock()
+	if c.spare == nil && cap(buf) <= 256<<10 {
+		c.spare = buf[:0]
+	}
+	more := pending || len(c.out) > 0
 	c.mu.Unlock()
 	c.writing.Unlock()
 	if err != nil {
@@ -408,7 +451,7 @@ func (c *Conn) shut(err error, flush, linger bool) {
 	close(c.done)
 	c.stopLimits()
 	if c.nc != nil {
-		if flush && c.transport == TCP {
+		if flush && c.transport != UDP {
 			// Graceful: let a batch in flight finish, then flush the rest,
 			// bounded so a peer that stopped reading cannot hold us.
 			_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
@@ -417,7 +460,13 @@ func (c *Conn) shut(err error, flush, linger bool) {
 			pending := c.out
 			c.out = nil
 			c.mu.Unlock()
-			if len(pending) > 0 {
+			if c.tc != nil {
+				if _, hs := c.TLSState(); hs {
+					_, _, _ = c.sealTLS(pending, true)
+					c.tw.blocking.Store(true)
+					_ = c.tc.CloseWrite() // close_notify
+				}
+			} else if len(pending) > 0 {
 				_, _ = c.nc.Write(pending)
 			}
 			c.writing.Unlock()
@@ -451,6 +500,12 @@ func (c *Conn) writeLoop() {
 		c.out = c.spare[:0]
 		c.spare = nil
 		c.mu.Unlock()
+		if c.tc != nil {
+			if !c.writeTLS(buf) {
+				return
+			}
+			continue
+		}
 		if len(buf) == 0 {
 			c.writing.Unlock()
 			continue
@@ -473,8 +528,45 @@ func (c *Conn) writeLoop() {
 	}
 }
 
+// writeTLS is the writer goroutine's write on a TLS connection: it seals
+// buf (possibly empty) and writes every byte of ciphertext queued, waiting
+// for the socket. Called with c.writing held (it unlocks it); false when
+// the connection failed.
+func (c *Conn) writeTLS(buf []byte) bool {
+	n, _, err := c.sealTLS(buf, true)
+	c.ep.stats.writes.Add(1)
+	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
+	c.writing.Unlock()
+	if err != nil {
+		c.closeWith(fmt.Errorf("sipnet: write to %s: %w", c.remote, err))
+		return false
+	}
+	c.mu.Lock()
+	if c.spare == nil && cap(buf) <= 256<<10 {
+		c.spare = buf[:0]
+	}
+	c.mu.Unlock()
+	return true
+}
+
+// readSome reads what the connection has: through TLS, or straight from
+// the socket.
+func (c *Conn) readSome(b []byte) (int, error) {
+	if c.tc != nil {
+		return c.tc.Read(b)
+	}
+	return c.read(b)
+}
+
 func (c *Conn) readLoopTCP() {
 	defer c.ep.wg.Done()
+	if c.tc != nil && c.inbound {
+		if err := c.handshake(); err != nil {
+			c.ep.handshakeFailed(c, err)
+			c.closeWith(err)
+			return
+		}
+	}
 	max := c.ep.opts.MaxMessageSize
 	buf := make([]byte, 0, 2048)
 	start := 0 // first unconsumed byte of buf
@@ -491,7 +583,7 @@ func (c *Conn) readLoopTCP() {
 				buf = nb
 			}
 		}
-		n, err := c.read(buf[len(buf):cap(buf)])
+		n, err := c.readSome(buf[len(buf):cap(buf)])
 		c.ep.stats.reads.Add(1)
 		if n > 0 {
 			c.ep.stats.bytesIn.Add(uint64(n))
@@ -527,7 +619,7 @@ func (c *Conn) readLoopTCP() {
 			completed = true
 			c.msgsIn.Add(1)
 			c.ep.stats.msgsIn.Add(1)
-			if c.ep.opts.Trace == nil && c.ep.fastResponse(buf[start:start+total]) {
+			if c.ep.opts.Trace == nil && c.ep.fastResponse(c, buf[start:start+total]) {
 				start += total
 				continue
 			}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"strconv"
 	"sync/atomic"
+
+	"github.com/gcload/gcload/sipauth/sipae"
 )
 
 // DialogID identifies a dialog as a comparable value, for map keys that
@@ -33,6 +35,8 @@ type Dialog struct {
 	cseq atomic.Uint32
 	line []byte // " TARGET SIP/2.0\r\n"
 	head []byte // Max-Forwards, From, To, Call-ID lines
+
+	localAddr, remoteAddr string // the URIs of LocalURI and RemoteURI (what a signature covers)
 }
 
 // NewDialog builds a dialog. localCSeq is the last CSeq this side used.
@@ -43,6 +47,8 @@ func NewDialog(c *Conn, callID, localURI, localTag, remoteURI, remoteTag, target
 		Target: target, Conn: c,
 	}
 	d.cseq.Store(localCSeq)
+	d.localAddr, _ = sipae.SplitAddr(localURI)
+	d.remoteAddr, _ = sipae.SplitAddr(remoteURI)
 	d.line = append(append(append(d.line, ' '), target...), " SIP/2.0\r\n"...)
 	h := d.head
 	h = append(h, "Max-Forwards: 70\r\nFrom: "...)
@@ -79,6 +85,11 @@ func (d *Dialog) AppendRequest(dst []byte, method string, br Branch, cseq uint32
 	for _, h := range extra {
 		dst = appendHeader(dst, h.Name, h.Value)
 	}
+	if d.Conn != nil {
+		if s := d.Conn.Security(); s != nil {
+			dst = d.Conn.signRequest(dst, s, d, method, cseq, extra)
+		}
+	}
 	if ctype != "" {
 		dst = appendHeader(dst, "Content-Type", ctype)
 	}
@@ -107,7 +118,7 @@ func (d *Dialog) SendBatch(ep *Endpoint, b *Batch, method, ctype string, body []
 	cseq := d.NextCSeq()
 	return ep.sendIn(d.Conn, b, method, func(dst []byte, br Branch) []byte {
 		return d.AppendRequest(dst, method, br, cseq, ctype, body)
-	}, cb)
+	}, cb, d, cseq)
 }
 
 // Begin starts an in-dialog request and returns its transaction.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -81,6 +82,10 @@ type Options struct {
 	// MaxQueued bounds the bytes queued on one TCP connection; a connection
 	// whose peer does not read that fast is closed.
 	MaxQueued int
+	// HandshakeTimeout bounds the TLS handshake of an accepted connection
+	// (DefaultHandshakeTimeout when 0); a connection that does not
+	// complete it is closed.
+	HandshakeTimeout time.Duration
 	// Logger gets transport errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -107,7 +112,7 @@ type Endpoint struct {
 	inbound   int                // accepted connections and UDP peers open
 	perAddr   map[netip.Addr]int // the same, by remote address
 
-	refuseLog, timeoutLog, acceptLog rateLog
+	refuseLog, timeoutLog, acceptLog, signLog rateLog
 
 	wg    sync.WaitGroup
 	stats counters
@@ -161,7 +166,7 @@ type udpKey struct {
 type counters struct {
 	malformed, keepalives, retransmits, strays, timeouts, absorbed atomic.Uint64
 	refused, signInTimeouts, messageTimeouts, tooLarge             atomic.Uint64
-	lateResponses                                                  atomic.Uint64
+	lateResponses, handshakeFailures, refusedSigned                atomic.Uint64
 	reads, writes, msgsIn, msgsOut                                 atomic.Uint64
 	bytesIn, bytesOut                                              atomic.Uint64
 	byStatus                                                       [700]atomic.Uint64
@@ -191,6 +196,12 @@ type Stats struct {
 	// MaxConnsPerAddr, closed without a sign-in in time, closed with a
 	// message half-sent, and messages refused as too large.
 	Refused, SignInTimeouts, MessageTimeouts, TooLarge uint64
+	// HandshakeFailures counts accepted TLS connections closed because
+	// their handshake failed or did not complete in time.
+	HandshakeFailures uint64
+	// ResponsesRefused counts responses a connection's Security refused
+	// (dropped: unsigned or badly signed where a signature is due).
+	ResponsesRefused uint64
 }
 
 // NewEndpoint starts an endpoint's timer goroutine.
@@ -262,6 +273,8 @@ func (ep *Endpoint) Stats() Stats {
 		SignInTimeouts:     ep.stats.signInTimeouts.Load(),
 		MessageTimeouts:    ep.stats.messageTimeouts.Load(),
 		TooLarge:           ep.stats.tooLarge.Load(),
+		HandshakeFailures:  ep.stats.handshakeFailures.Load(),
+		ResponsesRefused:   ep.stats.refusedSigned.Load(),
 	}
 	for code := range ep.stats.byStatus {
 		if n := ep.stats.byStatus[code].Load(); n > 0 {
@@ -281,6 +294,13 @@ func (ep *Endpoint) ListenTCP(addr string) (net.Addr, error) {
 		ln.Close()
 		return nil, err
 	}
+	ep.acceptLoop(ln, nil)
+	return ln.Addr(), nil
+}
+
+// acceptLoop accepts connections on ln until it closes; with cfg they
+// speak TLS.
+func (ep *Endpoint) acceptLoop(ln net.Listener, cfg *tls.Config) {
 	ep.wg.Add(1)
 	go func() {
 		defer ep.wg.Done()
@@ -300,28 +320,37 @@ func (ep *Endpoint) ListenTCP(addr string) (net.Addr, error) {
 				continue
 			}
 			backoff = 0
-			ep.accept(nc)
+			ep.accept(nc, cfg)
 		}
 	}()
-	return ln.Addr(), nil
 }
 
-// accept starts serving a connection accepted on a listener, or refuses it
-// at once (reset) when it is over a cap.
-func (ep *Endpoint) accept(nc net.Conn) {
+// accept starts serving a connection accepted on a listener (TLS with
+// cfg: the handshake is the reader's first job), or refuses it at once
+// (reset) when it is over a cap.
+func (ep *Endpoint) accept(nc net.Conn, cfg *tls.Config) {
 	from := addrPort(nc.RemoteAddr()).Addr().Unmap()
 	ep.connMu.Lock()
 	err := ep.admitLocked(from)
 	ep.connMu.Unlock()
 	if err != nil {
+		// counted before the close, so that a peer that saw the reset
+		// reads the count
+		ep.refused(from, TCP, err)
 		if tc, ok := nc.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // reset: nothing kept for a refused peer
 		}
 		nc.Close()
-		ep.refused(from, TCP, err)
 		return
 	}
-	if _, err := ep.startTCP(nc, true); err != nil {
+	var tc *tls.Conn
+	var w *tlsWire
+	if cfg != nil {
+		w = &tlsWire{Conn: nc}
+		w.blocking.Store(true) // until the handshake is done
+		tc = tls.Server(w, cfg)
+	}
+	if _, err := ep.startStream(nc, true, tc, w); err != nil {
 		nc.Close()
 		ep.connMu.Lock()
 		ep.inbound--
@@ -411,19 +440,24 @@ func (ep *Endpoint) newConn(transport string) *Conn {
 	return &Conn{ep: ep, transport: transport, wake: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
-// startTCP serves a TCP connection; inbound: it was accepted on a listener
-// (and counted against the caps), so the limits apply to it.
-func (ep *Endpoint) startTCP(nc net.Conn, inbound bool) (*Conn, error) {
-	c := ep.newConn(TCP)
-	c.nc = nc
+// startStream serves a TCP connection (TLS when tc is set: tc runs over
+// w, which runs over nc); inbound: it was accepted on a listener (and
+// counted against the caps), so the limits apply to it.
+func (ep *Endpoint) startStream(nc net.Conn, inbound bool, tc *tls.Conn, w *tlsWire) (*Conn, error) {
+	transport := TCP
+	if tc != nil {
+		transport = TLS
+	}
+	c := ep.newConn(transport)
+	c.nc, c.tc, c.tw = nc, tc, w
 	c.local = addrPort(nc.LocalAddr())
 	c.remote = addrPort(nc.RemoteAddr())
-	tc, ok := nc.(*net.TCPConn)
+	tcp, ok := nc.(*net.TCPConn)
 	if !ok {
 		return nil, fmt.Errorf("sipnet: %T is not a TCP connection", nc)
 	}
-	_ = tc.SetNoDelay(true)
-	rc, err := tc.SyscallConn()
+	_ = tcp.SetNoDelay(true)
+	rc, err := tcp.SyscallConn()
 	if err != nil {
 		return nil, fmt.Errorf("sipnet: %s: %w", c.remote, err)
 	}
@@ -462,7 +496,7 @@ func (ep *Endpoint) DialTCP(ctx context.Context, addr string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sipnet: dial tcp %s: %w", addr, err)
 	}
-	c, err := ep.startTCP(nc, false)
+	c, err := ep.startStream(nc, false, nil, nil)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -607,7 +641,7 @@ func (ep *Endpoint) rejectOversize(c *Conn, raw []byte) {
 		return
 	}
 	_ = c.Render(func(dst []byte) []byte {
-		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil)
+		return appendResponse(dst, m, 513, "Message Too Large", "", nil, "", nil, nil)
 	})
 }
 
@@ -619,7 +653,7 @@ func (ep *Endpoint) refuse(c *Conn, m *Message, code int, reason string, why err
 		return
 	}
 	_ = c.Render(func(dst []byte) []byte {
-		return appendResponse(dst, m, code, reason, "", []Header{{"Warning", `399 gcload "` + sanitize(why.Error()) + `"`}}, "", nil)
+		return appendResponse(dst, m, code, reason, "", []Header{{"Warning", `399 gcload "` + sanitize(why.Error()) + `"`}}, "", nil, nil)
 	})
 }
 

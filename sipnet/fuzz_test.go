@@ -29,7 +29,7 @@ func FuzzScan(f *testing.F) {
 			return
 		}
 		if m.IsRequest() {
-			out := appendResponse(nil, m, 200, "OK", "tag", nil, "", nil)
+			out := appendResponse(nil, m, 200, "OK", "tag", nil, "", nil, nil)
 			if _, err := Scan(out); err != nil {
 				t.Fatalf("our response to a scanned request does not scan: %v\n%q", err, out)
 			}

@@ -47,6 +47,16 @@ type Message struct {
 	SentBy      string
 	ContentType string
 	Body        []byte
+	// Auth is the value of the Authorization (or Proxy-Authorization)
+	// header, AuthInfo of the Authentication-Info (or
+	// Proxy-Authentication-Info) header: the credentials and signatures of
+	// MS-SIPAE and digest ("" when absent).
+	Auth, AuthInfo string
+
+	// what a signature covers besides the fields above (sipae.Fields)
+	cseqNum, expires, pai string
+	hasPAI                bool
+	sig                   sigAddrs
 
 	// line spans of headers a response copies, in order of appearance
 	vias                               []span
@@ -153,6 +163,11 @@ const (
 	hContentLength
 	hContentType
 	hContact
+	hAuthorization
+	hAuthInfo
+	hExpires
+	hPAI // P-Asserted-Identity
+	hPPI // P-Preferred-Identity
 )
 
 // eqFold compares a header name with a lower-case ASCII name.
@@ -214,6 +229,31 @@ func headerKind[T string | []byte](n T) int {
 		}
 		if eqFold(n, "contact") {
 			return hContact
+		}
+		if eqFold(n, "expires") {
+			return hExpires
+		}
+	case 13:
+		if eqFold(n, "authorization") {
+			return hAuthorization
+		}
+	case 19:
+		if eqFold(n, "authentication-info") {
+			return hAuthInfo
+		}
+		if eqFold(n, "proxy-authorization") {
+			return hAuthorization
+		}
+		if eqFold(n, "p-asserted-identity") {
+			return hPAI
+		}
+	case 20:
+		if eqFold(n, "p-preferred-identity") {
+			return hPPI
+		}
+	case 25:
+		if eqFold(n, "proxy-authentication-info") {
+			return hAuthInfo
 		}
 	case 12:
 		if eqFold(n, "content-type") {
@@ -312,16 +352,36 @@ func nextHeader(s string, pos int) (name, val string, ln span, next int, ok bool
 	}
 	line := s[pos:lineEnd]
 	ln = span{pos, lineEnd}
-	colon := strings.IndexByte(line, ':')
+	colon := -1
+	for i := 0; i < len(line); i++ { // header names are short: no call for it
+		if line[i] == ':' {
+			colon = i
+			break
+		}
+	}
 	if colon <= 0 {
 		return "", "", ln, next, true
 	}
-	name = strings.TrimSpace(line[:colon])
-	val = strings.TrimSpace(line[colon+1:])
+	name = trim(line[:colon])
+	val = trim(line[colon+1:])
 	if folded {
 		val = unfold(val)
 	}
 	return name, val, ln, next, true
+}
+
+// trim is strings.TrimSpace, without its work in the usual case: spaces
+// and tabs before a printable ASCII byte, and a printable ASCII last byte.
+func trim(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	s = s[i:]
+	if len(s) > 0 && s[0] > ' ' && s[0] < 0x7f && s[len(s)-1] > ' ' && s[len(s)-1] < 0x7f {
+		return s
+	}
+	return strings.TrimSpace(s)
 }
 
 func unfold(v string) string {
@@ -337,17 +397,29 @@ func unfold(v string) string {
 // Scan scans one complete, framed SIP message. raw is retained and must
 // not be modified afterwards: the message's fields are views of it.
 func Scan(raw []byte) (*Message, error) {
-	m := &Message{Raw: raw}
+	m := &Message{}
+	if err := m.scan(raw); err != nil {
+		if m.Method == "" && m.StatusCode == 0 {
+			return nil, err // not even a start line
+		}
+		return m, err
+	}
+	return m, nil
+}
+
+// scan fills the zero message m from raw.
+func (m *Message) scan(raw []byte) error {
+	m.Raw = raw
 	m.vias = m.viaBuf[:0]
 	str := m.str()
 	nl := strings.IndexByte(str, '\n')
 	if nl < 0 {
-		return nil, fmt.Errorf("%w: no line end after the start line", ErrMalformed)
+		return fmt.Errorf("%w: no line end after the start line", ErrMalformed)
 	}
 	start := str[:nl]
 	start = strings.TrimSuffix(start, "\r")
 	if err := m.scanStart(start); err != nil {
-		return nil, err
+		return err
 	}
 	clen := -1
 	var haveCSeq, haveCallID, haveFrom, haveTo bool
@@ -378,6 +450,7 @@ func Scan(raw []byte) (*Message, error) {
 		case hCSeq:
 			m.cseqLn = ln // copied into a 400 even when it does not parse
 			num, meth, ok := strings.Cut(val, " ")
+			m.cseqNum = strings.TrimSpace(num)
 			n, err := strconv.ParseUint(strings.TrimSpace(num), 10, 32)
 			if !ok || err != nil || n > 2147483647 {
 				if bad == nil {
@@ -400,37 +473,55 @@ func Scan(raw []byte) (*Message, error) {
 			clen = n
 		case hContentType:
 			m.ContentType = val
+		case hAuthorization:
+			if m.Auth == "" {
+				m.Auth = val
+			}
+		case hAuthInfo:
+			if m.AuthInfo == "" {
+				m.AuthInfo = val
+			}
+		case hExpires:
+			if m.expires == "" {
+				m.expires = val
+			}
+		case hPAI:
+			m.pai, m.hasPAI = val, true
+		case hPPI:
+			if !m.hasPAI {
+				m.pai = val
+			}
 		}
 	}
 	if bad != nil {
-		return m, bad
+		return bad
 	}
 	switch {
 	case len(m.vias) == 0:
-		return m, fmt.Errorf("%w: no Via header", ErrMalformed)
+		return fmt.Errorf("%w: no Via header", ErrMalformed)
 	case !haveCallID || m.CallID == "":
-		return m, fmt.Errorf("%w: no Call-ID header", ErrMalformed)
+		return fmt.Errorf("%w: no Call-ID header", ErrMalformed)
 	case !haveFrom:
-		return m, fmt.Errorf("%w: no From header", ErrMalformed)
+		return fmt.Errorf("%w: no From header", ErrMalformed)
 	case !haveTo:
-		return m, fmt.Errorf("%w: no To header", ErrMalformed)
+		return fmt.Errorf("%w: no To header", ErrMalformed)
 	case !haveCSeq:
-		return m, fmt.Errorf("%w: no CSeq header", ErrMalformed)
+		return fmt.Errorf("%w: no CSeq header", ErrMalformed)
 	}
 	if m.IsRequest() && m.CSeqMethod != m.Method {
-		return m, fmt.Errorf("%w: CSeq method %q does not match %s", ErrMalformed, m.CSeqMethod, m.Method)
+		return fmt.Errorf("%w: CSeq method %q does not match %s", ErrMalformed, m.CSeqMethod, m.Method)
 	}
 	body := raw[bodyStart:]
 	if clen >= 0 {
 		if clen > len(body) {
-			return m, fmt.Errorf("%w: Content-Length %d but %d body bytes", ErrMalformed, clen, len(body))
+			return fmt.Errorf("%w: Content-Length %d but %d body bytes", ErrMalformed, clen, len(body))
 		}
 		body = body[:clen]
 	}
 	if len(body) > 0 {
 		m.Body = body
 	}
-	return m, nil
+	return nil
 }
 
 func (m *Message) scanStart(line string) error {

@@ -116,7 +116,7 @@ func (tx *ServerTx) Reply(r Reply) error {
 	registered := tx.key != ""
 	var out []byte
 	if registered {
-		out = appendResponse(nil, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body)
+		out = appendResponse(nil, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body, tx.Conn)
 		tx.last = out
 	}
 	tx.mu.Unlock()
@@ -128,7 +128,7 @@ func (tx *ServerTx) Reply(r Reply) error {
 		var dst []byte
 		if dst, err = tx.Conn.begin(); err == nil {
 			before := len(dst)
-			err = tx.Conn.end(appendResponse(dst, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body), before)
+			err = tx.Conn.end(appendResponse(dst, tx.Msg, r.Code, r.Reason, tag, r.Headers, r.ContentType, r.Body, tx.Conn), before)
 		}
 	}
 	if registered && r.Code >= 200 {

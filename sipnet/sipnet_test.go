@@ -442,11 +442,12 @@ func BenchmarkFastResponse(b *testing.B) {
 	answered := 0
 	cb := StatusFunc(func(int, error) { answered++ })
 	b.ReportAllocs()
+	defer reportCPU(b)()
 	for b.Loop() {
 		br := ep.NewBranch()
-		ep.asyncTx(c, br, "INFO", cb)
+		ep.asyncTx(c, br, "INFO", cb, nil, 0)
 		resp = append(br.Append(append(resp[:0], head...)), tail...)
-		if !ep.fastResponse(resp) {
+		if !ep.fastResponse(c, resp) {
 			b.Fatal("not handled")
 		}
 	}
@@ -467,10 +468,10 @@ func TestDropAfterCloseTookTheTx(t *testing.T) {
 	c := ep.newConn(TCP)
 	var first, second []error
 	br1 := ep.NewBranch()
-	tx1 := ep.asyncTx(c, br1, "INFO", func(_ int, err error) { first = append(first, err) })
+	tx1 := ep.asyncTx(c, br1, "INFO", func(_ int, err error) { first = append(first, err) }, nil, 0)
 	ep.failConnTxs(c) // the connection closes: tx1 is completed and recycled
 	br2 := ep.NewBranch()
-	tx2 := ep.asyncTx(c, br2, "INFO", func(_ int, err error) { second = append(second, err) })
+	tx2 := ep.asyncTx(c, br2, "INFO", func(_ int, err error) { second = append(second, err) }, nil, 0)
 	if ep.dropAsync(tx1, br1.id<<1) {
 		t.Fatal("the sender dropped a transaction the closing connection had taken")
 	}

@@ -6,9 +6,11 @@
 // and the embedded reference server (refserver/embedded) describes itself
 // with it. It imports only the standard library.
 //
-// Where TLS (a CA file, a client certificate) and credentials (a password,
-// an accounts file) are added, they are fields of Target, checked in
-// Validate and merged in With like the others.
+// It also says how a client reaches the server and signs in: TLS (a server
+// given as tls://HOST:PORT, the CA its certificate chains to, a trunk's
+// client certificate for mutual TLS), the users' credentials (an accounts
+// file, or login and password patterns) and, when no server is given with
+// a lookup URI, the DNS server the Front End is located with.
 package target
 
 import (
@@ -27,8 +29,9 @@ type Target struct {
 	// lookup URI's; see UsersDomain).
 	Domain string `json:"domain,omitempty"`
 	// Servers are the SIP addresses (host:port) clients connect to, as a
-	// client's server setting. gcload connects to one server today:
-	// Validate refuses more than one.
+	// client's server setting. Several spread the users over them (user i
+	// signs in to server i mod N), as DNS SRV spreads clients over a
+	// pool's Front Ends; the conformance suite uses the first.
 	Servers []string `json:"servers,omitempty"`
 	// Admin is the base URL of a reference server's admin API, used to
 	// provision rooms and read its statistics (empty: the rooms exist).
@@ -36,7 +39,79 @@ type Target struct {
 	// AdminToken is the admin API's bearer token. It is never written
 	// out with the target.
 	AdminToken string `json:"-"`
+
+	// CA is a PEM file of the CA certificates a TLS server's certificate
+	// must chain to (empty: the system's roots); ServerName the name sent
+	// as SNI and verified (empty: the server's host); InsecureSkipVerify
+	// accepts any certificate (only ever from an explicit flag).
+	CA                 string `json:"ca,omitempty"`
+	ServerName         string `json:"server_name,omitempty"`
+	InsecureSkipVerify bool   `json:"insecure_skip_verify,omitempty"`
+	// ClientCert and ClientKey are a trunk's certificate for mutual TLS:
+	// connections presenting it model a Front End's trunk, whose users the
+	// server trusts without a challenge.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+
+	// Accounts is a CSV file of the users' credentials (uri,user,password).
+	Accounts string `json:"accounts,omitempty"`
+	// Login and Password are patterns of each user's credentials, in which
+	// {i} (or {0}) stands for the number that ends the user part of its
+	// address (sip:user17@… is 17): "user{i}", "pass{i}". An empty Login
+	// signs in with the address (user@domain), as SIPE does. The password
+	// is never written out with the target.
+	Login    string `json:"login,omitempty"`
+	Password string `json:"-"`
+	// Auth restricts the schemes the users answer: "" (NTLM when offered,
+	// else digest), "ntlm" or "digest".
+	Auth string `json:"auth,omitempty"`
+
+	// DNS is the DNS server (host:port) the Front End is located with
+	// (SRV, then A records of the lookup URI's domain) when a lookup URI
+	// is given without a server; empty: the system's resolver.
+	DNS string `json:"dns,omitempty"`
 }
+
+// Transports a server address may name (tls://HOST:PORT).
+const (
+	TCP = "tcp"
+	TLS = "tls"
+	UDP = "udp"
+)
+
+// SplitServer splits a server address into its transport ("tcp", "tls",
+// "udp", or "" when it names none) and host:port.
+func SplitServer(s string) (transport, addr string) {
+	if scheme, rest, ok := strings.Cut(s, "://"); ok {
+		return strings.ToLower(scheme), rest
+	}
+	return "", s
+}
+
+// Address returns the host:port of the server to connect to ("" when
+// there is none).
+func (t Target) Address() string {
+	_, a := SplitServer(t.Server())
+	return a
+}
+
+// Transport returns the transport the server address names ("" when it
+// names none: the scenario's).
+func (t Target) Transport() string {
+	tr, _ := SplitServer(t.Server())
+	return tr
+}
+
+// Trunk reports whether the clients present a client certificate: the
+// connections model a Front End's trunk.
+func (t Target) Trunk() bool { return t.ClientCert != "" }
+
+// HasCredentials reports whether users have passwords to sign in with.
+func (t Target) HasCredentials() bool { return t.Accounts != "" || t.Password != "" }
+
+// Locate reports whether the server is to be found in DNS: a lookup URI
+// and no server.
+func (t Target) Locate() bool { return t.Lookup != "" && len(t.Servers) == 0 }
 
 // FieldError is one problem with a field of a Target; Field is the
 // field's name in lower case (lookup, domain, servers[0], admin), for
@@ -48,11 +123,13 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Problem }
 
-// Embedded reports whether t names no server to connect to: the caller
-// then runs the embedded reference server (refserver/embedded).
-func (t Target) Embedded() bool { return len(t.Servers) == 0 }
+// Embedded reports whether t names no server to connect to and no lookup
+// URI to find one with: the caller then runs the embedded reference
+// server (refserver/embedded).
+func (t Target) Embedded() bool { return len(t.Servers) == 0 && t.Lookup == "" }
 
-// Server returns the address to connect to ("" when there is none).
+// Server returns the (first) address to connect to ("" when there is
+// none).
 func (t Target) Server() string {
 	if len(t.Servers) == 0 {
 		return ""
@@ -83,6 +160,21 @@ func (t Target) With(o Target) Target {
 	if len(o.Servers) > 0 {
 		t.Servers = append([]string(nil), o.Servers...)
 	}
+	set(&t.CA, o.CA)
+	set(&t.ServerName, o.ServerName)
+	t.InsecureSkipVerify = t.InsecureSkipVerify || o.InsecureSkipVerify
+	set(&t.ClientCert, o.ClientCert)
+	set(&t.ClientKey, o.ClientKey)
+	if o.Accounts != "" { // one source of credentials replaces the other
+		t.Accounts, t.Login, t.Password = o.Accounts, "", ""
+	}
+	if o.Password != "" {
+		t.Accounts, t.Login, t.Password = "", o.Login, o.Password
+	} else {
+		set(&t.Login, o.Login)
+	}
+	set(&t.Auth, o.Auth)
+	set(&t.DNS, o.DNS)
 	return t
 }
 
@@ -104,20 +196,42 @@ func (t Target) Validate() []error {
 		if !ok || DomainOf(t.Lookup) == "" || strings.ContainsAny(rest, " \t<>\"") {
 			add("lookup", "%q is not a sip: URI (want sip:USER@DOMAIN, such as sip:ocschat@contoso.com)", t.Lookup)
 		}
-		if len(t.Servers) == 0 {
-			add("servers", "missing: a lookup URI needs the server (host:port) to connect to")
-		}
 	}
 	if len(t.Servers) > 0 && t.Lookup == "" {
 		add("lookup", "missing: a server is given, but no lookup URI (sip:ocschat@DOMAIN)")
 	}
-	if len(t.Servers) > 1 {
-		add("servers", "%d given: gcload connects to one server", len(t.Servers))
-	}
+	seen := map[string]bool{}
 	for i, s := range t.Servers {
-		host, port, err := net.SplitHostPort(s)
+		if seen[s] {
+			add(fmt.Sprintf("servers[%d]", i), "%s is given twice", s)
+		}
+		seen[s] = true
+		tr, a := SplitServer(s)
+		host, port, err := net.SplitHostPort(a)
 		if p, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || p < 1 || p > 65535 {
-			add(fmt.Sprintf("servers[%d]", i), "%q is not host:port (such as chat.contoso.com:5061)", s)
+			add(fmt.Sprintf("servers[%d]", i), "%q is not host:port or tls://host:port (such as chat.contoso.com:5061)", s)
+		} else if tr != "" && tr != TCP && tr != TLS && tr != UDP {
+			add(fmt.Sprintf("servers[%d]", i), "%q: transport %q, want tcp, tls or udp", s, tr)
+		}
+	}
+	if (t.ClientCert == "") != (t.ClientKey == "") {
+		add("client_cert", "a client certificate needs both the certificate and its key")
+	}
+	if t.InsecureSkipVerify && t.CA != "" {
+		add("insecure_skip_verify", "contradicts ca: either verify the server against the CA file, or skip verification")
+	}
+	if t.Accounts != "" && t.Password != "" {
+		add("accounts", "give the credentials once: an accounts file or a password pattern, not both")
+	}
+	if t.Login != "" && t.Password == "" {
+		add("password", "missing: a login pattern needs a password pattern")
+	}
+	if t.Auth != "" && t.Auth != "ntlm" && t.Auth != "digest" {
+		add("auth", "%q: want ntlm, digest or empty (any)", t.Auth)
+	}
+	if t.DNS != "" {
+		if _, _, err := net.SplitHostPort(t.DNS); err != nil {
+			add("dns", "%q is not host:port (such as 127.0.0.1:53)", t.DNS)
 		}
 	}
 	if t.Domain != "" && !validDomain(t.Domain) {

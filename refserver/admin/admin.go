@@ -32,6 +32,7 @@ import (
 	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/channel"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/sipauth/accounts"
 )
 
 // MaxBody bounds a request body (a 16,000-member list is about 600 KB).
@@ -60,12 +61,24 @@ type Options struct {
 	Addr string
 	// TokenHint ends the message of a 401: where the token is to be found.
 	TokenHint string
+	// Accounts, when set, is the server's account table: POST
+	// /api/accounts adds to it, GET /api/accounts lists it (never a
+	// password: the table keeps only hashes).
+	Accounts Accounts
+}
+
+// Accounts is the account table the API manages; *accounts.Store
+// implements it.
+type Accounts interface {
+	Add(c accounts.Credential) error
+	List() []accounts.Account
+	Len() int
 }
 
 // Handler serves the API behind its guard (see the package comment).
 // stats, when set, is served at GET /api/stats.
 func Handler(rooms Rooms, stats func() any, o Options) http.Handler {
-	return guard(o, routes(rooms, stats))
+	return guard(o, routes(rooms, stats, o.Accounts))
 }
 
 // guard checks, in order, the Origin (403), the token (401) and the type
@@ -111,8 +124,8 @@ func guard(o Options, h http.Handler) http.Handler {
 	})
 }
 
-func routes(rooms Rooms, stats func() any) http.Handler {
-	a := &api{rooms: rooms, stats: stats}
+func routes(rooms Rooms, stats func() any, accts Accounts) http.Handler {
+	a := &api{rooms: rooms, stats: stats, accounts: accts}
 	mux := http.NewServeMux()
 	room := adminapi.RoomsPath + "/{id}"
 	mux.HandleFunc("GET "+adminapi.HealthPath, func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, 200, adminapi.Health{Status: "ok"}) })
@@ -127,12 +140,15 @@ func routes(rooms Rooms, stats func() any) http.Handler {
 	mux.HandleFunc("POST "+room+"/disable", a.disable(true))
 	mux.HandleFunc("POST "+room+"/enable", a.disable(false))
 	mux.HandleFunc("POST "+room+"/invitations", a.invite)
+	mux.HandleFunc("GET "+adminapi.AccountsPath, a.listAccounts)
+	mux.HandleFunc("POST "+adminapi.AccountsPath, a.addAccounts)
 	return mux
 }
 
 type api struct {
-	rooms Rooms
-	stats func() any
+	rooms    Rooms
+	stats    func() any
+	accounts Accounts
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -389,4 +405,75 @@ func (a *api) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, adminapi.Invitation{ID: inv.ID, Room: inv.RoomID, User: inv.User, By: inv.By, Created: inv.Created})
+}
+
+func (a *api) noAccounts(w http.ResponseWriter) bool {
+	if a.accounts == nil {
+		writeJSON(w, http.StatusNotFound, adminapi.Error{Error: "this server keeps no accounts"})
+		return true
+	}
+	return false
+}
+
+func (a *api) listAccounts(w http.ResponseWriter, _ *http.Request) {
+	if a.noAccounts(w) {
+		return
+	}
+	list := a.accounts.List()
+	out := make([]adminapi.Account, len(list))
+	for i, acct := range list {
+		out[i] = adminapi.Account{URI: acct.URI, User: acct.Login}
+	}
+	writeJSON(w, 200, adminapi.Accounts{Accounts: out})
+}
+
+// addAccounts adds (or replaces, by URI) the accounts of the body,
+// {"accounts": [{"uri", "user", "password"}, ...]} or a bare array. Every
+// account is checked before any is added; a problem names the account by
+// its index and URI, never its password.
+func (a *api) addAccounts(w http.ResponseWriter, r *http.Request) {
+	if a.noAccounts(w) {
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody))
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: body: %w", errBadRequest, err))
+		return
+	}
+	var specs []adminapi.NewAccount
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if trimmed := strings.TrimSpace(string(body)); strings.HasPrefix(trimmed, "[") {
+		err = dec.Decode(&specs)
+	} else {
+		var wrapped adminapi.NewAccounts
+		err = dec.Decode(&wrapped)
+		specs = wrapped.Accounts
+	}
+	if err != nil {
+		writeErr(w, fmt.Errorf("%w: body: %w", errBadRequest, err))
+		return
+	}
+	creds := make([]accounts.Credential, len(specs))
+	var probs []string
+	for i, sp := range specs {
+		creds[i] = accounts.Credential{URI: sp.URI, User: sp.User, Password: sp.Password}
+		if err := creds[i].Validate(); err != nil {
+			probs = append(probs, fmt.Sprintf("accounts[%d]: %v", i, err))
+		}
+		if len(probs) == 20 {
+			break
+		}
+	}
+	if len(probs) > 0 {
+		writeErr(w, fmt.Errorf("%w: %s", errBadRequest, strings.Join(probs, "; ")))
+		return
+	}
+	for _, c := range creds {
+		if err := a.accounts.Add(c); err != nil {
+			writeErr(w, err)
+			return
+		}
+	}
+	writeJSON(w, 200, adminapi.AccountsAdded{Added: len(creds), Accounts: a.accounts.Len()})
 }

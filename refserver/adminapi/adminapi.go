@@ -16,6 +16,9 @@ const (
 	HealthPath = "/healthz"
 	StatsPath  = "/api/stats"
 	RoomsPath  = "/api/rooms"
+	// AccountsPath lists (GET) and adds (POST) the accounts users sign in
+	// with (a server started with --auth ntlm or digest).
+	AccountsPath = "/api/accounts"
 )
 
 // RoomPath is the path of one room; sub (optional) names a part of it
@@ -127,6 +130,40 @@ type Health struct {
 	Status string `json:"status"`
 }
 
+// NewAccount is one account of POST /api/accounts: the user's address,
+// the login it signs in with (empty: the address's user part) and its
+// password, which the server keeps only as the hashes its schemes need.
+type NewAccount struct {
+	URI      string `json:"uri"`
+	User     string `json:"user,omitempty"`
+	Password string `json:"password"`
+}
+
+// NewAccounts is the body of POST /api/accounts (the server also takes a
+// bare JSON array). An account with a URI the server has replaces it.
+type NewAccounts struct {
+	Accounts []NewAccount `json:"accounts"`
+}
+
+// AccountsAdded is the answer of POST /api/accounts: how many accounts
+// the request added or replaced and how many the server now has.
+type AccountsAdded struct {
+	Added    int `json:"added"`
+	Accounts int `json:"accounts"`
+}
+
+// Account is an account as GET /api/accounts answers it: no password, no
+// hash.
+type Account struct {
+	URI  string `json:"uri"`
+	User string `json:"user,omitempty"`
+}
+
+// Accounts is the answer of GET /api/accounts.
+type Accounts struct {
+	Accounts []Account `json:"accounts"`
+}
+
 // Error is the body of every answer outside 2xx.
 type Error struct {
 	Error string `json:"error"`
@@ -144,6 +181,10 @@ type Stats struct {
 	Store           StoreStats   `json:"store"`
 	SIP             SIPStats     `json:"sip"`
 	Connections     int          `json:"connections"`
+	Auth            AuthStats    `json:"auth"`
+	// Pool is the pool the server is one of (on PostgreSQL), as it last
+	// read the live servers; nil outside a pool.
+	Pool *PoolStats `json:"pool,omitempty"`
 	// Files are the web service's counters (nil when file posts are off).
 	Files *FileStats `json:"files,omitempty"`
 }
@@ -154,6 +195,45 @@ type FileStats struct {
 	Downloads uint64 `json:"downloads"` // files served whole
 	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
 	Tokens    int    `json:"tokens"`    // outstanding tokens
+}
+
+// AuthStats are the registrar's authentication counters.
+type AuthStats struct {
+	// Scheme is how users are authenticated: none, ntlm or digest.
+	Scheme string `json:"scheme"`
+	// Challenges counts the 401s sent to REGISTERs (each step of an NTLM
+	// sign-in is one).
+	Challenges uint64 `json:"challenges"`
+	// SignIns counts users authenticated; TrunkSignIns users registered on
+	// a trusted mutual-TLS trunk without a challenge.
+	SignIns      uint64 `json:"signins"`
+	TrunkSignIns uint64 `json:"trunk_signins"`
+	// Failures counts credentials that did not authenticate.
+	Failures uint64 `json:"failures"`
+	// Unsigned, BadSignatures and Impersonations count requests refused
+	// after sign-in: no signature, one that did not verify (replays
+	// included), or From another user than the one authenticated.
+	Unsigned       uint64 `json:"unsigned"`
+	BadSignatures  uint64 `json:"bad_signatures"`
+	Impersonations uint64 `json:"impersonations"`
+	// SecurityAssociations are the NTLM associations alive; Accounts the
+	// accounts the server keeps.
+	SecurityAssociations int `json:"security_associations"`
+	Accounts             int `json:"accounts"`
+}
+
+// PoolStats say which pool a server is in: its own ID and the live
+// servers it hands out channel services of.
+type PoolStats struct {
+	ID      string       `json:"id"`
+	Servers []PoolServer `json:"servers"`
+}
+
+// PoolServer is one live server of a pool.
+type PoolServer struct {
+	ID   string   `json:"id"`
+	URIs []string `json:"uris"` // its channel services
+	Load int64    `json:"load"` // its open channel sessions
 }
 
 // ChannelStats are the channel services' counters.
@@ -175,6 +255,11 @@ type ChannelStats struct {
 	// (--misbehave) dropped or sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// PoolCarried and PoolRead count, in a pool, the other servers' posts
+	// this server got in their notifications, and those it read from the
+	// table (a notification missed, or a post too large to carry).
+	PoolCarried uint64 `json:"pool_carried,omitempty"`
+	PoolRead    uint64 `json:"pool_read,omitempty"`
 }
 
 // LookupStats are the lookup service's counters.
@@ -210,4 +295,7 @@ type SIPStats struct {
 	// Limits: connections refused, closed without a sign-in in time,
 	// closed with a message half-sent, and messages refused as too large.
 	Refused, SignInTimeouts, MessageTimeouts, TooLarge uint64
+	// TLS handshakes that failed, and responses refused by a connection's
+	// signature check (MS-SIPAE).
+	HandshakeFailures, ResponsesRefused uint64
 }

@@ -167,6 +167,23 @@ func (c *Client) Invite(ctx context.Context, id, user, by string) (adminapi.Invi
 	return inv, err
 }
 
+// AddAccounts adds (or replaces, by URI) accounts on a server that keeps
+// them (--auth ntlm or digest); a server that keeps none answers 404
+// (ErrNotFound).
+func (c *Client) AddAccounts(ctx context.Context, accts []adminapi.NewAccount) (adminapi.AccountsAdded, error) {
+	var a adminapi.AccountsAdded
+	err := c.do(ctx, http.MethodPost, adminapi.AccountsPath, adminapi.NewAccounts{Accounts: accts}, &a)
+	return a, err
+}
+
+// Accounts lists a server's accounts (addresses and logins, never
+// passwords).
+func (c *Client) Accounts(ctx context.Context) ([]adminapi.Account, error) {
+	var a adminapi.Accounts
+	err := c.do(ctx, http.MethodGet, adminapi.AccountsPath, nil, &a)
+	return a.Accounts, err
+}
+
 func (c *Client) room(ctx context.Context, method, path string, body any) (adminapi.Room, error) {
 	var r adminapi.Room
 	err := c.do(ctx, method, path, body, &r)

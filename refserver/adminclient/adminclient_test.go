@@ -173,3 +173,32 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("a closed port: %v", err)
 	}
 }
+
+// TestAccounts: accounts added through the client are listed back
+// (addresses and logins, never passwords); a batch with a bad account is
+// refused whole, naming the account by its index and never its password.
+func TestAccounts(t *testing.T) {
+	t.Parallel()
+	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithAuth(refserver.AuthNTLM))
+	c := adminclient.New(srv.AdminURL(), refservertest.AdminToken)
+	ctx := t.Context()
+	added, err := c.AddAccounts(ctx, []adminapi.NewAccount{
+		{URI: user("alice"), Password: "alice-secret"},
+		{URI: user("bob"), User: `ADMIN\bob`, Password: "bob-secret"},
+	})
+	if err != nil || added != (adminapi.AccountsAdded{Added: 2, Accounts: 2}) {
+		t.Fatalf("AddAccounts: %+v, %v", added, err)
+	}
+	list, err := c.Accounts(ctx)
+	want := []adminapi.Account{{URI: user("alice")}, {URI: user("bob"), User: `ADMIN\bob`}}
+	if err != nil || !slices.Equal(list, want) {
+		t.Fatalf("Accounts: %+v, %v; want %+v", list, err, want)
+	}
+	_, err = c.AddAccounts(ctx, []adminapi.NewAccount{{URI: user("carol"), Password: "carol-secret"}, {URI: "carol", Password: "other-secret"}})
+	if !errors.Is(err, adminclient.ErrBadRequest) || !strings.Contains(err.Error(), "accounts[1]") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("a bad account: %v, want 400 naming accounts[1] and no password", err)
+	}
+	if list, err := c.Accounts(ctx); err != nil || len(list) != 2 {
+		t.Fatalf("after a refused batch: %+v, %v; want the 2 accounts before it", list, err)
+	}
+}

@@ -2,6 +2,7 @@ package channel
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -149,7 +150,7 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 			}
 			out.Channels = append(out.Channels, xccos.ChanIB{
 				URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic,
-				Info:  []xccos.KV{{ID: xccos.InfoUserCount, Value: strconv.Itoa(len(r.online))}, {ID: xccos.InfoVisibility, Value: vis}},
+				Info:  []xccos.KV{{ID: xccos.InfoUserCount, Value: strconv.Itoa(r.onlineCountLocked())}, {ID: xccos.InfoVisibility, Value: vis}},
 				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: strconv.FormatBool(h.cfg.Files != nil)}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
 			})
 		}
@@ -175,6 +176,31 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 		s.reply(name, envid, CodeBadRequest, "no chanid to join", nil)
 		return
 	}
+	if h.pool != nil {
+		// a room another server created may not have been announced yet:
+		// read it first (as a storage query, bounded like the others)
+		var missing []string
+		for _, c := range d.ChanIDs {
+			if (c.Domain == "" || strings.EqualFold(c.Domain, h.cfg.Domain)) && store.ValidID(c.Value) && h.room(c.Value) == nil {
+				missing = append(missing, c.Value)
+			}
+		}
+		if len(missing) > 0 {
+			h.query(s, name, envid, func() {
+				ctx, cancel := h.queryContext(10 * time.Second)
+				defer cancel()
+				for _, id := range missing {
+					h.loadRoom(ctx, id)
+				}
+				h.joinNow(s, envid, name, d)
+			})
+			return
+		}
+	}
+	h.joinNow(s, envid, name, d)
+}
+
+func (h *Hub) joinNow(s *session, envid uint64, name string, d *xccos.Data) {
 	out := &xccos.Data{}
 	ids := map[string]string{} // user -> uib id, across the rooms of the reply
 	addUser := func(u string) string {
@@ -221,6 +247,17 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 			}
 			roomIDs[o.user] = addUser(o.user)
 		}
+		if len(r.remote) > 0 && len(roomIDs) < h.cfg.RosterLimit {
+			// in a pool, then those online on the other servers
+			for _, u := range slices.Sorted(maps.Keys(r.remoteUsersLocked())) {
+				if len(roomIDs) >= h.cfg.RosterLimit {
+					break
+				}
+				if _, ok := roomIDs[u]; !ok {
+					roomIDs[u] = addUser(u)
+				}
+			}
+		}
 		out.Channels = append(out.Channels, r.chanib(roomIDs))
 		r.mu.Unlock()
 		joined = append(joined, r)
@@ -240,6 +277,7 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 			s.mu.Unlock()
 			if !closed && !r.info.Disabled && r.canRead(s.user) && !r.isOnline(s) {
 				r.online = append(r.online, s)
+				h.wentOnlineLocked(r, s)
 				h.notifyJoinLocked(r, s)
 			}
 			r.mu.Unlock()
@@ -311,6 +349,9 @@ func (h *Hub) part(s *session, envid uint64, d *xccos.Data) {
 		return
 	}
 	removed := r.removeOnline(s)
+	if removed {
+		h.leftLocked(r, s)
+	}
 	r.mu.Unlock()
 	s.mu.Lock()
 	delete(s.rooms, r)

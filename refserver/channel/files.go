@@ -118,12 +118,20 @@ func (h *Hub) FilePost(ctx context.Context, f store.File) error {
 	}
 	m := store.Message{RoomID: r.id, Seq: r.nextSeq + 1, Author: f.Uploader, TS: h.cfg.Now().UTC(), Text: xccos.SanitizeText(f.Name), File: f.ID}
 	p := &pending{hub: h, room: r, msg: m, envid: h.envids.Next(), done: done}
-	if err := h.st.Append(m, p.durable); err != nil {
+	var err error
+	if h.pool != nil {
+		err = h.postPool(r, p)
+	} else {
+		err = h.st.Append(m, p.durable)
+	}
+	if err != nil {
 		r.mu.Unlock()
 		h.stats.busy.Add(1)
 		return fmt.Errorf("busy: the store is behind: %w", err)
 	}
-	r.nextSeq++
+	if h.pool == nil {
+		r.nextSeq++
+	}
 	r.mu.Unlock()
 	select {
 	case err := <-done:

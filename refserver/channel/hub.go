@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -88,6 +89,10 @@ type Config struct {
 	// Files is the web service for file posts; nil: file posts are off
 	// (filepost=false, getfutok/getfdtok answered 400).
 	Files *web.Service
+	// Pool, when set, makes the hub one server of a pool on the database
+	// Store is (see pool.go): posts are numbered at commit and the other
+	// servers' posts, presence and room changes are applied here.
+	Pool Pool
 }
 
 // Hub is the state shared by the channel services of one pool.
@@ -102,9 +107,14 @@ type Hub struct {
 	dbVer  string
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// services maps the channel services' addresses of record to their
+	// URIs (which may carry a port)
+	services map[string]string
+	pool     Pool // nil outside a pool
 	// ctx is the hub's life: the storage queries its workers run for
-	// clients (who give no context of their own) take it, and Close
-	// cancels it, so that Close does not wait out a slow query.
+	// clients (who give no context of their own) and the readers of the
+	// pool's posts take it, and Close cancels it, so that Close does not
+	// wait out a slow query.
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -140,6 +150,9 @@ type connState struct {
 type counters struct {
 	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
 	busy, limited                                                          atomic.Uint64
+	// in a pool: other servers' posts received in notifications, and read
+	// from the table
+	poolCarried, poolRead atomic.Uint64
 	// faults: deliveries dropped or duplicated on purpose
 	faultSeq, dropped, duplicated atomic.Uint64
 }
@@ -163,6 +176,11 @@ type Stats struct {
 	// sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// PoolCarried and PoolRead count, in a pool, the other servers' posts
+	// this server got in their notifications, and those it read from the
+	// table (a notification missed, or a post too large to carry).
+	PoolCarried uint64 `json:"pool_carried,omitempty"`
+	PoolRead    uint64 `json:"pool_read,omitempty"`
 }
 
 // New loads the rooms from the store and returns a hub.
@@ -207,6 +225,14 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 		dbVer: uuidFrom(cfg.Domain, "db"),
 		sem:   make(chan struct{}, cfg.Workers),
 		rooms: map[string]*room{}, sessions: map[sipnet.DialogID]*session{}, byConn: map[*sipnet.Conn]*connState{},
+		pool: cfg.Pool, services: map[string]string{},
+	}
+	for _, u := range cfg.ServiceURIs {
+		aor, err := sipnet.AOR(u)
+		if err != nil {
+			return nil, fmt.Errorf("channel: service URI %q: %w", u, err)
+		}
+		h.services[aor] = u
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	if cfg.Faults.Has(fault.InfoContentType) {
@@ -254,12 +280,14 @@ func (h *Hub) Stats() Stats {
 		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
 		Busy: h.stats.busy.Load(), Limited: h.stats.limited.Load(),
 		FaultDropped: h.stats.dropped.Load(), FaultDuplicated: h.stats.duplicated.Load(),
+		PoolCarried: h.stats.poolCarried.Load(), PoolRead: h.stats.poolRead.Load(),
 	}
 }
 
 // Close cancels the storage reads in flight (a client's history or
-// search), waits for the workers (writes in flight finish) and drops
-// every session.
+// search), waits for the workers (writes in flight finish), stops reading
+// the pool's posts and drops every session. In a pool, the caller stops
+// calling Committed and the other pool methods first.
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
@@ -274,9 +302,21 @@ func (h *Hub) Close() {
 	}
 }
 
-// IsService reports whether aor names one of the channel services.
+// IsService reports whether aor (an address of record: no port) names one
+// of the channel services.
 func (h *Hub) IsService(aor string) bool {
-	return slices.Contains(h.cfg.ServiceURIs, aor)
+	_, ok := h.services[aor]
+	return ok
+}
+
+// serviceURI returns the channel service URI an INVITE to aor opens a
+// session with: the service's own URI, else (another pool server's
+// service, served here) the first.
+func (h *Hub) serviceURI(aor string) string {
+	if u, ok := h.services[aor]; ok {
+		return u
+	}
+	return h.cfg.ServiceURIs[0]
 }
 
 // query runs a storage query for a client of session s on a worker, or
@@ -317,6 +357,15 @@ func (h *Hub) goWork(f func()) {
 		defer func() { <-h.sem }()
 		f()
 	}()
+}
+
+// roomCtx returns a room by id; in a pool, one another server created that
+// this one has not heard of yet is read from the store.
+func (h *Hub) roomCtx(ctx context.Context, id string) *room {
+	if r := h.room(id); r != nil || h.pool == nil {
+		return r
+	}
+	return h.loadRoom(ctx, id)
 }
 
 // queryContext is the context of a storage read a worker runs for a
@@ -374,7 +423,8 @@ func (h *Hub) Room(id string) (store.Room, error) {
 	return r.snapshot(), nil
 }
 
-// Online returns the users online in a room, in join order.
+// Online returns the users online in a room (one entry per session): those
+// on this server in join order, then those on the pool's other servers.
 func (h *Hub) Online(id string) ([]string, error) {
 	r := h.room(id)
 	if r == nil {
@@ -382,9 +432,17 @@ func (h *Hub) Online(id string) ([]string, error) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, 0, len(r.online))
+	out := make([]string, 0, r.onlineCountLocked())
 	for _, s := range r.online {
 		out = append(out, s.user)
+	}
+	// then, in a pool, those online on the other servers (by server)
+	for _, srv := range slices.Sorted(maps.Keys(r.remote)) {
+		for _, u := range slices.Sorted(maps.Keys(r.remote[srv])) {
+			for range r.remote[srv][u] {
+				out = append(out, u)
+			}
+		}
 	}
 	return out, nil
 }
@@ -397,6 +455,9 @@ func (h *Hub) CreateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	}
 	spec.LastSeq = 0
 	spec.Created = h.cfg.Now().UTC()
+	if h.pool != nil && h.loadRoom(ctx, spec.ID) != nil {
+		return store.Room{}, fmt.Errorf("%w: %q", ErrExists, spec.ID)
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, ok := h.rooms[spec.ID]; ok {
@@ -419,7 +480,7 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	if err := spec.Validate(); err != nil {
 		return store.Room{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	r := h.room(spec.ID)
+	r := h.roomCtx(ctx, spec.ID)
 	if r == nil {
 		return store.Room{}, fmt.Errorf("%w: %q", ErrNotFound, spec.ID)
 	}
@@ -442,6 +503,9 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	}
 	r.setInfo(cur)
 	evicted := r.evictUnreadable()
+	for _, s := range evicted {
+		h.leftLocked(r, s)
+	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)
 	return r.snapshot(), nil
@@ -450,7 +514,7 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 // SetRole replaces the holders of a role. Users who can no longer read the
 // room leave it.
 func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []string) error {
-	r := h.room(id)
+	r := h.roomCtx(ctx, id)
 	if r == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
@@ -466,6 +530,9 @@ func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []s
 	}
 	r.setRole(role, users)
 	evicted := r.evictUnreadable()
+	for _, s := range evicted {
+		h.leftLocked(r, s)
+	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)
 	return nil
@@ -475,7 +542,7 @@ func (h *Hub) SetRole(ctx context.Context, id string, role store.Role, users []s
 // from search and refuses joins with 409; its history is kept) or enables
 // it again.
 func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
-	r := h.room(id)
+	r := h.roomCtx(ctx, id)
 	if r == nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
@@ -489,6 +556,9 @@ func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	if disabled {
 		evicted = r.online
 		r.online = nil
+		for _, s := range evicted {
+			h.leftLocked(r, s)
+		}
 	}
 	r.mu.Unlock()
 	h.evicted(r, evicted)
@@ -498,7 +568,7 @@ func (h *Hub) SetDisabled(ctx context.Context, id string, disabled bool) error {
 // Invite records an invitation for user to room; it is listed by getinv
 // until the user joins the room.
 func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation, error) {
-	if h.room(id) == nil {
+	if h.roomCtx(ctx, id) == nil {
 		return store.Invitation{}, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if !store.ValidUser(user) {

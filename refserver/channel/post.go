@@ -83,7 +83,13 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 	p := &pending{hub: h, room: r, tx: tx, msg: m, envid: h.envids.Next()}
 	// Append never blocks: the store's writer needs this room's lock to
 	// deliver what it committed
-	if err := h.st.Append(m, p.durable); err != nil {
+	var err error
+	if h.pool != nil {
+		err = h.postPool(r, p)
+	} else {
+		err = h.st.Append(m, p.durable)
+	}
+	if err != nil {
 		r.mu.Unlock()
 		h.ok(tx)
 		h.stats.busy.Add(1)
@@ -94,7 +100,9 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 		s.reply("grpchat", envid, CodeBusy, text, nil)
 		return
 	}
-	r.nextSeq++
+	if h.pool == nil {
+		r.nextSeq++
+	}
 	r.mu.Unlock()
 }
 
@@ -131,32 +139,12 @@ func (p *pending) durable(err error) {
 	r := p.room
 	r.mu.Lock()
 	b := &h.fanout
-	if p.done != nil {
-		defer func() { p.done <- nil }()
-	}
-	// the delivery faults are about text posts: a file post is delivered
-	// whole unless file-post-author-only is on
-	switch authorOnly := h.cfg.Faults.Has(fault.FilePostAuthorOnly); {
-	case p.msg.File != "" && (authorOnly || !h.cfg.Faults.Empty()):
-		for _, s := range r.online {
-			if !authorOnly || s.user == p.msg.Author {
-				h.stats.deliveries.Add(1)
-				s.sendBodyIn(b, body)
-			}
-		}
-	case h.cfg.Faults.Empty():
-		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
-		for _, s := range r.online {
-			s.sendBodyIn(b, body)
-		}
-	default:
-		body = h.faultyBody(body)
-		for _, s := range r.online {
-			h.deliverFaulty(b, s, p.msg.Author, body)
-		}
-	}
+	h.deliverLocked(r, b, p.msg.Author, body, p.msg.File != "")
 	r.mu.Unlock()
 	b.Flush()
+	if p.done != nil {
+		p.done <- nil
+	}
 }
 
 // sameUser compares an author attribute with a session's address of record.

@@ -36,9 +36,21 @@ type room struct {
 	info    store.Room // roles are kept in roles, not here
 	roles   map[string]roleSet
 	online  []*session
-	nextSeq uint64 // last sequence number handed out
+	nextSeq uint64 // last sequence number handed out (in a pool: delivered here)
 	// letAll: the let-non-members-in fault is on
 	letAll bool
+
+	// in a pool (pool.go): want is the last sequence number known to be
+	// committed, fetching says a reader is at work, ahead holds this
+	// server's committed posts that wait for earlier ones; remote counts
+	// the sessions online on the other servers (server -> user ->
+	// sessions; remoteN in all), local this server's by user
+	want     uint64
+	fetching bool
+	ahead    map[uint64]heldPost
+	remote   map[string]map[string]int
+	remoteN  int
+	local    map[string]int
 }
 
 func newRoom(domain string, r store.Room) *room {

@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
@@ -31,9 +30,13 @@ type session struct {
 	heldTimer *time.Timer
 }
 
-// HandleInvite answers an INVITE to a channel service and opens a session
-// for user (whose identity the caller checked).
-func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, serviceURI string) {
+// HandleInvite answers an INVITE to a channel service (target, an address
+// of record) and opens a session for user (whose identity the caller
+// checked). A target that is not one of the hub's services (another pool
+// server's, sent here by a client that sends everything over one
+// connection) opens a session with the hub's first service.
+func (h *Hub) HandleInvite(tx *sipnet.ServerTx, user, target string) {
+	serviceURI := h.serviceURI(target)
 	// one connection's requests are handled in turn, so the count cannot
 	// change before the session is added
 	h.sessMu.Lock()
@@ -136,6 +139,9 @@ func (h *Hub) endSession(s *session, notify bool) {
 	for _, r := range rooms {
 		r.mu.Lock()
 		removed := r.removeOnline(s)
+		if removed {
+			h.leftLocked(r, s)
+		}
 		r.mu.Unlock()
 		if removed && notify {
 			h.notifyPart(r, s)
@@ -220,22 +226,7 @@ func (s *session) sendReply(name string, cmdEnvID uint64, code int, text string,
 
 // notifyJoinLocked tells the others online in r that s joined; r.mu is held.
 func (h *Hub) notifyJoinLocked(r *room, s *session) {
-	if (h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit) || h.cfg.Faults.Has(fault.NoJoinNotice) {
-		return
-	}
-	var body []byte
-	for _, o := range r.online {
-		if o == s {
-			continue
-		}
-		if body == nil {
-			body = xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{Users: []xccos.UIB{{
-				ID: "0", URI: s.user, Affiliations: []xccos.AIB{{Key: r.affKey(s.user), Domain: h.cfg.Domain, Value: r.id}},
-			}}}).Marshal()
-		}
-		h.stats.notices.Add(1)
-		o.sendBody(body)
-	}
+	h.noticeLocked(r, "join", s.user, s)
 }
 
 // notifyPart tells the others online in r that s left (SIPE's shape:
@@ -243,20 +234,7 @@ func (h *Hub) notifyJoinLocked(r *room, s *session) {
 func (h *Hub) notifyPart(r *room, s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if (h.cfg.NoticeLimit > 0 && len(r.online) > h.cfg.NoticeLimit) || h.cfg.Faults.Has(fault.NoPartNotice) {
-		return
-	}
-	var body []byte
-	for _, o := range r.online {
-		if o == s {
-			continue
-		}
-		if body == nil {
-			body = partNotice(h, r, s.user)
-		}
-		h.stats.notices.Add(1)
-		o.sendBody(body)
-	}
+	h.noticeLocked(r, "part", s.user, s)
 }
 
 // sendPart tells to, whose session was removed from r by the server (room
@@ -264,6 +242,12 @@ func (h *Hub) notifyPart(r *room, s *session) {
 func (h *Hub) sendPart(to *session, r *room, who *session) {
 	h.stats.notices.Add(1)
 	to.sendBody(partNotice(h, r, who.user))
+}
+
+func joinNotice(h *Hub, r *room, user string) []byte {
+	return xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{Users: []xccos.UIB{{
+		ID: "0", URI: user, Affiliations: []xccos.AIB{{Key: r.affKey(user), Domain: h.cfg.Domain, Value: r.id}},
+	}}}).Marshal()
 }
 
 func partNotice(h *Hub, r *room, user string) []byte {

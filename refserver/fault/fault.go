@@ -68,6 +68,10 @@ const (
 	FilePostAuthorOnly  Name = "file-post-author-only"
 	SearchIgnoreAuthor  Name = "msgsrch-ignore-author"
 	SearchAllRooms      Name = "msgsrch-all-rooms"
+	NoChallenge         Name = "no-challenge"
+	BadServerSignature  Name = "bad-server-signature"
+	AcceptUnsigned      Name = "accept-unsigned"
+	NoIdentityBinding   Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -125,6 +129,10 @@ var catalog = []Fault{
 	{FilePostAuthorOnly, []string{ruleid.FilePostFanout}, nil, "a file post is delivered to its uploader only, not to the other members online"},
 	{SearchIgnoreAuthor, []string{ruleid.SearchMatch}, nil, "cmd:msgsrch ignores the author criterion"},
 	{SearchAllRooms, []string{ruleid.SearchAccess}, nil, "cmd:msgsrch searches every room, whether the user may read it or not, disabled ones included"},
+	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
+	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
+	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
+	{NoIdentityBinding, []string{ruleid.Identity}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID, ruleid.SearchMatch, ruleid.SearchAccess}, nil, "cmd:msgsrch is answered 200 and never replied to (so no search can be judged either)"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},

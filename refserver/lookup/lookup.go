@@ -1,6 +1,7 @@
 // Package lookup is the reference server's lookup service, the shared URI
-// (sip:ocschat@domain) that hands each client the URI of a channel service,
-// round-robin over the pool. It answers both flows of the protocol:
+// (sip:ocschat@domain) that hands each client the URI of a channel service
+// of the pool's live servers, round-robin or to the least loaded server
+// (Policy). It answers both flows of the protocol:
 //
 //   - the real-client flow (SIPE, Lync): INVITE with SDP, 200, ACK, INFO
 //     cmd:requri, 200, INFO rpl:requri from the service, then the client's
@@ -34,10 +35,57 @@ const (
 	DefaultMaxDialogsPerUser = 16
 )
 
+// Policy is how the service chooses the channel service it hands out.
+type Policy int
+
+// Policies.
+const (
+	// RoundRobin hands out every channel service of every live server in
+	// turn.
+	RoundRobin Policy = iota
+	// LeastLoaded hands out a channel service of the server with the
+	// fewest sessions (as it last reported them, plus those this service
+	// sent it since), round-robin among that server's channel services.
+	LeastLoaded
+)
+
+// ParsePolicy reads "round-robin" or "least-loaded".
+func ParsePolicy(s string) (Policy, error) {
+	switch s {
+	case "round-robin", "":
+		return RoundRobin, nil
+	case "least-loaded":
+		return LeastLoaded, nil
+	}
+	return 0, fmt.Errorf("lookup policy %q: want round-robin or least-loaded", s)
+}
+
+// Server is one server (or, on a server alone, one channel service) that
+// the service may hand out.
+type Server struct {
+	ID   string   `json:"id"`
+	URIs []string `json:"uris"` // its channel services
+	// Load is its number of sessions.
+	Load int64 `json:"load"`
+}
+
+// Directory lists the servers to hand out; refserver's pool membership
+// implements it.
+type Directory interface {
+	// Servers returns the live servers, by ID, with a generation number
+	// that changes whenever their loads were measured again. The caller
+	// does not change the slice.
+	Servers() (servers []Server, generation uint64)
+}
+
 // Config configures the service.
 type Config struct {
-	URI            string   // sip:ocschat@domain
-	Channels       []string // channel service URIs, handed out in turn
+	URI      string   // sip:ocschat@domain
+	Channels []string // channel service URIs, handed out in turn (without a Directory)
+	// Directory, when set, lists the servers to hand out instead of
+	// Channels (a pool).
+	Directory      Directory
+	Policy         Policy
 	Endpoint       *sipnet.Endpoint
 	CancelWait     time.Duration
 	SessionExpires int
@@ -56,6 +104,12 @@ type Service struct {
 	cfg    Config
 	envids *ua.EnvIDs
 	next   atomic.Uint64
+
+	// least-loaded: sessions handed to each server since its load was
+	// measured (generation gen)
+	pickMu sync.Mutex
+	gen    uint64
+	handed map[string]int64
 
 	mu      sync.Mutex
 	dialogs map[sipnet.DialogID]*dialog
@@ -122,14 +176,67 @@ func (s *Service) Close() {
 	<-s.done
 }
 
-// pick returns the next channel service URI, round-robin.
+// pick returns the channel service URI to hand out.
 func (s *Service) pick() string {
 	s.lookups.Add(1)
+	servers := s.servers()
 	if s.cfg.Faults.Has(fault.NoRoundRobin) {
-		return s.cfg.Channels[0]
+		return servers[0].URIs[0]
 	}
 	n := s.next.Add(1) - 1
-	return s.cfg.Channels[n%uint64(len(s.cfg.Channels))]
+	if s.cfg.Policy == LeastLoaded && len(servers) > 1 {
+		srv := s.leastLoaded(servers)
+		return srv.URIs[n%uint64(len(srv.URIs))]
+	}
+	total := 0
+	for _, srv := range servers {
+		total += len(srv.URIs)
+	}
+	k := int(n % uint64(total))
+	for _, srv := range servers {
+		if k < len(srv.URIs) {
+			return srv.URIs[k]
+		}
+		k -= len(srv.URIs)
+	}
+	return servers[0].URIs[0]
+}
+
+// servers returns what to hand out: the directory's servers that have a
+// channel service, else this server's channel services.
+func (s *Service) servers() []Server {
+	if s.cfg.Directory != nil {
+		all, _ := s.cfg.Directory.Servers()
+		ok := all[:0:0]
+		for _, srv := range all {
+			if len(srv.URIs) > 0 {
+				ok = append(ok, srv)
+			}
+		}
+		if len(ok) > 0 {
+			return ok
+		}
+	}
+	return []Server{{URIs: s.cfg.Channels}}
+}
+
+// leastLoaded picks the server with the fewest sessions, counting those
+// this service sent it since its load was measured; ties go to the first.
+func (s *Service) leastLoaded(servers []Server) Server {
+	_, gen := s.cfg.Directory.Servers()
+	s.pickMu.Lock()
+	defer s.pickMu.Unlock()
+	if gen != s.gen || s.handed == nil {
+		s.gen, s.handed = gen, map[string]int64{}
+	}
+	best := 0
+	for i := range servers {
+		if servers[i].Load+s.handed[servers[i].ID] < servers[best].Load+s.handed[servers[best].ID] {
+			best = i
+		}
+	}
+	s.handed[servers[best].ID]++
+	return servers[best]
 }
 
 func (s *Service) requriReply(cmdEnvID uint64) *xccos.Envelope {

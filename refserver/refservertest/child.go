@@ -41,6 +41,16 @@ const ChildCPUProfileEnv = "GCLOAD_CHILD_CPUPROFILE"
 // standard output, serves until standard input closes, closes the server
 // and returns true. It returns false at once when env is not set.
 func ChildMain(env string, options func(arg string) ([]refserver.Option, error)) bool {
+	return ChildMainWith(env, func(arg string) (embedded.Options, error) {
+		opts, err := options(arg)
+		return embedded.Options{Options: opts}, err
+	})
+}
+
+// ChildMainWith is ChildMain with the whole embedded server's options
+// (its transports: a TLS listener's CA file is printed after the address,
+// for StartChild to read into Child.CA).
+func ChildMainWith(env string, options func(arg string) (embedded.Options, error)) bool {
 	arg, ok := os.LookupEnv(env)
 	if !ok {
 		return false
@@ -51,17 +61,19 @@ func ChildMain(env string, options func(arg string) ([]refserver.Option, error))
 		os.Exit(1)
 	}
 	defer os.RemoveAll(dir)
-	opts, err := options(arg)
+	o, err := options(arg)
 	if err == nil {
+		o.Dir = dir
 		var srv *embedded.Server
-		if srv, err = embedded.Start(context.Background(), embedded.Options{Dir: dir, Options: opts}); err == nil {
+		if srv, err = embedded.Start(context.Background(), o); err == nil {
 			defer srv.Close()
 			if prof := os.Getenv(ChildCPUProfileEnv); prof != "" {
 				if f, perr := os.Create(prof); perr == nil && pprof.StartCPUProfile(f) == nil {
 					defer func() { pprof.StopCPUProfile(); f.Close() }()
 				}
 			}
-			fmt.Println(srv.TCPAddr())
+			tg := srv.Target()
+			fmt.Println(strings.TrimSpace(tg.Server() + " " + tg.CA))
 			_, _ = io.Copy(io.Discard, os.Stdin) // until the parent closes it
 			return true
 		}
@@ -73,11 +85,12 @@ func ChildMain(env string, options func(arg string) ([]refserver.Option, error))
 
 // Child is a reference server running in a child process.
 type Child struct {
-	// Addr is the server's TCP address.
-	Addr string
-	cmd  *exec.Cmd
-	in   io.Closer
-	wait sync.Once
+	// Addr is the server's address: host:port, or tls://host:port when
+	// its first transport is TLS (then CA is the file of its CA).
+	Addr, CA string
+	cmd      *exec.Cmd
+	in       io.Closer
+	wait     sync.Once
 }
 
 // StartChild re-executes the test binary with env=arg (see ChildMain) and
@@ -105,7 +118,8 @@ func StartChild(tb testing.TB, env, arg string) *Child {
 		_ = cmd.Wait()
 		tb.Fatalf("refservertest: server process: %q %v", line, err)
 	}
-	c := &Child{Addr: strings.TrimSpace(line), cmd: cmd, in: in}
+	addr, ca, _ := strings.Cut(strings.TrimSpace(line), " ")
+	c := &Child{Addr: addr, CA: ca, cmd: cmd, in: in}
 	tb.Cleanup(func() { c.in.Close(); c.wait.Do(func() { _ = c.cmd.Wait() }) })
 	return c
 }

@@ -196,6 +196,15 @@ type Invitation struct {
 	Created time.Time `json:"created"`
 }
 
+// Presence is how many sessions a user has online in a room on one server
+// of a pool (0: none, the user left).
+type Presence struct {
+	Room, User string
+	Sessions   int
+	// Server is the server they are on.
+	Server string
+}
+
 // Stats are counters of the storage engine.
 type Stats struct {
 	Appended uint64 // messages made durable

@@ -255,6 +255,12 @@ type roomRow struct {
 	Bad                                                                                                bool
 }
 
+// serverRow is one server's share of a run on several servers.
+type serverRow struct {
+	Server, Users, Posts, Deliveries, Errors, SessionsLost, Reconnected, CPU string
+	Killed, Bad                                                              bool
+}
+
 type ruleRow struct {
 	ID, Title, Ref, Violations string
 	Bad, NotExercised          bool
@@ -292,6 +298,8 @@ type view struct {
 	Delivery  []kv
 	Rooms     []roomRow
 	RoomsNote string
+
+	Servers []serverRow
 
 	Counters []counterRow
 
@@ -380,7 +388,11 @@ func build(r *reports.Result, env Env) *view {
 		{Key: "spoofed", Value: reports.FormatCount(d.Spoofed), Class: bad(d.Spoofed)},
 		{Key: "extra (members joining or leaving)", Value: reports.FormatCount(d.Extra)},
 	}
+	if d.MissedOffline > 0 || s.Counters[reports.CounterReconnected] > 0 {
+		v.Delivery = append(v.Delivery, kv{Key: "missed while offline (found in history after reconnecting)", Value: reports.FormatCount(d.MissedOffline)})
+	}
 	v.Rooms, v.RoomsNote = rooms(s.Rooms)
+	v.Servers = servers(s.Servers)
 
 	v.Counters = counterRows(s.Counters, false)
 
@@ -765,4 +777,23 @@ func bytesSize(n uint64) string {
 		return num(float64(n)/(1<<20)) + " MiB"
 	}
 	return num(float64(n)/(1<<30)) + " GiB"
+}
+
+// servers are the rows of the servers table: each server's share of a run
+// on several servers (summary.json servers).
+func servers(scs []reports.ServerCounts) []serverRow {
+	var rows []serverRow
+	for _, sc := range scs {
+		cpu := "–"
+		if sc.CPUSeconds > 0 {
+			cpu = strconv.FormatFloat(sc.CPUSeconds, 'f', 2, 64)
+		}
+		rows = append(rows, serverRow{
+			Server: sc.Server, Users: reports.FormatCount(sc.Users), Posts: reports.FormatCount(sc.Posts),
+			Deliveries: reports.FormatCount(sc.Deliveries), Errors: reports.FormatCount(sc.Errors),
+			SessionsLost: reports.FormatCount(sc.SessionsLost), Reconnected: reports.FormatCount(sc.Reconnected), CPU: cpu,
+			Killed: sc.Killed, Bad: sc.Errors > 0 || sc.SessionsLost > 0,
+		})
+	}
+	return rows
 }

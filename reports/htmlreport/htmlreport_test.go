@@ -673,3 +673,37 @@ func TestPhasesAndGlossary(t *testing.T) {
 		t.Error("the glossary's text is not rendered")
 	}
 }
+
+// TestServers: a run on several servers has a Servers section with each
+// server's share from summary.json (the killed one marked, one with lost
+// sessions flagged) and the posts its users missed while offline; a run
+// on one server has neither.
+func TestServers(t *testing.T) {
+	r := synthetic(500, 30, 40)
+	b := render(t, r, testEnv())
+	if html := string(b); strings.Contains(html, `id="servers"`) || strings.Contains(html, "missed while offline") {
+		t.Fatal("a run without servers has a Servers section or an offline row")
+	}
+	r.Summary.Servers = []reports.ServerCounts{
+		{Server: "127.0.0.1:5061", Users: 260, Posts: 1200, Deliveries: 34567, Reconnected: 40, CPUSeconds: 12.345},
+		{Server: "127.0.0.1:5062", Users: 240, Posts: 300, Deliveries: 9000, Errors: 3, SessionsLost: 40, Killed: true},
+	}
+	r.Summary.Delivery.MissedOffline = 77
+	r.Summary.Counters[reports.CounterReconnected] = 40
+	b = render(t, r, testEnv())
+	els := parseXHTML(t, b)
+	if got := strings.Join(sectionOrder(els), " "); !strings.Contains(got, "delivery servers counters") {
+		t.Errorf("sections %q: want servers after delivery", got)
+	}
+	html := string(b)
+	for _, want := range []string{
+		`<a href="#servers">Servers</a>`,
+		`<tr><td>127.0.0.1:5061</td><td class="n">260</td><td class="n">1,200</td><td class="n">34,567</td><td class="n">0</td><td class="n">0</td><td class="n">40</td><td class="n">12.35</td></tr>`,
+		`<tr class="bad"><td>127.0.0.1:5062 (killed)</td><td class="n">240</td><td class="n">300</td><td class="n">9,000</td><td class="n">3</td><td class="n">40</td><td class="n">0</td><td class="n">–</td></tr>`,
+		`<tr><th>missed while offline (found in history after reconnecting)</th><td class="n">77</td></tr>`,
+	} {
+		if !strings.Contains(html, want) {
+			t.Errorf("report lacks %s", want)
+		}
+	}
+}

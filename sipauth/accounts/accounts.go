@@ -159,6 +159,23 @@ func Load(r io.Reader, name string) ([]Credential, error) {
 	return out, nil
 }
 
+// Validate checks what Store.Add checks, without hashing: a sip: URI
+// with a user and a host, a login without quotes or control characters
+// (DOMAIN\user well formed), a password. The error never shows the
+// password.
+func (c Credential) Validate() error {
+	if _, _, ok := splitURI(c.URI); !ok {
+		return fmt.Errorf("%q is not a sip: URI with a user and a host", c.URI)
+	}
+	if err := checkLogin(c.User); err != nil {
+		return fmt.Errorf("%s: user: %w", c.URI, err)
+	}
+	if c.Password == "" {
+		return fmt.Errorf("%s: empty password", c.URI)
+	}
+	return nil
+}
+
 func checkLogin(u string) error {
 	if strings.ContainsAny(u, "\"\r\n\t") {
 		return fmt.Errorf("%q holds a quote or a control character", u)

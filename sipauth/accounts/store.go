@@ -3,6 +3,7 @@ package accounts
 import (
 	"encoding/hex"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 
@@ -205,4 +206,16 @@ func (a *Account) String() string {
 		return a.URI
 	}
 	return a.URI + " (login " + a.Login + ")"
+}
+
+// List returns the accounts' URIs and logins (no hashes), sorted by URI.
+func (s *Store) List() []Account {
+	s.mu.RLock()
+	out := make([]Account, 0, len(s.byURI))
+	for _, a := range s.byURI {
+		out = append(out, Account{URI: a.URI, Login: a.Login})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].URI < out[j].URI })
+	return out
 }

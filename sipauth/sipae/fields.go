@@ -179,3 +179,12 @@ func assertedIdentity(v string) (sipURI, telURI string) {
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
+
+// SplitAddr splits a From or To header value into the URI and the tag a
+// signature covers (as Fields.SetMessage reads them): the URI inside
+// <...>, or an addr-spec up to ';', and the tag parameter.
+func SplitAddr(v string) (uri, tag string) { return addrAndTag(v) }
+
+// AssertedIdentity returns the sip: and tel: URIs a signature covers of a
+// P-Asserted-Identity (or P-Preferred-Identity) value.
+func AssertedIdentity(v string) (sipURI, telURI string) { return assertedIdentity(v) }

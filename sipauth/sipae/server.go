@@ -203,6 +203,42 @@ func (s *Server) Authorize(value string, f *Fields) (*ServerSA, *sipauth.Field, 
 	return sa, nil, nil
 }
 
+// ErrOtherSA is returned by Check when the credentials name another
+// association than the one given (by their opaque): look it up with
+// Authorize instead.
+var ErrOtherSA = errors.New("sipae: the credentials name another security association")
+
+// Check verifies the signed credentials of a message (value, from its
+// Authorization header; f its message fields) against sa, the association
+// the caller expects (the one of the message's user on its connection),
+// without looking associations up: no lock but sa's own. It returns
+// ErrOtherSA when value names another association (or carries a sign-in's
+// gssapi-data), ErrExpired for an association past its lifetime, and
+// otherwise what Authorize would for a signed message.
+func (s *Server) Check(sa *ServerSA, value string, f *Fields) error {
+	p, err := scanAuth(value, "crand", "cnum", "response")
+	if err != nil {
+		return err
+	}
+	if p.hasGSSAPI || p.opaque != sa.opaque {
+		return ErrOtherSA
+	}
+	if !eq(p.scheme, "ntlm") {
+		return fmt.Errorf("%w: scheme %q", ErrNoCredentials, p.scheme)
+	}
+	if !strings.EqualFold(p.realm, s.cfg.Realm) || !strings.EqualFold(p.target, s.cfg.TargetName) {
+		return fmt.Errorf("%w: realm %q targetname %q", ErrWrongTarget, p.realm, p.target)
+	}
+	if !s.cfg.Now().Before(sa.expires) {
+		s.Drop(sa)
+		return fmt.Errorf("%w: %s expired at %s", ErrExpired, p.opaque, sa.expires.Format(time.RFC3339))
+	}
+	if p.sig == "" || !p.hasRand || !p.hasNum {
+		return fmt.Errorf("%w: no crand, cnum and response", ErrUnsigned)
+	}
+	return sa.verifyFrom(p, f)
+}
+
 // challenge makes an NTLM CHALLENGE under a new opaque.
 func (s *Server) challenge(now time.Time) (*sipauth.Field, error) {
 	ch, err := ntlm.NewChallenge(s.cfg.NTLM, s.cfg.Rand)
@@ -352,12 +388,16 @@ func (sa *ServerSA) Sign(dst []byte, f *Fields) []byte {
 	return sa.appendAuth(dst, f, sa.head, "srand", "snum", "rspauth", nil)
 }
 
-func (a *sa) head(dst []byte) []byte {
-	dst = append(dst, `NTLM qop="auth", opaque="`...)
+// head appends what comes before the signature parameters, made once per
+// association: NTLM qop="auth", opaque="…", realm="…", targetname="…".
+func (a *sa) head(dst []byte) []byte { return append(dst, a.headStr...) }
+
+func (a *sa) makeHead() string {
+	dst := []byte(`NTLM qop="auth", opaque="`)
 	dst = append(dst, a.opaque...)
 	dst = append(dst, `", realm="`...)
 	dst = append(dst, a.realm...)
 	dst = append(dst, `", targetname="`...)
 	dst = append(dst, a.target...)
-	return append(dst, '"')
+	return string(append(dst, '"'))
 }

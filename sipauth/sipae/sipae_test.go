@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"hash/crc32"
+	mrand "math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -805,6 +806,64 @@ func FuzzAuthorize(f *testing.F) {
 		sa, _, err := srv.Authorize(v, request("REGISTER", "x", 1))
 		if sa != nil && err == nil {
 			t.Fatalf("authorized %q as %q", v, sa.User)
+		}
+	})
+}
+
+// TestScanAuthFastAgrees: whatever the one-pass reader of signed headers
+// accepts, the general scanner reads the same way; the values signers
+// write are taken by it.
+func TestScanAuthFastAgrees(t *testing.T) {
+	corpus := []string{
+		`NTLM qop="auth", opaque="2BDBAC9D", realm="SIP Communications Service", targetname="gc.example.com", crand="13317733", cnum="1", response="0100000029618e9651b65a7764000000"`,
+		`NTLM qop="auth", realm="SIP Communications Service", targetname="gc.example.com", gssapi-data="", version=3`,
+		`NTLM rspauth="01000000", srand="A", snum="2", opaque="x", qop="auth", targetname="t", realm="r"`,
+		`Digest username="a", realm="b"`, `NTLM a="b\"c"`, `NTLM a=b,c=d`, `NTLM a="\x01"`, `NTLM  a=b`, `NTLM a=b,`, `NTLM version=x`,
+		`NTLM a="é", b=c`, `NTLM a=b , c=d`, `NTLM`, ``, `NTLM a="unterminated`, `NTLM a=`, `a=b`,
+	}
+	fast := 0
+	rng := mrand.New(mrand.NewPCG(3, 4))
+	for round := 0; round < 20000; round++ {
+		v := corpus[round%len(corpus)]
+		if round >= len(corpus) { // mutate a byte or two
+			b := []byte(v)
+			for k := 0; k < 1+rng.IntN(2) && len(b) > 0; k++ {
+				alphabet := " \",=\\\tab\x01"
+				b[rng.IntN(len(b))] = alphabet[rng.IntN(len(alphabet))]
+			}
+			v = string(b)
+		}
+		for _, names := range [][3]string{{"crand", "cnum", "response"}, {"srand", "snum", "rspauth"}} {
+			got, ok := scanAuthFast(v, names[0], names[1], names[2])
+			if !ok {
+				continue
+			}
+			fast++
+			want, err := scanAuthGeneral(v, names[0], names[1], names[2])
+			if err != nil || got != want {
+				t.Fatalf("%q: fast %+v, general %+v (%v)", v, got, want, err)
+			}
+		}
+	}
+	if _, ok := scanAuthFast(corpus[0], "crand", "cnum", "response"); !ok || fast < 100 {
+		t.Fatalf("the fast reader took %d values, and not a signer's", fast)
+	}
+}
+
+func BenchmarkScanAuth(b *testing.B) {
+	v := `NTLM qop="auth", opaque="2BDBAC9D", realm="SIP Communications Service", targetname="gc.example.com", crand="13317733", cnum="1", response="0100000029618e9651b65a7764000000"`
+	b.Run("fast", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := scanAuth(v, "crand", "cnum", "response"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("general", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := scanAuthGeneral(v, "crand", "cnum", "response"); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

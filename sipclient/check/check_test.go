@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"slices"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/ruleid"
+	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipclient/check"
 	sut "github.com/gcload/gcload/target"
 )
@@ -25,13 +27,25 @@ const domain = "conform.test"
 // target starts a reference server with faults and returns the suite's
 // target for it (two channel services, rooms made through the admin API).
 func target(t *testing.T, faults fault.Set) check.Target {
+	users := refservertest.Users(domain, 4)
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults),
+		refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(credentials(users)...),
 		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir()}))
 	return check.Target{
-		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken},
+		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken, Password: "pass{i}"},
 		ChannelServices: 2,
-		Users:           refservertest.Users(domain, 4),
+		Users:           users,
 	}
+}
+
+// credentials are the accounts of users with the password pattern
+// pass{i} the targets give.
+func credentials(users []string) []accounts.Credential {
+	out := make([]accounts.Credential, len(users))
+	for i, u := range users {
+		out[i] = accounts.Credential{URI: u, Password: fmt.Sprintf("pass%d", i)}
+	}
+	return out
 }
 
 func run(t *testing.T, tg check.Target, o check.Options) *check.Report {
@@ -278,6 +292,35 @@ func TestServerInfoNeverReplied(t *testing.T) {
 	sort.Strings(got)
 	if !slices.Equal(got, []string{"limits/message-size", "reply/commandid-envid"}) || !strings.Contains(strings.Join(details, "\n"), "within 1s") {
 		t.Fatalf("failed %v:\n%s", got, strings.Join(details, "\n"))
+	}
+}
+
+// TestAuthRulesWithoutCredentials: against a server that authenticates
+// nobody and with no credentials the sign-in rules are skipped, saying
+// why; against a digest server the NTLM-only rules are skipped and the
+// others pass.
+func TestAuthRulesWithoutCredentials(t *testing.T) {
+	sel, err := check.SelectRules([]string{"auth/", "register/sipe-headers"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := refservertest.Start(t, refserver.WithDomain(domain))
+	tg := check.Target{Target: sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken}, Users: refservertest.Users(domain, 4)}
+	rep := run(t, tg, check.Options{Rules: sel})
+	for _, r := range rep.Results {
+		if strings.HasPrefix(r.ID, "auth/") && (r.Status != check.Skip || !strings.Contains(r.Skipped, "no credentials")) {
+			t.Errorf("%s: %s %q, want skipped for want of credentials", r.ID, r.Status, r.Skipped)
+		}
+	}
+	users := refservertest.Users(domain, 4)
+	dg := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithAuth(refserver.AuthDigest), refserver.WithAccounts(credentials(users)...))
+	tg = check.Target{Target: sut.Target{Servers: []string{dg.TCPAddr()}, Domain: domain, Admin: dg.AdminURL(), AdminToken: refservertest.AdminToken, Password: "pass{i}"}, Users: users}
+	rep = run(t, tg, check.Options{Rules: sel})
+	want := map[string]check.Status{"auth/challenge": check.Pass, "auth/identity": check.Pass, "auth/server-signature": check.Skip, "auth/refuse-unsigned": check.Skip, "register/sipe-headers": check.Pass}
+	for _, r := range rep.Results {
+		if r.Status != want[r.ID] {
+			t.Errorf("digest: %s %s %q, want %s%s", r.ID, r.Status, r.Skipped, want[r.ID], describe(rep))
+		}
 	}
 }
 

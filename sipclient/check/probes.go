@@ -27,6 +27,7 @@ var probes = []probe{
 	{"fanout", []string{ruleid.JoinNotice, ruleid.ExactlyOnce, ruleid.AuthorEcho, ruleid.Order, ruleid.NoSpoofing, ruleid.ChatFields, ruleid.PartNotice, ruleid.HistoryOrder}, probeFanout},
 	{"limits", []string{ruleid.MessageSize}, probeLimits},
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
+	{"auth", []string{ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity}, probeAuth},
 	{"files", fileRules, probeFiles},
 	{"msgsrch", searchRules, probeMsgSearch},
 }
@@ -106,7 +107,12 @@ type member struct {
 // newClient makes a client of user; the probe closes it.
 func (s *suite) newClient(pr *probeRun, user string, flow sipclient.Flow) (*member, error) {
 	in := &inbox{bell: s.bell}
-	c, err := sipclient.New(sipclient.Config{User: user, Server: s.t.Server(), Lookup: s.t.Lookup, Flow: flow, Router: s.router, OnEvent: in.add})
+	cfg, err := s.setup.Config(user)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent = s.t.Lookup, flow, s.router, in.add
+	c, err := sipclient.New(cfg)
 	if err != nil {
 		return nil, err
 	}

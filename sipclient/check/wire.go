@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -13,32 +14,65 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/ruleid"
+	"github.com/gcload/gcload/sipauth"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipauth/digest"
+	"github.com/gcload/gcload/sipauth/sipae"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipnet"
 )
 
 // wire is a raw SIP connection: the probes that need requests no
 // well-behaved client library sends (no Via branch, an unknown dialog, a
-// bare keep-alive) write them byte for byte.
+// bare keep-alive, an unsigned or badly signed request, a request From
+// another user) write them byte for byte. It signs in as its user with
+// the target's credentials (NTLM or digest) and, after an NTLM sign-in,
+// signs what it sends unless told not to.
 type wire struct {
 	s     *suite
 	c     net.Conn
 	r     *bufio.Reader
 	user  string // sip:user@domain
 	local string // host:port
+	tr    string // the Via transport: TCP or TLS
 	cseq  int
+	sa    *sipae.ClientSA // after an NTLM sign-in
 }
 
 func (s *suite) dialWire(ctx context.Context, user string) (*wire, error) {
 	d := net.Dialer{Timeout: s.o.Timeout}
-	c, err := d.DialContext(ctx, "tcp", s.t.Server())
+	c, err := d.DialContext(ctx, "tcp", s.setup.Addr)
 	if err != nil {
 		return nil, err
 	}
+	tr := "TCP"
+	if s.setup.Transport == sipnet.TLS {
+		cfg := s.setup.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName, _, _ = net.SplitHostPort(s.setup.Addr)
+		}
+		tc := tls.Client(c, cfg)
+		hctx, cancel := context.WithTimeout(ctx, s.o.Timeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		c, tr = tc, "TLS"
+	}
 	aor, _ := sipnet.AOR(user)
-	return &wire{s: s, c: c, r: bufio.NewReader(c), user: aor, local: c.LocalAddr().String()}, nil
+	return &wire{s: s, c: c, r: bufio.NewReader(c), user: aor, local: c.LocalAddr().String(), tr: tr}, nil
 }
 
 func (w *wire) Close() error { return w.c.Close() }
+
+// Signing of a wire request.
+const (
+	signed   = iota // with the association, after an NTLM sign-in
+	unsigned        // no Authorization header
+	tampered        // a signature with one digit changed
+)
 
 // req is a request to write.
 type req struct {
@@ -47,34 +81,46 @@ type req struct {
 	callID       string
 	fromTag      string
 	toTag        string
+	from         string // default the wire's user
 	to           string // default the user
 	ctype        string
 	body         string
 	extra        []string
+	auth         string // an Authorization value to send (sign-in)
+	sign         int    // signed, unsigned, tampered
 }
 
 // send writes a request and returns its CSeq number and branch.
 func (w *wire) send(r req) (cseq int, branch string, err error) {
 	w.cseq++
 	cseq = w.cseq
-	via := "SIP/2.0/TCP " + w.local
+	via := "SIP/2.0/" + w.tr + " " + w.local
 	if r.branch {
 		branch = "z9hG4bK" + sipnet.NewTag()
 		via += ";branch=" + branch
 	}
+	from := r.from
+	if from == "" {
+		from = w.user
+	}
 	to := r.to
 	if to == "" {
-		to = w.user
+		to = from
 	}
 	toTag := ""
 	if r.toTag != "" {
 		toTag = ";tag=" + r.toTag
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: <%s>%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:%s@%s;transport=tcp>\r\nUser-Agent: gcload-conform\r\n",
-		r.method, r.ruri, via, w.user, r.fromTag, to, toTag, r.callID, cseq, r.method, sipnet.UserOf(w.user), w.local)
+	fmt.Fprintf(&b, "%s %s SIP/2.0\r\nVia: %s\r\nMax-Forwards: 70\r\nFrom: <%s>;tag=%s\r\nTo: <%s>%s\r\nCall-ID: %s\r\nCSeq: %d %s\r\nContact: <sip:%s@%s;transport=%s>\r\nUser-Agent: gcload-conform\r\n",
+		r.method, r.ruri, via, from, r.fromTag, to, toTag, r.callID, cseq, r.method, sipnet.UserOf(w.user), w.local, strings.ToLower(w.tr))
 	for _, h := range r.extra {
 		b.WriteString(h + "\r\n")
+	}
+	if r.auth != "" {
+		b.WriteString("Authorization: " + r.auth + "\r\n")
+	} else if w.sa != nil && r.sign != unsigned {
+		b.WriteString(w.signature(b.String(), r))
 	}
 	if r.ctype != "" {
 		b.WriteString("Content-Type: " + r.ctype + "\r\n")
@@ -82,6 +128,101 @@ func (w *wire) send(r req) (cseq int, branch string, err error) {
 	fmt.Fprintf(&b, "Content-Length: %d\r\n\r\n%s", len(r.body), r.body)
 	_, err = io.WriteString(w.c, b.String())
 	return cseq, branch, err
+}
+
+// signature is the Authorization line that signs a request whose headers
+// so far are head (the signed fields are all in them).
+func (w *wire) signature(head string, r req) string {
+	m, err := sipnet.Scan([]byte(head + "Content-Length: 0\r\n\r\n"))
+	if err != nil {
+		return ""
+	}
+	var f sipae.Fields
+	m.SignedFields(&f)
+	v := w.sa.Sign(nil, &f)
+	if r.sign == tampered {
+		i := len(v) - 2 // the last digit of the response
+		v[i] = "10"[v[i]&1]
+	}
+	return "Authorization: " + string(v) + "\r\n"
+}
+
+// register sends a REGISTER (with an Authorization value, or none).
+func (w *wire) register(tag, callID, auth string) (*sipnet.Message, error) {
+	return w.do(req{method: "REGISTER", ruri: "sip:" + w.s.t.Domain, branch: true, callID: callID, fromTag: tag, extra: []string{"Expires: 300"}, auth: auth})
+}
+
+// signIn registers the wire's user, answering the server's challenges
+// with the target's credentials as a client does (NTLM, else digest).
+// The first answer (to a REGISTER without credentials) is returned too,
+// for the challenge rule.
+func (w *wire) signIn(tag string) (first, final *sipnet.Message, err error) {
+	callID := newID()
+	res, err := w.register(tag, callID, "")
+	if err != nil {
+		return nil, nil, err
+	}
+	first = res
+	if res.StatusCode != 401 && res.StatusCode != 407 {
+		return first, res, nil
+	}
+	cred, ok, err := w.s.setup.Credential(w.user)
+	if err != nil || !ok {
+		return first, res, fmt.Errorf("REGISTER answered %d and the target has no credentials for %s (%v)", res.StatusCode, w.user, err)
+	}
+	challenges := res.Headers("WWW-Authenticate")
+	if offer, err := sipae.FindNTLM(challenges); err == nil && w.s.setup.Auth != sipclient.AuthDigest {
+		user, domain := sipae.SplitLogin(loginOf(cred))
+		cli := sipae.NewClient(sipae.ClientConfig{User: user, Domain: domain, Password: cred.Password})
+		step2, err := cli.Begin(offer)
+		if err != nil {
+			return first, res, err
+		}
+		if res, err = w.register(tag, callID, step2); err != nil {
+			return first, res, err
+		}
+		ch, err := sipae.FindNTLM(res.Headers("WWW-Authenticate"))
+		if err != nil {
+			return first, res, fmt.Errorf("the second REGISTER answered %d without an NTLM challenge: %w", res.StatusCode, err)
+		}
+		step3, sa, err := cli.Continue(ch, nil)
+		if err != nil {
+			return first, res, err
+		}
+		if res, err = w.register(tag, callID, step3); err != nil {
+			return first, res, err
+		}
+		if res.StatusCode == 200 {
+			w.sa = sa
+		}
+		return first, res, nil
+	}
+	for _, v := range challenges {
+		f, err := sipauth.Parse(v)
+		if err != nil {
+			continue
+		}
+		ch, err := digest.ParseChallenge(f)
+		if err != nil {
+			continue
+		}
+		cr, err := digest.Respond(ch, "REGISTER", "sip:"+w.s.t.Domain, loginOf(cred), cred.Password, 1, sipnet.NewTag())
+		if err != nil {
+			return first, res, err
+		}
+		res, err = w.register(tag, callID, cr.Field().String())
+		return first, res, err
+	}
+	return first, res, fmt.Errorf("REGISTER answered %d with no challenge the suite answers (%q)", res.StatusCode, challenges)
+}
+
+// loginOf is the user name a credential signs in with: its login, or
+// its address (user@host).
+func loginOf(c accounts.Credential) string {
+	if c.User != "" {
+		return c.User
+	}
+	return strings.TrimPrefix(strings.ToLower(c.URI), "sip:")
 }
 
 // errClosed: the server closed the connection.
@@ -177,8 +318,7 @@ func probeWire(ctx context.Context, s *suite, pr *probeRun) error {
 	}
 	defer w.Close()
 	tag := sipnet.NewTag()
-	regCall := newID()
-	res, err := w.do(req{method: "REGISTER", ruri: "sip:" + s.t.Domain, branch: true, callID: regCall, fromTag: tag, extra: []string{"Expires: 300"}})
+	_, res, err := w.signIn(tag)
 	if err != nil {
 		return fmt.Errorf("REGISTER: %w", err)
 	}

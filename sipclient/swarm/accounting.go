@@ -64,6 +64,11 @@ type memberStat struct {
 	intervals []Interval
 	recv      []uint64 // bit per post index of the room
 	maxFloor  []int32  // per sending shard (index shard-1), -1 initially
+	// gaps are the times the member was offline between a lost session
+	// and its return (reconnect); hist has a bit per post it did not
+	// receive live but found in the room's history after it came back
+	gaps []Interval
+	hist []uint64
 }
 
 type roomSend struct {
@@ -157,6 +162,48 @@ func (a *accounting) left(user, room int32, at time.Time) {
 		m.intervals[n-1].To = at.UnixNano()
 	}
 	m.mu.Unlock()
+}
+
+// gap records that user was away from room from a lost session (from)
+// until it rejoined (to).
+func (a *accounting) gap(user, room int32, from, to time.Time) {
+	m := a.memberOf(user, room)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	m.gaps = append(m.gaps, Interval{From: from.UnixNano(), To: to.UnixNano()})
+	m.mu.Unlock()
+}
+
+// recovered notes a post user found in a room's history after it came
+// back; it reports whether the post is one of this run's that the user
+// had not received live nor found before.
+func (a *accounting) recovered(user int32, text string) bool {
+	mk, ok := parseMarker(text, a.plan.RunTag)
+	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts {
+		return false
+	}
+	m := a.memberOf(user, mk.room)
+	if m == nil {
+		return false
+	}
+	word, bit := mk.index/64, uint64(1)<<(mk.index%64)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if int(word) < len(m.recv) && m.recv[word]&bit != 0 {
+		return false
+	}
+	if int(word) >= len(m.hist) {
+		grown := make([]uint64, (a.plan.Rooms[mk.room].Posts+63)/64)
+		copy(grown, m.hist)
+		m.hist = grown
+	}
+	if m.hist[word]&bit != 0 {
+		return false
+	}
+	m.hist[word] |= bit
+	return true
 }
 
 // ackedLive starts the live fan-out completion of a post this shard sent
@@ -294,6 +341,10 @@ type MemberRecord struct {
 	User, Room int32
 	Intervals  []Interval
 	Recv       []uint64
+	// Gaps are its times offline after a lost session, until it rejoined;
+	// Hist the posts it found in history afterwards (not received live).
+	Gaps []Interval
+	Hist []uint64
 }
 
 func (a *accounting) data() *Data {
@@ -310,7 +361,8 @@ func (a *accounting) data() *Data {
 		for i := range row {
 			m := &row[i]
 			m.mu.Lock()
-			d.Members = append(d.Members, MemberRecord{User: int32(u), Room: a.plan.UserRoom[u][i], Intervals: append([]Interval(nil), m.intervals...), Recv: append([]uint64(nil), m.recv...)})
+			d.Members = append(d.Members, MemberRecord{User: int32(u), Room: a.plan.UserRoom[u][i], Intervals: append([]Interval(nil), m.intervals...), Recv: append([]uint64(nil), m.recv...),
+				Gaps: append([]Interval(nil), m.gaps...), Hist: append([]uint64(nil), m.hist...)})
 			m.mu.Unlock()
 		}
 	}
@@ -384,19 +436,30 @@ func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 				continue
 			}
 			rd.Posts++
-			var expected, received int64
+			var expected, received, offline int64
+			w, bit := idx/64, uint64(1)<<(idx%64)
 			for _, m := range members[ri] {
-				if !covers(m.Intervals, ps.Sent, ps.Acked+g) {
+				got := w < len(m.Recv) && m.Recv[w]&bit != 0
+				switch {
+				case covers(m.Intervals, ps.Sent, ps.Acked+g):
+				case overlaps(m.Gaps, ps.Sent, ps.Acked+g):
+					// due while the member was away: found in history
+					// after it came back is not lost
+					if !got && w < len(m.Hist) && m.Hist[w]&bit != 0 {
+						offline++
+						continue
+					}
+				default:
 					continue
 				}
 				expected++
-				w := idx / 64
-				if w < len(m.Recv) && m.Recv[w]&(1<<(idx%64)) != 0 {
+				if got {
 					received++
 				}
 			}
 			rd.Expected += expected
 			rd.Received += received
+			rd.MissedOffline += offline
 			rd.Lost += expected - received
 			rd.Extra += uniq - received
 			if expected > 0 && received == expected && ps.Last != 0 {
@@ -420,6 +483,7 @@ func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 		tot.OutOfOrder += rd.OutOfOrder
 		tot.Spoofed += rd.Spoofed
 		tot.Extra += rd.Extra
+		tot.MissedOffline += rd.MissedOffline
 		out.Rooms = append(out.Rooms, rd)
 	}
 	return out
@@ -429,6 +493,16 @@ func Account(p *Plan, grace time.Duration, ds ...*Data) Accounted {
 func covers(iv []Interval, from, to int64) bool {
 	for _, i := range iv {
 		if i.From <= from && (i.To == 0 || i.To >= to) {
+			return true
+		}
+	}
+	return false
+}
+
+// overlaps reports whether some Interval meets [from, to].
+func overlaps(iv []Interval, from, to int64) bool {
+	for _, i := range iv {
+		if i.From <= to && i.To >= from {
 			return true
 		}
 	}

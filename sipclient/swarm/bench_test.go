@@ -3,6 +3,7 @@ package swarm_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"syscall"
 	"testing"
@@ -10,11 +11,14 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/gcload/gcload/internal/pgtest"
 	"github.com/gcload/gcload/refserver"
-	"github.com/gcload/gcload/refserver/admin"
+	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/swarm"
 	"github.com/gcload/gcload/target"
 )
@@ -26,18 +30,68 @@ import (
 const childEnv = "GCLOAD_BENCH_SERVER_SCENARIO"
 
 func TestMain(m *testing.M) {
-	if refservertest.ChildMain(childEnv, func(src string) ([]refserver.Option, error) {
+	if embedded.PoolChild() { // a server of BenchmarkPoolDelivery's pool
+		return
+	}
+	if refservertest.ChildMainWith(childEnv, func(src string) (embedded.Options, error) {
 		plan, err := parsePlan(src)
 		if err != nil {
-			return nil, err
+			return embedded.Options{}, err
 		}
-		return []refserver.Option{refserver.WithRooms(admin.StoreRooms(plan.AdminRooms("closed")...)...), refserver.WithNoticeLimit(1)}, nil
+		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(1)}}
+		auth, err := refserver.ParseAuth(plan.Spec.Target.Embedded.Auth)
+		if err != nil {
+			return o, err
+		}
+		o.Options = append(o.Options, refserver.WithAuth(auth))
+		if auth != refserver.AuthNone {
+			users, err := sipclient.NewCredentials(benchTarget(""))
+			if err != nil {
+				return o, err
+			}
+			creds, err := plan.Credentials(users)
+			if err != nil {
+				return o, err
+			}
+			o.Options = append(o.Options, refserver.WithAccounts(creds...))
+		}
+		if plan.Spec.Transport == scenarios.TLS {
+			o.Transports = []string{embedded.TLS}
+		}
+		return o, nil
 	}) {
 		return
 	}
-	// goleak: a goroutine the swarm started that outlives the tests fails
-	// the package (every one must be waited for by Run)
-	goleak.VerifyTestMain(m)
+	code := pgtest.Main(m)
+	if code == 0 {
+		// goleak: a goroutine the swarm started that outlives the tests
+		// fails the package (every one must be waited for by Run)
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// benchPassword is the password pattern of the benchmarks' users.
+const benchPassword = "bench-pass{i}"
+
+// benchTarget is the child server as the swarm's target.
+func benchTarget(addr string, ca ...string) target.Target {
+	t := target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{addr}, Password: benchPassword}
+	if len(ca) > 0 {
+		t.CA = ca[0]
+	}
+	return t
+}
+
+// authVariants are the sign-ins the delivery and sign-in benchmarks run
+// with: none, NTLM (every message signed and verified), NTLM over TLS.
+var authVariants = []struct{ name, yaml string }{
+	{"none", "target: {embedded: {auth: none}}"},
+	{"ntlm", "target: {embedded: {auth: ntlm}}"},
+	{"ntlm+tls", "target: {embedded: {auth: ntlm}}\ntransport: tls"},
 }
 
 func parsePlan(src string) (*swarm.Plan, error) {
@@ -48,8 +102,8 @@ func parsePlan(src string) (*swarm.Plan, error) {
 	return swarm.NewPlan(spec)
 }
 
-// benchSetup plans the scenario src and starts its server process.
-func benchSetup(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
+// benchStart plans the scenario src and starts its server process.
+func benchStart(b *testing.B, src string) (*swarm.Plan, *refservertest.Child) {
 	b.Helper()
 	plan, err := parsePlan(src)
 	if err != nil {
@@ -70,13 +124,19 @@ func selfUserSys() (user, sys time.Duration) {
 // whole process: fan-out, the store, the answers it reads): one room of 100
 // or 1,000 members, posts at a constant rate making 20,000 deliveries a
 // second, over shared connections. One op is one delivery.
+//
+// Each runs with the sign-in variants: none, NTLM (every delivery's INFO
+// signed by the server and verified by the swarm, every 200 signed by the
+// swarm and verified by the server) and NTLM over TLS.
 func BenchmarkSwarmDelivery(b *testing.B) {
 	for _, members := range []int{100, 1000} {
-		b.Run(fmt.Sprintf("room=%d", members), func(b *testing.B) { benchDelivery(b, members) })
+		for _, v := range authVariants {
+			b.Run(fmt.Sprintf("room=%d/%s", members, v.name), func(b *testing.B) { benchDelivery(b, members, v.yaml) })
+		}
 	}
 }
 
-func benchDelivery(b *testing.B, members int) {
+func benchDelivery(b *testing.B, members int, variant string) {
 	rate := 20000.0 / float64(members)   // posts/s
 	posts := max(b.N/members, int(rate)) // at least one second: the window needs ticks
 	steady := time.Duration(float64(posts) / rate * float64(time.Second))
@@ -91,8 +151,9 @@ phases:
   - {name: steady, duration: %dms, posts: {rate: %g/s, arrival: constant, size: {value: 120}}}
 drain: 300ms
 limits: {max_lag: 5s}
-`, members, members, steady.Milliseconds(), rate)
-	plan, srv := benchSetup(b, src)
+%s
+`, members, members, steady.Milliseconds(), rate, variant)
+	plan, srv := benchStart(b, src)
 	// CPU is read at ticks of the steady phase: the first one starts the
 	// window, each later one ends it, so the figures exclude sign-in,
 	// settling and sign-out.
@@ -103,7 +164,7 @@ limits: {max_lag: 5s}
 		n0, n1     int64
 	}
 	rec := reports.NewRecorder(time.Now(), 100*time.Millisecond)
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec,
 		Tick: 100 * time.Millisecond,
 		OnTick: func(snap reports.Snapshot) {
 			if snap.Phase != "steady" {
@@ -144,6 +205,129 @@ limits: {max_lag: 5s}
 	b.ReportMetric(float64(st.MessagesOut)/float64(max(st.Writes, 1)), "msgs/write")
 }
 
+// BenchmarkPoolDelivery measures a pool of 1, 2 and 3 reference server
+// processes on one PostgreSQL (a throw-away cluster): 300 users in 3 rooms
+// of 100, spread over the servers (as the lookup services hand out their
+// channel services), posts at 20/s (2,000 deliveries a second) for b.N
+// deliveries (at least one second). It reports the servers' CPU per
+// delivery (all of them together), the database's, each within the steady
+// phase, what they use idle, and the time from a post's intended time to
+// its last delivery. One op is one delivery. servers=3-read is three
+// servers whose notifications do not carry the posts: the others read
+// each from the table.
+func BenchmarkPoolDelivery(b *testing.B) {
+	for _, c := range []struct {
+		n    int
+		read bool
+	}{{1, false}, {2, false}, {3, false}, {3, true}} {
+		name := fmt.Sprintf("servers=%d", c.n)
+		if c.read {
+			name += "-read"
+		}
+		b.Run(name, func(b *testing.B) { benchPool(b, c.n, c.read) })
+	}
+}
+
+func benchPool(b *testing.B, servers int, read bool) {
+	b.StopTimer()
+	cluster := pgtest.Shared(b)
+	db := cluster.NewDatabase(b)
+	steady := max(time.Duration(b.N)*time.Second/2000, time.Second)
+	src := fmt.Sprintf(`name: bench-pool
+seed: 1
+users: {count: 300}
+connections: {model: shared, shared: 4}
+rooms: {classes: [{name: p, size: 100, count: 3}]}
+phases:
+  - {name: signin, signin: {rate: 600/s, arrival: constant}}
+  - {name: settle, duration: 1500ms}
+  - {name: steady, duration: %dms, posts: {rate: 20/s, arrival: constant, size: {value: 120}}}
+drain: 1s
+limits: {max_lag: 5s}
+`, steady.Milliseconds())
+	plan, err := parsePlan(src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: servers, DB: db, NoCarry: read, Heartbeat: time.Second, TTL: 5 * time.Second})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	tg := pool.Target()
+	if err := swarm.Provision(ctx, adminclient.New(tg.Admin, tg.AdminToken), plan, "closed"); err != nil {
+		b.Fatal(err)
+	}
+	cpu := func() (srv, pg time.Duration) {
+		for _, s := range pool.Servers {
+			srv += s.CPU()
+		}
+		return srv, cluster.CPU()
+	}
+	// what the pool costs doing nothing (heartbeats, the live servers
+	// read, catch-up checks), over 3 s before the load (1 s when brief)
+	idle := min(3*time.Second, steady)
+	is0, ip0 := cpu()
+	time.Sleep(idle)
+	is1, ip1 := cpu()
+	var win struct {
+		started        bool
+		s0, p0, s1, p1 time.Duration
+		n0, n1         int64
+	}
+	rec := reports.NewRecorder(time.Now(), 250*time.Millisecond)
+	sw, err := swarm.New(plan, swarm.Options{Target: tg, Recorder: rec, Tick: 250 * time.Millisecond, EmbeddedPool: true,
+		OnTick: func(snap reports.Snapshot) {
+			if snap.Phase != "steady" {
+				return
+			}
+			s, p := cpu()
+			if !win.started {
+				win.started = true
+				win.s0, win.p0, win.n0 = s, p, snap.Deliveries
+				return
+			}
+			win.s1, win.p1, win.n1 = s, p, snap.Deliveries
+		}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	b.StartTimer()
+	out, err := sw.Run(ctx, ctx)
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := out.Accounted.Delivery
+	if d.Lost != 0 || d.Duplicated != 0 || d.OutOfOrder != 0 || d.Received == 0 {
+		b.Fatalf("delivery %+v", d)
+	}
+	on := map[string]bool{}
+	for _, sc := range out.Servers {
+		if sc.Users > 0 {
+			on[sc.Server] = true
+		}
+	}
+	if len(on) != servers {
+		b.Fatalf("users on %d servers, want %d: %+v", len(on), servers, out.Servers)
+	}
+	n := float64(win.n1 - win.n0)
+	if n <= 0 {
+		b.Fatalf("no deliveries measured in the steady phase (window %+v)", win)
+	}
+	b.ReportMetric(float64(is1-is0)/idle.Seconds()/float64(time.Millisecond), "servers-idle-cpu-ms/s")
+	b.ReportMetric(float64(ip1-ip0)/idle.Seconds()/float64(time.Millisecond), "postgres-idle-cpu-ms/s")
+	b.ReportMetric(float64(win.s1-win.s0)/n, "servers-cpu-ns/delivery")
+	b.ReportMetric(float64(win.p1-win.p0)/n, "postgres-cpu-ns/delivery")
+	h := out.Accounted.LastDelivery
+	b.ReportMetric(float64(h.ValueAtQuantile(50))/1000, "last-delivery-p50-ms")
+	b.ReportMetric(float64(h.ValueAtQuantile(99))/1000, "last-delivery-p99-ms")
+	b.ReportMetric(float64(d.Received), "deliveries")
+}
+
 // BenchmarkIdleUserMemory measures the swarm's heap per signed-in,
 // joined, idle simulated user (shared connections; the server runs in
 // another process). One op is one user.
@@ -160,14 +344,14 @@ phases:
 drain: 1ms
 limits: {max_lag: 30s}
 `, users, max(users/1000, 1))
-	plan, srv := benchSetup(b, src)
+	plan, srv := benchStart(b, src)
 	var before runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	rec := reports.NewRecorder(time.Now(), time.Second)
 	var heap uint64
 	var online int
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec,
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec,
 		OnTick: func(s reports.Snapshot) {
 			if s.Phase == "idle" && s.UsersOnline == users && heap == 0 {
 				var m runtime.MemStats
@@ -194,10 +378,18 @@ limits: {max_lag: 30s}
 // BenchmarkSignIn measures the reference server's sign-in capacity: users
 // sign in at 2,500/s (open model) through the whole flow a real client
 // makes (REGISTER, provisioning SUBSCRIBE, lookup INVITE/INFO/BYE, channel
-// INVITE, bjoin) over 16 shared connections, against a server process. It
-// reports the server's CPU per sign-in (so the sign-ins a second one core
-// sustains), the rate achieved and the p99 sign-in time. One op is one user.
+// INVITE, bjoin) over 16 shared connections, against a server process,
+// without authentication and with NTLM (the three-REGISTER exchange, then
+// every message signed). It reports the server's CPU per sign-in (so the
+// sign-ins a second one core sustains), the rate achieved and the p99
+// sign-in time. One op is one user.
 func BenchmarkSignIn(b *testing.B) {
+	for _, v := range authVariants[:2] {
+		b.Run(v.name, func(b *testing.B) { benchSignIn(b, v.yaml) })
+	}
+}
+
+func benchSignIn(b *testing.B, variant string) {
 	users := max(b.N, 5000)
 	const rate = 2500
 	src := fmt.Sprintf(`name: bench-signin
@@ -209,10 +401,11 @@ phases:
   - {name: signin, signin: {rate: %d/s, arrival: constant}}
 drain: 1ms
 limits: {max_lag: 30s}
-`, users, max(users/100, 1), rate)
-	plan, srv := benchSetup(b, src)
+%s
+`, users, max(users/100, 1), rate, variant)
+	plan, srv := benchStart(b, src)
 	rec := reports.NewRecorder(time.Now(), time.Second)
-	sw, err := swarm.New(plan, swarm.Options{Target: target.Target{Lookup: "sip:ocschat@example.com", Servers: []string{srv.Addr}}, Recorder: rec})
+	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec})
 	if err != nil {
 		b.Fatal(err)
 	}

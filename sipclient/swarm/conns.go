@@ -10,17 +10,23 @@ import (
 	"github.com/gcload/gcload/sipnet"
 )
 
-// sharedConns are a run's shared connections (connections.model: shared;
-// user u uses connection u % N). Each is opened by the first user that
-// signs in on it, not when the run is prepared: a server closes a
-// connection on which no user signs in within its sign-in timeout (30 s
-// on the reference server), and a shard may wait long before its start
-// (a --start-at ahead, a coordinator's barrier) or sign its users in
-// slowly enough that a connection's first user comes late. A connection
-// that closed is opened again by the next user to sign in on it.
+// sharedConns are a run's shared connections (connections.model: shared):
+// N to each server users talk to (user u uses connection u % N of its
+// server). Each is opened by the first user that signs in on it, not when
+// the run is prepared: a server closes a connection on which no user
+// signs in within its sign-in timeout (30 s on the reference server), and
+// a shard may wait long before its start (a --start-at ahead, a
+// coordinator's barrier) or sign its users in slowly enough that a
+// connection's first user comes late. A connection that closed is opened
+// again by the next user to sign in on it. The servers are the listed ones
+// (users spread over them) and those a pool's lookup service sends users
+// to, which get their connections as users move there.
 type sharedConns struct {
-	s     *Swarm
-	slots []sharedSlot
+	s  *Swarm
+	n  int
+	mu sync.Mutex
+	// by server address
+	slots map[string][]sharedSlot
 }
 
 type sharedSlot struct {
@@ -29,14 +35,22 @@ type sharedSlot struct {
 }
 
 func newSharedConns(s *Swarm, n int) *sharedConns {
-	return &sharedConns{s: s, slots: make([]sharedSlot, max(n, 1))}
+	return &sharedConns{s: s, n: max(n, 1), slots: map[string][]sharedSlot{}}
 }
 
-// get returns user u's connection, opening it if it is not open. Users of
-// one connection wait for each other's dial; users of others do not.
-func (sc *sharedConns) get(ctx context.Context, u int) (*sipnet.Conn, error) {
-	i := u % len(sc.slots)
-	sl := &sc.slots[i]
+// get returns user u's connection to the server at addr, opening it if it
+// is not open. Users of one connection wait for each other's dial; users
+// of others do not.
+func (sc *sharedConns) get(ctx context.Context, addr string, u int) (*sipnet.Conn, error) {
+	sc.mu.Lock()
+	slots := sc.slots[addr]
+	if slots == nil {
+		slots = make([]sharedSlot, sc.n)
+		sc.slots[addr] = slots
+	}
+	sc.mu.Unlock()
+	i := u % len(slots)
+	sl := &slots[i]
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.conn != nil {
@@ -50,27 +64,35 @@ func (sc *sharedConns) get(ctx context.Context, u int) (*sipnet.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, s.dialTimeout())
 	defer cancel()
 	ep := s.router.Endpoint()
-	var c *sipnet.Conn
-	var err error
-	if s.spec.Transport == "udp" {
-		c, err = ep.DialUDP(dctx, s.o.Target.Server())
-	} else {
-		c, err = ep.DialTCP(dctx, s.o.Target.Server())
-	}
+	c, err := s.setup.DialAddr(dctx, ep, addr)
 	if err != nil {
+		if len(s.servers) > 1 {
+			return nil, fmt.Errorf("shared connection %d to %s: %w", i+1, addr, err)
+		}
 		return nil, fmt.Errorf("shared connection %d: %w", i+1, err)
 	}
 	sl.conn = c
 	return c, nil
 }
 
-// clientConfig is user u's client configuration, on conn (nil: the
-// client dials its own connection when it signs in).
-func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) sipclient.Config {
-	return sipclient.Config{
-		User: s.plan.Users[u.idx], Server: s.o.Target.Server(), Transport: s.spec.Transport, Lookup: s.o.Target.Lookup,
-		Flow: s.flow(u.idx), Router: s.router, OnEvent: u.event, Conn: conn,
+// clientConfig is user u's client configuration, from the target's Setup
+// (transport, TLS and credentials) at its home server, on conn (nil: the
+// client dials its own connection when it signs in). With shared
+// connections, the client gets its connection to another server (where
+// its channel URI sends it, or where it signs in again after a lost
+// session) from them.
+func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) (sipclient.Config, error) {
+	cfg, err := s.setup.Config(s.plan.Users[u.idx])
+	if err != nil {
+		return cfg, err
 	}
+	cfg.Server = s.servers[u.home]
+	cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent, cfg.Conn = s.o.Target.Lookup, s.flow(u.idx), s.router, u.event, conn
+	if s.shared != nil {
+		idx := int(u.idx)
+		cfg.Dial = func(ctx context.Context, addr string) (*sipnet.Conn, error) { return s.shared.get(ctx, addr, idx) }
+	}
+	return cfg, nil
 }
 
 // ref converts an instant read on this machine's clock to the run's

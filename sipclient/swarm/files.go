@@ -178,7 +178,7 @@ func (s *Swarm) msgSearch(ctx context.Context, u *vuser, op *Op, due, start time
 		q.Keyword = markerPrefix + s.plan.RunTag + ":"
 	}
 	_, err := u.client.SearchMessages(ctx, q)
-	s.done(reports.OpMessageSearch, reports.OpMessageSearchService, due, start, err, op, pMsgSearch)
+	s.done(u, reports.OpMessageSearch, reports.OpMessageSearchService, due, start, err, op, pMsgSearch)
 }
 
 // filePostDelivered records the URL of a delivered file post of this run.

@@ -85,7 +85,9 @@ type Op struct {
 	Kind  Kind
 	Story bool
 	// File marks a post that is a file upload (Size in bytes).
-	File  bool
+	File bool
+	// Spoof: a post sent with a forged author (posts.spoofed)
+	Spoof bool
 	Phase uint8
 	User  int32 // the acting user
 	Room  int32 // post, history, part, rejoin, download, msgsrch by room: the room
@@ -293,6 +295,7 @@ type planner struct {
 	shares       []float64
 	byClass      [][]int32
 	rPick, rSize *rand.Rand
+	rSpoof       *rand.Rand // its own stream: the rest of a plan does not change with posts.spoofed
 	away         map[awayKey]time.Duration
 	next         int // next user to sign in
 	// files[room]: the room's planned file posts, in time order
@@ -317,7 +320,7 @@ func newPlanner(p *Plan) *planner {
 		p.SignInAt[i] = -1
 	}
 	pl := &planner{p: p, durs: s.PhaseDurations(), shares: p.classShares(), byClass: make([][]int32, len(s.Rooms.Classes)),
-		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), away: map[awayKey]time.Duration{}, files: make([][]plannedFile, len(p.Rooms))}
+		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, files: make([][]plannedFile, len(p.Rooms))}
 	for i, r := range p.Rooms {
 		pl.byClass[r.Class] = append(pl.byClass[r.Class], int32(i))
 	}
@@ -423,7 +426,8 @@ func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
 		}
 		idx := p.Rooms[room].Posts
 		p.Rooms[room].Posts++
-		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(pl.rSize, size), Story: story, Phase: uint8(pi)})
+		spoof := ph.Posts.Spoofed > 0 && pl.rSpoof.Float64() < ph.Posts.Spoofed
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, User: user, Room: room, Index: idx, Size: sizeOf(pl.rSize, size), Story: story, Spoof: spoof, Phase: uint8(pi)})
 	case KindHistory, KindPart:
 		u := int32(pl.rPick.IntN(online))
 		rooms := p.UserRoom[u]

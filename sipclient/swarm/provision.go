@@ -7,6 +7,8 @@ import (
 
 	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipclient"
 )
 
 // AdminRooms returns the plan's rooms with their members as the admin API
@@ -40,6 +42,45 @@ func Provision(ctx context.Context, admin *adminclient.Client, p *Plan, privacy 
 		}
 		if err != nil {
 			return fmt.Errorf("swarm: provision room %s: %w", r.ID, err)
+		}
+	}
+	return nil
+}
+
+// Credentials returns the sign-in of every user of the plan (from an
+// accounts file or patterns); nil when there are none.
+func (p *Plan) Credentials(setup *sipclient.Credentials) ([]accounts.Credential, error) {
+	if !setup.HasCredentials() {
+		return nil, nil
+	}
+	out := make([]accounts.Credential, len(p.Users))
+	for i, u := range p.Users {
+		c, _, err := setup.Credential(u)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+// accountsBatch is how many accounts one request of ProvisionAccounts
+// carries.
+const accountsBatch = 5000
+
+// ProvisionAccounts adds (or replaces) accounts on a reference server
+// through its admin API (POST /api/accounts), in batches. The passwords
+// go to the server, which keeps only their hashes; they are never
+// logged.
+func ProvisionAccounts(ctx context.Context, admin *adminclient.Client, creds []accounts.Credential) error {
+	for start := 0; start < len(creds); start += accountsBatch {
+		batch := creds[start:min(start+accountsBatch, len(creds))]
+		accts := make([]adminapi.NewAccount, len(batch))
+		for i, c := range batch {
+			accts[i] = adminapi.NewAccount{URI: c.URI, User: c.User, Password: c.Password}
+		}
+		if _, err := admin.AddAccounts(ctx, accts); err != nil {
+			return fmt.Errorf("swarm: provision accounts %d to %d: %w", start, start+len(batch)-1, err)
 		}
 	}
 	return nil

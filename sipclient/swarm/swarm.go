@@ -130,6 +130,10 @@ type Options struct {
 	Tick   time.Duration
 	OnTick func(reports.Snapshot)
 	Logger *slog.Logger
+	// EmbeddedPool says the target is an embedded pool: server processes
+	// of their own, although the scenario names no target (without it,
+	// such a scenario's server runs in this process).
+	EmbeddedPool bool
 }
 
 // Outcome is what a run measured, besides the recorder's histograms.
@@ -158,6 +162,9 @@ type Outcome struct {
 	Checks map[string]int64
 	// Errors are the run's errors by kind (the recorder's).
 	Errors []reports.ErrorKind
+	// Servers counts what happened on each server (by where each user
+	// was).
+	Servers []reports.ServerCounts
 }
 
 // User states.
@@ -167,6 +174,7 @@ const (
 	stOnline
 	stFailed
 	stLost
+	stAway // lost its session, signing in again (scenario reconnect:)
 )
 
 type vuser struct {
@@ -174,6 +182,8 @@ type vuser struct {
 	idx    int32
 	client *sipclient.Client
 	state  atomic.Int32
+	home   int          // the listed server it signs in to (idx mod servers)
+	srv    atomic.Int32 // the server its channel session is on (s.srv)
 
 	mu       sync.Mutex
 	joined   map[int32]bool
@@ -190,7 +200,8 @@ type Swarm struct {
 	acct   *accounting
 	files  *fileState
 	router *sipclient.Router
-	shared *sharedConns // the shared connections (connections.model: shared)
+	setup  *sipclient.Setup // how users connect and sign in
+	shared *sharedConns     // the shared connections (connections.model: shared)
 	users  map[int32]*vuser
 	t0     time.Time
 	log    *slog.Logger
@@ -213,6 +224,18 @@ type Swarm struct {
 	stop        context.CancelCauseFunc
 	unreachable atomic.Bool
 	phases      []phaseCounts // by plan phase
+
+	// the servers users are spread over (Target.Servers), and what
+	// happened on each (those the users were sent to included)
+	servers []string
+	srv     serverTable
+	// reconnections in progress (scenario reconnect:), ended by reconCancel;
+	// none starts once reconDone is set
+	recon       sync.WaitGroup
+	reconMu     sync.Mutex
+	reconDone   bool
+	reconCtx    context.Context
+	reconCancel context.CancelFunc
 }
 
 // Fail fast: the run stops, and is judged unreachable, when the first
@@ -262,6 +285,10 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Target.Server() == "" {
 		return nil, errors.New("swarm: no server address")
 	}
+	setup, err := sipclient.NewSetup(o.Target, p.Spec.Transport)
+	if err != nil {
+		return nil, err
+	}
 	if o.Tick <= 0 {
 		o.Tick = time.Second
 	}
@@ -271,10 +298,20 @@ func New(p *Plan, o Options) (*Swarm, error) {
 	if o.Shard.Of == 0 {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
-	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}}
+	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, setup: setup}
+	for _, srv := range o.Target.Servers {
+		// the transport is the setup's (the first server's, or the
+		// scenario's); the swarm knows its servers by HOST:PORT, as channel
+		// URIs name them
+		_, addr := target.SplitServer(srv)
+		s.servers = append(s.servers, addr)
+		s.srv.index(addr)
+	}
 	for u := range p.Users {
 		if o.Shard.Owns(int32(u)) {
-			s.users[int32(u)] = &vuser{s: s, idx: int32(u), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v := &vuser{s: s, idx: int32(u), home: u % len(s.servers), joined: map[int32]bool{}, rejected: map[uint64]bool{}, posts: map[uint64]int32{}}
+			v.srv.Store(int32(v.home))
+			s.users[int32(u)] = v
 		}
 	}
 	if len(s.users) == 0 {
@@ -330,13 +367,19 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 		s.shared = newSharedConns(s, s.spec.Connections.Shared)
 	} else {
 		for _, u := range s.users {
-			c, err := sipclient.New(s.clientConfig(u, nil))
+			cfg, err := s.clientConfig(u, nil)
+			if err != nil {
+				return nil, err
+			}
+			c, err := sipclient.New(cfg)
 			if err != nil {
 				return nil, err
 			}
 			u.client = c
 		}
 	}
+	s.reconCtx, s.reconCancel = context.WithCancel(load)
+	defer s.reconCancel()
 	s.t0 = s.o.Start
 	if s.t0.IsZero() {
 		s.t0 = time.Now().Add(100 * time.Millisecond)
@@ -382,6 +425,12 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			t.Stop()
 		}
 	}
+	// reconnections still trying give up; those done have caught up
+	s.reconMu.Lock()
+	s.reconDone = true
+	s.reconMu.Unlock()
+	s.reconCancel()
+	s.recon.Wait()
 	end := time.Now()
 	// members still online keep open intervals: they were there for
 	// every post's whole grace period
@@ -406,8 +455,13 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	out.Phases = s.phaseSummaries()
 	out.Checks = s.router.Checks()
 	out.Errors = s.rec.Errors()
+	out.Servers = s.srv.counts(s.rec.Counters()[reports.CounterDeliveries])
 	return out, nil
 }
+
+// inProcess reports whether the server runs in this process (the embedded
+// reference server).
+func (s *Swarm) inProcess() bool { return s.spec.Target.Lookup == "" && !s.o.EmbeddedPool }
 
 // dialTimeout bounds one connection attempt.
 func (s *Swarm) dialTimeout() time.Duration {
@@ -418,15 +472,21 @@ func (s *Swarm) dialTimeout() time.Duration {
 // planned to start: a refused or timed-out TCP connection stops the run
 // at once (UDP has no connection to check: early sign-ins tell).
 func (s *Swarm) preflight(ctx context.Context) error {
-	if s.spec.Transport == "udp" {
+	if s.setup.Transport == sipnet.UDP {
 		return nil
 	}
 	d := net.Dialer{Timeout: s.dialTimeout()}
-	c, err := d.DialContext(ctx, "tcp", s.o.Target.Server())
-	if err != nil {
-		return err
+	for _, addr := range s.servers {
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			if len(s.servers) > 1 {
+				return fmt.Errorf("%s: %w", addr, err)
+			}
+			return err
+		}
+		c.Close()
 	}
-	return c.Close()
+	return nil
 }
 
 // unreachableOutcome is the outcome of a run that could not start: the
@@ -438,9 +498,9 @@ func (s *Swarm) unreachableOutcome(start time.Time, err error) *Outcome {
 	s.failed.Store(int64(len(s.users)))
 	return &Outcome{
 		Data: s.acct.data(), Start: s.ref(start), End: s.ref(now), Unreachable: true,
-		Stopped:   fmt.Sprintf("cannot connect to %s: %v", s.o.Target.Server(), cleanErr(err)),
+		Stopped:   fmt.Sprintf("cannot connect to %s: %v", strings.Join(s.servers, ", "), cleanErr(err)),
 		Users:     reports.Users{Planned: len(s.users), Failed: len(s.users)},
-		Generator: reports.Generator{Valid: true, EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: runtime.GOMAXPROCS(0)},
+		Generator: reports.Generator{Valid: true, EmbeddedServer: s.inProcess(), GOMAXPROCS: runtime.GOMAXPROCS(0)},
 		Accounted: Account(s.plan, s.spec.Limits.PartGrace.D(), s.acct.data()),
 		SIP:       s.router.Endpoint().Stats(),
 		Checks:    s.router.Checks(),
@@ -482,7 +542,7 @@ func (s *Swarm) judge(g generatorStats) reports.Generator {
 	out := reports.Generator{
 		CPUSeconds: g.cpuSeconds, CPUUtilization: g.utilization, GoSchedP99: g.goSchedP99.Microseconds(),
 		GCPauseTotal: g.gcPauseTotal, GCPauseMax: g.gcPauseMax, HeapPeakBytes: g.heapPeak,
-		EmbeddedServer: s.spec.Target.Lookup == "", GOMAXPROCS: g.procs, Valid: true,
+		EmbeddedServer: s.inProcess(), GOMAXPROCS: g.procs, Valid: true,
 	}
 	if lag != nil && lag.TotalCount() > 0 {
 		out.SchedLagP99 = lag.ValueAtQuantile(99)
@@ -656,14 +716,13 @@ func (s *Swarm) run(op *Op, due time.Time) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
-		s.done(reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
+		s.done(u, reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		_, err := u.client.SearchRooms(ctx, s.phaseSpec(op).Search.Criteria)
-		s.done(reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
+		s.done(u, reports.OpSearch, reports.OpSearchService, due, start, err, op, pSearch)
 	case KindPart:
 		if !s.ready(u, op.Room) {
 			return
@@ -673,7 +732,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
+		s.done(u, reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindPost: // a file post (text posts go through postNow)
 		s.upload(ctx, u, op, due, start)
 	case KindDownload:
@@ -681,12 +740,11 @@ func (s *Swarm) run(op *Op, due time.Time) {
 	case KindMsgSearch:
 		s.msgSearch(ctx, u, op, due, start)
 	case KindRejoin:
-		if u.state.Load() != stOnline {
-			s.rec.Add(reports.CounterSkipped, 1)
+		if !s.isOnline(u) {
 			return
 		}
 		res, err := u.client.Join(ctx, s.plan.Rooms[op.Room].URI)
-		s.done(reports.OpJoin, "", due, start, err, op, pJoin)
+		s.done(u, reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, s.ref(time.Now()))
 		}
@@ -706,15 +764,36 @@ func (s *Swarm) ready(u *vuser, room int32) bool {
 			return true
 		}
 	}
-	s.rec.Add(reports.CounterSkipped, 1)
+	s.skip(u)
 	return false
+}
+
+// online reports whether u is online; otherwise the operation is counted
+// as skipped.
+func (s *Swarm) isOnline(u *vuser) bool {
+	if u.state.Load() == stOnline {
+		return true
+	}
+	s.skip(u)
+	return false
+}
+
+// skip counts an operation u could not do: skipped, or skipped_offline
+// while u signs in again after a lost session.
+func (s *Swarm) skip(u *vuser) {
+	if u.state.Load() == stAway {
+		s.rec.Add(reports.CounterSkippedOffline, 1)
+		return
+	}
+	s.rec.Add(reports.CounterSkipped, 1)
 }
 
 // done records an operation's response time from its intended time due
 // and its service time (svc, unless "") from its actual start, or its
 // error; it counts the operation in its phase (k) when it succeeded.
-func (s *Swarm) done(op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
+func (s *Swarm) done(u *vuser, op, svc reports.Op, due, start time.Time, err error, o *Op, k int) {
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail(string(op), err)
 		return
 	}
@@ -744,14 +823,17 @@ func (s *Swarm) fail(what string, err error) {
 }
 
 // Cause names the cause of an operation's error, for grouping errors by
-// kind: "connection refused", "connection reset", "connection closed",
+// kind: "authentication failed", "connection refused", "connection reset", "connection closed",
 // "connect timeout", "timeout", "SIP 503", "XCCOS 403", "session ended",
 // "not signed in" or "other".
 func Cause(err error) string {
 	var se *sipclient.StatusError
 	var re *sipclient.ReplyError
+	var ae *sipclient.AuthError
 	var ne net.Error
 	switch {
+	case errors.As(err, &ae):
+		return "authentication failed"
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -798,22 +880,34 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	fail := func(what string, err error) bool {
 		u.state.Store(stFailed)
 		s.failed.Add(1)
+		s.at(u).errors.Add(1)
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
-			s.unreachable.Store(true)
-			s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			var ae *sipclient.AuthError
+			if errors.As(err, &ae) {
+				// the server is there and refuses the credentials: a
+				// failed run, not an unreachable target
+				s.stop(fmt.Errorf("the first %d sign-ins failed and none succeeded: the server refuses the credentials (the last: %s: %v)", n, what, cleanErr(err)))
+			} else {
+				s.unreachable.Store(true)
+				s.stop(fmt.Errorf("%w: the first %d sign-ins failed and none succeeded (the last: %s: %v)", ErrUnreachable, n, what, cleanErr(err)))
+			}
 		}
 		return false
 	}
 	if u.client == nil {
 		// shared connections: the user's client is made now, on its
 		// connection (opened by the first user to sign in on it)
-		conn, err := s.shared.get(ctx, int(u.idx))
+		conn, err := s.shared.get(ctx, s.servers[u.home], int(u.idx))
 		if err != nil {
 			return fail("connect", err)
 		}
-		if u.client, err = sipclient.New(s.clientConfig(u, conn)); err != nil {
+		cfg, err := s.clientConfig(u, conn)
+		if err != nil {
+			return fail("register", err)
+		}
+		if u.client, err = sipclient.New(cfg); err != nil {
 			return fail("register", err)
 		}
 	}
@@ -837,6 +931,8 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		return fail("channel_invite", err)
 	}
 	now := time.Now()
+	u.srv.Store(s.srv.index(c.Server()))
+	s.at(u).users.Add(1)
 	s.rec.Record(reports.OpChannelInvite, now.Sub(t))
 	s.rec.Record(reports.OpSignIn, now.Sub(due))
 	s.rec.Record(reports.OpSignInService, now.Sub(start))
@@ -855,6 +951,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	t = time.Now()
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
+		s.at(u).errors.Add(1)
 		s.fail("join", err)
 		return true
 	}
@@ -910,11 +1007,28 @@ func (s *Swarm) postNow(op *Op, due time.Time, batch *sipnet.Batch) {
 	u.mu.Unlock()
 	s.inflight.Add(1)
 	ps.sent.Store(s.ref(now).UnixNano())
-	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: u.client.User(), TS: now, Text: text, Story: op.Story},
+	author := u.client.User()
+	if op.Spoof {
+		author = s.forgedAuthor(op)
+		s.rec.Add(reports.CounterSpoofedSent, 1)
+	}
+	err := u.client.SendChatBatch(batch, envid, xccos.Chat{ChanURI: s.plan.Rooms[op.Room].URI, Author: author, TS: now, Text: text, Story: op.Story},
 		func(status int, err error) { s.posted(u, ps, envid, op, due, now, status, err) })
 	if err != nil {
 		s.posted(u, ps, envid, op, due, now, 0, err)
 	}
+}
+
+// forgedAuthor is who a spoofed post claims to be from: the next member
+// of its room after the poster (another user when the room has one).
+func (s *Swarm) forgedAuthor(op *Op) string {
+	ms := s.plan.Rooms[op.Room].Members
+	for i, m := range ms {
+		if m == op.User && len(ms) > 1 {
+			return s.plan.Users[ms[(i+1)%len(ms)]]
+		}
+	}
+	return s.plan.Users[(int(op.User)+1)%len(s.plan.Users)]
 }
 
 // posted accounts for a post's answer: its response time from due, its
@@ -933,6 +1047,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 		u.mu.Lock()
 		delete(u.posts, envid)
 		u.mu.Unlock()
+		s.at(u).errors.Add(1)
 		s.fail("post", err)
 		return
 	}
@@ -952,6 +1067,7 @@ func (s *Swarm) posted(u *vuser, ps *postStat, envid uint64, op *Op, due, sent t
 	s.rec.Record(reports.OpPostAck, now.Sub(due))
 	s.rec.Record(reports.OpPostAckService, now.Sub(sent))
 	s.rec.Add(reports.CounterPosts, 1)
+	s.at(u).posts.Add(1)
 	s.acct.ackedLive(op.Room, ps)
 	s.phaseDone(pPost, op.At)
 }
@@ -964,6 +1080,9 @@ func (u *vuser) event(e sipclient.Event) {
 	switch e.Kind {
 	case sipclient.Delivery:
 		s.rec.Add(reports.CounterDeliveries, 1)
+		if s.srv.multi.Load() {
+			s.at(u).deliveries.Add(1)
+		}
 		// the marker's intended time is on the reference clock (the
 		// sender added its offset): the arrival goes there with this
 		// shard's
@@ -1002,10 +1121,15 @@ func (u *vuser) event(e sipclient.Event) {
 		s.rec.Add(reports.CounterViolations, 1)
 		s.rec.Add("violations."+e.Violation.Rule, 1)
 	case sipclient.Ended:
-		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, stLost) {
+		next := stLost
+		if s.spec.Reconnect != nil {
+			next = stAway
+		}
+		if !s.finished.Load() && u.state.CompareAndSwap(stOnline, next) {
 			online := s.online.Add(-1)
 			lost := s.lost.Add(1)
 			s.rec.Add(reports.CounterSessionsLost, 1)
+			s.at(u).lost.Add(1)
 			s.rec.Error("session", "lost", e.Text, s.ref(e.At))
 			u.mu.Lock()
 			for r := range u.joined {
@@ -1015,6 +1139,10 @@ func (u *vuser) event(e sipclient.Event) {
 			u.mu.Unlock()
 			if online == 0 && lost == s.signedIn.Load() {
 				s.stop(fmt.Errorf("the target went away %s into the run: every session was lost (%d)", e.At.Sub(s.t0).Round(time.Second), lost))
+				return
+			}
+			if next == stAway && !s.startReconnect(u, e.At) {
+				u.state.Store(stLost) // the run is ending
 			}
 		}
 	}

@@ -6,135 +6,30 @@ import (
 	"net"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/sipnet/locate/locatetest"
 	"golang.org/x/net/dns/dnsmessage"
 )
 
-// zone is what the test DNS server knows: records by lower-case
-// fully-qualified name and type. A name under servfail answers SERVFAIL.
-type zone struct {
-	srv      map[string][]dnsmessage.SRVResource
-	a        map[string][4]byte
-	servfail map[string]bool
-}
-
-// dnsServer answers UDP queries on loopback from a zone, the way an
-// authoritative server would (NXDOMAIN for unknown names, NOERROR and no
-// answer for a known name of another type).
-type dnsServer struct {
-	conn net.PacketConn
-	wg   sync.WaitGroup
-	z    zone
-
-	mu      sync.Mutex
-	queries []string
-}
-
-func startDNS(t *testing.T, z zone) *dnsServer {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &dnsServer{conn: c, z: z}
-	s.wg.Add(1)
-	go s.serve()
-	t.Cleanup(func() {
-		c.Close()
-		s.wg.Wait()
-	})
-	return s
-}
-
-func (s *dnsServer) serve() {
-	defer s.wg.Done()
-	buf := make([]byte, 1500)
-	for {
-		n, addr, err := s.conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		if out := s.answer(buf[:n]); out != nil {
-			s.conn.WriteTo(out, addr)
-		}
-	}
-}
-
-func (s *dnsServer) known(name string) bool {
-	_, a := s.z.a[name]
-	_, srv := s.z.srv[name]
-	return a || srv
-}
-
-func (s *dnsServer) answer(in []byte) []byte {
-	var p dnsmessage.Parser
-	h, err := p.Start(in)
-	if err != nil {
-		return nil
-	}
-	q, err := p.Question()
-	if err != nil {
-		return nil
-	}
-	name := strings.ToLower(q.Name.String())
-	s.mu.Lock()
-	s.queries = append(s.queries, q.Type.String()+" "+name)
-	s.mu.Unlock()
-	rh := dnsmessage.Header{ID: h.ID, Response: true, Authoritative: true, RecursionDesired: h.RecursionDesired, RecursionAvailable: true}
-	switch {
-	case s.z.servfail[name]:
-		rh.RCode = dnsmessage.RCodeServerFailure
-	case !s.known(name):
-		rh.RCode = dnsmessage.RCodeNameError
-	}
-	b := dnsmessage.NewBuilder(nil, rh)
-	b.StartQuestions()
-	b.Question(q)
-	b.StartAnswers()
-	hdr := dnsmessage.ResourceHeader{Name: q.Name, Class: dnsmessage.ClassINET, TTL: 60}
-	if rh.RCode == dnsmessage.RCodeSuccess {
-		switch q.Type {
-		case dnsmessage.TypeSRV:
-			for _, r := range s.z.srv[name] {
-				b.SRVResource(hdr, r)
-			}
-		case dnsmessage.TypeA:
-			if a, ok := s.z.a[name]; ok {
-				b.AResource(hdr, dnsmessage.AResource{A: a})
-			}
-		}
-	}
-	out, err := b.Finish()
-	if err != nil {
-		return nil
-	}
-	return out
-}
-
-func srv(prio, weight, port uint16, target string) dnsmessage.SRVResource {
-	return dnsmessage.SRVResource{Priority: prio, Weight: weight, Port: port, Target: dnsmessage.MustNewName(target)}
-}
-
 func TestFrontEnd(t *testing.T) {
 	lo := [4]byte{127, 0, 0, 1}
-	s := startDNS(t, zone{
-		srv: map[string][]dnsmessage.SRVResource{
-			"_sipinternaltls._tcp.a.test.": {srv(10, 0, 5061, "fe2.a.test."), srv(0, 0, 5061, "fe1.a.test.")},
-			"_sipinternal._tcp.a.test.":    {srv(0, 0, 5060, "never.a.test.")},
-			"_sipinternal._tcp.b.test.":    {srv(0, 0, 5060, "fe.b.test.")},
-			"_sip._tls.c.test.":            {srv(0, 0, 443, "sip.c.test.")},
-			"_sipinternaltls._tcp.f.test.": {srv(0, 0, 0, ".")},
-			"_sip._tls.f.test.":            {srv(0, 0, 5061, "edge.f.test.")},
+	s := locatetest.Start(t, locatetest.Zone{
+		SRV: map[string][]dnsmessage.SRVResource{
+			"_sipinternaltls._tcp.a.test.": {locatetest.SRVRecord(10, 0, 5061, "fe2.a.test."), locatetest.SRVRecord(0, 0, 5061, "fe1.a.test.")},
+			"_sipinternal._tcp.a.test.":    {locatetest.SRVRecord(0, 0, 5060, "never.a.test.")},
+			"_sipinternal._tcp.b.test.":    {locatetest.SRVRecord(0, 0, 5060, "fe.b.test.")},
+			"_sip._tls.c.test.":            {locatetest.SRVRecord(0, 0, 443, "sip.c.test.")},
+			"_sipinternaltls._tcp.f.test.": {locatetest.SRVRecord(0, 0, 0, ".")},
+			"_sip._tls.f.test.":            {locatetest.SRVRecord(0, 0, 5061, "edge.f.test.")},
 		},
-		a: map[string][4]byte{
+		A: map[string][4]byte{
 			"sip.d.test.": lo, "sipinternal.e.test.": lo, "sip.e.test.": lo,
 		},
-		servfail: map[string]bool{"_sipinternaltls._tcp.g.test.": true, "_sipinternal._tcp.g.test.": true, "_sip._tls.g.test.": true},
+		ServFail: map[string]bool{"_sipinternaltls._tcp.g.test.": true, "_sipinternal._tcp.g.test.": true, "_sip._tls.g.test.": true},
 	})
-	r := NewResolver(s.conn.LocalAddr().String())
+	r := NewResolver(s.Addr())
 	tests := []struct {
 		domain string
 		want   []string
@@ -164,17 +59,15 @@ func TestFrontEnd(t *testing.T) {
 		})
 	}
 	// The lookups of a.test stopped at the first SRV name that answered.
-	s.mu.Lock()
-	asked := strings.Join(s.queries, "\n")
-	s.mu.Unlock()
+	asked := strings.Join(s.Queries(), "\n")
 	if strings.Contains(asked, "_sipinternal._tcp.a.test.") {
 		t.Errorf("a.test: went on after _sipinternaltls answered:\n%s", asked)
 	}
 }
 
 func TestFrontEndNotFound(t *testing.T) {
-	s := startDNS(t, zone{servfail: map[string]bool{"_sipinternaltls._tcp.g.test.": true}})
-	r := NewResolver(s.conn.LocalAddr().String())
+	s := locatetest.Start(t, locatetest.Zone{ServFail: map[string]bool{"_sipinternaltls._tcp.g.test.": true}})
+	r := NewResolver(s.Addr())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := FrontEnd(ctx, r, "g.test")

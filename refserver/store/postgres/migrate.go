@@ -25,7 +25,7 @@ type migration struct {
 // time reads back exactly as it was delivered. messages.room_id has no
 // foreign key: the writer checks the room under the lock of its row (rooms
 // are never deleted), and a per-row trigger would cost about 6 µs a post.
-// Migration 2's servers table is for pools (pool.go).
+// Migration 2's servers table and 3's online table are for pools (pool.go).
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -75,7 +75,16 @@ CREATE TABLE servers (
 	heartbeat timestamptz NOT NULL DEFAULT now()
 );
 `},
-	{3, "file posts: files, messages.file_id", `
+	{3, "who is online where in a pool", `
+CREATE TABLE online (
+	server_id text NOT NULL,
+	room_id text NOT NULL,
+	user_uri text NOT NULL,
+	sessions integer NOT NULL CHECK (sessions > 0),
+	PRIMARY KEY (server_id, room_id, user_uri)
+);
+`},
+	{4, "file posts: files, messages.file_id", `
 ALTER TABLE messages ADD COLUMN file_id text NOT NULL DEFAULT '';
 CREATE TABLE files (
 	id text PRIMARY KEY,

@@ -52,7 +52,10 @@ const (
 )
 
 // NotifyChannel is the channel every commit of posts notifies, with the
-// payload "ROOM SEQ" (the room's new last sequence number) per room.
+// payload "ROOM SEQ" (the room's new last sequence number) per room, or
+// "ROOM SEQ SERVER" when the store has a server ID (WithServerID); with
+// SetCarryPosts, one notification per post carries the post itself (see
+// Wake.Msg).
 const NotifyChannel = "gcload_posts"
 
 // Option configures a Store.
@@ -101,6 +104,12 @@ func WithQueueLen(n int) Option {
 // posts (tests stall it to play a slow database).
 func WithBeforeCommit(fn func()) Option { return func(s *Store) { s.before = fn } }
 
+// WithServerID names the server using the store in a pool: its commits'
+// notifications carry the ID (Wake.From), so that the server can tell its
+// own posts from the others'; so do the events it sends (Event.Server).
+// An ID is 1 to 128 printable characters without spaces.
+func WithServerID(id string) Option { return func(s *Store) { s.serverID = id } }
+
 // WithLogger logs what the store does in the background (reconnections of
 // Subscribe, failed heartbeats of RunMembership).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
@@ -116,6 +125,9 @@ type Store struct {
 	commitTimeout time.Duration
 	onCommit      func(int, time.Duration)
 	log           *slog.Logger
+	serverID      string // "" outside a pool
+	eventSeq      atomic.Uint64
+	carry         atomic.Bool // notifications carry each post (SetCarryPosts)
 	done          chan struct{}
 	closeMu       sync.RWMutex
 	closed        bool
@@ -182,6 +194,10 @@ func Open(ctx context.Context, dsn string, opts ...Option) (*Store, error) {
 		log: slog.New(slog.DiscardHandler), done: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.serverID != "" && !ValidServerID(s.serverID) {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: server id %q: want 1 to 128 printable characters without spaces", s.serverID)
 	}
 	// the durability promise rests on the server's settings: say so when
 	// it cannot hold
@@ -282,7 +298,7 @@ func (s *Store) PutRoom(ctx context.Context, r store.Room) error {
 				return err
 			}
 		}
-		return nil
+		return s.notifyRoom(ctx, tx, r.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: put room %q: %w", r.ID, err)
@@ -317,7 +333,10 @@ func (s *Store) SetRole(ctx context.Context, roomID string, role store.Role, use
 			}
 			return err
 		}
-		return setRole(ctx, tx, roomID, role, users)
+		if err := setRole(ctx, tx, roomID, role, users); err != nil {
+			return err
+		}
+		return s.notifyRoom(ctx, tx, roomID)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: set %s of %q: %w", role, roomID, err)
@@ -327,7 +346,8 @@ func (s *Store) SetRole(ctx context.Context, roomID string, role store.Role, use
 
 // SetDisabled implements store.Store.
 func (s *Store) SetDisabled(ctx context.Context, roomID string, disabled bool) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE rooms SET disabled = $1 WHERE id = $2`, disabled, roomID)
+	tag, err := s.pool.Exec(ctx, `WITH u AS (UPDATE rooms SET disabled = $1 WHERE id = $2 RETURNING id)
+		SELECT pg_notify($3, $4 || u.id) FROM u`, disabled, roomID, EventChannel, s.eventPrefix(EventRoom))
 	if err != nil {
 		return fmt.Errorf("postgres: disable %q: %w", roomID, err)
 	}
@@ -512,7 +532,17 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[])`,
 		roomIDs, seqs, authors, tss, texts, stories, files)
 	b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
-	b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops)
+	if s.carry.Load() {
+		// each post with its content: the other servers deliver it
+		// without reading it back
+		payloads := make([]string, 0, n)
+		for i := range roomIDs {
+			payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+		}
+		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
+	} else {
+		b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq || $4) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops, s.fromSuffix())
+	}
 	b.Queue("COMMIT")
 	if err := execAll(conn.SendBatch(ctx, b), b.Len()); err != nil {
 		s.failed.Add(uint64(n))
@@ -689,8 +719,9 @@ func (s *Store) AddInvitation(ctx context.Context, inv store.Invitation) (store.
 	if inv.Created.IsZero() {
 		inv.Created = time.Now().UTC()
 	}
-	err := s.pool.QueryRow(ctx, `INSERT INTO invitations (room_id, user_uri, by_user, created_ns) VALUES ($1, $2, $3, $4) RETURNING id`,
-		inv.RoomID, inv.User, inv.By, inv.Created.UnixNano()).Scan(&inv.ID)
+	err := s.pool.QueryRow(ctx, `WITH i AS (INSERT INTO invitations (room_id, user_uri, by_user, created_ns) VALUES ($1, $2, $3, $4) RETURNING id, user_uri)
+		SELECT i.id, pg_notify($5, $6 || i.user_uri) FROM i`,
+		inv.RoomID, inv.User, inv.By, inv.Created.UnixNano(), EventChannel, s.eventPrefix(EventInvitations)).Scan(&inv.ID, nil)
 	if err != nil {
 		return inv, fmt.Errorf("postgres: invite %s to %q: %w", inv.User, inv.RoomID, err)
 	}
@@ -722,7 +753,8 @@ func (s *Store) Invitations(ctx context.Context) ([]store.Invitation, error) {
 
 // DeleteInvitations implements store.Store.
 func (s *Store) DeleteInvitations(ctx context.Context, user, roomID string) error {
-	if _, err := s.pool.Exec(ctx, `DELETE FROM invitations WHERE user_uri = $1 AND room_id = $2`, user, roomID); err != nil {
+	if _, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM invitations WHERE user_uri = $1 AND room_id = $2 RETURNING 1)
+		SELECT pg_notify($3, $4 || $1) WHERE EXISTS (SELECT 1 FROM d)`, user, roomID, EventChannel, s.eventPrefix(EventInvitations)); err != nil {
 		return fmt.Errorf("postgres: delete invitations of %s to %q: %w", user, roomID, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -148,10 +149,10 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3}) || SchemaVersion() != 3 {
+	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3, 4}) || SchemaVersion() != 4 {
 		t.Fatalf("migrations applied %v, schema version %d", got, SchemaVersion())
 	}
-	exec(t, url, `DROP TABLE servers; DROP TABLE files; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
+	exec(t, url, `DROP TABLE servers; DROP TABLE online; DROP TABLE files; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
 	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns) VALUES ('kept', 'K', 'closed', 'normal', 0)`)
 	exec(t, url, `INSERT INTO messages (room_id, seq, author, ts_ns, text) VALUES ('kept', 1, 'sip:a@d', 0, 'old')`)
 	s, err = Open(ctx, url)
@@ -160,20 +161,23 @@ func TestMigrations(t *testing.T) {
 	}
 	rooms, err := s.Rooms(ctx)
 	if err != nil || len(rooms) != 1 || rooms[0].ID != "kept" {
-		t.Fatalf("rooms after migrating 1 -> 2: %+v %v", rooms, err)
+		t.Fatalf("rooms after migrating 1 -> 3: %+v %v", rooms, err)
 	}
 	if _, err := s.Servers(ctx, time.Minute); err != nil {
 		t.Fatalf("migration 2 not applied: %v", err)
 	}
+	if _, err := s.Online(ctx, ""); err != nil {
+		t.Fatalf("migration 3 not applied: %v", err)
+	}
 	h, err := s.History(ctx, "kept", 10)
 	if err != nil || len(h) != 1 || h[0].Text != "old" || h[0].File != "" {
-		t.Fatalf("history after migrating 1 -> 3: %+v %v", h, err)
+		t.Fatalf("history after migrating 1 -> 4: %+v %v", h, err)
 	}
 	if n, err := s.CountFiles(ctx, "kept"); err != nil || n != 0 {
-		t.Fatalf("migration 3 not applied: %d files, %v", n, err)
+		t.Fatalf("migration 4 not applied: %d files, %v", n, err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	// a database migrated by a newer gcload is refused, untouched
@@ -216,7 +220,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 }
@@ -576,6 +580,7 @@ func TestRunMembership(t *testing.T) {
 	s, url := openDB(t)
 	ctx := ctxT(t)
 	var mu sync.Mutex
+	var again atomic.Int32
 	load := int64(1)
 	mctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
@@ -584,7 +589,7 @@ func TestRunMembership(t *testing.T) {
 			mu.Lock()
 			defer mu.Unlock()
 			return load
-		})
+		}, func() { again.Add(1) })
 	}()
 	waitFor := func(what string, ok func([]Server) bool) {
 		t.Helper()
@@ -610,6 +615,11 @@ func TestRunMembership(t *testing.T) {
 	waitFor("load heart-beaten", func(l []Server) bool { return len(l) == 1 && l[0].Load == 42 })
 	exec(t, url, `DELETE FROM servers`) // expired by another server
 	waitFor("registered again", func(l []Server) bool { return len(l) == 1 && l[0].ID == "me" })
+	for deadline := time.Now().Add(20 * time.Second); again.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("registered again without calling registered")
+		}
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -176,6 +176,7 @@ run whose shards were not all ready), 8 compare inconclusive.`,
 	root.AddCommand(
 		NewCmdVersion(env),
 		NewCmdServe(env, nil),
+		NewCmdCert(env),
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
 		NewCmdMerge(env, nil),

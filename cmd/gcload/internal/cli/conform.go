@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +17,8 @@ import (
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/sipauth/accounts"
+	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/check"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/target"
@@ -121,14 +125,22 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 		return badInput(err)
 	}
 	tg.Target = withEnvToken(env, tg.Target)
-	if tg.Server() == "" {
+	switch {
+	case tg.Server() == "" && !tg.Locate():
 		srv, err := startConformServer(ctx, env, o, &tg)
 		if err != nil {
 			return err
 		}
 		defer srv.Close()
-	} else if o.Misbehave != "" {
+	case o.Misbehave != "":
 		return badInput(errors.New("--misbehave applies to the embedded reference server; start another one with gcload serve --misbehave"))
+	case tg.Locate():
+		found, err := sipclient.Locate(ctx, tg.Target)
+		if err != nil {
+			return withCode(reports.ExitUnreachable, err)
+		}
+		tg.Target = found
+		fmt.Fprintf(env.Stderr, "gcload conform: found %s for %s in DNS\n", found.Server(), found.Lookup)
 	}
 	if err := tg.Validate(); err != nil {
 		return badInput(err)
@@ -193,19 +205,45 @@ func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *ch
 	if err != nil {
 		return nil, badInput(fmt.Errorf("--misbehave: %w", err))
 	}
+	domain := tg.Domain
+	if domain == "" {
+		domain = refserver.DefaultDomain
+	}
+	if len(tg.Users) == 0 {
+		for i := 1; i <= 4; i++ {
+			tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, domain))
+		}
+	}
+	// the users sign in with NTLM, as on a real server: their accounts,
+	// with passwords for this run when none are given
+	creds := tg.Target
+	if !creds.HasCredentials() {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		creds.Password = "gcload-" + hex.EncodeToString(b[:]) + "-{i}"
+	}
+	setup, err := sipclient.NewCredentials(creds)
+	if err != nil {
+		return nil, badInput(err)
+	}
+	var accts []accounts.Credential
+	for _, u := range tg.Users {
+		c, _, err := setup.Credential(u)
+		if err != nil {
+			return nil, badInput(err)
+		}
+		accts = append(accts, c)
+	}
 	srv, err := embedded.Start(ctx, embedded.Options{
 		Domain: tg.Domain, Admin: true, Files: true,
-		Options: []refserver.Option{refserver.WithChannels(2), refserver.WithFaults(faults)},
+		Options: []refserver.Option{refserver.WithChannels(2), refserver.WithFaults(faults),
+			refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(accts...)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	tg.Target, tg.ChannelServices = srv.Target(), 2
-	if len(tg.Users) == 0 {
-		for i := 1; i <= 4; i++ {
-			tg.Users = append(tg.Users, fmt.Sprintf("sip:gcconform%d@%s", i, tg.Domain))
-		}
-	}
+	tg.Accounts, tg.Login, tg.Password, tg.Auth = creds.Accounts, creds.Login, creds.Password, creds.Auth
 	fmt.Fprintf(env.Stderr, "gcload conform: embedded reference server on %s", tg.Server())
 	if !faults.Empty() {
 		fmt.Fprintf(env.Stderr, " misbehaving: %s", faults)
@@ -273,8 +311,8 @@ func conformTarget(o *ConformOptions) (check.Target, error) {
 	if tg.Server() != "" && tg.Domain == "" {
 		return tg, errors.New("--target sip:ocschat@DOMAIN (or domain in --config) is required with --server")
 	}
-	if tg.Server() == "" && tg.Admin != "" {
-		return tg, errors.New("--admin needs --server: without it the suite runs against its own embedded server")
+	if tg.Server() == "" && !tg.Locate() && tg.Admin != "" {
+		return tg, errors.New("--admin needs --server (or --target, found in DNS): without them the suite runs against its own embedded server")
 	}
 	return tg, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/internal/pgtest"
+	"github.com/gcload/gcload/refserver/embedded"
 )
 
 // testClockSkewEnv, in the environment of the test binary started as a
@@ -15,9 +16,13 @@ import (
 const testClockSkewEnv = "GCLOAD_TEST_CLOCK_SKEW"
 
 // TestMain lets the test binary stand in for gcload when a command starts
-// it as a child process (gcload calibrate runs the server so), and stops
+// it as a child process (gcload calibrate runs the server so, gcload run an
+// embedded pool's servers), and stops
 // the PostgreSQL cluster a test started.
 func TestMain(m *testing.M) {
+	if embedded.PoolChild() { // a server of an embedded pool
+		return
+	}
 	if os.Getenv(childEnv) == "1" {
 		env := NewEnv()
 		if v := os.Getenv(testClockSkewEnv); v != "" {

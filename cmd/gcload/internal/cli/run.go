@@ -14,6 +14,7 @@ import (
 
 	"github.com/gcload/gcload/internal/yamlx"
 	"github.com/gcload/gcload/loadrun"
+	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipclient/swarm"
@@ -52,6 +53,11 @@ type RunOptions struct {
 	// as one of its shards; CoordinatorCA a PEM file of the CA of an
 	// https coordinator's certificate.
 	Coordinator, CoordinatorCA string
+	// EmbeddedPool and DB: an embedded pool of that many server
+	// processes on the PostgreSQL database DB (empty: the scenario's, or a
+	// throw-away cluster).
+	EmbeddedPool int
+	DB           string
 	// Streams are --stream FORMAT=FILE: each interval written to FILE
 	// ("-": standard output) as JSON lines or CSV while the run goes on.
 	Streams []string
@@ -77,6 +83,13 @@ temporary database. A shipped scenario can be named without a path
 Ctrl-C (or SIGTERM) stops the load, drains deliveries and still writes the
 results; a second one ends gcload at once. --deadline bounds the whole run.
 
+--server takes several addresses, comma-separated: users are spread over them
+(user i signs in to server i mod N) as DNS SRV spreads clients over a pool's
+Front Ends; the summary then counts users, posts, deliveries and errors per
+server. --embedded-pool N runs N reference server processes on one PostgreSQL
+database (--db, or a throw-away cluster when Debian's postgresql package is
+installed) instead of the in-process server.
+
 The run stops by itself when the target cannot be reached or its first
 sign-ins all fail (exit code 7), and when every session has been lost
 (the target went away; exit code 3).
@@ -95,7 +108,10 @@ post sent on one shard and received on another is timed correctly.`,
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
   gcload run peak --shard 2/3 --start-at 2026-11-21T10:00:00Z --target ... --server ...
   gcload run peak --coordinator http://coord.example.com:8440 --shard 2 --target ... --server ...
-  gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv`,
+  gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv
+  gcload run smoke --target sip:ocschat@contoso.com --server gc1.contoso.com:5061,gc2.contoso.com:5061,gc3.contoso.com:5061
+  gcload run pool                                  # three servers on a throw-away PostgreSQL, one killed mid-run
+  gcload run smoke --embedded-pool 3 --db postgres://gcload@localhost/gcload`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenario = args[0]
@@ -122,6 +138,8 @@ post sent on one shard and received on another is timed correctly.`,
 	f.StringVar(&o.LogLevel, "log-level", "warn", "log level: debug, info, warn, error")
 	f.StringArrayVar(&o.Streams, "stream", nil, `write each interval while the run goes on, FORMAT=FILE (repeatable): json (one JSON object a line) or csv; FILE "-" is standard output, and the summary then goes to standard error (docs/results.md, "Streams")`)
 	f.DurationVar(&o.Deadline, "deadline", 0, "end the run after this long whatever happens (load stopped, drain abandoned, results written; exit code 6); 0: no deadline")
+	f.IntVar(&o.EmbeddedPool, "embedded-pool", 0, "run an embedded pool of N reference server processes on one PostgreSQL database instead of the in-process server (target.embedded.pool); users are spread over them")
+	f.StringVar(&o.DB, "db", "", "the embedded pool's PostgreSQL database, postgres://USER@HOST/DB (default: target.embedded.db, else a throw-away cluster of Debian's postgresql package, which must be installed)")
 	return cmd
 }
 
@@ -152,7 +170,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // targetFlags names the scenario fields the target flags set, so that
 // their problems name the flag.
-var targetFlags = map[string]string{"target.lookup": "--target", "target.server": "--server", "target.admin": "--admin"}
+var targetFlags = map[string]string{"target.lookup": "--target", "target.server": "--server", "target.admin": "--admin", "target.embedded.pool": "--embedded-pool"}
 
 // targetSets are the --set overrides the target flags make: the scenario
 // records the target it ran against (scenario.yaml) and validates it.
@@ -162,7 +180,7 @@ func targetSets(t target.Target) []string {
 		set = append(set, "target.lookup="+t.Lookup)
 	}
 	if t.Server() != "" {
-		set = append(set, "target.server="+t.Server())
+		set = append(set, "target.server="+strings.Join(t.Servers, ","))
 	}
 	if t.Admin != "" {
 		set = append(set, "target.admin="+t.Admin)
@@ -175,9 +193,19 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
-	spec, err := loadSpec(o.Scenario, append(append([]string(nil), o.Set...), targetSets(o.Target)...), targetFlags)
+	sets := append(append([]string(nil), o.Set...), targetSets(o.Target)...)
+	if o.EmbeddedPool != 0 {
+		sets = append(sets, fmt.Sprintf("target.embedded.pool=%d", o.EmbeddedPool))
+	}
+	spec, err := loadSpec(o.Scenario, sets, targetFlags)
 	if err != nil {
 		return err
+	}
+	if o.DB != "" && spec.Target.Embedded.Pool == 0 {
+		return badInput(errors.New("--db is the embedded pool's database: give --embedded-pool N too (or a scenario with target.embedded.pool)"))
+	}
+	if o.DB != "" && !postgres.IsURL(o.DB) {
+		return badInput(fmt.Errorf("--db %q: want a postgres:// URL", postgres.Redact(o.DB)))
 	}
 	if o.Coordinator != "" {
 		return runShard(ctx, env, o, spec, level)
@@ -218,6 +246,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 		Logger:  slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level})),
 		Measure: loadrun.Measure{ServerPID: o.ServerPID, ServerCores: o.ServerCores, ServerMetrics: o.ServerMetrics},
 		Streams: streams,
+		PoolDB:  o.DB, PoolLogs: env.Stderr,
 	})
 	if err != nil {
 		return fromLibrary(err)
@@ -312,6 +341,9 @@ func withDeadline(ctx context.Context, d time.Duration) (context.Context, contex
 func fromLibrary(err error) error {
 	if errors.Is(err, loadrun.ErrInput) {
 		return badInput(err)
+	}
+	if errors.Is(err, swarm.ErrUnreachable) {
+		return withCode(reports.ExitUnreachable, err)
 	}
 	return err
 }

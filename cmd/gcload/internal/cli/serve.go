@@ -11,10 +11,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
+	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store/postgres"
+	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/spf13/cobra"
 )
 
@@ -43,6 +46,16 @@ type ServeOptions struct {
 	MaxFileSize           int64
 	MaxFilesPerRoom       int
 	FileTokenTTL          time.Duration
+	// Pool: a server on PostgreSQL is one server of a pool.
+	Pool   refserver.PoolOptions
+	Lookup string
+	// TLS: a listener, the server's certificate and key, and the CAs of
+	// trunks' client certificates (mutual TLS)
+	TLSListen, Cert, Key, ClientCA string
+	// Auth is none, digest or ntlm; Accounts a CSV file of accounts;
+	// FQDN the NTLM target name; SALifetime the security associations'
+	Auth, Accounts, FQDN string
+	SALifetime           time.Duration
 }
 
 // NewCmdServe builds `gcload serve`. runF replaces the action in tests.
@@ -57,7 +70,21 @@ channel services sip:gcs1@DOMAIN ... sip:gcsN@DOMAIN, durable storage
 (an SQLite file in WAL mode, or PostgreSQL when --db is a postgres:// URL) and,
 with --admin, the HTTP JSON admin API.
 
-It listens for SIP on TCP and UDP at --listen. Stop it with Ctrl-C or SIGTERM.
+It listens for SIP on TCP and UDP at --listen, and over TLS at --tls-listen
+(with --cert and --key; "gcload cert" makes a test CA and certificates). Stop it
+with Ctrl-C or SIGTERM.
+
+Sign-in (--auth): "none" registers whoever a REGISTER names; "digest" challenges
+with SIP digest (SHA-256 and MD5, qop=auth); "ntlm" with NTLM as Lync and OCS do
+(MS-SIPAE), after which every message in both directions is signed and
+verified: unsigned requests are refused 401, badly signed ones 403, and a
+request or post naming another user than the one signed in 403. Accounts come
+from --accounts (CSV: uri,user,password; user may be empty, alice,
+EXAMPLE\alice or alice@example.com) and from the admin API (POST
+/api/accounts); the server keeps only the hashes each scheme needs and never
+logs a password. With --client-ca, a TLS client whose certificate that CA
+signed is a trusted trunk (a Front End): its users register without a
+challenge.
 
 The admin API (--admin) listens on loopback unless another host is named
 (":8080" is 127.0.0.1:8080; "0.0.0.0:8080" every interface, with a warning).
@@ -84,9 +111,19 @@ off; docs/protocol.md, "Limits"):
 A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
 and the connection closed.
 
+A pool: every server on PostgreSQL (--db postgres://...) is one server of the
+pool of servers on that database. Start up to four with the same --db: each
+registers itself with a heartbeat, names its channel services by the address
+clients reach it at (sip:gcs1@HOST:PORT, --advertise), and hands out, through
+its lookup service, the channel services of every live server (--lookup
+round-robin or least-loaded); a client moves to the server its channel URI
+names. A post accepted by any server reaches the members on all of them, in
+one order per room. A server that stops heart-beating for --server-ttl is
+dropped from the pool (docs/protocol.md, "Pools").
 File posts (docs/protocol.md, "File posts") are on with --files-listen: the web
 service answers cmd:getfutok / cmd:getfdtok with a token, takes uploads (PUT)
-and serves downloads (GET) over HTTP at that address, keeps the files in
+and serves downloads (GET) over HTTP at that address (HTTPS with --cert and
+--key when the server has --tls-listen), keeps the files in
 --files-dir (default: the --db path + ".files") and their metadata in the
 database; rooms then advertise filepost=true. --max-file-size,
 --max-files-per-room and --file-token-ttl bound it.
@@ -97,11 +134,15 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 		Example: `  gcload serve --listen 127.0.0.1:5061 --db gc.db --admin 127.0.0.1:8080 --rooms examples/rooms.yaml
   gcload serve --listen 0.0.0.0:5061 --domain contoso.com --channels 3 --db /var/lib/gc.db
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
+  gcload serve --listen 0.0.0.0:5061 --advertise gc2.contoso.com:5061 --db postgres://gcload@db/gcload --lookup least-loaded
   GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
   gcload serve --listen 127.0.0.1:5061 --db gc.db --files-listen 127.0.0.1:8443
   gcload serve --misbehave list
   gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries
-  gcload serve --reply-delay 5s`,
+  gcload serve --reply-delay 5s
+  gcload cert --out certs --host 127.0.0.1
+  gcload serve --tls-listen 127.0.0.1:5063 --cert certs/server.pem --key certs/server-key.pem \
+      --client-ca certs/ca.pem --auth ntlm --accounts examples/accounts.csv`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -142,8 +183,63 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.Int64Var(&o.MaxFileSize, "max-file-size", 0, "largest file accepted, in bytes (0: 10 MiB)")
 	f.IntVar(&o.MaxFilesPerRoom, "max-files-per-room", 0, "files one room may hold (0: 10000)")
 	f.DurationVar(&o.FileTokenTTL, "file-token-ttl", 0, "how long a file token from getfutok/getfdtok is valid (0: 1m)")
+	f.StringVar(&o.Pool.Advertise, "advertise", "", "in a pool (PostgreSQL): the HOST:PORT clients reach this server at, which names its channel services (default: --listen, or this machine's host name when it listens on every interface)")
+	f.StringVar(&o.Pool.ID, "server-id", "", "in a pool: this server's name among the pool's servers (default: the --advertise address)")
+	f.DurationVar(&o.Pool.Heartbeat, "heartbeat", refserver.DefaultHeartbeat, "in a pool: how often the server renews its registration and reads the live servers")
+	f.DurationVar(&o.Pool.TTL, "server-ttl", refserver.DefaultServerTTL, "in a pool: a server whose last heartbeat is older than this is dropped from the pool")
+	f.StringVar(&o.Lookup, "lookup", "round-robin", "how the lookup service chooses a channel service: round-robin (every channel service of every live server in turn) or least-loaded (the server with the fewest sessions)")
 	f.StringVar(&o.Misbehave, "misbehave", "", `deliberate faults NAME[,NAME] to switch on ("list" lists them)`)
+	f.StringVar(&o.TLSListen, "tls-listen", "", "SIP over TLS listen address HOST:PORT (needs --cert and --key)")
+	f.StringVar(&o.Cert, "cert", "", "the server's TLS certificate (PEM; gcload cert makes one)")
+	f.StringVar(&o.Key, "key", "", "the server's TLS private key (PEM)")
+	f.StringVar(&o.ClientCA, "client-ca", "", "CA certificates (PEM) of trunks' client certificates: a TLS client presenting one is a trusted trunk (mutual TLS)")
+	f.StringVar(&o.Auth, "auth", "none", "sign-in: none, digest (SIP digest, SHA-256 and MD5) or ntlm (MS-SIPAE: NTLM, then every message signed)")
+	f.StringVar(&o.Accounts, "accounts", "", "accounts file (CSV: uri,user,password) for --auth digest and ntlm")
+	f.StringVar(&o.FQDN, "fqdn", "", `the server's FQDN, the targetname of its NTLM challenges (default "gc." and --domain)`)
+	f.DurationVar(&o.SALifetime, "sa-lifetime", 0, "how long an NTLM security association lasts before the client must sign in again (0: 8h)")
 	return cmd
+}
+
+// serveAuthOptions are the options of serve's sign-in and TLS flags.
+func serveAuthOptions(o *ServeOptions) ([]refserver.Option, error) {
+	auth, err := refserver.ParseAuth(o.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("--auth: %w", err)
+	}
+	opts := []refserver.Option{refserver.WithAuth(auth)}
+	if auth != refserver.AuthNone && o.Accounts == "" && o.Admin == "" {
+		return nil, fmt.Errorf("--auth %s: nobody could sign in: give --accounts FILE, or --admin to add accounts through the admin API", auth)
+	}
+	if o.Accounts != "" {
+		// read now: a bad file is reported before anything starts
+		if _, err := accounts.LoadFile(o.Accounts); err != nil {
+			return nil, fmt.Errorf("--accounts: %w", err)
+		}
+		opts = append(opts, refserver.WithAccountsFile(o.Accounts))
+	}
+	if o.FQDN != "" {
+		opts = append(opts, refserver.WithTargetName(o.FQDN))
+	}
+	if o.SALifetime != 0 {
+		opts = append(opts, refserver.WithSecurityLifetime(o.SALifetime))
+	}
+	if o.TLSListen == "" {
+		if o.Cert != "" || o.Key != "" || o.ClientCA != "" {
+			return nil, errors.New("--cert, --key and --client-ca are for --tls-listen, which is not given")
+		}
+		return opts, nil
+	}
+	if _, _, err := net.SplitHostPort(o.TLSListen); err != nil {
+		return nil, fmt.Errorf("--tls-listen %q: want HOST:PORT", o.TLSListen)
+	}
+	if o.Cert == "" || o.Key == "" {
+		return nil, errors.New("--tls-listen needs --cert and --key (gcload cert makes a test CA and certificates)")
+	}
+	cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{CertFile: o.Cert, KeyFile: o.Key, ClientCAFile: o.ClientCA})
+	if err != nil {
+		return nil, err
+	}
+	return append(opts, refserver.WithTLS(o.TLSListen, cfg)), nil
 }
 
 // dbOption: a postgres:// or postgresql:// URL is a PostgreSQL database,
@@ -205,6 +301,19 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
 	}
+	policy, err := lookup.ParsePolicy(o.Lookup)
+	if err != nil {
+		return badInput(fmt.Errorf("--lookup: %w", err))
+	}
+	opts = append(opts, refserver.WithLookupPolicy(policy))
+	if postgres.IsURL(o.DB) {
+		opts = append(opts, refserver.WithPool(o.Pool))
+	}
+	authOpts, err := serveAuthOptions(o)
+	if err != nil {
+		return badInput(err)
+	}
+	opts = append(opts, authOpts...)
 	if o.Rooms != "" {
 		// checked before the database is created: a typo leaves nothing behind
 		if _, err := refserver.LoadRoomsFile(o.Rooms); err != nil {
@@ -223,8 +332,17 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		if o.MaxFileSize < 0 || o.MaxFilesPerRoom < 0 || o.FileTokenTTL < 0 {
 			return badInput(errors.New("--max-file-size, --max-files-per-room and --file-token-ttl: want 0 (the default) or more"))
 		}
-		opts = append(opts, refserver.WithFiles(refserver.Files{Listen: o.FilesListen, Dir: dir, MaxFileSize: o.MaxFileSize,
-			MaxFilesPerRoom: o.MaxFilesPerRoom, TokenTTL: o.FileTokenTTL}))
+		files := refserver.Files{Listen: o.FilesListen, Dir: dir, MaxFileSize: o.MaxFileSize, MaxFilesPerRoom: o.MaxFilesPerRoom, TokenTTL: o.FileTokenTTL}
+		if o.TLSListen != "" {
+			// HTTPS with the server's certificate (no client certificates:
+			// those are for SIP trunks)
+			cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{CertFile: o.Cert, KeyFile: o.Key})
+			if err != nil {
+				return badInput(fmt.Errorf("--files-listen over TLS: %w", err))
+			}
+			files.TLS = cfg
+		}
+		opts = append(opts, refserver.WithFiles(files))
 	}
 	tokenFile := ""
 	if o.Admin != "" {
@@ -296,6 +414,22 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		fmt.Fprintf(env.Stdout, ", files %s", u)
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
+	if id := srv.PoolID(); id != "" {
+		fmt.Fprintf(env.Stdout, ", pool server %s (%d live, lookup %s)", id, len(srv.PoolServers()), o.Lookup)
+	}
+	if a := srv.TLSAddr(); a != "" {
+		fmt.Fprintf(env.Stdout, ", SIP over TLS on %s", a)
+		if o.ClientCA != "" {
+			fmt.Fprint(env.Stdout, " (trunks by client certificate)")
+		}
+	}
+	fmt.Fprintf(env.Stdout, ", sign-in %s", srv.Auth())
+	switch srv.Auth() {
+	case refserver.AuthNTLM:
+		fmt.Fprintf(env.Stdout, " (%d accounts, targetname %s)", srv.Accounts().Len(), srv.TargetName())
+	case refserver.AuthDigest:
+		fmt.Fprintf(env.Stdout, " (%d accounts)", srv.Accounts().Len())
+	}
 	if !faults.Empty() {
 		fmt.Fprintf(env.Stdout, ", MISBEHAVING: %s", faults)
 	}

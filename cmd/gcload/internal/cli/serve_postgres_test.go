@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/internal/pgtest"
+	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/refserver/store/postgres"
 )
 
@@ -82,5 +84,164 @@ func TestServePostgres(t *testing.T) {
 	}
 	if s.Delivery.Posts == 0 || stored != uint64(s.Delivery.Posts) {
 		t.Fatalf("%d posts acknowledged in the run, %d in PostgreSQL", s.Delivery.Posts, stored)
+	}
+}
+
+// TestRunEmbeddedPool: gcload run pool (shortened) starts three server
+// processes on the database --db names, kills the second mid-run as the
+// scenario says, and passes: the console shows each server's share, the
+// killed one marked, and the reconnections; summary.json has the three.
+// --db without a pool is bad input.
+func TestRunEmbeddedPool(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts server processes")
+	}
+	url := pgtest.Shared(t).NewDatabase(t)
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, "run", "pool", "--db", url, "--out", out, "--progress", "none",
+		"--set", "users.count=30", "--set", "phases.steady.duration=6s", "--set", "target.embedded.kill.at=3s", "--set", "drain=1s",
+		"--set", "rooms.classes[1].size=20")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"servers", "(killed)", "reconnects", "reconnected"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	s := readSummary(t, out)
+	if len(s.Servers) != 3 {
+		t.Fatalf("summary.json servers: %+v", s.Servers)
+	}
+	r = gcload(t, nil, "run", "smoke", "--db", url)
+	if r.code != 2 || !strings.Contains(r.stderr, "--embedded-pool") {
+		t.Fatalf("--db without a pool: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// TestRunSeveralServers: --server takes two addresses of one pool (two
+// servers on one PostgreSQL); the users are spread over both, and the
+// summary counts each server's share.
+func TestRunSeveralServers(t *testing.T) {
+	url := pgtest.Shared(t).NewDatabase(t)
+	a := refservertest.Start(t, refserver.WithPostgres(url))
+	b := refservertest.Start(t, refserver.WithPostgres(url))
+	out := filepath.Join(t.TempDir(), "res")
+	r := gcload(t, nil, append([]string{"run", "smoke", "--target", a.LookupURI(), "--server", a.TCPAddr() + "," + b.TCPAddr(),
+		"--admin", a.AdminURL(), "--admin-token", refservertest.AdminToken, "--out", out}, quick...)...)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	s := readSummary(t, out)
+	if len(s.Servers) != 2 || s.Servers[0].Server != a.TCPAddr() || s.Servers[1].Server != b.TCPAddr() {
+		t.Fatalf("servers %+v", s.Servers)
+	}
+	for _, sc := range s.Servers {
+		if sc.Users == 0 || sc.Deliveries == 0 {
+			t.Fatalf("server %s took no share: %+v", sc.Server, sc)
+		}
+	}
+	if !strings.Contains(r.stdout, "servers") || !strings.Contains(r.stdout, b.TCPAddr()) {
+		t.Fatalf("the console summary does not show the servers:\n%s", r.stdout)
+	}
+}
+
+// TestServePool: two gcload serve on one PostgreSQL form a pool, as
+// README's "A pool" says: each first line names its pool server, the
+// admin API's stats of each list both (their IDs from --server-id, their
+// channel services on their own addresses), and a server stopped is gone
+// from the other's list. A TTL shorter than two heartbeats is bad input.
+func TestServePool(t *testing.T) {
+	t.Parallel()
+	url := pgtest.Shared(t).NewDatabase(t)
+	const token = "a-token-for-the-pool-test"
+	type served struct {
+		line, sip, admin string
+		sig              chan os.Signal
+		code             chan int
+	}
+	serve := func(id string) *served {
+		pr, pw := io.Pipe()
+		s := &served{sig: make(chan os.Signal, 1), code: make(chan int, 1)}
+		var stderr strings.Builder
+		go func() {
+			env := &Env{Stdout: pw, Stderr: &stderr, Signals: s.sig, Now: time.Now,
+				Getenv: func(k string) string {
+					if k == adminclient.TokenEnv {
+						return token
+					}
+					return ""
+				},
+				Args: []string{"serve", "--listen", "127.0.0.1:0", "--udp=false", "--admin", "127.0.0.1:0", "--db", url,
+					"--server-id", id, "--heartbeat", "100ms", "--server-ttl", "1s"}}
+			s.code <- Main(env)
+			pw.Close()
+		}()
+		line, err := bufio.NewReader(pr).ReadString('\n')
+		if err != nil {
+			t.Fatalf("serve %s printed %q: %v (exit %d) %s", id, line, err, <-s.code, stderr.String())
+		}
+		go io.Copy(io.Discard, pr)
+		m := regexp.MustCompile(`SIP on (\S+), lookup \S+, channels .*admin API ([^\s,]+)`).FindStringSubmatch(line)
+		if m == nil || !strings.Contains(line, ", pool server "+id+" (") {
+			t.Fatalf("serve %s's first line should name its pool server: %q", id, line)
+		}
+		s.line, s.sip, s.admin = line, m[1], m[2]
+		t.Cleanup(func() {
+			select {
+			case s.sig <- os.Interrupt:
+			default:
+			}
+			<-s.code
+		})
+		return s
+	}
+	gc1, gc2 := serve("gc1"), serve("gc2")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	admin := adminclient.New(gc1.admin, token)
+	// servers lists gc1's view of the pool: id → its channel services
+	servers := func() map[string][]string {
+		st, err := admin.Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Pool == nil || st.Pool.ID != "gc1" {
+			t.Fatalf("gc1's stats name no pool, or another server: %+v", st.Pool)
+		}
+		out := map[string][]string{}
+		for _, s := range st.Pool.Servers {
+			out[s.ID] = s.URIs
+		}
+		return out
+	}
+	waitFor := func(what string, ok func(map[string][]string) bool) map[string][]string {
+		for {
+			got := servers()
+			if ok(got) {
+				return got
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("%s: gc1 lists %v", what, got)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	got := waitFor("both servers live", func(m map[string][]string) bool { return len(m) == 2 })
+	for id, sip := range map[string]string{"gc1": gc1.sip, "gc2": gc2.sip} {
+		if len(got[id]) == 0 || !strings.HasSuffix(got[id][0], "@"+sip) {
+			t.Errorf("gc1 lists %s with the channel services %v, want them on %s", id, got[id], sip)
+		}
+	}
+	gc2.sig <- os.Interrupt
+	if code := <-gc2.code; code != 0 {
+		t.Fatalf("gc2 exit %d", code)
+	}
+	gc2.code <- 0 // for its cleanup
+	waitFor("gc2 gone once stopped", func(m map[string][]string) bool { _, ok := m["gc2"]; return len(m) == 1 && !ok })
+
+	r := gcload(t, nil, "serve", "--listen", "127.0.0.1:0", "--udp=false", "--db", url, "--heartbeat", "1s", "--server-ttl", "1500ms")
+	if r.code != 2 || !strings.Contains(r.stderr, "TTL") {
+		t.Fatalf("--server-ttl under two heartbeats: exit %d, %s", r.code, r.stderr)
 	}
 }
