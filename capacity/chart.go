@@ -195,26 +195,36 @@ func ScalabilityChart(m Model) Chart {
 	}
 	c.Title += fmt.Sprintf(": σ = %s, κ = %s", num(u.Sigma), num(u.Kappa))
 	c.Caption = "Points: the highest saturated throughput of each room size and core count, relative to its fitted one-core throughput λ. Black: the USL fit. Grey dashed: linear scaling."
-	groups := map[string][]USLPoint{}
 	var names []string
 	maxN := 16.0
+	pts := u.AllotmentPoints
 	for _, p := range u.Points {
+		pts = append(pts, ScalePoint{Cores: float64(p.Cores), Throughput: p.Throughput, Group: p.Group})
+	}
+	if len(u.AllotmentPoints) > 0 {
+		c.XLabel = "server CPU (cgroup allotment, cores, net of idle)"
+		c.Caption = "Points: the knee throughput of the CPU-limited sweep at each allotment, relative to its fitted one-core throughput λ. Black: the USL fit. Grey dashed: linear scaling."
+	}
+	groups := map[string][]ScalePoint{}
+	for _, p := range pts {
 		if _, ok := groups[p.Group]; !ok {
 			names = append(names, p.Group)
 		}
 		groups[p.Group] = append(groups[p.Group], p)
-		maxN = math.Max(maxN, float64(p.Cores))
+		maxN = math.Max(maxN, p.Cores)
 	}
 	sizeOf := func(g string) float64 {
 		var k float64
-		fmt.Sscanf(g, "k=%g", &k)
+		if _, err := fmt.Sscanf(g, "k=%g", &k); err != nil {
+			fmt.Sscanf(g, "k%g", &k) // the CPU-limited sweep's groups
+		}
 		return k
 	}
 	sort.Slice(names, func(i, j int) bool { return sizeOf(names[i]) < sizeOf(names[j]) })
 	for i, g := range names {
 		s := Series{Name: "measured, rooms of " + num(sizeOf(g)), Style: StylePoints, Color: i}
 		for _, p := range groups[g] {
-			s.X = append(s.X, float64(p.Cores))
+			s.X = append(s.X, p.Cores)
 			s.Y = append(s.Y, p.Throughput/u.Lambda[g])
 		}
 		c.Series = append(c.Series, s)
@@ -225,11 +235,15 @@ func ScalabilityChart(m Model) Chart {
 	}
 	fit := Series{Name: name, Style: StyleLine, Color: ColorBlack}
 	lin := Series{Name: "linear scaling", Style: StyleDashed, Color: ColorGrey}
-	for n := 1.0; n <= maxN; n += 0.25 {
+	n0 := 1.0
+	for _, p := range pts {
+		n0 = math.Min(n0, p.Cores)
+	}
+	for n := n0; n <= maxN; n += 0.25 {
 		fit.X = append(fit.X, n)
 		fit.Y = append(fit.Y, u.Speedup(n))
 	}
-	lin.X, lin.Y = []float64{1, maxN}, []float64{1, maxN}
+	lin.X, lin.Y = []float64{n0, maxN}, []float64{n0, maxN}
 	c.Series = append(c.Series, fit, lin)
 	return c
 }

@@ -18,6 +18,9 @@ type OfferedPoint struct {
 	// GeneratorInvalid: the load generator, not the server, was the
 	// limit; the point says nothing about the server and is skipped.
 	GeneratorInvalid bool `json:"generator_invalid,omitempty"`
+	// ThresholdFailed: the run failed one of its own pass/fail rules (a
+	// scenario threshold, a health check): the point does not hold.
+	ThresholdFailed bool `json:"threshold_failed,omitempty"`
 }
 
 // KneeCriteria say when a point of a load series no longer holds.
@@ -43,6 +46,7 @@ const (
 	CauseThroughput = "throughput" // achieved stopped following offered
 	CauseLatency    = "latency"    // latency passed its bound
 	CauseGenerator  = "generator"  // the generator was the limit: skipped
+	CauseThreshold  = "threshold"  // the run failed a threshold or health check
 )
 
 // Verdict is what the criteria say of one point.
@@ -70,6 +74,9 @@ func (c KneeCriteria) Judge(p OfferedPoint, baselineUs float64) Verdict {
 	if p.LatencyUs > 0 && (c.LatencyBoundUs > 0 && p.LatencyUs > c.LatencyBoundUs ||
 		c.LatencyGrowth > 0 && baselineUs > 0 && p.LatencyUs > c.LatencyGrowth*baselineUs) {
 		v.Causes = append(v.Causes, CauseLatency)
+	}
+	if p.ThresholdFailed {
+		v.Causes = append(v.Causes, CauseThreshold)
 	}
 	v.Held = len(v.Causes) == 0
 	return v

@@ -108,7 +108,7 @@ func Fit(cal Calibration) (Model, error) {
 	}
 	m.fitWire(used)
 	m.fitDiskAndMemory(used, cal.Micro)
-	if err := m.fitScaling(used); err != nil {
+	if err := m.fitScaling(used, cal.Saturation); err != nil {
 		return Model{}, err
 	}
 	m.setMicro(cal.Micro)
@@ -250,7 +250,9 @@ func (m *Model) fitDiskAndMemory(used []Measurement, mi Micro) {
 // fitScaling fits the USL over core counts from the highest throughput of
 // a saturated run per room size and core count, and the saturation
 // efficiency of those runs.
-func (m *Model) fitScaling(used []Measurement) error {
+// A USL that the GOMAXPROCS runs cannot fit is taken from the
+// CPU-limited sweep (sat) when that fitted one.
+func (m *Model) fitScaling(used []Measurement, sat *Saturation) error {
 	type gk struct {
 		g string
 		n int
@@ -287,6 +289,13 @@ func (m *Model) fitScaling(used []Measurement) error {
 	} else {
 		m.USL = USLFit{Lambda: map[string]float64{}, Note: "USL not fitted: no run reached saturation; σ = κ = 0 assumed"}
 	}
+	if !m.USL.SigmaFitted && sat != nil {
+		if u, err := USLFromSaturation(*sat); err == nil {
+			m.USL = u
+		} else {
+			m.USL.Note += "; the CPU-limited sweep's USL is not used: " + err.Error()
+		}
+	}
 	if !m.USL.SigmaFitted {
 		m.warn("%s; scaling to more cores assumes σ up to %g", m.USL.Note, assumedSigmaMax)
 	} else if !m.USL.KappaFitted {
@@ -302,7 +311,11 @@ func (m *Model) fitScaling(used []Measurement) error {
 	}
 	if len(eff) == 0 {
 		m.CPUEfficiency = Point(1)
-		m.warn("no run reached saturation: capacity assumes the server can keep every core busy")
+		if len(m.USL.Allotments) > 0 {
+			m.warn("the saturation efficiency is not measured (the CPU-limited sweep's knees fit the USL, not the CPU per post): capacity assumes the server can keep every core busy")
+		} else {
+			m.warn("no run reached saturation: capacity assumes the server can keep every core busy")
+		}
 	} else {
 		m.CPUEfficiency = spread(eff)
 	}

@@ -261,7 +261,11 @@ func (p Prediction) modelRows() [][2]string {
 		if u.KappaFitted {
 			usl += fmt.Sprintf(", κ = %s, N* = %s", num(u.Kappa), num(u.PeakCores()))
 		}
-		usl += fmt.Sprintf(" over cores %v; speedup at %d cores %s. %s", u.CoreCounts, p.Profile.Cores, num(u.Speedup(float64(p.Profile.Cores))), u.Note)
+		over := fmt.Sprint(u.CoreCounts)
+		if len(u.Allotments) > 0 {
+			over = "CPU allotments " + fmtCores(u.Allotments)
+		}
+		usl += fmt.Sprintf(" over cores %s; speedup at %d cores %s. %s", over, p.Profile.Cores, num(u.Speedup(float64(p.Profile.Cores))), u.Note)
 	}
 	add("Scalability over cores", usl)
 	add("Throughput at saturation ÷ CPU bound", fmt.Sprintf("%s [%s..%s]", num(m.CPUEfficiency.Mid), num(m.CPUEfficiency.Low), num(m.CPUEfficiency.High)))

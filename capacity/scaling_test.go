@@ -171,3 +171,38 @@ func TestFitScalabilityErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestModelUSLFromSaturation: a sweep whose GOMAXPROCS runs never
+// saturate (one core count) takes σ and κ from the CPU-limited sweep, and
+// the prediction's speedup follows them; without the sweep they are
+// assumed, and said to be.
+func TestModelUSLFromSaturation(t *testing.T) {
+	cal := synth(defaultTruth(), synthSizes, []int{2}, []float64{0.2, 0.4})
+	m, err := Fit(cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.USL.SigmaFitted {
+		t.Fatalf("no saturation, one core count: USL fitted? %+v", m.USL)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	f, err := FitScalability(allotmentData(500, 0.08, 0.004, []float64{0.25, 0.5, 1, 2, 4}, "k10", 0.01, r))
+	if err != nil || !f.SigmaFitted {
+		t.Fatalf("%+v %v", f, err)
+	}
+	cal.Saturation = &Saturation{RoomSize: 10, Fit: &f}
+	m, err = Fit(cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := m.USL
+	if !u.SigmaFitted || u.Sigma != f.Sigma || u.Kappa != f.Kappa || len(u.Allotments) != 5 || !strings.Contains(u.Note, "CPU-limited sweep") {
+		t.Fatalf("USL %+v", u)
+	}
+	if math.Abs(u.Speedup(8)-Speedup(8, 0.08, 0.004))/Speedup(8, 0.08, 0.004) > 0.15 {
+		t.Errorf("speedup at 8 cores %g, truth %g", u.Speedup(8), Speedup(8, 0.08, 0.004))
+	}
+	if c := ScalabilityChart(m); c.Message != "" || len(c.Series) != 3 || c.Series[0].Name != "measured, rooms of 10" {
+		t.Errorf("chart: %q, %d series", c.Message, len(c.Series))
+	}
+}

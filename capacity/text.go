@@ -122,7 +122,11 @@ func (p Prediction) WriteText(w io.Writer) error {
 	}
 	u := m.USL
 	if u.SigmaFitted {
-		pf("  USL over cores %v: σ = %s", u.CoreCounts, num(u.Sigma))
+		if len(u.Allotments) > 0 {
+			pf("  USL over CPU allotments %s cores: σ = %s", fmtCores(u.Allotments), num(u.Sigma))
+		} else {
+			pf("  USL over cores %v: σ = %s", u.CoreCounts, num(u.Sigma))
+		}
 		if u.SEKnown {
 			pf(" ± %s", num(u.SESigma))
 		}

@@ -321,6 +321,52 @@ type Calibration struct {
 	Machine      Machine       `json:"machine"`
 	Measurements []Measurement `json:"measurements"`
 	Micro        Micro         `json:"micro"`
+	// Saturation is the CPU-limited sweep: a breakpoint search per cgroup
+	// CPU allotment and the USL fitted over them (absent when it was not
+	// run).
+	Saturation *Saturation `json:"saturation,omitempty"`
+}
+
+// Saturation is gcload calibrate's CPU-limited sweep: the reference server
+// limited by the cgroup cpu controller to each allotment in turn, driven
+// to its knee by a breakpoint search, and the Universal Scalability Law
+// fitted to the saturation throughputs (FitScalability).
+type Saturation struct {
+	// RoomSize is the rooms posted to.
+	RoomSize int `json:"room_size"`
+	// Runs are the searches, one per allotment, in the order run.
+	Runs []SaturationRun `json:"runs"`
+	// Fit is the USL over the allotments of the searches that found a
+	// maximum, net of the server's idle CPU; absent when fewer than one
+	// did.
+	Fit *ScalabilityFit `json:"fit,omitempty"`
+	// Note says what could not be done (no cgroup controller, searches
+	// that found no maximum), or is empty.
+	Note string `json:"note,omitempty"`
+}
+
+// SaturationRun is one allotment's breakpoint search.
+type SaturationRun struct {
+	// Cores is the cgroup CPU limit; IdleCores the server's CPU use when
+	// idle under it (measured before the search); the USL is fitted over
+	// Cores − IdleCores, the CPU the load could use.
+	Cores     float64 `json:"cores"`
+	IdleCores float64 `json:"idle_cores"`
+	// Outcome, MaxHeldRate, FirstFailedRate, KneeRate, Resource and
+	// Sentence are the search's (Breakpoint); Steps its runs.
+	Outcome         string  `json:"outcome"`
+	MaxHeldRate     float64 `json:"max_held_rate"`
+	FirstFailedRate float64 `json:"first_failed_rate"`
+	KneeRate        float64 `json:"knee_rate"`
+	// Throughput is the saturation throughput used in the fit (posts/s):
+	// the geometric mean of the highest rate that held and the lowest
+	// that did not.
+	Throughput float64 `json:"throughput"`
+	Resource   string  `json:"resource"`
+	Steps      int     `json:"steps"`
+	Sentence   string  `json:"sentence"`
+	// Dir is the folder of its steps' results.
+	Dir string `json:"dir"`
 }
 
 // CalibrationVersion is the Version written by SaveCalibration.

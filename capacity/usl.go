@@ -38,8 +38,58 @@ type USLFit struct {
 	R2         float64    `json:"r2"`
 	DoF        int        `json:"dof"`
 	CoreCounts []int      `json:"core_counts"`
+	// Allotments and AllotmentPoints are set instead of CoreCounts and
+	// Points when σ and κ come from the CPU-limited sweep
+	// (Calibration.Saturation): saturation throughput at cgroup CPU
+	// allotments, fractions of a core allowed.
+	Allotments      []float64    `json:"allotments,omitempty"`
+	AllotmentPoints []ScalePoint `json:"allotment_points,omitempty"`
 	// Note says in a sentence what could and could not be fitted.
 	Note string `json:"note"`
+}
+
+// USLFromSaturation is the model's USL from the CPU-limited sweep's fit:
+// σ and κ with standard errors taken from their 90% profile intervals
+// (half their width over Student's t; unknown when an interval is open).
+// It refuses, saying why, a fit that was not made or has no intervals
+// (as many points as parameters), and one whose peak N*
+// lies below the largest allotment measured: the sweep's throughput
+// rose up to there, so such a fit describes the shape of its points
+// (below one core, throttling waits and batching bend them), not the
+// scaling over cores.
+func USLFromSaturation(sat Saturation) (USLFit, error) {
+	f := sat.Fit
+	switch {
+	case f == nil:
+		return USLFit{}, errors.New("no search of the CPU-limited sweep found a maximum: " + sat.Note)
+	case !f.SigmaFitted:
+		return USLFit{}, errors.New(f.Reason)
+	case !f.IntervalsKnown:
+		return USLFit{}, fmt.Errorf("its fit (σ = %s, κ = %s) has no intervals: %s", num(f.Sigma), num(f.Kappa), f.Reason)
+	case len(f.Allotments) > 0 && f.PeakCores < f.Allotments[len(f.Allotments)-1]:
+		return USLFit{}, fmt.Errorf("its fit (σ = %s, κ = %s) peaks at N* = %s cores, below the largest allotment measured (%s), where throughput still rose: it does not describe scaling over cores",
+			num(f.Sigma), num(f.Kappa), num(f.PeakCores), num(f.Allotments[len(f.Allotments)-1]))
+	}
+	u := USLFit{Sigma: f.Sigma, Kappa: f.Kappa, SigmaFitted: true, KappaFitted: f.KappaFitted, Lambda: f.Lambda, DoF: f.DoF,
+		Allotments: f.Allotments, AllotmentPoints: f.Points}
+	if f.IntervalsKnown && f.DoF > 0 && finite(f.SigmaCI.High) && finite(f.KappaCI.High) {
+		t := tTwoSided(Confidence, f.DoF)
+		u.SESigma = (f.SigmaCI.High - f.SigmaCI.Low) / (2 * t)
+		u.SEKappa = (f.KappaCI.High - f.KappaCI.Low) / (2 * t)
+		u.SEKnown = true
+	}
+	ci := func(i Interval) string { return "[" + num(i.Low) + ".." + num(i.High) + "]" }
+	u.Note = fmt.Sprintf("USL fitted from the CPU-limited sweep: the server limited to %s cores of CPU (cgroup; net of its idle use) and driven to its knee, rooms of %d: σ = %s %s",
+		fmtCores(f.Allotments), sat.RoomSize, num(f.Sigma), ci(f.SigmaCI))
+	if f.KappaFitted {
+		u.Note += fmt.Sprintf(", κ = %s %s, N* = %s %s (90%%)", num(f.Kappa), ci(f.KappaCI), num(f.PeakCores), ci(f.PeakCoresCI))
+	} else {
+		u.Note += ", κ = 0 (not determined)"
+	}
+	if f.Reason != "" {
+		u.Note += "; " + f.Reason
+	}
+	return u, nil
 }
 
 // Speedup is the USL's relative capacity N / (1 + σ(N−1) + κN(N−1)): the

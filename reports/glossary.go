@@ -16,6 +16,7 @@ const (
 	TermCounter  = "counter"  // a counter (totals in summary.json, deltas per interval)
 	TermFamily   = "family"   // a family of counters named by a pattern
 	TermGauge    = "gauge"    // a sampled value per interval
+	TermSearch   = "search"   // a field of a breakpoint search's search.json
 )
 
 // A Term is one entry of the glossary of what a run measures: every
@@ -134,6 +135,28 @@ var Glossary = []Term{
 	{Name: "server_cpu_utilization", Kind: TermGauge, What: "the server's CPU time over the interval × its cores (`--server-pid`, `--server-metrics`, or the embedded server)", When: "each interval"},
 	{Name: "server_rss_bytes", Kind: TermGauge, What: "the server's resident memory", When: "each interval"},
 	{Name: "server_disk_write_bytes_per_s", Kind: TermGauge, What: "bytes the server (or its host) wrote to disk per second over the interval", When: "each interval"},
+
+	{Name: "outcome", Kind: TermSearch, What: "`found` (a rate held and a higher one did not), `not_saturated` (every rate held up to `--max-rate` or `--max-steps`), `lowest_failed` (even the first rate did not hold), `generator_limited` (the load generator could not drive a rate before the server failed one: the search stops there and the server is not blamed) or `stopped` (a run could not be judged: protocol violations, target unreachable, interrupted)", When: "at the end of the search",
+		Verdict: "exit 0 `found`, 8 `not_saturated`, 3 `lowest_failed`, 5 `generator_limited`; `stopped`: the stopping run's own code (4, 6, 7)"},
+	{Name: "max_held_rate", Kind: TermSearch, What: "the highest offered post rate that held (achieved ≥ 97% of offered, every threshold and health check passed) below the first that did not", When: "at the end of the search"},
+	{Name: "max_held_achieved", Kind: TermSearch, What: "the achieved post rate of that run (achieved ÷ offered over its posting window, times the rate asked for)", When: "at the end of the search"},
+	{Name: "first_failed_rate", Kind: TermSearch, What: "the lowest offered post rate that did not hold (0: none failed)", When: "at the end of the search"},
+	{Name: "knee_rate", Kind: TermSearch, What: "the estimated rate of the knee (`capacity.DetectKnee`): where achieved stops following offered, or where the latency crosses its bound; the highest rate that held when a threshold failed", When: "at the end of the search, when a rate failed"},
+	{Name: "saturation_throughput", Kind: TermSearch, What: "the highest achieved post rate, when the throughput stopped following the offered rate (0 otherwise)", When: "at the end of the search"},
+	{Name: "causes", Kind: TermSearch, What: "why the first failing rate did not hold: `throughput`, `latency`, `threshold` (a threshold or health check of the scenario failed)", When: "at the end of the search"},
+	{Name: "resource", Kind: TermSearch, What: "the server's resource that ran out at the first failing rate: the most used measured resource (`cpu`: CPU time ÷ wall ÷ the server's cores or `--server-cpus` allotment) when at least 85% of it was used, or `cpu` when a cgroup-limited server was throttled in 85% of its periods; empty when none measured was at its limit or the server was not measured apart from the generator", When: "at the end of the search, when a rate failed"},
+	{Name: "resource_utilization", Kind: TermSearch, What: "the utilisation of that resource at the first failing rate (0 to 1), or of the most used one when none was at its limit", When: "at the end of the search"},
+	{Name: "generator_limit_rate", Kind: TermSearch, What: "the rate the load generator could not drive (its run invalid: generator CPU, scheduling lag, dropped operations), 0 when it drove every rate", When: "a step's run was invalid"},
+	{Name: "stopped", Kind: TermSearch, What: "why the search ended: bracketed within `--resolution`, the step or rate limit, the generator's limit, a run that could not be judged", When: "at the end of the search"},
+	{Name: "steps", Kind: TermSearch, What: "every run, in order: `point` (`offered`, `achieved`, `latency_us` p99 post → last delivery, `generator_invalid`, `threshold_failed`), `verdict`, `reasons`, `utilization` by resource, `cpu_throttled_periods` (share of CFS periods the limited server was throttled in), `stop`, `dir` (its results folder)", When: "each run of the search"},
+	{Name: "knee", Kind: TermSearch, What: "`capacity.DetectKnee` over the valid runs: `saturated`, `max_held`, `first_failed`, `rate`, `verdicts`, `sentence`", When: "at the end of the search"},
+	{Name: "sentence", Kind: TermSearch, What: "the result in a sentence, as the console prints it", When: "at the end of the search"},
+	{Name: "base_rate", Kind: TermSearch, What: "the scenario's own post rate (its highest phase's); each step scales every phase's post rate by rate ÷ base_rate", When: "at the start"},
+	{Name: "server_cpus", Kind: TermSearch, What: "`--server-cpus`: the cores the reference server was limited to by the cgroup cpu controller (0: not limited by gcload)", When: "at the start"},
+	{Name: "settings", Kind: TermSearch, What: "the search's settings: `start`, `factor` (×2), `resolution`, `max_rate`, `max_steps`", When: "at the start"},
+	{Name: "criteria", Kind: TermSearch, What: "the knee criteria: `follow_ratio` (0: 97%), `latency_bound_us`, `latency_growth`", When: "at the start"},
+	{Name: "scenario", Kind: TermSearch, What: "the scenario's name", When: "at the start"},
+	{Name: "exit_code", Kind: TermSearch, What: "the search's exit code (see `outcome`)", When: "at the end of the search"},
 }
 
 // families holds the matcher of each family in Glossary, in order.
@@ -204,6 +227,8 @@ var glossarySections = []struct {
 		"Counters (`.count` or `.rate` allowed; a counter never incremented is 0; totals in summary.json, increments per interval in counters.json):"},
 	{[]string{TermGauge}, "Gauges", "is", "sampled",
 		"Gauges (the last value sampled in each interval, in counters.json and the streams; not threshold metrics):"},
+	{[]string{TermSearch}, "Breakpoint search", "is", "set",
+		"The breakpoint search's result (`gcload run --find-max`: `search.json` in its results folder, beside one results folder per step, `step-NN/`; rates are posts/s; not threshold metrics):"},
 }
 
 // GlossaryMarkdown renders Glossary as the Markdown tables of
@@ -239,10 +264,14 @@ type GlossarySection struct {
 	Terms      []Term
 }
 
-// GlossarySections returns Glossary in the groups GlossaryMarkdown uses.
+// GlossarySections returns the terms of a run's results in the groups
+// GlossaryMarkdown uses (not the breakpoint search's, which no run has).
 func GlossarySections() []GlossarySection {
 	var out []GlossarySection
 	for _, sec := range glossarySections {
+		if slices.Contains(sec.kinds, TermSearch) {
+			continue
+		}
 		g := GlossarySection{Title: sec.title, What: sec.what, When: sec.when}
 		for _, t := range Glossary {
 			if slices.Contains(sec.kinds, t.Kind) {

@@ -77,6 +77,8 @@ func TestGlossaryCoversMetrics(t *testing.T) {
 		}
 		name := tm.Name
 		switch tm.Kind {
+		case TermSearch:
+			continue // search.json's fields, checked by the CLI's tests
 		case TermGauge:
 			if CheckMetric(name) == nil {
 				t.Errorf("gauge %s is a threshold metric: give it another kind", name)

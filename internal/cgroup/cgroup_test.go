@@ -135,6 +135,18 @@ func TestLimit(t *testing.T) {
 			t.Error(err)
 		}
 	}()
+	if err := limited.SetCPULimitPeriod(0.5, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := limited.CPULimit(); err != nil || math.Abs(got-0.5) > 1e-9 {
+		t.Fatalf("CPULimit over 10 ms periods = %g, %v; want 0.5", got, err)
+	}
+	if err := limited.SetCPULimitPeriod(0.05, 10*time.Millisecond); err == nil {
+		t.Error("a quota of 0.5 ms (below the kernel's smallest): no error")
+	}
+	if err := limited.SetCPULimitPeriod(0.5, 2*time.Second); err == nil {
+		t.Error("a period of 2 s: no error")
+	}
 	if err := limited.SetCPULimit(0.25); err != nil {
 		t.Fatal(err)
 	}

@@ -664,6 +664,9 @@ func TestPhasesAndGlossary(t *testing.T) {
 		t.Errorf("%d glossary links", links)
 	}
 	for _, tm := range reports.Glossary {
+		if tm.Kind == reports.TermSearch {
+			continue // a breakpoint search's, in docs/results.md only
+		}
 		if !ids[anchor(tm.Name)] {
 			t.Errorf("glossary entry %s missing from the report", tm.Name)
 		}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/reports/htmlreport"
@@ -43,6 +44,11 @@ type CalibrateOptions struct {
 	MicroDir  string
 	// ServerMetrics are passed to each point's run (--server-metrics).
 	ServerMetrics []string
+	// CPULimits are the allotments (cores) of the CPU-limited sweep;
+	// SaturationSize its room size. NoSaturation skips it.
+	CPULimits      []float64
+	SaturationSize int
+	NoSaturation   bool
 }
 
 // childEnv makes a gcload test binary run Main when calibrate starts it
@@ -67,11 +73,20 @@ delivery) and a synchronous-write loop (fsync latency, mean and p99).
 
 Each load level is a short gcload run (results in OUT/point-NN/, with
 measurement.json); the sweep is saved as OUT/calibration.json for gcload
-capacity, which also prints the model's hold-out validation. --quick runs a
-sweep of about a minute (4 room sizes at 20 posts/s, 10 and 40 posts/s at
-rooms of 150, and one point with the server on 1 core).`,
+capacity, which also prints the model's hold-out validation.
+
+Then the CPU-limited sweep (root; --no-saturation skips it): the server limited
+by the cgroup cpu controller to each of --cpu-limits cores, driven to its knee
+by a breakpoint search (OUT/saturation-cN/step-NN/), and the Universal
+Scalability Law fitted to the knees (σ, κ, N* with 90% intervals); a search
+the load generator could not finish is left out, never blamed on the server.
+
+--quick runs a sweep of about a minute (4 room sizes at 20 posts/s, 10 and 40
+posts/s at rooms of 150, and one point with the server on 1 core) and a
+CPU-limited sweep of 5 allotments, about 3.5 minutes in all.`,
 		Example: `  gcload calibrate
   gcload calibrate --quick --out results/calibrate-ci
+  gcload calibrate --cpu-limits 0.05,0.1,0.2 --saturation-size 30
   gcload calibrate --sizes 10,30,150,1000 --loads 10,20,40,80 --procs 2,1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -84,9 +99,12 @@ rooms of 150, and one point with the server on 1 core).`,
 	f.IntSliceVar(&o.Loads, "loads", []int{10, 20, 40, 80}, "load levels in posts per second")
 	f.IntSliceVar(&o.Procs, "procs", []int{2, 1}, "the server's GOMAXPROCS values (the first for every point, the others at the middle room size)")
 	f.DurationVar(&o.Steady, "steady", 8*time.Second, "steady posting time of each point")
-	f.BoolVar(&o.Quick, "quick", false, "a sweep of about a minute (for CI)")
+	f.BoolVar(&o.Quick, "quick", false, "a short sweep and CPU-limited sweep, about 3.5 minutes (for CI)")
 	f.BoolVar(&o.MicroOnly, "micro-only", false, "only the micro-calibrations (to write a profile of this hardware)")
 	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
+	f.Float64SliceVar(&o.CPULimits, "cpu-limits", nil, "CPU allotments (cores) of the CPU-limited sweep: the server limited to each by the cgroup cpu controller and driven to its knee by a breakpoint search, then the USL fitted over them (default 0.06,0.08,0.1,0.12,0.14,0.16,0.2,0.25,0.3; --quick 0.06,0.08,0.1,0.12,0.14); needs root")
+	f.IntVar(&o.SaturationSize, "saturation-size", 10, "room size of the CPU-limited sweep")
+	f.BoolVar(&o.NoSaturation, "no-saturation", false, "skip the CPU-limited sweep")
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
 }
@@ -180,7 +198,9 @@ type childServer struct {
 
 var serveLine = regexp.MustCompile(`SIP on (\S+), lookup (\S+), .*admin API ([^\s,]+)`)
 
-func startChildServer(ctx context.Context, dir string, procs int) (*childServer, error) {
+// startChildServer starts a reference server as a child process with
+// GOMAXPROCS procs, inside group g when g is not nil.
+func startChildServer(ctx context.Context, dir string, procs int, g *cgroup.Group) (*childServer, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -200,7 +220,11 @@ func startChildServer(ctx context.Context, dir string, procs int) (*childServer,
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
+	start := cmd.Start
+	if g != nil {
+		start = func() error { return g.Start(cmd) }
+	}
+	if err := start(); err != nil {
 		return nil, err
 	}
 	line, err := bufio.NewReader(out).ReadString('\n')
@@ -239,6 +263,15 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	if o.MicroOnly {
 		points = nil
 	}
+	for _, c := range o.CPULimits {
+		if !(c >= 0.001 && c <= float64(runtime.NumCPU())) {
+			return badInput(fmt.Errorf("--cpu-limits: %g cores: want 0.001 to %d (this machine's CPUs)", c, runtime.NumCPU()))
+		}
+	}
+	slices.Sort(o.CPULimits)
+	if o.SaturationSize < 2 {
+		return badInput(fmt.Errorf("--saturation-size %d: want at least 2", o.SaturationSize))
+	}
 	out := o.Out
 	if out == "" {
 		out = filepath.Join("results", "calibrate-"+env.Now().Format("20060102-150405"))
@@ -268,6 +301,35 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		fmt.Fprintf(env.Stdout, "%-5d %6d %5d %9.1f %9.1f %9.0f %10.1f %9.2f %7v\n", i, m.RoomSize, m.Cores, m.OfferedPostsPerSec, m.AchievedPostsPerSec, m.DeliveriesPerSec, util, m.Latency.PostLastDeliveryP99/1000, m.GeneratorValid)
 		if ctx.Err() != nil {
 			return withCode(6, ctx.Err())
+		}
+	}
+	if !o.MicroOnly && !o.NoSaturation {
+		limits := o.CPULimits
+		if len(limits) == 0 {
+			limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3}
+			if o.Quick {
+				limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14}
+			}
+		}
+		steady, res := 3*time.Second, 0.1
+		if o.Quick {
+			steady, res = 2*time.Second, 0.15
+		}
+		fmt.Fprintf(env.Stderr, "gcload calibrate: CPU-limited sweep: rooms of %d, the server limited to %v cores, each driven to its knee\n", o.SaturationSize, limits)
+		sat, err := calibrateSaturation(ctx, env, out, o.SaturationSize, limits, steady, res, env.Stdout)
+		if err != nil {
+			if ctx.Err() != nil {
+				return withCode(6, ctx.Err())
+			}
+			return fmt.Errorf("calibrate: CPU-limited sweep: %w", err)
+		}
+		cal.Saturation = sat
+		if sat.Note != "" {
+			fmt.Fprintf(env.Stdout, "saturation: %s\n", sat.Note)
+		}
+		fmt.Fprintf(env.Stdout, "%s\n", uslSentence(sat.Fit))
+		if _, err := capacity.USLFromSaturation(*sat); err != nil {
+			fmt.Fprintf(env.Stdout, "the capacity model does not use it: %v\n", err)
 		}
 	}
 	fsDir := o.MicroDir
@@ -302,7 +364,7 @@ func calibratePoint(ctx context.Context, env *Env, out string, i int, p point, s
 		return capacity.Measurement{}, err
 	}
 	defer os.RemoveAll(tmp)
-	srv, err := startChildServer(ctx, tmp, p.procs)
+	srv, err := startChildServer(ctx, tmp, p.procs, nil)
 	if err != nil {
 		return capacity.Measurement{}, err
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/internal/jsonshape"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/reports"
@@ -544,7 +545,8 @@ func TestMetrics(t *testing.T) {
 }
 
 // TestCalibrateAndCapacity: a short real sweep (gcload calibrate --quick:
-// the server as a child process, 7 points, the two micro-calibrations),
+// the server as a child process, 7 points, the CPU-limited sweep when the
+// cgroup cpu controller is here, the two micro-calibrations),
 // then gcload capacity on it: the server's CPU is measured apart from the
 // generator's, the hold-out error is computed and printed, and the
 // prediction is written as JSON and as a self-contained HTML page.
@@ -574,6 +576,37 @@ func TestCalibrateAndCapacity(t *testing.T) {
 	}
 	if len(sizes) < 4 {
 		t.Errorf("room sizes %v, want at least 4", sizes)
+	}
+	// The CPU-limited sweep: with the cgroup cpu controller, the server
+	// limited to fractions of a core is driven to its knee (a search that
+	// the generator could not finish is left out, never blamed on the
+	// server), and the USL is fitted from the knees, σ and κ reported.
+	switch sat := cal.Saturation; {
+	case sat == nil:
+		t.Error("no CPU-limited sweep in calibration.json")
+	case len(sat.Runs) == 0:
+		t.Logf("CPU-limited sweep not run: %s", sat.Note)
+		if _, err := cgroup.Detect(); err == nil {
+			t.Errorf("the cgroup cpu controller is here, but the sweep did not run: %s", sat.Note)
+		}
+	default:
+		found := 0
+		for _, run := range sat.Runs {
+			if run.Outcome == capacity.OutcomeFound {
+				found++
+				if !(run.KneeRate > 0 && run.Throughput > run.MaxHeldRate && run.Throughput < run.FirstFailedRate) {
+					t.Errorf("saturation run %+v", run)
+				}
+			} else if run.Throughput != 0 {
+				t.Errorf("a search that found no maximum is in the fit: %+v", run)
+			}
+		}
+		if found < 2 || sat.Fit == nil || !sat.Fit.SigmaFitted || len(sat.Fit.Points) != found {
+			t.Fatalf("CPU-limited sweep: %d maxima of %d; fit %+v; %s", found, len(sat.Runs), sat.Fit, sat.Note)
+		}
+		if !strings.Contains(r.stdout, "USL over CPU allotments") || !strings.Contains(r.stdout, "σ = ") {
+			t.Errorf("calibrate does not report the USL:\n%s", r.stdout)
+		}
 	}
 	v := capacity.Validate(cal)
 	if !v.Done || len(v.HeldOut) == 0 {

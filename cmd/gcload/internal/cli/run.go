@@ -53,6 +53,8 @@ type RunOptions struct {
 	// as one of its shards; CoordinatorCA a PEM file of the CA of an
 	// https coordinator's certificate.
 	Coordinator, CoordinatorCA string
+	// FindMax is --find-max and its settings.
+	FindMax FindMaxOptions
 	// EmbeddedPool and DB: an embedded pool of that many server
 	// processes on the PostgreSQL database DB (empty: the scenario's, or a
 	// throw-away cluster).
@@ -102,7 +104,21 @@ start, reports while it runs, and sends its results folder to the
 coordinator at the end; Ctrl-C, or the coordinator stopping the run, ends
 the load and sends what there is. The times it records are on the
 coordinator's clock (its measured offset is in summary.json), so that a
-post sent on one shard and received on another is timed correctly.`,
+post sent on one shard and received on another is timed correctly.
+
+With --find-max the run is a breakpoint search: the scenario runs again and
+again (OUT/step-NN/, each a complete results folder) with its post rate
+raised ×2 from --start-rate while every rate holds, then bisected between
+the highest rate that held and the lowest that did not, until a threshold
+fails or the server saturates (achieved < 97% of offered). A step the
+generator could not drive (an invalid run) stops the search and is never
+blamed on the server. OUT/search.json has the highest rate that held, the
+knee and the resource that ran out; exit 0 when a maximum was found, 3
+when even the first rate failed, 5 when the generator was the limit, 8 when
+no rate up to --max-rate or --max-steps saturated the server. With
+--server-cpus N the reference server runs as a child process limited to N
+cores by the cgroup cpu controller (root), measured apart from the
+generator.`,
 		Example: `  gcload run scenarios/smoke.yaml
   gcload run peak --set phases.steady.duration=60s
   gcload run scenarios/peak.yaml --target sip:ocschat@contoso.com --server 10.0.0.5:5061 --admin http://10.0.0.5:8080
@@ -111,7 +127,8 @@ post sent on one shard and received on another is timed correctly.`,
   gcload run peak --stream json=intervals.jsonl --stream csv=intervals.csv
   gcload run smoke --target sip:ocschat@contoso.com --server gc1.contoso.com:5061,gc2.contoso.com:5061,gc3.contoso.com:5061
   gcload run pool                                  # three servers on a throw-away PostgreSQL, one killed mid-run
-  gcload run smoke --embedded-pool 3 --db postgres://gcload@localhost/gcload`,
+  gcload run smoke --embedded-pool 3 --db postgres://gcload@localhost/gcload
+  gcload run smoke --find-max --server-cpus 0.5 --out results/findmax`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Scenario = args[0]
@@ -123,6 +140,7 @@ post sent on one shard and received on another is timed correctly.`,
 	}
 	f := cmd.Flags()
 	addTargetFlags(f, &o.Target)
+	addFindMaxFlags(cmd, &o.FindMax)
 	f.StringArrayVar(&o.Set, "set", nil, "override a scenario field: KEY=VALUE (repeatable), e.g. users.count=100 or phases.steady.duration=60s")
 	f.StringVar(&o.Out, "out", "", "results folder (default results/SCENARIO-TIME)")
 	f.StringVar(&o.Shard, "shard", "", "run shard i of N of the scenario (i/N; default 1/1); merge shard results with gcload merge. With --coordinator, i or i/N (default: $JOB_COMPLETION_INDEX + 1)")
@@ -206,6 +224,12 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	}
 	if o.DB != "" && !postgres.IsURL(o.DB) {
 		return badInput(fmt.Errorf("--db %q: want a postgres:// URL", postgres.Redact(o.DB)))
+	}
+	if err := checkFindMax(o); err != nil {
+		return err
+	}
+	if o.FindMax.Enabled {
+		return runFindMax(ctx, env, o, spec, level)
 	}
 	if o.Coordinator != "" {
 		return runShard(ctx, env, o, spec, level)

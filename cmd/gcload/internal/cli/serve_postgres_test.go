@@ -245,3 +245,24 @@ func TestServePool(t *testing.T) {
 		t.Fatalf("--server-ttl under two heartbeats: exit %d, %s", r.code, r.stderr)
 	}
 }
+
+// TestRunPoolBadInput: an embedded pool's flags refused with a clear
+// error naming the flag or the scenario field, before anything starts.
+func TestRunPoolBadInput(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run", "smoke", "--db", "postgres://gcload@localhost/gcload"}, "--embedded-pool"},
+		{[]string{"run", "smoke", "--embedded-pool", "2", "--db", "gc.db"}, `--db "gc.db": want a postgres:// URL`},
+		{[]string{"run", "smoke", "--embedded-pool", "9"}, "target.embedded.pool"},
+		{[]string{"run", "smoke", "--embedded-pool", "2", "--set", "transport=udp"}, "an embedded pool listens on TCP only"},
+		{[]string{"run", "pool", "--set", "target.embedded.kill.server=4"}, "target.embedded.kill.server"},
+	} {
+		r := gcload(t, nil, c.args...)
+		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("gcload %s: exit %d, want 2 and %q in:\n%s", strings.Join(c.args, " "), r.code, c.want, r.stderr)
+		}
+	}
+}

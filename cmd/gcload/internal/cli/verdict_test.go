@@ -51,7 +51,7 @@ func (w *watchWriter) String() string {
 func TestServerKilledMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := startChildServer(ctx, t.TempDir(), 1)
+	srv, err := startChildServer(ctx, t.TempDir(), 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/gcload/gcload/capacity"
+	"github.com/gcload/gcload/internal/cgroup"
+	"github.com/gcload/gcload/reports"
+)
+
+// findMaxScenario: 20 users in two rooms of 10, 2 s of posting per step.
+const findMaxScenario = `name: findmax-test
+seed: 1
+transport: tcp
+connections: {model: shared, shared: 2}
+lookup: {flow: client}
+users: {count: 20}
+rooms:
+  classes:
+    - {name: r, size: 10, count: 2}
+phases:
+  - name: signin
+    signin: {rate: 200/s, arrival: constant}
+  - name: steady
+    duration: 2s
+    posts: {rate: 10/s}
+drain: 1s
+thresholds:
+  - lost == 0
+  - post_to_last_delivery.p99 < 500ms
+`
+
+// TestFindMax: gcload run --find-max against the reference server limited
+// to a fiftieth of a core by the cgroup cpu controller finds its maximum:
+// a rate held, a higher one failed, below --max-rate (unlimited, the
+// server holds it all and the search ends with exit 8), and each step is a
+// results folder of its own.
+func TestFindMax(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a breakpoint search of about 30 s; run without -short")
+	}
+	if _, err := cgroup.Detect(); err != nil {
+		t.Skipf("the cgroup cpu controller is needed to limit the server: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "findmax.yaml")
+	if err := os.WriteFile(file, []byte(findMaxScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	r := gcload(t, nil, "run", file, "--find-max", "--server-cpus", "0.02", "--start-rate", "40", "--max-rate", "3000",
+		"--resolution", "0.3", "--max-steps", "7", "--progress", "none", "--out", out)
+	t.Logf("%s", r.stdout)
+	if r.code != reports.ExitPass {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, FileSearch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf searchFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		t.Fatal(err)
+	}
+	if sf.Outcome != capacity.OutcomeFound || !(sf.MaxHeldRate >= 40) || !(sf.FirstFailedRate > sf.MaxHeldRate) || sf.FirstFailedRate >= 3000 ||
+		sf.KneeRate < sf.MaxHeldRate*0.9 || len(sf.Causes) == 0 || sf.ServerCPUs != 0.02 {
+		t.Fatalf("search.json: %s", b)
+	}
+	for _, st := range sf.Steps {
+		if st.Utilization["cpu"] <= 0 || st.Utilization["cpu"] > 1.3 {
+			t.Errorf("step %s: server CPU %.2f of its 0.02 core", st.Dir, st.Utilization["cpu"])
+		}
+		if _, err := os.Stat(filepath.Join(st.Dir, "summary.json")); err != nil {
+			t.Error(err)
+		}
+	}
+	if !strings.Contains(r.stdout, "maximum found") {
+		t.Errorf("no result sentence:\n%s", r.stdout)
+	}
+}
+
+// TestFindMaxJudge: how a step's run becomes a point of the search. An
+// invalid run (the generator was the limit) is the generator's, even when
+// a threshold failed too, and carries no failure of the server; a failed
+// threshold is a failure; protocol violations stop the search with their
+// own exit code; a generator-limited search exits 5.
+func TestFindMaxJudge(t *testing.T) {
+	m := []byte(`{"offered_posts_per_s": 100, "achieved_posts_per_s": 50, "server": "process", "server_cpu_seconds": 1, "wall_seconds": 2, "cores": 2, "latency_us": {"post_to_last_delivery_p99_us": 9000}}`)
+	fail := []reports.ThresholdResult{{Expr: "post_to_last_delivery.p99 < 5ms", Pass: false}}
+	st := judgeStep(&reports.Summary{Generator: reports.Generator{Valid: false, InvalidReasons: []string{"generator CPU saturated"}}, Thresholds: fail, Users: reports.Users{SignedIn: 1}}, m, 80, 0)
+	if !st.Point.GeneratorInvalid || st.Point.ThresholdFailed || st.Stop != "" || st.Verdict != reports.VerdictInvalid {
+		t.Errorf("invalid run: %+v", st)
+	}
+	st = judgeStep(&reports.Summary{Generator: reports.Generator{Valid: true}, Thresholds: fail, Users: reports.Users{SignedIn: 1}}, m, 80, 0)
+	if st.Point.GeneratorInvalid || !st.Point.ThresholdFailed || st.Point.Achieved != 40 || st.Point.LatencyUs != 9000 || st.Utilization["cpu"] != 0.25 {
+		t.Errorf("failed run: %+v", st)
+	}
+	st = judgeStep(&reports.Summary{Generator: reports.Generator{Valid: true}, Users: reports.Users{SignedIn: 1}, Counters: map[string]int64{reports.CounterViolations: 2}}, m, 80, 0.5)
+	if st.Stop == "" || st.Utilization["cpu"] != 1 {
+		t.Errorf("nonconformant run: %+v", st)
+	}
+	if c := findMaxCode(capacity.Breakpoint{Outcome: capacity.OutcomeStopped, Steps: []capacity.SearchStep{st}}); c != reports.ExitConformance {
+		t.Errorf("stopped by violations: exit %d", c)
+	}
+	if c := findMaxCode(capacity.Breakpoint{Outcome: capacity.OutcomeGeneratorLimited}); c != reports.ExitInvalidRun {
+		t.Errorf("generator-limited: exit %d", c)
+	}
+	// Every field of search.json is in the glossary (docs/results.md).
+	b, err := json.Marshal(searchFile{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]any
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for k := range keys {
+		if tm, ok := reports.Describe(k); !ok || tm.Kind != reports.TermSearch {
+			t.Errorf("search.json field %s has no breakpoint search entry in reports.Glossary", k)
+		}
+	}
+}
