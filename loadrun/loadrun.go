@@ -439,6 +439,8 @@ func (r *run) startTarget(ctx context.Context) error {
 		}
 		opts.Options = append(opts.Options, refserver.WithAccounts(accts...))
 	}
+	// the compliance cross-check reads the archive through the admin API
+	opts.Admin = wantsCompliance(spec)
 	srv, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return err
@@ -568,8 +570,13 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	if start.IsZero() {
 		start = time.Now().Add(100 * time.Millisecond)
 	}
+	var archive swarm.Archive
+	if wantsCompliance(r.spec) && r.tg.Admin != "" {
+		archive = adminclient.New(r.tg.Admin, r.tg.AdminToken)
+	}
 	sw, err := swarm.New(r.plan, swarm.Options{
 		Target: r.tg, Shard: r.o.Shard, Recorder: r.rec, Start: start, ClockOffset: r.offset, Tick: r.o.Tick, Logger: r.o.Logger, EmbeddedPool: r.pool != nil,
+		Archive: archive,
 		OnTick: func(s reports.Snapshot) {
 			r.meas.tick()
 			if r.stream != nil {
@@ -599,6 +606,9 @@ func (r *run) load(ctx context.Context) (*swarm.Outcome, error) {
 	}
 	if err == nil && oc.Aborted {
 		oc.AbortReason = context.Cause(ctx).Error()
+	}
+	if err == nil && wantsCompliance(r.spec) && archive == nil {
+		oc.Compliance = &reports.Compliance{Examples: []string{}, Error: "a threshold names the compliance cross-check, but the target has no admin API (--admin) to read the archive through"}
 	}
 	if err == nil {
 		r.poolCounts(oc)
@@ -643,3 +653,20 @@ type nobody struct{}
 func (nobody) Started(Info)          {}
 func (nobody) Tick(reports.Snapshot) {}
 func (nobody) Done()                 {}
+
+// wantsCompliance reports whether the run checks the compliance archive:
+// a threshold names compliance_missing, compliance_extra or
+// compliance_checked (docs/compliance.md).
+func wantsCompliance(spec *scenarios.Spec) bool {
+	for _, t := range spec.Thresholds {
+		th, err := reports.ParseThreshold(t)
+		if err != nil {
+			continue
+		}
+		switch th.Metric {
+		case reports.CounterComplianceMissing, reports.CounterComplianceExtra, reports.CounterComplianceChecked:
+			return true
+		}
+	}
+	return false
+}

@@ -77,7 +77,7 @@ func Merge(ctx context.Context, dirs []string, o MergeOptions) (*reports.Result,
 	oc := &swarm.Outcome{
 		Start: ms.Start, End: ms.End, Users: ms.Users, Generator: ms.Generator, Aborted: ms.Aborted,
 		Stopped: ms.Stopped, Unreachable: ms.Unreachable, Phases: ms.Phases, Errors: ms.Errors, Checks: checks, Servers: ms.Servers,
-		Data: swarm.MergeData(datas...), AbortReason: abortReasons(results),
+		Data: swarm.MergeData(datas...), AbortReason: abortReasons(results), Compliance: mergeCompliance(results),
 	}
 	res, err := buildResult(spec, plan, swarm.Shard{Index: 1, Of: 1}, ms.Target, merged.Hists, ms.Counters, merged.Intervals, merged.IntervalLength, acc, oc)
 	if err != nil {
@@ -231,4 +231,35 @@ func abortReasons(results []*reports.Result) string {
 		return reasons[0]
 	}
 	return strings.Join(parts, "; ")
+}
+
+// mergeCompliance adds up the shards' compliance cross-checks (each shard
+// checked its own users' records); nil when no shard checked.
+func mergeCompliance(results []*reports.Result) *reports.Compliance {
+	var out *reports.Compliance
+	var errs []string
+	for _, r := range results {
+		c := r.Summary.Compliance
+		if c == nil {
+			continue
+		}
+		if out == nil {
+			out = &reports.Compliance{Examples: []string{}}
+		}
+		out.Checked += c.Checked
+		out.Missing += c.Missing
+		out.Extra += c.Extra
+		for _, e := range c.Examples {
+			if len(out.Examples) < 5 {
+				out.Examples = append(out.Examples, e)
+			}
+		}
+		if c.Error != "" {
+			errs = append(errs, fmt.Sprintf("shard %s: %s", r.Summary.Shard, c.Error))
+		}
+	}
+	if out != nil {
+		out.Error = strings.Join(errs, "; ")
+	}
+	return out
 }

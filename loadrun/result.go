@@ -42,6 +42,12 @@ func buildResult(spec *scenarios.Spec, plan *swarm.Plan, shard swarm.Shard, targ
 	s.Counters[reports.CounterIncompleteFanouts] = acc.Incomplete
 	s.Counters[reports.CounterWrongRoom] = acc.WrongRoom
 	s.Counters[reports.CounterForeign] = acc.Foreign
+	if cc := oc.Compliance; cc != nil {
+		s.Compliance = cc
+		s.Counters[reports.CounterComplianceChecked] = cc.Checked
+		s.Counters[reports.CounterComplianceMissing] = cc.Missing
+		s.Counters[reports.CounterComplianceExtra] = cc.Extra
+	}
 	// what the accounting found that breaks a conformance rule (lost
 	// deliveries stay a figure of their own: under overload they are a
 	// capacity result, gated by a "lost" threshold)

@@ -40,3 +40,22 @@ func TestClockWarning(t *testing.T) {
 		}
 	}
 }
+
+// TestMergeCompliance: the shards' cross-checks add up (each checked its
+// own users), examples are bounded, errors name their shard, and no shard
+// checking means no check.
+func TestMergeCompliance(t *testing.T) {
+	res := func(shard string, c *reports.Compliance) *reports.Result {
+		return &reports.Result{Summary: reports.Summary{Shard: shard, Compliance: c}}
+	}
+	if got := mergeCompliance([]*reports.Result{res("1/2", nil), res("2/2", nil)}); got != nil {
+		t.Fatalf("no shard checked: %+v", got)
+	}
+	got := mergeCompliance([]*reports.Result{
+		res("1/2", &reports.Compliance{Checked: 10, Missing: 1, Examples: []string{"a", "b", "c"}}),
+		res("2/2", &reports.Compliance{Checked: 5, Extra: 2, Examples: []string{"d", "e", "f"}, Error: "no admin API"}),
+	})
+	if got.Checked != 15 || got.Missing != 1 || got.Extra != 2 || len(got.Examples) != 5 || got.Error != "shard 2/2: no admin API" {
+		t.Fatalf("merged %+v", got)
+	}
+}

@@ -382,6 +382,10 @@ type connSecurity struct {
 	// by lower-case address (exact: as registered); renewed associations
 	// stay until they expire, for messages signed before the renewal
 	users, exact map[string]*userSAs
+	// bySA finds the user of an association (current or previous): a
+	// shared connection carries hundreds of users, and every signed
+	// request asks whose its association is
+	bySA map[*sipae.ServerSA]*userSAs
 	// the one user of a connection that carries one (most)
 	single atomic.Pointer[userSAs]
 }
@@ -395,7 +399,7 @@ func (b *binding) security(a *authn) *connSecurity {
 	if s := b.sec.Load(); s != nil {
 		return s
 	}
-	s := &connSecurity{a: a, users: map[string]*userSAs{}, exact: map[string]*userSAs{}}
+	s := &connSecurity{a: a, users: map[string]*userSAs{}, exact: map[string]*userSAs{}, bySA: map[*sipae.ServerSA]*userSAs{}}
 	if b.sec.CompareAndSwap(nil, s) {
 		return s
 	}
@@ -414,10 +418,18 @@ func (s *connSecurity) add(aor string, sa *sipae.ServerSA) {
 		u.prev = old.cur
 		if old.prev != nil {
 			s.a.ntlm.Drop(old.prev)
+			delete(s.bySA, old.prev)
+		}
+		if old.aor != aor {
+			delete(s.exact, old.aor)
 		}
 	}
 	s.users[k] = u
 	s.exact[aor] = u
+	s.bySA[sa] = u
+	if u.prev != nil {
+		s.bySA[u.prev] = u
+	}
 	s.resetSingleLocked()
 }
 
@@ -430,6 +442,7 @@ func (s *connSecurity) remove(aor string) {
 		for _, sa := range []*sipae.ServerSA{u.cur, u.prev} {
 			if sa != nil {
 				s.a.ntlm.Drop(sa)
+				delete(s.bySA, sa)
 			}
 		}
 		delete(s.users, k)
@@ -461,6 +474,7 @@ func (s *connSecurity) dropAll() {
 		delete(s.users, k)
 	}
 	clear(s.exact)
+	clear(s.bySA)
 	s.single.Store(nil)
 }
 
@@ -477,12 +491,7 @@ func (s *connSecurity) owns(sa *sipae.ServerSA) bool {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, u := range s.users {
-		if u.cur == sa || u.prev == sa {
-			return true
-		}
-	}
-	return false
+	return s.bySA[sa] != nil
 }
 
 // userOf returns the address sa signed in (one of the connection's).
@@ -492,10 +501,8 @@ func (s *connSecurity) userOf(sa *sipae.ServerSA) string {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for _, u := range s.users {
-		if u.cur == sa || u.prev == sa {
-			return u.aor
-		}
+	if u := s.bySA[sa]; u != nil {
+		return u.aor
 	}
 	return ""
 }

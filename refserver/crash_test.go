@@ -67,8 +67,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestCrashKeepsAcknowledgedPosts kills the server (SIGKILL) while posts
-// are in flight; every post it acknowledged is in the database after, on
-// SQLite and on PostgreSQL. It catches a post acknowledged before its
+// are in flight; every post it acknowledged is in the database after, and
+// in the compliance archive once (with every join), on SQLite and on
+// PostgreSQL. It catches a post acknowledged before its
 // commit; a process crash keeps the kernel's page cache, so it cannot tell
 // a missing fsync (a power cut) from a done one: synchronous=FULL in the
 // SQLite store, and synchronous_commit=on with fsync on in PostgreSQL, are
@@ -134,6 +135,7 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 	// with file posts on (SQLite), a fifth client uploads files meanwhile
 	files := !postgres.IsURL(db)
 	uploaded := map[string]string{} // file id -> SHA-256 of what was sent
+	names := map[string]string{}    // file id -> name
 	if files {
 		c, err := sipclient.New(sipclient.Config{User: "sip:w0@example.com", Server: addr})
 		if err != nil {
@@ -156,7 +158,8 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 				}
 				data := bytes.Repeat([]byte(fmt.Sprintf("file %d ", i)), 500)
 				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				tok, err := c.UploadToken(pctx, room1, fmt.Sprintf("f%d.txt", i))
+				name := fmt.Sprintf("f%d.txt", i)
+				tok, err := c.UploadToken(pctx, room1, name)
 				if err == nil {
 					err = sipclient.UploadFile(pctx, hc, tok, bytes.NewReader(data), int64(len(data)))
 				}
@@ -165,7 +168,8 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 					return // the server is gone
 				}
 				mu.Lock()
-				uploaded[tok.FileURL[strings.LastIndexByte(tok.FileURL, '/')+1:]] = sum(data)
+				id := tok.FileURL[strings.LastIndexByte(tok.FileURL, '/')+1:]
+				uploaded[id], names[id] = sum(data), name
 				mu.Unlock()
 			}
 		}()
@@ -231,5 +235,38 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			t.Errorf("uploaded file %s lost its post in the crash", id)
 		}
 	}
-	t.Logf("%d posts and %d files acknowledged before SIGKILL, %d posts stored", n, len(uploaded), len(h))
+	// and the compliance archive has every acknowledged post and join,
+	// once each
+	archived := map[string]int{}
+	var cur store.Cursor
+	for {
+		page, next, err := st.ReadArchive(ctx, store.ArchiveQuery{After: cur})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, e := range page {
+			archived[string(e.Kind)+" "+e.User+" "+e.Text]++
+		}
+		cur = next
+	}
+	for text := range acked {
+		w := text[:2]
+		if k := "CHAT sip:" + w + "@example.com " + text; archived[k] != 1 {
+			t.Errorf("acknowledged post %q archived %d times after the crash, want once", text, archived[k])
+		}
+	}
+	for w := 0; w < 4; w++ {
+		if k := fmt.Sprintf("JOIN sip:w%d@example.com ", w); archived[k] != 1 {
+			t.Errorf("%q archived %d times after the crash, want once", k, archived[k])
+		}
+	}
+	for id, name := range names {
+		if k := "CHAT sip:w0@example.com " + name; archived[k] != 1 {
+			t.Errorf("the post of uploaded file %s (%s) archived %d times after the crash, want once", id, name, archived[k])
+		}
+	}
+	t.Logf("%d posts and %d files acknowledged before SIGKILL, %d posts stored, %d distinct archive records", n, len(uploaded), len(h), len(archived))
 }

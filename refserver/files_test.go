@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +23,10 @@ import (
 
 	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/store/sqlite"
 	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/sipclienttest"
@@ -88,7 +93,11 @@ func waitFilePost(t *testing.T, c *sipclient.Client) *xccos.Chat {
 // the metadata row is in the store, and rooms advertise filepost=true.
 func TestFilePost(t *testing.T) {
 	t.Parallel()
-	fs := startFiles(t, 1<<20, 10)
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFiles(t, 1<<20, 10, refserver.WithStore(st))
 	ctx := ctxT(t)
 	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), fAlice, sipclient.FlowClient)
 	b := sipclienttest.Connect(t, fs.srv.TCPAddr(), fBob, sipclient.FlowClient)
@@ -144,9 +153,31 @@ func TestFilePost(t *testing.T) {
 	if _, err := os.Stat(fs.dir + "/" + id); err != nil {
 		t.Fatalf("the file is not in the files folder: %v", err)
 	}
-	st := fs.srv.Stats().Files
-	if st == nil || st.Uploads != 1 || st.Downloads != 2 {
-		t.Fatalf("files stats %+v", st)
+	fst := fs.srv.Stats().Files
+	if fst == nil || fst.Uploads != 1 || fst.Downloads != 2 {
+		t.Fatalf("files stats %+v", fst)
+	}
+	// the compliance archive: the upload after its post's CHAT (one
+	// transaction), and each download
+	ev, _, err := st.ReadArchive(ctx, store.ArchiveQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got2 []string
+	for _, e := range ev {
+		if e.Kind != store.EventJoin {
+			got2 = append(got2, fmt.Sprintf("%s %s %s %d %q %q", e.Kind, e.RoomID, e.User, e.Seq, e.Text, e.Detail))
+		}
+	}
+	want := []string{
+		`CHAT room1 ` + fAlice + ` 1 "report <v2>.bin" ""`,
+		`FILEUPLOAD room1 ` + fAlice + ` 1 "" "report <v2>.bin"`,
+		`FILEDOWNLOAD room1 ` + fBob + ` 0 "" "report <v2>.bin"`,
+		`FILEDOWNLOAD room1 ` + fBob + ` 0 "" "report <v2>.bin"`,
+		`BACKCHAT room1 ` + fBob + ` 0 "" "1"`,
+	}
+	if !slices.Equal(got2, want) {
+		t.Fatalf("archive:\n%s\nwant\n%s", strings.Join(got2, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -427,5 +458,45 @@ func TestFilesOverHTTPS(t *testing.T) {
 	plain := &sipclient.FileToken{Token: dt.Token, ServerURI: "http://" + strings.TrimPrefix(dt.ServerURI, "https://")}
 	if _, _, err := sipclient.DownloadFile(ctx, http.DefaultClient, plain, io.Discard); err == nil {
 		t.Fatal("a plain HTTP download from the HTTPS service succeeded")
+	}
+}
+
+// TestFilePostsDropArchiveRecords: under drop-archive-records a file post
+// counts as a post: the 10th of ten uploads is acknowledged and delivered
+// without its CHAT and FILEUPLOAD records.
+func TestFilePostsDropArchiveRecords(t *testing.T) {
+	t.Parallel()
+	st, err := sqlite.Open(filepath.Join(t.TempDir(), "gc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := startFiles(t, 1<<20, 100, refserver.WithStore(st), refserver.WithFaults(fault.Set{}.With(fault.DropArchiveRecords)))
+	ctx := ctxT(t)
+	a := sipclienttest.Connect(t, fs.srv.TCPAddr(), fAlice, sipclient.FlowClient)
+	for i := 0; i < 10; i++ {
+		tok, err := a.UploadToken(ctx, room1, fmt.Sprintf("f%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sipclient.UploadFile(ctx, http.DefaultClient, tok, strings.NewReader("x"), 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev, _, err := st.ReadArchive(ctx, store.ArchiveQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[store.EventKind]int{}
+	for _, e := range ev {
+		kinds[e.Kind]++
+		if e.Text == "f9" || e.Detail == "f9" {
+			t.Errorf("the 10th file post archived: %+v", e)
+		}
+	}
+	if kinds[store.EventChat] != 9 || kinds[store.EventFileUpload] != 9 {
+		t.Fatalf("archive kinds %v, want 9 CHAT and 9 FILEUPLOAD", kinds)
+	}
+	if h, err := st.History(ctx, "room1", 20); err != nil || len(h) != 10 {
+		t.Fatalf("history: %d posts, %v", len(h), err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/gcload/gcload/refserver/admin"
 	"github.com/gcload/gcload/refserver/channel"
+	"github.com/gcload/gcload/refserver/compliance"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/lookup"
@@ -76,6 +77,8 @@ type options struct {
 	limits          Limits
 	adminToken      string
 	adminTokenFile  string
+	compliance      *compliance.Options
+	complianceEvery time.Duration
 	pool            PoolOptions
 	lookupPolicy    lookup.Policy
 	// authentication (auth.go) and TLS
@@ -266,6 +269,25 @@ func WithLimits(l Limits) Option {
 	}
 }
 
+// WithCompliance exports the compliance archive into o.Dir every interval
+// (and at start), resuming where the last export stopped
+// (refserver/compliance); o.Domain defaults to the server's.
+func WithCompliance(o compliance.Options, every time.Duration) Option {
+	return func(opts *options) error {
+		if o.Dir == "" {
+			return errors.New("compliance export: no folder")
+		}
+		if every <= 0 {
+			return fmt.Errorf("compliance export: interval %v: want a positive duration", every)
+		}
+		if !o.Since.IsZero() || !o.Until.IsZero() {
+			return errors.New("compliance export: a server exports by cursor, not by time range")
+		}
+		opts.compliance, opts.complianceEvery = &o, every
+		return nil
+	}
+}
+
 // WithFaults switches deliberate misbehaviours on (see package fault).
 func WithFaults(f fault.Set) Option { return func(o *options) error { o.faults = f; return nil } }
 
@@ -388,6 +410,9 @@ type Server struct {
 	ready     atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
+	// the compliance exporter's life
+	exportStop context.CancelFunc
+	exportDone chan struct{}
 }
 
 // New starts a server: it opens the store, provisions rooms, and listens.
@@ -550,6 +575,9 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			return fail(err)
 		}
 	}
+	if o.compliance != nil {
+		s.startExport(*o.compliance, o.complianceEvery)
+	}
 	return s, nil
 }
 
@@ -589,6 +617,26 @@ func (s *Server) FilesURL() string {
 		return ""
 	}
 	return strings.TrimSuffix(s.files.FileURL(""), web.PathPrefix)
+}
+
+// startExport runs the compliance exporter until Close.
+func (s *Server) startExport(o compliance.Options, every time.Duration) {
+	if o.Domain == "" {
+		o.Domain = s.o.domain
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	s.exportStop, s.exportDone = stop, make(chan struct{})
+	names := func() map[string]string {
+		m := map[string]string{}
+		for _, r := range s.hub.Rooms() {
+			m[r.ID] = r.Name
+		}
+		return m
+	}
+	go func() {
+		defer close(s.exportDone)
+		compliance.Run(ctx, s.st, names, o, every, s.log)
+	}()
 }
 
 // startAdmin makes or writes the admin token and serves the admin API.
@@ -693,6 +741,10 @@ func (s *Server) close() error {
 		cancel()
 		_ = s.filesHTTP.Close()
 		<-s.filesDone
+	}
+	if s.exportStop != nil {
+		s.exportStop()
+		<-s.exportDone
 	}
 	if s.admin != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

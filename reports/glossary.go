@@ -121,6 +121,11 @@ var Glossary = []Term{
 	{Name: CounterIncompleteFanouts, Kind: TermCounter, What: "posts some expected member never got", When: "computed by the accounting"},
 	{Name: CounterWrongRoom, Kind: TermCounter, What: "deliveries of a post to a member of another room", When: "each such delivery"},
 	{Name: CounterForeign, Kind: TermCounter, What: "deliveries of posts of another run", When: "each such delivery"},
+	{Name: CounterComplianceChecked, Kind: TermCounter, What: "acknowledged posts, joins, parts and history views of the run looked for in a reference server's compliance archive (docs/compliance.md)", When: "computed once, after the drain, when a threshold names `compliance_missing` or `compliance_extra` (the cross-check reads the archive through the admin API)"},
+	{Name: CounterComplianceMissing, Kind: TermCounter, What: "acknowledged posts, joins, parts and history views the compliance archive lacks", When: "computed by the compliance cross-check",
+		Verdict: "`fail` (exit 3) when > 0, and when the archive could not be read"},
+	{Name: CounterComplianceExtra, Kind: TermCounter, What: "compliance archive records beyond the run's events: a second record of one event, or a record of a post, join, part or history view the server refused (an unanswered one may be archived once)", When: "computed by the compliance cross-check",
+		Verdict: "`fail` (exit 3) when > 0"},
 
 	{Name: "sip.<code>", Kind: TermFamily, What: "SIP responses with that status code", When: "each response received"},
 	{Name: "violations.<rule>", Kind: TermFamily, What: "violations of one rule, including `violations.fanout/exactly-once` (duplicates), `violations.fanout/order` and `violations.post/no-spoofing` from the accounting (docs/conformance.md)", When: "each violation of the rule",

@@ -47,6 +47,7 @@ var CounterMetrics = []string{
 	CounterViolations, CounterSkipped, CounterPosts, CounterDeliveries,
 	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterSpoofedSent, CounterClamped,
 	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
+	CounterComplianceChecked, CounterComplianceMissing, CounterComplianceExtra,
 	CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered,
 }
 

@@ -79,7 +79,24 @@ const (
 	CounterIncompleteFanouts = "incomplete_fanouts"    // posts some expected member never got
 	CounterWrongRoom         = "deliveries_wrong_room" // deliveries of a post in a room it was not posted to
 	CounterForeign           = "deliveries_foreign"    // deliveries of posts of another run
+	// from the compliance cross-check (reference servers, docs/compliance.md)
+	CounterComplianceChecked = "compliance_checked" // acknowledged posts, joins, parts and history views looked for in the archive
+	CounterComplianceMissing = "compliance_missing" // acknowledged ones the archive lacks
+	CounterComplianceExtra   = "compliance_extra"   // archive records beyond what was acknowledged or left unanswered
 )
+
+// Compliance is the cross-check of a reference server's compliance archive
+// at the end of a run: every acknowledged post, join, part and history view
+// of the run's users must be in it exactly once.
+type Compliance struct {
+	Checked int64 `json:"checked"`
+	Missing int64 `json:"missing"`
+	Extra   int64 `json:"extra"`
+	// Examples are a few of the findings, for people.
+	Examples []string `json:"examples"`
+	// Error says why the check could not be done (the run then fails).
+	Error string `json:"error,omitempty"`
+}
 
 // OpSummary is one operation's latency summary; times in microseconds.
 type OpSummary struct {
@@ -280,6 +297,10 @@ type Summary struct {
 	// was not interrupted: the target could not be reached, every early
 	// sign-in failed, or every session was lost (the target went away).
 	Stopped string `json:"stopped,omitempty"`
+	// Compliance is the compliance archive's cross-check, when the run
+	// asked for it (a threshold names compliance_missing or
+	// compliance_extra).
+	Compliance *Compliance `json:"compliance,omitempty"`
 	// Unreachable: the target could not be reached or no work was done
 	// (VerdictUnreachable).
 	Unreachable bool `json:"unreachable,omitempty"`

@@ -56,8 +56,10 @@ func ExitCode(verdict string) int {
 //   - nonconformant: conformance_violations > 0;
 //   - fail: a threshold in s.Thresholds failed, or a health check did:
 //     users that should be online are not (failed sign-ins, sessions
-//     lost), planned operations were skipped, the target went away, or
-//     a shard of a merged run died or is missing (s.Shards);
+//     lost), planned operations were skipped, the target went away, a
+//     shard of a merged run died or is missing (s.Shards), or the
+//     compliance archive lacks acknowledged events, holds more, or could
+//     not be checked (s.Compliance);
 //   - aborted: s.Aborted;
 //   - pass.
 //
@@ -153,6 +155,21 @@ func healthReasons(s *Summary) []string {
 	}
 	if n := c[CounterSkipped]; n > 0 {
 		out = append(out, fmt.Sprintf("%s planned operations skipped: their user was not online or not in the room (skipped %s)", FormatCount(n), FormatCount(n)))
+	}
+	if cc := s.Compliance; cc != nil {
+		ex := ""
+		if len(cc.Examples) > 0 {
+			ex = "; e.g. " + cc.Examples[0]
+		}
+		switch {
+		case cc.Error != "":
+			out = append(out, "the compliance archive could not be checked: "+cc.Error)
+		case cc.Missing > 0:
+			out = append(out, fmt.Sprintf("%s acknowledged posts, joins, parts or history views are missing from the compliance archive (compliance_missing %s of %s checked%s)", FormatCount(cc.Missing), FormatCount(cc.Missing), FormatCount(cc.Checked), ex))
+		}
+		if cc.Extra > 0 && cc.Error == "" {
+			out = append(out, fmt.Sprintf("%s compliance archive records more than the run's acknowledged events (compliance_extra %s: duplicates, or records of what the server refused)", FormatCount(cc.Extra), FormatCount(cc.Extra)))
+		}
 	}
 	return append(out, shardReasons(s)...)
 }

@@ -52,6 +52,9 @@ const (
 	DisabledRoom = "room/disabled-409"
 	MessageSize  = "limits/message-size"
 
+	// Room management by managers [extension: cmd:chanupd].
+	ManagerOnly = "manage/manager-only"
+	Invitation  = "manage/invitation"
 	// Authentication (MS-SIPAE, RFC 3261 digest), checked when the target
 	// has credentials.
 	Challenge       = "auth/challenge"
@@ -77,6 +80,7 @@ var all = []string{
 	LookupURI, RoundRobin, Cancel487,
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
+	ManagerOnly, Invitation,
 	Challenge, ServerSignature, RefuseUnsigned, Identity,
 	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
 	SearchMatch, SearchAccess,

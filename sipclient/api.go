@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gcload/gcload/xccos"
 )
@@ -41,6 +42,38 @@ func (c *Client) Join(ctx context.Context, rooms ...string) (*JoinResult, error)
 		res.Rooms, res.Users = rpl.Data.Channels, rpl.Data.Users
 	}
 	return res, nil
+}
+
+// RoomUpdate is what cmd:chanupd [extension] changes in a room: fields
+// left empty stay as they are.
+type RoomUpdate struct {
+	Topic         string
+	Privacy       string // open, closed or secret
+	AddMembers    []string
+	RemoveMembers []string
+}
+
+// UpdateRoom sends cmd:chanupd: a manager of the room changes its topic,
+// privacy and members; the reply's chanib is the room as it now is.
+func (c *Client) UpdateRoom(ctx context.Context, room string, u RoomUpdate) (xccos.ChanIB, error) {
+	ch := xccos.ChanIB{URI: room, Topic: u.Topic}
+	if u.Privacy != "" {
+		ch.Props = append(ch.Props, xccos.KV{ID: xccos.PropPrivacy, Value: u.Privacy})
+	}
+	if len(u.AddMembers) > 0 {
+		ch.Props = append(ch.Props, xccos.KV{ID: xccos.PropAddMembers, Value: strings.Join(u.AddMembers, ",")})
+	}
+	if len(u.RemoveMembers) > 0 {
+		ch.Props = append(ch.Props, xccos.KV{ID: xccos.PropRemoveMembers, Value: strings.Join(u.RemoveMembers, ",")})
+	}
+	rpl, err := c.Command(ctx, "chanupd", &xccos.Data{Channels: []xccos.ChanIB{ch}})
+	if err != nil {
+		return xccos.ChanIB{}, err
+	}
+	if rpl.Data == nil || len(rpl.Data.Channels) == 0 {
+		return xccos.ChanIB{}, fmt.Errorf("sipclient: rpl:chanupd without the room's chanib")
+	}
+	return rpl.Data.Channels[0], nil
 }
 
 // Part leaves a room.

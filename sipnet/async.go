@@ -198,14 +198,16 @@ func (ep *Endpoint) fastChecked(c *Conn, sec Security, b []byte, code int) bool 
 		sh.mu.Unlock()
 		return false // not ours
 	}
-	d, cseq := tx.dlg, tx.dcseq
+	// read under the lock: once it is released the sweeper may time the
+	// transaction out and recycle it
+	d, cseq, method := tx.dlg, tx.dcseq, tx.Method
 	sh.mu.Unlock()
 	checked := false
 	if d != nil {
 		if auth, ok := authorizationOf(b); ok {
 			f := &c.rf
 			*f = sipae.Fields{
-				CallID: d.CallID, CSeqMethod: tx.Method,
+				CallID: d.CallID, CSeqMethod: method,
 				FromURI: d.localAddr, FromTag: d.LocalTag, ToURI: d.remoteAddr, ToTag: d.RemoteTag, Status: code,
 			}
 			f.CSeqNum = unsafe.String(unsafe.SliceData(c.rnum[:]), len(strconv.AppendUint(c.rnum[:0], uint64(cseq), 10)))

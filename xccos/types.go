@@ -166,6 +166,12 @@ const (
 	PropFilePost   = "urn:parlano:ma:prop:filepost"
 	PropInvite     = "urn:parlano:ma:prop:invite"
 	PropLogged     = "urn:parlano:ma:prop:logged"
+	// cmd:chanupd [extension] (docs/protocol.md): a room's new privacy
+	// (open, closed, secret), and users (comma-separated sip: URIs) to
+	// make members or to take out.
+	PropPrivacy       = "urn:gcload:prop:privacy"
+	PropAddMembers    = "urn:gcload:prop:addmembers"
+	PropRemoveMembers = "urn:gcload:prop:removemembers"
 )
 
 // ChanID names a room in cmd:join / cmd:bjoin.

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gcload/gcload/refserver/adminapi"
@@ -48,6 +49,13 @@ type Rooms interface {
 	SetRole(ctx context.Context, id string, role store.Role, users []string) error
 	SetDisabled(ctx context.Context, id string, disabled bool) error
 	Invite(ctx context.Context, id, user, by string) (store.Invitation, error)
+}
+
+// Archive is the compliance archive the API reads, when Rooms implements
+// it (*channel.Hub does).
+type Archive interface {
+	ReadArchive(ctx context.Context, q store.ArchiveQuery) ([]store.Event, store.Cursor, error)
+	ArchiveHead(ctx context.Context) (store.Cursor, error)
 }
 
 // Options of the API's guard.
@@ -140,6 +148,10 @@ func routes(rooms Rooms, stats func() any, accts Accounts) http.Handler {
 	mux.HandleFunc("POST "+room+"/disable", a.disable(true))
 	mux.HandleFunc("POST "+room+"/enable", a.disable(false))
 	mux.HandleFunc("POST "+room+"/invitations", a.invite)
+	if ar, ok := rooms.(Archive); ok {
+		mux.HandleFunc("GET "+adminapi.ArchivePath, readArchive(ar))
+		mux.HandleFunc("GET "+adminapi.ArchiveHeadPath, archiveHead(ar))
+	}
 	mux.HandleFunc("GET "+adminapi.AccountsPath, a.listAccounts)
 	mux.HandleFunc("POST "+adminapi.AccountsPath, a.addAccounts)
 	return mux
@@ -405,6 +417,50 @@ func (a *api) invite(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, adminapi.Invitation{ID: inv.ID, Room: inv.RoomID, User: inv.User, By: inv.By, Created: inv.Created})
+}
+
+// readArchive serves GET /api/archive?after=CURSOR&limit=N.
+func readArchive(ar Archive) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		after, err := store.ParseCursor(q.Get("after"))
+		if err != nil {
+			writeErr(w, fmt.Errorf("%w: parameter after: %w", errBadRequest, err))
+			return
+		}
+		limit := adminapi.MaxArchiveRead
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > adminapi.MaxArchiveRead {
+				writeErr(w, fmt.Errorf("%w: parameter limit %q: want 1 to %d", errBadRequest, v, adminapi.MaxArchiveRead))
+				return
+			}
+			limit = n
+		}
+		evs, next, err := ar.ReadArchive(r.Context(), store.ArchiveQuery{After: after, Limit: limit})
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		out := adminapi.Archive{Records: make([]adminapi.ArchiveRecord, 0, len(evs)), Next: next.String()}
+		for _, e := range evs {
+			out.Records = append(out.Records, adminapi.ArchiveRecord{Cursor: e.Cursor.String(), Kind: string(e.Kind), Room: e.RoomID, User: e.User,
+				Time: e.TS, Seq: e.Seq, Text: e.Text, Detail: e.Detail})
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+}
+
+// archiveHead serves GET /api/archive/head.
+func archiveHead(ar Archive) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, err := ar.ArchiveHead(r.Context())
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, adminapi.ArchiveHead{Cursor: c.String()})
+	}
 }
 
 func (a *api) noAccounts(w http.ResponseWriter) bool {

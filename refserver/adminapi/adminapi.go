@@ -16,10 +16,60 @@ const (
 	HealthPath = "/healthz"
 	StatsPath  = "/api/stats"
 	RoomsPath  = "/api/rooms"
+	// ArchivePath reads the compliance archive: ?after=CURSOR&limit=N
+	// answers an Archive.
+	ArchivePath = "/api/archive"
+	// ArchiveHeadPath answers the archive's newest settled cursor
+	// (ArchiveHead).
+	ArchiveHeadPath = "/api/archive/head"
 	// AccountsPath lists (GET) and adds (POST) the accounts users sign in
 	// with (a server started with --auth ntlm or digest).
 	AccountsPath = "/api/accounts"
 )
+
+// MaxArchiveRead bounds the records of one GET /api/archive.
+const MaxArchiveRead = 10000
+
+// Archive record kinds (ArchiveRecord.Kind).
+const (
+	KindJoin         = "JOIN"
+	KindPart         = "PART"
+	KindChat         = "CHAT"
+	KindBackchat     = "BACKCHAT"
+	KindFileUpload   = "FILEUPLOAD"
+	KindFileDownload = "FILEDOWNLOAD"
+)
+
+// ArchiveRecord is one record of the compliance archive.
+type ArchiveRecord struct {
+	// Cursor is the record's place ("TX.ID"); records come in cursor
+	// order.
+	Cursor string    `json:"cursor"`
+	Kind   string    `json:"kind"`
+	Room   string    `json:"room"`
+	User   string    `json:"user"`
+	Time   time.Time `json:"time"`
+	// Seq and Text: a CHAT record's post.
+	Seq  uint64 `json:"seq,omitempty"`
+	Text string `json:"text,omitempty"`
+	// Detail: a file's name, why a PART happened without cmd:part
+	// ("session ended", "evicted"; empty for cmd:part), the number of
+	// posts a BACKCHAT read.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Archive is the answer of GET /api/archive: records after the cursor
+// asked, and Next, the cursor to ask for the next page (the one asked when
+// there is no record).
+type Archive struct {
+	Records []ArchiveRecord `json:"records"`
+	Next    string          `json:"next"`
+}
+
+// ArchiveHead is the answer of GET /api/archive/head.
+type ArchiveHead struct {
+	Cursor string `json:"cursor"`
+}
 
 // RoomPath is the path of one room; sub (optional) names a part of it
 // ("members", "disable", "online", "invitations", ...).
@@ -255,6 +305,9 @@ type ChannelStats struct {
 	// (--misbehave) dropped or sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// ArchiveFailed counts the archive records of parts the user did not
+	// ask for (session ended, access lost) that could not be written.
+	ArchiveFailed uint64 `json:"archive_failed"`
 	// PoolCarried and PoolRead count, in a pool, the other servers' posts
 	// this server got in their notifications, and those it read from the
 	// table (a notification missed, or a post too large to carry).

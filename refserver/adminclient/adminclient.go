@@ -15,6 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -165,6 +167,33 @@ func (c *Client) Invite(ctx context.Context, id, user, by string) (adminapi.Invi
 	var inv adminapi.Invitation
 	err := c.do(ctx, http.MethodPost, adminapi.RoomPath(id, "invitations"), adminapi.NewInvitation{User: user, By: by}, &inv)
 	return inv, err
+}
+
+// Archive reads up to limit records of the compliance archive after the
+// cursor after ("" for its start); the answer's Next is the cursor of the
+// next page.
+func (c *Client) Archive(ctx context.Context, after string, limit int) (adminapi.Archive, error) {
+	var a adminapi.Archive
+	q := url.Values{}
+	if after != "" {
+		q.Set("after", after)
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	path := adminapi.ArchivePath
+	if len(q) > 0 {
+		path += "?" + q.Encode()
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &a)
+	return a, err
+}
+
+// ArchiveHead returns the cursor of the archive's newest settled record.
+func (c *Client) ArchiveHead(ctx context.Context) (string, error) {
+	var h adminapi.ArchiveHead
+	err := c.do(ctx, http.MethodGet, adminapi.ArchiveHeadPath, nil, &h)
+	return h.Cursor, err
 }
 
 // AddAccounts adds (or replaces, by URI) accounts on a server that keeps

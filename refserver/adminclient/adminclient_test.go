@@ -109,6 +109,42 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("the user's invitations after Invite: %+v, %v", invs, err)
 	}
 
+	// the compliance archive: alice's join, then a post, read in pages
+	// of one from before them
+	head, err := c.ArchiveHead(ctx)
+	if err != nil || head == "" {
+		t.Fatalf("ArchiveHead: %q, %v", head, err)
+	}
+	normal := adminapi.Normal // so that alice may post
+	if _, err := c.UpdateRoom(ctx, "eng", adminapi.RoomPatch{Type: &normal}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Post(ctx, xccos.ChanURI(domain, "eng"), "archived"); err != nil {
+		t.Fatal(err)
+	}
+	var recs []adminapi.ArchiveRecord
+	for after := ""; ; {
+		page, err := c.Archive(ctx, after, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page.Records) == 0 {
+			if page.Next != after && after != "" {
+				t.Fatalf("an empty page moved the cursor from %q to %q", after, page.Next)
+			}
+			break
+		}
+		recs = append(recs, page.Records...)
+		after = page.Next
+	}
+	if len(recs) != 2 || recs[0].Kind != adminapi.KindJoin || recs[0].User != user("alice") || recs[0].Room != "eng" || recs[0].Cursor != head ||
+		recs[1].Kind != adminapi.KindChat || recs[1].Text != "archived" || recs[1].Seq != 1 || recs[1].Time.IsZero() {
+		t.Fatalf("archive %+v (head %q)", recs, head)
+	}
+	if after, err := c.Archive(ctx, head, 0); err != nil || len(after.Records) != 1 || after.Next != recs[1].Cursor {
+		t.Fatalf("Archive after the head: %+v, %v", after, err)
+	}
+
 	// disabling takes the user out of the room
 	if r, err := c.Disable(ctx, "eng"); err != nil || !r.Disabled {
 		t.Fatalf("Disable: %+v, %v", r, err)
@@ -156,6 +192,8 @@ func TestErrors(t *testing.T) {
 			return err
 		}, adminclient.ErrBadRequest, 400, `privacy "public"`},
 		{"a bad user", func() error { _, err := c.SetMembers(ctx, "eng", []string{"alice"}); return err }, adminclient.ErrBadRequest, 400, `user "alice"`},
+		{"a bad archive cursor", func() error { _, err := c.Archive(ctx, "12", 0); return err }, adminclient.ErrBadRequest, 400, `after: archive cursor "12"`},
+		{"an archive page too large", func() error { _, err := c.Archive(ctx, "", adminapi.MaxArchiveRead+1); return err }, adminclient.ErrBadRequest, 400, "limit"},
 		{"a wrong token", func() error { _, err := adminclient.New(srv.AdminURL(), "wrong").Stats(ctx); return err }, adminclient.ErrUnauthorized, 401, adminclient.TokenEnv},
 	} {
 		err := tc.call()

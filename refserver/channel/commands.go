@@ -1,6 +1,7 @@
 package channel
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -105,6 +106,8 @@ func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
 		h.messageSearch(s, envid, d)
 	case "getfutok", "getfdtok":
 		h.fileToken(s, envid, it.Name, d)
+	case "chanupd":
+		h.roomUpdate(s, envid, d)
 	default:
 		s.reply(it.Name, envid, CodeBadRequest, "unknown command cmd:"+it.Name, nil)
 	}
@@ -168,9 +171,11 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 // join handles cmd:join and cmd:bjoin. The reply lists, at data level, the
 // joiner and the others online (up to RosterLimit), and one chanib per room
 // joined. With several rooms, those that fail are left out; if all fail the
-// reply carries the first failure. The reply is sent before the session
-// enters the rooms, so no post reaches the client before the reply that
-// names its room.
+// reply carries the first failure. The reply waits for the joins'
+// compliance archive records (one per room) to be durable; then the
+// session enters the rooms and the reply is sent, both on the store's
+// goroutine, which also runs every fan-out, so no post reaches the client
+// before the reply that names its room (enter).
 func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 	if len(d.ChanIDs) == 0 {
 		s.reply(name, envid, CodeBadRequest, "no chanid to join", nil)
@@ -266,7 +271,40 @@ func (h *Hub) joinNow(s *session, envid uint64, name string, d *xccos.Data) {
 		s.reply(name, envid, firstCode, firstText, nil)
 		return
 	}
-	s.replyThen(name, envid, CodeOK, "", out, func() {
+	// the join is answered once its archive records are durable
+	events := make([]store.Event, len(joined))
+	for i, r := range joined {
+		events[i] = h.event(store.EventJoin, r, s.user, "")
+	}
+	if h.cfg.Faults.Has(fault.DuplicateArchiveRecords) && h.stats.archiveSeq.Add(1)%5 == 0 {
+		events = append(events, events...)
+	}
+	h.recordThen(events, func(err error) {
+		if err != nil {
+			h.joinFailed(s, name, envid, err)
+			return
+		}
+		h.enter(s, name, envid, out, joined)
+	})
+}
+
+// joinFailed answers a join whose archive records failed.
+func (h *Hub) joinFailed(s *session, name string, envid uint64, err error) {
+	if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+		s.reply(name, envid, CodeBusy, busyText(err), nil)
+		return
+	}
+	h.log.Error("channel: archive join", "user", s.user, "err", err)
+	s.reply(name, envid, CodeServer, "the join could not be archived", nil)
+}
+
+// enter answers a join and puts the session in the rooms joined. It runs
+// on the store's goroutine, which also runs every post's fan-out: the
+// session enters first, so that the client may post as soon as it has the
+// reply, and still no post reaches it before the reply. With a reply delay
+// the session enters after the delayed reply.
+func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, joined []*room) {
+	in := func() {
 		for _, r := range joined {
 			r.mu.Lock()
 			s.mu.Lock()
@@ -282,8 +320,16 @@ func (h *Hub) joinNow(s *session, envid uint64, name string, d *xccos.Data) {
 			}
 			r.mu.Unlock()
 		}
-		h.forgetInvitations(s.user, joined)
-	})
+		if h.ctx.Err() == nil { // not after Close, whose wait for the workers is over
+			h.forgetInvitations(s.user, joined)
+		}
+	}
+	if h.cfg.ReplyDelay > 0 {
+		s.replyThen(name, envid, CodeOK, "", out, in)
+		return
+	}
+	in()
+	s.reply(name, envid, CodeOK, "", out)
 }
 
 // forgetInvitations ends the user's invitations to rooms just joined: in
@@ -348,18 +394,40 @@ func (h *Hub) part(s *session, envid uint64, d *xccos.Data) {
 		s.reply("part", envid, CodeNotFound, "no room "+uri+" on this server", nil)
 		return
 	}
-	removed := r.removeOnline(s)
-	if removed {
-		h.leftLocked(r, s)
-	}
+	online := r.isOnline(s)
 	r.mu.Unlock()
-	s.mu.Lock()
-	delete(s.rooms, r)
-	s.mu.Unlock()
-	s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
-	if removed {
-		h.notifyPart(r, s)
+	if !online {
+		s.mu.Lock()
+		delete(s.rooms, r)
+		s.mu.Unlock()
+		s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
+		return
 	}
+	// the part is done and answered once its archive record is durable
+	h.recordThen([]store.Event{h.event(store.EventPart, r, s.user, "")}, func(err error) {
+		if err != nil {
+			if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+				s.reply("part", envid, CodeBusy, busyText(err), nil)
+				return
+			}
+			h.log.Error("channel: archive part", "user", s.user, "err", err)
+			s.reply("part", envid, CodeServer, "the part could not be archived", nil)
+			return
+		}
+		r.mu.Lock()
+		removed := r.removeOnline(s)
+		if removed {
+			h.leftLocked(r, s)
+		}
+		r.mu.Unlock()
+		s.mu.Lock()
+		delete(s.rooms, r)
+		s.mu.Unlock()
+		s.reply("part", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{{URI: r.uri}}})
+		if removed {
+			h.notifyPart(r, s)
+		}
+	})
 }
 
 // history answers bccontext with the last N stored messages of a room the
@@ -413,7 +481,19 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		if h.cfg.Faults.Has(fault.HistoryReversed) {
 			slices.Reverse(c.Messages)
 		}
-		s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
+		// answered once the history view's archive record is durable
+		ev := h.event(store.EventBackchat, r, s.user, strconv.Itoa(k))
+		h.recordThen([]store.Event{ev}, func(err error) {
+			if err != nil {
+				if errors.Is(err, store.ErrBusy) || errors.Is(err, store.ErrClosed) {
+					s.reply("bccontext", envid, CodeBusy, busyText(err), nil)
+					return
+				}
+				s.reply("bccontext", envid, CodeServer, "the history view could not be archived: "+err.Error(), nil)
+				return
+			}
+			s.reply("bccontext", envid, CodeOK, "", &xccos.Data{Channels: []xccos.ChanIB{c}})
+		})
 	})
 }
 

@@ -150,6 +150,10 @@ type connState struct {
 type counters struct {
 	posts, rejected, deliveries, deliveryErrs, notices, commands, sessions atomic.Uint64
 	busy, limited                                                          atomic.Uint64
+	// archiveFailed: archive records of parts nobody waited for that
+	// could not be written; archiveSeq numbers posts for the
+	// drop-archive-records fault
+	archiveFailed, archiveSeq atomic.Uint64
 	// in a pool: other servers' posts received in notifications, and read
 	// from the table
 	poolCarried, poolRead atomic.Uint64
@@ -176,6 +180,9 @@ type Stats struct {
 	// sent twice.
 	FaultDropped    uint64 `json:"fault_dropped,omitempty"`
 	FaultDuplicated uint64 `json:"fault_duplicated,omitempty"`
+	// ArchiveFailed counts the archive records of parts the user did not
+	// ask for (session ended, access lost) that could not be written.
+	ArchiveFailed uint64 `json:"archive_failed"`
 	// PoolCarried and PoolRead count, in a pool, the other servers' posts
 	// this server got in their notifications, and those it read from the
 	// table (a notification missed, or a post too large to carry).
@@ -280,7 +287,8 @@ func (h *Hub) Stats() Stats {
 		Notices: h.stats.notices.Load(), Commands: h.stats.commands.Load(), SessionsOpened: h.stats.sessions.Load(),
 		Busy: h.stats.busy.Load(), Limited: h.stats.limited.Load(),
 		FaultDropped: h.stats.dropped.Load(), FaultDuplicated: h.stats.duplicated.Load(),
-		PoolCarried: h.stats.poolCarried.Load(), PoolRead: h.stats.poolRead.Load(),
+		ArchiveFailed: h.stats.archiveFailed.Load(),
+		PoolCarried:   h.stats.poolCarried.Load(), PoolRead: h.stats.poolRead.Load(),
 	}
 }
 
@@ -584,6 +592,11 @@ func (h *Hub) Invite(ctx context.Context, id, user, by string) (store.Invitation
 // evicted tells sessions removed from a room that they left it, and the
 // members still online that they are gone.
 func (h *Hub) evicted(r *room, gone []*session) {
+	events := make([]store.Event, 0, len(gone))
+	for _, s := range gone {
+		events = append(events, h.event(store.EventPart, r, s.user, store.PartEvicted))
+	}
+	h.recordAsync(events)
 	for _, s := range gone {
 		s.mu.Lock()
 		delete(s.rooms, r)

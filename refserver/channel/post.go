@@ -80,6 +80,9 @@ func (h *Hub) post(s *session, tx *sipnet.ServerTx, envid uint64, c *xccos.Chat)
 			m.Author = a
 		}
 	}
+	if h.cfg.Faults.Has(fault.DropArchiveRecords) && h.stats.archiveSeq.Add(1)%10 == 0 {
+		m.SkipArchive = true
+	}
 	p := &pending{hub: h, room: r, tx: tx, msg: m, envid: h.envids.Next()}
 	// Append never blocks: the store's writer needs this room's lock to
 	// deliver what it committed

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gcload/gcload/refserver/internal/ua"
+	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -136,6 +137,7 @@ func (h *Hub) endSession(s *session, notify bool) {
 	}
 	s.rooms = nil
 	s.mu.Unlock()
+	var parts []store.Event
 	for _, r := range rooms {
 		r.mu.Lock()
 		removed := r.removeOnline(s)
@@ -143,10 +145,14 @@ func (h *Hub) endSession(s *session, notify bool) {
 			h.leftLocked(r, s)
 		}
 		r.mu.Unlock()
+		if removed {
+			parts = append(parts, h.event(store.EventPart, r, s.user, store.PartSessionEnded))
+		}
 		if removed && notify {
 			h.notifyPart(r, s)
 		}
 	}
+	h.recordAsync(parts)
 	h.sessMu.Lock()
 	if h.sessions[s.key] == s {
 		delete(h.sessions, s.key)

@@ -21,7 +21,8 @@ type Name string
 type Fault struct {
 	Name Name
 	// Rules are the conformance rules (package ruleid) that the
-	// fault breaks: `gcload conform` fails exactly these.
+	// fault breaks: `gcload conform` fails exactly these. A fault with
+	// none is caught by a load run's figures instead.
 	Rules []string
 	// Figures are the result figures of `gcload run` (threshold metrics,
 	// docs/results.md) that show the fault in a load run, if any.
@@ -68,10 +69,17 @@ const (
 	FilePostAuthorOnly  Name = "file-post-author-only"
 	SearchIgnoreAuthor  Name = "msgsrch-ignore-author"
 	SearchAllRooms      Name = "msgsrch-all-rooms"
-	NoChallenge         Name = "no-challenge"
-	BadServerSignature  Name = "bad-server-signature"
-	AcceptUnsigned      Name = "accept-unsigned"
-	NoIdentityBinding   Name = "no-identity-binding"
+	// DropArchiveRecords breaks no conformance rule: the compliance
+	// cross-check of a load run catches it (compliance_missing).
+	DropArchiveRecords Name = "drop-archive-records"
+	// DuplicateArchiveRecords: caught by compliance_extra.
+	DuplicateArchiveRecords Name = "duplicate-archive-records"
+	LetAnyoneManage         Name = "let-anyone-manage"
+	NoInvitation            Name = "no-invitation"
+	NoChallenge             Name = "no-challenge"
+	BadServerSignature      Name = "bad-server-signature"
+	AcceptUnsigned          Name = "accept-unsigned"
+	NoIdentityBinding       Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -100,7 +108,7 @@ var catalog = []Fault{
 	{IgnoreCancel, []string{ruleid.Cancel487}, nil, "a CANCEL of a pending lookup INVITE is answered 200 but the INVITE is not ended with 487"},
 	{Info200Body, []string{ruleid.Info200Empty}, nil, "the 200 to every client INFO carries a body"},
 	{InfoContentType, []string{ruleid.InfoContentType}, nil, "the channel service's INFOs carry Content-Type text/xml"},
-	{ReplyOutsideDialog, []string{ruleid.InDialog}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
+	{ReplyOutsideDialog, []string{ruleid.InDialog, ruleid.Invitation}, nil, "rpl:getinv is sent in a new Call-ID, outside the client's dialog"},
 	{MalformedEnvelope, []string{ruleid.WellFormed}, nil, "every join reply is followed by an INFO whose envelope is cut short"},
 	{InvalidChars, []string{ruleid.WellFormed}, nil, "every join reply is followed by an ntc:join naming a user whose address holds a control character (\\x01), which XML does not allow"},
 	{WrongNamespace, []string{ruleid.Namespace}, nil, "replies carry xmlns=\"urn:example:wrong\""},
@@ -129,6 +137,10 @@ var catalog = []Fault{
 	{FilePostAuthorOnly, []string{ruleid.FilePostFanout}, nil, "a file post is delivered to its uploader only, not to the other members online"},
 	{SearchIgnoreAuthor, []string{ruleid.SearchMatch}, nil, "cmd:msgsrch ignores the author criterion"},
 	{SearchAllRooms, []string{ruleid.SearchAccess}, nil, "cmd:msgsrch searches every room, whether the user may read it or not, disabled ones included"},
+	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...; file posts count) is stored, acknowledged and delivered without its compliance archive records"},
+	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
+	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
+	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
 	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
 	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
 	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
@@ -136,7 +148,7 @@ var catalog = []Fault{
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
 	{IgnoreMsgSrch, []string{ruleid.CommandID, ruleid.SearchMatch, ruleid.SearchAccess}, nil, "cmd:msgsrch is answered 200 and never replied to (so no search can be judged either)"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
-	{IgnoreGetInv, []string{ruleid.InDialog}, nil, "cmd:getinv is answered 200 and never replied to"},
+	{IgnoreGetInv, []string{ruleid.InDialog, ruleid.Invitation}, nil, "cmd:getinv is answered 200 and never replied to"},
 	{IgnoreBCContext, []string{ruleid.HistoryOrder, ruleid.ClosedRoom}, nil, "cmd:bccontext is answered 200 and never replied to"},
 	{IgnorePart, []string{ruleid.PartNotice}, nil, "cmd:part is answered 200 and never replied to (nor is anyone told)"},
 }

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gcload/gcload/xccos"
@@ -162,6 +164,9 @@ type Message struct {
 	// File is the id of the file a file post announces (see File); empty
 	// for a text post. The text of a file post is the file's name.
 	File string
+	// SkipArchive stores the post without its CHAT archive record: only
+	// the drop-archive-records fault sets it.
+	SkipArchive bool
 }
 
 // File is the metadata of an uploaded file (the web service keeps the
@@ -225,7 +230,8 @@ type Store interface {
 	SetRole(ctx context.Context, roomID string, role Role, users []string) error
 	// SetDisabled disables or enables a room.
 	SetDisabled(ctx context.Context, roomID string, disabled bool) error
-	// Append queues m and returns; done is called once m is durable (err
+	// Append queues m and returns; done is called once m and its CHAT
+	// archive record are durable, in one transaction (err
 	// nil) or failed. Messages are made durable in the order they are
 	// appended, and every done is called on one goroutine, in that order
 	// (the channel hub's fan-out relies on it: it shares one write batch
@@ -250,8 +256,140 @@ type Store interface {
 	File(ctx context.Context, id string) (File, error)
 	// CountFiles returns how many files a room holds.
 	CountFiles(ctx context.Context, roomID string) (int, error)
+	// Archive: the compliance archive, written in the transactions of
+	// the events it records.
+	Archive
 	// Stats returns counters.
 	Stats() Stats
 	// Close waits for queued appends and closes the store.
 	Close() error
+}
+
+// EventKind is the type of a compliance archive record, as the product's
+// XML adapter names it (docs/compliance.md).
+type EventKind string
+
+// Event kinds.
+const (
+	EventJoin         EventKind = "JOIN"         // a user entered a room
+	EventPart         EventKind = "PART"         // a user left a room
+	EventChat         EventKind = "CHAT"         // a post (written by Append itself)
+	EventBackchat     EventKind = "BACKCHAT"     // a user read a room's history
+	EventFileUpload   EventKind = "FILEUPLOAD"   // a user uploaded a file to a room
+	EventFileDownload EventKind = "FILEDOWNLOAD" // a user downloaded a room's file
+)
+
+// Valid reports whether k is a known kind.
+func (k EventKind) Valid() bool {
+	switch k {
+	case EventJoin, EventPart, EventChat, EventBackchat, EventFileUpload, EventFileDownload:
+		return true
+	}
+	return false
+}
+
+// Part details: why a PART was recorded when the user did not send
+// cmd:part (an explicit part has no detail).
+const (
+	PartSessionEnded = "session ended" // BYE, or the connection went away
+	PartEvicted      = "evicted"       // lost the right to read the room, or the room was disabled
+)
+
+// Event is one record of the compliance archive. A CHAT record is written
+// by Append in the transaction of its post, and so is a file post's
+// FILEUPLOAD (after its CHAT); the others by Record.
+type Event struct {
+	// Cursor is the record's place in the archive, given by the store:
+	// records are read back in cursor order.
+	Cursor Cursor
+	Kind   EventKind
+	RoomID string
+	User   string
+	TS     time.Time
+	// Seq is a CHAT record's post (its text is read from the post), and
+	// a FILEUPLOAD's: the file post, whose CHAT record Append writes with
+	// it, in the same transaction.
+	Seq  uint64
+	Text string
+	// Detail: a file's name (FILEUPLOAD, FILEDOWNLOAD), why a user left
+	// (PART: PartSessionEnded, PartEvicted; empty for cmd:part), the
+	// number of posts read (BACKCHAT).
+	Detail string
+}
+
+// Cursor is a place in the archive: records are read in increasing
+// (TX, ID) order. SQLite leaves TX 0 (its single writer commits in ID
+// order); PostgreSQL sets it to the writing transaction's ID, and readers
+// only get records of transactions older than every one in progress, so a
+// pool's servers committing out of ID order never leave a record behind a
+// reader's cursor.
+type Cursor struct {
+	TX uint64
+	ID int64
+}
+
+// String renders a cursor as "TX.ID" (ParseCursor reads it back).
+func (c Cursor) String() string { return fmt.Sprintf("%d.%d", c.TX, c.ID) }
+
+// Less orders cursors.
+func (c Cursor) Less(o Cursor) bool { return c.TX < o.TX || c.TX == o.TX && c.ID < o.ID }
+
+// ParseCursor reads "TX.ID" (or "" for the start of the archive).
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	tx, id, ok := strings.Cut(s, ".")
+	t, err1 := strconv.ParseUint(tx, 10, 64)
+	i, err2 := strconv.ParseInt(id, 10, 64)
+	if !ok || err1 != nil || err2 != nil || i < 0 {
+		return Cursor{}, fmt.Errorf("archive cursor %q: want TX.ID, two decimal numbers", s)
+	}
+	return Cursor{TX: t, ID: i}, nil
+}
+
+// ArchiveQuery selects archive records.
+type ArchiveQuery struct {
+	After Cursor // records after this cursor
+	// Since and Until (optional) bound the records' time: Since <= TS < Until.
+	Since, Until time.Time
+	Limit        int // at most this many (default and maximum MaxArchiveRead)
+}
+
+// MaxArchiveRead bounds the records of one ReadArchive.
+const MaxArchiveRead = 10000
+
+// Archive is the compliance archive of a store.
+type Archive interface {
+	// Record queues archive records (JOIN, PART, BACKCHAT, FILEUPLOAD,
+	// FILEDOWNLOAD) and returns; done is called once they are durable
+	// (err nil) or failed, on the writer's goroutine, in order with the
+	// posts: they share the group commit of Append. Like Append it never
+	// blocks: ErrBusy or ErrClosed, and done is not called.
+	Record(events []Event, done func(err error)) error
+	// ReadArchive returns records after q.After in cursor order (with
+	// a CHAT record's text), and the cursor of the last one returned
+	// (q.After if none). Only settled records are returned: no record
+	// can later appear before the returned cursor.
+	ReadArchive(ctx context.Context, q ArchiveQuery) ([]Event, Cursor, error)
+	// ArchiveHead returns the cursor of the newest settled record.
+	ArchiveHead(ctx context.Context) (Cursor, error)
+	// ExportCursor and SetExportCursor keep where the named exporter
+	// stopped (the zero Cursor when it never ran).
+	ExportCursor(ctx context.Context, name string) (Cursor, error)
+	SetExportCursor(ctx context.Context, name string, c Cursor) error
+}
+
+// CheckEvents checks the records given to Record: at least one, each of a
+// kind Record takes (CHAT records are Append's).
+func CheckEvents(events []Event) error {
+	if len(events) == 0 {
+		return errors.New("record: no events")
+	}
+	for _, e := range events {
+		if !e.Kind.Valid() || e.Kind == EventChat {
+			return fmt.Errorf("record: kind %q: want JOIN, PART, BACKCHAT, FILEUPLOAD or FILEDOWNLOAD", e.Kind)
+		}
+	}
+	return nil
 }

@@ -15,6 +15,10 @@
 //	  → rpl:getftok <ftdb …/><token token=T2 serveruri=URL/>
 //	GET URL, Authorization: Bearer T2 → 200, the bytes
 //
+// The compliance archive gets a FILEUPLOAD record in the transaction of
+// the file post (the store writes it with the post's CHAT record) and a
+// FILEDOWNLOAD record, durable before a download's first byte is sent.
+//
 // An upload token is for one user, one room and one file id, and is spent
 // by the upload that completes (an upload cut short leaves it usable until
 // it expires, and two uploads cannot use it at once); a download token is
@@ -585,6 +589,11 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	defer f.Close()
+	// the download is in the compliance archive before a byte is sent
+	if err := s.archiveDownload(r.Context(), g, meta); err != nil {
+		s.refuse(w, http.StatusServiceUnavailable, "busy: "+err.Error())
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Disposition", "attachment; filename="+strconv.Quote(meta.Name))
 	w.Header().Set("X-Content-SHA256", meta.SHA256)
@@ -594,6 +603,25 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, id string) {
 	}
 	http.ServeContent(w, r, "", meta.Created, rd)
 	s.count(func(st *Stats) { st.Downloads++ })
+}
+
+// archiveDownload records a FILEDOWNLOAD of the file by the grant's user
+// and returns once the record is durable.
+func (s *Service) archiveDownload(ctx context.Context, g grant, meta store.File) error {
+	done := make(chan error, 1)
+	ev := []store.Event{{Kind: store.EventFileDownload, RoomID: g.room, User: g.user, TS: s.cfg.Now().UTC(), Detail: meta.Name}}
+	if err := s.cfg.Store.Record(ev, func(err error) { done <- err }); err != nil {
+		return fmt.Errorf("compliance archive: %w", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			return fmt.Errorf("compliance archive: %w", err)
+		}
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("compliance archive: %w", ctx.Err())
+	}
 }
 
 // flipFirst inverts the first byte of a file (the file-corrupt fault).

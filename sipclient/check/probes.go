@@ -27,6 +27,7 @@ var probes = []probe{
 	{"fanout", []string{ruleid.JoinNotice, ruleid.ExactlyOnce, ruleid.AuthorEcho, ruleid.Order, ruleid.NoSpoofing, ruleid.ChatFields, ruleid.PartNotice, ruleid.HistoryOrder}, probeFanout},
 	{"limits", []string{ruleid.MessageSize}, probeLimits},
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
+	{"manage", []string{ruleid.ManagerOnly, ruleid.Invitation}, probeManage},
 	{"auth", []string{ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity}, probeAuth},
 	{"files", fileRules, probeFiles},
 	{"msgsrch", searchRules, probeMsgSearch},
@@ -706,4 +707,83 @@ func hasDelivery(evs []sipclient.Event, text string) bool {
 		}
 	}
 	return false
+}
+
+// probeManage: cmd:chanupd [extension] from a member who is not a manager
+// is refused 403; the manager's is done, and the user it adds gets an
+// invitation in rpl:getinv.
+func probeManage(ctx context.Context, s *suite, pr *probeRun) error {
+	if !s.wants(ruleid.ManagerOnly, ruleid.Invitation) {
+		return nil
+	}
+	if s.t.Rooms.Managed == "" {
+		for _, r := range []string{ruleid.ManagerOnly, ruleid.Invitation} {
+			s.skip(r, "no managed room given (rooms.managed, or --admin to create one)")
+		}
+		return nil
+	}
+	room := s.room(s.t.Rooms.Managed)
+	manager, err := s.connect(ctx, pr, s.t.Users[0])
+	if err != nil {
+		return err
+	}
+	member, err := s.connect(ctx, pr, s.t.Users[1])
+	if err != nil {
+		return err
+	}
+	topic := "gcload-conform " + s.runID
+	var re *sipclient.ReplyError
+	err = s.within(ctx, func(ctx context.Context) error {
+		_, err := member.UpdateRoom(ctx, room, sipclient.RoomUpdate{Topic: topic + " by a member"})
+		return err
+	})
+	switch {
+	case err == nil:
+		s.fail(ruleid.ManagerOnly, fmt.Sprintf("%s, a member but not a manager, changed the topic of %s with cmd:chanupd", member.aor, room), nil)
+	case errors.As(err, &re) && re.Code == 403:
+		s.ok(ruleid.ManagerOnly)
+	case errors.As(err, &re):
+		s.fail(ruleid.ManagerOnly, fmt.Sprintf("cmd:chanupd of %s by a member who is not a manager was refused with %d %s, want 403", room, re.Code, re.Text), nil)
+	default:
+		return fmt.Errorf("chanupd %s: %w", room, err)
+	}
+	invitee := s.t.Users[2]
+	var got xccos.ChanIB
+	err = s.within(ctx, func(ctx context.Context) (err error) {
+		got, err = manager.UpdateRoom(ctx, room, sipclient.RoomUpdate{Topic: topic, AddMembers: []string{invitee}})
+		return err
+	})
+	switch {
+	case errors.As(err, &re):
+		s.fail(ruleid.ManagerOnly, fmt.Sprintf("cmd:chanupd of %s by its manager %s was refused with %d %s", room, manager.aor, re.Code, re.Text), nil)
+		return nil
+	case err != nil:
+		return fmt.Errorf("chanupd %s: %w", room, err)
+	case got.Topic != topic:
+		s.fail(ruleid.ManagerOnly, fmt.Sprintf("cmd:chanupd of %s by its manager answered topic %q, want %q", room, got.Topic, topic), nil)
+	default:
+		s.ok(ruleid.ManagerOnly)
+	}
+	if !s.wants(ruleid.Invitation) {
+		return nil
+	}
+	m, err := s.connect(ctx, pr, invitee)
+	if err != nil {
+		return err
+	}
+	var invs []xccos.Inv
+	if err := s.within(ctx, func(ctx context.Context) (err error) { invs, err = m.Invitations(ctx); return err }); err != nil {
+		// the invitation cannot be seen (info/in-dialog judges a missing
+		// rpl:getinv); the manager's part above stands
+		s.fail(ruleid.Invitation, fmt.Sprintf("%s, added to %s by its manager, could not read its invitations: cmd:getinv: %v", invitee, room, err), nil)
+		return nil
+	}
+	for _, inv := range invs {
+		if inv.ChanURI == room {
+			s.ok(ruleid.Invitation)
+			return nil
+		}
+	}
+	s.fail(ruleid.Invitation, fmt.Sprintf("%s, added to %s by its manager, has no invitation to it in rpl:getinv (%d others)", invitee, room, len(invs)), nil)
+	return nil
 }

@@ -24,7 +24,8 @@ type Rule struct {
 	// Ref is where the rule comes from.
 	Ref string `json:"ref"`
 	// Needs names what the probe needs besides users and a room
-	// ("channel-services", "closed-room", "disabled-room"), or "".
+	// ("channel-services", "closed-room", "disabled-room",
+	// "managed-room"), or "".
 	Needs string `json:"needs,omitempty"`
 }
 
@@ -61,6 +62,8 @@ var Rules = []Rule{
 	{ruleid.ClosedRoom, "a user who is not a member of a closed room is refused with 403 (join, history, post)", "XCCOS §4 (error replies), §5, §6.7", "closed-room"},
 	{ruleid.DisabledRoom, "joining a disabled room is refused with 409", "XCCOS §4 (error replies), §5", "disabled-room"},
 	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
+	{ruleid.ManagerOnly, "cmd:chanupd [extension] from a user who is not a manager of the room is refused with 403 and changes nothing; a manager's is done", "XCCOS §5 (managers edit membership and properties); docs/protocol.md, cmd:chanupd", "managed-room"},
+	{ruleid.Invitation, "a user a manager adds to a room with cmd:chanupd gets an invitation to it in rpl:getinv", "XCCOS §4 (getinv), §5 (invitations); docs/protocol.md, cmd:chanupd", "managed-room"},
 	{ruleid.Challenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
 	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
 	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},

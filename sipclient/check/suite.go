@@ -56,6 +56,10 @@ type Rooms struct {
 	Closed string `yaml:"closed" json:"closed,omitempty"`
 	// Disabled: a disabled room the first user is a member of (optional).
 	Disabled string `yaml:"disabled" json:"disabled,omitempty"`
+	// Managed: a room the first user manages, the second is a member of
+	// but does not manage, and the third is not a member of (optional;
+	// the suite changes its topic and adds the third user).
+	Managed string `yaml:"managed" json:"managed,omitempty"`
 }
 
 // Options tune a run.

@@ -109,6 +109,7 @@ func (s *Swarm) comeBack(u *vuser, addr string, lostAt time.Time) error {
 	if len(rooms) > 0 {
 		res, err := c.Join(ctx, uris...)
 		if err != nil {
+			s.archive.note(kindJoin, u.idx, rooms, err)
 			return err
 		}
 		now := s.ref(time.Now()) // the accounting's times are on the run's reference clock

@@ -130,6 +130,10 @@ type Options struct {
 	Tick   time.Duration
 	OnTick func(reports.Snapshot)
 	Logger *slog.Logger
+	// Archive, when set, is the compliance archive the run is checked
+	// against at its end (Outcome.Compliance): every acknowledged post,
+	// join, part and history view of this shard's users exactly once.
+	Archive Archive
 	// EmbeddedPool says the target is an embedded pool: server processes
 	// of their own, although the scenario names no target (without it,
 	// such a scenario's server runs in this process).
@@ -162,6 +166,9 @@ type Outcome struct {
 	Checks map[string]int64
 	// Errors are the run's errors by kind (the recorder's).
 	Errors []reports.ErrorKind
+	// Compliance is the cross-check of the compliance archive (nil
+	// without Options.Archive).
+	Compliance *reports.Compliance
 	// Servers counts what happened on each server (by where each user
 	// was).
 	Servers []reports.ServerCounts
@@ -205,6 +212,9 @@ type Swarm struct {
 	users  map[int32]*vuser
 	t0     time.Time
 	log    *slog.Logger
+	// archive: what the compliance cross-check expects (nil without
+	// Options.Archive)
+	archive *archiveLog
 
 	online, peak atomic.Int64
 	lastSIP      sipnet.Stats  // what addSIPCounters last saw (ticker goroutine)
@@ -299,6 +309,9 @@ func New(p *Plan, o Options) (*Swarm, error) {
 		o.Shard = Shard{Index: 1, Of: 1}
 	}
 	s := &Swarm{plan: p, o: o, spec: p.Spec, rec: o.Recorder, log: o.Logger, users: map[int32]*vuser{}, setup: setup}
+	if o.Archive != nil {
+		s.archive = newArchiveLog()
+	}
 	for _, srv := range o.Target.Servers {
 		// the transport is the setup's (the first server's, or the
 		// scenario's); the swarm knows its servers by HOST:PORT, as channel
@@ -389,6 +402,11 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 			s.acct.post(int32(r), int32(idx)).intended = s.ref(s.t0.Add(s.plan.Ops[oi].At)).UnixNano()
 		}
 	}
+	var archiveFrom string
+	var archiveErr error
+	if s.o.Archive != nil {
+		archiveFrom, archiveErr = s.o.Archive.ArchiveHead(ctx)
+	}
 	mon := newSelfMonitor(time.Now())
 	tickDone := make(chan struct{})
 	stopTick := make(chan struct{})
@@ -444,6 +462,13 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	}
 	out.Accounted = Account(s.plan, s.spec.Limits.PartGrace.D(), data)
 	out.Generator = s.judge(g)
+	if s.o.Archive != nil {
+		if archiveErr != nil {
+			out.Compliance = &reports.Compliance{Examples: []string{}, Error: fmt.Sprintf("reading the compliance archive's head before the run: %v", archiveErr)}
+		} else {
+			out.Compliance = s.checkArchive(drain, archiveFrom)
+		}
+	}
 	if drain.Err() == nil && stopped == "" {
 		s.signOut(drain)
 	}
@@ -716,6 +741,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 			return
 		}
 		_, err := u.client.History(ctx, s.plan.Rooms[op.Room].URI, s.phaseSpec(op).History.Last)
+		s.archive.note(kindBackchat, u.idx, []int32{op.Room}, err)
 		s.done(u, reports.OpHistory, reports.OpHistoryService, due, start, err, op, pHistory)
 	case KindSearch:
 		if !s.isOnline(u) {
@@ -732,6 +758,7 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		delete(u.joined, op.Room)
 		u.mu.Unlock()
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
+		s.archive.note(kindPart, u.idx, []int32{op.Room}, err)
 		s.done(u, reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
 	case KindPost: // a file post (text posts go through postNow)
 		s.upload(ctx, u, op, due, start)
@@ -747,6 +774,8 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		s.done(u, reports.OpJoin, "", due, start, err, op, pJoin)
 		if err == nil {
 			s.markJoined(u, res, s.ref(time.Now()))
+		} else {
+			s.archive.note(kindJoin, u.idx, []int32{op.Room}, err)
 		}
 	}
 }
@@ -951,6 +980,7 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 	t = time.Now()
 	res, err := c.Join(ctx, uris...)
 	if err != nil {
+		s.archive.note(kindJoin, u.idx, rooms, err)
 		s.at(u).errors.Add(1)
 		s.fail("join", err)
 		return true
@@ -971,6 +1001,7 @@ func (s *Swarm) markJoined(u *vuser, res *sipclient.JoinResult, at time.Time) {
 		if r < 0 {
 			continue
 		}
+		s.archive.note(kindJoin, u.idx, []int32{r}, nil)
 		u.mu.Lock()
 		u.joined[r] = true
 		u.mu.Unlock()

@@ -26,6 +26,10 @@ type migration struct {
 // foreign key: the writer checks the room under the lock of its row (rooms
 // are never deleted), and a per-row trigger would cost about 6 µs a post.
 // Migration 2's servers table and 3's online table are for pools (pool.go).
+// Migration 4's archive keys its records by (the writing transaction's
+// xid, id): readers take only records of transactions older than every one
+// in progress, in that order (store.Cursor). Migration 5 is file posts:
+// the files table (a file's metadata) and messages.file_id.
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -84,7 +88,25 @@ CREATE TABLE online (
 	PRIMARY KEY (server_id, room_id, user_uri)
 );
 `},
-	{4, "file posts: files, messages.file_id", `
+	{4, "compliance archive", `
+CREATE TABLE archive (
+	id bigint GENERATED ALWAYS AS IDENTITY,
+	xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+	kind text NOT NULL,
+	room_id text NOT NULL,
+	user_uri text NOT NULL,
+	ts_ns bigint NOT NULL,
+	seq bigint NOT NULL DEFAULT 0,
+	detail text NOT NULL DEFAULT '',
+	PRIMARY KEY (xid, id)
+);
+CREATE TABLE export_cursors (
+	name text PRIMARY KEY,
+	xid xid8 NOT NULL,
+	id bigint NOT NULL
+);
+`},
+	{5, "file posts: files, messages.file_id", `
 ALTER TABLE messages ADD COLUMN file_id text NOT NULL DEFAULT '';
 CREATE TABLE files (
 	id text PRIMARY KEY,

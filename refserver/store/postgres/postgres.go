@@ -29,6 +29,7 @@ import (
 	"log/slog"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -140,7 +141,8 @@ type Store struct {
 
 type pending struct {
 	m    store.Message
-	done func(error)         // Append's
+	ev   []store.Event       // Record's (m is then unused)
+	done func(error)         // Append's and Record's
 	seq  func(uint64, error) // AppendSeq's
 }
 
@@ -376,6 +378,15 @@ func (s *Store) AppendSeq(m store.Message, done func(seq uint64, err error)) err
 	return s.enqueue(pending{m: m, seq: done})
 }
 
+// Record implements store.Archive: the records share the group commit of
+// the posts.
+func (s *Store) Record(events []store.Event, done func(error)) error {
+	if err := store.CheckEvents(events); err != nil {
+		return fmt.Errorf("postgres: %w", err)
+	}
+	return s.enqueue(pending{ev: events, done: done})
+}
+
 func (p *pending) finish(seq uint64, err error) {
 	if p.seq != nil {
 		p.seq(seq, err)
@@ -460,7 +471,9 @@ func (s *Store) commit(batch []pending, res []result) []result {
 	}
 	rooms := make([]string, 0, 8)
 	for _, p := range batch {
-		rooms = append(rooms, p.m.RoomID)
+		if p.ev == nil {
+			rooms = append(rooms, p.m.RoomID)
+		}
 	}
 	slices.Sort(rooms)
 	rooms = slices.Compact(rooms)
@@ -493,8 +506,16 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		seqs, tss                      []int64
 		stories                        []bool
 	)
-	bad := 0
+	var a archiveRows
+	bad, events := 0, 0
 	for i, p := range batch {
+		if p.ev != nil {
+			for _, e := range p.ev {
+				a.add(e.Kind, e.RoomID, e.User, e.TS, e.Seq, e.Detail)
+			}
+			events++
+			continue
+		}
 		m := p.m
 		prev, ok := last[m.RoomID]
 		switch {
@@ -512,13 +533,20 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			roomIDs, seqs, authors = append(roomIDs, m.RoomID), append(seqs, int64(seq)), append(authors, m.Author)
 			tss, texts, stories = append(tss, m.TS.UnixNano()), append(texts, m.Text), append(stories, m.Story)
 			files = append(files, m.File)
+			if !m.SkipArchive {
+				a.add(store.EventChat, m.RoomID, m.Author, m.TS, seq, "")
+				if m.File != "" {
+					// a file post: its upload, in the same transaction
+					a.add(store.EventFileUpload, m.RoomID, m.Author, m.TS, seq, m.Text)
+				}
+			}
 			n++
 			continue
 		}
 		bad++
 	}
 	s.failed.Add(uint64(bad))
-	if n == 0 {
+	if n == 0 && events == 0 {
 		return res
 	}
 	touched, tops := make([]string, 0, len(last)), make([]int64, 0, len(last))
@@ -528,20 +556,29 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		}
 	}
 	b := &pgx.Batch{}
-	b.Queue(`INSERT INTO messages (room_id, seq, author, ts_ns, text, story, file_id)
+	if n > 0 {
+		b.Queue(`INSERT INTO messages (room_id, seq, author, ts_ns, text, story, file_id)
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[])`,
-		roomIDs, seqs, authors, tss, texts, stories, files)
-	b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
-	if s.carry.Load() {
-		// each post with its content: the other servers deliver it
-		// without reading it back
-		payloads := make([]string, 0, n)
-		for i := range roomIDs {
-			payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+			roomIDs, seqs, authors, tss, texts, stories, files)
+	}
+	if len(a.kinds) > 0 {
+		b.Queue(`INSERT INTO archive (kind, room_id, user_uri, ts_ns, seq, detail)
+		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[])`,
+			a.kinds, a.rooms, a.users, a.tss, a.seqs, a.details)
+	}
+	if n > 0 {
+		b.Queue(`UPDATE rooms SET last_seq = v.seq FROM unnest($1::text[], $2::bigint[]) AS v(id, seq) WHERE rooms.id = v.id AND rooms.last_seq < v.seq`, touched, tops)
+		if s.carry.Load() {
+			// each post with its content: the other servers deliver it
+			// without reading it back
+			payloads := make([]string, 0, n)
+			for i := range roomIDs {
+				payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+			}
+			b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
+		} else {
+			b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq || $4) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops, s.fromSuffix())
 		}
-		b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
-	} else {
-		b.Queue(`SELECT pg_notify($1, v.id || ' ' || v.seq || $4) FROM unnest($2::text[], $3::bigint[]) AS v(id, seq)`, NotifyChannel, touched, tops, s.fromSuffix())
 	}
 	b.Queue("COMMIT")
 	if err := execAll(conn.SendBatch(ctx, b), b.Len()); err != nil {
@@ -554,6 +591,17 @@ func (s *Store) commit(batch []pending, res []result) []result {
 		s.onCommit(n, time.Since(start))
 	}
 	return res
+}
+
+// archiveRows are the columns of a batch's archive records.
+type archiveRows struct {
+	kinds, rooms, users, details []string
+	tss, seqs                    []int64
+}
+
+func (a *archiveRows) add(kind store.EventKind, room, user string, ts time.Time, seq uint64, detail string) {
+	a.kinds, a.rooms, a.users = append(a.kinds, string(kind)), append(a.rooms, room), append(a.users, user)
+	a.tss, a.seqs, a.details = append(a.tss, ts.UnixNano()), append(a.seqs, int64(seq)), append(a.details, detail)
 }
 
 // lockRooms reads the results of BEGIN and of the rooms' lock.
@@ -756,6 +804,99 @@ func (s *Store) DeleteInvitations(ctx context.Context, user, roomID string) erro
 	if _, err := s.pool.Exec(ctx, `WITH d AS (DELETE FROM invitations WHERE user_uri = $1 AND room_id = $2 RETURNING 1)
 		SELECT pg_notify($3, $4 || $1) WHERE EXISTS (SELECT 1 FROM d)`, user, roomID, EventChannel, s.eventPrefix(EventInvitations)); err != nil {
 		return fmt.Errorf("postgres: delete invitations of %s to %q: %w", user, roomID, err)
+	}
+	return nil
+}
+
+// ReadArchive implements store.Archive: records of transactions older
+// than every transaction in progress (pg_snapshot_xmin), in (xid, id)
+// order, so that a record committed later never falls behind the cursor
+// returned, whichever server of a pool wrote it.
+func (s *Store) ReadArchive(ctx context.Context, q store.ArchiveQuery) ([]store.Event, store.Cursor, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxArchiveRead {
+		limit = store.MaxArchiveRead
+	}
+	where := []string{"(a.xid, a.id) > ($1::text::xid8, $2)", "a.xid < pg_snapshot_xmin(pg_current_snapshot())"}
+	args := []any{strconv.FormatUint(q.After.TX, 10), q.After.ID}
+	if !q.Since.IsZero() {
+		args = append(args, q.Since.UnixNano())
+		where = append(where, fmt.Sprintf("a.ts_ns >= $%d", len(args)))
+	}
+	if !q.Until.IsZero() {
+		args = append(args, q.Until.UnixNano())
+		where = append(where, fmt.Sprintf("a.ts_ns < $%d", len(args)))
+	}
+	args = append(args, limit)
+	rows, err := s.pool.Query(ctx, `SELECT a.xid::text, a.id, a.kind, a.room_id, a.user_uri, a.ts_ns, a.seq, a.detail, COALESCE(m.text, '')
+		FROM archive a LEFT JOIN messages m ON a.kind = 'CHAT' AND m.room_id = a.room_id AND m.seq = a.seq
+		WHERE `+strings.Join(where, " AND ")+fmt.Sprintf(` ORDER BY a.xid, a.id LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, q.After, fmt.Errorf("postgres: read archive: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	next := q.After
+	for rows.Next() {
+		var e store.Event
+		var xid, kind string
+		var ts, seq int64
+		if err := rows.Scan(&xid, &e.Cursor.ID, &kind, &e.RoomID, &e.User, &ts, &seq, &e.Detail, &e.Text); err != nil {
+			return nil, q.After, fmt.Errorf("postgres: read archive: %w", err)
+		}
+		if e.Cursor.TX, err = strconv.ParseUint(xid, 10, 64); err != nil {
+			return nil, q.After, fmt.Errorf("postgres: read archive: xid %q: %w", xid, err)
+		}
+		e.Kind, e.TS, e.Seq = store.EventKind(kind), time.Unix(0, ts).UTC(), uint64(seq)
+		out = append(out, e)
+		next = e.Cursor
+	}
+	if err := rows.Err(); err != nil {
+		return nil, q.After, fmt.Errorf("postgres: read archive: %w", err)
+	}
+	return out, next, nil
+}
+
+// ArchiveHead implements store.Archive: the newest settled record.
+func (s *Store) ArchiveHead(ctx context.Context) (store.Cursor, error) {
+	var xid string
+	var c store.Cursor
+	err := s.pool.QueryRow(ctx, `SELECT xid::text, id FROM archive WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
+		ORDER BY xid DESC, id DESC LIMIT 1`).Scan(&xid, &c.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Cursor{}, nil
+	}
+	if err == nil {
+		c.TX, err = strconv.ParseUint(xid, 10, 64)
+	}
+	if err != nil {
+		return store.Cursor{}, fmt.Errorf("postgres: archive head: %w", err)
+	}
+	return c, nil
+}
+
+// ExportCursor implements store.Archive.
+func (s *Store) ExportCursor(ctx context.Context, name string) (store.Cursor, error) {
+	var xid string
+	var c store.Cursor
+	err := s.pool.QueryRow(ctx, `SELECT xid::text, id FROM export_cursors WHERE name = $1`, name).Scan(&xid, &c.ID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Cursor{}, nil
+	}
+	if err == nil {
+		c.TX, err = strconv.ParseUint(xid, 10, 64)
+	}
+	if err != nil {
+		return store.Cursor{}, fmt.Errorf("postgres: export cursor %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// SetExportCursor implements store.Archive.
+func (s *Store) SetExportCursor(ctx context.Context, name string, c store.Cursor) error {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO export_cursors (name, xid, id) VALUES ($1, $2::text::xid8, $3)
+		ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, id = excluded.id`, name, strconv.FormatUint(c.TX, 10), c.ID); err != nil {
+		return fmt.Errorf("postgres: set export cursor %q: %w", name, err)
 	}
 	return nil
 }

@@ -83,6 +83,20 @@ CREATE TABLE IF NOT EXISTS files (
 	created INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_room ON files(room_id);
+CREATE TABLE IF NOT EXISTS archive (
+	id INTEGER PRIMARY KEY,
+	kind TEXT NOT NULL,
+	room_id TEXT NOT NULL,
+	user TEXT NOT NULL,
+	ts INTEGER NOT NULL,
+	seq INTEGER NOT NULL DEFAULT 0,
+	detail TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS export_cursors (
+	name TEXT PRIMARY KEY,
+	tx INTEGER NOT NULL,
+	id INTEGER NOT NULL
+);
 `
 
 // addFileColumn gives a database made before file posts its
@@ -102,8 +116,10 @@ type Store struct {
 	appended, commits, failed atomic.Uint64
 }
 
+// pending is a post (ev nil) or archive records to commit.
 type pending struct {
 	m    store.Message
+	ev   []store.Event
 	done func(error)
 }
 
@@ -332,7 +348,26 @@ func (s *Store) Append(m store.Message, done func(error)) error {
 		return store.ErrClosed
 	}
 	select {
-	case s.queue <- pending{m, done}:
+	case s.queue <- pending{m: m, done: done}:
+		return nil
+	default:
+		return fmt.Errorf("%w: %d posts wait for a commit", store.ErrBusy, cap(s.queue))
+	}
+}
+
+// Record implements store.Archive: the records share the group commit of
+// the posts.
+func (s *Store) Record(events []store.Event, done func(error)) error {
+	if err := store.CheckEvents(events); err != nil {
+		return fmt.Errorf("sqlite: %w", err)
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return store.ErrClosed
+	}
+	select {
+	case s.queue <- pending{ev: events, done: done}:
 		return nil
 	default:
 		return fmt.Errorf("%w: %d posts wait for a commit", store.ErrBusy, cap(s.queue))
@@ -367,10 +402,16 @@ func (s *Store) writer() {
 			s.before()
 		}
 		err := s.commit(batch)
+		posts := uint64(0)
+		for i := range batch {
+			if batch[i].ev == nil {
+				posts++
+			}
+		}
 		if err != nil {
-			s.failed.Add(uint64(len(batch)))
+			s.failed.Add(posts)
 		} else {
-			s.appended.Add(uint64(len(batch)))
+			s.appended.Add(posts)
 			s.commits.Add(1)
 		}
 		for i := range batch {
@@ -392,10 +433,36 @@ func (s *Store) commit(batch []pending) error {
 		return fmt.Errorf("sqlite: append: %w", err)
 	}
 	defer stmt.Close()
+	arch, err := tx.PrepareContext(ctx, `INSERT INTO archive (kind, room_id, user, ts, seq, detail) VALUES (?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return fmt.Errorf("sqlite: append: %w", err)
+	}
+	defer arch.Close()
 	for _, p := range batch {
+		if p.ev != nil {
+			for _, e := range p.ev {
+				if _, err := arch.ExecContext(ctx, string(e.Kind), e.RoomID, e.User, e.TS.UnixNano(), int64(e.Seq), e.Detail); err != nil {
+					return fmt.Errorf("sqlite: archive %s of %s in %q: %w", e.Kind, e.User, e.RoomID, err)
+				}
+			}
+			continue
+		}
 		m := p.m
 		if _, err := stmt.ExecContext(ctx, m.RoomID, int64(m.Seq), m.Author, m.TS.UnixNano(), m.Text, boolInt(m.Story), m.File); err != nil {
 			return fmt.Errorf("sqlite: append to %q seq %d: %w", m.RoomID, m.Seq, err)
+		}
+		if m.SkipArchive {
+			continue
+		}
+		if _, err := arch.ExecContext(ctx, string(store.EventChat), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), ""); err != nil {
+			return fmt.Errorf("sqlite: archive post %d of %q: %w", m.Seq, m.RoomID, err)
+		}
+		if m.File == "" {
+			continue
+		}
+		// a file post: its upload, in the same transaction
+		if _, err := arch.ExecContext(ctx, string(store.EventFileUpload), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), m.Text); err != nil {
+			return fmt.Errorf("sqlite: archive the upload of post %d of %q: %w", m.Seq, m.RoomID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -550,6 +617,82 @@ func (s *Store) Invitations(ctx context.Context) ([]store.Invitation, error) {
 func (s *Store) DeleteInvitations(ctx context.Context, user, roomID string) error {
 	if _, err := s.db.ExecContext(ctx, `DELETE FROM invitations WHERE user = ? AND room_id = ?`, user, roomID); err != nil {
 		return fmt.Errorf("sqlite: delete invitations of %s to %q: %w", user, roomID, err)
+	}
+	return nil
+}
+
+// ReadArchive implements store.Archive. SQLite's one writer commits
+// records in ID order, so every committed record is settled.
+func (s *Store) ReadArchive(ctx context.Context, q store.ArchiveQuery) ([]store.Event, store.Cursor, error) {
+	limit := q.Limit
+	if limit <= 0 || limit > store.MaxArchiveRead {
+		limit = store.MaxArchiveRead
+	}
+	where, args := "a.id > ?", []any{q.After.ID}
+	if !q.Since.IsZero() {
+		where += " AND a.ts >= ?"
+		args = append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where += " AND a.ts < ?"
+		args = append(args, q.Until.UnixNano())
+	}
+	args = append(args, limit)
+	rows, err := s.db.QueryContext(ctx, `SELECT a.id, a.kind, a.room_id, a.user, a.ts, a.seq, a.detail, COALESCE(m.text, '')
+		FROM archive a LEFT JOIN messages m ON a.kind = 'CHAT' AND m.room_id = a.room_id AND m.seq = a.seq
+		WHERE `+where+` ORDER BY a.id LIMIT ?`, args...)
+	if err != nil {
+		return nil, q.After, fmt.Errorf("sqlite: read archive: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	next := q.After
+	for rows.Next() {
+		var e store.Event
+		var kind string
+		var ts, seq int64
+		if err := rows.Scan(&e.Cursor.ID, &kind, &e.RoomID, &e.User, &ts, &seq, &e.Detail, &e.Text); err != nil {
+			return nil, q.After, fmt.Errorf("sqlite: read archive: %w", err)
+		}
+		e.Kind, e.TS, e.Seq = store.EventKind(kind), time.Unix(0, ts).UTC(), uint64(seq)
+		out = append(out, e)
+		next = e.Cursor
+	}
+	if err := rows.Err(); err != nil {
+		return nil, q.After, fmt.Errorf("sqlite: read archive: %w", err)
+	}
+	return out, next, nil
+}
+
+// ArchiveHead implements store.Archive.
+func (s *Store) ArchiveHead(ctx context.Context) (store.Cursor, error) {
+	var c store.Cursor
+	if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM archive`).Scan(&c.ID); err != nil {
+		return c, fmt.Errorf("sqlite: archive head: %w", err)
+	}
+	return c, nil
+}
+
+// ExportCursor implements store.Archive.
+func (s *Store) ExportCursor(ctx context.Context, name string) (store.Cursor, error) {
+	var c store.Cursor
+	var tx int64
+	err := s.db.QueryRowContext(ctx, `SELECT tx, id FROM export_cursors WHERE name = ?`, name).Scan(&tx, &c.ID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Cursor{}, nil
+	}
+	if err != nil {
+		return c, fmt.Errorf("sqlite: export cursor %q: %w", name, err)
+	}
+	c.TX = uint64(tx)
+	return c, nil
+}
+
+// SetExportCursor implements store.Archive.
+func (s *Store) SetExportCursor(ctx context.Context, name string, c store.Cursor) error {
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO export_cursors (name, tx, id) VALUES (?, ?, ?)
+		ON CONFLICT(name) DO UPDATE SET tx = excluded.tx, id = excluded.id`, name, int64(c.TX), c.ID); err != nil {
+		return fmt.Errorf("sqlite: set export cursor %q: %w", name, err)
 	}
 	return nil
 }

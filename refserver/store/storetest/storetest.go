@@ -30,6 +30,8 @@ func Run(t *testing.T, open Opener, reopen Opener) {
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
 	t.Run("SearchLiteralAndLimits", func(t *testing.T) { testSearchLimits(t, open(t)) })
 	t.Run("GroupCommitConcurrent", func(t *testing.T) { testGroupCommit(t, open(t)) })
+	t.Run("Archive", func(t *testing.T) { testArchive(t, open(t)) })
+	t.Run("ArchiveConcurrent", func(t *testing.T) { testArchiveConcurrent(t, open(t)) })
 	t.Run("CloseCommitsQueued", func(t *testing.T) { testCloseCommitsQueued(t, open, reopen) })
 	t.Run("DurableAcrossClose", func(t *testing.T) {
 		s := open(t)

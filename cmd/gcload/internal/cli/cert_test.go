@@ -126,12 +126,16 @@ func TestRunTLSNTLMAccounts(t *testing.T) {
 	base := []string{"run", "smoke", "--target", m[1], "--server", "tls://" + m[3], "--ca", filepath.Join(dir, "ca.pem")}
 	res := filepath.Join(t.TempDir(), "ok")
 	run := gcload(t, nil, append(append(base, "--admin", m[2], "--admin-token", "test-token-0123456789", "--accounts", accountsFile, "--out", res), quick...)...)
-	if run.code != 0 {
+	// a busy machine may make the run invalid (the generator late) or
+	// miss a latency threshold; the sign-in and the signing must hold
+	if !acceptable(run.code) {
 		t.Fatalf("run over TLS with NTLM: exit %d\n%s\n%s", run.code, run.stdout, run.stderr)
 	}
 	s := readSummary(t, res)
-	if s.Counters["sip.401"] != 2*int64(s.Users.SignedIn) || s.Users.SignedIn != 12 || s.Counters[reports.CounterViolations] != 0 {
-		t.Fatalf("users %+v, 401s %d (want two per sign-in), violations %d", s.Users, s.Counters["sip.401"], s.Counters[reports.CounterViolations])
+	if s.Counters["sip.401"] != 2*int64(s.Users.SignedIn) || s.Users.SignedIn != 12 || s.Counters[reports.CounterViolations] != 0 ||
+		s.Counters[reports.CounterSignInFailed] != 0 || s.Delivery.Lost != 0 || s.Delivery.Received == 0 {
+		t.Fatalf("exit %d: users %+v, 401s %d (want two per sign-in), violations %d, signin_failed %d, delivery %+v\n%s", run.code, s.Users,
+			s.Counters["sip.401"], s.Counters[reports.CounterViolations], s.Counters[reports.CounterSignInFailed], s.Delivery, run.stdout)
 	}
 	bad := filepath.Join(t.TempDir(), "bad")
 	run = gcload(t, nil, append(append(base, "--password", "wrong{i}", "--out", bad), quick...)...)

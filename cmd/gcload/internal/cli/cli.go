@@ -171,11 +171,13 @@ run whose shards were not all ready), 8 compare inconclusive.`,
 	root.PersistentPostRun = func(*cobra.Command, []string) {
 		if stopProfile != nil {
 			stopProfile()
+			stopProfile = nil
 		}
 	}
 	root.AddCommand(
 		NewCmdVersion(env),
 		NewCmdServe(env, nil),
+		NewCmdCompliance(env),
 		NewCmdCert(env),
 		NewCmdRun(env, nil),
 		NewCmdScenario(env),
@@ -190,8 +192,28 @@ run whose shards were not all ready), 8 compare inconclusive.`,
 	)
 	for _, c := range root.Commands() {
 		usageErrors(c)
+		stopProfilesOnError(c, &stopProfile)
 	}
 	return root
+}
+
+// stopProfilesOnError writes the profiles of a command that fails too:
+// cobra runs PersistentPostRun only after a RunE that succeeded, and a
+// failed or invalid run is the one worth profiling.
+func stopProfilesOnError(c *cobra.Command, stop *func()) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			err := run(cmd, args)
+			if err != nil && *stop != nil {
+				(*stop)()
+				*stop = nil
+			}
+			return err
+		}
+	}
+	for _, sub := range c.Commands() {
+		stopProfilesOnError(sub, stop)
+	}
 }
 
 // usageErrors makes the argument check of c and its subcommands say

@@ -329,6 +329,13 @@ func runAgainstMisbehaving(t *testing.T, faults string, extra ...string) (result
 // serveArgs and returns the run and its results folder.
 func runAgainstServe(t *testing.T, serveArgs []string, extra ...string) (result, string) {
 	t.Helper()
+	return runScenarioAgainstServe(t, "smoke", serveArgs, extra...)
+}
+
+// runScenarioAgainstServe runs a shipped scenario, shortened as quick
+// shortens smoke, against `gcload serve` with serveArgs.
+func runScenarioAgainstServe(t *testing.T, scenario string, serveArgs []string, extra ...string) (result, string) {
+	t.Helper()
 	pr, pw := io.Pipe()
 	sig := make(chan os.Signal, 1)
 	served := make(chan int, 1)
@@ -355,7 +362,7 @@ func runAgainstServe(t *testing.T, serveArgs []string, extra ...string) (result,
 		t.Fatalf("admin token file mode %v (%v), want 0600", st.Mode(), err)
 	}
 	out := filepath.Join(t.TempDir(), "res")
-	args := append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", strings.TrimSpace(string(token)), "--out", out}, quick...)
+	args := append([]string{"run", scenario, "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", strings.TrimSpace(string(token)), "--out", out}, quick...)
 	run := gcload(t, nil, append(args, extra...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {
@@ -412,7 +419,7 @@ func TestConform(t *testing.T) {
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "conformance.xml")
 	r := gcload(t, nil, "conform", "--junit", junit, "--timeout", "1s", "--posts", "10")
-	if r.code != 0 || !strings.Contains(r.stdout, "39 rules: 39 passed, 0 failed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "41 rules: 41 passed, 0 failed") {
 		t.Fatalf("clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	x, err := os.ReadFile(junit)
@@ -672,5 +679,23 @@ func TestMeasurement(t *testing.T) {
 	}
 	if r := gcload(t, nil, append([]string{"run", "smoke", "--server-pid", "999999999"}, quick...)...); r.code != reports.ExitBadInput {
 		t.Fatalf("a pid that does not exist: exit %d", r.code)
+	}
+}
+
+// TestProfileOfAFailedCommand: --cpuprofile and --memprofile are written
+// when the command fails too (cobra skips PersistentPostRun after an
+// error; a failed or invalid run is the one worth profiling).
+func TestProfileOfAFailedCommand(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cpu, mem := filepath.Join(dir, "cpu.prof"), filepath.Join(dir, "mem.prof")
+	r := gcload(t, nil, "scenario", "validate", filepath.Join(dir, "missing.yaml"), "--cpuprofile", cpu, "--memprofile", mem)
+	if r.code != reports.ExitBadInput {
+		t.Fatalf("exit %d, want %d\n%s", r.code, reports.ExitBadInput, r.stderr)
+	}
+	for _, f := range []string{cpu, mem} {
+		if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v, want a profile", f, err)
+		}
 	}
 }

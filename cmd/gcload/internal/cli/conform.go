@@ -34,6 +34,7 @@ type ConformOptions struct {
 	ChatRoom        string
 	ClosedRoom      string
 	DisabledRoom    string
+	ManagedRoom     string
 	ChannelServices int
 	Rules           []string
 	JUnit           string
@@ -97,6 +98,7 @@ Rules that need what was not given are skipped and say why.`,
 	f.StringVar(&o.ChatRoom, "room", "", "room ID the first three users may join and post to")
 	f.StringVar(&o.ClosedRoom, "closed-room", "", "closed room ID the fourth user is not a member of")
 	f.StringVar(&o.DisabledRoom, "disabled-room", "", "disabled room ID the first user is a member of")
+	f.StringVar(&o.ManagedRoom, "managed-room", "", "room ID the first user manages, the second is a member of, the third is not (the suite changes its topic and adds the third)")
 	f.IntVar(&o.ChannelServices, "channel-services", 0, "how many channel services the lookup service hands out (to judge round-robin)")
 	f.StringSliceVar(&o.Rules, "rules", nil, `rules to run: IDs, or prefixes ending in "/" (default: all)`)
 	f.StringVar(&o.JUnit, "junit", "", "write JUnit XML (one test case per rule) to FILE")
@@ -302,6 +304,7 @@ func conformTarget(o *ConformOptions) (check.Target, error) {
 	set(&tg.Rooms.Chat, o.ChatRoom)
 	set(&tg.Rooms.Closed, o.ClosedRoom)
 	set(&tg.Rooms.Disabled, o.DisabledRoom)
+	set(&tg.Rooms.Managed, o.ManagedRoom)
 	if len(o.Users) > 0 {
 		tg.Users = o.Users
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/compliance"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store/postgres"
@@ -46,6 +47,10 @@ type ServeOptions struct {
 	MaxFileSize           int64
 	MaxFilesPerRoom       int
 	FileTokenTTL          time.Duration
+	// the compliance exporter (none when ComplianceDir is empty)
+	ComplianceDir     string
+	ComplianceEvery   time.Duration
+	CompliancePerRoom bool
 	// Pool: a server on PostgreSQL is one server of a pool.
 	Pool   refserver.PoolOptions
 	Lookup string
@@ -110,6 +115,10 @@ off; docs/protocol.md, "Limits"):
   --store-queue           posts waiting for a commit; beyond, posts get 503 (4096)
 A SIP message is at most 65,535 bytes: a larger Content-Length is answered 413
 and the connection closed.
+
+--compliance-dir exports the compliance archive (every join, part, post and
+history view) as XML files every --compliance-every, resuming where the last
+export stopped; gcload compliance export does the same on demand.
 
 A pool: every server on PostgreSQL (--db postgres://...) is one server of the
 pool of servers on that database. Start up to four with the same --db: each
@@ -183,6 +192,9 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.Int64Var(&o.MaxFileSize, "max-file-size", 0, "largest file accepted, in bytes (0: 10 MiB)")
 	f.IntVar(&o.MaxFilesPerRoom, "max-files-per-room", 0, "files one room may hold (0: 10000)")
 	f.DurationVar(&o.FileTokenTTL, "file-token-ttl", 0, "how long a file token from getfutok/getfdtok is valid (0: 1m)")
+	f.StringVar(&o.ComplianceDir, "compliance-dir", "", "export the compliance archive as XML files into this folder on an interval (docs/compliance.md; none if empty)")
+	f.DurationVar(&o.ComplianceEvery, "compliance-every", 15*time.Minute, "the compliance export's interval")
+	f.BoolVar(&o.CompliancePerRoom, "compliance-per-room", false, "the compliance export writes one file per room")
 	f.StringVar(&o.Pool.Advertise, "advertise", "", "in a pool (PostgreSQL): the HOST:PORT clients reach this server at, which names its channel services (default: --listen, or this machine's host name when it listens on every interface)")
 	f.StringVar(&o.Pool.ID, "server-id", "", "in a pool: this server's name among the pool's servers (default: the --advertise address)")
 	f.DurationVar(&o.Pool.Heartbeat, "heartbeat", refserver.DefaultHeartbeat, "in a pool: how often the server renews its registration and reads the live servers")
@@ -274,11 +286,14 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 			width = max(width, len(f.Name))
 		}
 		for _, f := range fault.All() {
-			caught := strings.Join(f.Rules, ", ")
-			if len(f.Figures) > 0 {
-				caught += "; in gcload run: " + strings.Join(f.Figures, ", ")
+			var caught []string
+			if len(f.Rules) > 0 {
+				caught = append(caught, strings.Join(f.Rules, ", "))
 			}
-			fmt.Fprintf(env.Stdout, "%-*s %s (caught by: %s)\n", width, f.Name, f.What, caught)
+			if len(f.Figures) > 0 {
+				caught = append(caught, "in gcload run: "+strings.Join(f.Figures, ", "))
+			}
+			fmt.Fprintf(env.Stdout, "%-*s %s (caught by: %s)\n", width, f.Name, f.What, strings.Join(caught, "; "))
 		}
 		return nil
 	}
@@ -300,6 +315,12 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
+	}
+	if o.ComplianceDir != "" {
+		if o.ComplianceEvery <= 0 {
+			return badInput(fmt.Errorf("--compliance-every %v: want a positive duration", o.ComplianceEvery))
+		}
+		opts = append(opts, refserver.WithCompliance(compliance.Options{Dir: o.ComplianceDir, PerRoom: o.CompliancePerRoom}, o.ComplianceEvery))
 	}
 	policy, err := lookup.ParsePolicy(o.Lookup)
 	if err != nil {

@@ -19,8 +19,10 @@ import (
 )
 
 // TestServePostgres: gcload serve --db postgres://... stores in that
-// database (every acknowledged post of a run is there after), and prints
-// the URL without its password.
+// database (every acknowledged post of a run is there after, and the
+// compliance scenario's cross-check of the archive passes), prints the URL
+// without its password, and gcload compliance export reads that archive
+// (every acknowledged post once).
 func TestServePostgres(t *testing.T) {
 	t.Parallel()
 	url := strings.Replace(pgtest.Shared(t).NewDatabase(t), "gcload@", "gcload:s3cret@", 1) // trust: any password
@@ -54,7 +56,7 @@ func TestServePostgres(t *testing.T) {
 		t.Fatalf("serve's first line: %q", line)
 	}
 	out := filepath.Join(t.TempDir(), "res")
-	run := gcload(t, nil, append([]string{"run", "smoke", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", "a-token-for-the-postgres-test", "--out", out}, quick...)...)
+	run := gcload(t, nil, append([]string{"run", "compliance", "--target", m[2], "--server", m[1], "--admin", m[3], "--admin-token", "a-token-for-the-postgres-test", "--out", out}, quick...)...)
 	sig <- os.Interrupt
 	if code := <-served; code != 0 {
 		t.Fatalf("serve exit %d: %s", code, stderr.String())
@@ -84,6 +86,18 @@ func TestServePostgres(t *testing.T) {
 	}
 	if s.Delivery.Posts == 0 || stored != uint64(s.Delivery.Posts) {
 		t.Fatalf("%d posts acknowledged in the run, %d in PostgreSQL", s.Delivery.Posts, stored)
+	}
+	if cc := s.Compliance; cc == nil || cc.Checked < s.Delivery.Posts || cc.Missing != 0 || cc.Extra != 0 {
+		t.Fatalf("the compliance cross-check on PostgreSQL: %+v", cc)
+	}
+	dir := t.TempDir()
+	if r := gcload(t, nil, "compliance", "export", "--db", url, "--out", dir); r.code != 0 {
+		t.Fatalf("compliance export: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
+	posts := exportedPosts(t, files)
+	if int64(len(posts)) != s.Delivery.Posts {
+		t.Fatalf("%d posts exported from PostgreSQL, %d acknowledged", len(posts), s.Delivery.Posts)
 	}
 }
 
