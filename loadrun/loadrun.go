@@ -415,6 +415,7 @@ func (r *run) startTarget(ctx context.Context) error {
 	}
 	opts := embedded.Options{
 		Domain: spec.Target.Domain, Transports: []string{transport}, Rooms: r.plan.AdminRooms(spec.Rooms.Privacy),
+		Files: spec.HasFiles(),
 		Options: []refserver.Option{
 			refserver.WithAuth(auth),
 			refserver.WithChannels(spec.Target.Embedded.Channels),

@@ -1,10 +1,13 @@
 package refserver_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,8 +37,13 @@ func TestMain(m *testing.M) {
 		if postgres.IsURL(db) {
 			dbOpt = refserver.WithPostgres(db)
 		}
-		return []refserver.Option{dbOpt,
-			refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com"))}, nil
+		opts := []refserver.Option{dbOpt,
+			refserver.WithRooms(refservertest.Room("room1", "sip:w0@example.com", "sip:w1@example.com", "sip:w2@example.com", "sip:w3@example.com"))}
+		if !postgres.IsURL(db) {
+			// file posts too, their files next to the database
+			opts = append(opts, refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: db + ".files"}))
+		}
+		return opts, nil
 	}) {
 		return
 	}
@@ -124,12 +132,54 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			}
 		}()
 	}
+	// with file posts on (SQLite), a fifth client uploads files meanwhile
+	files := !postgres.IsURL(db)
+	uploaded := map[string]string{} // file id -> SHA-256 of what was sent
+	names := map[string]string{}    // file id -> name
+	if files {
+		c, err := sipclient.New(sipclient.Config{User: "sip:w0@example.com", Server: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(context.Background())
+		if err := c.Connect(ctx); err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 2 * time.Second}
+		defer hc.CloseIdleConnections()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				data := bytes.Repeat([]byte(fmt.Sprintf("file %d ", i)), 500)
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				name := fmt.Sprintf("f%d.txt", i)
+				tok, err := c.UploadToken(pctx, room1, name)
+				if err == nil {
+					err = sipclient.UploadFile(pctx, hc, tok, bytes.NewReader(data), int64(len(data)))
+				}
+				cancel()
+				if err != nil {
+					return // the server is gone
+				}
+				mu.Lock()
+				id := tok.FileURL[strings.LastIndexByte(tok.FileURL, '/')+1:]
+				uploaded[id], names[id] = sum(data), name
+				mu.Unlock()
+			}
+		}()
+	}
 	// kill it while posts are in flight, once a few were acknowledged
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		mu.Lock()
-		n := len(acked)
+		n, u := len(acked), len(uploaded)
 		mu.Unlock()
-		if n >= 20 || time.Now().After(deadline) {
+		if n >= 20 && (!files || u >= 3) || time.Now().After(deadline) {
 			break
 		}
 	}
@@ -162,6 +212,29 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			t.Errorf("acknowledged post %q lost in the crash", text)
 		}
 	}
+	// every file whose upload was answered 201: its bytes, its row and
+	// its post
+	posted := map[string]bool{}
+	for _, m := range h {
+		if m.File != "" {
+			posted[m.File] = true
+		}
+	}
+	if files && len(uploaded) < 3 {
+		t.Fatalf("only %d files uploaded before the crash", len(uploaded))
+	}
+	for id, want := range uploaded {
+		f, err := st.File(ctx, id)
+		b, rerr := os.ReadFile(filepath.Join(db+".files", id))
+		switch {
+		case err != nil:
+			t.Errorf("uploaded file %s lost its row in the crash: %v", id, err)
+		case rerr != nil || sum(b) != want || f.SHA256 != want || f.Size != int64(len(b)):
+			t.Errorf("uploaded file %s after the crash: row %+v, bytes %v (%d), want SHA-256 %s", id, f, rerr, len(b), want)
+		case !posted[id]:
+			t.Errorf("uploaded file %s lost its post in the crash", id)
+		}
+	}
 	// and the compliance archive has every acknowledged post and join,
 	// once each
 	archived := map[string]int{}
@@ -190,5 +263,10 @@ func crash(t *testing.T, db string, open func() (store.Store, error)) {
 			t.Errorf("%q archived %d times after the crash, want once", k, archived[k])
 		}
 	}
-	t.Logf("%d posts acknowledged before SIGKILL, %d stored, %d distinct archive records", n, len(h), len(archived))
+	for id, name := range names {
+		if k := "CHAT sip:w0@example.com " + name; archived[k] != 1 {
+			t.Errorf("the post of uploaded file %s (%s) archived %d times after the crash, want once", id, name, archived[k])
+		}
+	}
+	t.Logf("%d posts and %d files acknowledged before SIGKILL, %d posts stored, %d distinct archive records", n, len(uploaded), len(h), len(archived))
 }

@@ -38,9 +38,11 @@ import (
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/postgres"
 	"github.com/gcload/gcload/refserver/store/sqlite"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipauth/accounts"
 	"github.com/gcload/gcload/sipauth/digest"
 	"github.com/gcload/gcload/sipnet"
+	"golang.org/x/net/netutil"
 )
 
 // Defaults of the options.
@@ -49,6 +51,8 @@ const (
 	DefaultChannels        = 1
 	DefaultRegisterExpires = 900
 	MaxChannels            = 16
+	// MaxFileConns bounds the web service's connections at once.
+	MaxFileConns = 1024
 )
 
 type options struct {
@@ -87,6 +91,40 @@ type options struct {
 	accountsFile string
 	tlsAddr      string
 	tlsConfig    *tls.Config
+	files        Files
+}
+
+// Files configures the web service for file posts (WithFiles).
+type Files struct {
+	// Listen is the HTTP(S) address of uploads and downloads
+	// ("127.0.0.1:0" picks a port).
+	Listen string
+	// Dir is the folder of the files (created if missing).
+	Dir string
+	// MaxFileSize (bytes), MaxFilesPerRoom and TokenTTL: 0 takes the
+	// web package's defaults.
+	MaxFileSize     int64
+	MaxFilesPerRoom int
+	TokenTTL        time.Duration
+	// TLS, when set, serves HTTPS with it (and the URLs are https://).
+	TLS *tls.Config
+	// Now is the clock of token expiry (tests); nil is time.Now.
+	Now func() time.Time
+}
+
+// WithFiles enables file posts: the web service listens on f.Listen and
+// keeps files in f.Dir, and rooms advertise filepost=true.
+func WithFiles(f Files) Option {
+	return func(o *options) error {
+		if f.Listen == "" || f.Dir == "" {
+			return errors.New("refserver: file posts need a listen address and a files folder")
+		}
+		if _, _, err := net.SplitHostPort(f.Listen); err != nil {
+			return fmt.Errorf("refserver: files address %q: want HOST:PORT", f.Listen)
+		}
+		o.files = f
+		return nil
+	}
 }
 
 // Option configures a Server.
@@ -361,6 +399,10 @@ type Server struct {
 	adminDone  chan struct{} // closed when the admin API's Serve returned
 	adminAddr  net.Addr
 	adminToken string
+	files      *web.Service
+	filesHTTP  *http.Server
+	filesDone  chan struct{}
+	filesAddr  net.Addr
 	reg        registrar
 	member     *member // nil outside a pool
 	// ready: the services exist (in a pool the server listens before it
@@ -466,7 +508,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			return fail(err)
 		}
 	}
+	if o.files.Listen != "" {
+		if s.files, err = web.New(web.Config{Dir: o.files.Dir, Store: s.st, MaxFileSize: o.files.MaxFileSize, MaxFilesPerRoom: o.files.MaxFilesPerRoom,
+			TokenTTL: o.files.TokenTTL, Now: o.files.Now, Logger: o.logger, Faults: o.faults}); err != nil {
+			return fail(err)
+		}
+	}
 	cfg := channel.Config{
+		Files:  s.files,
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
 		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
@@ -521,10 +570,53 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			return fail(err)
 		}
 	}
+	if s.files != nil {
+		if err := s.startFiles(); err != nil {
+			return fail(err)
+		}
+	}
 	if o.compliance != nil {
 		s.startExport(*o.compliance, o.complianceEvery)
 	}
 	return s, nil
+}
+
+// startFiles serves the web service for files: HTTPS when Files.TLS is
+// set, else HTTP.
+func (s *Server) startFiles() error {
+	f := &s.o.files
+	ln, err := net.Listen("tcp", f.Listen)
+	if err != nil {
+		return fmt.Errorf("refserver: files listen %s: %w", f.Listen, err)
+	}
+	// at most MaxFileConns connections at once: more wait in the backlog
+	ln = netutil.LimitListener(ln, MaxFileConns)
+	scheme := "http"
+	if f.TLS != nil {
+		ln = tls.NewListener(ln, f.TLS)
+		scheme = "https"
+	}
+	s.filesAddr = ln.Addr()
+	s.files.SetRooms(s.hub)
+	s.files.SetBaseURL(scheme + "://" + s.filesAddr.String())
+	// ReadTimeout bounds a half-sent upload; the body limit is the web
+	// service's
+	s.filesHTTP = &http.Server{Handler: s.files, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 5 * time.Minute, WriteTimeout: 5 * time.Minute,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10}
+	s.filesDone = make(chan struct{})
+	go func() {
+		defer close(s.filesDone)
+		_ = s.filesHTTP.Serve(ln)
+	}()
+	return nil
+}
+
+// FilesURL is the web service's base URL ("" when file posts are off).
+func (s *Server) FilesURL() string {
+	if s.filesAddr == nil {
+		return ""
+	}
+	return strings.TrimSuffix(s.files.FileURL(""), web.PathPrefix)
 }
 
 // startExport runs the compliance exporter until Close.
@@ -643,6 +735,13 @@ func (s *Server) Close() error {
 }
 
 func (s *Server) close() error {
+	if s.filesHTTP != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = s.filesHTTP.Shutdown(ctx)
+		cancel()
+		_ = s.filesHTTP.Close()
+		<-s.filesDone
+	}
 	if s.exportStop != nil {
 		s.exportStop()
 		<-s.exportDone
@@ -761,6 +860,7 @@ type Stats struct {
 	Store           store.Stats   `json:"store"`
 	SIP             sipnet.Stats  `json:"sip"`
 	Conns           int           `json:"connections"`
+	Files           *web.Stats    `json:"files,omitempty"`
 	Auth            AuthStats     `json:"auth"`
 	// Pool is the pool this server is one of (PostgreSQL), as it last
 	// read the live servers.
@@ -778,6 +878,7 @@ func (s *Server) Stats() Stats {
 	st := Stats{
 		Registered: s.reg.count(), RegisterLimited: s.reg.limited.Load(), Channel: s.hub.Stats(), Lookup: s.lookup.Stats(),
 		Store: s.st.Stats(), SIP: s.ep.Stats(), Conns: s.ep.Conns(), Auth: s.auth.stats(),
+		Files: s.filesStats(),
 	}
 	if s.member != nil {
 		st.Pool = &PoolStats{ID: s.member.id, Servers: s.PoolServers()}
@@ -800,6 +901,14 @@ func (s *Server) PoolServers() []lookup.Server {
 		return nil
 	}
 	return slices.Clone(s.member.Live())
+}
+
+func (s *Server) filesStats() *web.Stats {
+	if s.files == nil {
+		return nil
+	}
+	st := s.files.Stats()
+	return &st
 }
 
 func (s *Server) connClosed(c *sipnet.Conn) {

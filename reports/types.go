@@ -25,6 +25,10 @@ const (
 	OpSearch             Op = "search"                // cmd:chansrch -> rpl
 	OpPart               Op = "part"                  // cmd:part -> rpl (churn)
 	OpSchedLag           Op = "sched_lag"             // intended time -> operation started (the generator's own lag)
+	OpFileUpload         Op = "file_upload"           // upload intended time -> 201 (getfutok, HTTP upload, file post durable)
+	OpFileDownload       Op = "file_download"         // download intended time -> last byte (getfdtok, HTTP download)
+	OpFilePostToDelivery Op = "file_post_to_delivery" // upload intended time -> each delivery of the file post
+	OpMessageSearch      Op = "message_search"        // cmd:msgsrch -> rpl
 	OpReconnect          Op = "reconnect"             // session lost -> signed in again through another server and rejoined
 
 	OpSignInService             Op = "signin_service"                // first request sent -> channel INVITE answered
@@ -34,6 +38,9 @@ const (
 	OpHistoryService            Op = "history_service"               // cmd:bccontext sent -> rpl
 	OpSearchService             Op = "search_service"                // cmd:chansrch sent -> rpl
 	OpPartService               Op = "part_service"                  // cmd:part sent -> rpl
+	OpFileUploadService         Op = "file_upload_service"           // getfutok sent -> 201
+	OpFileDownloadService       Op = "file_download_service"         // getfdtok sent -> last byte
+	OpMessageSearchService      Op = "message_search_service"        // cmd:msgsrch sent -> rpl
 )
 
 // Ops lists every operation in report order: each response time, then
@@ -41,7 +48,9 @@ const (
 var Ops = []Op{
 	OpSignIn, OpSignInService, OpRegister, OpLookup, OpChannelInvite, OpJoin,
 	OpPostAck, OpPostAckService, OpPostToDelivery, OpPostToDeliveryService, OpPostToLastDelivery, OpPostToLastDeliveryService,
-	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService, OpSchedLag, OpReconnect,
+	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService,
+	OpFileUpload, OpFileUploadService, OpFilePostToDelivery, OpFileDownload, OpFileDownloadService,
+	OpMessageSearch, OpMessageSearchService, OpSchedLag, OpReconnect,
 }
 
 // Counter names (a counter may also be "sip.<code>" per SIP response

@@ -61,6 +61,15 @@ const (
 	ServerSignature = "auth/server-signature"
 	RefuseUnsigned  = "auth/refuse-unsigned"
 	Identity        = "auth/identity"
+	// File posts through the web service (docs/protocol.md, "File posts").
+	FileTokenAccess = "file/token-access"
+	FileUploadOnce  = "file/upload-single-use"
+	FilePostFanout  = "file/post-fanout"
+	FileRoundTrip   = "file/round-trip"
+
+	// Message search (the msgsrch extension, docs/protocol.md).
+	SearchMatch  = "msgsrch/match"
+	SearchAccess = "msgsrch/access"
 )
 
 // all lists every rule ID once, in report order (TestAllListsEveryConstant
@@ -73,6 +82,8 @@ var all = []string{
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
 	ManagerOnly, Invitation,
 	Challenge, ServerSignature, RefuseUnsigned, Identity,
+	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
+	SearchMatch, SearchAccess,
 }
 
 // All returns every rule ID, in report order.

@@ -38,6 +38,9 @@ const (
 	DefaultMessageSize  = 100  // characters, fixed
 	DefaultStorySize    = 1500 // characters, fixed
 	DefaultHistoryLast  = 25
+	DefaultFileSize     = 100_000 // bytes, fixed
+	DefaultSearchBy     = SearchKeyword
+	DefaultSearchLimit  = 25
 	DefaultAway         = 2 * time.Second
 	DefaultDrain        = 5 * time.Second
 	DefaultMaxLag       = time.Second
@@ -58,6 +61,8 @@ const (
 	MaxMessageSize   = 512  // characters of a message
 	MaxStorySize     = 4096 // characters of a story
 	MaxHistoryLast   = 500
+	MaxFileSize      = 10 << 20  // bytes of a file (the reference server's default limit)
+	MaxSearchLimit   = 999       // posts of one msgsrch reply (the sib's searchLimit)
 	MaxRate          = 1_000_000 // events per second
 	MaxPhaseDuration = 31 * 24 * time.Hour
 	MaxConcurrency   = 1_000_000
@@ -138,6 +143,20 @@ func (s *Spec) Defaults() {
 		}
 		if p.Search != nil {
 			setString(&p.Search.Process, DefaultArrival)
+		}
+		if p.Uploads != nil {
+			setString(&p.Uploads.Process, DefaultArrival)
+			p.Uploads.Size.defaults(DefaultFileSize, MaxFileSize)
+		}
+		if p.Downloads != nil {
+			setString(&p.Downloads.Process, DefaultArrival)
+		}
+		if p.MessageSearch != nil {
+			setString(&p.MessageSearch.Process, DefaultArrival)
+			setString(&p.MessageSearch.By, DefaultSearchBy)
+			if p.MessageSearch.Limit == 0 {
+				p.MessageSearch.Limit = DefaultSearchLimit
+			}
 		}
 		if p.Churn != nil {
 			setString(&p.Churn.Process, DefaultArrival)

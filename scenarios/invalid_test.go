@@ -173,6 +173,18 @@ func TestInvalid(t *testing.T) {
 		{"history last", func(t *testing.T) string {
 			return edit(t, "posts: {rate: 1/s}", "history: {rate: 1/s, last: 501}")
 		}, "t.yaml:6: phases[1].history.last:", "must be between 1 and 500, got 501"},
+		{"file too big", func(t *testing.T) string {
+			return edit(t, "posts: {rate: 1/s}", "uploads: {rate: 1/s, size: {value: 20000000}}")
+		}, "t.yaml:6: phases[1].uploads.size.value:", "2e+07 bytes is over the file size limit of 10485760"},
+		{"downloads rate", func(t *testing.T) string {
+			return edit(t, "posts: {rate: 1/s}", "downloads: {rate: 0/s}")
+		}, "t.yaml:6: phases[1].downloads.rate:", "must be more than 0"},
+		{"message search by", func(t *testing.T) string {
+			return edit(t, "posts: {rate: 1/s}", "message_search: {rate: 1/s, by: topic}")
+		}, "t.yaml:6: phases[1].message_search.by:", `"topic": want keyword, author or room`},
+		{"message search limit", func(t *testing.T) string {
+			return edit(t, "posts: {rate: 1/s}", "message_search: {rate: 1/s, limit: 1000}")
+		}, "t.yaml:6: phases[1].message_search.limit:", "must be between 1 and 999, got 1000"},
 		{"churn away", func(t *testing.T) string {
 			return edit(t, "posts: {rate: 1/s}", "churn: {rate: 1/s, away: -1s}")
 		}, "t.yaml:6: phases[1].churn.away:", "must be more than 0, got -1s"},

@@ -21,7 +21,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestShipped(t *testing.T) {
-	want := []string{"compliance", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "pool", "smoke", "soak"}
+	want := []string{"compliance", "files", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "pool", "smoke", "soak"}
 	if got := scenarios.Shipped(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Shipped() = %q, want %q", got, want)
 	}
@@ -105,7 +105,7 @@ func TestLoadPaths(t *testing.T) {
 		}
 	}
 	_, _, err := scenarios.Load("nope.yaml", nil)
-	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "shipped: compliance, history-heavy, ") {
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "shipped: compliance, files, history-heavy, ") {
 		t.Errorf("Load(nope.yaml) = %v", err)
 	}
 	if _, err := scenarios.ShippedFile("nope"); !errors.Is(err, scenarios.ErrNotShipped) {

@@ -196,6 +196,12 @@ type Phase struct {
 	History  *History `yaml:"history" json:"history,omitempty"`
 	Search   *Search  `yaml:"search" json:"search,omitempty"`
 	Churn    *Churn   `yaml:"churn" json:"churn,omitempty"`
+	// Uploads are file posts (getfutok, an HTTP upload, the file post
+	// fanned out); Downloads fetch files posted earlier (getfdtok, an HTTP
+	// download); MessageSearch searches stored posts (msgsrch).
+	Uploads       *Uploads       `yaml:"uploads" json:"uploads,omitempty"`
+	Downloads     *Downloads     `yaml:"downloads" json:"downloads,omitempty"`
+	MessageSearch *MessageSearch `yaml:"message_search" json:"message_search,omitempty"`
 }
 
 // Arrival is an arrival process: a rate and its kind.
@@ -228,6 +234,51 @@ type History struct {
 type Search struct {
 	Arrival  `yaml:",inline"`
 	Criteria string `yaml:"criteria" json:"criteria"` // "" lists every room
+}
+
+// HasFiles reports whether a phase uploads or downloads files (an
+// embedded server then runs its web service for files).
+func (s *Spec) HasFiles() bool {
+	for _, p := range s.Phases {
+		if p.Uploads != nil || p.Downloads != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// Uploads are file posts at an arrival rate: a member of a room asks for
+// an upload token, sends the file over HTTP, and the server fans the file
+// post out to the room like a message.
+type Uploads struct {
+	Arrival `yaml:",inline"`
+	// Size of a file, in bytes (default fixed 100,000; at most
+	// MaxFileSize).
+	Size Size `yaml:"size" json:"size"`
+}
+
+// Downloads are downloads of files posted earlier at an arrival rate: a
+// member online in a room that holds a file post (received at least
+// DownloadSettle before) asks for a download token and fetches it.
+type Downloads struct {
+	Arrival `yaml:",inline"`
+}
+
+// Message search criteria.
+const (
+	SearchKeyword = "keyword" // the run's marker prefix: matches this run's posts
+	SearchAuthor  = "author"  // the searching user's own posts
+	SearchRoom    = "room"    // one room of the user, no other criterion
+)
+
+// MessageSearch is searches of stored posts (the msgsrch extension) at an
+// arrival rate.
+type MessageSearch struct {
+	Arrival `yaml:",inline"`
+	// By is what to search by: keyword (default), author or room.
+	By string `yaml:"by" json:"by"`
+	// Limit bounds the posts a search returns (default 25, at most 999).
+	Limit int `yaml:"limit" json:"limit"`
 }
 
 // Churn is users leaving a room and joining it again after Away.

@@ -340,14 +340,14 @@ func (c *checker) phases(s *Spec) {
 		}
 		if po := ph.Posts; po != nil {
 			c.arrival(p+".posts", &po.Arrival)
-			c.size(p+".posts.size", po.Size, MaxMessageSize, "message")
+			c.size(p+".posts.size", po.Size, MaxMessageSize, "message", "characters")
 			switch {
 			case !(po.Spoofed >= 0 && po.Spoofed <= 1):
 				c.add(p+".posts.spoofed", "must be a fraction between 0 and 1, got %g", po.Spoofed)
 			case !(po.Stories >= 0 && po.Stories <= 1):
 				c.add(p+".posts.stories", "must be a fraction between 0 and 1, got %g", po.Stories)
 			case po.Stories > 0:
-				c.size(p+".posts.story_size", po.StorySize, MaxStorySize, "story")
+				c.size(p+".posts.story_size", po.StorySize, MaxStorySize, "story", "characters")
 			}
 		}
 		if h := ph.History; h != nil {
@@ -358,6 +358,24 @@ func (c *checker) phases(s *Spec) {
 		}
 		if se := ph.Search; se != nil {
 			c.arrival(p+".search", &se.Arrival)
+		}
+		if up := ph.Uploads; up != nil {
+			c.arrival(p+".uploads", &up.Arrival)
+			c.size(p+".uploads.size", up.Size, MaxFileSize, "file", "bytes")
+		}
+		if dl := ph.Downloads; dl != nil {
+			c.arrival(p+".downloads", &dl.Arrival)
+		}
+		if ms := ph.MessageSearch; ms != nil {
+			c.arrival(p+".message_search", &ms.Arrival)
+			switch ms.By {
+			case SearchKeyword, SearchAuthor, SearchRoom:
+			default:
+				c.add(p+".message_search.by", "%q: want keyword, author or room", ms.By)
+			}
+			if ms.Limit < 1 || ms.Limit > MaxSearchLimit {
+				c.add(p+".message_search.limit", "must be between 1 and %d, got %d", MaxSearchLimit, ms.Limit)
+			}
 		}
 		if ch := ph.Churn; ch != nil {
 			c.arrival(p+".churn", &ch.Arrival)
@@ -385,7 +403,7 @@ func (c *checker) arrival(path string, a *Arrival) {
 	}
 }
 
-func (c *checker) size(path string, z Size, limit int, what string) {
+func (c *checker) size(path string, z Size, limit int, what, unit string) {
 	unused := func(field string, set bool, uses string) {
 		if set {
 			c.add(path+"."+field, "not used by the %s distribution (it uses %s)", z.Dist, uses)
@@ -393,7 +411,7 @@ func (c *checker) size(path string, z Size, limit int, what string) {
 	}
 	over := func(field string, v float64) {
 		if v > float64(limit) {
-			c.add(path+"."+field, "%g characters is over the %s size limit of %d", v, what, limit)
+			c.add(path+"."+field, "%g %s is over the %s size limit of %d", v, unit, what, limit)
 		}
 	}
 	switch z.Dist {

@@ -170,7 +170,9 @@ func appendChatElem(dst []byte, elem, seq string, c *Chat) []byte {
 	dst = appendSeq(dst, seq)
 	dst = append(dst, '"')
 	var text string
+	var file *FTDB
 	if c != nil {
+		file = c.File
 		dst = appendAttr(dst, "chanUri", c.ChanURI)
 		dst = appendAttr(dst, "author", c.Author)
 		if c.TSRaw != "" {
@@ -187,7 +189,14 @@ func appendChatElem(dst []byte, elem, seq string, c *Chat) []byte {
 	}
 	dst = append(dst, "><chat>"...)
 	dst = appendText(dst, text)
-	dst = append(dst, "</chat></"...)
+	dst = append(dst, "</chat>"...)
+	if file != nil {
+		dst = append(dst, "<ftdb"...)
+		dst = appendAttr(dst, "channelUri", file.ChannelURI)
+		dst = appendAttr(dst, "fileUrl", file.FileURL)
+		dst = append(dst, "/>"...)
+	}
+	dst = append(dst, "</"...)
 	dst = append(dst, elem...)
 	return append(dst, '>')
 }

@@ -28,6 +28,8 @@ func TestMarshalCanonical(t *testing.T) {
 			`<grpchat id="grpchat" seqid="1" chanUri="ma-chan://d/r" author="sip:a@d" ts="2010-09-14T14:26:17Z"><chat>hi</chat></grpchat>`},
 		{"chat with TS only", NewChat(7, Chat{ChanURI: "ma-chan://d/r", Author: "sip:a@d", TS: ts, Text: "hi"}),
 			`<grpchat id="grpchat" seqid="1" chanUri="ma-chan://d/r" author="sip:a@d" ts="2010-09-14T14:26:17.6206356Z"><chat>hi</chat></grpchat>`},
+		{"file post", NewChat(7, Chat{ChanURI: "ma-chan://d/r", Author: "sip:a@d", TSRaw: "2010-09-14T14:26:17Z", Text: "a&b.pdf", File: &FTDB{ChannelURI: "ma-chan://d/r", FileURL: "http://h/files/x?a=1&b=2"}}),
+			`<grpchat id="grpchat" seqid="1" chanUri="ma-chan://d/r" author="sip:a@d" ts="2010-09-14T14:26:17Z"><chat>a&amp;b.pdf</chat><ftdb channelUri="ma-chan://d/r" fileUrl="http://h/files/x?a=1&amp;b=2"/></grpchat>`},
 		{"chat without attributes", NewChat(7, Chat{}), `<grpchat id="grpchat" seqid="1"><chat></chat></grpchat>`},
 		{"empty seqids, version and namespace", &Envelope{EnvID: 7, Items: []Item{
 			{Kind: KindReply, Name: "x", Reply: &ReplyInfo{CommandEnvID: 1}},
@@ -99,7 +101,7 @@ func TestAwkwardTextRoundTrip(t *testing.T) {
 		t.Run(s, func(t *testing.T) {
 			want := NewChat(18446744073709551615, Chat{ChanURI: "ma-chan://d/" + s, Author: s, TSRaw: "2010-09-14T14:26:17Z", TS: utc("2010-09-14T14:26:17Z"), Text: s})
 			want.Items = append(want.Items, Item{Kind: KindCommand, Name: s, SeqID: s, Data: &Data{
-				Channels: []ChanIB{{URI: s, Name: s, Description: s, Topic: s, Info: []KV{{s, s}}, Props: []KV{{s, s}}, Messages: []Chat{{ChanURI: s, Author: s, Text: s}}}},
+				Channels: []ChanIB{{URI: s, Name: s, Description: s, Topic: s, Info: []KV{{s, s}}, Props: []KV{{s, s}}, Messages: []Chat{{ChanURI: s, Author: s, Text: s, File: &FTDB{ChannelURI: s, FileURL: s}}}}},
 				Query:    &QIB{QType: s, Criteria: s, Extended: s},
 				Search:   &MsgQuery{Keyword: s},
 			}})

@@ -89,3 +89,19 @@ func TestParseChatStringAllocs(t *testing.T) {
 		t.Fatalf("ParseChatString allocates %v times per call, want 0", n)
 	}
 }
+
+// TestParseChatFilePost: the fast path leaves a file post to Parse, which
+// keeps its ftdb.
+func TestParseChatFilePost(t *testing.T) {
+	b := AppendChat(nil, 9, &Chat{ChanURI: "ma-chan://d/r", Author: "sip:a@d", TSRaw: "2010-09-14T14:26:17Z", Text: "f.txt", File: &FTDB{ChannelURI: "ma-chan://d/r", FileURL: "http://h/files/1"}})
+	if _, _, ok := ParseChat(b); ok {
+		t.Fatalf("the fast path took a file post: %s", b)
+	}
+	e, err := Parse(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := e.Items[0].Chat.File; f == nil || f.FileURL != "http://h/files/1" || f.ChannelURI != "ma-chan://d/r" {
+		t.Fatalf("file post parsed as %+v", e.Items[0].Chat)
+	}
+}

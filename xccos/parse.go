@@ -318,6 +318,9 @@ func (w *walker) chat(c int32, ch *Chat) error {
 	if t := d.child(c, "chat"); t != none {
 		ch.Text = d.nodes[t].text
 	}
+	if f := d.child(c, "ftdb"); f != none {
+		ch.File = &FTDB{ChannelURI: d.attrValue(f, "channelUri"), FileURL: d.attrValue(f, "fileUrl")}
+	}
 	return nil
 }
 

@@ -109,6 +109,9 @@ type Chat struct {
 	// MessageSizeLimit): the story="true" attribute, an extension of this
 	// project (docs/protocol.md).
 	Story bool
+	// File is set on a file post: an <ftdb channelUri fileUrl/> child
+	// after <chat>, naming the uploaded file (whose name is the text).
+	File *FTDB
 }
 
 // Data is the <data> child of a command, reply or notice. Each field holds

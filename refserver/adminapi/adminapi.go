@@ -235,6 +235,16 @@ type Stats struct {
 	// Pool is the pool the server is one of (on PostgreSQL), as it last
 	// read the live servers; nil outside a pool.
 	Pool *PoolStats `json:"pool,omitempty"`
+	// Files are the web service's counters (nil when file posts are off).
+	Files *FileStats `json:"files,omitempty"`
+}
+
+// FileStats are the counters of the web service for files.
+type FileStats struct {
+	Uploads   uint64 `json:"uploads"`   // files stored and posted
+	Downloads uint64 `json:"downloads"` // files served whole
+	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
+	Tokens    int    `json:"tokens"`    // outstanding tokens
 }
 
 // AuthStats are the registrar's authentication counters.

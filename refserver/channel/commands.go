@@ -104,6 +104,8 @@ func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
 		h.invitations(s, envid)
 	case "msgsrch":
 		h.messageSearch(s, envid, d)
+	case "getfutok", "getfdtok":
+		h.fileToken(s, envid, it.Name, d)
 	case "chanupd":
 		h.roomUpdate(s, envid, d)
 	default:
@@ -152,7 +154,7 @@ func (h *Hub) search(s *session, envid uint64, d *xccos.Data) {
 			out.Channels = append(out.Channels, xccos.ChanIB{
 				URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic,
 				Info:  []xccos.KV{{ID: xccos.InfoUserCount, Value: strconv.Itoa(r.onlineCountLocked())}, {ID: xccos.InfoVisibility, Value: vis}},
-				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: "false"}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
+				Props: []xccos.KV{{ID: xccos.PropFilePost, Value: strconv.FormatBool(h.cfg.Files != nil)}, {ID: xccos.PropInvite, Value: "true"}, {ID: xccos.PropLogged, Value: "true"}},
 			})
 		}
 		r.mu.Unlock()
@@ -469,7 +471,7 @@ func (h *Hub) history(s *session, envid uint64, d *xccos.Data) {
 		}
 		all := make([]xccos.Chat, 0, len(msgs))
 		for _, m := range msgs {
-			all = append(all, chatOf(r.uri, m))
+			all = append(all, h.chatOf(r.uri, m))
 		}
 		// the newest that fit in one envelope
 		k := fitting("bccontext", len(all), func(k int) *xccos.Data {
@@ -523,8 +525,8 @@ func fitting(name string, n int, data func(k int) *xccos.Data) int {
 
 // chatOf renders a stored message; text stored before the server refused
 // bytes that are not XML characters is repaired, so that it can be sent.
-func chatOf(uri string, m store.Message) xccos.Chat {
-	return xccos.Chat{ChanURI: uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story}
+func (h *Hub) chatOf(uri string, m store.Message) xccos.Chat {
+	return xccos.Chat{ChanURI: uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story, File: h.fileOf(uri, m)}
 }
 
 func (h *Hub) invitations(s *session, envid uint64) {
@@ -551,6 +553,9 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 	}
 	var query store.Query
 	query.Author, query.Keyword = q.Author, q.Keyword
+	if h.cfg.Faults.Has(fault.SearchIgnoreAuthor) {
+		query.Author = ""
+	}
 	query.Limit = q.Limit
 	if query.Limit <= 0 || query.Limit > DefaultSearchLimit {
 		query.Limit = DefaultSearchLimit
@@ -570,6 +575,12 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		}
 		*f.dst = t
 	}
+	if !query.To.IsZero() {
+		// a timestamp on the wire has 100 ns steps; posts are stored to
+		// the nanosecond: "to" takes in the whole step it names, so that a
+		// post's own ts finds it
+		query.To = query.To.Add(100*time.Nanosecond - 1)
+	}
 	if q.ChanURI != "" {
 		r := h.roomByURI(q.ChanURI)
 		noRoom := "no room " + q.ChanURI + " on this server"
@@ -580,6 +591,9 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		r.mu.Lock()
 		ok, disabled, hidden := r.canRead(s.user), r.info.Disabled, r.hiddenFrom(s.user)
 		r.mu.Unlock()
+		if h.cfg.Faults.Has(fault.SearchAllRooms) {
+			ok, disabled, hidden = true, false, false
+		}
 		switch {
 		case hidden:
 			s.reply("msgsrch", envid, CodeNotFound, noRoom, nil)
@@ -596,7 +610,7 @@ func (h *Hub) messageSearch(s *session, envid uint64, d *xccos.Data) {
 		h.mu.RLock()
 		for _, r := range h.rooms {
 			r.mu.Lock()
-			if r.canRead(s.user) && !r.info.Disabled {
+			if r.canRead(s.user) && !r.info.Disabled || h.cfg.Faults.Has(fault.SearchAllRooms) {
 				query.RoomIDs = append(query.RoomIDs, r.id)
 			}
 			r.mu.Unlock()
@@ -629,7 +643,7 @@ func (h *Hub) searchData(msgs []store.Message) *xccos.Data {
 			idx[uri] = i
 			out.Channels = append(out.Channels, xccos.ChanIB{URI: uri})
 		}
-		out.Channels[i].Messages = append(out.Channels[i].Messages, chatOf(uri, m))
+		out.Channels[i].Messages = append(out.Channels[i].Messages, h.chatOf(uri, m))
 	}
 	return out
 }

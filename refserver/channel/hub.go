@@ -25,6 +25,7 @@ import (
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/refserver/internal/ua"
 	"github.com/gcload/gcload/refserver/store"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipnet"
 	"github.com/gcload/gcload/xccos"
 )
@@ -85,6 +86,9 @@ type Config struct {
 	// envelope, storage queries in progress per connection and in all,
 	// channel sessions per user and connection.
 	MaxCommands, MaxConnQueries, MaxQueries, MaxSessionsPerUser int
+	// Files is the web service for file posts; nil: file posts are off
+	// (filepost=false, getfutok/getfdtok answered 400).
+	Files *web.Service
 	// Pool, when set, makes the hub one server of a pool on the database
 	// Store is (see pool.go): posts are numbered at commit and the other
 	// servers' posts, presence and room changes are applied here.

@@ -61,6 +61,7 @@ const fetchBatch = 256
 type heldPost struct {
 	author string
 	body   []byte
+	file   bool // a file post
 }
 
 // PoolEnabled reports whether the hub is one server of a pool.
@@ -83,10 +84,14 @@ func (p *pending) committed(seq uint64, err error) {
 	}
 	h := p.hub
 	h.stats.posts.Add(1)
-	h.ok(p.tx)
+	if p.tx != nil {
+		h.ok(p.tx)
+	}
 	body := xccos.AppendChat(make([]byte, 0, 256+len(p.msg.Text)), p.envid, &xccos.Chat{
 		ChanURI: p.room.uri, Author: p.msg.Author, TS: p.msg.TS, Text: p.msg.Text, Story: p.msg.Story,
+		File: h.fileOf(p.room.uri, p.msg),
 	})
+	file := p.msg.File != ""
 	r := p.room
 	b := &h.fanout
 	r.mu.Lock()
@@ -95,7 +100,7 @@ func (p *pending) committed(seq uint64, err error) {
 		// delivered already, read from the table after another server's
 		// notification
 	case seq == r.nextSeq+1:
-		h.deliverLocked(r, b, p.msg.Author, body)
+		h.deliverLocked(r, b, p.msg.Author, body, file)
 		r.nextSeq = seq
 		h.drainLocked(r, b)
 	default:
@@ -103,11 +108,14 @@ func (p *pending) committed(seq uint64, err error) {
 		if r.ahead == nil {
 			r.ahead = map[uint64]heldPost{}
 		}
-		r.ahead[seq] = heldPost{author: p.msg.Author, body: body}
+		r.ahead[seq] = heldPost{author: p.msg.Author, body: body, file: file}
 		h.wantLocked(r, seq-1)
 	}
 	r.mu.Unlock()
 	b.Flush()
+	if p.done != nil {
+		p.done <- nil // durable; delivered, or held for its turn
+	}
 }
 
 // drainLocked delivers the held posts that are next in order; r.mu is held.
@@ -118,14 +126,25 @@ func (h *Hub) drainLocked(r *room, b *sipnet.Batch) {
 			return
 		}
 		delete(r.ahead, r.nextSeq+1)
-		h.deliverLocked(r, b, hp.author, hp.body)
+		h.deliverLocked(r, b, hp.author, hp.body, hp.file)
 		r.nextSeq++
 	}
 }
 
 // deliverLocked sends a post's rendered body to every session online in r
 // (r.mu is held), with the fan-out faults when some are switched on.
-func (h *Hub) deliverLocked(r *room, b *sipnet.Batch, author string, body []byte) {
+func (h *Hub) deliverLocked(r *room, b *sipnet.Batch, author string, body []byte, file bool) {
+	// the delivery faults are about text posts: a file post is delivered
+	// whole unless file-post-author-only is on
+	if authorOnly := h.cfg.Faults.Has(fault.FilePostAuthorOnly); file && (authorOnly || !h.cfg.Faults.Empty()) {
+		for _, s := range r.online {
+			if !authorOnly || s.user == author {
+				h.stats.deliveries.Add(1)
+				s.sendBodyIn(b, body)
+			}
+		}
+		return
+	}
 	if h.cfg.Faults.Empty() {
 		h.stats.deliveries.Add(uint64(len(r.online))) // counted first: a client may read the count as soon as it has the post
 		for _, s := range r.online {
@@ -185,7 +204,7 @@ func (h *Hub) Posted(m store.Message) {
 	case m.Seq == r.nextSeq+1:
 		h.stats.poolCarried.Add(1)
 		var b sipnet.Batch
-		h.deliverLocked(r, &b, m.Author, h.renderStored(r, m))
+		h.deliverLocked(r, &b, m.Author, h.renderStored(r, m), m.File != "")
 		r.nextSeq = m.Seq
 		h.drainLocked(r, &b)
 		r.mu.Unlock()
@@ -207,6 +226,7 @@ func (h *Hub) Posted(m store.Message) {
 func (h *Hub) renderStored(r *room, m store.Message) []byte {
 	return xccos.AppendChat(make([]byte, 0, 256+len(m.Text)), h.envids.Next(), &xccos.Chat{
 		ChanURI: r.uri, Author: xccos.SanitizeText(m.Author), TS: m.TS, Text: xccos.SanitizeText(m.Text), Story: m.Story,
+		File: h.fileOf(r.uri, m),
 	})
 }
 
@@ -251,10 +271,10 @@ func (h *Hub) fetch(r *room) {
 			}
 			if hp, ok := r.ahead[m.Seq]; ok {
 				delete(r.ahead, m.Seq)
-				h.deliverLocked(r, &b, hp.author, hp.body)
+				h.deliverLocked(r, &b, hp.author, hp.body, hp.file)
 			} else {
 				h.stats.poolRead.Add(1)
-				h.deliverLocked(r, &b, m.Author, h.renderStored(r, m))
+				h.deliverLocked(r, &b, m.Author, h.renderStored(r, m), m.File != "")
 			}
 			r.nextSeq = m.Seq
 		}

@@ -115,6 +115,8 @@ type pending struct {
 	tx    *sipnet.ServerTx
 	msg   store.Message
 	envid uint64
+	// done, for a file post (no SIP transaction), is sent the outcome
+	done chan<- error
 }
 
 // durable runs on the store's goroutine, in append order.
@@ -122,20 +124,30 @@ func (p *pending) durable(err error) {
 	h := p.hub
 	if err != nil {
 		h.log.Error("channel: store post", "room", p.room.id, "seq", p.msg.Seq, "err", err)
+		if p.done != nil {
+			p.done <- err
+			return
+		}
 		_ = p.tx.Respond(500, "Server Internal Error", ua.Warning("the post could not be stored"))
 		return
 	}
 	h.stats.posts.Add(1)
-	h.ok(p.tx)
+	if p.tx != nil {
+		h.ok(p.tx)
+	}
 	body := xccos.AppendChat(make([]byte, 0, 256+len(p.msg.Text)), p.envid, &xccos.Chat{
 		ChanURI: p.room.uri, Author: p.msg.Author, TS: p.msg.TS, Text: p.msg.Text, Story: p.msg.Story,
+		File: h.fileOf(p.room.uri, p.msg),
 	})
 	r := p.room
 	r.mu.Lock()
 	b := &h.fanout
-	h.deliverLocked(r, b, p.msg.Author, body)
+	h.deliverLocked(r, b, p.msg.Author, body, p.msg.File != "")
 	r.mu.Unlock()
 	b.Flush()
+	if p.done != nil {
+		p.done <- nil
+	}
 }
 
 // sameUser compares an author attribute with a session's address of record.

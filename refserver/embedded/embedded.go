@@ -55,6 +55,9 @@ type Options struct {
 	// Dir is the folder of the database (gc.db); empty makes a
 	// temporary folder that Close removes.
 	Dir string
+	// Files turns file posts on: the web service on 127.0.0.1 (a random
+	// port), the files in Dir/files.
+	Files bool
 	// Options are more options of the reference server, applied after
 	// these (so they may replace them).
 	Options []refserver.Option
@@ -157,6 +160,9 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 		if o.AdminToken != "" {
 			opts = append(opts, refserver.WithAdminToken(o.AdminToken))
 		}
+	}
+	if o.Files {
+		opts = append(opts, refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: filepath.Join(dir, "files")}))
 	}
 	srv, err := refserver.New(ctx, append(opts, o.Options...)...)
 	if err != nil {

@@ -63,6 +63,12 @@ const (
 	NoSizeLimit         Name = "no-size-limit"
 	MismatchedResponse  Name = "mismatched-response"
 	RequireBranch       Name = "require-branch"
+	FileTokenNonMember  Name = "file-token-non-member"
+	FileTokenReuse      Name = "file-token-reuse"
+	FileCorrupt         Name = "file-corrupt"
+	FilePostAuthorOnly  Name = "file-post-author-only"
+	SearchIgnoreAuthor  Name = "msgsrch-ignore-author"
+	SearchAllRooms      Name = "msgsrch-all-rooms"
 	// DropArchiveRecords breaks no conformance rule: the compliance
 	// cross-check of a load run catches it (compliance_missing).
 	DropArchiveRecords Name = "drop-archive-records"
@@ -108,7 +114,7 @@ var catalog = []Fault{
 	{WrongNamespace, []string{ruleid.Namespace}, nil, "replies carry xmlns=\"urn:example:wrong\""},
 	{WrongVersion, []string{ruleid.Version}, nil, "replies carry ver=\"2\""},
 	{ServerCommand, []string{ruleid.NoServerCommands}, nil, "every join reply is followed by a cmd:getinv from the server"},
-	{WrongCommandID, []string{ruleid.CommandID}, nil, "rpl:msgsrch names the command's envid plus one"},
+	{WrongCommandID, []string{ruleid.CommandID, ruleid.SearchMatch, ruleid.SearchAccess}, nil, "rpl:msgsrch names the command's envid plus one (so no search's reply is found either)"},
 	{DuplicateReply, []string{ruleid.ReplyOnce}, nil, "rpl:chansrch is sent twice, the second time one second after the first (a slow server's duplicate)"},
 	{ChatNoTS, []string{ruleid.ChatFields}, nil, "deliveries carry no ts attribute"},
 	{DropDeliveries, []string{ruleid.ExactlyOnce}, []string{"lost"}, "one delivery in 100 to a member other than the author (the 100th, 200th, ...) is not sent"},
@@ -119,13 +125,19 @@ var catalog = []Fault{
 	{NoJoinNotice, []string{ruleid.JoinNotice}, nil, "members online are not sent ntc:join when someone joins"},
 	{NoPartNotice, []string{ruleid.PartNotice}, nil, "members online are not sent ntc:part when someone leaves"},
 	{HistoryReversed, []string{ruleid.HistoryOrder}, nil, "cmd:bccontext returns the messages newest first"},
-	{LetNonMembersIn, []string{ruleid.ClosedRoom}, nil, "users who are not members may join, read and post in closed rooms"},
+	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess, ruleid.SearchAccess}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them, and search them)"},
 	{DisabledRoomOpen, []string{ruleid.DisabledRoom}, nil, "disabled rooms can be joined"},
 	{AcceptUnknownDialog, []string{ruleid.UnknownDialog}, nil, "in-dialog requests for unknown dialogs are answered 200"},
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
 	{MismatchedResponse, []string{ruleid.TxMatch}, nil, "the 200 to OPTIONS carries another CSeq number than the request"},
 	{RequireBranch, []string{ruleid.NoBranch}, nil, "requests without a Via branch (as SIPE sends them) are refused with 400"},
-	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...) is stored, acknowledged and delivered without its compliance archive record"},
+	{FileTokenNonMember, []string{ruleid.FileTokenAccess}, nil, "cmd:getfutok and cmd:getfdtok give tokens to users who may not read the room, and the web service takes them"},
+	{FileTokenReuse, []string{ruleid.FileUploadOnce}, nil, "an upload token stays valid after its upload completed (until it expires)"},
+	{FileCorrupt, []string{ruleid.FileRoundTrip}, nil, "downloads return the file with its first byte inverted"},
+	{FilePostAuthorOnly, []string{ruleid.FilePostFanout}, nil, "a file post is delivered to its uploader only, not to the other members online"},
+	{SearchIgnoreAuthor, []string{ruleid.SearchMatch}, nil, "cmd:msgsrch ignores the author criterion"},
+	{SearchAllRooms, []string{ruleid.SearchAccess}, nil, "cmd:msgsrch searches every room, whether the user may read it or not, disabled ones included"},
+	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...; file posts count) is stored, acknowledged and delivered without its compliance archive records"},
 	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
@@ -134,7 +146,7 @@ var catalog = []Fault{
 	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
 	{NoIdentityBinding, []string{ruleid.Identity}, nil, "a signed-in user's requests From another user are accepted (the From is not checked against the user the signature or the connection authenticated)"},
 	{IgnoreGetServerInfo, []string{ruleid.CommandID, ruleid.LookupURI, ruleid.MessageSize}, nil, "cmd:getserverinfo is answered 200 and never replied to (the probes that need the server's limits cannot go on)"},
-	{IgnoreMsgSrch, []string{ruleid.CommandID}, nil, "cmd:msgsrch is answered 200 and never replied to"},
+	{IgnoreMsgSrch, []string{ruleid.CommandID, ruleid.SearchMatch, ruleid.SearchAccess}, nil, "cmd:msgsrch is answered 200 and never replied to (so no search can be judged either)"},
 	{IgnoreChanSrch, []string{ruleid.ReplyOnce}, nil, "cmd:chansrch is answered 200 and never replied to (zero replies, not one)"},
 	{IgnoreGetInv, []string{ruleid.InDialog, ruleid.Invitation}, nil, "cmd:getinv is answered 200 and never replied to"},
 	{IgnoreBCContext, []string{ruleid.HistoryOrder, ruleid.ClosedRoom}, nil, "cmd:bccontext is answered 200 and never replied to"},

@@ -161,9 +161,26 @@ type Message struct {
 	TS     time.Time // server time of the post
 	Text   string
 	Story  bool
+	// File is the id of the file a file post announces (see File); empty
+	// for a text post. The text of a file post is the file's name.
+	File string
 	// SkipArchive stores the post without its CHAT archive record: only
 	// the drop-archive-records fault sets it.
 	SkipArchive bool
+}
+
+// File is the metadata of an uploaded file (the web service keeps the
+// bytes in its folder, named by ID). A row is written once the bytes are
+// durable and before the file's post is appended, so every file post names
+// a stored file; the compliance archive can refer to files by ID.
+type File struct {
+	ID       string    `json:"id"`
+	RoomID   string    `json:"room"`
+	Uploader string    `json:"uploader"`
+	Name     string    `json:"name"`
+	Size     int64     `json:"size"`
+	SHA256   string    `json:"sha256"` // hex
+	Created  time.Time `json:"created"`
 }
 
 // Query selects stored messages (the message-search extension).
@@ -232,6 +249,13 @@ type Store interface {
 	Invitations(ctx context.Context) ([]Invitation, error)
 	// DeleteInvitations removes a user's invitations to a room.
 	DeleteInvitations(ctx context.Context, user, roomID string) error
+	// AddFile stores the metadata of an uploaded file; an ID already
+	// stored is an error.
+	AddFile(ctx context.Context, f File) error
+	// File returns the metadata of a file, or ErrNotFound.
+	File(ctx context.Context, id string) (File, error)
+	// CountFiles returns how many files a room holds.
+	CountFiles(ctx context.Context, roomID string) (int, error)
 	// Archive: the compliance archive, written in the transactions of
 	// the events it records.
 	Archive
@@ -272,7 +296,8 @@ const (
 )
 
 // Event is one record of the compliance archive. A CHAT record is written
-// by Append in the transaction of its post; the others by Record.
+// by Append in the transaction of its post, and so is a file post's
+// FILEUPLOAD (after its CHAT); the others by Record.
 type Event struct {
 	// Cursor is the record's place in the archive, given by the store:
 	// records are read back in cursor order.
@@ -281,7 +306,9 @@ type Event struct {
 	RoomID string
 	User   string
 	TS     time.Time
-	// Seq is a CHAT record's post (its text is read from the post).
+	// Seq is a CHAT record's post (its text is read from the post), and
+	// a FILEUPLOAD's: the file post, whose CHAT record Append writes with
+	// it, in the same transaction.
 	Seq  uint64
 	Text string
 	// Detail: a file's name (FILEUPLOAD, FILEDOWNLOAD), why a user left

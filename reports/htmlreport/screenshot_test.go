@@ -126,7 +126,7 @@ func TestScreenshot(t *testing.T) {
 	if err := Write(dir, synthetic(500, 60, 20), testEnv()); err != nil {
 		t.Fatal(err)
 	}
-	img := screenshot(t, filepath.Join(dir, FileName), "report", 16000)
+	img := screenshot(t, filepath.Join(dir, FileName), "report", 19000)
 	bottom, right := checkPicture(t, img)
 	if bottom >= img.Bounds().Dy()-10 {
 		t.Fatalf("the page is longer than the %d px window", img.Bounds().Dy())
@@ -167,7 +167,7 @@ func TestCompareScreenshot(t *testing.T) {
 	if err := os.WriteFile(file, b.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	img := screenshot(t, file, "compare", 9000)
+	img := screenshot(t, file, "compare", 14000)
 	bottom, right := checkPicture(t, img)
 	if bottom >= img.Bounds().Dy()-10 {
 		t.Fatalf("the page is longer than the %d px window", img.Bounds().Dy())

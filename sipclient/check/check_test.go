@@ -29,7 +29,8 @@ const domain = "conform.test"
 func target(t *testing.T, faults fault.Set) check.Target {
 	users := refservertest.Users(domain, 4)
 	srv := refservertest.Start(t, refserver.WithDomain(domain), refserver.WithChannels(2), refserver.WithFaults(faults),
-		refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(credentials(users)...))
+		refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(credentials(users)...),
+		refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir()}))
 	return check.Target{
 		Target:          sut.Target{Servers: []string{srv.TCPAddr()}, Domain: domain, Admin: srv.AdminURL(), AdminToken: refservertest.AdminToken, Password: "pass{i}"},
 		ChannelServices: 2,

@@ -29,6 +29,8 @@ var probes = []probe{
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
 	{"manage", []string{ruleid.ManagerOnly, ruleid.Invitation}, probeManage},
 	{"auth", []string{ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity}, probeAuth},
+	{"files", fileRules, probeFiles},
+	{"msgsrch", searchRules, probeMsgSearch},
 }
 
 // bell rings at every event any client of the suite receives, so that a

@@ -68,6 +68,12 @@ var Rules = []Rule{
 	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
 	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},
 	{ruleid.Identity, "a signed-in user's request From another user is refused: the identity is the one signed in", "MS-SIPAE §3.3; RFC 3261 §22.1", "credentials"},
+	{ruleid.FileTokenAccess, "cmd:getfutok / cmd:getfdtok give a member a token (rpl:getftok with token and serveruri) and refuse a non-member of a closed room with 403", "XCCOS §4 (getfutok, getfdtok), §5; docs/protocol.md, File posts", "file-posts"},
+	{ruleid.FileUploadOnce, "an upload token serves one upload: a second upload with it is refused (4xx)", "docs/protocol.md, File posts [ours]", "file-posts"},
+	{ruleid.FilePostFanout, "an uploaded file's post (grpchat with ftdb naming the file) reaches every member online once, the uploader included, under the uploader's name", "XCCOS §4 (ftdb), §6.5; docs/protocol.md, File posts", "file-posts"},
+	{ruleid.FileRoundTrip, "another member downloads, with a download token, the very bytes uploaded", "XCCOS §4 (getfdtok); docs/protocol.md, File posts", "file-posts"},
+	{ruleid.SearchMatch, "cmd:msgsrch by keyword (any case) and author returns exactly the matching posts, newest first", "XCCOS §4 (message search), §5; docs/protocol.md, msgsrch [extension]", ""},
+	{ruleid.SearchAccess, "cmd:msgsrch finds nothing in rooms the user may not read; naming a closed room the user is not a member of is refused 403, a disabled room 409", "XCCOS §4 (error replies), §5; docs/protocol.md, msgsrch [extension]", "closed-room"},
 }
 
 // RuleByID returns the rule with that ID.

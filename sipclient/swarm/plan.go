@@ -43,7 +43,17 @@ const (
 	KindSearch
 	KindPart
 	KindRejoin
+	// KindUpload only names the arrivals of uploads: a planned upload is
+	// a KindPost with File set (a file post is accounted like a message).
+	KindUpload
+	KindDownload
+	KindMsgSearch
 )
+
+// DownloadSettle: a download is planned only of a file whose upload was
+// due at least this long before (at run time a file whose post this shard
+// has not received yet is skipped and counted).
+const DownloadSettle = 2 * time.Second
 
 func (k Kind) String() string {
 	switch k {
@@ -59,6 +69,12 @@ func (k Kind) String() string {
 		return "part"
 	case KindRejoin:
 		return "rejoin"
+	case KindUpload:
+		return "upload"
+	case KindDownload:
+		return "download"
+	case KindMsgSearch:
+		return "msgsrch"
 	}
 	return "unknown"
 }
@@ -68,13 +84,15 @@ type Op struct {
 	At    time.Duration // intended time, from the start of the run
 	Kind  Kind
 	Story bool
+	// File marks a post that is a file upload (Size in bytes).
+	File bool
 	// Spoof: a post sent with a forged author (posts.spoofed)
 	Spoof bool
 	Phase uint8
 	User  int32 // the acting user
-	Room  int32 // post, history, part, rejoin: the room
-	Index int32 // post: index of the post in its room, from 0
-	Size  int32 // post: text size in characters
+	Room  int32 // post, history, part, rejoin, download, msgsrch by room: the room
+	Index int32 // post: index of the post in its room, from 0; download: the file post's
+	Size  int32 // post: text size in characters; file post: bytes
 }
 
 // Room is a planned room.
@@ -212,7 +230,11 @@ func arrivals(r *rand.Rand, a scenarios.Arrival, from, to time.Duration, limit i
 	}
 }
 
-func sizeOf(r *rand.Rand, s scenarios.Size) int32 {
+// sizeOf draws a text size, at most a story's limit unless s.Max says.
+func sizeOf(r *rand.Rand, s scenarios.Size) int32 { return sizeIn(r, s, xccos.StorySizeLimit) }
+
+// sizeIn draws a size of s, between 1 (or s.Min) and limit (or s.Max).
+func sizeIn(r *rand.Rand, s scenarios.Size, limit int) int32 {
 	var v float64
 	switch s.Dist {
 	case scenarios.SizeUniform:
@@ -228,7 +250,7 @@ func sizeOf(r *rand.Rand, s scenarios.Size) int32 {
 	default:
 		v = float64(s.Value)
 	}
-	lo, hi := 1.0, float64(xccos.StorySizeLimit)
+	lo, hi := 1.0, float64(limit)
 	if s.Min > 0 {
 		lo = float64(s.Min)
 	}
@@ -276,6 +298,13 @@ type planner struct {
 	rSpoof       *rand.Rand // its own stream: the rest of a plan does not change with posts.spoofed
 	away         map[awayKey]time.Duration
 	next         int // next user to sign in
+	// files[room]: the room's planned file posts, in time order
+	files [][]plannedFile
+}
+
+type plannedFile struct {
+	at    time.Duration
+	index int32
 }
 
 // cand is an operation to place: its arrival time and kind.
@@ -291,7 +320,7 @@ func newPlanner(p *Plan) *planner {
 		p.SignInAt[i] = -1
 	}
 	pl := &planner{p: p, durs: s.PhaseDurations(), shares: p.classShares(), byClass: make([][]int32, len(s.Rooms.Classes)),
-		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}}
+		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, files: make([][]plannedFile, len(p.Rooms))}
 	for i, r := range p.Rooms {
 		pl.byClass[r.Class] = append(pl.byClass[r.Class], int32(i))
 	}
@@ -344,6 +373,15 @@ func (pl *planner) candidates(ph scenarios.Phase, start, end time.Duration) []ca
 	}
 	if ph.Churn != nil {
 		add(&ph.Churn.Arrival, KindPart)
+	}
+	if ph.Uploads != nil {
+		add(&ph.Uploads.Arrival, KindUpload)
+	}
+	if ph.Downloads != nil {
+		add(&ph.Downloads.Arrival, KindDownload)
+	}
+	if ph.MessageSearch != nil {
+		add(&ph.MessageSearch.Arrival, KindMsgSearch)
 	}
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.at, b.at) })
 	return cands
@@ -410,6 +448,48 @@ func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
 		}
 	case KindSearch:
 		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindSearch, User: int32(pl.rPick.IntN(online)), Room: -1, Phase: uint8(pi)})
+	case KindUpload:
+		room, user, ok := p.pickPoster(pl.rPick, pl.shares, pl.byClass, online, isAway)
+		if !ok {
+			p.Skipped++
+			return
+		}
+		idx := p.Rooms[room].Posts
+		p.Rooms[room].Posts++
+		pl.files[room] = append(pl.files[room], plannedFile{c.at, idx})
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, File: true, User: user, Room: room, Index: idx, Size: sizeIn(pl.rSize, ph.Uploads.Size, scenarios.MaxFileSize), Phase: uint8(pi)})
+	case KindDownload:
+		u := int32(pl.rPick.IntN(online))
+		rooms := p.UserRoom[u]
+		if len(rooms) == 0 {
+			p.Skipped++
+			return
+		}
+		room := rooms[pl.rPick.IntN(len(rooms))]
+		fs := pl.files[room]
+		n, _ := slices.BinarySearchFunc(fs, c.at-DownloadSettle+1, func(f plannedFile, t time.Duration) int { return cmp.Compare(f.at, t) })
+		if n == 0 || isAway(u, room) {
+			p.Skipped++
+			return
+		}
+		f := fs[pl.rPick.IntN(n)]
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindDownload, User: u, Room: room, Index: f.index, Phase: uint8(pi)})
+	case KindMsgSearch:
+		u := int32(pl.rPick.IntN(online))
+		room := int32(-1)
+		if ph.MessageSearch.By == scenarios.SearchRoom {
+			rooms := p.UserRoom[u]
+			if len(rooms) == 0 {
+				p.Skipped++
+				return
+			}
+			room = rooms[pl.rPick.IntN(len(rooms))]
+			if isAway(u, room) {
+				p.Skipped++
+				return
+			}
+		}
+		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindMsgSearch, User: u, Room: room, Phase: uint8(pi)})
 	}
 }
 

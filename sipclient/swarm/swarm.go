@@ -205,6 +205,7 @@ type Swarm struct {
 	spec   *scenarios.Spec
 	rec    *reports.Recorder
 	acct   *accounting
+	files  *fileState
 	router *sipclient.Router
 	setup  *sipclient.Setup // how users connect and sign in
 	shared *sharedConns     // the shared connections (connections.model: shared)
@@ -270,12 +271,16 @@ const (
 	pSearch
 	pPart
 	pJoin
+	pUpload
+	pDownload
+	pMsgSearch
 	nPhaseOps
 )
 
 var phaseOpNames = [nPhaseOps]string{
 	pSignIn: string(reports.OpSignIn), pPost: string(reports.OpPostAck), pDelivery: reports.CounterDeliveries,
 	pHistory: string(reports.OpHistory), pSearch: string(reports.OpSearch), pPart: string(reports.OpPart), pJoin: string(reports.OpJoin),
+	pUpload: string(reports.OpFileUpload), pDownload: string(reports.OpFileDownload), pMsgSearch: string(reports.OpMessageSearch),
 }
 
 // ErrUnreachable marks a run that stopped because the target could not
@@ -326,6 +331,7 @@ func New(p *Plan, o Options) (*Swarm, error) {
 		return nil, ErrEmptyShard
 	}
 	s.acct = newAccounting(p, o.Shard)
+	s.files = newFileState()
 	s.acct.completed = func(us int64) { s.rec.Record(reports.OpPostToLastDelivery, time.Duration(us)*time.Microsecond) }
 	return s, nil
 }
@@ -356,6 +362,7 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	defer func() {
 		s.finished.Store(true) // the sessions the close below ends are not lost
 		s.router.Close()
+		s.files.http.CloseIdleConnections()
 	}()
 	ep := s.router.Endpoint()
 	s.settled = make(chan struct{})
@@ -673,7 +680,7 @@ func (s *Swarm) dispatch(ctx context.Context) bool {
 			}
 			lastWake = time.Now()
 		}
-		if op.Kind == KindPost {
+		if op.Kind == KindPost && !op.File {
 			// a post does not wait for its answer: the dispatcher sends it
 			// and the connection's reader accounts for the answer
 			s.postNow(op, due, &batch)
@@ -753,6 +760,12 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		err := u.client.Part(ctx, s.plan.Rooms[op.Room].URI)
 		s.archive.note(kindPart, u.idx, []int32{op.Room}, err)
 		s.done(u, reports.OpPart, reports.OpPartService, due, start, err, op, pPart)
+	case KindPost: // a file post (text posts go through postNow)
+		s.upload(ctx, u, op, due, start)
+	case KindDownload:
+		s.download(ctx, u, op, due, start)
+	case KindMsgSearch:
+		s.msgSearch(ctx, u, op, due, start)
 	case KindRejoin:
 		if !s.isOnline(u) {
 			return
@@ -1107,8 +1120,14 @@ func (u *vuser) event(e sipclient.Event) {
 		at := s.ref(e.At)
 		if intended, sent, ok := s.acct.delivery(u.idx, e.Chat.Author, e.Chat.Text, at); ok {
 			in := time.UnixMicro(intended)
-			s.rec.Record(reports.OpPostToDelivery, at.Sub(in))
-			if sent != 0 {
+			if e.Chat.File != nil {
+				// a file post: its latency counts the upload
+				s.rec.Record(reports.OpFilePostToDelivery, at.Sub(in))
+				s.filePostDelivered(e.Chat)
+			} else {
+				s.rec.Record(reports.OpPostToDelivery, at.Sub(in))
+			}
+			if sent != 0 && e.Chat.File == nil {
 				s.rec.Record(reports.OpPostToDeliveryService, at.Sub(time.Unix(0, sent)))
 			}
 			s.phaseDone(pDelivery, in.Sub(s.ref(s.t0)))

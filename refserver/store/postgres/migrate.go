@@ -28,7 +28,8 @@ type migration struct {
 // Migration 2's servers table and 3's online table are for pools (pool.go).
 // Migration 4's archive keys its records by (the writing transaction's
 // xid, id): readers take only records of transactions older than every one
-// in progress, in that order (store.Cursor).
+// in progress, in that order (store.Cursor). Migration 5 is file posts:
+// the files table (a file's metadata) and messages.file_id.
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -104,6 +105,19 @@ CREATE TABLE export_cursors (
 	xid xid8 NOT NULL,
 	id bigint NOT NULL
 );
+`},
+	{5, "file posts: files, messages.file_id", `
+ALTER TABLE messages ADD COLUMN file_id text NOT NULL DEFAULT '';
+CREATE TABLE files (
+	id text PRIMARY KEY,
+	room_id text NOT NULL,
+	uploader text NOT NULL,
+	name text NOT NULL,
+	size bigint NOT NULL,
+	sha256 text NOT NULL,
+	created_ns bigint NOT NULL
+);
+CREATE INDEX files_room ON files (room_id);
 `},
 }
 

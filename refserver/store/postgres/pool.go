@@ -488,7 +488,7 @@ func (s *Store) ReadSince(ctx context.Context, roomID string, after uint64, limi
 	if limit <= 0 {
 		lim = nil
 	}
-	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story, file_id FROM messages WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
 		roomID, int64(after), lim)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: read %q since %d: %w", roomID, after, err)

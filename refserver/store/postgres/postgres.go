@@ -502,9 +502,9 @@ func (s *Store) commit(batch []pending, res []result) []result {
 	}
 	n := 0
 	var (
-		roomIDs, authors, texts []string
-		seqs, tss               []int64
-		stories                 []bool
+		roomIDs, authors, texts, files []string
+		seqs, tss                      []int64
+		stories                        []bool
 	)
 	var a archiveRows
 	bad, events := 0, 0
@@ -532,8 +532,13 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			res[i].seq = seq
 			roomIDs, seqs, authors = append(roomIDs, m.RoomID), append(seqs, int64(seq)), append(authors, m.Author)
 			tss, texts, stories = append(tss, m.TS.UnixNano()), append(texts, m.Text), append(stories, m.Story)
+			files = append(files, m.File)
 			if !m.SkipArchive {
 				a.add(store.EventChat, m.RoomID, m.Author, m.TS, seq, "")
+				if m.File != "" {
+					// a file post: its upload, in the same transaction
+					a.add(store.EventFileUpload, m.RoomID, m.Author, m.TS, seq, m.Text)
+				}
 			}
 			n++
 			continue
@@ -552,9 +557,9 @@ func (s *Store) commit(batch []pending, res []result) []result {
 	}
 	b := &pgx.Batch{}
 	if n > 0 {
-		b.Queue(`INSERT INTO messages (room_id, seq, author, ts_ns, text, story)
-		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[])`,
-			roomIDs, seqs, authors, tss, texts, stories)
+		b.Queue(`INSERT INTO messages (room_id, seq, author, ts_ns, text, story, file_id)
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[])`,
+			roomIDs, seqs, authors, tss, texts, stories, files)
 	}
 	if len(a.kinds) > 0 {
 		b.Queue(`INSERT INTO archive (kind, room_id, user_uri, ts_ns, seq, detail)
@@ -652,7 +657,7 @@ func (s *Store) History(ctx context.Context, roomID string, last int) ([]store.M
 	if last < 0 {
 		limit = nil // no limit, as SQLite's LIMIT -1
 	}
-	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story FROM messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2`, roomID, limit)
+	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story, file_id FROM messages WHERE room_id = $1 ORDER BY seq DESC LIMIT $2`, roomID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: history of %q: %w", roomID, err)
 	}
@@ -693,7 +698,7 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Message, err
 		limit = 100
 	}
 	args = append(args, limit)
-	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story FROM messages WHERE `+strings.Join(where, " AND ")+
+	rows, err := s.pool.Query(ctx, `SELECT room_id, seq, author, ts_ns, text, story, file_id FROM messages WHERE `+strings.Join(where, " AND ")+
 		fmt.Sprintf(` ORDER BY ts_ns DESC, seq DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: search: %w", err)
@@ -711,13 +716,50 @@ func scanMessages(rows pgx.Rows) ([]store.Message, error) {
 	for rows.Next() {
 		var m store.Message
 		var seq, ts int64
-		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &m.Story); err != nil {
+		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &m.Story, &m.File); err != nil {
 			return nil, err
 		}
 		m.Seq, m.TS = uint64(seq), time.Unix(0, ts).UTC()
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// AddFile implements store.Store.
+func (s *Store) AddFile(ctx context.Context, f store.File) error {
+	if f.Created.IsZero() {
+		f.Created = time.Now().UTC()
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO files (id, room_id, uploader, name, size, sha256, created_ns) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		f.ID, f.RoomID, f.Uploader, f.Name, f.Size, f.SHA256, f.Created.UnixNano()); err != nil {
+		return fmt.Errorf("postgres: add file %q to %q: %w", f.ID, f.RoomID, err)
+	}
+	return nil
+}
+
+// File implements store.Store.
+func (s *Store) File(ctx context.Context, id string) (store.File, error) {
+	f := store.File{ID: id}
+	var created int64
+	err := s.pool.QueryRow(ctx, `SELECT room_id, uploader, name, size, sha256, created_ns FROM files WHERE id = $1`, id).
+		Scan(&f.RoomID, &f.Uploader, &f.Name, &f.Size, &f.SHA256, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return f, fmt.Errorf("postgres: file %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return f, fmt.Errorf("postgres: file %q: %w", id, err)
+	}
+	f.Created = time.Unix(0, created).UTC()
+	return f, nil
+}
+
+// CountFiles implements store.Store.
+func (s *Store) CountFiles(ctx context.Context, roomID string) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM files WHERE room_id = $1`, roomID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres: files of %q: %w", roomID, err)
+	}
+	return n, nil
 }
 
 // AddInvitation implements store.Store.

@@ -17,6 +17,7 @@ import (
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/storetest"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -149,18 +150,19 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3, 4}) || SchemaVersion() != 4 {
+	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3, 4, 5}) || SchemaVersion() != 5 {
 		t.Fatalf("migrations applied %v, schema version %d", got, SchemaVersion())
 	}
-	exec(t, url, `DROP TABLE servers, online, archive, export_cursors; DELETE FROM schema_migrations WHERE version >= 2`)
+	exec(t, url, `DROP TABLE servers, online, archive, export_cursors, files; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
 	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns) VALUES ('kept', 'K', 'closed', 'normal', 0)`)
+	exec(t, url, `INSERT INTO messages (room_id, seq, author, ts_ns, text) VALUES ('kept', 1, 'sip:a@d', 0, 'old')`)
 	s, err = Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	rooms, err := s.Rooms(ctx)
 	if err != nil || len(rooms) != 1 || rooms[0].ID != "kept" {
-		t.Fatalf("rooms after migrating 1 -> 4: %+v %v", rooms, err)
+		t.Fatalf("rooms after migrating 1 -> 5: %+v %v", rooms, err)
 	}
 	if _, err := s.Servers(ctx, time.Minute); err != nil {
 		t.Fatalf("migration 2 not applied: %v", err)
@@ -171,8 +173,15 @@ func TestMigrations(t *testing.T) {
 	if _, _, err := s.ReadArchive(ctx, store.ArchiveQuery{}); err != nil {
 		t.Fatalf("migration 4 not applied: %v", err)
 	}
+	h, err := s.History(ctx, "kept", 10)
+	if err != nil || len(h) != 1 || h[0].Text != "old" || h[0].File != "" {
+		t.Fatalf("history after migrating 1 -> 5: %+v %v", h, err)
+	}
+	if n, err := s.CountFiles(ctx, "kept"); err != nil || n != 0 {
+		t.Fatalf("migration 5 not applied: %d files, %v", n, err)
+	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	// a database migrated by a newer gcload is refused, untouched
@@ -190,6 +199,62 @@ func TestMigrations(t *testing.T) {
 	}
 	if got := applied(t, url2); fmt.Sprint(got) != "[1]" {
 		t.Fatalf("after a failed migration 2: recorded %v, want [1]", got)
+	}
+}
+
+// TestMigrateFromArchive: a database at version 4 (the compliance
+// archive, before file posts) with a post and its archive record is
+// brought to version 5 keeping both, and then takes file posts.
+func TestMigrateFromArchive(t *testing.T) {
+	ctx := ctxT(t)
+	url := pgtest.Shared(t).NewDatabase(t)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = migrateTo(ctx, pool, 4)
+	pool.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("migrated to 4: recorded %v", got)
+	}
+	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns, last_seq) VALUES ('kept', 'K', 'open', 'normal', 0, 1)`)
+	exec(t, url, `INSERT INTO messages (room_id, seq, author, ts_ns, text) VALUES ('kept', 1, 'sip:a@d', 0, 'old')`)
+	exec(t, url, `INSERT INTO archive (kind, room_id, user_uri, ts_ns, seq) VALUES ('CHAT', 'kept', 'sip:a@d', 0, 1)`)
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
+		t.Fatalf("migrations recorded %v", got)
+	}
+	if err := s.AddFile(ctx, store.File{ID: "f", RoomID: "kept", Uploader: "sip:a@d", Name: "n", SHA256: "00", Created: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appendWait(s, store.Message{RoomID: "kept", Author: "sip:a@d", TS: time.Now(), Text: "n", File: "f"}); err != nil {
+		t.Fatal(err)
+	}
+	h, err := s.History(ctx, "kept", 10)
+	if err != nil || len(h) != 2 || h[0].Text != "old" || h[0].File != "" || h[1].File != "f" {
+		t.Fatalf("history after migrating 4 -> 5: %+v %v", h, err)
+	}
+	if n, err := s.CountFiles(ctx, "kept"); err != nil || n != 1 {
+		t.Fatalf("files after migrating 4 -> 5: %d, %v", n, err)
+	}
+	ev, _, err := s.ReadArchive(ctx, store.ArchiveQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range ev {
+		got = append(got, fmt.Sprintf("%s %d %q %q", e.Kind, e.Seq, e.Text, e.Detail))
+	}
+	// the file post's upload in its transaction, after its CHAT
+	if want := `[CHAT 1 "old" "" CHAT 2 "n" "" FILEUPLOAD 2 "" "n"]`; fmt.Sprint(got) != want {
+		t.Fatalf("archive %s, want %s", got, want)
 	}
 }
 
@@ -215,7 +280,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 }

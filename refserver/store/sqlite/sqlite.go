@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS messages (
 	ts INTEGER NOT NULL,
 	text TEXT NOT NULL,
 	story INTEGER NOT NULL DEFAULT 0,
+	file_id TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (room_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS messages_author ON messages(author, ts);
@@ -72,6 +73,16 @@ CREATE TABLE IF NOT EXISTS invitations (
 	created INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS invitations_user ON invitations(user);
+CREATE TABLE IF NOT EXISTS files (
+	id TEXT PRIMARY KEY,
+	room_id TEXT NOT NULL,
+	uploader TEXT NOT NULL,
+	name TEXT NOT NULL,
+	size INTEGER NOT NULL,
+	sha256 TEXT NOT NULL,
+	created INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS files_room ON files(room_id);
 CREATE TABLE IF NOT EXISTS archive (
 	id INTEGER PRIMARY KEY,
 	kind TEXT NOT NULL,
@@ -87,6 +98,10 @@ CREATE TABLE IF NOT EXISTS export_cursors (
 	id INTEGER NOT NULL
 );
 `
+
+// addFileColumn gives a database made before file posts its
+// messages.file_id column.
+const addFileColumn = `ALTER TABLE messages ADD COLUMN file_id TEXT NOT NULL DEFAULT ''`
 
 // Store is the SQLite store.
 type Store struct {
@@ -145,6 +160,17 @@ func OpenWith(path string, o Options) (*Store, error) {
 	if _, err := db.ExecContext(ctx, schema); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: create schema in %s: %w", path, err)
+	}
+	var hasFile int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'file_id'`).Scan(&hasFile); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: schema of %s: %w", path, err)
+	}
+	if hasFile == 0 {
+		if _, err := db.ExecContext(ctx, addFileColumn); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: add messages.file_id in %s: %w", path, err)
+		}
 	}
 	var syncMode int
 	if err := db.QueryRowContext(ctx, "PRAGMA synchronous").Scan(&syncMode); err != nil || syncMode != 2 {
@@ -402,7 +428,7 @@ func (s *Store) commit(batch []pending) error {
 		return fmt.Errorf("sqlite: append: %w", err)
 	}
 	defer tx.Rollback()
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (room_id, seq, author, ts, text, story) VALUES (?, ?, ?, ?, ?, ?)`)
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages (room_id, seq, author, ts, text, story, file_id) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 	if err != nil {
 		return fmt.Errorf("sqlite: append: %w", err)
 	}
@@ -422,7 +448,7 @@ func (s *Store) commit(batch []pending) error {
 			continue
 		}
 		m := p.m
-		if _, err := stmt.ExecContext(ctx, m.RoomID, int64(m.Seq), m.Author, m.TS.UnixNano(), m.Text, boolInt(m.Story)); err != nil {
+		if _, err := stmt.ExecContext(ctx, m.RoomID, int64(m.Seq), m.Author, m.TS.UnixNano(), m.Text, boolInt(m.Story), m.File); err != nil {
 			return fmt.Errorf("sqlite: append to %q seq %d: %w", m.RoomID, m.Seq, err)
 		}
 		if m.SkipArchive {
@@ -430,6 +456,13 @@ func (s *Store) commit(batch []pending) error {
 		}
 		if _, err := arch.ExecContext(ctx, string(store.EventChat), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), ""); err != nil {
 			return fmt.Errorf("sqlite: archive post %d of %q: %w", m.Seq, m.RoomID, err)
+		}
+		if m.File == "" {
+			continue
+		}
+		// a file post: its upload, in the same transaction
+		if _, err := arch.ExecContext(ctx, string(store.EventFileUpload), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), m.Text); err != nil {
+			return fmt.Errorf("sqlite: archive the upload of post %d of %q: %w", m.Seq, m.RoomID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -440,7 +473,7 @@ func (s *Store) commit(batch []pending) error {
 
 // History implements store.Store.
 func (s *Store) History(ctx context.Context, roomID string, last int) ([]store.Message, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT ?`, roomID, last)
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story, file_id FROM messages WHERE room_id = ? ORDER BY seq DESC LIMIT ?`, roomID, last)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: history of %q: %w", roomID, err)
 	}
@@ -487,7 +520,7 @@ func (s *Store) Search(ctx context.Context, q store.Query) ([]store.Message, err
 		limit = 100
 	}
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story FROM messages WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
+	rows, err := s.db.QueryContext(ctx, `SELECT room_id, seq, author, ts, text, story, file_id FROM messages WHERE `+strings.Join(where, " AND ")+` ORDER BY ts DESC, seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: search: %w", err)
 	}
@@ -501,13 +534,50 @@ func scanMessages(rows *sql.Rows) ([]store.Message, error) {
 		var m store.Message
 		var seq, ts int64
 		var story int
-		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &story); err != nil {
+		if err := rows.Scan(&m.RoomID, &seq, &m.Author, &ts, &m.Text, &story, &m.File); err != nil {
 			return nil, err
 		}
 		m.Seq, m.TS, m.Story = uint64(seq), time.Unix(0, ts).UTC(), story != 0
 		out = append(out, m)
 	}
 	return out, rows.Err()
+}
+
+// AddFile implements store.Store.
+func (s *Store) AddFile(ctx context.Context, f store.File) error {
+	if f.Created.IsZero() {
+		f.Created = time.Now().UTC()
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO files (id, room_id, uploader, name, size, sha256, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		f.ID, f.RoomID, f.Uploader, f.Name, f.Size, f.SHA256, f.Created.UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: add file %q to %q: %w", f.ID, f.RoomID, err)
+	}
+	return nil
+}
+
+// File implements store.Store.
+func (s *Store) File(ctx context.Context, id string) (store.File, error) {
+	f := store.File{ID: id}
+	var created int64
+	err := s.db.QueryRowContext(ctx, `SELECT room_id, uploader, name, size, sha256, created FROM files WHERE id = ?`, id).
+		Scan(&f.RoomID, &f.Uploader, &f.Name, &f.Size, &f.SHA256, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return f, fmt.Errorf("sqlite: file %q: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return f, fmt.Errorf("sqlite: file %q: %w", id, err)
+	}
+	f.Created = time.Unix(0, created).UTC()
+	return f, nil
+}
+
+// CountFiles implements store.Store.
+func (s *Store) CountFiles(ctx context.Context, roomID string) (int, error) {
+	var n int
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM files WHERE room_id = ?`, roomID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite: files of %q: %w", roomID, err)
+	}
+	return n, nil
 }
 
 // AddInvitation implements store.Store.

@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/storetest"
@@ -100,5 +103,81 @@ func TestPathIsAFileName(t *testing.T) {
 		t.Fatalf("path starting with //: %v", err)
 	} else {
 		s.Close()
+	}
+}
+
+// TestOpenOldDatabase: a database made before file posts (messages
+// without file_id, no files table), with or without the compliance
+// archive, opens, keeps its messages and archive records and takes file
+// posts (archived as CHAT and FILEUPLOAD records).
+func TestOpenOldDatabase(t *testing.T) {
+	before := []string{
+		`CREATE TABLE rooms (id TEXT PRIMARY KEY, name TEXT NOT NULL, description TEXT NOT NULL DEFAULT '', topic TEXT NOT NULL DEFAULT '', category TEXT NOT NULL DEFAULT '', privacy TEXT NOT NULL, type TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created INTEGER NOT NULL)`,
+		`CREATE TABLE messages (room_id TEXT NOT NULL, seq INTEGER NOT NULL, author TEXT NOT NULL, ts INTEGER NOT NULL, text TEXT NOT NULL, story INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (room_id, seq)) WITHOUT ROWID`,
+		`INSERT INTO rooms (id, name, privacy, type, created) VALUES ('r', 'R', 'closed', 'normal', 0)`,
+		`INSERT INTO messages (room_id, seq, author, ts, text) VALUES ('r', 1, 'sip:a@d', 0, 'old')`,
+	}
+	withArchive := append(append([]string{}, before...),
+		`CREATE TABLE archive (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, room_id TEXT NOT NULL, user TEXT NOT NULL, ts INTEGER NOT NULL, seq INTEGER NOT NULL DEFAULT 0, detail TEXT NOT NULL DEFAULT '')`,
+		`CREATE TABLE export_cursors (name TEXT PRIMARY KEY, tx INTEGER NOT NULL, id INTEGER NOT NULL)`,
+		`INSERT INTO archive (kind, room_id, user, ts, seq) VALUES ('CHAT', 'r', 'sip:a@d', 0, 1)`,
+	)
+	for _, c := range []struct {
+		name     string
+		schema   []string
+		archived []string // the archive's texts after the file post
+	}{
+		{"before files and archive", before, []string{"n", "upload n"}},
+		{"archive without files", withArchive, []string{"old", "n", "upload n"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "old.db")
+			db, err := sql.Open("sqlite", fileURI(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, q := range c.schema {
+				if _, err := db.Exec(q); err != nil {
+					t.Fatal(err)
+				}
+			}
+			db.Close()
+			s, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			if err := s.AddFile(ctx, store.File{ID: "f", RoomID: "r", Uploader: "sip:a@d", Name: "n", SHA256: "00"}); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			if err := s.Append(store.Message{RoomID: "r", Seq: 2, Author: "sip:a@d", TS: time.Now(), Text: "n", File: "f"}, func(err error) { done <- err }); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			h, err := s.History(ctx, "r", 10)
+			if err != nil || len(h) != 2 || h[0].Text != "old" || h[0].File != "" || h[1].File != "f" {
+				t.Fatalf("history: %+v %v", h, err)
+			}
+			ev, _, err := s.ReadArchive(ctx, store.ArchiveQuery{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			for _, e := range ev {
+				switch e.Kind {
+				case store.EventChat:
+					texts = append(texts, e.Text)
+				case store.EventFileUpload:
+					texts = append(texts, "upload "+e.Detail)
+				}
+			}
+			if fmt.Sprint(texts) != fmt.Sprint(c.archived) {
+				t.Fatalf("archived posts %q, want %q (%+v)", texts, c.archived, ev)
+			}
+		})
 	}
 }

@@ -27,6 +27,7 @@ func Run(t *testing.T, open Opener, reopen Opener) {
 	t.Run("Invitations", func(t *testing.T) { testInvitations(t, open(t)) })
 	t.Run("RoomsUpdate", func(t *testing.T) { testRoomsUpdate(t, open(t)) })
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
+	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
 	t.Run("SearchLiteralAndLimits", func(t *testing.T) { testSearchLimits(t, open(t)) })
 	t.Run("GroupCommitConcurrent", func(t *testing.T) { testGroupCommit(t, open(t)) })
 	t.Run("Archive", func(t *testing.T) { testArchive(t, open(t)) })
@@ -387,6 +388,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	want := []store.Message{
 		{RoomID: "r", Seq: 1, Author: "sip:a@d", TS: time.Date(2026, 1, 2, 3, 4, 5, 123456789, time.UTC), Text: "déjà vu ✓ <b>&amp;</b>\nsecond line\ttab", Story: true},
 		{RoomID: "r", Seq: 2, Author: "sip:b@d", TS: time.Date(2026, 1, 2, 3, 4, 5, 123456790, time.UTC), Text: "'quoted' \"double\" \\ back"},
+		{RoomID: "r", Seq: 3, Author: "sip:b@d", TS: time.Date(2026, 1, 2, 3, 4, 6, 0, time.UTC), Text: "report.pdf", File: "f-1"},
 	}
 	var wg sync.WaitGroup
 	for _, m := range want {
@@ -401,7 +403,7 @@ func testRoundTrip(t *testing.T, s store.Store) {
 	}
 	for i := range want {
 		g, w := got[i], want[i]
-		if g.RoomID != w.RoomID || g.Seq != w.Seq || g.Author != w.Author || !g.TS.Equal(w.TS) || g.Text != w.Text || g.Story != w.Story {
+		if g.RoomID != w.RoomID || g.Seq != w.Seq || g.Author != w.Author || !g.TS.Equal(w.TS) || g.Text != w.Text || g.Story != w.Story || g.File != w.File {
 			t.Errorf("message %d:\n got %+v\nwant %+v", i, g, w)
 		}
 	}
@@ -569,5 +571,44 @@ func testCloseCommitsQueued(t *testing.T, open, reopen Opener) {
 	must(t, err)
 	if len(h) != n || h[n-1].Seq != n {
 		t.Fatalf("after reopen: %d messages", len(h))
+	}
+}
+
+// testFiles: file metadata reads back as written, an id is stored once,
+// a missing id is ErrNotFound, files are counted per room, and a file
+// post found by search names its file.
+func testFiles(t *testing.T, s store.Store) {
+	defer s.Close()
+	ctx := context.Background()
+	must(t, s.PutRoom(ctx, store.Room{ID: "r", Name: "R"}))
+	f := store.File{ID: "f-1", RoomID: "r", Uploader: "sip:a@d", Name: "déjà vu.txt", Size: 1 << 40, SHA256: "ab01", Created: time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)}
+	must(t, s.AddFile(ctx, f))
+	must(t, s.AddFile(ctx, store.File{ID: "f-2", RoomID: "r", Uploader: "sip:a@d", Name: "b", SHA256: "00"}))
+	must(t, s.AddFile(ctx, store.File{ID: "f-3", RoomID: "other", Uploader: "sip:a@d", Name: "c", SHA256: "00"}))
+	if err := s.AddFile(ctx, store.File{ID: "f-1", RoomID: "r", Uploader: "sip:b@d", Name: "again"}); err == nil {
+		t.Fatal("a second file with id f-1 was stored")
+	}
+	got, err := s.File(ctx, "f-1")
+	must(t, err)
+	if got != f {
+		t.Fatalf("file:\n got %+v\nwant %+v", got, f)
+	}
+	if _, err := s.File(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("a missing file: %v, want ErrNotFound", err)
+	}
+	for room, want := range map[string]int{"r": 2, "other": 1, "none": 0} {
+		n, err := s.CountFiles(ctx, room)
+		must(t, err)
+		if n != want {
+			t.Errorf("files of %q: %d, want %d", room, n, want)
+		}
+	}
+	done := make(chan error, 1)
+	mustAppend(t, s, store.Message{RoomID: "r", Seq: 1, Author: "sip:a@d", TS: time.Now().UTC(), Text: f.Name, File: f.ID}, func(err error) { done <- err })
+	must(t, <-done)
+	found, err := s.Search(ctx, store.Query{RoomIDs: []string{"r"}, Keyword: "vu.txt"})
+	must(t, err)
+	if len(found) != 1 || found[0].File != "f-1" {
+		t.Fatalf("search for the file post: %+v", found)
 	}
 }

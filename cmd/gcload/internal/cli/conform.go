@@ -201,7 +201,7 @@ func runConform(ctx context.Context, env *Env, o *ConformOptions) error {
 
 // startConformServer starts the embedded reference server the suite runs
 // against when no --server is given (two channel services, the admin API,
-// the faults of --misbehave) and points tg at it.
+// file posts, the faults of --misbehave) and points tg at it.
 func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *check.Target) (*embedded.Server, error) {
 	faults, err := fault.Parse(o.Misbehave)
 	if err != nil {
@@ -237,7 +237,7 @@ func startConformServer(ctx context.Context, env *Env, o *ConformOptions, tg *ch
 		accts = append(accts, c)
 	}
 	srv, err := embedded.Start(ctx, embedded.Options{
-		Domain: tg.Domain, Admin: true,
+		Domain: tg.Domain, Admin: true, Files: true,
 		Options: []refserver.Option{refserver.WithChannels(2), refserver.WithFaults(faults),
 			refserver.WithAuth(refserver.AuthNTLM), refserver.WithAccounts(accts...)},
 	})

@@ -42,6 +42,11 @@ type ServeOptions struct {
 	AdminToken, AdminTokenFile string
 	Limits                     refserver.Limits
 	TxTimeout                  time.Duration
+	// File posts (--files-listen, --files-dir, ...).
+	FilesListen, FilesDir string
+	MaxFileSize           int64
+	MaxFilesPerRoom       int
+	FileTokenTTL          time.Duration
 	// the compliance exporter (none when ComplianceDir is empty)
 	ComplianceDir     string
 	ComplianceEvery   time.Duration
@@ -124,6 +129,13 @@ round-robin or least-loaded); a client moves to the server its channel URI
 names. A post accepted by any server reaches the members on all of them, in
 one order per room. A server that stops heart-beating for --server-ttl is
 dropped from the pool (docs/protocol.md, "Pools").
+File posts (docs/protocol.md, "File posts") are on with --files-listen: the web
+service answers cmd:getfutok / cmd:getfdtok with a token, takes uploads (PUT)
+and serves downloads (GET) over HTTP at that address (HTTPS with --cert and
+--key when the server has --tls-listen), keeps the files in
+--files-dir (default: the --db path + ".files") and their metadata in the
+database; rooms then advertise filepost=true. --max-file-size,
+--max-files-per-room and --file-token-ttl bound it.
 
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
@@ -133,6 +145,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
   gcload serve --listen 0.0.0.0:5061 --db postgres://gcload:secret@db.example.com/gcload
   gcload serve --listen 0.0.0.0:5061 --advertise gc2.contoso.com:5061 --db postgres://gcload@db/gcload --lookup least-loaded
   GCLOAD_ADMIN_TOKEN=$(openssl rand -hex 24) gcload serve --admin 127.0.0.1:8080
+  gcload serve --listen 127.0.0.1:5061 --db gc.db --files-listen 127.0.0.1:8443
   gcload serve --misbehave list
   gcload serve --listen 127.0.0.1:5061 --admin 127.0.0.1:8080 --misbehave drop-deliveries
   gcload serve --reply-delay 5s
@@ -174,6 +187,11 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.MaxQueries, "max-queries", 0, "history and search queries in progress in all (0: 1024; -1: none)")
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
+	f.StringVar(&o.FilesListen, "files-listen", "", "web service for file posts: HTTP listen address HOST:PORT (none if empty: file posts off)")
+	f.StringVar(&o.FilesDir, "files-dir", "", `folder of the uploaded files (default: the --db path + ".files"; gcload.files with PostgreSQL)`)
+	f.Int64Var(&o.MaxFileSize, "max-file-size", 0, "largest file accepted, in bytes (0: 10 MiB)")
+	f.IntVar(&o.MaxFilesPerRoom, "max-files-per-room", 0, "files one room may hold (0: 10000)")
+	f.DurationVar(&o.FileTokenTTL, "file-token-ttl", 0, "how long a file token from getfutok/getfdtok is valid (0: 1m)")
 	f.StringVar(&o.ComplianceDir, "compliance-dir", "", "export the compliance archive as XML files into this folder on an interval (docs/compliance.md; none if empty)")
 	f.DurationVar(&o.ComplianceEvery, "compliance-every", 15*time.Minute, "the compliance export's interval")
 	f.BoolVar(&o.CompliancePerRoom, "compliance-per-room", false, "the compliance export writes one file per room")
@@ -324,6 +342,29 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		}
 		opts = append(opts, refserver.WithRoomsFile(o.Rooms))
 	}
+	if o.FilesListen != "" {
+		dir := o.FilesDir
+		if dir == "" {
+			dir = o.DB + ".files"
+			if postgres.IsURL(o.DB) {
+				dir = "gcload.files"
+			}
+		}
+		if o.MaxFileSize < 0 || o.MaxFilesPerRoom < 0 || o.FileTokenTTL < 0 {
+			return badInput(errors.New("--max-file-size, --max-files-per-room and --file-token-ttl: want 0 (the default) or more"))
+		}
+		files := refserver.Files{Listen: o.FilesListen, Dir: dir, MaxFileSize: o.MaxFileSize, MaxFilesPerRoom: o.MaxFilesPerRoom, TokenTTL: o.FileTokenTTL}
+		if o.TLSListen != "" {
+			// HTTPS with the server's certificate (no client certificates:
+			// those are for SIP trunks)
+			cfg, err := tlsconf.ServerConfig(tlsconf.ServerOptions{CertFile: o.Cert, KeyFile: o.Key})
+			if err != nil {
+				return badInput(fmt.Errorf("--files-listen over TLS: %w", err))
+			}
+			files.TLS = cfg
+		}
+		opts = append(opts, refserver.WithFiles(files))
+	}
 	tokenFile := ""
 	if o.Admin != "" {
 		if _, _, err := net.SplitHostPort(o.Admin); err != nil {
@@ -389,6 +430,9 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 		if tokenFile != "" {
 			fmt.Fprintf(env.Stdout, " (token in %s)", tokenFile)
 		}
+	}
+	if u := srv.FilesURL(); u != "" {
+		fmt.Fprintf(env.Stdout, ", files %s", u)
 	}
 	fmt.Fprintf(env.Stdout, ", database %s", dbName(o.DB))
 	if id := srv.PoolID(); id != "" {

@@ -2,8 +2,10 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gcload/gcload/internal/tlsconf"
 	"github.com/gcload/gcload/refserver/adminclient"
 )
 
@@ -110,5 +113,56 @@ func TestServeAdminAPI(t *testing.T) {
 	}
 	if code := stop(); code != 0 || !strings.Contains(stderr.String(), "WARNING: the admin API listens on "+strings.TrimPrefix(m[1], "http://")+", beyond this machine's loopback") {
 		t.Fatalf("exit %d; stderr %q, want a warning about listening beyond loopback", code, stderr)
+	}
+}
+
+// TestServeFiles: --files-listen starts the web service for file posts,
+// names its URL, and keeps the files next to the database by default.
+func TestServeFiles(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "gc.db")
+	line, stderr, stop := serveFor(t, nil, "--files-listen", "127.0.0.1:0", "--db", db)
+	if !regexp.MustCompile(`, files http://127\.0\.0\.1:\d+,`).MatchString(line) {
+		t.Fatalf("serve does not name the files URL: %q", line)
+	}
+	if st, err := os.Stat(db + ".files"); err != nil || !st.IsDir() {
+		t.Fatalf("files folder: %v %v", st, err)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
+	}
+}
+
+// TestServeFilesTLS: with --tls-listen, --cert and --key the web service
+// serves HTTPS with the server's certificate.
+func TestServeFilesTLS(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	var out bytes.Buffer
+	if code := Main(&Env{Stdout: &out, Stderr: &out, Now: time.Now, Args: []string{"cert", "--out", dir, "--host", "127.0.0.1"}}); code != 0 {
+		t.Fatalf("gcload cert: exit %d: %s", code, out.String())
+	}
+	line, stderr, stop := serveFor(t, nil, "--db", filepath.Join(dir, "gc.db"), "--files-listen", "127.0.0.1:0",
+		"--tls-listen", "127.0.0.1:0", "--cert", filepath.Join(dir, "server.pem"), "--key", filepath.Join(dir, "server-key.pem"))
+	m := regexp.MustCompile(`, files (https://127\.0\.0\.1:\d+),`).FindStringSubmatch(line)
+	if m == nil {
+		t.Fatalf("serve does not name an https files URL: %q", line)
+	}
+	cfg, err := tlsconf.ClientConfig(tlsconf.ClientOptions{CAFile: filepath.Join(dir, "ca.pem")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	defer hc.CloseIdleConnections()
+	resp, err := hc.Get(m[1] + "/files/" + strings.Repeat("0", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET over TLS without a token: %d, want 401", resp.StatusCode)
+	}
+	if code := stop(); code != 0 {
+		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
 }
