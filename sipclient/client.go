@@ -764,6 +764,9 @@ func (c *Client) Command(ctx context.Context, name string, data *xccos.Data) (*x
 	}()
 	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", xccos.NewCommand(envid, name, data).Marshal())
 	if err != nil {
+		// the INFO may have reached the server, which may still reply:
+		// that reply is late, not a reply to no command
+		c.giveUp(envid, name, wait)
 		return nil, fmt.Errorf("sipclient: INFO cmd:%s: %w", name, err)
 	}
 	c.checkInfoAnswer(res)
@@ -948,6 +951,7 @@ func (c *Client) RawCommand(ctx context.Context, envid uint64, body []byte) (*si
 	}()
 	res, err := d.Do(ctx, c.ep, "INFO", "text/plain", body)
 	if err != nil {
+		c.giveUp(envid, "", wait) // as in Command
 		return nil, nil, err
 	}
 	if res.StatusCode != 200 {
