@@ -205,6 +205,24 @@ func TestInvalid(t *testing.T) {
 			"t.yaml:7: thresholds[0]:", `unknown metric "nonsense_metric"`},
 		{"threshold unit", func(t *testing.T) string { return base + "thresholds: [post_ack.p99 < 1sec]\n" },
 			"t.yaml:7: thresholds[0]:", `unknown unit "sec"`},
+		// The breakpoint search (search:).
+		{"search raise", func(t *testing.T) string { return base + "search:\n  raise: joins\n" },
+			"t.yaml:8: search.raise:", `unknown rate "joins" (want posts, history, search or message_search)`},
+		{"search raise absent", func(t *testing.T) string { return base + "search: {raise: history}\n" },
+			"t.yaml:7: search.raise:", "no phase has history at a rate above 0: there is no rate to raise"},
+		{"search max below start", func(t *testing.T) string { return base + "search:\n  start: 50/s\n  max_rate: 20/s\n" },
+			"t.yaml:9: search.max_rate:", "20/s is below search.start (50/s)"},
+		{"search steps", func(t *testing.T) string { return base + "search: {steps: -2}\n" },
+			"t.yaml:7: search.steps:", "want 1 to 100 runs, got -2"},
+		{"search resolution", func(t *testing.T) string { return base + "search:\n  resolution: 1.5\n" },
+			"t.yaml:8: search.resolution:", "want a fraction between 0 and 1, got 1.5"},
+		{"search server_cpus", func(t *testing.T) string { return base + "search: {server_cpus: -1}\n" },
+			"t.yaml:7: search.server_cpus:", "want a number of cores above 0, got -1"},
+		{"search server_cpus remote", func(t *testing.T) string {
+			return base + "target: {lookup: sip:ocschat@example.com, server: 127.0.0.1:5061}\nsearch:\n  server_cpus: 0.5\n"
+		}, "t.yaml:9: search.server_cpus:", "only with the embedded target"},
+		{"search unknown key", func(t *testing.T) string { return base + "search: {rais: posts}\n" },
+			"t.yaml:7: search.rais:", `did you mean "raise"?`},
 	}
 	if len(tests) < 20 {
 		t.Fatalf("only %d kinds", len(tests))

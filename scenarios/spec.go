@@ -37,6 +37,41 @@ type Spec struct {
 	// Thresholds are pass/fail rules on the results, such as
 	// "post_to_last_delivery.p99 < 500ms" or "lost == 0".
 	Thresholds []string `yaml:"thresholds" json:"thresholds"`
+	// Breakpoint, when set (the top-level search: section), makes gcload
+	// run do a breakpoint search instead of one run, as --find-max does.
+	Breakpoint *Breakpoint `yaml:"search" json:"search,omitempty"`
+}
+
+// Rates a breakpoint search can raise (Breakpoint.Raise).
+const (
+	RaisePosts         = "posts"
+	RaiseHistory       = "history"
+	RaiseSearch        = "search"
+	RaiseMessageSearch = "message_search"
+)
+
+// Breakpoint is a scenario's breakpoint search (its top-level search:
+// section): the scenario is run again and again with the rate of one
+// operation raised (×2 while every rate holds, then bisected) until a
+// threshold fails or the server saturates. Zero values take the defaults
+// of gcload run --find-max, whose flags override them.
+type Breakpoint struct {
+	// Raise is the operation whose rate is raised in every phase that
+	// has it: posts (default), history, search or message_search.
+	Raise string `yaml:"raise" json:"raise,omitempty"`
+	// Start is the first rate (default: the scenario's own rate of
+	// Raise); MaxRate the highest offered (default: no limit).
+	Start   Rate `yaml:"start" json:"start,omitempty"`
+	MaxRate Rate `yaml:"max_rate" json:"max_rate,omitempty"`
+	// Steps bounds the runs (default 12).
+	Steps int `yaml:"steps" json:"steps,omitempty"`
+	// Resolution: bisecting stops when the lowest rate that failed is
+	// within this fraction above the highest that held (default 0.05).
+	Resolution float64 `yaml:"resolution" json:"resolution,omitempty"`
+	// ServerCPUs > 0 runs the reference server as a child process limited
+	// to that many cores by the cgroup cpu controller (root; embedded
+	// target only).
+	ServerCPUs float64 `yaml:"server_cpus" json:"server_cpus,omitempty"`
 }
 
 // Target is the server under load.

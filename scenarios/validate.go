@@ -60,6 +60,7 @@ func (s *Spec) Validate(pos *yamlx.Positions) []error {
 		c.add("drain", "must not be negative, got %s", s.Drain)
 	}
 	c.limits(&s.Limits)
+	c.breakpoint(s)
 	for i, t := range s.Thresholds {
 		th, err := reports.ParseThreshold(t)
 		if err == nil {
@@ -467,5 +468,68 @@ func (c *checker) limits(l *Limits) {
 	}
 	if l.PartGrace < 0 {
 		c.add("limits.part_grace", "must not be negative, got %s", l.PartGrace)
+	}
+}
+
+// breakpoint checks the search: section: a rate it knows that some phase
+// has, rates and bounds in range.
+func (c *checker) breakpoint(s *Spec) {
+	b := s.Breakpoint
+	if b == nil {
+		return
+	}
+	raise := b.Raise
+	if raise == "" {
+		raise = RaisePosts
+	}
+	has := func(ph *Phase) bool {
+		switch raise {
+		case RaisePosts:
+			return ph.Posts != nil && ph.Posts.Rate > 0
+		case RaiseHistory:
+			return ph.History != nil && ph.History.Rate > 0
+		case RaiseSearch:
+			return ph.Search != nil && ph.Search.Rate > 0
+		case RaiseMessageSearch:
+			return ph.MessageSearch != nil && ph.MessageSearch.Rate > 0
+		}
+		return false
+	}
+	switch raise {
+	case RaisePosts, RaiseHistory, RaiseSearch, RaiseMessageSearch:
+		found := false
+		for i := range s.Phases {
+			found = found || has(&s.Phases[i])
+		}
+		if !found {
+			path := "search"
+			if b.Raise != "" {
+				path = "search.raise"
+			}
+			c.add(path, "no phase has %s at a rate above 0: there is no rate to raise", raise)
+		}
+	default:
+		c.add("search.raise", "unknown rate %q (want posts, history, search or message_search)", b.Raise)
+	}
+	if b.Start < 0 || math.IsNaN(float64(b.Start)) {
+		c.add("search.start", "must not be negative, got %s", b.Start)
+	}
+	if b.MaxRate < 0 || math.IsNaN(float64(b.MaxRate)) {
+		c.add("search.max_rate", "must not be negative, got %s", b.MaxRate)
+	} else if b.MaxRate > 0 && b.Start > b.MaxRate {
+		c.add("search.max_rate", "%s is below search.start (%s)", b.MaxRate, b.Start)
+	}
+	if b.Steps < 0 || b.Steps > 100 {
+		c.add("search.steps", "want 1 to 100 runs, got %d", b.Steps)
+	}
+	if b.Resolution != 0 && !(b.Resolution > 0 && b.Resolution < 1) {
+		c.add("search.resolution", "want a fraction between 0 and 1, got %g", b.Resolution)
+	}
+	if b.ServerCPUs < 0 || math.IsNaN(b.ServerCPUs) || math.IsInf(b.ServerCPUs, 0) {
+		c.add("search.server_cpus", "want a number of cores above 0, got %g", b.ServerCPUs)
+	} else if b.ServerCPUs > 0 && (s.Target.Server != "" || s.Target.Lookup != "") {
+		c.add("search.server_cpus", "only with the embedded target (it limits the reference server gcload starts)")
+	} else if b.ServerCPUs > 0 && s.Target.Embedded.Pool > 0 {
+		c.add("search.server_cpus", "not with an embedded pool (it limits the one reference server gcload starts)")
 	}
 }
