@@ -54,6 +54,11 @@ const (
 	// OutcomeStopped: a run could not be judged (protocol violations,
 	// target unreachable, interrupted).
 	OutcomeStopped = "stopped"
+	// OutcomeNotCPUBound (the CPU-limited sweep): a maximum was found but
+	// the server used less than MinAllotmentUse of its CPU allotment at
+	// the first rate that failed, so the allotment was not what limited
+	// it.
+	OutcomeNotCPUBound = "not_cpu_bound"
 )
 
 // SaturatedUtilization is the utilisation at which a resource counts as

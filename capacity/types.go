@@ -332,7 +332,14 @@ type Calibration struct {
 // to its knee by a breakpoint search, and the Universal Scalability Law
 // fitted to the saturation throughputs (FitScalability).
 type Saturation struct {
-	// RoomSize is the rooms posted to.
+	// Workload is what drove the server to its knee: "search" (message
+	// searches over rooms holding History posts each: costly for the
+	// server, cheap for the generator) or "posts" (posts into rooms of
+	// RoomSize); empty in calibrations from before it was recorded
+	// (posts).
+	Workload string `json:"workload,omitempty"`
+	History  int    `json:"history,omitempty"`
+	// RoomSize is the rooms posted to (searched, for "search").
 	RoomSize int `json:"room_size"`
 	// Runs are the searches, one per allotment, in the order run.
 	Runs []SaturationRun `json:"runs"`
@@ -340,9 +347,21 @@ type Saturation struct {
 	// maximum, net of the server's idle CPU; absent when fewer than one
 	// did.
 	Fit *ScalabilityFit `json:"fit,omitempty"`
+	// CrossCheck predicts the throughput of each allotment above one
+	// core from the law fitted to the allotments up to one core, against
+	// what was measured (absent when there was none to check).
+	CrossCheck *CoreCrossCheck `json:"cross_check,omitempty"`
 	// Note says what could not be done (no cgroup controller, searches
 	// that found no maximum), or is empty.
 	Note string `json:"note,omitempty"`
+}
+
+// Describe names the sweep's workload in a phrase.
+func (s Saturation) Describe() string {
+	if s.Workload == "search" {
+		return fmt.Sprintf("message searches over rooms of %d posts", s.History)
+	}
+	return fmt.Sprintf("posts into rooms of %d", s.RoomSize)
 }
 
 // SaturationRun is one allotment's breakpoint search.
@@ -363,7 +382,17 @@ type SaturationRun struct {
 	// that did not.
 	Throughput float64 `json:"throughput"`
 	Resource   string  `json:"resource"`
-	Steps      int     `json:"steps"`
+	// UsedCores is the server's CPU use at the lowest rate that failed
+	// (0: not measured); below MinAllotmentUse of Cores the allotment did
+	// not bind and the run is left out (OutcomeNotCPUBound).
+	UsedCores float64 `json:"used_cores,omitempty"`
+	// CPUPerOpUs is the server's CPU per operation (µs) at the highest
+	// rate that held, a CPU-time figure the machine's other load does not
+	// bend; CPUBound = (Cores − IdleCores) ÷ CPUPerOp is the throughput
+	// the allotment would give were it all used (0: not measured).
+	CPUPerOpUs float64 `json:"cpu_per_op_us,omitempty"`
+	CPUBound   float64 `json:"cpu_bound,omitempty"`
+	Steps     int     `json:"steps"`
 	Sentence   string  `json:"sentence"`
 	// Dir is the folder of its steps' results.
 	Dir string `json:"dir"`

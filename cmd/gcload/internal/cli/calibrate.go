@@ -46,9 +46,11 @@ type CalibrateOptions struct {
 	ServerMetrics []string
 	// CPULimits are the allotments (cores) of the CPU-limited sweep;
 	// SaturationSize its room size. NoSaturation skips it.
-	CPULimits      []float64
-	SaturationSize int
-	NoSaturation   bool
+	CPULimits          []float64
+	SaturationSize     int
+	SaturationWorkload string
+	SaturationHistory  int
+	NoSaturation       bool
 }
 
 // childEnv makes a gcload test binary run Main when calibrate starts it
@@ -102,8 +104,10 @@ CPU-limited sweep of 5 allotments, about 3.5 minutes in all.`,
 	f.BoolVar(&o.Quick, "quick", false, "a short sweep and CPU-limited sweep, about 3.5 minutes (for CI)")
 	f.BoolVar(&o.MicroOnly, "micro-only", false, "only the micro-calibrations (to write a profile of this hardware)")
 	f.StringArrayVar(&o.ServerMetrics, "server-metrics", nil, serverMetricsHelp)
-	f.Float64SliceVar(&o.CPULimits, "cpu-limits", nil, "CPU allotments (cores) of the CPU-limited sweep: the server limited to each by the cgroup cpu controller and driven to its knee by a breakpoint search, then the USL fitted over them (default 0.06,0.08,0.1,0.12,0.14,0.16,0.2,0.25,0.3; --quick 0.06,0.08,0.1,0.12,0.14); needs root")
-	f.IntVar(&o.SaturationSize, "saturation-size", 10, "room size of the CPU-limited sweep")
+	f.Float64SliceVar(&o.CPULimits, "cpu-limits", nil, "CPU allotments (cores) of the CPU-limited sweep: the server limited to each by the cgroup cpu controller and driven to its knee by a breakpoint search, then the USL fitted over them (default with the search workload 0.25,0.5,0.75,1,1.5, --quick 0.1,0.15,0.2,0.25,0.3; with posts 0.06,0.08,0.1,0.12,0.14,0.16,0.2,0.25,0.3, --quick 0.06,0.08,0.1,0.12,0.14); needs root")
+	f.StringVar(&o.SaturationWorkload, "saturation-workload", WorkloadSearch, "what drives the CPU-limited sweep to saturation: search (message searches over rooms with a long history: milliseconds of server CPU, tens of microseconds of the generator's, so allotments up to 1.5 cores saturate on 2) or posts (posts into rooms of --saturation-size: the generator costs as much as the server, so only allotments below about 0.15 core saturate on 2 cores)")
+	f.IntVar(&o.SaturationSize, "saturation-size", 10, "room size of the CPU-limited sweep's posts workload")
+	f.IntVar(&o.SaturationHistory, "saturation-history", 0, "posts stored in each room of the search workload (default 1000, --quick 400)")
 	f.BoolVar(&o.NoSaturation, "no-saturation", false, "skip the CPU-limited sweep")
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
@@ -269,6 +273,12 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		}
 	}
 	slices.Sort(o.CPULimits)
+	if o.SaturationWorkload != WorkloadSearch && o.SaturationWorkload != WorkloadPosts {
+		return badInput(fmt.Errorf("--saturation-workload %q: want search or posts", o.SaturationWorkload))
+	}
+	if o.SaturationHistory < 0 || o.SaturationHistory > 100000 {
+		return badInput(fmt.Errorf("--saturation-history %d: want 1 to 100000 posts per room", o.SaturationHistory))
+	}
 	if o.SaturationSize < 2 {
 		return badInput(fmt.Errorf("--saturation-size %d: want at least 2", o.SaturationSize))
 	}
@@ -304,19 +314,31 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		}
 	}
 	if !o.MicroOnly && !o.NoSaturation {
-		limits := o.CPULimits
-		if len(limits) == 0 {
-			limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3}
+		so := SaturationOptions{Workload: o.SaturationWorkload, Size: o.SaturationSize, History: o.SaturationHistory, Limits: o.CPULimits,
+			Steady: 3 * time.Second, Resolution: 0.1}
+		if o.Quick {
+			so.Steady, so.Resolution = 2*time.Second, 0.15
+		}
+		if so.History == 0 {
+			so.History = 1000
 			if o.Quick {
-				limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14}
+				so.History = 400
 			}
 		}
-		steady, res := 3*time.Second, 0.1
-		if o.Quick {
-			steady, res = 2*time.Second, 0.15
+		if len(so.Limits) == 0 {
+			switch {
+			case so.Workload == WorkloadPosts && o.Quick:
+				so.Limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14}
+			case so.Workload == WorkloadPosts:
+				so.Limits = []float64{0.06, 0.08, 0.1, 0.12, 0.14, 0.16, 0.2, 0.25, 0.3}
+			case o.Quick:
+				so.Limits = []float64{0.1, 0.15, 0.2, 0.25, 0.3}
+			default:
+				so.Limits = []float64{0.25, 0.5, 0.75, 1, 1.5}
+			}
 		}
-		fmt.Fprintf(env.Stderr, "gcload calibrate: CPU-limited sweep: rooms of %d, the server limited to %v cores, each driven to its knee\n", o.SaturationSize, limits)
-		sat, err := calibrateSaturation(ctx, env, out, o.SaturationSize, limits, steady, res, env.Stdout)
+		fmt.Fprintf(env.Stderr, "gcload calibrate: CPU-limited sweep (%s workload): the server limited to %v cores, each driven to its knee\n", so.Workload, so.Limits)
+		sat, err := calibrateSaturation(ctx, env, out, so, env.Stdout)
 		if err != nil {
 			if ctx.Err() != nil {
 				return withCode(6, ctx.Err())
@@ -328,6 +350,9 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 			fmt.Fprintf(env.Stdout, "saturation: %s\n", sat.Note)
 		}
 		fmt.Fprintf(env.Stdout, "%s\n", uslSentence(sat.Fit))
+		if sat.Fit != nil {
+			fmt.Fprintf(env.Stdout, "%s\n", sat.CrossCheck.Sentence())
+		}
 		if _, err := capacity.USLFromSaturation(*sat); err != nil {
 			fmt.Fprintf(env.Stdout, "the capacity model does not use it: %v\n", err)
 		}

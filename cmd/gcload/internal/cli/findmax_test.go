@@ -10,6 +10,7 @@ import (
 	"github.com/gcload/gcload/capacity"
 	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/reports"
+	"github.com/gcload/gcload/scenarios"
 )
 
 // findMaxScenario: 20 users in two rooms of 10, 2 s of posting per step.
@@ -122,5 +123,120 @@ func TestFindMaxJudge(t *testing.T) {
 		if tm, ok := reports.Describe(k); !ok || tm.Kind != reports.TermSearch {
 			t.Errorf("search.json field %s has no breakpoint search entry in reports.Glossary", k)
 		}
+	}
+}
+
+// sectionScenario carries its breakpoint search in a search: section and
+// raises room searches (chansrch), not posts.
+const sectionScenario = `name: findmax-section
+seed: 1
+transport: tcp
+lookup: {flow: client}
+users: {count: 10}
+rooms:
+  classes:
+    - {name: r, size: 5, count: 2}
+phases:
+  - name: signin
+    signin: {rate: 100/s, arrival: constant}
+  - name: settle
+    duration: 1s
+  - name: steady
+    duration: 2s
+    search: {rate: 5/s, arrival: constant}
+drain: 1s
+thresholds:
+  - search.p99 < 300ms
+  - errors == 0
+search:
+  raise: search
+  start: 20/s
+  max_rate: 5000/s
+  steps: 8
+  resolution: 0.3
+  server_cpus: 0.02
+`
+
+// TestFindMaxSection: gcload run on a scenario with a search: section does
+// the breakpoint search without --find-max, with the section's settings
+// (room searches raised from 20/s, the server limited to 0.02 core), and
+// finds the server's maximum; each step ran the scenario with the room
+// search rate the search asked for.
+func TestFindMaxSection(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a breakpoint search of about 30 s; run without -short")
+	}
+	if _, err := cgroup.Detect(); err != nil {
+		t.Skipf("the cgroup cpu controller is needed to limit the server: %v", err)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "section.yaml")
+	if err := os.WriteFile(file, []byte(sectionScenario), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	r := gcload(t, nil, "run", file, "--progress", "none", "--out", out)
+	t.Logf("%s", r.stdout)
+	if r.code != reports.ExitPass {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, FileSearch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sf searchFile
+	if err := json.Unmarshal(b, &sf); err != nil {
+		t.Fatal(err)
+	}
+	if sf.Raise != "search" || sf.BaseRate != 5 || sf.Search.Start != 20 || sf.Search.MaxRate != 5000 || sf.Search.MaxSteps != 8 || sf.ServerCPUs != 0.02 ||
+		sf.Outcome != capacity.OutcomeFound || !(sf.FirstFailedRate > sf.MaxHeldRate) || len(sf.Steps) > 8 {
+		t.Fatalf("search.json: %s", b)
+	}
+	for _, st := range sf.Steps {
+		var s reports.Summary
+		sb, err := os.ReadFile(filepath.Join(st.Dir, "summary.json"))
+		if err != nil || json.Unmarshal(sb, &s) != nil {
+			t.Fatalf("step %s: %v", st.Dir, err)
+		}
+		if st.Point.Offered <= 0 || st.Utilization["cpu"] <= 0 {
+			t.Errorf("step %s: %+v", st.Dir, st.Point)
+		}
+		// the step's searches are the offered rate's: 2 s of them
+		if n := s.Ops[reports.OpSearch].Count; !st.Point.GeneratorInvalid && st.Verdict == reports.VerdictPass && float64(n) < 0.9*2*st.Point.Offered {
+			t.Errorf("step %s at %g/s: %d room searches", st.Dir, st.Point.Offered, n)
+		}
+	}
+}
+
+// TestFindMaxMerge: --find-max's flags override the scenario's search:
+// section, which fills what they leave unset; the defaults fill the rest;
+// and the search's flags without a search are refused.
+func TestFindMaxMerge(t *testing.T) {
+	spec, _, err := scenarios.Parse("s.yaml", []byte(sectionScenario), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := &RunOptions{FindMax: FindMaxOptions{StartRate: 7, MaxSteps: 3}}
+	if err := checkFindMax(o, spec); err != nil {
+		t.Fatal(err)
+	}
+	if fm := o.FindMax; !fm.Enabled || fm.Raise != "search" || fm.StartRate != 7 || fm.MaxRate != 5000 || fm.MaxSteps != 3 || fm.Resolution != 0.3 || fm.ServerCPUs != 0.02 {
+		t.Errorf("merged: %+v", fm)
+	}
+	plain, _, err := scenarios.Parse("p.yaml", []byte(findMaxScenario), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o = &RunOptions{FindMax: FindMaxOptions{Enabled: true}}
+	if err := checkFindMax(o, plain); err != nil || o.FindMax.Raise != "posts" || o.FindMax.MaxSteps != capacity.DefaultSearchSteps || o.FindMax.Resolution != capacity.DefaultSearchResolution {
+		t.Errorf("defaults: %+v, %v", o.FindMax, err)
+	}
+	for _, fm := range []FindMaxOptions{{Raise: "history"}, {MaxSteps: 4}, {Resolution: 0.2}} {
+		if err := checkFindMax(&RunOptions{FindMax: fm}, plain); err == nil {
+			t.Errorf("%+v without a search: accepted", fm)
+		}
+	}
+	if err := checkFindMax(&RunOptions{FindMax: FindMaxOptions{Enabled: true, Raise: "joins"}}, plain); err == nil {
+		t.Error("--raise joins accepted")
 	}
 }

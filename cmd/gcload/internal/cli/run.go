@@ -225,7 +225,7 @@ func runRun(ctx context.Context, env *Env, o *RunOptions) error {
 	if o.DB != "" && !postgres.IsURL(o.DB) {
 		return badInput(fmt.Errorf("--db %q: want a postgres:// URL", postgres.Redact(o.DB)))
 	}
-	if err := checkFindMax(o); err != nil {
+	if err := checkFindMax(o, spec); err != nil {
 		return err
 	}
 	if o.FindMax.Enabled {
