@@ -392,7 +392,7 @@ type SaturationRun struct {
 	// the allotment would give were it all used (0: not measured).
 	CPUPerOpUs float64 `json:"cpu_per_op_us,omitempty"`
 	CPUBound   float64 `json:"cpu_bound,omitempty"`
-	Steps     int     `json:"steps"`
+	Steps      int     `json:"steps"`
 	Sentence   string  `json:"sentence"`
 	// Dir is the folder of its steps' results.
 	Dir string `json:"dir"`
