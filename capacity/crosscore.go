@@ -113,3 +113,23 @@ func (cc *CoreCrossCheck) Sentence() string {
 	}
 	return s + fmt.Sprintf(": OUTSIDE the ±%.0f%% band", 100*cc.Band)
 }
+
+// Status is green when every prediction is within the band, amber when
+// one misses it by up to FarOff times the band, red when one is further
+// off or no prediction could be made.
+func (cc *CoreCrossCheck) Status() Status {
+	if cc == nil || cc.Reason != "" || len(cc.Checks) == 0 {
+		return StatusRed
+	}
+	st := StatusGreen
+	for _, c := range cc.Checks {
+		switch e := math.Abs(c.Error); {
+		case e <= cc.Band:
+		case e <= FarOff*cc.Band:
+			st = worse(st, StatusAmber)
+		default:
+			st = StatusRed
+		}
+	}
+	return st
+}

@@ -41,6 +41,11 @@ type Model struct {
 	Batching GroupCommitFit `json:"batching"`
 	// USL is the scalability over core counts.
 	USL USLFit `json:"usl"`
+	// Sweep names the CPU-limited sweep's workload, and CoreCheck is its
+	// cross-check across core counts (the law fitted up to one core
+	// against the allotments above), when the calibration has them.
+	Sweep     string          `json:"sweep,omitempty"`
+	CoreCheck *CoreCrossCheck `json:"core_check,omitempty"`
 	// CPUEfficiency is the throughput runs reached at saturation relative
 	// to the CPU bound Speedup(N)/D(k) (lowest, median, highest of the
 	// saturated runs; 1 when no run saturated).
@@ -288,6 +293,15 @@ func (m *Model) fitScaling(used []Measurement, sat *Saturation) error {
 		}
 	} else {
 		m.USL = USLFit{Lambda: map[string]float64{}, Note: "USL not fitted: no run reached saturation; σ = κ = 0 assumed"}
+	}
+	if sat != nil && len(sat.Runs) > 0 {
+		m.Sweep = sat.Describe()
+		if sat.Fit != nil {
+			m.CoreCheck = sat.CrossCheck
+			if m.CoreCheck == nil {
+				m.CoreCheck = &CoreCrossCheck{Reason: "no allotment above one core was saturated", Checks: []CoreCheck{}, FitAllotments: []float64{}}
+			}
+		}
 	}
 	if !m.USL.SigmaFitted && sat != nil {
 		if u, err := USLFromSaturation(*sat); err == nil {

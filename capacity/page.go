@@ -31,6 +31,9 @@ func (p Prediction) WriteHTML(w io.Writer, cal Calibration) error {
 		{Name: "Latency", Status: orRed(p.Validation.LatencyCheck.Status), Sentence: p.Validation.LatencyCheck.Sentence},
 	}
 	v.ValidationRows = validationRows(p.Validation)
+	if cc := p.Model.CoreCheck; cc != nil {
+		v.CoreCheck = &checkView{Name: "Across core counts", Status: cc.Status(), Sentence: cc.Sentence()}
+	}
 	for _, c := range p.Constraints {
 		v.Constraints = append(v.Constraints, constraintRow{Resource: string(c.Resource), Posts: bandCells(c.MaxPostsPerSec), Users: bandCells(c.MaxUsers)})
 	}
@@ -89,6 +92,7 @@ type pageView struct {
 	Headline       []headlineRow
 	Status         Status
 	Checks         []checkView
+	CoreCheck      *checkView
 	ValidationRows []validationRow
 	Constraints    []constraintRow
 	BySize         []sizeRow
@@ -268,6 +272,12 @@ func (p Prediction) modelRows() [][2]string {
 		usl += fmt.Sprintf(" over cores %s; speedup at %d cores %s. %s", over, p.Profile.Cores, num(u.Speedup(float64(p.Profile.Cores))), u.Note)
 	}
 	add("Scalability over cores", usl)
+	if m.Sweep != "" {
+		add("CPU-limited sweep", "the server limited by the cgroup cpu controller and driven to its knee by "+m.Sweep)
+	}
+	if m.CoreCheck != nil {
+		add("Cross-check across core counts", m.CoreCheck.Sentence())
+	}
 	add("Throughput at saturation ÷ CPU bound", fmt.Sprintf("%s [%s..%s]", num(m.CPUEfficiency.Mid), num(m.CPUEfficiency.Low), num(m.CPUEfficiency.High)))
 	add("Group commit", m.Batching.Sentence)
 	if m.DiskBytesPerPost.Mid > 0 {
@@ -347,7 +357,8 @@ ul.warnings li{margin:.2em 0}
 {{end}}</tbody>
 </table>
 <p class="sub">{{.P.Validation.Sentence}}</p>
-
+{{with .CoreCheck}}<div class="status {{.Status}}" id="core-check"><span class="tag {{.Status}}">{{.Status}}</span> {{.Sentence}}</div>
+{{end}}
 <h2>Resources</h2>
 <table id="constraints">
 <thead><tr><th class="l">resource</th><th>max posts/s low</th><th>mid</th><th>high</th><th>max users low</th><th>mid</th><th>high</th></tr></thead>

@@ -142,6 +142,12 @@ func (p Prediction) WriteText(w io.Writer) error {
 		pf(", speedup at %d cores %s\n", p.Profile.Cores, num(u.Speedup(float64(p.Profile.Cores))))
 	}
 	pf("  %s\n", u.Note)
+	if m.Sweep != "" {
+		pf("  CPU-limited sweep: %s\n", m.Sweep)
+	}
+	if m.CoreCheck != nil {
+		pf("  %s\n", m.CoreCheck.Sentence())
+	}
 	pf("  throughput at saturation / CPU bound: %s [%s..%s]\n", num(m.CPUEfficiency.Mid), num(m.CPUEfficiency.Low), num(m.CPUEfficiency.High))
 	switch m.GroupCommit {
 	case GroupCommitObserved:

@@ -1,0 +1,50 @@
+package capacity
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestCrossCheckCores: the law fitted up to one core predicts the larger
+// allotments of a server that follows it (green, within ±15%), and does
+// not hide one that falls off it (a 1.5-core throughput 35% below the
+// law: outside the band, not green); too few allotments up to one core
+// give no prediction (red, with the reason).
+func TestCrossCheckCores(t *testing.T) {
+	law := func(n float64) float64 { return USL(n, 200, 0.08, 0.03) }
+	noise := []float64{1.01, 0.99, 1.02, 0.98, 1.0, 1.01}
+	cores := []float64{0.25, 0.5, 0.75, 1, 1.5, 1.9}
+	var pts []ScalePoint
+	for i, c := range cores {
+		pts = append(pts, ScalePoint{Cores: c, Throughput: law(c) * noise[i], Group: "g"})
+	}
+	cc := CrossCheckCores(pts, 1)
+	if cc == nil || cc.Reason != "" || len(cc.Checks) != 2 || !cc.Within || cc.Status() != StatusGreen {
+		t.Fatalf("a server that follows the law: %+v", cc)
+	}
+	for _, c := range cc.Checks {
+		if math.Abs(c.Predicted/law(c.Cores)-1) > CrossCoreBand {
+			t.Errorf("at %g cores predicted %g, the law %g", c.Cores, c.Predicted, law(c.Cores))
+		}
+	}
+	if s := cc.Sentence(); !strings.Contains(s, "within the ±15% band") || !strings.Contains(s, "at 1.5 cores") {
+		t.Errorf("sentence: %s", s)
+	}
+
+	off := append([]ScalePoint(nil), pts...)
+	off[4].Throughput *= 0.65
+	cc = CrossCheckCores(off, 1)
+	if cc == nil || cc.Within || cc.Status() == StatusGreen || cc.Checks[0].Within || !cc.Checks[1].Within ||
+		!strings.Contains(cc.Sentence(), "OUTSIDE the ±15% band") {
+		t.Fatalf("a 1.5-core point off the law: %+v, %s", cc, cc.Sentence())
+	}
+
+	cc = CrossCheckCores([]ScalePoint{pts[3], pts[4]}, 1)
+	if cc == nil || cc.Reason == "" || cc.Within || cc.Status() != StatusRed || len(cc.Checks) != 0 {
+		t.Fatalf("one allotment up to one core: %+v", cc)
+	}
+	if CrossCheckCores(pts[:4], 1) != nil {
+		t.Error("no allotment above one core, but a cross-check")
+	}
+}
