@@ -29,6 +29,11 @@ type SearchStep struct {
 	// the CPU counts as the resource that ran out even when its mean use
 	// is lower (bursts wait for the next period).
 	CPUThrottled float64 `json:"cpu_throttled_periods,omitempty"`
+	// RunQueueWait is how many cores' worth of time the server's threads
+	// spent runnable but waiting for a CPU over the run (from the
+	// kernel's schedstat; 0: not measured): on a shared machine, the
+	// other load's share of what the server wanted.
+	RunQueueWait float64 `json:"run_queue_wait_cores,omitempty"`
 	// Stop ends the search: the run cannot be judged for capacity (the
 	// server violated the protocol, the target could not be reached, the
 	// run was interrupted); it says why.

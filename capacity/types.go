@@ -386,6 +386,9 @@ type SaturationRun struct {
 	// (0: not measured); below MinAllotmentUse of Cores the allotment did
 	// not bind and the run is left out (OutcomeNotCPUBound).
 	UsedCores float64 `json:"used_cores,omitempty"`
+	// RunQueueWait is the server's run-queue wait (cores) at that rate
+	// (SearchStep.RunQueueWait).
+	RunQueueWait float64 `json:"run_queue_wait_cores,omitempty"`
 	// CPUPerOpUs is the server's CPU per operation (µs) at the highest
 	// rate that held, a CPU-time figure the machine's other load does not
 	// bend; CPUBound = (Cores − IdleCores) ÷ CPUPerOp is the throughput

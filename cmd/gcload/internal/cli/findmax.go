@@ -324,10 +324,13 @@ func (r *stepRunner) step(ctx context.Context, i int, rate float64) (capacity.Se
 		defer srv.close()
 	}
 	var th0 cgroup.Throttling
+	var wait0 time.Duration
+	t0 := time.Now()
 	if srv != nil {
 		o.Target, cores = srv.target(), r.cpus
 		o.Measure.ServerPID, o.Measure.ServerCores = srv.cmd.Process.Pid, int(math.Ceil(r.cpus))
 		th0, _ = srv.group.Throttled()
+		wait0, _ = runQueueWait(srv.cmd.Process.Pid)
 	}
 	fmt.Fprintf(r.env.Stderr, "gcload: breakpoint search, step %d: %s %s/s\n", i, fmtRate(rate), r.op.name)
 	spec := scaledSpec(r.spec, r.op, rate/r.base)
@@ -352,6 +355,9 @@ func (r *stepRunner) step(ctx context.Context, i int, rate float64) (capacity.Se
 		// includes up to a period's wait) even below 100% use.
 		if th, err := srv.group.Throttled(); err == nil && th.Periods > th0.Periods {
 			st.CPUThrottled = float64(th.Throttled-th0.Throttled) / float64(th.Periods-th0.Periods)
+		}
+		if w, err := runQueueWait(srv.cmd.Process.Pid); err == nil && w > wait0 {
+			st.RunQueueWait = (w - wait0).Seconds() / time.Since(t0).Seconds()
 		}
 	}
 	fmt.Fprintf(r.table, "%-4d %10s %10s %9.1f %9s  %s\n", i, fmtRate(rate), fmtRate(st.Point.Achieved), st.Point.LatencyUs/1000, fmtUtil(st.Utilization["cpu"]), st.Verdict)
@@ -539,4 +545,31 @@ func (s *limitedServer) close() {
 	s.stop()
 	_ = s.group.Close()
 	_ = os.RemoveAll(s.tmp)
+}
+
+// runQueueWait is the time the threads of process pid have spent
+// runnable but waiting for a CPU: the sum of the second field of
+// /proc/PID/task/*/schedstat (nanoseconds; Linux with schedstats).
+func runQueueWait(pid int) (time.Duration, error) {
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil || len(files) == 0 {
+		return 0, fmt.Errorf("schedstat of process %d: none (%v)", pid, err)
+	}
+	var sum time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue // the thread ended
+		}
+		fields := strings.Fields(string(b))
+		if len(fields) < 2 {
+			continue
+		}
+		ns, err := strconv.ParseInt(fields[1], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", f, err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
 }

@@ -258,7 +258,7 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 		}
 		run := capacity.SaturationRun{Cores: cores, IdleCores: idle, Outcome: b.Outcome, MaxHeldRate: b.MaxHeldRate, FirstFailedRate: b.FirstFailedRate,
 			KneeRate: b.KneeRate, Resource: b.Resource, Steps: len(b.Steps), Sentence: b.Sentence, Dir: dir}
-		run.UsedCores = usedAtFirstFailure(b, cores)
+		run.UsedCores, run.RunQueueWait = usedAtFirstFailure(b, cores)
 		if d := cpuPerOp(b, cores, idle); d > 0 {
 			run.CPUPerOpUs, run.CPUBound = d*1e6, (cores-idle)/d
 		}
@@ -275,7 +275,11 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 			// allotment, so the point does not belong in a law of
 			// throughput against allotment.
 			run.Outcome = capacity.OutcomeNotCPUBound
-			msg := fmt.Sprintf("%s cores: left out: the server used only %s cores of its %s at the first rate that failed (the machine's other load took the rest, or another resource ran out): not a CPU-bound maximum", trimFloat(cores), trimFloat(round3(run.UsedCores)), trimFloat(cores))
+			why := fmt.Sprintf("its threads waited for a CPU %s cores' worth of the time (run queue): the machine's other load took the rest", trimFloat(round3(run.RunQueueWait)))
+			if run.RunQueueWait < 0.1 {
+				why = fmt.Sprintf("its threads hardly waited for a CPU (%s cores' worth): something other than CPU stopped it", trimFloat(round3(run.RunQueueWait)))
+			}
+			msg := fmt.Sprintf("%s cores: left out: the server used only %s cores of its %s at the first rate that failed, and %s: not a CPU-bound maximum", trimFloat(cores), trimFloat(round3(run.UsedCores)), trimFloat(cores), why)
 			notes = append(notes, msg)
 			fmt.Fprintf(w, "%s\n", msg)
 		default:
@@ -320,14 +324,15 @@ func cpuPerOp(b capacity.Breakpoint, cores, idle float64) float64 {
 }
 
 // usedAtFirstFailure is the server's CPU use (cores) at the lowest rate
-// that failed, from its utilisation of the allotment (0: not measured).
-func usedAtFirstFailure(b capacity.Breakpoint, cores float64) float64 {
+// that failed, from its utilisation of the allotment, and its run-queue
+// wait there (0: not measured).
+func usedAtFirstFailure(b capacity.Breakpoint, cores float64) (used, wait float64) {
 	for _, st := range b.Steps {
 		if st.Point.Offered == b.FirstFailedRate && !st.Point.GeneratorInvalid {
-			return st.Utilization["cpu"] * cores
+			return st.Utilization["cpu"] * cores, st.RunQueueWait
 		}
 	}
-	return 0
+	return 0, 0
 }
 
 // nextLimit is the allotment after cur in limits (cur when last).
