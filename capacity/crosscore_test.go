@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -46,5 +47,28 @@ func TestCrossCheckCores(t *testing.T) {
 	}
 	if CrossCheckCores(pts[:4], 1) != nil {
 		t.Error("no allotment above one core, but a cross-check")
+	}
+}
+
+// TestScalabilityFitJSON: a fit whose N* is unbounded (κ = 0, or nothing
+// fitted) is written with peak_cores null and read back as +Inf; a bounded
+// one round-trips.
+func TestScalabilityFitJSON(t *testing.T) {
+	for _, peak := range []float64{math.Inf(1), 3.5} {
+		f := ScalabilityFit{Sigma: 0.1, PeakCores: peak, PeakCoresCI: Interval{1, math.Inf(1)}, Lambda: map[string]float64{"g": 10}}
+		b, err := json.Marshal(Saturation{Fit: &f})
+		if err != nil {
+			t.Fatalf("N* %g: %v", peak, err)
+		}
+		if math.IsInf(peak, 1) != strings.Contains(string(b), `"peak_cores":null`) {
+			t.Errorf("N* %g: %s", peak, b)
+		}
+		var back Saturation
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		if back.Fit.PeakCores != peak || back.Fit.Sigma != 0.1 || back.Fit.Lambda["g"] != 10 || !math.IsInf(back.Fit.PeakCoresCI.High, 1) {
+			t.Errorf("N* %g read back as %+v", peak, back.Fit)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package capacity
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -28,6 +29,27 @@ type Interval struct {
 // MarshalJSON writes {"low":..,"high":..}, null for non-finite bounds.
 func (i Interval) MarshalJSON() ([]byte, error) {
 	return []byte(`{"low":` + jsonNum(i.Low) + `,"high":` + jsonNum(i.High) + `}`), nil
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote: a null low bound is −Inf, a
+// null high bound +Inf (an interval the data do not close stays open when
+// calibration.json is read back).
+func (i *Interval) UnmarshalJSON(b []byte) error {
+	var v struct {
+		Low  *float64 `json:"low"`
+		High *float64 `json:"high"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*i = Interval{math.Inf(-1), math.Inf(1)}
+	if v.Low != nil {
+		i.Low = *v.Low
+	}
+	if v.High != nil {
+		i.High = *v.High
+	}
+	return nil
 }
 
 // Contains reports whether x is inside the interval.
@@ -514,4 +536,32 @@ func profileHigh(est, limit float64, prof func(float64) float64) float64 {
 		return math.Inf(1)
 	}
 	return math.Exp(v)
+}
+
+// MarshalJSON writes the fit with peak_cores null when N* is unbounded
+// (κ = 0, or nothing fitted), which encoding/json cannot write as +Inf.
+func (f ScalabilityFit) MarshalJSON() ([]byte, error) {
+	type plain ScalabilityFit
+	return json.Marshal(struct {
+		plain
+		PeakCores JSONFloat `json:"peak_cores"`
+	}{plain(f), JSONFloat(f.PeakCores)})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote: a null peak_cores is +Inf.
+func (f *ScalabilityFit) UnmarshalJSON(b []byte) error {
+	type plain ScalabilityFit
+	var v struct {
+		plain
+		PeakCores *float64 `json:"peak_cores"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = ScalabilityFit(v.plain)
+	f.PeakCores = math.Inf(1)
+	if v.PeakCores != nil {
+		f.PeakCores = *v.PeakCores
+	}
+	return nil
 }

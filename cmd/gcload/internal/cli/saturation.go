@@ -267,10 +267,9 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 			fmt.Fprintf(w, "server CPU per operation at %s/s (held): %s µs, so %s cores net of idle would give %s/s if all used\n",
 				fmtRate(b.MaxHeldRate), trimFloat(round3(run.CPUPerOpUs)), trimFloat(round3(cores-idle)), trimFloat(round3(run.CPUBound)))
 		}
+		failed := b.Outcome == capacity.OutcomeFound || b.Outcome == capacity.OutcomeLowestFailed
 		switch {
-		case b.Outcome != capacity.OutcomeFound || cores-idle <= 0:
-			notes = append(notes, fmt.Sprintf("%s cores: %s", trimFloat(cores), b.Sentence))
-		case run.UsedCores > 0 && run.UsedCores < capacity.MinAllotmentUse*cores:
+		case failed && run.UsedCores > 0 && run.UsedCores < capacity.MinAllotmentUse*cores:
 			// The quota did not bind: what stopped the server was not its
 			// allotment, so the point does not belong in a law of
 			// throughput against allotment.
@@ -282,6 +281,8 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 			msg := fmt.Sprintf("%s cores: left out: the server used only %s cores of its %s at the first rate that failed, and %s: not a CPU-bound maximum", trimFloat(cores), trimFloat(round3(run.UsedCores)), trimFloat(cores), why)
 			notes = append(notes, msg)
 			fmt.Fprintf(w, "%s\n", msg)
+		case b.Outcome != capacity.OutcomeFound || cores-idle <= 0:
+			notes = append(notes, fmt.Sprintf("%s cores: %s", trimFloat(cores), b.Sentence))
 		default:
 			// The knee lies between the highest rate that held and the
 			// lowest that did not: their geometric mean, so that where
