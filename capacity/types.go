@@ -351,6 +351,15 @@ type Saturation struct {
 	// core from the law fitted to the allotments up to one core, against
 	// what was measured (absent when there was none to check).
 	CrossCheck *CoreCrossCheck `json:"cross_check,omitempty"`
+	// CPUFit is the USL fitted instead to each allotment's CPU-time
+	// throughput (SaturationRun.CPUBound: the allotment net of idle over
+	// the server's CPU per operation at the highest rate that held), with
+	// its own cross-check. It is bent neither by the machine's other load
+	// nor by where a latency threshold sits, but it assumes the server
+	// could use its whole allotment (a lock that serialises it does not
+	// show): a second view beside Fit, which the model does not use.
+	CPUFit        *ScalabilityFit `json:"cpu_fit,omitempty"`
+	CPUCrossCheck *CoreCrossCheck `json:"cpu_cross_check,omitempty"`
 	// Note says what could not be done (no cgroup controller, searches
 	// that found no maximum), or is empty.
 	Note string `json:"note,omitempty"`

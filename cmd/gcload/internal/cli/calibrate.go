@@ -372,6 +372,10 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 		if sat.Fit != nil {
 			fmt.Fprintf(env.Stdout, "%s\n", sat.CrossCheck.Sentence())
 		}
+		if sat.CPUFit != nil {
+			fmt.Fprintf(env.Stdout, "from CPU time per operation instead (not used by the model): %s\n", uslSentence(sat.CPUFit))
+			fmt.Fprintf(env.Stdout, "from CPU time per operation: %s\n", sat.CPUCrossCheck.Sentence())
+		}
 		if _, err := capacity.USLFromSaturation(*sat); err != nil {
 			fmt.Fprintf(env.Stdout, "the capacity model does not use it: %v\n", err)
 		}

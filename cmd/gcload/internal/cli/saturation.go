@@ -238,7 +238,7 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 			return nil, err
 		}
 	}
-	var pts []capacity.ScalePoint
+	var pts, cpuPts []capacity.ScalePoint
 	var notes []string
 	factor := float64(capacity.DefaultSearchFactor)
 	for _, cores := range limits {
@@ -259,8 +259,9 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 		run := capacity.SaturationRun{Cores: cores, IdleCores: idle, Outcome: b.Outcome, MaxHeldRate: b.MaxHeldRate, FirstFailedRate: b.FirstFailedRate,
 			KneeRate: b.KneeRate, Resource: b.Resource, Steps: len(b.Steps), Sentence: b.Sentence, Dir: dir}
 		run.UsedCores, run.RunQueueWait = usedAtFirstFailure(b, cores)
-		if d := cpuPerOp(b, cores, idle); d > 0 {
+		if d := cpuPerOp(b, cores, idle); d > 0 && cores > idle {
 			run.CPUPerOpUs, run.CPUBound = d*1e6, (cores-idle)/d
+			cpuPts = append(cpuPts, capacity.ScalePoint{Cores: cores - idle, Throughput: run.CPUBound, Group: group})
 		}
 		fmt.Fprintf(w, "%s\n", b.Sentence)
 		if run.CPUPerOpUs > 0 {
@@ -309,6 +310,14 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 		}
 		sat.Fit = &f
 		sat.CrossCheck = capacity.CrossCheckCores(pts, 1)
+	}
+	if len(cpuPts) > 0 {
+		f, err := capacity.FitScalability(cpuPts)
+		if err != nil {
+			return nil, err
+		}
+		sat.CPUFit = &f
+		sat.CPUCrossCheck = capacity.CrossCheckCores(cpuPts, 1)
 	}
 	return sat, nil
 }
