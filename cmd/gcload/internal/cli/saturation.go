@@ -228,8 +228,11 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 		if err != nil {
 			return nil, fromLibrary(err)
 		}
-		if v, _, reasons := reports.Decide(&res.Summary); v != reports.VerdictPass {
-			return nil, fmt.Errorf("filling the search workload's rooms: %s (%s)", v, strings.Join(reasons, "; "))
+		// The fill only has to store the posts: a generator that started
+		// them late (a busy machine) does not matter, a post not stored
+		// does.
+		if v, _, reasons := reports.Decide(&res.Summary); v != reports.VerdictPass && (v != reports.VerdictInvalid || res.Summary.Delivery.Posts < int64(so.History*searchRooms)) {
+			return nil, fmt.Errorf("filling the search workload's rooms: %s, %d of %d posts stored (%s)", v, res.Summary.Delivery.Posts, so.History*searchRooms, strings.Join(reasons, "; "))
 		}
 		if err := shared.group.SetCPULimitPeriod(limits[0], limitPeriod(limits[0])); err != nil {
 			return nil, err
@@ -275,9 +278,15 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 			// allotment, so the point does not belong in a law of
 			// throughput against allotment.
 			run.Outcome = capacity.OutcomeNotCPUBound
-			why := fmt.Sprintf("its threads waited for a CPU %s cores' worth of the time (run queue): the machine's other load took the rest", trimFloat(round3(run.RunQueueWait)))
-			if run.RunQueueWait < 0.1 {
+			th := throttledAtFirstFailure(b)
+			var why string
+			switch {
+			case run.RunQueueWait < 0.1:
 				why = fmt.Sprintf("its threads hardly waited for a CPU (%s cores' worth): something other than CPU stopped it", trimFloat(round3(run.RunQueueWait)))
+			case th < 0.3:
+				why = fmt.Sprintf("its threads waited in the run queue %s cores' worth of the time while the quota throttled it in only %.0f%% of periods: the machine's other load took the rest", trimFloat(round3(run.RunQueueWait)), 100*th)
+			default:
+				why = fmt.Sprintf("its threads waited in the run queue %s cores' worth of the time and the quota throttled it in %.0f%% of periods: its use came in bursts the quota cut, or the machine's other load took the rest", trimFloat(round3(run.RunQueueWait)), 100*th)
 			}
 			msg := fmt.Sprintf("%s cores: left out: the server used only %s cores of its %s at the first rate that failed, and %s: not a CPU-bound maximum", trimFloat(cores), trimFloat(round3(run.UsedCores)), trimFloat(cores), why)
 			notes = append(notes, msg)
@@ -328,6 +337,17 @@ func cpuPerOp(b capacity.Breakpoint, cores, idle float64) float64 {
 	for _, st := range b.Steps {
 		if st.Point.Offered == b.MaxHeldRate && st.Point.Achieved > 0 && st.Utilization["cpu"]*cores > idle {
 			return (st.Utilization["cpu"]*cores - idle) / st.Point.Achieved
+		}
+	}
+	return 0
+}
+
+// throttledAtFirstFailure is the share of CFS periods the quota throttled
+// the server in at the lowest rate that failed.
+func throttledAtFirstFailure(b capacity.Breakpoint) float64 {
+	for _, st := range b.Steps {
+		if st.Point.Offered == b.FirstFailedRate && !st.Point.GeneratorInvalid {
+			return st.CPUThrottled
 		}
 	}
 	return 0
