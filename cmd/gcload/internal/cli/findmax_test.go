@@ -177,16 +177,21 @@ func TestFindMaxSection(t *testing.T) {
 	out := filepath.Join(dir, "out")
 	r := gcload(t, nil, "run", file, "--progress", "none", "--out", out)
 	t.Logf("%s", r.stdout)
-	if r.code != reports.ExitPass {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
 	b, err := os.ReadFile(filepath.Join(out, FileSearch))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("exit %d, %v\n%s", r.code, err, r.stderr)
 	}
 	var sf searchFile
 	if err := json.Unmarshal(b, &sf); err != nil {
 		t.Fatal(err)
+	}
+	if r.code == reports.ExitInvalidRun && sf.Outcome == capacity.OutcomeGeneratorLimited && sf.Raise == "search" {
+		// a machine too busy for the generator's own schedule: said so,
+		// and the server not blamed
+		t.Skipf("the load generator could not drive the search on this busy machine: %s", sf.Sentence)
+	}
+	if r.code != reports.ExitPass {
+		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
 	if sf.Raise != "search" || sf.BaseRate != 5 || sf.Search.Start != 20 || sf.Search.MaxRate != 5000 || sf.Search.MaxSteps != 8 || sf.ServerCPUs != 0.02 ||
 		sf.Outcome != capacity.OutcomeFound || !(sf.FirstFailedRate > sf.MaxHeldRate) || len(sf.Steps) > 8 {
