@@ -72,3 +72,28 @@ func TestScalabilityFitJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestJudgeNeverGreenWhenMissed: a latency model that misses its 20%
+// target at one room size only, and by little (21%, every other size
+// exact), is amber, never green; at 20% it is green; one run far off at a
+// size is red even when the other sizes are exact.
+func TestJudgeNeverGreenWhenMissed(t *testing.T) {
+	for _, tc := range []struct {
+		sizes, errs []float64
+		want        Status
+	}{
+		{[]float64{10, 30, 150, 1000}, []float64{0, 0, 0, 0.21}, StatusAmber},
+		{[]float64{10, 30, 150, 1000}, []float64{0.2, -0.2, 0.1, 0}, StatusGreen},
+		{[]float64{10, 10, 30}, []float64{0.1, -0.35, 0}, StatusAmber}, // rooms of 10: mean 22.5%
+		{[]float64{10, 30}, []float64{0, 0.9}, StatusRed},
+		{[]float64{10, 30}, []float64{0, math.NaN()}, StatusRed},
+	} {
+		c := judge(MetricLatency, LatencyTarget, tc.sizes, tc.errs, "none")
+		if c.Status != tc.want {
+			t.Errorf("errors %v at sizes %v: %s, want %s (%s)", tc.errs, tc.sizes, c.Status, tc.want, c.Sentence)
+		}
+		if c.Status != StatusGreen && strings.Contains(c.Sentence, "within its") {
+			t.Errorf("a missed target says it is within: %s", c.Sentence)
+		}
+	}
+}
