@@ -2,15 +2,19 @@ package cli
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gcload/gcload/capacity"
 	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/gcload/gcload/sipclient/swarm"
 )
 
 // findMaxScenario: 20 users in two rooms of 10, 2 s of posting per step.
@@ -243,5 +247,55 @@ func TestFindMaxMerge(t *testing.T) {
 	}
 	if err := checkFindMax(&RunOptions{FindMax: FindMaxOptions{Enabled: true, Raise: "joins"}}, plain); err == nil {
 		t.Error("--raise joins accepted")
+	}
+}
+
+// TestJudgeOpStep: a step that raised message searches is judged on them:
+// achieved is the offered rate times the share of planned searches that
+// completed, the latency their p99, and the server's CPU is taken over
+// the searches' planned window only (not the idle sign-in and drain).
+func TestJudgeOpStep(t *testing.T) {
+	doc := strings.Replace(sectionScenario, "search: {rate: 5/s, arrival: constant}", "message_search: {rate: 10/s, arrival: constant, by: keyword}", 1)
+	doc = strings.Replace(doc, "raise: search", "raise: message_search", 1)
+	spec, _, err := scenarios.Parse("s.yaml", []byte(doc), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := swarm.NewPlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	planned := plan.Counts(swarm.Shard{Index: 1, Of: 1})[swarm.KindMsgSearch]
+	if planned != 20 {
+		t.Fatalf("%d searches planned, want 2 s at 10/s", planned)
+	}
+	t0 := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	// the settle phase ends at about 1.1 s: the server busy at 0.5 core
+	// from then to 3.2 s, idle before and after
+	var samples []string
+	for i := 0; i <= 20; i++ {
+		at, cpu := float64(i)*0.25, 0.0
+		switch {
+		case at > 3.25:
+			cpu = 0.5 * (3.25 - 1.0)
+		case at > 1.0:
+			cpu = 0.5 * (at - 1.0)
+		}
+		samples = append(samples, fmt.Sprintf(`{"at": %q, "server_cpu_s": %g}`, t0.Add(time.Duration(at*float64(time.Second))).Format(time.RFC3339Nano), cpu))
+	}
+	m := []byte(`{"server": "process", "cores": 2, "samples": [` + strings.Join(samples, ",") + `]}`)
+	s := &reports.Summary{Start: t0, Generator: reports.Generator{Valid: true}, Users: reports.Users{SignedIn: 10},
+		Ops: map[reports.Op]reports.OpSummary{reports.OpMessageSearch: {Count: 15, P99: 42000}}}
+	st := judgeOpStep(s, m, plan, raisedOps[scenarios.RaiseMessageSearch], 10, 1)
+	if st.Point.Achieved != 10*15.0/20 || st.Point.LatencyUs != 42000 || st.Verdict != reports.VerdictPass {
+		t.Errorf("point %+v, verdict %s", st.Point, st.Verdict)
+	}
+	if u := st.Utilization["cpu"]; math.Abs(u-0.5) > 0.06 {
+		t.Errorf("server CPU over the searches' window %.3f of its core, want 0.5", u)
+	}
+	// a scaled spec raises the searches only
+	sc := scaledSpec(spec, raisedOps[scenarios.RaiseMessageSearch], 3)
+	if opRate(sc, raisedOps[scenarios.RaiseMessageSearch]) != 30 || opRate(spec, raisedOps[scenarios.RaiseMessageSearch]) != 10 || postRate(sc) != 0 {
+		t.Errorf("scaled: %v, original %v", opRate(sc, raisedOps[scenarios.RaiseMessageSearch]), opRate(spec, raisedOps[scenarios.RaiseMessageSearch]))
 	}
 }
