@@ -97,3 +97,43 @@ func TestJudgeNeverGreenWhenMissed(t *testing.T) {
 		}
 	}
 }
+
+// TestPageCoreCheck: the page shows the CPU-limited sweep's cross-check
+// across core counts in a status box of its own, in its status's colour,
+// and the text report says it too; a calibration without the sweep has
+// neither.
+func TestPageCoreCheck(t *testing.T) {
+	cal, err := LoadCalibration("testdata/calibration-full.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, page := renderPage(t, cal)
+	if parsePage(t, page).byID("core-check") != nil {
+		t.Error("a core check without a CPU-limited sweep")
+	}
+	law := func(n float64) float64 { return USL(n, 300, 0.05, 0.02) }
+	var pts []ScalePoint
+	var runs []SaturationRun
+	for _, c := range []float64{0.25, 0.5, 0.75, 1, 1.5} {
+		x := law(c)
+		if c == 1.5 {
+			x *= 0.8 // the law 25% above the 1.5-core knee: amber
+		}
+		pts = append(pts, ScalePoint{Cores: c, Throughput: x, Group: "search-h1000"})
+		runs = append(runs, SaturationRun{Cores: c, Outcome: OutcomeFound, Throughput: x})
+	}
+	f, err := FitScalability(pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal.Saturation = &Saturation{Workload: "search", History: 1000, RoomSize: 2, Runs: runs, Fit: &f, CrossCheck: CrossCheckCores(pts, 1)}
+	p, page := renderPage(t, cal)
+	box := parsePage(t, page).byID("core-check")
+	if box == nil || box.attrs["class"] != "status amber" || !strings.Contains(string(page), "OUTSIDE the ±15% band") ||
+		!strings.Contains(string(page), "message searches over rooms of 1000 posts") {
+		t.Fatalf("core check box: %+v", box)
+	}
+	if txt := p.Text(); !strings.Contains(txt, "cross-check across core counts: the law fitted up to 1 core") || !strings.Contains(txt, "at 1.5 cores") {
+		t.Errorf("the text report lacks the cross-check:\n%s", txt)
+	}
+}
