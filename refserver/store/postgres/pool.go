@@ -47,6 +47,9 @@ const (
 	EventRoom EventKind = 'r'
 	// EventInvitations: User's invitations changed.
 	EventInvitations EventKind = 'i'
+	// EventCategories: a category was created or changed (read them all
+	// again: a change passes down to every category and room below).
+	EventCategories EventKind = 'c'
 )
 
 // Event is a change one server of a pool tells the others about. Server
@@ -246,7 +249,7 @@ func parseWake(p string) (Wake, bool) {
 }
 
 // parseEvent parses an EventChannel payload: "KIND SERVER ARGS...", where
-// SERVER is "-" for none and ARGS are: ROOM (r), USER (i), ROOM USER N
+// SERVER is "-" for none and ARGS are: ROOM (r), CATEGORY (c, in Room), USER (i), ROOM USER N
 // NONCE (j, p), NONCE (s), nothing (x). The nonce keeps two equal events
 // of one transaction apart (PostgreSQL delivers one of identical
 // notifications).
@@ -266,6 +269,11 @@ func parseEvent(p string) (Event, bool) {
 			return Event{}, false
 		}
 		e.Room = args[0]
+	case EventCategories:
+		if len(args) != 1 || !store.ValidID(args[0]) {
+			return Event{}, false
+		}
+		e.Room = args[0] // the category's id
 	case EventInvitations:
 		if len(args) != 1 || !store.ValidUser(args[0]) {
 			return Event{}, false
