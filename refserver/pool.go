@@ -240,6 +240,8 @@ func (m *member) notified(w postgres.Wake) {
 		// this server's own change: applied already
 	case e.Kind == postgres.EventRoom:
 		err = m.hub.RoomChanged(ctx, e.Room)
+	case e.Kind == postgres.EventCategories:
+		err = m.hub.CategoriesChanged(ctx)
 	case e.Kind == postgres.EventInvitations:
 		err = m.hub.InvitationsChanged(ctx, e.User)
 	case e.Kind == postgres.EventJoin || e.Kind == postgres.EventPart:

@@ -76,6 +76,9 @@ const (
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
 	LetAnyoneManage         Name = "let-anyone-manage"
 	NoInvitation            Name = "no-invitation"
+	IgnoreCategoryMembers   Name = "ignore-category-members"
+	IgnoreCategoryOverride  Name = "ignore-category-override"
+	LetAnyoneCreate         Name = "let-anyone-create"
 	NoChallenge             Name = "no-challenge"
 	BadServerSignature      Name = "bad-server-signature"
 	AcceptUnsigned          Name = "accept-unsigned"
@@ -141,6 +144,9 @@ var catalog = []Fault{
 	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
+	{IgnoreCategoryMembers, []string{ruleid.CategoryMembership}, nil, "a user allowed in a room only through its category (or a parent category) is treated as a non-member: refused 403"},
+	{IgnoreCategoryOverride, []string{ruleid.CategoryMembership}, nil, "a category that overrides its parent's rights still inherits them: a user allowed only at the parent may join rooms below it"},
+	{LetAnyoneCreate, []string{ruleid.CategoryCreator}, nil, "cmd:chancreate from a user who is not a creator of the category is done like a creator's"},
 	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
 	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
 	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},
