@@ -165,7 +165,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.BoolVar(&o.UDP, "udp", true, "also listen on UDP")
 	f.StringVar(&o.Domain, "domain", refserver.DefaultDomain, "SIP domain of users, rooms and services")
 	f.StringVar(&o.DB, "db", "gcload.db", "SQLite database file (created if missing), or a postgres:// URL of a PostgreSQL database (schema created or migrated at start)")
-	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML) to provision at start")
+	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML: categories and rooms, docs/protocol.md) to provision at start")
 	f.IntVar(&o.Channels, "channels", 1, "number of channel services")
 	f.StringVar(&o.Admin, "admin", "", "admin API listen address HOST:PORT, or :PORT on loopback (none if empty)")
 	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token, at least 16 characters (default: $"+adminclient.TokenEnv+", else a random one)")
