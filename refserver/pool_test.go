@@ -686,3 +686,53 @@ func TestPoolServerKilled(t *testing.T) {
 	}
 	t.Logf("%d posts acknowledged, %d stored", nacked, len(stored))
 }
+
+// TestPoolCategories: a category changed on one server of a pool applies
+// on the others: a user it now allows joins a room below it there, and
+// is put out of it there when it allows them no more.
+func TestPoolCategories(t *testing.T) {
+	users := refservertest.Users("example.com", 2)
+	r := refservertest.Room("room1", users[0])
+	r.Category = "cat"
+	_, srvs := startPool(t, 2, fastPool, r)
+	ctx := ctxT(t)
+	c, err := sipclient.New(sipclient.Config{User: users[1], Server: srvs[0].TCPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if err := c.SignIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.OpenChannel(ctx, srvs[0].ChannelURIs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	var rerr *sipclient.ReplyError
+	if _, err := c.Join(ctx, room1); !errors.As(err, &rerr) || rerr.Code != 403 {
+		t.Fatalf("user1 joins room1 before any category allows them: %v, want 403", err)
+	}
+	if _, err := srvs[1].Hub().PutCategory(ctx, store.Category{ID: "cat", Name: "Cat", Members: []string{users[1]}}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, func() string { return "server 0 does not let user1 in after server 1 made the category allow them" }, func() bool {
+		_, err := c.Join(ctx, room1)
+		return err == nil
+	})
+	if _, err := srvs[1].Hub().PutCategory(ctx, store.Category{ID: "cat", Name: "Cat"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-c.Events():
+			if e.Kind == sipclient.Parted && e.User == users[1] {
+				if cats := srvs[0].Hub().Categories(); len(cats) != 1 || len(cats[0].Members) != 0 {
+					t.Fatalf("server 0's categories: %+v", cats)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("user1 was not put out of room1 on server 0 when the category on server 1 no longer allowed them")
+		}
+	}
+}
