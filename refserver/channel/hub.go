@@ -161,6 +161,8 @@ type counters struct {
 	// could not be written; archiveSeq numbers posts for the
 	// drop-archive-records fault
 	archiveFailed, archiveSeq atomic.Uint64
+	// fileArchiveSeq numbers file posts for the drop-file-records fault
+	fileArchiveSeq atomic.Uint64
 	// in a pool: other servers' posts received in notifications, and read
 	// from the table
 	poolCarried, poolRead atomic.Uint64

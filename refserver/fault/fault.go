@@ -74,6 +74,9 @@ const (
 	DropArchiveRecords Name = "drop-archive-records"
 	// DuplicateArchiveRecords: caught by compliance_extra.
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
+	// DropFileRecords: caught by compliance_missing when the run has
+	// file posts or downloads.
+	DropFileRecords Name = "drop-file-records"
 	LetAnyoneManage         Name = "let-anyone-manage"
 	NoInvitation            Name = "no-invitation"
 	IgnoreCategoryMembers   Name = "ignore-category-members"
@@ -142,6 +145,7 @@ var catalog = []Fault{
 	{SearchAllRooms, []string{ruleid.SearchAccess}, nil, "cmd:msgsrch searches every room, whether the user may read it or not, disabled ones included"},
 	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...; file posts count) is stored, acknowledged and delivered without its compliance archive records"},
 	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
+	{DropFileRecords, nil, []string{"compliance_missing"}, "one file post in 5 (the 5th, 10th, ...) is stored, acknowledged and delivered with its CHAT record but without its FILEUPLOAD record, and one download in 5 is served without its FILEDOWNLOAD record"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
 	{IgnoreCategoryMembers, []string{ruleid.CategoryMembership}, nil, "a user allowed in a room only through its category (or a parent category) is treated as a non-member: refused 403"},

@@ -311,6 +311,10 @@ type Message struct {
 	// SkipArchive stores the post without its CHAT archive record: only
 	// the drop-archive-records fault sets it.
 	SkipArchive bool
+	// SkipUploadArchive stores a file post with its CHAT record but
+	// without its FILEUPLOAD record: only the drop-file-records fault
+	// sets it.
+	SkipUploadArchive bool
 }
 
 // File is the metadata of an uploaded file (the web service keeps the

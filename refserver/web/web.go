@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/refserver/fault"
@@ -117,6 +118,9 @@ type Service struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	// downloadSeq numbers downloads for the drop-file-records fault
+	downloadSeq atomic.Uint64
 }
 
 // Stats are counters of the web service.
@@ -608,6 +612,9 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, id string) {
 // archiveDownload records a FILEDOWNLOAD of the file by the grant's user
 // and returns once the record is durable.
 func (s *Service) archiveDownload(ctx context.Context, g grant, meta store.File) error {
+	if s.cfg.Faults.Has(fault.DropFileRecords) && s.downloadSeq.Add(1)%5 == 0 {
+		return nil // served without its record
+	}
 	done := make(chan error, 1)
 	ev := []store.Event{{Kind: store.EventFileDownload, RoomID: g.room, User: g.user, TS: s.cfg.Now().UTC(), Detail: meta.Name}}
 	if err := s.cfg.Store.Record(ev, func(err error) { done <- err }); err != nil {

@@ -143,6 +143,7 @@ func (s *Swarm) download(ctx context.Context, u *vuser, op *Op, due, start time.
 	var sum string
 	if err == nil {
 		n, sum, err = sipclient.DownloadFile(ctx, s.files.http, tok, io.Discard)
+		s.noteDownload(u.idx, op.Room, err)
 	}
 	if err == nil && (n != int64(up.Size) || sum != contentSum(s.plan.RunTag, op.Room, op.Index, up.Size)) {
 		err = fmt.Errorf("%w: %s: %d bytes, SHA-256 %s; uploaded %d bytes", ErrFileCorrupt, url, n, sum, up.Size)
@@ -155,6 +156,18 @@ func (s *Swarm) download(ctx context.Context, u *vuser, op *Op, due, start time.
 	s.rec.Record(reports.OpFileDownload, now.Sub(due))
 	s.rec.Record(reports.OpFileDownloadService, now.Sub(start))
 	s.phaseDone(pDownload, op.At)
+}
+
+// noteDownload tells the compliance cross-check how a download went (a
+// refused token request never reaches the web service: nothing to note).
+// A download the web service refused (4xx) was not archived; one served
+// whole was, corrupt or not; one that failed otherwise may have been.
+func (s *Swarm) noteDownload(user, room int32, err error) {
+	var he *sipclient.HTTPError
+	if errors.As(err, &he) && he.Status < 500 {
+		return
+	}
+	s.archive.note(kindDownload, user, []int32{room}, err)
 }
 
 // msgSearch searches stored posts (msgsrch): this run's posts by their

@@ -535,7 +535,7 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			files = append(files, m.File)
 			if !m.SkipArchive {
 				a.add(store.EventChat, m.RoomID, m.Author, m.TS, seq, "")
-				if m.File != "" {
+				if m.File != "" && !m.SkipUploadArchive {
 					// a file post: its upload, in the same transaction
 					a.add(store.EventFileUpload, m.RoomID, m.Author, m.TS, seq, m.Text)
 				}

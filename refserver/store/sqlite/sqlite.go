@@ -475,7 +475,7 @@ func (s *Store) commit(batch []pending) error {
 		if _, err := arch.ExecContext(ctx, string(store.EventChat), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), ""); err != nil {
 			return fmt.Errorf("sqlite: archive post %d of %q: %w", m.Seq, m.RoomID, err)
 		}
-		if m.File == "" {
+		if m.File == "" || m.SkipUploadArchive {
 			continue
 		}
 		// a file post: its upload, in the same transaction
