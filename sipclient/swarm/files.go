@@ -194,6 +194,28 @@ func (s *Swarm) msgSearch(ctx context.Context, u *vuser, op *Op, due, start time
 	s.done(u, reports.OpMessageSearch, reports.OpMessageSearchService, due, start, err, op, pMsgSearch)
 }
 
+// manage is a membership change by a room's manager (cmd:chanupd): it
+// adds the room's guest user of this change and takes out the previous
+// change's. Guests are addresses no user of the plan has, so the planned
+// members, and the deliveries they are owed, stay as they are.
+func (s *Swarm) manage(ctx context.Context, u *vuser, op *Op, due, start time.Time) {
+	if !s.isOnline(u) {
+		return
+	}
+	up := sipclient.RoomUpdate{AddMembers: []string{s.guest(op.Room, op.Index)}}
+	if op.Index > 0 {
+		up.RemoveMembers = []string{s.guest(op.Room, op.Index-1)}
+	}
+	_, err := u.client.UpdateRoom(ctx, s.plan.Rooms[op.Room].URI, up)
+	s.done(u, reports.OpManage, reports.OpManageService, due, start, err, op, pManage)
+}
+
+// guest is the address of the guest user a room's i-th membership change
+// adds.
+func (s *Swarm) guest(room, i int32) string {
+	return "sip:gcload-guest-" + s.plan.Rooms[room].ID + "-" + strconv.Itoa(int(i)) + "@" + s.plan.Domain
+}
+
 // filePostDelivered records the URL of a delivered file post of this run.
 func (s *Swarm) filePostDelivered(c *xccos.Chat) {
 	mk, ok := parseMarker(c.Text, s.plan.RunTag)
