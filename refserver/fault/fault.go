@@ -76,16 +76,16 @@ const (
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
 	// DropFileRecords: caught by compliance_missing when the run has
 	// file posts or downloads.
-	DropFileRecords Name = "drop-file-records"
-	LetAnyoneManage         Name = "let-anyone-manage"
-	NoInvitation            Name = "no-invitation"
-	IgnoreCategoryMembers   Name = "ignore-category-members"
-	IgnoreCategoryOverride  Name = "ignore-category-override"
-	LetAnyoneCreate         Name = "let-anyone-create"
-	NoChallenge             Name = "no-challenge"
-	BadServerSignature      Name = "bad-server-signature"
-	AcceptUnsigned          Name = "accept-unsigned"
-	NoIdentityBinding       Name = "no-identity-binding"
+	DropFileRecords        Name = "drop-file-records"
+	LetAnyoneManage        Name = "let-anyone-manage"
+	NoInvitation           Name = "no-invitation"
+	IgnoreCategoryMembers  Name = "ignore-category-members"
+	IgnoreCategoryOverride Name = "ignore-category-override"
+	LetAnyoneCreate        Name = "let-anyone-create"
+	NoChallenge            Name = "no-challenge"
+	BadServerSignature     Name = "bad-server-signature"
+	AcceptUnsigned         Name = "accept-unsigned"
+	NoIdentityBinding      Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.

@@ -169,9 +169,9 @@ type Category struct {
 	Parent string `json:"parent,omitempty"`
 	// Override: the category does not inherit its parent's members and
 	// creators.
-	Override bool     `json:"override,omitempty"`
-	Members  []string `json:"members"`
-	Creators []string `json:"creators"`
+	Override bool      `json:"override,omitempty"`
+	Members  []string  `json:"members"`
+	Creators []string  `json:"creators"`
 	Created  time.Time `json:"created"`
 }
 

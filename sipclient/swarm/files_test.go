@@ -8,10 +8,10 @@ import (
 
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/adminclient"
-	"github.com/gcload/gcload/target"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
 )
 
 // withFiles has file posts, downloads of them and message searches beside
