@@ -304,14 +304,15 @@ type planner struct {
 	away         map[awayKey]time.Duration
 	next         int // next user to sign in
 	// files[room]: the room's planned file posts, in time order
-	files [][]plannedFile
+	// allFiles are the file posts planned, in time order
+	allFiles []plannedFile
 	// manages counts each room's membership changes planned
 	manages []int32
 }
 
 type plannedFile struct {
-	at    time.Duration
-	index int32
+	at          time.Duration
+	room, index int32
 }
 
 // cand is an operation to place: its arrival time and kind.
@@ -327,7 +328,7 @@ func newPlanner(p *Plan) *planner {
 		p.SignInAt[i] = -1
 	}
 	pl := &planner{p: p, durs: s.PhaseDurations(), shares: p.classShares(), byClass: make([][]int32, len(s.Rooms.Classes)),
-		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, files: make([][]plannedFile, len(p.Rooms)), manages: make([]int32, len(p.Rooms))}
+		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, manages: make([]int32, len(p.Rooms))}
 	for i, r := range p.Rooms {
 		pl.byClass[r.Class] = append(pl.byClass[r.Class], int32(i))
 	}
@@ -466,24 +467,28 @@ func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
 		}
 		idx := p.Rooms[room].Posts
 		p.Rooms[room].Posts++
-		pl.files[room] = append(pl.files[room], plannedFile{c.at, idx})
+		pl.allFiles = append(pl.allFiles, plannedFile{c.at, room, idx})
 		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, File: true, User: user, Room: room, Index: idx, Size: sizeIn(pl.rSize, ph.Uploads.Size, scenarios.MaxFileSize), Phase: uint8(pi)})
 	case KindDownload:
-		u := int32(pl.rPick.IntN(online))
-		rooms := p.UserRoom[u]
-		if len(rooms) == 0 {
+		// a file posted at least DownloadSettle before, in any room, then
+		// a member of its room online: picking the user first would leave
+		// most downloads unplaced when few rooms hold files (a model with
+		// thousands of rooms and a file post now and then)
+		n, _ := slices.BinarySearchFunc(pl.allFiles, c.at-DownloadSettle+1, func(f plannedFile, t time.Duration) int { return cmp.Compare(f.at, t) })
+		if n == 0 {
 			p.Skipped++
 			return
 		}
-		room := rooms[pl.rPick.IntN(len(rooms))]
-		fs := pl.files[room]
-		n, _ := slices.BinarySearchFunc(fs, c.at-DownloadSettle+1, func(f plannedFile, t time.Duration) int { return cmp.Compare(f.at, t) })
-		if n == 0 || isAway(u, room) {
-			p.Skipped++
-			return
+		f := pl.allFiles[pl.rPick.IntN(n)]
+		ms := p.Rooms[f.room].Members
+		for range 8 {
+			u := ms[pl.rPick.IntN(len(ms))]
+			if int(u) < online && !isAway(u, f.room) {
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindDownload, User: u, Room: f.room, Index: f.index, Phase: uint8(pi)})
+				return
+			}
 		}
-		f := fs[pl.rPick.IntN(n)]
-		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindDownload, User: u, Room: room, Index: f.index, Phase: uint8(pi)})
+		p.Skipped++
 	case KindMsgSearch:
 		u := int32(pl.rPick.IntN(online))
 		room := int32(-1)
