@@ -520,6 +520,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			TokenTTL: o.files.TokenTTL, Now: o.files.Now, Logger: o.logger, Faults: o.faults}); err != nil {
 			return fail(err)
 		}
+		if s.member != nil {
+			// before the server joins the pool: the others find its
+			// marker as soon as they see it live
+			if err := s.files.MarkFolder(s.member.id); err != nil {
+				return fail(err)
+			}
+			s.member.files = s.files
+		}
 	}
 	cfg := channel.Config{
 		Files:  s.files,
@@ -947,6 +955,9 @@ func (s *Server) filesStats() *web.Stats {
 		return nil
 	}
 	st := s.files.Stats()
+	if s.member != nil {
+		st.UnsharedServers = s.member.Unshared()
+	}
 	return &st
 }
 

@@ -109,8 +109,10 @@ const maxPayload = 7900
 func (s *Store) SetCarryPosts(on bool) { s.carry.Store(on) }
 
 // postPayload is the notification of one post: "ROOM SEQ SERVER" (or
-// "ROOM SEQ -"), then, when it fits, "\nTS_NS STORY AUTHOR\nTEXT".
-func (s *Store) postPayload(room string, seq uint64, author string, ts int64, story bool, text string) string {
+// "ROOM SEQ -"), then, when it fits, "\nTS_NS STORY AUTHOR\nTEXT". A file
+// post is never carried (the payload has no place for its file): the
+// other servers read it from the table, file and all.
+func (s *Store) postPayload(room string, seq uint64, author string, ts int64, story bool, text string, file bool) string {
 	from := s.serverID
 	if from == "" {
 		from = "-"
@@ -121,7 +123,7 @@ func (s *Store) postPayload(room string, seq uint64, author string, ts int64, st
 		st = "1"
 	}
 	body := "\n" + strconv.FormatInt(ts, 10) + " " + st + " " + author + "\n" + text
-	if len(head)+len(body) >= maxPayload {
+	if file || len(head)+len(body) >= maxPayload {
 		return head
 	}
 	return head + body

@@ -573,7 +573,7 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			// without reading it back
 			payloads := make([]string, 0, n)
 			for i := range roomIDs {
-				payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+				payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i], files[i] != ""))
 			}
 			b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
 		} else {
