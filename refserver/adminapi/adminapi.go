@@ -279,6 +279,9 @@ type FileStats struct {
 	Downloads uint64 `json:"downloads"` // files served whole
 	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
 	Tokens    int    `json:"tokens"`    // outstanding tokens
+	// UnsharedServers (in a pool) are the live servers that do not share
+	// this server's files folder.
+	UnsharedServers []string `json:"unshared_servers,omitempty"`
 }
 
 // AuthStats are the registrar's authentication counters.
