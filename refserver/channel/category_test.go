@@ -92,7 +92,7 @@ func TestCategoryInheritance(t *testing.T) {
 	if _, err := carol.Join(ctx, room("in-mid")); code(err) != 403 {
 		t.Errorf("carol joins in-mid after top dropped her: %v, want 403", err)
 	}
-	// a restart keeps the categories
+	// the hub lists the categories as they now are
 	st2 := e.hub.Categories()
 	if len(st2) != 3 || st2[2].ID != "top" || len(st2[2].Members) != 0 {
 		t.Errorf("categories: %+v", st2)
