@@ -131,7 +131,7 @@ var catalog = []Fault{
 	{NoJoinNotice, []string{ruleid.JoinNotice}, nil, "members online are not sent ntc:join when someone joins"},
 	{NoPartNotice, []string{ruleid.PartNotice}, nil, "members online are not sent ntc:part when someone leaves"},
 	{HistoryReversed, []string{ruleid.HistoryOrder}, nil, "cmd:bccontext returns the messages newest first"},
-	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess, ruleid.SearchAccess}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them, and search them)"},
+	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess, ruleid.SearchAccess, ruleid.CategoryMembership}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them, and search them, and join a room below a category that overrides the one allowing them)"},
 	{DisabledRoomOpen, []string{ruleid.DisabledRoom}, nil, "disabled rooms can be joined"},
 	{AcceptUnknownDialog, []string{ruleid.UnknownDialog}, nil, "in-dialog requests for unknown dialogs are answered 200"},
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
