@@ -119,7 +119,7 @@ func TestPageCoreCheck(t *testing.T) {
 		if c == 1.5 {
 			x *= 0.8 // the law 25% above the 1.5-core knee: amber
 		}
-		pts = append(pts, ScalePoint{Cores: c, Throughput: x, Group: "search-h1000"})
+		pts = append(pts, ScalePoint{Cores: c, Throughput: x, Group: "search_h1000"})
 		runs = append(runs, SaturationRun{Cores: c, Outcome: OutcomeFound, Throughput: x})
 	}
 	f, err := FitScalability(pts)

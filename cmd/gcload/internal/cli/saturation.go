@@ -212,7 +212,7 @@ func calibrateSaturation(ctx context.Context, env *Env, out string, so Saturatio
 		if spec, err = loadScenario(tmp, "scenario.yaml", searchScenario(so.Steady)); err != nil {
 			return nil, err
 		}
-		op, group, start = raisedOps[scenarios.RaiseMessageSearch], fmt.Sprintf("search-h%d", so.History), 20
+		op, group, start = raisedOps[scenarios.RaiseMessageSearch], fmt.Sprintf("search_h%d", so.History), 20
 		// GOMAXPROCS of the largest allotment for every allotment: the
 		// quota is all that changes between them.
 		if shared, err = startLimitedServer(ctx, ctl, limits[len(limits)-1]); err != nil {
