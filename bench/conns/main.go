@@ -40,6 +40,7 @@ func main() {
 	flag.DurationVar(&cfg.Idle, "idle", cfg.Idle, "the idle phase after sign-in, in which memory per idle user is read")
 	flag.DurationVar(&cfg.Steady, "steady", cfg.Steady, "the steady phase at -posts")
 	flag.StringVar(&cfg.Posts, "posts", cfg.Posts, "posts per second in the steady phase")
+	flag.BoolVar(&cfg.Move, "move", false, "users move to the server their channel URI names (the lookup's round-robin) instead of staying on their Front End (lookup.stay)")
 	flag.StringVar(&cfg.Auth, "auth", cfg.Auth, "sign-in: ntlm or none")
 	flag.StringVar(&cfg.Dir, "out", cfg.Dir, "working folder: certificates, accounts, the scenario, logs and results")
 	flag.Parse()

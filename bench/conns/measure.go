@@ -192,13 +192,13 @@ func (r *Result) Print(w io.Writer) {
 	fmt.Fprintf(w, "load average at the idle reading %s, at the end %s (2 cores)\n", r.Load, r.LoadEnd)
 	fmt.Fprintf(w, "users connected in the idle phase (channel sessions on the servers, %s after the start): %s of %s\n",
 		r.IdleAt.Round(1e9), reports.FormatCount(int64(r.Online)), reports.FormatCount(int64(c.Users)))
-	fmt.Fprintf(w, "\n%-12s %8s %8s %8s %10s %12s\n", "process", "fd base", "fd idle", "fd peak", "RSS base", "RSS idle")
+	fmt.Fprintf(w, "\n%-12s %8s %8s %8s %12s %12s %12s\n", "process", "fd base", "fd idle", "fd peak", "RSS base", "RSS idle", "after GC")
 	var rl [2]uint64
 	if lim, err := nofile(); err == nil {
 		rl = lim
 	}
 	for _, p := range r.Procs {
-		fmt.Fprintf(w, "%-12s %8d %8d %8d %8.1f MiB %8.1f MiB\n", p.name, p.fdBase, p.fdIdle, p.fdPeak, float64(p.rssBase)/(1<<20), float64(p.rssIdle)/(1<<20))
+		fmt.Fprintf(w, "%-12s %8d %8d %8d %8.1f MiB %8.1f MiB %8.1f MiB\n", p.name, p.fdBase, p.fdIdle, p.fdPeak, float64(p.rssBase)/(1<<20), float64(p.rssIdleRaw)/(1<<20), float64(p.rssIdle)/(1<<20))
 	}
 	fmt.Fprintf(w, "(open-file limit per process: soft %d, hard %d)\n", rl[0], rl[1])
 	if r.SockIdle.Measured {
@@ -210,7 +210,7 @@ func (r *Result) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nkernel socket buffers: not measured (ss missing: apt-get install iproute2)\n")
 	}
 	s, cl := r.PerUser("server"), r.PerUser("client")
-	fmt.Fprintf(w, "\nmemory per connected idle user (RSS growth from the baseline + kernel socket buffers, / users online):\n")
+	fmt.Fprintf(w, "\nmemory per connected idle user (RSS growth from the baseline, both after a collection, + kernel socket buffers, / users online):\n")
 	fmt.Fprintf(w, "  servers   %7.0f B RSS + %5.0f B kernel = %7.0f B\n", s.RSS, s.Kernel, s.Total())
 	fmt.Fprintf(w, "  clients   %7.0f B RSS + %5.0f B kernel = %7.0f B\n", cl.RSS, cl.Kernel, cl.Total())
 	fmt.Fprintf(w, "  together  %7.0f B (target: at most 16,384 B)\n", s.Total()+cl.Total())

@@ -34,7 +34,11 @@ type Config struct {
 	Idle, Steady    time.Duration
 	Posts           string // "40/s"
 	Auth            string // ntlm or none
-	Dir             string // working folder ("": a temporary one, removed after)
+	// Move: users move to the server their channel URI names (the pool's
+	// lookup spreads them over every server) instead of staying on the
+	// one --server gives them (lookup.stay)
+	Move bool
+	Dir  string // working folder ("": a temporary one, removed after)
 	// Thresholds replace the peak scenario's (nil: keep them).
 	Thresholds []string
 }
@@ -55,9 +59,11 @@ type proc struct {
 	out  *os.File
 	// file descriptors: at the baseline, in the idle phase, the most seen
 	fdBase, fdIdle, fdPeak int
-	// resident memory, bytes: at the baseline and in the idle phase
-	rssBase, rssIdle int64
-	done             chan struct{}
+	// resident memory, bytes: at the baseline, in the idle phase as it
+	// was, and there after a collection (SIGUSR1): rssBase is also
+	// after one
+	rssBase, rssIdleRaw, rssIdle int64
+	done                         chan struct{}
 }
 
 // Result is what the run measured.
@@ -149,7 +155,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 			"--db", db, "--auth", cfg.Auth, "--accounts", accounts, "--admin", "127.0.0.1:0", "--admin-token", token,
 			// every client is on 127.0.0.1 here, where a real pool's come
 			// from many addresses
-			"--max-conns-per-addr", "-1", "--log-level", "warn",
+			"--max-conns-per-addr", "-1", "--log-level", "warn", "--memprofile", filepath.Join(dir, fmt.Sprintf("server%d.heap", i)),
 		}, regexp.MustCompile(`admin API (\S+?),`))
 		if p != nil {
 			procs = append(procs, p)
@@ -182,7 +188,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	var shards []*proc
 	for i := 1; i <= cfg.Shards; i++ {
 		p, _, err := start(ctx, dir, fmt.Sprintf("shard%d", i), "client", gcl, append([]string{"run", scenario, "--coordinator", "http://" + coordAddr,
-			"--shard", strconv.Itoa(i), "--admin-token", token, "--out", filepath.Join(dir, fmt.Sprintf("shard%d", i)), "--progress", "plain"}, target...), nil)
+			"--shard", strconv.Itoa(i), "--admin-token", token, "--out", filepath.Join(dir, fmt.Sprintf("shard%d", i)), "--progress", "plain",
+			"--memprofile", filepath.Join(dir, fmt.Sprintf("shard%d.heap", i))}, target...), nil)
 		if p != nil {
 			procs = append(procs, p)
 			shards = append(shards, p)
@@ -200,6 +207,7 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	res.SockBase = readSockMem(servers)
+	gcAll(procs, dir, "1")
 	for _, p := range procs {
 		p.fdBase, p.rssBase = fds(p.pid()), rss(p.pid())
 		p.fdPeak = p.fdBase
@@ -253,7 +261,13 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 	}
 	res.SockIdle = readSockMem(servers)
 	for _, p := range procs {
-		p.fdIdle, p.rssIdle = fds(p.pid()), rss(p.pid())
+		p.fdIdle, p.rssIdleRaw = fds(p.pid()), rss(p.pid())
+	}
+	// then each process collects its garbage and returns it (SIGUSR1
+	// with --memprofile), so that RSS is what the users hold
+	gcAll(procs, dir, "2")
+	for _, p := range procs {
+		p.rssIdle = rss(p.pid())
 	}
 	res.Load = loadavg()
 	logf(log, "idle phase read at %s: %d sessions online", res.IdleAt.Round(time.Second), res.Online)
@@ -301,6 +315,7 @@ connections:
   model: per-user
 lookup:
   flow: client
+  stay: %t
 users:
   count: %d
 rooms:
@@ -319,7 +334,7 @@ phases:
 limits:
   concurrency: 20000
 thresholds:
-`, cfg.Users, cfg.RoomSize, cfg.Posts, cfg.Users, cfg.RoomSize, cfg.Users/cfg.RoomSize, cfg.SignInRate, cfg.Idle, cfg.Steady, cfg.Posts)
+`, cfg.Users, cfg.RoomSize, cfg.Posts, !cfg.Move, cfg.Users, cfg.RoomSize, cfg.Users/cfg.RoomSize, cfg.SignInRate, cfg.Idle, cfg.Steady, cfg.Posts)
 	for _, t := range th {
 		fmt.Fprintf(&b, "  - %s\n", t)
 	}
@@ -427,6 +442,29 @@ func done(p *proc) bool {
 		return true
 	default:
 		return false
+	}
+}
+
+// gcAll makes the servers and shards collect their garbage and return it
+// to the system (SIGUSR1 with --memprofile), and waits (up to 30 s) for
+// each one's heap profile NAME.heap.n, written after.
+func gcAll(procs []*proc, dir, n string) {
+	for _, p := range procs {
+		if p.side != "" {
+			_ = p.cmd.Process.Signal(syscall.SIGUSR1)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, p := range procs {
+		if p.side == "" {
+			continue
+		}
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(filepath.Join(dir, p.name+".heap."+n)); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	}
 }
 
