@@ -104,8 +104,8 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		}
 		defer os.RemoveAll(dir)
 	} else {
-		if err := os.RemoveAll(dir); err != nil {
-			return nil, err
+		if ents, err := os.ReadDir(dir); err == nil && len(ents) > 0 {
+			return nil, fmt.Errorf("%w: -out %s is not empty", errBench, dir)
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
