@@ -27,6 +27,8 @@ const (
 	DefaultStartLead         = 3 * time.Second
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
+	// DefaultLostGrace: three default heartbeat intervals
+	DefaultLostGrace = 3 * DefaultHeartbeatInterval
 )
 
 // State is where a shard is in the run.

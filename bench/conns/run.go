@@ -178,7 +178,10 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		return nil, err
 	}
 	coord, _, err := start(ctx, dir, "coordinator", "", gcl, append([]string{"coordinate", scenario, "--shards", strconv.Itoa(cfg.Shards),
-		"--listen", coordAddr, "--out", res.Results}, target...), nil)
+		"--listen", coordAddr, "--out", res.Results,
+		// a machine this run saturates delays the shards' heartbeats by
+		// seconds: only a long silence is a dead shard
+		"--heartbeat-timeout", "60s", "--lost-grace", "30s"}, target...), nil)
 	if coord != nil {
 		procs = append(procs, coord)
 	}
