@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -32,8 +31,12 @@ func TestPerUserTLSPool(t *testing.T) {
 	if _, err := pgcluster.FindBin(); err != nil {
 		t.Skipf("PostgreSQL is not installed (apt-get install postgresql): %v", err)
 	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("the go command is not on PATH (it builds gcload): %v", err)
+	}
 	gcl := filepath.Join(t.TempDir(), "gcload")
-	build := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", gcl, "../../cmd/gcload")
+	build := exec.Command(goBin, "build", "-o", gcl, "../../cmd/gcload")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
