@@ -181,7 +181,9 @@ func Run(ctx context.Context, cfg Config, log io.Writer) (*Result, error) {
 		"--listen", coordAddr, "--out", res.Results,
 		// a machine this run saturates delays the shards' heartbeats by
 		// seconds: only a long silence is a dead shard
-		"--heartbeat-timeout", "60s", "--lost-grace", "30s"}, target...), nil)
+		"--heartbeat-timeout", "60s", "--lost-grace", "30s",
+		// and a shard behind its deliveries drains long after the plan
+		"--results-timeout", (cfg.signInDuration() + cfg.Idle + cfg.Steady + 15*time.Minute).String()}, target...), nil)
 	if coord != nil {
 		procs = append(procs, coord)
 	}
