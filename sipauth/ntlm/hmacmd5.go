@@ -1,83 +1,115 @@
 package ntlm
 
-import "encoding/binary"
-
-// md5Init is MD5's initial state (RFC 1321 3.3).
-var md5Init = [4]uint32{0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476}
+import (
+	"crypto/md5"
+	"encoding"
+	"encoding/binary"
+	"hash"
+	"sync"
+)
 
 // hmacMD5Key is an HMAC-MD5 key (RFC 2104) reduced to what every message
-// needs: the MD5 states after the key XOR ipad and the key XOR opad
-// blocks, 32 bytes in all. A signature then costs the message's blocks
-// and one outer block, with no key schedule, no hash.Hash and nothing on
-// the heap; the state a message starts from sits next to the signer's
-// other fields (one cache line), which matters when a server signs for
-// thousands of users in turn.
+// needs: the MD5 chaining values after the key XOR ipad block and after
+// the key XOR opad block, 32 bytes in all, held in the signer itself. A
+// signature loads them into a pooled MD5 (crypto/md5, whose block
+// function is assembly) and hashes the message and the outer block: no
+// key schedule, no per-association hash objects, nothing on the heap per
+// message. With thousands of users signed in, a server signs and checks
+// for a different user at every delivery; crypto/hmac's per-key state
+// (two digests, two marshalled states, the HMAC object) is then a handful
+// of cold cache lines per message, where this is one.
 type hmacMD5Key struct {
 	inner, outer [4]uint32
 }
 
 func newHMACMD5Key(key []byte) hmacMD5Key {
-	var k hmacMD5Key
-	var blk [64]byte
-	if len(key) > 64 {
-		s := md5Init
-		sum := md5Finish(&s, key, 0)
+	if len(key) > md5.BlockSize {
+		sum := md5.Sum(key)
 		key = sum[:]
 	}
-	k.inner, k.outer = md5Init, md5Init
+	var blk [md5.BlockSize]byte
 	copy(blk[:], key)
 	for i := range blk {
 		blk[i] ^= 0x36
 	}
-	md5Blocks(&k.inner, blk[:])
+	var k hmacMD5Key
+	k.inner = chainAfter(blk[:])
 	for i := range blk {
 		blk[i] ^= 0x36 ^ 0x5c
 	}
-	md5Blocks(&k.outer, blk[:])
+	k.outer = chainAfter(blk[:])
 	return k
+}
+
+// chainAfter returns MD5's chaining values after one block.
+func chainAfter(block []byte) [4]uint32 {
+	h := md5.New()
+	h.Write(block)
+	st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil || len(st) != md5State {
+		panic("ntlm: crypto/md5's marshalled state changed")
+	}
+	var s [4]uint32
+	for i := range s {
+		s[i] = binary.BigEndian.Uint32(st[len(md5Magic)+4*i:])
+	}
+	return s
+}
+
+// crypto/md5's marshalled state: magic, the four chaining values (big
+// endian), the pending block, the length hashed (big endian).
+const (
+	md5Magic = "md5\x01"
+	md5State = len(md5Magic) + 4*4 + md5.BlockSize + 8
+)
+
+// macScratch is an MD5 and its buffers, pooled: hot in the cache of
+// whichever thread signs.
+type macScratch struct {
+	h     hash.Hash
+	u     encoding.BinaryUnmarshaler
+	state [md5State]byte
+	msg   []byte
+	sum   [md5.Size]byte
+}
+
+var macPool = sync.Pool{New: func() any {
+	h := md5.New()
+	s := &macScratch{h: h, u: h.(encoding.BinaryUnmarshaler), msg: make([]byte, 0, 512)}
+	copy(s.state[:], md5Magic)
+	// one block hashed: the key block
+	binary.BigEndian.PutUint64(s.state[md5State-8:], md5.BlockSize)
+	return s
+}}
+
+// start resets the MD5 to chaining values s after one block.
+func (m *macScratch) start(s *[4]uint32) {
+	for i, v := range s {
+		binary.BigEndian.PutUint32(m.state[len(md5Magic)+4*i:], v)
+	}
+	if err := m.u.UnmarshalBinary(m.state[:]); err != nil {
+		panic("ntlm: crypto/md5 refused its own state: " + err.Error())
+	}
 }
 
 // sum returns HMAC-MD5(key, prefix ‖ msg) (prefix: the 4 bytes of the
 // sequence number).
-func (k *hmacMD5Key) sum(prefix [4]byte, msg []byte) [16]byte {
-	s := k.inner
-	var blk [64]byte
-	copy(blk[:4], prefix[:])
-	n := copy(blk[4:], msg)
-	var inner [16]byte
-	if 4+len(msg) < 64 {
-		inner = md5Finish(&s, blk[:4+n], 64)
-	} else {
-		md5Blocks(&s, blk[:])
-		rest := msg[n:]
-		full := len(rest) &^ 63
-		md5Blocks(&s, rest[:full])
-		inner = md5Finish(&s, rest[full:], uint64(128+full)) // ipad block, first block, full
+func (k *hmacMD5Key) sum(prefix [4]byte, msg []byte) [md5.Size]byte {
+	m := macPool.Get().(*macScratch)
+	m.start(&k.inner)
+	// one Write of a pooled buffer: msg passed through the interface
+	// would escape, and the caller's signed string could not stay on its
+	// stack
+	m.msg = append(append(m.msg[:0], prefix[:]...), msg...)
+	m.h.Write(m.msg)
+	inner := m.h.Sum(m.sum[:0])
+	m.start(&k.outer)
+	m.h.Write(inner)
+	var out [md5.Size]byte
+	copy(out[:], m.h.Sum(m.sum[:0]))
+	if cap(m.msg) > 4096 {
+		m.msg = make([]byte, 0, 512)
 	}
-	s = k.outer
-	return md5Finish(&s, inner[:], 64)
-}
-
-// md5Finish hashes the last bytes of a message (tail, shorter than any
-// number of whole blocks is fine) after done bytes already compressed
-// into s, pads (RFC 1321 3.1, 3.2) and returns the digest.
-func md5Finish(s *[4]uint32, tail []byte, done uint64) [16]byte {
-	full := len(tail) &^ 63
-	md5Blocks(s, tail[:full])
-	total := done + uint64(len(tail))
-	tail = tail[full:]
-	var buf [128]byte
-	n := copy(buf[:], tail)
-	buf[n] = 0x80
-	end := 64
-	if n >= 56 {
-		end = 128
-	}
-	binary.LittleEndian.PutUint64(buf[end-8:end], total*8)
-	md5Blocks(s, buf[:end])
-	var out [16]byte
-	for i, v := range s {
-		binary.LittleEndian.PutUint32(out[4*i:], v)
-	}
+	macPool.Put(m)
 	return out
 }

@@ -95,6 +95,10 @@ func (w *window) accept(n uint32) error {
 	return nil
 }
 
+// signedOnStack is the size of the stack buffer a signed string is built
+// in (a delivery's is about 200 bytes; a longer one goes to the heap).
+const signedOnStack = 384
+
 // sa is what both sides' security associations share: the NTLM session,
 // the names the signed strings carry, and the signing state.
 type sa struct {
@@ -108,7 +112,6 @@ type sa struct {
 	num  uint32       // the last cnum/snum sent
 	rng  rand.ChaCha8 // the per-message rand salt
 	seen window       // the peer's numbers
-	buf  []byte       // the signed string
 	salt [8]byte
 	numb [10]byte
 }
@@ -122,7 +125,6 @@ func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version i
 	a.headStr = a.makeHead()
 	a.established, a.expires = now, now.Add(lifetime)
 	a.rng = *rand.NewChaCha8(s)
-	a.buf = make([]byte, 0, 512)
 	return nil
 }
 
@@ -148,8 +150,11 @@ func (a *sa) appendAuth(dst []byte, f *Fields, head func(dst []byte) []byte, ran
 	}
 	num := strconv.AppendUint(a.numb[:0], uint64(a.num), 10)
 	f.Protocol, f.Realm, f.TargetName = protocolNTLM, a.realm, a.target
-	a.buf = appendSigned(a.buf[:0], a.version, f, salt, num)
-	sig := a.session.Sign(a.buf, SeqNum)
+	// the signed string on the stack: a buffer per association would be
+	// one more cold object per message for a server signing to thousands
+	// of users in turn
+	var stack [signedOnStack]byte
+	sig := a.session.Sign(appendSigned(stack[:0], a.version, f, salt, num), SeqNum)
 
 	dst = head(dst)
 	dst = append(dst, ", "...)
@@ -183,8 +188,8 @@ func (a *sa) verify(f *Fields, sigHex string) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.buf = AppendSigned(a.buf[:0], a.version, f)
-	if err := a.session.Verify(a.buf, sig); err != nil {
+	var stack [signedOnStack]byte
+	if err := a.session.Verify(AppendSigned(stack[:0], a.version, f), sig); err != nil {
 		return err
 	}
 	return a.seen.accept(uint32(n))

@@ -747,10 +747,8 @@ func verifySig(a *sa, f *Fields, sigHex string) error {
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.buf = AppendSigned(a.buf[:0], a.version, f)
-	return a.session.Verify(a.buf, sig)
+	var stack [signedOnStack]byte
+	return a.session.Verify(AppendSigned(stack[:0], a.version, f), sig)
 }
 
 // deliveryFields are a post delivered to a member (the INFO a channel
