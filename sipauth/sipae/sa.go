@@ -207,6 +207,53 @@ type authParams struct {
 	hasVersion, hasRand, hasNum bool
 }
 
+// scanOwn reads a value that begins exactly with the association's own
+// head (NTLM qop="auth", opaque, realm and targetname, as both sides of
+// this package write them: a peer answering with the names it was given)
+// followed by exactly ", rand=\"…\", num=\"…\", sig=\"…\"" and nothing else:
+// the names and the association's are then the same bytes, and need no
+// parsing or comparison. false: any other shape, which scanAuth reads.
+// TestScanOwnAgrees holds it to scanAuth.
+func (a *sa) scanOwn(v, randName, numName, sigName string) (authParams, bool) {
+	var p authParams
+	if len(v) > sipauth.MaxLen || !strings.HasPrefix(v, a.headStr) {
+		return p, false
+	}
+	rest := v[len(a.headStr):]
+	var ok bool
+	if p.rand, rest, ok = quotedParam(rest, randName); !ok {
+		return p, false
+	}
+	if p.num, rest, ok = quotedParam(rest, numName); !ok {
+		return p, false
+	}
+	if p.sig, rest, ok = quotedParam(rest, sigName); !ok || rest != "" {
+		return p, false
+	}
+	p.scheme, p.realm, p.target, p.opaque = protocolNTLM, a.realm, a.target, a.opaque
+	p.hasRand, p.hasNum = true, true
+	return p, true
+}
+
+// quotedParam reads `, name="value"` (a value of one or more characters,
+// none of them a quote, a backslash or a control character) at the start
+// of v.
+func quotedParam(v, name string) (val, rest string, ok bool) {
+	if len(v) < len(name)+6 || v[0] != ',' || v[1] != ' ' || v[2:2+len(name)] != name || v[2+len(name)] != '=' || v[3+len(name)] != '"' {
+		return "", "", false
+	}
+	v = v[4+len(name):]
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			return v[:i], v[i+1:], i > 0
+		case c == '\\' || c < 0x20 || c == 0x7f:
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
 // scanAuth reads the parameters of a value without allocating. randName,
 // numName and sigName are "crand", "cnum", "response" for credentials and
 // "srand", "snum", "rspauth" for authentication-info.
