@@ -596,3 +596,35 @@ func readMessage(r *bufio.Reader) (*Message, error) {
 	}
 	return Scan(msg)
 }
+
+// TestRecycleKeepsTheLargerBuffer: a written buffer is kept as the spare,
+// or as the empty queue when that is smaller, or in place of a smaller
+// spare, never when too large; a smaller one never replaces a larger.
+func TestRecycleKeepsTheLargerBuffer(t *testing.T) {
+	big, small := make([]byte, 10, 64<<10), make([]byte, 0, 4<<10)
+	c := &Conn{}
+	c.recycleLocked(big)
+	if cap(c.spare) != 64<<10 || len(c.spare) != 0 {
+		t.Fatalf("no spare: kept cap %d len %d", cap(c.spare), len(c.spare))
+	}
+	c = &Conn{spare: make([]byte, 0, 1024), out: small}
+	c.recycleLocked(big)
+	if cap(c.out) != 64<<10 || cap(c.spare) != 1024 {
+		t.Fatalf("empty smaller queue: queue cap %d, spare cap %d", cap(c.out), cap(c.spare))
+	}
+	c = &Conn{spare: make([]byte, 0, 1024), out: append(small, 'x')}
+	c.recycleLocked(big)
+	if cap(c.spare) != 64<<10 || len(c.out) != 1 {
+		t.Fatalf("busy queue: spare cap %d, queue len %d", cap(c.spare), len(c.out))
+	}
+	c = &Conn{spare: make([]byte, 0, 64<<10), out: make([]byte, 0, 128<<10)}
+	c.recycleLocked(small)
+	if cap(c.spare) != 64<<10 || cap(c.out) != 128<<10 {
+		t.Fatalf("a smaller buffer replaced one: spare cap %d, queue cap %d", cap(c.spare), cap(c.out))
+	}
+	c = &Conn{}
+	c.recycleLocked(make([]byte, 0, maxRecycled+1))
+	if c.spare != nil {
+		t.Fatal("kept a buffer over maxRecycled")
+	}
+}
