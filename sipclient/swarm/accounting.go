@@ -21,10 +21,11 @@ const (
 
 // accounting is a shard's delivery accounting while a run goes on.
 type accounting struct {
-	plan  *Plan
-	shard Shard
-	posts []postStat // by post slot (roomBase[room] + index)
-	base  []int32    // first post slot of each room
+	markers markerMemo // the markers of the posts being delivered (marker.go)
+	plan    *Plan
+	shard   Shard
+	posts   []postStat // by post slot (roomBase[room] + index)
+	base    []int32    // first post slot of each room
 	// member[u][i] is user u's membership of room plan.UserRoom[u][i]
 	// (nil rows for other shards' users)
 	member [][]memberStat
@@ -180,7 +181,7 @@ func (a *accounting) gap(user, room int32, from, to time.Time) {
 // back; it reports whether the post is one of this run's that the user
 // had not received live nor found before.
 func (a *accounting) recovered(user int32, text string) bool {
-	mk, ok := parseMarker(text, a.plan.RunTag)
+	mk, ok := a.markers.parse(text, a.plan.RunTag)
 	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts {
 		return false
 	}
