@@ -181,7 +181,7 @@ func (a *accounting) gap(user, room int32, from, to time.Time) {
 // back; it reports whether the post is one of this run's that the user
 // had not received live nor found before.
 func (a *accounting) recovered(user int32, text string) bool {
-	mk, ok := a.markers.parse(text, a.plan.RunTag)
+	mk, ok := parseMarker(text, a.plan.RunTag)
 	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts {
 		return false
 	}
@@ -256,7 +256,7 @@ func (a *accounting) completeLive(ps *postStat) {
 // intended time for latency and when this shard sent the post (0 if
 // another shard did), ok false when the post is not this run's.
 func (a *accounting) delivery(user int32, author, text string, at time.Time) (intended, sent int64, ok bool) {
-	mk, ok := parseMarker(text, a.plan.RunTag)
+	mk, ok := a.markers.parse(text, a.plan.RunTag)
 	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts || int(mk.shard) > max(a.shard.Of, 1) {
 		a.foreign.Add(1)
 		return 0, 0, false
