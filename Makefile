@@ -7,7 +7,11 @@ BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE   ?= gcload:$(VERSION)
 
+<<<<<<< HEAD
 .PHONY: build static image k8stest test race bench bench-e2e bench-conns calibrate conform lint run fuzz clean
+=======
+.PHONY: build static image k8stest test race bench bench-delivery bench-e2e peak4x calibrate conform lint run fuzz clean
+>>>>>>> delivery
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
@@ -43,6 +47,22 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -benchtime $(BENCHTIME) ./xccos/ ./sipnet/ ./reports/ ./sipauth/ ./sipauth/ntlm/ ./sipauth/sipae/
 	$(GO) test -run '^$$' -bench 'SwarmDelivery' -benchtime 200000x ./sipclient/swarm/
 	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 20000x ./sipclient/swarm/
+
+# CPU per delivery on each side, rooms of 1,000 over shared connections,
+# without sign-in, with NTLM and with NTLM over TLS (server-cpu-ns/delivery,
+# swarm-cpu-ns/delivery: whole processes, steady phase only), then the SIP
+# layer's share with and without MS-SIPAE signing (cpu-ns/op: the benchmark
+# thread's own CPU). Four times the peak needs about 5 µs a side with NTLM
+# (docs/performance.md).
+bench-delivery:
+	$(GO) test -run '^$$' -bench 'SwarmDelivery/room=1000' -benchtime 200000x ./sipclient/swarm/
+	$(GO) test -run '^$$' -bench 'DeliverySIP' -benchtime 200000x -count 3 ./sipnet/
+
+# Four times the published peak (scenarios/peak4x.yaml, about 6 minutes):
+# 160 posts/s into rooms of 1,000, NTLM over TLS. ARGS adds flags, e.g.
+# ARGS='--set phases.steady.duration=60s' while iterating.
+peak4x: build
+	./bin/gcload run scenarios/peak4x.yaml --progress plain $(ARGS)
 
 # End-to-end runs (about 20 minutes): sign-in capacity, memory of 60,000
 # idle users, the SIPp comparison (needs sipp: apt-get install sip-tester)

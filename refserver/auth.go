@@ -388,6 +388,20 @@ type connSecurity struct {
 	bySA map[*sipae.ServerSA]*userSAs
 	// the one user of a connection that carries one (most)
 	single atomic.Pointer[userSAs]
+	// gen counts the changes of users: a dialog's memo of its user's
+	// associations (dialogMemo) holds while gen has not moved
+	gen atomic.Uint64
+}
+
+var _ sipnet.DialogSecurity = (*connSecurity)(nil)
+
+// dialogMemo is what a dialog remembers of its user's associations on
+// the connection (sipnet.DialogSecurity): a delivery then finds them
+// without a look-up by address.
+type dialogMemo struct {
+	s   *connSecurity
+	gen uint64
+	u   *userSAs // nil: the dialog's user has none
 }
 
 type userSAs struct {
@@ -431,6 +445,7 @@ func (s *connSecurity) add(aor string, sa *sipae.ServerSA) {
 		s.bySA[u.prev] = u
 	}
 	s.resetSingleLocked()
+	s.gen.Add(1)
 }
 
 // remove forgets aor's associations (its unREGISTER).
@@ -449,6 +464,7 @@ func (s *connSecurity) remove(aor string) {
 		delete(s.exact, u.aor)
 	}
 	s.resetSingleLocked()
+	s.gen.Add(1)
 }
 
 func (s *connSecurity) resetSingleLocked() {
@@ -476,6 +492,7 @@ func (s *connSecurity) dropAll() {
 	clear(s.exact)
 	clear(s.bySA)
 	s.single.Store(nil)
+	s.gen.Add(1)
 }
 
 func (s *connSecurity) empty() bool {
@@ -540,6 +557,19 @@ func (s *connSecurity) user(uri string) *userSAs {
 	return s.users[strings.ToLower(aor)]
 }
 
+// userMemo is user(uri) remembered in a dialog's memo (uri is always the
+// dialog's peer): looked up again only after the connection's users
+// changed.
+func (s *connSecurity) userMemo(uri string, memo *sipnet.Memo) *userSAs {
+	gen := s.gen.Load() // before the look-up: a change meanwhile moves it
+	if m, _ := memo.Load().(*dialogMemo); m != nil && m.s == s && m.gen == gen {
+		return m.u
+	}
+	u := s.user(uri)
+	memo.Store(&dialogMemo{s: s, gen: gen, u: u})
+	return u
+}
+
 // sameAddress compares an address of record with the URI of a message
 // (which may carry a port or parameters) without allocating in the usual
 // case of the same spelling.
@@ -558,7 +588,20 @@ func (s *connSecurity) AppendSignature(dst []byte, f *sipae.Fields) []byte {
 	if f.Status != 0 {
 		user = f.FromURI // the answer to the client's request
 	}
-	sa := s.find(user)
+	return s.sign(dst, f, s.find(user))
+}
+
+// AppendDialogSignature is AppendSignature for an in-dialog request to
+// the dialog's user, found through the dialog's memo.
+func (s *connSecurity) AppendDialogSignature(dst []byte, f *sipae.Fields, memo *sipnet.Memo) []byte {
+	var sa *sipae.ServerSA
+	if u := s.userMemo(f.ToURI, memo); u != nil {
+		sa = u.cur
+	}
+	return s.sign(dst, f, sa)
+}
+
+func (s *connSecurity) sign(dst []byte, f *sipae.Fields, sa *sipae.ServerSA) []byte {
 	if sa == nil {
 		return dst
 	}
@@ -617,10 +660,19 @@ func (s *connSecurity) CheckResponse(m *sipnet.Message) error {
 // user, without looking it up by opaque; any failure goes the full way
 // (CheckResponse), which counts.
 func (s *connSecurity) CheckAnswer(auth string, f *sipae.Fields) error {
+	return s.checkAnswer(auth, f, s.user(f.ToURI))
+}
+
+// CheckDialogAnswer is CheckAnswer with the dialog's user found through
+// the dialog's memo.
+func (s *connSecurity) CheckDialogAnswer(auth string, f *sipae.Fields, memo *sipnet.Memo) error {
+	return s.checkAnswer(auth, f, s.userMemo(f.ToURI, memo))
+}
+
+func (s *connSecurity) checkAnswer(auth string, f *sipae.Fields, u *userSAs) error {
 	if s.a.faults.Has(fault.AcceptUnsigned) {
 		return nil
 	}
-	u := s.user(f.ToURI)
 	if u == nil {
 		return sipae.ErrOtherSA
 	}

@@ -21,7 +21,7 @@ import (
 var update = flag.Bool("update", false, "rewrite golden files")
 
 func TestShipped(t *testing.T) {
-	want := []string{"compliance", "files", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "pool", "smoke", "soak"}
+	want := []string{"compliance", "files", "history-heavy", "large-room", "logon-storm", "lync2013-mix", "peak", "peak4x", "pool", "smoke", "soak"}
 	if got := scenarios.Shipped(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Shipped() = %q, want %q", got, want)
 	}
@@ -67,6 +67,11 @@ func TestShippedModels(t *testing.T) {
 		smoke.Connections.Model != scenarios.PerUser || smoke.Lookup.Flow != scenarios.FlowClient ||
 		smoke.TotalDuration() != 32*time.Second {
 		t.Errorf("smoke: %+v", smoke)
+	}
+	p4 := load("peak4x")
+	if p4.Users.Count != 60000 || p4.RoomCount() != 60 || p4.Rooms.Classes[0].Size != 1000 ||
+		p4.Phases[1].Posts.Rate.PerSecond() != 160 || p4.Phases[1].Duration.D() != 5*time.Minute || p4.Transport != scenarios.TLS {
+		t.Errorf("peak4x: %+v", p4)
 	}
 	peak := load("peak")
 	if peak.Users.Count != 60000 || peak.RoomCount() != 60 || peak.Rooms.Classes[0].Size != 1000 ||

@@ -301,6 +301,18 @@ type security struct {
 	users  map[string]*userSA // by lower-case address
 	exact  map[string]*userSA // by the address as the client writes it
 	single atomic.Pointer[userSA]
+	// gen counts changes of users: a client's memo of its own entry
+	// (ownSA) holds while gen has not moved
+	gen atomic.Uint64
+}
+
+// ownSA is what a client remembers of its entry in its connection's
+// security, so that checking each delivery to it needs no look-up by
+// address (a map with cold keys, hundreds of users per connection).
+type ownSA struct {
+	s   *security
+	gen uint64
+	u   *userSA
 }
 
 type userSA struct {
@@ -334,6 +346,7 @@ func (s *security) add(c *Client, sa *sipae.ClientSA) {
 	s.users[k] = u
 	s.exact[c.aor] = u
 	s.resetSingleLocked()
+	s.gen.Add(1)
 }
 
 func (s *security) remove(c *Client) {
@@ -345,6 +358,7 @@ func (s *security) remove(c *Client) {
 		delete(s.exact, c.aor)
 	}
 	s.resetSingleLocked()
+	s.gen.Add(1)
 }
 
 func (s *security) resetSingleLocked() {
@@ -461,7 +475,19 @@ func (c *Client) verifyRequest(m *sipnet.Message) {
 	}
 	var f sipae.Fields
 	m.SignedFields(&f)
-	if u := s.find(f.ToURI); u != nil {
+	var u *userSA
+	if f.ToURI == c.aor { // to this client, as it writes its address
+		gen := s.gen.Load() // before the look-up: a change meanwhile moves it
+		if o := c.ownSA.Load(); o != nil && o.s == s && o.gen == gen {
+			u = o.u
+		} else {
+			u = s.find(f.ToURI)
+			c.ownSA.Store(&ownSA{s: s, gen: gen, u: u})
+		}
+	} else {
+		u = s.find(f.ToURI)
+	}
+	if u != nil {
 		u.verifyFields(m, &f)
 	}
 }

@@ -105,6 +105,7 @@ type Config struct {
 
 // Client is one simulated user.
 type Client struct {
+	ownSA     atomic.Pointer[ownSA] // auth.go
 	cfg       Config
 	router    *Router
 	ownRouter bool

@@ -46,7 +46,7 @@ func (c *Client) info(m *sipnet.Message) {
 	if !sipnet.IsTextPlain(m.ContentType) {
 		c.violate(ruleid.InfoContentType, fmt.Sprintf("XCCOS INFO with Content-Type %q, want text/plain", m.ContentType), m.Raw)
 	}
-	if envid, ch, ok := xccos.ParseChatString(m.BodyString()); ok {
+	if envid, ch, ok := c.router.chats.parse(m.Body); ok {
 		// the canonical delivery: nothing for the checks below to find
 		c.router.checks.fast.Add(1)
 		c.emit(Event{Kind: Delivery, At: at, Chat: &ch, EnvID: envid})

@@ -21,6 +21,7 @@ type Router struct {
 	stray   func(tx *sipnet.ServerTx)
 	checks  checks
 	secMu   sync.Mutex // makes each connection's security once
+	chats   *chatMemos // deliveries parsed (chatmemo.go)
 }
 
 // checks counts the messages the per-message rules were applied to, by
@@ -83,7 +84,7 @@ type RouterOptions struct {
 
 // NewRouter starts an endpoint for clients.
 func NewRouter(o RouterOptions) *Router {
-	r := &Router{dialogs: map[sipnet.DialogID]*Client{}, stray: o.Stray}
+	r := &Router{dialogs: map[sipnet.DialogID]*Client{}, stray: o.Stray, chats: newChatMemos()}
 	r.ep = sipnet.NewEndpoint(sipnet.Options{
 		Handler: r.handle, Timeout: o.Timeout, T1: o.T1, Logger: o.Logger, Trace: o.Trace,
 		OnConnClose: r.connClosed,

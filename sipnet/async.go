@@ -155,7 +155,7 @@ func (ep *Endpoint) fastResponse(c *Conn, b []byte) bool {
 	if code < 200 || code >= len(ep.stats.byStatus) {
 		return false
 	}
-	if sec := c.Security(); sec != nil {
+	if sec := c.sec.Load(); sec != nil {
 		return ep.fastChecked(c, sec, b, code)
 	}
 	id, ok := ep.parseBranch(topBranch(b))
@@ -185,7 +185,7 @@ func (ep *Endpoint) fastResponse(c *Conn, b []byte) bool {
 // that fails (another shape, a peer that signed other fields, a bad
 // signature) the answer is scanned in full (into the reader's scratch
 // message) and checked as any response: the Security decides.
-func (ep *Endpoint) fastChecked(c *Conn, sec Security, b []byte, code int) bool {
+func (ep *Endpoint) fastChecked(c *Conn, sec *securityBox, b []byte, code int) bool {
 	id, ok := ep.parseBranch(topBranch(b))
 	if !ok {
 		return false
@@ -211,7 +211,11 @@ func (ep *Endpoint) fastChecked(c *Conn, sec Security, b []byte, code int) bool 
 				FromURI: d.localAddr, FromTag: d.LocalTag, ToURI: d.remoteAddr, ToTag: d.RemoteTag, Status: code,
 			}
 			f.CSeqNum = unsafe.String(unsafe.SliceData(c.rnum[:]), len(strconv.AppendUint(c.rnum[:0], uint64(cseq), 10)))
-			checked = sec.CheckAnswer(auth, f) == nil
+			if sec.d != nil {
+				checked = sec.d.CheckDialogAnswer(auth, f, &d.memo) == nil
+			} else {
+				checked = sec.s.CheckAnswer(auth, f) == nil
+			}
 			*f = sipae.Fields{}
 		}
 	}

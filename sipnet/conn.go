@@ -241,11 +241,16 @@ func (c *Conn) writeNow() {
 	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
 	c.mu.Lock()
 	if n < len(buf) {
-		// the rest goes first, before whatever was queued meanwhile
-		rest := append(make([]byte, 0, len(buf)-n+len(c.out)), buf[n:]...)
-		c.out = append(rest, c.out...)
-	} else if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
-		c.spare = buf[:0]
+		// the rest goes first, before whatever was queued meanwhile: moved
+		// to the front of its own buffer, which becomes the queue again
+		// (a new buffer here was regrown by every later append: with a
+		// slow reader, 10% of a server's CPU in a room of 1,000)
+		rest := append(buf[:copy(buf, buf[n:])], c.out...)
+		old := c.out
+		c.out = rest
+		c.recycleLocked(old)
+	} else {
+		c.recycleLocked(buf)
 	}
 	more := len(c.out) > 0
 	c.mu.Unlock()
@@ -268,9 +273,7 @@ func (c *Conn) writeNowTLS(buf []byte) {
 	c.ep.stats.writes.Add(1)
 	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
 	c.mu.Lock()
-	if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
-		c.spare = buf[:0]
-	}
+	c.recycleLocked(buf)
 	more := pending || len(c.out) > 0
 	c.mu.Unlock()
 	c.writing.Unlock()
@@ -521,10 +524,39 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
-		if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
-			c.spare = buf[:0]
-		}
+		c.recycleLocked(buf)
 		c.mu.Unlock()
+	}
+}
+
+// maxRecycled bounds the capacity of an output buffer kept for reuse.
+const maxRecycled = 256 << 10
+
+// recycleLocked keeps a written buffer for the next batches: as the
+// spare, or as the queue itself when that is empty and smaller, or in
+// place of a smaller spare. The direct writer and the writer goroutine
+// both swap the queue with the spare, so with both at work one of them
+// may find no spare; keeping only "when there is no spare" then dropped
+// the larger buffer and let the queue regrow from nothing (growslice was
+// 10% of a server's CPU in a room of 1,000 on a loaded machine). A buffer
+// over the connection's share of the endpoint's buffer budget
+// (Endpoint.bufKeep) is dropped, so thousands of per-user connections do
+// not each keep their largest burst. c.mu is held.
+func (c *Conn) recycleLocked(buf []byte) {
+	keep := maxRecycled
+	if c.ep != nil {
+		keep = min(keep, c.ep.bufKeep())
+	}
+	if cap(buf) == 0 || cap(buf) > keep {
+		return
+	}
+	switch {
+	case c.spare == nil:
+		c.spare = buf[:0]
+	case len(c.out) == 0 && cap(c.out) < cap(buf):
+		c.out = buf[:0]
+	case cap(c.spare) < cap(buf):
+		c.spare = buf[:0]
 	}
 }
 
@@ -542,9 +574,7 @@ func (c *Conn) writeTLS(buf []byte) bool {
 		return false
 	}
 	c.mu.Lock()
-	if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
-		c.spare = buf[:0]
-	}
+	c.recycleLocked(buf)
 	c.mu.Unlock()
 	return true
 }

@@ -38,6 +38,7 @@ type Dialog struct {
 	head []byte // Max-Forwards, From, To, Call-ID lines
 
 	localAddr, remoteAddr string // the URIs of LocalURI and RemoteURI (what a signature covers)
+	memo                  Memo   // the connection's DialogSecurity's (security.go)
 }
 
 // NewDialog builds a dialog. localCSeq is the last CSeq this side used.
@@ -92,7 +93,7 @@ func (d *Dialog) AppendRequest(dst []byte, method string, br Branch, cseq uint32
 		dst = appendHeader(dst, h.Name, h.Value)
 	}
 	if d.Conn != nil {
-		if s := d.Conn.Security(); s != nil {
+		if s := d.Conn.sec.Load(); s != nil {
 			dst = d.Conn.signRequest(dst, s, d, method, cseq, extra)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/gcload/gcload/sipauth/sipae"
@@ -43,7 +44,43 @@ type Security interface {
 	CheckAnswer(auth string, f *sipae.Fields) error
 }
 
-type securityBox struct{ s Security }
+// DialogSecurity is a Security that remembers, in each dialog, what it
+// looked up to sign the dialog's requests and check their answers (the
+// security association of the dialog's user). A server delivering to
+// thousands of users over one shared connection then signs a delivery and
+// checks its answer without looking the user up by address twice per
+// delivery (two map look-ups with cold keys: about 0.8 µs a delivery in a
+// room of 1,000). For the in-dialog requests the endpoint renders and
+// their answers on the fast path, the endpoint calls these instead of
+// AppendSignature and CheckAnswer, with the dialog's Memo; what they do
+// must be what those would do.
+type DialogSecurity interface {
+	Security
+	AppendDialogSignature(dst []byte, f *sipae.Fields, memo *Memo) []byte
+	CheckDialogAnswer(auth string, f *sipae.Fields, memo *Memo) error
+}
+
+// Memo is a dialog's slot for what its connection's DialogSecurity
+// remembers of it. Safe for concurrent use.
+type Memo struct{ p atomic.Pointer[memoBox] }
+
+type memoBox struct{ v any }
+
+// Load returns what Store stored last (nil: nothing).
+func (m *Memo) Load() any {
+	if b := m.p.Load(); b != nil {
+		return b.v
+	}
+	return nil
+}
+
+// Store replaces what the memo holds.
+func (m *Memo) Store(v any) { m.p.Store(&memoBox{v}) }
+
+type securityBox struct {
+	s Security
+	d DialogSecurity // s, when it is one
+}
 
 // SetSecurity makes s sign what the connection sends from now on and
 // check the responses it receives (nil: neither).
@@ -52,7 +89,8 @@ func (c *Conn) SetSecurity(s Security) {
 		c.sec.Store(nil)
 		return
 	}
-	c.sec.Store(&securityBox{s})
+	d, _ := s.(DialogSecurity)
+	c.sec.Store(&securityBox{s, d})
 }
 
 // Security returns what SetSecurity set (nil when nothing).
@@ -98,7 +136,7 @@ func (m *Message) signedAddrs() *sigAddrs {
 
 // signRequest appends the signature of an in-dialog request the endpoint
 // renders (its fields are the dialog's: nothing is scanned).
-func (c *Conn) signRequest(dst []byte, s Security, d *Dialog, method string, cseq uint32, extra []Header) []byte {
+func (c *Conn) signRequest(dst []byte, s *securityBox, d *Dialog, method string, cseq uint32, extra []Header) []byte {
 	c.signMu.Lock()
 	f := &c.sf
 	*f = sipae.Fields{
@@ -107,7 +145,11 @@ func (c *Conn) signRequest(dst []byte, s Security, d *Dialog, method string, cse
 	}
 	f.CSeqNum = c.number(cseq)
 	extraFields(f, extra)
-	dst = s.AppendSignature(dst, f)
+	if s.d != nil {
+		dst = s.d.AppendDialogSignature(dst, f, &d.memo)
+	} else {
+		dst = s.s.AppendSignature(dst, f)
+	}
 	c.signMu.Unlock()
 	return dst
 }

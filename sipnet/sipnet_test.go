@@ -2,10 +2,15 @@ package sipnet
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -505,5 +510,121 @@ func BenchmarkFrameBatch(b *testing.B) {
 			}
 			p += n
 		}
+	}
+}
+
+// TestTCPBackPressureKeepsOrder: two senders each send many requests
+// of 60 kB over one TCP connection (24 MB), to a peer that does not
+// read until they are all queued, so that the socket fills, non-blocking
+// writes come back partial and one sender queues while the other writes:
+// the peer then reads every request, each sender's in its order (what the
+// socket left is written first, before what was queued meanwhile).
+func TestTCPBackPressureKeepsOrder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli := NewEndpoint(Options{})
+	defer cli.Close()
+	c, err := cli.DialTCP(context.Background(), ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	const senders, n = 2, 200
+	d := NewDialog(c, "call-bp", "<sip:alice@example.com>", "lt", "<sip:gcs1@example.com>", "rt", "sip:gcs1@example.com", 1)
+	big := strings.Repeat("x", 60000)
+	var wg sync.WaitGroup
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				body := append([]byte(fmt.Sprintf("%d%07d", s, i)), big...)
+				if err := d.Send(cli, "INFO", "text/plain", body, nil); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	// now read: every request, each sender's in order
+	r := bufio.NewReaderSize(peer, 1<<16)
+	_ = peer.SetReadDeadline(time.Now().Add(20 * time.Second))
+	next := make([]int, senders)
+	for got := 0; got < senders*n; got++ {
+		m, err := readMessage(r)
+		if err != nil {
+			t.Fatalf("after %d requests: %v", got, err)
+		}
+		s := int(m.Body[0] - '0')
+		if want := fmt.Sprintf("%d%07d", s, next[s]); s >= senders || string(m.Body[:8]) != want {
+			t.Fatalf("sender %d's request %d arrived as %s", s, next[s], m.Body[:8])
+		}
+		next[s]++
+	}
+}
+
+// readMessage reads one SIP message from a stream (Content-Length framed).
+func readMessage(r *bufio.Reader) (*Message, error) {
+	var head []byte
+	for !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+		line, err := r.ReadSlice('\n')
+		if err != nil {
+			return nil, err
+		}
+		head = append(head, line...)
+	}
+	i := bytes.Index(head, []byte("Content-Length: "))
+	if i < 0 {
+		return nil, fmt.Errorf("no Content-Length in %q", head)
+	}
+	j := bytes.IndexByte(head[i:], '\r')
+	n, err := strconv.Atoi(string(head[i+len("Content-Length: ") : i+j]))
+	if err != nil {
+		return nil, err
+	}
+	msg := append(head, make([]byte, n)...)
+	if _, err := io.ReadFull(r, msg[len(head):]); err != nil {
+		return nil, err
+	}
+	return Scan(msg)
+}
+
+// TestRecycleKeepsTheLargerBuffer: a written buffer is kept as the spare,
+// or as the empty queue when that is smaller, or in place of a smaller
+// spare, never when too large; a smaller one never replaces a larger.
+func TestRecycleKeepsTheLargerBuffer(t *testing.T) {
+	big, small := make([]byte, 10, 64<<10), make([]byte, 0, 4<<10)
+	c := &Conn{}
+	c.recycleLocked(big)
+	if cap(c.spare) != 64<<10 || len(c.spare) != 0 {
+		t.Fatalf("no spare: kept cap %d len %d", cap(c.spare), len(c.spare))
+	}
+	c = &Conn{spare: make([]byte, 0, 1024), out: small}
+	c.recycleLocked(big)
+	if cap(c.out) != 64<<10 || cap(c.spare) != 1024 {
+		t.Fatalf("empty smaller queue: queue cap %d, spare cap %d", cap(c.out), cap(c.spare))
+	}
+	c = &Conn{spare: make([]byte, 0, 1024), out: append(small, 'x')}
+	c.recycleLocked(big)
+	if cap(c.spare) != 64<<10 || len(c.out) != 1 {
+		t.Fatalf("busy queue: spare cap %d, queue len %d", cap(c.spare), len(c.out))
+	}
+	c = &Conn{spare: make([]byte, 0, 64<<10), out: make([]byte, 0, 128<<10)}
+	c.recycleLocked(small)
+	if cap(c.spare) != 64<<10 || cap(c.out) != 128<<10 {
+		t.Fatalf("a smaller buffer replaced one: spare cap %d, queue cap %d", cap(c.spare), cap(c.out))
+	}
+	c = &Conn{}
+	c.recycleLocked(make([]byte, 0, maxRecycled+1))
+	if c.spare != nil {
+		t.Fatal("kept a buffer over maxRecycled")
 	}
 }

@@ -19,17 +19,19 @@ type Session struct {
 	// message, exactly as sent.
 	User, Domain, Workstation string
 
-	out, in *signer
+	// the two directions, held in the session (no pointer to chase per
+	// message)
+	out, in signer
 }
 
 func newSession(flags Flags, k Keys, server bool, a *Authenticate) *Session {
 	s := &Session{Flags: flags, User: a.User, Domain: a.Domain, Workstation: a.Workstation}
-	cli := newSigner(k.ClientSign, k.ClientSeal, flags)
-	srv := newSigner(k.ServerSign, k.ServerSeal, flags)
 	if server {
-		s.out, s.in = srv, cli
+		s.out.init(k.ServerSign, k.ServerSeal, flags)
+		s.in.init(k.ClientSign, k.ClientSeal, flags)
 	} else {
-		s.out, s.in = cli, srv
+		s.out.init(k.ClientSign, k.ClientSeal, flags)
+		s.in.init(k.ServerSign, k.ServerSeal, flags)
 	}
 	return s
 }

@@ -1,14 +1,12 @@
 package ntlm
 
 import (
-	"crypto/hmac"
 	"crypto/md5"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
-	"sync"
+	"sync/atomic"
 )
 
 // SignatureLen is the size of an NTLMSSP_MESSAGE_SIGNATURE.
@@ -60,41 +58,39 @@ func unhex(c byte) (byte, bool) {
 }
 
 // signer computes the MAC of one direction (MS-NLMP 3.4.4.2 with extended
-// session security). It holds the HMAC-MD5 state keyed once with the
-// signing key and caches the RC4 keystream for the last sequence number:
-// in datagram mode the sealing key is re-derived per message as
+// session security). It holds the HMAC-MD5 key as its two precomputed
+// states (hmacMD5Key) and caches the RC4 keystream for the last sequence
+// number: in datagram mode the sealing key is re-derived per message as
 // MD5(SealingKey ‖ SeqNum), so for a fixed SeqNum (MS-SIPAE always uses
 // 100) the key, and therefore the 8 keystream bytes that encrypt the
-// checksum, are the same for every message. Safe for concurrent use.
+// checksum, are the same for every message. Safe for concurrent use: a
+// signature is computed on the caller's stack, and the cached keystream
+// is an immutable value swapped atomically.
 type signer struct {
-	mu       sync.Mutex
-	mac      hash.Hash
+	mac      hmacMD5Key
 	sealKey  [16]byte
 	datagram bool
 	keyExch  bool
-
-	ksValid bool
-	ksSeq   uint32
-	ks      [8]byte
-
-	seq [4]byte
-	sum [16]byte
+	ks       atomic.Pointer[keystream]
 }
 
-func newSigner(signKey, sealKey [16]byte, flags Flags) *signer {
-	return &signer{
-		mac:      hmac.New(md5.New, signKey[:]),
-		sealKey:  sealKey,
-		datagram: flags.Has(NegotiateDatagram),
-		keyExch:  flags.Has(NegotiateKeyExch),
-	}
+// keystream is the 8 RC4 bytes that encrypt a checksum made with seq.
+type keystream struct {
+	seq uint32
+	ks  [8]byte
+}
+
+func (s *signer) init(signKey, sealKey [16]byte, flags Flags) {
+	s.mac = newHMACMD5Key(signKey[:])
+	s.sealKey = sealKey
+	s.datagram = flags.Has(NegotiateDatagram)
+	s.keyExch = flags.Has(NegotiateKeyExch)
 }
 
 // keystream returns the 8 RC4 bytes that encrypt a checksum made with seq.
-// The caller holds mu.
 func (s *signer) keystream(seq uint32) [8]byte {
-	if s.ksValid && s.ksSeq == seq {
-		return s.ks
+	if k := s.ks.Load(); k != nil && k.seq == seq {
+		return k.ks
 	}
 	key := s.sealKey
 	if s.datagram {
@@ -105,19 +101,17 @@ func (s *signer) keystream(seq uint32) [8]byte {
 	}
 	var c rc4State
 	c.init(key[:])
-	var ks [8]byte
-	c.xor(ks[:], ks[:])
-	s.ks, s.ksSeq, s.ksValid = ks, seq, true
-	return ks
+	k := &keystream{seq: seq}
+	c.xor(k.ks[:], k.ks[:])
+	s.ks.Store(k)
+	return k.ks
 }
 
-// checksum computes the 8-byte checksum of msg with seq. The caller holds mu.
+// checksum computes the 8-byte checksum of msg with seq.
 func (s *signer) checksum(msg []byte, seq uint32) [8]byte {
-	binary.LittleEndian.PutUint32(s.seq[:], seq)
-	s.mac.Reset()
-	s.mac.Write(s.seq[:])
-	s.mac.Write(msg)
-	sum := s.mac.Sum(s.sum[:0])
+	var sq [4]byte
+	binary.LittleEndian.PutUint32(sq[:], seq)
+	sum := s.mac.sum(sq, msg)
 	var out [8]byte
 	copy(out[:], sum[:8])
 	if s.keyExch {
@@ -130,9 +124,7 @@ func (s *signer) checksum(msg []byte, seq uint32) [8]byte {
 }
 
 func (s *signer) sign(msg []byte, seq uint32) Signature {
-	s.mu.Lock()
 	cs := s.checksum(msg, seq)
-	s.mu.Unlock()
 	var sig Signature
 	sig[0] = 1
 	copy(sig[4:12], cs[:])
@@ -144,9 +136,7 @@ func (s *signer) verify(msg []byte, sig Signature) error {
 	if binary.LittleEndian.Uint32(sig[:4]) != 1 {
 		return fmt.Errorf("%w: version %d, want 1", ErrBadSignature, binary.LittleEndian.Uint32(sig[:4]))
 	}
-	s.mu.Lock()
 	cs := s.checksum(msg, sig.SeqNum())
-	s.mu.Unlock()
 	if subtle.ConstantTimeCompare(cs[:], sig[4:12]) != 1 {
 		return fmt.Errorf("%w: checksum does not match the message", ErrBadSignature)
 	}

@@ -213,6 +213,9 @@ func (sa *ClientSA) Sign(dst []byte, f *Fields) []byte {
 // 3.2.5.2 discards the message), ErrUnsigned, ntlm.ErrBadSignature or
 // ErrReplay.
 func (sa *ClientSA) Verify(info string, f *Fields) error {
+	if p, ok := sa.scanOwn(info, "srand", "snum", "rspauth"); ok {
+		return sa.verifyFrom(p, f)
+	}
 	p, err := scanAuth(info, "srand", "snum", "rspauth")
 	if err != nil {
 		return err

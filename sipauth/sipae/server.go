@@ -216,9 +216,12 @@ var ErrOtherSA = errors.New("sipae: the credentials name another security associ
 // gssapi-data), ErrExpired for an association past its lifetime, and
 // otherwise what Authorize would for a signed message.
 func (s *Server) Check(sa *ServerSA, value string, f *Fields) error {
-	p, err := scanAuth(value, "crand", "cnum", "response")
-	if err != nil {
-		return err
+	p, own := sa.scanOwn(value, "crand", "cnum", "response")
+	if !own {
+		var err error
+		if p, err = scanAuth(value, "crand", "cnum", "response"); err != nil {
+			return err
+		}
 	}
 	if p.hasGSSAPI || p.opaque != sa.opaque {
 		return ErrOtherSA

@@ -747,10 +747,8 @@ func verifySig(a *sa, f *Fields, sigHex string) error {
 	if err != nil {
 		return err
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.buf = AppendSigned(a.buf[:0], a.version, f)
-	return a.session.Verify(a.buf, sig)
+	var stack [signedOnStack]byte
+	return a.session.Verify(AppendSigned(stack[:0], a.version, f), sig)
 }
 
 // deliveryFields are a post delivered to a member (the INFO a channel
@@ -763,7 +761,7 @@ func deliveryFields() (info, ok *Fields) {
 	return info, &c
 }
 
-func benchSAs(b *testing.B) (*ServerSA, *ClientSA, *Server) {
+func benchSAs(b testing.TB) (*ServerSA, *ClientSA, *Server) {
 	clock := &fakeClock{t: time.Now()}
 	srv, err := NewServer(ServerConfig{TargetName: "gc.example.com", Lookup: lookup, Now: clock.Now})
 	if err != nil {
@@ -866,4 +864,63 @@ func BenchmarkScanAuth(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestScanOwnAgrees: the values both sides of a real association write
+// are read by the own-head shortcut; whatever it accepts (the real ones
+// and mutations of them), scanAuth reads the same way, and nothing else
+// is accepted: a value with another opaque, realm or targetname, in
+// another case, with an extra or missing parameter, goes the general way.
+func TestScanOwnAgrees(t *testing.T) {
+	ssa, csa, _ := benchSAs(t)
+	info, ok := deliveryFields()
+	server := string(ssa.Sign(nil, info))
+	client := string(csa.Sign(nil, ok))
+	corpus := []struct {
+		v     string
+		a     *sa
+		names [3]string
+	}{
+		{server, &csa.sa, [3]string{"srand", "snum", "rspauth"}},
+		{client, &ssa.sa, [3]string{"crand", "cnum", "response"}},
+	}
+	for _, c := range corpus {
+		if _, ok := c.a.scanOwn(c.v, c.names[0], c.names[1], c.names[2]); !ok {
+			t.Fatalf("the shortcut refused a signer's value %q", c.v)
+		}
+	}
+	for _, v := range []string{
+		strings.Replace(server, "SIP Communications Service", "SIP communications service", 1),
+		strings.Replace(server, `opaque="`, `opaque="x`, 1),
+		server + `, realm="other"`,
+		strings.Replace(server, `, snum=`, `, snum2=`, 1),
+		strings.Replace(server, `srand="`, `srand="\"`, 1),
+	} {
+		if _, ok := csa.scanOwn(v, "srand", "snum", "rspauth"); ok {
+			t.Errorf("the shortcut took %q", v)
+		}
+	}
+	rng := mrand.New(mrand.NewPCG(5, 6))
+	taken := 0
+	for round := 0; round < 20000; round++ {
+		c := corpus[round%len(corpus)]
+		b := []byte(c.v)
+		for k := 0; k < 1+rng.IntN(2); k++ {
+			alphabet := " \",=\\\tab\x01"
+			b[len(b)-1-rng.IntN(80)] = alphabet[rng.IntN(len(alphabet))] // the part after the head
+		}
+		v := string(b)
+		got, ok := c.a.scanOwn(v, c.names[0], c.names[1], c.names[2])
+		if !ok {
+			continue
+		}
+		taken++
+		want, err := scanAuth(v, c.names[0], c.names[1], c.names[2])
+		if err != nil || got != want {
+			t.Fatalf("%q: shortcut %+v, general %+v (%v)", v, got, want, err)
+		}
+	}
+	if taken == 0 {
+		t.Fatal("the shortcut took no mutated value: the comparison proved nothing")
+	}
 }

@@ -21,10 +21,11 @@ const (
 
 // accounting is a shard's delivery accounting while a run goes on.
 type accounting struct {
-	plan  *Plan
-	shard Shard
-	posts []postStat // by post slot (roomBase[room] + index)
-	base  []int32    // first post slot of each room
+	markers markerMemo // the markers of the posts being delivered (marker.go)
+	plan    *Plan
+	shard   Shard
+	posts   []postStat // by post slot (roomBase[room] + index)
+	base    []int32    // first post slot of each room
 	// member[u][i] is user u's membership of room plan.UserRoom[u][i]
 	// (nil rows for other shards' users)
 	member [][]memberStat
@@ -255,7 +256,7 @@ func (a *accounting) completeLive(ps *postStat) {
 // intended time for latency and when this shard sent the post (0 if
 // another shard did), ok false when the post is not this run's.
 func (a *accounting) delivery(user int32, author, text string, at time.Time) (intended, sent int64, ok bool) {
-	mk, ok := parseMarker(text, a.plan.RunTag)
+	mk, ok := a.markers.parse(text, a.plan.RunTag)
 	if !ok || int(mk.room) >= len(a.plan.Rooms) || mk.index >= a.plan.Rooms[mk.room].Posts || int(mk.shard) > max(a.shard.Of, 1) {
 		a.foreign.Add(1)
 		return 0, 0, false

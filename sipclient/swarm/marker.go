@@ -3,6 +3,8 @@ package swarm
 import (
 	"strconv"
 	"strings"
+	"sync/atomic"
+	"unsafe"
 )
 
 // A post's text starts with a marker that lets every recipient account for
@@ -87,4 +89,35 @@ func parseMarker(text, tag string) (m marker, ok bool) {
 		return m, false
 	}
 	return marker{room: int32(f[0]), index: int32(f[1]), shard: int32(f[2]), floor: int32(f[3]), intended: f[4]}, true
+}
+
+// markerMemo remembers the markers last parsed. The clients' parse of a
+// delivery is shared by every member the post reaches (sipclient's
+// chatMemos), so their texts are one string: the same bytes at the same
+// address, which a slot chosen by that address finds, and compares
+// without reading them (a string comparison of one pointer). A text
+// seen for the first time, or a copy, is parsed.
+type markerMemo struct {
+	slots [16]atomic.Pointer[markerEntry]
+}
+
+type markerEntry struct {
+	text string // held: its bytes cannot be reused while remembered
+	m    marker
+	ok   bool
+}
+
+// parse is parseMarker(text, tag), remembered (tag is the run's: the same
+// at every call).
+func (mm *markerMemo) parse(text, tag string) (marker, bool) {
+	if text == "" {
+		return parseMarker(text, tag)
+	}
+	slot := &mm.slots[uintptr(unsafe.Pointer(unsafe.StringData(text)))/64%uintptr(len(mm.slots))]
+	if e := slot.Load(); e != nil && e.text == text {
+		return e.m, e.ok
+	}
+	m, ok := parseMarker(text, tag)
+	slot.Store(&markerEntry{text: text, m: m, ok: ok})
+	return m, ok
 }
