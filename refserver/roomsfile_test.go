@@ -12,6 +12,7 @@ import (
 	"github.com/gcload/gcload/refserver/adminapi"
 	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/refservertest"
+	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/sipclienttest"
 )
@@ -219,5 +220,27 @@ rooms:
 	}
 	if all, err := admin.Categories(ctx); err != nil || len(all) != 3 {
 		t.Fatalf("GET categories: %+v, %v", all, err)
+	}
+}
+
+// TestWithCategories: categories given as options are provisioned before
+// the rooms that name them, as a rooms file's are: a user allowed only by
+// the parent category joins a room of the child.
+func TestWithCategories(t *testing.T) {
+	t.Parallel()
+	room := store.Room{ID: "room1", Name: "Room One", Category: "sub", Members: []string{"sip:alice@example.com"}}
+	srv := refservertest.Start(t,
+		refserver.WithCategories(
+			store.Category{ID: "top", Name: "Top", Members: []string{"sip:carol@example.com"}},
+			store.Category{ID: "sub", Name: "Sub", Parent: "top"}),
+		refserver.WithRooms(room))
+	ctx := ctxT(t)
+	carol := sipclienttest.Connect(t, srv.TCPAddr(), "sip:carol@example.com", sipclient.FlowClient)
+	if _, err := carol.Join(ctx, room1); err != nil {
+		t.Fatalf("carol, allowed by top, joins room1 in sub: %v", err)
+	}
+	dave := sipclienttest.Connect(t, srv.TCPAddr(), "sip:dave@example.com", sipclient.FlowClient)
+	if _, err := dave.Join(ctx, room1); err == nil {
+		t.Fatal("dave, allowed by no category, joined room1")
 	}
 }
