@@ -426,10 +426,12 @@ limits: {max_lag: 30s}
 	}
 	b.ResetTimer()
 	s0 := srv.CPU()
+	u0, y0 := selfUserSys()
 	start := time.Now()
 	out, err := sw.Run(context.Background(), context.Background())
 	wall := time.Since(start)
 	s1 := srv.CPU()
+	u1, y1 := selfUserSys()
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -439,6 +441,7 @@ limits: {max_lag: 30s}
 	}
 	h := rec.Histogram(reports.OpSignIn)
 	b.ReportMetric(float64(s1-s0)/float64(users)/1e3, "server-cpu-µs/signin")
+	b.ReportMetric(float64(u1-u0+y1-y0)/float64(users)/1e3, "swarm-cpu-µs/signin")
 	b.ReportMetric(1e9*float64(users)/float64(s1-s0), "signins/server-cpu-s")
 	b.ReportMetric(float64(users)/(wall.Seconds()-0.1), "signins/s")
 	b.ReportMetric(float64(h.ValueAtQuantile(99))/1e3, "p99-ms")
