@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-
 	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"

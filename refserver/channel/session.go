@@ -230,9 +230,11 @@ func (s *session) sendReply(name string, cmdEnvID uint64, code int, text string,
 	}
 }
 
-// notifyJoinLocked tells the others online in r that s joined; r.mu is held.
-func (h *Hub) notifyJoinLocked(r *room, s *session) {
-	h.noticeLocked(r, "join", s.user, s)
+// notifyJoinLocked tells the others online in r that s joined; r.mu is
+// held. With b (nil: none) the notices wait for b's Flush, so that a
+// shared connection carries them in one write.
+func (h *Hub) notifyJoinLocked(b *sipnet.Batch, r *room, s *session) {
+	h.noticeLocked(b, r, "join", s.user, s)
 }
 
 // notifyPart tells the others online in r that s left (SIPE's shape:
@@ -240,7 +242,7 @@ func (h *Hub) notifyJoinLocked(r *room, s *session) {
 func (h *Hub) notifyPart(r *room, s *session) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	h.noticeLocked(r, "part", s.user, s)
+	h.noticeLocked(nil, r, "part", s.user, s)
 }
 
 // sendPart tells to, whose session was removed from r by the server (room
