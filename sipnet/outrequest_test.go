@@ -28,7 +28,7 @@ func TestBeginRequest(t *testing.T) {
 		Method: "REGISTER", URI: "sip:example.com",
 		From: "<sip:alice@example.com>;tag=t1;epid=e1", To: "<sip:alice@example.com>",
 		CallID: "call-1", CSeq: 7,
-		Headers: []Header{{Name: "Event", Value: "registration"}, {Name: "Supported", Value: "a"}, {Name: "Supported", Value: "b"}},
+		Headers:     []Header{{Name: "Event", Value: "registration"}, {Name: "Supported", Value: "a"}, {Name: "Supported", Value: "b"}},
 		ContentType: "text/plain", Body: []byte("hello"),
 	}
 	res, err := cli.DoRequest(ctx, c, reg)
