@@ -240,9 +240,11 @@ func (h *Hub) notifyJoinLocked(b *sipnet.Batch, r *room, s *session) {
 // notifyPart tells the others online in r that s left (SIPE's shape:
 // data/chanib/uib).
 func (h *Hub) notifyPart(r *room, s *session) {
+	var b sipnet.Batch // one write per connection, after the room's lock
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	h.noticeLocked(nil, r, "part", s.user, s)
+	h.noticeLocked(&b, r, "part", s.user, s)
+	r.mu.Unlock()
+	b.Flush()
 }
 
 // sendPart tells to, whose session was removed from r by the server (room
