@@ -18,6 +18,7 @@ import (
 	"github.com/gcload/gcload/refserver/lookup"
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/refserver/store/postgres"
+	"github.com/gcload/gcload/refserver/web"
 	"github.com/gcload/gcload/sipnet"
 )
 
@@ -128,6 +129,12 @@ type member struct {
 	mu      sync.Mutex
 	servers []lookup.Server // live, by ID
 	gen     uint64
+
+	// files, when file posts are on: the live servers whose marker is
+	// not in this server's files folder (they do not share it) are in
+	// unshared, each warned of once
+	files    *web.Service
+	unshared []string
 }
 
 type presence struct {
@@ -240,6 +247,8 @@ func (m *member) notified(w postgres.Wake) {
 		// this server's own change: applied already
 	case e.Kind == postgres.EventRoom:
 		err = m.hub.RoomChanged(ctx, e.Room)
+	case e.Kind == postgres.EventCategories:
+		err = m.hub.CategoriesChanged(ctx)
 	case e.Kind == postgres.EventInvitations:
 		err = m.hub.InvitationsChanged(ctx, e.User)
 	case e.Kind == postgres.EventJoin || e.Kind == postgres.EventPart:
@@ -320,6 +329,7 @@ func (m *member) refresh(ctx context.Context) {
 		load = int64(m.hub.Stats().Sessions)
 	}
 	out = append(out, lookup.Server{ID: m.id, URIs: m.uris, Load: load})
+	m.checkFolder(out)
 	// with other servers live, the commits' notifications carry the posts
 	m.st.SetCarryPosts(len(out) > 1 && !m.o.NoCarry)
 	slices.SortFunc(out, func(a, b lookup.Server) int { return strings.Compare(a.ID, b.ID) })
@@ -327,6 +337,38 @@ func (m *member) refresh(ctx context.Context) {
 	m.servers = out
 	m.gen++
 	m.mu.Unlock()
+}
+
+// checkFolder finds the live servers that do not share this server's files
+// folder, and warns once of each.
+func (m *member) checkFolder(live []lookup.Server) {
+	if m.files == nil {
+		return
+	}
+	var unshared []string
+	for _, s := range live {
+		if s.ID != m.id && !m.files.HasMarker(s.ID) {
+			unshared = append(unshared, s.ID)
+		}
+	}
+	m.mu.Lock()
+	prev := m.unshared
+	m.unshared = unshared
+	m.mu.Unlock()
+	for _, id := range unshared {
+		if !slices.Contains(prev, id) {
+			m.log.Warn("refserver: the pool's servers do not share one files folder: a file posted through one cannot be downloaded through the other (404); give every server of the pool the same --files-dir, a shared folder",
+				"files_dir", m.files.Dir(), "server", id)
+		}
+	}
+}
+
+// Unshared lists the live servers that do not share this server's files
+// folder.
+func (m *member) Unshared() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.unshared)
 }
 
 // drop removes a server that left from the live list at once.

@@ -1,9 +1,11 @@
 package refserver_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -685,4 +687,145 @@ func TestPoolServerKilled(t *testing.T) {
 		}
 	}
 	t.Logf("%d posts acknowledged, %d stored", nacked, len(stored))
+}
+
+// TestPoolCategories: a category changed on one server of a pool applies
+// on the others: a user it now allows joins a room below it there, and
+// is put out of it there when it allows them no more.
+func TestPoolCategories(t *testing.T) {
+	users := refservertest.Users("example.com", 2)
+	r := refservertest.Room("room1", users[0])
+	r.Category = "cat"
+	_, srvs := startPool(t, 2, fastPool, r)
+	ctx := ctxT(t)
+	c, err := sipclient.New(sipclient.Config{User: users[1], Server: srvs[0].TCPAddr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	if err := c.SignIn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.OpenChannel(ctx, srvs[0].ChannelURIs()[0]); err != nil {
+		t.Fatal(err)
+	}
+	var rerr *sipclient.ReplyError
+	if _, err := c.Join(ctx, room1); !errors.As(err, &rerr) || rerr.Code != 403 {
+		t.Fatalf("user1 joins room1 before any category allows them: %v, want 403", err)
+	}
+	if _, err := srvs[1].Hub().PutCategory(ctx, store.Category{ID: "cat", Name: "Cat", Members: []string{users[1]}}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, func() string { return "server 0 does not let user1 in after server 1 made the category allow them" }, func() bool {
+		_, err := c.Join(ctx, room1)
+		return err == nil
+	})
+	if _, err := srvs[1].Hub().PutCategory(ctx, store.Category{ID: "cat", Name: "Cat"}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-c.Events():
+			if e.Kind == sipclient.Parted && e.User == users[1] {
+				if cats := srvs[0].Hub().Categories(); len(cats) != 1 || len(cats[0].Members) != 0 {
+					t.Fatalf("server 0's categories: %+v", cats)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("user1 was not put out of room1 on server 0 when the category on server 1 no longer allowed them")
+		}
+	}
+}
+
+// TestPoolFilesFolder: servers of a pool that share one files folder
+// serve each other's files (uploaded through one, downloaded through the
+// other); servers that do not share it find out (each lists the other in
+// files.unshared_servers) and say so.
+func TestPoolFilesFolder(t *testing.T) {
+	users := []string{"sip:alice@example.com", "sip:bob@example.com"}
+	for _, shared := range []bool{true, false} {
+		t.Run(map[bool]string{true: "shared", false: "apart"}[shared], func(t *testing.T) {
+			url := pgtest.Shared(t).NewDatabase(t)
+			dir := t.TempDir()
+			var srvs []*refserver.Server
+			for i := range 2 {
+				d := dir
+				if !shared {
+					d = t.TempDir()
+				}
+				opts := []refserver.Option{refserver.WithPostgres(url), fastPool, refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: d})}
+				if i == 0 {
+					opts = append(opts, refserver.WithRooms(refservertest.Room("room1", users...)))
+				}
+				srvs = append(srvs, refservertest.Start(t, opts...))
+			}
+			waitLive(t, srvs, 2)
+			for i, s := range srvs {
+				other := srvs[1-i].PoolID()
+				poll(t, func() string {
+					return fmt.Sprintf("server %d lists %v as not sharing its files folder (shared %v)", i, s.Stats().Files.UnsharedServers, shared)
+				}, func() bool {
+					got := s.Stats().Files.UnsharedServers
+					if shared {
+						return len(got) == 0
+					}
+					return slices.Equal(got, []string{other})
+				})
+			}
+			if !shared {
+				return
+			}
+			ctx := ctxT(t)
+			clients := make([]*sipclient.Client, 2)
+			for i, u := range users {
+				c, err := sipclient.New(sipclient.Config{User: u, Server: srvs[i].TCPAddr()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close(context.Background()) })
+				if err := c.SignIn(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := c.OpenChannel(ctx, srvs[i].ChannelURIs()[0]); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Join(ctx, room1); err != nil {
+					t.Fatal(err)
+				}
+				clients[i] = c
+			}
+			data := []byte(strings.Repeat("shared folder ", 1000))
+			tok, err := clients[0].UploadToken(ctx, room1, "pool.txt")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := sipclient.UploadFile(ctx, http.DefaultClient, tok, bytes.NewReader(data), int64(len(data))); err != nil {
+				t.Fatal(err)
+			}
+			var post *sipclient.Event
+			for deadline := time.After(10 * time.Second); post == nil; {
+				select {
+				case e := <-clients[1].Events():
+					if e.Kind == sipclient.Delivery && e.Chat.File != nil {
+						post = &e
+					}
+				case <-deadline:
+					t.Fatal("bob, on the other server, got no file post")
+				}
+			}
+			if !strings.HasPrefix(post.Chat.File.FileURL, srvs[1].FilesURL()) {
+				t.Fatalf("the file post on server 1 names %s, not its own web service %s", post.Chat.File.FileURL, srvs[1].FilesURL())
+			}
+			dt, err := clients[1].DownloadToken(ctx, room1, post.Chat.File.FileURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			if _, _, err := sipclient.DownloadFile(ctx, http.DefaultClient, dt, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
+				t.Fatalf("download through the other server: %d bytes, %v", got.Len(), err)
+			}
+		})
+	}
 }

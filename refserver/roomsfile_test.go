@@ -2,12 +2,15 @@ package refserver_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminapi"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/refservertest"
 	"github.com/gcload/gcload/sipclient"
 	"github.com/gcload/gcload/sipclient/sipclienttest"
@@ -121,5 +124,100 @@ func TestUDP(t *testing.T) {
 		if e := waitEvent(t, c, sipclient.Delivery); e.Chat.Text != "over udp" {
 			t.Fatalf("%s got %q", c.User(), e.Chat.Text)
 		}
+	}
+}
+
+func TestRoomsFileCategoryErrors(t *testing.T) {
+	t.Parallel()
+	src := `categories:
+  - id: top
+    name: Top
+    members: [carol]
+  - id: a
+    name: A
+    parent: b
+  - id: b
+    name: B
+    parent: a
+  - id: c
+    name: C
+    parent: nowhere
+    colour: red
+  - id: top
+    name: Again
+rooms:
+  - id: r
+    name: R
+`
+	_, err := refserver.ParseRoomsFile("rooms.yaml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`rooms.yaml:4: categories[0].members[0]: "carol": want sip:user@domain`,
+		`rooms.yaml:11: categories[3].parent: "nowhere" is not the id of a category of this file`,
+		`rooms.yaml:14: categories[3].colour: unknown field`,
+		`rooms.yaml:15: categories[4].id: "top" is also the id of categories[0]`,
+		`its own ancestor (a cycle)`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+// TestRoomsFileCategories: a server started with a rooms file holding
+// categories has them (the admin API shows each one's rights after
+// inheritance), and a user allowed by a category joins a room below it in
+// which she holds no role.
+func TestRoomsFileCategories(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "rooms.yaml")
+	os.WriteFile(file, []byte(`categories:
+  - id: sub
+    name: Sub
+    parent: top
+    members: [sip:dave@example.com]
+  - id: top
+    name: Top
+    members: [sip:carol@example.com]
+    creators: [sip:carol@example.com]
+rooms:
+  - id: room1
+    name: Room One
+    category: sub
+    members: [sip:alice@example.com]
+`), 0o644)
+	srv := refservertest.Start(t, refserver.WithRoomsFile(file), refserver.WithAdmin("127.0.0.1:0"))
+	ctx := ctxT(t)
+	admin := adminclient.New(srv.AdminURL(), srv.AdminToken())
+	sub, err := admin.Category(ctx, "sub")
+	if err != nil || sub.Parent != "top" || fmt.Sprint(sub.AllowedMembers) != "[sip:carol@example.com sip:dave@example.com]" ||
+		fmt.Sprint(sub.AllowedCreators) != "[sip:carol@example.com]" || fmt.Sprint(sub.Members) != "[sip:dave@example.com]" {
+		t.Fatalf("GET category sub: %+v, %v", sub, err)
+	}
+	c := sipclienttest.Connect(t, srv.TCPAddr(), "sip:carol@example.com", sipclient.FlowClient)
+	if _, err := c.Join(ctx, room1); err != nil {
+		t.Fatalf("carol, allowed by top, joins room1 in sub: %v", err)
+	}
+	// through the admin API: top no longer allows carol, a new category
+	// is made, a bad one refused with the reason
+	if _, err := admin.PutCategory(ctx, "top", adminapi.NewCategory{Name: "Top"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitEvent(t, c, sipclient.Parted); ev.User != "sip:carol@example.com" {
+		t.Fatalf("carol was told %+v", ev)
+	}
+	if got, err := admin.PutCategory(ctx, "extra", adminapi.NewCategory{Name: "Extra", Parent: "sub"}); err != nil || fmt.Sprint(got.AllowedMembers) != "[sip:dave@example.com]" {
+		t.Fatalf("PUT a new category: %+v, %v", got, err)
+	}
+	if _, err := admin.PutCategory(ctx, "top", adminapi.NewCategory{Name: "Top", Parent: "extra"}); err == nil || !strings.Contains(err.Error(), "400") || !strings.Contains(err.Error(), "cycle") {
+		t.Fatalf("PUT a cycle: %v", err)
+	}
+	if _, err := admin.Category(ctx, "nope"); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Fatalf("GET no category: %v", err)
+	}
+	if all, err := admin.Categories(ctx); err != nil || len(all) != 3 {
+		t.Fatalf("GET categories: %+v, %v", all, err)
 	}
 }

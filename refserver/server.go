@@ -62,6 +62,7 @@ type options struct {
 	pgURL           string
 	st              store.Store
 	roomsFile       string
+	categories      []store.Category
 	rooms           []store.Room
 	channels        int
 	adminAddr       string
@@ -171,6 +172,12 @@ func WithRoomsFile(path string) Option {
 // WithRooms provisions rooms at start, as a rooms file would.
 func WithRooms(rs ...store.Room) Option {
 	return func(o *options) error { o.rooms = append(o.rooms, rs...); return nil }
+}
+
+// WithCategories provisions categories at start (before the rooms), as a
+// rooms file would.
+func WithCategories(cs ...store.Category) Option {
+	return func(o *options) error { o.categories = append(o.categories, cs...); return nil }
 }
 
 // WithChannels sets the number of channel services (1 to MaxChannels).
@@ -515,6 +522,14 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 			TokenTTL: o.files.TokenTTL, Now: o.files.Now, Logger: o.logger, Faults: o.faults}); err != nil {
 			return fail(err)
 		}
+		if s.member != nil {
+			// before the server joins the pool: the others find its
+			// marker as soon as they see it live
+			if err := s.files.MarkFolder(s.member.id); err != nil {
+				return fail(err)
+			}
+			s.member.files = s.files
+		}
 	}
 	cfg := channel.Config{
 		Files:  s.files,
@@ -534,13 +549,17 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 		return fail(err)
 	}
 	s.lookup = lookup.New(lcfg)
-	rooms := o.rooms
+	rooms, cats := o.rooms, o.categories
 	if o.roomsFile != "" {
-		rf, err := LoadRoomsFile(o.roomsFile)
+		rf, err := ReadRoomsFile(o.roomsFile)
 		if err != nil {
 			return fail(err)
 		}
-		rooms = append(rooms, rf...)
+		rooms = append(rooms, rf.Rooms...)
+		cats = append(cats, rf.Categories...)
+	}
+	if err := s.provisionCategories(ctx, cats); err != nil {
+		return fail(err)
 	}
 	if err := s.provision(ctx, rooms); err != nil {
 		return fail(err)
@@ -703,6 +722,34 @@ func writePrivate(path string, b []byte) error {
 
 // provision creates the rooms given at start, or updates them if they exist
 // (a disabled flag is applied only when the spec disables the room).
+// provisionCategories creates or replaces categories, parents first (a
+// category whose parent comes later in the list waits for it).
+func (s *Server) provisionCategories(ctx context.Context, cats []store.Category) error {
+	done := map[string]bool{}
+	for _, c := range s.hub.Categories() {
+		done[c.ID] = true
+	}
+	left := cats
+	for len(left) > 0 {
+		var next []store.Category
+		for _, c := range left {
+			if c.Parent != "" && !done[c.Parent] && slices.ContainsFunc(left, func(o store.Category) bool { return o.ID == c.Parent }) {
+				next = append(next, c) // its parent first
+				continue
+			}
+			if _, err := s.hub.PutCategory(ctx, c); err != nil {
+				return fmt.Errorf("refserver: provision category %q: %w", c.ID, err)
+			}
+			done[c.ID] = true
+		}
+		if len(next) == len(left) {
+			return fmt.Errorf("refserver: provision categories: %q and the others left are each other's ancestors (a cycle)", next[0].ID)
+		}
+		left = next
+	}
+	return nil
+}
+
 func (s *Server) provision(ctx context.Context, rooms []store.Room) error {
 	for _, r := range rooms {
 		if _, err := s.hub.Room(r.ID); err == nil {
@@ -910,6 +957,9 @@ func (s *Server) filesStats() *web.Stats {
 		return nil
 	}
 	st := s.files.Stats()
+	if s.member != nil {
+		st.UnsharedServers = s.member.Unshared()
+	}
 	return &st
 }
 

@@ -66,6 +66,8 @@ var Glossary = []Term{
 	{Name: string(OpFileDownloadService), Kind: TermLatency, What: "`cmd:getfdtok` sent → the download's last byte", When: "each file downloaded whole and intact"},
 	{Name: string(OpMessageSearch), Kind: TermLatency, What: "`cmd:msgsrch`'s intended time → reply", When: "each message search answered"},
 	{Name: string(OpMessageSearchService), Kind: TermLatency, What: "`cmd:msgsrch` sent → reply", When: "each message search answered"},
+	{Name: string(OpManage), Kind: TermLatency, What: "a manager's membership change's intended time → reply (`cmd:chanupd` adding a guest user to a room and taking out the previous one)", When: "each membership change answered"},
+	{Name: string(OpManageService), Kind: TermLatency, What: "`cmd:chanupd` sent → reply", When: "each membership change answered"},
 	{Name: string(OpSchedLag), Kind: TermLatency, What: "intended time → operation started (the generator's own lag)", When: "each operation the dispatcher started",
 		Verdict: "`invalid` (exit 5) when its p99 is over 100 ms"},
 	{Name: string(OpReconnect), Kind: TermLatency, What: "session lost → signed in again through another server and rejoined (scenario `reconnect:`)", When: "each lost session whose user came back"},

@@ -29,6 +29,7 @@ const (
 	OpFileDownload       Op = "file_download"         // download intended time -> last byte (getfdtok, HTTP download)
 	OpFilePostToDelivery Op = "file_post_to_delivery" // upload intended time -> each delivery of the file post
 	OpMessageSearch      Op = "message_search"        // cmd:msgsrch -> rpl
+	OpManage             Op = "manage"                // a manager's cmd:chanupd -> rpl (membership change)
 	OpReconnect          Op = "reconnect"             // session lost -> signed in again through another server and rejoined
 
 	OpSignInService             Op = "signin_service"                // first request sent -> channel INVITE answered
@@ -41,6 +42,7 @@ const (
 	OpFileUploadService         Op = "file_upload_service"           // getfutok sent -> 201
 	OpFileDownloadService       Op = "file_download_service"         // getfdtok sent -> last byte
 	OpMessageSearchService      Op = "message_search_service"        // cmd:msgsrch sent -> rpl
+	OpManageService             Op = "manage_service"                // cmd:chanupd sent -> rpl
 )
 
 // Ops lists every operation in report order: each response time, then
@@ -50,7 +52,7 @@ var Ops = []Op{
 	OpPostAck, OpPostAckService, OpPostToDelivery, OpPostToDeliveryService, OpPostToLastDelivery, OpPostToLastDeliveryService,
 	OpHistory, OpHistoryService, OpSearch, OpSearchService, OpPart, OpPartService,
 	OpFileUpload, OpFileUploadService, OpFilePostToDelivery, OpFileDownload, OpFileDownloadService,
-	OpMessageSearch, OpMessageSearchService, OpSchedLag, OpReconnect,
+	OpMessageSearch, OpMessageSearchService, OpManage, OpManageService, OpSchedLag, OpReconnect,
 }
 
 // Counter names (a counter may also be "sip.<code>" per SIP response

@@ -55,6 +55,9 @@ const (
 	// Room management by managers [extension: cmd:chanupd].
 	ManagerOnly = "manage/manager-only"
 	Invitation  = "manage/invitation"
+	// Categories [extension: categories with inherited rights, cmd:chancreate].
+	CategoryMembership = "category/inherited-membership"
+	CategoryCreator    = "category/creator-only"
 	// Authentication (MS-SIPAE, RFC 3261 digest), checked when the target
 	// has credentials.
 	Challenge       = "auth/challenge"
@@ -81,6 +84,7 @@ var all = []string{
 	Info200Empty, InfoContentType, InDialog, WellFormed, Namespace, Version, NoServerCommands, CommandID, ReplyOnce, ChatFields,
 	ExactlyOnce, AuthorEcho, Order, NoSpoofing, JoinNotice, PartNotice, HistoryOrder, ClosedRoom, DisabledRoom, MessageSize,
 	ManagerOnly, Invitation,
+	CategoryMembership, CategoryCreator,
 	Challenge, ServerSignature, RefuseUnsigned, Identity,
 	FileTokenAccess, FileUploadOnce, FilePostFanout, FileRoundTrip,
 	SearchMatch, SearchAccess,

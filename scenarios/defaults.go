@@ -158,6 +158,9 @@ func (s *Spec) Defaults() {
 				p.MessageSearch.Limit = DefaultSearchLimit
 			}
 		}
+		if p.Manage != nil {
+			setString(&p.Manage.Process, DefaultArrival)
+		}
 		if p.Churn != nil {
 			setString(&p.Churn.Process, DefaultArrival)
 			setDuration(&p.Churn.Away, DefaultAway)

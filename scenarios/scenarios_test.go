@@ -93,6 +93,24 @@ func TestShippedModels(t *testing.T) {
 	if deliveries < 800 || deliveries > 860 || large/deliveries < 0.7 || large/deliveries > 0.74 {
 		t.Errorf("lync2013-mix: %.0f deliveries/s, %.0f%% large; the model says about 830, 72%%", deliveries, 100*large/deliveries)
 	}
+	// the rates that are ours, derived from the model's 8-hour day
+	// (the YAML's comments): uploads 1 per 100 posts, 5 downloads a file,
+	// one search per user and one membership change per room a day
+	st := mix.Phases[1]
+	day := 8 * 3600.0
+	for _, c := range []struct {
+		what      string
+		got, want float64
+	}{
+		{"uploads", st.Uploads.Rate.PerSecond(), st.Posts.Rate.PerSecond() / 100},
+		{"downloads", st.Downloads.Rate.PerSecond(), 5 * st.Uploads.Rate.PerSecond()},
+		{"message_search", st.MessageSearch.Rate.PerSecond(), float64(mix.Users.Count) / day},
+		{"manage", st.Manage.Rate.PerSecond(), float64(mix.RoomCount()) / day},
+	} {
+		if math.Abs(c.got-c.want) > 0.01 {
+			t.Errorf("lync2013-mix: %s %.3f/s, want %.3f/s", c.what, c.got, c.want)
+		}
+	}
 	if soak := load("soak"); soak.TotalDuration() < 2*time.Hour {
 		t.Errorf("soak lasts %v", soak.TotalDuration())
 	}

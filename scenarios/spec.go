@@ -202,6 +202,19 @@ type Phase struct {
 	Uploads       *Uploads       `yaml:"uploads" json:"uploads,omitempty"`
 	Downloads     *Downloads     `yaml:"downloads" json:"downloads,omitempty"`
 	MessageSearch *MessageSearch `yaml:"message_search" json:"message_search,omitempty"`
+	// Manage is membership changes by managers (cmd:chanupd).
+	Manage *Arrival `yaml:"manage" json:"manage,omitempty"`
+}
+
+// HasManage reports whether a phase has membership changes by managers
+// (each room's first member is then made its manager).
+func (s *Spec) HasManage() bool {
+	for _, p := range s.Phases {
+		if p.Manage != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // Arrival is an arrival process: a rate and its kind.

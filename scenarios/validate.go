@@ -377,6 +377,9 @@ func (c *checker) phases(s *Spec) {
 				c.add(p+".message_search.limit", "must be between 1 and %d, got %d", MaxSearchLimit, ms.Limit)
 			}
 		}
+		if m := ph.Manage; m != nil {
+			c.arrival(p+".manage", m)
+		}
 		if ch := ph.Churn; ch != nil {
 			c.arrival(p+".churn", &ch.Arrival)
 			if ch.Away <= 0 {

@@ -76,6 +76,37 @@ func (c *Client) UpdateRoom(ctx context.Context, room string, u RoomUpdate) (xcc
 	return rpl.Data.Channels[0], nil
 }
 
+// NewRoom is a room cmd:chancreate [extension] creates: its URI
+// (ma-chan://DOMAIN/ID), name and category are required.
+type NewRoom struct {
+	URI, Name, Description, Topic string
+	Category                      string // the category's id
+	Privacy                       string // open, closed (default) or secret
+	Members                       []string
+}
+
+// CreateRoom sends cmd:chancreate: a user the category allows to create
+// rooms creates one in it, and becomes its manager; the reply's chanib is
+// the new room.
+func (c *Client) CreateRoom(ctx context.Context, r NewRoom) (xccos.ChanIB, error) {
+	ch := xccos.ChanIB{URI: r.URI, Name: r.Name, Description: r.Description, Topic: r.Topic,
+		Props: []xccos.KV{{ID: xccos.PropCategory, Value: r.Category}}}
+	if r.Privacy != "" {
+		ch.Props = append(ch.Props, xccos.KV{ID: xccos.PropPrivacy, Value: r.Privacy})
+	}
+	if len(r.Members) > 0 {
+		ch.Props = append(ch.Props, xccos.KV{ID: xccos.PropAddMembers, Value: strings.Join(r.Members, ",")})
+	}
+	rpl, err := c.Command(ctx, "chancreate", &xccos.Data{Channels: []xccos.ChanIB{ch}})
+	if err != nil {
+		return xccos.ChanIB{}, err
+	}
+	if rpl.Data == nil || len(rpl.Data.Channels) == 0 {
+		return xccos.ChanIB{}, fmt.Errorf("sipclient: rpl:chancreate without the room's chanib")
+	}
+	return rpl.Data.Channels[0], nil
+}
+
 // Part leaves a room.
 func (c *Client) Part(ctx context.Context, room string) error {
 	_, err := c.Command(ctx, "part", &xccos.Data{Channels: []xccos.ChanIB{{URI: room}}})

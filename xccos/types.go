@@ -172,6 +172,9 @@ const (
 	PropPrivacy       = "urn:gcload:prop:privacy"
 	PropAddMembers    = "urn:gcload:prop:addmembers"
 	PropRemoveMembers = "urn:gcload:prop:removemembers"
+	// cmd:chancreate [extension]: the category (its id) a new room is
+	// created in.
+	PropCategory = "urn:gcload:prop:category"
 )
 
 // ChanID names a room in cmd:join / cmd:bjoin.

@@ -23,10 +23,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -49,6 +51,14 @@ type Rooms interface {
 	SetRole(ctx context.Context, id string, role store.Role, users []string) error
 	SetDisabled(ctx context.Context, id string, disabled bool) error
 	Invite(ctx context.Context, id, user, by string) (store.Invitation, error)
+}
+
+// Categories is the category hierarchy the API manages, when Rooms
+// implements it (*channel.Hub does).
+type Categories interface {
+	Categories() []store.Category
+	Category(id string) (store.Category, store.Rights, error)
+	PutCategory(ctx context.Context, c store.Category) (store.Category, error)
 }
 
 // Archive is the compliance archive the API reads, when Rooms implements
@@ -152,6 +162,11 @@ func routes(rooms Rooms, stats func() any, accts Accounts) http.Handler {
 		mux.HandleFunc("GET "+adminapi.ArchivePath, readArchive(ar))
 		mux.HandleFunc("GET "+adminapi.ArchiveHeadPath, archiveHead(ar))
 	}
+	if cats, ok := rooms.(Categories); ok {
+		mux.HandleFunc("GET "+adminapi.CategoriesPath, listCategories(cats))
+		mux.HandleFunc("GET "+adminapi.CategoriesPath+"/{id}", getCategory(cats))
+		mux.HandleFunc("PUT "+adminapi.CategoriesPath+"/{id}", putCategory(cats))
+	}
 	mux.HandleFunc("GET "+adminapi.AccountsPath, a.listAccounts)
 	mux.HandleFunc("POST "+adminapi.AccountsPath, a.addAccounts)
 	return mux
@@ -174,7 +189,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 func writeErr(w http.ResponseWriter, err error) {
 	code := http.StatusInternalServerError
 	switch {
-	case errors.Is(err, channel.ErrNotFound), errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, channel.ErrNotFound), errors.Is(err, store.ErrNotFound), errors.Is(err, channel.ErrNoCategory):
 		code = http.StatusNotFound
 	case errors.Is(err, channel.ErrExists):
 		code = http.StatusConflict
@@ -532,4 +547,81 @@ func (a *api) addAccounts(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, 200, adminapi.AccountsAdded{Added: len(creds), Accounts: a.accounts.Len()})
+}
+
+// WireCategory is a category as the API answers it.
+func WireCategory(c store.Category, r store.Rights) adminapi.Category {
+	return adminapi.Category{
+		ID: c.ID, Name: c.Name, Parent: c.Parent, Override: c.Override,
+		Members: nonNil(c.Members), Creators: nonNil(c.Creators),
+		AllowedMembers: slices.Sorted(maps.Keys(r.Members)), AllowedCreators: slices.Sorted(maps.Keys(r.Creators)),
+		Created: c.Created,
+	}
+}
+
+// StoreCategory is the category a PUT body describes (not yet validated:
+// the hub does that).
+func StoreCategory(id string, n adminapi.NewCategory) store.Category {
+	return store.Category{ID: id, Name: n.Name, Parent: n.Parent, Override: n.Override, Members: nonNil(n.Members), Creators: nonNil(n.Creators)}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func listCategories(cats Categories) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		out := []adminapi.Category{}
+		for _, c := range cats.Categories() {
+			_, r, err := cats.Category(c.ID)
+			if err != nil {
+				continue // not there any more
+			}
+			out = append(out, WireCategory(c, r))
+		}
+		writeJSON(w, 200, out)
+	}
+}
+
+func getCategory(cats Categories) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		c, rights, err := cats.Category(r.PathValue("id"))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, 200, WireCategory(c, rights))
+	}
+}
+
+func putCategory(cats Categories) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var spec adminapi.NewCategory
+		if err := decode(r, &spec); err != nil {
+			writeErr(w, err)
+			return
+		}
+		id := r.PathValue("id")
+		_, _, err := cats.Category(id)
+		created := err != nil
+		c, err := cats.PutCategory(r.Context(), StoreCategory(id, spec))
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		_, rights, err := cats.Category(c.ID)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		code := http.StatusOK
+		if created {
+			code = http.StatusCreated
+			w.Header().Set("Location", adminapi.CategoryPath(c.ID))
+		}
+		writeJSON(w, code, WireCategory(c, rights))
+	}
 }

@@ -25,7 +25,41 @@ const (
 	// AccountsPath lists (GET) and adds (POST) the accounts users sign in
 	// with (a server started with --auth ntlm or digest).
 	AccountsPath = "/api/accounts"
+	// CategoriesPath lists the categories (GET); CategoryPath(id) reads
+	// (GET) or creates and replaces (PUT) one.
+	CategoriesPath = "/api/categories"
 )
+
+// CategoryPath is the path of one category.
+func CategoryPath(id string) string { return CategoriesPath + "/" + url.PathEscape(id) }
+
+// NewCategory is the body of PUT /api/categories/{id}: the category whole
+// (a PUT replaces it). Name is required; Parent names the parent category
+// ("": top level); Override stops the parent's members and creators from
+// passing down to it.
+type NewCategory struct {
+	Name     string   `json:"name"`
+	Parent   string   `json:"parent,omitempty"`
+	Override bool     `json:"override,omitempty"`
+	Members  []string `json:"members,omitempty"`
+	Creators []string `json:"creators,omitempty"`
+}
+
+// Category is a category as the API answers it: its own lists, and the
+// users it allows after inheritance (AllowedMembers may read its rooms as
+// members do; AllowedCreators may create rooms in it with
+// cmd:chancreate).
+type Category struct {
+	ID              string    `json:"id"`
+	Name            string    `json:"name"`
+	Parent          string    `json:"parent,omitempty"`
+	Override        bool      `json:"override,omitempty"`
+	Members         []string  `json:"members"`
+	Creators        []string  `json:"creators"`
+	AllowedMembers  []string  `json:"allowed_members"`
+	AllowedCreators []string  `json:"allowed_creators"`
+	Created         time.Time `json:"created"`
+}
 
 // MaxArchiveRead bounds the records of one GET /api/archive.
 const MaxArchiveRead = 10000
@@ -245,6 +279,9 @@ type FileStats struct {
 	Downloads uint64 `json:"downloads"` // files served whole
 	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
 	Tokens    int    `json:"tokens"`    // outstanding tokens
+	// UnsharedServers (in a pool) are the live servers that do not share
+	// this server's files folder.
+	UnsharedServers []string `json:"unshared_servers,omitempty"`
 }
 
 // AuthStats are the registrar's authentication counters.

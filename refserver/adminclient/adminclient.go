@@ -213,6 +213,27 @@ func (c *Client) Accounts(ctx context.Context) ([]adminapi.Account, error) {
 	return a.Accounts, err
 }
 
+// Categories lists the categories.
+func (c *Client) Categories(ctx context.Context) ([]adminapi.Category, error) {
+	var out []adminapi.Category
+	err := c.do(ctx, http.MethodGet, adminapi.CategoriesPath, nil, &out)
+	return out, err
+}
+
+// Category reads one category.
+func (c *Client) Category(ctx context.Context, id string) (adminapi.Category, error) {
+	var out adminapi.Category
+	err := c.do(ctx, http.MethodGet, adminapi.CategoryPath(id), nil, &out)
+	return out, err
+}
+
+// PutCategory creates or replaces a category.
+func (c *Client) PutCategory(ctx context.Context, id string, cat adminapi.NewCategory) (adminapi.Category, error) {
+	var out adminapi.Category
+	err := c.do(ctx, http.MethodPut, adminapi.CategoryPath(id), cat, &out)
+	return out, err
+}
+
 func (c *Client) room(ctx context.Context, method, path string, body any) (adminapi.Room, error) {
 	var r adminapi.Room
 	err := c.do(ctx, method, path, body, &r)

@@ -108,6 +108,8 @@ func (h *Hub) command(s *session, envid uint64, it *xccos.Item) {
 		h.fileToken(s, envid, it.Name, d)
 	case "chanupd":
 		h.roomUpdate(s, envid, d)
+	case "chancreate":
+		h.roomCreate(s, envid, d)
 	default:
 		s.reply(it.Name, envid, CodeBadRequest, "unknown command cmd:"+it.Name, nil)
 	}

@@ -120,6 +120,9 @@ func (h *Hub) FilePost(ctx context.Context, f store.File) error {
 	if h.cfg.Faults.Has(fault.DropArchiveRecords) && h.stats.archiveSeq.Add(1)%10 == 0 {
 		m.SkipArchive = true // a post like the others: its CHAT and FILEUPLOAD records go
 	}
+	if h.cfg.Faults.Has(fault.DropFileRecords) && h.stats.fileArchiveSeq.Add(1)%5 == 0 {
+		m.SkipUploadArchive = true
+	}
 	p := &pending{hub: h, room: r, msg: m, envid: h.envids.Next(), done: done}
 	var err error
 	if h.pool != nil {

@@ -121,6 +121,13 @@ type Hub struct {
 	mu    sync.RWMutex
 	rooms map[string]*room
 
+	// catMu guards the category hierarchy and the rights it gives
+	// (category.go); catWrite orders the changes of it
+	catMu    sync.RWMutex
+	cats     []store.Category
+	rights   map[string]store.Rights
+	catWrite sync.Mutex
+
 	// invited[user]: the user's outstanding invitations, oldest first,
 	// loaded at start and kept with the store: getinv reads them here, and
 	// a join touches the store only when it ends one
@@ -154,6 +161,8 @@ type counters struct {
 	// could not be written; archiveSeq numbers posts for the
 	// drop-archive-records fault
 	archiveFailed, archiveSeq atomic.Uint64
+	// fileArchiveSeq numbers file posts for the drop-file-records fault
+	fileArchiveSeq atomic.Uint64
 	// in a pool: other servers' posts received in notifications, and read
 	// from the table
 	poolCarried, poolRead atomic.Uint64
@@ -245,14 +254,19 @@ func New(ctx context.Context, cfg Config) (*Hub, error) {
 	if cfg.Faults.Has(fault.InfoContentType) {
 		h.ctype = "text/xml"
 	}
+	cats, err := cfg.Store.Categories(ctx)
+	if err != nil {
+		h.cancel()
+		return nil, fmt.Errorf("channel: load categories: %w", err)
+	}
+	h.setCategories(cats)
 	rooms, err := cfg.Store.Rooms(ctx)
 	if err != nil {
 		h.cancel()
 		return nil, fmt.Errorf("channel: load rooms: %w", err)
 	}
 	for _, r := range rooms {
-		h.rooms[r.ID] = newRoom(cfg.Domain, r)
-		h.rooms[r.ID].letAll = cfg.Faults.Has(fault.LetNonMembersIn)
+		h.rooms[r.ID] = h.newRoom(r)
 	}
 	invs, err := cfg.Store.Invitations(ctx)
 	if err != nil {
@@ -474,8 +488,7 @@ func (h *Hub) CreateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 	if err := h.st.PutRoom(ctx, spec); err != nil {
 		return store.Room{}, err
 	}
-	r := newRoom(h.cfg.Domain, spec)
-	r.letAll = h.cfg.Faults.Has(fault.LetNonMembersIn)
+	r := h.newRoom(spec)
 	h.rooms[spec.ID] = r
 	return r.snapshot(), nil
 }
@@ -509,7 +522,7 @@ func (h *Hub) UpdateRoom(ctx context.Context, spec store.Room) (store.Room, erro
 		r.mu.Unlock()
 		return store.Room{}, err
 	}
-	r.setInfo(cur)
+	h.setInfoLocked(r, cur)
 	evicted := r.evictUnreadable()
 	for _, s := range evicted {
 		h.leftLocked(r, s)

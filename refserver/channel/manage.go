@@ -113,7 +113,7 @@ func (h *Hub) roomUpdate(s *session, envid uint64, d *xccos.Data) {
 			s.reply(name, envid, CodeServer, "the room could not be changed: "+err.Error(), nil)
 			return
 		}
-		r.setInfo(cur)
+		h.setInfoLocked(r, cur)
 		evicted := r.evictUnreadable()
 		for _, e := range evicted {
 			h.leftLocked(r, e)

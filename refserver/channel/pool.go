@@ -293,6 +293,9 @@ func (h *Hub) fetch(r *room) {
 // posts committed since are delivered, and who is online on the other
 // servers is read again (members told of the differences).
 func (h *Hub) Resync(ctx context.Context) error {
+	if err := h.CategoriesChanged(ctx); err != nil {
+		return err
+	}
 	rooms, err := h.st.Rooms(ctx)
 	if err != nil {
 		return err
@@ -335,15 +338,14 @@ func (h *Hub) applyRoom(rm store.Room) *room {
 	h.mu.Lock()
 	r := h.rooms[rm.ID]
 	if r == nil {
-		r = newRoom(h.cfg.Domain, rm)
-		r.letAll = h.cfg.Faults.Has(fault.LetNonMembersIn)
+		r = h.newRoom(rm)
 		h.rooms[rm.ID] = r
 		h.mu.Unlock()
 		return r
 	}
 	h.mu.Unlock()
 	r.mu.Lock()
-	r.setInfo(rm) // keeps nextSeq: what was delivered here
+	h.setInfoLocked(r, rm) // keeps nextSeq: what was delivered here
 	var evicted []*session
 	if rm.Disabled {
 		evicted = r.online

@@ -40,6 +40,11 @@ type room struct {
 	nextSeq uint64 // last sequence number handed out (in a pool: delivered here)
 	// letAll: the let-non-members-in fault is on
 	letAll bool
+	// inherited are the users the room's category allows (its members,
+	// after inheritance down the hierarchy): they read the room as its
+	// members do. nil when the category is not a defined one. Set with
+	// the hub's categories (Hub.setInfoLocked, Hub.applyCategories).
+	inherited map[string]bool
 
 	// in a pool (pool.go): want is the last sequence number known to be
 	// committed, fetching says a reader is at work, ahead holds this
@@ -124,20 +129,24 @@ func (r *room) canFind(user string) bool {
 	if r.info.Disabled {
 		return false
 	}
-	return r.info.Privacy != store.Secret || r.roles[user] != 0
+	return r.info.Privacy != store.Secret || r.holds(user)
 }
+
+// holds reports whether user holds a role in the room, or is allowed in it
+// by its category.
+func (r *room) holds(user string) bool { return r.roles[user] != 0 || r.inherited[user] }
 
 // hiddenFrom reports whether r must look to user like a room that does not
 // exist (404, the same words): a secret room in which user holds no role.
 // No reply may tell such a user that the room exists.
 func (r *room) hiddenFrom(user string) bool {
-	return r.info.Privacy == store.Secret && r.roles[user] == 0 && !r.letAll
+	return r.info.Privacy == store.Secret && !r.holds(user) && !r.letAll
 }
 
 // canRead: open rooms are read by anyone; closed and secret ones by those
-// who hold a role.
+// who hold a role or whom the room's category allows.
 func (r *room) canRead(user string) bool {
-	return r.info.Privacy == store.Open || r.roles[user] != 0 || r.letAll
+	return r.info.Privacy == store.Open || r.holds(user) || r.letAll
 }
 
 // canPost: in an auditorium only presenters and managers post.

@@ -74,12 +74,18 @@ const (
 	DropArchiveRecords Name = "drop-archive-records"
 	// DuplicateArchiveRecords: caught by compliance_extra.
 	DuplicateArchiveRecords Name = "duplicate-archive-records"
-	LetAnyoneManage         Name = "let-anyone-manage"
-	NoInvitation            Name = "no-invitation"
-	NoChallenge             Name = "no-challenge"
-	BadServerSignature      Name = "bad-server-signature"
-	AcceptUnsigned          Name = "accept-unsigned"
-	NoIdentityBinding       Name = "no-identity-binding"
+	// DropFileRecords: caught by compliance_missing when the run has
+	// file posts or downloads.
+	DropFileRecords        Name = "drop-file-records"
+	LetAnyoneManage        Name = "let-anyone-manage"
+	NoInvitation           Name = "no-invitation"
+	IgnoreCategoryMembers  Name = "ignore-category-members"
+	IgnoreCategoryOverride Name = "ignore-category-override"
+	LetAnyoneCreate        Name = "let-anyone-create"
+	NoChallenge            Name = "no-challenge"
+	BadServerSignature     Name = "bad-server-signature"
+	AcceptUnsigned         Name = "accept-unsigned"
+	NoIdentityBinding      Name = "no-identity-binding"
 
 	// A server that answers the INFO carrying a command 200 but never
 	// sends its reply, one command at a time.
@@ -125,7 +131,7 @@ var catalog = []Fault{
 	{NoJoinNotice, []string{ruleid.JoinNotice}, nil, "members online are not sent ntc:join when someone joins"},
 	{NoPartNotice, []string{ruleid.PartNotice}, nil, "members online are not sent ntc:part when someone leaves"},
 	{HistoryReversed, []string{ruleid.HistoryOrder}, nil, "cmd:bccontext returns the messages newest first"},
-	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess, ruleid.SearchAccess}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them, and search them)"},
+	{LetNonMembersIn, []string{ruleid.ClosedRoom, ruleid.FileTokenAccess, ruleid.SearchAccess, ruleid.CategoryMembership}, nil, "users who are not members may join, read and post in closed rooms (and get file tokens for them, and search them, and join a room below a category that overrides the one allowing them)"},
 	{DisabledRoomOpen, []string{ruleid.DisabledRoom}, nil, "disabled rooms can be joined"},
 	{AcceptUnknownDialog, []string{ruleid.UnknownDialog}, nil, "in-dialog requests for unknown dialogs are answered 200"},
 	{NoSizeLimit, []string{ruleid.MessageSize}, nil, "messages and stories over the advertised limits are accepted"},
@@ -139,8 +145,12 @@ var catalog = []Fault{
 	{SearchAllRooms, []string{ruleid.SearchAccess}, nil, "cmd:msgsrch searches every room, whether the user may read it or not, disabled ones included"},
 	{DropArchiveRecords, nil, []string{"compliance_missing"}, "one post in 10 (the 10th, 20th, ...; file posts count) is stored, acknowledged and delivered without its compliance archive records"},
 	{DuplicateArchiveRecords, nil, []string{"compliance_extra"}, "one join in 5 (the 5th, 10th, ...) is recorded twice in the compliance archive"},
+	{DropFileRecords, nil, []string{"compliance_missing"}, "one file post in 5 (the 5th, 10th, ...) is stored, acknowledged and delivered with its CHAT record but without its FILEUPLOAD record, and one download in 5 is served without its FILEDOWNLOAD record"},
 	{LetAnyoneManage, []string{ruleid.ManagerOnly}, nil, "cmd:chanupd from a member who is not a manager is done like a manager's"},
 	{NoInvitation, []string{ruleid.Invitation}, nil, "a member added with cmd:chanupd gets no invitation"},
+	{IgnoreCategoryMembers, []string{ruleid.CategoryMembership}, nil, "a user allowed in a room only through its category (or a parent category) is treated as a non-member: refused 403"},
+	{IgnoreCategoryOverride, []string{ruleid.CategoryMembership}, nil, "a category that overrides its parent's rights still inherits them: a user allowed only at the parent may join rooms below it"},
+	{LetAnyoneCreate, []string{ruleid.CategoryCreator}, nil, "cmd:chancreate from a user who is not a creator of the category is done like a creator's"},
 	{NoChallenge, []string{ruleid.Challenge}, nil, "with --auth ntlm or digest, a REGISTER without credentials is accepted (200) instead of challenged"},
 	{BadServerSignature, []string{ruleid.ServerSignature}, nil, "with --auth ntlm, the rspauth of every message the server signs has one digit changed"},
 	{AcceptUnsigned, []string{ruleid.RefuseUnsigned}, nil, "with --auth ntlm, requests after sign-in are accepted unsigned or with a signature that does not verify"},

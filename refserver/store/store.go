@@ -153,6 +153,150 @@ func ValidUser(s string) bool {
 	return at > 4 && at < len(s)-1
 }
 
+// Category is a node of the category hierarchy rooms live in (OCS R2 and
+// Lync: every room is in a category; the category says who may be a
+// member of its rooms and who may create rooms in it). A room names its
+// category by ID in Room.Category. Categories are never deleted.
+//
+// Rights are inherited down the tree: a category's allowed members are its
+// own Members plus its parent's allowed members, and likewise its
+// creators, unless Override is set, in which case its own lists are all
+// (docs/protocol.md, "Categories").
+type Category struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Parent is the parent category's ID ("": a top-level category).
+	Parent string `json:"parent,omitempty"`
+	// Override: the category does not inherit its parent's members and
+	// creators.
+	Override bool      `json:"override,omitempty"`
+	Members  []string  `json:"members"`
+	Creators []string  `json:"creators"`
+	Created  time.Time `json:"created"`
+}
+
+// MaxCategoryDepth bounds the depth of the hierarchy (a top-level category
+// is at depth 1).
+const MaxCategoryDepth = 16
+
+// Validate checks a category's own fields (CheckCategories checks the
+// hierarchy).
+func (c *Category) Validate() error {
+	var errs []error
+	if !ValidID(c.ID) {
+		errs = append(errs, fmt.Errorf("id %q: use 1-128 letters, digits, '-', '_' or '.'", c.ID))
+	}
+	if c.Name == "" {
+		errs = append(errs, errors.New("name is empty"))
+	}
+	if at, ch := xccos.InvalidChar(c.Name); at >= 0 {
+		errs = append(errs, fmt.Errorf("name: %U at byte %d is not a character XCCOS can carry", ch, at))
+	}
+	if c.Parent != "" && !ValidID(c.Parent) {
+		errs = append(errs, fmt.Errorf("parent %q: not a category id", c.Parent))
+	}
+	if c.Parent == c.ID && c.ID != "" {
+		errs = append(errs, errors.New("parent: a category cannot be its own parent"))
+	}
+	for _, list := range [][]string{c.Members, c.Creators} {
+		for _, u := range list {
+			if !ValidUser(u) {
+				errs = append(errs, fmt.Errorf("user %q: want sip:user@domain", u))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// CheckCategories checks a whole hierarchy: every category valid, IDs
+// unique, every parent a category of the set, no cycle, at most
+// MaxCategoryDepth deep.
+func CheckCategories(cats []Category) error {
+	byID := make(map[string]*Category, len(cats))
+	var errs []error
+	for i := range cats {
+		c := &cats[i]
+		if err := c.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("category %q: %w", c.ID, err))
+			continue
+		}
+		if byID[c.ID] != nil {
+			errs = append(errs, fmt.Errorf("category %q: defined twice", c.ID))
+			continue
+		}
+		byID[c.ID] = c
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	for _, c := range cats {
+		depth := 1
+		for p := c.Parent; p != ""; p = byID[p].Parent {
+			if byID[p] == nil {
+				errs = append(errs, fmt.Errorf("category %q: parent %q is not a category", c.ID, p))
+				break
+			}
+			if p == c.ID {
+				errs = append(errs, fmt.Errorf("category %q: it is its own ancestor (a cycle)", c.ID))
+				break
+			}
+			if depth++; depth > MaxCategoryDepth {
+				errs = append(errs, fmt.Errorf("category %q: more than %d levels deep (or a cycle above it)", c.ID, MaxCategoryDepth))
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Rights are the users a category allows, after inheritance.
+type Rights struct {
+	Members, Creators map[string]bool
+}
+
+// Inherit computes every category's rights: its own members and creators,
+// plus its parent's rights unless it overrides them. cats must pass
+// CheckCategories.
+func Inherit(cats []Category) map[string]Rights {
+	byID := make(map[string]*Category, len(cats))
+	for i := range cats {
+		byID[cats[i].ID] = &cats[i]
+	}
+	out := make(map[string]Rights, len(cats))
+	var walk func(id string, depth int) Rights
+	walk = func(id string, depth int) Rights {
+		if r, ok := out[id]; ok {
+			return r
+		}
+		c := byID[id]
+		r := Rights{Members: map[string]bool{}, Creators: map[string]bool{}}
+		if c == nil || depth > MaxCategoryDepth {
+			return r
+		}
+		if c.Parent != "" && !c.Override {
+			p := walk(c.Parent, depth+1)
+			for u := range p.Members {
+				r.Members[u] = true
+			}
+			for u := range p.Creators {
+				r.Creators[u] = true
+			}
+		}
+		for _, u := range c.Members {
+			r.Members[u] = true
+		}
+		for _, u := range c.Creators {
+			r.Creators[u] = true
+		}
+		out[id] = r
+		return r
+	}
+	for _, c := range cats {
+		walk(c.ID, 1)
+	}
+	return out
+}
+
 // Message is one stored post.
 type Message struct {
 	RoomID string
@@ -167,6 +311,10 @@ type Message struct {
 	// SkipArchive stores the post without its CHAT archive record: only
 	// the drop-archive-records fault sets it.
 	SkipArchive bool
+	// SkipUploadArchive stores a file post with its CHAT record but
+	// without its FILEUPLOAD record: only the drop-file-records fault
+	// sets it.
+	SkipUploadArchive bool
 }
 
 // File is the metadata of an uploaded file (the web service keeps the
@@ -259,6 +407,12 @@ type Store interface {
 	// Archive: the compliance archive, written in the transactions of
 	// the events it records.
 	Archive
+	// Categories returns every category, sorted by ID.
+	Categories(ctx context.Context) ([]Category, error)
+	// PutCategory creates a category or replaces an existing one's name,
+	// parent, override flag, members and creators. The caller checks the
+	// hierarchy (CheckCategories).
+	PutCategory(ctx context.Context, c Category) error
 	// Stats returns counters.
 	Stats() Stats
 	// Close waits for queued appends and closes the store.

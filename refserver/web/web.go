@@ -43,6 +43,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gcload/gcload/refserver/fault"
@@ -117,6 +118,9 @@ type Service struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	// downloadSeq numbers downloads for the drop-file-records fault
+	downloadSeq atomic.Uint64
 }
 
 // Stats are counters of the web service.
@@ -125,6 +129,9 @@ type Stats struct {
 	Downloads uint64 `json:"downloads"` // files served whole
 	Refused   uint64 `json:"refused"`   // requests refused (token, access, size, count)
 	Tokens    int    `json:"tokens"`    // outstanding tokens
+	// UnsharedServers (in a pool) are the live servers that do not share
+	// this server's files folder (set by the server, not the service).
+	UnsharedServers []string `json:"unshared_servers,omitempty"`
 }
 
 type grant struct {
@@ -608,6 +615,9 @@ func (s *Service) download(w http.ResponseWriter, r *http.Request, id string) {
 // archiveDownload records a FILEDOWNLOAD of the file by the grant's user
 // and returns once the record is durable.
 func (s *Service) archiveDownload(ctx context.Context, g grant, meta store.File) error {
+	if s.cfg.Faults.Has(fault.DropFileRecords) && s.downloadSeq.Add(1)%5 == 0 {
+		return nil // served without its record
+	}
 	done := make(chan error, 1)
 	ev := []store.Event{{Kind: store.EventFileDownload, RoomID: g.room, User: g.user, TS: s.cfg.Now().UTC(), Detail: meta.Name}}
 	if err := s.cfg.Store.Record(ev, func(err error) { done <- err }); err != nil {
@@ -644,3 +654,33 @@ func (f *flipFirst) Seek(off int64, whence int) (int64, error) {
 	f.off = n
 	return n, err
 }
+
+// Pool servers share one files folder (docs/protocol.md, File posts): a
+// file uploaded through one is downloaded through any. Each server of a
+// pool leaves a marker file in its folder, named by its ID; a server that
+// does not find another live server's marker in its own folder knows the
+// two do not share it.
+
+// markerName is the name of a pool server's marker in the files folder.
+func markerName(server string) string {
+	h := sha256.Sum256([]byte(server))
+	return ".gcload-server-" + hex.EncodeToString(h[:8])
+}
+
+// MarkFolder leaves this server's marker in the files folder.
+func (s *Service) MarkFolder(server string) error {
+	if err := os.WriteFile(filepath.Join(s.cfg.Dir, markerName(server)), []byte(server+"\n"), 0o640); err != nil {
+		return fmt.Errorf("files folder: mark it as server %s's: %w", server, err)
+	}
+	return nil
+}
+
+// HasMarker reports whether the files folder holds a server's marker (the
+// server shares it).
+func (s *Service) HasMarker(server string) bool {
+	_, err := os.Stat(filepath.Join(s.cfg.Dir, markerName(server)))
+	return err == nil
+}
+
+// Dir is the files folder.
+func (s *Service) Dir() string { return s.cfg.Dir }

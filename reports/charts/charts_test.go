@@ -807,9 +807,10 @@ func TestBigRunSize(t *testing.T) {
 		}
 		total += b.Len()
 	}
-	t.Logf("SVG of every chart of a 600-interval, 12-operation run: %d bytes", total)
-	if total > 2<<20 {
-		t.Errorf("charts total %d bytes, want under 2 MB", total)
+	t.Logf("SVG of every chart of a 600-interval run of all %d operations: %d bytes", len(reports.Ops), total)
+	// about 2 MB for the 27 operations of old: 76 KiB an operation
+	if limit := len(reports.Ops) * 76 << 10; total > limit {
+		t.Errorf("charts total %d bytes, want under %d (76 KiB for each of %d operations)", total, limit, len(reports.Ops))
 	}
 }
 

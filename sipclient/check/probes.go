@@ -28,6 +28,7 @@ var probes = []probe{
 	{"limits", []string{ruleid.MessageSize}, probeLimits},
 	{"access", []string{ruleid.ClosedRoom, ruleid.DisabledRoom}, probeAccess},
 	{"manage", []string{ruleid.ManagerOnly, ruleid.Invitation}, probeManage},
+	{"category", []string{ruleid.CategoryMembership, ruleid.CategoryCreator}, probeCategory},
 	{"auth", []string{ruleid.Challenge, ruleid.RefuseUnsigned, ruleid.Identity}, probeAuth},
 	{"files", fileRules, probeFiles},
 	{"msgsrch", searchRules, probeMsgSearch},
@@ -785,5 +786,109 @@ func probeManage(ctx context.Context, s *suite, pr *probeRun) error {
 		}
 	}
 	s.fail(ruleid.Invitation, fmt.Sprintf("%s, added to %s by its manager, has no invitation to it in rpl:getinv (%d others)", invitee, room, len(invs)), nil)
+	return nil
+}
+
+// replyCode is the code of a command's error reply (200 when it
+// succeeded; 0 when it got no reply at all: err says why).
+func replyCode(err error) int {
+	var re *sipclient.ReplyError
+	switch {
+	case err == nil:
+		return 200
+	case errors.As(err, &re):
+		return re.Code
+	}
+	return 0
+}
+
+// probeCategory: the fourth user, allowed by a parent category, joins the
+// room of a category below that inherits (and is refused 403 below one
+// that overrides); cmd:chancreate [extension] from the second user, whom
+// the category does not allow to create, is refused 403; the fourth
+// user's creates the room.
+func probeCategory(ctx context.Context, s *suite, pr *probeRun) error {
+	if !s.wants(ruleid.CategoryMembership, ruleid.CategoryCreator) {
+		return nil
+	}
+	rooms := s.t.Rooms
+	if rooms.Inherited == "" {
+		s.skip(ruleid.CategoryMembership, "no room of an inheriting category given (rooms.inherited, or --admin to create one)")
+	}
+	if rooms.CreateCategory == "" {
+		s.skip(ruleid.CategoryCreator, "no category to create rooms in given (rooms.create_category, or --admin to create one)")
+	}
+	if rooms.Inherited == "" && rooms.CreateCategory == "" {
+		return nil
+	}
+	allowed, err := s.connect(ctx, pr, s.t.Users[3])
+	if err != nil {
+		return err
+	}
+	if rooms.Inherited != "" && s.wants(ruleid.CategoryMembership) {
+		room := s.room(rooms.Inherited)
+		err := s.within(ctx, func(ctx context.Context) error { _, err := allowed.Join(ctx, room); return err })
+		switch c := replyCode(err); c {
+		case 200:
+			s.ok(ruleid.CategoryMembership)
+			_ = s.within(ctx, func(ctx context.Context) error { return allowed.Part(ctx, room) })
+		case 0:
+			return fmt.Errorf("join %s: %w", room, err)
+		default:
+			s.fail(ruleid.CategoryMembership, fmt.Sprintf("%s, allowed by a parent of the category of %s, was refused joining it: %v", allowed.aor, room, err), nil)
+		}
+		if rooms.Overridden != "" {
+			room := s.room(rooms.Overridden)
+			err := s.within(ctx, func(ctx context.Context) error { _, err := allowed.Join(ctx, room); return err })
+			switch c := replyCode(err); c {
+			case 403:
+				s.ok(ruleid.CategoryMembership)
+			case 0:
+				return fmt.Errorf("join %s: %w", room, err)
+			case 200:
+				s.fail(ruleid.CategoryMembership, fmt.Sprintf("%s, allowed only by a category that %s's category overrides, joined it", allowed.aor, room), nil)
+			default:
+				s.fail(ruleid.CategoryMembership, fmt.Sprintf("%s, allowed only by a category that %s's category overrides, was refused with %d, want 403: %v", allowed.aor, room, c, err), nil)
+			}
+		}
+	}
+	if rooms.CreateCategory == "" || !s.wants(ruleid.CategoryCreator) {
+		return nil
+	}
+	other, err := s.connect(ctx, pr, s.t.Users[1])
+	if err != nil {
+		return err
+	}
+	cat := rooms.CreateCategory
+	id := "gcconform-" + s.runID + "-created"
+	err = s.within(ctx, func(ctx context.Context) error {
+		_, err := other.CreateRoom(ctx, sipclient.NewRoom{URI: s.room(id + "-refused"), Name: "refused", Category: cat})
+		return err
+	})
+	switch c := replyCode(err); c {
+	case 403:
+		s.ok(ruleid.CategoryCreator)
+	case 0:
+		return fmt.Errorf("chancreate in %s: %w", cat, err)
+	case 200:
+		s.fail(ruleid.CategoryCreator, fmt.Sprintf("%s, not a creator of category %s, created room %s with cmd:chancreate", other.aor, cat, s.room(id+"-refused")), nil)
+	default:
+		s.fail(ruleid.CategoryCreator, fmt.Sprintf("cmd:chancreate in category %s by %s, not a creator, was refused with %d, want 403: %v", cat, other.aor, c, err), nil)
+	}
+	var got xccos.ChanIB
+	err = s.within(ctx, func(ctx context.Context) (err error) {
+		got, err = allowed.CreateRoom(ctx, sipclient.NewRoom{URI: s.room(id), Name: "gcload conformance " + id, Category: cat})
+		return err
+	})
+	switch c := replyCode(err); {
+	case c == 0:
+		return fmt.Errorf("chancreate in %s: %w", cat, err)
+	case c != 200:
+		s.fail(ruleid.CategoryCreator, fmt.Sprintf("cmd:chancreate in category %s by %s, a creator through its parent, was refused with %d: %v", cat, allowed.aor, c, err), nil)
+	case got.URI != s.room(id):
+		s.fail(ruleid.CategoryCreator, fmt.Sprintf("cmd:chancreate of %s answered a chanib for %q", s.room(id), got.URI), nil)
+	default:
+		s.ok(ruleid.CategoryCreator)
+	}
 	return nil
 }

@@ -25,7 +25,7 @@ type Rule struct {
 	Ref string `json:"ref"`
 	// Needs names what the probe needs besides users and a room
 	// ("channel-services", "closed-room", "disabled-room",
-	// "managed-room"), or "".
+	// "managed-room", "category-rooms", "create-category"), or "".
 	Needs string `json:"needs,omitempty"`
 }
 
@@ -64,6 +64,8 @@ var Rules = []Rule{
 	{ruleid.MessageSize, "posts over the advertised messageSizeLimit (stories over storySizeLimit) are refused; posts at the limit are accepted", "XCCOS §4 (sib, Posts)", ""},
 	{ruleid.ManagerOnly, "cmd:chanupd [extension] from a user who is not a manager of the room is refused with 403 and changes nothing; a manager's is done", "XCCOS §5 (managers edit membership and properties); docs/protocol.md, cmd:chanupd", "managed-room"},
 	{ruleid.Invitation, "a user a manager adds to a room with cmd:chanupd gets an invitation to it in rpl:getinv", "XCCOS §4 (getinv), §5 (invitations); docs/protocol.md, cmd:chanupd", "managed-room"},
+	{ruleid.CategoryMembership, "a user a room's category allows, directly or through a parent category, joins the closed room without holding a role in it; below a category that overrides its parent, the parent's users are refused 403", "XCCOS §5 (rooms live in categories); docs/protocol.md, Categories", "category-rooms"},
+	{ruleid.CategoryCreator, "cmd:chancreate [extension] from a user the category does not allow to create rooms is refused with 403 and creates nothing; a creator's (inherited from a parent category) creates the room", "XCCOS §5 (roles: Creator); docs/protocol.md, cmd:chancreate", "create-category"},
 	{ruleid.Challenge, "a REGISTER without credentials is challenged (401) with a challenge a client can answer: NTLM (realm, targetname; then an opaque and an NTLM CHALLENGE) or digest (realm, nonce, qop=auth)", "MS-SIPAE §3.3.5, §4.1; RFC 3261 §22", "credentials"},
 	{ruleid.ServerSignature, "after an NTLM sign-in every final response and request the server sends carries an Authentication-Info signature that verifies", "MS-SIPAE §3.2.5.2, §3.3.5", "credentials"},
 	{ruleid.RefuseUnsigned, "after an NTLM sign-in a request without a signature, or with one that does not verify, is refused (401 or 403)", "MS-SIPAE §3.3.5.2", "credentials"},

@@ -60,6 +60,17 @@ type Rooms struct {
 	// but does not manage, and the third is not a member of (optional;
 	// the suite changes its topic and adds the third user).
 	Managed string `yaml:"managed" json:"managed,omitempty"`
+	// Inherited: a closed room in which the fourth user holds no role
+	// but which its category, or a parent of it, allows them to read
+	// (optional; category/inherited-membership).
+	Inherited string `yaml:"inherited" json:"inherited,omitempty"`
+	// Overridden: a closed room in which the fourth user holds no role,
+	// whose category overrides a parent that allows them (optional).
+	Overridden string `yaml:"overridden" json:"overridden,omitempty"`
+	// CreateCategory: a category (its id) in which the fourth user may
+	// create rooms, as its creator or a parent's, and the second may not
+	// (optional; category/creator-only: the suite creates a room in it).
+	CreateCategory string `yaml:"create_category" json:"create_category,omitempty"`
 }
 
 // Options tune a run.

@@ -29,9 +29,11 @@ const (
 	kindJoin     = adminapi.KindJoin
 	kindPart     = adminapi.KindPart
 	kindBackchat = adminapi.KindBackchat
+	kindDownload = adminapi.KindFileDownload
 )
 
-// evKey names what an archive record of JOIN, PART or BACKCHAT is about.
+// evKey names what an archive record of JOIN, PART, BACKCHAT or
+// FILEDOWNLOAD is about.
 type evKey struct {
 	kind       string
 	user, room int32
@@ -72,8 +74,9 @@ func (l *archiveLog) note(kind string, user int32, rooms []int32, err error) {
 }
 
 // checkArchive reads the archive after cursor from and compares it with
-// what this shard's users did: every acknowledged post, join, part and
-// history view must be there exactly once; what the server refused or what
+// what this shard's users did: every acknowledged post (and, for a file
+// post, its upload), join, part, history view and file download must be
+// there exactly once; what the server refused or what
 // was never sent must not be; what went unanswered may be there once.
 // Records of other users, rooms, runs or shards are not this run's.
 func (s *Swarm) checkArchive(ctx context.Context, from string) *reports.Compliance {
@@ -89,7 +92,8 @@ func (s *Swarm) checkArchive(ctx context.Context, from string) *reports.Complian
 		rooms[r.ID] = int32(i)
 	}
 	got := map[evKey]int32{}
-	posts := map[int32]int32{} // by slot
+	posts := map[int32]int32{}   // by slot
+	uploads := map[int32]int32{} // FILEUPLOAD records, by slot
 	shard := int32(max(s.o.Shard.Index, 1))
 	after := from
 	for {
@@ -113,6 +117,19 @@ func (s *Swarm) checkArchive(ctx context.Context, from string) *reports.Complian
 					continue
 				}
 				posts[s.acct.base[room]+m.index]++
+			case adminapi.KindFileUpload:
+				// its detail is the file's name: the post's marker
+				m, ok := parseMarker(r.Detail, s.plan.RunTag)
+				if !ok || m.shard != shard || m.room != room || m.index < 0 || m.index >= s.plan.Rooms[room].Posts {
+					continue
+				}
+				uploads[s.acct.base[room]+m.index]++
+			case adminapi.KindFileDownload:
+				u, ok := users[r.User]
+				if _, mine := parseMarker(r.Detail, s.plan.RunTag); !ok || !mine {
+					continue // another user's, or a file of another run
+				}
+				got[evKey{r.Kind, u, room}]++
 			case adminapi.KindJoin, adminapi.KindPart, adminapi.KindBackchat:
 				u, ok := users[r.User]
 				if !ok || (r.Kind == adminapi.KindPart && r.Detail != "") {
@@ -136,28 +153,36 @@ func (s *Swarm) checkArchive(ctx context.Context, from string) *reports.Complian
 			}
 			slot := s.acct.base[r] + int32(i)
 			ps := &s.acct.posts[slot]
-			n := posts[slot]
 			what := fmt.Sprintf("post %d of room %s by %s", i, s.plan.Rooms[r].ID, s.plan.Users[s.plan.Ops[oi].User])
-			switch st := ps.status.Load(); {
-			case st == postAcked:
-				c.Checked++
-				if n == 0 {
-					c.Missing++
-					example("missing: acknowledged %s", what)
-				} else if n > 1 {
-					c.Extra += int64(n - 1)
-					example("extra: acknowledged %s archived %d times", what, n)
+			judge := func(what string, n int32) {
+				switch st := ps.status.Load(); {
+				case st == postAcked:
+					c.Checked++
+					if n == 0 {
+						c.Missing++
+						example("missing: acknowledged %s", what)
+					} else if n > 1 {
+						c.Extra += int64(n - 1)
+						example("extra: acknowledged %s archived %d times", what, n)
+					}
+				case st == postFailed || (st == postPending && ps.sent.Load() != 0):
+					if n > 1 {
+						c.Extra += int64(n - 1)
+						example("extra: unanswered %s archived %d times", what, n)
+					}
+				default: // rejected, dropped, skipped, never sent
+					if n > 0 {
+						c.Extra += int64(n)
+						example("extra: %s, which was never stored, archived %d times", what, n)
+					}
 				}
-			case st == postFailed || (st == postPending && ps.sent.Load() != 0):
-				if n > 1 {
-					c.Extra += int64(n - 1)
-					example("extra: unanswered %s archived %d times", what, n)
-				}
-			default: // rejected, dropped, skipped, never sent
-				if n > 0 {
-					c.Extra += int64(n)
-					example("extra: %s, which was never stored, archived %d times", what, n)
-				}
+			}
+			judge(what, posts[slot])
+			if s.plan.Ops[oi].File {
+				judge("FILEUPLOAD of "+what, uploads[slot])
+			} else if n := uploads[slot]; n > 0 {
+				c.Extra += int64(n)
+				example("extra: FILEUPLOAD of %s, a text post, archived %d times", what, n)
 			}
 		}
 	}

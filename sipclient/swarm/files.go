@@ -143,6 +143,7 @@ func (s *Swarm) download(ctx context.Context, u *vuser, op *Op, due, start time.
 	var sum string
 	if err == nil {
 		n, sum, err = sipclient.DownloadFile(ctx, s.files.http, tok, io.Discard)
+		s.noteDownload(u.idx, op.Room, err)
 	}
 	if err == nil && (n != int64(up.Size) || sum != contentSum(s.plan.RunTag, op.Room, op.Index, up.Size)) {
 		err = fmt.Errorf("%w: %s: %d bytes, SHA-256 %s; uploaded %d bytes", ErrFileCorrupt, url, n, sum, up.Size)
@@ -155,6 +156,18 @@ func (s *Swarm) download(ctx context.Context, u *vuser, op *Op, due, start time.
 	s.rec.Record(reports.OpFileDownload, now.Sub(due))
 	s.rec.Record(reports.OpFileDownloadService, now.Sub(start))
 	s.phaseDone(pDownload, op.At)
+}
+
+// noteDownload tells the compliance cross-check how a download went (a
+// refused token request never reaches the web service: nothing to note).
+// A download the web service refused (4xx) was not archived; one served
+// whole was, corrupt or not; one that failed otherwise may have been.
+func (s *Swarm) noteDownload(user, room int32, err error) {
+	var he *sipclient.HTTPError
+	if errors.As(err, &he) && he.Status < 500 {
+		return
+	}
+	s.archive.note(kindDownload, user, []int32{room}, err)
 }
 
 // msgSearch searches stored posts (msgsrch): this run's posts by their
@@ -179,6 +192,28 @@ func (s *Swarm) msgSearch(ctx context.Context, u *vuser, op *Op, due, start time
 	}
 	_, err := u.client.SearchMessages(ctx, q)
 	s.done(u, reports.OpMessageSearch, reports.OpMessageSearchService, due, start, err, op, pMsgSearch)
+}
+
+// manage is a membership change by a room's manager (cmd:chanupd): it
+// adds the room's guest user of this change and takes out the previous
+// change's. Guests are addresses no user of the plan has, so the planned
+// members, and the deliveries they are owed, stay as they are.
+func (s *Swarm) manage(ctx context.Context, u *vuser, op *Op, due, start time.Time) {
+	if !s.isOnline(u) {
+		return
+	}
+	up := sipclient.RoomUpdate{AddMembers: []string{s.guest(op.Room, op.Index)}}
+	if op.Index > 0 {
+		up.RemoveMembers = []string{s.guest(op.Room, op.Index-1)}
+	}
+	_, err := u.client.UpdateRoom(ctx, s.plan.Rooms[op.Room].URI, up)
+	s.done(u, reports.OpManage, reports.OpManageService, due, start, err, op, pManage)
+}
+
+// guest is the address of the guest user a room's i-th membership change
+// adds.
+func (s *Swarm) guest(room, i int32) string {
+	return "sip:gcload-guest-" + s.plan.Rooms[room].ID + "-" + strconv.Itoa(int(i)) + "@" + s.plan.Domain
 }
 
 // filePostDelivered records the URL of a delivered file post of this run.

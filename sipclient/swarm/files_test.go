@@ -1,12 +1,17 @@
 package swarm_test
 
 import (
+	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/gcload/gcload/refserver"
+	"github.com/gcload/gcload/refserver/adminclient"
 	"github.com/gcload/gcload/refserver/fault"
 	"github.com/gcload/gcload/reports"
 	"github.com/gcload/gcload/sipclient/swarm"
+	"github.com/gcload/gcload/target"
 )
 
 // withFiles has file posts, downloads of them and message searches beside
@@ -94,6 +99,94 @@ func TestFilePostsUnderLoad(t *testing.T) {
 			}
 			if st := srv.Stats().Files; st == nil || st.Uploads != 4 || st.Downloads != uint64(downloads) {
 				t.Fatalf("the web service counted %+v", st)
+			}
+		})
+	}
+}
+
+// filesArchived has 10 file posts and then downloads of them, for the
+// compliance cross-check.
+const filesArchived = `
+name: files-archived
+seed: 5
+users: {count: 10}
+rooms:
+  classes: [{name: f, size: 5, count: 2}]
+phases:
+  - name: signin
+    signin: {rate: 100/s, arrival: constant}
+  - name: settle
+    duration: 1s
+  - name: steady
+    duration: 1s
+    uploads: {rate: 10/s, arrival: constant, size: {dist: uniform, min: 100, max: 2000}}
+  - name: wait
+    duration: 2s
+  - name: fetch
+    duration: 1s
+    downloads: {rate: 10/s, arrival: constant}
+drain: 500ms
+limits: {max_lag: 20s}
+`
+
+// TestFileRecordsCrossChecked: the compliance cross-check counts every
+// acknowledged upload's FILEUPLOAD record and every download's
+// FILEDOWNLOAD record: against a server that drops one of each in five
+// (drop-file-records, which keeps the file posts' CHAT records), exactly
+// those are missing; against a clean one, none.
+func TestFileRecordsCrossChecked(t *testing.T) {
+	t.Parallel()
+	for _, drop := range []bool{false, true} {
+		t.Run(map[bool]string{false: "clean", true: "drop-file-records"}[drop], func(t *testing.T) {
+			t.Parallel()
+			plan, err := swarm.NewPlan(loadSpec(t, filesArchived))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := plan.Counts(swarm.Shard{Index: 1, Of: 1})
+			uploads, downloads := c[swarm.KindPost], c[swarm.KindDownload]
+			if uploads != 10 || downloads != 10 {
+				t.Fatalf("planned %d uploads and %d downloads, want 10 and 10", uploads, downloads)
+			}
+			opts := []refserver.Option{refserver.WithFiles(refserver.Files{Listen: "127.0.0.1:0", Dir: t.TempDir()}), refserver.WithAdmin("127.0.0.1:0")}
+			if drop {
+				opts = append(opts, refserver.WithFaults(fault.Set{}.With(fault.DropFileRecords)))
+			}
+			srv := server(t, plan, opts...)
+			start := time.Now().Add(200 * time.Millisecond)
+			rec := reports.NewRecorder(start, time.Second)
+			sw, err := swarm.New(plan, swarm.Options{
+				Target: target.Target{Lookup: srv.LookupURI(), Servers: []string{srv.TCPAddr()}}, Shard: swarm.Shard{Index: 1, Of: 1},
+				Recorder: rec, Start: start, Archive: adminclient.New(srv.AdminURL(), srv.AdminToken()),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := sw.Run(context.Background(), context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := rec.Histogram(reports.OpFileDownload).TotalCount()
+			if up := rec.Histogram(reports.OpFileUpload).TotalCount(); up != 10 || got != 10 {
+				t.Fatalf("%d uploads and %d downloads done, want 10 and 10 (counters %v)", up, got, rec.Counters())
+			}
+			cc := out.Compliance
+			// 10 CHAT + 10 FILEUPLOAD + 10 FILEDOWNLOAD, and the joins
+			if cc == nil || cc.Error != "" || cc.Checked < 30 {
+				t.Fatalf("compliance %+v", cc)
+			}
+			want := int64(0)
+			if drop {
+				want = 4 // the 5th and 10th upload, the 5th and 10th download
+			}
+			if cc.Missing != want || cc.Extra != 0 {
+				t.Fatalf("compliance %+v, want %d missing and none extra", cc, want)
+			}
+			if drop {
+				ex := strings.Join(cc.Examples, "\n")
+				if !strings.Contains(ex, "missing: acknowledged FILEUPLOAD of post") || !strings.Contains(ex, "FILEDOWNLOAD of") {
+					t.Fatalf("examples do not name the missing upload and download records:\n%s", ex)
+				}
 			}
 		})
 	}

@@ -48,6 +48,9 @@ const (
 	KindUpload
 	KindDownload
 	KindMsgSearch
+	// KindManage: a room's manager (its first member) changes its
+	// membership with cmd:chanupd.
+	KindManage
 )
 
 // DownloadSettle: a download is planned only of a file whose upload was
@@ -75,6 +78,8 @@ func (k Kind) String() string {
 		return "download"
 	case KindMsgSearch:
 		return "msgsrch"
+	case KindManage:
+		return "manage"
 	}
 	return "unknown"
 }
@@ -91,7 +96,7 @@ type Op struct {
 	Phase uint8
 	User  int32 // the acting user
 	Room  int32 // post, history, part, rejoin, download, msgsrch by room: the room
-	Index int32 // post: index of the post in its room, from 0; download: the file post's
+	Index int32 // post: index of the post in its room, from 0; download: the file post's; manage: the room's change, from 0
 	Size  int32 // post: text size in characters; file post: bytes
 }
 
@@ -299,12 +304,15 @@ type planner struct {
 	away         map[awayKey]time.Duration
 	next         int // next user to sign in
 	// files[room]: the room's planned file posts, in time order
-	files [][]plannedFile
+	// allFiles are the file posts planned, in time order
+	allFiles []plannedFile
+	// manages counts each room's membership changes planned
+	manages []int32
 }
 
 type plannedFile struct {
-	at    time.Duration
-	index int32
+	at          time.Duration
+	room, index int32
 }
 
 // cand is an operation to place: its arrival time and kind.
@@ -320,7 +328,7 @@ func newPlanner(p *Plan) *planner {
 		p.SignInAt[i] = -1
 	}
 	pl := &planner{p: p, durs: s.PhaseDurations(), shares: p.classShares(), byClass: make([][]int32, len(s.Rooms.Classes)),
-		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, files: make([][]plannedFile, len(p.Rooms))}
+		rPick: rngFor(s.Seed, "pick"), rSize: rngFor(s.Seed, "size"), rSpoof: rngFor(s.Seed, "spoof"), away: map[awayKey]time.Duration{}, manages: make([]int32, len(p.Rooms))}
 	for i, r := range p.Rooms {
 		pl.byClass[r.Class] = append(pl.byClass[r.Class], int32(i))
 	}
@@ -382,6 +390,9 @@ func (pl *planner) candidates(ph scenarios.Phase, start, end time.Duration) []ca
 	}
 	if ph.MessageSearch != nil {
 		add(&ph.MessageSearch.Arrival, KindMsgSearch)
+	}
+	if ph.Manage != nil {
+		add(ph.Manage, KindManage)
 	}
 	slices.SortStableFunc(cands, func(a, b cand) int { return cmp.Compare(a.at, b.at) })
 	return cands
@@ -456,24 +467,28 @@ func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
 		}
 		idx := p.Rooms[room].Posts
 		p.Rooms[room].Posts++
-		pl.files[room] = append(pl.files[room], plannedFile{c.at, idx})
+		pl.allFiles = append(pl.allFiles, plannedFile{c.at, room, idx})
 		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindPost, File: true, User: user, Room: room, Index: idx, Size: sizeIn(pl.rSize, ph.Uploads.Size, scenarios.MaxFileSize), Phase: uint8(pi)})
 	case KindDownload:
-		u := int32(pl.rPick.IntN(online))
-		rooms := p.UserRoom[u]
-		if len(rooms) == 0 {
+		// a file posted at least DownloadSettle before, in any room, then
+		// a member of its room online: picking the user first would leave
+		// most downloads unplaced when few rooms hold files (a model with
+		// thousands of rooms and a file post now and then)
+		n, _ := slices.BinarySearchFunc(pl.allFiles, c.at-DownloadSettle+1, func(f plannedFile, t time.Duration) int { return cmp.Compare(f.at, t) })
+		if n == 0 {
 			p.Skipped++
 			return
 		}
-		room := rooms[pl.rPick.IntN(len(rooms))]
-		fs := pl.files[room]
-		n, _ := slices.BinarySearchFunc(fs, c.at-DownloadSettle+1, func(f plannedFile, t time.Duration) int { return cmp.Compare(f.at, t) })
-		if n == 0 || isAway(u, room) {
-			p.Skipped++
-			return
+		f := pl.allFiles[pl.rPick.IntN(n)]
+		ms := p.Rooms[f.room].Members
+		for range 8 {
+			u := ms[pl.rPick.IntN(len(ms))]
+			if int(u) < online && !isAway(u, f.room) {
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindDownload, User: u, Room: f.room, Index: f.index, Phase: uint8(pi)})
+				return
+			}
 		}
-		f := fs[pl.rPick.IntN(n)]
-		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindDownload, User: u, Room: room, Index: f.index, Phase: uint8(pi)})
+		p.Skipped++
 	case KindMsgSearch:
 		u := int32(pl.rPick.IntN(online))
 		room := int32(-1)
@@ -490,6 +505,18 @@ func (pl *planner) place(pi int, ph scenarios.Phase, c cand) {
 			}
 		}
 		p.Ops = append(p.Ops, Op{At: c.at, Kind: KindMsgSearch, User: u, Room: room, Phase: uint8(pi)})
+	case KindManage:
+		// a room whose manager is online: a few tries at random
+		for range 8 {
+			room := int32(pl.rPick.IntN(len(p.Rooms)))
+			if ms := p.Rooms[room].Members; len(ms) > 0 && int(ms[0]) < online {
+				idx := pl.manages[room]
+				pl.manages[room]++
+				p.Ops = append(p.Ops, Op{At: c.at, Kind: KindManage, User: ms[0], Room: room, Index: idx, Phase: uint8(pi)})
+				return
+			}
+		}
+		p.Skipped++
 	}
 }
 

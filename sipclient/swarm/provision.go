@@ -21,9 +21,13 @@ func (p *Plan) AdminRooms(privacy string) []adminapi.NewRoom {
 		for k, u := range r.Members {
 			ms[k] = p.Users[u]
 		}
+		managers := []string{}
+		if p.Spec.HasManage() && len(ms) > 0 {
+			managers = ms[:1] // the manager of the membership changes (KindManage)
+		}
 		out[i] = adminapi.NewRoom{
 			ID: r.ID, Name: "gcload " + r.ID, Topic: "load room " + r.ID + " of scenario " + p.Spec.Name,
-			Privacy: privacy, Members: ms, Managers: []string{}, Presenters: []string{},
+			Privacy: privacy, Members: ms, Managers: managers, Presenters: []string{},
 		}
 	}
 	return out
@@ -36,7 +40,10 @@ func Provision(ctx context.Context, admin *adminclient.Client, p *Plan, privacy 
 	for _, r := range p.AdminRooms(privacy) {
 		_, err := admin.CreateRoom(ctx, r)
 		if errors.Is(err, adminclient.ErrExists) {
-			if _, err = admin.SetMembers(ctx, r.ID, r.Members); err == nil {
+			if _, err = admin.SetMembers(ctx, r.ID, r.Members); err == nil && len(r.Managers) > 0 {
+				_, err = admin.SetRole(ctx, r.ID, adminapi.Managers, r.Managers)
+			}
+			if err == nil {
 				_, err = admin.Enable(ctx, r.ID)
 			}
 		}

@@ -274,6 +274,7 @@ const (
 	pUpload
 	pDownload
 	pMsgSearch
+	pManage
 	nPhaseOps
 )
 
@@ -281,6 +282,7 @@ var phaseOpNames = [nPhaseOps]string{
 	pSignIn: string(reports.OpSignIn), pPost: string(reports.OpPostAck), pDelivery: reports.CounterDeliveries,
 	pHistory: string(reports.OpHistory), pSearch: string(reports.OpSearch), pPart: string(reports.OpPart), pJoin: string(reports.OpJoin),
 	pUpload: string(reports.OpFileUpload), pDownload: string(reports.OpFileDownload), pMsgSearch: string(reports.OpMessageSearch),
+	pManage: string(reports.OpManage),
 }
 
 // ErrUnreachable marks a run that stopped because the target could not
@@ -766,6 +768,8 @@ func (s *Swarm) run(op *Op, due time.Time) {
 		s.download(ctx, u, op, due, start)
 	case KindMsgSearch:
 		s.msgSearch(ctx, u, op, due, start)
+	case KindManage:
+		s.manage(ctx, u, op, due, start)
 	case KindRejoin:
 		if !s.isOnline(u) {
 			return

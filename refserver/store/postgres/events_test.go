@@ -27,6 +27,7 @@ func TestParseEvent(t *testing.T) {
 		"r a r1":                         {Kind: EventRoom, Server: "a", Room: "r1"},
 		"r - r1":                         {Kind: EventRoom, Room: "r1"},
 		"i a sip:u@d":                    {Kind: EventInvitations, Server: "a", User: "sip:u@d"},
+		"c a cat1":                       {Kind: EventCategories, Server: "a", Room: "cat1"},
 		"j a r1 sip:u@d 2 k":             {Kind: EventJoin, Server: "a", Room: "r1", User: "sip:u@d", N: 2},
 		"p 10.0.0.1:5061 r1 sip:u@d 0 z": {Kind: EventPart, Server: "10.0.0.1:5061", Room: "r1", User: "sip:u@d"},
 		"s a 5":                          {Kind: EventOnline, Server: "a"},
@@ -38,7 +39,7 @@ func TestParseEvent(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "r", "q a r1", "r a", "r a bad/room", "i a notauser", "j a r1 sip:u@d", "j a r1 sip:u@d -1 k",
-		"j - r1 sip:u@d 1 k", "x -", "x a b", "s a", "rr a r1"} {
+		"j - r1 sip:u@d 1 k", "x -", "x a b", "s a", "rr a r1", "c a", "c a bad/cat"} {
 		if e, ok := parseEvent(in); ok {
 			t.Errorf("parseEvent(%q) accepted: %+v", in, e)
 		}

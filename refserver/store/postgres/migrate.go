@@ -29,7 +29,8 @@ type migration struct {
 // Migration 4's archive keys its records by (the writing transaction's
 // xid, id): readers take only records of transactions older than every one
 // in progress, in that order (store.Cursor). Migration 5 is file posts:
-// the files table (a file's metadata) and messages.file_id.
+// the files table (a file's metadata) and messages.file_id. Migration 6 is
+// the category hierarchy (rooms.category names a category's id).
 var migrations = []migration{
 	{1, "rooms, roles, messages, invitations", `
 CREATE TABLE rooms (
@@ -118,6 +119,21 @@ CREATE TABLE files (
 	created_ns bigint NOT NULL
 );
 CREATE INDEX files_room ON files (room_id);
+`},
+	{6, "categories: the hierarchy and its members and creators", `
+CREATE TABLE categories (
+	id text PRIMARY KEY,
+	name text NOT NULL,
+	parent text NOT NULL DEFAULT '',
+	override boolean NOT NULL DEFAULT false,
+	created_ns bigint NOT NULL
+);
+CREATE TABLE category_roles (
+	category_id text NOT NULL REFERENCES categories (id),
+	user_uri text NOT NULL,
+	role text NOT NULL,
+	PRIMARY KEY (category_id, role, user_uri)
+);
 `},
 }
 

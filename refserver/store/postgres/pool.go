@@ -47,6 +47,9 @@ const (
 	EventRoom EventKind = 'r'
 	// EventInvitations: User's invitations changed.
 	EventInvitations EventKind = 'i'
+	// EventCategories: a category was created or changed (read them all
+	// again: a change passes down to every category and room below).
+	EventCategories EventKind = 'c'
 )
 
 // Event is a change one server of a pool tells the others about. Server
@@ -106,8 +109,10 @@ const maxPayload = 7900
 func (s *Store) SetCarryPosts(on bool) { s.carry.Store(on) }
 
 // postPayload is the notification of one post: "ROOM SEQ SERVER" (or
-// "ROOM SEQ -"), then, when it fits, "\nTS_NS STORY AUTHOR\nTEXT".
-func (s *Store) postPayload(room string, seq uint64, author string, ts int64, story bool, text string) string {
+// "ROOM SEQ -"), then, when it fits, "\nTS_NS STORY AUTHOR\nTEXT". A file
+// post is never carried (the payload has no place for its file): the
+// other servers read it from the table, file and all.
+func (s *Store) postPayload(room string, seq uint64, author string, ts int64, story bool, text string, file bool) string {
 	from := s.serverID
 	if from == "" {
 		from = "-"
@@ -118,7 +123,7 @@ func (s *Store) postPayload(room string, seq uint64, author string, ts int64, st
 		st = "1"
 	}
 	body := "\n" + strconv.FormatInt(ts, 10) + " " + st + " " + author + "\n" + text
-	if len(head)+len(body) >= maxPayload {
+	if file || len(head)+len(body) >= maxPayload {
 		return head
 	}
 	return head + body
@@ -246,7 +251,7 @@ func parseWake(p string) (Wake, bool) {
 }
 
 // parseEvent parses an EventChannel payload: "KIND SERVER ARGS...", where
-// SERVER is "-" for none and ARGS are: ROOM (r), USER (i), ROOM USER N
+// SERVER is "-" for none and ARGS are: ROOM (r), CATEGORY (c, in Room), USER (i), ROOM USER N
 // NONCE (j, p), NONCE (s), nothing (x). The nonce keeps two equal events
 // of one transaction apart (PostgreSQL delivers one of identical
 // notifications).
@@ -266,6 +271,11 @@ func parseEvent(p string) (Event, bool) {
 			return Event{}, false
 		}
 		e.Room = args[0]
+	case EventCategories:
+		if len(args) != 1 || !store.ValidID(args[0]) {
+			return Event{}, false
+		}
+		e.Room = args[0] // the category's id
 	case EventInvitations:
 		if len(args) != 1 || !store.ValidUser(args[0]) {
 			return Event{}, false

@@ -535,7 +535,7 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			files = append(files, m.File)
 			if !m.SkipArchive {
 				a.add(store.EventChat, m.RoomID, m.Author, m.TS, seq, "")
-				if m.File != "" {
+				if m.File != "" && !m.SkipUploadArchive {
 					// a file post: its upload, in the same transaction
 					a.add(store.EventFileUpload, m.RoomID, m.Author, m.TS, seq, m.Text)
 				}
@@ -573,7 +573,7 @@ func (s *Store) commit(batch []pending, res []result) []result {
 			// without reading it back
 			payloads := make([]string, 0, n)
 			for i := range roomIDs {
-				payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i]))
+				payloads = append(payloads, s.postPayload(roomIDs[i], uint64(seqs[i]), authors[i], tss[i], stories[i], texts[i], files[i] != ""))
 			}
 			b.Queue(`SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`, NotifyChannel, payloads)
 		} else {
@@ -926,3 +926,95 @@ func (s *Store) Close() error {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// Category roles in category_roles.
+const (
+	catMember  = "member"
+	catCreator = "creator"
+)
+
+// Categories implements store.Store.
+func (s *Store) Categories(ctx context.Context) ([]store.Category, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, name, parent, override, created_ns FROM categories ORDER BY id COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: categories: %w", err)
+	}
+	out := []store.Category{}
+	idx := map[string]int{}
+	for rows.Next() {
+		var c store.Category
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Name, &c.Parent, &c.Override, &created); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("postgres: categories: %w", err)
+		}
+		c.Created = time.Unix(0, created).UTC()
+		c.Members, c.Creators = []string{}, []string{}
+		idx[c.ID] = len(out)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: categories: %w", err)
+	}
+	rows, err = s.pool.Query(ctx, `SELECT category_id, user_uri, role FROM category_roles
+		ORDER BY category_id COLLATE "C", role COLLATE "C", user_uri COLLATE "C"`)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: category roles: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, user, role string
+		if err := rows.Scan(&id, &user, &role); err != nil {
+			return nil, fmt.Errorf("postgres: category roles: %w", err)
+		}
+		i, ok := idx[id]
+		if !ok {
+			continue // created since the first query
+		}
+		if role == catCreator {
+			out[i].Creators = append(out[i].Creators, user)
+		} else {
+			out[i].Members = append(out[i].Members, user)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: category roles: %w", err)
+	}
+	return out, nil
+}
+
+// PutCategory implements store.Store. The other servers of a pool are told
+// (EventCategories) in the same transaction.
+func (s *Store) PutCategory(ctx context.Context, c store.Category) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("postgres: category %q: %w", c.ID, err)
+	}
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO categories (id, name, parent, override, created_ns) VALUES ($1, $2, $3, $4, $5)
+			ON CONFLICT (id) DO UPDATE SET name = excluded.name, parent = excluded.parent, override = excluded.override`,
+			c.ID, c.Name, c.Parent, c.Override, c.Created.UnixNano()); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM category_roles WHERE category_id = $1`, c.ID); err != nil {
+			return err
+		}
+		for role, users := range map[string][]string{catMember: c.Members, catCreator: c.Creators} {
+			if len(users) == 0 {
+				continue
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO category_roles (category_id, user_uri, role) SELECT $1, u, $2 FROM unnest($3::text[]) AS u
+				ON CONFLICT DO NOTHING`, c.ID, role, users); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, EventChannel, s.eventPrefix(EventCategories)+c.ID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: put category %q: %w", c.ID, err)
+	}
+	return nil
+}

@@ -150,10 +150,10 @@ func TestMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3, 4, 5}) || SchemaVersion() != 5 {
+	if got := applied(t, url); fmt.Sprint(got) != fmt.Sprint([]int{1, 2, 3, 4, 5, 6}) || SchemaVersion() != 6 {
 		t.Fatalf("migrations applied %v, schema version %d", got, SchemaVersion())
 	}
-	exec(t, url, `DROP TABLE servers, online, archive, export_cursors, files; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
+	exec(t, url, `DROP TABLE servers, online, archive, export_cursors, files, category_roles, categories; ALTER TABLE messages DROP COLUMN file_id; DELETE FROM schema_migrations WHERE version >= 2`)
 	exec(t, url, `INSERT INTO rooms (id, name, privacy, type, created_ns) VALUES ('kept', 'K', 'closed', 'normal', 0)`)
 	exec(t, url, `INSERT INTO messages (room_id, seq, author, ts_ns, text) VALUES ('kept', 1, 'sip:a@d', 0, 'old')`)
 	s, err = Open(ctx, url)
@@ -162,7 +162,7 @@ func TestMigrations(t *testing.T) {
 	}
 	rooms, err := s.Rooms(ctx)
 	if err != nil || len(rooms) != 1 || rooms[0].ID != "kept" {
-		t.Fatalf("rooms after migrating 1 -> 5: %+v %v", rooms, err)
+		t.Fatalf("rooms after migrating 1 -> 6: %+v %v", rooms, err)
 	}
 	if _, err := s.Servers(ctx, time.Minute); err != nil {
 		t.Fatalf("migration 2 not applied: %v", err)
@@ -175,13 +175,19 @@ func TestMigrations(t *testing.T) {
 	}
 	h, err := s.History(ctx, "kept", 10)
 	if err != nil || len(h) != 1 || h[0].Text != "old" || h[0].File != "" {
-		t.Fatalf("history after migrating 1 -> 5: %+v %v", h, err)
+		t.Fatalf("history after migrating 1 -> 6: %+v %v", h, err)
 	}
 	if n, err := s.CountFiles(ctx, "kept"); err != nil || n != 0 {
 		t.Fatalf("migration 5 not applied: %d files, %v", n, err)
 	}
+	if cats, err := s.Categories(ctx); err != nil || len(cats) != 0 {
+		t.Fatalf("migration 6 not applied: %+v, %v", cats, err)
+	}
+	if rooms[0].Category != "" {
+		t.Fatalf("room kept after migrating: category %q", rooms[0].Category)
+	}
 	s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	// a database migrated by a newer gcload is refused, untouched
@@ -228,7 +234,7 @@ func TestMigrateFromArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 	if err := s.AddFile(ctx, store.File{ID: "f", RoomID: "kept", Uploader: "sip:a@d", Name: "n", SHA256: "00", Created: time.Now()}); err != nil {
@@ -280,7 +286,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5]" {
+	if got := applied(t, url); fmt.Sprint(got) != "[1 2 3 4 5 6]" {
 		t.Fatalf("migrations recorded %v", got)
 	}
 }

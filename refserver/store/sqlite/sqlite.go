@@ -97,7 +97,25 @@ CREATE TABLE IF NOT EXISTS export_cursors (
 	tx INTEGER NOT NULL,
 	id INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS categories (
+	id TEXT PRIMARY KEY,
+	name TEXT NOT NULL,
+	parent TEXT NOT NULL DEFAULT '',
+	override INTEGER NOT NULL DEFAULT 0,
+	created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS category_roles (
+	category_id TEXT NOT NULL REFERENCES categories(id),
+	user TEXT NOT NULL,
+	role TEXT NOT NULL,
+	PRIMARY KEY (category_id, role, user)
+);
 `
+
+// The schema migrates itself: its tables are created IF NOT EXISTS, so a
+// database made by an older gcload gains the tables added since (the
+// archive, files, categories) when it is opened; a column added to an
+// existing table is added by a step of its own (addFileColumn).
 
 // addFileColumn gives a database made before file posts its
 // messages.file_id column.
@@ -491,7 +509,7 @@ func (s *Store) commit(batch []pending) error {
 		if _, err := arch.ExecContext(ctx, string(store.EventChat), m.RoomID, m.Author, m.TS.UnixNano(), int64(m.Seq), ""); err != nil {
 			return fmt.Errorf("sqlite: archive post %d of %q: %w", m.Seq, m.RoomID, err)
 		}
-		if m.File == "" {
+		if m.File == "" || m.SkipUploadArchive {
 			continue
 		}
 		// a file post: its upload, in the same transaction
@@ -758,3 +776,90 @@ func boolInt(b bool) int {
 }
 
 var _ store.Store = (*Store)(nil)
+
+// Category roles in category_roles.
+const (
+	catMember  = "member"
+	catCreator = "creator"
+)
+
+// Categories implements store.Store.
+func (s *Store) Categories(ctx context.Context) ([]store.Category, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, parent, override, created FROM categories ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: categories: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Category{}
+	idx := map[string]int{}
+	for rows.Next() {
+		var c store.Category
+		var override int
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Name, &c.Parent, &override, &created); err != nil {
+			return nil, fmt.Errorf("sqlite: categories: %w", err)
+		}
+		c.Override, c.Created = override != 0, time.Unix(0, created).UTC()
+		c.Members, c.Creators = []string{}, []string{}
+		idx[c.ID] = len(out)
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: categories: %w", err)
+	}
+	roles, err := s.db.QueryContext(ctx, `SELECT category_id, user, role FROM category_roles ORDER BY category_id, role, user`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: category roles: %w", err)
+	}
+	defer roles.Close()
+	for roles.Next() {
+		var id, user, role string
+		if err := roles.Scan(&id, &user, &role); err != nil {
+			return nil, fmt.Errorf("sqlite: category roles: %w", err)
+		}
+		i, ok := idx[id]
+		if !ok {
+			continue
+		}
+		if role == catCreator {
+			out[i].Creators = append(out[i].Creators, user)
+		} else {
+			out[i].Members = append(out[i].Members, user)
+		}
+	}
+	return out, roles.Err()
+}
+
+// PutCategory implements store.Store.
+func (s *Store) PutCategory(ctx context.Context, c store.Category) error {
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("sqlite: category %q: %w", c.ID, err)
+	}
+	if c.Created.IsZero() {
+		c.Created = time.Now()
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: put category %q: %w", c.ID, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO categories (id, name, parent, override, created) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET name=excluded.name, parent=excluded.parent, override=excluded.override`,
+		c.ID, c.Name, c.Parent, boolInt(c.Override), c.Created.UnixNano()); err != nil {
+		return fmt.Errorf("sqlite: put category %q: %w", c.ID, err)
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM category_roles WHERE category_id = ?`, c.ID); err != nil {
+		return fmt.Errorf("sqlite: put category %q: %w", c.ID, err)
+	}
+	for role, users := range map[string][]string{catMember: c.Members, catCreator: c.Creators} {
+		for _, u := range users {
+			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO category_roles (category_id, user, role) VALUES (?, ?, ?)`, c.ID, u, role); err != nil {
+				return fmt.Errorf("sqlite: put category %q: %w", c.ID, err)
+			}
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: put category %q: %w", c.ID, err)
+	}
+	return nil
+}

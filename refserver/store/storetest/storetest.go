@@ -28,6 +28,7 @@ func Run(t *testing.T, open Opener, reopen Opener) {
 	t.Run("RoomsUpdate", func(t *testing.T) { testRoomsUpdate(t, open(t)) })
 	t.Run("RoundTrip", func(t *testing.T) { testRoundTrip(t, open(t)) })
 	t.Run("Files", func(t *testing.T) { testFiles(t, open(t)) })
+	t.Run("Categories", func(t *testing.T) { testCategories(t, open, reopen) })
 	t.Run("SearchLiteralAndLimits", func(t *testing.T) { testSearchLimits(t, open(t)) })
 	t.Run("GroupCommitConcurrent", func(t *testing.T) { testGroupCommit(t, open(t)) })
 	t.Run("Archive", func(t *testing.T) { testArchive(t, open(t)) })
@@ -610,5 +611,38 @@ func testFiles(t *testing.T, s store.Store) {
 	must(t, err)
 	if len(found) != 1 || found[0].File != "f-1" {
 		t.Fatalf("search for the file post: %+v", found)
+	}
+}
+
+// testCategories: categories are stored with their parent, override flag,
+// members and creators, replaced whole by PutCategory, and read back after
+// a close.
+func testCategories(t *testing.T, open, reopen Opener) {
+	s := open(t)
+	ctx := context.Background()
+	cats, err := s.Categories(ctx)
+	must(t, err)
+	if len(cats) != 0 {
+		t.Fatalf("a new store has categories: %+v", cats)
+	}
+	must(t, s.PutCategory(ctx, store.Category{ID: "top", Name: "Top", Members: []string{"sip:b@d", "sip:a@d"}, Creators: []string{"sip:a@d"}}))
+	must(t, s.PutCategory(ctx, store.Category{ID: "sub", Name: "Sub", Parent: "top", Override: true, Members: []string{"sip:c@d"}}))
+	if err := s.PutCategory(ctx, store.Category{ID: "bad id", Name: "x"}); err == nil {
+		t.Fatal("a category with a bad id was stored")
+	}
+	// replaced whole: the members not listed are gone
+	must(t, s.PutCategory(ctx, store.Category{ID: "top", Name: "Top 2", Members: []string{"sip:a@d"}, Creators: []string{"sip:a@d", "sip:e@d"}}))
+	must(t, s.Close())
+	s = reopen(t)
+	defer s.Close()
+	cats, err = s.Categories(ctx)
+	must(t, err)
+	got := fmt.Sprintf("%d", len(cats))
+	for _, c := range cats {
+		got += fmt.Sprintf(" %s/%s/%s/%v/%v/%v/%v", c.ID, c.Name, c.Parent, c.Override, c.Members, c.Creators, c.Created.IsZero())
+	}
+	want := "2 sub/Sub/top/true/[sip:c@d]/[]/false top/Top 2//false/[sip:a@d]/[sip:a@d sip:e@d]/false"
+	if got != want {
+		t.Fatalf("categories read back:\n got %s\nwant %s", got, want)
 	}
 }

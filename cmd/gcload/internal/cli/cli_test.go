@@ -419,7 +419,7 @@ func TestConform(t *testing.T) {
 	dir := t.TempDir()
 	junit := filepath.Join(dir, "conformance.xml")
 	r := gcload(t, nil, "conform", "--junit", junit, "--timeout", "1s", "--posts", "10")
-	if r.code != 0 || !strings.Contains(r.stdout, "41 rules: 41 passed, 0 failed") {
+	if r.code != 0 || !strings.Contains(r.stdout, "43 rules: 43 passed, 0 failed") {
 		t.Fatalf("clean: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	x, err := os.ReadFile(junit)

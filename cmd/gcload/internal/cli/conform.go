@@ -35,6 +35,9 @@ type ConformOptions struct {
 	ClosedRoom      string
 	DisabledRoom    string
 	ManagedRoom     string
+	InheritedRoom   string
+	OverriddenRoom  string
+	CreateCategory  string
 	ChannelServices int
 	Rules           []string
 	JUnit           string
@@ -99,6 +102,9 @@ Rules that need what was not given are skipped and say why.`,
 	f.StringVar(&o.ClosedRoom, "closed-room", "", "closed room ID the fourth user is not a member of")
 	f.StringVar(&o.DisabledRoom, "disabled-room", "", "disabled room ID the first user is a member of")
 	f.StringVar(&o.ManagedRoom, "managed-room", "", "room ID the first user manages, the second is a member of, the third is not (the suite changes its topic and adds the third)")
+	f.StringVar(&o.InheritedRoom, "inherited-room", "", "closed room ID the fourth user holds no role in but a parent of its category allows them into")
+	f.StringVar(&o.OverriddenRoom, "overridden-room", "", "closed room ID the fourth user holds no role in, whose category overrides a parent that allows them")
+	f.StringVar(&o.CreateCategory, "create-category", "", "category ID the fourth user may create rooms in and the second may not (the suite creates a room in it)")
 	f.IntVar(&o.ChannelServices, "channel-services", 0, "how many channel services the lookup service hands out (to judge round-robin)")
 	f.StringSliceVar(&o.Rules, "rules", nil, `rules to run: IDs, or prefixes ending in "/" (default: all)`)
 	f.StringVar(&o.JUnit, "junit", "", "write JUnit XML (one test case per rule) to FILE")
@@ -305,6 +311,9 @@ func conformTarget(o *ConformOptions) (check.Target, error) {
 	set(&tg.Rooms.Closed, o.ClosedRoom)
 	set(&tg.Rooms.Disabled, o.DisabledRoom)
 	set(&tg.Rooms.Managed, o.ManagedRoom)
+	set(&tg.Rooms.Inherited, o.InheritedRoom)
+	set(&tg.Rooms.Overridden, o.OverriddenRoom)
+	set(&tg.Rooms.CreateCategory, o.CreateCategory)
 	if len(o.Users) > 0 {
 		tg.Users = o.Users
 	}

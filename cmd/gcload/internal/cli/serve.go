@@ -135,7 +135,9 @@ and serves downloads (GET) over HTTP at that address (HTTPS with --cert and
 --key when the server has --tls-listen), keeps the files in
 --files-dir (default: the --db path + ".files") and their metadata in the
 database; rooms then advertise filepost=true. --max-file-size,
---max-files-per-room and --file-token-ttl bound it.
+--max-files-per-room and --file-token-ttl bound it. The servers of a pool
+need one --files-dir, a shared folder: each checks that the others' markers
+are in its folder and warns (and lists them in /api/stats) when not.
 
 --misbehave NAME[,NAME] switches deliberate faults on, so that a test can show
 gcload catching them; "--misbehave list" lists them. --post-delay and
@@ -165,7 +167,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.BoolVar(&o.UDP, "udp", true, "also listen on UDP")
 	f.StringVar(&o.Domain, "domain", refserver.DefaultDomain, "SIP domain of users, rooms and services")
 	f.StringVar(&o.DB, "db", "gcload.db", "SQLite database file (created if missing), or a postgres:// URL of a PostgreSQL database (schema created or migrated at start)")
-	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML) to provision at start")
+	f.StringVar(&o.Rooms, "rooms", "", "rooms file (YAML: categories and rooms, docs/protocol.md) to provision at start")
 	f.IntVar(&o.Channels, "channels", 1, "number of channel services")
 	f.StringVar(&o.Admin, "admin", "", "admin API listen address HOST:PORT, or :PORT on loopback (none if empty)")
 	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token, at least 16 characters (default: $"+adminclient.TokenEnv+", else a random one)")
@@ -188,7 +190,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.IntVar(&l.StoreQueue, "store-queue", 0, "posts waiting for a commit before posts are refused 503 (0: 4096)")
 	f.DurationVar(&o.TxTimeout, "transaction-timeout", 32*time.Second, "how long the server waits for a client's answer to an INFO it sent before it ends that client's session")
 	f.StringVar(&o.FilesListen, "files-listen", "", "web service for file posts: HTTP listen address HOST:PORT (none if empty: file posts off)")
-	f.StringVar(&o.FilesDir, "files-dir", "", `folder of the uploaded files (default: the --db path + ".files"; gcload.files with PostgreSQL)`)
+	f.StringVar(&o.FilesDir, "files-dir", "", `folder of the uploaded files (default: the --db path + ".files"; gcload.files with PostgreSQL; in a pool, one folder shared by every server)`)
 	f.Int64Var(&o.MaxFileSize, "max-file-size", 0, "largest file accepted, in bytes (0: 10 MiB)")
 	f.IntVar(&o.MaxFilesPerRoom, "max-files-per-room", 0, "files one room may hold (0: 10000)")
 	f.DurationVar(&o.FileTokenTTL, "file-token-ttl", 0, "how long a file token from getfutok/getfdtok is valid (0: 1m)")
