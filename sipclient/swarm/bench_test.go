@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,8 +39,10 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return embedded.Options{}, err
 		}
-		notices := 1 // no join/part notices unless the scenario says
-		if n := plan.Spec.Target.Embedded.NoticeLimit; n != nil {
+		// no join/part notices unless the scenario's source sets a limit
+		// (the parsed scenario always has one: the default fills it in)
+		notices := 1
+		if n := plan.Spec.Target.Embedded.NoticeLimit; n != nil && strings.Contains(src, "notice_limit") {
 			notices = *n
 		}
 		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(notices)}}
