@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE   ?= gcload:$(VERSION)
 
-.PHONY: build static image k8stest test race bench bench-e2e calibrate conform lint run fuzz clean
+.PHONY: build static image k8stest test race bench bench-e2e bench-conns calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload
@@ -52,6 +52,17 @@ bench-e2e: build
 	$(GO) test -run '^$$' -bench 'IdleUserMemory' -benchtime 60000x ./sipclient/swarm/
 	bash bench/compare.sh
 	./bin/gcload run scenarios/peak.yaml --progress plain
+
+# The peak scenario with one TLS connection per user (NTLM), the way the
+# product scales past one process's 20,000 open files: four gcload serve
+# processes on one throw-away PostgreSQL (needs postgresql), four shards
+# under gcload coordinate; prints users connected, every process's
+# descriptors, memory per idle user on each side and the verdict (about 13
+# minutes: sign-in at 100/s; CONNS_FLAGS="-users 8000 -steady 20s" for a
+# shorter one). Not in bench-e2e: it is as long as the rest together.
+CONNS_FLAGS ?=
+bench-conns: build
+	$(GO) run ./bench/conns -gcload bin/gcload -out results/conns-$$(date +%Y%m%d-%H%M%S) -signin-rate 100/s $(CONNS_FLAGS)
 
 # The capacity model on this machine: the full calibration sweep (about 8
 # minutes, the server as a child process), then the prediction for the OCS

@@ -214,7 +214,11 @@ func (c *Client) heartbeats() {
 		case <-t.C:
 		}
 		var resp heartbeatResponse
-		_, err := c.call(c.ctx, http.MethodPost, PathHeartbeat, c.session, heartbeatRequest{State: c.state.Load().(string)}, &resp, max(c.every, 5*time.Second), "heartbeat")
+		// waited for as long as the coordinator waits for the shard: a
+		// heartbeat given up closes its connection, which the coordinator
+		// takes for a dead process when nothing follows within its grace
+		// (a starved shard's next heartbeat may come later)
+		_, err := c.call(c.ctx, http.MethodPost, PathHeartbeat, c.session, heartbeatRequest{State: c.state.Load().(string)}, &resp, max(c.every, c.silence, 5*time.Second), "heartbeat")
 		var ref *RefusedError
 		switch {
 		case c.ctx.Err() != nil:

@@ -27,6 +27,8 @@ const (
 	DefaultStartLead         = 3 * time.Second
 	DefaultHeartbeatInterval = time.Second
 	DefaultHeartbeatTimeout  = 10 * time.Second
+	// DefaultLostGrace: three default heartbeat intervals
+	DefaultLostGrace = 3 * DefaultHeartbeatInterval
 )
 
 // State is where a shard is in the run.
@@ -204,8 +206,12 @@ func (e *BarrierError) Unwrap() error { return ErrBarrier }
 // shard is a shard's state on the server.
 type shard struct {
 	Shard
-	session    string
-	lostAt     time.Time
+	session string
+	lostAt  time.Time
+	// lastTag is the connection the shard was last heard on: only its
+	// close makes the shard suspect (a killed process closes it; an older
+	// keep-alive connection closed for idleness says nothing)
+	lastTag    *connTag
 	lostAddr   string
 	issued     [32][2]int64 // clock exchanges handed out: (t1, t2)
 	nextIssued int
@@ -630,7 +636,7 @@ func (s *Server) connClosed(c net.Conn) {
 		return
 	}
 	sh := s.shards[tag.shard-1]
-	if sh.State.final() || sh.State == StateMissing || !sh.lostAt.IsZero() {
+	if sh.State.final() || sh.State == StateMissing || !sh.lostAt.IsZero() || sh.lastTag != tag {
 		return
 	}
 	sh.lostAt, sh.lostAddr = s.now(), tag.addr
@@ -704,7 +710,7 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, *shard)) http
 		}
 		sh.LastSeen, sh.lostAt = now, time.Time{}
 		if tag, ok := r.Context().Value(connKey{}).(*connTag); ok {
-			tag.shard = sh.Index
+			tag.shard, sh.lastTag = sh.Index, tag
 		}
 		s.mu.Unlock()
 		h(w, r, sh)
@@ -793,7 +799,7 @@ func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	*sh = shard{Shard: Shard{Index: req.Index, State: StateRegistered, Host: req.Host, Version: req.Version, Addr: r.RemoteAddr, Registered: now, LastSeen: now}, session: tok}
 	s.sessions[tok] = sh
 	if tag, ok := r.Context().Value(connKey{}).(*connTag); ok {
-		tag.shard = sh.Index
+		tag.shard, sh.lastTag = sh.Index, tag
 	}
 	s.log.Info("shard registered", "shard", req.Index, "host", req.Host, "addr", r.RemoteAddr, "version", req.Version)
 	writeJSON(w, http.StatusOK, registerResponse{

@@ -98,6 +98,8 @@ var Glossary = []Term{
 		Verdict: "`invalid` (exit 5) when > 0: the generator, not the server, was the limit"},
 	{Name: CounterTimeouts, Kind: TermCounter, What: "SIP transactions that timed out, and commands whose reply did not come within `limits.timeout`", When: "each timeout"},
 	{Name: CounterLateReplies, Kind: TermCounter, What: "answers and XCCOS replies that came after the client's timeout (a late reply is a timeout, never a protocol violation)", When: "each late answer or reply"},
+	{Name: CounterOutOfFiles, Kind: TermCounter, What: "connections the generator could not open for lack of file descriptors (its process's open-file limit, EMFILE, or the system's, ENFILE): the generator's limit, not the server's", When: "each connection attempt refused so (also `errors.<op>.out_of_file_descriptors`)",
+		Verdict: "`invalid` (exit 5) when > 0, naming the limit: use more shards, each with fewer users"},
 	{Name: CounterRetransmits, Kind: TermCounter, What: "requests re-sent (UDP)", When: "each retransmission"},
 	{Name: CounterErrors, Kind: TermCounter, What: "operations that failed, for any reason (by kind: `errors` in summary.json)", When: "each failed operation (also `errors.<op>` and `errors.<op>.<cause>`)"},
 	{Name: CounterSkipped, Kind: TermCounter, What: "planned operations whose user was not online, or not in the room", When: "each planned operation not attempted",

@@ -48,7 +48,7 @@ var CounterMetrics = []string{
 	CounterNotices, CounterSignInFailed, CounterSessionsLost, CounterRejectedPosts, CounterSpoofedSent, CounterClamped,
 	CounterIncompleteFanouts, CounterWrongRoom, CounterForeign,
 	CounterComplianceChecked, CounterComplianceMissing, CounterComplianceExtra,
-	CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered,
+	CounterReconnected, CounterReconnectFailed, CounterSkippedOffline, CounterRecovered, CounterOutOfFiles,
 }
 
 // CounterPrefixes are the counter families: "sip.<code>" counts SIP

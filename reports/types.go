@@ -72,6 +72,7 @@ const (
 	CounterSpoofedSent   = "spoofed_sent"           // posts sent with a forged author (posts.spoofed): a server must refuse them
 	CounterSessionsLost  = "sessions_lost"          // channel sessions the server ended or whose connection closed
 	CounterLateReplies   = "late_replies"           // answers and replies that came after the client's timeout
+	CounterOutOfFiles    = "out_of_files"           // connections the generator could not open for lack of file descriptors (its own limit)
 	// reconnection (scenario reconnect:)
 	CounterReconnected     = "reconnected"      // lost sessions whose user signed in again and rejoined
 	CounterReconnectFailed = "reconnect_failed" // lost sessions whose user could not come back (every try failed)

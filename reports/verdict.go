@@ -73,7 +73,10 @@ func Decide(s *Summary) (verdict string, exitCode int, reasons []string) {
 		}
 	}
 	c := s.Counters
-	if s.Unreachable || (s.Users.SignedIn == 0 && s.Users.Failed > 0) {
+	// a generator out of file descriptors reached nothing because of its
+	// own limit, not the target's: the run is invalid (its reasons say
+	// so), not unreachable
+	if s.Unreachable || (s.Users.SignedIn == 0 && s.Users.Failed > 0 && c[CounterOutOfFiles] == 0) {
 		set(VerdictUnreachable)
 		why := s.Stopped
 		if why == "" {
@@ -136,10 +139,13 @@ func healthReasons(s *Summary) []string {
 	if s.Stopped != "" {
 		out = append(out, "the run stopped early: "+s.Stopped)
 	}
-	if f := s.Users.Failed; f > 0 && s.Users.SignedIn > 0 {
+	if f := s.Users.Failed; f > 0 && (s.Users.SignedIn > 0 || c[CounterOutOfFiles] > 0) {
 		r := fmt.Sprintf("%s of %s users could not sign in", FormatCount(int64(f)), FormatCount(int64(s.Users.Planned)))
 		if n := c[CounterSignInFailed]; n > 0 {
 			r += fmt.Sprintf(" (signin_failed %s)", FormatCount(n))
+		}
+		if n := c[CounterOutOfFiles]; n > 0 {
+			r += fmt.Sprintf(": the generator could not open %s connections for lack of file descriptors (out_of_files %s), its own limit", FormatCount(n), FormatCount(n))
 		}
 		out = append(out, r)
 	}

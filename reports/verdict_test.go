@@ -54,6 +54,10 @@ func TestDecide(t *testing.T) {
 			[]string{"invalid run: 4 planned operations were dropped: the generator could not start them within limits.max_lag"}},
 		{"nobody signed in", Summary{Generator: valid, Users: Users{Planned: 50, Failed: 50}, Counters: map[string]int64{CounterSignInFailed: 50}}, VerdictUnreachable, ExitUnreachable,
 			[]string{"no work done: none of the 50 users could sign in"}},
+		{"nobody signed in: the generator out of descriptors", Summary{Generator: Generator{InvalidReasons: []string{"out of file descriptors: 50 connections could not be opened, limit 40 per process"}},
+			Users: Users{Planned: 50, Failed: 50}, Counters: map[string]int64{CounterSignInFailed: 50, CounterOutOfFiles: 50}}, VerdictInvalid, ExitInvalidRun,
+			[]string{"invalid run: out of file descriptors: 50 connections could not be opened, limit 40 per process",
+				"50 of 50 users could not sign in (signin_failed 50): the generator could not open 50 connections for lack of file descriptors (out_of_files 50), its own limit"}},
 		{"unreachable beats everything", Summary{Generator: invalid, Unreachable: true, Stopped: "dial tcp 127.0.0.1:9: connection refused", Users: Users{Planned: 50}}, VerdictUnreachable, ExitUnreachable,
 			[]string{"target unreachable, no work done: dial tcp 127.0.0.1:9: connection refused", "invalid run: generator CPU 97% of 2 cores"}},
 	}

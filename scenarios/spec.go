@@ -136,6 +136,13 @@ type Lookup struct {
 	// Channel is the channel service URI of the direct flow (default
 	// sip:gcs1@DOMAIN).
 	Channel string `yaml:"channel" json:"channel,omitempty"`
+	// Stay keeps every user on the server it signed in to (its Front End,
+	// the one --server gives it) when its channel URI names another server
+	// of a pool: it INVITEs that channel service over its one connection,
+	// as SIPE does, and the server it is on serves it. Without it, users
+	// move to the server their channel URI names (docs/protocol.md,
+	// "Pools").
+	Stay bool `yaml:"stay" json:"stay,omitempty"`
 }
 
 // Users are the simulated users sip:PREFIX0@domain ... sip:PREFIX(N-1)@domain.

@@ -59,6 +59,10 @@ type Config struct {
 	Lookup string
 	// Flow is the lookup flow of Connect.
 	Flow Flow
+	// Stay keeps the client on the server it signed in to when a channel
+	// URI names another server of a pool (see OpenChannel): it INVITEs the
+	// channel service over its connection, as SIPE does.
+	Stay bool
 	// Router and Conn share an endpoint and a connection among clients;
 	// when Conn is nil the client dials its own on SignIn.
 	Router *Router
@@ -604,7 +608,8 @@ func (c *Client) lookupCancel(ctx context.Context) (string, error) {
 // services) other than the one the client is signed in to makes the client
 // move there first: it signs in to that server, over Config.Dial's
 // connection or one of its own, and closes its own connection to the first
-// (docs/protocol.md, "Pools").
+// (docs/protocol.md, "Pools"); with Config.Stay it stays, and the server
+// it is on serves that channel service.
 func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 	c.mu.Lock()
 	reg, at := c.registered, c.server
@@ -612,7 +617,7 @@ func (c *Client) OpenChannel(ctx context.Context, channelURI string) error {
 	if !reg {
 		return ErrNotSignedIn
 	}
-	if addr, ok := ServerOf(channelURI); ok && !sameServer(addr, at, c.conn) {
+	if addr, ok := ServerOf(channelURI); ok && !c.cfg.Stay && !sameServer(addr, at, c.conn) {
 		if err := c.moveTo(ctx, addr); err != nil {
 			return err
 		}

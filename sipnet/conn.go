@@ -244,7 +244,7 @@ func (c *Conn) writeNow() {
 		// the rest goes first, before whatever was queued meanwhile
 		rest := append(make([]byte, 0, len(buf)-n+len(c.out)), buf[n:]...)
 		c.out = append(rest, c.out...)
-	} else if c.spare == nil && cap(buf) <= 256<<10 {
+	} else if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
 		c.spare = buf[:0]
 	}
 	more := len(c.out) > 0
@@ -268,7 +268,7 @@ func (c *Conn) writeNowTLS(buf []byte) {
 	c.ep.stats.writes.Add(1)
 	c.ep.stats.bytesOut.Add(uint64(max(n, 0)))
 	c.mu.Lock()
-	if c.spare == nil && cap(buf) <= 256<<10 {
+	if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
 		c.spare = buf[:0]
 	}
 	more := pending || len(c.out) > 0
@@ -521,7 +521,7 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.mu.Lock()
-		if c.spare == nil && cap(buf) <= 256<<10 {
+		if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
 			c.spare = buf[:0]
 		}
 		c.mu.Unlock()
@@ -542,7 +542,7 @@ func (c *Conn) writeTLS(buf []byte) bool {
 		return false
 	}
 	c.mu.Lock()
-	if c.spare == nil && cap(buf) <= 256<<10 {
+	if c.spare == nil && cap(buf) <= c.ep.bufKeep() {
 		c.spare = buf[:0]
 	}
 	c.mu.Unlock()
@@ -639,7 +639,7 @@ func (c *Conn) readLoopTCP() {
 		}
 		if start == len(buf) {
 			buf, start = buf[:0], 0
-			if cap(buf) > 64<<10 {
+			if cap(buf) > min(64<<10, c.ep.bufKeep()) {
 				buf = make([]byte, 0, 2048)
 			}
 		}

@@ -3,6 +3,7 @@ package sipnet
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gcload/gcload/sipauth/sipae"
@@ -41,6 +42,11 @@ type Dialog struct {
 
 // NewDialog builds a dialog. localCSeq is the last CSeq this side used.
 func NewDialog(c *Conn, callID, localURI, localTag, remoteURI, remoteTag, target string, localCSeq uint32) *Dialog {
+	// copies: the arguments are often parts of a received message, whose
+	// whole buffer a long-lived dialog would otherwise keep (kilobytes per
+	// idle user with a connection each)
+	callID, localURI, localTag = strings.Clone(callID), strings.Clone(localURI), strings.Clone(localTag)
+	remoteURI, remoteTag, target = strings.Clone(remoteURI), strings.Clone(remoteTag), strings.Clone(target)
 	d := &Dialog{
 		CallID:   callID,
 		LocalTag: localTag, RemoteTag: remoteTag, LocalURI: localURI, RemoteURI: remoteURI,

@@ -106,6 +106,7 @@ type Endpoint struct {
 
 	connMu    sync.Mutex
 	conns     map[*Conn]struct{}
+	nconns    atomic.Int64 // len(conns), read without connMu (bufKeep)
 	udpConns  map[udpKey]*Conn
 	listeners []io.Closer
 	closed    bool
@@ -431,9 +432,40 @@ func (ep *Endpoint) udpConn(sock *net.UDPConn, local, peer netip.AddrPort) *Conn
 	c.local, c.remote = local, peer
 	ep.udpConns[k] = c
 	ep.conns[c] = struct{}{}
+	ep.nconns.Store(int64(len(ep.conns)))
 	c.startLimits()
 	ep.connMu.Unlock()
 	return c
+}
+
+// A connection keeps its buffers (the read buffer, the plaintext and,
+// over TLS, the ciphertext write buffers) between bursts for reuse, up to
+// a share of bufBudget: the endpoint's connections together keep at most
+// about that much, each at least minBufKeep and at most maxBufKeep. A
+// few busy shared connections keep large buffers and allocate nothing per
+// batch; the thousands of connections of one user each (the
+// client-to-Front-End model, mostly idle) keep small ones, so an idle
+// connection costs kilobytes, not the largest burst it ever carried. Over
+// TLS the same share bounds the records sealed (at least minTLSRecord),
+// since the peer's crypto/tls keeps a read buffer as large as the largest
+// records it received.
+const (
+	bufBudget  = 16 << 20
+	minBufKeep = 2 << 10
+	maxBufKeep = 256 << 10
+)
+
+// minTLSRecord is the least plaintext sealed in one TLS record when
+// records are bounded by bufKeep.
+const minTLSRecord = 4 << 10
+
+// bufKeep is how large a buffer a connection keeps between bursts now.
+func (ep *Endpoint) bufKeep() int {
+	n := ep.nconns.Load()
+	if n <= 0 {
+		return maxBufKeep
+	}
+	return int(min(max(bufBudget/n, minBufKeep), maxBufKeep))
 }
 
 func (ep *Endpoint) newConn(transport string) *Conn {
@@ -468,6 +500,7 @@ func (ep *Endpoint) startStream(nc net.Conn, inbound bool, tc *tls.Conn, w *tlsW
 		return nil, ErrClosed
 	}
 	ep.conns[c] = struct{}{}
+	ep.nconns.Store(int64(len(ep.conns)))
 	if inbound {
 		c.startLimits()
 	}
@@ -521,6 +554,7 @@ func (ep *Endpoint) DialUDP(ctx context.Context, addr string) (*Conn, error) {
 		return nil, ErrClosed
 	}
 	ep.conns[c] = struct{}{}
+	ep.nconns.Store(int64(len(ep.conns)))
 	ep.wg.Add(1)
 	ep.connMu.Unlock()
 	go c.readLoopUDPConn()
@@ -571,6 +605,7 @@ func (ep *Endpoint) Close() error {
 func (ep *Endpoint) connClosed(c *Conn) {
 	ep.connMu.Lock()
 	delete(ep.conns, c)
+	ep.nconns.Store(int64(len(ep.conns)))
 	ep.releaseLocked(c)
 	if c.pc != nil {
 		delete(ep.udpConns, udpKey{c.pc.(*net.UDPConn), c.remote})

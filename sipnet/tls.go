@@ -61,14 +61,15 @@ func (w *tlsWire) take() []byte {
 }
 
 // putBack returns what the socket did not take (rest of b) to the front of
-// the queue, or keeps b's memory for reuse when all was written.
-func (w *tlsWire) putBack(b []byte, written int) (pending bool) {
+// the queue, or keeps b's memory for reuse when all was written and it is
+// at most keep bytes (Endpoint.bufKeep).
+func (w *tlsWire) putBack(b []byte, written, keep int) (pending bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if written < len(b) {
 		rest := append(make([]byte, 0, len(b)-written+len(w.out)), b[written:]...)
 		w.out = append(rest, w.out...)
-	} else if w.spare == nil && cap(b) <= 256<<10 {
+	} else if w.spare == nil && cap(b) <= keep {
 		w.spare = b[:0]
 	}
 	return len(w.out) > 0
@@ -176,14 +177,19 @@ func (c *Conn) handshake() error {
 // takes now (block: all of it, waiting for the socket). pending reports
 // ciphertext left for the writer goroutine. The caller holds c.writing.
 func (c *Conn) sealTLS(plain []byte, block bool) (n int, pending bool, err error) {
-	if len(plain) > 0 {
-		if _, err := c.tc.Write(plain); err != nil {
+	// records of at most the buffer share (and crypto/tls's 16 KiB):
+	// the peer keeps a read buffer as large as the largest it received
+	rec := max(c.ep.bufKeep(), minTLSRecord)
+	for len(plain) > 0 {
+		n := min(len(plain), rec)
+		if _, err := c.tc.Write(plain[:n]); err != nil {
 			return 0, false, err
 		}
+		plain = plain[n:]
 	}
 	ct := c.tw.take()
 	if len(ct) == 0 {
-		return 0, c.tw.putBack(ct, 0), nil
+		return 0, c.tw.putBack(ct, 0, c.ep.bufKeep()), nil
 	}
 	if block {
 		err = c.writeAll(ct)
@@ -193,7 +199,7 @@ func (c *Conn) sealTLS(plain []byte, block bool) (n int, pending bool, err error
 	} else {
 		n, err = c.tryWrite(ct)
 	}
-	return n, c.tw.putBack(ct, max(n, 0)), err
+	return n, c.tw.putBack(ct, max(n, 0), c.ep.bufKeep()), err
 }
 
 // handshakeFailed counts and logs (rate-limited) an accepted connection

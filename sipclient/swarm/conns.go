@@ -88,6 +88,7 @@ func (s *Swarm) clientConfig(u *vuser, conn *sipnet.Conn) (sipclient.Config, err
 	}
 	cfg.Server = s.servers[u.home]
 	cfg.Lookup, cfg.Flow, cfg.Router, cfg.OnEvent, cfg.Conn = s.o.Target.Lookup, s.flow(u.idx), s.router, u.event, conn
+	cfg.Stay = s.spec.Lookup.Stay
 	if s.shared != nil {
 		idx := int(u.idx)
 		cfg.Dial = func(ctx context.Context, addr string) (*sipnet.Conn, error) { return s.shared.get(ctx, addr, idx) }

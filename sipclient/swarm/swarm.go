@@ -225,9 +225,13 @@ type Swarm struct {
 	signedIn     atomic.Int64
 	failed       atomic.Int64
 	signinErrs   atomic.Int64 // sign-ins that failed (not dropped)
-	lost         atomic.Int64 // sessions lost
-	finished     atomic.Bool  // the run is over: sessions ending now were not lost
-	ops          sync.WaitGroup
+	// fdErrs counts the connections this process could not open for lack
+	// of file descriptors (EMFILE, ENFILE): the generator's own limit,
+	// never the server's fault (judge names it)
+	fdErrs, fdSystem atomic.Int64
+	lost             atomic.Int64 // sessions lost
+	finished         atomic.Bool  // the run is over: sessions ending now were not lost
+	ops              sync.WaitGroup
 
 	// stop ends the load early (the target cannot be reached, or went
 	// away), with the reason as the cause; unreachable marks the first.
@@ -374,6 +378,13 @@ func (s *Swarm) Run(ctx, drain context.Context) (*Outcome, error) {
 	s.stop = stop
 	runStart := time.Now()
 	if err := s.preflight(ctx); err != nil {
+		if OutOfFiles(err) { // this process's limit, not the target's
+			n := int64(1)
+			if !errors.Is(err, syscall.ENFILE) {
+				n = 0
+			}
+			return nil, fmt.Errorf("swarm: before the run started: %s", s.outOfFilesReason(1, n, s.inProcess()))
+		}
 		return s.unreachableOutcome(runStart, err), nil
 	}
 	if s.spec.Connections.Model == scenarios.Shared {
@@ -592,10 +603,43 @@ func (s *Swarm) judge(g generatorStats) reports.Generator {
 	if wall > 0 && g.gcPauseTotal/wall > 0.05 {
 		reasons = append(reasons, fmt.Sprintf("GC pauses took %.1f%% of the run (limit 5%%)", 100*g.gcPauseTotal/wall))
 	}
+	if n := s.fdErrs.Load(); n > 0 {
+		reasons = append(reasons, s.outOfFilesReason(n, s.fdSystem.Load(), out.EmbeddedServer))
+	}
 	if len(reasons) > 0 {
 		out.Valid, out.InvalidReasons = false, reasons
 	}
 	return out
+}
+
+// CauseOutOfFiles is the cause (Cause) of an operation that could not open
+// a connection for lack of file descriptors.
+const CauseOutOfFiles = "out of file descriptors"
+
+// OutOfFiles reports whether err is a lack of file descriptors: this
+// process's limit (EMFILE) or the system's (ENFILE).
+func OutOfFiles(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE)
+}
+
+// outOfFilesReason says why a run whose generator ran out of file
+// descriptors (n connections not opened, sys of them for the system's
+// limit) is invalid: the limit is the generator's, not the server's.
+func (s *Swarm) outOfFilesReason(n, sys int64, embedded bool) string {
+	what := fmt.Sprintf("%s connections could not be opened", reports.FormatCount(n))
+	if sys == n {
+		return fmt.Sprintf("out of file descriptors: the system's open-file table is full (ENFILE); %s: raise fs.file-max or spread the load over more machines", what)
+	}
+	limit := "the open-file limit"
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
+		limit = fmt.Sprintf("limit %s per process", reports.FormatCount(int64(rl.Cur)))
+	}
+	hint := "use more shards (gcload run --shard or --coordinator, docs/distributed.md), each with fewer users"
+	if embedded {
+		hint = "the embedded server's connections share this process's descriptors; run the server apart (gcload serve) and " + hint
+	}
+	return fmt.Sprintf("out of file descriptors: %s, %s (RLIMIT_NOFILE) of this generator's process; %s", what, limit, hint)
 }
 
 // ticker closes intervals and reports progress.
@@ -845,6 +889,13 @@ func (s *Swarm) done(u *vuser, op, svc reports.Op, due, start time.Time, err err
 // counted by the endpoint).
 func (s *Swarm) fail(what string, err error) {
 	cause := Cause(err)
+	if cause == CauseOutOfFiles {
+		s.fdErrs.Add(1)
+		if errors.Is(err, syscall.ENFILE) {
+			s.fdSystem.Add(1)
+		}
+		s.rec.Add(reports.CounterOutOfFiles, 1)
+	}
 	s.rec.Add(reports.CounterErrors, 1)
 	s.rec.Add("errors."+what, 1)
 	s.rec.Add("errors."+what+"."+causeSlug(cause), 1)
@@ -856,7 +907,7 @@ func (s *Swarm) fail(what string, err error) {
 }
 
 // Cause names the cause of an operation's error, for grouping errors by
-// kind: "authentication failed", "connection refused", "connection reset", "connection closed",
+// kind: "authentication failed", "out of file descriptors", "connection refused", "connection reset", "connection closed",
 // "connect timeout", "timeout", "SIP 503", "XCCOS 403", "session ended",
 // "not signed in" or "other".
 func Cause(err error) string {
@@ -867,6 +918,8 @@ func Cause(err error) string {
 	switch {
 	case errors.As(err, &ae):
 		return "authentication failed"
+	case OutOfFiles(err):
+		return CauseOutOfFiles
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
@@ -916,6 +969,12 @@ func (s *Swarm) signIn(ctx context.Context, u *vuser, due, start time.Time) bool
 		s.at(u).errors.Add(1)
 		s.rec.Add(reports.CounterSignInFailed, 1)
 		s.fail(what, err)
+		if OutOfFiles(err) {
+			// the generator's own limit: the server is not to blame, and
+			// the users that do get a descriptor still run (judge says
+			// why the run is invalid)
+			return false
+		}
 		if n := s.signinErrs.Add(1); s.signedIn.Load() == 0 && n >= int64(min(earlySignIns, len(s.users))) {
 			var ae *sipclient.AuthError
 			if errors.As(err, &ae) {

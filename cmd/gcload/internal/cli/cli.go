@@ -162,7 +162,7 @@ run whose shards were not all ready), 8 compare inconclusive.`,
 	var cpuProfile, memProfile string
 	var stopProfile func()
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile (pprof) of the command to this file")
-	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write a heap profile (pprof) at the end of the command to this file")
+	root.PersistentFlags().StringVar(&memProfile, "memprofile", "", "write a heap profile (pprof) at the end of the command to this file, and one to FILE.N at each SIGUSR1 (after a garbage collection that returns the freed memory to the system)")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		stop, err := startProfiles(cpuProfile, memProfile)
 		stopProfile = stop

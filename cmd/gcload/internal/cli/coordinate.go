@@ -46,8 +46,11 @@ type CoordinateOptions struct {
 	TLSKey         string
 	ReadyTimeout   time.Duration
 	ResultsTimeout time.Duration
-	ServeResults   time.Duration
-	LogLevel       string
+	// Silence and LostGrace: how long a shard may be silent, and silent
+	// after a connection of its closed, before it is declared dead
+	Silence, LostGrace time.Duration
+	ServeResults       time.Duration
+	LogLevel           string
 }
 
 // NewCmdCoordinate builds `gcload coordinate`.
@@ -103,6 +106,8 @@ have; the merged result is then aborted. A second one ends at once.`,
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate (chain) to serve HTTPS with; the shards need --coordinator https://... and its CA (--coordinator-ca)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.DurationVar(&o.ReadyTimeout, "ready-timeout", coordinate.DefaultReadyTimeout, "how long to wait for every shard to register and be ready before giving up, naming the missing")
+	f.DurationVar(&o.Silence, "heartbeat-timeout", coordinate.DefaultHeartbeatTimeout, "a running shard silent this long (no heartbeat, sent every second) is declared dead")
+	f.DurationVar(&o.LostGrace, "lost-grace", coordinate.DefaultLostGrace, "a running shard whose connection closed and that is silent this long after is declared dead (a killed process); give more on a machine so busy that a shard's heartbeats come late")
 	f.DurationVar(&o.ResultsTimeout, "results-timeout", 0, "how long after the start every shard's results must have arrived; a shard whose have not is dead (default: the scenario's phases, drain and SIP timeout, plus "+resultsMargin.String()+")")
 	f.DurationVar(&o.ServeResults, "serve-results", 0, "after the verdict, serve the merged results folder for this long on --listen (GET /v1/merged: a tar.gz; /v1/merged/FILE), then exit; 0: do not")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level of the coordinator's events on standard error: debug, info, warn, error")
@@ -145,7 +150,7 @@ func runCoordinate(ctx context.Context, env *Env, o *CoordinateOptions) error {
 		return badInput(fmt.Errorf("--shards %d: want the number of shards, 1 or more", o.Shards))
 	case o.Listen == "":
 		return badInput(errors.New("--listen: required (HOST:PORT or :PORT, where the shards reach the coordinator)"))
-	case o.ReadyTimeout <= 0 || o.ResultsTimeout < 0 || o.ServeResults < 0:
+	case o.ReadyTimeout <= 0 || o.ResultsTimeout < 0 || o.ServeResults < 0 || o.Silence <= 0 || o.LostGrace <= 0:
 		return badInput(errors.New("--ready-timeout, --results-timeout and --serve-results must be positive"))
 	}
 	spec, err := loadSpec(o.Scenario, append(append([]string(nil), o.Set...), targetSets(o.Target)...), targetFlags)
@@ -182,7 +187,7 @@ func runCoordinate(ctx context.Context, env *Env, o *CoordinateOptions) error {
 	token := env.getenv(TokenEnv)
 	srv, err := coordinate.NewServer(coordinate.Options{
 		Shards: o.Shards, ScenarioHash: hash, Version: Version, Dir: filepath.Join(out, "shards"), Token: token, TLSConfig: tlsConf,
-		ReadyTimeout: o.ReadyTimeout, ResultsTimeout: resultsTimeout,
+		ReadyTimeout: o.ReadyTimeout, ResultsTimeout: resultsTimeout, HeartbeatTimeout: o.Silence, LostGrace: o.LostGrace,
 		CheckResults: func(index int, dir string) error { return checkShardResults(dir, index, o.Shards, hash) },
 		Logger:       log,
 	})

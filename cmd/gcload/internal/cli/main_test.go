@@ -2,6 +2,8 @@ package cli
 
 import (
 	"os"
+	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +17,12 @@ import (
 // does not read it.
 const testClockSkewEnv = "GCLOAD_TEST_CLOCK_SKEW"
 
+// testNoFileEnv, in the environment of the test binary started as a child
+// gcload, lowers its open-file limit (soft and hard: Go raises the soft
+// limit to the hard one at start) to that many before Main runs: a test
+// stands for a generator that runs out of file descriptors with it.
+const testNoFileEnv = "GCLOAD_TEST_NOFILE"
+
 // TestMain lets the test binary stand in for gcload when a command starts
 // it as a child process (gcload calibrate runs the server so, gcload run an
 // embedded pool's servers), and stops
@@ -24,6 +32,15 @@ func TestMain(m *testing.M) {
 		return
 	}
 	if os.Getenv(childEnv) == "1" {
+		if v := os.Getenv(testNoFileEnv); v != "" {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				panic(testNoFileEnv + ": " + err.Error())
+			}
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n}); err != nil {
+				panic(testNoFileEnv + ": " + err.Error())
+			}
+		}
 		env := NewEnv()
 		if v := os.Getenv(testClockSkewEnv); v != "" {
 			d, err := time.ParseDuration(v)
