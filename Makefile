@@ -7,11 +7,7 @@ BENCHTIME ?= 1s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 IMAGE   ?= gcload:$(VERSION)
 
-<<<<<<< HEAD
-.PHONY: build static image k8stest test race bench bench-e2e bench-conns calibrate conform lint run fuzz clean
-=======
-.PHONY: build static image k8stest test race bench bench-delivery bench-e2e peak4x calibrate conform lint run fuzz clean
->>>>>>> delivery
+.PHONY: build static image k8stest test race bench bench-delivery bench-e2e bench-conns peak4x calibrate conform lint run fuzz clean
 
 build:
 	$(GO) build -o bin/gcload ./cmd/gcload

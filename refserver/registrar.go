@@ -213,14 +213,9 @@ func (s *Server) subscribe(tx *sipnet.ServerTx) {
 		_ = tx.Respond(489, "Bad Event", sipnet.Header{Name: "Allow-Events", Value: "vnd-microsoft-provisioning-v2"})
 		return
 	}
-	body := `<provisionGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisiongrouplist">` +
-		`<provisionGroup name="ServerConfiguration"><propertyEntryList/></provisionGroup>` +
-		`<provisionGroup name="persistentChatConfiguration"><propertyEntryList>` +
-		`<property name="EnablePersistentChat">true</property>` +
-		`<property name="DefaultPersistentChatPoolUri">` + s.lookupURI + `</property>` +
-		`</propertyEntryList></provisionGroup></provisionGroupList>`
+	body := s.provBody
 	if s.o.faults.Has(fault.NoProvisioning) {
-		body = ""
+		body = nil
 	}
 	_ = tx.Reply(sipnet.Reply{
 		Code: 200, Reason: "OK",
@@ -230,6 +225,17 @@ func (s *Server) subscribe(tx *sipnet.ServerTx) {
 			{Name: "ms-piggyback-cseq", Value: "1"},
 		},
 		ContentType: "application/vnd-microsoft-roaming-provisioning-v2+xml",
-		Body:        []byte(body),
+		Body:        body,
 	})
+}
+
+// provisioningBody is the provisioning document: the
+// persistentChatConfiguration group names the lookup URI.
+func provisioningBody(lookupURI string) []byte {
+	return []byte(`<provisionGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisiongrouplist">` +
+		`<provisionGroup name="ServerConfiguration"><propertyEntryList/></provisionGroup>` +
+		`<provisionGroup name="persistentChatConfiguration"><propertyEntryList>` +
+		`<property name="EnablePersistentChat">true</property>` +
+		`<property name="DefaultPersistentChatPoolUri">` + lookupURI + `</property>` +
+		`</propertyEntryList></provisionGroup></provisionGroupList>`)
 }

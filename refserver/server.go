@@ -397,6 +397,7 @@ type Server struct {
 	hub        *channel.Hub
 	lookup     *lookup.Service
 	lookupURI  string
+	provBody   []byte // the provisioning SUBSCRIBE's 200 body, rendered once
 	chanURIs   []string
 	tcpAddr    net.Addr
 	udpAddr    net.Addr
@@ -453,6 +454,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	}
 	lim := o.limits.resolved()
 	s := &Server{o: o, log: o.logger, lookupURI: "sip:ocschat@" + o.domain, auth: auth}
+	s.provBody = provisioningBody(s.lookupURI)
 	s.reg.auth = auth
 	s.reg.expires = o.registerExpires
 	s.reg.maxUsers = lim.MaxUsersPerConn

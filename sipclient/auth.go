@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
 	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth"
 	"github.com/gcload/gcload/sipauth/digest"
@@ -80,13 +79,12 @@ func (c *Client) registerAuth(ctx context.Context, unregister bool) (*sipnet.Mes
 	for step := 0; ; step++ {
 		req := c.registerRequest()
 		if unregister {
-			req.AppendHeader(sip.NewHeader("Expires", "0"))
+			addHeader(req, "Expires", "0")
 		}
-		hdrName := "Authorization"
 		if auth != "" {
-			req.AppendHeader(sip.NewHeader(hdrName, auth))
+			addHeader(req, "Authorization", auth)
 		}
-		res, err := c.ep.Do(ctx, c.conn, req)
+		res, err := c.ep.DoRequest(ctx, c.conn, req)
 		if err != nil {
 			return nil, nil, fmt.Errorf("sipclient: REGISTER %s: %w", c.aor, err)
 		}
@@ -254,7 +252,7 @@ func newCNonce() string {
 }
 
 // registerRequest builds the next REGISTER of the client's registration.
-func (c *Client) registerRequest() *sip.Request {
+func (c *Client) registerRequest() *sipnet.OutRequest {
 	c.mu.Lock()
 	if c.regCallID == "" {
 		c.regCallID, c.regTag = newCallID(), sipnet.NewTag()
@@ -262,12 +260,18 @@ func (c *Client) registerRequest() *sip.Request {
 	c.regCSeq++
 	callID, tag, cseq := c.regCallID, c.regTag, c.regCSeq
 	c.mu.Unlock()
-	req := c.newRequest(sip.REGISTER, "sip:"+c.domain, c.aor, callID, tag, cseq)
-	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`))
-	req.AppendHeader(sip.NewHeader("Supported", "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"))
-	req.AppendHeader(sip.NewHeader("Event", "registration"))
-	req.AppendHeader(sip.NewHeader("ms-keep-alive", "UAC;hop-hop=yes"))
+	req := c.newRequest("REGISTER", "sip:"+c.domain, c.aor, callID, tag, cseq)
+	addHeader(req, "Contact", "<"+c.contactURI()+`>;methods="INVITE, MESSAGE, INFO, SUBSCRIBE, OPTIONS, BYE, CANCEL, NOTIFY, ACK, REFER, BENOTIFY";proxy=replace`)
+	req.Headers = append(req.Headers, registerHeaders...)
 	return req
+}
+
+// registerHeaders are the constant headers of every REGISTER, after its
+// Contact.
+var registerHeaders = []sipnet.Header{
+	{Name: "Supported", Value: "gruu-10, adhoclist, msrtc-event-categories, com.microsoft.msrtc.presence"},
+	{Name: "Event", Value: "registration"},
+	{Name: "ms-keep-alive", Value: "UAC;hop-hop=yes"},
 }
 
 // nextRegisterFields returns the signed fields of the REGISTER the client
@@ -278,8 +282,7 @@ func (c *Client) nextRegisterFields() (*sipae.Fields, error) {
 	c.mu.Lock()
 	c.regCSeq-- // the request is sent next, with this same number
 	c.mu.Unlock()
-	req.AppendHeader(sip.NewHeader("Via", "SIP/2.0/TCP 0.0.0.0;branch=z9hG4bKfields"))
-	m, err := sipnet.Scan([]byte(req.String()))
+	m, err := sipnet.Scan(req.AppendFields(nil))
 	if err != nil {
 		return nil, fmt.Errorf("sipclient: REGISTER fields: %w", err)
 	}

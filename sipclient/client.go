@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/emiago/sipgo/sip"
-
 	"github.com/gcload/gcload/ruleid"
 	"github.com/gcload/gcload/sipauth/sipae"
 	"github.com/gcload/gcload/sipnet"
@@ -291,25 +289,22 @@ func (c *Client) contactURI() string {
 	return "sip:" + sipnet.UserOf(c.aor) + "@" + c.conn.LocalAddr().String() + ";transport=" + strings.ToLower(c.conn.Transport())
 }
 
-func uri(s string) sip.Uri {
-	var u sip.Uri
-	_ = sip.ParseUri(s, &u)
-	return u
+// newRequest builds an out-of-dialog request from this user, rendered
+// straight into bytes by sipnet (no sipgo message per request).
+func (c *Client) newRequest(method, ruri, to, callID, fromTag string, cseq uint32) *sipnet.OutRequest {
+	r := &sipnet.OutRequest{
+		Method: method, URI: ruri,
+		From:   "<" + c.aor + ">;tag=" + fromTag + ";epid=" + c.epid,
+		To:     "<" + to + ">",
+		CallID: callID, CSeq: cseq,
+	}
+	r.Headers = append(make([]sipnet.Header, 0, 12), sipnet.Header{Name: "User-Agent", Value: UserAgent})
+	return r
 }
 
-// newRequest builds an out-of-dialog request from this user.
-func (c *Client) newRequest(method sip.RequestMethod, ruri, to, callID, fromTag string, cseq uint32) *sip.Request {
-	r := sip.NewRequest(method, uri(ruri))
-	from := &sip.FromHeader{Address: uri(c.aor), Params: sip.NewParams()}
-	from.Params.Add("tag", fromTag)
-	from.Params.Add("epid", c.epid)
-	r.AppendHeader(from)
-	r.AppendHeader(&sip.ToHeader{Address: uri(to), Params: sip.NewParams()})
-	cid := sip.CallIDHeader(callID)
-	r.AppendHeader(&cid)
-	r.AppendHeader(&sip.CSeqHeader{SeqNo: cseq, MethodName: method})
-	r.AppendHeader(sip.NewHeader("User-Agent", UserAgent))
-	return r
+// addHeader appends a header to an out-of-dialog request.
+func addHeader(r *sipnet.OutRequest, name, value string) {
+	r.Headers = append(r.Headers, sipnet.Header{Name: name, Value: value})
 }
 
 // SignIn dials (unless given a connection), registers and fetches the
@@ -332,18 +327,12 @@ func (c *Client) SignIn(ctx context.Context) error {
 		c.scheduleRenewal(sa)
 	}
 	// provisioning
-	sub := c.newRequest(sip.SUBSCRIBE, c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
-	sub.AppendHeader(sip.NewHeader("Event", "vnd-microsoft-provisioning-v2"))
-	sub.AppendHeader(sip.NewHeader("Accept", "application/vnd-microsoft-roaming-provisioning-v2+xml"))
-	sub.AppendHeader(sip.NewHeader("Supported", "com.microsoft.autoextend"))
-	sub.AppendHeader(sip.NewHeader("Supported", "ms-benotify"))
-	sub.AppendHeader(sip.NewHeader("Proxy-Require", "ms-benotify"))
-	sub.AppendHeader(sip.NewHeader("Supported", "ms-piggyback-first-notify"))
-	sub.AppendHeader(sip.NewHeader("Expires", "0"))
-	sub.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">;proxy=replace"))
-	sub.AppendHeader(sip.NewHeader("Content-Type", "application/vnd-microsoft-roaming-provisioning-v2+xml"))
-	sub.SetBody([]byte(`<provisioningGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist"> <provisioningGroup name="ServerConfiguration"/> <provisioningGroup name="meetingPolicy"/> <provisioningGroup name="persistentChatConfiguration"/> <provisioningGroup name="ucPolicy"/></provisioningGroupList>`))
-	res, err = c.ep.Do(ctx, c.conn, sub)
+	sub := c.newRequest("SUBSCRIBE", c.aor, c.aor, newCallID(), sipnet.NewTag(), 1)
+	sub.Headers = append(sub.Headers, provisioningHeaders...)
+	addHeader(sub, "Contact", "<"+c.contactURI()+">;proxy=replace")
+	sub.ContentType = "application/vnd-microsoft-roaming-provisioning-v2+xml"
+	sub.Body = provisioningBody
+	res, err = c.ep.DoRequest(ctx, c.conn, sub)
 	if err != nil {
 		return fmt.Errorf("sipclient: provisioning SUBSCRIBE: %w", err)
 	}
@@ -356,6 +345,21 @@ func (c *Client) SignIn(ctx context.Context) error {
 	c.mu.Unlock()
 	return nil
 }
+
+// provisioningHeaders are the constant headers of the provisioning
+// SUBSCRIBE, as SIPE sends them.
+var provisioningHeaders = []sipnet.Header{
+	{Name: "Event", Value: "vnd-microsoft-provisioning-v2"},
+	{Name: "Accept", Value: "application/vnd-microsoft-roaming-provisioning-v2+xml"},
+	{Name: "Supported", Value: "com.microsoft.autoextend"},
+	{Name: "Supported", Value: "ms-benotify"},
+	{Name: "Proxy-Require", Value: "ms-benotify"},
+	{Name: "Supported", Value: "ms-piggyback-first-notify"},
+	{Name: "Expires", Value: "0"},
+}
+
+// provisioningBody is the provisioning SUBSCRIBE's body.
+var provisioningBody = []byte(`<provisioningGroupList xmlns="http://schemas.microsoft.com/2006/09/sip/provisioninggrouplist"> <provisioningGroup name="ServerConfiguration"/> <provisioningGroup name="meetingPolicy"/> <provisioningGroup name="persistentChatConfiguration"/> <provisioningGroup name="ucPolicy"/></provisioningGroupList>`)
 
 // checkRegister holds the REGISTER 200 to what SIPE needs (section 2).
 func (c *Client) checkRegister(res *sipnet.Message) {
@@ -410,12 +414,11 @@ func sdpOffer(conn *sipnet.Conn) []byte {
 // invite sends a dialog-creating INVITE.
 func (c *Client) invite(target string, body []byte, ctype string) (*sipnet.ClientTx, error) {
 	callID, tag := newCallID(), sipnet.NewTag()
-	req := c.newRequest(sip.INVITE, target, target, callID, tag, 1)
-	req.AppendHeader(sip.NewHeader("Supported", "ms-sender"))
-	req.AppendHeader(sip.NewHeader("Contact", "<"+c.contactURI()+">;proxy=replace"))
-	req.AppendHeader(sip.NewHeader("Content-Type", ctype))
-	req.SetBody(body)
-	return c.ep.Begin(c.conn, req)
+	req := c.newRequest("INVITE", target, target, callID, tag, 1)
+	addHeader(req, "Supported", "ms-sender")
+	addHeader(req, "Contact", "<"+c.contactURI()+">;proxy=replace")
+	req.ContentType, req.Body = ctype, body
+	return c.ep.BeginRequest(c.conn, req)
 }
 
 // establish waits for an INVITE's final answer and confirms the dialog.

@@ -209,15 +209,25 @@ func (h *Hub) join(s *session, envid uint64, name string, d *xccos.Data) {
 
 func (h *Hub) joinNow(s *session, envid uint64, name string, d *xccos.Data) {
 	out := &xccos.Data{}
-	ids := map[string]string{} // user -> uib id, across the rooms of the reply
-	addUser := func(u string) string {
-		if id, ok := ids[u]; ok {
-			return id
+	// uib ids: numbers in order of first listing, across the rooms of
+	// the reply (a user listed in two rooms keeps one id); room is the
+	// last room (its index in the reply) that listed the user
+	type uibOf struct{ id, room int }
+	ids := make(map[string]uibOf, h.cfg.RosterLimit)
+	var listed []listedUser // the users of the room at hand
+	list := func(u string) {
+		room := len(out.Channels)
+		e, ok := ids[u]
+		if ok && e.room == room {
+			return // a second session of one user
 		}
-		id := strconv.Itoa(len(ids))
-		ids[u] = id
-		out.Users = append(out.Users, xccos.UIB{ID: id, URI: u})
-		return id
+		if !ok {
+			e.id = len(ids)
+			out.Users = append(out.Users, xccos.UIB{ID: strconv.Itoa(e.id), URI: u})
+		}
+		e.room = room
+		ids[u] = e
+		listed = append(listed, listedUser{u, e.id})
 	}
 	firstCode, firstText := 0, ""
 	var joined []*room
@@ -247,25 +257,24 @@ func (h *Hub) joinNow(s *session, envid uint64, name string, d *xccos.Data) {
 			}
 			continue
 		}
-		roomIDs := map[string]string{s.user: addUser(s.user)}
+		listed = listed[:0]
+		list(s.user)
 		for _, o := range r.online {
-			if len(roomIDs) >= h.cfg.RosterLimit {
+			if len(listed) >= h.cfg.RosterLimit {
 				break
 			}
-			roomIDs[o.user] = addUser(o.user)
+			list(o.user)
 		}
-		if len(r.remote) > 0 && len(roomIDs) < h.cfg.RosterLimit {
+		if len(r.remote) > 0 && len(listed) < h.cfg.RosterLimit {
 			// in a pool, then those online on the other servers
 			for _, u := range slices.Sorted(maps.Keys(r.remoteUsersLocked())) {
-				if len(roomIDs) >= h.cfg.RosterLimit {
+				if len(listed) >= h.cfg.RosterLimit {
 					break
 				}
-				if _, ok := roomIDs[u]; !ok {
-					roomIDs[u] = addUser(u)
-				}
+				list(u)
 			}
 		}
-		out.Channels = append(out.Channels, r.chanib(roomIDs))
+		out.Channels = append(out.Channels, r.chanib(listed))
 		r.mu.Unlock()
 		joined = append(joined, r)
 	}
@@ -304,9 +313,12 @@ func (h *Hub) joinFailed(s *session, name string, envid uint64, err error) {
 // on the store's goroutine, which also runs every post's fan-out: the
 // session enters first, so that the client may post as soon as it has the
 // reply, and still no post reaches it before the reply. With a reply delay
-// the session enters after the delayed reply.
+// the session enters after the delayed reply. The join notices to the
+// others online go out batched (the hub's fan-out batch, which only the
+// store's goroutine uses): one write per shared connection, not one per
+// member.
 func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, joined []*room) {
-	in := func() {
+	in := func(b *sipnet.Batch) {
 		for _, r := range joined {
 			r.mu.Lock()
 			s.mu.Lock()
@@ -318,7 +330,7 @@ func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, join
 			if !closed && !r.info.Disabled && r.canRead(s.user) && !r.isOnline(s) {
 				r.online = append(r.online, s)
 				h.wentOnlineLocked(r, s)
-				h.notifyJoinLocked(r, s)
+				h.notifyJoinLocked(b, r, s)
 			}
 			r.mu.Unlock()
 		}
@@ -327,11 +339,13 @@ func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, join
 		}
 	}
 	if h.cfg.ReplyDelay > 0 {
-		s.replyThen(name, envid, CodeOK, "", out, in)
+		s.replyThen(name, envid, CodeOK, "", out, func() { in(nil) })
 		return
 	}
-	in()
+	b := &h.fanout
+	in(b)
 	s.reply(name, envid, CodeOK, "", out)
+	b.Flush()
 }
 
 // forgetInvitations ends the user's invitations to rooms just joined: in

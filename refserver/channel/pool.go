@@ -406,9 +406,9 @@ func (h *Hub) RemotePresence(server, roomID, user string, n int, join bool) {
 	defer r.mu.Unlock()
 	r.setRemoteLocked(server, user, n)
 	if join {
-		h.noticeLocked(r, "join", user, nil)
+		h.noticeLocked(nil, r, "join", user, nil)
 	} else {
-		h.noticeLocked(r, "part", user, nil)
+		h.noticeLocked(nil, r, "part", user, nil)
 	}
 }
 
@@ -478,12 +478,12 @@ func (h *Hub) replaceRemote(rows []store.Presence, server string) {
 		after := r.remoteUsersLocked()
 		for u := range before {
 			if !after[u] && r.local[u] == 0 {
-				h.noticeLocked(r, "part", u, nil)
+				h.noticeLocked(nil, r, "part", u, nil)
 			}
 		}
 		for u := range after {
 			if !before[u] && r.local[u] == 0 {
-				h.noticeLocked(r, "join", u, nil)
+				h.noticeLocked(nil, r, "join", u, nil)
 			}
 		}
 		r.mu.Unlock()
@@ -582,7 +582,7 @@ func (h *Hub) LocalOnline() []store.Presence {
 
 // noticeLocked sends ntc:join or ntc:part about user to the sessions online
 // in r but skip, within the notice limit; r.mu is held.
-func (h *Hub) noticeLocked(r *room, kind, user string, skip *session) {
+func (h *Hub) noticeLocked(b *sipnet.Batch, r *room, kind, user string, skip *session) {
 	if h.cfg.NoticeLimit > 0 && r.onlineCountLocked() > h.cfg.NoticeLimit {
 		return
 	}
@@ -602,6 +602,6 @@ func (h *Hub) noticeLocked(r *room, kind, user string, skip *session) {
 			}
 		}
 		h.stats.notices.Add(1)
-		o.sendBody(body)
+		o.sendBodyIn(b, body)
 	}
 }

@@ -3,6 +3,7 @@ package channel
 import (
 	"slices"
 	"sort"
+	"strconv"
 
 	"github.com/gcload/gcload/refserver/store"
 	"github.com/gcload/gcload/xccos"
@@ -186,49 +187,43 @@ func (r *room) evictUnreadable() []*session {
 	return gone
 }
 
+// listedUser is a user a join reply lists, with its uib id.
+type listedUser struct {
+	user string
+	id   int
+}
+
 // chanib describes the room for a join reply: name, topic, description and
-// the affiliations (member / manager keys) of the listed users.
-func (r *room) chanib(ids map[string]string) xccos.ChanIB {
+// the affiliations (member / manager keys) of the listed users, each key's
+// ids in increasing order.
+func (r *room) chanib(listed []listedUser) xccos.ChanIB {
 	c := xccos.ChanIB{URI: r.uri, Name: r.info.Name, Description: r.info.Description, Topic: r.info.Topic}
-	var members, managers []string
-	for u, id := range ids {
-		if r.roles[u]&roleManager != 0 {
-			managers = append(managers, id)
+	var members, managers []int
+	for _, l := range listed {
+		if r.roles[l.user]&roleManager != 0 {
+			managers = append(managers, l.id)
 		} else {
-			members = append(members, id)
+			members = append(members, l.id)
 		}
 	}
-	sortIDs(members)
-	sortIDs(managers)
 	if len(members) > 0 {
-		c.Affiliations = append(c.Affiliations, xccos.AIB{Key: xccos.AffMember, Value: join(members)})
+		c.Affiliations = append(c.Affiliations, xccos.AIB{Key: xccos.AffMember, Value: joinIDs(members)})
 	}
 	if len(managers) > 0 {
-		c.Affiliations = append(c.Affiliations, xccos.AIB{Key: xccos.AffManager, Value: join(managers)})
+		c.Affiliations = append(c.Affiliations, xccos.AIB{Key: xccos.AffManager, Value: joinIDs(managers)})
 	}
 	return c
 }
 
-func sortIDs(ids []string) {
-	sort.Slice(ids, func(i, j int) bool {
-		if len(ids[i]) != len(ids[j]) {
-			return len(ids[i]) < len(ids[j])
-		}
-		return ids[i] < ids[j]
-	})
-}
-
-func join(s []string) string {
-	n := 0
-	for _, x := range s {
-		n += len(x) + 1
-	}
-	b := make([]byte, 0, n)
-	for i, x := range s {
+// joinIDs sorts ids and writes them comma-separated.
+func joinIDs(ids []int) string {
+	slices.Sort(ids)
+	b := make([]byte, 0, 4*len(ids))
+	for i, id := range ids {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = append(b, x...)
+		b = strconv.AppendInt(b, int64(id), 10)
 	}
 	return string(b)
 }

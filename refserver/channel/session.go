@@ -230,17 +230,21 @@ func (s *session) sendReply(name string, cmdEnvID uint64, code int, text string,
 	}
 }
 
-// notifyJoinLocked tells the others online in r that s joined; r.mu is held.
-func (h *Hub) notifyJoinLocked(r *room, s *session) {
-	h.noticeLocked(r, "join", s.user, s)
+// notifyJoinLocked tells the others online in r that s joined; r.mu is
+// held. With b (nil: none) the notices wait for b's Flush, so that a
+// shared connection carries them in one write.
+func (h *Hub) notifyJoinLocked(b *sipnet.Batch, r *room, s *session) {
+	h.noticeLocked(b, r, "join", s.user, s)
 }
 
 // notifyPart tells the others online in r that s left (SIPE's shape:
 // data/chanib/uib).
 func (h *Hub) notifyPart(r *room, s *session) {
+	var b sipnet.Batch // one write per connection, after the room's lock
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	h.noticeLocked(r, "part", s.user, s)
+	h.noticeLocked(&b, r, "part", s.user, s)
+	r.mu.Unlock()
+	b.Flush()
 }
 
 // sendPart tells to, whose session was removed from r by the server (room

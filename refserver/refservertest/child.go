@@ -35,6 +35,11 @@ import (
 // process (for benchmarks: GCLOAD_CHILD_CPUPROFILE=/tmp/server.prof).
 const ChildCPUProfileEnv = "GCLOAD_CHILD_CPUPROFILE"
 
+// ChildMemProfileEnv names a file for an allocation profile of the child
+// server process, written when it stops (GCLOAD_CHILD_MEMPROFILE=/tmp/server.mem;
+// read with go tool pprof -sample_index=alloc_space).
+const ChildMemProfileEnv = "GCLOAD_CHILD_MEMPROFILE"
+
 // ChildMain serves as the child process when the environment variable env
 // is set: it starts a reference server on 127.0.0.1 (TCP, random port) with
 // the options options(value of env) returns, prints its address on
@@ -71,6 +76,14 @@ func ChildMainWith(env string, options func(arg string) (embedded.Options, error
 				if f, perr := os.Create(prof); perr == nil && pprof.StartCPUProfile(f) == nil {
 					defer func() { pprof.StopCPUProfile(); f.Close() }()
 				}
+			}
+			if prof := os.Getenv(ChildMemProfileEnv); prof != "" {
+				defer func() {
+					if f, perr := os.Create(prof); perr == nil {
+						_ = pprof.Lookup("allocs").WriteTo(f, 0)
+						f.Close()
+					}
+				}()
 			}
 			tg := srv.Target()
 			fmt.Println(strings.TrimSpace(tg.Server() + " " + tg.CA))

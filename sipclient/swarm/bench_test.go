@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -38,7 +39,13 @@ func TestMain(m *testing.M) {
 		if err != nil {
 			return embedded.Options{}, err
 		}
-		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(1)}}
+		// no join/part notices unless the scenario's source sets a limit
+		// (the parsed scenario always has one: the default fills it in)
+		notices := 1
+		if n := plan.Spec.Target.Embedded.NoticeLimit; n != nil && strings.Contains(src, "notice_limit") {
+			notices = *n
+		}
+		o := embedded.Options{Rooms: plan.AdminRooms("closed"), Options: []refserver.Option{refserver.WithNoticeLimit(notices)}}
 		auth, err := refserver.ParseAuth(plan.Spec.Target.Embedded.Auth)
 		if err != nil {
 			return o, err
@@ -398,26 +405,36 @@ limits: {max_lag: 30s}
 // every message signed). It reports the server's CPU per sign-in (so the
 // sign-ins a second one core sustains), the rate achieved and the p99
 // sign-in time. One op is one user.
+//
+// The variant ntlm+notices is the peak scenario's sign-in: rooms of 1,000
+// filled one after the other, and the server's default notice limit (250),
+// so that each of a room's first 250 joins sends ntc:join to everyone
+// already online (31,125 notices a room, 31 a user) and each of its last
+// 250 parts ntc:part (sign-out is part of the run).
 func BenchmarkSignIn(b *testing.B) {
 	for _, v := range authVariants[:2] {
-		b.Run(v.name, func(b *testing.B) { benchSignIn(b, v.yaml) })
+		b.Run(v.name, func(b *testing.B) { benchSignIn(b, v.yaml, 100) })
 	}
+	b.Run("ntlm+notices", func(b *testing.B) {
+		benchSignIn(b, "target: {embedded: {auth: ntlm, notice_limit: 250}}", 1000)
+	})
 }
 
-func benchSignIn(b *testing.B, variant string) {
+func benchSignIn(b *testing.B, variant string, roomSize int) {
 	users := max(b.N, 5000)
+	users = (users + roomSize - 1) / roomSize * roomSize
 	const rate = 2500
 	src := fmt.Sprintf(`name: bench-signin
 seed: 1
 users: {count: %d}
 connections: {model: shared, shared: 16}
-rooms: {classes: [{name: s, size: 100, count: %d}]}
+rooms: {classes: [{name: s, size: %d, count: %d}]}
 phases:
   - {name: signin, signin: {rate: %d/s, arrival: constant}}
 drain: 1ms
 limits: {max_lag: 30s}
 %s
-`, users, max(users/100, 1), rate, variant)
+`, users, roomSize, users/roomSize, rate, variant)
 	plan, srv := benchStart(b, src)
 	rec := reports.NewRecorder(time.Now(), time.Second)
 	sw, err := swarm.New(plan, swarm.Options{Target: benchTarget(srv.Addr, srv.CA), Recorder: rec})
@@ -426,10 +443,12 @@ limits: {max_lag: 30s}
 	}
 	b.ResetTimer()
 	s0 := srv.CPU()
+	u0, y0 := selfUserSys()
 	start := time.Now()
 	out, err := sw.Run(context.Background(), context.Background())
 	wall := time.Since(start)
 	s1 := srv.CPU()
+	u1, y1 := selfUserSys()
 	b.StopTimer()
 	if err != nil {
 		b.Fatal(err)
@@ -439,6 +458,10 @@ limits: {max_lag: 30s}
 	}
 	h := rec.Histogram(reports.OpSignIn)
 	b.ReportMetric(float64(s1-s0)/float64(users)/1e3, "server-cpu-µs/signin")
+	b.ReportMetric(float64(u1-u0+y1-y0)/float64(users)/1e3, "swarm-cpu-µs/signin")
+	if n := rec.Counters()[reports.CounterNotices]; n > 0 {
+		b.ReportMetric(float64(n)/float64(users), "notices/signin")
+	}
 	b.ReportMetric(1e9*float64(users)/float64(s1-s0), "signins/server-cpu-s")
 	b.ReportMetric(float64(users)/(wall.Seconds()-0.1), "signins/s")
 	b.ReportMetric(float64(h.ValueAtQuantile(99))/1e3, "p99-ms")

@@ -392,18 +392,42 @@ func (s *Store) Record(events []store.Event, done func(error)) error {
 	}
 }
 
+// ackDepth is how many committed batches may wait for their callbacks
+// while the writer commits the next ones.
+const ackDepth = 4
+
+// committed is a batch whose transaction ended (err nil: durable), for
+// the acker to acknowledge.
+type committed struct {
+	batch []pending
+	err   error
+}
+
 // writer is the group-commit loop: it takes every queued message (up to
-// maxBatch), commits them in one transaction, then acknowledges them in
-// order.
+// maxBatch) and commits them in one transaction. The callbacks of a
+// committed batch (a post's fan-out, a join's reply and its notices) run
+// on the acker goroutine, in commit order, while the writer commits the
+// next batch: a slow fan-out no longer holds the next commit (and its
+// flush) back, so records and posts do not pile up in the queue behind it.
 func (s *Store) writer() {
-	defer close(s.done)
-	batch := make([]pending, 0, s.maxBatch)
+	acks := make(chan committed, ackDepth)
+	free := make(chan []pending, ackDepth+2)
+	for range ackDepth + 2 {
+		free <- make([]pending, 0, s.maxBatch)
+	}
+	ackerDone := make(chan struct{})
+	go s.acker(acks, free, ackerDone)
+	defer func() {
+		close(acks)
+		<-ackerDone
+		close(s.done)
+	}()
 	for {
 		p, ok := <-s.queue
 		if !ok {
 			return
 		}
-		batch = append(batch[:0], p)
+		batch := append((<-free)[:0], p)
 	fill:
 		for len(batch) < s.maxBatch {
 			select {
@@ -432,10 +456,20 @@ func (s *Store) writer() {
 			s.appended.Add(posts)
 			s.commits.Add(1)
 		}
-		for i := range batch {
-			batch[i].done(err)
-			batch[i] = pending{}
+		acks <- committed{batch: batch, err: err}
+	}
+}
+
+// acker calls the callbacks of committed batches in order, then gives
+// each batch's slice back to the writer.
+func (s *Store) acker(acks <-chan committed, free chan<- []pending, done chan<- struct{}) {
+	defer close(done)
+	for c := range acks {
+		for i := range c.batch {
+			c.batch[i].done(c.err)
+			c.batch[i] = pending{}
 		}
+		free <- c.batch[:0]
 	}
 }
 

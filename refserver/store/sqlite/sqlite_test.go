@@ -181,3 +181,84 @@ func TestOpenOldDatabase(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowCallbackDoesNotHoldCommits: while one committed post's callback
+// is still running (a slow fan-out), the writer keeps committing what is
+// queued behind it; the later callbacks wait and then run in commit order,
+// each after its own commit.
+func TestSlowCallbackDoesNotHoldCommits(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "gc.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	if err := s.PutRoom(ctx, store.Room{ID: "r", Name: "r", Privacy: store.Open, Type: store.Normal}); err != nil {
+		t.Fatal(err)
+	}
+	msg := func(seq uint64) store.Message {
+		return store.Message{RoomID: "r", Seq: seq, Author: "sip:a@example.com", TS: time.Now(), Text: "x"}
+	}
+	gate, entered := make(chan struct{}), make(chan struct{})
+	var release sync.Once
+	defer release.Do(func() { close(gate) }) // before Close, which waits for the callbacks
+	var mu sync.Mutex
+	var order []uint64
+	ack := func(seq uint64) func(error) {
+		return func(err error) {
+			if err != nil {
+				t.Errorf("seq %d: %v", seq, err)
+			}
+			if seq == 1 {
+				close(entered)
+				<-gate
+			}
+			mu.Lock()
+			order = append(order, seq)
+			mu.Unlock()
+		}
+	}
+	if err := s.Append(msg(1), ack(1)); err != nil {
+		t.Fatal(err)
+	}
+	<-entered // post 1 committed; its callback holds the acker
+	before := s.Stats().Commits
+	const n = 3
+	for seq := uint64(2); seq < 2+n; seq++ {
+		if err := s.Append(msg(seq), ack(seq)); err != nil {
+			t.Fatal(err)
+		}
+		// each is committed while the first callback still runs
+		for deadline := time.Now().Add(10 * time.Second); s.Stats().Appended < seq; {
+			if time.Now().After(deadline) {
+				t.Fatalf("post %d not committed while an earlier callback ran (stats %+v)", seq, s.Stats())
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if c := s.Stats().Commits; c < before+1 {
+		t.Fatalf("commits %d -> %d while a callback ran", before, c)
+	}
+	mu.Lock()
+	if len(order) != 0 {
+		t.Errorf("callbacks %v ran before the first one returned", order)
+	}
+	mu.Unlock()
+	release.Do(func() { close(gate) })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		mu.Lock()
+		got := append([]uint64(nil), order...)
+		mu.Unlock()
+		if len(got) == n+1 {
+			for i, seq := range got {
+				if seq != uint64(i+1) {
+					t.Fatalf("callbacks in order %v, want commit order", got)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("callbacks %v after release", got)
+		}
+	}
+}
