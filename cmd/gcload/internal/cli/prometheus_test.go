@@ -261,7 +261,11 @@ func TestPrometheus(t *testing.T) {
 		{reports.OpPostAck, 0.5, s.Ops[reports.OpPostAck].P50},
 		{reports.OpPostToLastDelivery, 0.5, s.Ops[reports.OpPostToLastDelivery].P50},
 	} {
-		expr := fmt.Sprintf(`histogram_quantile(%g, last_over_time(gcload_operation_latency_seconds_bucket{job="gcload",op=%q}[5m]))`, c.q, c.op)
+		// each bucket is a counter that only grows: its largest sample is
+		// the run's final count, read like the counters above (with
+		// last_over_time, CI's loaded machine once gave p99 11.3 ms against
+		// summary.json's 7.1 ms while every counter agreed)
+		expr := fmt.Sprintf(`histogram_quantile(%g, max_over_time(gcload_operation_latency_seconds_bucket{job="gcload",op=%q}[5m]))`, c.q, c.op)
 		got := one(t, base, expr, time.Time{})
 		want := float64(c.us) / 1e6
 		lo, hi := bucketAround(want)
