@@ -107,6 +107,10 @@ type Hub struct {
 	dbVer  string
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// workMu guards workDone: once Close sets it no worker is added, so
+	// that its wait for them cannot race a late Add
+	workMu   sync.RWMutex
+	workDone bool
 	// services maps the channel services' addresses of record to their
 	// URIs (which may carry a port)
 	services map[string]string
@@ -312,6 +316,9 @@ func (h *Hub) Stats() Stats {
 // calling Committed and the other pool methods first.
 func (h *Hub) Close() {
 	h.cancel()
+	h.workMu.Lock()
+	h.workDone = true
+	h.workMu.Unlock()
 	h.wg.Wait()
 	h.sessMu.Lock()
 	all := make([]*session, 0, len(h.sessions))
@@ -372,6 +379,11 @@ func (h *Hub) query(s *session, name string, envid uint64, f func()) {
 
 // goWork runs f on a worker slot (storage queries), tracked for Close.
 func (h *Hub) goWork(f func()) {
+	h.workMu.RLock()
+	defer h.workMu.RUnlock()
+	if h.workDone { // after Close: the clients are being dropped
+		return
+	}
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
