@@ -38,12 +38,10 @@ func BenchmarkDispatchLag(b *testing.B) {
 		})
 	})
 	b.Run("sleepUntil", func(b *testing.B) {
-		defer preciseSleeps()()
-		waits(b, func(ctx context.Context, timer *time.Timer, due time.Time) { sleepUntil(ctx, timer, due, false) })
+		waits(b, func(ctx context.Context, timer *time.Timer, due time.Time) { sleepUntil(ctx, timer, due, true, false) })
 	})
 	b.Run("sleepUntil-spin", func(b *testing.B) {
-		defer preciseSleeps()()
-		waits(b, func(ctx context.Context, timer *time.Timer, due time.Time) { sleepUntil(ctx, timer, due, true) })
+		waits(b, func(ctx context.Context, timer *time.Timer, due time.Time) { sleepUntil(ctx, timer, due, true, true) })
 	})
 }
 
@@ -53,12 +51,12 @@ func TestSleepUntilStopsOnCancel(t *testing.T) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	done := make(chan bool)
-	go func() { done <- sleepUntil(ctx, timer, time.Now().Add(time.Hour), true) }()
+	go func() { done <- sleepUntil(ctx, timer, time.Now().Add(time.Hour), true, true) }()
 	cancel()
 	if <-done {
 		t.Fatal("sleepUntil reported the time reached after its context was cancelled")
 	}
-	if !sleepUntil(context.Background(), timer, time.Now().Add(time.Millisecond), true) {
+	if !sleepUntil(context.Background(), timer, time.Now().Add(time.Millisecond), true, true) {
 		t.Fatal("sleepUntil did not reach a time 1 ms away")
 	}
 }

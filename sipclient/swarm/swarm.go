@@ -24,9 +24,11 @@ import (
 )
 
 // dispatchTick is the dispatcher's resolution: operations due within one
-// tick of its last wake-up start together (at most 5,000 wake-ups a
-// second, whatever the rate).
-const dispatchTick = 200 * time.Microsecond
+// tick of its last wake-up start together (at most 2,000 wake-ups a
+// second, whatever the rate). At 200 µs the wake-ups and the one write
+// per post each brought cost gcload a third more CPU than at 500 µs in
+// bench/compare.sh (5,000 posts/s on one connection).
+const dispatchTick = 500 * time.Microsecond
 
 // fineWait is the last stretch before an operation's intended time that
 // the dispatcher sleeps in the kernel (nanosleep, tens of microseconds
@@ -54,17 +56,22 @@ func preciseSleeps() (restore func()) {
 	}
 }
 
-// sleepUntil waits until t: on timer until fineWait before it, then in
-// the kernel, and with spin the last spinWait checking the clock. It
-// reports false when ctx ended first.
-func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time, spin bool) bool {
+// sleepUntil waits until t: on timer until fineWait before it, then
+// (precise) in the kernel, and with spin the last spinWait checking the
+// clock; without precise the timer alone. It reports false when ctx ended
+// first.
+func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time, precise, spin bool) bool {
+	locked := false
 	for {
 		wait := time.Until(t)
 		if wait <= 0 {
 			return true
 		}
-		if wait > fineWait {
-			timer.Reset(wait - fineWait)
+		if wait > fineWait || !precise {
+			if precise {
+				wait -= fineWait
+			}
+			timer.Reset(wait)
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
@@ -74,6 +81,14 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time, spin bool) 
 		}
 		if ctx.Err() != nil {
 			return false
+		}
+		if !locked {
+			// the kernel sleep's thread, for this wait only: a dispatcher
+			// locked to its thread for the whole run made every wake-up,
+			// timer ones included, a hand-off between threads (a quarter
+			// more CPU in bench/compare.sh)
+			defer preciseSleeps()()
+			locked = true
 		}
 		if !spin {
 			ts := syscall.NsecToTimespec(int64(wait))
@@ -95,10 +110,14 @@ func sleepUntil(ctx context.Context, timer *time.Timer, t time.Time, spin bool) 
 // The dispatcher spins only when it slept for more than spinAfter (a
 // light load, where the cost is nil and every microsecond shows in the
 // latency); busier, a wake-up's lateness is shared by the operations it
-// starts.
+// starts. It sleeps in the kernel only when its wake-ups are at least
+// preciseAfter apart: more often, the process is busy enough that the
+// runtime's timers are on time, and a kernel sleep per wake-up cost
+// gcload a quarter more CPU in bench/compare.sh.
 const (
-	spinWait  = 60 * time.Microsecond
-	spinAfter = 2 * time.Millisecond
+	spinWait     = 60 * time.Microsecond
+	spinAfter    = 2 * time.Millisecond
+	preciseAfter = time.Millisecond
 )
 
 // Options configure a run.
@@ -699,7 +718,6 @@ func (s *Swarm) phaseAt(d time.Duration) string {
 // dispatch starts every operation of the shard at its intended time; it
 // reports whether ctx stopped it early.
 func (s *Swarm) dispatch(ctx context.Context) bool {
-	defer preciseSleeps()()
 	sem := make(chan struct{}, s.spec.Limits.Concurrency)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -721,7 +739,8 @@ func (s *Swarm) dispatch(ctx context.Context) bool {
 			if next := lastWake.Add(dispatchTick); wake.Before(next) {
 				wake = next
 			}
-			if !sleepUntil(ctx, timer, wake, wake.Sub(lastWake) > spinAfter) {
+			gap := wake.Sub(lastWake)
+			if !sleepUntil(ctx, timer, wake, gap >= preciseAfter, gap > spinAfter) {
 				return true
 			}
 			lastWake = time.Now()
