@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/binary"
 	"hash"
+	"slices"
 	"sync"
 )
 
@@ -117,28 +118,31 @@ func (m *macScratch) digest(dst []byte) {
 // sum returns HMAC-MD5(key, prefix ‖ msg) (prefix: the 4 bytes of the
 // sequence number).
 func (k *hmacMD5Key) sum(prefix [4]byte, msg []byte) [md5.Size]byte {
+	return k.sumBuilt(prefix, func(dst []byte) []byte { return append(dst, msg...) })
+}
+
+// sumBuilt returns HMAC-MD5(key, prefix ‖ msg), where build appends msg
+// to the buffer it is given (the pooled one that is hashed: the message
+// is written once, where MD5 reads it). build must not keep the buffer.
+func (k *hmacMD5Key) sumBuilt(prefix [4]byte, build func(dst []byte) []byte) [md5.Size]byte {
 	m := macPool.Get().(*macScratch)
 	m.start(&k.inner)
-	// one Write of a pooled buffer: msg passed through the interface
-	// would escape, and the caller's signed string could not stay on its
-	// stack
-	n := len(prefix) + len(msg)
+	b := build(append(m.msg[:0], prefix[:]...))
+	n := len(b)
 	padded := (n + 9 + md5.BlockSize - 1) &^ (md5.BlockSize - 1)
-	if cap(m.msg) < padded {
-		m.msg = make([]byte, 0, padded)
-	}
-	b := m.msg[:padded]
-	copy(b, prefix[:])
-	copy(b[len(prefix):], msg)
+	b = slices.Grow(b, padded-n)[:padded]
 	b[n] = 0x80
 	clear(b[n+1 : padded-8])
 	binary.LittleEndian.PutUint64(b[padded-8:], uint64(md5.BlockSize+n)*8)
+	// one Write of the pooled buffer (a caller's buffer passed through the
+	// interface would escape)
 	m.h.Write(b)
 	m.digest(m.outer[:md5.Size])
 	m.start(&k.outer)
 	m.h.Write(m.outer[:])
 	var out [md5.Size]byte
 	m.digest(out[:])
+	m.msg = b[:0]
 	if cap(m.msg) > 4096 {
 		m.msg = make([]byte, 0, 512)
 	}

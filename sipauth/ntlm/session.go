@@ -41,6 +41,18 @@ func newSession(flags Flags, k Keys, server bool, a *Authenticate) *Session {
 // extended session security).
 func (s *Session) Sign(msg []byte, seq uint32) Signature { return s.out.sign(msg, seq) }
 
+// SignBuilt is Sign of the message build appends to the buffer it is
+// given: the buffer is the one MD5 reads, so the message is written
+// once, and never copied. build must not keep the buffer.
+func (s *Session) SignBuilt(seq uint32, build func(dst []byte) []byte) Signature {
+	return s.out.signBuilt(seq, build)
+}
+
+// VerifyBuilt is Verify of the message build appends (see SignBuilt).
+func (s *Session) VerifyBuilt(sig Signature, build func(dst []byte) []byte) error {
+	return s.in.verifyBuilt(sig, build)
+}
+
 // Verify checks a signature the peer made over msg; the sequence number is
 // the one the signature carries. It returns an error wrapping
 // ErrBadSignature when it does not verify.
