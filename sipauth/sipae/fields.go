@@ -123,6 +123,14 @@ func (f *Fields) SetMessage(h Headers, status int) {
 // addrAndTag splits a From or To value into its URI (inside <...>, or an
 // addr-spec up to ';') and its tag parameter.
 func addrAndTag(v string) (uri, tag string) {
+	if uri, tag, ok := addrAndTagFast(v); ok {
+		return uri, tag
+	}
+	return addrAndTagGeneral(v)
+}
+
+// addrAndTagGeneral is addrAndTag for any shape.
+func addrAndTagGeneral(v string) (uri, tag string) {
 	v = strings.TrimSpace(v)
 	params := ""
 	if i := strings.IndexByte(v, '<'); i >= 0 {
@@ -145,6 +153,27 @@ func addrAndTag(v string) (uri, tag string) {
 		}
 	}
 	return uri, ""
+}
+
+// addrAndTagFast reads the shape signers write, `<URI>;tag=TAG` with
+// nothing around it and no other parameter, in one pass; false for
+// anything else, which addrAndTag reads the general way
+// (TestAddrAndTagFastAgrees).
+func addrAndTagFast(v string) (uri, tag string, ok bool) {
+	if len(v) < 8 || v[0] != '<' {
+		return "", "", false
+	}
+	j := strings.IndexByte(v, '>')
+	if j < 0 || len(v)-j < 7 || v[j+1:j+6] != ";tag=" {
+		return "", "", false
+	}
+	tag = v[j+6:]
+	for i := 0; i < len(tag); i++ {
+		if c := tag[i]; c <= ' ' || c == ';' || c >= 0x7f {
+			return "", "", false
+		}
+	}
+	return v[1:j], tag, true
 }
 
 // assertedIdentity finds the sip: and tel: URIs of a P-Asserted-Identity

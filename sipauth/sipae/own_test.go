@@ -143,3 +143,43 @@ func bumpParam(t *testing.T, v, name string) string {
 	}
 	return string(b)
 }
+
+// TestAddrAndTagFastAgrees: whatever From or To value the one-pass reader
+// takes, the general reader splits the same way; it takes the usual
+// `<uri>;tag=x` and leaves other shapes to the general reader.
+func TestAddrAndTagFastAgrees(t *testing.T) {
+	corpus := []string{"<sip:gcs1@example.com>;tag=4b7e9a0c13", "<sip:a@b>;tag=1", "<sip:a@b;transport=tcp>;tag=x"}
+	for _, v := range corpus {
+		if _, _, ok := addrAndTagFast(v); !ok {
+			t.Fatalf("the fast reader refused %q", v)
+		}
+	}
+	for _, v := range []string{`"A" <sip:a@b>;tag=1`, "<sip:a@b>;tag=1;x=y", "<sip:a@b>;tag=1 ", " <sip:a@b>;tag=1", "<sip:a@b>;TAG=1", "<sip:a@b>;tag=", "sip:a@b;tag=1", "<sip:a@b>;x=y;tag=1"} {
+		if _, _, ok := addrAndTagFast(v); ok {
+			t.Errorf("the fast reader took %q", v)
+		}
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	const alphabet = "<>;= \t\"tagTAG1x\x85\xa0"
+	taken := 0
+	for round := 0; round < 50000; round++ {
+		b := []byte(corpus[round%len(corpus)])
+		for k := 0; k < 1+r.IntN(2); k++ {
+			b[r.IntN(len(b))] = alphabet[r.IntN(len(alphabet))]
+		}
+		v := string(b)
+		u, g, ok := addrAndTagFast(v)
+		if !ok {
+			continue
+		}
+		taken++
+		// the general reader, without the shortcut
+		wu, wg := addrAndTagGeneral(v)
+		if u != wu || g != wg {
+			t.Fatalf("%q: fast %q %q, general %q %q", v, u, g, wu, wg)
+		}
+	}
+	if taken == 0 {
+		t.Fatal("the fast reader took no mutated value: the comparison proved nothing")
+	}
+}
