@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/md5"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -113,4 +114,31 @@ func threadNow() time.Duration {
 		return 0
 	}
 	return time.Duration(ts.Nano())
+}
+
+// TestFixSeqNum: a session whose sequence number is fixed signs and
+// verifies as one that is not, with that number and with others (which
+// go the general way), in both directions.
+func TestFixSeqNum(t *testing.T) {
+	cli, srv := ocsSessions(t)
+	cli2, srv2 := ocsSessions(t)
+	cli2.FixSeqNum(100)
+	srv2.FixSeqNum(100)
+	msg := []byte(ocsRequestSigned)
+	for _, seq := range []uint32{100, 101, 0} {
+		if a, b := cli.Sign(msg, seq), cli2.Sign(msg, seq); a != b {
+			t.Fatalf("seq %d: fixed %x, not fixed %x", seq, b, a)
+		}
+		if a, b := srv.Sign(msg, seq), srv2.Sign(msg, seq); a != b {
+			t.Fatalf("seq %d: the server's fixed %x, not fixed %x", seq, b, a)
+		}
+		if err := srv2.Verify(msg, cli.Sign(msg, seq)); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		bad := cli.Sign(msg, seq)
+		bad[5] ^= 1
+		if err := srv2.Verify(msg, bad); !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("seq %d: a tampered checksum: %v", seq, err)
+		}
+	}
 }

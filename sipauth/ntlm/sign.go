@@ -74,10 +74,16 @@ var unhexTable = func() (t [256]byte) {
 // signature is computed on the caller's stack, and the cached keystream
 // is an immutable value swapped atomically.
 type signer struct {
-	mac      hmacMD5Key
-	sealKey  [16]byte
+	mac     hmacMD5Key
+	keyExch bool
+	// fixed: fixedKS is the keystream of fixedSeq, set before the session
+	// is shared (Session.FixSeqNum) and never changed: read with no
+	// pointer to follow
+	fixed    bool
+	fixedSeq uint32
+	fixedKS  [8]byte
 	datagram bool
-	keyExch  bool
+	sealKey  [16]byte
 	ks       atomic.Pointer[keystream]
 }
 
@@ -96,6 +102,9 @@ func (s *signer) init(signKey, sealKey [16]byte, flags Flags) {
 
 // keystream returns the 8 RC4 bytes that encrypt a checksum made with seq.
 func (s *signer) keystream(seq uint32) [8]byte {
+	if s.fixed && seq == s.fixedSeq {
+		return s.fixedKS
+	}
 	if k := s.ks.Load(); k != nil && k.seq == seq {
 		return k.ks
 	}

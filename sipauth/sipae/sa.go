@@ -1,6 +1,7 @@
 package sipae
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -98,23 +99,28 @@ func (w *window) accept(n uint32) error {
 // sa is what both sides' security associations share: the NTLM session,
 // the names the signed strings carry, and the signing state.
 type sa struct {
-	realm, target, opaque string
-	headStr               string // see head
-	mid                   string // see ownMid
-	version               int
-	session               *ntlm.Session
-	established, expires  time.Time
+	// what a message signed or verified reads and writes, together at the
+	// front (a server signs for a different user at every delivery: each
+	// line here is a cache miss)
+	mu      sync.Mutex
+	num     uint32   // the last cnum/snum sent
+	rng     rand.PCG // the per-message rand salt
+	seen    window   // the peer's numbers
+	salt    [8]byte
+	numb    [10]byte
+	version int
+	session *ntlm.Session
+	headStr string // see head
+	mid     string // see ownMid
+	realm   string
+	target  string
 
-	mu   sync.Mutex
-	num  uint32       // the last cnum/snum sent
-	rng  rand.ChaCha8 // the per-message rand salt
-	seen window       // the peer's numbers
-	salt [8]byte
-	numb [10]byte
+	opaque               string
+	established, expires time.Time
 }
 
 func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version int, now time.Time, lifetime time.Duration, seed io.Reader) error {
-	var s [32]byte
+	var s [16]byte
 	if _, err := io.ReadFull(seed, s[:]); err != nil {
 		return fmt.Errorf("sipae: seeding the salt generator: %w", err)
 	}
@@ -122,7 +128,13 @@ func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version i
 	a.headStr = a.makeHead()
 	a.mid = ownMid(realm, target)
 	a.established, a.expires = now, now.Add(lifetime)
-	a.rng = *rand.NewChaCha8(s)
+	// The salt is sent in the clear and is no secret (the key is what
+	// makes a signature unforgeable): a PCG seeded from the configured
+	// source (16 bytes of state, where a ChaCha8 was 300 per user)
+	a.rng = *rand.NewPCG(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]))
+	// MS-SIPAE signs every message with the same sequence number: its
+	// sealing key stream is worked out once, here
+	session.FixSeqNum(SeqNum)
 	return nil
 }
 
