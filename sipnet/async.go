@@ -246,20 +246,32 @@ func (ep *Endpoint) fastChecked(c *Conn, sec *securityBox, b []byte, code int) b
 
 // authorizationOf finds the Authorization header of a message in its
 // header block, as written by the usual clients ("\r\nAuthorization: "),
-// unfolded; ok false otherwise (the full scan finds any other form).
+// unfolded; ok false otherwise (the full scan finds any other form). It
+// looks for the name from its first letter (a search from "\r" would stop
+// at every line).
 func authorizationOf(b []byte) (string, bool) {
-	const name = "\r\nAuthorization: "
+	const name = "Authorization: "
 	s := unsafe.String(unsafe.SliceData(b), len(b))
-	i := strings.Index(s, name)
-	if i < 0 || strings.Contains(s[:i+2], "\r\n\r\n") { // none, or in the body
-		return "", false
+	for from := 0; ; {
+		k := strings.Index(s[from:], name)
+		if k < 0 {
+			return "", false
+		}
+		i := from + k
+		if i < 2 || s[i-2] != '\r' || s[i-1] != '\n' {
+			from = i + 1 // inside another name or a value
+			continue
+		}
+		if strings.Contains(s[:i], "\r\n\r\n") {
+			return "", false // in the body
+		}
+		v := s[i+len(name):]
+		j := strings.IndexByte(v, '\r')
+		if j < 0 || j+1 >= len(v) || v[j+1] != '\n' || (j+2 < len(v) && (v[j+2] == ' ' || v[j+2] == '\t')) {
+			return "", false // cut short, a bare CR, or folded
+		}
+		return v[:j], true
 	}
-	v := s[i+len(name):]
-	j := strings.Index(v, "\r\n")
-	if j < 0 || (j+2 < len(v) && (v[j+2] == ' ' || v[j+2] == '\t')) {
-		return "", false // cut short, or folded
-	}
-	return v[:j], true
 }
 
 // topBranch returns the branch parameter of the first Via header of a

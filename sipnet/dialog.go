@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/gcload/gcload/sipauth/sipae"
 )
@@ -35,7 +36,7 @@ type Dialog struct {
 
 	cseq atomic.Uint32
 	line []byte // " TARGET SIP/2.0\r\n"
-	head []byte // Max-Forwards, From, To, Call-ID lines
+	head []byte // Max-Forwards, From, To, Call-ID lines (never changed: the names above view it)
 
 	localAddr, remoteAddr string // the URIs of LocalURI and RemoteURI (what a signature covers)
 	memo                  Memo   // the connection's DialogSecurity's (security.go)
@@ -43,35 +44,43 @@ type Dialog struct {
 
 // NewDialog builds a dialog. localCSeq is the last CSeq this side used.
 func NewDialog(c *Conn, callID, localURI, localTag, remoteURI, remoteTag, target string, localCSeq uint32) *Dialog {
-	// copies: the arguments are often parts of a received message, whose
-	// whole buffer a long-lived dialog would otherwise keep (kilobytes per
-	// idle user with a connection each)
-	callID, localURI, localTag = strings.Clone(callID), strings.Clone(localURI), strings.Clone(localTag)
-	remoteURI, remoteTag, target = strings.Clone(remoteURI), strings.Clone(remoteTag), strings.Clone(target)
-	d := &Dialog{
-		CallID:   callID,
-		LocalTag: localTag, RemoteTag: remoteTag, LocalURI: localURI, RemoteURI: remoteURI,
-		Target: target, Conn: c,
-	}
+	d := &Dialog{Conn: c}
 	d.cseq.Store(localCSeq)
-	d.localAddr, _ = sipae.SplitAddr(localURI)
-	d.remoteAddr, _ = sipae.SplitAddr(remoteURI)
+	d.Target = strings.Clone(target)
 	d.line = append(append(append(d.line, ' '), target...), " SIP/2.0\r\n"...)
-	h := d.head
+	// The names are copied into the rendered head, and the dialog's
+	// strings are views of it (it is never changed): a long-lived dialog
+	// keeps no received message's buffer, one allocation holds them all,
+	// and a signature reads its fields (Call-ID, URIs, tags) from the
+	// cache lines the head was just copied from, not from five cold
+	// strings per member.
+	h := make([]byte, 0, 64+len(localURI)+len(localTag)+len(remoteURI)+len(remoteTag)+len(callID))
 	h = append(h, "Max-Forwards: 70\r\nFrom: "...)
+	lu := len(h)
 	h = append(h, localURI...)
 	h = append(h, ";tag="...)
+	lt := len(h)
 	h = append(h, localTag...)
 	h = append(h, "\r\nTo: "...)
+	ru := len(h)
 	h = append(h, remoteURI...)
+	rt := len(h)
 	if remoteTag != "" {
 		h = append(h, ";tag="...)
+		rt = len(h)
 		h = append(h, remoteTag...)
 	}
 	h = append(h, "\r\nCall-ID: "...)
+	ci := len(h)
 	h = append(h, callID...)
 	h = append(h, "\r\n"...)
 	d.head = h
+	hs := unsafe.String(unsafe.SliceData(h), len(h))
+	d.LocalURI, d.LocalTag = hs[lu:lu+len(localURI)], hs[lt:lt+len(localTag)]
+	d.RemoteURI, d.RemoteTag = hs[ru:ru+len(remoteURI)], hs[rt:rt+len(remoteTag)]
+	d.CallID = hs[ci : ci+len(callID)]
+	d.localAddr, _ = sipae.SplitAddr(d.LocalURI)
+	d.remoteAddr, _ = sipae.SplitAddr(d.RemoteURI)
 	return d
 }
 

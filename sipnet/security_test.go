@@ -398,6 +398,10 @@ func TestAuthorizationOf(t *testing.T) {
 		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM a=\"b\",\r\n c=d\r\n\r\n", "", false},
 		{"SIP/2.0 200 OK\r\nVia: x\r\nauthorization: NTLM a=\"b\"\r\n\r\n", "", false},
 		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM", "", false},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nX-Authorization: NTLM x\r\nAuthorization: NTLM a=\"b\"\r\n\r\n", `NTLM a="b"`, true},
+		{"SIP/2.0 200 OK\r\nSubject: Authorization: NTLM x\r\nAuthorization: NTLM a=\"b\"\r\n\r\n", `NTLM a="b"`, true},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM a=\"b\rc\"\r\n\r\n", "", false},
+		{"SIP/2.0 200 OK\r\nVia: x\r\nAuthorization: NTLM a=\"b\"\r", "", false},
 	} {
 		got, ok := authorizationOf([]byte(c.msg))
 		if got != c.want || ok != c.ok {

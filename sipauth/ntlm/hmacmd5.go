@@ -5,6 +5,7 @@ import (
 	"encoding"
 	"encoding/binary"
 	"hash"
+	"slices"
 	"sync"
 )
 
@@ -64,21 +65,31 @@ const (
 )
 
 // macScratch is an MD5 and its buffers, pooled: hot in the cache of
-// whichever thread signs.
+// whichever thread signs. The messages it hashes are padded here (MD5's
+// 0x80, zeros and bit length), so that crypto/md5 only ever runs whole
+// blocks and its chaining values, read back from its marshalled state,
+// are the digest: no Sum (which copies the digest and pads through
+// Write), no second copy of the message.
 type macScratch struct {
 	h     hash.Hash
 	u     encoding.BinaryUnmarshaler
-	state [md5State]byte
-	msg   []byte
-	sum   [md5.Size]byte
+	a     encoding.BinaryAppender
+	state [md5State]byte // a state to load: after one block (the key's)
+	got   [md5State]byte // a state read back
+	msg   []byte         // prefix ‖ message ‖ padding
+	outer [md5.BlockSize]byte
 }
 
 var macPool = sync.Pool{New: func() any {
 	h := md5.New()
-	s := &macScratch{h: h, u: h.(encoding.BinaryUnmarshaler), msg: make([]byte, 0, 512)}
+	s := &macScratch{h: h, u: h.(encoding.BinaryUnmarshaler), a: h.(encoding.BinaryAppender), msg: make([]byte, 0, 512)}
 	copy(s.state[:], md5Magic)
 	// one block hashed: the key block
 	binary.BigEndian.PutUint64(s.state[md5State-8:], md5.BlockSize)
+	// the outer message: the inner digest, then its padding for a
+	// block and 16 bytes hashed
+	s.outer[md5.Size] = 0x80
+	binary.LittleEndian.PutUint64(s.outer[md5.BlockSize-8:], (md5.BlockSize+md5.Size)*8)
 	return s
 }}
 
@@ -92,21 +103,46 @@ func (m *macScratch) start(s *[4]uint32) {
 	}
 }
 
+// digest writes the MD5 digest of what was hashed, which ended on a
+// padded block, into dst: the chaining values, little endian.
+func (m *macScratch) digest(dst []byte) {
+	st, err := m.a.AppendBinary(m.got[:0])
+	if err != nil || len(st) != md5State {
+		panic("ntlm: crypto/md5's marshalled state changed")
+	}
+	for i := 0; i < 4; i++ {
+		binary.LittleEndian.PutUint32(dst[4*i:], binary.BigEndian.Uint32(st[len(md5Magic)+4*i:]))
+	}
+}
+
 // sum returns HMAC-MD5(key, prefix ‖ msg) (prefix: the 4 bytes of the
 // sequence number).
 func (k *hmacMD5Key) sum(prefix [4]byte, msg []byte) [md5.Size]byte {
+	return k.sumBuilt(prefix, func(dst []byte) []byte { return append(dst, msg...) })
+}
+
+// sumBuilt returns HMAC-MD5(key, prefix ‖ msg), where build appends msg
+// to the buffer it is given (the pooled one that is hashed: the message
+// is written once, where MD5 reads it). build must not keep the buffer.
+func (k *hmacMD5Key) sumBuilt(prefix [4]byte, build func(dst []byte) []byte) [md5.Size]byte {
 	m := macPool.Get().(*macScratch)
 	m.start(&k.inner)
-	// one Write of a pooled buffer: msg passed through the interface
-	// would escape, and the caller's signed string could not stay on its
-	// stack
-	m.msg = append(append(m.msg[:0], prefix[:]...), msg...)
-	m.h.Write(m.msg)
-	inner := m.h.Sum(m.sum[:0])
+	b := build(append(m.msg[:0], prefix[:]...))
+	n := len(b)
+	padded := (n + 9 + md5.BlockSize - 1) &^ (md5.BlockSize - 1)
+	b = slices.Grow(b, padded-n)[:padded]
+	b[n] = 0x80
+	clear(b[n+1 : padded-8])
+	binary.LittleEndian.PutUint64(b[padded-8:], uint64(md5.BlockSize+n)*8)
+	// one Write of the pooled buffer (a caller's buffer passed through the
+	// interface would escape)
+	m.h.Write(b)
+	m.digest(m.outer[:md5.Size])
 	m.start(&k.outer)
-	m.h.Write(inner)
+	m.h.Write(m.outer[:])
 	var out [md5.Size]byte
-	copy(out[:], m.h.Sum(m.sum[:0]))
+	m.digest(out[:])
+	m.msg = b[:0]
 	if cap(m.msg) > 4096 {
 		m.msg = make([]byte, 0, 512)
 	}

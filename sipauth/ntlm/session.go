@@ -41,6 +41,30 @@ func newSession(flags Flags, k Keys, server bool, a *Authenticate) *Session {
 // extended session security).
 func (s *Session) Sign(msg []byte, seq uint32) Signature { return s.out.sign(msg, seq) }
 
+// FixSeqNum works out, once, what signing and verifying with sequence
+// number seq need beyond the keys (the sealing key stream of that number),
+// for a protocol that signs every message with the same number, as
+// MS-SIPAE does. Call it before the session is shared; other numbers
+// still work.
+func (s *Session) FixSeqNum(seq uint32) {
+	for _, d := range []*signer{&s.out, &s.in} {
+		d.fixedKS = d.keystream(seq)
+		d.fixedSeq, d.fixed = seq, true
+	}
+}
+
+// SignBuilt is Sign of the message build appends to the buffer it is
+// given: the buffer is the one MD5 reads, so the message is written
+// once, and never copied. build must not keep the buffer.
+func (s *Session) SignBuilt(seq uint32, build func(dst []byte) []byte) Signature {
+	return s.out.signBuilt(seq, build)
+}
+
+// VerifyBuilt is Verify of the message build appends (see SignBuilt).
+func (s *Session) VerifyBuilt(sig Signature, build func(dst []byte) []byte) error {
+	return s.in.verifyBuilt(sig, build)
+}
+
 // Verify checks a signature the peer made over msg; the sequence number is
 // the one the signature carries. It returns an error wrapping
 // ErrBadSignature when it does not verify.

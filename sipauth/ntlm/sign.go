@@ -34,28 +34,35 @@ func ParseSignature(h string) (Signature, error) {
 	if len(h) != 2*SignatureLen {
 		return s, fmt.Errorf("%w: signature is %d hex digits, want %d", ErrBadSignature, len(h), 2*SignatureLen)
 	}
-	for i := 0; i < SignatureLen; i++ {
-		hi, ok1 := unhex(h[2*i])
-		lo, ok2 := unhex(h[2*i+1])
-		if !ok1 || !ok2 {
-			return Signature{}, fmt.Errorf("%w: signature %q is not hexadecimal", ErrBadSignature, h)
-		}
-		s[i] = hi<<4 | lo
+	var bad byte
+	for i := range s {
+		hi, lo := unhexTable[h[2*i]], unhexTable[h[2*i+1]]
+		bad |= hi | lo
+		s[i] = hi<<4 | lo&0x0f
+	}
+	if bad&0xf0 != 0 {
+		return Signature{}, fmt.Errorf("%w: signature %q is not hexadecimal", ErrBadSignature, h)
 	}
 	return s, nil
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	case 'A' <= c && c <= 'F':
-		return c - 'A' + 10, true
+// unhexTable maps a hexadecimal digit of either case to its value and
+// anything else to 0xff.
+var unhexTable = func() (t [256]byte) {
+	for c := range t {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = byte(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = byte(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = byte(c - 'A' + 10)
+		default:
+			t[c] = 0xff
+		}
 	}
-	return 0, false
-}
+	return t
+}()
 
 // signer computes the MAC of one direction (MS-NLMP 3.4.4.2 with extended
 // session security). It holds the HMAC-MD5 key as its two precomputed
@@ -67,10 +74,16 @@ func unhex(c byte) (byte, bool) {
 // signature is computed on the caller's stack, and the cached keystream
 // is an immutable value swapped atomically.
 type signer struct {
-	mac      hmacMD5Key
-	sealKey  [16]byte
+	mac     hmacMD5Key
+	keyExch bool
+	// fixed: fixedKS is the keystream of fixedSeq, set before the session
+	// is shared (Session.FixSeqNum) and never changed: read with no
+	// pointer to follow
+	fixed    bool
+	fixedSeq uint32
+	fixedKS  [8]byte
 	datagram bool
-	keyExch  bool
+	sealKey  [16]byte
 	ks       atomic.Pointer[keystream]
 }
 
@@ -89,6 +102,9 @@ func (s *signer) init(signKey, sealKey [16]byte, flags Flags) {
 
 // keystream returns the 8 RC4 bytes that encrypt a checksum made with seq.
 func (s *signer) keystream(seq uint32) [8]byte {
+	if s.fixed && seq == s.fixedSeq {
+		return s.fixedKS
+	}
 	if k := s.ks.Load(); k != nil && k.seq == seq {
 		return k.ks
 	}
@@ -109,9 +125,14 @@ func (s *signer) keystream(seq uint32) [8]byte {
 
 // checksum computes the 8-byte checksum of msg with seq.
 func (s *signer) checksum(msg []byte, seq uint32) [8]byte {
+	return s.checksumBuilt(seq, func(dst []byte) []byte { return append(dst, msg...) })
+}
+
+// checksumBuilt is checksum of the message build appends.
+func (s *signer) checksumBuilt(seq uint32, build func(dst []byte) []byte) [8]byte {
 	var sq [4]byte
 	binary.LittleEndian.PutUint32(sq[:], seq)
-	sum := s.mac.sum(sq, msg)
+	sum := s.mac.sumBuilt(sq, build)
 	var out [8]byte
 	copy(out[:], sum[:8])
 	if s.keyExch {
@@ -124,7 +145,11 @@ func (s *signer) checksum(msg []byte, seq uint32) [8]byte {
 }
 
 func (s *signer) sign(msg []byte, seq uint32) Signature {
-	cs := s.checksum(msg, seq)
+	return s.signBuilt(seq, func(dst []byte) []byte { return append(dst, msg...) })
+}
+
+func (s *signer) signBuilt(seq uint32, build func(dst []byte) []byte) Signature {
+	cs := s.checksumBuilt(seq, build)
 	var sig Signature
 	sig[0] = 1
 	copy(sig[4:12], cs[:])
@@ -133,10 +158,14 @@ func (s *signer) sign(msg []byte, seq uint32) Signature {
 }
 
 func (s *signer) verify(msg []byte, sig Signature) error {
+	return s.verifyBuilt(sig, func(dst []byte) []byte { return append(dst, msg...) })
+}
+
+func (s *signer) verifyBuilt(sig Signature, build func(dst []byte) []byte) error {
 	if binary.LittleEndian.Uint32(sig[:4]) != 1 {
 		return fmt.Errorf("%w: version %d, want 1", ErrBadSignature, binary.LittleEndian.Uint32(sig[:4]))
 	}
-	cs := s.checksum(msg, sig.SeqNum())
+	cs := s.checksumBuilt(sig.SeqNum(), build)
 	if subtle.ConstantTimeCompare(cs[:], sig[4:12]) != 1 {
 		return fmt.Errorf("%w: checksum does not match the message", ErrBadSignature)
 	}

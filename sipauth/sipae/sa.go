@@ -1,6 +1,7 @@
 package sipae
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -95,36 +96,45 @@ func (w *window) accept(n uint32) error {
 	return nil
 }
 
-// signedOnStack is the size of the stack buffer a signed string is built
-// in (a delivery's is about 200 bytes; a longer one goes to the heap).
-const signedOnStack = 384
-
 // sa is what both sides' security associations share: the NTLM session,
 // the names the signed strings carry, and the signing state.
 type sa struct {
-	realm, target, opaque string
-	headStr               string // see head
-	version               int
-	session               *ntlm.Session
-	established, expires  time.Time
+	// what a message signed or verified reads and writes, together at the
+	// front (a server signs for a different user at every delivery: each
+	// line here is a cache miss)
+	mu      sync.Mutex
+	num     uint32   // the last cnum/snum sent
+	rng     rand.PCG // the per-message rand salt
+	seen    window   // the peer's numbers
+	salt    [8]byte
+	numb    [10]byte
+	version int
+	session *ntlm.Session
+	headStr string // see head
+	mid     string // see ownMid
+	realm   string
+	target  string
 
-	mu   sync.Mutex
-	num  uint32       // the last cnum/snum sent
-	rng  rand.ChaCha8 // the per-message rand salt
-	seen window       // the peer's numbers
-	salt [8]byte
-	numb [10]byte
+	opaque               string
+	established, expires time.Time
 }
 
 func (a *sa) init(session *ntlm.Session, realm, target, opaque string, version int, now time.Time, lifetime time.Duration, seed io.Reader) error {
-	var s [32]byte
+	var s [16]byte
 	if _, err := io.ReadFull(seed, s[:]); err != nil {
 		return fmt.Errorf("sipae: seeding the salt generator: %w", err)
 	}
 	a.realm, a.target, a.opaque, a.version, a.session = realm, target, opaque, version, session
 	a.headStr = a.makeHead()
+	a.mid = ownMid(realm, target)
 	a.established, a.expires = now, now.Add(lifetime)
-	a.rng = *rand.NewChaCha8(s)
+	// The salt is sent in the clear and is no secret (the key is what
+	// makes a signature unforgeable): a PCG seeded from the configured
+	// source (16 bytes of state, where a ChaCha8 was 300 per user)
+	a.rng = *rand.NewPCG(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]))
+	// MS-SIPAE signs every message with the same sequence number: its
+	// sealing key stream is worked out once, here
+	session.FixSeqNum(SeqNum)
 	return nil
 }
 
@@ -150,11 +160,12 @@ func (a *sa) appendAuth(dst []byte, f *Fields, head func(dst []byte) []byte, ran
 	}
 	num := strconv.AppendUint(a.numb[:0], uint64(a.num), 10)
 	f.Protocol, f.Realm, f.TargetName = protocolNTLM, a.realm, a.target
-	// the signed string on the stack: a buffer per association would be
-	// one more cold object per message for a server signing to thousands
-	// of users in turn
-	var stack [signedOnStack]byte
-	sig := a.session.Sign(appendSigned(stack[:0], a.version, f, salt, num), SeqNum)
+	// the signed string written straight into the buffer MD5 reads (a
+	// pooled one: a buffer per association would be one more cold object
+	// per message for a server signing to thousands of users in turn)
+	sig := a.session.SignBuilt(SeqNum, func(dst []byte) []byte {
+		return appendOwnSigned(dst, a.version, a.mid, f, salt, num)
+	})
 
 	dst = head(dst)
 	dst = append(dst, ", "...)
@@ -182,17 +193,39 @@ func (a *sa) verify(f *Fields, sigHex string) error {
 	if err != nil {
 		return err
 	}
-	n, err := strconv.ParseUint(f.Num, 10, 32)
-	if err != nil {
+	n, ok := parseNum(f.Num)
+	if !ok {
 		return fmt.Errorf("%w: sequence number %q", ErrBadCredentials, f.Num)
+	}
+	own := f.Protocol == protocolNTLM && f.Realm == a.realm && f.TargetName == a.target
+	if err := a.session.VerifyBuilt(sig, func(dst []byte) []byte {
+		if own {
+			return appendOwnSigned(dst, a.version, a.mid, f, f.Rand, f.Num)
+		}
+		return AppendSigned(dst, a.version, f)
+	}); err != nil {
+		return err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	var stack [signedOnStack]byte
-	if err := a.session.Verify(AppendSigned(stack[:0], a.version, f), sig); err != nil {
-		return err
+	return a.seen.accept(n)
+}
+
+// parseNum reads a cnum or snum: decimal digits (no sign, no spaces), at
+// most a uint32, as strconv.ParseUint(s, 10, 32) reads them.
+func parseNum(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 {
+		return 0, false
 	}
-	return a.seen.accept(uint32(n))
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(c)
+	}
+	return uint32(n), n <= 1<<32-1
 }
 
 // authParams are the parameters of an Authorization or
@@ -243,16 +276,24 @@ func quotedParam(v, name string) (val, rest string, ok bool) {
 		return "", "", false
 	}
 	v = v[4+len(name):]
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; {
-		case c == '"':
-			return v[:i], v[i+1:], i > 0
-		case c == '\\' || c < 0x20 || c == 0x7f:
-			return "", "", false
-		}
+	i := 0
+	for i < len(v) && plainQuoted[v[i]] {
+		i++
 	}
-	return "", "", false
+	if i == 0 || i == len(v) || v[i] != '"' {
+		return "", "", false
+	}
+	return v[:i], v[i+1:], true
 }
+
+// plainQuoted marks the characters a quoted value holds without escapes:
+// none of the quote, the backslash or a control character.
+var plainQuoted = func() (t [256]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != 0x7f && c != '"' && c != '\\'
+	}
+	return t
+}()
 
 // scanAuth reads the parameters of a value without allocating. randName,
 // numName and sigName are "crand", "cnum", "response" for credentials and

@@ -750,8 +750,8 @@ func verifySig(a *sa, f *Fields, sigHex string) error {
 	if err != nil {
 		return err
 	}
-	var stack [signedOnStack]byte
-	return a.session.Verify(AppendSigned(stack[:0], a.version, f), sig)
+	var buf [384]byte
+	return a.session.Verify(AppendSigned(buf[:0], a.version, f), sig)
 }
 
 // deliveryFields are a post delivered to a member (the INFO a channel
