@@ -31,6 +31,7 @@ func (p Prediction) WriteHTML(w io.Writer, cal Calibration) error {
 		{Name: "Latency", Status: orRed(p.Validation.LatencyCheck.Status), Sentence: p.Validation.LatencyCheck.Sentence},
 	}
 	v.ValidationRows = validationRows(p.Validation)
+	v.Pool = poolViewOf(p.PoolValidation)
 	if cc := p.Model.CoreCheck; cc != nil {
 		v.CoreCheck = &checkView{Name: "Across core counts", Status: cc.Status(), Sentence: cc.Sentence()}
 	}
@@ -93,6 +94,7 @@ type pageView struct {
 	Status         Status
 	Checks         []checkView
 	CoreCheck      *checkView
+	Pool           *poolView
 	ValidationRows []validationRow
 	Constraints    []constraintRow
 	BySize         []sizeRow
@@ -112,6 +114,43 @@ type headlineRow struct {
 	Headroom  string
 	Meets     bool
 	Note      string
+}
+
+type poolView struct {
+	Status   Status
+	Sentence string
+	Rows     []poolRow
+	Note     string
+}
+
+type poolRow struct {
+	What, Measured, Predicted, Error, Target string
+	Status                                   Status
+}
+
+// poolView is the pool validation as a status box and a table.
+func poolViewOf(pv *PoolValidation) *poolView {
+	if pv == nil {
+		return nil
+	}
+	v := &poolView{Status: orRed(pv.Status), Sentence: pv.Sentence}
+	row := func(what string, c PoolCheck, format func(float64) string) poolRow {
+		r := poolRow{What: what, Measured: format(c.Measured), Predicted: "-", Error: "-", Target: fmt.Sprintf("%.0f%%", 100*c.Target), Status: orRed(c.Status)}
+		if c.Predicted > 0 {
+			r.Predicted, r.Error = format(c.Predicted), fmtErr(c.RelError)
+		}
+		return r
+	}
+	v.Rows = []poolRow{row("servers' CPU (all together)", pv.CPU, fmtCPUSeconds), row("p99 post → last delivery", pv.Latency, fmtDur)}
+	r := pv.Run
+	var per []string
+	for i, c := range r.PerServerCPUSeconds {
+		per = append(per, fmt.Sprintf("server %d %s", i+1, fmtCPUSeconds(c)))
+	}
+	v.Note = fmt.Sprintf("Measured %s, load average %.2f before and %.2f after: %d servers of %d cores each, %s s window, %s posts/s offered, %s achieved; %s (idle taken out); PostgreSQL %s (not modelled).",
+		r.Time.UTC().Format("2006-01-02 15:04 UTC"), r.LoadAverage[0], r.LoadAverage[1], r.Servers, r.Cores, num(r.WallSeconds), num(r.OfferedPostsPerSec), num(r.AchievedPostsPerSec),
+		strings.Join(per, ", "), fmtCPUSeconds(r.DatabaseCPUSeconds))
+	return v
 }
 
 type checkView struct {
@@ -358,6 +397,15 @@ ul.warnings li{margin:.2em 0}
 </table>
 <p class="sub">{{.P.Validation.Sentence}}</p>
 {{with .CoreCheck}}<div class="status {{.Status}}" id="core-check"><span class="tag {{.Status}}">{{.Status}}</span> {{.Sentence}}</div>
+{{end}}{{with .Pool}}<h3>The pool prediction against a measured pool</h3>
+<div class="status {{.Status}}" id="pool-check"><span class="tag {{.Status}}">{{.Status}}</span> {{.Sentence}}</div>
+<table id="pool-validation">
+<thead><tr><th class="l">quantity</th><th>measured</th><th>predicted</th><th>error</th><th>target</th><th class="l">status</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr><td class="l">{{.What}}</td><td>{{.Measured}}</td><td>{{.Predicted}}</td><td class="{{.Status}}">{{.Error}}</td><td>{{.Target}}</td><td class="l {{.Status}}">{{.Status}}</td></tr>
+{{end}}</tbody>
+</table>
+<p class="sub">{{.Note}}</p>
 {{end}}
 <h2>Resources</h2>
 <table id="constraints">

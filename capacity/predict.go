@@ -157,6 +157,9 @@ type Prediction struct {
 	Objective       LatencyObjective `json:"objective"`
 	Model           Model            `json:"model"`
 	Validation      Validation       `json:"validation"`
+	// PoolValidation is the measured pool run of the calibration
+	// predicted from its sweep (nil when there is none).
+	PoolValidation *PoolValidation `json:"pool_validation,omitempty"`
 
 	MaxPostsPerSec      Band     `json:"max_posts_per_s"`
 	MaxDeliveriesPerSec Band     `json:"max_deliveries_per_s"`
@@ -218,7 +221,28 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	pr.predictBySize(e, b)
 	pr.predictLoads(e, b)
 	pr.predictHeadroom()
+	if cal.Pool != nil {
+		if err := pr.ValidatePool(cal, PoolCPUPerDelivery.Mid); err != nil {
+			return Prediction{}, err
+		}
+	}
 	return pr, nil
+}
+
+// ValidatePool sets PoolValidation: the calibration's measured pool run
+// predicted with factor times one server's CPU per delivery (ValidatePool).
+// A calibration without a pool run leaves it nil.
+func (pr *Prediction) ValidatePool(cal Calibration, factor float64) error {
+	if cal.Pool == nil {
+		pr.PoolValidation = nil
+		return nil
+	}
+	v, err := ValidatePool(cal, *cal.Pool, factor)
+	if err != nil {
+		return err
+	}
+	pr.PoolValidation = &v
+	return nil
 }
 
 // withDefaults fills the objective's defaults and checks it.
