@@ -529,6 +529,9 @@ type engine struct {
 	// cpuScale, when positive, multiplies the CPU per post (one server
 	// of a pool: its share of every post, ValidatePool).
 	cpuScale float64
+	// hop is added to post → last delivery, seconds (a pool's
+	// notification to the other servers beyond the commit).
+	hop float64
 }
 
 func newEngine(m Model, h hw, ca float64) engine { return engine{m: m, h: h, ca: ca} }
@@ -803,7 +806,7 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	dLast := make([]float64, len(parts))
 	for i, pt := range parts {
 		dAck[i] = base + pt.post + commit
-		dLast[i] = dAck[i] + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
+		dLast[i] = dAck[i] + e.hop + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
 	}
 	ws := make([]float64, len(parts))
 	for i, pt := range parts {

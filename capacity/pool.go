@@ -29,6 +29,16 @@ type PoolRun struct {
 	// backends) over the window, idle taken out; not predicted (the model
 	// does not model the database's CPU), shown beside.
 	DatabaseCPUSeconds float64 `json:"database_cpu_seconds"`
+	// DBCommit* is the database's commit as a pool server makes it (a
+	// row inserted and a notification carrying it, committed), timed 200
+	// times before the servers start; DBNotify* is from the transaction's
+	// start to a listener on another connection receiving the
+	// notification (the hop to the other servers). Mean and p99, µs; 0
+	// when not measured (the sweep's sync-write loop is used instead).
+	DBCommitMeanUs float64 `json:"db_commit_mean_us,omitempty"`
+	DBCommitP99Us  float64 `json:"db_commit_p99_us,omitempty"`
+	DBNotifyMeanUs float64 `json:"db_notify_mean_us,omitempty"`
+	DBNotifyP99Us  float64 `json:"db_notify_p99_us,omitempty"`
 	// Time is when the run started; LoadAverage the machine's one-minute
 	// load average before and after it (other work shares the CPUs).
 	Time        time.Time  `json:"time"`
@@ -80,13 +90,19 @@ type PoolValidation struct {
 //     costing factor × D(k) ÷ servers of that server's CPU at the pool's
 //     whole post rate (every server takes part in every post), the
 //     fan-out part done in parallel on the servers, the commit at the
-//     sync-write loop's latency, and the sweep's latency tail.
+//     database's commit latency measured before the run (the sweep's
+//     sync-write loop when it was not), the notification's hop to the
+//     other servers beyond the commit, and the sweep's latency tail.
 //
 // Targets: CPUTarget (10%) and LatencyTarget (20%), as for the sweep.
-// factor ≤ 0 takes PoolCPUPerDelivery.Mid.
+// factor ≤ 0 takes PoolCPUPerDelivery.Mid, or 1 for a pool of one server
+// (nothing is spread: the one server on PostgreSQL against the sweep's).
 func ValidatePool(cal Calibration, run PoolRun, factor float64) (PoolValidation, error) {
 	if factor <= 0 {
 		factor = PoolCPUPerDelivery.Mid
+		if run.Servers == 1 {
+			factor = 1
+		}
 	}
 	v := PoolValidation{Run: run, Factor: factor, Status: StatusRed}
 	v.CPU = PoolCheck{Metric: MetricCPU, Measured: run.ServerCPUSeconds, Target: CPUTarget, Status: StatusRed}
@@ -113,6 +129,14 @@ func ValidatePool(cal Calibration, run PoolRun, factor float64) (PoolValidation,
 	e := m.localEngine(cores)
 	v.CPU.Predicted = factor * e.cpuUs(k, mid) * 1e-6 * run.Posts()
 	e.cpuScale = factor / float64(run.Servers)
+	if run.DBCommitMeanUs > 0 && run.DBCommitP99Us >= run.DBCommitMeanUs {
+		// the commit is the database's, and a post reaches the members on
+		// the other servers through its notification
+		e.h.fsync, e.h.fsyncP99 = Point(run.DBCommitMeanUs*1e-6), Point(run.DBCommitP99Us*1e-6)
+		if run.Servers > 1 {
+			e.hop = math.Max(run.DBNotifyP99Us-run.DBCommitP99Us, 0) * 1e-6
+		}
+	}
 	_, last := e.latency(runMix(run.Measurement), run.AchievedPostsPerSec, mid, 0.99)
 	v.Latency.Predicted = last * 1e6
 	v.CPU.judge("servers' CPU", fmtCPUSeconds)

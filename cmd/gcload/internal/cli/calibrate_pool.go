@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/gcload/gcload/refserver"
 	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/scenarios"
+	"github.com/jackc/pgx/v5"
 )
 
 // PoolPointOptions say what pool run gcload calibrate --pool measures.
@@ -55,8 +57,16 @@ func calibratePool(ctx context.Context, env *Env, out string, o PoolPointOptions
 		return run, err
 	}
 	defer func() { _ = cl.Stop() }()
-	if err := cl.CreateDatabase(ctx, "gcload"); err != nil {
-		return run, err
+	for _, db := range []string{"gcload", "calibrate"} {
+		if err := cl.CreateDatabase(ctx, db); err != nil {
+			return run, err
+		}
+	}
+	// the database's commit as a pool server makes it, before the servers
+	// start: what the model takes for the commit and the hop to the other
+	// servers in place of the sweep's sync-write loop
+	if run.DBCommitMeanUs, run.DBCommitP99Us, run.DBNotifyMeanUs, run.DBNotifyP99Us, err = dbCommitMicro(ctx, cl.URL("calibrate"), 200); err != nil {
+		return run, fmt.Errorf("the database's commit: %w", err)
 	}
 	pool, err := embedded.StartPool(ctx, embedded.PoolOptions{Servers: o.Servers, DB: cl.URL("gcload"), Lookup: "round-robin",
 		Heartbeat: refserver.DefaultHeartbeat, TTL: refserver.DefaultServerTTL, Logs: env.Stderr})
@@ -252,4 +262,69 @@ func calibratePoolOnly(ctx context.Context, env *Env, o *CalibrateOptions) error
 	}
 	fmt.Fprintf(env.Stdout, "calibration: %s (next: gcload capacity %s)\n", filepath.Join(o.Out, capacity.CalibrationFile), o.Out)
 	return nil
+}
+
+// dbCommitMicro times n commits on the database at url as a pool server
+// makes them: one transaction inserting a 500-byte row and notifying a
+// channel with the row (the post carried to the other servers), then
+// committing. It returns the commit's latency (begin to commit answered)
+// and the notification's (begin to a listener on another connection
+// receiving it), mean and p99, in µs.
+func dbCommitMicro(ctx context.Context, url string, n int) (commitMean, commitP99, notifyMean, notifyP99 float64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	w, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	defer w.Close(context.Background())
+	l, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, 0, 0, 0, err
+	}
+	defer l.Close(context.Background())
+	if _, err := w.Exec(ctx, "CREATE TABLE calibrate_commit (id bigserial PRIMARY KEY, body text NOT NULL)"); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	if _, err := l.Exec(ctx, "LISTEN calibrate_commit"); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	body := strings.Repeat("x", 500)
+	commits, notes := make([]float64, 0, n), make([]float64, 0, n)
+	for range n {
+		t0 := time.Now()
+		tx, err := w.Begin(ctx)
+		if err != nil {
+			return 0, 0, 0, 0, err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO calibrate_commit (body) VALUES ($1)", body); err != nil {
+			_ = tx.Rollback(ctx)
+			return 0, 0, 0, 0, err
+		}
+		if _, err := tx.Exec(ctx, "SELECT pg_notify('calibrate_commit', $1)", body); err != nil {
+			_ = tx.Rollback(ctx)
+			return 0, 0, 0, 0, err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return 0, 0, 0, 0, err
+		}
+		commits = append(commits, float64(time.Since(t0).Microseconds()))
+		if _, err := l.WaitForNotification(ctx); err != nil {
+			return 0, 0, 0, 0, fmt.Errorf("waiting for the notification: %w", err)
+		}
+		notes = append(notes, float64(time.Since(t0).Microseconds()))
+	}
+	if _, err := w.Exec(ctx, "DROP TABLE calibrate_commit"); err != nil {
+		return 0, 0, 0, 0, err
+	}
+	stat := func(xs []float64) (mean, p99 float64) {
+		slices.Sort(xs)
+		for _, x := range xs {
+			mean += x
+		}
+		return mean / float64(len(xs)), xs[min(len(xs)-1, len(xs)*99/100)]
+	}
+	commitMean, commitP99 = stat(commits)
+	notifyMean, notifyP99 = stat(notes)
+	return commitMean, commitP99, notifyMean, notifyP99, nil
 }

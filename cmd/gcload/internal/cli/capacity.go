@@ -76,7 +76,7 @@ charts) into RESULTS_DIR.`,
 	f.StringVar(&o.Mix, "mix", "", "room-size mix: peak, lync2013, a room size, or a scenario YAML file")
 	f.DurationVar(&o.Objective, "objective", 500*time.Millisecond, "latency objective for p99 post → last delivery")
 	f.Float64Var(&o.At, "at", capacity.TargetPostsPerSec, "posts/s at which users per room are judged")
-	f.Float64Var(&o.PoolCPUFactor, "pool-cpu-factor", 0, fmt.Sprintf("the pool's CPU per delivery against one server's, in the validation against the measured pool run (default %.2f, measured by BenchmarkPoolDelivery)", capacity.PoolCPUPerDelivery.Mid))
+	f.Float64Var(&o.PoolCPUFactor, "pool-cpu-factor", 0, fmt.Sprintf("the pool's CPU per delivery against one server's, in the validation against the measured pool run (default %.2f, measured by BenchmarkPoolDelivery; 1 for a pool of one)", capacity.PoolCPUPerDelivery.Mid))
 	f.Float64SliceVar(&o.Loads, "loads", nil, "posts/s to predict latency and utilisation at (default: --at and 25, 50, 80, 95% of the maximum)")
 	return cmd
 }
