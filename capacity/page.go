@@ -128,7 +128,8 @@ type poolRow struct {
 	Status                                   Status
 }
 
-// poolView is the pool validation as a status box and a table.
+// poolView is the pool validation as a status box and a table: the mean
+// over the runs, then each run.
 func poolViewOf(pv *PoolValidation) *poolView {
 	if pv == nil {
 		return nil
@@ -138,18 +139,27 @@ func poolViewOf(pv *PoolValidation) *poolView {
 		r := poolRow{What: what, Measured: format(c.Measured), Predicted: "-", Error: "-", Target: fmt.Sprintf("%.0f%%", 100*c.Target), Status: orRed(c.Status)}
 		if c.Predicted > 0 {
 			r.Predicted, r.Error = format(c.Predicted), fmtErr(c.RelError)
+			if c.Runs > 0 {
+				r.Error = fmt.Sprintf("%.1f%% (mean |error|)", 100*c.MeanAbs)
+			}
 		}
 		return r
 	}
-	v.Rows = []poolRow{row("servers' CPU (all together)", pv.CPU, fmtCPUSeconds), row("p99 post → last delivery", pv.Latency, fmtDur)}
-	r := pv.Run
-	var per []string
-	for i, c := range r.PerServerCPUSeconds {
-		per = append(per, fmt.Sprintf("server %d %s", i+1, fmtCPUSeconds(c)))
+	runs := fmt.Sprintf("mean of %d runs", pv.CPU.Runs)
+	v.Rows = []poolRow{row("servers' CPU (all together), "+runs, pv.CPU, fmtCPUSeconds), row("p99 post → last delivery, "+runs, pv.Latency, fmtDur)}
+	var notes []string
+	for i, rv := range pv.Runs {
+		v.Rows = append(v.Rows, row(fmt.Sprintf("run %d: servers' CPU", i+1), rv.CPU, fmtCPUSeconds), row(fmt.Sprintf("run %d: p99 post → last delivery", i+1), rv.Latency, fmtDur))
+		r := rv.Run
+		var per []string
+		for j, c := range r.PerServerCPUSeconds {
+			per = append(per, fmt.Sprintf("server %d %s", j+1, fmtCPUSeconds(c)))
+		}
+		notes = append(notes, fmt.Sprintf("Run %d, %s, load average %.2f before and %.2f after: %d servers of %d cores each, %s s window, %s posts/s achieved; %s (idle taken out); PostgreSQL %s (not modelled), its commit %s mean, %s p99 before the run.",
+			i+1, r.Time.UTC().Format("2006-01-02 15:04:05 UTC"), r.LoadAverage[0], r.LoadAverage[1], r.Servers, r.Cores, num(r.WallSeconds), num(r.AchievedPostsPerSec),
+			strings.Join(per, ", "), fmtCPUSeconds(r.DatabaseCPUSeconds), fmtDur(r.DBCommitMeanUs), fmtDur(r.DBCommitP99Us)))
 	}
-	v.Note = fmt.Sprintf("Measured %s, load average %.2f before and %.2f after: %d servers of %d cores each, %s s window, %s posts/s offered, %s achieved; %s (idle taken out); PostgreSQL %s (not modelled).",
-		r.Time.UTC().Format("2006-01-02 15:04 UTC"), r.LoadAverage[0], r.LoadAverage[1], r.Servers, r.Cores, num(r.WallSeconds), num(r.OfferedPostsPerSec), num(r.AchievedPostsPerSec),
-		strings.Join(per, ", "), fmtCPUSeconds(r.DatabaseCPUSeconds))
+	v.Note = strings.Join(notes, " ")
 	return v
 }
 

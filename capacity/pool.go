@@ -57,11 +57,16 @@ type PoolCheck struct {
 	Target   float64 `json:"target"`
 	Status   Status  `json:"status"`
 	Sentence string  `json:"sentence"`
+	// Runs and MeanAbs, over several runs (PoolValidation): the runs
+	// validated and the mean |relative error| the status is judged on;
+	// Measured, Predicted and RelError are then the means.
+	Runs    int     `json:"runs,omitempty"`
+	MeanAbs float64 `json:"mean_abs_error,omitempty"`
 }
 
-// PoolValidation is the pool model's prediction of a measured pool run,
-// from the calibration sweep of one server.
-type PoolValidation struct {
+// PoolRunValidation is the pool model's prediction of one measured pool
+// run, from the calibration sweep of one server.
+type PoolRunValidation struct {
 	Run PoolRun `json:"run"`
 	// Factor is the servers' CPU per delivery in the pool against one
 	// server's (PoolCPUPerDelivery's central value unless given).
@@ -76,7 +81,7 @@ type PoolValidation struct {
 	Sentence string `json:"sentence"`
 }
 
-// ValidatePool predicts the measured pool run from the calibration's
+// ValidatePoolRun predicts the measured pool run from the calibration's
 // one-server sweep (the model fitted on every sweep run; the pool run is
 // not among them) and compares:
 //
@@ -97,14 +102,14 @@ type PoolValidation struct {
 // Targets: CPUTarget (10%) and LatencyTarget (20%), as for the sweep.
 // factor ≤ 0 takes PoolCPUPerDelivery.Mid, or 1 for a pool of one server
 // (nothing is spread: the one server on PostgreSQL against the sweep's).
-func ValidatePool(cal Calibration, run PoolRun, factor float64) (PoolValidation, error) {
+func ValidatePoolRun(cal Calibration, run PoolRun, factor float64) (PoolRunValidation, error) {
 	if factor <= 0 {
 		factor = PoolCPUPerDelivery.Mid
 		if run.Servers == 1 {
 			factor = 1
 		}
 	}
-	v := PoolValidation{Run: run, Factor: factor, Status: StatusRed}
+	v := PoolRunValidation{Run: run, Factor: factor, Status: StatusRed}
 	v.CPU = PoolCheck{Metric: MetricCPU, Measured: run.ServerCPUSeconds, Target: CPUTarget, Status: StatusRed}
 	v.Latency = PoolCheck{Metric: MetricLatency, Measured: run.Latency.PostLastDeliveryP99, Target: LatencyTarget, Status: StatusRed}
 	switch {
@@ -144,6 +149,108 @@ func ValidatePool(cal Calibration, run PoolRun, factor float64) (PoolValidation,
 	v.Status = worse(v.CPU.Status, v.Latency.Status)
 	v.Sentence = fmt.Sprintf("Pool of %d servers on PostgreSQL, rooms of %s at %s posts/s (%s deliveries/s), predicted from the one-server sweep with %.2f× its CPU per delivery: %s %s",
 		run.Servers, num(k), num(run.AchievedPostsPerSec), num(run.DeliveriesPerSec), factor, v.CPU.Sentence, v.Latency.Sentence)
+	return v, nil
+}
+
+// PoolValidation is the pool model against every measured pool run: each
+// run predicted (ValidatePoolRun), and the mean |relative error| over the
+// runs judged against the targets as the sweep's hold-out errors are
+// (a single run of a few seconds on a shared machine scatters by ±20%).
+type PoolValidation struct {
+	Servers int     `json:"servers"`
+	Factor  float64 `json:"factor"`
+	// Runs are the runs one by one.
+	Runs []PoolRunValidation `json:"runs"`
+	// CPU and Latency are over the runs validated.
+	CPU     PoolCheck `json:"cpu"`
+	Latency PoolCheck `json:"latency"`
+	// Status is the worse of the two; red when no run could be
+	// validated.
+	Status   Status `json:"status"`
+	Sentence string `json:"sentence"`
+}
+
+// ValidatePool predicts every pool run (ValidatePoolRun with factor) and
+// judges the mean |relative error| over those that could be validated.
+func ValidatePool(cal Calibration, runs []PoolRun, factor float64) (PoolValidation, error) {
+	v := PoolValidation{Status: StatusRed}
+	v.CPU = PoolCheck{Metric: MetricCPU, Target: CPUTarget, Status: StatusRed}
+	v.Latency = PoolCheck{Metric: MetricLatency, Target: LatencyTarget, Status: StatusRed}
+	if len(runs) == 0 {
+		return v, errors.New("pool validation: no pool run")
+	}
+	v.Servers = runs[0].Servers
+	var notes []string
+	for i, r := range runs {
+		rv, err := ValidatePoolRun(cal, r, factor)
+		if err != nil {
+			return v, fmt.Errorf("pool run %d: %w", i+1, err)
+		}
+		v.Factor = rv.Factor
+		v.Runs = append(v.Runs, rv)
+		if !(rv.CPU.Predicted > 0) {
+			notes = append(notes, fmt.Sprintf("run %d: %s", i+1, rv.Sentence))
+			continue
+		}
+		for _, c := range []struct{ agg, one *PoolCheck }{{&v.CPU, &rv.CPU}, {&v.Latency, &rv.Latency}} {
+			if !finite(c.one.RelError) {
+				continue
+			}
+			c.agg.Runs++
+			c.agg.Measured += c.one.Measured
+			c.agg.Predicted += c.one.Predicted
+			c.agg.RelError += c.one.RelError
+			c.agg.MeanAbs += math.Abs(c.one.RelError)
+		}
+	}
+	if v.CPU.Runs == 0 {
+		v.Sentence = fmt.Sprintf("Pool of %d not validated: %s", v.Servers, strings.Join(notes, " "))
+		return v, nil
+	}
+	r0 := v.Runs[0].Run
+	for _, c := range []struct {
+		c      *PoolCheck
+		what   string
+		format func(float64) string
+	}{{&v.CPU, "servers' CPU", fmtCPUSeconds}, {&v.Latency, "p99 post→last delivery", fmtDur}} {
+		n := float64(c.c.Runs)
+		if n == 0 {
+			c.c.Sentence = c.what + " not predicted."
+			continue
+		}
+		c.c.Measured, c.c.Predicted, c.c.RelError, c.c.MeanAbs = c.c.Measured/n, c.c.Predicted/n, c.c.RelError/n, c.c.MeanAbs/n
+		switch {
+		case c.c.MeanAbs <= c.c.Target:
+			c.c.Status = StatusGreen
+		case c.c.MeanAbs <= FarOff*c.c.Target:
+			c.c.Status = StatusAmber
+		default:
+			c.c.Status = StatusRed
+		}
+		var each []string
+		for _, rv := range v.Runs {
+			one := rv.CPU
+			if c.c.Metric == MetricLatency {
+				one = rv.Latency
+			}
+			if one.Predicted > 0 {
+				each = append(each, fmt.Sprintf("%+.1f%%", 100*one.RelError))
+			}
+		}
+		verdict := map[Status]string{StatusGreen: "within", StatusAmber: "misses", StatusRed: "far off"}[c.c.Status]
+		c.c.Sentence = fmt.Sprintf("%s predicted %s, measured %s on average: mean |error| %.1f%% (runs %s), %s its %.0f%% target (%s).", c.what,
+			c.format(c.c.Predicted), c.format(c.c.Measured), 100*c.c.MeanAbs, strings.Join(each, ", "), verdict, 100*c.c.Target, c.c.Status)
+	}
+	v.Status = worse(v.CPU.Status, v.Latency.Status)
+	runs1 := "1 run"
+	if v.CPU.Runs > 1 {
+		runs1 = fmt.Sprintf("%d runs", v.CPU.Runs)
+	}
+	v.Sentence = fmt.Sprintf("Pool of %d servers on PostgreSQL, rooms of %s at %s posts/s (%s deliveries/s, %s), predicted from the one-server sweep with %.2f× its CPU per delivery: %s %s",
+		v.Servers, num(r0.FanOut()), num(r0.AchievedPostsPerSec), num(r0.DeliveriesPerSec), runs1, v.Factor, v.CPU.Sentence, v.Latency.Sentence)
+	if len(notes) > 0 {
+		v.Sentence += " Not validated: " + strings.Join(notes, " ")
+	}
 	return v, nil
 }
 

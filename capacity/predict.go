@@ -221,8 +221,8 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	pr.predictBySize(e, b)
 	pr.predictLoads(e, b)
 	pr.predictHeadroom()
-	if cal.Pool != nil {
-		if err := pr.ValidatePool(cal, PoolCPUPerDelivery.Mid); err != nil {
+	if len(cal.Pool) > 0 {
+		if err := pr.ValidatePool(cal, 0); err != nil {
 			return Prediction{}, err
 		}
 	}
@@ -230,14 +230,15 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 }
 
 // ValidatePool sets PoolValidation: the calibration's measured pool run
-// predicted with factor times one server's CPU per delivery (ValidatePool).
-// A calibration without a pool run leaves it nil.
+// runs predicted with factor times one server's CPU per delivery
+// (ValidatePool; 0: the default). A calibration without a pool run leaves
+// it nil.
 func (pr *Prediction) ValidatePool(cal Calibration, factor float64) error {
-	if cal.Pool == nil {
+	if len(cal.Pool) == 0 {
 		pr.PoolValidation = nil
 		return nil
 	}
-	v, err := ValidatePool(cal, *cal.Pool, factor)
+	v, err := ValidatePool(cal, cal.Pool, factor)
 	if err != nil {
 		return err
 	}

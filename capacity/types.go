@@ -325,10 +325,10 @@ type Calibration struct {
 	// CPU allotment and the USL fitted over them (absent when it was not
 	// run).
 	Saturation *Saturation `json:"saturation,omitempty"`
-	// Pool is a measured pool run (gcload calibrate --pool), which
-	// gcload capacity predicts from the sweep (ValidatePool); absent when
-	// none was measured.
-	Pool *PoolRun `json:"pool,omitempty"`
+	// Pool are measured pool runs (gcload calibrate --pool), which gcload
+	// capacity predicts from the sweep (ValidatePool); absent when none
+	// was measured.
+	Pool []PoolRun `json:"pool_runs,omitempty"`
 }
 
 // Saturation is gcload calibrate's CPU-limited sweep: the reference server
@@ -492,9 +492,9 @@ func (c Calibration) Validate() error {
 			errs = append(errs, fmt.Errorf("micro: coefficient of variation %g (want a non-negative number)", *cv))
 		}
 	}
-	if c.Pool != nil {
-		if err := c.Pool.Validate(); err != nil {
-			errs = append(errs, err)
+	for i, r := range c.Pool {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("pool_runs[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -45,7 +45,7 @@ type poolSample struct {
 // CPU and the database's over o.IdleTime, then a run posting o.Load posts/s
 // into two rooms of o.Size whose members are spread over the servers, each
 // server's CPU and the database's read from /proc every 250 ms over the
-// posting window. The run's folder is OUT/pool/.
+// posting window. The run's results folder is out.
 func calibratePool(ctx context.Context, env *Env, out string, o PoolPointOptions) (capacity.PoolRun, error) {
 	if _, err := pgcluster.FindBin(); err != nil {
 		return capacity.PoolRun{}, err
@@ -139,9 +139,8 @@ func calibratePool(ctx context.Context, env *Env, out string, o PoolPointOptions
 			}
 		}
 	}()
-	dir := filepath.Join(out, "pool")
 	res, err := loadrun.Run(ctx, spec, loadrun.Options{
-		Target: pool.Target(), Output: loadrun.Output{Dir: dir, Report: true, Version: Version},
+		Target: pool.Target(), Output: loadrun.Output{Dir: out, Report: true, Version: Version},
 		Tick: 250 * time.Millisecond, Now: env.Now,
 	})
 	close(stop)
@@ -221,42 +220,55 @@ func printPool(env *Env, cal capacity.Calibration, r capacity.PoolRun) {
 	if len(cal.Measurements) == 0 {
 		return
 	}
-	v, err := capacity.ValidatePool(cal, r, 0)
+	v, err := capacity.ValidatePoolRun(cal, r, 0)
 	if err != nil {
-		fmt.Fprintf(env.Stdout, "pool validation: %v\n", err)
+		fmt.Fprintf(env.Stdout, "pool run validation: %v\n", err)
 		return
 	}
-	fmt.Fprintf(env.Stdout, "pool validation: %s. %s\n", strings.ToUpper(string(v.Status)), v.Sentence)
+	fmt.Fprintf(env.Stdout, "pool run validation: %s. %s\n", strings.ToUpper(string(v.Status)), v.Sentence)
 }
 
-// measurePool runs the pool point of --pool.
-func (o *CalibrateOptions) measurePool(ctx context.Context, env *Env, out string) (capacity.PoolRun, error) {
-	fmt.Fprintf(env.Stderr, "gcload calibrate: pool of %d servers on a throw-away PostgreSQL: rooms of %d at %d posts/s\n", o.Pool, o.PoolSize, o.PoolLoad)
-	r, err := calibratePool(ctx, env, out, PoolPointOptions{Servers: o.Pool, Size: o.PoolSize, Load: o.PoolLoad, Steady: o.Steady, IdleTime: 2 * time.Second})
-	if err != nil {
-		if ctx.Err() != nil {
-			return r, withCode(6, ctx.Err())
+// measurePool runs the --pool-runs pool runs of --pool, each on a fresh
+// cluster and pool (OUT/pool-N/), and prints each with its prediction.
+func (o *CalibrateOptions) measurePool(ctx context.Context, env *Env, out string, cal capacity.Calibration) ([]capacity.PoolRun, error) {
+	var runs []capacity.PoolRun
+	for i := range o.PoolRuns {
+		fmt.Fprintf(env.Stderr, "gcload calibrate: pool run %d of %d: %d servers on a throw-away PostgreSQL, rooms of %d at %d posts/s\n", i+1, o.PoolRuns, o.Pool, o.PoolSize, o.PoolLoad)
+		r, err := calibratePool(ctx, env, filepath.Join(out, fmt.Sprintf("pool-%d", i+1)), PoolPointOptions{Servers: o.Pool, Size: o.PoolSize, Load: o.PoolLoad, Steady: o.Steady, IdleTime: 2 * time.Second})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, withCode(6, ctx.Err())
+			}
+			return nil, fmt.Errorf("calibrate: pool of %d, run %d: %w", o.Pool, i+1, err)
 		}
-		return r, fmt.Errorf("calibrate: pool of %d: %w", o.Pool, err)
+		printPool(env, cal, r)
+		runs = append(runs, r)
 	}
-	return r, nil
+	if len(cal.Measurements) > 0 {
+		v, err := capacity.ValidatePool(cal, runs, 0)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(env.Stdout, "pool validation: %s. %s\n", strings.ToUpper(string(v.Status)), v.Sentence)
+	}
+	return runs, nil
 }
 
-// calibratePoolOnly adds a pool run to the calibration in --out.
+// calibratePoolOnly measures the pool runs and puts them in the
+// calibration in --out (replacing any pool runs it had).
 func calibratePoolOnly(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	if o.Out == "" {
-		return badInput(errors.New("--pool-only: give --out, the folder of the calibration to add the pool run to"))
+		return badInput(errors.New("--pool-only: give --out, the folder of the calibration to add the pool runs to"))
 	}
 	cal, err := capacity.LoadCalibration(o.Out)
 	if err != nil {
 		return badInput(fmt.Errorf("--pool-only: %w (run gcload calibrate first)", err))
 	}
-	r, err := o.measurePool(ctx, env, o.Out)
+	runs, err := o.measurePool(ctx, env, o.Out, cal)
 	if err != nil {
 		return err
 	}
-	cal.Pool = &r
-	printPool(env, cal, r)
+	cal.Pool = runs
 	if err := capacity.SaveCalibration(o.Out, cal); err != nil {
 		return err
 	}

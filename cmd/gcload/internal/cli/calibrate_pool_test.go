@@ -28,7 +28,7 @@ func TestCalibratePool(t *testing.T) {
 	}
 	dir := filepath.Join(t.TempDir(), "cal")
 	r := gcload(t, nil, "calibrate", "--sizes", "10,50", "--loads", "20", "--procs", "2", "--steady", "3s", "--no-saturation",
-		"--pool", "3", "--pool-size", "50", "--pool-load", "20", "--out", dir)
+		"--pool", "3", "--pool-size", "50", "--pool-load", "20", "--pool-runs", "1", "--out", dir)
 	if r.code != 0 {
 		t.Fatalf("calibrate: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -37,12 +37,12 @@ func TestCalibratePool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := cal.Pool
-	if p == nil {
-		t.Fatal("no pool run in calibration.json")
+	if len(cal.Pool) != 1 {
+		t.Fatalf("%d pool runs in calibration.json, want 1", len(cal.Pool))
 	}
+	p := cal.Pool[0]
 	if p.Servers != 3 || len(p.PerServerCPUSeconds) != 3 || len(p.PerServerIdleCores) != 3 || p.RoomSize != 50 || !p.GeneratorValid {
-		t.Fatalf("pool run %+v", *p)
+		t.Fatalf("pool run %+v", p)
 	}
 	sum := 0.0
 	for i, c := range p.PerServerCPUSeconds {
@@ -53,10 +53,11 @@ func TestCalibratePool(t *testing.T) {
 		sum += c
 	}
 	if math.Abs(sum-p.ServerCPUSeconds) > 1e-9 || !(p.DatabaseCPUSeconds > 0) || !(p.WallSeconds >= 2.5) ||
-		!(p.AchievedPostsPerSec > 15) || !(p.DeliveriesPerSec > 40*p.AchievedPostsPerSec) || !(p.Latency.PostLastDeliveryP99 > 0) {
-		t.Errorf("pool run %+v", *p)
+		!(p.AchievedPostsPerSec > 15) || !(p.DeliveriesPerSec > 40*p.AchievedPostsPerSec) || !(p.Latency.PostLastDeliveryP99 > 0) ||
+		!(p.DBCommitMeanUs > 0 && p.DBCommitP99Us >= p.DBCommitMeanUs && p.DBNotifyMeanUs >= p.DBCommitMeanUs) {
+		t.Errorf("pool run %+v", p)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "pool", "summary.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "pool-1", "summary.json")); err != nil {
 		t.Errorf("the pool run's results folder: %v", err)
 	}
 	if !strings.Contains(r.stdout, "pool validation: ") {
@@ -94,12 +95,13 @@ func TestCalibratePool(t *testing.T) {
 	}
 	v := capacityPool()
 	t.Logf("%s", v.Sentence)
-	if v.Factor != capacity.PoolCPUPerDelivery.Mid || v.CPU.Measured != p.ServerCPUSeconds || !(v.CPU.Predicted > 0) || !(v.Latency.Predicted > 0) {
+	if v.Factor != capacity.PoolCPUPerDelivery.Mid || v.CPU.Measured != p.ServerCPUSeconds || !(v.CPU.Predicted > 0) || !(v.Latency.Predicted > 0) ||
+		len(v.Runs) != 1 || v.CPU.Runs != 1 || v.Latency.Runs != 1 {
 		t.Fatalf("pool validation %+v", v)
 	}
 	for _, c := range []capacity.PoolCheck{v.CPU, v.Latency} {
-		if want := (c.Predicted - c.Measured) / c.Measured; math.Abs(c.RelError-want) > 1e-12 {
-			t.Errorf("%s error %g, want %g", c.Metric, c.RelError, want)
+		if want := (c.Predicted - c.Measured) / c.Measured; math.Abs(c.RelError-want) > 1e-12 || math.Abs(c.MeanAbs-math.Abs(want)) > 1e-12 {
+			t.Errorf("%s error %g (mean |error| %g), want %g", c.Metric, c.RelError, c.MeanAbs, want)
 		}
 	}
 	// The model of the pool is one server's sweep times a measured factor:
