@@ -145,10 +145,10 @@ CPU-limited sweep of 5 allotments, about 3.5 minutes in all.`,
 	f.IntVar(&o.SaturationHistory, "saturation-history", 0, "posts stored in each room of the search workload (default 1000, --quick 400)")
 	f.BoolVar(&o.NoSaturation, "no-saturation", false, "skip the CPU-limited sweep")
 	f.IntVar(&o.Pool, "pool", 0, "also measure a pool of N servers (1 to 8) on a throw-away PostgreSQL, which gcload capacity predicts from the sweep (needs Debian's postgresql package)")
-	f.IntVar(&o.PoolSize, "pool-size", 100, "room size of the pool run (two rooms, members spread over the servers)")
-	f.IntVar(&o.PoolLoad, "pool-load", 20, "posts/s of the pool run")
+	f.IntVar(&o.PoolSize, "pool-size", 100, "room size of the pool runs (two rooms, members spread over the servers)")
+	f.IntVar(&o.PoolLoad, "pool-load", 20, "posts/s of the pool runs")
 	f.IntVar(&o.PoolRuns, "pool-runs", 3, "pool runs, each on a fresh cluster and pool: the validation judges their mean error (one run of a few seconds on a shared machine scatters by ±20%)")
-	f.BoolVar(&o.PoolOnly, "pool-only", false, "only the pool run (--pool N, default 3), added to the calibration.json already in --out")
+	f.BoolVar(&o.PoolOnly, "pool-only", false, "only the pool runs (--pool N, default 3), put in the calibration.json already in --out")
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
 }
