@@ -50,7 +50,9 @@ const (
 	DefaultDomain          = "example.com"
 	DefaultChannels        = 1
 	DefaultRegisterExpires = 900
-	MaxChannels            = 16
+	// DefaultNoticeDelay: see WithNoticeDelay.
+	DefaultNoticeDelay = channel.DefaultNoticeDelay
+	MaxChannels        = 16
 	// MaxFileConns bounds the web service's connections at once.
 	MaxFileConns = 1024
 )
@@ -69,6 +71,7 @@ type options struct {
 	logger          *slog.Logger
 	cancelWait      time.Duration
 	noticeLimit     int
+	noticeDelay     time.Duration
 	registerExpires int
 	trace           func(sipnet.Direction, *sipnet.Conn, []byte)
 	timeout         time.Duration
@@ -242,6 +245,19 @@ func WithCancelWait(d time.Duration) Option {
 // WithNoticeLimit: rooms with more members online send no join/part
 // notices (0: always send).
 func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLimit = n; return nil } }
+
+// WithNoticeDelay: each room gathers its join and part notices for d and
+// sends each member one notice naming all who came or went (default
+// channel.DefaultNoticeDelay; 0 sends each notice at once).
+func WithNoticeDelay(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("notice delay %v: must not be negative", d)
+		}
+		o.noticeDelay = d
+		return nil
+	}
+}
 
 // WithPostDelay makes the server slower on purpose: every post waits d
 // before it is handled (acknowledged, stored, delivered).
@@ -425,7 +441,7 @@ type Server struct {
 
 // New starts a server: it opens the store, provisions rooms, and listens.
 func New(ctx context.Context, opts ...Option) (*Server, error) {
-	o := options{domain: DefaultDomain, channels: DefaultChannels, noticeLimit: channel.DefaultNoticeLimit, registerExpires: DefaultRegisterExpires, auth: AuthNone}
+	o := options{domain: DefaultDomain, channels: DefaultChannels, noticeLimit: channel.DefaultNoticeLimit, noticeDelay: channel.DefaultNoticeDelay, registerExpires: DefaultRegisterExpires, auth: AuthNone}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -534,7 +550,7 @@ func New(ctx context.Context, opts ...Option) (*Server, error) {
 	cfg := channel.Config{
 		Files:  s.files,
 		Domain: o.domain, ServiceURIs: s.chanURIs, Store: s.st, Endpoint: s.ep,
-		NoticeLimit: o.noticeLimit, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
+		NoticeLimit: o.noticeLimit, NoticeDelay: o.noticeDelay, Logger: o.logger, Faults: o.faults, PostDelay: o.postDelay, ReplyDelay: o.replyDelay,
 		MaxCommands: unlimited(lim.MaxCommands), MaxConnQueries: unlimited(lim.MaxConnQueries),
 		MaxQueries: unlimited(lim.MaxQueries), MaxSessionsPerUser: unlimited(lim.MaxSessionsPerUser),
 	}

@@ -579,29 +579,3 @@ func (h *Hub) LocalOnline() []store.Presence {
 	})
 	return out
 }
-
-// noticeLocked sends ntc:join or ntc:part about user to the sessions online
-// in r but skip, within the notice limit; r.mu is held.
-func (h *Hub) noticeLocked(b *sipnet.Batch, r *room, kind, user string, skip *session) {
-	if h.cfg.NoticeLimit > 0 && r.onlineCountLocked() > h.cfg.NoticeLimit {
-		return
-	}
-	if (kind == "join" && h.cfg.Faults.Has(fault.NoJoinNotice)) || (kind == "part" && h.cfg.Faults.Has(fault.NoPartNotice)) {
-		return
-	}
-	var body []byte
-	for _, o := range r.online {
-		if o == skip {
-			continue
-		}
-		if body == nil {
-			if kind == "join" {
-				body = joinNotice(h, r, user)
-			} else {
-				body = partNotice(h, r, user)
-			}
-		}
-		h.stats.notices.Add(1)
-		o.sendBodyIn(b, body)
-	}
-}

@@ -45,6 +45,10 @@ type room struct {
 	// members do. nil when the category is not a defined one. Set with
 	// the hub's categories (Hub.setInfoLocked, Hub.applyCategories).
 	inherited map[string]bool
+	// pending are the join and part notices gathered for
+	// Config.NoticeDelay (notices.go); armed: their flush is scheduled
+	pending []pendingNotice
+	armed   bool
 
 	// in a pool (pool.go): want is the last sequence number known to be
 	// committed, fetching says a reader is at work, ahead holds this

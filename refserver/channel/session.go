@@ -251,19 +251,7 @@ func (h *Hub) notifyPart(r *room, s *session) {
 // disabled, access revoked), that user left.
 func (h *Hub) sendPart(to *session, r *room, who *session) {
 	h.stats.notices.Add(1)
-	to.sendBody(partNotice(h, r, who.user))
-}
-
-func joinNotice(h *Hub, r *room, user string) []byte {
-	return xccos.NewNotice(h.envids.Next(), "join", &xccos.Data{Users: []xccos.UIB{{
-		ID: "0", URI: user, Affiliations: []xccos.AIB{{Key: r.affKey(user), Domain: h.cfg.Domain, Value: r.id}},
-	}}}).Marshal()
-}
-
-func partNotice(h *Hub, r *room, user string) []byte {
-	return xccos.NewNotice(h.envids.Next(), "part", &xccos.Data{Channels: []xccos.ChanIB{{
-		URI: r.uri, Users: []xccos.UIB{{URI: user}},
-	}}}).Marshal()
+	to.sendBody(noticeBody(h, r, []pendingNotice{{user: who.user}}))
 }
 
 func (r *room) affKey(user string) string {

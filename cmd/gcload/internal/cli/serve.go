@@ -32,6 +32,7 @@ type ServeOptions struct {
 	Channels    int
 	Admin       string
 	NoticeLimit int
+	NoticeDelay time.Duration
 	CancelWait  time.Duration
 	LogLevel    string
 	Misbehave   string
@@ -173,6 +174,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token, at least 16 characters (default: $"+adminclient.TokenEnv+", else a random one)")
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", `where to write the random admin token (default: the --db path + ".admin-token"; gcload.admin-token with PostgreSQL)`)
 	f.IntVar(&o.NoticeLimit, "notice-limit", 250, "rooms with more members online send no join/part notices (0: always send)")
+	f.DurationVar(&o.NoticeDelay, "notice-delay", refserver.DefaultNoticeDelay, "each room gathers its join/part notices this long and sends one notice naming everyone who came or went (0: one notice per user, at once)")
 	f.DurationVar(&o.CancelWait, "cancel-wait", 32*time.Second, "how long a console-flow lookup waits for CANCEL before 408")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.PostDelay, "post-delay", 0, "hold every post this long before handling it (a slower server on purpose, to test gcload compare)")
@@ -314,7 +316,7 @@ func runServe(ctx context.Context, env *Env, o *ServeOptions) error {
 	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
 	opts := []refserver.Option{
 		refserver.WithTCP(o.Listen), refserver.WithDomain(o.Domain), dbOption(o.DB),
-		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit),
+		refserver.WithChannels(o.Channels), refserver.WithNoticeLimit(o.NoticeLimit), refserver.WithNoticeDelay(o.NoticeDelay),
 		refserver.WithCancelWait(o.CancelWait), refserver.WithLogger(log), refserver.WithFaults(faults), refserver.WithPostDelay(o.PostDelay),
 		refserver.WithReplyDelay(o.ReplyDelay), refserver.WithLimits(o.Limits), refserver.WithTransactionTimeout(o.TxTimeout),
 	}
