@@ -155,6 +155,9 @@ func calibratePool(ctx context.Context, env *Env, out string, o PoolPointOptions
 	}
 	run.Measurement = rm.Measurement
 	run.Name, run.Cores = spec.Name, cores
+	// the run's commit count is the first server's admin API's alone, and
+	// its server figures are not the pool's: the pool's are below
+	run.Fsyncs, run.DiskWriteBytes, run.MemBytesPerUser = 0, 0, 0
 
 	// the posting window: the steady phase, from the last sample before it
 	// to the first after it (every delivery of its last post in)
