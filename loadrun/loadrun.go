@@ -428,6 +428,9 @@ func (r *run) startTarget(ctx context.Context) error {
 	if spec.Target.Embedded.NoticeLimit != nil {
 		opts.Options = append(opts.Options, refserver.WithNoticeLimit(*spec.Target.Embedded.NoticeLimit))
 	}
+	if d := spec.Target.Embedded.NoticeDelay; d != nil {
+		opts.Options = append(opts.Options, refserver.WithNoticeDelay(d.D()))
+	}
 	if auth != refserver.AuthNone {
 		users, err := sipclient.NewCredentials(creds)
 		if err != nil {
@@ -475,8 +478,13 @@ func (r *run) startPool(ctx context.Context) error {
 	if db == "" {
 		db = e.DB
 	}
+	var delay *time.Duration
+	if e.NoticeDelay != nil {
+		d := e.NoticeDelay.D()
+		delay = &d
+	}
 	p, err := embedded.StartPool(ctx, embedded.PoolOptions{
-		Servers: e.Pool, DB: db, Domain: r.spec.Target.Domain, Channels: e.Channels, NoticeLimit: e.NoticeLimit, Lookup: e.Lookup,
+		Servers: e.Pool, DB: db, Domain: r.spec.Target.Domain, Channels: e.Channels, NoticeLimit: e.NoticeLimit, NoticeDelay: delay, Lookup: e.Lookup,
 		Logs: r.o.PoolLogs,
 	})
 	if err != nil {

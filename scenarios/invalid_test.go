@@ -98,6 +98,8 @@ func TestInvalid(t *testing.T) {
 			"t.yaml:6: phases[1].posts.spoofed:", "must be a fraction between 0 and 1, got 2"},
 		{"embedded auth", func(t *testing.T) string { return base + "target: {embedded: {auth: kerberos}}\n" },
 			"t.yaml:7: target.embedded.auth:", `unknown sign-in "kerberos" (want ntlm, digest or none)`},
+		{"notice delay", func(t *testing.T) string { return base + "target: {embedded: {notice_delay: 5s}}\n" },
+			"t.yaml:7: target.embedded.notice_delay:", "must be between 0 and 1s, got 5s"},
 		{"server not host:port", func(t *testing.T) string {
 			return base + "target: {lookup: 'sip:c@contoso.com', server: chat.contoso.com}\n"
 		}, "t.yaml:7: target.server:", `"chat.contoso.com" is not host:port`},

@@ -103,6 +103,10 @@ type Embedded struct {
 	// NoticeLimit: rooms with more members online send no join/part
 	// notices (default 250; 0 = always send).
 	NoticeLimit *int `yaml:"notice_limit" json:"notice_limit,omitempty"`
+	// NoticeDelay: each room gathers its join/part notices this long and
+	// sends one notice naming all who came or went (default 20ms; 0 =
+	// one notice per user, at once).
+	NoticeDelay *Duration `yaml:"notice_delay" json:"notice_delay,omitempty"`
 	// Pool, when above 0, runs an embedded pool instead: that many
 	// reference server processes on one PostgreSQL database, DB (a
 	// postgres:// URL) or else a throw-away cluster of Debian's

@@ -182,6 +182,9 @@ func (c *checker) target(t *Target) {
 	if n := t.Embedded.NoticeLimit; n != nil && *n < 0 {
 		c.add("target.embedded.notice_limit", "must not be negative, got %d", *n)
 	}
+	if d := t.Embedded.NoticeDelay; d != nil && (*d < 0 || d.D() > time.Second) {
+		c.add("target.embedded.notice_delay", "must be between 0 and 1s, got %v", d.D())
+	}
 	e := &t.Embedded
 	switch {
 	case e.Pool < 0 || e.Pool > MaxPool:

@@ -29,9 +29,12 @@ const (
 type Conn struct {
 	ep        *Endpoint
 	transport string
-	nc        net.Conn       // TCP (under TLS too), or a connected UDP socket
-	tc        *tls.Conn      // TLS: the session over nc (nil otherwise)
-	tw        *tlsWire       // TLS: the ciphertext queue under tc
+	nc        net.Conn  // TCP (under TLS too), or a connected UDP socket
+	tc        *tls.Conn // TLS: the session over nc (nil otherwise)
+	tw        *tlsWire  // TLS: the ciphertext queue under tc
+	// handshook: an accepted TLS connection's handshake is done (its
+	// reader goroutine's alone)
+	handshook bool
 	pc        net.PacketConn // listening UDP socket (virtual conns)
 	raddr     net.Addr       // peer, for pc
 	local     netip.AddrPort
@@ -589,14 +592,22 @@ func (c *Conn) readSome(b []byte) (int, error) {
 }
 
 func (c *Conn) readLoopTCP() {
-	defer c.ep.wg.Done()
-	if c.tc != nil && c.inbound {
+	if c.tc != nil && c.inbound && !c.handshook {
 		if err := c.handshake(); err != nil {
 			c.ep.handshakeFailed(c, err)
 			c.closeWith(err)
+			c.ep.wg.Done()
 			return
 		}
+		// the reading goes on in a fresh goroutine: the handshake grew
+		// this one's stack (to tens of KB), which an idle connection
+		// would otherwise keep; the endpoint's count of goroutines passes
+		// to it
+		c.handshook = true
+		go c.readLoopTCP()
+		return
 	}
+	defer c.ep.wg.Done()
 	max := c.ep.opts.MaxMessageSize
 	buf := make([]byte, 0, 2048)
 	start := 0 // first unconsumed byte of buf

@@ -44,11 +44,12 @@ type PoolOptions struct {
 	// DB is the PostgreSQL database (postgres://...); empty starts a
 	// throw-away cluster, which needs Debian's postgresql package.
 	DB string
-	// Domain, Channels, NoticeLimit (nil: the default) and Lookup
-	// ("round-robin" or "least-loaded") configure every server.
+	// Domain, Channels, NoticeLimit and NoticeDelay (nil: the default)
+	// and Lookup ("round-robin" or "least-loaded") configure every server.
 	Domain      string
 	Channels    int
 	NoticeLimit *int
+	NoticeDelay *time.Duration
 	Lookup      string
 	// Heartbeat and TTL are the pool's (refserver.PoolOptions); zero
 	// takes 500 ms and 2 s: a lost server is dropped within about 2.5 s.
@@ -63,15 +64,16 @@ type PoolOptions struct {
 
 // childConfig is what a pool server process is told.
 type childConfig struct {
-	DB          string        `json:"db"`
-	Domain      string        `json:"domain,omitempty"`
-	Channels    int           `json:"channels,omitempty"`
-	NoticeLimit *int          `json:"notice_limit,omitempty"`
-	Lookup      string        `json:"lookup,omitempty"`
-	Heartbeat   time.Duration `json:"heartbeat"`
-	TTL         time.Duration `json:"ttl"`
-	NoCarry     bool          `json:"no_carry,omitempty"`
-	AdminToken  string        `json:"admin_token"`
+	DB          string         `json:"db"`
+	Domain      string         `json:"domain,omitempty"`
+	Channels    int            `json:"channels,omitempty"`
+	NoticeLimit *int           `json:"notice_limit,omitempty"`
+	NoticeDelay *time.Duration `json:"notice_delay,omitempty"`
+	Lookup      string         `json:"lookup,omitempty"`
+	Heartbeat   time.Duration  `json:"heartbeat"`
+	TTL         time.Duration  `json:"ttl"`
+	NoCarry     bool           `json:"no_carry,omitempty"`
+	AdminToken  string         `json:"admin_token"`
 }
 
 // Pool is a running embedded pool.
@@ -141,7 +143,7 @@ func StartPool(ctx context.Context, o PoolOptions) (*Pool, error) {
 		p.Close()
 		return nil, fmt.Errorf("embedded pool: %w", err)
 	}
-	cfg, _ := json.Marshal(childConfig{DB: p.DB, Domain: o.Domain, Channels: o.Channels, NoticeLimit: o.NoticeLimit, Lookup: o.Lookup,
+	cfg, _ := json.Marshal(childConfig{DB: p.DB, Domain: o.Domain, Channels: o.Channels, NoticeLimit: o.NoticeLimit, NoticeDelay: o.NoticeDelay, Lookup: o.Lookup,
 		Heartbeat: o.Heartbeat, TTL: o.TTL, NoCarry: o.NoCarry, AdminToken: token})
 	for i := 0; i < o.Servers; i++ {
 		s, err := startPoolServer(ctx, exe, string(cfg), o.Logs)
@@ -235,6 +237,9 @@ func servePoolChild(raw string) error {
 	}
 	if c.NoticeLimit != nil {
 		opts = append(opts, refserver.WithNoticeLimit(*c.NoticeLimit))
+	}
+	if c.NoticeDelay != nil {
+		opts = append(opts, refserver.WithNoticeDelay(*c.NoticeDelay))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	srv, err := refserver.New(ctx, opts...)

@@ -408,9 +408,11 @@ limits: {max_lag: 30s}
 //
 // The variant ntlm+notices is the peak scenario's sign-in: rooms of 1,000
 // filled one after the other, and the server's default notice limit (250),
-// so that each of a room's first 250 joins sends ntc:join to everyone
-// already online (31,125 notices a room, 31 a user) and each of its last
-// 250 parts ntc:part (sign-out is part of the run).
+// so that each of a room's first 250 joins is told to everyone already
+// online (31,125 users named a room, 31 a user; the server gathers a room's
+// notices for 20 ms, so one ntc:join names all of a window's joiners) and
+// each of its last 250 parts likewise (sign-out is part of the run);
+// notices/signin counts the users named.
 func BenchmarkSignIn(b *testing.B) {
 	for _, v := range authVariants[:2] {
 		b.Run(v.name, func(b *testing.B) { benchSignIn(b, v.yaml, 100) })
