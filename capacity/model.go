@@ -526,6 +526,12 @@ type engine struct {
 	// local: the hardware is this machine, so the latency tail's
 	// per-recipient part (the load generator's) applies.
 	local bool
+	// cpuScale, when positive, multiplies the CPU per post (one server
+	// of a pool: its share of every post, ValidatePool).
+	cpuScale float64
+	// hop is added to post → last delivery, seconds (a pool's
+	// notification to the other servers beyond the commit).
+	hop float64
 }
 
 func newEngine(m Model, h hw, ca float64) engine { return engine{m: m, h: h, ca: ca} }
@@ -623,7 +629,11 @@ func roomAt(f RoomFit, k float64, l level) float64 {
 
 // cpuUs is the CPU per post in rooms of k on this machine, in µs.
 func (e engine) cpuUs(k float64, l level) float64 {
-	return math.Max(roomAt(e.m.CPUModel.Fit, k, l), 1e-3)
+	us := math.Max(roomAt(e.m.CPUModel.Fit, k, l), 1e-3)
+	if e.cpuScale > 0 {
+		us *= e.cpuScale
+	}
+	return us
 }
 
 // coreSeconds converts µs of this machine's CPU into seconds of one of
@@ -796,7 +806,7 @@ func (e engine) latency(mix RoomMix, X float64, l level, p float64) (ack, last f
 	dLast := make([]float64, len(parts))
 	for i, pt := range parts {
 		dAck[i] = base + pt.post + commit
-		dLast[i] = dAck[i] + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
+		dLast[i] = dAck[i] + e.hop + pt.fan*stretch + e.tail(float64(shares[i].Size), p)
 	}
 	ws := make([]float64, len(parts))
 	for i, pt := range parts {

@@ -31,6 +31,7 @@ func (p Prediction) WriteHTML(w io.Writer, cal Calibration) error {
 		{Name: "Latency", Status: orRed(p.Validation.LatencyCheck.Status), Sentence: p.Validation.LatencyCheck.Sentence},
 	}
 	v.ValidationRows = validationRows(p.Validation)
+	v.Pool = poolViewOf(p.PoolValidation)
 	if cc := p.Model.CoreCheck; cc != nil {
 		v.CoreCheck = &checkView{Name: "Across core counts", Status: cc.Status(), Sentence: cc.Sentence()}
 	}
@@ -93,6 +94,7 @@ type pageView struct {
 	Status         Status
 	Checks         []checkView
 	CoreCheck      *checkView
+	Pool           *poolView
 	ValidationRows []validationRow
 	Constraints    []constraintRow
 	BySize         []sizeRow
@@ -112,6 +114,53 @@ type headlineRow struct {
 	Headroom  string
 	Meets     bool
 	Note      string
+}
+
+type poolView struct {
+	Status   Status
+	Sentence string
+	Rows     []poolRow
+	Note     string
+}
+
+type poolRow struct {
+	What, Measured, Predicted, Error, Target string
+	Status                                   Status
+}
+
+// poolView is the pool validation as a status box and a table: the mean
+// over the runs, then each run.
+func poolViewOf(pv *PoolValidation) *poolView {
+	if pv == nil {
+		return nil
+	}
+	v := &poolView{Status: orRed(pv.Status), Sentence: pv.Sentence}
+	row := func(what string, c PoolCheck, format func(float64) string) poolRow {
+		r := poolRow{What: what, Measured: format(c.Measured), Predicted: "-", Error: "-", Target: fmt.Sprintf("%.0f%%", 100*c.Target), Status: orRed(c.Status)}
+		if c.Predicted > 0 {
+			r.Predicted, r.Error = format(c.Predicted), fmtErr(c.RelError)
+			if c.Runs > 0 {
+				r.Error = fmt.Sprintf("%.1f%% (mean |error|)", 100*c.MeanAbs)
+			}
+		}
+		return r
+	}
+	runs := fmt.Sprintf("mean of %d runs", pv.CPU.Runs)
+	v.Rows = []poolRow{row("servers' CPU (all together), "+runs, pv.CPU, fmtCPUSeconds), row("p99 post → last delivery, "+runs, pv.Latency, fmtDur)}
+	var notes []string
+	for i, rv := range pv.Runs {
+		v.Rows = append(v.Rows, row(fmt.Sprintf("run %d: servers' CPU", i+1), rv.CPU, fmtCPUSeconds), row(fmt.Sprintf("run %d: p99 post → last delivery", i+1), rv.Latency, fmtDur))
+		r := rv.Run
+		var per []string
+		for j, c := range r.PerServerCPUSeconds {
+			per = append(per, fmt.Sprintf("server %d %s", j+1, fmtCPUSeconds(c)))
+		}
+		notes = append(notes, fmt.Sprintf("Run %d, %s, load average %.2f before and %.2f after: %d servers of %d cores each, %s s window, %s posts/s achieved; %s (idle taken out); PostgreSQL %s (not modelled), its commit %s mean, %s p99 before the run.",
+			i+1, r.Time.UTC().Format("2006-01-02 15:04:05 UTC"), r.LoadAverage[0], r.LoadAverage[1], r.Servers, r.Cores, num(r.WallSeconds), num(r.AchievedPostsPerSec),
+			strings.Join(per, ", "), fmtCPUSeconds(r.DatabaseCPUSeconds), fmtDur(r.DBCommitMeanUs), fmtDur(r.DBCommitP99Us)))
+	}
+	v.Note = strings.Join(notes, " ")
+	return v
 }
 
 type checkView struct {
@@ -358,6 +407,15 @@ ul.warnings li{margin:.2em 0}
 </table>
 <p class="sub">{{.P.Validation.Sentence}}</p>
 {{with .CoreCheck}}<div class="status {{.Status}}" id="core-check"><span class="tag {{.Status}}">{{.Status}}</span> {{.Sentence}}</div>
+{{end}}{{with .Pool}}<h3>The pool prediction against a measured pool</h3>
+<div class="status {{.Status}}" id="pool-check"><span class="tag {{.Status}}">{{.Status}}</span> {{.Sentence}}</div>
+<table id="pool-validation">
+<thead><tr><th class="l">quantity</th><th>measured</th><th>predicted</th><th>error</th><th>target</th><th class="l">status</th></tr></thead>
+<tbody>
+{{range .Rows}}<tr><td class="l">{{.What}}</td><td>{{.Measured}}</td><td>{{.Predicted}}</td><td class="{{.Status}}">{{.Error}}</td><td>{{.Target}}</td><td class="l {{.Status}}">{{.Status}}</td></tr>
+{{end}}</tbody>
+</table>
+<p class="sub">{{.Note}}</p>
 {{end}}
 <h2>Resources</h2>
 <table id="constraints">

@@ -157,6 +157,9 @@ type Prediction struct {
 	Objective       LatencyObjective `json:"objective"`
 	Model           Model            `json:"model"`
 	Validation      Validation       `json:"validation"`
+	// PoolValidation is the measured pool run of the calibration
+	// predicted from its sweep (nil when there is none).
+	PoolValidation *PoolValidation `json:"pool_validation,omitempty"`
 
 	MaxPostsPerSec      Band     `json:"max_posts_per_s"`
 	MaxDeliveriesPerSec Band     `json:"max_deliveries_per_s"`
@@ -218,7 +221,29 @@ func Predict(cal Calibration, prof Profile, mix RoomMix, obj LatencyObjective) (
 	pr.predictBySize(e, b)
 	pr.predictLoads(e, b)
 	pr.predictHeadroom()
+	if len(cal.Pool) > 0 {
+		if err := pr.ValidatePool(cal, 0); err != nil {
+			return Prediction{}, err
+		}
+	}
 	return pr, nil
+}
+
+// ValidatePool sets PoolValidation: the calibration's measured pool run
+// runs predicted with factor times one server's CPU per delivery
+// (ValidatePool; 0: the default). A calibration without a pool run leaves
+// it nil.
+func (pr *Prediction) ValidatePool(cal Calibration, factor float64) error {
+	if len(cal.Pool) == 0 {
+		pr.PoolValidation = nil
+		return nil
+	}
+	v, err := ValidatePool(cal, cal.Pool, factor)
+	if err != nil {
+		return err
+	}
+	pr.PoolValidation = &v
+	return nil
 }
 
 // withDefaults fills the objective's defaults and checks it.

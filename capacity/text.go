@@ -49,7 +49,11 @@ func (p Prediction) WriteText(w io.Writer) error {
 
 	v := p.Validation
 	pf("Validation: %s. %s %s\n", strings.ToUpper(string(orRed(v.Status))), v.CPUCheck.Sentence, v.LatencyCheck.Sentence)
-	pf("%s\n\n", v.Sentence)
+	pf("%s\n", v.Sentence)
+	if pv := p.PoolValidation; pv != nil {
+		pf("Pool validation: %s. %s\n", strings.ToUpper(string(orRed(pv.Status))), pv.Sentence)
+	}
+	pf("\n")
 
 	pf("  %-44s %10s %10s %10s\n", "", "low", "mid", "high")
 	row("max posts/s", p.MaxPostsPerSec, "", bindNote(p.PostsBindingBand))

@@ -325,6 +325,10 @@ type Calibration struct {
 	// CPU allotment and the USL fitted over them (absent when it was not
 	// run).
 	Saturation *Saturation `json:"saturation,omitempty"`
+	// Pool are measured pool runs (gcload calibrate --pool), which gcload
+	// capacity predicts from the sweep (ValidatePool); absent when none
+	// was measured.
+	Pool []PoolRun `json:"pool_runs,omitempty"`
 }
 
 // Saturation is gcload calibrate's CPU-limited sweep: the reference server
@@ -486,6 +490,11 @@ func (c Calibration) Validate() error {
 	for _, cv := range []*float64{mi.ServiceCV, mi.ArrivalCV} {
 		if cv != nil && (*cv < 0 || !finite(*cv)) {
 			errs = append(errs, fmt.Errorf("micro: coefficient of variation %g (want a non-negative number)", *cv))
+		}
+	}
+	for i, r := range c.Pool {
+		if err := r.Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("pool_runs[%d]: %w", i, err))
 		}
 	}
 	return errors.Join(errs...)

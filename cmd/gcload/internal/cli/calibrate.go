@@ -24,6 +24,7 @@ import (
 	"github.com/gcload/gcload/internal/cgroup"
 	"github.com/gcload/gcload/loadrun"
 	"github.com/gcload/gcload/refserver/adminclient"
+	"github.com/gcload/gcload/refserver/embedded"
 	"github.com/gcload/gcload/reports/htmlreport"
 	"github.com/gcload/gcload/scenarios"
 	"github.com/gcload/gcload/sipnet"
@@ -54,6 +55,14 @@ type CalibrateOptions struct {
 	SaturationWorkload string
 	SaturationHistory  int
 	NoSaturation       bool
+	// Pool, when positive, adds a measured pool run of that many servers
+	// on a throw-away PostgreSQL (rooms of PoolSize at PoolLoad posts/s);
+	// PoolOnly runs only it, adding it to OUT/calibration.json.
+	Pool     int
+	PoolSize int
+	PoolLoad int
+	PoolRuns int
+	PoolOnly bool
 }
 
 // childEnv makes a gcload test binary run Main when calibrate starts it
@@ -95,13 +104,26 @@ finish is left out, never blamed on the server; so is an allotment the server
 did not use (75%) at the first rate that failed: the machine's other load took
 it, or something other than CPU stopped the server.
 
+--pool N adds a measured pool (docs/capacity.md, "Pools"): N reference server
+processes on a throw-away PostgreSQL cluster (Debian's postgresql package),
+users spread over them so that every room has members on each, posting
+--pool-load posts/s into rooms of --pool-size for --steady; each server's CPU
+and PostgreSQL's are read from /proc over the posting window (idle CPU measured
+first and taken out), and the database's commit is timed before the servers
+start. --pool-runs such runs (3), each on a fresh cluster (OUT/pool-N/). They
+are not fitted: gcload capacity predicts them from the one-server sweep and
+shows the mean error against the 10% CPU and 20% p99 targets. --pool-only
+measures only the pool runs and puts them in OUT/calibration.json.
+
 --quick runs a sweep of about a minute (4 room sizes at 20 posts/s, 10 and 40
 posts/s at rooms of 150, and one point with the server on 1 core) and a
 CPU-limited sweep of 5 allotments, about 3.5 minutes in all.`,
 		Example: `  gcload calibrate
   gcload calibrate --quick --out results/calibrate-ci
   gcload calibrate --cpu-limits 0.05,0.1,0.2 --saturation-size 30
-  gcload calibrate --sizes 10,30,150,1000 --loads 10,20,40,80 --procs 2,1`,
+  gcload calibrate --sizes 10,30,150,1000 --loads 10,20,40,80 --procs 2,1
+  gcload calibrate --pool 3 --out results/calibrate-pool
+  gcload calibrate --pool-only --pool 3 --pool-size 100 --pool-load 20 --out results/calibrate-pool`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCalibrate(cmd.Context(), env, o)
@@ -122,6 +144,11 @@ CPU-limited sweep of 5 allotments, about 3.5 minutes in all.`,
 	f.IntVar(&o.SaturationSize, "saturation-size", 10, "room size of the CPU-limited sweep's posts workload")
 	f.IntVar(&o.SaturationHistory, "saturation-history", 0, "posts stored in each room of the search workload (default 1000, --quick 400)")
 	f.BoolVar(&o.NoSaturation, "no-saturation", false, "skip the CPU-limited sweep")
+	f.IntVar(&o.Pool, "pool", 0, "also measure a pool of N servers (1 to 8) on a throw-away PostgreSQL, which gcload capacity predicts from the sweep (needs Debian's postgresql package)")
+	f.IntVar(&o.PoolSize, "pool-size", 100, "room size of the pool runs (two rooms, members spread over the servers)")
+	f.IntVar(&o.PoolLoad, "pool-load", 20, "posts/s of the pool runs")
+	f.IntVar(&o.PoolRuns, "pool-runs", 3, "pool runs, each on a fresh cluster and pool: the validation judges their mean error (one run of a few seconds on a shared machine scatters by ±20%)")
+	f.BoolVar(&o.PoolOnly, "pool-only", false, "only the pool runs (--pool N, default 3), put in the calibration.json already in --out")
 	f.StringVar(&o.MicroDir, "fsync-dir", "", "directory of the synchronous-write loop (default: the results folder)")
 	return cmd
 }
@@ -277,6 +304,21 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	if err != nil {
 		return badInput(err)
 	}
+	if o.PoolOnly && o.Pool == 0 {
+		o.Pool = 3
+	}
+	if o.Pool < 0 || o.Pool > embedded.MaxPool {
+		return badInput(fmt.Errorf("--pool %d: want 1 to %d servers", o.Pool, embedded.MaxPool))
+	}
+	if o.Pool > 0 && (o.PoolSize < 2 || o.PoolLoad < 1 || o.PoolRuns < 1 || o.PoolRuns > 20) {
+		return badInput(fmt.Errorf("--pool-size %d, --pool-load %d, --pool-runs %d: want a room size ≥ 2, ≥ 1 post/s and 1 to 20 runs", o.PoolSize, o.PoolLoad, o.PoolRuns))
+	}
+	if o.PoolOnly && (o.MicroOnly || o.SaturationOnly) {
+		return badInput(errors.New("--pool-only: not with --micro-only or --saturation-only"))
+	}
+	if o.PoolOnly {
+		return calibratePoolOnly(ctx, env, o)
+	}
 	if o.MicroOnly || o.SaturationOnly {
 		points = nil
 	}
@@ -394,6 +436,13 @@ func runCalibrate(ctx context.Context, env *Env, o *CalibrateOptions) error {
 	}
 	cal.Micro.FsyncMeanUs, cal.Micro.FsyncP99Us = mean, p99
 	fmt.Fprintf(env.Stdout, "hot path: %.2f µs of CPU per delivery (render + scan); fsync: mean %.0f µs, p99 %.0f µs (%s)\n", cal.Micro.HotPathDeliveryUs, mean, p99, fsDir)
+	if o.Pool > 0 && !o.MicroOnly {
+		runs, err := o.measurePool(ctx, env, out, cal)
+		if err != nil {
+			return err
+		}
+		cal.Pool = runs
+	}
 	if err := capacity.SaveCalibration(out, cal); err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type CapacityOptions struct {
 	Objective   time.Duration
 	At          float64
 	Loads       []float64
+	// PoolCPUFactor replaces capacity.PoolCPUPerDelivery's central value
+	// in the pool validation (0: keep it).
+	PoolCPUFactor float64
 }
 
 // Files gcload capacity writes.
@@ -54,8 +57,12 @@ scenario of RESULTS_DIR when it is a run's folder, else peak. Before mapping
 anything, the model predicts each run of the sweep from the others on this
 machine: green when server CPU is within 10% and p99 post → last delivery
 within 20% at every room size, amber when it misses, red when far off or not
-validated. Writes capacity.json and capacity.html (the answer first, tables,
-charts) into RESULTS_DIR.`,
+validated. When the calibration holds measured pool runs (gcload calibrate
+--pool N), the pool model predicts them from the one-server sweep (the
+servers' CPU at --pool-cpu-factor times one server's CPU per delivery, and p99
+post → last delivery) and shows each run's error and their mean against the
+same targets. Writes capacity.json and capacity.html (the answer first,
+tables, charts) into RESULTS_DIR.`,
 		Example: `  gcload capacity results/calibrate-20261122-010000
   gcload capacity results/calibrate-20261122-010000 --profile ocs-r2-reference-10k --mix lync2013
   gcload capacity results/calibrate-20261122-010000 --profile my-hardware.yaml --objective 300ms`,
@@ -70,6 +77,7 @@ charts) into RESULTS_DIR.`,
 	f.StringVar(&o.Mix, "mix", "", "room-size mix: peak, lync2013, a room size, or a scenario YAML file")
 	f.DurationVar(&o.Objective, "objective", 500*time.Millisecond, "latency objective for p99 post → last delivery")
 	f.Float64Var(&o.At, "at", capacity.TargetPostsPerSec, "posts/s at which users per room are judged")
+	f.Float64Var(&o.PoolCPUFactor, "pool-cpu-factor", 0, fmt.Sprintf("the pool's CPU per delivery against one server's, in the validation against the measured pool runs (default %.2f, measured by BenchmarkPoolDelivery; 1 for a pool of one)", capacity.PoolCPUPerDelivery.Mid))
 	f.Float64SliceVar(&o.Loads, "loads", nil, "posts/s to predict latency and utilisation at (default: --at and 25, 50, 80, 95% of the maximum)")
 	return cmd
 }
@@ -97,6 +105,17 @@ func runCapacity(_ context.Context, env *Env, o *CapacityOptions, dir string) er
 	pred, err := capacity.Predict(cal, prof, mix, obj)
 	if err != nil {
 		return badInput(err)
+	}
+	if o.PoolCPUFactor != 0 {
+		if !(o.PoolCPUFactor > 0 && o.PoolCPUFactor < 100) {
+			return badInput(fmt.Errorf("--pool-cpu-factor %g: want a factor above 0 (and below 100)", o.PoolCPUFactor))
+		}
+		if cal.Pool == nil {
+			return badInput(fmt.Errorf("--pool-cpu-factor: %s has no measured pool run (gcload calibrate --pool 3)", calPath))
+		}
+		if err := pred.ValidatePool(cal, o.PoolCPUFactor); err != nil {
+			return badInput(err)
+		}
 	}
 	if err := pred.WriteText(env.Stdout); err != nil {
 		return err
