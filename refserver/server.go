@@ -248,11 +248,11 @@ func WithNoticeLimit(n int) Option { return func(o *options) error { o.noticeLim
 
 // WithNoticeDelay: each room gathers its join and part notices for d and
 // sends each member one notice naming all who came or went (default
-// channel.DefaultNoticeDelay; 0 sends each notice at once).
+// channel.DefaultNoticeDelay; 0 sends each notice at once; at most 1s).
 func WithNoticeDelay(d time.Duration) Option {
 	return func(o *options) error {
-		if d < 0 {
-			return fmt.Errorf("notice delay %v: must not be negative", d)
+		if d < 0 || d > time.Second {
+			return fmt.Errorf("notice delay %v: must be between 0 and 1s", d)
 		}
 		o.noticeDelay = d
 		return nil

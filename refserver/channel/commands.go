@@ -334,9 +334,7 @@ func (h *Hub) enter(s *session, name string, envid uint64, out *xccos.Data, join
 			}
 			r.mu.Unlock()
 		}
-		if h.ctx.Err() == nil { // not after Close, whose wait for the workers is over
-			h.forgetInvitations(s.user, joined)
-		}
+		h.forgetInvitations(s.user, joined) // its store work is refused after Close
 	}
 	if h.cfg.ReplyDelay > 0 {
 		s.replyThen(name, envid, CodeOK, "", out, func() { in(nil) })

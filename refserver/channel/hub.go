@@ -392,18 +392,28 @@ func (h *Hub) query(s *session, name string, envid uint64, f func()) {
 
 // goWork runs f on a worker slot (storage queries), tracked for Close.
 func (h *Hub) goWork(f func()) {
-	h.workMu.RLock()
-	defer h.workMu.RUnlock()
-	if h.workDone { // after Close: the clients are being dropped
+	if !h.enterWork() { // after Close: the clients are being dropped
 		return
 	}
-	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		h.sem <- struct{}{}
 		defer func() { <-h.sem }()
 		f()
 	}()
+}
+
+// enterWork counts one more goroutine Close waits for, unless Close has
+// begun (false): the caller then does nothing, and otherwise calls
+// h.wg.Done when its work ends.
+func (h *Hub) enterWork() bool {
+	h.workMu.RLock()
+	defer h.workMu.RUnlock()
+	if h.workDone {
+		return false
+	}
+	h.wg.Add(1)
+	return true
 }
 
 // roomCtx returns a room by id; in a pool, one another server created that

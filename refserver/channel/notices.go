@@ -39,7 +39,12 @@ func (h *Hub) noticeLocked(b *sipnet.Batch, r *room, kind, user string, skip *se
 		r.pending = append(r.pending, pendingNotice{join: kind == "join", user: user, skip: skip})
 		if !r.armed {
 			r.armed = true
-			time.AfterFunc(d, func() { h.flushNotices(r) })
+			time.AfterFunc(d, func() {
+				if h.enterWork() { // Close waits for a flush under way
+					defer h.wg.Done()
+					h.flushNotices(r)
+				}
+			})
 		}
 		return
 	}
@@ -63,9 +68,6 @@ func (h *Hub) noticeLocked(b *sipnet.Batch, r *room, kind, user string, skip *se
 // order allows: one per run of joins or of parts, each naming every user
 // of the run.
 func (h *Hub) flushNotices(r *room) {
-	if h.ctx.Err() != nil {
-		return
-	}
 	var b sipnet.Batch // one write per connection, after the room's lock
 	r.mu.Lock()
 	ev := r.pending

@@ -174,7 +174,7 @@ gcload catching them; "--misbehave list" lists them. --post-delay and
 	f.StringVar(&o.AdminToken, "admin-token", "", "the admin API's token, at least 16 characters (default: $"+adminclient.TokenEnv+", else a random one)")
 	f.StringVar(&o.AdminTokenFile, "admin-token-file", "", `where to write the random admin token (default: the --db path + ".admin-token"; gcload.admin-token with PostgreSQL)`)
 	f.IntVar(&o.NoticeLimit, "notice-limit", 250, "rooms with more members online send no join/part notices (0: always send)")
-	f.DurationVar(&o.NoticeDelay, "notice-delay", refserver.DefaultNoticeDelay, "each room gathers its join/part notices this long and sends one notice naming everyone who came or went (0: one notice per user, at once)")
+	f.DurationVar(&o.NoticeDelay, "notice-delay", refserver.DefaultNoticeDelay, "each room gathers its join/part notices this long and sends one notice naming everyone who came or went (0: one notice per user, at once; at most 1s)")
 	f.DurationVar(&o.CancelWait, "cancel-wait", 32*time.Second, "how long a console-flow lookup waits for CANCEL before 408")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.DurationVar(&o.PostDelay, "post-delay", 0, "hold every post this long before handling it (a slower server on purpose, to test gcload compare)")
